@@ -1,0 +1,227 @@
+"""The `mailbridge` command: every operator action, each failure a one-line message."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mailbridge import __version__, db, store
+from mailbridge.config import Settings, load_settings, redact_url
+from mailbridge.errors import ConfigError, MailbridgeError
+from mailbridge.ingress.files import read_messages
+from mailbridge.intake import Intake, make_incoming
+from mailbridge.models import InboundMessage
+from mailbridge.processing import build_pipeline
+from mailbridge.service import open_store, serve
+from mailbridge.worker import Worker
+
+log = logging.getLogger("mailbridge")
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailbridge",
+        description=(
+            "Turn carers' missing-child emails into episode records and alerts. "
+            "Settings: --config, else $MAILBRIDGE_CONFIG, else config/mailbridge.toml."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"mailbridge {__version__}")
+    parser.add_argument("--config", help="TOML settings file")
+    parser.add_argument("--log-level", help="override service.log_level (DEBUG, INFO, ...)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("serve", help="run the SMTP listener and the processing worker")
+    sub.add_parser("check-config", help="validate the settings; name every key at fault")
+
+    dbp = sub.add_parser("db", help="database schema")
+    dbsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    dbsub.add_parser("upgrade", help="apply migrations to head")
+    dbsub.add_parser("current", help="show the schema revision and the head")
+
+    inject = sub.add_parser(
+        "inject", help="store .eml or mbox files (or - for stdin), then process what is pending"
+    )
+    inject.add_argument("files", nargs="+", metavar="FILE")
+    inject.add_argument("--no-process", action="store_true", help="only store")
+
+    messages = sub.add_parser("messages", help="list stored inbound messages")
+    messages.add_argument("--json", action="store_true", help="JSON lines array on stdout")
+    messages.add_argument("--status", choices=["pending", "processed", "ignored", "failed"])
+    messages.add_argument("--limit", type=int)
+
+    reprocess = sub.add_parser("reprocess", help="run one stored message through processing again")
+    reprocess.add_argument("id", type=int)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"mailbridge: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(args.log_level or settings.service.log_level)
+    handler = _COMMANDS[args.command]
+    try:
+        return handler(args, settings)
+    except MailbridgeError as exc:
+        print(f"mailbridge: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Library chatter at INFO would drown the one line per message.
+    for noisy in ("mail.log", "aiosmtpd", "alembic", "mailparser"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
+    print(f"configuration OK ({settings.source})")
+    print(f"  database: {_safe_url(settings.database_url)}")
+    print(
+        f"  listener: {settings.smtp.host}:{settings.smtp.port} for "
+        f"{', '.join(settings.smtp.addresses)}"
+    )
+    print(
+        f"  relay:    {_safe_url(settings.relay.url) or 'none (alerts written to ' + str(settings.data_dir / 'outbox') + ')'}"
+    )
+    print(f"  imap:     {_safe_url(settings.imap.url) or 'none'}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    return redact_url(url) if url else ""
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(serve(settings))
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    engine = db.make_engine(settings.database_url)
+    try:
+        if args.db_command == "upgrade":
+            db.upgrade(engine)
+            print(f"database at {db.current_revision(engine)} (head)")
+        else:
+            current = db.current_revision(engine)
+            head = db.head_revision(settings.database_url)
+            print(f"current: {current or 'empty'}\nhead:    {head}")
+            return 0 if current == head else 3
+    except MailbridgeError:
+        raise
+    except Exception as exc:
+        raise MailbridgeError(f"database {_safe_url(settings.database_url)}: {exc}") from exc
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_inject(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    intake = Intake(engine)
+    stdin = sys.stdin.buffer.read() if "-" in args.files else None
+    stored = duplicates = 0
+    problems: list[str] = []
+    for path in args.files:
+        try:
+            for item in read_messages(path, stdin=stdin):
+                result = intake.accept(
+                    make_incoming(
+                        item.raw, source="inject", mail_from=None, rcpt_tos=[], peer=item.label
+                    )
+                )
+                stored += 1
+                duplicates += result.duplicate_of is not None
+        except MailbridgeError as exc:
+            problems.append(str(exc))
+            print(f"mailbridge: error: {exc}", file=sys.stderr)
+    print(f"stored {stored} message(s), {duplicates} duplicate(s)")
+    if not args.no_process:
+        handled = Worker(engine, build_pipeline(settings), settings.processing).run_once()
+        print(f"processed {handled} message(s)")
+    engine.dispose()
+    return 1 if problems else 0
+
+
+def message_json(row: InboundMessage) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "message_id": row.message_id,
+        "source": row.source,
+        "peer": row.peer,
+        "mail_from": row.mail_from,
+        "rcpt_tos": row.rcpt_tos,
+        "received_at": row.received_at.isoformat(),
+        "size": row.size,
+        "sha256": row.sha256,
+        "status": row.status,
+        "reason": row.reason,
+        "error": row.error,
+        "attempts": row.attempts,
+        "duplicate_of": row.duplicate_of,
+    }
+
+
+def cmd_messages(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    with Session(engine) as session:
+        rows = store.list_messages(session, status=args.status, limit=args.limit)
+        data = [message_json(r) for r in rows]
+    engine.dispose()
+    if args.json:
+        json.dump(data, sys.stdout, indent=2)
+        print()
+        return 0
+    for m in data:
+        note = m["reason"] or m["error"] or ""
+        print(
+            f"{m['id']:>6}  {m['received_at'][:19]}  {m['source']:<6}  {m['status']:<9}  "
+            f"{(m['message_id'] or '-')[:40]:<40}  {note[:60]}"
+        )
+    if not data:
+        print("no messages")
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    worker = Worker(engine, build_pipeline(settings), settings.processing)
+    with Session(engine) as session, session.begin():
+        if not store.reset_for_reprocess(session, args.id, now=worker.clock(), actor="cli"):
+            raise MailbridgeError(f"no stored message with id {args.id}")
+    with Session(engine) as session, session.begin():
+        store.claim_one(session, args.id, now=worker.clock())
+    status = worker.process_one(args.id)
+    engine.dispose()
+    print(f"message {args.id}: {status or 'pending (will be retried)'}")
+    return 0
+
+
+_COMMANDS: dict[str, Command] = {
+    "serve": cmd_serve,
+    "check-config": cmd_check_config,
+    "db": cmd_db,
+    "inject": cmd_inject,
+    "messages": cmd_messages,
+    "reprocess": cmd_reprocess,
+}

@@ -1,0 +1,318 @@
+"""Typed settings from TOML plus the environment overrides of the public contract.
+
+Every problem is collected and reported by key, so an operator fixes a file in one pass
+instead of one traceback at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailbridge.errors import ConfigError
+from mailbridge.resources import resource_path
+
+ENV_PREFIX = "MAILBRIDGE_"
+DEFAULT_CONFIG = Path("config/mailbridge.toml")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    data_dir: str = "var"
+    database_url: str = ""
+    timezone: str = "Europe/London"
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8025
+    addresses: list[str] = field(default_factory=lambda: ["missing@localhost"])
+    max_message_size: int = 25 * 1024 * 1024
+    max_recipients: int = 50
+    idle_timeout: int = 300
+    max_commands: int = 200
+
+
+@dataclass(frozen=True)
+class ProcessingSettings:
+    max_attempts: int = 3
+    lease_seconds: int = 60
+    retry_delay_seconds: int = 10
+    batch_size: int = 10
+    poll_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    processing: ProcessingSettings = field(default_factory=ProcessingSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    imap: ImapSettings = field(default_factory=ImapSettings)
+    source: str = "built-in defaults"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.service.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        if self.service.database_url:
+            return normalise_database_url(self.service.database_url)
+        return f"sqlite:///{self.data_dir / 'mailbridge.db'}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.service.timezone)
+
+    def accepts(self, address: str) -> bool:
+        wanted = address.strip().strip("<>").lower()
+        return any(wanted == a.lower() for a in self.smtp.addresses)
+
+
+# Environment variable -> (section, key). The contract in DESIGN.md names these.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("service", "database_url"),
+    "DATA_DIR": ("service", "data_dir"),
+    "SMTP_HOST": ("smtp", "host"),
+    "SMTP_PORT": ("smtp", "port"),
+    "ADDRESSES": ("smtp", "addresses"),
+    "RELAY_URL": ("relay", "url"),
+    "IMAP_URL": ("imap", "url"),
+}
+
+_SECTIONS: dict[str, type[Any]] = {
+    "service": ServiceSettings,
+    "smtp": SmtpSettings,
+    "processing": ProcessingSettings,
+    "relay": RelaySettings,
+    "imap": ImapSettings,
+}
+
+
+def normalise_database_url(url: str) -> str:
+    """Plain ``postgresql://`` means psycopg 3 here; SQLAlchemy would otherwise pick psycopg2."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+def config_path(explicit: str | None, environ: Mapping[str, str]) -> tuple[Path | None, bool]:
+    """Which file to read, and whether the operator asked for it (so absence is an error)."""
+    if explicit:
+        return Path(explicit), True
+    if environ.get(ENV_PREFIX + "CONFIG"):
+        return Path(environ[ENV_PREFIX + "CONFIG"]), True
+    if DEFAULT_CONFIG.is_file():
+        return DEFAULT_CONFIG, False
+    packaged = resource_path("config") / "mailbridge.toml"
+    return (packaged if packaged.is_file() else None), False
+
+
+def load_settings(
+    explicit: str | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, override and validate; raise ConfigError naming every bad key."""
+    env = os.environ if environ is None else environ
+    path, required = config_path(explicit, env)
+    problems: list[str] = []
+    raw: dict[str, Any] = {}
+    source = "built-in defaults"
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            source = str(path)
+        except FileNotFoundError:
+            if required:
+                problems.append(f"config file {path}: not found")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"config file {path}: cannot read ({exc})")
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(f"config file {path}: not valid TOML ({exc})")
+
+    origins: dict[tuple[str, str], str] = {}
+    for var, (section, key) in ENV_OVERRIDES.items():
+        value = env.get(ENV_PREFIX + var)
+        if value is None or value == "":
+            continue
+        target = raw.setdefault(section, {})
+        if not isinstance(target, dict):
+            continue
+        target[key] = _split_list(value) if key == "addresses" else value
+        origins[(section, key)] = ENV_PREFIX + var
+
+    sections: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in _SECTIONS:
+            problems.append(f"{name}: unknown section (known: {', '.join(_SECTIONS)})")
+        elif not isinstance(value, dict):
+            problems.append(f"{name}: must be a table, got {type(value).__name__}")
+    for name, cls in _SECTIONS.items():
+        given = raw.get(name, {})
+        sections[name] = _build(
+            cls, name, given if isinstance(given, dict) else {}, origins, problems
+        )
+    settings = Settings(source=source, **sections)
+    problems.extend(validate(settings))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _build(
+    cls: type[Any],
+    section: str,
+    given: dict[str, Any],
+    origins: dict[tuple[str, str], str],
+    problems: list[str],
+) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in given:
+        if key not in known:
+            problems.append(f"{section}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in given:
+            continue
+        label = f"{section}.{f.name}"
+        origin = origins.get((section, f.name))
+        if origin:
+            label += f" (from {origin})"
+        coerced = _coerce(given[f.name], hints[f.name], label, problems)
+        if coerced is not None:
+            values[f.name] = coerced
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, label: str, problems: list[str]) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (list, types.GenericAlias) or hint is list or origin is list:
+        if isinstance(value, str):
+            value = _split_list(value)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        problems.append(f"{label}: must be a list of strings, got {value!r}")
+        return None
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
+            return value.lower() in ("1", "true", "yes", "on")
+        problems.append(f"{label}: must be true or false, got {value!r}")
+        return None
+    if hint is int:
+        if isinstance(value, bool):
+            problems.append(f"{label}: must be an integer, got {value!r}")
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            problems.append(f"{label}: must be an integer, got {value!r}")
+            return None
+    if hint is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            problems.append(f"{label}: must be a number, got {value!r}")
+            return None
+    if isinstance(value, str):
+        return value
+    problems.append(f"{label}: must be a string, got {value!r}")
+    return None
+
+
+def validate(settings: Settings) -> list[str]:
+    """Checks that need more than a type: ranges, URL schemes, zones, addresses."""
+    problems: list[str] = []
+    s = settings
+    if not 0 <= s.smtp.port <= 65535:
+        problems.append(f"smtp.port: must be 0-65535, got {s.smtp.port}")
+    if not s.smtp.addresses:
+        problems.append("smtp.addresses: at least one address must be accepted for reports")
+    for address in s.smtp.addresses:
+        local, at, domain = address.partition("@")
+        if not (local and at and domain) or any(c.isspace() for c in address):
+            problems.append(f"smtp.addresses: {address!r} is not an email address")
+    for key, value, low in (
+        ("smtp.max_message_size", s.smtp.max_message_size, 1024),
+        ("smtp.max_recipients", s.smtp.max_recipients, 1),
+        ("smtp.idle_timeout", s.smtp.idle_timeout, 1),
+        ("smtp.max_commands", s.smtp.max_commands, 10),
+        ("processing.max_attempts", s.processing.max_attempts, 1),
+        ("processing.lease_seconds", s.processing.lease_seconds, 1),
+        ("processing.retry_delay_seconds", s.processing.retry_delay_seconds, 0),
+        ("processing.batch_size", s.processing.batch_size, 1),
+    ):
+        if value < low:
+            problems.append(f"{key}: must be at least {low}, got {value}")
+    if s.processing.poll_seconds <= 0:
+        problems.append(
+            f"processing.poll_seconds: must be positive, got {s.processing.poll_seconds}"
+        )
+    try:
+        ZoneInfo(s.service.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"service.timezone: unknown time zone {s.service.timezone!r}")
+    if s.service.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        problems.append(
+            f"service.log_level: must be DEBUG, INFO, WARNING or ERROR, got {s.service.log_level!r}"
+        )
+    url = s.database_url
+    if not (url.startswith("sqlite:///") or url.startswith("postgresql+psycopg://")):
+        problems.append(
+            "service.database_url: must be sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, "
+            f"got {redact_url(url)!r}"
+        )
+    if s.relay.url and urlsplit(s.relay.url).scheme not in ("smtp", "smtps"):
+        problems.append(
+            f"relay.url: must start smtp:// or smtps://, got {redact_url(s.relay.url)!r}"
+        )
+    if s.relay.url and not urlsplit(s.relay.url).hostname:
+        problems.append(f"relay.url: names no host: {redact_url(s.relay.url)!r}")
+    if s.imap.url and urlsplit(s.imap.url).scheme not in ("imap", "imaps"):
+        problems.append(f"imap.url: must start imap:// or imaps://, got {redact_url(s.imap.url)!r}")
+    return problems
+
+
+def redact_url(url: str) -> str:
+    """Never echo a password back into a terminal or a log."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url

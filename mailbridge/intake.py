@@ -1,0 +1,167 @@
+"""The one store-then-acknowledge path that every ingress calls.
+
+A caller may acknowledge (SMTP 250, IMAP move) only after ``accept`` returns: by then the raw
+bytes and envelope are committed. Concurrent SMTP sessions share commits (group commit), so
+durability with a full fsync costs one flush per batch, not one per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from mailbridge import store
+from mailbridge.clock import Clock, system_clock
+from mailbridge.errors import StorageError
+from mailbridge.store import Incoming, Stored
+
+log = logging.getLogger(__name__)
+
+_MAX_BATCH = 200
+
+
+def header_message_id(raw: bytes) -> str | None:
+    """The Message-ID, read from the header block only; hostile headers give None, not an error."""
+    try:
+        head, _, _ = raw.partition(b"\r\n\r\n") if b"\r\n\r\n" in raw else raw.partition(b"\n\n")
+        headers = BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n")
+        value = headers.get("Message-ID")
+    except Exception:
+        return None
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.startswith("<") and ">" in text:
+        text = text[1 : text.index(">")]
+    text = "".join(text.split())
+    return text[:900] or None
+
+
+def make_incoming(
+    raw: bytes,
+    *,
+    source: str,
+    mail_from: str | None,
+    rcpt_tos: Sequence[str],
+    peer: str | None,
+    clock: Clock = system_clock,
+) -> Incoming:
+    return Incoming(
+        raw=raw,
+        mail_from=mail_from,
+        rcpt_tos=list(rcpt_tos),
+        source=source,
+        peer=peer,
+        received_at=clock(),
+        message_id=header_message_id(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+class Intake:
+    """Stores messages durably and tells the worker there is work."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock = system_clock,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.on_stored = on_stored
+        self._queue: queue.Queue[tuple[Incoming, concurrent.futures.Future[Stored]] | None] = (
+            queue.Queue()
+        )
+        self._writer: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def accept_many(self, items: Sequence[Incoming]) -> list[Stored]:
+        """Commit all or none; raise StorageError so the caller answers 'try later'."""
+        try:
+            with Session(self.engine) as session, session.begin():
+                results = store.insert_batch(session, items)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not store message: {type(exc).__name__}") from exc
+        for item, result in zip(items, results, strict=True):
+            log.info(
+                "received id=%s message_id=%s source=%s size=%d status=%s%s",
+                result.id,
+                item.message_id,
+                item.source,
+                len(item.raw),
+                result.status,
+                f" duplicate_of={result.duplicate_of}" if result.duplicate_of else "",
+            )
+        if self.on_stored is not None and any(r.duplicate_of is None for r in results):
+            self.on_stored()
+        return results
+
+    def accept(self, item: Incoming) -> Stored:
+        return self.accept_many([item])[0]
+
+    async def accept_async(self, item: Incoming) -> Stored:
+        """Hand the message to the writer thread; the event loop never blocks on the database."""
+        self._ensure_writer()
+        future: concurrent.futures.Future[Stored] = concurrent.futures.Future()
+        self._queue.put((item, future))
+        return await asyncio.wrap_future(future)
+
+    def _ensure_writer(self) -> None:
+        with self._lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="intake-writer", daemon=True
+                )
+                self._writer.start()
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < _MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[tuple[Incoming, concurrent.futures.Future[Stored]]]) -> None:
+        try:
+            results = self.accept_many([item for item, _ in batch])
+        except Exception as exc:
+            log.error("intake commit failed for %d message(s): %s", len(batch), exc)
+            for _, fut in batch:
+                fut.set_exception(exc if isinstance(exc, StorageError) else StorageError(str(exc)))
+            return
+        for (_, fut), result in zip(batch, results, strict=True):
+            fut.set_result(result)
+
+    def close(self) -> None:
+        """Finish every queued commit, then stop the writer."""
+        with self._lock:
+            writer = self._writer
+        if writer is not None and writer.is_alive():
+            self._queue.put(None)
+            writer.join()

@@ -1,0 +1,296 @@
+"""The one gateway for SQL about inbound messages: insert with dedupe, claim, finish, list.
+
+Every statement here runs the same on SQLite and PostgreSQL. Claiming uses
+``FOR UPDATE SKIP LOCKED`` (a no-op on SQLite, where BEGIN IMMEDIATE serialises writers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from mailbridge.models import (
+    FAILED,
+    IGNORED,
+    PENDING,
+    AuditEntry,
+    InboundMessage,
+)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message as an ingress hands it over: raw bytes plus the envelope."""
+
+    raw: bytes
+    mail_from: str | None
+    rcpt_tos: list[str]
+    source: str  # smtp / imap / inject
+    peer: str | None
+    received_at: datetime
+    message_id: str | None
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int
+    duplicate_of: int | None
+
+    @property
+    def status(self) -> str:
+        return IGNORED if self.duplicate_of is not None else PENDING
+
+
+def dedupe_key(incoming: Incoming) -> str:
+    """Message-ID when there is one, else the content hash (DESIGN invariant 3)."""
+    if incoming.message_id:
+        return "m:" + hashlib.sha256(incoming.message_id.encode("utf-8", "replace")).hexdigest()
+    return "c:" + incoming.sha256
+
+
+def audit(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    entity: str,
+    entity_id: object,
+    action: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEntry(
+            at=at,
+            actor=actor,
+            entity=entity,
+            entity_id=str(entity_id),
+            action=action,
+            detail=detail,
+        )
+    )
+
+
+def insert_batch(session: Session, items: Sequence[Incoming]) -> list[Stored]:
+    """Store each message; a repeat becomes an ignored row pointing at its original.
+
+    The unique dedupe key, not a prior SELECT, decides who was first, so concurrent
+    instances on PostgreSQL cannot both win.
+    """
+    results: list[Stored] = []
+    dialect = session.get_bind().dialect.name
+    insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for item in items:
+        key = dedupe_key(item)
+        values = _row_values(item)
+        stmt = (
+            insert_fn(InboundMessage)
+            .values(**values, dedupe_key=key, status=PENDING)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(InboundMessage.id)
+        )
+        new_id = session.execute(stmt).scalar_one_or_none()
+        if new_id is not None:
+            results.append(Stored(id=new_id, duplicate_of=None))
+            audit(
+                session,
+                at=item.received_at,
+                actor=item.source,
+                entity="message",
+                entity_id=new_id,
+                action="received",
+                detail={"status": PENDING},
+            )
+            continue
+        original = session.execute(
+            select(InboundMessage.id).where(InboundMessage.dedupe_key == key)
+        ).scalar_one()
+        dup = InboundMessage(
+            **values,
+            dedupe_key=None,
+            status=IGNORED,
+            reason=f"duplicate of message {original}",
+            duplicate_of=original,
+            finished_at=item.received_at,
+        )
+        session.add(dup)
+        session.flush()
+        results.append(Stored(id=dup.id, duplicate_of=original))
+        audit(
+            session,
+            at=item.received_at,
+            actor=item.source,
+            entity="message",
+            entity_id=dup.id,
+            action="received",
+            detail={"status": IGNORED, "duplicate_of": original},
+        )
+    return results
+
+
+def _row_values(item: Incoming) -> dict[str, Any]:
+    return {
+        "message_id": item.message_id,
+        "sha256": item.sha256,
+        "raw": item.raw,
+        "size": len(item.raw),
+        "mail_from": item.mail_from,
+        "rcpt_tos": list(item.rcpt_tos),
+        "source": item.source,
+        "peer": item.peer,
+        "received_at": item.received_at,
+        "attempts": 0,
+    }
+
+
+def claimable(now: datetime) -> Select[int]:
+    return (
+        select(InboundMessage.id)
+        .where(
+            InboundMessage.status == PENDING,
+            or_(InboundMessage.lease_until.is_(None), InboundMessage.lease_until <= now),
+        )
+        .order_by(InboundMessage.id)
+    )
+
+
+def claim(session: Session, *, now: datetime, lease: timedelta, limit: int) -> list[int]:
+    """Lease up to ``limit`` pending messages and count the attempt before any work starts.
+
+    Counting first means a message that kills the process every time still reaches the
+    retry bound (Mailman's poison-message rule).
+    """
+    ids = list(session.scalars(claimable(now).limit(limit).with_for_update(skip_locked=True)).all())
+    if ids:
+        session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id.in_(ids))
+            .values(attempts=InboundMessage.attempts + 1, lease_until=now + lease)
+        )
+    return ids
+
+
+def claim_one(session: Session, message_id: int, *, now: datetime) -> None:
+    """Count an attempt for one chosen message (reprocessing by hand)."""
+    session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id == message_id, InboundMessage.status == PENDING)
+        .values(attempts=InboundMessage.attempts + 1)
+    )
+
+
+def release(session: Session, ids: Sequence[int]) -> None:
+    """Undo a claim that was never worked on, so it costs no attempt and no wait."""
+    session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id.in_(list(ids)), InboundMessage.status == PENDING)
+        .values(attempts=InboundMessage.attempts - 1, lease_until=None)
+    )
+
+
+def lock_for_processing(session: Session, message_id: int) -> InboundMessage | None:
+    """The row, locked for this transaction, if it still needs processing."""
+    row = session.execute(
+        select(InboundMessage)
+        .where(InboundMessage.id == message_id, InboundMessage.status == PENDING)
+        .with_for_update(skip_locked=True)
+    ).scalar_one_or_none()
+    return row
+
+
+def finish(
+    session: Session,
+    row: InboundMessage,
+    *,
+    status: str,
+    now: datetime,
+    reason: str | None = None,
+    error: str | None = None,
+    actor: str = "worker",
+) -> None:
+    row.status = status
+    row.reason = reason
+    row.error = error
+    row.lease_until = None
+    row.finished_at = now
+    audit(
+        session,
+        at=now,
+        actor=actor,
+        entity="message",
+        entity_id=row.id,
+        action=status,
+        detail={"reason": reason, "error": error, "attempts": row.attempts},
+    )
+
+
+def record_failure(
+    session: Session, message_id: int, *, error: str, now: datetime, retry_at: datetime | None
+) -> InboundMessage | None:
+    """After a processing error: schedule a retry, or (``retry_at`` None) mark failed."""
+    row = session.get(InboundMessage, message_id)
+    if row is None or row.status != PENDING:
+        return None
+    if retry_at is None:
+        finish(session, row, status=FAILED, now=now, error=error)
+    else:
+        row.error = error
+        row.lease_until = retry_at
+        audit(
+            session,
+            at=now,
+            actor="worker",
+            entity="message",
+            entity_id=row.id,
+            action="retry",
+            detail={"error": error, "attempts": row.attempts, "retry_at": retry_at.isoformat()},
+        )
+    return row
+
+
+def reset_for_reprocess(session: Session, message_id: int, *, now: datetime, actor: str) -> bool:
+    row = session.get(InboundMessage, message_id)
+    if row is None:
+        return False
+    previous = row.status
+    row.status = PENDING
+    row.attempts = 0
+    row.lease_until = None
+    row.reason = None
+    row.error = None
+    row.finished_at = None
+    audit(
+        session,
+        at=now,
+        actor=actor,
+        entity="message",
+        entity_id=row.id,
+        action="reprocess",
+        detail={"previous_status": previous},
+    )
+    return True
+
+
+def list_messages(
+    session: Session, *, status: str | None = None, limit: int | None = None
+) -> list[InboundMessage]:
+    q = select(InboundMessage).order_by(InboundMessage.id)
+    if status:
+        q = q.where(InboundMessage.status == status)
+    if limit:
+        q = q.limit(limit)
+    return list(session.scalars(q).all())
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(InboundMessage.status, func.count()).group_by(InboundMessage.status)
+    ).all()
+    return {status: count for status, count in rows}

@@ -1,0 +1,164 @@
+"""Claims pending messages and drives each to exactly one terminal state.
+
+One transaction per message: if the process dies mid-way, nothing of the half-done work
+is kept and the lease lets the message be claimed again. A message that keeps failing is
+marked failed after ``max_attempts`` and never retried forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from mailbridge import store
+from mailbridge.clock import Clock, system_clock
+from mailbridge.config import ProcessingSettings
+from mailbridge.models import FAILED, InboundMessage
+from mailbridge.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        pipeline: Pipeline,
+        settings: ProcessingSettings,
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.engine = engine
+        self.pipeline = pipeline
+        self.settings = settings
+        self.clock = clock
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the loop -------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 60) -> None:
+        """Finish the message in hand, then return."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once(stop=self._stop)
+            except SQLAlchemyError as exc:
+                log.error("worker cannot reach the database: %s; retrying", type(exc).__name__)
+                worked = 0
+            if worked == 0:
+                self._wake.wait(self.settings.poll_seconds)
+                self._wake.clear()
+
+    # -- one pass -------------------------------------------------------------------
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Process everything claimable now; return how many messages were handled."""
+        handled = 0
+        while stop is None or not stop.is_set():
+            with Session(self.engine) as session, session.begin():
+                ids = store.claim(
+                    session,
+                    now=self.clock(),
+                    lease=timedelta(seconds=self.settings.lease_seconds),
+                    limit=self.settings.batch_size,
+                )
+            if not ids:
+                break
+            for index, message_id in enumerate(ids):
+                if stop is not None and stop.is_set():
+                    self._release(ids[index:])
+                    return handled
+                self.process_one(message_id)
+                handled += 1
+        return handled
+
+    def _release(self, ids: list[int]) -> None:
+        """Give back what a stopping worker claimed but never started."""
+        with Session(self.engine) as session, session.begin():
+            store.release(session, ids)
+
+    def process_one(self, message_id: int) -> str | None:
+        """Run the pipeline for one claimed message; return its status afterwards."""
+        try:
+            with Session(self.engine) as session, session.begin():
+                row = store.lock_for_processing(session, message_id)
+                if row is None:
+                    return None  # done elsewhere, or another worker holds it
+                if row.attempts > self.settings.max_attempts:
+                    error = (
+                        f"gave up after {row.attempts - 1} attempts: processing never finished "
+                        "(the process stopped or crashed while handling this message)"
+                    )
+                    store.finish(session, row, status=FAILED, now=self.clock(), error=error)
+                    self.pipeline.gave_up(session, row, error)
+                    log.warning("failed id=%s message_id=%s status=failed", row.id, row.message_id)
+                    return FAILED
+                outcome = self.pipeline.process(session, row)
+                store.finish(
+                    session, row, status=outcome.status, now=self.clock(), reason=outcome.reason
+                )
+                log.info(
+                    "processed id=%s message_id=%s status=%s",
+                    row.id,
+                    row.message_id,
+                    outcome.status,
+                )
+                return outcome.status
+        except SQLAlchemyError:
+            raise  # the database itself is the problem: leave the lease to expire and retry
+        except Exception as exc:
+            return self._record_error(message_id, exc)
+
+    def _record_error(self, message_id: int, exc: Exception) -> str | None:
+        # The stored error may quote the message; the log line names only the exception type.
+        error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+        now = self.clock()
+        with Session(self.engine) as session, session.begin():
+            row = session.get(InboundMessage, message_id)
+            if row is None:
+                return None
+            if row.attempts >= self.settings.max_attempts:
+                failed = store.record_failure(
+                    session, message_id, error=error, now=now, retry_at=None
+                )
+                if failed is not None:
+                    self.pipeline.gave_up(session, failed, error)
+                log.warning(
+                    "failed id=%s message_id=%s status=failed attempts=%s error=%s",
+                    message_id,
+                    row.message_id,
+                    row.attempts,
+                    type(exc).__name__,
+                )
+                return FAILED
+            delay = self.settings.retry_delay_seconds * (2 ** max(row.attempts - 1, 0))
+            store.record_failure(
+                session, message_id, error=error, now=now, retry_at=now + timedelta(seconds=delay)
+            )
+            log.warning(
+                "retry id=%s message_id=%s attempts=%s in=%ss error=%s",
+                message_id,
+                row.message_id,
+                row.attempts,
+                delay,
+                type(exc).__name__,
+            )
+            return None

@@ -1,0 +1,173 @@
+"""Shared fixtures: a real database (SQLite, and PostgreSQL when configured) and real servers.
+
+Set MAILBRIDGE_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run
+every database test on PostgreSQL as well as SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from mailbridge import db
+from mailbridge.config import Settings, load_settings
+from mailbridge.service import serve
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus"
+PG_URL = os.environ.get("MAILBRIDGE_TEST_DATABASE_URL", "")
+
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgres",
+        marks=pytest.mark.skipif(
+            not PG_URL, reason="MAILBRIDGE_TEST_DATABASE_URL is not set; PostgreSQL run skipped"
+        ),
+    ),
+]
+
+
+def reset_postgres(url: str) -> None:
+    """Drop everything so each test starts from an empty database, as a fresh install does."""
+    engine = db.make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mailbridge.db'}"
+    reset_postgres(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = db.make_engine(database_url)
+    db.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(database_url: str, tmp_path: Path) -> SettingsFactory:
+    """Settings as an operator would write them: a TOML file plus environment overrides."""
+
+    def factory(toml: str = "", **env: str) -> Settings:
+        path = tmp_path / "mailbridge.toml"
+        path.write_text(toml, encoding="utf-8")
+        environ = {
+            "MAILBRIDGE_DATABASE_URL": database_url,
+            "MAILBRIDGE_DATA_DIR": str(tmp_path / "data"),
+            "MAILBRIDGE_SMTP_PORT": "0",
+            "MAILBRIDGE_ADDRESSES": "missing@council.example",
+        }
+        environ.update({f"MAILBRIDGE_{k.upper()}": v for k, v in env.items()})
+        return load_settings(str(path), environ)
+
+    return factory
+
+
+class RunningService:
+    """`serve` on its own thread and event loop, on an ephemeral port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.host = ""
+        self.port = 0
+        self.result: Any = None
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> int:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+
+            def ready(host: str, port: int) -> None:
+                self.host, self.port = host, port
+                self._ready.set()
+
+            return await serve(self.settings, ready=ready, stop=self._stop)
+
+        try:
+            self.result = asyncio.run(main())
+        except BaseException as exc:  # surfaced by start()/stop()
+            self.result = exc
+            self._ready.set()
+
+    def start(self) -> RunningService:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("serve did not start within 30 s")
+        if isinstance(self.result, BaseException):
+            raise self.result
+        return self
+
+    def stop(self) -> Any:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(60)
+        return self.result
+
+
+@pytest.fixture
+def run_service() -> Iterator[Callable[[Settings], RunningService]]:
+    started: list[RunningService] = []
+
+    def start(settings: Settings) -> RunningService:
+        svc = RunningService(settings).start()
+        started.append(svc)
+        return svc
+
+    yield start
+    for svc in started:
+        svc.stop()
+
+
+def corpus_files() -> list[Path]:
+    if not CORPUS.is_dir():
+        return []
+    return sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name != "SOURCES.md")
+
+
+def require_corpus() -> list[Path]:
+    files = corpus_files()
+    if not files:
+        pytest.skip(f"shared corpus not found at {CORPUS}; it lives beside the project in ../shared")
+    return files
+
+
+def sample_report(n: int = 0, *, message_id: str | None = None, body: str | None = None) -> bytes:
+    """A small plain report, unique per ``n``."""
+    mid = message_id or f"report-{n}@carer.example"
+    text_body = body or (
+        f"Jordan (100231) has not come home. Last seen at 21:00 near the park. Report {n}."
+    )
+    return (
+        "From: Foster Carer <carer@homes.example>\r\n"
+        "To: missing@council.example\r\n"
+        f"Subject: Missing child report {n}\r\n"
+        f"Message-ID: <{mid}>\r\n"
+        "Date: Thu, 26 Nov 2026 21:30:00 +0000\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "\r\n"
+        f"{text_body}\r\n"
+    ).encode()
