@@ -101,9 +101,8 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
         f"  listener: {settings.smtp.host}:{settings.smtp.port} for "
         f"{', '.join(settings.smtp.addresses)}"
     )
-    print(
-        f"  relay:    {_safe_url(settings.relay.url) or 'none (alerts written to ' + str(settings.data_dir / 'outbox') + ')'}"
-    )
+    outbox = settings.data_dir / "outbox"
+    print(f"  relay:    {_safe_url(settings.relay.url) or f'none (alerts written to {outbox})'}")
     print(f"  imap:     {_safe_url(settings.imap.url) or 'none'}")
     return 0
 

@@ -150,7 +150,9 @@ def corpus_files() -> list[Path]:
 def require_corpus() -> list[Path]:
     files = corpus_files()
     if not files:
-        pytest.skip(f"shared corpus not found at {CORPUS}; it lives beside the project in ../shared")
+        pytest.skip(
+            f"shared corpus not found at {CORPUS}; it lives beside the project in ../shared"
+        )
     return files
 
 

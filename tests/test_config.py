@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailbridge.cli import main
+from mailbridge.config import load_settings
+from mailbridge.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "mb.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_defaults_without_any_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(None, {})
+    assert settings.smtp.host == "127.0.0.1"
+    assert settings.smtp.port == 8025
+    assert settings.smtp.max_message_size == 25 * 1024 * 1024
+    assert settings.database_url == "sqlite:///var/mailbridge.db"
+
+
+def test_shipped_default_config_is_valid():
+    root = Path(__file__).resolve().parents[1]
+    settings = load_settings(str(root / "config" / "mailbridge.toml"), {})
+    assert settings.smtp.addresses
+
+
+def test_toml_values_and_environment_overrides(tmp_path):
+    path = write(
+        tmp_path, '[smtp]\nport = 2525\naddresses = ["a@x.example"]\n[service]\ntimezone = "UTC"\n'
+    )
+    settings = load_settings(
+        path,
+        {
+            "MAILBRIDGE_SMTP_PORT": "2626",
+            "MAILBRIDGE_SMTP_HOST": "0.0.0.0",
+            "MAILBRIDGE_ADDRESSES": "missing@c.example, Other@C.example",
+            "MAILBRIDGE_DATA_DIR": str(tmp_path / "d"),
+            "MAILBRIDGE_RELAY_URL": "smtp://relay.example:25",
+            "MAILBRIDGE_IMAP_URL": "imaps://u:p@imap.example/INBOX",
+        },
+    )
+    assert settings.smtp.port == 2626
+    assert settings.smtp.host == "0.0.0.0"
+    assert settings.smtp.addresses == ["missing@c.example", "Other@C.example"]
+    assert settings.accepts("<other@c.example>")
+    assert not settings.accepts("a@x.example")
+    assert settings.service.timezone == "UTC"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'd' / 'mailbridge.db'}"
+    assert settings.relay.url == "smtp://relay.example:25"
+    assert settings.imap.url.startswith("imaps://")
+
+
+def test_config_chosen_by_environment_variable(tmp_path):
+    path = write(tmp_path, "[smtp]\nport = 3000\n")
+    assert load_settings(None, {"MAILBRIDGE_CONFIG": path}).smtp.port == 3000
+
+
+def test_plain_postgresql_url_means_psycopg3(tmp_path):
+    settings = load_settings(
+        write(tmp_path, ""), {"MAILBRIDGE_DATABASE_URL": "postgresql://u@h/db"}
+    )
+    assert settings.database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_every_problem_is_reported_by_key(tmp_path):
+    path = write(
+        tmp_path,
+        '[smtp]\nport = "x"\nprot = 1\naddresses = ["not-an-address"]\n'
+        '[service]\ntimezone = "Mars/Olympus"\n[processing]\nmax_attempts = 0\n[nonsense]\na = 1\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, {"MAILBRIDGE_RELAY_URL": "http://nope"})
+    text = "\n".join(err.value.problems)
+    for key in (
+        "smtp.port",
+        "smtp.prot",
+        "smtp.addresses",
+        "service.timezone",
+        "processing.max_attempts",
+        "nonsense",
+        "relay.url",
+    ):
+        assert key in text, key
+    assert len(err.value.problems) >= 7
+
+
+def test_environment_origin_is_named(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, ""), {"MAILBRIDGE_SMTP_PORT": "eighty"})
+    assert "smtp.port (from MAILBRIDGE_SMTP_PORT)" in str(err.value)
+
+
+def test_missing_or_broken_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(str(tmp_path / "absent.toml"), {})
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[smtp\nport=1"), {})
+
+
+def test_passwords_are_not_echoed(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, ""), {"MAILBRIDGE_RELAY_URL": "ftp://user:s3cret@host"})
+    assert "s3cret" not in str(err.value)
+
+
+def test_check_config_command(tmp_path, capsys):
+    good = write(tmp_path, '[smtp]\naddresses = ["missing@c.example"]\n')
+    assert main(["--config", good, "check-config"]) == 0
+    assert "configuration OK" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[smtp]\nport = 70000\n[service]\nlog_level = "LOUD"\n')
+    assert main(["--config", str(bad), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "smtp.port" in err and "service.log_level" in err
+    assert "Traceback" not in err

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from mailbridge import db
+from mailbridge.models import Base
+
+
+def test_migrations_give_the_same_schema_as_the_models(engine):
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(ctx, Base.metadata)
+    assert diff == []
+
+
+def test_schema_is_at_head(engine, database_url):
+    assert db.current_revision(engine) == db.head_revision(database_url)
+
+
+def test_sqlite_is_in_wal_with_full_sync(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_fresh_sqlite_upgrades_itself(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'new' / 'x.db'}")
+    assert db.current_revision(engine) is None
+    db.ensure_schema(engine)
+    assert db.current_revision(engine) == db.head_revision(str(engine.url))
+    engine.dispose()
+
+
+def test_postgres_refuses_a_schema_that_is_behind():
+    import pytest
+
+    from mailbridge.errors import SchemaBehindError
+    from tests.conftest import PG_URL, reset_postgres
+
+    if not PG_URL:
+        pytest.skip("MAILBRIDGE_TEST_DATABASE_URL is not set; PostgreSQL run skipped")
+    reset_postgres(PG_URL)
+    engine = db.make_engine(PG_URL)
+    try:
+        with pytest.raises(SchemaBehindError, match="mailbridge db upgrade"):
+            db.ensure_schema(engine)
+    finally:
+        engine.dispose()
