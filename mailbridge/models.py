@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -17,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -112,3 +116,113 @@ PROCESSED = "processed"
 IGNORED = "ignored"
 FAILED = "failed"
 TERMINAL = (PROCESSED, IGNORED, FAILED)
+
+
+# -- the directory: who the children are and who is responsible for them ------------------
+
+
+class Placement(Base):
+    __tablename__ = "placements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    placement_type: Mapped[str | None] = mapped_column(String(80))
+
+
+class Child(Base):
+    """A child in the directory; ``attributes`` keeps the extra CSV columns for routing."""
+
+    __tablename__ = "children"
+
+    child_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(120))
+    last_name: Mapped[str] = mapped_column(String(120))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    placement_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("placements.id", ondelete="SET NULL")
+    )
+    carer_emails: Mapped[list[str]] = mapped_column(JSON)
+    attributes: Mapped[dict[str, str]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Allocation(Base):
+    """Who holds a role for a child, and since when; history is kept, never overwritten."""
+
+    __tablename__ = "allocations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    child_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("children.child_id", ondelete="CASCADE")
+    )
+    role: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_allocations_child_role", "child_id", "role", "valid_to"),)
+
+
+# -- episodes ---------------------------------------------------------------------------
+
+
+class ReferenceCounter(Base):
+    """Per-year sequence for human references (MB-2026-00042); a row lock serialises it."""
+
+    __tablename__ = "reference_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Episode(Base):
+    __tablename__ = "episodes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    child_id: Mapped[str | None] = mapped_column(
+        String(40), ForeignKey("children.child_id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open / returned
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen_text: Mapped[str | None] = mapped_column(Text)
+    last_seen_location: Mapped[str | None] = mapped_column(Text)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    returned_by: Mapped[str | None] = mapped_column(Text)
+    safe_and_well: Mapped[bool | None] = mapped_column(Boolean)
+    police_reference: Mapped[str | None] = mapped_column(String(200))
+    risk_level: Mapped[str | None] = mapped_column(String(16))
+    risk_notes: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    clothing: Mapped[str | None] = mapped_column(Text)
+    reported_by: Mapped[str | None] = mapped_column(String(320))
+    reporter_name: Mapped[str | None] = mapped_column(String(200))
+    reporter_phone: Mapped[str | None] = mapped_column(String(60))
+    sender_known: Mapped[bool] = mapped_column(Boolean)
+    child_name_given: Mapped[str | None] = mapped_column(String(240))
+    match_method: Mapped[str | None] = mapped_column(String(40))
+    match_confidence: Mapped[float | None] = mapped_column(Float)
+    allocations: Mapped[dict[str, Any]] = mapped_column(JSON)
+    absence_type: Mapped[str] = mapped_column(String(1))  # SSDA903: M missing, A away
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EpisodeMessage(Base):
+    """Every message that touched an episode, and what it did there."""
+
+    __tablename__ = "episode_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    episode_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("episodes.id", ondelete="CASCADE"), index=True
+    )
+    inbound_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("inbound_messages.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (UniqueConstraint("episode_id", "inbound_id"),)
