@@ -1,0 +1,325 @@
+"""The council's carer report form: one "Label: value" per line.
+
+The same label table reads the shipped form (``templates/carer-report-form.txt``), Outlook tables
+rendered as "label: value", and carers' own variants ("D.O.B", "Name of young person",
+"Time last seen"). Labels are matched case-, accent- and punctuation-insensitively.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+__all__ = ["FORM_FIELDS", "LABELS", "is_blank", "normalise_label", "parse_form"]
+
+#: field name -> label variants (written naturally; they are normalised when the table is built)
+FORM_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "report_type": ("Report type", "Type of report", "Report", "Status", "Missing or returned"),
+    "child_id": (
+        "Child ID",
+        "ID",
+        "Child ID number",
+        "Child reference",
+        "Child ref",
+        "Child number",
+        "Young person ID",
+        "Mosaic ID",
+        "LCS ID",
+        "Client ID",
+    ),
+    "full_name": (
+        "Child's name",
+        "Childs name",
+        "Child name",
+        "Name of child",
+        "Name",
+        "Name of young person",
+        "Young person's name",
+        "Young person",
+        "Child",
+        "Full name",
+        "Child's full name",
+        "YP name",
+        "YP",
+        "Name of missing child",
+        "Missing child",
+        "Missing person",
+        "Name of missing person",
+    ),
+    "first_name": ("First name", "Forename", "Given name", "Known as", "Preferred name"),
+    "last_name": ("Surname", "Last name", "Family name"),
+    "date_of_birth": (
+        "Date of birth",
+        "DOB",
+        "D.O.B",
+        "Birth date",
+        "Birthday",
+        "Child's date of birth",
+        "Child's DOB",
+    ),
+    "placement": (
+        "Placement",
+        "Home",
+        "Address",
+        "Placement address",
+        "Home address",
+        "Children's home",
+        "Foster home",
+        "Carer's address",
+        "Placement name",
+    ),
+    "last_seen": (
+        "Last seen",
+        "Time last seen",
+        "Date and time last seen",
+        "Date/time last seen",
+        "When last seen",
+        "Date last seen",
+        "Last seen date and time",
+        "Last seen (date and time)",
+        "Last seen date/time",
+        "Time missing",
+        "Missing since",
+        "Went missing",
+        "Time went missing",
+        "Date and time missing",
+    ),
+    "last_seen_location": (
+        "Where last seen",
+        "Last seen at",
+        "Location",
+        "Place last seen",
+        "Location last seen",
+        "Last seen location",
+        "Last known location",
+        "Where seen",
+        "Last seen where",
+    ),
+    "police_reference": (
+        "Police ref",
+        "Police reference",
+        "Police reference number",
+        "Police ref no",
+        "Log number",
+        "Police log",
+        "Police log number",
+        "Crime reference",
+        "Crime ref",
+        "Crime number",
+        "Incident number",
+        "Police incident number",
+        "CAD",
+        "CAD number",
+        "Occurrence number",
+        "Reference number",
+    ),
+    "police_informed": (
+        "Police informed",
+        "Reported to police",
+        "Police told",
+        "Police notified",
+        "Have the police been informed",
+    ),
+    "risk_level": (
+        "Risk",
+        "Risk level",
+        "Risk assessment",
+        "Level of risk",
+        "Risk rating",
+        "Assessed risk",
+    ),
+    "risk_notes": (
+        "Risk notes",
+        "Risks",
+        "Concerns",
+        "Risk factors",
+        "Vulnerabilities",
+        "Known risks",
+        "Why are you worried",
+        "Any concerns",
+        "Risk details",
+    ),
+    "description": (
+        "Description",
+        "Physical description",
+        "Appearance",
+        "Describe the child",
+        "Description of child",
+    ),
+    "clothing": (
+        "Clothing",
+        "Wearing",
+        "Clothes",
+        "What were they wearing",
+        "What was the child wearing",
+        "Last seen wearing",
+    ),
+    "reporter_name": (
+        "Reported by",
+        "Your name",
+        "Reporter",
+        "Reporter's name",
+        "Carer",
+        "Carer's name",
+        "Name of carer",
+        "Person reporting",
+        "From",
+        "Reporting carer",
+        "Staff member",
+        "Completed by",
+    ),
+    "reporter_phone": (
+        "Phone",
+        "Contact number",
+        "Tel",
+        "Telephone",
+        "Mobile",
+        "Phone number",
+        "Your phone",
+        "Your phone number",
+        "Contact phone",
+        "Contact tel",
+        "Tel no",
+        "Telephone number",
+        "Contact",
+        "Your contact number",
+    ),
+    "returned_at": (
+        "Returned at",
+        "Time returned",
+        "Date and time returned",
+        "Returned",
+        "Date/time returned",
+        "Return time",
+        "Time of return",
+        "Came back at",
+        "Returned on",
+        "When returned",
+        "Date returned",
+        "Found at",
+    ),
+    "returned_by": (
+        "Returned by",
+        "Found by",
+        "Brought back by",
+        "Who found them",
+        "Who returned them",
+        "Located by",
+        "Returned how",
+    ),
+    "safe_and_well": (
+        "Safe and well",
+        "Safe & well",
+        "Is the child safe and well",
+        "Safe and well check",
+        "Safe",
+        "Safe and well?",
+    ),
+    "notes": (
+        "Notes",
+        "Other information",
+        "Anything else",
+        "Additional information",
+        "Comments",
+        "Circumstances",
+        "What happened",
+        "Details",
+    ),
+}
+
+
+def normalise_label(label: str) -> str:
+    """Lower-case, strip accents and punctuation: "D.O.B." and "dob" are the same label."""
+    text = unicodedata.normalize("NFKD", label)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    text = text.replace("&", " and ").replace("’", "'")
+    text = re.sub(r"'s\b", "s", text)
+    text = re.sub(r"\([^)]*\)", " ", text) if re.sub(r"\([^)]*\)", "", text).strip() else text
+    text = re.sub(r"[^a-z0-9]+", " ", text).strip()
+    # "d o b" (from "D.O.B") -> "dob"
+    if re.fullmatch(r"(?:[a-z] )+[a-z]", text):
+        text = text.replace(" ", "")
+    return text
+
+
+LABELS: Mapping[str, str] = {
+    normalise_label(variant): name for name, variants in FORM_FIELDS.items() for variant in variants
+}
+
+_LINE = re.compile(r"^[ \t>*•·\-]*(?P<label>[^:\n]{1,60}?)\s*[:\t?]\s*(?P<value>.*)$")
+_BLANKS = {
+    "",
+    "n a",
+    "na",
+    "none",
+    "unknown",
+    "not known",
+    "tbc",
+    "tba",
+    "nil",
+    "n k",
+    "nk",
+    "x",
+    "no information",
+    "not applicable",
+    "not yet",
+    "none known",
+}
+_JOINED = frozenset({"last_seen", "returned_at"})
+
+
+def is_blank(value: str) -> bool:
+    """A value a carer writes when they have nothing to say ("N/A", "-", "unknown")."""
+    return normalise_label(value) in _BLANKS or not re.search(r"[A-Za-z0-9]", value)
+
+
+def _label_of(raw: str) -> str | None:
+    key = normalise_label(raw)
+    if key in LABELS:
+        return LABELS[key]
+    # "Please give the child's name" / "Child's name (in full)": drop politeness and retry
+    key = re.sub(r"^(?:please (?:give|state|enter|provide) |the |your child s )", "", key)
+    return LABELS.get(key)
+
+
+def parse_form(text: str) -> dict[str, str]:
+    """Read "Label: value" lines into {field name: value}; the first filled-in value wins.
+
+    A label with an empty value takes the following lines up to a blank line or the next label,
+    because carers often answer on the line below the question.
+    """
+    out: dict[str, str] = {}
+    try:
+        lines = text.split("\n")[:5000]
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            i += 1
+            m = _LINE.match(line)
+            if not m or len(line) > 2000:
+                continue
+            name = _label_of(m.group("label"))
+            if name is None:
+                continue
+            value = m.group("value").strip()
+            if not value:
+                extra: list[str] = []
+                while i < len(lines) and lines[i].strip() and len(extra) < 10:
+                    nxt = _LINE.match(lines[i])
+                    if nxt and _label_of(nxt.group("label")):
+                        break
+                    extra.append(lines[i].strip())
+                    i += 1
+                value = " ".join(extra)
+            value = value.strip().strip("[]_").strip()
+            if is_blank(value):
+                continue
+            if name in out:
+                if name in _JOINED:  # "Date last seen: 26/11" then "Time last seen: 21:30"
+                    out[name] = f"{out[name]} {value}"[:1000]
+                continue
+            out[name] = value[:1000]
+    except Exception:  # a reader must never raise; what was read so far is kept
+        return out
+    return out

@@ -1,0 +1,148 @@
+"""Which child a report is about, in order of trust, or honestly nobody.
+
+Confusing two children is worse than matching none: any doubt gives an unmatched episode,
+which the duty desk sees at once.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from mailbridge.reading.fields import ReportFields
+
+
+class DirectoryChild(Protocol):
+    @property
+    def child_id(self) -> str: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def date_of_birth(self) -> date | None: ...
+    @property
+    def placement_name(self) -> str | None: ...
+    @property
+    def carer_emails(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class Match:
+    child_id: str | None
+    method: str  # child_id, name_dob, full_name, first_name_placement, ambiguous, none
+    confidence: float
+    note: str
+
+
+NO_MATCH = Match(None, "none", 0.0, "no child in the directory matches this report")
+
+
+def fold(text: str) -> str:
+    """Accents and case ignored: 'Chloé' is 'chloe'; punctuation becomes space."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^\w]+", " ", bare.casefold()).split())
+
+
+def _has_words(haystack: str, words: str) -> bool:
+    return bool(words) and f" {words} " in f" {haystack} "
+
+
+def _tokens(text: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z0-9][A-Za-z0-9_\-]*", text))
+
+
+def match_child(
+    *,
+    subject: str,
+    text: str,
+    fields: ReportFields,
+    sender: str | None,
+    children: Sequence[DirectoryChild],
+) -> Match:
+    by_id = {c.child_id: c for c in children}
+    tokens = _tokens(subject) | _tokens(text)
+    if fields.child_id:
+        tokens.add(fields.child_id)
+    ids = sorted(t for t in tokens if t in by_id)
+    haystack = fold(f"{subject}\n{text}\n{fields.full_name or ''}")
+    named = [c for c in children if _has_words(haystack, fold(f"{c.first_name} {c.last_name}"))]
+
+    if len(ids) > 1:
+        return Match(
+            None, "ambiguous", 0.0, f"the report names several child IDs: {', '.join(ids)}"
+        )
+    if ids:
+        child = by_id[ids[0]]
+        others = [c for c in named if c.child_id != child.child_id]
+        if others and child not in named:
+            return Match(
+                None,
+                "ambiguous",
+                0.0,
+                f"child ID {child.child_id} and the name given belong to different children",
+            )
+        return Match(child.child_id, "child_id", 1.0, f"child ID {child.child_id} in the report")
+
+    if named:
+        if fields.date_of_birth is not None:
+            with_dob = [c for c in named if c.date_of_birth == fields.date_of_birth]
+            if len(with_dob) == 1:
+                return Match(with_dob[0].child_id, "name_dob", 0.95, "full name and date of birth")
+            if not with_dob:
+                return Match(
+                    None,
+                    "ambiguous",
+                    0.0,
+                    "a directory name matches but the date of birth does not",
+                )
+        if len(named) == 1:
+            return Match(named[0].child_id, "full_name", 0.8, "full name")
+        return Match(
+            None, "ambiguous", 0.0, f"{len(named)} children in the directory share the name given"
+        )
+
+    return _by_first_name_at_sender_placement(haystack, fields, sender, children)
+
+
+def _by_first_name_at_sender_placement(
+    haystack: str, fields: ReportFields, sender: str | None, children: Sequence[DirectoryChild]
+) -> Match:
+    if not sender:
+        return NO_MATCH
+    address = sender.lower()
+    placements = {c.placement_name for c in children if address in _lower(c.carer_emails)}
+    if not placements:
+        return NO_MATCH
+    at_home = [c for c in children if c.placement_name in placements]
+    first = fold(fields.first_name or "")
+    candidates = [
+        c
+        for c in at_home
+        if (first and fold(c.first_name) == first) or _has_words(haystack, fold(c.first_name))
+    ]
+    if len(candidates) == 1:
+        child = candidates[0]
+        return Match(
+            child.child_id,
+            "first_name_placement",
+            0.7,
+            "first name, sent from a carer address of the child's placement",
+        )
+    if len(candidates) > 1:
+        return Match(
+            None,
+            "ambiguous",
+            0.0,
+            f"{len(candidates)} children at the sender's placement match the name given",
+        )
+    return NO_MATCH
+
+
+def _lower(values: Iterable[str]) -> set[str]:
+    return {v.lower() for v in values}

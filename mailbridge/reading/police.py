@@ -1,0 +1,107 @@
+"""Find a UK police reference in a carer's words.
+
+Forces number things differently (a control-room log "1123 of 26/11/2026", a CAD number, a crime
+reference "12/34567/26", a Met "PR/26/99812"), and carers' mail is full of other numbers: phone
+numbers, child IDs, dates. We only take a number that follows a police-ish label, and we refuse
+anything shaped like a phone number or a bare date.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+__all__ = ["find_police_reference"]
+
+_DATE = r"\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})"
+_LOG = re.compile(
+    rf"\blog\s*(?:no\.?|number|num|ref(?:erence)?|#)?\s*[:.]?\s*(\d{{1,6}})\s*(?:of|dated|on)\s+({_DATE})",
+    re.IGNORECASE,
+)
+_CAD = re.compile(
+    r"\bCAD\s*(?:no\.?|number|ref(?:erence)?|#)?\s*(?:is\s+|was\s+)?[:.]?\s*"
+    r"(\d{2,8}(?:/\d{2,8})*)",
+    re.IGNORECASE,
+)
+_PR = re.compile(r"\b(PR[/ -]?\d{2}/\d{3,9})\b", re.IGNORECASE)
+_LABELLED = re.compile(
+    r"(?P<pre>\b(?:child|children|childs|child's|young person'?s?|yp|id|mosaic|lcs)\s+)?"
+    r"\b(?P<label>police\s+(?:log\s+|incident\s+|crime\s+|case\s+|occurrence\s+)?"
+    r"(?:ref(?:erence)?|number|no|log|incident)|"
+    r"crime\s*(?:ref(?:erence)?|number|no)|incident\s*(?:ref(?:erence)?|number|no|log)|"
+    r"occurrence\s*(?:ref(?:erence)?|number|no)|log\s*(?:number|no)|"
+    r"ref(?:erence)?\s*(?:number|no)|reference|ref|log|incident|occurrence|storm|niche)"
+    r"\.?\s*(?:number|no\.?|num|#)?\s*(?:is|was|=)?\s*[:#.\-–]?\s*"
+    r"(?P<value>[A-Z]{0,4}[/-]?[0-9][A-Z0-9]*(?:[/-][A-Z0-9]+){0,4})",
+    re.IGNORECASE,
+)
+_OWN_REF = re.compile(r"MB-\d{4}-", re.IGNORECASE)  # mailbridge's own episode reference
+_PHONE = re.compile(r"^(?:\+?44|0)\d{9,10}$")
+
+
+def _looks_like_date(token: str) -> bool:
+    m = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})", token)
+    return bool(m and 1 <= int(m.group(1)) <= 31 and 1 <= int(m.group(2)) <= 12)
+
+
+def _acceptable(value: str) -> bool:
+    digits = re.sub(r"\D", "", value)
+    if len(digits) < 2:
+        return False
+    if _PHONE.match(re.sub(r"[\s-]", "", value)):
+        return False
+    return not _looks_like_date(value)
+
+
+def find_police_reference(text: str, *, ignore: Collection[str] = ()) -> str | None:
+    """Return the first police reference in ``text``, normalised lightly, or None.
+
+    "log 1123 of 26/11/2026" and "CAD 4512" keep their prefix (the number alone means nothing
+    without it); other styles return the reference itself ("PR/26/99812", "12/34567/26").
+    ``ignore`` holds numbers known to be something else (the child's ID).
+    """
+    try:
+        return _find(text[:200_000], set(ignore))
+    except Exception:  # a reader must never take the message down with it
+        return None
+
+
+def _find(text: str, ignore: set[str]) -> str | None:
+    candidates: list[tuple[int, str]] = []
+    m = _LOG.search(text)
+    if m:
+        candidates.append((m.start(), f"log {m.group(1)} of {m.group(2)}"))
+    m = _CAD.search(text)
+    if m:
+        candidates.append((m.start(), f"CAD {m.group(1)}"))
+    m = _PR.search(text)
+    if m:
+        value = re.sub(r"^PR[ -]?", "PR/", m.group(1), flags=re.IGNORECASE).upper()
+        value = value.replace("PR//", "PR/")
+        candidates.append((m.start(), value))
+    for m in _LABELLED.finditer(text):
+        if m.group("pre"):
+            continue  # "child ref 100231" is the child, not the police
+        label = m.group("label").lower()
+        value = m.group("value").rstrip(".-/")
+        if not _acceptable(value) or value in ignore or _OWN_REF.match(value):
+            continue
+        # bare "ref"/"reference" (no police word) is too common: require a long or structured value
+        if label in {"ref", "reference", "incident", "log", "occurrence"} and not (
+            len(re.sub(r"\D", "", value)) >= 3 or "/" in value
+        ):
+            continue
+        if label == "log" and re.match(r"\s*(?:of|dated|on)\s", text[m.end() : m.end() + 8]):
+            continue  # handled by _LOG
+        value = value.upper() if re.search(r"[a-z]", value) else value
+        of_date = re.match(rf"\s+(?:of|dated)\s+({_DATE})", text[m.end() : m.end() + 20])
+        if of_date and value.isdigit():  # "police ref 4471 of 29/11/2026" is a control-room log
+            value = f"log {value} of {of_date.group(1)}"
+        elif label.startswith(("log", "police log")):
+            value = f"log {value}"
+        candidates.append((m.start(), value))
+        break
+    if not candidates:
+        return None
+    candidates.sort(key=lambda c: c[0])
+    return candidates[0][1]
