@@ -6,20 +6,32 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailbridge import __version__, db, store
+from mailbridge.clock import system_clock
 from mailbridge.config import Settings, load_settings, redact_url
+from mailbridge.directory import (
+    child_lines,
+    describe_child,
+    import_directory,
+    read_directory_file,
+    report_lines,
+)
 from mailbridge.errors import ConfigError, MailbridgeError
 from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.models import InboundMessage
 from mailbridge.processing import build_pipeline
 from mailbridge.service import open_store, serve
+from mailbridge.timeline import find_episode, list_episodes, render_timeline
 from mailbridge.worker import Worker
 
 log = logging.getLogger("mailbridge")
@@ -48,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub.add_parser("upgrade", help="apply migrations to head")
     dbsub.add_parser("current", help="show the schema revision and the head")
 
+    directory = sub.add_parser("directory", help="children, placements, carers and allocations")
+    dirsub = directory.add_subparsers(dest="directory_command", metavar="ACTION", required=True)
+    dir_import = dirsub.add_parser("import", help="import a directory CSV (see DESIGN.md)")
+    dir_import.add_argument("file", metavar="FILE.csv")
+    dir_show = dirsub.add_parser("show", help="one child, with current and past allocations")
+    dir_show.add_argument("child_id", metavar="CHILD_ID")
+    dir_show.add_argument("--json", action="store_true", help="JSON on stdout")
+
     inject = sub.add_parser(
         "inject", help="store .eml or mbox files (or - for stdin), then process what is pending"
     )
@@ -55,9 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     inject.add_argument("--no-process", action="store_true", help="only store")
 
     messages = sub.add_parser("messages", help="list stored inbound messages")
-    messages.add_argument("--json", action="store_true", help="JSON lines array on stdout")
+    messages.add_argument("--json", action="store_true", help="print a JSON array on stdout")
     messages.add_argument("--status", choices=["pending", "processed", "ignored", "failed"])
     messages.add_argument("--limit", type=int)
+
+    episodes = sub.add_parser("episodes", help="list missing episodes")
+    episodes.add_argument("--json", action="store_true", help="print a JSON array on stdout")
+    episodes.add_argument("--open", action="store_true", help="only episodes still open")
+
+    episode = sub.add_parser("episode", help="one episode and its timeline")
+    episode.add_argument("reference", help="e.g. MB-2026-00042")
+    episode.add_argument("--json", action="store_true")
 
     reprocess = sub.add_parser("reprocess", help="run one stored message through processing again")
     reprocess.add_argument("id", type=int)
@@ -81,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `mailbridge messages | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _setup_logging(level: str) -> None:
@@ -132,6 +164,39 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         raise MailbridgeError(f"database {_safe_url(settings.database_url)}: {exc}") from exc
     finally:
         engine.dispose()
+    return 0
+
+
+def cmd_directory(args: argparse.Namespace, settings: Settings) -> int:
+    """Import exits 1 if any row was rejected (the good rows are still in)."""
+    # A fatal problem in the file is found before the database is touched.
+    parsed = read_directory_file(args.file) if args.directory_command == "import" else None
+    engine = open_store(settings)
+    try:
+        if parsed is not None:
+            try:
+                with Session(engine) as session, session.begin():
+                    report = import_directory(session, parsed, now=system_clock(), actor="cli")
+            except SQLAlchemyError as exc:
+                raise MailbridgeError(
+                    f"{args.file}: the database refused the import "
+                    f"({str(exc).splitlines()[0]}); nothing imported"
+                ) from exc
+            for problem in report.rejected:
+                print(f"line {problem.line}: {problem.reason}", file=sys.stderr)
+            print("\n".join(report_lines(report)))
+            return 1 if report.rejected else 0
+        with Session(engine) as session:
+            detail = describe_child(session, args.child_id)
+    finally:
+        engine.dispose()
+    if detail is None:
+        raise MailbridgeError(f"no child with id {args.child_id!r} in the directory")
+    if args.json:
+        json.dump(detail, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    else:
+        print("\n".join(child_lines(detail)))
     return 0
 
 
@@ -206,13 +271,51 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings)
     worker = Worker(engine, build_pipeline(settings), settings.processing)
     with Session(engine) as session, session.begin():
-        if not store.reset_for_reprocess(session, args.id, now=worker.clock(), actor="cli"):
-            raise MailbridgeError(f"no stored message with id {args.id}")
-    with Session(engine) as session, session.begin():
-        store.claim_one(session, args.id, now=worker.clock())
+        store.reset_for_reprocess(session, args.id, now=worker.clock(), actor="cli")
+        store.claim_one(
+            session,
+            args.id,
+            now=worker.clock(),
+            lease=timedelta(seconds=settings.processing.lease_seconds),
+        )
     status = worker.process_one(args.id)
     engine.dispose()
     print(f"message {args.id}: {status or 'pending (will be retried)'}")
+    return 0
+
+
+def cmd_episodes(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    with Session(engine) as session:
+        data = list_episodes(session, open_only=args.open)
+    engine.dispose()
+    if args.json:
+        json.dump(data, sys.stdout, indent=2)
+        print()
+        return 0
+    for e in data:
+        print(
+            f"{e['reference']:<15} {e['status']:<9} {e['child_id'] or 'UNMATCHED':<10} "
+            f"opened {e['opened_at'][:16]}  last seen {(e['last_seen_at'] or 'not stated')[:16]}"
+            f"  {len(e['message_ids'])} message(s)"
+        )
+    if not data:
+        print("no episodes")
+    return 0
+
+
+def cmd_episode(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    with Session(engine) as session:
+        data = find_episode(session, args.reference)
+    engine.dispose()
+    if data is None:
+        raise MailbridgeError(f"no episode with reference {args.reference}")
+    if args.json:
+        json.dump(data, sys.stdout, indent=2)
+        print()
+    else:
+        print(render_timeline(data))
     return 0
 
 
@@ -220,7 +323,10 @@ _COMMANDS: dict[str, Command] = {
     "serve": cmd_serve,
     "check-config": cmd_check_config,
     "db": cmd_db,
+    "directory": cmd_directory,
     "inject": cmd_inject,
     "messages": cmd_messages,
     "reprocess": cmd_reprocess,
+    "episodes": cmd_episodes,
+    "episode": cmd_episode,
 }

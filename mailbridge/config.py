@@ -291,7 +291,8 @@ def validate(settings: Settings) -> list[str]:
         problems.append(f"service.timezone: unknown time zone {s.service.timezone!r}")
     if s.service.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         problems.append(
-            f"service.log_level: must be DEBUG, INFO, WARNING or ERROR, got {s.service.log_level!r}"
+            "service.log_level: must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+            f"got {s.service.log_level!r}"
         )
     url = s.database_url
     if not (url.startswith("sqlite:///") or url.startswith("postgresql+psycopg://")):

@@ -1,27 +1,310 @@
-"""Which pipeline the worker runs.
+"""The reading pipeline: one stored message to one episode change, in the worker's transaction.
 
-The intake foundation stores and finishes messages without reading them; the reading
-pipeline replaces ``StoreOnlyPipeline`` here and nowhere else.
+Stages, in order: read the MIME, pull out fields, classify, find the thread, match the child,
+decide (pure state machine), apply. Each stage is a plain function elsewhere; this module
+is only the glue that touches the database.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mailbridge import directory, store
 from mailbridge.config import Settings
-from mailbridge.models import PROCESSED, InboundMessage
+from mailbridge.episodes import OPEN, RETURNED, Decision, EpisodeState, Kind, decide
+from mailbridge.models import (
+    IGNORED,
+    PROCESSED,
+    Child,
+    Episode,
+    EpisodeMessage,
+    InboundMessage,
+    ReferenceCounter,
+)
 from mailbridge.pipeline import Outcome, Pipeline
+from mailbridge.reading.classify import classify
+from mailbridge.reading.fields import ReportFields, extract_fields
+from mailbridge.reading.match import Match, match_child
+from mailbridge.reading.message import ReadMessage, read_message
+
+REFERENCE = re.compile(r"\bMB-(\d{4})-(\d{5,})\b", re.IGNORECASE)
+MACHINE_KINDS = {"auto_reply", "bounce", "list"}
+_REPORT_KINDS: dict[str, Kind] = {"missing": "missing", "returned": "returned", "info": "info"}
 
 
-class StoreOnlyPipeline:
-    """Marks a stored message processed: the seam the reading pipeline plugs into."""
+@dataclass(frozen=True)
+class Reading:
+    """What the pure stages made of one message; kept together for the audit and the alerts."""
+
+    message: ReadMessage
+    fields: ReportFields
+    kind: str
+    reason: str
+
+
+def read(raw: bytes, *, tz: ZoneInfo, received_at: datetime) -> Reading:
+    msg = read_message(raw)
+    fields = extract_fields(msg, tz=tz, received_at=received_at)
+    cls = classify(msg, fields)
+    return Reading(msg, fields, cls.kind, cls.reason)
+
+
+class ReadingPipeline:
+    def __init__(self, settings: Settings) -> None:
+        self.tz = settings.tz
 
     def process(self, session: Session, message: InboundMessage) -> Outcome:
-        return Outcome(PROCESSED, "stored; reading not enabled")
+        done = already_applied(session, message.id)
+        if done is not None:
+            return Outcome(PROCESSED, f"already applied to {done}; nothing changed")
+        reading = read(message.raw or b"", tz=self.tz, received_at=message.received_at)
+        if reading.kind in MACHINE_KINDS:
+            return Outcome(IGNORED, f"{reading.kind}: {reading.reason}")
+        sender = reading.message.from_addr or (message.mail_from or "").lower() or None
+        thread = find_thread(session, reading.message)
+        match: Match | None = None
+        child_id = thread.child_id if thread is not None else None
+        if thread is None:
+            match = match_child(
+                subject=reading.message.subject,
+                text=reading.message.text,
+                fields=reading.fields,
+                sender=sender,
+                children=directory.load_snapshot(session),
+            )
+            child_id = match.child_id
+        kind = _REPORT_KINDS.get(reading.kind, "not_a_report")
+        decision = decide(
+            kind,
+            thread=thread,
+            child_id=child_id,
+            child_open=open_episode_for_child(session, child_id) if child_id else None,
+            sender_open_unmatched=(
+                open_unmatched_from(session, sender) if child_id is None and sender else None
+            ),
+        )
+        if decision.action == "ignore":
+            return Outcome(IGNORED, f"not a report: {decision.reason}")
+        episode = apply(
+            session,
+            decision,
+            reading,
+            message,
+            match=match,
+            child_id=child_id,
+            sender=sender,
+            tz=self.tz,
+        )
+        return Outcome(PROCESSED, f"{decision.event} {episode.reference}: {decision.reason}")
 
     def gave_up(self, session: Session, message: InboundMessage, error: str) -> None:
+        """Routing (the alerts issue) tells the duty desk; the failed row keeps the original."""
         return None
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
-    return StoreOnlyPipeline()
+    return ReadingPipeline(settings)
+
+
+# -- lookups ----------------------------------------------------------------------------
+
+
+def _state(ep: Episode) -> EpisodeState:
+    return EpisodeState(ep.id, ep.reference, ep.child_id, ep.status)
+
+
+def find_thread(session: Session, msg: ReadMessage) -> EpisodeState | None:
+    """A reply belongs to the episode of the message it answers, or of the reference it cites."""
+    refs = [r for r in [msg.in_reply_to, *msg.references] if r]
+    if refs:
+        ep = session.scalars(
+            select(Episode)
+            .join(EpisodeMessage, EpisodeMessage.episode_id == Episode.id)
+            .join(InboundMessage, InboundMessage.id == EpisodeMessage.inbound_id)
+            .where(InboundMessage.message_id.in_(refs))
+            .order_by(EpisodeMessage.id.desc())
+            .limit(1)
+        ).first()
+        if ep is not None:
+            return _state(ep)
+    found = REFERENCE.search(msg.subject) or REFERENCE.search(msg.text)
+    if found:
+        reference = f"MB-{found.group(1)}-{found.group(2)}"
+        ep = session.scalars(select(Episode).where(Episode.reference == reference)).first()
+        if ep is not None:
+            return _state(ep)
+    return None
+
+
+def already_applied(session: Session, inbound_id: int) -> str | None:
+    """Reprocessing must not apply a message twice (nor, later, alert twice)."""
+    return session.scalars(
+        select(Episode.reference)
+        .join(EpisodeMessage, EpisodeMessage.episode_id == Episode.id)
+        .where(EpisodeMessage.inbound_id == inbound_id)
+        .limit(1)
+    ).first()
+
+
+def open_episode_for_child(session: Session, child_id: str) -> EpisodeState | None:
+    ep = session.scalars(
+        select(Episode)
+        .where(Episode.child_id == child_id, Episode.status == OPEN)
+        .order_by(Episode.id.desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+    return _state(ep) if ep is not None else None
+
+
+def open_unmatched_from(session: Session, sender: str) -> EpisodeState | None:
+    eps = list(
+        session.scalars(
+            select(Episode).where(
+                Episode.child_id.is_(None), Episode.status == OPEN, Episode.reported_by == sender
+            )
+        )
+    )
+    return _state(eps[0]) if len(eps) == 1 else None
+
+
+# -- applying a decision ----------------------------------------------------------------
+
+
+def next_reference(session: Session, year: int) -> str:
+    """MB-YYYY-NNNNN from a per-year counter; the UPDATE's row lock serialises instances."""
+    insert_fn: Any = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    session.execute(insert_fn(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing())
+    last = session.execute(
+        update(ReferenceCounter)
+        .where(ReferenceCounter.year == year)
+        .values(last=ReferenceCounter.last + 1)
+        .returning(ReferenceCounter.last)
+    ).scalar_one()
+    return f"MB-{year}-{last:05d}"
+
+
+def apply(
+    session: Session,
+    decision: Decision,
+    reading: Reading,
+    message: InboundMessage,
+    *,
+    match: Match | None,
+    child_id: str | None,
+    sender: str | None,
+    tz: ZoneInfo,
+) -> Episode:
+    now = message.received_at
+    f = reading.fields
+    if decision.action in ("open", "open_closed"):
+        episode = _new_episode(
+            session, reading, message, match=match, child_id=child_id, sender=sender, tz=tz
+        )
+    else:
+        assert decision.episode is not None
+        found = session.get(Episode, decision.episode.id)
+        assert found is not None
+        episode = found
+        _merge_facts(episode, f)
+    if decision.action in ("close", "open_closed"):
+        episode.status = RETURNED
+        episode.returned_at = f.returned_at or reading.message.date or now
+        episode.returned_by = f.returned_by or episode.returned_by
+        if f.safe_and_well is not None:
+            episode.safe_and_well = f.safe_and_well
+    episode.updated_at = now
+    session.add(
+        EpisodeMessage(
+            episode_id=episode.id,
+            inbound_id=message.id,
+            event=decision.event,
+            at=now,
+            summary={
+                "kind": reading.kind,
+                "reason": decision.reason,
+                "classification": reading.reason,
+            },
+        )
+    )
+    store.audit(
+        session,
+        at=now,
+        actor="worker",
+        entity="episode",
+        entity_id=episode.reference,
+        action=decision.event,
+        detail={"message": message.id, "action": decision.action, "status": episode.status},
+    )
+    return episode
+
+
+def _new_episode(
+    session: Session,
+    reading: Reading,
+    message: InboundMessage,
+    *,
+    match: Match | None,
+    child_id: str | None,
+    sender: str | None,
+    tz: ZoneInfo,
+) -> Episode:
+    f = reading.fields
+    now = message.received_at
+    child = session.get(Child, child_id) if child_id else None
+    carers = {a.lower() for a in child.carer_emails} if child is not None else set()
+    episode = Episode(
+        reference=next_reference(session, now.astimezone(tz).year),
+        child_id=child_id,
+        status=OPEN,
+        opened_at=now,
+        sender_known=bool(sender and sender in carers),
+        reported_by=sender,
+        reporter_name=f.reporter_name,
+        reporter_phone=f.reporter_phone,
+        child_name_given=f.full_name or f.first_name,
+        match_method=match.method if match else "thread",
+        match_confidence=match.confidence if match else 1.0,
+        allocations=_allocations(session, child_id),
+        absence_type="M",
+        updated_at=now,
+    )
+    _merge_facts(episode, f)
+    session.add(episode)
+    session.flush()
+    return episode
+
+
+def _merge_facts(episode: Episode, f: ReportFields) -> None:
+    """Later reports add and correct facts; a blank never erases what is known."""
+    for name in (
+        "last_seen_at",
+        "last_seen_text",
+        "last_seen_location",
+        "police_reference",
+        "risk_level",
+        "risk_notes",
+        "description",
+        "clothing",
+    ):
+        value = getattr(f, name)
+        if value is not None and value != "":
+            setattr(episode, name, value)
+    if episode.reporter_name is None and f.reporter_name:
+        episode.reporter_name = f.reporter_name
+    if episode.reporter_phone is None and f.reporter_phone:
+        episode.reporter_phone = f.reporter_phone
+
+
+def _allocations(session: Session, child_id: str | None) -> dict[str, Any]:
+    return dict(directory.current_allocations(session, child_id)) if child_id else {}

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from mailbridge import db
 from mailbridge.config import Settings
+from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake
 from mailbridge.processing import build_pipeline
@@ -45,8 +46,14 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
 
+    try:
+        host, port = await listener.start()
+    except OSError as exc:
+        engine.dispose()
+        raise MailbridgeError(
+            f"cannot listen on {settings.smtp.host}:{settings.smtp.port}: {exc.strerror or exc}"
+        ) from exc
     worker.start()
-    host, port = await listener.start()
     log.info(
         "mailbridge listening on %s:%d for %s; store %s",
         host,

@@ -16,6 +16,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mailbridge.errors import MailbridgeError
 from mailbridge.models import (
     FAILED,
     IGNORED,
@@ -177,12 +178,12 @@ def claim(session: Session, *, now: datetime, lease: timedelta, limit: int) -> l
     return ids
 
 
-def claim_one(session: Session, message_id: int, *, now: datetime) -> None:
-    """Count an attempt for one chosen message (reprocessing by hand)."""
+def claim_one(session: Session, message_id: int, *, now: datetime, lease: timedelta) -> None:
+    """Lease one chosen message and count the attempt (reprocessing by hand)."""
     session.execute(
         update(InboundMessage)
         .where(InboundMessage.id == message_id, InboundMessage.status == PENDING)
-        .values(attempts=InboundMessage.attempts + 1)
+        .values(attempts=InboundMessage.attempts + 1, lease_until=now + lease)
     )
 
 
@@ -255,10 +256,16 @@ def record_failure(
     return row
 
 
-def reset_for_reprocess(session: Session, message_id: int, *, now: datetime, actor: str) -> bool:
+def reset_for_reprocess(session: Session, message_id: int, *, now: datetime, actor: str) -> None:
+    """Send a message round again; a duplicate never is, or its report would count twice."""
     row = session.get(InboundMessage, message_id)
     if row is None:
-        return False
+        raise MailbridgeError(f"no stored message with id {message_id}")
+    if row.duplicate_of is not None:
+        raise MailbridgeError(
+            f"message {message_id} is a duplicate of message {row.duplicate_of}; "
+            f"reprocess {row.duplicate_of} instead"
+        )
     previous = row.status
     row.status = PENDING
     row.attempts = 0
@@ -275,7 +282,6 @@ def reset_for_reprocess(session: Session, message_id: int, *, now: datetime, act
         action="reprocess",
         detail={"previous_status": previous},
     )
-    return True
 
 
 def list_messages(

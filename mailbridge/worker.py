@@ -13,7 +13,7 @@ import traceback
 from datetime import timedelta
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailbridge import store
@@ -122,8 +122,8 @@ class Worker:
                     outcome.status,
                 )
                 return outcome.status
-        except SQLAlchemyError:
-            raise  # the database itself is the problem: leave the lease to expire and retry
+        except (OperationalError, InterfaceError):
+            raise  # the database itself is unreachable: leave the lease to expire and retry
         except Exception as exc:
             return self._record_error(message_id, exc)
 

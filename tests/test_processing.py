@@ -1,0 +1,192 @@
+"""Reports through the worker into episodes, on both databases, with a real directory."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbridge import directory
+from mailbridge.config import ProcessingSettings, Settings
+from mailbridge.intake import Intake, make_incoming
+from mailbridge.models import InboundMessage
+from mailbridge.processing import ReadingPipeline
+from mailbridge.timeline import find_episode, list_episodes
+from mailbridge.worker import Worker
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SENT = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def world(engine):
+    with Session(engine) as s, s.begin():
+        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        directory.import_directory(s, parsed, now=SENT, actor="test")
+    return engine
+
+
+def mail(
+    subject: str,
+    body: str,
+    *,
+    sender: str = "oakview@homes.example",
+    mid: str,
+    in_reply_to: str | None = None,
+    extra: str = "",
+) -> bytes:
+    head = (
+        f"From: Carer <{sender}>\r\nTo: missing@council.example\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{mid}>\r\nDate: {format_datetime(SENT)}\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+    )
+    if in_reply_to:
+        head += f"In-Reply-To: <{in_reply_to}>\r\nReferences: <{in_reply_to}>\r\n"
+    return (head + extra + "\r\n" + body.replace("\n", "\r\n") + "\r\n").encode()
+
+
+def run(engine, *raws: bytes) -> list[InboundMessage]:
+    intake = Intake(engine)
+    ids = [
+        intake.accept(make_incoming(r, source="inject", mail_from=None, rcpt_tos=[], peer=None)).id
+        for r in raws
+    ]
+    settings = Settings()
+    Worker(engine, ReadingPipeline(settings), ProcessingSettings()).run_once()
+    with Session(engine) as s:
+        return [s.get_one(InboundMessage, i) for i in ids]
+
+
+def episodes(engine):
+    with Session(engine) as s:
+        return list_episodes(s)
+
+
+def test_missing_then_update_then_return_in_thread(world):
+    (m1,) = run(
+        world,
+        mail(
+            "Missing: Jordan Carter (100231)",
+            "Jordan went out at 7pm and has not come back. Police log 1123 of "
+            "26/11/2026. High risk.",
+            mid="m1@x",
+        ),
+    )
+    assert m1.status == "processed"
+    (ep,) = episodes(world)
+    assert ep["child_id"] == "100231"
+    assert ep["status"] == "open"
+    assert ep["reference"].startswith("MB-2026-")
+    assert ep["sender_known"] is True
+    assert ep["reported_by"] == "oakview@homes.example"
+    assert ep["match_method"] == "child_id"
+    assert ep["police_reference"]
+    assert ep["allocations"]["social_worker"]["email"] == "sam.patel@council.example"
+
+    run(
+        world,
+        mail(
+            "Re: Missing: Jordan Carter (100231)",
+            "Still not back, police visited.",
+            mid="m2@x",
+            in_reply_to="m1@x",
+        ),
+    )
+    run(
+        world,
+        mail(
+            "Re: Missing: Jordan Carter (100231)",
+            "Jordan came home at 23:40, safe and well.",
+            mid="m3@x",
+            in_reply_to="m2@x",
+        ),
+    )
+    (ep,) = episodes(world)
+    assert ep["status"] == "returned"
+    assert ep["returned_at"] is not None
+    assert ep["message_ids"] == ["m1@x", "m2@x", "m3@x"]
+    assert [m["event"] for m in ep["messages"]] == ["missing", "update", "returned"]
+
+
+def test_second_carer_report_is_an_update_not_a_new_episode(world):
+    run(world, mail("Jordan Carter missing", "Jordan Carter (100231) missing since 8pm", mid="a@x"))
+    run(
+        world,
+        mail(
+            "Jordan missing",
+            "Jordan Carter has gone missing from school 100231",
+            sender="manager@oakview.example",
+            mid="b@x",
+        ),
+    )
+    (ep,) = episodes(world)
+    assert ep["message_ids"] == ["a@x", "b@x"]
+
+
+def test_unknown_child_is_an_unmatched_episode(world):
+    (m,) = run(
+        world,
+        mail(
+            "Missing young person",
+            "Kieran Walsh has run away from our home tonight, last seen 9pm.",
+            sender="new.home@example.org",
+            mid="u@x",
+        ),
+    )
+    assert m.status == "processed"
+    (ep,) = episodes(world)
+    assert ep["child_id"] is None
+    assert ep["sender_known"] is False
+    assert ep["match_method"] in ("none", "ambiguous")
+
+
+def test_auto_reply_and_not_a_report_are_ignored_with_reasons(world):
+    ooo, chat = run(
+        world,
+        mail(
+            "Automatic reply: Missing",
+            "I am out of the office.",
+            mid="o@x",
+            extra="Auto-Submitted: auto-replied\r\n",
+        ),
+        mail(
+            "Training", "Thanks for the training session yesterday, see you next month.", mid="t@x"
+        ),
+    )
+    assert ooo.status == "ignored" and "auto" in (ooo.reason or "")
+    assert chat.status == "ignored" and "not a report" in (chat.reason or "")
+    assert episodes(world) == []
+
+
+def test_reprocessing_changes_nothing(world):
+    (m,) = run(world, mail("Missing 100231", "Jordan missing since 9pm", mid="r@x"))
+    from mailbridge import store
+
+    with Session(world) as s, s.begin():
+        store.reset_for_reprocess(s, m.id, now=SENT, actor="test")
+    Worker(world, ReadingPipeline(Settings()), ProcessingSettings()).run_once()
+    (ep,) = episodes(world)
+    assert ep["message_ids"] == ["r@x"]
+
+
+def test_episode_lookup_by_reference(world):
+    run(
+        world,
+        mail(
+            "Missing 100232",
+            "Chloé has not returned from college.",
+            sender="riverside.carers@fostering.example",
+            mid="c@x",
+        ),
+    )
+    (ep,) = episodes(world)
+    with Session(world) as s:
+        found = find_episode(s, ep["reference"].lower())
+    assert found is not None and found["child_id"] == "100232"
+    with Session(world) as s:
+        assert select(InboundMessage) is not None
+        assert find_episode(s, "MB-1999-00001") is None
