@@ -122,7 +122,7 @@ def _setup_logging(level: str) -> None:
         stream=sys.stderr,
     )
     # Library chatter at INFO would drown the one line per message.
-    for noisy in ("mail.log", "aiosmtpd", "alembic", "mailparser"):
+    for noisy in ("mail.log", "aiosmtpd", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
