@@ -234,6 +234,16 @@ def apply(
                 "kind": reading.kind,
                 "reason": decision.reason,
                 "classification": reading.reason,
+                "match": (
+                    {"method": match.method, "confidence": match.confidence, "note": match.note}
+                    if match is not None
+                    else {"method": "thread", "confidence": 1.0, "note": "reply in the thread"}
+                ),
+                # Listed, not inlined: the bytes stay in the stored raw mail.
+                "attachments": [
+                    {"name": a.name, "content_type": a.content_type, "size": a.size}
+                    for a in reading.message.attachments
+                ],
             },
         )
     )

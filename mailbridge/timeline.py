@@ -33,6 +33,7 @@ def episode_messages(session: Session, episode_ids: list[int]) -> dict[int, list
                 "at": _iso(link.at),
                 "mail_from": mail_from,
                 "reason": (link.summary or {}).get("reason"),
+                "attachments": (link.summary or {}).get("attachments", []),
             }
         )
     return out

@@ -190,3 +190,28 @@ def test_episode_lookup_by_reference(world):
     with Session(world) as s:
         assert select(InboundMessage) is not None
         assert find_episode(s, "MB-1999-00001") is None
+
+
+def test_attachments_are_listed_on_the_episode_not_inlined(world):
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    import base64
+
+    raw = (
+        "From: Carer <oakview@homes.example>\r\nTo: missing@council.example\r\n"
+        "Subject: Missing report 100231\r\nMessage-ID: <pdf@x>\r\n"
+        f"Date: {format_datetime(SENT)}\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nJordan is missing, form attached.\r\n"
+        '--b\r\nContent-Type: application/pdf; name="form.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename="form.pdf"\r\n\r\n'
+        + base64.b64encode(pdf).decode()
+        + "\r\n--b--\r\n"
+    ).encode()
+    (m,) = run(world, raw)
+    assert m.status == "processed"
+    (ep,) = episodes(world)
+    (msg,) = ep["messages"]
+    assert msg["attachments"] == [
+        {"name": "form.pdf", "content_type": "application/pdf", "size": len(pdf)}
+    ]
