@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -155,6 +155,16 @@ def already_applied(session: Session, inbound_id: int) -> str | None:
 
 
 def open_episode_for_child(session: Session, child_id: str) -> EpisodeState | None:
+    """The child's open episode, with the child locked for this transaction.
+
+    FOR UPDATE locks nothing when no episode exists yet, so on PostgreSQL a transaction-scoped
+    advisory lock on the child keeps two workers from both opening a first episode.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"mailbridge.child:{child_id}"},
+        )
     ep = session.scalars(
         select(Episode)
         .where(Episode.child_id == child_id, Episode.status == OPEN)

@@ -215,3 +215,40 @@ def test_attachments_are_listed_on_the_episode_not_inlined(world):
     assert msg["attachments"] == [
         {"name": "form.pdf", "content_type": "application/pdf", "size": len(pdf)}
     ]
+
+
+def test_concurrent_first_reports_for_one_child_open_one_episode(world, database_url):
+    """Two workers, two carers, the same child at the same moment: one episode, one update."""
+    import threading
+
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers with BEGIN IMMEDIATE; the race needs PostgreSQL")
+
+    intake = Intake(world)
+    for n, sender in enumerate(("oakview@homes.example", "manager@oakview.example")):
+        intake.accept(
+            make_incoming(
+                mail(
+                    "Missing 100231", f"Jordan missing, report {n}", sender=sender, mid=f"race{n}@x"
+                ),
+                source="inject",
+                mail_from=None,
+                rcpt_tos=[],
+                peer=None,
+            )
+        )
+    barrier = threading.Barrier(2)
+
+    class Slow(ReadingPipeline):
+        def process(self, session, message):
+            barrier.wait(timeout=10)
+            return super().process(session, message)
+
+    workers = [Worker(world, Slow(Settings()), ProcessingSettings(batch_size=1)) for _ in range(2)]
+    threads = [threading.Thread(target=w.run_once) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    (ep,) = episodes(world)
+    assert sorted(ep["message_ids"]) == ["race0@x", "race1@x"]
