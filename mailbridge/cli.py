@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 
 from mailbridge import __version__, db, store
 from mailbridge.clock import system_clock
-from mailbridge.config import Settings, load_settings, redact_url
+from mailbridge.config import Settings, load_routing_file, load_settings, redact_url
 from mailbridge.directory import (
     child_lines,
+    current_allocations,
     describe_child,
+    get_child,
     import_directory,
     read_directory_file,
     report_lines,
@@ -30,6 +32,7 @@ from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.models import InboundMessage
 from mailbridge.processing import build_pipeline
+from mailbridge.routing import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
 from mailbridge.service import open_store, serve
 from mailbridge.timeline import find_episode, list_episodes, render_timeline
 from mailbridge.worker import Worker
@@ -89,6 +92,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     reprocess = sub.add_parser("reprocess", help="run one stored message through processing again")
     reprocess.add_argument("id", type=int)
+
+    routes = sub.add_parser("routes", help="routing rules (config/routing.yaml)")
+    routesub = routes.add_subparsers(dest="routes_command", metavar="ACTION", required=True)
+    rtest = routesub.add_parser(
+        "test", help="dry run: who would be alerted for an event, and by which rule"
+    )
+    rtest.add_argument(
+        "--event", required=True, help=f"{', '.join(KNOWN_EVENTS)}, or a name under events:"
+    )
+    rtest.add_argument(
+        "--child",
+        metavar="CHILD_ID",
+        help="from the directory (needed for missing/update/returned)",
+    )
+    rtest.add_argument("--risk", choices=["high", "medium", "low"], help="default: not stated")
+    rtest.add_argument(
+        "--at",
+        metavar="WHEN",
+        help="ISO time, e.g. 2026-11-28T23:00 (no offset: the routing zone); default: now",
+    )
+    known = rtest.add_mutually_exclusive_group()
+    known.add_argument(
+        "--sender-known",
+        dest="sender_known",
+        action="store_const",
+        const=True,
+        help="the sender is a carer on record (the default when --child is given)",
+    )
+    known.add_argument("--sender-unknown", dest="sender_known", action="store_const", const=False)
+    rtest.add_argument("--json", action="store_true", help="JSON on stdout")
     return parser
 
 
@@ -127,6 +160,11 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        routing = load_routing_file(settings)
+    except ConfigError as exc:
+        print(f"mailbridge: {exc}", file=sys.stderr)
+        return 2
     print(f"configuration OK ({settings.source})")
     print(f"  database: {_safe_url(settings.database_url)}")
     print(
@@ -136,6 +174,10 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     outbox = settings.data_dir / "outbox"
     print(f"  relay:    {_safe_url(settings.relay.url) or f'none (alerts written to {outbox})'}")
     print(f"  imap:     {_safe_url(settings.imap.url) or 'none'}")
+    print(
+        f"  routing:  {routing.source} ({len(routing.rule_names()) - 1} rule(s), office hours in "
+        f"{routing.timezone}, {len(routing.bank_holidays)} bank holiday(s))"
+    )
     return 0
 
 
@@ -253,7 +295,7 @@ def cmd_messages(args: argparse.Namespace, settings: Settings) -> int:
         data = [message_json(r) for r in rows]
     engine.dispose()
     if args.json:
-        json.dump(data, sys.stdout, indent=2)
+        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
     for m in data:
@@ -290,7 +332,7 @@ def cmd_episodes(args: argparse.Namespace, settings: Settings) -> int:
         data = list_episodes(session, open_only=args.open)
     engine.dispose()
     if args.json:
-        json.dump(data, sys.stdout, indent=2)
+        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
     for e in data:
@@ -312,10 +354,54 @@ def cmd_episode(args: argparse.Namespace, settings: Settings) -> int:
     if data is None:
         raise MailbridgeError(f"no episode with reference {args.reference}")
     if args.json:
-        json.dump(data, sys.stdout, indent=2)
+        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
         print()
     else:
         print(render_timeline(data))
+    return 0
+
+
+def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
+    """`routes test`: route one made-up event against the rules and the directory; no service."""
+    routing = load_routing_file(settings)
+    known = (*KNOWN_EVENTS, *routing.events)
+    if args.event not in known:
+        raise MailbridgeError(f"unknown event {args.event!r} (known: {', '.join(known)})")
+    if args.child is None and args.event in ("missing", "update", "returned"):
+        raise MailbridgeError(f"--child is needed for a {args.event} event")
+    if args.at:
+        try:
+            at = datetime.fromisoformat(args.at)
+        except ValueError:
+            raise MailbridgeError(
+                f"--at: not an ISO time: {args.at!r} (e.g. 2026-11-28T23:00)"
+            ) from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=routing.tz)
+    else:
+        at = system_clock()
+    child = allocations = None
+    if args.child is not None:
+        engine = open_store(settings)
+        try:
+            with Session(engine) as session:
+                child = get_child(session, args.child.strip())
+                if child is not None:
+                    allocations = current_allocations(session, child.child_id)
+        finally:
+            engine.dispose()
+        if child is None:
+            raise MailbridgeError(f"no child with id {args.child!r} in the directory")
+    sender_known = args.sender_known if args.sender_known is not None else child is not None
+    event = event_for_child(
+        args.event, at, child, allocations, risk=args.risk, sender_known=sender_known
+    )
+    routed = routing.route(event)
+    if args.json:
+        json.dump(routed_json(routing, event, routed), sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    else:
+        print("\n".join(routed_lines(routing, event, routed)))
     return 0
 
 
@@ -329,4 +415,5 @@ _COMMANDS: dict[str, Command] = {
     "reprocess": cmd_reprocess,
     "episodes": cmd_episodes,
     "episode": cmd_episode,
+    "routes": cmd_routes,
 }

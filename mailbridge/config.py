@@ -20,9 +20,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailbridge.errors import ConfigError
 from mailbridge.resources import resource_path
+from mailbridge.routing import Routing, load_routing
 
 ENV_PREFIX = "MAILBRIDGE_"
 DEFAULT_CONFIG = Path("config/mailbridge.toml")
+DEFAULT_ROUTING = Path("config/routing.yaml")
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,19 @@ class ImapSettings:
 
 
 @dataclass(frozen=True)
+class RoutingSettings:
+    # Empty: config/routing.yaml in the start directory, else the packaged copy.
+    file: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
     source: str = "built-in defaults"
 
     @property
@@ -108,6 +117,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "processing": ProcessingSettings,
     "relay": RelaySettings,
     "imap": ImapSettings,
+    "routing": RoutingSettings,
 }
 
 
@@ -129,6 +139,32 @@ def config_path(explicit: str | None, environ: Mapping[str, str]) -> tuple[Path 
         return DEFAULT_CONFIG, False
     packaged = resource_path("config") / "mailbridge.toml"
     return (packaged if packaged.is_file() else None), False
+
+
+def routing_path(settings: Settings) -> tuple[Path | None, bool]:
+    """Which routing file to read, and whether the operator named it (so absence is an error)."""
+    if settings.routing.file:
+        return Path(settings.routing.file), True
+    if DEFAULT_ROUTING.is_file():
+        return DEFAULT_ROUTING, False
+    packaged = resource_path("config") / "routing.yaml"
+    return (packaged if packaged.is_file() else None), False
+
+
+def load_routing_file(settings: Settings) -> Routing:
+    """Read and validate the routing rules; raise ConfigError naming every key at fault."""
+    path, _ = routing_path(settings)
+    if path is None:
+        raise ConfigError(
+            [f"routing.file: no routing rules found ({DEFAULT_ROUTING} nor the packaged copy)"]
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"routing.file: {path}: not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"routing.file: {path}: cannot read ({exc})"]) from exc
+    return load_routing(text, source=str(path), default_timezone=settings.service.timezone)
 
 
 def load_settings(
