@@ -7,7 +7,8 @@ what became of one message, inside the worker's transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -21,8 +22,12 @@ class Outcome:
 
 
 class Pipeline(Protocol):
-    def process(self, session: Session, message: InboundMessage) -> Outcome:
-        """Do the work in ``session``; raising rolls it all back and counts an attempt."""
+    def prepare(self, raw: bytes, received_at: datetime) -> Any:
+        """The pure work (parsing, reading): no database, no transaction held while it runs."""
+        ...
+
+    def process(self, session: Session, message: InboundMessage, prepared: Any) -> Outcome:
+        """Apply ``prepared`` in ``session``; raising rolls it all back and counts an attempt."""
         ...
 
     def gave_up(self, session: Session, message: InboundMessage, error: str) -> None:

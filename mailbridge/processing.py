@@ -61,11 +61,14 @@ class ReadingPipeline:
     def __init__(self, settings: Settings) -> None:
         self.tz = settings.tz
 
-    def process(self, session: Session, message: InboundMessage) -> Outcome:
+    def prepare(self, raw: bytes, received_at: datetime) -> Reading:
+        return read(raw, tz=self.tz, received_at=received_at)
+
+    def process(self, session: Session, message: InboundMessage, prepared: Reading) -> Outcome:
         done = already_applied(session, message.id)
         if done is not None:
             return Outcome(PROCESSED, f"already applied to {done}; nothing changed")
-        reading = read(message.raw or b"", tz=self.tz, received_at=message.received_at)
+        reading = prepared
         if reading.kind in MACHINE_KINDS:
             return Outcome(IGNORED, f"{reading.kind}: {reading.reason}")
         sender = reading.message.from_addr or (message.mail_from or "").lower() or None

@@ -111,7 +111,15 @@ class Worker:
                     self.pipeline.gave_up(session, row, error)
                     log.warning("failed id=%s message_id=%s status=failed", row.id, row.message_id)
                     return FAILED
-                outcome = self.pipeline.process(session, row)
+                raw, received_at = row.raw or b"", row.received_at
+            # The pure stages run with no transaction open: on SQLite a write transaction is
+            # the database-wide lock, and intake must not wait behind MIME parsing.
+            prepared = self.pipeline.prepare(raw, received_at)
+            with Session(self.engine) as session, session.begin():
+                row = store.lock_for_processing(session, message_id)
+                if row is None:
+                    return None
+                outcome = self.pipeline.process(session, row, prepared)
                 store.finish(
                     session, row, status=outcome.status, now=self.clock(), reason=outcome.reason
                 )

@@ -240,9 +240,9 @@ def test_concurrent_first_reports_for_one_child_open_one_episode(world, database
     barrier = threading.Barrier(2)
 
     class Slow(ReadingPipeline):
-        def process(self, session, message):
+        def process(self, session, message, prepared):
             barrier.wait(timeout=10)
-            return super().process(session, message)
+            return super().process(session, message, prepared)
 
     workers = [Worker(world, Slow(Settings()), ProcessingSettings(batch_size=1)) for _ in range(2)]
     threads = [threading.Thread(target=w.run_once) for w in workers]
