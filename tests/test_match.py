@@ -56,6 +56,16 @@ def test_id_and_name_of_different_children_disagree():
     assert r.child_id is None and r.method == "ambiguous"
 
 
+def test_id_of_a_child_other_than_the_one_named_is_not_trusted():
+    # "Tyler Brooks (ID 100240)": 100240 is Alex Morgan, and no Tyler Brooks is on record
+    r = m(text="Tyler Brooks (ID 100240) has not come back", full_name="Tyler Brooks")
+    assert r.child_id is None and r.method == "ambiguous"
+    # the ID's child is named, if only by first name: the ID stands
+    r = m(text="Alex (100240) missing, Dave Hill's phone is off", full_name="Dave Hill")
+    assert r.child_id == "100240"
+    assert m(text="Alex Morgan 100240 missing", full_name="Alex Morgan").child_id == "100240"
+
+
 def test_full_name_with_and_without_accents():
     assert m(text="chloe dubois has not come home").child_id == "100232"
     assert m(text="CHLOÉ DUBOIS missing").method == "full_name"

@@ -144,6 +144,15 @@ def test_negated_return_is_not_a_return_time() -> None:
     assert f.safe_and_well is None
 
 
+def test_a_return_time_is_not_a_last_seen_time() -> None:
+    # written at 07:30 on Friday 27 Nov: she came back at 6pm on the 26th
+    f = _read("Chloe, who was missing since Wednesday, has come back home at 6pm.")
+    assert f.returned_at == utc(2026, 11, 26, 18)
+    assert f.last_seen_at is None
+    f = _read("Jordan left at 7pm and came back at 11pm.")
+    assert (f.last_seen_at, f.returned_at) == (utc(2026, 11, 26, 19), utc(2026, 11, 26, 23))
+
+
 def test_not_safe_and_well() -> None:
     assert _read("Jordan returned at 2am but is not safe and well").safe_and_well is False
     assert _read("Returned at 2am, injured, taken to hospital").safe_and_well is False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, TypeVar
@@ -524,13 +524,22 @@ def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
     return left, right
 
 
-def _time_near(text: str, start: int, end: int, base: datetime) -> tuple[datetime | None, str]:
-    """Read a time in the clause after a trigger phrase, else in its whole sentence."""
+def _time_near(
+    text: str, start: int, end: int, base: datetime, stop: int | None = None
+) -> tuple[datetime | None, str]:
+    """Read a time in the clause after a trigger phrase, else in its whole sentence.
+
+    ``stop`` cuts both short where another fact begins ("missing since Thursday, has come back
+    at 6pm": 6pm is the return, not the last sighting).
+    """
     m = _CLAUSE_END.search(text, end)
     clause = text[start : m.start() if m else len(text)]
     # a few words of context before the trigger count too ("Last night at 10 Jo went to bed")
     s_left, s_right = _sentence_around(text, start, end)
     sentence = text[s_left:s_right]
+    if stop is not None and stop >= end:
+        clause = clause[: max(0, stop - start)]
+        sentence = sentence[: max(0, stop - s_left)]
     for candidate in (clause, sentence):
         when = parse_when(candidate, base)
         if when is not None:
@@ -769,10 +778,11 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         last_seen_at = parse_when(seen_value, base) or _dateparser_fallback(seen_value, base)
         if location is None:
             location = _guard(lambda: _location_after(seen_value), None)
+    returns: list[re.Match[str]] = _guard(lambda: _returned_matches(text), [])
     if last_seen_at is None:
         # the state machine and staff want the earliest fact: first trigger with a time wins
         last_seen_at, found_text = _guard(
-            lambda: _last_seen_free(text, base), _NO_TIME)
+            lambda: _last_seen_free(text, base, returns), _NO_TIME)
         last_seen_text = last_seen_text or found_text
     if location is None:
         m2 = re.search(r"\blast\s+seen\b", text, re.IGNORECASE)
@@ -784,7 +794,6 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     rv = fv("returned_at")
     if rv:
         returned_at = parse_when(rv, base) or _dateparser_fallback(rv, base)
-    returns: list[re.Match[str]] = _guard(lambda: _returned_matches(text), [])
     if returned_at is None:
         for m in returns[:10]:
             when, _sentence = _time_near(text, m.start(), m.end(), base)
@@ -891,12 +900,18 @@ _REPORT_LABELS = frozenset({"child_id", "full_name", "date_of_birth", "last_seen
 _NO_TIME: tuple[datetime | None, str | None] = (None, None)
 
 
-def _last_seen_free(text: str, base: datetime) -> tuple[datetime | None, str | None]:
-    """The first trigger phrase, in order of trust, that has a time near it."""
+def _last_seen_free(
+    text: str, base: datetime, returns: Sequence[re.Match[str]] = ()
+) -> tuple[datetime | None, str | None]:
+    """The first trigger phrase, in order of trust, that has a time near it.
+
+    A time that belongs to a return phrase after the trigger is the return time, not a sighting.
+    """
     first_sentence: str | None = None
     for rx in _LAST_SEEN:
         for m in list(rx.finditer(text))[:10]:
-            when, sentence = _time_near(text, m.start(), m.end(), base)
+            stop = next((r.start() for r in returns if r.start() >= m.end()), None)
+            when, sentence = _time_near(text, m.start(), m.end(), base, stop)
             first_sentence = first_sentence or sentence[:300] or None
             if when is not None:
                 return when, sentence[:300]

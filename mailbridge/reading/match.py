@@ -87,6 +87,20 @@ def match_child(
                 0.0,
                 f"child ID {child.child_id} and the name given belong to different children",
             )
+        given = fold(fields.full_name or "")
+        if (
+            len(given.split()) > 1
+            and given != fold(f"{child.first_name} {child.last_name}")
+            and not _has_words(haystack, fold(child.first_name))
+        ):
+            # "Tyler Brooks (ID 100240)" when 100240 is Alex Morgan: a mistyped ID or a child
+            # missing from the directory; either way not Alex's episode.
+            return Match(
+                None,
+                "ambiguous",
+                0.0,
+                f"child ID {child.child_id} is not the child named in the report",
+            )
         return Match(child.child_id, "child_id", 1.0, f"child ID {child.child_id} in the report")
 
     if named:
