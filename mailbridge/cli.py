@@ -181,6 +181,12 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _print_json(data: Any) -> None:
+    """One format for every --json: indented, and names like Chloé left readable."""
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    print()
+
+
 def _safe_url(url: str) -> str:
     return redact_url(url) if url else ""
 
@@ -235,8 +241,7 @@ def cmd_directory(args: argparse.Namespace, settings: Settings) -> int:
     if detail is None:
         raise MailbridgeError(f"no child with id {args.child_id!r} in the directory")
     if args.json:
-        json.dump(detail, sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        _print_json(detail)
     else:
         print("\n".join(child_lines(detail)))
     return 0
@@ -295,8 +300,7 @@ def cmd_messages(args: argparse.Namespace, settings: Settings) -> int:
         data = [message_json(r) for r in rows]
     engine.dispose()
     if args.json:
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        _print_json(data)
         return 0
     for m in data:
         note = m["reason"] or m["error"] or ""
@@ -332,8 +336,7 @@ def cmd_episodes(args: argparse.Namespace, settings: Settings) -> int:
         data = list_episodes(session, open_only=args.open)
     engine.dispose()
     if args.json:
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        _print_json(data)
         return 0
     for e in data:
         print(
@@ -354,8 +357,7 @@ def cmd_episode(args: argparse.Namespace, settings: Settings) -> int:
     if data is None:
         raise MailbridgeError(f"no episode with reference {args.reference}")
     if args.json:
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        _print_json(data)
     else:
         print(render_timeline(data))
     return 0
@@ -398,8 +400,7 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
     )
     routed = routing.route(event)
     if args.json:
-        json.dump(routed_json(routing, event, routed), sys.stdout, indent=2, ensure_ascii=False)
-        print()
+        _print_json(routed_json(routing, event, routed))
     else:
         print("\n".join(routed_lines(routing, event, routed)))
     return 0
