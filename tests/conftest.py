@@ -7,9 +7,11 @@ every database test on PostgreSQL as well as SQLite.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from mailbridge import db
+from mailbridge.cli import main as cli_main
 from mailbridge.config import Settings, load_settings
 from mailbridge.service import serve
 
@@ -173,3 +176,51 @@ def sample_report(n: int = 0, *, message_id: str | None = None, body: str | None
         "\r\n"
         f"{text_body}\r\n"
     ).encode()
+
+
+class CliRunner:
+    """`mailbridge ...` in-process, as an operator types it; returns (exit code, stdout, stderr)."""
+
+    def __init__(self, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.base = ["--config", str(config)]
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = cli_main([*self.base, *args])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def json(self, *args: str) -> Any:
+        code, out, err = self(*args)
+        assert code == 0, err
+        return json.loads(out)
+
+
+def cli_runner(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    received_at: Callable[[str], datetime],
+) -> CliRunner:
+    """A runner on ``database_url`` whose `inject` stamps each file with ``received_at(stem)``.
+
+    Fixture reports carry fixed Date headers; receipt times must match them, not today's date,
+    or relative times ("last night") and the reference year would depend on when tests run.
+    """
+    from mailbridge import cli
+    from mailbridge.intake import make_incoming
+
+    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", database_url)
+    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("MAILBRIDGE_CONFIG", raising=False)
+    config = tmp_path / "mailbridge.toml"
+    config.write_text("", encoding="utf-8")
+
+    def make_at_receipt(raw: bytes, **kwargs: Any) -> Any:
+        when = received_at(Path(str(kwargs["peer"])).stem)
+        return make_incoming(raw, clock=lambda: when, **kwargs)
+
+    monkeypatch.setattr(cli, "make_incoming", make_at_receipt)
+    return CliRunner(config, capsys)

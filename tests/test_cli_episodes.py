@@ -7,16 +7,12 @@ Chloé Dubois (100232) reported missing and then back. The intake clock is fixed
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from mailbridge import cli
-from mailbridge.intake import make_incoming
-from mailbridge.store import Incoming
+from tests.conftest import CliRunner, cli_runner
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPORTS = FIXTURES / "reports"
@@ -38,21 +34,7 @@ CONTRACT = {
 }
 
 
-class Run:
-    def __init__(self, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.config = config
-        self.capsys = capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = cli.main(["--config", str(self.config), *args])
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def json(self, *args: str) -> Any:
-        code, out, err = self(*args)
-        assert code == 0, err
-        return json.loads(out)
+Run = CliRunner
 
 
 @pytest.fixture
@@ -62,18 +44,7 @@ def run(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Run:
-    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", database_url)
-    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("MAILBRIDGE_CONFIG", raising=False)
-    config = tmp_path / "mailbridge.toml"
-    config.write_text("", encoding="utf-8")
-
-    def make_at_receipt(raw: bytes, **kwargs: Any) -> Incoming:
-        when = RECEIVED[Path(str(kwargs["peer"])).stem]
-        return make_incoming(raw, clock=lambda: when, **kwargs)
-
-    monkeypatch.setattr(cli, "make_incoming", make_at_receipt)
-    runner = Run(config, capsys)
+    runner = cli_runner(database_url, tmp_path, monkeypatch, capsys, RECEIVED.__getitem__)
     assert runner("db", "upgrade")[0] == 0
     return runner
 

@@ -25,7 +25,6 @@ missing or absurd, the receipt time their .expected.json gives.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from dataclasses import dataclass, field, replace
@@ -38,11 +37,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge import cli, db
-from mailbridge.intake import make_incoming
+from mailbridge import db
 from mailbridge.models import Base
-from mailbridge.store import Incoming
-from tests.conftest import BACKENDS, PG_URL, reset_postgres
+from tests.conftest import BACKENDS, PG_URL, CliRunner, cli_runner, reset_postgres
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPORTS = FIXTURES / "reports"
@@ -549,21 +546,7 @@ def received_at(name: str) -> datetime:
     return parsedate_to_datetime(str(date)) + timedelta(minutes=2)
 
 
-class Cli:
-    def __init__(self, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.base = ["--config", str(config)]
-        self.capsys = capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = cli.main([*self.base, *args])
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def json(self, *args: str) -> Any:
-        code, out, err = self(*args)
-        assert code == 0, err
-        return json.loads(out)
+Cli = CliRunner
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -602,19 +585,8 @@ def mailbridge(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Cli:
-    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", fresh_database)
-    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("MAILBRIDGE_CONFIG", raising=False)
-    config = tmp_path / "mailbridge.toml"
-    config.write_text("", encoding="utf-8")
-
     # the intake clock: each file is received when the fixture world says it was
-    def make_at_receipt(raw: bytes, **kwargs: Any) -> Incoming:
-        when = received_at(Path(str(kwargs["peer"])).stem)
-        return make_incoming(raw, clock=lambda: when, **kwargs)
-
-    monkeypatch.setattr(cli, "make_incoming", make_at_receipt)
-    return Cli(config, capsys)
+    return cli_runner(fresh_database, tmp_path, monkeypatch, capsys, received_at)
 
 
 def load(mailbridge: Cli, scenario: Scenario) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
