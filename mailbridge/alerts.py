@@ -1,0 +1,472 @@
+"""Alert and receipt emails rendered from plain facts with Jinja2 templates: pure, no I/O but
+reading the templates.
+
+The caller (delivery/processing) builds one ``AlertFacts`` per event, then asks a ``Renderer``
+for a ``Rendered`` (subject, text, HTML) per recipient. Sending, headers and the outbox are not
+this module's job.
+
+Templates live in ``templates/alerts/`` as ``<event>.subject.txt``, ``<event>.txt`` and
+``<event>.html``. An event without its own set (escalation, reminder, ...) uses ``default.*``,
+so later events need no new templates. A deployment overrides any of them, one file at a time,
+by putting a file with the same name in its override directory (laid out like
+``templates/alerts``; a directory laid out like ``templates/`` with an ``alerts/`` folder is
+accepted too). A broken override never stops an alert: the packaged template is used instead
+and the failure is logged (never the body).
+
+Safety:
+
+- The carer's words (``carer_text``, ``subject_given``, every extracted fact) are only ever
+  passed to templates as data; nothing a carer writes is compiled as a template.
+- HTML templates are autoescaped; the carer's text is shown inside ``<blockquote>``, escaped,
+  with newlines as ``<br>``. The environment is sandboxed (immutable) as well.
+- Subject templates see a restricted context: reference, event, initials, child ID, risk level,
+  sender address, message number; never a full name nor the carer's text. Every value and the
+  rendered subject are folded onto one line, so CR/LF cannot inject headers.
+
+Extra keys read by the shipped templates (all optional, ``AlertFacts.extra``):
+
+- ``delivery_failed``: ``failed_event``, ``failed_role``, ``failed_address``, ``attempts``,
+  ``alert_id``; ``error`` carries the relay's answer.
+- any event: every other key is listed in the body under "Other details".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    select_autoescape,
+)
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
+
+from mailbridge.resources import resource_path
+
+__all__ = [
+    "EVENTS",
+    "NOT_STATED",
+    "AlertFacts",
+    "Rendered",
+    "Renderer",
+    "format_clock",
+    "format_local",
+    "human_list",
+    "initials",
+    "one_line",
+]
+
+log = logging.getLogger(__name__)
+
+NOT_STATED = "not stated"
+# Events with their own shipped template set; any other name renders with default.*.
+EVENTS = (
+    "missing",
+    "update",
+    "returned",
+    "unmatched",
+    "not_a_report",
+    "failed",
+    "delivery_failed",
+)
+PARTS = ("subject.txt", "txt", "html")
+MAX_SUBJECT = 200
+_EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+ROLE_LABELS = {
+    "social_worker": "allocated social worker",
+    "iro": "independent reviewing officer (IRO)",
+    "apprentice": "missing-children apprentice",
+    "team_manager": "team manager",
+    "duty": "duty desk",
+    "edt": "emergency duty team",
+    "reporter": "person who made the report",
+    "address": "named recipient",
+    "fallback": "fallback address for undelivered alerts",
+}
+MATCH_LABELS = {
+    "child_id": "child ID given in the report",
+    "name_dob": "name and date of birth",
+    "full_name": "full name",
+    "first_name_placement": "first name and placement",
+    "thread": "reply to an earlier report",
+    "ambiguous": "ambiguous: more than one child fits",
+    "none": "no child in the directory matched",
+}
+
+
+# -- the data -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertFacts:
+    """Everything an alert or receipt may show, as plain values. None means "not stated".
+
+    Datetimes should be aware (UTC); a naive one is read as UTC. ``attachments`` are
+    ``(name, content_type, size)``; ``carer_text`` is the carer's new text, shown quoted.
+    """
+
+    event: str
+    received_at: datetime
+    reference: str | None = None
+    child_id: str | None = None
+    child_first_name: str | None = None
+    child_last_name: str | None = None
+    child_name_given: str | None = None  # the name as the carer wrote it (unmatched reports)
+    placement_name: str | None = None
+    risk_level: str | None = None
+    risk_notes: str | None = None
+    last_seen_at: datetime | None = None
+    last_seen_text: str | None = None
+    last_seen_location: str | None = None
+    police_reference: str | None = None
+    description: str | None = None
+    clothing: str | None = None
+    reported_by: str | None = None  # the sender's address
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    sender_known: bool = False
+    returned_at: datetime | None = None
+    returned_by: str | None = None
+    safe_and_well: bool | None = None
+    match_method: str | None = None
+    match_confidence: float | None = None
+    match_note: str | None = None
+    carer_text: str = ""
+    subject_given: str = ""
+    attachments: Sequence[tuple[str | None, str, int]] = field(default=(), hash=False)
+    episode_status: str | None = None
+    note: str | None = None  # e.g. the routing note "no IRO on record: duty alerted instead"
+    error: str | None = None  # why processing (or delivery) failed
+    message_id: str | None = None  # Message-ID of the carer's message
+    inbound_id: int | None = None  # the stored message's row id ("message 17")
+    extra: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+# -- small pure helpers (also the templates' filters) -----------------------------------
+
+
+def one_line(value: object) -> str:
+    """Control characters (CR, LF, NUL...) become spaces, runs of space collapse."""
+    if value is None:
+        return ""
+    return " ".join(_CONTROL.sub(" ", str(value)).split())
+
+
+def _initial(name: str | None) -> str:
+    for ch in name or "":
+        if ch.isalnum():
+            return ch.upper() + "."
+    return ""
+
+
+def initials(first: str | None, last: str | None) -> str:
+    """'Jordan', 'Carter' -> 'J.C.'; '' when neither name is known."""
+    return _initial(first) + _initial(last)
+
+
+def format_local(value: datetime | None, tz: ZoneInfo) -> str:
+    """'26 Nov 2026 21:30 GMT' in the council zone; "not stated" for None."""
+    if value is None:
+        return NOT_STATED
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    local = aware.astimezone(tz)
+    return (
+        f"{local.day} {_MONTHS[local.month - 1]} {local.year} "
+        f"{local.hour:02d}:{local.minute:02d} {local.tzname()}"
+    )
+
+
+def format_clock(value: datetime | None, tz: ZoneInfo) -> str:
+    """'20:04' in the council zone; "not stated" for None."""
+    if value is None:
+        return NOT_STATED
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return f"{aware.astimezone(tz):%H:%M}"
+
+
+def human_list(items: Sequence[str]) -> str:
+    """['a', 'b', 'c'] -> 'a, b and c'."""
+    parts = [one_line(i) for i in items if one_line(i)]
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _not_stated(value: object) -> object:
+    if value is None:
+        return NOT_STATED
+    if isinstance(value, str) and not value.strip():
+        return NOT_STATED
+    return value
+
+
+def _yes_no(value: bool | None) -> str:
+    if value is None:
+        return NOT_STATED
+    return "yes" if value else "no"
+
+
+def _percent(value: float | None) -> str:
+    if value is None:
+        return NOT_STATED
+    return f"{round(value * 100)}%" if 0 <= value <= 1 else str(value)
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "size unknown"
+    if value < 1024:
+        return f"{value} bytes"
+    if value < 1024 * 1024:
+        return f"{value / 1024:.0f} KB"
+    return f"{value / (1024 * 1024):.1f} MB"
+
+
+def _quote(text: str | None) -> str:
+    """Plain text quoted as in mail: every line prefixed with '> '."""
+    body = (text or "").replace("\r\n", "\n").replace("\r", "\n").rstrip()
+    if not body:
+        return "> (no text)"
+    return "\n".join(("> " + line).rstrip() for line in body.split("\n"))
+
+
+def _html_lines(text: str | None) -> Markup:
+    """Escaped text with newlines as <br>: the only way carer text enters HTML."""
+    body = (text or "").replace("\r\n", "\n").replace("\r", "\n").rstrip()
+    if not body:
+        return Markup("<em>(no text)</em>")
+    return Markup("<br>\n").join(escape(line) for line in body.split("\n"))
+
+
+def _match_label(method: str | None) -> str:
+    if not method:
+        return NOT_STATED
+    return MATCH_LABELS.get(method, method)
+
+
+# -- the renderer -----------------------------------------------------------------------
+
+
+def packaged_dir() -> Path:
+    return resource_path("templates") / "alerts"
+
+
+class Renderer:
+    """Renders alerts and receipts; one per process is enough (templates are cached)."""
+
+    def __init__(self, *, tz: ZoneInfo, override_dir: Path | None = None) -> None:
+        self.tz = tz
+        self.override_dir = _override_root(override_dir)
+        loaders: list[BaseLoader] = []
+        if self.override_dir is not None:
+            loaders.append(FileSystemLoader(str(self.override_dir)))
+        loaders.append(FileSystemLoader(str(packaged_dir())))
+        self._env = self._environment(ChoiceLoader(loaders))
+        # Used when a deployment's override fails to render: an alert must still go out.
+        self._packaged = (
+            self._environment(FileSystemLoader(str(packaged_dir())))
+            if self.override_dir is not None
+            else self._env
+        )
+
+    def _environment(self, loader: BaseLoader) -> ImmutableSandboxedEnvironment:
+        env = ImmutableSandboxedEnvironment(
+            loader=loader,
+            autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            auto_reload=False,
+        )
+        tz = self.tz
+        filters: dict[str, Callable[..., Any]] = {
+            "ns": _not_stated,
+            "when": lambda v: format_local(v, tz),
+            "clock": lambda v: format_clock(v, tz),
+            "yesno": _yes_no,
+            "percent": _percent,
+            "size": _size,
+            "quote": _quote,
+            "html_lines": _html_lines,
+            "match_label": _match_label,
+            "one_line": one_line,
+        }
+        env.filters.update(filters)
+        return env
+
+    # -- public -----------------------------------------------------------------------
+
+    def render_alert(
+        self,
+        facts: AlertFacts,
+        *,
+        role: str,
+        recipient_name: str | None,
+        note: str | None = None,
+    ) -> Rendered:
+        """The alert for one recipient. ``note`` (e.g. ``Recipient.note``) joins ``facts.note``."""
+        context, subject = self._alert_context(facts, role, recipient_name, note)
+        return self._render(_template_event(facts.event), context, subject)
+
+    def render_receipt(self, facts: AlertFacts, *, passed_to: list[str]) -> Rendered:
+        """The carer's receipt. Initials appear only when the sender is on the child's record,
+        so an unknown sender learns nothing from the directory."""
+        context, subject = self._receipt_context(facts, passed_to)
+        return self._render("receipt", context, subject)
+
+    def check(self) -> list[str]:
+        """Render every shipped set with sample facts, overrides included and without the
+        packaged fallback; the problems found, one line each (for check-config)."""
+        problems: list[str] = []
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        for event in (*EVENTS, "receipt"):
+            facts = AlertFacts(event=event, received_at=now)
+            if event == "receipt":
+                context, subject = self._receipt_context(facts, ["the duty desk"])
+            else:
+                context, subject = self._alert_context(facts, "duty", None, None)
+            try:
+                self._render_with(self._env, event, context, subject)
+            except Exception as exc:  # report every broken set, not only the first
+                problems.append(f"{event}: {type(exc).__name__}: {one_line(exc)}")
+        return problems
+
+    # -- internals --------------------------------------------------------------------
+
+    def _render(
+        self, event: str, context: dict[str, Any], subject_context: dict[str, Any]
+    ) -> Rendered:
+        try:
+            return self._render_with(self._env, event, context, subject_context)
+        except Exception as exc:
+            if self._packaged is self._env:
+                raise
+            # Name the failure, never the content: bodies carry children's data.
+            log.warning(
+                "override template for %s failed (%s: %s); using the packaged one",
+                event,
+                type(exc).__name__,
+                one_line(exc)[:200],
+            )
+            return self._render_with(self._packaged, event, context, subject_context)
+
+    def _render_with(
+        self,
+        env: ImmutableSandboxedEnvironment,
+        event: str,
+        context: dict[str, Any],
+        subject_context: dict[str, Any],
+    ) -> Rendered:
+        def template(part: str) -> Any:
+            try:
+                return env.get_template(f"{event}.{part}")
+            except TemplateNotFound:
+                return env.get_template(f"default.{part}")
+
+        subject = one_line(template("subject.txt").render(subject_context))
+        if len(subject) > MAX_SUBJECT:
+            subject = subject[: MAX_SUBJECT - 3].rstrip() + "..."
+        context = dict(context, subject=subject)
+        text = template("txt").render(context)
+        html = template("html").render(context)
+        return Rendered(subject=subject, text=text, html=html)
+
+    def _alert_context(
+        self, facts: AlertFacts, role: str, recipient_name: str | None, note: str | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        context = self._context(facts)
+        context.update(
+            role=role,
+            role_label=ROLE_LABELS.get(role, one_line(role).replace("_", " ")),
+            recipient_name=recipient_name,
+            notes=[n for n in (facts.note, note) if n and n.strip()],
+        )
+        return context, _subject_context(facts)
+
+    def _receipt_context(
+        self, facts: AlertFacts, passed_to: Sequence[str]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        context = self._context(facts)
+        known_child = bool(context["child_initials"]) and facts.sender_known
+        context.update(
+            role="reporter",
+            role_label=ROLE_LABELS["reporter"],
+            recipient_name=facts.reporter_name,
+            notes=[],
+            about=context["child_initials"] if known_child else "the child you named",
+            passed_to=human_list(passed_to) or "the duty desk",
+        )
+        subject = _subject_context(facts)
+        if not known_child:
+            subject["child_initials"] = ""
+        return context, subject
+
+    def _context(self, facts: AlertFacts) -> dict[str, Any]:
+        ctx: dict[str, Any] = {f.name: getattr(facts, f.name) for f in dataclasses.fields(facts)}
+        ctx["attachments"] = [
+            {"name": n or "(no name)", "content_type": c, "size": s}
+            for n, c, s in facts.attachments
+        ]
+        ctx["extra"] = dict(facts.extra)
+        ctx["child_initials"] = initials(facts.child_first_name, facts.child_last_name)
+        full = " ".join(n for n in (facts.child_first_name, facts.child_last_name) if n)
+        ctx["child_name"] = full or None
+        ctx["event_label"] = _event_label(facts.event)
+        ctx["timezone"] = str(self.tz.key)
+        return ctx
+
+
+def _override_root(override_dir: Path | None) -> Path | None:
+    if override_dir is None:
+        return None
+    nested = override_dir / "alerts"
+    return nested if nested.is_dir() else override_dir
+
+
+def _template_event(event: str) -> str:
+    """Only a plain name picks a template set; anything else renders as default."""
+    return event if _EVENT_NAME.match(event) and event not in ("receipt", "default") else "default"
+
+
+def _event_label(event: str) -> str:
+    return one_line(event).replace("_", " ").upper() or "ALERT"
+
+
+def _subject_context(facts: AlertFacts) -> dict[str, Any]:
+    """What a subject may say: no full name, no carer text; every value on one line."""
+    return {
+        "event": one_line(facts.event),
+        "event_label": _event_label(facts.event),
+        "reference": one_line(facts.reference) or None,
+        "child_initials": initials(facts.child_first_name, facts.child_last_name),
+        "child_id": one_line(facts.child_id) or None,
+        "risk_level": one_line(facts.risk_level).lower() or None,
+        "sender": one_line(facts.reported_by) or None,
+        "message": facts.inbound_id
+        if facts.inbound_id is not None
+        else (one_line(facts.message_id) or None),
+        "extra": {k: one_line(v) for k, v in facts.extra.items()},
+    }
