@@ -12,12 +12,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailbridge import __version__, db, store
 from mailbridge.clock import system_clock
 from mailbridge.config import Settings, load_routing_file, load_settings, redact_url
+from mailbridge.delivery import DeliveryReport
 from mailbridge.directory import (
     child_lines,
     current_allocations,
@@ -30,12 +32,10 @@ from mailbridge.directory import (
 from mailbridge.errors import ConfigError, MailbridgeError
 from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import InboundMessage
-from mailbridge.processing import build_pipeline
+from mailbridge.models import Alert, Episode, InboundMessage
 from mailbridge.routing import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
-from mailbridge.service import open_store, serve
+from mailbridge.service import make_workers, open_store, serve
 from mailbridge.timeline import find_episode, list_episodes, render_timeline
-from mailbridge.worker import Worker
 
 log = logging.getLogger("mailbridge")
 
@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     episode = sub.add_parser("episode", help="one episode and its timeline")
     episode.add_argument("reference", help="e.g. MB-2026-00042")
     episode.add_argument("--json", action="store_true")
+
+    alerts = sub.add_parser("alerts", help="list alert rows (the outbox)")
+    alerts.add_argument("--json", action="store_true", help="print a JSON array on stdout")
+    alerts.add_argument("--status", choices=["queued", "sent", "failed"])
+
+    sub.add_parser("deliver", help="run one delivery pass over queued alerts that are due")
 
     reprocess = sub.add_parser("reprocess", help="run one stored message through processing again")
     reprocess.add_argument("id", type=int)
@@ -268,8 +274,10 @@ def cmd_inject(args: argparse.Namespace, settings: Settings) -> int:
             print(f"mailbridge: error: {exc}", file=sys.stderr)
     print(f"stored {stored} message(s), {duplicates} duplicate(s)")
     if not args.no_process:
-        handled = Worker(engine, build_pipeline(settings), settings.processing).run_once()
+        worker, sender = make_workers(engine, settings)
+        handled = worker.run_once()
         print(f"processed {handled} message(s)")
+        _print_delivery(sender.deliver_due())
     engine.dispose()
     return 1 if problems else 0
 
@@ -315,7 +323,7 @@ def cmd_messages(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings)
-    worker = Worker(engine, build_pipeline(settings), settings.processing)
+    worker, sender = make_workers(engine, settings)
     with Session(engine) as session, session.begin():
         store.reset_for_reprocess(session, args.id, now=worker.clock(), actor="cli")
         store.claim_one(
@@ -325,8 +333,9 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
             lease=timedelta(seconds=settings.processing.lease_seconds),
         )
     status = worker.process_one(args.id)
-    engine.dispose()
     print(f"message {args.id}: {status or 'pending (will be retried)'}")
+    _print_delivery(sender.deliver_due())
+    engine.dispose()
     return 0
 
 
@@ -406,6 +415,64 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _print_delivery(report: DeliveryReport) -> None:
+    print(f"alerts: {report.sent} sent, {report.retried} to retry, {report.failed} failed")
+
+
+def alert_json(row: Alert, reference: str | None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "episode": reference,
+        "event": row.event,
+        "role": row.role,
+        "recipient": row.recipient,
+        "status": row.status,
+        "attempts": row.attempts,
+        "subject": row.subject,
+        "rule": row.rule,
+        "note": row.note,
+        "message_id": row.message_id,
+        "created_at": row.created_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "next_attempt_at": row.next_attempt_at.isoformat() if row.status == "queued" else None,
+        "last_error": row.last_error,
+    }
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    with Session(engine) as session:
+        q = (
+            select(Alert, Episode.reference)
+            .outerjoin(Episode, Episode.id == Alert.episode_id)
+            .order_by(Alert.id)
+        )
+        if args.status:
+            q = q.where(Alert.status == args.status)
+        data = [alert_json(a, ref) for a, ref in session.execute(q).all()]
+    engine.dispose()
+    if args.json:
+        _print_json(data)
+        return 0
+    for a in data:
+        print(
+            f"{a['id']:>6}  {a['episode'] or '-':<15} {a['event']:<14} {a['role']:<14} "
+            f"{a['recipient']:<36} {a['status']:<7} x{a['attempts']}"
+        )
+    if not data:
+        print("no alerts")
+    return 0
+
+
+def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    _worker, sender = make_workers(engine, settings)
+    report = sender.deliver_once()
+    engine.dispose()
+    _print_delivery(report)
+    return 0
+
+
 _COMMANDS: dict[str, Command] = {
     "serve": cmd_serve,
     "check-config": cmd_check_config,
@@ -416,5 +483,7 @@ _COMMANDS: dict[str, Command] = {
     "reprocess": cmd_reprocess,
     "episodes": cmd_episodes,
     "episode": cmd_episode,
+    "alerts": cmd_alerts,
+    "deliver": cmd_deliver,
     "routes": cmd_routes,
 }

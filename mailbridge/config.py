@@ -33,6 +33,8 @@ class ServiceSettings:
     database_url: str = ""
     timezone: str = "Europe/London"
     log_level: str = "INFO"
+    # A directory whose templates override the packaged ones (alerts/<event>.*); empty: none.
+    templates_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,14 @@ class ProcessingSettings:
 @dataclass(frozen=True)
 class RelaySettings:
     url: str = ""
+    # From: of alerts and receipts; empty means the first of smtp.addresses.
+    from_address: str = ""
+    verify_tls: bool = True
+    timeout_seconds: float = 30.0
+    max_attempts: int = 12
+    backoff_seconds: float = 2.0
+    max_backoff_seconds: float = 300.0
+    batch_size: int = 50
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,10 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.service.timezone)
+
+    @property
+    def from_address(self) -> str:
+        return self.relay.from_address or self.smtp.addresses[0]
 
     def accepts(self, address: str) -> bool:
         wanted = address.strip().strip("<>").lower()
@@ -314,6 +328,8 @@ def validate(settings: Settings) -> list[str]:
         ("processing.lease_seconds", s.processing.lease_seconds, 1),
         ("processing.retry_delay_seconds", s.processing.retry_delay_seconds, 0),
         ("processing.batch_size", s.processing.batch_size, 1),
+        ("relay.max_attempts", s.relay.max_attempts, 1),
+        ("relay.batch_size", s.relay.batch_size, 1),
     ):
         if value < low:
             problems.append(f"{key}: must be at least {low}, got {value}")
@@ -340,6 +356,17 @@ def validate(settings: Settings) -> list[str]:
         problems.append(
             f"relay.url: must start smtp:// or smtps://, got {redact_url(s.relay.url)!r}"
         )
+    for key, number in (
+        ("relay.timeout_seconds", s.relay.timeout_seconds),
+        ("relay.backoff_seconds", s.relay.backoff_seconds),
+        ("relay.max_backoff_seconds", s.relay.max_backoff_seconds),
+    ):
+        if number <= 0:
+            problems.append(f"{key}: must be positive, got {number}")
+    if s.relay.from_address and "@" not in s.relay.from_address:
+        problems.append(f"relay.from_address: {s.relay.from_address!r} is not an email address")
+    if s.service.templates_dir and not Path(s.service.templates_dir).is_dir():
+        problems.append(f"service.templates_dir: {s.service.templates_dir} is not a directory")
     if s.relay.url and not urlsplit(s.relay.url).hostname:
         problems.append(f"relay.url: names no host: {redact_url(s.relay.url)!r}")
     if s.imap.url and urlsplit(s.imap.url).scheme not in ("imap", "imaps"):

@@ -226,3 +226,52 @@ class EpisodeMessage(Base):
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (UniqueConstraint("episode_id", "inbound_id"),)
+
+
+# -- the outbox -------------------------------------------------------------------------
+
+
+class Alert(Base):
+    """One email to one recipient for one event: a row before it is an email (invariant 4).
+
+    Rendered when the event commits, so a queued alert does not change if templates do;
+    ``message_id`` is fixed at creation so a resend after a crash is seen as the same email.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(String(120))
+    event: Mapped[str] = mapped_column(String(40))
+    episode_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("episodes.id", ondelete="SET NULL"), index=True
+    )
+    inbound_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("inbound_messages.id", ondelete="SET NULL"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(320))
+    recipient_name: Mapped[str | None] = mapped_column(String(200))
+    rule: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(250), unique=True)
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    headers: Mapped[dict[str, str]] = mapped_column(JSON)
+    attach_inbound: Mapped[bool] = mapped_column(Boolean)  # attach the original message
+    status: Mapped[str] = mapped_column(String(16))  # queued / sent / failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("event_key", "recipient"),
+        Index("ix_alerts_status_next", "status", "next_attempt_at"),
+    )
+
+
+QUEUED = "queued"
+SENT = "sent"

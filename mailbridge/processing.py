@@ -29,6 +29,7 @@ from mailbridge.models import (
     InboundMessage,
     ReferenceCounter,
 )
+from mailbridge.notify import Notifier
 from mailbridge.pipeline import Outcome, Pipeline
 from mailbridge.reading.classify import classify
 from mailbridge.reading.fields import ReportFields, extract_fields
@@ -58,8 +59,9 @@ def read(raw: bytes, *, tz: ZoneInfo, received_at: datetime) -> Reading:
 
 
 class ReadingPipeline:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, notifier: Notifier | None = None) -> None:
         self.tz = settings.tz
+        self.notifier = notifier or Notifier(settings)
 
     def prepare(self, raw: bytes, received_at: datetime) -> Reading:
         return read(raw, tz=self.tz, received_at=received_at)
@@ -95,6 +97,10 @@ class ReadingPipeline:
             ),
         )
         if decision.action == "ignore":
+            # Ignored, but never silently: the duty desk sees it with the original attached.
+            self.notifier.message_event(
+                session, event="not_a_report", message=message, read=reading.message
+            )
             return Outcome(IGNORED, f"not a report: {decision.reason}")
         episode = apply(
             session,
@@ -106,11 +112,21 @@ class ReadingPipeline:
             sender=sender,
             tz=self.tz,
         )
+        self.notifier.episode_event(
+            session,
+            event=decision.event,
+            episode=episode,
+            message=message,
+            read=reading.message,
+            match=match,
+        )
         return Outcome(PROCESSED, f"{decision.event} {episode.reference}: {decision.reason}")
 
     def gave_up(self, session: Session, message: InboundMessage, error: str) -> None:
-        """Routing (the alerts issue) tells the duty desk; the failed row keeps the original."""
-        return None
+        """A message we could not process goes to the duty desk, original attached."""
+        self.notifier.message_event(
+            session, event="failed", message=message, read=None, error=error
+        )
 
 
 def build_pipeline(settings: Settings) -> Pipeline:

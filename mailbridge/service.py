@@ -1,4 +1,4 @@
-"""`mailbridge serve`: wires the listener, the intake writer and the worker, and stops cleanly."""
+"""`mailbridge serve`: wires the listener, intake, the worker and the sender; stops cleanly."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from mailbridge import db
+from mailbridge.clock import Clock, system_clock
 from mailbridge.config import Settings
+from mailbridge.delivery import Sender
 from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake
-from mailbridge.processing import build_pipeline
+from mailbridge.notify import Notifier
+from mailbridge.processing import ReadingPipeline
 from mailbridge.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,29 @@ def open_store(settings: Settings) -> Engine:
     return engine
 
 
+def make_workers(
+    engine: Engine, settings: Settings, *, clock: Clock = system_clock
+) -> tuple[Worker, Sender]:
+    """The worker and the sender, sharing one notifier; the worker wakes the sender on commit."""
+    notifier = Notifier(settings)
+    sender = Sender(
+        engine,
+        settings,
+        clock=clock,
+        on_give_up=lambda session, alert, error: notifier.delivery_failed(
+            session, alert, error, clock()
+        ),
+    )
+    worker = Worker(
+        engine,
+        ReadingPipeline(settings, notifier=notifier),
+        settings.processing,
+        clock=clock,
+        on_committed=sender.wake,
+    )
+    return worker, sender
+
+
 async def serve(
     settings: Settings,
     *,
@@ -37,7 +63,11 @@ async def serve(
 ) -> int:
     """Run until SIGTERM/SIGINT (or ``stop``, for callers that are not the main thread)."""
     engine = open_store(settings)
-    worker = Worker(engine, build_pipeline(settings), settings.processing)
+    try:
+        worker, sender = make_workers(engine, settings)
+    except MailbridgeError:
+        engine.dispose()
+        raise
     intake = Intake(engine, on_stored=worker.wake)
     listener = Listener(settings.smtp, intake)
     loop = asyncio.get_running_loop()
@@ -54,6 +84,7 @@ async def serve(
             f"cannot listen on {settings.smtp.host}:{settings.smtp.port}: {exc.strerror or exc}"
         ) from exc
     worker.start()
+    sender.start()
     log.info(
         "mailbridge listening on %s:%d for %s; store %s",
         host,
@@ -69,6 +100,7 @@ async def serve(
     await listener.stop()
     await loop.run_in_executor(None, intake.close)
     await loop.run_in_executor(None, worker.stop)
+    await loop.run_in_executor(None, sender.stop)
     engine.dispose()
     log.info("stopped cleanly")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -33,11 +34,14 @@ class Worker:
         settings: ProcessingSettings,
         *,
         clock: Clock = system_clock,
+        on_committed: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.pipeline = pipeline
         self.settings = settings
         self.clock = clock
+        # Told after each message's transaction commits: the sender sends its alerts at once.
+        self.on_committed = on_committed
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -64,6 +68,10 @@ class Worker:
             except SQLAlchemyError as exc:
                 log.error("worker cannot reach the database: %s; retrying", type(exc).__name__)
                 worked = 0
+            except Exception as exc:
+                # Never let one bad pass end the thread that drives every report.
+                log.exception("worker pass failed: %s", type(exc).__name__)
+                worked = 0
             if worked == 0:
                 self._wake.wait(self.settings.poll_seconds)
                 self._wake.clear()
@@ -88,6 +96,8 @@ class Worker:
                     return handled
                 self.process_one(message_id)
                 handled += 1
+                if self.on_committed is not None:
+                    self.on_committed()
         return handled
 
     def _release(self, ids: list[int]) -> None:
@@ -108,7 +118,7 @@ class Worker:
                         "(the process stopped or crashed while handling this message)"
                     )
                     store.finish(session, row, status=FAILED, now=self.clock(), error=error)
-                    self.pipeline.gave_up(session, row, error)
+                    self._gave_up(session, row, error)
                     log.warning("failed id=%s message_id=%s status=failed", row.id, row.message_id)
                     return FAILED
                 raw, received_at = row.raw or b"", row.received_at
@@ -135,6 +145,16 @@ class Worker:
         except Exception as exc:
             return self._record_error(message_id, exc)
 
+    def _gave_up(self, session: Session, row: InboundMessage, error: str) -> None:
+        """Tell a person; if even that fails, the row is still failed and the log says so."""
+        try:
+            with session.begin_nested():
+                self.pipeline.gave_up(session, row, error)
+        except Exception as exc:
+            log.error(
+                "could not raise the alert for failed message id=%s: %s", row.id, type(exc).__name__
+            )
+
     def _record_error(self, message_id: int, exc: Exception) -> str | None:
         # The stored error may quote the message; the log line names only the exception type.
         error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
@@ -148,7 +168,7 @@ class Worker:
                     session, message_id, error=error, now=now, retry_at=None
                 )
                 if failed is not None:
-                    self.pipeline.gave_up(session, failed, error)
+                    self._gave_up(session, failed, error)
                 log.warning(
                     "failed id=%s message_id=%s status=failed attempts=%s error=%s",
                     message_id,

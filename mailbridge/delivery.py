@@ -1,0 +1,460 @@
+"""The sender: claims queued alert rows and hands them to the relay, or to .eml files.
+
+Delivery is at least once: a row is claimed (attempt counted) before the relay is called,
+and marked sent after. A crash in between resends the same email with the same Message-ID,
+which mail systems and people can recognise as one message (invariant 4).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import smtplib
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from mailbridge import store
+from mailbridge.clock import Clock, system_clock
+from mailbridge.config import Settings
+from mailbridge.models import FAILED, QUEUED, SENT, Alert, InboundMessage
+
+log = logging.getLogger(__name__)
+
+
+class TemporaryFailure(Exception):
+    """4xx, refused, timed out, disk full: worth trying again later."""
+
+
+class PermanentFailure(Exception):
+    """5xx: this recipient will not take this message."""
+
+
+class Connection(Protocol):
+    def send(self, message: EmailMessage, recipient: str) -> None: ...
+
+
+class Transport(Protocol):
+    def open(self) -> AbstractContextManager[Connection]: ...
+
+
+# -- transports ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RelayTarget:
+    host: str
+    port: int
+    implicit_tls: bool
+    starttls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_relay_url(url: str) -> RelayTarget:
+    """`smtp://[user:pass@]host:port`, `smtps://…`, or `?starttls=1` (DESIGN.md contract)."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    implicit = parts.scheme == "smtps"
+    return RelayTarget(
+        host=parts.hostname or "localhost",
+        port=parts.port or (465 if implicit else 25),
+        implicit_tls=implicit,
+        starttls=query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes"),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+class _SmtpConnection:
+    def __init__(self, client: smtplib.SMTP, sender: str) -> None:
+        self.client = client
+        self.sender = sender
+
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        try:
+            refused = self.client.send_message(message, self.sender, [recipient])
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = exc.recipients.get(recipient, (550, b"refused"))
+            raise _classify(code, reply) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise _classify(exc.smtp_code, exc.smtp_error) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TemporaryFailure(f"relay connection failed: {exc}") from exc
+        if refused:
+            code, reply = refused[recipient]
+            raise _classify(code, reply)
+
+
+def _classify(code: int, reply: bytes | str) -> Exception:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    if 500 <= code < 600:
+        return PermanentFailure(f"{code} {text}")
+    return TemporaryFailure(f"{code} {text}")
+
+
+class SmtpTransport:
+    """smtplib in the sender's thread: STARTTLS, SMTPS and AUTH, certificates verified."""
+
+    def __init__(self, url: str, *, sender: str, verify_tls: bool, timeout: float) -> None:
+        self.target = parse_relay_url(url)
+        self.sender = sender
+        self.timeout = timeout
+        self.context = ssl.create_default_context()
+        if not verify_tls:
+            log.warning("relay TLS certificate verification is OFF (relay.verify_tls = false)")
+            self.context.check_hostname = False
+            self.context.verify_mode = ssl.CERT_NONE
+
+    @contextmanager
+    def open(self) -> Iterator[Connection]:
+        t = self.target
+        try:
+            client: smtplib.SMTP
+            if t.implicit_tls:
+                client = smtplib.SMTP_SSL(
+                    t.host, t.port, timeout=self.timeout, context=self.context
+                )
+            else:
+                client = smtplib.SMTP(t.host, t.port, timeout=self.timeout)
+            client.ehlo()
+            if t.starttls:
+                client.starttls(context=self.context)
+                client.ehlo()
+            if t.username:
+                client.login(t.username, t.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise TemporaryFailure(f"relay refused our login: {exc.smtp_code}") from exc
+        except smtplib.SMTPResponseException as exc:
+            raise TemporaryFailure(f"relay answered {exc.smtp_code} on connect") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TemporaryFailure(f"cannot reach relay {t.host}:{t.port}: {exc}") from exc
+        try:
+            yield _SmtpConnection(client, self.sender)
+        finally:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                client.close()
+
+
+class _FileConnection:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        name = str(message["Message-ID"]).strip("<>").replace("/", "_")
+        target = self.directory / f"{name}.eml"
+        tmp = self.directory / f".{name}.tmp"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(f"X-Mailbridge-Envelope-To: {recipient}\r\n".encode())
+                fh.write(message.as_bytes(policy=SMTP_POLICY))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise TemporaryFailure(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+class FileTransport:
+    """The embedded default: each alert becomes an .eml file in DATA_DIR/outbox/."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @contextmanager
+    def open(self) -> Iterator[Connection]:
+        yield _FileConnection(self.directory)
+
+
+def make_transport(settings: Settings) -> SmtpTransport | FileTransport:
+    if settings.relay.url:
+        return SmtpTransport(
+            settings.relay.url,
+            sender=settings.from_address,
+            verify_tls=settings.relay.verify_tls,
+            timeout=settings.relay.timeout_seconds,
+        )
+    return FileTransport(settings.data_dir / "outbox")
+
+
+# -- building the email -------------------------------------------------------------------
+
+
+def build_email(
+    alert: Alert, *, sender: str, reply_to: str, original: bytes | None
+) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = f"mailbridge <{sender}>"
+    msg["To"] = alert.recipient
+    msg["Subject"] = alert.subject
+    msg["Message-ID"] = f"<{alert.message_id}>"
+    msg["Date"] = format_datetime(alert.created_at)
+    msg["Reply-To"] = reply_to
+    # RFC 3834: machine-sent; receipts say auto-replied (set in headers), alerts auto-generated.
+    headers = dict(alert.headers or {})
+    msg["Auto-Submitted"] = headers.pop("Auto-Submitted", "auto-generated")
+    for name, value in headers.items():
+        msg[name] = value
+    msg["X-Mailbridge-Alert"] = str(alert.id)
+    msg.set_content(alert.body_text)
+    msg.add_alternative(alert.body_html, subtype="html")
+    if alert.attach_inbound and original is not None:
+        msg.make_mixed()
+        msg.add_attachment(
+            original, maintype="message", subtype="rfc822", filename="original-message.eml"
+        )
+    return msg
+
+
+# -- the sender ---------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.failed
+
+
+FallbackFactory = Callable[[Session, Alert, str], None]
+
+
+class Sender:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        transport: Transport | None = None,
+        clock: Clock = system_clock,
+        on_give_up: FallbackFactory | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.transport: Transport = transport or make_transport(settings)
+        self.clock = clock
+        self.on_give_up = on_give_up
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the loop ---------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 60) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                report = self.deliver_once()
+            except Exception as exc:
+                log.error("sender pass failed: %s", type(exc).__name__)
+                report = DeliveryReport()
+            if report.handled == 0:
+                self._wake.wait(self._idle_wait())
+                self._wake.clear()
+
+    def _idle_wait(self) -> float:
+        """Sleep until the next retry is due, or a poll interval, whichever is sooner."""
+        with Session(self.engine) as session:
+            due = session.scalar(
+                select(Alert.next_attempt_at)
+                .where(Alert.status == QUEUED)
+                .order_by(Alert.next_attempt_at)
+                .limit(1)
+            )
+        poll = self.settings.processing.poll_seconds
+        if due is None:
+            return poll
+        return max(0.05, min(poll, (due - self.clock()).total_seconds()))
+
+    # -- one pass ---------------------------------------------------------------------
+    def deliver_due(self, max_passes: int = 100) -> DeliveryReport:
+        """Passes until nothing due is left (what `inject` and `reprocess` run at the end)."""
+        total = DeliveryReport()
+        for _ in range(max_passes):
+            report = self.deliver_once()
+            total.sent += report.sent
+            total.retried += report.retried
+            total.failed += report.failed
+            if report.sent + report.failed == 0:
+                break
+        return total
+
+    def deliver_once(self) -> DeliveryReport:
+        report = DeliveryReport()
+        ids = self._claim()
+        if not ids:
+            return report
+        try:
+            with self.transport.open() as conn:
+                for alert_id in ids:
+                    self._deliver_one(conn, alert_id, report)
+        except TemporaryFailure as exc:
+            # The relay could not be reached at all: every claimed row waits for the next try.
+            for alert_id in ids:
+                if not self._is_done(alert_id):
+                    self._record(alert_id, report, temporary=str(exc))
+        return report
+
+    def _claim(self) -> list[int]:
+        now = self.clock()
+        lease = timedelta(seconds=self.settings.relay.timeout_seconds * 4)
+        with Session(self.engine) as session, session.begin():
+            rows = list(
+                session.scalars(
+                    select(Alert)
+                    .where(Alert.status == QUEUED, Alert.next_attempt_at <= now)
+                    .order_by(Alert.next_attempt_at, Alert.id)
+                    .limit(self.settings.relay.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for row in rows:
+                row.attempts += 1
+                row.next_attempt_at = now + lease
+            return [r.id for r in rows]
+
+    def _is_done(self, alert_id: int) -> bool:
+        with Session(self.engine) as session:
+            return (
+                session.get(Alert, alert_id) is None
+                or session.scalar(select(Alert.status).where(Alert.id == alert_id)) != QUEUED
+            )
+
+    def _deliver_one(self, conn: Connection, alert_id: int, report: DeliveryReport) -> None:
+        with Session(self.engine) as session:
+            alert = session.get(Alert, alert_id)
+            if alert is None or alert.status != QUEUED:
+                return
+            original = None
+            if alert.attach_inbound and alert.inbound_id is not None:
+                original = session.scalar(
+                    select(InboundMessage.raw).where(InboundMessage.id == alert.inbound_id)
+                )
+            message = build_email(
+                alert,
+                sender=self.settings.from_address,
+                reply_to=self.settings.smtp.addresses[0],
+                original=original,
+            )
+            recipient = alert.recipient
+            session.expunge(alert)
+        try:
+            conn.send(message, recipient)
+        except PermanentFailure as exc:
+            self._record(alert_id, report, permanent=str(exc))
+            return
+        except TemporaryFailure as exc:
+            self._record(alert_id, report, temporary=str(exc))
+            return
+        self._record(alert_id, report)
+
+    def _record(
+        self,
+        alert_id: int,
+        report: DeliveryReport,
+        *,
+        temporary: str | None = None,
+        permanent: str | None = None,
+    ) -> None:
+        now = self.clock()
+        with Session(self.engine) as session, session.begin():
+            alert = session.get(Alert, alert_id, with_for_update=True)
+            if alert is None or alert.status != QUEUED:
+                return
+            if temporary is None and permanent is None:
+                alert.status = SENT
+                alert.sent_at = now
+                alert.last_error = None
+                report.sent += 1
+                log.info(
+                    "alert id=%s event=%s role=%s status=sent attempts=%s",
+                    alert.id,
+                    alert.event,
+                    alert.role,
+                    alert.attempts,
+                )
+                store.audit(
+                    session,
+                    at=now,
+                    actor="sender",
+                    entity="alert",
+                    entity_id=alert.id,
+                    action="sent",
+                    detail={"attempts": alert.attempts},
+                )
+                return
+            error = permanent or temporary or ""
+            alert.last_error = error[:2000]
+            if permanent is None and alert.attempts < self.settings.relay.max_attempts:
+                delay = self._backoff(alert.attempts)
+                alert.next_attempt_at = now + timedelta(seconds=delay)
+                report.retried += 1
+                log.warning(
+                    "alert id=%s status=queued attempts=%s retry_in=%.1fs error=%s",
+                    alert.id,
+                    alert.attempts,
+                    delay,
+                    error.split(":")[0][:80],
+                )
+                return
+            alert.status = FAILED
+            report.failed += 1
+            reason = "permanent failure" if permanent else "retries exhausted"
+            log.error(
+                "alert id=%s event=%s role=%s status=failed (%s)",
+                alert.id,
+                alert.event,
+                alert.role,
+                reason,
+            )
+            store.audit(
+                session,
+                at=now,
+                actor="sender",
+                entity="alert",
+                entity_id=alert.id,
+                action="failed",
+                detail={"error": alert.last_error, "reason": reason},
+            )
+            if self.on_give_up is not None and alert.event != "delivery_failed":
+                self.on_give_up(session, alert, f"{reason}: {alert.last_error}")
+
+    def _backoff(self, attempts: int) -> float:
+        """Exponential with full jitter, capped: a dead relay is not hammered in step."""
+        relay = self.settings.relay
+        ceiling = min(relay.max_backoff_seconds, relay.backoff_seconds * 2 ** (attempts - 1))
+        return float(ceiling / 2 + self.rng.uniform(0, ceiling / 2))

@@ -1,0 +1,308 @@
+"""From an event to outbox rows: route it, render one email per recipient, queue them.
+
+Runs inside the transaction that records the event, so an event and its alerts commit
+together or not at all (invariant 4). The unique (event_key, recipient) key makes a
+replay harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from mailbridge import directory
+from mailbridge.alerts import AlertFacts, Rendered, Renderer
+from mailbridge.config import Settings, load_routing_file
+from mailbridge.models import QUEUED, Alert, Episode, InboundMessage
+from mailbridge.reading.match import Match
+from mailbridge.reading.message import ReadMessage
+from mailbridge.routing import Recipient, Routing, event_for_child
+
+# How a receipt names who was told, by role.
+PASSED_TO = {
+    "social_worker": "the allocated social worker",
+    "iro": "the Independent Reviewing Officer",
+    "team_manager": "the team manager",
+    "duty": "the duty desk",
+    "edt": "the out-of-hours team",
+}
+
+
+class Notifier:
+    def __init__(self, settings: Settings, *, routing: Routing | None = None) -> None:
+        self.settings = settings
+        self.routing = routing or load_routing_file(settings)
+        override = settings.service.templates_dir
+        self.renderer = Renderer(tz=settings.tz, override_dir=Path(override) if override else None)
+        self.domain = settings.from_address.rpartition("@")[2] or "localhost"
+        self.own = {a.lower() for a in settings.smtp.addresses}
+
+    # -- events from the pipeline ----------------------------------------------------------
+    def episode_event(
+        self,
+        session: Session,
+        *,
+        event: str,
+        episode: Episode,
+        message: InboundMessage,
+        read: ReadMessage,
+        match: Match | None,
+    ) -> list[Recipient]:
+        """Alerts for a missing/update/returned/unmatched event, and the carer's receipt."""
+        child = directory.get_child(session, episode.child_id) if episode.child_id else None
+        routed = self.routing.route(
+            event_for_child(
+                event,
+                message.received_at,
+                child,
+                episode.allocations,
+                risk=episode.risk_level,
+                sender_known=episode.sender_known,
+            )
+        )
+        facts = self._facts(
+            event, episode=episode, message=message, read=read, match=match, child=child
+        )
+        self._queue_routed(
+            session,
+            facts,
+            routed.recipients,
+            episode_id=episode.id,
+            inbound_id=message.id,
+            now=message.received_at,
+        )
+        self._receipt(
+            session,
+            facts,
+            read=read,
+            message=message,
+            episode=episode,
+            recipients=routed.recipients,
+        )
+        return list(routed.recipients)
+
+    def message_event(
+        self,
+        session: Session,
+        *,
+        event: str,
+        message: InboundMessage,
+        read: ReadMessage | None,
+        error: str | None = None,
+    ) -> list[Recipient]:
+        """not_a_report and failed: the duty desk sees the message itself, attached."""
+        routed = self.routing.route(event_for_child(event, message.received_at, None))
+        facts = self._facts(
+            event, episode=None, message=message, read=read, match=None, child=None, error=error
+        )
+        self._queue_routed(
+            session,
+            facts,
+            routed.recipients,
+            episode_id=None,
+            inbound_id=message.id,
+            now=message.received_at,
+            attach_inbound=True,
+        )
+        return list(routed.recipients)
+
+    def delivery_failed(self, session: Session, alert: Alert, error: str, now: datetime) -> None:
+        """An alert that could not be delivered is itself a child nobody may be looking for."""
+        episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
+        facts = AlertFacts(
+            event="delivery_failed",
+            reference=episode.reference if episode else None,
+            child_id=episode.child_id if episode else None,
+            received_at=now,
+            note=f"{alert.role} <{alert.recipient}> was not sent: {alert.subject}",
+            error=error,
+            extra={
+                "failed_event": alert.event,
+                "failed_role": alert.role,
+                "failed_address": alert.recipient,
+                "attempts": str(alert.attempts),
+            },
+        )
+        rendered = self.renderer.render_alert(facts, role="fallback", recipient_name=None)
+        self._queue(
+            session,
+            event_key=f"alert:{alert.id}:delivery_failed",
+            event="delivery_failed",
+            role="fallback",
+            address=self.routing.fallback,
+            rendered=rendered,
+            recipient=None,
+            episode_id=alert.episode_id,
+            inbound_id=alert.inbound_id,
+            now=now,
+        )
+
+    # -- pieces ----------------------------------------------------------------------------
+    def _queue_routed(
+        self,
+        session: Session,
+        facts: AlertFacts,
+        recipients: Iterable[Recipient],
+        *,
+        episode_id: int | None,
+        inbound_id: int,
+        now: datetime,
+        attach_inbound: bool = False,
+    ) -> None:
+        """One rendered row per routed recipient, keyed by the message and the event."""
+        for recipient in recipients:
+            rendered = self.renderer.render_alert(
+                facts, role=recipient.role, recipient_name=recipient.name, note=recipient.note
+            )
+            self._queue(
+                session,
+                event_key=f"msg:{inbound_id}:{facts.event}",
+                event=facts.event,
+                role=recipient.role,
+                address=recipient.address,
+                rendered=rendered,
+                recipient=recipient,
+                episode_id=episode_id,
+                inbound_id=inbound_id,
+                now=now,
+                attach_inbound=attach_inbound,
+            )
+
+    def _receipt(
+        self,
+        session: Session,
+        facts: AlertFacts,
+        *,
+        read: ReadMessage,
+        message: InboundMessage,
+        episode: Episode,
+        recipients: Iterable[Recipient],
+    ) -> None:
+        """One receipt per report, to whoever sent it, known or not (never to ourselves)."""
+        to = (read.reply_to or read.from_addr or message.mail_from or "").strip().lower()
+        if not to or "@" not in to or to in self.own:
+            return
+        roles = [r for recipient in recipients for r in (recipient.roles or (recipient.role,))]
+        passed = [PASSED_TO[r] for r in dict.fromkeys(roles) if r in PASSED_TO]
+        rendered = self.renderer.render_receipt(facts, passed_to=passed or ["the duty desk"])
+        headers = {"Auto-Submitted": "auto-replied"}
+        if read.message_id:
+            headers["In-Reply-To"] = f"<{read.message_id}>"
+            headers["References"] = f"<{read.message_id}>"
+        self._queue(
+            session,
+            event_key=f"msg:{message.id}:receipt",
+            event="receipt",
+            role="reporter",
+            address=to,
+            rendered=rendered,
+            recipient=None,
+            episode_id=episode.id,
+            inbound_id=message.id,
+            now=message.received_at,
+            headers=headers,
+        )
+
+    def _facts(
+        self,
+        event: str,
+        *,
+        episode: Episode | None,
+        message: InboundMessage,
+        read: ReadMessage | None,
+        match: Match | None,
+        child: directory.ChildRecord | None,
+        error: str | None = None,
+    ) -> AlertFacts:
+        e = episode
+        return AlertFacts(
+            event=event,
+            reference=e.reference if e else None,
+            child_id=e.child_id if e else None,
+            child_first_name=child.first_name if child else None,
+            child_last_name=child.last_name if child else None,
+            child_name_given=e.child_name_given if e else None,
+            placement_name=child.placement_name if child else None,
+            risk_level=e.risk_level if e else None,
+            risk_notes=e.risk_notes if e else None,
+            last_seen_at=e.last_seen_at if e else None,
+            last_seen_text=e.last_seen_text if e else None,
+            last_seen_location=e.last_seen_location if e else None,
+            police_reference=e.police_reference if e else None,
+            description=e.description if e else None,
+            clothing=e.clothing if e else None,
+            reported_by=(e.reported_by if e else None)
+            or (read.from_addr if read else None)
+            or message.mail_from,
+            reporter_name=e.reporter_name if e else None,
+            reporter_phone=e.reporter_phone if e else None,
+            sender_known=e.sender_known if e else False,
+            returned_at=e.returned_at if e else None,
+            returned_by=e.returned_by if e else None,
+            safe_and_well=e.safe_and_well if e else None,
+            match_method=match.method if match else (e.match_method if e else None),
+            match_confidence=match.confidence if match else (e.match_confidence if e else None),
+            match_note=match.note if match else None,
+            carer_text=read.text if read else "",
+            subject_given=read.subject if read else "",
+            attachments=[(a.name, a.content_type, a.size) for a in read.attachments]
+            if read
+            else [],
+            received_at=message.received_at,
+            episode_status=e.status if e else None,
+            error=error,
+            message_id=message.message_id,
+            inbound_id=message.id,
+        )
+
+    def _queue(
+        self,
+        session: Session,
+        *,
+        event_key: str,
+        event: str,
+        role: str,
+        address: str,
+        rendered: Rendered,
+        recipient: Recipient | None,
+        episode_id: int | None,
+        inbound_id: int | None,
+        now: datetime,
+        headers: Mapping[str, str] | None = None,
+        attach_inbound: bool = False,
+    ) -> None:
+        values: dict[str, Any] = {
+            "event_key": event_key,
+            "event": event,
+            "episode_id": episode_id,
+            "inbound_id": inbound_id,
+            "role": role,
+            "recipient": address.lower(),
+            "recipient_name": recipient.name if recipient else None,
+            "rule": ", ".join(recipient.rules or (recipient.rule,)) if recipient else None,
+            "note": recipient.note if recipient else None,
+            "message_id": f"mb.{uuid.uuid4().hex}@{self.domain}",
+            "subject": rendered.subject,
+            "body_text": rendered.text,
+            "body_html": rendered.html,
+            "headers": dict(headers or {}),
+            "attach_inbound": attach_inbound,
+            "status": QUEUED,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        insert_fn: Any = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        session.execute(
+            insert_fn(Alert)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["event_key", "recipient"])
+        )
