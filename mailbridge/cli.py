@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailbridge import __version__, db, store
+from mailbridge.alerts import Renderer
 from mailbridge.clock import system_clock
 from mailbridge.config import Settings, load_routing_file, load_settings, redact_url
 from mailbridge.delivery import DeliveryReport
@@ -171,6 +173,15 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     except ConfigError as exc:
         print(f"mailbridge: {exc}", file=sys.stderr)
         return 2
+    templates = settings.service.templates_dir
+    broken = Renderer(tz=settings.tz, override_dir=Path(templates) if templates else None).check()
+    if broken:
+        print(
+            "mailbridge: invalid configuration:\n"
+            + "\n".join(f"  - service.templates_dir: alerts/{p}" for p in broken),
+            file=sys.stderr,
+        )
+        return 2
     print(f"configuration OK ({settings.source})")
     print(f"  database: {_safe_url(settings.database_url)}")
     print(
@@ -180,6 +191,7 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     outbox = settings.data_dir / "outbox"
     print(f"  relay:    {_safe_url(settings.relay.url) or f'none (alerts written to {outbox})'}")
     print(f"  imap:     {_safe_url(settings.imap.url) or 'none'}")
+    print(f"  templates: {templates or 'packaged'}")
     print(
         f"  routing:  {routing.source} ({len(routing.rule_names()) - 1} rule(s), office hours in "
         f"{routing.timezone}, {len(routing.bank_holidays)} bank holiday(s))"

@@ -119,3 +119,20 @@ def test_check_config_command(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "smtp.port" in err and "service.log_level" in err
     assert "Traceback" not in err
+
+
+def test_check_config_renders_override_templates(tmp_path, capsys):
+    override = tmp_path / "tpl" / "alerts"
+    override.mkdir(parents=True)
+    (override / "missing.txt").write_text("{{ no_such_field.x }}\n")
+    cfg = write(tmp_path, f'[service]\ntemplates_dir = "{tmp_path / "tpl"}"\n')
+    assert main(["--config", cfg, "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "service.templates_dir: alerts/missing" in err and "Traceback" not in err
+    (override / "missing.txt").write_text("Missing: {{ reference }}\n")
+    assert main(["--config", cfg, "check-config"]) == 0
+
+
+def test_missing_templates_dir_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"service.templates_dir: .* is not a directory"):
+        load_settings(write(tmp_path, '[service]\ntemplates_dir = "/no/such/dir"\n'), {})
