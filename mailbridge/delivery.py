@@ -14,7 +14,7 @@ import smtplib
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -168,7 +168,9 @@ class _FileConnection:
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            # Cleanup must not mask the error: the unlink fails too when the outbox is a file.
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise TemporaryFailure(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
@@ -349,10 +351,7 @@ class Sender:
 
     def _is_done(self, alert_id: int) -> bool:
         with Session(self.engine) as session:
-            return (
-                session.get(Alert, alert_id) is None
-                or session.scalar(select(Alert.status).where(Alert.id == alert_id)) != QUEUED
-            )
+            return session.scalar(select(Alert.status).where(Alert.id == alert_id)) != QUEUED
 
     def _deliver_one(self, conn: Connection, alert_id: int, report: DeliveryReport) -> None:
         with Session(self.engine) as session:
@@ -364,14 +363,21 @@ class Sender:
                 original = session.scalar(
                     select(InboundMessage.raw).where(InboundMessage.id == alert.inbound_id)
                 )
-            message = build_email(
-                alert,
-                sender=self.settings.from_address,
-                reply_to=self.settings.smtp.addresses[0],
-                original=original,
-            )
+            build_error: str | None = None
+            try:
+                message = build_email(
+                    alert,
+                    sender=self.settings.from_address,
+                    reply_to=self.settings.smtp.addresses[0],
+                    original=original,
+                )
+            except Exception as exc:  # a row that can never become an email must not loop
+                build_error = f"cannot build the email: {type(exc).__name__}: {exc}"
             recipient = alert.recipient
             session.expunge(alert)
+        if build_error is not None:
+            self._record(alert_id, report, permanent=build_error)
+            return
         try:
             conn.send(message, recipient)
         except PermanentFailure as exc:
