@@ -10,13 +10,13 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, Table, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import MailbridgeError, StorageError
 from mailbridge.models import (
     FAILED,
     IGNORED,
@@ -24,6 +24,10 @@ from mailbridge.models import (
     AuditEntry,
     InboundMessage,
 )
+
+# The tables as Core sees them: intake inserts whole batches without building ORM objects.
+_MESSAGES = cast(Table, InboundMessage.__table__)
+_AUDIT = cast(Table, AuditEntry.__table__)
 
 
 @dataclass(frozen=True)
@@ -83,56 +87,102 @@ def insert_batch(session: Session, items: Sequence[Incoming]) -> list[Stored]:
     """Store each message; a repeat becomes an ignored row pointing at its original.
 
     The unique dedupe key, not a prior SELECT, decides who was first, so concurrent
-    instances on PostgreSQL cannot both win.
+    instances on PostgreSQL cannot both win. A batch costs a handful of statements, not a
+    few per message: one multi-row ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING``
+    for the first message of each key in the batch, one SELECT for the originals of keys the
+    database refused, one insert of the duplicate rows, one insert of the audit rows. The
+    caller's transaction makes it all or nothing. Results come back in input order.
     """
-    results: list[Stored] = []
+    if not items:
+        return []
+    keys = [dedupe_key(item) for item in items]
+    first_at: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        first_at.setdefault(key, index)
+
+    # 1. The first message of each key in this batch, in input order: the database decides.
     dialect = session.get_bind().dialect.name
     insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for item in items:
-        key = dedupe_key(item)
-        values = _row_values(item)
-        stmt = (
-            insert_fn(InboundMessage)
-            .values(**values, dedupe_key=key, status=PENDING)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(InboundMessage.id)
+    claim_stmt = (
+        insert_fn(_MESSAGES)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(_MESSAGES.c.id, _MESSAGES.c.dedupe_key)
+    )
+    firsts = sorted(first_at.values())
+    won: dict[str, int] = {
+        key: new_id
+        for new_id, key in session.execute(
+            claim_stmt,
+            [{**_row_values(items[i]), "dedupe_key": keys[i], "status": PENDING} for i in firsts],
         )
-        new_id = session.execute(stmt).scalar_one_or_none()
-        if new_id is not None:
-            results.append(Stored(id=new_id, duplicate_of=None))
-            audit(
-                session,
-                at=item.received_at,
-                actor=item.source,
-                entity="message",
-                entity_id=new_id,
-                action="received",
-                detail={"status": PENDING},
+    }
+
+    # 2. Keys the database refused were stored before (or by a concurrent instance).
+    original_of: dict[str, int] = dict(won)
+    refused = [keys[i] for i in firsts if keys[i] not in won]
+    if refused:
+        found = dict(
+            session.execute(
+                select(InboundMessage.dedupe_key, InboundMessage.id).where(
+                    InboundMessage.dedupe_key.in_(refused)
+                )
+            ).all()
+        )
+        missing = [key for key in refused if key not in found]
+        if missing:
+            # The conflicting row vanished between the insert and the read (a purge, say):
+            # fail the batch so the sender retries, rather than guess.
+            raise StorageError(f"original of {len(missing)} duplicate(s) not found")
+        original_of.update({key: original for key, original in found.items() if key})
+
+    # 3. Every other message becomes an ignored row that keeps its bytes, in input order.
+    dup_indexes = [i for i, key in enumerate(keys) if won.get(key) is None or first_at[key] != i]
+    dup_ids: dict[int, int] = {}
+    if dup_indexes:
+        # Ids must match their messages; on SQLite this runs one row per statement (duplicates
+        # are rare), on PostgreSQL as one ordered multi-row insert.
+        dup_stmt = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+        params = []
+        for i in dup_indexes:
+            original = original_of[keys[i]]
+            params.append(
+                {
+                    **_row_values(items[i]),
+                    "dedupe_key": None,
+                    "status": IGNORED,
+                    "reason": f"duplicate of message {original}",
+                    "duplicate_of": original,
+                    "finished_at": items[i].received_at,
+                }
             )
-            continue
-        original = session.execute(
-            select(InboundMessage.id).where(InboundMessage.dedupe_key == key)
-        ).scalar_one()
-        dup = InboundMessage(
-            **values,
-            dedupe_key=None,
-            status=IGNORED,
-            reason=f"duplicate of message {original}",
-            duplicate_of=original,
-            finished_at=item.received_at,
-        )
-        session.add(dup)
-        session.flush()
-        results.append(Stored(id=dup.id, duplicate_of=original))
-        audit(
-            session,
-            at=item.received_at,
-            actor=item.source,
-            entity="message",
-            entity_id=dup.id,
-            action="received",
-            detail={"status": IGNORED, "duplicate_of": original},
-        )
+        new_ids = session.execute(dup_stmt, params).scalars().all()
+        dup_ids = dict(zip(dup_indexes, new_ids, strict=True))
+
+    # 4. Results in input order, and one audit row per stored message.
+    results: list[Stored] = []
+    for i, key in enumerate(keys):
+        if i in dup_ids:
+            results.append(Stored(id=dup_ids[i], duplicate_of=original_of[key]))
+        else:
+            results.append(Stored(id=won[key], duplicate_of=None))
+    session.execute(
+        insert(_AUDIT),
+        [
+            {
+                "at": item.received_at,
+                "actor": item.source,
+                "entity": "message",
+                "entity_id": str(result.id),
+                "action": "received",
+                "detail": (
+                    {"status": PENDING}
+                    if result.duplicate_of is None
+                    else {"status": IGNORED, "duplicate_of": result.duplicate_of}
+                ),
+            }
+            for item, result in zip(items, results, strict=True)
+        ],
+    )
     return results
 
 

@@ -159,3 +159,111 @@ def test_storage_failure_raises_storage_error_and_stores_nothing(engine, monkeyp
 )
 def test_header_message_id(raw, expected):
     assert header_message_id(raw) == expected
+
+
+def test_mixed_batch_keeps_order_ids_duplicates_and_audit(engine):
+    intake = Intake(engine)
+    existing = intake.accept(incoming(sample_report(1)))
+    no_id = b"From: a@b.example\r\nSubject: no id\r\n\r\nmixed batch\r\n"
+    batch = [
+        incoming(sample_report(2)),  # 0 new
+        incoming(b"Received: from mx2\r\n" + sample_report(1)),  # 1 duplicate of existing
+        incoming(b"Received: from mx3\r\n" + sample_report(2)),  # 2 duplicate of 0, same batch
+        incoming(no_id),  # 3 new, content hash
+        incoming(sample_report(3)),  # 4 new
+        incoming(no_id),  # 5 duplicate of 3, same batch, by content hash
+        incoming(b"Received: from mx4\r\n" + sample_report(1)),  # 6 duplicate of existing again
+    ]
+    results = intake.accept_many(batch)
+
+    assert len(results) == len(batch)
+    assert len({r.id for r in results} | {existing.id}) == len(batch) + 1
+    assert [r.duplicate_of for r in results] == [
+        None,
+        existing.id,
+        results[0].id,
+        None,
+        None,
+        results[3].id,
+        existing.id,
+    ]
+    originals = [results[i].id for i in (0, 3, 4)]
+    assert existing.id < originals[0] < originals[1] < originals[2]  # arrival order kept
+
+    by_id = {row.id: row for row in rows(engine)}
+    assert len(by_id) == len(batch) + 1
+    for item, result in zip(batch, results, strict=True):
+        row = by_id[result.id]
+        assert row.raw == item.raw  # each result points at the row holding its own bytes
+        assert row.source == item.source
+        assert row.duplicate_of == result.duplicate_of
+        if result.duplicate_of is None:
+            assert (row.status, row.reason, row.finished_at) == (PENDING, None, None)
+            assert row.dedupe_key is not None
+        else:
+            assert row.status == IGNORED
+            assert row.reason == f"duplicate of message {result.duplicate_of}"
+            assert row.dedupe_key is None
+            assert row.finished_at is not None
+
+    with Session(engine) as s:
+        entries = list(s.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    assert len(entries) == len(batch) + 1  # one per stored message, duplicates included
+    assert all((e.entity, e.action) == ("message", "received") for e in entries)
+    assert [e.entity_id for e in entries] == [str(existing.id)] + [str(r.id) for r in results]
+    for entry, result in zip(entries[1:], results, strict=True):
+        if result.duplicate_of is None:
+            assert entry.detail == {"status": PENDING}
+        else:
+            assert entry.detail == {"status": IGNORED, "duplicate_of": result.duplicate_of}
+
+
+def test_a_batch_that_fails_late_stores_nothing(engine, monkeypatch):
+    """All or none with the real insert: the messages are in before the audit insert fails."""
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    from mailbridge import store
+
+    missing = Table("no_such_audit_table", MetaData(), Column("id", Integer, primary_key=True))
+    monkeypatch.setattr(store, "_AUDIT", missing)
+    batch = [incoming(sample_report(1)), incoming(sample_report(1)), incoming(sample_report(2))]
+    with pytest.raises(StorageError):
+        Intake(engine).accept_many(batch)
+    monkeypatch.undo()
+    assert rows(engine) == []
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry)) == 0
+    # And the same batch then stores normally: nothing half-way was left behind.
+    results = Intake(engine).accept_many(batch)
+    assert [r.duplicate_of for r in results] == [None, results[0].id, None]
+
+
+def test_concurrent_batches_of_the_same_messages_keep_one_original_each(engine):
+    intakes = [Intake(engine) for _ in range(4)]
+    barrier = threading.Barrier(len(intakes))
+    out: list[list[int | None]] = []
+    lock = threading.Lock()
+
+    def go(intake: Intake) -> None:
+        batch = [incoming(sample_report(n)) for n in range(5)]
+        barrier.wait()
+        results = intake.accept_many(batch)
+        with lock:
+            out.append([r.duplicate_of for r in results])
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in intakes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == len(intakes)
+    stored = rows(engine)
+    assert len(stored) == 5 * len(intakes)
+    originals = [r for r in stored if r.duplicate_of is None]
+    assert sorted(str(r.message_id) for r in originals) == [
+        f"report-{n}@carer.example" for n in range(5)
+    ]
+    original_ids = {r.id for r in originals}
+    assert all(r.duplicate_of in original_ids for r in stored if r.duplicate_of is not None)
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry)) == len(stored)
