@@ -7,6 +7,7 @@ which mail systems and people can recognise as one message (invariant 4).
 
 from __future__ import annotations
 
+import email
 import logging
 import os
 import random
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from email.policy import compat32
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
@@ -219,9 +221,10 @@ def build_email(
     msg.add_alternative(alert.body_html, subtype="html")
     if alert.attach_inbound and original is not None:
         msg.make_mixed()
-        msg.add_attachment(
-            original, maintype="message", subtype="rfc822", filename="original-message.eml"
-        )
+        # RFC 2046 5.2.1: a message/rfc822 part is never base64 (readers then cannot open it).
+        # Parsed with compat32, the original is written back (8bit) almost byte for byte.
+        inner = email.message_from_bytes(original, policy=compat32)
+        msg.add_attachment(inner, filename="original-message.eml")
     return msg
 
 

@@ -1,0 +1,728 @@
+"""The sender against real relays: aiosmtpd sinks on localhost that answer 250, 451 or 550.
+
+Alerts are made by the real pipeline (a report through intake and the worker, with the fixture
+directory), then delivered by `Sender` passes driven by an injected clock, so backoff is
+tested without sleeping (DESIGN invariants 4 and 6). Every database test runs on SQLite and,
+when configured, PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SmtpSession
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from mailbridge import directory
+from mailbridge.delivery import (
+    FileTransport,
+    RelayTarget,
+    Sender,
+    build_email,
+    parse_relay_url,
+)
+from mailbridge.intake import Intake, make_incoming
+from mailbridge.models import Alert, InboundMessage
+from mailbridge.notify import Notifier
+from mailbridge.service import make_workers
+from tests.conftest import SettingsFactory
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ADDRESS = "missing@council.example"
+CARER = "oakview@homes.example"
+# A Thursday in November, 11:00 in London (GMT): office hours, so no EDT.
+RECEIVED = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+STAFF = {"sam.patel@council.example", "ruth.okafor@council.example", "apprentice@council.example"}
+FALLBACK = "duty@council.example"
+
+RELAY_TOML = """\
+[relay]
+timeout_seconds = 5
+backoff_seconds = 2
+max_backoff_seconds = 60
+"""
+
+
+# -- a relay you can script ---------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+    at: float  # time.perf_counter() when the sink answered 250
+
+    @property
+    def headers(self) -> Message:
+        return BytesHeaderParser().parsebytes(self.content)
+
+    @property
+    def message_id(self) -> str:
+        return str(self.headers["Message-ID"]).strip().strip("<>")
+
+    def parsed(self) -> EmailMessage:
+        msg = email.message_from_bytes(self.content, policy=default_policy)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+
+# (recipient) -> a reply such as "550 5.1.1 no such user", or None to accept
+RcptPolicy = Callable[[str], "str | None"]
+# (Message-ID, how many times this Message-ID has reached DATA) -> a reply, or None to accept
+DataPolicy = Callable[[str, int], "str | None"]
+
+
+@dataclass
+class SinkHandler:
+    rcpt_policy: RcptPolicy | None = None
+    data_policy: DataPolicy | None = None
+    delay: float = 0.0  # seconds to hold each message before answering 250
+    received: list[Received] = field(default_factory=list)
+    data_attempts: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrived = threading.Condition(self.lock)
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: SmtpSession,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        reply = self.rcpt_policy(address) if self.rcpt_policy else None
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        mid = str(BytesHeaderParser().parsebytes(content)["Message-ID"]).strip().strip("<>")
+        with self.lock:
+            self.data_attempts[mid] += 1
+            attempt = self.data_attempts[mid]
+        reply = self.data_policy(mid, attempt) if self.data_policy else None
+        if reply:
+            return reply
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.arrived:
+            self.received.append(
+                Received(
+                    str(envelope.mail_from),
+                    list(envelope.rcpt_tos),
+                    content,
+                    time.perf_counter(),
+                )
+            )
+            self.arrived.notify_all()
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Sink:
+    """An aiosmtpd relay on localhost that records what it accepted."""
+
+    def __init__(self, port: int | None = None, **handler: Any) -> None:
+        self.port = port or free_port()
+        self.handler = SinkHandler(**handler)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> Sink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def messages(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.received)
+
+    def wait_for(self, count: int, timeout: float) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        with self.handler.arrived:
+            while len(self.handler.received) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.handler.arrived.wait(left)
+            return list(self.handler.received)
+
+    def by_message_id(self) -> Counter[str]:
+        return Counter(r.message_id for r in self.messages())
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink().start()
+    yield s
+    s.stop()
+
+
+# -- a world with one report's alerts queued ----------------------------------------------
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def import_fixture_directory(engine: Engine, now: datetime = RECEIVED) -> None:
+    with Session(engine) as s, s.begin():
+        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        directory.import_directory(s, parsed, now=now, actor="test")
+
+
+def report(
+    n: int = 1,
+    *,
+    sender: str = CARER,
+    body: str = "Jordan Carter (100231) has not come home. Last seen at 10:30 near the park.",
+    extra: str = "",
+) -> bytes:
+    return (
+        f"From: Oakview Carer <{sender}>\r\nTo: {ADDRESS}\r\n"
+        f"Subject: Missing child report {n}\r\nMessage-ID: <delivery-{n}@homes.example>\r\n"
+        f"Date: {format_datetime(RECEIVED - timedelta(minutes=5))}\r\n{extra}"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
+
+
+def store(engine: Engine, raw: bytes, at: datetime = RECEIVED) -> int:
+    stored = Intake(engine).accept(
+        make_incoming(
+            raw, source="smtp", mail_from=CARER, rcpt_tos=[ADDRESS], peer=None, clock=lambda: at
+        )
+    )
+    return stored.id
+
+
+@pytest.fixture
+def world(engine: Engine) -> Engine:
+    import_fixture_directory(engine)
+    return engine
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(RECEIVED + timedelta(seconds=1))
+
+
+def queue_alerts(engine: Engine, settings: Any, clock: FakeClock, *raws: bytes) -> Sender:
+    """Store and process the reports; return the wired sender (nothing sent yet)."""
+    for raw in raws:
+        store(engine, raw)
+    worker, sender = make_workers(engine, settings, clock=clock)
+    assert worker.run_once() == len(raws)
+    return sender
+
+
+def alerts(engine: Engine) -> list[Alert]:
+    with Session(engine) as s:
+        return list(s.scalars(select(Alert).order_by(Alert.id)))
+
+
+def by_recipient(engine: Engine) -> dict[str, Alert]:
+    rows = alerts(engine)
+    table = {a.recipient: a for a in rows}
+    assert len(table) == len(rows), "one recipient alerted twice for one event"
+    return table
+
+
+# -- parse_relay_url ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("smtp://relay.example:2525", RelayTarget("relay.example", 2525, False, False, None, None)),
+        ("smtp://relay.example", RelayTarget("relay.example", 25, False, False, None, None)),
+        ("smtps://relay.example", RelayTarget("relay.example", 465, True, False, None, None)),
+        ("smtps://relay.example:4650", RelayTarget("relay.example", 4650, True, False, None, None)),
+        (
+            "smtp://relay.example:587?starttls=1",
+            RelayTarget("relay.example", 587, False, True, None, None),
+        ),
+        (
+            "smtp://relay.example:587?starttls=true",
+            RelayTarget("relay.example", 587, False, True, None, None),
+        ),
+        (
+            "smtp://relay.example:587?starttls=0",
+            RelayTarget("relay.example", 587, False, False, None, None),
+        ),
+        (
+            "smtp://alerts:s3cret@relay.example:587?starttls=1",
+            RelayTarget("relay.example", 587, False, True, "alerts", "s3cret"),
+        ),
+        (
+            # %-escapes: '@', ':' and '/' in the user name and password
+            "smtps://alerts%40council.example:p%40ss%3Aw%2Frd%25@relay.example",
+            RelayTarget("relay.example", 465, True, False, "alerts@council.example", "p@ss:w/rd%"),
+        ),
+        ("smtp://[::1]:2525", RelayTarget("::1", 2525, False, False, None, None)),
+    ],
+)
+def test_parse_relay_url(url: str, expected: RelayTarget) -> None:
+    assert parse_relay_url(url) == expected
+
+
+# -- temporary failures -------------------------------------------------------------------
+
+
+def test_451_twice_then_250_delivers_each_alert_exactly_once(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock
+) -> None:
+    sink = Sink(data_policy=lambda mid, n: "451 4.3.0 try again later" if n <= 2 else None)
+    sink.start()
+    try:
+        settings = make_settings(RELAY_TOML, relay_url=sink.url)
+        sender = queue_alerts(world, settings, clock, report())
+        rows = alerts(world)
+        assert {a.recipient for a in rows} == STAFF | {CARER}
+
+        first = sender.deliver_once()
+        assert (first.sent, first.retried, first.failed) == (0, len(rows), 0)
+        for a in alerts(world):
+            assert a.status == "queued"
+            assert a.last_error is not None and a.last_error.startswith("451")
+            # backoff_seconds * 2^0 = 2, with jitter in the upper half: 1..2 s
+            assert 1 <= (a.next_attempt_at - clock()).total_seconds() <= 2
+        # Not due yet: nothing is retried early.
+        assert sender.deliver_once().handled == 0
+
+        clock.advance(seconds=2.5)
+        second = sender.deliver_once()
+        assert (second.sent, second.retried, second.failed) == (0, len(rows), 0)
+        for a in alerts(world):
+            assert 2 <= (a.next_attempt_at - clock()).total_seconds() <= 4
+
+        clock.advance(seconds=4.5)
+        third = sender.deliver_due()
+        assert (third.sent, third.retried, third.failed) == (len(rows), 0, 0)
+
+        for a in alerts(world):
+            assert (a.status, a.attempts, a.last_error) == ("sent", 3, None)
+            assert a.sent_at == clock()
+        received = sink.by_message_id()
+        assert received == Counter({a.message_id: 1 for a in rows})
+        assert all(n == 3 for n in sink.handler.data_attempts.values())
+    finally:
+        sink.stop()
+
+
+def test_relay_down_for_a_minute_then_up_delivers_everything(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock
+) -> None:
+    port = free_port()  # nothing listens here yet
+    settings = make_settings(RELAY_TOML, relay_url=f"smtp://127.0.0.1:{port}")
+    sender = queue_alerts(world, settings, clock, report())
+    rows = alerts(world)
+
+    # A minute of a dead relay, a pass whenever something is due.
+    started = clock()
+    while clock() - started < timedelta(minutes=1):
+        result = sender.deliver_once()
+        assert result.sent == result.failed == 0
+        clock.advance(seconds=1)
+    after_minute = alerts(world)
+    assert all(a.status == "queued" for a in after_minute)
+    assert all("cannot reach relay" in (a.last_error or "") for a in after_minute)
+    tries = {a.attempts for a in after_minute}
+    assert max(tries) <= 6, f"a dead relay was hammered: {tries} tries in a minute"
+
+    sink = Sink(port=port).start()
+    try:
+        clock.advance(minutes=2)
+        done = sender.deliver_due()
+        assert (done.sent, done.failed) == (len(rows), 0)
+        assert sink.by_message_id() == Counter({a.message_id: 1 for a in rows})
+        final = alerts(world)
+        assert all(a.status == "sent" and a.last_error is None for a in final)
+        assert not [a for a in final if a.event == "delivery_failed"]
+    finally:
+        sink.stop()
+
+
+def test_real_sender_thread_retries_without_being_woken(
+    world: Engine, make_settings: SettingsFactory
+) -> None:
+    """The running sender sleeps until the next retry is due, not for a whole poll."""
+    port = free_port()
+    settings = make_settings(
+        "[processing]\npoll_seconds = 30\n"
+        "[relay]\ntimeout_seconds = 2\nbackoff_seconds = 0.2\nmax_backoff_seconds = 0.4\n",
+        relay_url=f"smtp://127.0.0.1:{port}",
+    )
+    store(world, report(), at=datetime.now(UTC))
+    worker, sender = make_workers(world, settings)
+    worker.run_once()
+    sender.start()
+    try:
+        time.sleep(1.0)  # the relay is down: a few tries fail
+        assert all(a.status == "queued" and a.attempts >= 1 for a in alerts(world))
+        sink = Sink(port=port).start()
+        try:
+            rows = alerts(world)
+            got = sink.wait_for(len(rows), timeout=5)
+            assert Counter(r.message_id for r in got) == Counter({a.message_id: 1 for a in rows})
+        finally:
+            sink.stop()
+    finally:
+        sender.stop(10)
+
+
+# -- permanent failures and the fallback --------------------------------------------------
+
+
+def test_550_for_one_recipient_fails_that_row_and_alerts_the_fallback(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock
+) -> None:
+    iro = "ruth.okafor@council.example"
+    sink = Sink(
+        rcpt_policy=lambda to: "550 5.1.1 <ruth.okafor> no such user" if to == iro else None
+    )
+    sink.start()
+    try:
+        settings = make_settings(RELAY_TOML, relay_url=sink.url)
+        sender = queue_alerts(world, settings, clock, report())
+        result = sender.deliver_due()
+        assert (result.sent, result.failed) == (4, 1)  # three others + the fallback; the IRO
+
+        rows = by_recipient(world)
+        failed = rows[iro]
+        assert (failed.status, failed.attempts) == ("failed", 1)
+        assert failed.last_error is not None and failed.last_error.startswith("550")
+        assert "no such user" in failed.last_error
+        for to in (STAFF - {iro}) | {CARER}:
+            assert (rows[to].status, rows[to].attempts, rows[to].last_error) == ("sent", 1, None)
+
+        fallback = rows[FALLBACK]
+        assert (fallback.event, fallback.role, fallback.status) == (
+            "delivery_failed",
+            "fallback",
+            "sent",
+        )
+        assert fallback.episode_id == failed.episode_id
+        at_sink = {r.message_id: r for r in sink.messages()}
+        assert set(at_sink) == {a.message_id for a in rows.values() if a.status == "sent"}
+        told = at_sink[fallback.message_id].parsed()
+        assert told["To"] == FALLBACK
+        body = told.get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
+        assert iro in text and "550" in text
+        assert "Carter" not in str(told["Subject"])
+    finally:
+        sink.stop()
+
+
+def test_retries_exhausted_fail_the_row_and_alert_the_fallback(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock
+) -> None:
+    sw = "sam.patel@council.example"
+    sink = Sink(rcpt_policy=lambda to: "451 4.2.1 mailbox busy" if to == sw else None).start()
+    try:
+        settings = make_settings(RELAY_TOML + "max_attempts = 3\n", relay_url=sink.url)
+        sender = queue_alerts(world, settings, clock, report())
+        for _ in range(3):
+            sender.deliver_due()
+            clock.advance(minutes=2)
+        sender.deliver_due()
+
+        rows = by_recipient(world)
+        assert (rows[sw].status, rows[sw].attempts) == ("failed", 3)
+        assert (rows[sw].last_error or "").startswith("451")
+        assert rows[FALLBACK].event == "delivery_failed"
+        assert rows[FALLBACK].status == "sent"
+        others = [a for to, a in rows.items() if to not in (sw, FALLBACK)]
+        assert all(a.status == "sent" and a.attempts == 1 for a in others)
+        fallback_mail = {r.message_id: r for r in sink.messages()}[rows[FALLBACK].message_id]
+        body = fallback_mail.parsed().get_body(("plain",))
+        assert body is not None and "retries exhausted" in body.get_content()
+    finally:
+        sink.stop()
+
+
+def test_a_fallback_alert_that_fails_raises_no_further_alert(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock
+) -> None:
+    refused = {"sam.patel@council.example", FALLBACK}
+    sink = Sink(rcpt_policy=lambda to: "550 5.7.1 refused" if to in refused else None).start()
+    try:
+        settings = make_settings(RELAY_TOML, relay_url=sink.url)
+        sender = queue_alerts(world, settings, clock, report())
+        before = len(alerts(world))
+        result = sender.deliver_due()
+        assert result.failed == 2  # the social worker's alert, then its fallback
+
+        rows = alerts(world)
+        assert len(rows) == before + 1
+        fallbacks = [a for a in rows if a.event == "delivery_failed"]
+        assert len(fallbacks) == 1
+        assert fallbacks[0].status == "failed"
+        assert all(a.status in ("sent", "failed") for a in rows)
+        clock.advance(hours=1)
+        assert sender.deliver_due().handled == 0
+        assert len(alerts(world)) == before + 1
+    finally:
+        sink.stop()
+
+
+# -- the embedded default: .eml files -----------------------------------------------------
+
+
+def test_file_transport_writes_one_eml_per_alert_atomically(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock
+) -> None:
+    settings = make_settings(RELAY_TOML)
+    sender = queue_alerts(world, settings, clock, report())
+    assert isinstance(sender.transport, FileTransport)
+    result = sender.deliver_due()
+    rows = alerts(world)
+    assert (result.sent, result.failed) == (len(rows), 0)
+
+    outbox = settings.data_dir / "outbox"
+    files = sorted(p.name for p in outbox.iterdir())
+    assert files == sorted(f"{a.message_id}.eml" for a in rows), "one file per alert, no .tmp"
+    for a in rows:
+        raw = (outbox / f"{a.message_id}.eml").read_bytes()
+        msg = email.message_from_bytes(raw, policy=default_policy)
+        assert msg["X-Mailbridge-Envelope-To"] == a.recipient
+        assert msg["Message-ID"] == f"<{a.message_id}>"
+        assert msg["To"] == a.recipient
+        assert msg["X-Mailbridge-Alert"] == str(a.id)
+        assert raw.endswith(b"\r\n")
+
+
+def test_unwritable_outbox_is_a_clear_error_and_the_row_stays_queued(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock
+) -> None:
+    settings = make_settings(RELAY_TOML)
+    sender = queue_alerts(world, settings, clock, report())
+    outbox = settings.data_dir / "outbox"
+    outbox.parent.mkdir(parents=True, exist_ok=True)
+    outbox.write_text("not a directory")  # works even as root, where chmod does not
+
+    result = sender.deliver_once()
+    rows = alerts(world)
+    assert (result.sent, result.retried, result.failed) == (0, len(rows), 0)
+    for a in rows:
+        assert (a.status, a.attempts) == ("queued", 1)
+        assert a.last_error is not None
+        assert a.last_error.startswith("cannot write ")
+        assert str(outbox) in a.last_error
+    assert not list(outbox.parent.glob("**/*.tmp")) and not list(outbox.parent.glob("**/.*"))
+
+    outbox.unlink()
+    clock.advance(minutes=5)
+    assert sender.deliver_due().sent == len(rows)
+    assert len(list(outbox.glob("*.eml"))) == len(rows)
+
+
+# -- a crash between the relay's 250 and the record ---------------------------------------
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+class CrashAfterFirstSend:
+    """Passes the first email to the relay, then dies before the sender can record it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @contextmanager
+    def open(self) -> Iterator[Any]:
+        with self.inner.open() as conn:
+            yield self._Conn(conn)
+
+    class _Conn:
+        def __init__(self, conn: Any) -> None:
+            self.conn = conn
+
+        def send(self, message: EmailMessage, recipient: str) -> None:
+            self.conn.send(message, recipient)
+            raise SimulatedCrash("killed after the relay's 250, before the row was marked sent")
+
+
+def test_resend_after_a_crash_keeps_the_message_id(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock, sink: Sink
+) -> None:
+    settings = make_settings(RELAY_TOML, relay_url=sink.url)
+    sender = queue_alerts(world, settings, clock, report())
+    sender.transport = CrashAfterFirstSend(sender.transport)
+    with pytest.raises(SimulatedCrash):
+        sender.deliver_once()
+    (first,) = sink.messages()
+    crashed = next(a for a in alerts(world) if a.message_id == first.message_id)
+    assert (crashed.status, crashed.attempts) == ("queued", 1)
+
+    # "Restart": a new sender. The claim's lease holds until it runs out, then the row is
+    # sent again, as the same email.
+    _worker, restarted = make_workers(world, settings, clock=clock)
+    assert restarted.deliver_once().handled == 0
+    clock.advance(seconds=settings.relay.timeout_seconds * 4 + 1)
+    assert restarted.deliver_due().sent == len(alerts(world))
+
+    rows = alerts(world)
+    assert all(a.status == "sent" for a in rows)
+    counts = sink.by_message_id()
+    assert counts == Counter({a.message_id: (2 if a.id == crashed.id else 1) for a in rows})
+    copies = [r.parsed() for r in sink.messages() if r.message_id == crashed.message_id]
+    # The same email (only the random MIME boundaries differ).
+    for header in ("Message-ID", "Date", "Subject", "To", "From", "X-Mailbridge-Alert"):
+        assert copies[0][header] == copies[1][header], header
+    bodies = [[p.get_content() for p in c.walk() if not p.is_multipart()] for c in copies]
+    assert bodies[0] == bodies[1]
+    assert next(a for a in rows if a.id == crashed.id).attempts == 2
+
+
+# -- building the email -------------------------------------------------------------------
+
+
+def make_alert(**changes: Any) -> Alert:
+    values: dict[str, Any] = {
+        "id": 7,
+        "event_key": "msg:1:missing",
+        "event": "missing",
+        "role": "social_worker",
+        "recipient": "sam.patel@council.example",
+        "message_id": "mb.0123abcd@council.example",
+        "subject": "[MB-2026-00001] MISSING: J.C. (100231)",
+        "body_text": "Jordan is missing.",
+        "body_html": "<p>Jordan is missing.</p>",
+        "headers": {},
+        "attach_inbound": False,
+        "created_at": RECEIVED,
+    }
+    values.update(changes)
+    return Alert(**values)
+
+
+def parse(msg: EmailMessage) -> EmailMessage:
+    out = email.message_from_bytes(msg.as_bytes(), policy=default_policy)
+    assert isinstance(out, EmailMessage)
+    return out
+
+
+def test_build_email_alert_is_auto_generated_with_a_stable_message_id() -> None:
+    a = make_alert()
+    msg = parse(build_email(a, sender="missing@council.example", reply_to=ADDRESS, original=None))
+    assert msg.get_all("Auto-Submitted") == ["auto-generated"]
+    assert msg["Message-ID"] == "<mb.0123abcd@council.example>"
+    assert msg["X-Mailbridge-Alert"] == "7"
+    assert msg["Reply-To"] == ADDRESS
+    assert msg["Subject"] == a.subject
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    again = build_email(a, sender="missing@council.example", reply_to=ADDRESS, original=None)
+    assert again["Message-ID"] == msg["Message-ID"] and again["Date"] == msg["Date"]
+
+
+def test_build_email_receipt_is_auto_replied_once() -> None:
+    a = make_alert(
+        event="receipt",
+        role="reporter",
+        recipient=CARER,
+        headers={
+            "Auto-Submitted": "auto-replied",
+            "In-Reply-To": "<r1@homes.example>",
+            "References": "<r1@homes.example>",
+        },
+    )
+    msg = parse(build_email(a, sender=ADDRESS, reply_to=ADDRESS, original=None))
+    assert msg.get_all("Auto-Submitted") == ["auto-replied"]
+    assert msg["In-Reply-To"] == "<r1@homes.example>"
+    assert a.headers["Auto-Submitted"] == "auto-replied", "building must not change the row"
+
+
+def test_build_email_attaches_the_original_as_message_rfc822() -> None:
+    original = report(3)
+    a = make_alert(event="failed", role="duty", recipient=FALLBACK, attach_inbound=True)
+    msg = parse(build_email(a, sender=ADDRESS, reply_to=ADDRESS, original=original))
+    assert msg.get_content_type() == "multipart/mixed"
+    (attached,) = [p for p in msg.iter_attachments() if p.get_content_type() == "message/rfc822"]
+    inner = attached.get_content()
+    assert inner["Message-ID"] == "<delivery-3@homes.example>"
+    body = msg.get_body(("plain",))
+    assert body is not None and body.get_content().strip() == "Jordan is missing."
+    # Without the original (purged), the alert still goes out, with nothing attached.
+    bare = parse(build_email(a, sender=ADDRESS, reply_to=ADDRESS, original=None))
+    assert not list(bare.iter_attachments())
+
+
+def test_not_a_report_and_failed_alerts_reach_the_relay_with_the_original_attached(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock, sink: Sink
+) -> None:
+    settings = make_settings(RELAY_TOML, relay_url=sink.url)
+    not_a_report = (FIXTURES / "reports" / "not_a_report.eml").read_bytes()
+    sender = queue_alerts(world, settings, clock, not_a_report)
+    # A message whose processing failed for good: the worker's give-up path tells duty.
+    failed_id = store(world, report(9))
+    with Session(world) as s, s.begin():
+        row = s.get_one(InboundMessage, failed_id)
+        Notifier(settings).message_event(
+            s, event="failed", message=row, read=None, error="ValueError: boom"
+        )
+    sender.deliver_due()
+
+    rows = alerts(world)
+    assert {(a.event, a.recipient) for a in rows} >= {
+        ("not_a_report", FALLBACK),
+        ("failed", FALLBACK),
+    }
+    assert all(a.status == "sent" for a in rows)
+    originals = {"not_a_report": not_a_report, "failed": report(9)}
+    at_sink = {r.message_id: r.parsed() for r in sink.messages()}
+    for a in rows:
+        assert a.event in originals
+        msg = at_sink[a.message_id]
+        assert msg.get_all("Auto-Submitted") == ["auto-generated"]
+        parts = [p for p in msg.iter_attachments() if p.get_content_type() == "message/rfc822"]
+        assert len(parts) == 1, f"{a.event} to {a.recipient}: original not attached"
+        inner = parts[0].get_content()
+        want = BytesHeaderParser().parsebytes(originals[a.event])["Message-ID"]
+        assert inner["Message-ID"] == want
