@@ -87,6 +87,7 @@ class Intake:
         )
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._unacknowledged = 0
 
     def accept_many(self, items: Sequence[Incoming]) -> list[Stored]:
         """Commit all or none; raise StorageError so the caller answers 'try later'."""
@@ -116,8 +117,18 @@ class Intake:
         """Hand the message to the writer thread; the event loop never blocks on the database."""
         self._ensure_writer()
         future: concurrent.futures.Future[Stored] = concurrent.futures.Future()
+        with self._lock:
+            self._unacknowledged += 1
         self._queue.put((item, future))
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            with self._lock:
+                self._unacknowledged -= 1
+
+    def busy(self) -> bool:
+        """A sender is waiting for a commit: background writers should give way."""
+        return self._unacknowledged > 0
 
     def _ensure_writer(self) -> None:
         with self._lock:

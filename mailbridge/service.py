@@ -69,6 +69,8 @@ async def serve(
         engine.dispose()
         raise
     intake = Intake(engine, on_stored=worker.wake)
+    if engine.dialect.name == "sqlite":
+        worker.yield_to = intake.busy
     listener = Listener(settings.smtp, intake)
     loop = asyncio.get_running_loop()
     stopping = stop or asyncio.Event()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
@@ -35,6 +36,7 @@ class Worker:
         *,
         clock: Clock = system_clock,
         on_committed: Callable[[], None] | None = None,
+        yield_to: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.pipeline = pipeline
@@ -42,6 +44,9 @@ class Worker:
         self.clock = clock
         # Told after each message's transaction commits: the sender sends its alerts at once.
         self.on_committed = on_committed
+        # On SQLite a write transaction locks the whole database; while a carer's SMTP client
+        # waits for its 250, the worker lets the intake writer go first (for a bounded time).
+        self.yield_to = yield_to
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -81,6 +86,7 @@ class Worker:
         """Process everything claimable now; return how many messages were handled."""
         handled = 0
         while stop is None or not stop.is_set():
+            self._give_way()
             with Session(self.engine) as session, session.begin():
                 ids = store.claim(
                     session,
@@ -100,6 +106,13 @@ class Worker:
                     self.on_committed()
         return handled
 
+    def _give_way(self, limit: float = 0.5) -> None:
+        if self.yield_to is None:
+            return
+        deadline = time.monotonic() + limit
+        while self.yield_to() and time.monotonic() < deadline:
+            time.sleep(0.002)
+
     def _release(self, ids: list[int]) -> None:
         """Give back what a stopping worker claimed but never started."""
         with Session(self.engine) as session, session.begin():
@@ -108,6 +121,7 @@ class Worker:
     def process_one(self, message_id: int) -> str | None:
         """Run the pipeline for one claimed message; return its status afterwards."""
         try:
+            self._give_way()
             with Session(self.engine) as session, session.begin():
                 row = store.lock_for_processing(session, message_id)
                 if row is None:
@@ -125,6 +139,7 @@ class Worker:
             # The pure stages run with no transaction open: on SQLite a write transaction is
             # the database-wide lock, and intake must not wait behind MIME parsing.
             prepared = self.pipeline.prepare(raw, received_at)
+            self._give_way()
             with Session(self.engine) as session, session.begin():
                 row = store.lock_for_processing(session, message_id)
                 if row is None:
