@@ -20,6 +20,7 @@ from mailbridge import directory
 from mailbridge.alerts import AlertFacts, Rendered, Renderer
 from mailbridge.config import Settings, load_routing_file
 from mailbridge.models import QUEUED, Alert, Episode, InboundMessage
+from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.match import Match
 from mailbridge.reading.message import ReadMessage
 from mailbridge.routing import Recipient, Routing, event_for_child
@@ -52,10 +53,15 @@ class Notifier:
         episode: Episode,
         message: InboundMessage,
         read: ReadMessage,
+        fields: ReportFields | None,
         match: Match | None,
     ) -> list[Recipient]:
         """Alerts for a missing/update/returned/unmatched event, and the carer's receipt."""
         child = directory.get_child(session, episode.child_id) if episode.child_id else None
+        # Who sent *this* message: an update or a return may come from someone other than the
+        # carer who opened the episode, and must be vouched for (or not) on its own.
+        sender = (read.from_addr or message.mail_from or "").lower() or None
+        known = bool(child and sender and sender in {c.lower() for c in child.carer_emails})
         routed = self.routing.route(
             event_for_child(
                 event,
@@ -63,11 +69,18 @@ class Notifier:
                 child,
                 episode.allocations,
                 risk=episode.risk_level,
-                sender_known=episode.sender_known,
+                sender_known=known,
             )
         )
         facts = self._facts(
-            event, episode=episode, message=message, read=read, match=match, child=child
+            event,
+            episode=episode,
+            message=message,
+            read=read,
+            match=match,
+            child=child,
+            fields=fields,
+            sender_known=known,
         )
         self._queue_routed(
             session,
@@ -218,9 +231,13 @@ class Notifier:
         read: ReadMessage | None,
         match: Match | None,
         child: directory.ChildRecord | None,
+        fields: ReportFields | None = None,
+        sender_known: bool = False,
         error: str | None = None,
     ) -> AlertFacts:
+        """The facts of the episode as it now stands, and of this message and its sender."""
         e = episode
+        sender = (read.from_addr if read else None) or message.mail_from
         return AlertFacts(
             event=event,
             reference=e.reference if e else None,
@@ -237,12 +254,10 @@ class Notifier:
             police_reference=e.police_reference if e else None,
             description=e.description if e else None,
             clothing=e.clothing if e else None,
-            reported_by=(e.reported_by if e else None)
-            or (read.from_addr if read else None)
-            or message.mail_from,
-            reporter_name=e.reporter_name if e else None,
-            reporter_phone=e.reporter_phone if e else None,
-            sender_known=e.sender_known if e else False,
+            reported_by=sender,
+            reporter_name=fields.reporter_name if fields else None,
+            reporter_phone=fields.reporter_phone if fields else None,
+            sender_known=sender_known,
             returned_at=e.returned_at if e else None,
             returned_by=e.returned_by if e else None,
             safe_and_well=e.safe_and_well if e else None,

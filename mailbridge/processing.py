@@ -118,6 +118,7 @@ class ReadingPipeline:
             episode=episode,
             message=message,
             read=reading.message,
+            fields=reading.fields,
             match=match,
         )
         return Outcome(PROCESSED, f"{decision.event} {episode.reference}: {decision.reason}")
