@@ -243,6 +243,9 @@ class DeliveryReport:
 
 
 FallbackFactory = Callable[[Session, Alert, str], None]
+# (alert id, temporary error, permanent error); both None means sent.
+Outcome = tuple[int, str | None, str | None]
+_RECORD_EVERY = 10
 
 
 class Sender:
@@ -319,20 +322,41 @@ class Sender:
         return total
 
     def deliver_once(self) -> DeliveryReport:
+        """Claim what is due, build every email in one read, send, record in small batches.
+
+        Outcomes are recorded a few at a time in one transaction each, not one commit per
+        alert; a crash before recording only means a resend under the same Message-ID.
+        """
         report = DeliveryReport()
         ids = self._claim()
         if not ids:
             return report
+        ready, outcomes = self._build(ids)
+        pending: list[Outcome] = list(outcomes)
+        sent_ids: set[int] = set()
         try:
             with self.transport.open() as conn:
-                for alert_id in ids:
-                    self._deliver_one(conn, alert_id, report)
+                for alert_id, recipient, message in ready:
+                    pending.append(self._send(conn, alert_id, recipient, message))
+                    sent_ids.add(alert_id)
+                    if len(pending) >= _RECORD_EVERY:
+                        self._record_all(pending, report)
+                        pending = []
         except TemporaryFailure as exc:
-            # The relay could not be reached at all: every claimed row waits for the next try.
-            for alert_id in ids:
-                if not self._is_done(alert_id):
-                    self._record(alert_id, report, temporary=str(exc))
+            # The relay could not be reached at all: every unsent row waits for the next try.
+            pending += [(i, str(exc), None) for i, _, _ in ready if i not in sent_ids]
+        self._record_all(pending, report)
         return report
+
+    @staticmethod
+    def _send(conn: Connection, alert_id: int, recipient: str, message: EmailMessage) -> Outcome:
+        try:
+            conn.send(message, recipient)
+        except PermanentFailure as exc:
+            return (alert_id, None, str(exc))
+        except TemporaryFailure as exc:
+            return (alert_id, str(exc), None)
+        return (alert_id, None, None)
 
     def _claim(self) -> list[int]:
         now = self.clock()
@@ -352,47 +376,45 @@ class Sender:
                 row.next_attempt_at = now + lease
             return [r.id for r in rows]
 
-    def _is_done(self, alert_id: int) -> bool:
+    def _build(self, ids: list[int]) -> tuple[list[tuple[int, str, EmailMessage]], list[Outcome]]:
+        """The emails for the claimed rows; a row that cannot be built fails, not loops."""
+        ready: list[tuple[int, str, EmailMessage]] = []
+        failed: list[Outcome] = []
         with Session(self.engine) as session:
-            return session.scalar(select(Alert.status).where(Alert.id == alert_id)) != QUEUED
+            alerts = session.scalars(select(Alert).where(Alert.id.in_(ids)).order_by(Alert.id))
+            for alert in alerts:
+                if alert.status != QUEUED:
+                    continue
+                original = None
+                if alert.attach_inbound and alert.inbound_id is not None:
+                    original = session.scalar(
+                        select(InboundMessage.raw).where(InboundMessage.id == alert.inbound_id)
+                    )
+                try:
+                    message = build_email(
+                        alert,
+                        sender=self.settings.from_address,
+                        reply_to=self.settings.smtp.addresses[0],
+                        original=original,
+                    )
+                except Exception as exc:  # a row that can never become an email must not loop
+                    failed.append(
+                        (alert.id, None, f"cannot build the email: {type(exc).__name__}: {exc}")
+                    )
+                    continue
+                ready.append((alert.id, alert.recipient, message))
+        return ready, failed
 
-    def _deliver_one(self, conn: Connection, alert_id: int, report: DeliveryReport) -> None:
-        with Session(self.engine) as session:
-            alert = session.get(Alert, alert_id)
-            if alert is None or alert.status != QUEUED:
-                return
-            original = None
-            if alert.attach_inbound and alert.inbound_id is not None:
-                original = session.scalar(
-                    select(InboundMessage.raw).where(InboundMessage.id == alert.inbound_id)
-                )
-            build_error: str | None = None
-            try:
-                message = build_email(
-                    alert,
-                    sender=self.settings.from_address,
-                    reply_to=self.settings.smtp.addresses[0],
-                    original=original,
-                )
-            except Exception as exc:  # a row that can never become an email must not loop
-                build_error = f"cannot build the email: {type(exc).__name__}: {exc}"
-            recipient = alert.recipient
-            session.expunge(alert)
-        if build_error is not None:
-            self._record(alert_id, report, permanent=build_error)
+    def _record_all(self, outcomes: list[Outcome], report: DeliveryReport) -> None:
+        if not outcomes:
             return
-        try:
-            conn.send(message, recipient)
-        except PermanentFailure as exc:
-            self._record(alert_id, report, permanent=str(exc))
-            return
-        except TemporaryFailure as exc:
-            self._record(alert_id, report, temporary=str(exc))
-            return
-        self._record(alert_id, report)
+        with Session(self.engine) as session, session.begin():
+            for alert_id, temporary, permanent in outcomes:
+                self._record(session, alert_id, report, temporary=temporary, permanent=permanent)
 
     def _record(
         self,
+        session: Session,
         alert_id: int,
         report: DeliveryReport,
         *,
@@ -400,55 +422,20 @@ class Sender:
         permanent: str | None = None,
     ) -> None:
         now = self.clock()
-        with Session(self.engine) as session, session.begin():
-            alert = session.get(Alert, alert_id, with_for_update=True)
-            if alert is None or alert.status != QUEUED:
-                return
-            if temporary is None and permanent is None:
-                alert.status = SENT
-                alert.sent_at = now
-                alert.last_error = None
-                report.sent += 1
-                log.info(
-                    "alert id=%s event=%s role=%s status=sent attempts=%s",
-                    alert.id,
-                    alert.event,
-                    alert.role,
-                    alert.attempts,
-                )
-                store.audit(
-                    session,
-                    at=now,
-                    actor="sender",
-                    entity="alert",
-                    entity_id=alert.id,
-                    action="sent",
-                    detail={"attempts": alert.attempts},
-                )
-                return
-            error = permanent or temporary or ""
-            alert.last_error = error[:2000]
-            if permanent is None and alert.attempts < self.settings.relay.max_attempts:
-                delay = self._backoff(alert.attempts)
-                alert.next_attempt_at = now + timedelta(seconds=delay)
-                report.retried += 1
-                log.warning(
-                    "alert id=%s status=queued attempts=%s retry_in=%.1fs error=%s",
-                    alert.id,
-                    alert.attempts,
-                    delay,
-                    error.split(":")[0][:80],
-                )
-                return
-            alert.status = FAILED
-            report.failed += 1
-            reason = "permanent failure" if permanent else "retries exhausted"
-            log.error(
-                "alert id=%s event=%s role=%s status=failed (%s)",
+        alert = session.get(Alert, alert_id, with_for_update=True)
+        if alert is None or alert.status != QUEUED:
+            return
+        if temporary is None and permanent is None:
+            alert.status = SENT
+            alert.sent_at = now
+            alert.last_error = None
+            report.sent += 1
+            log.info(
+                "alert id=%s event=%s role=%s status=sent attempts=%s",
                 alert.id,
                 alert.event,
                 alert.role,
-                reason,
+                alert.attempts,
             )
             store.audit(
                 session,
@@ -456,11 +443,45 @@ class Sender:
                 actor="sender",
                 entity="alert",
                 entity_id=alert.id,
-                action="failed",
-                detail={"error": alert.last_error, "reason": reason},
+                action="sent",
+                detail={"attempts": alert.attempts},
             )
-            if self.on_give_up is not None and alert.event != "delivery_failed":
-                self.on_give_up(session, alert, f"{reason}: {alert.last_error}")
+            return
+        error = permanent or temporary or ""
+        alert.last_error = error[:2000]
+        if permanent is None and alert.attempts < self.settings.relay.max_attempts:
+            delay = self._backoff(alert.attempts)
+            alert.next_attempt_at = now + timedelta(seconds=delay)
+            report.retried += 1
+            log.warning(
+                "alert id=%s status=queued attempts=%s retry_in=%.1fs error=%s",
+                alert.id,
+                alert.attempts,
+                delay,
+                error.split(":")[0][:80],
+            )
+            return
+        alert.status = FAILED
+        report.failed += 1
+        reason = "permanent failure" if permanent else "retries exhausted"
+        log.error(
+            "alert id=%s event=%s role=%s status=failed (%s)",
+            alert.id,
+            alert.event,
+            alert.role,
+            reason,
+        )
+        store.audit(
+            session,
+            at=now,
+            actor="sender",
+            entity="alert",
+            entity_id=alert.id,
+            action="failed",
+            detail={"error": alert.last_error, "reason": reason},
+        )
+        if self.on_give_up is not None and alert.event != "delivery_failed":
+            self.on_give_up(session, alert, f"{reason}: {alert.last_error}")
 
     def _backoff(self, attempts: int) -> float:
         """Exponential with full jitter, capped: a dead relay is not hammered in step."""

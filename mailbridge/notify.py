@@ -143,17 +143,21 @@ class Notifier:
             },
         )
         rendered = self.renderer.render_alert(facts, role="fallback", recipient_name=None)
-        self._queue(
+        self._insert(
             session,
-            event_key=f"alert:{alert.id}:delivery_failed",
-            event="delivery_failed",
-            role="fallback",
-            address=self.routing.fallback,
-            rendered=rendered,
-            recipient=None,
-            episode_id=alert.episode_id,
-            inbound_id=alert.inbound_id,
-            now=now,
+            [
+                self._row(
+                    event_key=f"alert:{alert.id}:delivery_failed",
+                    event="delivery_failed",
+                    role="fallback",
+                    address=self.routing.fallback,
+                    rendered=rendered,
+                    recipient=None,
+                    episode_id=alert.episode_id,
+                    inbound_id=alert.inbound_id,
+                    now=now,
+                )
+            ],
         )
 
     # -- pieces ----------------------------------------------------------------------------
@@ -169,23 +173,26 @@ class Notifier:
         attach_inbound: bool = False,
     ) -> None:
         """One rendered row per routed recipient, keyed by the message and the event."""
+        rows = []
         for recipient in recipients:
             rendered = self.renderer.render_alert(
                 facts, role=recipient.role, recipient_name=recipient.name, note=recipient.note
             )
-            self._queue(
-                session,
-                event_key=f"msg:{inbound_id}:{facts.event}",
-                event=facts.event,
-                role=recipient.role,
-                address=recipient.address,
-                rendered=rendered,
-                recipient=recipient,
-                episode_id=episode_id,
-                inbound_id=inbound_id,
-                now=now,
-                attach_inbound=attach_inbound,
+            rows.append(
+                self._row(
+                    event_key=f"msg:{inbound_id}:{facts.event}",
+                    event=facts.event,
+                    role=recipient.role,
+                    address=recipient.address,
+                    rendered=rendered,
+                    recipient=recipient,
+                    episode_id=episode_id,
+                    inbound_id=inbound_id,
+                    now=now,
+                    attach_inbound=attach_inbound,
+                )
             )
+        self._insert(session, rows)
 
     def _receipt(
         self,
@@ -208,18 +215,22 @@ class Notifier:
         if read.message_id:
             headers["In-Reply-To"] = f"<{read.message_id}>"
             headers["References"] = f"<{read.message_id}>"
-        self._queue(
+        self._insert(
             session,
-            event_key=f"msg:{message.id}:receipt",
-            event="receipt",
-            role="reporter",
-            address=to,
-            rendered=rendered,
-            recipient=None,
-            episode_id=episode.id,
-            inbound_id=message.id,
-            now=message.received_at,
-            headers=headers,
+            [
+                self._row(
+                    event_key=f"msg:{message.id}:receipt",
+                    event="receipt",
+                    role="reporter",
+                    address=to,
+                    rendered=rendered,
+                    recipient=None,
+                    episode_id=episode.id,
+                    inbound_id=message.id,
+                    now=message.received_at,
+                    headers=headers,
+                )
+            ],
         )
 
     def _facts(
@@ -276,9 +287,8 @@ class Notifier:
             inbound_id=message.id,
         )
 
-    def _queue(
+    def _row(
         self,
-        session: Session,
         *,
         event_key: str,
         event: str,
@@ -291,8 +301,9 @@ class Notifier:
         now: datetime,
         headers: Mapping[str, str] | None = None,
         attach_inbound: bool = False,
-    ) -> None:
-        values: dict[str, Any] = {
+    ) -> dict[str, Any]:
+        """One outbox row; its Message-ID is fixed now and kept across every resend."""
+        return {
             "event_key": event_key,
             "event": event,
             "episode_id": episode_id,
@@ -313,11 +324,19 @@ class Notifier:
             "next_attempt_at": now,
             "created_at": now,
         }
+
+    @staticmethod
+    def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+        """All rows of an event in one statement; a replayed event inserts nothing."""
+        if not rows:
+            return
         insert_fn: Any = (
             postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         )
+        # executemany of one cached statement; a multi-row VALUES would be compiled every time.
         session.execute(
-            insert_fn(Alert)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["event_key", "recipient"])
+            insert_fn(Alert.__table__).on_conflict_do_nothing(
+                index_elements=["event_key", "recipient"]
+            ),
+            rows,
         )
