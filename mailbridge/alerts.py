@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import (
     BaseLoader,
     ChoiceLoader,
+    Environment,
     FileSystemLoader,
     StrictUndefined,
     TemplateNotFound,
@@ -283,16 +284,20 @@ class Renderer:
         if self.override_dir is not None:
             loaders.append(FileSystemLoader(str(self.override_dir)))
         loaders.append(FileSystemLoader(str(packaged_dir())))
-        self._env = self._environment(ChoiceLoader(loaders))
-        # Used when a deployment's override fails to render: an alert must still go out.
-        self._packaged = (
-            self._environment(FileSystemLoader(str(packaged_dir())))
+        # The packaged templates are our own code; a deployment's overrides run sandboxed.
+        # (The sandbox doubles the cost of a render, so it is paid only where it protects.)
+        self._packaged = self._environment(
+            FileSystemLoader(str(packaged_dir())), sandboxed=False
+        )
+        self._env = (
+            self._environment(ChoiceLoader(loaders), sandboxed=True)
             if self.override_dir is not None
-            else self._env
+            else self._packaged
         )
 
-    def _environment(self, loader: BaseLoader) -> ImmutableSandboxedEnvironment:
-        env = ImmutableSandboxedEnvironment(
+    def _environment(self, loader: BaseLoader, *, sandboxed: bool) -> Environment:
+        kind = ImmutableSandboxedEnvironment if sandboxed else Environment
+        env = kind(
             loader=loader,
             autoescape=select_autoescape(["html"], default_for_string=False, default=False),
             undefined=StrictUndefined,
@@ -375,7 +380,7 @@ class Renderer:
 
     def _render_with(
         self,
-        env: ImmutableSandboxedEnvironment,
+        env: Environment,
         event: str,
         context: dict[str, Any],
         subject_context: dict[str, Any],
