@@ -21,7 +21,7 @@ from mailbridge import __version__, db, store
 from mailbridge.alerts import Renderer
 from mailbridge.clock import system_clock
 from mailbridge.config import Settings, load_routing_file, load_settings, redact_url
-from mailbridge.delivery import DeliveryReport
+from mailbridge.delivery import DeliveryReport, requeue_failed
 from mailbridge.directory import (
     child_lines,
     current_allocations,
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", help="override service.log_level (DEBUG, INFO, ...)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sub.add_parser("serve", help="run the SMTP listener and the processing worker")
+    sub.add_parser("serve", help="run the SMTP listener, the processing worker and the sender")
     sub.add_parser("check-config", help="validate the settings; name every key at fault")
 
     dbp = sub.add_parser("db", help="database schema")
@@ -96,7 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--json", action="store_true", help="print a JSON array on stdout")
     alerts.add_argument("--status", choices=["queued", "sent", "failed"])
 
-    sub.add_parser("deliver", help="run one delivery pass over queued alerts that are due")
+    deliver = sub.add_parser(
+        "deliver", help="run one delivery pass over queued alerts that are due"
+    )
+    deliver.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="first put failed alerts back in the queue (e.g. after a long relay outage)",
+    )
 
     reprocess = sub.add_parser("reprocess", help="run one stored message through processing again")
     reprocess.add_argument("id", type=int)
@@ -479,6 +486,10 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings)
     _worker, sender = make_workers(engine, settings)
+    if args.retry_failed:
+        with Session(engine) as session, session.begin():
+            count = requeue_failed(session, now=sender.clock(), actor="cli")
+        print(f"requeued {count} failed alert(s)")
     report = sender.deliver_once()
     engine.dispose()
     _print_delivery(report)

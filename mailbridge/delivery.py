@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message
@@ -264,6 +264,25 @@ Outcome = tuple[int, str | None, str | None]
 _RECORD_EVERY = 10
 
 
+def requeue_failed(session: Session, *, now: datetime, actor: str) -> int:
+    """After a long relay outage: failed rows go round again, same Message-ID, fresh tries."""
+    rows = list(session.scalars(select(Alert).where(Alert.status == FAILED)))
+    for alert in rows:
+        alert.status = QUEUED
+        alert.attempts = 0
+        alert.next_attempt_at = now
+        store.audit(
+            session,
+            at=now,
+            actor=actor,
+            entity="alert",
+            entity_id=alert.id,
+            action="requeue",
+            detail={"last_error": alert.last_error},
+        )
+    return len(rows)
+
+
 class Sender:
     def __init__(
         self,
@@ -376,7 +395,11 @@ class Sender:
 
     def _claim(self) -> list[int]:
         now = self.clock()
-        lease = timedelta(seconds=self.settings.relay.timeout_seconds * 4)
+        # Long enough for every row of the batch to time out in turn, so no other instance
+        # claims a row this pass will still send.
+        lease = timedelta(
+            seconds=self.settings.relay.timeout_seconds * (self.settings.relay.batch_size + 2)
+        )
         with Session(self.engine) as session, session.begin():
             rows = list(
                 session.scalars(
@@ -500,7 +523,8 @@ class Sender:
             self.on_give_up(session, alert, f"{reason}: {alert.last_error}")
 
     def _backoff(self, attempts: int) -> float:
-        """Exponential with full jitter, capped: a dead relay is not hammered in step."""
+        """Exponential, capped, with equal jitter (half the step fixed, half random), so a dead
+        relay is not hammered by every row in step."""
         relay = self.settings.relay
         ceiling = min(relay.max_backoff_seconds, relay.backoff_seconds * 2 ** (attempts - 1))
         return float(ceiling / 2 + self.rng.uniform(0, ceiling / 2))

@@ -25,6 +25,10 @@ from mailbridge.reading.match import Match
 from mailbridge.reading.message import ReadMessage
 from mailbridge.routing import Recipient, Routing, event_for_child
 
+# Who gets the original message attached to a not-a-report or failed alert: the desks that
+# must act on it, not everyone on the list (a copy of a child's data is a copy to account for).
+ATTACH_ROLES = frozenset({"duty", "edt"})
+
 # How a receipt names who was told, by role.
 PASSED_TO = {
     "social_worker": "the allocated social worker",
@@ -140,6 +144,7 @@ class Notifier:
                 "failed_role": alert.role,
                 "failed_address": alert.recipient,
                 "attempts": str(alert.attempts),
+                "alert_id": str(alert.id),
             },
         )
         rendered = self.renderer.render_alert(facts, role="fallback", recipient_name=None)
@@ -189,7 +194,7 @@ class Notifier:
                     episode_id=episode_id,
                     inbound_id=inbound_id,
                     now=now,
-                    attach_inbound=attach_inbound,
+                    attach_inbound=attach_inbound and recipient.role in ATTACH_ROLES,
                 )
             )
         self._insert(session, rows)

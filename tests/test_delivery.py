@@ -694,7 +694,7 @@ def test_build_email_attaches_the_original_as_message_rfc822() -> None:
     assert not list(bare.iter_attachments())
 
 
-def test_not_a_report_and_failed_alerts_reach_the_relay_with_the_original_attached(
+def test_not_a_report_and_failed_alerts_reach_duty_with_the_original_attached(
     world: Engine, make_settings: SettingsFactory, clock: FakeClock, sink: Sink
 ) -> None:
     settings = make_settings(RELAY_TOML, relay_url=sink.url)
@@ -722,7 +722,35 @@ def test_not_a_report_and_failed_alerts_reach_the_relay_with_the_original_attach
         msg = at_sink[a.message_id]
         assert msg.get_all("Auto-Submitted") == ["auto-generated"]
         parts = [p for p in msg.iter_attachments() if p.get_content_type() == "message/rfc822"]
+        if a.role not in ("duty", "edt"):
+            # Only the desks that act on it get a copy of the child's data.
+            assert parts == [], f"{a.event} to {a.role}: original attached"
+            continue
         assert len(parts) == 1, f"{a.event} to {a.recipient}: original not attached"
         inner = parts[0].get_content()
         want = BytesHeaderParser().parsebytes(originals[a.event])["Message-ID"]
         assert inner["Message-ID"] == want
+
+
+def test_retry_failed_requeues_failed_alerts_with_the_same_message_id(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock
+) -> None:
+    """A relay dead longer than the retries: `deliver --retry-failed` sends it all later."""
+    from mailbridge.delivery import requeue_failed
+
+    settings = make_settings(RELAY_TOML + "max_attempts = 1\n", relay_url="smtp://127.0.0.1:9")
+    sender = queue_alerts(world, settings, clock, report())
+    sender.deliver_due()
+    failed = {a.id: a.message_id for a in alerts(world) if a.status == "failed"}
+    assert failed
+    sink = Sink().start()
+    try:
+        settings = make_settings(RELAY_TOML, relay_url=sink.url)
+        with Session(world) as s, s.begin():
+            assert requeue_failed(s, now=clock(), actor="test") == len(failed)
+        Sender(world, settings, clock=clock).deliver_due()
+        rows = {a.id: a for a in alerts(world)}
+        assert all(rows[i].status == "sent" and rows[i].message_id == m for i, m in failed.items())
+        assert {r.message_id for r in sink.messages()} >= set(failed.values())
+    finally:
+        sink.stop()
