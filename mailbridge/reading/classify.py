@@ -19,7 +19,7 @@ from typing import Literal
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.message import ReadMessage
 
-__all__ = ["Classification", "Kind", "classify"]
+__all__ = ["Classification", "Kind", "classify", "machine_classification"]
 
 Kind = Literal["missing", "returned", "info", "auto_reply", "bounce", "list", "not_a_report"]
 
@@ -133,6 +133,18 @@ def _machine(msg: ReadMessage, reads_like_report: bool) -> Classification | None
     if "x-auto-response-suppress" in msg.headers and not reads_like_report:
         return Classification("auto_reply", "X-Auto-Response-Suppress without report language")
     return None
+
+
+def machine_classification(
+    msg: ReadMessage, *, reads_like_report: bool = False
+) -> Classification | None:
+    """Machine mail (bounce, auto-reply, read receipt, list) from headers and subject, or None.
+
+    The same RFC 3834 rules ``classify`` applies first. ``reads_like_report`` keeps the weak hints
+    (``X-Auto-Response-Suppress``, ``Precedence: bulk``, a null Return-Path) from silencing mail
+    that reads like a report; pass False where any machine hint must count.
+    """
+    return _machine(msg, reads_like_report)
 
 
 def _return_hits(text: str) -> list[str]:
