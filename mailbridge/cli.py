@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from mailbridge import __version__, db, store
 from mailbridge.alerts import Renderer
 from mailbridge.clock import system_clock
+from mailbridge.clocks import late_note_for
 from mailbridge.config import Settings, load_routing_file, load_settings, redact_url
 from mailbridge.delivery import DeliveryReport, requeue_failed
 from mailbridge.directory import (
@@ -32,11 +34,12 @@ from mailbridge.directory import (
     report_lines,
 )
 from mailbridge.errors import ConfigError, MailbridgeError
+from mailbridge.ingress import imap as imap_ingress
 from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Alert, Episode, InboundMessage
+from mailbridge.models import Alert, Episode, InboundMessage, Interview
 from mailbridge.routing import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
-from mailbridge.service import make_workers, open_store, serve
+from mailbridge.service import make_runner, make_workers, open_store, serve
 from mailbridge.timeline import find_episode, list_episodes, render_timeline
 
 log = logging.getLogger("mailbridge")
@@ -96,6 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--json", action="store_true", help="print a JSON array on stdout")
     alerts.add_argument("--status", choices=["queued", "sent", "failed"])
 
+    due = sub.add_parser(
+        "due", help="escalations, reminders and interview deadlines pending; --run performs them"
+    )
+    due.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
+    due.add_argument("--run", action="store_true", help="perform what is due, then deliver")
+    due.add_argument("--json", action="store_true")
+
+    interviews = sub.add_parser("interviews", help="return home interviews owed and recorded")
+    which = interviews.add_mutually_exclusive_group()
+    which.add_argument("--due", action="store_true", help="only those not yet done")
+    which.add_argument("--overdue", action="store_true", help="only those past their deadline")
+    interviews.add_argument("--json", action="store_true")
+
     deliver = sub.add_parser(
         "deliver", help="run one delivery pass over queued alerts that are due"
     )
@@ -137,6 +153,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     known.add_argument("--sender-unknown", dest="sender_known", action="store_const", const=False)
     rtest.add_argument("--json", action="store_true", help="JSON on stdout")
+
+    imap = sub.add_parser("imap", help="the watched IMAP mailbox (imap.url)")
+    imapsub = imap.add_subparsers(dest="imap_command", metavar="ACTION", required=True)
+    imapsub.add_parser(
+        "check", help="connect and log in; report capabilities (IDLE, MOVE) and the folders"
+    )
+    backfill = imapsub.add_parser(
+        "backfill",
+        help="store the mail already in the folder (read-only; safe to re-run), then process it",
+    )
+    backfill.add_argument(
+        "--since", metavar="DATE", help="only mail that arrived on or after DATE (YYYY-MM-DD)"
+    )
+    backfill.add_argument(
+        "--folder", help="another folder than the watched one (e.g. Processed after a restore)"
+    )
+    backfill.add_argument("--no-process", action="store_true", help="only store")
     return parser
 
 
@@ -399,17 +432,7 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
         raise MailbridgeError(f"unknown event {args.event!r} (known: {', '.join(known)})")
     if args.child is None and args.event in ("missing", "update", "returned"):
         raise MailbridgeError(f"--child is needed for a {args.event} event")
-    if args.at:
-        try:
-            at = datetime.fromisoformat(args.at)
-        except ValueError:
-            raise MailbridgeError(
-                f"--at: not an ISO time: {args.at!r} (e.g. 2026-11-28T23:00)"
-            ) from None
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=routing.tz)
-    else:
-        at = system_clock()
+    at = _parse_at(args.at, routing.tz)
     child = allocations = None
     if args.child is not None:
         engine = open_store(settings)
@@ -496,6 +519,186 @@ def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
+    """`imap check` exits 1 naming the account on any failure; `imap backfill` stores the folder."""
+    if not settings.imap.url:
+        raise MailbridgeError(
+            "imap.url is not set ([imap] url in the config, or MAILBRIDGE_IMAP_URL)"
+        )
+    if args.imap_command == "check":
+        try:
+            engine = open_store(settings)
+        except MailbridgeError as exc:
+            print(f"mailbridge: warning: {exc}; checking IMAP only", file=sys.stderr)
+            engine = None
+        try:
+            lines = imap_ingress.check(settings.imap, engine)
+        finally:
+            if engine is not None:
+                engine.dispose()
+        print("\n".join(lines))
+        print("IMAP OK")
+        return 0
+    since = None
+    if args.since:
+        try:
+            since = datetime.strptime(args.since, "%Y-%m-%d").date()
+        except ValueError:
+            raise MailbridgeError(
+                f"--since: not a date: {args.since!r} (e.g. 2026-11-01)"
+            ) from None
+    engine = open_store(settings)
+    intake = Intake(engine)
+    announced = False
+
+    def progress(report: imap_ingress.BackfillReport) -> None:
+        nonlocal announced
+        if not announced:
+            folder = args.folder or imap_ingress.mailbox_from_settings(settings.imap).folder
+            after = f" since {since.isoformat()}" if since else ""
+            print(
+                f"backfill: {report.found} message(s) found in {folder!r}{after}", file=sys.stderr
+            )
+            announced = True
+            return
+        print(
+            f"backfill: {report.stored + len(report.unfetchable)}/{report.found} "
+            f"({report.duplicates} duplicate(s))",
+            file=sys.stderr,
+        )
+
+    try:
+        report = imap_ingress.backfill(
+            settings.imap, intake, since=since, folder=args.folder, progress=progress
+        )
+    except MailbridgeError:
+        engine.dispose()
+        raise
+    print(f"stored {report.stored} message(s), {report.duplicates} duplicate(s)")
+    if report.unfetchable:
+        print(
+            f"mailbridge: error: the server did not deliver {len(report.unfetchable)} message(s) "
+            f"whole (UIDs {', '.join(map(str, report.unfetchable[:20]))}); read them in the "
+            "mailbox",
+            file=sys.stderr,
+        )
+    if not args.no_process:
+        worker, sender = make_workers(engine, settings)
+        handled = worker.run_once()
+        print(f"processed {handled} message(s)")
+        _print_delivery(sender.deliver_due())
+    engine.dispose()
+    return 1 if report.unfetchable else 0
+
+
+def _parse_at(value: str | None, tz: ZoneInfo) -> datetime:
+    """``--at``: an ISO time, read in the service's zone when it names none; default now."""
+    if not value:
+        return system_clock()
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise MailbridgeError(f"--at: not an ISO time: {value!r} (e.g. 2026-11-28T23:00)") from None
+    return at.replace(tzinfo=tz) if at.tzinfo is None else at
+
+
+def cmd_due(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    at = _parse_at(args.at, settings.tz)
+    runner = make_runner(engine, settings)
+    performed = []
+    if args.run:
+        performed = runner.run_due(at)
+        _worker, sender = make_workers(engine, settings)
+        delivery = sender.deliver_due()
+    rows: list[dict[str, Any]] = [
+        {
+            "key": action.key,
+            "kind": action.kind,
+            "episode": reference,
+            "due_at": action.due_at.isoformat(),
+            "due": action.due_at <= at,
+            "late": late_note_for(action, at),
+            "roles": action.roles,
+        }
+        for action, reference in runner.upcoming()
+    ]
+    engine.dispose()
+    if args.json:
+        _print_json(
+            {
+                "at": at.isoformat(),
+                "performed": [p.__dict__ for p in performed],
+                "pending": rows,
+            }
+        )
+        return 0
+    for p in performed:
+        print(
+            f"done  {p.key:<32} {p.kind:<22} to {', '.join(p.roles)}"
+            f"{'  (' + p.late + ')' if p.late else ''}"
+        )
+    if args.run:
+        _print_delivery(delivery)
+    for r in rows:
+        mark = "DUE " if r["due"] else "    "
+        local = datetime.fromisoformat(r["due_at"]).astimezone(settings.tz)
+        print(
+            f"{mark} {local:%Y-%m-%d %H:%M %Z}  {r['key']:<32} {r['kind']:<22} "
+            f"{', '.join(r['roles'])}"
+        )
+    if not rows and not performed:
+        print("nothing pending")
+    return 0
+
+
+def cmd_interviews(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    now = system_clock()
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Interview, Episode.reference, Episode.child_id, Episode.returned_at)
+            .join(Episode, Episode.id == Interview.episode_id)
+            .order_by(Interview.due_at)
+        ).all()
+    engine.dispose()
+    data: list[dict[str, Any]] = []
+    for iv, reference, child_id, returned_at in rows:
+        final = iv.status in ("completed", "declined")
+        overdue = iv.overdue or (not final and iv.due_at <= now)
+        if args.due and final:
+            continue
+        if args.overdue and not overdue:
+            continue
+        data.append(
+            {
+                "episode": reference,
+                "child_id": child_id,
+                "returned_at": returned_at.isoformat() if returned_at else None,
+                "due_at": iv.due_at.isoformat(),
+                "status": iv.status,
+                "overdue": overdue,
+                "held_on": iv.held_on.isoformat() if iv.held_on else None,
+                "interviewer": iv.interviewer,
+                "reason_codes": iv.reason_codes,
+                "sent_back": iv.sent_back,
+                "recorded_at": iv.recorded_at.isoformat() if iv.recorded_at else None,
+            }
+        )
+    if args.json:
+        _print_json(data)
+        return 0
+    for d in data:
+        print(
+            f"{d['episode']:<15} {d['child_id'] or 'UNMATCHED':<10} due {d['due_at'][:16]}  "
+            f"{d['status']:<10}{'  OVERDUE' if d['overdue'] else ''}"
+            f"{'  sent back x' + str(d['sent_back']) if d['sent_back'] else ''}"
+        )
+    if not data:
+        print("no interviews")
+    return 0
+
+
 _COMMANDS: dict[str, Command] = {
     "serve": cmd_serve,
     "check-config": cmd_check_config,
@@ -508,5 +711,8 @@ _COMMANDS: dict[str, Command] = {
     "episode": cmd_episode,
     "alerts": cmd_alerts,
     "deliver": cmd_deliver,
+    "due": cmd_due,
+    "interviews": cmd_interviews,
     "routes": cmd_routes,
+    "imap": cmd_imap,
 }

@@ -11,7 +11,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ class ServiceSettings:
     log_level: str = "INFO"
     # A directory whose templates override the packaged ones (alerts/<event>.*); empty: none.
     templates_dir: str = ""
+    # The key signing alert Reply-To tokens; empty: DATA_DIR/reply-secret, made on first use.
+    reply_secret_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class ProcessingSettings:
     retry_delay_seconds: int = 10
     batch_size: int = 10
     poll_seconds: float = 2.0
+    # How often the scheduler looks for due escalations and reminders.
+    timer_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,32 @@ class RelaySettings:
 
 @dataclass(frozen=True)
 class ImapSettings:
+    # imap://user:pass@host[:port]/FOLDER (STARTTLS when offered) or imaps://...; empty: no watcher.
     url: str = ""
+    # A file holding the password (first line); overrides a password in the URL.
+    password_file: str = ""
+    # The folder to watch; empty: the URL's path, else INBOX.
+    folder: str = ""
+    # Where stored messages are moved (created if absent).
+    processed_folder: str = "Processed"
+    # Where a message the server cannot deliver whole is moved; empty: it stays where it is.
+    failed_folder: str = ""
+    # Polling interval when the server has no IDLE.
+    poll_seconds: float = 30.0
+    # IDLE is re-issued after this long; servers may drop an IDLE after 29 minutes (RFC 2177).
+    idle_seconds: float = 25 * 60
+    # UIDs fetched (BODY.PEEK[]) and committed per round trip.
+    batch_size: int = 50
+    # Check the server's certificate and name; false is for test servers only.
+    verify_tls: bool = True
+    timeout_seconds: float = 60.0
+    # Reconnect backoff: doubles from backoff_seconds up to max_backoff_seconds.
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 300.0
+    # Fetches of a message the server cannot deliver whole before it is set aside.
+    fetch_attempts: int = 3
+    # How often a standby instance (PostgreSQL) tries for the mailbox's advisory lock.
+    lock_retry_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -110,8 +139,18 @@ class Settings:
         return self.relay.from_address or self.smtp.addresses[0]
 
     def accepts(self, address: str) -> bool:
-        wanted = address.strip().strip("<>").lower()
-        return any(wanted == a.lower() for a in self.smtp.addresses)
+        return accepts_address(self.smtp.addresses, address)
+
+
+def base_address(address: str) -> str:
+    """``missing+a42.tag@x`` -> ``missing@x``: replies to alerts come back plus-addressed."""
+    local, at, domain = address.strip().strip("<>").lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}{at}{domain}"
+
+
+def accepts_address(addresses: Sequence[str], address: str) -> bool:
+    """One of our addresses, with or without a +tag (the tag is checked when it is read)."""
+    return base_address(address) in {a.lower() for a in addresses}
 
 
 # Environment variable -> (section, key). The contract in DESIGN.md names these.
@@ -371,6 +410,32 @@ def validate(settings: Settings) -> list[str]:
         problems.append(f"relay.url: names no host: {redact_url(s.relay.url)!r}")
     if s.imap.url and urlsplit(s.imap.url).scheme not in ("imap", "imaps"):
         problems.append(f"imap.url: must start imap:// or imaps://, got {redact_url(s.imap.url)!r}")
+    if s.imap.url and not urlsplit(s.imap.url).hostname:
+        problems.append(f"imap.url: names no host: {redact_url(s.imap.url)!r}")
+    if s.imap.password_file and not Path(s.imap.password_file).is_file():
+        problems.append(f"imap.password_file: {s.imap.password_file}: not found")
+    for key, number in (
+        ("imap.poll_seconds", s.imap.poll_seconds),
+        ("imap.timeout_seconds", s.imap.timeout_seconds),
+        ("imap.backoff_seconds", s.imap.backoff_seconds),
+        ("imap.max_backoff_seconds", s.imap.max_backoff_seconds),
+        ("imap.lock_retry_seconds", s.imap.lock_retry_seconds),
+    ):
+        if number <= 0:
+            problems.append(f"{key}: must be positive, got {number}")
+    if not 0 < s.imap.idle_seconds < 29 * 60:
+        problems.append(
+            f"imap.idle_seconds: must be above 0 and below 1740 (29 minutes), "
+            f"got {s.imap.idle_seconds}"
+        )
+    for key, value in (
+        ("imap.batch_size", s.imap.batch_size),
+        ("imap.fetch_attempts", s.imap.fetch_attempts),
+    ):
+        if value < 1:
+            problems.append(f"{key}: must be at least 1, got {value}")
+    if s.imap.processed_folder.strip() == "":
+        problems.append("imap.processed_folder: must name a folder")
     return problems
 
 

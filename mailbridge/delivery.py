@@ -34,9 +34,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailbridge import store
+from mailbridge.acks import make_reply_address
 from mailbridge.clock import Clock, system_clock
 from mailbridge.config import Settings
-from mailbridge.models import FAILED, QUEUED, SENT, Alert, InboundMessage
+from mailbridge.models import FAILED, QUEUED, SENT, Alert, Episode, InboundMessage
+from mailbridge.reply_secret import reply_secret
 
 log = logging.getLogger(__name__)
 _FILE_POLICY = compat32.clone(linesep="\r\n")
@@ -262,6 +264,8 @@ FallbackFactory = Callable[[Session, Alert, str], None]
 # (alert id, temporary error, permanent error); both None means sent.
 Outcome = tuple[int, str | None, str | None]
 _RECORD_EVERY = 10
+# Roles whose replies are not acknowledgements: the carer's replies to a receipt are updates.
+UNTOKENED_ROLES = frozenset({"reporter", "fallback"})
 
 
 def requeue_failed(session: Session, *, now: datetime, actor: str) -> int:
@@ -299,6 +303,7 @@ class Sender:
         self.transport: Transport = transport or make_transport(settings)
         self.clock = clock
         self.on_give_up = on_give_up
+        self.secret = reply_secret(settings)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -420,8 +425,13 @@ class Sender:
         ready: list[tuple[int, str, Message]] = []
         failed: list[Outcome] = []
         with Session(self.engine) as session:
-            alerts = session.scalars(select(Alert).where(Alert.id.in_(ids)).order_by(Alert.id))
-            for alert in alerts:
+            rows = session.execute(
+                select(Alert, Episode.reference)
+                .outerjoin(Episode, Episode.id == Alert.episode_id)
+                .where(Alert.id.in_(ids))
+                .order_by(Alert.id)
+            ).all()
+            for alert, reference in rows:
                 if alert.status != QUEUED:
                     continue
                 original = None
@@ -433,7 +443,7 @@ class Sender:
                     message = build_email(
                         alert,
                         sender=self.settings.from_address,
-                        reply_to=self.settings.smtp.addresses[0],
+                        reply_to=self._reply_to(alert, reference),
                         original=original,
                     )
                 except Exception as exc:  # a row that can never become an email must not loop
@@ -443,6 +453,16 @@ class Sender:
                     continue
                 ready.append((alert.id, alert.recipient, message))
         return ready, failed
+
+    def _reply_to(self, alert: Alert, reference: str | None) -> str:
+        """Staff replies carry a signed token naming the alert, so a reply is an
+        acknowledgement by that role; receipts and fallback mail get the plain address."""
+        base = self.settings.smtp.addresses[0]
+        if reference is None or alert.role in UNTOKENED_ROLES:
+            return base
+        return make_reply_address(
+            base, alert_id=alert.id, episode_ref=reference, role=alert.role, secret=self.secret
+        )
 
     def _record_all(self, outcomes: list[Outcome], report: DeliveryReport) -> None:
         if not outcomes:

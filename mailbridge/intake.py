@@ -89,11 +89,21 @@ class Intake:
         self._lock = threading.Lock()
         self._unacknowledged = 0
 
-    def accept_many(self, items: Sequence[Incoming]) -> list[Stored]:
-        """Commit all or none; raise StorageError so the caller answers 'try later'."""
+    def accept_many(
+        self,
+        items: Sequence[Incoming],
+        *,
+        also: Callable[[Session, list[Stored]], None] | None = None,
+    ) -> list[Stored]:
+        """Commit all or none; raise StorageError so the caller answers 'try later'.
+
+        ``also`` runs in the same transaction (the IMAP watcher records how far it has stored).
+        """
         try:
             with Session(self.engine) as session, session.begin():
                 results = store.insert_batch(session, items)
+                if also is not None:
+                    also(session, results)
         except SQLAlchemyError as exc:
             raise StorageError(f"could not store message: {type(exc).__name__}") from exc
         for item, result in zip(items, results, strict=True):

@@ -275,3 +275,95 @@ class Alert(Base):
 
 QUEUED = "queued"
 SENT = "sent"
+
+
+# -- the IMAP watcher's place in each mailbox ---------------------------------------------
+
+
+class ImapState(Base):
+    """How far the watcher has stored a mailbox: UIDs mean nothing without their UIDVALIDITY.
+
+    ``mailbox`` is the account and folder (``user@host:port/INBOX``). ``last_uid`` is the
+    highest UID whose message is committed; a UIDVALIDITY change resets it to 0.
+    """
+
+    __tablename__ = "imap_state"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    mailbox: Mapped[str] = mapped_column(String(500), unique=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- clocks: acknowledgements, due actions and return home interviews --------------------
+
+
+class Acknowledgement(Base):
+    """A person who replied to an alert: the episode has an owner from this moment."""
+
+    __tablename__ = "acknowledgements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    episode_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("episodes.id", ondelete="CASCADE"), index=True
+    )
+    alert_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("alerts.id", ondelete="SET NULL")
+    )
+    inbound_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("inbound_messages.id", ondelete="SET NULL")
+    )
+    role: Mapped[str] = mapped_column(String(40))
+    address: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("episode_id", "role", "address"),)
+
+
+class DueAction(Base):
+    """One timed action (escalation, reminder, overdue); the key makes it happen once only."""
+
+    __tablename__ = "due_actions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    episode_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("episodes.id", ondelete="CASCADE"), index=True
+    )
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending / done / cancelled
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    late_note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_due_actions_status_due", "status", "due_at"),)
+
+
+class Interview(Base):
+    """The return home interview owed after a return, and what the worker reported of it."""
+
+    __tablename__ = "interviews"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    episode_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("episodes.id", ondelete="CASCADE"), unique=True
+    )
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # due / offered / accepted / declined / completed
+    status: Mapped[str] = mapped_column(String(16))
+    overdue: Mapped[bool] = mapped_column(Boolean)
+    held_on: Mapped[date | None] = mapped_column(Date)
+    interviewer: Mapped[str | None] = mapped_column(String(200))
+    reason_codes: Mapped[list[str]] = mapped_column(JSON)
+    reason_notes: Mapped[str | None] = mapped_column(Text)
+    reason_not_held: Mapped[str | None] = mapped_column(Text)
+    risks: Mapped[str | None] = mapped_column(Text)
+    actions: Mapped[str | None] = mapped_column(Text)
+    sent_back: Mapped[int] = mapped_column(Integer)  # incomplete outcomes returned to the worker
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    inbound_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("inbound_messages.id", ondelete="SET NULL")
+    )

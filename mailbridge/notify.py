@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from mailbridge import directory
 from mailbridge.alerts import AlertFacts, Rendered, Renderer
 from mailbridge.config import Settings, load_routing_file
-from mailbridge.models import QUEUED, Alert, Episode, InboundMessage
+from mailbridge.models import QUEUED, Alert, DueAction, Episode, InboundMessage
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.match import Match
 from mailbridge.reading.message import ReadMessage
-from mailbridge.routing import Recipient, Routing, event_for_child
+from mailbridge.routing import Recipient, Routing, event_for_child, resolve_roles
 
 # Who gets the original message attached to a not-a-report or failed alert: the desks that
 # must act on it, not everyone on the list (a copy of a child's data is a copy to account for).
@@ -128,6 +128,114 @@ class Notifier:
             attach_inbound=True,
         )
         return list(routed.recipients)
+
+    def timed_event(
+        self,
+        session: Session,
+        row: DueAction,
+        episode: Episode,
+        *,
+        roles: tuple[str, ...],
+        late: str | None,
+        now: datetime,
+    ) -> list[Recipient]:
+        """An escalation, reminder or overdue notice: the roles the timer names, no tree."""
+        child = directory.get_child(session, episode.child_id) if episode.child_id else None
+        event = event_for_child(
+            row.kind,
+            now,
+            child,
+            episode.allocations,
+            risk=episode.risk_level,
+            sender_known=episode.sender_known,
+        )
+        recipients = resolve_roles(self.routing, event, roles, f"timer {row.kind}")
+        facts = AlertFacts(
+            event=row.kind,
+            received_at=now,
+            reference=episode.reference,
+            child_id=episode.child_id,
+            child_first_name=child.first_name if child else None,
+            child_last_name=child.last_name if child else None,
+            child_name_given=episode.child_name_given,
+            placement_name=child.placement_name if child else None,
+            risk_level=episode.risk_level,
+            last_seen_at=episode.last_seen_at,
+            last_seen_location=episode.last_seen_location,
+            police_reference=episode.police_reference,
+            returned_at=episode.returned_at,
+            reported_by=episode.reported_by,
+            sender_known=episode.sender_known,
+            episode_status=episode.status,
+            note="; ".join(filter(None, (row.note, late))) or None,
+        )
+        rows = []
+        for recipient in recipients:
+            rendered = self.renderer.render_alert(
+                facts, role=recipient.role, recipient_name=recipient.name, note=recipient.note
+            )
+            rows.append(
+                self._row(
+                    event_key=f"due:{row.key}",
+                    event=row.kind,
+                    role=recipient.role,
+                    address=recipient.address,
+                    rendered=rendered,
+                    recipient=recipient,
+                    episode_id=episode.id,
+                    inbound_id=None,
+                    now=now,
+                )
+            )
+        self._insert(session, rows)
+        return recipients
+
+    def interview_incomplete(
+        self,
+        session: Session,
+        *,
+        episode: Episode,
+        message: InboundMessage,
+        to: str,
+        missing: str,
+    ) -> None:
+        """An outcome missing a required part goes back to the worker, naming what is missing."""
+        if not to or to in self.own:
+            return
+        child = directory.get_child(session, episode.child_id) if episode.child_id else None
+        facts = AlertFacts(
+            event="interview_incomplete",
+            received_at=message.received_at,
+            reference=episode.reference,
+            child_id=episode.child_id,
+            child_first_name=child.first_name if child else None,
+            child_last_name=child.last_name if child else None,
+            returned_at=episode.returned_at,
+            episode_status=episode.status,
+            note=(
+                f"The interview outcome you sent is missing: {missing}. It does not count "
+                "as completed until it is whole: reply with the form filled in."
+            ),
+            message_id=message.message_id,
+            inbound_id=message.id,
+        )
+        rendered = self.renderer.render_alert(facts, role="interviewer", recipient_name=None)
+        self._insert(
+            session,
+            [
+                self._row(
+                    event_key=f"msg:{message.id}:interview_incomplete",
+                    event="interview_incomplete",
+                    role="interviewer",
+                    address=to,
+                    rendered=rendered,
+                    recipient=None,
+                    episode_id=episode.id,
+                    inbound_id=message.id,
+                    now=message.received_at,
+                )
+            ],
+        )
 
     def delivery_failed(self, session: Session, alert: Alert, error: str, now: datetime) -> None:
         """An alert that could not be delivered is itself a child nobody may be looking for."""

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbridge import directory, store
+from mailbridge.clocks import replan
 from mailbridge.config import Settings
 from mailbridge.episodes import OPEN, RETURNED, Decision, EpisodeState, Kind, decide
 from mailbridge.models import (
@@ -35,6 +36,8 @@ from mailbridge.reading.classify import classify
 from mailbridge.reading.fields import ReportFields, extract_fields
 from mailbridge.reading.match import Match, match_child
 from mailbridge.reading.message import ReadMessage, read_message
+from mailbridge.replies import ReplyHandler
+from mailbridge.reply_secret import reply_secret
 
 REFERENCE = re.compile(r"\bMB-(\d{4})-(\d{5,})\b", re.IGNORECASE)
 MACHINE_KINDS = {"auto_reply", "bounce", "list"}
@@ -62,6 +65,7 @@ class ReadingPipeline:
     def __init__(self, settings: Settings, *, notifier: Notifier | None = None) -> None:
         self.tz = settings.tz
         self.notifier = notifier or Notifier(settings)
+        self.replies = ReplyHandler(settings, self.notifier, reply_secret(settings))
 
     def prepare(self, raw: bytes, received_at: datetime) -> Reading:
         return read(raw, tz=self.tz, received_at=received_at)
@@ -73,6 +77,9 @@ class ReadingPipeline:
         reading = prepared
         if reading.kind in MACHINE_KINDS:
             return Outcome(IGNORED, f"{reading.kind}: {reading.reason}")
+        reply = self.replies.handle(session, message, reading.message)
+        if reply is not None:
+            return reply
         sender = reading.message.from_addr or (message.mail_from or "").lower() or None
         thread = find_thread(session, reading.message)
         match: Match | None = None
@@ -121,6 +128,7 @@ class ReadingPipeline:
             fields=reading.fields,
             match=match,
         )
+        replan(session, episode, self.notifier.routing, message.received_at)
         return Outcome(PROCESSED, f"{decision.event} {episode.reference}: {decision.reason}")
 
     def gave_up(self, session: Session, message: InboundMessage, error: str) -> None:

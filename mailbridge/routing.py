@@ -404,6 +404,16 @@ def _resolve(routing: Routing, event: Event, entry: str, rule: str) -> list[Reci
     return [Recipient(DUTY, duty.address, duty.name, rule, note)]
 
 
+def resolve_roles(
+    routing: Routing, event: Event, roles: Sequence[str], rule: str
+) -> list[Recipient]:
+    """Named roles to recipients outside the tree (timers); an unknown holder goes to duty."""
+    chosen: list[Recipient] = []
+    for entry in roles:
+        chosen.extend(_resolve(routing, event, entry, rule))
+    return _dedupe(chosen)
+
+
 def _dedupe(chosen: Sequence[Recipient]) -> list[Recipient]:
     merged: dict[str, Recipient] = {}
     notes: dict[str, list[str]] = {}

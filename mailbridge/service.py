@@ -1,4 +1,5 @@
-"""`mailbridge serve`: wires the listener, intake, the worker and the sender; stops cleanly."""
+"""`mailbridge serve`: wires the listener, the IMAP watcher, intake, the worker and the sender;
+stops cleanly."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import signal
 import threading
 from collections.abc import Callable
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
 from mailbridge import db
 from mailbridge.clock import Clock, system_clock
+from mailbridge.clocks import Runner
 from mailbridge.config import Settings
 from mailbridge.delivery import Sender
 from mailbridge.errors import MailbridgeError
+from mailbridge.ingress.imap import Watcher
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake
 from mailbridge.notify import Notifier
@@ -30,6 +34,37 @@ def open_store(settings: Settings) -> Engine:
     engine = db.make_engine(settings.database_url)
     db.ensure_schema(engine)
     return engine
+
+
+def make_runner(engine: Engine, settings: Settings) -> Runner:
+    """Performs due escalations and reminders; used by serve's scheduler and `due --run`."""
+    notifier = Notifier(settings)
+    return Runner(engine, notifier.routing, notifier.timed_event)
+
+
+def start_scheduler(
+    runner: Runner, sender: Sender, settings: Settings, clock: Clock = system_clock
+) -> BackgroundScheduler:
+    """APScheduler ticks the runner; what is due, and what was done, lives in the database."""
+
+    def tick() -> None:
+        try:
+            if runner.run_due(clock()):
+                sender.wake()
+        except Exception as exc:
+            log.error("timer pass failed: %s; it runs again at the next tick", type(exc).__name__)
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=settings.processing.timer_seconds,
+        coalesce=True,
+        max_instances=1,
+        next_run_time=clock(),
+    )
+    scheduler.start()
+    return scheduler
 
 
 def make_workers(
@@ -53,6 +88,28 @@ def make_workers(
         on_committed=sender.wake,
     )
     return worker, sender
+
+
+def start_watcher(
+    engine: Engine, settings: Settings, intake: Intake, worker: Worker, sender: Sender
+) -> Watcher | None:
+    """The IMAP watcher thread when imap.url is set; a problem is logged, never fatal to serve."""
+    if not settings.imap.url:
+        return None
+    try:
+        watcher = Watcher(
+            engine,
+            settings.imap,
+            intake,
+            clock=worker.clock,
+            gave_up=worker.pipeline.gave_up,
+            on_alert=sender.wake,
+        )
+        watcher.start()
+    except Exception as exc:
+        log.error("IMAP watcher not started: %s", exc)
+        return None
+    return watcher
 
 
 async def serve(
@@ -87,6 +144,8 @@ async def serve(
         ) from exc
     worker.start()
     sender.start()
+    scheduler = start_scheduler(make_runner(engine, settings), sender, settings)
+    watcher = start_watcher(engine, settings, intake, worker, sender)
     log.info(
         "mailbridge listening on %s:%d for %s; store %s",
         host,
@@ -100,7 +159,10 @@ async def serve(
 
     log.info("stopping: no new connections; finishing messages in flight")
     await listener.stop()
+    if watcher is not None:
+        await loop.run_in_executor(None, watcher.stop)
     await loop.run_in_executor(None, intake.close)
+    await loop.run_in_executor(None, scheduler.shutdown)
     await loop.run_in_executor(None, worker.stop)
     await loop.run_in_executor(None, sender.stop)
     engine.dispose()

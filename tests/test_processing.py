@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbridge import directory
-from mailbridge.config import ProcessingSettings, Settings
+from mailbridge.config import ProcessingSettings, ServiceSettings, Settings
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.models import InboundMessage
 from mailbridge.processing import ReadingPipeline
@@ -19,6 +20,8 @@ from mailbridge.timeline import find_episode, list_episodes
 from mailbridge.worker import Worker
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Its own data dir: the pipeline keeps the reply-signing key there.
+SETTINGS = Settings(service=ServiceSettings(data_dir=tempfile.mkdtemp(prefix="mb-processing-")))
 SENT = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
 
 
@@ -55,7 +58,7 @@ def run(engine, *raws: bytes) -> list[InboundMessage]:
         intake.accept(make_incoming(r, source="inject", mail_from=None, rcpt_tos=[], peer=None)).id
         for r in raws
     ]
-    settings = Settings()
+    settings = SETTINGS
     Worker(engine, ReadingPipeline(settings), ProcessingSettings()).run_once()
     with Session(engine) as s:
         return [s.get_one(InboundMessage, i) for i in ids]
@@ -168,7 +171,7 @@ def test_reprocessing_changes_nothing(world):
 
     with Session(world) as s, s.begin():
         store.reset_for_reprocess(s, m.id, now=SENT, actor="test")
-    Worker(world, ReadingPipeline(Settings()), ProcessingSettings()).run_once()
+    Worker(world, ReadingPipeline(SETTINGS), ProcessingSettings()).run_once()
     (ep,) = episodes(world)
     assert ep["message_ids"] == ["r@x"]
 
@@ -244,7 +247,7 @@ def test_concurrent_first_reports_for_one_child_open_one_episode(world, database
             barrier.wait(timeout=10)
             return super().process(session, message, prepared)
 
-    workers = [Worker(world, Slow(Settings()), ProcessingSettings(batch_size=1)) for _ in range(2)]
+    workers = [Worker(world, Slow(SETTINGS), ProcessingSettings(batch_size=1)) for _ in range(2)]
     threads = [threading.Thread(target=w.run_once) for w in workers]
     for t in threads:
         t.start()

@@ -10,7 +10,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
 
-from mailbridge.config import SmtpSettings
+from mailbridge.config import SmtpSettings, accepts_address
 from mailbridge.intake import Intake, make_incoming
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,6 @@ class IntakeHandler:
     def __init__(self, settings: SmtpSettings, intake: Intake) -> None:
         self.settings = settings
         self.intake = intake
-        self._accepted = {a.lower() for a in settings.addresses}
         self.in_flight = 0
 
     async def handle_RCPT(
@@ -35,7 +34,7 @@ class IntakeHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if address.strip().lower() not in self._accepted:
+        if not accepts_address(self.settings.addresses, address):
             return f"550 5.1.1 <{address}>: mailbox unavailable, this address takes no mail"
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
             return "452 4.5.3 Too many recipients"

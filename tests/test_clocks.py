@@ -1,0 +1,286 @@
+"""Acknowledgement, escalation and the return-interview clock, with an injected clock.
+
+The whole story is driven by email: a report, replies to alerts, a return, a reminder and the
+interview outcome. No test sleeps.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbridge import directory
+from mailbridge.acks import make_reply_address
+from mailbridge.clocks import Runner
+from mailbridge.intake import Intake, make_incoming
+from mailbridge.models import Acknowledgement, Alert, DueAction, Episode, InboundMessage, Interview
+from mailbridge.notify import Notifier
+from mailbridge.processing import ReadingPipeline
+from mailbridge.reply_secret import reply_secret
+from mailbridge.worker import Worker
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# Thursday 26 November 2026, 11:00 UTC: office hours in London.
+T0 = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+SW = "sam.patel@council.example"
+TM = "tm.north@council.example"
+CARER = "oakview@homes.example"
+BASE = "missing@council.example"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, **delta: float) -> datetime:
+        self.now = T0 + timedelta(**delta)
+        return self.now
+
+
+class Story:
+    """The service's parts on one database, driven by hand."""
+
+    def __init__(self, engine: Any, settings: Any) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock = Clock()
+        self.notifier = Notifier(settings)
+        self.worker = Worker(engine, ReadingPipeline(settings, notifier=self.notifier),
+                             settings.processing, clock=self.clock)
+        self.runner = Runner(engine, self.notifier.routing, self.notifier.timed_event)
+        self.secret = reply_secret(settings)
+        self.n = 0
+
+    def send(self, body: str, *, sender: str = CARER, subject: str = "Jordan (100231)",
+             to: str = BASE, extra: str = "") -> InboundMessage:
+        self.n += 1
+        raw = (
+            f"From: <{sender}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n"
+            f"Message-ID: <story-{self.n}@x>\r\nDate: {format_datetime(self.clock())}\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n{extra}\r\n{body}\r\n"
+        ).encode()
+        stored = Intake(self.engine, clock=self.clock).accept(
+            make_incoming(raw, source="smtp", mail_from=sender, rcpt_tos=[to], peer=None,
+                          clock=self.clock)
+        )
+        self.worker.run_once()
+        with Session(self.engine) as s:
+            return s.get_one(InboundMessage, stored.id)
+
+    def reply_to(self, event: str, recipient: str) -> tuple[str, str]:
+        """The signed Reply-To the sender puts on that alert, and its subject."""
+        with Session(self.engine) as s:
+            alert, ref = s.execute(
+                select(Alert, Episode.reference)
+                .join(Episode, Episode.id == Alert.episode_id)
+                .where(Alert.event == event, Alert.recipient == recipient)
+            ).one()
+            return (
+                make_reply_address(BASE, alert_id=alert.id, episode_ref=ref, role=alert.role,
+                                   secret=self.secret),
+                f"Re: {alert.subject}",
+            )
+
+    def alerts(self, **where: str) -> list[Alert]:
+        with Session(self.engine) as s:
+            q = select(Alert).order_by(Alert.id)
+            for k, v in where.items():
+                q = q.where(getattr(Alert, k) == v)
+            return list(s.scalars(q))
+
+    def pending(self) -> dict[str, str]:
+        with Session(self.engine) as s:
+            return {a.key: a.status for a in s.scalars(select(DueAction))}
+
+
+@pytest.fixture
+def story(engine, make_settings) -> Story:
+    with Session(engine) as s, s.begin():
+        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        directory.import_directory(s, parsed, now=T0, actor="test")
+    return Story(engine, make_settings())
+
+
+def report(story: Story) -> InboundMessage:
+    return story.send("Jordan Carter (100231) has not come home since 10:00 this morning.",
+                      subject="Missing: Jordan Carter (100231)")
+
+
+def test_no_acknowledgement_escalates_to_the_team_manager_then_duty(story: Story) -> None:
+    assert report(story).status == "processed"
+    ref = story.alerts(event="missing")[0]
+    assert ref.recipient
+    assert {k.split(":")[0] for k in story.pending()} >= {"esc1", "esc2", "still"}
+
+    story.runner.run_due(story.clock.at(minutes=59))
+    assert story.alerts(event="escalate_team_manager") == []
+    story.runner.run_due(story.clock.at(minutes=61))
+    (tm,) = story.alerts(event="escalate_team_manager")
+    assert tm.recipient == TM
+    story.runner.run_due(story.clock.at(minutes=121))
+    (duty,) = story.alerts(event="escalate_duty")
+    assert duty.recipient == "duty@council.example"  # office hours: duty, not the EDT
+    # Nothing escalates twice, however often the scheduler ticks.
+    story.runner.run_due(story.clock.at(minutes=200))
+    assert len(story.alerts(event="escalate_team_manager")) == 1
+    assert len(story.alerts(event="escalate_duty")) == 1
+
+
+def test_an_acknowledgement_by_reply_stops_the_next_escalation(story: Story) -> None:
+    report(story)
+    story.runner.run_due(story.clock.at(minutes=61))
+    assert len(story.alerts(event="escalate_team_manager")) == 1
+
+    to, subject = story.reply_to("missing", SW)
+    ack = story.send("On it.", sender=SW, subject=subject, to=to)
+    assert ack.status == "processed" and "acknowledged" in (ack.reason or "")
+    with Session(story.engine) as s:
+        (row,) = s.scalars(select(Acknowledgement))
+    assert (row.role, row.address, row.at) == ("social_worker", SW, story.clock())
+    assert story.pending()[f"esc2:{subject.split(']')[0].split('[')[1]}"] == "cancelled"
+
+    story.runner.run_due(story.clock.at(minutes=200))
+    assert story.alerts(event="escalate_duty") == []
+    # An acknowledgement alerts nobody and sends no receipt.
+    assert story.alerts(inbound_id=ack.id) == []  # type: ignore[arg-type]
+
+
+def test_an_out_of_office_reply_is_not_an_acknowledgement(story: Story) -> None:
+    report(story)
+    to, subject = story.reply_to("missing", SW)
+    ooo = story.send("I am out of the office until Monday.", sender=SW,
+                     subject=f"Automatic reply: {subject}", to=to,
+                     extra="Auto-Submitted: auto-replied\r\n")
+    assert ooo.status == "ignored"
+    with Session(story.engine) as s:
+        assert list(s.scalars(select(Acknowledgement))) == []
+    story.runner.run_due(story.clock.at(minutes=61))
+    assert len(story.alerts(event="escalate_team_manager")) == 1
+
+
+def test_a_forged_token_is_ignored_and_the_duty_desk_told(story: Story) -> None:
+    report(story)
+    to, subject = story.reply_to("missing", SW)
+    local, _, domain = to.partition("@")
+    forged = local[:-4] + ("aaaa" if not local.endswith("aaaa") else "bbbb") + "@" + domain
+    msg = story.send("ACK", sender="someone@evil.example", subject=subject, to=forged)
+    assert msg.status == "ignored" and "forged" in (msg.reason or "")
+    with Session(story.engine) as s:
+        assert list(s.scalars(select(Acknowledgement))) == []
+    told = story.alerts(event="forged_token")
+    assert told and {a.recipient for a in told} >= {"duty@council.example"}
+    story.runner.run_due(story.clock.at(minutes=61))
+    assert len(story.alerts(event="escalate_team_manager")) == 1
+
+
+def test_the_carer_replying_in_the_thread_is_an_update_not_an_acknowledgement(
+    story: Story,
+) -> None:
+    report(story)
+    with Session(story.engine) as s:
+        receipt = s.scalars(select(Alert).where(Alert.event == "receipt")).one()
+    msg = story.send("Police have been round.", subject=f"Re: {receipt.subject}")
+    assert msg.status == "processed" and (msg.reason or "").startswith("update")
+    with Session(story.engine) as s:
+        assert list(s.scalars(select(Acknowledgement))) == []
+
+
+def test_a_return_starts_the_interview_clock_and_the_outcome_by_email_stops_it(
+    story: Story,
+) -> None:
+    report(story)
+    story.clock.at(hours=5)
+    back = story.send("Jordan Carter (100231) came home at 15:30, safe and well.",
+                      subject="Jordan (100231) is back")
+    assert back.status == "processed"
+    with Session(story.engine) as s:
+        episode = s.scalars(select(Episode)).one()
+        interview = s.scalars(select(Interview)).one()
+        returned_at = episode.returned_at
+    assert returned_at is not None
+    assert interview.due_at == returned_at + timedelta(hours=72)
+    pending = story.pending()
+    assert all(v == "cancelled" for k, v in pending.items() if k.startswith(("esc", "still")))
+
+    story.runner.run_due(returned_at + timedelta(hours=24, minutes=1))
+    (first,) = story.alerts(event="interview_reminder")
+    assert first.recipient == SW
+    story.runner.run_due(returned_at + timedelta(hours=48, minutes=1))
+    assert len(story.alerts(event="interview_reminder")) == 2
+    story.runner.run_due(returned_at + timedelta(hours=72, minutes=1))
+    overdue = story.alerts(event="interview_overdue")
+    assert TM in {a.recipient for a in overdue}
+    with Session(story.engine) as s:
+        assert s.scalars(select(Interview)).one().overdue is True
+
+    # An incomplete outcome goes back to the worker, naming what is missing.
+    story.clock.now = returned_at + timedelta(hours=73)
+    to, subject = story.reply_to("interview_overdue", SW)
+    partial = story.send("Result: completed\nDate: 29/11/2026\nInterviewer: Sam Patel\n",
+                         sender=SW, subject=subject, to=to)
+    assert partial.status == "processed" and "incomplete" in (partial.reason or "")
+    (back_to_worker,) = story.alerts(event="interview_incomplete")
+    assert back_to_worker.recipient == SW and "reasons" in back_to_worker.body_text
+    with Session(story.engine) as s:
+        interview = s.scalars(select(Interview)).one()
+        assert (interview.status, interview.sent_back) == ("due", 1)
+
+    whole = story.send(
+        "Result: completed\nDate: 29/11/2026\nInterviewer: Sam Patel\n"
+        "Reasons for going missing: friends, substance use\n"
+        "Risks identified: older peers at the station\nActions agreed: safety plan with carers\n",
+        sender=SW, subject=subject, to=to,
+    )
+    assert whole.status == "processed" and "completed" in (whole.reason or "")
+    with Session(story.engine) as s:
+        interview = s.scalars(select(Interview)).one()
+    assert interview.status == "completed"
+    assert interview.reason_codes == ["friends", "substance_use"]
+    assert interview.interviewer == "Sam Patel"
+
+
+def test_a_restart_in_the_middle_sends_nothing_twice_and_late_actions_say_so(
+    story: Story,
+) -> None:
+    report(story)
+    story.runner.run_due(story.clock.at(minutes=61))
+    # "Restart": a new runner; the service was down for three hours.
+    again = Runner(story.engine, story.notifier.routing, story.notifier.timed_event)
+    done = again.run_due(story.clock.at(hours=4))
+    assert [p.kind for p in done] == ["escalate_duty"]
+    assert done[0].late and "late" in done[0].late
+    assert len(story.alerts(event="escalate_team_manager")) == 1
+    assert "late" in (story.alerts(event="escalate_duty")[0].body_text)
+    assert again.run_due(story.clock.at(hours=4, minutes=1)) == []
+
+
+def test_two_runners_at_once_send_each_reminder_once(story: Story, database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers; the concurrent case needs PostgreSQL")
+    for n in range(3):
+        story.send(f"Child 10023{n + 1} has not come home.", subject=f"Missing 10023{n + 1}")
+    runners = [Runner(story.engine, story.notifier.routing, story.notifier.timed_event)
+               for _ in range(2)]
+    at = story.clock.at(hours=30)
+    threads = [threading.Thread(target=r.run_due, args=(at,)) for r in runners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    keys = [a.event_key for a in story.alerts() if a.event_key.startswith("due:")]
+    assert keys and len(keys) == len(set((k, r) for k, r in
+                                         ((a.event_key, a.recipient) for a in story.alerts()
+                                          if a.event_key.startswith("due:"))))
+    with Session(story.engine) as s:
+        done = [a.key for a in s.scalars(select(DueAction).where(DueAction.status == "done"))]
+    assert len(done) == len(set(done)) and len(done) >= 6
