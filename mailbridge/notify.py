@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,6 +26,7 @@ from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.match import Match
 from mailbridge.reading.message import ReadMessage
 from mailbridge.routing import Recipient, Routing, event_for_child, resolve_roles
+from mailbridge.timers import repeat_missing, repeat_missing_note
 
 # Who gets the original message attached to a not-a-report or failed alert: the desks that
 # must act on it, not everyone on the list (a copy of a child's data is a copy to account for).
@@ -66,16 +69,35 @@ class Notifier:
         # carer who opened the episode, and must be vouched for (or not) on its own.
         sender = (read.from_addr or message.mail_from or "").lower() or None
         known = bool(child and sender and sender in {c.lower() for c in child.carer_emails})
-        routed = self.routing.route(
-            event_for_child(
-                event,
-                message.received_at,
-                child,
-                episode.allocations,
-                risk=episode.risk_level,
-                sender_known=known,
-            )
+        routed_event = event_for_child(
+            event,
+            message.received_at,
+            child,
+            episode.allocations,
+            risk=episode.risk_level,
+            sender_known=known,
         )
+        recipients = list(self.routing.route(routed_event).recipients)
+        repeat_note = None
+        if event == "missing" and episode.child_id:
+            starts = session.scalars(
+                select(Episode.opened_at).where(Episode.child_id == episode.child_id)
+            ).all()
+            count = repeat_missing(starts, message.received_at, self.routing)
+            if count is not None:
+                # Repeat episodes should prompt a strategy discussion: say so, widen the list.
+                repeat_note = repeat_missing_note(count, self.routing)
+                have = {r.address.lower() for r in recipients}
+                recipients += [
+                    r
+                    for r in resolve_roles(
+                        self.routing,
+                        routed_event,
+                        self.routing.repeat_missing.add_roles,
+                        "repeat missing",
+                    )
+                    if r.address.lower() not in have
+                ]
         facts = self._facts(
             event,
             episode=episode,
@@ -86,10 +108,14 @@ class Notifier:
             fields=fields,
             sender_known=known,
         )
+        if repeat_note:
+            facts = replace(
+                facts, extra={**facts.extra, "repeat_missing": repeat_note}, note=repeat_note
+            )
         self._queue_routed(
             session,
             facts,
-            routed.recipients,
+            recipients,
             episode_id=episode.id,
             inbound_id=message.id,
             now=message.received_at,
@@ -100,9 +126,9 @@ class Notifier:
             read=read,
             message=message,
             episode=episode,
-            recipients=routed.recipients,
+            recipients=recipients,
         )
-        return list(routed.recipients)
+        return recipients
 
     def message_event(
         self,

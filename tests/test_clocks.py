@@ -284,3 +284,24 @@ def test_two_runners_at_once_send_each_reminder_once(story: Story, database_url:
     with Session(story.engine) as s:
         done = [a.key for a in s.scalars(select(DueAction).where(DueAction.status == "done"))]
     assert len(done) == len(set(done)) and len(done) >= 6
+
+
+def test_the_third_episode_in_ninety_days_says_so_and_adds_the_team_manager(
+    story: Story,
+) -> None:
+    for day in range(3):
+        story.clock.at(days=day * 10)
+        report(story)
+        story.clock.at(days=day * 10, hours=3)
+        story.send("Jordan Carter (100231) is back home, safe.", subject="Jordan back")
+    first, second, third = story.alerts(event="missing", role="social_worker")
+    assert "missing episode" not in second.body_text
+    assert "missing episode" not in first.body_text
+    assert "3rd missing episode in 90 days" in third.body_text
+    with Session(story.engine) as s:
+        third_ep = s.get_one(Alert, third.id).episode_id
+    recipients = {a.recipient for a in story.alerts(event="missing") if a.episode_id == third_ep}
+    assert TM in recipients  # added by the repeat rule, in office hours and at normal risk
+    assert "ruth.okafor@council.example" in recipients
+    earlier = {a.recipient for a in story.alerts(event="missing") if a.episode_id != third_ep}
+    assert TM not in earlier
