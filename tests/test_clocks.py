@@ -305,3 +305,69 @@ def test_the_third_episode_in_ninety_days_says_so_and_adds_the_team_manager(
     assert "ruth.okafor@council.example" in recipients
     earlier = {a.recipient for a in story.alerts(event="missing") if a.episode_id != third_ep}
     assert TM not in earlier
+
+
+def test_the_story_over_smtp_escalation_then_acknowledgement(
+    engine, make_settings, run_service, capsys, monkeypatch
+) -> None:
+    """Through the real listener: a report, an escalation, a reply to the alert over SMTP."""
+    import smtplib
+    import time
+
+    from mailbridge.cli import main
+
+    with Session(engine) as s, s.begin():
+        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        directory.import_directory(s, parsed, now=T0, actor="test")
+    settings = make_settings("[processing]\npoll_seconds = 0.2\ntimer_seconds = 3600\n",
+                             addresses=BASE)
+    svc = run_service(settings)
+    # The CLI reads the same store as the running service.
+    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("MAILBRIDGE_ADDRESSES", BASE)
+
+    def wait(predicate: Any) -> None:
+        deadline = time.monotonic() + 20
+        while not predicate():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.05)
+
+    def rows(event: str) -> list[Alert]:
+        with Session(engine) as s:
+            return list(s.scalars(select(Alert).where(Alert.event == event)))
+
+    with smtplib.SMTP(svc.host, svc.port) as c:
+        c.sendmail(CARER, [BASE], (
+            f"From: {CARER}\r\nTo: {BASE}\r\nSubject: Missing: Jordan Carter (100231)\r\n"
+            "Message-ID: <smtp-story-1@x>\r\n\r\nJordan has not come home.\r\n").encode())
+    wait(lambda: rows("missing"))
+    opened = rows("missing")[0].created_at
+
+    def due(minutes: int) -> None:
+        at = (opened + timedelta(minutes=minutes)).isoformat()
+        assert main(["--config", str(Path(settings.source)), "due", "--at", at, "--run"]) == 0
+
+    due(61)
+    assert [a.recipient for a in rows("escalate_team_manager")] == [TM]
+
+    with Session(engine) as s:
+        alert, ref = s.execute(
+            select(Alert, Episode.reference).join(Episode, Episode.id == Alert.episode_id)
+            .where(Alert.event == "missing", Alert.recipient == SW)).one()
+    token = make_reply_address(BASE, alert_id=alert.id, episode_ref=ref, role=alert.role,
+                               secret=reply_secret(settings))
+    with smtplib.SMTP(svc.host, svc.port) as c:
+        c.sendmail(SW, [token], (
+            f"From: {SW}\r\nTo: {token}\r\nSubject: Re: {alert.subject}\r\n"
+            "Message-ID: <smtp-story-2@x>\r\n\r\nOn it, calling the police now.\r\n").encode())
+    wait(lambda: _acknowledged(engine))
+
+    due(180)
+    assert rows("escalate_duty") == []
+    capsys.readouterr()
+
+
+def _acknowledged(engine: Any) -> bool:
+    with Session(engine) as s:
+        return s.scalars(select(Acknowledgement)).first() is not None
