@@ -404,6 +404,12 @@ def validate(settings: Settings) -> list[str]:
             problems.append(f"{key}: must be positive, got {number}")
     if s.relay.from_address and "@" not in s.relay.from_address:
         problems.append(f"relay.from_address: {s.relay.from_address!r} is not an email address")
+    if s.processing.timer_seconds <= 0:
+        problems.append(
+            f"processing.timer_seconds: must be positive, got {s.processing.timer_seconds}"
+        )
+    if s.service.reply_secret_file and not Path(s.service.reply_secret_file).is_file():
+        problems.append(f"service.reply_secret_file: {s.service.reply_secret_file} is not a file")
     if s.service.templates_dir and not Path(s.service.templates_dir).is_dir():
         problems.append(f"service.templates_dir: {s.service.templates_dir} is not a directory")
     if s.relay.url and not urlsplit(s.relay.url).hostname:

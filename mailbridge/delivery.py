@@ -265,7 +265,7 @@ FallbackFactory = Callable[[Session, Alert, str], None]
 Outcome = tuple[int, str | None, str | None]
 _RECORD_EVERY = 10
 # Roles whose replies are not acknowledgements: the carer's replies to a receipt are updates.
-UNTOKENED_ROLES = frozenset({"reporter", "fallback"})
+UNTOKENED_ROLES = frozenset({"reporter", "fallback", "interviewer"})
 
 
 def requeue_failed(session: Session, *, now: datetime, actor: str) -> int:
@@ -460,9 +460,15 @@ class Sender:
         base = self.settings.smtp.addresses[0]
         if reference is None or alert.role in UNTOKENED_ROLES:
             return base
-        return make_reply_address(
-            base, alert_id=alert.id, episode_ref=reference, role=alert.role, secret=self.secret
-        )
+        try:
+            return make_reply_address(
+                base, alert_id=alert.id, episode_ref=reference, role=alert.role, secret=self.secret
+            )
+        except ValueError:
+            # A role the token cannot name (a long custom role): the alert must still go out;
+            # a reply then reaches us as a plain message quoting the reference.
+            log.warning("alert id=%s role=%s: no reply token possible", alert.id, alert.role)
+            return base
 
     def _record_all(self, outcomes: list[Outcome], report: DeliveryReport) -> None:
         if not outcomes:

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from mailbridge.errors import ConfigError
+from mailbridge.interview_form import DEFAULT_REASON_CODES as INTERVIEW_REASON_CODES
 
 if TYPE_CHECKING:
     from mailbridge.directory import ChildRecord
@@ -181,40 +182,8 @@ class Routed:
 # with the defaults below.
 
 # Reasons for going missing (push and pull factors): code -> synonyms a worker may write.
-DEFAULT_REASON_CODES: Mapping[str, tuple[str, ...]] = {
-    "placement_conflict": (
-        "placement conflict",
-        "conflict in placement",
-        "placement breakdown",
-        "argument with carer",
-        "argument with carers",
-        "unhappy in placement",
-    ),
-    "family_contact": (
-        "family",
-        "family contact",
-        "went home",
-        "visiting family",
-        "seeing family",
-        "to see family",
-    ),
-    "friends": ("friend", "friends", "peers", "with friends", "seeing friends"),
-    "exploitation_cse": ("cse", "sexual exploitation", "child sexual exploitation"),
-    "exploitation_cce": (
-        "cce",
-        "criminal exploitation",
-        "child criminal exploitation",
-        "county lines",
-        "gang",
-        "gangs",
-    ),
-    "substance_use": ("drugs", "alcohol", "substance misuse", "substances", "drink and drugs"),
-    "bullying": ("bullied", "bully", "bullying at school"),
-    "mental_health": ("mental health", "anxiety", "depression", "self harm", "low mood"),
-    "relationship": ("boyfriend", "girlfriend", "partner", "relationship breakdown"),
-    "unknown": ("not known", "did not say", "would not say", "refused to say", "don't know"),
-    "other": ("something else",),
-}
+# One list of reason codes for the routing file's default and the interview form's reader.
+DEFAULT_REASON_CODES = INTERVIEW_REASON_CODES
 
 
 def fold_reason(text: str) -> str:

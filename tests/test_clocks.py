@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from mailbridge import directory
 from mailbridge.acks import make_reply_address
 from mailbridge.clocks import Runner
+from mailbridge.delivery import Sender
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.models import Acknowledgement, Alert, DueAction, Episode, InboundMessage, Interview
 from mailbridge.notify import Notifier
@@ -231,6 +232,9 @@ def test_a_return_starts_the_interview_clock_and_the_outcome_by_email_stops_it(
     assert partial.status == "processed" and "incomplete" in (partial.reason or "")
     (back_to_worker,) = story.alerts(event="interview_incomplete")
     assert back_to_worker.recipient == SW and "reasons" in back_to_worker.body_text
+    Sender(story.engine, story.settings, clock=story.clock).deliver_due()
+    (back_to_worker,) = story.alerts(event="interview_incomplete")
+    assert back_to_worker.status == "sent", back_to_worker.last_error
     with Session(story.engine) as s:
         interview = s.scalars(select(Interview)).one()
         assert (interview.status, interview.sent_back) == ("due", 1)
