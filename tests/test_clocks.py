@@ -375,3 +375,41 @@ def test_the_story_over_smtp_escalation_then_acknowledgement(
 def _acknowledged(engine: Any) -> bool:
     with Session(engine) as s:
         return s.scalars(select(Acknowledgement)).first() is not None
+
+
+def test_two_processes_running_due_at_once_send_each_reminder_once(
+    story: Story, database_url: str, tmp_path: Path
+) -> None:
+    """`mailbridge due --run` twice, concurrently, as two processes on PostgreSQL."""
+    import os
+    import subprocess
+    import sys
+
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers; two processes at once need PostgreSQL")
+    for n in range(3):
+        story.send(f"Child 10023{n + 1} has not come home.", subject=f"Missing 10023{n + 1}")
+    at = (T0 + timedelta(hours=49)).isoformat()
+    env = {**os.environ, "MAILBRIDGE_DATABASE_URL": database_url,
+           "MAILBRIDGE_DATA_DIR": str(story.settings.data_dir),
+           "MAILBRIDGE_ADDRESSES": BASE}
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mailbridge", "--config", str(config), "due", "--at", at,
+             "--run"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1].decode()[-500:] for o in outs]
+    with Session(story.engine) as s:
+        done = list(s.scalars(select(DueAction).where(DueAction.status == "done")))
+        timed = list(s.scalars(select(Alert).where(Alert.event_key.like("due:%"))))
+    # Three episodes: esc1, esc2 and two still-missing reminders each by 49 h.
+    assert len(done) == 12
+    assert len({a.key for a in done}) == 12
+    assert len({(a.event_key, a.recipient) for a in timed}) == len(timed)
+    assert {a.event_key for a in timed} == {f"due:{a.key}" for a in done}
