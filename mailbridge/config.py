@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailbridge.errors import ConfigError
@@ -90,8 +90,8 @@ class ImapSettings:
     poll_seconds: float = 30.0
     # IDLE is re-issued after this long; servers may drop an IDLE after 29 minutes (RFC 2177).
     idle_seconds: float = 25 * 60
-    # UIDs fetched (BODY.PEEK[]) and committed per round trip.
-    batch_size: int = 50
+    # UIDs fetched (BODY.PEEK[]) and committed per round trip (and at most 32 MB of mail).
+    batch_size: int = 200
     # Check the server's certificate and name; false is for test servers only.
     verify_tls: bool = True
     timeout_seconds: float = 60.0
@@ -442,6 +442,15 @@ def validate(settings: Settings) -> list[str]:
             problems.append(f"{key}: must be at least 1, got {value}")
     if s.imap.processed_folder.strip() == "":
         problems.append("imap.processed_folder: must name a folder")
+    if s.imap.url:
+        watched = s.imap.folder or unquote(urlsplit(s.imap.url).path.lstrip("/")) or "INBOX"
+        for key, other in (
+            ("imap.processed_folder", s.imap.processed_folder),
+            ("imap.failed_folder", s.imap.failed_folder),
+        ):
+            same = other == watched or (other.upper() == watched.upper() == "INBOX")
+            if other and same:
+                problems.append(f"{key}: must differ from the watched folder {watched!r}")
     return problems
 
 

@@ -33,6 +33,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -44,6 +45,7 @@ from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import LoginError
+from imapclient.imapclient import _parse_untagged_response
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -67,6 +69,9 @@ _IDLE_TICK_SECONDS = 1.0
 _LOUD_ATTEMPTS = 3
 # Committed messages are moved in groups of up to this many UIDs (and at the end of each pass).
 _MOVE_GROUP = 500
+# A batch stops at this many bytes too (by RFC822.SIZE), so big attachments cannot exhaust memory;
+# a single larger message travels alone.
+_MAX_BATCH_BYTES = 32 * 1024 * 1024
 _QUIET_LOG_SECONDS = 60.0
 
 
@@ -253,6 +258,35 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, EOFError, imaplib.IMAP4.error, _ConnectionLost, ImapError))
 
 
+def _buffered_responses(client: Any) -> list[Any]:
+    """Untagged responses already received, read without waiting (as idle_check reads them)."""
+    sock = client.socket()
+    sock.settimeout(None)
+    sock.setblocking(False)
+    responses: list[Any] = []
+    try:
+        while True:
+            try:
+                line = client._imap._get_line()
+            except OSError:  # nothing more to read now (BlockingIOError, timeout)
+                break
+            except imaplib.IMAP4.abort as exc:
+                if "EOF" in str(exc):  # how imaplib reports an empty non-blocking read
+                    break
+                raise
+            responses.append(_parse_untagged_response(line))
+    finally:
+        sock.setblocking(True)
+        client._set_read_timeout()
+    return responses
+
+
+def _announces_mail(responses: Sequence[Any]) -> bool:
+    return any(
+        isinstance(r, tuple) and len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses
+    )
+
+
 def capabilities(client: Any) -> frozenset[bytes]:
     return frozenset(bytes(c).upper() for c in client.capabilities())
 
@@ -297,7 +331,7 @@ def move(client: Any, uids: Sequence[int], folder: str, caps: frozenset[bytes]) 
         client.move(which, folder)
         return
     client.copy(which, folder)
-    client.delete_messages(which)
+    client.delete_messages(which, silent=True)
     if b"UIDPLUS" in caps:
         client.uid_expunge(which)
     else:
@@ -434,6 +468,7 @@ class Watcher:
         # PostgreSQL: the connection holding the advisory lock, and when it was last checked.
         self._lock_conn: Connection | None = None
         self._lock_checked = 0.0
+        self._sync: _Sync | None = None
 
     # -- thread control ------------------------------------------------------------------
     def start(self) -> None:
@@ -512,17 +547,19 @@ class Watcher:
                 logging.WARNING,
             )
         else:
+            # A bug, not the network: the traceback goes with it (it names code, not mail).
             what, level = (
                 f"IMAP watcher for {self.mailbox.key} failed unexpectedly: {_describe(exc)}",
                 logging.ERROR,
             )
-            if loud:
-                log.debug("unexpected IMAP watcher error", exc_info=exc)
+        unexpected = level == logging.ERROR and not isinstance(
+            exc, ImapAuthError | SQLAlchemyError | MailbridgeError
+        )
         message = f"{what}; attempt {attempt}, retrying in {delay:g} s"
         if loud:
             if attempt == _LOUD_ATTEMPTS:
                 message += " (further failures are logged once a minute)"
-            log.log(level, message)
+            log.log(level, message, exc_info=exc if unexpected else None)
             self._last_loud = now
         else:
             log.debug(message)
@@ -628,6 +665,7 @@ class Watcher:
                 "MOVE" if b"MOVE" in caps else "COPY + EXPUNGE",
             )
             sync = _Sync(self, client, caps, uidvalidity, last_uid)
+            self._sync = sync
             sweep_due = 0.0
             while not self.stopping():
                 self._check_lock()
@@ -645,6 +683,9 @@ class Watcher:
         finally:
             self._client = None
             self.idling.clear()
+            sync_, self._sync = self._sync, None
+            if sync_ is not None:
+                sync_.close()
             _close_quietly(client)
 
     def healthy(self) -> None:
@@ -668,6 +709,11 @@ class Watcher:
         try:
             deadline = time.monotonic() + self.settings.idle_seconds
             early = 0
+            # Mail that arrived between the last SEARCH and IDLE is announced at once, often in
+            # the same packet as "+ idling". idle() read that packet into imaplib's buffer,
+            # where idle_check (which polls the socket) never looks: read it now.
+            if _announces_mail(_buffered_responses(client)):
+                deadline = 0.0
             while not self.stopping():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -677,7 +723,7 @@ class Watcher:
                 responses = client.idle_check(timeout=wait)
                 if any(r and r[0] == b"BYE" for r in responses):
                     raise _ConnectionLost("the server said BYE")
-                if any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                if _announces_mail(responses):
                     break
                 if not responses and time.monotonic() - started < wait / 2:
                     # idle_check swallows EOF: an early empty return means the socket closed.
@@ -785,6 +831,15 @@ class Watcher:
         return f"imap {self.mailbox.host}:{self.mailbox.port} uid {self._uidvalidity}/{uid}"[:255]
 
 
+@dataclass
+class _Pending:
+    """A batch handed to the committer: its future, its UIDs, the last_uid it records."""
+
+    future: Future[None]
+    uids: list[int]
+    new_last: int
+
+
 class _Sync:
     """The drain and the sweep for one selected folder in one session."""
 
@@ -798,6 +853,10 @@ class _Sync:
         self.last_uid = last_uid
         self.settings = watcher.settings
         self._to_move: list[int] = []
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-commit")
+
+    def close(self) -> None:
+        self._committer.shutdown(wait=True)
 
     def _search(self) -> list[int]:
         return sorted(int(u) for u in self.client.search(["ALL"]))
@@ -848,15 +907,34 @@ class _Sync:
             ]
             if not todo:
                 return
+            sizes = self._sizes(todo)
             retry_later = False
+            # Pipelined: batch k commits on the committer thread while batch k+1 is fetched.
+            # Batches still commit one at a time and in UID order.
+            pending: _Pending | None = None
             try:
-                for chunk in self._chunks(todo):
+                for chunk in self._chunks(todo, sizes):
                     if w.stopping():
                         break
-                    retry_later |= self._batch(chunk, present)
+                    fetched = self._fetch_batch(chunk)
+                    if fetched is None:
+                        continue
+                    good, bad = fetched
+                    if pending is not None:
+                        self._finish(pending)
+                        pending = None
+                    if good:
+                        pending = self._submit(good, present)
+                    retry_later |= self._handle_bad(bad)
                     if len(self._to_move) >= _MOVE_GROUP:
                         self._flush_moves()
+                if pending is not None:
+                    self._finish(pending)
+                    pending = None
             except BaseException:
+                if pending is not None:
+                    with suppress(Exception):
+                        self._finish(pending)  # a batch that did commit is recorded as such
                 self._flush_moves(quiet=True)
                 raise
             self._flush_moves()
@@ -868,20 +946,39 @@ class _Sync:
                     min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * worst)
                 )
 
-    def _chunks(self, todo: list[int]) -> Iterator[list[int]]:
-        """Batches in UID order; a suspect UID travels alone."""
+    def _sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE by UID (cheap: servers keep it in their index); {} if refused."""
+        sizes: dict[int, int] = {}
+        try:
+            for start in range(0, len(uids), 1000):  # command lines stay well under 64 KB
+                data = self.client.fetch(uids[start : start + 1000], [b"RFC822.SIZE"])
+                sizes.update({int(u): int(v.get(b"RFC822.SIZE") or 0) for u, v in data.items()})
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error:
+            return {}
+        return sizes
+
+    def _chunks(self, todo: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
+        """Batches in UID order, of batch_size UIDs or _MAX_BATCH_BYTES; a suspect goes alone."""
         batch: list[int] = []
+        used = 0
         for uid in todo:
             if uid in self.w._suspects:
                 if batch:
                     yield batch
-                    batch = []
+                    batch, used = [], 0
                 yield [uid]
                 continue
+            size = sizes.get(uid, 0)
+            if batch and used + size > _MAX_BATCH_BYTES:
+                yield batch
+                batch, used = [], 0
             batch.append(uid)
+            used += size
             if len(batch) >= self.settings.batch_size:
                 yield batch
-                batch = []
+                batch, used = [], 0
         if batch:
             yield batch
 
@@ -945,18 +1042,27 @@ class _Sync:
                 w._fetch_errors[uid] = "the server returned no message body"
         return bodies
 
-    def _batch(self, chunk: list[int], present: list[int]) -> bool:
-        """Fetch, commit, advance last_uid, move. True if some UIDs should be tried again."""
+    def _fetch_batch(self, chunk: list[int]) -> tuple[list[tuple[int, bytes]], list[int]] | None:
+        """(good, bad) bodies of a batch; None when the batch was settled without a fetch."""
         w = self.w
         if len(chunk) == 1 and w._fetch_failures.get(chunk[0], 0) >= self.settings.fetch_attempts:
             # Its fetches cost the connection each time: set it aside without another try.
             uid = chunk[0]
             w.set_aside(self.client, self.caps, uid, self._error(uid), probe=False)
-            return False
+            return None
         bodies = self._fetch(chunk)
         good = [(uid, body) for uid, body in bodies.items() if body is not None]
         bad = [uid for uid, body in bodies.items() if body is None]
-        if good:
+        return good, bad
+
+    def _submit(self, good: list[tuple[int, bytes]], present: list[int]) -> _Pending:
+        """Commit the messages and the new last_uid in one transaction, on the committer."""
+        w = self.w
+        uids = [uid for uid, _ in good]
+        new_last = self._last_after(present, set(uids))
+        key, uidvalidity, old_last = w.mailbox.key, self.uidvalidity, self.last_uid
+
+        def commit() -> None:
             now = w.clock()
             items = [
                 make_incoming(
@@ -969,23 +1075,33 @@ class _Sync:
                 )
                 for uid, body in good
             ]
-            new_last = self._last_after(present, {uid for uid, _ in good})
 
             def record(session: Session, _results: object) -> None:
-                if new_last > self.last_uid:
-                    advance_state(session, w.mailbox.key, self.uidvalidity, new_last, now)
+                if new_last > old_last:
+                    advance_state(session, key, uidvalidity, new_last, now)
 
-            # One transaction: the messages and how far the folder is stored. It commits, or
-            # raises: then nothing moves and nothing is forgotten.
+            # It commits, or raises: then nothing moves and nothing is forgotten.
             w.intake.accept_many(items, also=record)
-            self.last_uid = max(self.last_uid, new_last)
-            w.stored += len(items)
-            for uid, _ in good:
-                w._committed.add(uid)
-                w._fetch_failures.pop(uid, None)
-                w._fetch_errors.pop(uid, None)
-                w._suspects.discard(uid)
-            w.healthy()
+
+        return _Pending(self._committer.submit(commit), uids, new_last)
+
+    def _finish(self, pending: _Pending) -> None:
+        """Wait for a batch's commit; only then is it moved and last_uid advanced here."""
+        w = self.w
+        pending.future.result()
+        self.last_uid = max(self.last_uid, pending.new_last)
+        w.stored += len(pending.uids)
+        for uid in pending.uids:
+            w._committed.add(uid)
+            w._fetch_failures.pop(uid, None)
+            w._fetch_errors.pop(uid, None)
+            w._suspects.discard(uid)
+        self._to_move.extend(pending.uids)
+        w.healthy()
+
+    def _handle_bad(self, bad: list[int]) -> bool:
+        """Count a failed fetch per UID; set aside those out of attempts. True: retry some."""
+        w = self.w
         retry = False
         for uid in bad:
             count = w._fetch_failures.get(uid, 0) + 1
@@ -1002,7 +1118,6 @@ class _Sync:
                     self.settings.fetch_attempts,
                 )
                 retry = True
-        self._to_move.extend(uid for uid, _ in good)
         return retry
 
     def _error(self, uid: int) -> str:
@@ -1091,7 +1206,7 @@ def check(settings: ImapSettings, engine: Engine | None = None) -> list[str]:
             ("failed", settings.failed_folder),
         ):
             if not name:
-                lines.append(f"{label}:  {'':<2}none (unfetchable mail stays in the folder)")
+                lines.append(f"{label + ':':<11} none (unfetchable mail stays in the folder)")
                 continue
             exists = client.folder_exists(name)
             lines.append(
