@@ -195,25 +195,15 @@ class Notifier:
             episode_status=episode.status,
             note="; ".join(filter(None, (row.note, late))) or None,
         )
-        rows = []
-        for recipient in recipients:
-            rendered = self.renderer.render_alert(
-                facts, role=recipient.role, recipient_name=recipient.name, note=recipient.note
-            )
-            rows.append(
-                self._row(
-                    event_key=f"due:{row.key}",
-                    event=row.kind,
-                    role=recipient.role,
-                    address=recipient.address,
-                    rendered=rendered,
-                    recipient=recipient,
-                    episode_id=episode.id,
-                    inbound_id=None,
-                    now=now,
-                )
-            )
-        self._insert(session, rows)
+        self._queue_routed(
+            session,
+            facts,
+            recipients,
+            event_key=f"due:{row.key}",
+            episode_id=episode.id,
+            inbound_id=None,
+            now=now,
+        )
         return recipients
 
     def interview_incomplete(
@@ -307,11 +297,12 @@ class Notifier:
         recipients: Iterable[Recipient],
         *,
         episode_id: int | None,
-        inbound_id: int,
+        inbound_id: int | None,
         now: datetime,
         attach_inbound: bool = False,
+        event_key: str | None = None,
     ) -> None:
-        """One rendered row per routed recipient, keyed by the message and the event."""
+        """One rendered row per recipient, keyed by the message and the event by default."""
         rows = []
         for recipient in recipients:
             rendered = self.renderer.render_alert(
@@ -319,7 +310,7 @@ class Notifier:
             )
             rows.append(
                 self._row(
-                    event_key=f"msg:{inbound_id}:{facts.event}",
+                    event_key=event_key or f"msg:{inbound_id}:{facts.event}",
                     event=facts.event,
                     role=recipient.role,
                     address=recipient.address,

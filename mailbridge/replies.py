@@ -137,24 +137,16 @@ class ReplyHandler:
             )
             .on_conflict_do_nothing(index_elements=["episode_id", "role", "address"])
         )
-        self._link(
+        self._settle(
             session,
             episode,
             message=message,
             event="ack",
             reason=f"acknowledged as {token.role}",
+            actor=sender,
+            detail={"role": token.role, "alert": token.alert_id},
             now=now,
         )
-        store.audit(
-            session,
-            at=now,
-            actor=sender or "unknown",
-            entity="episode",
-            entity_id=episode.reference,
-            action="acknowledged",
-            detail={"role": token.role, "alert": token.alert_id},
-        )
-        replan(session, episode, self.routing, now)
 
     def _interview(
         self,
@@ -197,25 +189,42 @@ class ReplyHandler:
         interview.actions = outcome.actions
         interview.recorded_at = now
         interview.inbound_id = message.id
-        self._link(
+        self._settle(
             session,
             episode,
             message=message,
             event="interview",
             reason=f"interview {interview.status}",
+            actor=sender,
+            detail={"result": interview.status, "codes": interview.reason_codes},
             now=now,
         )
+        return Outcome(PROCESSED, f"interview {interview.status} recorded for {episode.reference}")
+
+    def _settle(
+        self,
+        session: Session,
+        episode: Episode,
+        *,
+        message: InboundMessage,
+        event: str,
+        reason: str,
+        actor: str,
+        detail: dict[str, object],
+        now: datetime,
+    ) -> None:
+        """Link the message to the episode, audit it, and let the timers see the change."""
+        self._link(session, episode, message=message, event=event, reason=reason, now=now)
         store.audit(
             session,
             at=now,
-            actor=sender or "unknown",
+            actor=actor or "unknown",
             entity="episode",
             entity_id=episode.reference,
-            action="interview",
-            detail={"result": interview.status, "codes": interview.reason_codes},
+            action="acknowledged" if event == "ack" else event,
+            detail=detail,
         )
         replan(session, episode, self.routing, now)
-        return Outcome(PROCESSED, f"interview {interview.status} recorded for {episode.reference}")
 
     @staticmethod
     def _link(
