@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from mailbridge import store
@@ -77,8 +79,10 @@ def replan(session: Session, episode: Episode, routing: Routing, now: datetime) 
     for key, action in wanted.items():
         row = rows.get(key)
         if row is None:
-            session.add(
-                DueAction(
+            # Another instance replanning the same episode may add the same key first.
+            session.execute(
+                _insert(session)(DueAction)
+                .values(
                     key=key,
                     kind=action.kind,
                     episode_id=episode.id,
@@ -87,6 +91,7 @@ def replan(session: Session, episode: Episode, routing: Routing, now: datetime) 
                     note=action.note,
                     status=PENDING,
                 )
+                .on_conflict_do_nothing(index_elements=["key"])
             )
         elif row.status == PENDING:
             row.due_at = action.due_at
@@ -96,6 +101,10 @@ def replan(session: Session, episode: Episode, routing: Routing, now: datetime) 
             row.status = CANCELLED
             row.done_at = now
     session.flush()
+
+
+def _insert(session: Session) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 @dataclass(frozen=True)
@@ -138,20 +147,30 @@ class Runner:
     def run_due(self, now: datetime, *, limit: int = 100) -> list[Performed]:
         """Claim and perform every action due by ``now``, each in its own transaction."""
         done: list[Performed] = []
+        conflicts = 0
         while True:
-            with Session(self.engine) as session, session.begin():
-                row = session.scalars(
-                    select(DueAction)
-                    .where(DueAction.status == PENDING, DueAction.due_at <= now)
-                    .order_by(DueAction.due_at, DueAction.id)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                ).first()
-                if row is None or len(done) >= limit:
+            try:
+                with Session(self.engine) as session, session.begin():
+                    row = session.scalars(
+                        select(DueAction)
+                        .where(DueAction.status == PENDING, DueAction.due_at <= now)
+                        .order_by(DueAction.due_at, DueAction.id)
+                        .limit(1)
+                        .with_for_update(skip_locked=True)
+                    ).first()
+                    if row is None or len(done) >= limit:
+                        return done
+                    performed = self._perform(session, row, now)
+            except OperationalError as exc:
+                # Two instances replanning one episode can deadlock; the loser rolls back and
+                # its row stays pending, so trying again loses and repeats nothing.
+                conflicts += 1
+                log.warning("due action pass conflicted (%s); retrying", type(exc).__name__)
+                if conflicts > 5:
                     return done
-                performed = self._perform(session, row, now)
-                if performed is not None:
-                    done.append(performed)
+                continue
+            if performed is not None:
+                done.append(performed)
 
     def _perform(self, session: Session, row: DueAction, now: datetime) -> Performed | None:
         episode = session.get(Episode, row.episode_id)
