@@ -90,6 +90,8 @@ class InboundMessage(Base):
     duplicate_of: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("inbound_messages.id", ondelete="SET NULL")
     )
+    # Set when retention purged the raw bytes (raw is then NULL); the row itself stays.
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_inbound_messages_status_lease", "status", "lease_until"),)
 
@@ -201,12 +203,20 @@ class Episode(Base):
     reporter_name: Mapped[str | None] = mapped_column(String(200))
     reporter_phone: Mapped[str | None] = mapped_column(String(60))
     sender_known: Mapped[bool] = mapped_column(Boolean)
+    # SPF/DKIM/DMARC as a trusted upstream (or our own DKIM check) judged the first report:
+    # True passed, False failed or no evidence; NULL for episodes from before the check existed.
+    sender_verified: Mapped[bool | None] = mapped_column(Boolean)
     child_name_given: Mapped[str | None] = mapped_column(String(240))
     match_method: Mapped[str | None] = mapped_column(String(40))
     match_confidence: Mapped[float | None] = mapped_column(Float)
     allocations: Mapped[dict[str, Any]] = mapped_column(JSON)
     absence_type: Mapped[str] = mapped_column(String(1))  # SSDA903: M missing, A away
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when retention purged the free-text details; the facts for the figures stay.
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Reports select episodes by when they began.
+    __table_args__ = (Index("ix_episodes_opened_at", "opened_at"),)
 
 
 class EpisodeMessage(Base):
@@ -367,3 +377,21 @@ class Interview(Base):
     inbound_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("inbound_messages.id", ondelete="SET NULL")
     )
+
+
+# -- digests ------------------------------------------------------------------------------
+
+
+class DigestRun(Base):
+    """A digest sent for one period; the unique key is what stops a second send."""
+
+    __tablename__ = "digest_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # weekly / monthly
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)  # exclusive
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recipients: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("kind", "period_start"),)
