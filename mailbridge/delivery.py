@@ -18,9 +18,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.encoders import encode_base64
 from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message
+from email.mime.base import MIMEBase
 from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -223,9 +225,19 @@ def build_email(alert: Alert, *, sender: str, reply_to: str, original: bytes | N
     body.attach(MIMEText(alert.body_text, "plain", "utf-8"))
     body.attach(MIMEText(alert.body_html, "html", "utf-8"))
     msg: Message = body
-    if alert.attach_inbound and original is not None:
+    if alert.attachment_name and alert.attachment is not None:
         msg = MIMEMultipart("mixed")
         msg.attach(body)
+        maintype, _, subtype = (alert.attachment_type or "application/octet-stream").partition("/")
+        part = MIMEBase(maintype, subtype or "octet-stream")
+        part.set_payload(alert.attachment)
+        encode_base64(part)
+        part.add_header("Content-Disposition", "attachment", filename=alert.attachment_name)
+        msg.attach(part)
+    if alert.attach_inbound and original is not None:
+        if msg is body:
+            msg = MIMEMultipart("mixed")
+            msg.attach(body)
         # RFC 2046 5.2.1: a message/rfc822 part is never base64 (readers then cannot open it).
         # Parsed with compat32, the original is written back (8bit) almost byte for byte.
         inner = MIMEMessage(email.message_from_bytes(original, policy=compat32))

@@ -270,6 +270,10 @@ class Alert(Base):
     body_html: Mapped[str] = mapped_column(Text)
     headers: Mapped[dict[str, str]] = mapped_column(JSON)
     attach_inbound: Mapped[bool] = mapped_column(Boolean)  # attach the original message
+    # A file sent with the email (the digest's HTML report); fixed when the row is written.
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    attachment_type: Mapped[str | None] = mapped_column(String(100))
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     status: Mapped[str] = mapped_column(String(16))  # queued / sent / failed
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -697,6 +697,25 @@ def test_build_email_attaches_the_original_as_message_rfc822() -> None:
     assert not list(bare.iter_attachments())
 
 
+def test_build_email_attaches_a_file_the_row_carries() -> None:
+    page = "<!DOCTYPE html><p>Episodes: 3 — résumé</p>".encode()
+    a = make_alert(
+        event="digest",
+        role="apprentice",
+        attachment_name="mailbridge-weekly-report-2026-11-16.html",
+        attachment_type="text/html",
+        attachment=page,
+    )
+    msg = parse(build_email(a, sender=ADDRESS, reply_to=ADDRESS, original=None))
+    assert msg.get_content_type() == "multipart/mixed"
+    (part,) = list(msg.iter_attachments())
+    assert part.get_filename() == "mailbridge-weekly-report-2026-11-16.html"
+    assert part.get_content_type() == "text/html"
+    assert part.get_payload(decode=True) == page
+    body = msg.get_body(("plain",))
+    assert body is not None and body.get_content().strip() == "Jordan is missing."
+
+
 def test_not_a_report_and_failed_alerts_reach_duty_with_the_original_attached(
     world: Engine, make_settings: SettingsFactory, clock: FakeClock, sink: Sink
 ) -> None:
