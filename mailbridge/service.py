@@ -12,7 +12,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
-from mailbridge import db
+from mailbridge import db, retention
 from mailbridge.clock import Clock, system_clock
 from mailbridge.clocks import Runner
 from mailbridge.config import Settings
@@ -45,7 +45,7 @@ def make_runner(engine: Engine, settings: Settings) -> Runner:
 def start_scheduler(
     runner: Runner, sender: Sender, settings: Settings, clock: Clock = system_clock
 ) -> BackgroundScheduler:
-    """APScheduler ticks the runner; what is due, and what was done, lives in the database."""
+    """APScheduler ticks the runner and runs the daily purge; the state lives in the database."""
 
     def tick() -> None:
         try:
@@ -63,6 +63,7 @@ def start_scheduler(
         max_instances=1,
         next_run_time=clock(),
     )
+    retention.schedule(scheduler, runner.engine, settings, clock)
     scheduler.start()
     return scheduler
 
