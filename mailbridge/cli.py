@@ -641,6 +641,7 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
             batch_size=settings.retention.batch_size,
             dry_run=args.dry_run,
             actor="cli",
+            outbox=settings.data_dir / "outbox",
         )
     finally:
         engine.dispose()

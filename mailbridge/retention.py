@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -92,6 +93,7 @@ def run(engine: Engine, settings: Settings, *, now: datetime, actor: str) -> Pur
         now=now,
         batch_size=r.batch_size,
         actor=actor,
+        outbox=settings.data_dir / "outbox",
     )
 
 
@@ -178,11 +180,16 @@ def purge(
     batch_size: int = 500,
     dry_run: bool = False,
     actor: str = "retention",
+    outbox: Path | None = None,
 ) -> PurgeReport:
-    """Purge everything older than ``cutoff`` (or only count it, for a dry run)."""
+    """Purge everything older than ``cutoff`` (or only count it, for a dry run).
+
+    ``outbox`` is the directory the file transport writes alerts to: the .eml copy of each
+    purged alert is deleted with it (counted as ``outbox_files``).
+    """
     if dry_run:
         with Session(engine) as session:
-            return PurgeReport(cutoff, True, count_due(session, cutoff))
+            return PurgeReport(cutoff, True, count_due(session, cutoff, outbox))
     counts = {"inbound_messages": 0, "episodes": 0, "episode_messages": 0, "interviews": 0}
     counts["inbound_messages"] = _batches(
         engine, lambda s: _purge_messages(s, cutoff, now, batch_size)
@@ -194,7 +201,11 @@ def purge(
             counts[key] += n
         if done["episodes"] < batch_size:
             break
-    counts["alerts"] = _batches(engine, lambda s: _purge_alerts(s, cutoff, now, batch_size))
+    files: list[int] = [0]
+    counts["alerts"] = _batches(
+        engine, lambda s: _purge_alerts(s, cutoff, now, batch_size, outbox, files)
+    )
+    counts["outbox_files"] = files[0]
     with Session(engine) as session, session.begin():
         store.audit(
             session,
@@ -214,7 +225,7 @@ def purge(
     return report
 
 
-def count_due(session: Session, cutoff: datetime) -> dict[str, int]:
+def count_due(session: Session, cutoff: datetime, outbox: Path | None = None) -> dict[str, int]:
     """What a run with this cut-off would purge now."""
     due_episodes = select(Episode.id).where(_episodes_due(cutoff))
 
@@ -237,7 +248,17 @@ def count_due(session: Session, cutoff: datetime) -> dict[str, int]:
             .where(Interview.episode_id.in_(due_episodes))
         ),
         "alerts": count(select(func.count()).select_from(Alert).where(_alerts_due(cutoff))),
+        "outbox_files": sum(
+            1
+            for message_id in session.scalars(select(Alert.message_id).where(_alerts_due(cutoff)))
+            if outbox is not None and outbox_copy(outbox, message_id).is_file()
+        ),
     }
+
+
+def outbox_copy(outbox: Path, message_id: str) -> Path:
+    """Where FileTransport wrote the alert with this Message-ID."""
+    return outbox / f"{message_id.strip('<>').replace('/', '_')}.eml"
 
 
 def _batches(engine: Engine, one: Callable[[Session], tuple[int, bool]]) -> int:
@@ -331,11 +352,23 @@ def purged_summary(summary: dict[str, Any] | None, now: datetime) -> dict[str, A
 
 
 def _purge_alerts(
-    session: Session, cutoff: datetime, now: datetime, batch_size: int
+    session: Session,
+    cutoff: datetime,
+    now: datetime,
+    batch_size: int,
+    outbox: Path | None,
+    files: list[int],
 ) -> tuple[int, bool]:
     ids = _claim(
         session, select(Alert.id).where(_alerts_due(cutoff)).order_by(Alert.id), batch_size
     )
+    if ids and outbox is not None:
+        for message_id in session.scalars(select(Alert.message_id).where(Alert.id.in_(ids))):
+            # The name FileTransport gives it; gone before the commit, so none is missed.
+            copy = outbox_copy(outbox, message_id)
+            if copy.is_file():
+                copy.unlink()
+                files[0] += 1
     if ids:
         text = marker(now)
         session.execute(
