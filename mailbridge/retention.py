@@ -203,7 +203,7 @@ def purge(
             break
     files: list[int] = [0]
     counts["alerts"] = _batches(
-        engine, lambda s: _purge_alerts(s, cutoff, now, batch_size, outbox, files)
+        engine, lambda s: _purge_alerts(s, cutoff, now, batch_size, outbox=outbox, files=files)
     )
     counts["outbox_files"] = files[0]
     with Session(engine) as session, session.begin():
@@ -356,6 +356,7 @@ def _purge_alerts(
     cutoff: datetime,
     now: datetime,
     batch_size: int,
+    *,
     outbox: Path | None,
     files: list[int],
 ) -> tuple[int, bool]:

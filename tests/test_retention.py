@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbridge import retention
+from mailbridge import directory, retention
 from mailbridge.delivery import Sender
 from mailbridge.models import (
     Alert,
@@ -26,7 +26,7 @@ from mailbridge.models import (
     Interview,
 )
 from mailbridge.timeline import find_episode
-from tests.test_clocks import SW, Story, story  # noqa: F401  (the fixture)
+from tests.test_clocks import FIXTURES, SW, T0, Story
 
 # Tuesday 5 March 2024, 10:00 UTC (GMT): office hours, long before the tests run.
 B0 = datetime(2024, 3, 5, 10, 0, tzinfo=UTC)
@@ -58,6 +58,14 @@ class World:
     open: str  # still open, though reported long ago: kept whole
     recent: str  # returned ten days before NOW: kept
     noise: int  # a not-a-report message from long ago (its duty alert has no episode)
+
+
+@pytest.fixture
+def story(engine: Any, make_settings: Any) -> Story:
+    with Session(engine) as s, s.begin():
+        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        directory.import_directory(s, parsed, now=T0, actor="test")
+    return Story(engine, make_settings())
 
 
 def at(story: Story, when: datetime) -> None:
@@ -297,7 +305,7 @@ def test_retention_settings_are_checked(make_settings: Any) -> None:
     from mailbridge.errors import ConfigError
 
     assert make_settings().retention.days == 365
-    with pytest.raises(ConfigError, match="retention.days"):
+    with pytest.raises(ConfigError, match=r"retention\.days"):
         make_settings("[retention]\ndays = 7\n")
-    with pytest.raises(ConfigError, match="retention.hour"):
+    with pytest.raises(ConfigError, match=r"retention\.hour"):
         make_settings("[retention]\nhour = 24\n")
