@@ -286,7 +286,9 @@ class Renderer:
         loaders.append(FileSystemLoader(str(packaged_dir())))
         # The packaged templates are our own code; a deployment's overrides run sandboxed.
         # (The sandbox doubles the cost of a render, so it is paid only where it protects.)
-        self._packaged = self._environment(FileSystemLoader(str(packaged_dir())), sandboxed=False)
+        self._packaged = self._environment(
+            FileSystemLoader(str(packaged_dir())), sandboxed=False
+        )
         self._env = (
             self._environment(ChoiceLoader(loaders), sandboxed=True)
             if self.override_dir is not None

@@ -32,11 +32,8 @@ class Classification:
     reason: str
 
 
-_BOUNCE_SENDERS = re.compile(
-    r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon|"
-    r"bounces?|noreply-dmarc-support)@",
-    re.IGNORECASE,
-)
+_BOUNCE_SENDERS = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon|"
+                             r"bounces?|noreply-dmarc-support)@", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
     r"^\s*(?:undeliverable|undelivered mail|delivery status notification|"
     r"mail delivery (?:failed|failure|system|subsystem)|returned mail|failure notice|"

@@ -62,10 +62,8 @@ class ReportFields:
         if self.police_reference or self.risk_level or self.form_used:
             return True
         who = self.child_id or self.full_name
-        return bool(
-            who
-            and (self.last_seen_at or self.last_seen_location or self.clothing or self.returned_at)
-        )
+        return bool(who and (self.last_seen_at or self.last_seen_location or self.clothing
+                             or self.returned_at))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,75 +84,28 @@ def reference_time(msg_date: datetime | None, received_at: datetime, tz: ZoneInf
     return received.astimezone(tz)
 
 
-_MONTHS = {
-    "jan": 1,
-    "feb": 2,
-    "mar": 3,
-    "apr": 4,
-    "may": 5,
-    "jun": 6,
-    "jul": 7,
-    "aug": 8,
-    "sep": 9,
-    "oct": 10,
-    "nov": 11,
-    "dec": 12,
-}
-_MONTH = (
-    r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
-)
-_WORDNUM = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-}
+_MONTHS = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8,
+           "sep": 9, "oct": 10, "nov": 11, "dec": 12}
+_MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_WORDNUM = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+            "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
 _NUM = r"(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
-_WEEKDAYS = {
-    "monday": 0,
-    "tuesday": 1,
-    "wednesday": 2,
-    "thursday": 3,
-    "friday": 4,
-    "saturday": 5,
-    "sunday": 6,
-    "mon": 0,
-    "tue": 1,
-    "tues": 1,
-    "wed": 2,
-    "thu": 3,
-    "thur": 3,
-    "thurs": 3,
-    "fri": 4,
-    "sat": 5,
-    "sun": 6,
-}
+_WEEKDAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4,
+             "saturday": 5, "sunday": 6, "mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3,
+             "thur": 3, "thurs": 3, "fri": 4, "sat": 5, "sun": 6}
 
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _NUM_DATE = re.compile(r"(?<![\d/.:])(\d{1,2})([/.-])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\d/:]|\.\d)")
 _DMY_WORDS = re.compile(
-    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b\.?(?:,?\s+(\d{{4}}))?", re.IGNORECASE
-)
+    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b\.?(?:,?\s+(\d{{4}}))?", re.IGNORECASE)
 _MDY_WORDS = re.compile(
-    rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}}))?", re.IGNORECASE
-)
+    rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}}))?", re.IGNORECASE)
 _WEEKDAY = re.compile(
     r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-    r"(?:mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)(?=\.?\s+\d))\b",
-    re.IGNORECASE,
-)
-_HHMM = re.compile(
-    r"(?<![\d/])([01]?\d|2[0-3])[:.]([0-5]\d)(?![\d/])\s*(a\.?m\b\.?|p\.?m\b\.?)?", re.IGNORECASE
-)
+    r"(?:mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)(?=\.?\s+\d))\b", re.IGNORECASE)
+_HHMM = re.compile(r"(?<![\d/])([01]?\d|2[0-3])[:.]([0-5]\d)(?![\d/])\s*(a\.?m\b\.?|p\.?m\b\.?)?",
+                   re.IGNORECASE)
 _HAMPM = re.compile(r"(?<![\d:.])(\d{1,2})\s*(a\.?m\b\.?|p\.?m\b\.?)", re.IGNORECASE)
 _HRS = re.compile(r"(?<![\d:.])([01]\d|2[0-3])([0-5]\d)\s*(?:hrs|hours|h)\b", re.IGNORECASE)
 _HALF = re.compile(rf"\b(half|quarter)\s+(past|to)\s+{_NUM}\b", re.IGNORECASE)
@@ -325,11 +276,8 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
         elif re.search(r"\b(?:today|tonight|this (?:morning|afternoon|evening))\b", rest):
             day = base_day
         elif wm := _WEEKDAY.search(rest):
-            wanted = (
-                _WEEKDAYS[wm.group(1).lower()[:5].rstrip(".")]
-                if wm.group(1).lower()[:5].rstrip(".") in _WEEKDAYS
-                else _WEEKDAYS[wm.group(1).lower()[:3]]
-            )
+            wanted = _WEEKDAYS[wm.group(1).lower()[:5].rstrip(".")] if wm.group(1).lower()[
+                :5].rstrip(".") in _WEEKDAYS else _WEEKDAYS[wm.group(1).lower()[:3]]
             back = (base_day.weekday() - wanted) % 7
             day = base_day - timedelta(days=back)
         else:
@@ -427,7 +375,8 @@ def parse_date_only(text: str, base: datetime | None = None) -> date | None:
 
 _NAME_WORD = r"(?<![\w'’-])[^\W\d_][\w'’-]{0,30}(?![\w'’-])"  # whole words only: no backtracking
 _NAME = rf"{_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,3}}"
-_STOP_WORDS = """i we he she they it you our my his her their the this that there these those a an and or
+_STOP_WORDS = (
+    """i we he she they it you our my his her their the this that there these those a an and or
     but hi hello dear morning afternoon evening good hope please thanks thank regards kind best
     police missing child children young person yp urgent report update returned return found
     re fw fwd fwd: today tonight yesterday last night monday tuesday wednesday thursday friday
@@ -439,6 +388,7 @@ _STOP_WORDS = """i we he she they it you our my his her their the this that ther
     would can could should must mum dad mother father sister brother nan gran grandma aunt uncle
     hasnt havent didnt isnt wasnt went left gone came ran risk high medium low nothing none
     officers officer out of office automatic reply auto"""
+)
 _STOP = frozenset(_STOP_WORDS.split())
 
 
@@ -471,10 +421,8 @@ def _strip_subject(subject: str) -> str:
     return s.strip()
 
 
-_SUBJ_KEY = (
-    r"missing|absent|returned|return|found|update|report|awol|absconded|"
-    r"missing from (?:care|home|placement)|is back|back home|back|has returned|safe"
-)
+_SUBJ_KEY = (r"missing|absent|returned|return|found|update|report|awol|absconded|"
+             r"missing from (?:care|home|placement)|is back|back home|back|has returned|safe")
 
 
 def _name_from_subject(subject: str) -> str | None:
@@ -522,11 +470,9 @@ def _name_from_text(text: str) -> str | None:
 
 
 _CHILD_ID = (
-    re.compile(
-        r"\b(?:child(?:'s)?|young person(?:'s)?|yp|mosaic|lcs|client)\s*"
-        r"(?:id|ref(?:erence)?|number|no\.?)\s*(?:no\.?|number|#)?\s*[:#\-]?\s*(\d{5,8})\b",
-        re.IGNORECASE,
-    ),
+    re.compile(r"\b(?:child(?:'s)?|young person(?:'s)?|yp|mosaic|lcs|client)\s*"
+               r"(?:id|ref(?:erence)?|number|no\.?)\s*(?:no\.?|number|#)?\s*[:#\-]?\s*(\d{5,8})\b",
+               re.IGNORECASE),
     re.compile(r"(?<![\w/-])id\s*(?:no\.?|number|#)?\s*[:#\-]?\s*(\d{5,8})\b", re.IGNORECASE),
 )
 
@@ -542,8 +488,7 @@ def _child_id(subject: str, text: str, form_value: str | None) -> str | None:
             if m:
                 return m.group(1)
     m = re.search(r"[\(\[]\s*(\d{5,8})\s*[\)\]]", subject) or re.search(
-        r"[\(\[]\s*(\d{6})\s*[\)\]]", text[:MAX_SCAN]
-    )
+        r"[\(\[]\s*(\d{6})\s*[\)\]]", text[:MAX_SCAN])
     if m:
         return m.group(1)
     bare = re.findall(r"(?<![\d/.:-])(\d{6})(?![\d/.:-])", _strip_subject(subject))
@@ -566,9 +511,8 @@ def _phone(text: str) -> str | None:
 
 
 _SENTENCE_END = re.compile(r"(?<!\d)[.!?](?!\d)(?=\s|$)|\n")
-_CLAUSE_END = re.compile(
-    r"(?<!\d)[.!?;](?!\d)(?=\s|$)|\n|\s(?:but|and then|and|so|when)\s", re.IGNORECASE
-)
+_CLAUSE_END = re.compile(r"(?<!\d)[.!?;](?!\d)(?=\s|$)|\n|\s(?:but|and then|and|so|when)\s",
+                         re.IGNORECASE)
 
 
 def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
@@ -603,9 +547,8 @@ def _time_near(
     return None, sentence.strip()
 
 
-_NEG = re.compile(
-    r"(?:\bnot|n't|\bnever|\bno longer|\byet to|\bfailed to|\bdue to)\s+(?:\w+\s+)?$", re.IGNORECASE
-)
+_NEG = re.compile(r"(?:\bnot|n't|\bnever|\bno longer|\byet to|\bfailed to|\bdue to)\s+(?:\w+\s+)?$",
+                  re.IGNORECASE)
 
 _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
@@ -639,21 +582,15 @@ def _returned_matches(text: str) -> list[re.Match[str]]:
             continue
         if re.match(r"\s+(?:yet|by\s+\d)", text[m.end() : m.end() + 10]):
             continue
-        if re.search(
-            r"\b(?:if|until|till|once|when|should|expected|expect)\s+(?:\w+\s+)?$",
-            before,
-            re.IGNORECASE,
-        ):
+        if re.search(r"\b(?:if|until|till|once|when|should|expected|expect)\s+(?:\w+\s+)?$",
+                     before, re.IGNORECASE):
             continue
         out.append(m)
     return out
 
 
-_PREP = re.compile(
-    r"\b(at|in|near|outside|on|by|around|from|walking\s+(?:towards|along|down|up)|"
-    r"heading\s+(?:towards|to|for))\s+",
-    re.IGNORECASE,
-)
+_PREP = re.compile(r"\b(at|in|near|outside|on|by|around|from|walking\s+(?:towards|along|down|up)|"
+                   r"heading\s+(?:towards|to|for))\s+", re.IGNORECASE)
 _LOC_END = re.compile(
     r",|;|\.(?=\s|$)|\n|\s(?:at|around|about|approx\w*|yesterday|today|tonight|last\s+night|"
     r"this\s+(?:morning|afternoon|evening)|wearing|when|who|but|and\s+(?:he|she|they|has|was|"
@@ -807,12 +744,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     full_name = fv("full_name")
     if full_name:
         full_name = re.sub(r"\s*[\(\[].*$", "", full_name).strip() or None
-        full_name = (
-            re.sub(
-                r"\s*,?\s*(?:dob|d\.o\.b|born)\b.*$", "", full_name or "", flags=re.IGNORECASE
-            ).strip()
-            or None
-        )
+        full_name = re.sub(r"\s*,?\s*(?:dob|d\.o\.b|born)\b.*$", "", full_name or "",
+                           flags=re.IGNORECASE).strip() or None
     if not full_name and fv("first_name") and fv("last_name"):
         full_name = f"{fv('first_name')} {fv('last_name')}"
     if not full_name:
@@ -821,8 +754,7 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         in_text = _guard(lambda: _name_from_text(text), None)
         candidates = [n for n in (in_subject, in_text) if n]
         full_name = next((n for n in candidates if len(n.split()) > 1), None) or (
-            candidates[0] if candidates else None
-        )
+            candidates[0] if candidates else None)
     first_name = fv("first_name") or (full_name.split()[0] if full_name else None)
     if full_name and len(full_name.split()) < 2:
         full_name = None
@@ -831,11 +763,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
 
     dob_text = fv("date_of_birth")
     if dob_text is None:
-        m = re.search(
-            r"\b(?:dob|d\.o\.b\.?|date of birth|born(?:\s+on)?)\s*[:\-]?\s*(.{6,30})",
-            text,
-            re.IGNORECASE,
-        )
+        m = re.search(r"\b(?:dob|d\.o\.b\.?|date of birth|born(?:\s+on)?)\s*[:\-]?\s*(.{6,30})",
+                      text, re.IGNORECASE)
         dob_text = m.group(1) if m else None
     dob = parse_date_only(dob_text, base) if dob_text else None
 
@@ -852,7 +781,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     returns: list[re.Match[str]] = _guard(lambda: _returned_matches(text), [])
     if last_seen_at is None:
         # the state machine and staff want the earliest fact: first trigger with a time wins
-        last_seen_at, found_text = _guard(lambda: _last_seen_free(text, base, returns), _NO_TIME)
+        last_seen_at, found_text = _guard(
+            lambda: _last_seen_free(text, base, returns), _NO_TIME)
         last_seen_text = last_seen_text or found_text
     if location is None:
         m2 = re.search(r"\blast\s+seen\b", text, re.IGNORECASE)
@@ -905,24 +835,17 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         if m:
             risk = _risk_level(m.group(1) or m.group(2) or "")
     if risk_notes is None and risk_value:
-        rest = re.sub(
-            r"^\s*(?:high|medium|med|moderate|low|standard)\b\s*(?:risk)?\s*[-–:,.]*\s*",
-            "",
-            risk_value,
-            flags=re.IGNORECASE,
-        ).strip()
+        rest = re.sub(r"^\s*(?:high|medium|med|moderate|low|standard)\b\s*(?:risk)?\s*[-–:,.]*\s*",
+                      "", risk_value, flags=re.IGNORECASE).strip()
         risk_notes = rest or None
     if risk_notes is None:
         risk_notes = _guard(lambda: _sentences_matching(text, _CONCERN), None)
 
     clothing = fv("clothing")
     if clothing is None:
-        m = re.search(
-            r"\b(?:wearing|dressed\s+in|had\s+on|last\s+seen\s+in\s+(?=a\b|an\b|his\b|"
-            r"her\b|their\b|black|blue|grey|white|red|green))\s+(?P<c>[^.;\n]{3,200})",
-            text,
-            re.IGNORECASE,
-        )
+        m = re.search(r"\b(?:wearing|dressed\s+in|had\s+on|last\s+seen\s+in\s+(?=a\b|an\b|his\b|"
+                      r"her\b|their\b|black|blue|grey|white|red|green))\s+(?P<c>[^.;\n]{3,200})",
+                      text, re.IGNORECASE)
         clothing = m.group("c").strip() if m else None
     description = fv("description") or _guard(lambda: _sentences_matching(text, _DESC, 2), None)
 
@@ -970,22 +893,9 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
 
 
 # form answers that only a report would carry ("From:" and "Phone:" lines are everywhere)
-_REPORT_LABELS = frozenset(
-    {
-        "child_id",
-        "full_name",
-        "date_of_birth",
-        "last_seen",
-        "last_seen_location",
-        "police_reference",
-        "risk_level",
-        "clothing",
-        "returned_at",
-        "returned_by",
-        "safe_and_well",
-        "report_type",
-    }
-)
+_REPORT_LABELS = frozenset({"child_id", "full_name", "date_of_birth", "last_seen",
+                            "last_seen_location", "police_reference", "risk_level", "clothing",
+                            "returned_at", "returned_by", "safe_and_well", "report_type"})
 
 _NO_TIME: tuple[datetime | None, str | None] = (None, None)
 
@@ -1013,16 +923,13 @@ def _returned_by(text: str) -> str | None:
         r"\b(?:brought|returned|found|located|collected|picked\s+up|dropped)\s+(?:\w+\s+)?"
         r"(?:back\s+|home\s+|off\s+)?by\s+(?P<who>[^.,;\n]{2,60}?)(?=\s+(?:at|around|about|on|"
         r"in|this|last|yesterday|and)\b|[.,;\n]|$)",
-        text,
-        re.IGNORECASE,
-    )
+        text, re.IGNORECASE)
     if m:
         return m.group("who").strip()
     m = re.search(
         r"\b(?P<who>(?:the\s+)?police|officers|(?:his|her|their)\s+\w+|[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)"
         r"\s+(?:brought|drove|dropped|returned|found)\s+(?:him|her|them)\b",
-        text,
-    )
+        text)
     if m:
         who = m.group("who")
         return who
@@ -1030,20 +937,12 @@ def _returned_by(text: str) -> str | None:
 
 
 def _safe_and_well(text: str) -> bool | None:
-    m = re.search(
-        r"\b(?:safe\s*(?:and|&|n)\s*(?:well|sound)|unharmed|unhurt|no\s+injuries|"
-        r"seems?\s+(?:fine|well|ok))\b",
-        text,
-        re.IGNORECASE,
-    )
+    m = re.search(r"\b(?:safe\s*(?:and|&|n)\s*(?:well|sound)|unharmed|unhurt|no\s+injuries|"
+                  r"seems?\s+(?:fine|well|ok))\b", text, re.IGNORECASE)
     if m:
         before = text[max(0, m.start() - 20) : m.start()]
         return not re.search(r"\b(?:not|isn't|n't)\s+(?:\w+\s+)?$", before, re.IGNORECASE)
-    if re.search(
-        r"\b(?:injur(?:ed|ies|y)|in\s+hospital|taken\s+to\s+(?:a&e|hospital)|"
-        r"assaulted|hurt|bleeding)\b",
-        text,
-        re.IGNORECASE,
-    ):
+    if re.search(r"\b(?:injur(?:ed|ies|y)|in\s+hospital|taken\s+to\s+(?:a&e|hospital)|"
+                 r"assaulted|hurt|bleeding)\b", text, re.IGNORECASE):
         return False
     return None
