@@ -39,7 +39,7 @@ from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.models import Alert, Episode, InboundMessage, Interview
 from mailbridge.routing import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
-from mailbridge.service import make_runner, make_workers, open_store, serve
+from mailbridge.service import make_runner, make_workers, open_store, quiet_libraries, serve
 from mailbridge.timeline import find_episode, list_episodes, render_timeline
 
 log = logging.getLogger("mailbridge")
@@ -229,9 +229,8 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # Library chatter at INFO would drown the one line per message.
-    for noisy in ("mail.log", "aiosmtpd", "alembic"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # Library chatter at INFO would drown the one line per message, and carries addresses.
+    quiet_libraries()
 
 
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:

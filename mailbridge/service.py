@@ -27,6 +27,15 @@ from mailbridge.worker import Worker
 
 log = logging.getLogger(__name__)
 
+# aiosmtpd ("mail.log") logs every envelope address and command line at INFO, and alembic
+# chatters; capped at WARNING so the logs carry no carer's address (docs/privacy.md).
+QUIET_LIBRARIES = ("mail.log", "aiosmtpd", "alembic")
+
+
+def quiet_libraries() -> None:
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+
 
 def open_store(settings: Settings) -> Engine:
     """The engine, with the schema at head (SQLite) or checked to be (PostgreSQL)."""
@@ -120,6 +129,7 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT (or ``stop``, for callers that are not the main thread)."""
+    quiet_libraries()
     engine = open_store(settings)
     try:
         worker, sender = make_workers(engine, settings)
