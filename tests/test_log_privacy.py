@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
-
 from tests.conftest import RunningService, SettingsFactory
 from tests.test_alerts_e2e import ADDRESS, fetch, mail, relay, send, start, wait_delivered, world
 from tests.test_delivery import Sink
@@ -63,8 +61,8 @@ def wait_processed(url: str, mid: str, timeout: float = 30) -> str:
     pytest.fail(f"{mid} not processed within {timeout} s")
 
 
+@pytest.mark.usefixtures("world")
 def test_the_story_logs_nothing_about_the_child(
-    world: Engine,
     database_url: str,
     make_settings: SettingsFactory,
     run_service: Callable[[Any], RunningService],
