@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from tests.conftest import RunningService, SettingsFactory
 from tests.test_alerts_e2e import ADDRESS, fetch, mail, relay, send, start, wait_delivered, world
 from tests.test_delivery import Sink
