@@ -48,7 +48,9 @@ def ids(story: Story, term: str) -> dict[str | None, list[str]]:
         return {m.child_id: m.matched_by for m in search(s, term)}
 
 
-def test_search_by_each_key(story: Story, capsys: pytest.CaptureFixture[str]) -> None:
+def test_search_by_each_key_then_export(
+    story: Story, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     world = build(story, recent=False)
     assert ids(story, "100231") == {"100231": ["child_id"]}
     assert ids(story, "chloe") == {"100232": ["name"]}  # Chloé: accents ignored
@@ -79,6 +81,7 @@ def test_search_by_each_key(story: Story, capsys: pytest.CaptureFixture[str]) ->
     code, out, _ = cli(story, capsys, "subject-access", "search", "100231")
     assert code == 0 and "Jordan Carter" in out and world.old in out and "2011-03-14" in out
     assert cli(story, capsys, "subject-access", "search", "zzzz")[1].strip() == "no match"
+    check_export(story, capsys, tmp_path, world)
 
 
 def members(path: Path) -> dict[str, bytes]:
@@ -86,10 +89,10 @@ def members(path: Path) -> dict[str, bytes]:
         return {name: z.read(name) for name in z.namelist()}
 
 
-def test_export_holds_everything_about_the_child_and_nothing_else(
-    story: Story, capsys: pytest.CaptureFixture[str], tmp_path: Path
+def check_export(
+    story: Story, capsys: pytest.CaptureFixture[str], tmp_path: Path, world: World
 ) -> None:
-    world: World = build(story, recent=False)
+    """Everything about the child is in the zip, and nobody else's data."""
     out = tmp_path / "sar-100231.zip"
     code, text, err = cli(
         story,
