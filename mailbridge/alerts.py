@@ -369,12 +369,13 @@ class Renderer:
         except Exception as exc:
             if self._packaged is self._env:
                 raise
-            # Name the failure, never the content: bodies carry children's data.
+            # Name the failure, never the content: an error's text can quote the facts (a
+            # missing key named by a child's name), so only its type; check-config says more.
             log.warning(
-                "override template for %s failed (%s: %s); using the packaged one",
+                "override template for %s failed (%s); using the packaged one; "
+                "`mailbridge check-config` names the fault",
                 event,
                 type(exc).__name__,
-                one_line(exc)[:200],
             )
             return self._render_with(self._packaged, event, context, subject_context)
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailbridge import __version__, db, store
+from mailbridge import __version__, db, retention, store, subject_access
 from mailbridge.alerts import Renderer
 from mailbridge.clock import system_clock
 from mailbridge.clocks import late_note_for
@@ -39,7 +39,7 @@ from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.models import Alert, Episode, InboundMessage, Interview
 from mailbridge.routing import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
-from mailbridge.service import make_runner, make_workers, open_store, serve
+from mailbridge.service import make_runner, make_workers, open_store, quiet_libraries, serve
 from mailbridge.timeline import find_episode, list_episodes, render_timeline
 
 log = logging.getLogger("mailbridge")
@@ -154,6 +154,33 @@ def build_parser() -> argparse.ArgumentParser:
     known.add_argument("--sender-unknown", dest="sender_known", action="store_const", const=False)
     rtest.add_argument("--json", action="store_true", help="JSON on stdout")
 
+    purge = sub.add_parser(
+        "purge", help="retention: purge raw mail and free text older than retention.days"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be purged")
+    purge.add_argument(
+        "--before",
+        metavar="DATE",
+        help="purge what is older than DATE (YYYY-MM-DD, service zone) instead of retention.days",
+    )
+    purge.add_argument("--json", action="store_true", help="the counts as JSON on stdout")
+
+    sar = sub.add_parser("subject-access", help="find and export everything held about a child")
+    sarsub = sar.add_subparsers(dest="sar_command", metavar="ACTION", required=True)
+    sar_search = sarsub.add_parser(
+        "search", help="children by id, name (partial), date of birth, carer email or police ref"
+    )
+    sar_search.add_argument("term")
+    sar_search.add_argument("--json", action="store_true", help="JSON on stdout")
+    sar_export = sarsub.add_parser(
+        "export", help="write a zip of everything held about one child (special-category data)"
+    )
+    sar_export.add_argument("child_id", metavar="CHILD_ID")
+    sar_export.add_argument("--out", required=True, metavar="PATH", help="the .zip to write")
+    sar_export.add_argument(
+        "--requested-by", required=True, metavar="WHO", help="who asked, for the audit log"
+    )
+
     imap = sub.add_parser("imap", help="the watched IMAP mailbox (imap.url)")
     imapsub = imap.add_subparsers(dest="imap_command", metavar="ACTION", required=True)
     imapsub.add_parser(
@@ -202,9 +229,8 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # Library chatter at INFO would drown the one line per message.
-    for noisy in ("mail.log", "aiosmtpd", "alembic"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # Library chatter at INFO would drown the one line per message, and carries addresses.
+    quiet_libraries()
 
 
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -591,6 +617,76 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.unfetchable else 0
 
 
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    now = system_clock()
+    if args.before:
+        try:
+            day = datetime.strptime(args.before, "%Y-%m-%d").date()
+        except ValueError:
+            raise MailbridgeError(
+                f"--before: not a date: {args.before!r} (e.g. 2025-11-01)"
+            ) from None
+        cutoff = retention.cutoff_before(day, settings.tz)
+        if cutoff > now:
+            raise MailbridgeError(f"--before: {args.before} is in the future")
+    else:
+        cutoff = retention.cutoff_for(now, settings.retention.days)
+    engine = open_store(settings)
+    try:
+        report = retention.purge(
+            engine,
+            cutoff=cutoff,
+            now=now,
+            batch_size=settings.retention.batch_size,
+            dry_run=args.dry_run,
+            actor="cli",
+            outbox=settings.data_dir / "outbox",
+        )
+    finally:
+        engine.dispose()
+    if args.json:
+        _print_json(report.as_json())
+        return 0
+    verb = "would purge" if args.dry_run else "purged"
+    print(f"{verb} before {cutoff.astimezone(settings.tz):%Y-%m-%d %H:%M %Z}:")
+    for table, count in report.counts.items():
+        print(f"  {table:<17} {count}")
+    return 0
+
+
+def cmd_subject_access(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    try:
+        if args.sar_command == "search":
+            with Session(engine) as session:
+                found = subject_access.search(session, args.term)
+        else:
+            summary = subject_access.export(
+                engine,
+                args.child_id.strip(),
+                Path(args.out),
+                requested_by=args.requested_by,
+                now=system_clock(),
+            )
+    finally:
+        engine.dispose()
+    if args.sar_command == "export":
+        print(
+            f"wrote {args.out}: {summary['counts']['episodes']} episode(s), "
+            f"{summary['counts']['messages']} message(s), {summary['counts']['alerts']} alert(s); "
+            "it holds special-category data: keep it safe, delete it once sent"
+        )
+        return 0
+    if args.json:
+        _print_json([m.as_json() for m in found])
+        return 0
+    for m in found:
+        print("  ".join(subject_access.match_line(m)))
+    if not found:
+        print("no match")
+    return 0
+
+
 def _parse_at(value: str | None, tz: ZoneInfo) -> datetime:
     """``--at``: an ISO time, read in the service's zone when it names none; default now."""
     if not value:
@@ -715,4 +811,6 @@ _COMMANDS: dict[str, Command] = {
     "interviews": cmd_interviews,
     "routes": cmd_routes,
     "imap": cmd_imap,
+    "purge": cmd_purge,
+    "subject-access": cmd_subject_access,
 }

@@ -111,6 +111,16 @@ class RoutingSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    # Raw mail and free-text details older than this many days are purged; the facts stay.
+    days: int = 365
+    # `serve` runs the purge daily at this hour (0-23) in service.timezone; -1: never (CLI only).
+    hour: int = 3
+    # Rows purged per transaction, so a first run over years of data never holds a long lock.
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -118,6 +128,7 @@ class Settings:
     relay: RelaySettings = field(default_factory=RelaySettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     source: str = "built-in defaults"
 
     @property
@@ -171,6 +182,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "relay": RelaySettings,
     "imap": ImapSettings,
     "routing": RoutingSettings,
+    "retention": RetentionSettings,
 }
 
 
@@ -440,6 +452,15 @@ def validate(settings: Settings) -> list[str]:
     ):
         if value < 1:
             problems.append(f"{key}: must be at least 1, got {value}")
+    if s.retention.days < 30:
+        problems.append(
+            f"retention.days: must be at least 30 (a case must outlive its alerts), "
+            f"got {s.retention.days}"
+        )
+    if not -1 <= s.retention.hour <= 23:
+        problems.append(f"retention.hour: must be 0-23, or -1 for never, got {s.retention.hour}")
+    if s.retention.batch_size < 1:
+        problems.append(f"retention.batch_size: must be at least 1, got {s.retention.batch_size}")
     if s.imap.processed_folder.strip() == "":
         problems.append("imap.processed_folder: must name a folder")
     if s.imap.url:

@@ -172,7 +172,9 @@ class Intake:
         try:
             results = self.accept_many([item for item, _ in batch])
         except Exception as exc:
-            log.error("intake commit failed for %d message(s): %s", len(batch), exc)
+            # A StorageError names only the exception type; others' text may quote the mail.
+            shown = exc if isinstance(exc, StorageError) else type(exc).__name__
+            log.error("intake commit failed for %d message(s): %s", len(batch), shown)
             for _, fut in batch:
                 fut.set_exception(exc if isinstance(exc, StorageError) else StorageError(str(exc)))
             return

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
-from mailbridge import db
+from mailbridge import db, retention
 from mailbridge.clock import Clock, system_clock
 from mailbridge.clocks import Runner
 from mailbridge.config import Settings
@@ -26,6 +26,15 @@ from mailbridge.processing import ReadingPipeline
 from mailbridge.worker import Worker
 
 log = logging.getLogger(__name__)
+
+# aiosmtpd ("mail.log") logs every envelope address and command line at INFO, and alembic
+# chatters; capped at WARNING so the logs carry no carer's address (docs/privacy.md).
+QUIET_LIBRARIES = ("mail.log", "aiosmtpd", "alembic")
+
+
+def quiet_libraries() -> None:
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def open_store(settings: Settings) -> Engine:
@@ -45,7 +54,7 @@ def make_runner(engine: Engine, settings: Settings) -> Runner:
 def start_scheduler(
     runner: Runner, sender: Sender, settings: Settings, clock: Clock = system_clock
 ) -> BackgroundScheduler:
-    """APScheduler ticks the runner; what is due, and what was done, lives in the database."""
+    """APScheduler ticks the runner and runs the daily purge; the state lives in the database."""
 
     def tick() -> None:
         try:
@@ -63,6 +72,7 @@ def start_scheduler(
         max_instances=1,
         next_run_time=clock(),
     )
+    retention.schedule(scheduler, runner.engine, settings, clock)
     scheduler.start()
     return scheduler
 
@@ -119,6 +129,7 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT (or ``stop``, for callers that are not the main thread)."""
+    quiet_libraries()
     engine = open_store(settings)
     try:
         worker, sender = make_workers(engine, settings)
