@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailbridge import __version__, db, retention, store, subject_access
+from mailbridge import __version__, db, digest, retention, store, subject_access
 from mailbridge.alerts import Renderer
 from mailbridge.clock import system_clock
 from mailbridge.clocks import late_note_for
@@ -37,7 +37,7 @@ from mailbridge.errors import ConfigError, MailbridgeError
 from mailbridge.ingress import imap as imap_ingress
 from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Alert, Episode, InboundMessage, Interview
+from mailbridge.models import Alert, DigestRun, Episode, InboundMessage, Interview
 from mailbridge.routing import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
 from mailbridge.service import make_runner, make_workers, open_store, quiet_libraries, serve
 from mailbridge.timeline import find_episode, list_episodes, render_timeline
@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     due.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
     due.add_argument("--run", action="store_true", help="perform what is due, then deliver")
     due.add_argument("--json", action="store_true")
+
+    dig = sub.add_parser(
+        "digest", help="the weekly/monthly statistics digest: what is due; --send queues it"
+    )
+    dig.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
+    dig.add_argument("--send", action="store_true", help="queue the due digests, then deliver")
+    dig.add_argument("--json", action="store_true")
 
     interviews = sub.add_parser("interviews", help="return home interviews owed and recorded")
     which = interviews.add_mutually_exclusive_group()
@@ -748,6 +755,70 @@ def cmd_due(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    at = _parse_at(args.at, settings.tz)
+    routing = make_runner(engine, settings).routing
+    outcomes: list[digest.Outcome] = []
+    if args.send:
+        outcomes = digest.run_due(engine, settings, routing, at)
+        _worker, sender = make_workers(engine, settings)
+        delivery = sender.deliver_due()
+    since = digest.in_use_since(engine)
+    with Session(engine) as session:
+        sent = {
+            (kind, start): when
+            for kind, start, when in session.execute(
+                select(DigestRun.kind, DigestRun.period_start, DigestRun.sent_at)
+            )
+        }
+    engine.dispose()
+    due = digest.due_periods(settings, at, since)
+    rows = []
+    for kind in settings.digest.periods:
+        period = digest.last_finished(kind, at.astimezone(settings.tz).date())
+        when = sent.get((kind, period.start))
+        rows.append(
+            {
+                "kind": kind,
+                "from": period.start.isoformat(),
+                "to": period.last_day.isoformat(),
+                "sent_at": when.isoformat() if when else None,
+                "due": when is None and period in due,
+            }
+        )
+    if args.json:
+        _print_json(
+            {
+                "at": at.isoformat(),
+                "queued": [
+                    {
+                        "kind": o.period.kind,
+                        "from": o.period.start.isoformat(),
+                        "recipients": o.queued,
+                        "skipped": o.skipped,
+                    }
+                    for o in outcomes
+                ],
+                "periods": rows,
+            }
+        )
+        return 0
+    for o in outcomes:
+        print(
+            f"queued {o.period.key} for {o.queued} recipient(s)"
+            + (f" ({o.skipped})" if o.skipped else "")
+        )
+    if args.send:
+        _print_delivery(delivery)
+    if not rows:
+        print("no digests configured (digest.periods is empty)")
+    for r in rows:
+        state = f"sent {r['sent_at']}" if r["sent_at"] else ("DUE" if r["due"] else "not due")
+        print(f"{r['kind']:<8} {r['from']} to {r['to']}  {state}")
+    return 0
+
+
 def cmd_interviews(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings)
     now = system_clock()
@@ -808,6 +879,7 @@ _COMMANDS: dict[str, Command] = {
     "alerts": cmd_alerts,
     "deliver": cmd_deliver,
     "due": cmd_due,
+    "digest": cmd_digest,
     "interviews": cmd_interviews,
     "routes": cmd_routes,
     "imap": cmd_imap,

@@ -121,6 +121,17 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class DigestSettings:
+    # Which digests are sent: "weekly" (Monday to Sunday) and/or "monthly"; empty: none.
+    periods: list[str] = field(default_factory=lambda: ["weekly", "monthly"])
+    # Roles from the routing file's roles: section, "team_manager" (every team manager on
+    # record in the directory), or email addresses.
+    recipients: list[str] = field(default_factory=lambda: ["apprentice", "team_manager"])
+    # Local hour (service.timezone) from which the digest of a finished period is sent.
+    send_hour: int = 7
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -129,6 +140,7 @@ class Settings:
     imap: ImapSettings = field(default_factory=ImapSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
     source: str = "built-in defaults"
 
     @property
@@ -183,6 +195,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "imap": ImapSettings,
     "routing": RoutingSettings,
     "retention": RetentionSettings,
+    "digest": DigestSettings,
 }
 
 
@@ -472,6 +485,14 @@ def validate(settings: Settings) -> list[str]:
             same = other == watched or (other.upper() == watched.upper() == "INBOX")
             if other and same:
                 problems.append(f"{key}: must differ from the watched folder {watched!r}")
+    for period in s.digest.periods:
+        if period not in ("weekly", "monthly"):
+            problems.append(f"digest.periods: {period!r} is not weekly or monthly")
+    if not 0 <= s.digest.send_hour <= 23:
+        problems.append(f"digest.send_hour: must be 0-23, got {s.digest.send_hour}")
+    for entry in s.digest.recipients:
+        if "@" not in entry and not entry.replace("_", "").isalnum():
+            problems.append(f"digest.recipients: {entry!r} is neither a role nor an address")
     return problems
 
 

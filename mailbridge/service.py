@@ -12,7 +12,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
-from mailbridge import db, retention
+from mailbridge import db, digest, retention
 from mailbridge.clock import Clock, system_clock
 from mailbridge.clocks import Runner
 from mailbridge.config import Settings
@@ -63,6 +63,15 @@ def start_scheduler(
         except Exception as exc:
             log.error("timer pass failed: %s; it runs again at the next tick", type(exc).__name__)
 
+    def send_digests() -> None:
+        try:
+            if any(
+                o.queued for o in digest.run_due(runner.engine, settings, runner.routing, clock())
+            ):
+                sender.wake()
+        except Exception as exc:
+            log.error("digest pass failed: %s; it runs again in 10 minutes", type(exc).__name__)
+
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(
         tick,
@@ -73,6 +82,15 @@ def start_scheduler(
         next_run_time=clock(),
     )
     retention.schedule(scheduler, runner.engine, settings, clock)
+    if settings.digest.periods:
+        scheduler.add_job(
+            send_digests,
+            "interval",
+            minutes=10,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=clock(),
+        )
     scheduler.start()
     return scheduler
 
