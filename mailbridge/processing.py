@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbridge import directory, store
-from mailbridge.absence import MISSING, reclassify
+from mailbridge.absence import MISSING, AbsenceType, reclassify
 from mailbridge.clocks import replan
 from mailbridge.config import Settings
 from mailbridge.episodes import OPEN, RETURNED, Decision, EpisodeState, Kind, decide
@@ -53,9 +53,10 @@ class Reading:
     fields: ReportFields
     kind: str
     reason: str
-    # The kind once the SSDA903 reclassification phrases are set aside: used for a message in
-    # an episode's thread, where "reclassify as missing" is about the record, not a child gone
-    # again. The same as ``kind`` when the message asks for no classification.
+    # The kind once the SSDA903 reclassification phrases and the subject (in a thread, the old
+    # headline "Re: Missing: ...") are set aside: used for a message in an episode's thread,
+    # where "reclassify as missing" is about the record, not a child gone again. The same as
+    # ``kind`` when the message asks for no classification.
     kind_in_thread: str = ""
 
 
@@ -65,7 +66,8 @@ def read(raw: bytes, *, tz: ZoneInfo, received_at: datetime) -> Reading:
     cls = classify(msg, fields)
     in_thread = cls.kind
     if fields.absence_type is not None:
-        in_thread = classify(replace(msg, text=without_absence_type(msg.text)), fields).kind
+        bare = replace(msg, subject="", text=without_absence_type(msg.text))
+        in_thread = classify(bare, fields).kind
     return Reading(msg, fields, cls.kind, cls.reason, in_thread)
 
 
@@ -269,15 +271,7 @@ def apply(
         episode = found
         _merge_facts(episode, f)
         if f.absence_type is not None:
-            reclassify(
-                session,
-                episode,
-                f.absence_type,
-                actor=sender or "worker",
-                at=now,
-                source="report",
-                message=message.id,
-            )
+            _reclassify_from_report(session, episode, f.absence_type, message, sender=sender)
     if decision.action in ("close", "open_closed"):
         episode.status = RETURNED
         episode.returned_at = f.returned_at or reading.message.date or now
@@ -323,6 +317,59 @@ def apply(
         },
     )
     return episode
+
+
+def _reclassify_from_report(
+    session: Session,
+    episode: Episode,
+    code: AbsenceType,
+    message: InboundMessage,
+    *,
+    sender: str | None,
+) -> None:
+    """An update may change the SSDA903 code when its sender is on the record.
+
+    The record is the first reporter, the child's carers and the staff allocated to the child.
+    Anyone else who replies in the thread is heard (the update still alerts) but does not
+    change the national return; the audit says the request was not applied.
+    """
+    if sender and sender in _on_record(session, episode):
+        reclassify(
+            session,
+            episode,
+            code,
+            actor=sender,
+            at=message.received_at,
+            source="report",
+            message=message.id,
+        )
+    elif code != episode.absence_type:
+        store.audit(
+            session,
+            at=message.received_at,
+            actor=sender or "unknown",
+            entity="episode",
+            entity_id=episode.reference,
+            action="absence_type_not_applied",
+            detail={
+                "asked": code,
+                "kept": episode.absence_type,
+                "message": message.id,
+                "why": "the sender is not the reporter, a carer or allocated staff",
+            },
+        )
+
+
+def _on_record(session: Session, episode: Episode) -> set[str]:
+    known = {(episode.reported_by or "").lower()}
+    child = session.get(Child, episode.child_id) if episode.child_id else None
+    if child is not None:
+        known |= {a.lower() for a in child.carer_emails}
+    for holder in (episode.allocations or {}).values():
+        if isinstance(holder, dict) and holder.get("email"):
+            known.add(str(holder["email"]).lower())
+    known.discard("")
+    return known
 
 
 def _new_episode(

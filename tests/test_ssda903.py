@@ -36,7 +36,7 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[arg-type,misc]
 
 
 # -- the store, by hand ---------------------------------------------------------------------
