@@ -503,7 +503,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             rows = ssda903.load_rows(session, year, settings.tz)
     finally:
         engine.dispose()
-    problems = ssda903.validate(rows, year, settings.tz)
+    problems = ssda903.validate(rows, year)
     if problems:
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
@@ -513,7 +513,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    text = ssda903.render_csv(rows, year, settings.tz)
+    text = ssda903.render_csv(rows, year)
     if args.out:
         out = Path(args.out)
         try:

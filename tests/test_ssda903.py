@@ -8,7 +8,6 @@ and in GMT.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -235,22 +234,22 @@ def test_every_violation_is_reported_and_nothing_is_written(
 # -- the rules, each on its own -------------------------------------------------------------
 
 
-GOOD = MissingRow(
-    reference="MB-2026-00001",
-    child_id="100231",
-    dob=date(2011, 3, 14),
-    code="M",
-    start=utc(2026, 6, 1, 10, 0),
-    end=utc(2026, 6, 2, 10, 0),
-)
+GOOD: dict[str, Any] = {
+    "reference": "MB-2026-00001",
+    "child_id": "100231",
+    "dob": date(2011, 3, 14),
+    "code": "M",
+    "start": utc(2026, 6, 1, 10, 0),
+    "end": utc(2026, 6, 2, 10, 0),
+}
 
 
 def row(reference: str = "MB-2026-00001", **changes: Any) -> MissingRow:
-    return replace(GOOD, reference=reference, **changes)
+    return MissingRow.at(LONDON, **{**GOOD, "reference": reference, **changes})
 
 
 def rules(*rows: MissingRow) -> list[tuple[str, str]]:
-    found: list[Violation] = validate(list(rows), Y2026, LONDON)
+    found: list[Violation] = validate(list(rows), Y2026)
     for v in found:
         assert v.reference in str(v) and (v.child_id or "UNMATCHED") in str(v)
     return [(v.reference, v.rule) for v in found]
@@ -303,7 +302,7 @@ def test_overlaps_closed_open_and_back_to_back() -> None:
 def test_end_after_the_year_is_blank_not_a_violation() -> None:
     late = row(start=utc(2027, 3, 20, 10, 0), end=utc(2027, 4, 2, 10, 0))
     assert rules(late) == []
-    assert render_csv([late], Y2026, LONDON).splitlines()[1] == "100231,14/03/2011,M,20/03/2027,"
+    assert render_csv([late], Y2026).splitlines()[1] == "100231,14/03/2011,M,20/03/2027,"
 
 
 # -- the year ---------------------------------------------------------------------------------
