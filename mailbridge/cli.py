@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     episodes.add_argument("--json", action="store_true", help="print a JSON array on stdout")
     episodes.add_argument("--open", action="store_true", help="only episodes still open")
 
-    episode = sub.add_parser("episode", help="one episode and its timeline")
+    episode = sub.add_parser(
+        "episode", help="one episode and its timeline; --absence-type sets its SSDA903 code"
+    )
     episode.add_argument("reference", help="e.g. MB-2026-00042")
     episode.add_argument("--json", action="store_true")
     episode.add_argument(

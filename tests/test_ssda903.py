@@ -149,6 +149,7 @@ def test_the_year_as_exact_csv_on_stdout_and_in_a_file(
     assert code == 0, err
     assert out == ""
     assert target.read_bytes() == expected.encode()
+    assert target.stat().st_mode & 0o777 == 0o600  # children's personal data
     assert f"wrote 3 episode(s) to {target}" in err
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".missing")) == []
 
