@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import os
@@ -18,7 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailbridge import __version__, db, digest, retention, store, subject_access
+from mailbridge import __version__, db, digest, retention, ssda903, store, subject_access
+from mailbridge.absence import CODES as ABSENCE_CODES
+from mailbridge.absence import reclassify
 from mailbridge.alerts import Renderer
 from mailbridge.clock import system_clock
 from mailbridge.clocks import late_note_for
@@ -91,9 +94,37 @@ def build_parser() -> argparse.ArgumentParser:
     episodes.add_argument("--json", action="store_true", help="print a JSON array on stdout")
     episodes.add_argument("--open", action="store_true", help="only episodes still open")
 
-    episode = sub.add_parser("episode", help="one episode and its timeline")
+    episode = sub.add_parser(
+        "episode", help="one episode and its timeline; --absence-type sets its SSDA903 code"
+    )
     episode.add_argument("reference", help="e.g. MB-2026-00042")
     episode.add_argument("--json", action="store_true")
+    episode.add_argument(
+        "--absence-type",
+        type=str.upper,
+        choices=["M", "A"],
+        help="set the SSDA903 code: M missing, A away from placement without authorisation "
+        "(audited)",
+    )
+    episode.add_argument(
+        "--by", metavar="WHO", help="who asked for the change, for the audit (default: your login)"
+    )
+
+    export = sub.add_parser("export", help="returns for the Department for Education")
+    exportsub = export.add_subparsers(dest="export_command", metavar="RETURN", required=True)
+    ssda = exportsub.add_parser(
+        "ssda903",
+        help="the SSDA903 Missing table (CHILD,DOB,MISSING,MIS_START,MIS_END) as CSV, "
+        "after checking every rule",
+    )
+    ssda.add_argument(
+        "--year",
+        required=True,
+        help="collection year: 2026 or 2026-27 means 1 April 2026 to 31 March 2027",
+    )
+    ssda.add_argument(
+        "--out", metavar="PATH", help="write the file here (atomically); default: stdout"
+    )
 
     alerts = sub.add_parser("alerts", help="list alert rows (the outbox)")
     alerts.add_argument("--json", action="store_true", help="print a JSON array on stdout")
@@ -445,15 +476,89 @@ def cmd_episodes(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_episode(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings)
-    with Session(engine) as session:
-        data = find_episode(session, args.reference)
-    engine.dispose()
+    try:
+        if args.absence_type:
+            with Session(engine) as session, session.begin():
+                _set_absence_type(session, args)
+        with Session(engine) as session:
+            data = find_episode(session, args.reference)
+    finally:
+        engine.dispose()
     if data is None:
         raise MailbridgeError(f"no episode with reference {args.reference}")
     if args.json:
         _print_json(data)
     else:
         print(render_timeline(data))
+    return 0
+
+
+def _set_absence_type(session: Session, args: argparse.Namespace) -> None:
+    """`episode REF --absence-type M|A`: staff reclassify by hand; audited as who asked."""
+    ep = session.scalars(
+        select(Episode).where(Episode.reference == args.reference.upper()).with_for_update()
+    ).first()
+    if ep is None:
+        raise MailbridgeError(f"no episode with reference {args.reference}")
+    who = args.by or _login()
+    changed = reclassify(
+        session, ep, args.absence_type, actor=f"cli:{who}", at=system_clock(), source="cli"
+    )
+    if changed:
+        print(
+            f"{ep.reference}: absence type {changed} ({ABSENCE_CODES[ep.absence_type]})",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"{ep.reference}: absence type already {ep.absence_type}; nothing changed",
+            file=sys.stderr,
+        )
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container): the audit still says it was the CLI
+        return "unknown"
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """`export ssda903`: every violation on stderr and exit 1 with no output, or the CSV."""
+    year = ssda903.parse_year(args.year)
+    first, last = year.first_day, year.last_day
+    print(
+        f"SSDA903 Missing table {year.label}: episodes starting {first:%d/%m/%Y} to "
+        f"{last:%d/%m/%Y} ({settings.tz.key})",
+        file=sys.stderr,
+    )
+    engine = open_store(settings)
+    try:
+        with Session(engine) as session:
+            rows = ssda903.load_rows(session, year, settings.tz)
+    finally:
+        engine.dispose()
+    problems = ssda903.validate(rows, year)
+    if problems:
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        print(
+            f"mailbridge: error: {len(problems)} problem(s) in {len(rows)} episode(s); "
+            "fix them (see docs/ssda903.md) and run again; no file written",
+            file=sys.stderr,
+        )
+        return 1
+    text = ssda903.render_csv(rows, year)
+    if args.out:
+        out = Path(args.out)
+        try:
+            ssda903.write_atomic(out, text)
+        except OSError as exc:
+            raise MailbridgeError(f"--out {out}: {exc.strerror or exc}") from exc
+        print(f"wrote {len(rows)} episode(s) to {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+        print(f"{len(rows)} episode(s)", file=sys.stderr)
     return 0
 
 
@@ -876,6 +981,7 @@ _COMMANDS: dict[str, Command] = {
     "reprocess": cmd_reprocess,
     "episodes": cmd_episodes,
     "episode": cmd_episode,
+    "export": cmd_export,
     "alerts": cmd_alerts,
     "deliver": cmd_deliver,
     "due": cmd_due,

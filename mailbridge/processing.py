@@ -8,7 +8,7 @@ is only the glue that touches the database.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbridge import directory, store
+from mailbridge.absence import MISSING, AbsenceType, reclassify
 from mailbridge.clocks import replan
 from mailbridge.config import Settings
 from mailbridge.episodes import OPEN, RETURNED, Decision, EpisodeState, Kind, decide
@@ -33,7 +34,7 @@ from mailbridge.models import (
 from mailbridge.notify import Notifier
 from mailbridge.pipeline import Outcome, Pipeline
 from mailbridge.reading.classify import classify
-from mailbridge.reading.fields import ReportFields, extract_fields
+from mailbridge.reading.fields import ReportFields, extract_fields, without_absence_type
 from mailbridge.reading.match import Match, match_child
 from mailbridge.reading.message import ReadMessage, read_message
 from mailbridge.replies import ReplyHandler
@@ -52,13 +53,22 @@ class Reading:
     fields: ReportFields
     kind: str
     reason: str
+    # The kind once the SSDA903 reclassification phrases and the subject (in a thread, the old
+    # headline "Re: Missing: ...") are set aside: used for a message in an episode's thread,
+    # where "reclassify as missing" is about the record, not a child gone again. The same as
+    # ``kind`` when the message asks for no classification.
+    kind_in_thread: str = ""
 
 
 def read(raw: bytes, *, tz: ZoneInfo, received_at: datetime) -> Reading:
     msg = read_message(raw)
     fields = extract_fields(msg, tz=tz, received_at=received_at)
     cls = classify(msg, fields)
-    return Reading(msg, fields, cls.kind, cls.reason)
+    in_thread = cls.kind
+    if fields.absence_type is not None:
+        bare = replace(msg, subject="", text=without_absence_type(msg.text))
+        in_thread = classify(bare, fields).kind
+    return Reading(msg, fields, cls.kind, cls.reason, in_thread)
 
 
 class ReadingPipeline:
@@ -77,7 +87,9 @@ class ReadingPipeline:
         reading = prepared
         if reading.kind in MACHINE_KINDS:
             return Outcome(IGNORED, f"{reading.kind}: {reading.reason}")
-        reply = self.replies.handle(session, message, reading.message)
+        reply = self.replies.handle(
+            session, message, reading.message, absence_type=reading.fields.absence_type
+        )
         if reply is not None:
             return reply
         sender = reading.message.from_addr or (message.mail_from or "").lower() or None
@@ -93,7 +105,10 @@ class ReadingPipeline:
                 children=directory.load_snapshot(session),
             )
             child_id = match.child_id
-        kind = _REPORT_KINDS.get(reading.kind, "not_a_report")
+        kind = _REPORT_KINDS.get(
+            (reading.kind_in_thread or reading.kind) if thread is not None else reading.kind,
+            "not_a_report",
+        )
         decision = decide(
             kind,
             thread=thread,
@@ -255,6 +270,8 @@ def apply(
         assert found is not None
         episode = found
         _merge_facts(episode, f)
+        if f.absence_type is not None:
+            _reclassify_from_report(session, episode, f.absence_type, message, sender=sender)
     if decision.action in ("close", "open_closed"):
         episode.status = RETURNED
         episode.returned_at = f.returned_at or reading.message.date or now
@@ -292,9 +309,67 @@ def apply(
         entity="episode",
         entity_id=episode.reference,
         action=decision.event,
-        detail={"message": message.id, "action": decision.action, "status": episode.status},
+        detail={
+            "message": message.id,
+            "action": decision.action,
+            "status": episode.status,
+            "absence_type": episode.absence_type,
+        },
     )
     return episode
+
+
+def _reclassify_from_report(
+    session: Session,
+    episode: Episode,
+    code: AbsenceType,
+    message: InboundMessage,
+    *,
+    sender: str | None,
+) -> None:
+    """An update may change the SSDA903 code when its sender is on the record.
+
+    The record is the first reporter, the child's carers and the staff allocated to the child.
+    Anyone else who replies in the thread is heard (the update still alerts) but does not
+    change the national return; the audit says the request was not applied.
+    """
+    if sender and sender in _on_record(session, episode):
+        reclassify(
+            session,
+            episode,
+            code,
+            actor=sender,
+            at=message.received_at,
+            source="report",
+            message=message.id,
+        )
+    elif code != episode.absence_type:
+        store.audit(
+            session,
+            at=message.received_at,
+            actor=sender or "unknown",
+            entity="episode",
+            entity_id=episode.reference,
+            action="absence_type_not_applied",
+            detail={
+                "asked": code,
+                "kept": episode.absence_type,
+                "message": message.id,
+                "why": "the sender is not the reporter, a carer or allocated staff",
+            },
+        )
+
+
+def _on_record(session: Session, episode: Episode) -> set[str]:
+    known = {(episode.reported_by or "").lower()}
+    child = session.get(Child, episode.child_id) if episode.child_id else None
+    if child is not None:
+        known |= {a.lower() for a in child.carer_emails}
+    for holder in (episode.allocations or {}).values():
+        if isinstance(holder, dict) and holder.get("email"):
+            known.add(str(holder["email"]).lower())
+    known.discard("")
+    return known
 
 
 def _new_episode(
@@ -324,7 +399,7 @@ def _new_episode(
         match_method=match.method if match else "thread",
         match_confidence=match.confidence if match else 1.0,
         allocations=_allocations(session, child_id),
-        absence_type="M",
+        absence_type=f.absence_type or MISSING,
         updated_at=now,
     )
     _merge_facts(episode, f)

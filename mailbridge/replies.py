@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbridge import directory, store
+from mailbridge.absence import AbsenceType, reclassify
 from mailbridge.acks import (
     Forged,
     Token,
@@ -46,9 +47,18 @@ class ReplyHandler:
         self.secret = secret
 
     def handle(
-        self, session: Session, message: InboundMessage, read: ReadMessage
+        self,
+        session: Session,
+        message: InboundMessage,
+        read: ReadMessage,
+        *,
+        absence_type: AbsenceType | None = None,
     ) -> Outcome | None:
-        """The outcome for a staff reply, or None when the message is for the report path."""
+        """The outcome for a staff reply, or None when the message is for the report path.
+
+        ``absence_type`` is the SSDA903 code the reply asks for; an acknowledgement that carries
+        one reclassifies the episode as well (it is still the acknowledgement).
+        """
         token = find_token(
             read,
             bases=self.settings.smtp.addresses,
@@ -101,8 +111,20 @@ class ReplyHandler:
             return Outcome(
                 IGNORED, f"reply to an alert that is not an acknowledgement: {decision.reason}"
             )
+        changed = None
+        if absence_type is not None:
+            changed = reclassify(
+                session,
+                episode,
+                absence_type,
+                actor=sender,
+                at=now,
+                source="reply",
+                message=message.id,
+            )
         self._acknowledge(session, episode, token=token, message=message, sender=sender, now=now)
-        return Outcome(PROCESSED, f"acknowledged {episode.reference} as {token.role}")
+        note = f"; absence type {changed}" if changed else ""
+        return Outcome(PROCESSED, f"acknowledged {episode.reference} as {token.role}{note}")
 
     # -- pieces ----------------------------------------------------------------------------
     @staticmethod

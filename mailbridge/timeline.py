@@ -99,6 +99,8 @@ def render_timeline(data: dict[str, Any]) -> str:
         f"  reported by: {data['reported_by'] or 'unknown'}"
         f" ({'known carer' if data['sender_known'] else 'sender not on the child record'})",
         f"  returned:    {data['returned_at'] or '-'}",
+        f"  absence:     {data['absence_type']} (SSDA903: "
+        f"{'away from placement' if data['absence_type'] == 'A' else 'missing'})",
         "  timeline:",
     ]
     lines += [

@@ -276,3 +276,68 @@ def test_an_update_is_vouched_for_by_its_own_sender_not_the_first_reporter(world
     assert "oakview@homes.example (known carer)" not in update.body_text
     # A stranger who replies in the thread does not learn the child's initials.
     assert "J.C." not in receipt.body_text and "the child you named" in receipt.body_text
+
+
+# -- the SSDA903 classification (M missing / A away) by update ----------------------------
+
+
+def _absence_audit(engine) -> list[tuple[str, str, dict[str, object]]]:
+    from mailbridge.models import AuditEntry
+
+    with Session(engine) as s:
+        rows = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action.in_(["absence_type", "absence_type_not_applied"]))
+            .order_by(AuditEntry.id)
+        )
+        return [(r.action, r.actor, dict(r.detail or {})) for r in rows]
+
+
+def test_updates_reclassify_and_a_reply_to_a_returned_episode_reopens_nothing(world):
+    run(world, mail("Missing: Jordan Carter (100231)", "Jordan has not come back.", mid="c1@x"))
+    (ep,) = episodes(world)
+    assert ep["absence_type"] == "M"
+    # A stranger replying in the thread is heard (an update) but does not change the return.
+    (m1,) = run(world, mail("Re: Missing: Jordan Carter (100231)", "Absence type: A",
+                            sender="stranger@example.net", mid="c1b@x", in_reply_to="c1@x"))
+    assert m1.status == "processed"
+    (ep,) = episodes(world)
+    assert ep["absence_type"] == "M"
+    ((action, actor, detail),) = _absence_audit(world)
+    assert (action, actor, detail["asked"], detail["kept"]) == (
+        "absence_type_not_applied", "stranger@example.net", "A", "M",
+    )
+
+    (m2,) = run(world, mail("Re: Missing: Jordan Carter (100231)",
+                            "Sorry, this was an absence / away from placement, not missing. "
+                            "He is at his friend's, we know where.", mid="c2@x",
+                            in_reply_to="c1@x"))
+    assert m2.status == "processed"
+    (ep,) = episodes(world)
+    assert (ep["absence_type"], ep["status"]) == ("A", "open")
+    assert [m["event"] for m in ep["messages"]] == ["missing", "update", "update"]
+    audit = _absence_audit(world)[-1]
+    assert audit[:2] == ("absence_type", "oakview@homes.example")
+    assert {k: audit[2][k] for k in ("old", "new", "source", "message")} == {
+        "old": "M", "new": "A", "source": "report", "message": m2.id,
+    }
+
+    run(world, mail("Re: Missing: Jordan Carter (100231)", "Jordan came home at 23:40.",
+                    mid="c3@x", in_reply_to="c2@x"))
+    # After the return, "reclassify as missing" is about the record, not a child gone again.
+    (m4,) = run(world, mail("Re: Missing: Jordan Carter (100231)",
+                            "On reflection please reclassify as missing.", mid="c4@x",
+                            in_reply_to="c3@x"))
+    assert m4.status == "processed"
+    (ep,) = episodes(world)
+    assert (ep["absence_type"], ep["status"]) == ("M", "returned")
+    assert [a[2].get("new") for a in _absence_audit(world)] == [None, "A", "M"]
+
+    # Gone again, said so, with the code: that is a new episode, opened as asked.
+    run(world, mail("Re: Missing: Jordan Carter (100231)",
+                    "Jordan has gone missing again tonight.\nAbsence type: A",
+                    mid="c5@x", in_reply_to="c4@x"))
+    first, second = episodes(world)
+    assert (first["absence_type"], first["status"]) == ("M", "returned")
+    assert (second["absence_type"], second["status"]) == ("A", "open")
+

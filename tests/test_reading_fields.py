@@ -15,6 +15,7 @@ from mailbridge.reading.fields import (
     parse_date_only,
     parse_when,
     reference_time,
+    without_absence_type,
 )
 from mailbridge.reading.message import ReadMessage
 
@@ -163,6 +164,55 @@ def test_form_wins_over_free_text() -> None:
     assert f.full_name == "Jordan Carter"
     assert f.risk_level == "low"
     assert f.form_used
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # form lines: the form wins, and the answer may sit on the line below
+        ("Absence type: A", "A"),
+        ("Absence type: m", "M"),
+        ("Missing or away: away", "A"),
+        ("Missing / away: Missing", "M"),
+        ("Type of absence:\nAway from placement without authorisation\n\nThanks", "A"),
+        ("Absence type: A\nPlease reclassify as missing", "A"),
+        # plain phrases about the classification itself
+        ("This was an absence / away from placement, not missing.", "A"),
+        ("Please reclassify as missing.", "M"),
+        ("Can you reclassify this as away please", "A"),
+        ("Please record this as an absence, thanks", "A"),
+        ("He was absent rather than missing.", "A"),
+        ("Not missing, just away from placement.", "A"),
+        ("She is missing, not away from placement.", "M"),
+        ("This is not an absence, she is missing.", "M"),
+    ],
+)
+def test_absence_type_from_form_and_phrases(text: str, expected: str) -> None:
+    assert _read(text).absence_type == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Jordan is missing.",
+        "He is away at his nan's for the weekend.",
+        "School recorded him as absent today and marked him as absent again.",
+        "Jordan went away from placement without permission at 9pm.",
+        "Do not reclassify as away.",
+        "reclassify as away. Sorry, I mean reclassify as missing.",  # both: says nothing
+        "Absence type: not sure",
+        "Police treated it as missing.",
+    ],
+)
+def test_absence_type_never_flips_on_a_stray_word(text: str) -> None:
+    assert _read(text).absence_type is None
+
+
+def test_without_absence_type_leaves_the_rest() -> None:
+    text = "Type of absence:\nAway from placement\n\nJordan has gone missing again."
+    left = without_absence_type("This was away from placement, not missing.\n" + text)
+    assert "away" not in left.lower()
+    assert "Jordan has gone missing again." in left
 
 
 def test_display_name_is_the_last_resort_reporter() -> None:

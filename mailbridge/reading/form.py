@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
-__all__ = ["FORM_FIELDS", "LABELS", "is_blank", "normalise_label", "parse_form"]
+__all__ = ["FORM_FIELDS", "LABELS", "field_of_line", "is_blank", "normalise_label", "parse_form"]
 
 #: field name -> label variants (written naturally; they are normalised when the table is built)
 FORM_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -216,6 +216,21 @@ FORM_FIELDS: Mapping[str, tuple[str, ...]] = {
         "Safe",
         "Safe and well?",
     ),
+    # SSDA903: missing (M) or away from placement without authorisation (A); see fields.py
+    "absence_type": (
+        "Absence type",
+        "Type of absence",
+        "Absence classification",
+        "Missing or away",
+        "Missing or absent",
+        "Away or missing",
+        "Missing or away from placement",
+        "Missing away",
+        "SSDA903 absence type",
+        "903 absence type",
+        "Reclassify as",
+        "Classification",
+    ),
     "notes": (
         "Notes",
         "Other information",
@@ -281,6 +296,15 @@ def _label_of(raw: str) -> str | None:
     # "Please give the child's name" / "Child's name (in full)": drop politeness and retry
     key = re.sub(r"^(?:please (?:give|state|enter|provide) |the |your child s )", "", key)
     return LABELS.get(key)
+
+
+def field_of_line(line: str) -> str | None:
+    """The field a "Label: value" line answers, or None; never raises."""
+    try:
+        m = _LINE.match(line)
+        return _label_of(m.group("label")) if m and len(line) <= 2000 else None
+    except Exception:
+        return None
 
 
 def parse_form(text: str) -> dict[str, str]:
