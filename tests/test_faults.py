@@ -43,7 +43,6 @@ from mailbridge.models import (
     InboundMessage,
 )
 from mailbridge.notify import Notifier
-from mailbridge.reading.message import read_message
 from mailbridge.service import make_workers
 from tests.conftest import PG_URL, SettingsFactory, sample_report
 from tests.test_delivery import (
@@ -592,27 +591,32 @@ def test_a_stalled_relay_never_slows_the_listener(
 # -- a poison message ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("stage", ["read_message", "find_thread"])
 def test_a_message_that_crashes_the_reader_is_failed_told_and_passed(
     engine: Engine,
-    database_url: str,
     make_settings: SettingsFactory,
     run_service: Any,
     monkeypatch: pytest.MonkeyPatch,
+    stage: str,
 ) -> None:
-    real = read_message
+    """The crash comes in the pure reading (no transaction open) or inside the apply
+    transaction (finding the thread): either way the poison is failed and the rest flow."""
+    real = getattr(processing, stage)
     crashes: Counter[str] = Counter()
 
-    def crashing_reader(raw: bytes) -> Any:
-        if b"POISON-PILL" in raw:
+    def crashing(*args: Any) -> Any:
+        seen = args[-1] if isinstance(args[-1], bytes) else args[-1].text.encode()
+        if b"POISON-PILL" in seen:
             crashes["poison"] += 1
             raise RecursionError("maximum recursion depth exceeded while reading MIME")
-        return real(raw)
+        return real(*args)
 
-    monkeypatch.setattr(processing, "read_message", crashing_reader)
+    monkeypatch.setattr(processing, stage, crashing)
     settings = make_settings(
         "[processing]\npoll_seconds = 0.1\nretry_delay_seconds = 1\nmax_attempts = 3\n"
     )
     svc = run_service(settings)
+    database_url = settings.database_url
     poison = sample_report(2, body="POISON-PILL: this message breaks the reader")
     with smtplib.SMTP(svc.host, svc.port, timeout=30) as c:
         for raw in (sample_report(1), poison, sample_report(3)):
