@@ -85,9 +85,8 @@ def score(path: Path) -> Result:
     msg = read_message(path.read_bytes())
     fields = extract_fields(msg, tz=LONDON, received_at=received_for(msg, spec))
     kind = classify(msg, fields).kind
-    result = Result(
-        path.stem, spec.get("category", "other"), known_misses=list(spec.get("known_misses", []))
-    )
+    result = Result(path.stem, spec.get("category", "other"),
+                    known_misses=list(spec.get("known_misses", [])))
     result.checks.append(Check("kind", spec["kind"], kind))
     for name, expected in spec.get("fields", {}).items():
         result.checks.append(Check(name, expected, _plain(getattr(fields, name))))
@@ -113,10 +112,8 @@ def table(results: list[Result]) -> str:
             else:
                 row[1] += c.ok
                 row[2] += 1
-    lines = [
-        "| category | fixtures | fields right / total | kind right / total |",
-        "|---|---|---|---|",
-    ]
+    lines = ["| category | fixtures | fields right / total | kind right / total |",
+             "|---|---|---|---|"]
     tot = [0, 0, 0, 0, 0]
     for cat in sorted(per):
         n, fr, ft, kr, kt = per[cat]

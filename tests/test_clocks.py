@@ -56,25 +56,14 @@ class Story:
         self.settings = settings
         self.clock = Clock()
         self.notifier = Notifier(settings)
-        self.worker = Worker(
-            engine,
-            ReadingPipeline(settings, notifier=self.notifier),
-            settings.processing,
-            clock=self.clock,
-        )
+        self.worker = Worker(engine, ReadingPipeline(settings, notifier=self.notifier),
+                             settings.processing, clock=self.clock)
         self.runner = Runner(engine, self.notifier.routing, self.notifier.timed_event)
         self.secret = reply_secret(settings)
         self.n = 0
 
-    def send(
-        self,
-        body: str,
-        *,
-        sender: str = CARER,
-        subject: str = "Jordan (100231)",
-        to: str = BASE,
-        extra: str = "",
-    ) -> InboundMessage:
+    def send(self, body: str, *, sender: str = CARER, subject: str = "Jordan (100231)",
+             to: str = BASE, extra: str = "") -> InboundMessage:
         self.n += 1
         raw = (
             f"From: <{sender}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n"
@@ -82,9 +71,8 @@ class Story:
             f"Content-Type: text/plain; charset=utf-8\r\n{extra}\r\n{body}\r\n"
         ).encode()
         stored = Intake(self.engine, clock=self.clock).accept(
-            make_incoming(
-                raw, source="smtp", mail_from=sender, rcpt_tos=[to], peer=None, clock=self.clock
-            )
+            make_incoming(raw, source="smtp", mail_from=sender, rcpt_tos=[to], peer=None,
+                          clock=self.clock)
         )
         self.worker.run_once()
         with Session(self.engine) as s:
@@ -99,9 +87,8 @@ class Story:
                 .where(Alert.event == event, Alert.recipient == recipient)
             ).one()
             return (
-                make_reply_address(
-                    BASE, alert_id=alert.id, episode_ref=ref, role=alert.role, secret=self.secret
-                ),
+                make_reply_address(BASE, alert_id=alert.id, episode_ref=ref, role=alert.role,
+                                   secret=self.secret),
                 f"Re: {alert.subject}",
             )
 
@@ -126,10 +113,8 @@ def story(engine, make_settings) -> Story:
 
 
 def report(story: Story) -> InboundMessage:
-    return story.send(
-        "Jordan Carter (100231) has not come home since 10:00 this morning.",
-        subject="Missing: Jordan Carter (100231)",
-    )
+    return story.send("Jordan Carter (100231) has not come home since 10:00 this morning.",
+                      subject="Missing: Jordan Carter (100231)")
 
 
 def test_no_acknowledgement_escalates_to_the_team_manager_then_duty(story: Story) -> None:
@@ -174,13 +159,9 @@ def test_an_acknowledgement_by_reply_stops_the_next_escalation(story: Story) -> 
 def test_an_out_of_office_reply_is_not_an_acknowledgement(story: Story) -> None:
     report(story)
     to, subject = story.reply_to("missing", SW)
-    ooo = story.send(
-        "I am out of the office until Monday.",
-        sender=SW,
-        subject=f"Automatic reply: {subject}",
-        to=to,
-        extra="Auto-Submitted: auto-replied\r\n",
-    )
+    ooo = story.send("I am out of the office until Monday.", sender=SW,
+                     subject=f"Automatic reply: {subject}", to=to,
+                     extra="Auto-Submitted: auto-replied\r\n")
     assert ooo.status == "ignored"
     with Session(story.engine) as s:
         assert list(s.scalars(select(Acknowledgement))) == []
@@ -220,10 +201,8 @@ def test_a_return_starts_the_interview_clock_and_the_outcome_by_email_stops_it(
 ) -> None:
     report(story)
     story.clock.at(hours=5)
-    back = story.send(
-        "Jordan Carter (100231) came home at 15:30, safe and well.",
-        subject="Jordan (100231) is back",
-    )
+    back = story.send("Jordan Carter (100231) came home at 15:30, safe and well.",
+                      subject="Jordan (100231) is back")
     assert back.status == "processed"
     with Session(story.engine) as s:
         episode = s.scalars(select(Episode)).one()
@@ -248,12 +227,8 @@ def test_a_return_starts_the_interview_clock_and_the_outcome_by_email_stops_it(
     # An incomplete outcome goes back to the worker, naming what is missing.
     story.clock.now = returned_at + timedelta(hours=73)
     to, subject = story.reply_to("interview_overdue", SW)
-    partial = story.send(
-        "Result: completed\nDate: 29/11/2026\nInterviewer: Sam Patel\n",
-        sender=SW,
-        subject=subject,
-        to=to,
-    )
+    partial = story.send("Result: completed\nDate: 29/11/2026\nInterviewer: Sam Patel\n",
+                         sender=SW, subject=subject, to=to)
     assert partial.status == "processed" and "incomplete" in (partial.reason or "")
     (back_to_worker,) = story.alerts(event="interview_incomplete")
     assert back_to_worker.recipient == SW and "reasons" in back_to_worker.body_text
@@ -268,9 +243,7 @@ def test_a_return_starts_the_interview_clock_and_the_outcome_by_email_stops_it(
         "Result: completed\nDate: 29/11/2026\nInterviewer: Sam Patel\n"
         "Reasons for going missing: friends, substance use\n"
         "Risks identified: older peers at the station\nActions agreed: safety plan with carers\n",
-        sender=SW,
-        subject=subject,
-        to=to,
+        sender=SW, subject=subject, to=to,
     )
     assert whole.status == "processed" and "completed" in (whole.reason or "")
     with Session(story.engine) as s:
@@ -300,9 +273,8 @@ def test_two_runners_at_once_send_each_reminder_once(story: Story, database_url:
         pytest.skip("SQLite serialises writers; the concurrent case needs PostgreSQL")
     for n in range(3):
         story.send(f"Child 10023{n + 1} has not come home.", subject=f"Missing 10023{n + 1}")
-    runners = [
-        Runner(story.engine, story.notifier.routing, story.notifier.timed_event) for _ in range(2)
-    ]
+    runners = [Runner(story.engine, story.notifier.routing, story.notifier.timed_event)
+               for _ in range(2)]
     at = story.clock.at(hours=30)
     threads = [threading.Thread(target=r.run_due, args=(at,)) for r in runners]
     for t in threads:
@@ -310,14 +282,9 @@ def test_two_runners_at_once_send_each_reminder_once(story: Story, database_url:
     for t in threads:
         t.join(60)
     keys = [a.event_key for a in story.alerts() if a.event_key.startswith("due:")]
-    assert keys and len(keys) == len(
-        set(
-            (k, r)
-            for k, r in (
-                (a.event_key, a.recipient) for a in story.alerts() if a.event_key.startswith("due:")
-            )
-        )
-    )
+    assert keys and len(keys) == len(set((k, r) for k, r in
+                                         ((a.event_key, a.recipient) for a in story.alerts()
+                                          if a.event_key.startswith("due:"))))
     with Session(story.engine) as s:
         done = [a.key for a in s.scalars(select(DueAction).where(DueAction.status == "done"))]
     assert len(done) == len(set(done)) and len(done) >= 6
@@ -356,9 +323,8 @@ def test_the_story_over_smtp_escalation_then_acknowledgement(
     with Session(engine) as s, s.begin():
         parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0, actor="test")
-    settings = make_settings(
-        "[processing]\npoll_seconds = 0.2\ntimer_seconds = 3600\n", addresses=BASE
-    )
+    settings = make_settings("[processing]\npoll_seconds = 0.2\ntimer_seconds = 3600\n",
+                             addresses=BASE)
     svc = run_service(settings)
     # The CLI reads the same store as the running service.
     monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", settings.database_url)
@@ -376,14 +342,9 @@ def test_the_story_over_smtp_escalation_then_acknowledgement(
             return list(s.scalars(select(Alert).where(Alert.event == event)))
 
     with smtplib.SMTP(svc.host, svc.port) as c:
-        c.sendmail(
-            CARER,
-            [BASE],
-            (
-                f"From: {CARER}\r\nTo: {BASE}\r\nSubject: Missing: Jordan Carter (100231)\r\n"
-                "Message-ID: <smtp-story-1@x>\r\n\r\nJordan has not come home.\r\n"
-            ).encode(),
-        )
+        c.sendmail(CARER, [BASE], (
+            f"From: {CARER}\r\nTo: {BASE}\r\nSubject: Missing: Jordan Carter (100231)\r\n"
+            "Message-ID: <smtp-story-1@x>\r\n\r\nJordan has not come home.\r\n").encode())
     wait(lambda: rows("missing"))
     opened = rows("missing")[0].created_at
 
@@ -396,22 +357,14 @@ def test_the_story_over_smtp_escalation_then_acknowledgement(
 
     with Session(engine) as s:
         alert, ref = s.execute(
-            select(Alert, Episode.reference)
-            .join(Episode, Episode.id == Alert.episode_id)
-            .where(Alert.event == "missing", Alert.recipient == SW)
-        ).one()
-    token = make_reply_address(
-        BASE, alert_id=alert.id, episode_ref=ref, role=alert.role, secret=reply_secret(settings)
-    )
+            select(Alert, Episode.reference).join(Episode, Episode.id == Alert.episode_id)
+            .where(Alert.event == "missing", Alert.recipient == SW)).one()
+    token = make_reply_address(BASE, alert_id=alert.id, episode_ref=ref, role=alert.role,
+                               secret=reply_secret(settings))
     with smtplib.SMTP(svc.host, svc.port) as c:
-        c.sendmail(
-            SW,
-            [token],
-            (
-                f"From: {SW}\r\nTo: {token}\r\nSubject: Re: {alert.subject}\r\n"
-                "Message-ID: <smtp-story-2@x>\r\n\r\nOn it, calling the police now.\r\n"
-            ).encode(),
-        )
+        c.sendmail(SW, [token], (
+            f"From: {SW}\r\nTo: {token}\r\nSubject: Re: {alert.subject}\r\n"
+            "Message-ID: <smtp-story-2@x>\r\n\r\nOn it, calling the police now.\r\n").encode())
     wait(lambda: _acknowledged(engine))
 
     due(180)
@@ -437,30 +390,16 @@ def test_two_processes_running_due_at_once_send_each_reminder_once(
     for n in range(3):
         story.send(f"Child 10023{n + 1} has not come home.", subject=f"Missing 10023{n + 1}")
     at = (T0 + timedelta(hours=49)).isoformat()
-    env = {
-        **os.environ,
-        "MAILBRIDGE_DATABASE_URL": database_url,
-        "MAILBRIDGE_DATA_DIR": str(story.settings.data_dir),
-        "MAILBRIDGE_ADDRESSES": BASE,
-    }
+    env = {**os.environ, "MAILBRIDGE_DATABASE_URL": database_url,
+           "MAILBRIDGE_DATA_DIR": str(story.settings.data_dir),
+           "MAILBRIDGE_ADDRESSES": BASE}
     config = tmp_path / "empty.toml"
     config.write_text("")
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mailbridge",
-                "--config",
-                str(config),
-                "due",
-                "--at",
-                at,
-                "--run",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            [sys.executable, "-m", "mailbridge", "--config", str(config), "due", "--at", at,
+             "--run"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         for _ in range(2)
     ]

@@ -140,13 +140,7 @@ def test_missing_templates_dir_is_named(tmp_path):
 
 def test_timer_and_reply_secret_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError) as err:
-        load_settings(
-            write(
-                tmp_path,
-                "[processing]\ntimer_seconds = 0\n"
-                '[service]\nreply_secret_file = "/no/such/secret"\n',
-            ),
-            {},
-        )
+        load_settings(write(tmp_path, '[processing]\ntimer_seconds = 0\n'
+                                      '[service]\nreply_secret_file = "/no/such/secret"\n'), {})
     text = str(err.value)
     assert "processing.timer_seconds" in text and "service.reply_secret_file" in text

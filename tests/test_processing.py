@@ -261,26 +261,15 @@ def test_an_update_is_vouched_for_by_its_own_sender_not_the_first_reporter(world
     from mailbridge.models import Alert
 
     run(world, mail("Missing: Jordan Carter (100231)", "Jordan has not come back.", mid="v1@x"))
-    run(
-        world,
-        mail(
-            "Re: Missing: Jordan Carter (100231)",
-            "Any news? I saw him at the shops.",
-            sender="stranger@example.net",
-            mid="v2@x",
-            in_reply_to="v1@x",
-        ),
-    )
+    run(world, mail("Re: Missing: Jordan Carter (100231)", "Any news? I saw him at the shops.",
+                    sender="stranger@example.net", mid="v2@x", in_reply_to="v1@x"))
     with Session(world) as s:
-        first = s.scalars(
-            select(Alert).where(Alert.event == "missing", Alert.role == "social_worker")
-        ).one()
-        update = s.scalars(
-            select(Alert).where(Alert.event == "update", Alert.role == "social_worker")
-        ).one()
-        receipt = s.scalars(
-            select(Alert).where(Alert.event == "receipt", Alert.recipient == "stranger@example.net")
-        ).one()
+        first = s.scalars(select(Alert).where(Alert.event == "missing",
+                                              Alert.role == "social_worker")).one()
+        update = s.scalars(select(Alert).where(Alert.event == "update",
+                                               Alert.role == "social_worker")).one()
+        receipt = s.scalars(select(Alert).where(Alert.event == "receipt",
+                                                Alert.recipient == "stranger@example.net")).one()
     assert "SENDER UNVERIFIED" not in first.body_text
     assert "stranger@example.net" in update.body_text
     assert "SENDER UNVERIFIED" in update.body_text

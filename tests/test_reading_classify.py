@@ -50,13 +50,8 @@ def test_weak_machine_hints_do_not_silence_a_report() -> None:
 
 @pytest.mark.parametrize(
     "subject",
-    [
-        "Automatic reply: Jordan missing",
-        "Out of Office: Jordan",
-        "Auto: away",
-        "AutoReply: Jordan",
-        "RE: update (Out of office)",
-    ],
+    ["Automatic reply: Jordan missing", "Out of Office: Jordan", "Auto: away",
+     "AutoReply: Jordan", "RE: update (Out of office)"],
 )
 def test_auto_reply_subjects(subject: str) -> None:
     assert kind("I am away until Monday", subject=subject) == "auto_reply"
@@ -133,11 +128,4 @@ def test_nothing_is_not_a_report() -> None:
 @given(st.text(max_size=300), st.text(max_size=60))
 def test_never_raises(text: str, subject: str) -> None:
     assert kind(text, subject=subject) in {
-        "missing",
-        "returned",
-        "info",
-        "auto_reply",
-        "bounce",
-        "list",
-        "not_a_report",
-    }
+        "missing", "returned", "info", "auto_reply", "bounce", "list", "not_a_report"}

@@ -170,45 +170,10 @@ def test_display_name_is_the_last_resort_reporter() -> None:
 
 
 _PHRASES = st.sampled_from(
-    [
-        "last night",
-        "around",
-        "10",
-        "9pm",
-        "yesterday",
-        "Tuesday",
-        "26/11/2026",
-        "21:30",
-        "at",
-        "midnight",
-        "half past",
-        "nine",
-        "o'clock",
-        "this morning",
-        "Last seen:",
-        "returned at",
-        "DOB",
-        "ref",
-        "CAD",
-        "log",
-        "of",
-        "\n",
-        ", ",
-        ". ",
-        "Child's name:",
-        "Jordan",
-        "missing",
-        "safe and well",
-        "not",
-        "31/02/2026",
-        "99:99",
-        "0",
-        "12",
-        "13pm",
-        "-",
-        "(",
-        ")",
-    ]
+    ["last night", "around", "10", "9pm", "yesterday", "Tuesday", "26/11/2026", "21:30", "at",
+     "midnight", "half past", "nine", "o'clock", "this morning", "Last seen:", "returned at",
+     "DOB", "ref", "CAD", "log", "of", "\n", ", ", ". ", "Child's name:", "Jordan", "missing",
+     "safe and well", "not", "31/02/2026", "99:99", "0", "12", "13pm", "-", "(", ")"]
 )
 
 

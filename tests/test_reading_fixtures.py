@@ -64,13 +64,6 @@ def test_corpus_message_is_read_without_crashing(path: Path) -> None:
     result = classify(msg, fields)
     elapsed = time.perf_counter() - started
     assert result.kind in {
-        "missing",
-        "returned",
-        "info",
-        "auto_reply",
-        "bounce",
-        "list",
-        "not_a_report",
-    }
+        "missing", "returned", "info", "auto_reply", "bounce", "list", "not_a_report"}
     assert result.reason
     assert elapsed < 5, f"{path.name} took {elapsed:.1f}s"

@@ -24,7 +24,7 @@ CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 def test_headers_are_decoded_and_normalised() -> None:
     raw = (
         b"From: =?iso-8859-1?Q?Ren=E9e_Martin?= <Renee.Martin@Example.ORG>\r\n"
-        b'To: a@x.example, "B" <b@x.example>\r\n'
+        b"To: a@x.example, \"B\" <b@x.example>\r\n"
         b"Subject: =?UTF-8?B?Q2hsb8OpIG1pc3Npbmc=?=\r\n"
         b"Date: Tue, 14 Jul 2026 08:30:00 +0100\r\n"
         b"Message-ID: <abc@x.example>\r\n"
@@ -188,17 +188,8 @@ def test_read_message_never_raises_on_bytes(raw: bytes) -> None:
 
 
 _HEADERS = st.sampled_from(
-    [
-        b"Subject",
-        b"From",
-        b"Date",
-        b"Content-Type",
-        b"Content-Transfer-Encoding",
-        b"Message-ID",
-        b"References",
-        b"Content-Disposition",
-        b"To",
-    ]
+    [b"Subject", b"From", b"Date", b"Content-Type", b"Content-Transfer-Encoding", b"Message-ID",
+     b"References", b"Content-Disposition", b"To"]
 )
 
 
