@@ -29,7 +29,7 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import Engine, select
@@ -52,6 +52,11 @@ class TemporaryFailure(Exception):
 
 class PermanentFailure(Exception):
     """5xx: this recipient will not take this message."""
+
+
+class LocalFailure(TemporaryFailure):
+    """Our own side failed (the outbox disk is full or unwritable). The recipient was never
+    tried, so this never uses up relay.max_attempts: the alert waits, queued, for the disk."""
 
 
 class Connection(Protocol):
@@ -182,7 +187,10 @@ class _FileConnection:
             # Cleanup must not mask the error: the unlink fails too when the outbox is a file.
             with suppress(OSError):
                 tmp.unlink(missing_ok=True)
-            raise TemporaryFailure(f"cannot write {target}: {exc.strerror or exc}") from exc
+            # The reason comes first: the retry log line keeps only the text before a colon.
+            raise LocalFailure(
+                f"cannot write the outbox ({exc.strerror or exc}): {target}"
+            ) from exc
 
 
 class FileTransport:
@@ -273,8 +281,17 @@ class DeliveryReport:
 
 
 FallbackFactory = Callable[[Session, Alert, str], None]
-# (alert id, temporary error, permanent error); both None means sent.
-Outcome = tuple[int, str | None, str | None]
+
+
+class Outcome(NamedTuple):
+    """What became of one alert in a pass; no error at all means sent."""
+
+    alert_id: int
+    temporary: str | None = None
+    permanent: str | None = None
+    local: bool = False  # our side failed (LocalFailure): retried, never given up on
+
+
 _RECORD_EVERY = 10
 # Roles whose replies are not acknowledgements: the carer's replies to a receipt are updates.
 UNTOKENED_ROLES = frozenset({"reporter", "fallback", "interviewer"})
@@ -320,6 +337,10 @@ class Sender:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The claims of a pass the database cut short: their outcomes (None: never tried),
+        # settled by the next pass so they need not wait out the lease.
+        self._held: dict[int, Outcome | None] = {}
+        self._held_until: datetime | None = None
 
     # -- the loop ---------------------------------------------------------------------
     def wake(self) -> None:
@@ -339,11 +360,13 @@ class Sender:
         while not self._stop.is_set():
             try:
                 report = self.deliver_once()
+                wait = self._idle_wait() if report.handled == 0 else 0.0
             except Exception as exc:
-                log.error("sender pass failed: %s", type(exc).__name__)
-                report = DeliveryReport()
-            if report.handled == 0:
-                self._wake.wait(self._idle_wait())
+                # The database may be away: the thread that sends every alert must outlive it.
+                log.error("sender pass failed: %s; retrying", type(exc).__name__)
+                wait = self.settings.processing.poll_seconds
+            if wait:
+                self._wake.wait(wait)
                 self._wake.clear()
 
     def _idle_wait(self) -> float:
@@ -380,6 +403,7 @@ class Sender:
         alert; a crash before recording only means a resend under the same Message-ID.
         """
         report = DeliveryReport()
+        self._settle(report)
         ids = self._claim()
         if not ids:
             return report
@@ -396,7 +420,8 @@ class Sender:
                         pending = []
         except TemporaryFailure as exc:
             # The relay could not be reached at all: every unsent row waits for the next try.
-            pending += [(i, str(exc), None) for i, _, _ in ready if i not in sent_ids]
+            local = isinstance(exc, LocalFailure)
+            pending += [Outcome(i, str(exc), local=local) for i, _, _ in ready if i not in sent_ids]
         self._record_all(pending, report)
         return report
 
@@ -405,10 +430,10 @@ class Sender:
         try:
             conn.send(message, recipient)
         except PermanentFailure as exc:
-            return (alert_id, None, str(exc))
+            return Outcome(alert_id, permanent=str(exc))
         except TemporaryFailure as exc:
-            return (alert_id, str(exc), None)
-        return (alert_id, None, None)
+            return Outcome(alert_id, str(exc), local=isinstance(exc, LocalFailure))
+        return Outcome(alert_id)
 
     def _claim(self) -> list[int]:
         now = self.clock()
@@ -430,7 +455,32 @@ class Sender:
             for row in rows:
                 row.attempts += 1
                 row.next_attempt_at = now + lease
-            return [r.id for r in rows]
+            ids = [r.id for r in rows]
+        self._held = dict.fromkeys(ids)
+        self._held_until = now + lease
+        return ids
+
+    def _settle(self, report: DeliveryReport) -> None:
+        """Finish what a pass cut short by the database left: record the outcomes it had,
+        and give back the claims it never tried (attempt un-counted), so those alerts go now
+        and not after the lease. A claim another instance took over since is left alone."""
+        if not self._held:
+            return
+        known = [o for o in self._held.values() if o is not None]
+        untried = [i for i, o in self._held.items() if o is None]
+        self._record_all(known, report)
+        if untried:
+            with Session(self.engine) as session, session.begin():
+                rows = session.scalars(
+                    select(Alert)
+                    .where(Alert.id.in_(untried), Alert.status == QUEUED)
+                    .with_for_update()
+                )
+                for alert in rows:
+                    if alert.next_attempt_at == self._held_until:
+                        alert.attempts -= 1
+                        alert.next_attempt_at = self.clock()
+        self._held = {}
 
     def _build(self, ids: list[int]) -> tuple[list[tuple[int, str, Message]], list[Outcome]]:
         """The emails for the claimed rows; a row that cannot be built fails, not loops."""
@@ -460,7 +510,10 @@ class Sender:
                     )
                 except Exception as exc:  # a row that can never become an email must not loop
                     failed.append(
-                        (alert.id, None, f"cannot build the email: {type(exc).__name__}: {exc}")
+                        Outcome(
+                            alert.id,
+                            permanent=f"cannot build the email: {type(exc).__name__}: {exc}",
+                        )
                     )
                     continue
                 ready.append((alert.id, alert.recipient, message))
@@ -485,9 +538,19 @@ class Sender:
     def _record_all(self, outcomes: list[Outcome], report: DeliveryReport) -> None:
         if not outcomes:
             return
+        self._held.update((o.alert_id, o) for o in outcomes)
         with Session(self.engine) as session, session.begin():
-            for alert_id, temporary, permanent in outcomes:
-                self._record(session, alert_id, report, temporary=temporary, permanent=permanent)
+            for o in outcomes:
+                self._record(
+                    session,
+                    o.alert_id,
+                    report,
+                    temporary=o.temporary,
+                    permanent=o.permanent,
+                    local=o.local,
+                )
+        for o in outcomes:
+            self._held.pop(o.alert_id, None)
 
     def _record(
         self,
@@ -497,6 +560,7 @@ class Sender:
         *,
         temporary: str | None = None,
         permanent: str | None = None,
+        local: bool = False,
     ) -> None:
         now = self.clock()
         alert = session.get(Alert, alert_id, with_for_update=True)
@@ -526,11 +590,13 @@ class Sender:
             return
         error = permanent or temporary or ""
         alert.last_error = error[:2000]
-        if permanent is None and alert.attempts < self.settings.relay.max_attempts:
+        if permanent is None and (local or alert.attempts < self.settings.relay.max_attempts):
             delay = self._backoff(alert.attempts)
             alert.next_attempt_at = now + timedelta(seconds=delay)
             report.retried += 1
-            log.warning(
+            # A local fault needs an operator (free the disk); a relay's 4xx usually does not.
+            log.log(
+                logging.ERROR if local else logging.WARNING,
                 "alert id=%s status=queued attempts=%s retry_in=%.1fs error=%s",
                 alert.id,
                 alert.attempts,
