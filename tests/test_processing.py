@@ -341,3 +341,15 @@ def test_updates_reclassify_and_a_reply_to_a_returned_episode_reopens_nothing(wo
     assert (first["absence_type"], first["status"]) == ("M", "returned")
     assert (second["absence_type"], second["status"]) == ("A", "open")
 
+
+
+def test_a_thank_you_in_a_returned_episodes_thread_opens_no_new_episode(world):
+    run(world, mail("Missing: Jordan Carter (100231)", "Jordan has not come back.", mid="t1@x"))
+    run(world, mail("Re: Missing: Jordan Carter (100231)", "Jordan came home at 23:40.",
+                    mid="t2@x", in_reply_to="t1@x"))
+    (m3,) = run(world, mail("Re: Missing: Jordan Carter (100231)",
+                            "Thanks for letting us know.", mid="t3@x", in_reply_to="t2@x"))
+    assert m3.status == "processed"
+    (ep,) = episodes(world)
+    assert ep["status"] == "returned"
+    assert ep["message_ids"] == ["t1@x", "t2@x", "t3@x"]

@@ -129,3 +129,12 @@ def test_nothing_is_not_a_report() -> None:
 def test_never_raises(text: str, subject: str) -> None:
     assert kind(text, subject=subject) in {
         "missing", "returned", "info", "auto_reply", "bounce", "list", "not_a_report"}
+
+
+def test_a_reply_subject_repeating_missing_is_not_itself_a_report() -> None:
+    assert kind("Thanks for letting us know.", subject="Re: Missing: J.C.") != "missing"
+    assert kind("Thanks for letting us know.", subject="AW: Missing: J.C.") != "missing"
+    # New words in the reply still count, and a forward passes on the report it carries.
+    assert kind("He has gone again and not come back.", subject="Re: Missing: J.C.") == "missing"
+    assert kind("See below.", subject="FW: Leah missing") == "missing"
+    assert kind("Thanks.", subject="Missing: J.C.") == "missing"

@@ -89,6 +89,10 @@ _MISSING = re.compile(
 )
 
 
+# A reply's subject repeats the thread's; a forward's passes on a report, so it still counts.
+_REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|antw|vs)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+
+
 def _header(msg: ReadMessage, name: str) -> str:
     return (msg.headers.get(name) or "").strip().lower()
 
@@ -173,8 +177,11 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     text = msg.text[:20_000]
     both = f"{subject}\n{text}"
     returns = _return_hits(both)
-    still = _STILL_MISSING.search(both)
-    missing = _MISSING.search(both)
+    # "Re: Missing: J.C." is our alert's or the first report's subject, not news: a reply
+    # saying "thanks" in a returned episode's thread must not open a new episode.
+    said = text if _REPLY_SUBJECT.match(subject) else both
+    still = _STILL_MISSING.search(said)
+    missing = _MISSING.search(said)
     reads_like_report = bool(returns or missing or fields.form_used)
 
     machine = _machine(msg, reads_like_report)
