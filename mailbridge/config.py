@@ -531,12 +531,20 @@ def tls_warnings(s: Settings) -> list[str]:
         warnings.append(tls.insecure_warning("relay.verify_tls", "the relay"))
     if not s.imap.verify_tls:
         warnings.append(tls.insecure_warning("imap.verify_tls", "the IMAP server"))
-    if not s.smtp.tls_cert_file and not _is_loopback(s.smtp.host):
-        warnings.append(
-            f"smtp.tls_cert_file is empty: the listener on {s.smtp.host} offers no STARTTLS, "
-            "so carers' reports cross the network in clear text"
-        )
+    listener = listener_warning(s)
+    if listener:
+        warnings.append(listener)
     return warnings
+
+
+def listener_warning(s: Settings) -> str | None:
+    """A listener reachable from the network without STARTTLS; `serve` logs it at start."""
+    if s.smtp.tls_cert_file or _is_loopback(s.smtp.host):
+        return None
+    return (
+        f"smtp.tls_cert_file is empty: the listener on {s.smtp.host} offers no STARTTLS, "
+        "so carers' reports cross the network in clear text"
+    )
 
 
 def _is_loopback(host: str) -> bool:

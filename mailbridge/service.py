@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from mailbridge import db
 from mailbridge.clock import Clock, system_clock
 from mailbridge.clocks import Runner
-from mailbridge.config import Settings
+from mailbridge.config import Settings, listener_warning
 from mailbridge.delivery import Sender
 from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.imap import Watcher
@@ -146,6 +146,9 @@ async def serve(
     sender.start()
     scheduler = start_scheduler(make_runner(engine, settings), sender, settings)
     watcher = start_watcher(engine, settings, intake, worker, sender)
+    clear_text = listener_warning(settings)
+    if clear_text:
+        log.warning("%s", clear_text)
     log.info(
         "mailbridge listening on %s:%d for %s; store %s",
         host,
