@@ -331,5 +331,6 @@ def test_smuggled_second_message_stays_inside_the_first(plain_service, fake_end,
     rows = stored(svc)
     assert len(rows) == 1
     assert rows[0].mail_from == "carer@homes.example"
-    assert b"SMUGGLED" in rows[0].raw and b"intruder@evil.example" in rows[0].raw
+    raw = rows[0].raw or b""
+    assert b"SMUGGLED" in raw and b"intruder@evil.example" in raw
     assert any("smuggling" in r.getMessage() for r in caplog.records) == flagged
