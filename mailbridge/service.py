@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import threading
 from collections.abc import Callable
 
@@ -128,7 +129,13 @@ async def serve(
     intake = Intake(engine, on_stored=worker.wake)
     if engine.dialect.name == "sqlite":
         worker.yield_to = intake.busy
-    listener = Listener(settings.smtp, intake)
+    try:
+        listener = Listener(settings.smtp, intake)
+    except (OSError, ssl.SSLError) as exc:
+        # check-config caught these at start; a file changed since (renewal in progress?).
+        intake.close()
+        engine.dispose()
+        raise MailbridgeError(f"cannot set up the SMTP listener's TLS or AUTH: {exc}") from exc
     loop = asyncio.get_running_loop()
     stopping = stop or asyncio.Event()
     if threading.current_thread() is threading.main_thread():
