@@ -234,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="mb-latency-"))
     db_path = tmp / "data" / "mailbridge.db"
     config = tmp / "mailbridge.toml"
-    config.write_text("", encoding="utf-8")
+    # A load test sends far more than any carer: the per-sender/per-IP rate limit is off.
+    config.write_text(
+        "[smtp]\nrate_limit_per_sender = 0\nrate_limit_per_ip = 0\n", encoding="utf-8"
+    )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
     env.update(

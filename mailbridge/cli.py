@@ -19,13 +19,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailbridge import __version__, db, digest, retention, ssda903, store, subject_access
+from mailbridge import __version__, db, digest, passwords, retention, ssda903, store, subject_access
 from mailbridge.absence import CODES as ABSENCE_CODES
 from mailbridge.absence import reclassify
 from mailbridge.alerts import Renderer
 from mailbridge.clock import system_clock
 from mailbridge.clocks import late_note_for
-from mailbridge.config import Settings, load_routing_file, load_settings, redact_url
+from mailbridge.config import (
+    Settings,
+    load_routing_file,
+    load_settings,
+    redact_url,
+    tls_warnings,
+)
 from mailbridge.delivery import DeliveryReport, requeue_failed
 from mailbridge.directory import (
     child_lines,
@@ -235,12 +241,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--folder", help="another folder than the watched one (e.g. Processed after a restore)"
     )
     backfill.add_argument("--no-process", action="store_true", help="only store")
+
+    smtp = sub.add_parser("smtp", help="the SMTP listener (STARTTLS, AUTH: docs/tls.md)")
+    smtpsub = smtp.add_subparsers(dest="smtp_command", metavar="ACTION", required=True)
+    hashpw = smtpsub.add_parser(
+        "hash-password",
+        help="print a salted scrypt hash for smtp.auth_file (password from the terminal or stdin)",
+    )
+    hashpw.add_argument("--user", help="print USER:HASH, a whole auth_file line")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "smtp" and args.smtp_command == "hash-password":
+        # Needs no settings: it makes the auth file that the settings may already name.
+        return cmd_hash_password(args)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
@@ -290,7 +307,7 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  database: {_safe_url(settings.database_url)}")
     print(
         f"  listener: {settings.smtp.host}:{settings.smtp.port} for "
-        f"{', '.join(settings.smtp.addresses)}"
+        f"{', '.join(settings.smtp.addresses)}; {_listener_security(settings)}"
     )
     outbox = settings.data_dir / "outbox"
     print(f"  relay:    {_safe_url(settings.relay.url) or f'none (alerts written to {outbox})'}")
@@ -300,6 +317,41 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
         f"  routing:  {routing.source} ({len(routing.rule_names()) - 1} rule(s), office hours in "
         f"{routing.timezone}, {len(routing.bank_holidays)} bank holiday(s))"
     )
+    _print_tls_warnings(settings)
+    return 0
+
+
+def _print_tls_warnings(settings: Settings) -> None:
+    for warning in tls_warnings(settings):
+        print(f"mailbridge: warning: {warning}", file=sys.stderr)
+
+
+def _listener_security(settings: Settings) -> str:
+    smtp = settings.smtp
+    if not smtp.tls_cert_file:
+        return "no STARTTLS"
+    parts = ["STARTTLS required" if smtp.require_tls else "STARTTLS offered"]
+    parts.append(f"AUTH from {smtp.auth_file}" if smtp.auth_file else "no AUTH")
+    return ", ".join(parts)
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    """Read a password (twice on a terminal), print its hash; the password is never echoed."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("mailbridge: the two passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("mailbridge: empty password", file=sys.stderr)
+        return 1
+    if args.user and (":" in args.user or args.user != args.user.strip()):
+        print("mailbridge: --user must not contain ':' or surrounding spaces", file=sys.stderr)
+        return 1
+    hashed = passwords.hash_password(password)
+    print(f"{args.user}:{hashed}" if args.user else hashed)
     return 0
 
 

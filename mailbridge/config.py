@@ -7,6 +7,7 @@ instead of one traceback at a time.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailbridge import passwords, tls
 from mailbridge.errors import ConfigError
 from mailbridge.resources import resource_path
 from mailbridge.routing import Routing, load_routing
@@ -48,6 +50,23 @@ class SmtpSettings:
     max_recipients: int = 50
     idle_timeout: int = 300
     max_commands: int = 200
+    # STARTTLS: PEM certificate chain and key; both or neither (docs/tls.md).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # Refuse MAIL with 530 until the client has done STARTTLS.
+    require_tls: bool = False
+    # user:HASH lines for SMTP AUTH (offered only after STARTTLS); empty: no AUTH.
+    auth_file: str = ""
+    # Open connections, in total and from one IP address; more get 421 and are closed.
+    max_connections: int = 100
+    max_connections_per_ip: int = 20
+    # A message whose header block is larger gets 552 5.3.4 and is not stored.
+    max_header_bytes: int = 256 * 1024
+    # Messages per MAIL FROM address and per client IP in a sliding window; excess gets 451 4.7.1.
+    # 0 turns a limit off. A sender with nothing in its window always passes.
+    rate_limit_per_sender: int = 30
+    rate_limit_per_ip: int = 120
+    rate_window_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,8 @@ class RelaySettings:
     # From: of alerts and receipts; empty means the first of smtp.addresses.
     from_address: str = ""
     verify_tls: bool = True
+    # A PEM bundle of extra CAs (a private CA) trusted besides the system's; empty: none.
+    ca_file: str = ""
     timeout_seconds: float = 30.0
     max_attempts: int = 12
     backoff_seconds: float = 2.0
@@ -94,6 +115,8 @@ class ImapSettings:
     batch_size: int = 200
     # Check the server's certificate and name; false is for test servers only.
     verify_tls: bool = True
+    # A PEM bundle of extra CAs (a private CA) trusted besides the system's; empty: none.
+    ca_file: str = ""
     timeout_seconds: float = 60.0
     # Reconnect backoff: doubles from backoff_seconds up to max_backoff_seconds.
     backoff_seconds: float = 1.0
@@ -388,6 +411,11 @@ def validate(settings: Settings) -> list[str]:
         ("smtp.max_recipients", s.smtp.max_recipients, 1),
         ("smtp.idle_timeout", s.smtp.idle_timeout, 1),
         ("smtp.max_commands", s.smtp.max_commands, 10),
+        ("smtp.max_connections", s.smtp.max_connections, 1),
+        ("smtp.max_connections_per_ip", s.smtp.max_connections_per_ip, 1),
+        ("smtp.max_header_bytes", s.smtp.max_header_bytes, 1024),
+        ("smtp.rate_limit_per_sender", s.smtp.rate_limit_per_sender, 0),
+        ("smtp.rate_limit_per_ip", s.smtp.rate_limit_per_ip, 0),
         ("processing.max_attempts", s.processing.max_attempts, 1),
         ("processing.lease_seconds", s.processing.lease_seconds, 1),
         ("processing.retry_delay_seconds", s.processing.retry_delay_seconds, 0),
@@ -397,6 +425,11 @@ def validate(settings: Settings) -> list[str]:
     ):
         if value < low:
             problems.append(f"{key}: must be at least {low}, got {value}")
+    if s.smtp.rate_window_seconds <= 0:
+        problems.append(
+            f"smtp.rate_window_seconds: must be positive, got {s.smtp.rate_window_seconds}"
+        )
+    problems.extend(_validate_tls(s))
     if s.processing.poll_seconds <= 0:
         problems.append(
             f"processing.poll_seconds: must be positive, got {s.processing.poll_seconds}"
@@ -494,6 +527,75 @@ def validate(settings: Settings) -> list[str]:
         if "@" not in entry and not entry.replace("_", "").isalnum():
             problems.append(f"digest.recipients: {entry!r} is neither a role nor an address")
     return problems
+
+
+def _validate_tls(s: Settings) -> list[str]:
+    """Certificates, keys, CA bundles and the auth file: present, readable and loadable."""
+    problems: list[str] = []
+    cert, key = s.smtp.tls_cert_file, s.smtp.tls_key_file
+    if bool(cert) != bool(key):
+        problems.append(
+            "smtp.tls_cert_file, smtp.tls_key_file: give both (certificate and key) or neither"
+        )
+    elif cert:
+        why = tls.check_server_files(cert, key)
+        if why:
+            problems.append(f"smtp.tls_cert_file, smtp.tls_key_file: cannot use {cert}: {why}")
+    if s.smtp.require_tls and not cert:
+        problems.append("smtp.require_tls: needs smtp.tls_cert_file and smtp.tls_key_file")
+    if s.smtp.auth_file:
+        if not cert:
+            problems.append(
+                "smtp.auth_file: AUTH is offered only after STARTTLS, so it needs "
+                "smtp.tls_cert_file and smtp.tls_key_file"
+            )
+        try:
+            text = Path(s.smtp.auth_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"smtp.auth_file: cannot read {s.smtp.auth_file} ({exc})")
+        else:
+            users, bad = passwords.parse_auth_file(text)
+            problems.extend(f"smtp.auth_file: {s.smtp.auth_file}: {why}" for why in bad)
+            if not users and not bad:
+                problems.append(f"smtp.auth_file: {s.smtp.auth_file} names no user")
+    for key_name, ca_file in (("relay.ca_file", s.relay.ca_file), ("imap.ca_file", s.imap.ca_file)):
+        if ca_file:
+            why = tls.check_ca_file(ca_file)
+            if why:
+                problems.append(f"{key_name}: cannot use {ca_file}: {why}")
+    return problems
+
+
+def tls_warnings(s: Settings) -> list[str]:
+    """Settings that are valid but leave a hop open; `check-config` prints them."""
+    warnings: list[str] = []
+    if not s.relay.verify_tls:
+        warnings.append(tls.insecure_warning("relay.verify_tls", "the relay"))
+    if not s.imap.verify_tls:
+        warnings.append(tls.insecure_warning("imap.verify_tls", "the IMAP server"))
+    listener = listener_warning(s)
+    if listener:
+        warnings.append(listener)
+    return warnings
+
+
+def listener_warning(s: Settings) -> str | None:
+    """A listener reachable from the network without STARTTLS; `serve` logs it at start."""
+    if s.smtp.tls_cert_file or _is_loopback(s.smtp.host):
+        return None
+    return (
+        f"smtp.tls_cert_file is empty: the listener on {s.smtp.host} offers no STARTTLS, "
+        "so carers' reports cross the network in clear text"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def redact_url(url: str) -> str:

@@ -12,7 +12,6 @@ import logging
 import os
 import random
 import smtplib
-import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -35,7 +34,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mailbridge import store
+from mailbridge import store, tls
 from mailbridge.acks import make_reply_address
 from mailbridge.clock import Clock, system_clock
 from mailbridge.config import Settings
@@ -125,15 +124,17 @@ def _classify(code: int, reply: bytes | str) -> Exception:
 class SmtpTransport:
     """smtplib in the sender's thread: STARTTLS, SMTPS and AUTH, certificates verified."""
 
-    def __init__(self, url: str, *, sender: str, verify_tls: bool, timeout: float) -> None:
+    def __init__(
+        self, url: str, *, sender: str, verify_tls: bool, timeout: float, ca_file: str = ""
+    ) -> None:
         self.target = parse_relay_url(url)
         self.sender = sender
         self.timeout = timeout
-        self.context = ssl.create_default_context()
+        self.context = tls.client_context(verify=verify_tls, ca_file=ca_file)
         if not verify_tls:
-            log.warning("relay TLS certificate verification is OFF (relay.verify_tls = false)")
-            self.context.check_hostname = False
-            self.context.verify_mode = ssl.CERT_NONE
+            log.warning(
+                "%s", tls.insecure_warning("relay.verify_tls", f"the relay {self.target.host}")
+            )
 
     @contextmanager
     def open(self) -> Iterator[Connection]:
@@ -211,6 +212,7 @@ def make_transport(settings: Settings) -> SmtpTransport | FileTransport:
             sender=settings.from_address,
             verify_tls=settings.relay.verify_tls,
             timeout=settings.relay.timeout_seconds,
+            ca_file=settings.relay.ca_file,
         )
     return FileTransport(settings.data_dir / "outbox")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import threading
 from collections.abc import Callable
 
@@ -15,7 +16,7 @@ from sqlalchemy import Engine
 from mailbridge import db, digest, retention
 from mailbridge.clock import Clock, system_clock
 from mailbridge.clocks import Runner
-from mailbridge.config import Settings
+from mailbridge.config import Settings, listener_warning
 from mailbridge.delivery import Sender
 from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.imap import Watcher
@@ -157,7 +158,13 @@ async def serve(
     intake = Intake(engine, on_stored=worker.wake)
     if engine.dialect.name == "sqlite":
         worker.yield_to = intake.busy
-    listener = Listener(settings.smtp, intake)
+    try:
+        listener = Listener(settings.smtp, intake)
+    except (OSError, ssl.SSLError) as exc:
+        # check-config caught these at start; a file changed since (renewal in progress?).
+        intake.close()
+        engine.dispose()
+        raise MailbridgeError(f"cannot set up the SMTP listener's TLS or AUTH: {exc}") from exc
     loop = asyncio.get_running_loop()
     stopping = stop or asyncio.Event()
     if threading.current_thread() is threading.main_thread():
@@ -175,6 +182,9 @@ async def serve(
     sender.start()
     scheduler = start_scheduler(make_runner(engine, settings), sender, settings)
     watcher = start_watcher(engine, settings, intake, worker, sender)
+    clear_text = listener_warning(settings)
+    if clear_text:
+        log.warning("%s", clear_text)
     log.info(
         "mailbridge listening on %s:%d for %s; store %s",
         host,

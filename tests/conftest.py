@@ -248,3 +248,39 @@ def cli_runner(
 
     monkeypatch.setattr(cli, "make_incoming", make_at_receipt)
     return CliRunner(config, capsys)
+
+
+class TlsFiles:
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost, as PEM files."""
+
+    def __init__(self, directory: Path) -> None:
+        import trustme
+
+        self.ca = trustme.CA()
+        self.cert = self.ca.issue_cert("127.0.0.1", "localhost")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.ca_file = str(directory / "ca.pem")
+        self.cert_file = str(directory / "server.pem")
+        self.key_file = str(directory / "server.key")
+        self.ca.cert_pem.write_to_path(self.ca_file)
+        self.cert.cert_chain_pems[0].write_to_path(self.cert_file)
+        for extra in self.cert.cert_chain_pems[1:]:
+            extra.write_to_path(self.cert_file, append=True)
+        self.cert.private_key_pem.write_to_path(self.key_file)
+
+    def client_context(self) -> Any:
+        """A client context that trusts this CA (names checked)."""
+        import ssl
+
+        context = ssl.create_default_context()
+        self.ca.configure_trust(context)
+        return context
+
+    def toml(self) -> str:
+        """The [smtp] lines that turn STARTTLS on with this certificate."""
+        return f'tls_cert_file = "{self.cert_file}"\ntls_key_file = "{self.key_file}"\n'
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return TlsFiles(tmp_path_factory.mktemp("tls"))

@@ -144,3 +144,92 @@ def test_timer_and_reply_secret_settings_are_checked(tmp_path):
                                       '[service]\nreply_secret_file = "/no/such/secret"\n'), {})
     text = str(err.value)
     assert "processing.timer_seconds" in text and "service.reply_secret_file" in text
+
+
+def test_tls_files_both_or_neither_readable_and_matching(tmp_path, tls_files):
+    def problems(smtp: str) -> str:
+        with pytest.raises(ConfigError) as err:
+            load_settings(write(tmp_path, f"[smtp]\n{smtp}"), {})
+        return str(err.value)
+
+    assert "give both" in problems(f'tls_cert_file = "{tls_files.cert_file}"\n')
+    assert "give both" in problems(f'tls_key_file = "{tls_files.key_file}"\n')
+    text = problems(f'tls_cert_file = "{tmp_path}/no.pem"\ntls_key_file = "{tls_files.key_file}"\n')
+    assert "smtp.tls_cert_file" in text and "no.pem" in text
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnope\n")
+    assert "cannot use" in problems(
+        f'tls_cert_file = "{garbage}"\ntls_key_file = "{tls_files.key_file}"\n'
+    )
+    assert "smtp.require_tls: needs" in problems("require_tls = true\n")
+    settings = load_settings(write(tmp_path, f"[smtp]\n{tls_files.toml()}require_tls = true\n"), {})
+    assert settings.smtp.require_tls
+
+
+def test_auth_file_is_checked_without_echoing_hashes(tmp_path, tls_files):
+    from mailbridge.passwords import hash_password
+
+    users = tmp_path / "users"
+    users.write_text(f"relay:{hash_password('pw')}\nlegacy:clear-text-password\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, f'[smtp]\nauth_file = "{users}"\n'), {})
+    text = str(err.value)
+    assert "smtp.auth_file: AUTH is offered only after STARTTLS" in text
+    assert "line 2 (user 'legacy')" in text and "clear-text-password" not in text
+    users.write_text(f"relay:{hash_password('pw')}\n")
+    settings = load_settings(
+        write(tmp_path, f'[smtp]\n{tls_files.toml()}auth_file = "{users}"\n'), {}
+    )
+    assert settings.smtp.auth_file == str(users)
+    with pytest.raises(ConfigError, match=r"smtp\.auth_file: cannot read"):
+        load_settings(
+            write(tmp_path, f'[smtp]\n{tls_files.toml()}auth_file = "{tmp_path}/none"\n'), {}
+        )
+
+
+def test_limits_and_ca_files_are_checked(tmp_path, tls_files):
+    with pytest.raises(ConfigError) as err:
+        load_settings(
+            write(
+                tmp_path,
+                "[smtp]\nmax_connections = 0\nmax_connections_per_ip = 0\nmax_header_bytes = 10\n"
+                "rate_limit_per_sender = -1\nrate_window_seconds = 0\n"
+                f'[relay]\nca_file = "{tmp_path}/none.pem"\n[imap]\nca_file = "{tmp_path}"\n',
+            ),
+            {},
+        )
+    text = str(err.value)
+    for key in (
+        "smtp.max_connections:",
+        "smtp.max_connections_per_ip",
+        "smtp.max_header_bytes",
+        "smtp.rate_limit_per_sender",
+        "smtp.rate_window_seconds",
+        "relay.ca_file",
+        "imap.ca_file",
+    ):
+        assert key in text
+    settings = load_settings(
+        write(
+            tmp_path, f'[relay]\nca_file = "{tls_files.ca_file}"\n[smtp]\nrate_limit_per_ip = 0\n'
+        ),
+        {},
+    )
+    assert settings.relay.ca_file == tls_files.ca_file
+    assert settings.smtp.max_header_bytes == 256 * 1024  # the default
+
+
+def test_check_config_warns_about_unverified_tls_and_clear_text(tmp_path, capsys, tls_files):
+    quiet = write(tmp_path, f"[smtp]\n{tls_files.toml()}")
+    assert main(["--config", quiet, "check-config"]) == 0
+    out, err = capsys.readouterr()
+    assert "STARTTLS offered, no AUTH" in out and "warning" not in err
+    loud = write(
+        tmp_path,
+        '[smtp]\nhost = "0.0.0.0"\n[relay]\nverify_tls = false\n[imap]\nverify_tls = false\n',
+    )
+    assert main(["--config", loud, "check-config"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: relay.verify_tls = false" in err
+    assert "warning: imap.verify_tls = false" in err
+    assert "offers no STARTTLS" in err

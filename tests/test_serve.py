@@ -37,6 +37,10 @@ FAST_TOML = """\
 lease_seconds = 2
 retry_delay_seconds = 1
 poll_seconds = 0.2
+[smtp]
+# Bursts of hundreds of reports from one sender: the rate limit is tested in test_smtp_security.
+rate_limit_per_sender = 0
+rate_limit_per_ip = 0
 """
 
 

@@ -21,7 +21,10 @@ ADDR = "missing@council.example"
 @pytest.fixture
 def service(engine, make_settings, run_service):
     settings = make_settings(
-        "[smtp]\nmax_message_size = 20000\nmax_recipients = 3\n[processing]\npoll_seconds = 0.2\n",
+        "[smtp]\nmax_message_size = 20000\nmax_recipients = 3\n"
+        # 80 messages from one sender at once: the rate limit has its own tests.
+        "rate_limit_per_sender = 0\nrate_limit_per_ip = 0\n"
+        "[processing]\npoll_seconds = 0.2\n",
         addresses=f"{ADDR},second@council.example",
     )
     return run_service(settings)
@@ -172,3 +175,15 @@ def test_duplicate_delivery_is_accepted_and_recorded(service):
         c.sendmail("carer@homes.example", [ADDR], sample_report(5))
     first, second = stored(service)
     assert second.status == "ignored" and second.duplicate_of == first.id
+
+
+def test_mail_over_starttls_is_stored(engine, make_settings, run_service, tls_files):
+    settings = make_settings(f"[smtp]\n{tls_files.toml()}require_tls = true\n", addresses=ADDR)
+    svc = run_service(settings)
+    with client(svc) as c:
+        c.ehlo()
+        assert c.mail("carer@homes.example")[0] == 530
+        c.starttls(context=tls_files.client_context())
+        c.sendmail("carer@homes.example", [ADDR], sample_report(7))
+    (row,) = stored(svc)
+    assert row.raw == sample_report(7)

@@ -50,7 +50,7 @@ from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailbridge import store
+from mailbridge import store, tls
 from mailbridge.clock import Clock, system_clock
 from mailbridge.config import ImapSettings
 from mailbridge.errors import MailbridgeError
@@ -169,11 +169,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def tls_context(settings: ImapSettings) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if not settings.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+    """System CAs plus imap.ca_file (a private CA); checks off only when verify_tls is false."""
+    return tls.client_context(verify=settings.verify_tls, ca_file=settings.ca_file)
 
 
 @dataclass
@@ -499,10 +496,8 @@ class Watcher:
         """The thread: (lock, connect, watch) until stop(); never raises."""
         if not self.settings.verify_tls:
             log.warning(
-                "imap.verify_tls is false: the certificate of %s is NOT checked; anyone on the "
-                "network path can read the mailbox password and children's data. Use only for "
-                "tests.",
-                self.mailbox.host,
+                "%s",
+                tls.insecure_warning("imap.verify_tls", f"the IMAP server {self.mailbox.host}"),
             )
         while not self.stopping():
             try:

@@ -1,30 +1,114 @@
-"""aiosmtpd handler: accept only our addresses, and say 250 only once the message is committed."""
+"""aiosmtpd handler: accept only our addresses, and say 250 only once the message is committed.
+
+The listener also carries the transport defences (docs/tls.md, README "SMTP behaviour"):
+STARTTLS with our certificate, optional AUTH after TLS, connection limits, a header-size
+limit and a per-sender/per-IP rate limit. Every refusal that a real carer could meet is a 4xx,
+so their mail server retries; only what can never succeed (oversized) is a 5xx.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import re
 import socket
+import ssl
+from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
 from aiosmtpd.smtp import Session as SmtpSession
 
+from mailbridge import passwords, tls
 from mailbridge.config import SmtpSettings, accepts_address
+from mailbridge.ingress.limits import ConnectionLimiter, RateLimiter
 from mailbridge.intake import Intake, make_incoming
 
 log = logging.getLogger(__name__)
 
 TEMP_FAIL = "451 4.3.0 Requested action aborted: local storage problem, please try again later"
+HEADER_TOO_BIG = "552 5.3.4 Message header too large"
+# Failed or repeated AUTH commands per connection before aiosmtpd closes it with 421.
+AUTH_ATTEMPTS = 3
+# An end-of-data look-alike that is not <CRLF>.<CRLF>: a sign of an SMTP smuggling attempt.
+_FAKE_END = re.compile(rb"(?<!\r)\n\.(?:\r\n|\n)|\r\.(?:\r\n|\n)|\r\n\.\n")
+
+
+def header_block_size(raw: bytes) -> int:
+    """Bytes before the blank line that ends the header block (all of them when there is none)."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return min(ends) if ends else len(raw)
+
+
+def _ip(peer: Any) -> str:
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer or "")
+
+
+def _peer(peer: Any) -> str | None:
+    if isinstance(peer, tuple) and peer:
+        return f"{peer[0]}:{peer[1]}" if len(peer) > 1 else str(peer[0])
+    return str(peer) if peer else None
 
 
 class IntakeHandler:
     """Hooks named as aiosmtpd expects; every failure path answers 4xx so the sender retries."""
 
-    def __init__(self, settings: SmtpSettings, intake: Intake) -> None:
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        intake: Intake,
+        rates: RateLimiter | None = None,
+        *,
+        offers_auth: bool = False,
+    ) -> None:
         self.settings = settings
         self.intake = intake
+        self.offers_auth = offers_auth
+        self.rates = rates or RateLimiter(
+            per_sender=settings.rate_limit_per_sender,
+            per_ip=settings.rate_limit_per_ip,
+            window=settings.rate_window_seconds,
+        )
         self.in_flight = 0
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: SmtpSession,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """Without an auth file there is nothing to log in to: drop aiosmtpd's AUTH line."""
+        session.host_name = hostname
+        if self.offers_auth:
+            return responses
+        return [r for r in responses if not r.startswith("250-AUTH")]
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: SmtpSession,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if not session.authenticated:
+            over = self.rates.check(address, _ip(session.peer))
+            if over is not None:
+                log.warning(
+                    "rate limit (%s) reached: deferred MAIL from %r peer=%s",
+                    over,
+                    address,
+                    _peer(session.peer),
+                )
+                return "451 4.7.1 Too many messages, please try again later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(
         self,
@@ -49,9 +133,20 @@ class IntakeHandler:
             raw = (
                 content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content
             )
+        raw = raw or b""
         peer = _peer(session.peer)
+        if header_block_size(raw) > self.settings.max_header_bytes:
+            log.warning("refused a message from peer=%s: header block too large", peer)
+            return HEADER_TOO_BIG
+        if _FAKE_END.search(raw):
+            # aiosmtpd ends DATA only at <CRLF>.<CRLF>, so this stays one message; say so.
+            log.warning(
+                "message from peer=%s holds a bare-LF/CR end-of-data look-alike (possible SMTP "
+                "smuggling); kept whole as one message",
+                peer,
+            )
         incoming = make_incoming(
-            raw or b"",
+            raw,
             source="smtp",
             mail_from=envelope.mail_from,
             rcpt_tos=envelope.rcpt_tos,
@@ -65,6 +160,8 @@ class IntakeHandler:
             return TEMP_FAIL
         finally:
             self.in_flight -= 1
+        if not session.authenticated:
+            self.rates.record(envelope.mail_from or "", _ip(session.peer))
         return f"250 2.0.0 OK stored as {stored.id}"
 
     async def handle_exception(self, error: Exception) -> str:
@@ -73,10 +170,46 @@ class IntakeHandler:
         return "451 4.3.0 Temporary local error, please try again later"
 
 
-def _peer(peer: Any) -> str | None:
-    if isinstance(peer, tuple) and peer:
-        return f"{peer[0]}:{peer[1]}" if len(peer) > 1 else str(peer[0])
-    return str(peer) if peer else None
+class Authenticator:
+    """aiosmtpd authenticator over `smtp.auth_file`: PLAIN and LOGIN, after STARTTLS only."""
+
+    def __init__(self, users: dict[str, str]) -> None:
+        self.users = users
+
+    @classmethod
+    def from_file(cls, path: str) -> Authenticator:
+        users, problems = passwords.parse_auth_file(Path(path).read_text(encoding="utf-8"))
+        for problem in problems:
+            log.error("smtp.auth_file %s: %s (that line is ignored)", path, problem)
+        return cls(users)
+
+    def __call__(
+        self,
+        server: SMTP,
+        session: SmtpSession,
+        envelope: Envelope,
+        mechanism: str,
+        auth_data: Any,
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        user = auth_data.login.decode("utf-8", "replace")
+        stored = self.users.get(user)
+        password = auth_data.password.decode("utf-8", "replace")
+        # Unknown users cost a hash too, so timing does not tell which users exist.
+        ok = passwords.verify_password(password, stored or _dummy_hash()) and stored is not None
+        if not ok:
+            log.warning(
+                "AUTH %s failed for user %r from peer=%s", mechanism, user, _peer(session.peer)
+            )
+            return AuthResult(success=False, handled=False)
+        log.info("AUTH %s succeeded for user %r from peer=%s", mechanism, user, _peer(session.peer))
+        return AuthResult(success=True, auth_data=user)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return passwords.hash_password("mailbridge: no such user")
 
 
 class Listener:
@@ -84,23 +217,57 @@ class Listener:
 
     def __init__(self, settings: SmtpSettings, intake: Intake) -> None:
         self.settings = settings
-        self.handler = IntakeHandler(settings, intake)
+        self.tls_context: ssl.SSLContext | None = None
+        if settings.tls_cert_file:
+            self.tls_context = tls.server_context(settings.tls_cert_file, settings.tls_key_file)
+        self.authenticator = (
+            Authenticator.from_file(settings.auth_file) if settings.auth_file else None
+        )
+        self.handler = IntakeHandler(settings, intake, offers_auth=self.authenticator is not None)
         self.server: asyncio.Server | None = None
         self.sessions: set[SMTP] = set()
         self.hostname = socket.gethostname()
+        self.connections = ConnectionLimiter(
+            total=settings.max_connections, per_ip=settings.max_connections_per_ip
+        )
 
     def _factory(self) -> SMTP:
         listener = self
+        refusal = "421 4.7.0 {host} {reason}, try again later\r\n"
 
         class TrackedSMTP(SMTP):
+            admitted_ip: str | None = None
+
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
-                listener.sessions.add(self)
+                first = self.transport is None  # STARTTLS calls this again on the same session
                 super().connection_made(transport)
+                if not first:
+                    return
+                ip = _ip(transport.get_extra_info("peername"))
+                reason = listener.connections.admit(ip)
+                if reason is not None:
+                    log.warning("refused a connection from %s: %s", ip, reason)
+                    if self._handler_coroutine is not None:
+                        self._handler_coroutine.cancel()  # never greets
+                    text = refusal.format(host=listener.hostname, reason=reason)
+                    transport.write(text.encode())  # type: ignore[attr-defined]
+                    transport.close()
+                    return
+                self.admitted_ip = ip
+                listener.sessions.add(self)
 
             def connection_lost(self, exc: Exception | None) -> None:
                 listener.sessions.discard(self)
+                if self.admitted_ip is not None:
+                    listener.connections.release(self.admitted_ip)
+                    self.admitted_ip = None
                 super().connection_lost(exc)
 
+        auth: dict[str, Any] = (
+            {"authenticator": self.authenticator}
+            if self.authenticator is not None
+            else {"auth_exclude_mechanism": ["PLAIN", "LOGIN"]}
+        )
         return TrackedSMTP(
             self.handler,
             data_size_limit=self.settings.max_message_size,
@@ -109,7 +276,11 @@ class Listener:
             hostname=self.hostname,
             ident="mailbridge",
             timeout=self.settings.idle_timeout,
-            command_call_limit=self.settings.max_commands,
+            command_call_limit={"*": self.settings.max_commands, "AUTH": AUTH_ATTEMPTS},
+            tls_context=self.tls_context,
+            require_starttls=self.settings.require_tls,
+            auth_require_tls=True,
+            **auth,
         )
 
     async def start(self) -> tuple[str, int]:
