@@ -56,7 +56,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
-    """Take the write lock at BEGIN: no read-then-upgrade deadlocks between writers."""
+    """Take the write lock at BEGIN: no read-then-upgrade deadlocks between writers.
+
+    Readers marked ``mailbridge_read_only`` (metrics, health) take a plain BEGIN: in WAL mode
+    they read a snapshot and never wait for, or hold up, a writer.
+    """
+    if conn.get_execution_options().get("mailbridge_read_only"):
+        conn.exec_driver_sql("BEGIN")
+        return
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

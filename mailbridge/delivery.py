@@ -37,6 +37,7 @@ from mailbridge import store
 from mailbridge.acks import make_reply_address
 from mailbridge.clock import Clock, system_clock
 from mailbridge.config import Settings
+from mailbridge.logs import log_context
 from mailbridge.models import FAILED, QUEUED, SENT, Alert, Episode, InboundMessage
 from mailbridge.reply_secret import reply_secret
 
@@ -263,6 +264,17 @@ class DeliveryReport:
 FallbackFactory = Callable[[Session, Alert, str], None]
 # (alert id, temporary error, permanent error); both None means sent.
 Outcome = tuple[int, str | None, str | None]
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the logs and the time-to-alert histogram need of an alert being sent."""
+
+    inbound_id: int | None
+    reference: str | None
+    received_at: datetime | None
+
+
 _RECORD_EVERY = 10
 # Roles whose replies are not acknowledgements: the carer's replies to a receipt are updates.
 UNTOKENED_ROLES = frozenset({"reporter", "fallback", "interviewer"})
@@ -308,6 +320,11 @@ class Sender:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Told (message received_at, sent_at, event) after an alert's `sent` commits: the
+        # time-to-alert histogram of /metrics. Alerts not caused by a message are not told.
+        self.on_sent: Callable[[datetime, datetime, str], None] | None = None
+        self._facts: dict[int, _Facts] = {}
+        self._sent_now: list[tuple[datetime, datetime, str]] = []
 
     # -- the loop ---------------------------------------------------------------------
     def wake(self) -> None:
@@ -377,7 +394,8 @@ class Sender:
         try:
             with self.transport.open() as conn:
                 for alert_id, recipient, message in ready:
-                    pending.append(self._send(conn, alert_id, recipient, message))
+                    with self._context(alert_id):
+                        pending.append(self._send(conn, alert_id, recipient, message))
                     sent_ids.add(alert_id)
                     if len(pending) >= _RECORD_EVERY:
                         self._record_all(pending, report)
@@ -386,7 +404,14 @@ class Sender:
             # The relay could not be reached at all: every unsent row waits for the next try.
             pending += [(i, str(exc), None) for i, _, _ in ready if i not in sent_ids]
         self._record_all(pending, report)
+        self._facts.clear()
         return report
+
+    def _context(self, alert_id: int) -> AbstractContextManager[None]:
+        facts = self._facts.get(alert_id)
+        if facts is None:
+            return log_context()
+        return log_context(message_id=facts.inbound_id, episode=facts.reference)
 
     @staticmethod
     def _send(conn: Connection, alert_id: int, recipient: str, message: Message) -> Outcome:
@@ -426,14 +451,16 @@ class Sender:
         failed: list[Outcome] = []
         with Session(self.engine) as session:
             rows = session.execute(
-                select(Alert, Episode.reference)
+                select(Alert, Episode.reference, InboundMessage.received_at)
                 .outerjoin(Episode, Episode.id == Alert.episode_id)
+                .outerjoin(InboundMessage, InboundMessage.id == Alert.inbound_id)
                 .where(Alert.id.in_(ids))
                 .order_by(Alert.id)
             ).all()
-            for alert, reference in rows:
+            for alert, reference, received_at in rows:
                 if alert.status != QUEUED:
                     continue
+                self._facts[alert.id] = _Facts(alert.inbound_id, reference, received_at)
                 original = None
                 if alert.attach_inbound and alert.inbound_id is not None:
                     original = session.scalar(
@@ -473,9 +500,19 @@ class Sender:
     def _record_all(self, outcomes: list[Outcome], report: DeliveryReport) -> None:
         if not outcomes:
             return
+        self._sent_now = []
         with Session(self.engine) as session, session.begin():
             for alert_id, temporary, permanent in outcomes:
-                self._record(session, alert_id, report, temporary=temporary, permanent=permanent)
+                with self._context(alert_id):
+                    self._record(
+                        session, alert_id, report, temporary=temporary, permanent=permanent
+                    )
+        if self.on_sent is not None:
+            for received_at, sent_at, event in self._sent_now:
+                try:
+                    self.on_sent(received_at, sent_at, event)
+                except Exception as exc:  # a metric must never cost an alert
+                    log.warning("could not record time to alert: %s", type(exc).__name__)
 
     def _record(
         self,
@@ -495,6 +532,9 @@ class Sender:
             alert.sent_at = now
             alert.last_error = None
             report.sent += 1
+            facts = self._facts.get(alert.id)
+            if facts is not None and facts.received_at is not None:
+                self._sent_now.append((facts.received_at, now, alert.event))
             log.info(
                 "alert id=%s event=%s role=%s status=sent attempts=%s",
                 alert.id,
