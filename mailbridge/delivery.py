@@ -352,15 +352,22 @@ class Sender:
                 self._wake.clear()
 
     def _idle_wait(self) -> float:
-        """Sleep until the next retry is due, or a poll interval, whichever is sooner."""
-        with Session(self.engine) as session:
-            due = session.scalar(
-                select(Alert.next_attempt_at)
-                .where(Alert.status == QUEUED)
-                .order_by(Alert.next_attempt_at)
-                .limit(1)
-            )
+        """Sleep until the next retry is due, or a poll interval, whichever is sooner.
+
+        A database outage here must not end the thread (it did once): poll, and try again.
+        """
         poll = self.settings.processing.poll_seconds
+        try:
+            with Session(self.engine) as session:
+                due = session.scalar(
+                    select(Alert.next_attempt_at)
+                    .where(Alert.status == QUEUED)
+                    .order_by(Alert.next_attempt_at)
+                    .limit(1)
+                )
+        except Exception as exc:
+            log.error("sender cannot reach the database: %s; retrying", type(exc).__name__)
+            return poll
         if due is None:
             return poll
         return max(0.05, min(poll, (due - self.clock()).total_seconds()))
