@@ -83,7 +83,7 @@ def alert_counts(database_url: str) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
-def test_a_report_shows_in_metrics_and_healthz(make_settings, run_service, database_url):
+def test_a_report_shows_in_metrics_and_healthz(engine, make_settings, run_service, database_url):
     http_port = free_port()
     dead_relay = free_port()  # nothing listens: every alert stays queued, retrying
     settings = make_settings(
@@ -121,7 +121,9 @@ def test_a_report_shows_in_metrics_and_healthz(make_settings, run_service, datab
     assert status == 404
 
 
-def test_time_to_alert_is_observed_when_alerts_are_sent(make_settings, run_service, database_url):
+def test_time_to_alert_is_observed_when_alerts_are_sent(
+    engine, make_settings, run_service, database_url
+):
     http_port = free_port()
     settings = make_settings(FAST, http_enabled="true", http_port=str(http_port))
     svc = run_service(settings)  # no relay: alerts become .eml files at once
@@ -142,7 +144,7 @@ def test_time_to_alert_is_observed_when_alerts_are_sent(make_settings, run_servi
 
 
 def test_healthz_503_while_the_database_fails(
-    make_settings, run_service, monkeypatch, database_url
+    engine, make_settings, run_service, monkeypatch, database_url
 ):
     """And after the outage the service still works: the worker and the sender survived it."""
     engines = []
@@ -200,7 +202,7 @@ def test_a_dead_imap_watcher_or_a_stopped_listener_is_unhealthy(engine):
     assert not check(Probes(engine, lambda: False, lambda: "disabled"))[0]
 
 
-def test_the_http_port_taken_stops_serve_with_one_line(make_settings, run_service):
+def test_the_http_port_taken_stops_serve_with_one_line(engine, make_settings, run_service):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
