@@ -22,7 +22,7 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMATS = ("plain", "json")
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"
 # Library chatter at INFO would drown the one line per message.
-NOISY = ("mail.log", "aiosmtpd", "alembic")
+NOISY = ("mail.log", "aiosmtpd", "alembic", "apscheduler")
 
 _message_id: ContextVar[int | None] = ContextVar("mailbridge_message_id", default=None)
 _episode: ContextVar[str | None] = ContextVar("mailbridge_episode", default=None)
