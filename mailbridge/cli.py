@@ -19,7 +19,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailbridge import __version__, db, digest, passwords, retention, ssda903, store, subject_access
+from mailbridge import (
+    __version__,
+    db,
+    digest,
+    health,
+    passwords,
+    retention,
+    ssda903,
+    store,
+    subject_access,
+)
 from mailbridge.absence import CODES as ABSENCE_CODES
 from mailbridge.absence import reclassify
 from mailbridge.alerts import Renderer
@@ -46,9 +56,11 @@ from mailbridge.errors import ConfigError, MailbridgeError
 from mailbridge.ingress import imap as imap_ingress
 from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
+from mailbridge.logs import FORMATS, parse_levels, setup_logging
+from mailbridge.metrics import read_only
 from mailbridge.models import Alert, DigestRun, Episode, InboundMessage, Interview
 from mailbridge.routing import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
-from mailbridge.service import make_runner, make_workers, open_store, quiet_libraries, serve
+from mailbridge.service import make_runner, make_workers, open_store, serve
 from mailbridge.timeline import find_episode, list_episodes, render_timeline
 
 log = logging.getLogger("mailbridge")
@@ -67,10 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mailbridge {__version__}")
     parser.add_argument("--config", help="TOML settings file")
     parser.add_argument("--log-level", help="override service.log_level (DEBUG, INFO, ...)")
+    parser.add_argument(
+        "--log-format", choices=FORMATS, help="override service.log_format (plain or json)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     sub.add_parser("serve", help="run the SMTP listener, the processing worker and the sender")
     sub.add_parser("check-config", help="validate the settings; name every key at fault")
+    status = sub.add_parser(
+        "status", help="queues, the last message, the oldest undelivered alert, overdue interviews"
+    )
+    status.add_argument("--json", action="store_true", help="JSON on stdout")
 
     dbp = sub.add_parser("db", help="database schema")
     dbsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -263,7 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mailbridge: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(args.log_level or settings.service.log_level)
+    setup_logging(
+        args.log_level or settings.service.log_level,
+        args.log_format or settings.service.log_format,
+        parse_levels(settings.service.log_levels)[0],
+    )
     handler = _COMMANDS[args.command]
     try:
         return handler(args, settings)
@@ -276,16 +299,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `mailbridge messages | head`: the reader left; say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Library chatter at INFO would drown the one line per message, and carries addresses.
-    quiet_libraries()
 
 
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -363,6 +376,21 @@ def _print_json(data: Any) -> None:
 
 def _safe_url(url: str) -> str:
     return redact_url(url) if url else ""
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """The queues at a glance; no names, addresses or bodies (health.py)."""
+    engine = open_store(settings)
+    try:
+        with Session(read_only(engine)) as session:
+            snap = health.snapshot(session, system_clock())
+    finally:
+        engine.dispose()
+    if args.json:
+        _print_json(health.snapshot_json(snap))
+    else:
+        print("\n".join(health.snapshot_lines(snap, settings.tz)))
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -1026,6 +1054,7 @@ def cmd_interviews(args: argparse.Namespace, settings: Settings) -> int:
 _COMMANDS: dict[str, Command] = {
     "serve": cmd_serve,
     "check-config": cmd_check_config,
+    "status": cmd_status,
     "db": cmd_db,
     "directory": cmd_directory,
     "inject": cmd_inject,

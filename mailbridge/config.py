@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailbridge import passwords, tls
 from mailbridge.errors import ConfigError
+from mailbridge.logs import FORMATS, parse_levels
 from mailbridge.resources import resource_path
 from mailbridge.routing import Routing, load_routing
 
@@ -35,6 +36,10 @@ class ServiceSettings:
     database_url: str = ""
     timezone: str = "Europe/London"
     log_level: str = "INFO"
+    # "plain" (time level logger [msg N REF]: text) or "json" (one object a line).
+    log_format: str = "plain"
+    # Per-logger levels beside log_level, e.g. ["mailbridge.ingress.imap=DEBUG"].
+    log_levels: list[str] = field(default_factory=list)
     # A directory whose templates override the packaged ones (alerts/<event>.*); empty: none.
     templates_dir: str = ""
     # The key signing alert Reply-To tokens; empty: DATA_DIR/reply-secret, made on first use.
@@ -128,6 +133,14 @@ class ImapSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    # /metrics (Prometheus) and /healthz for `serve`; off unless asked for.
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9025
+
+
+@dataclass(frozen=True)
 class RoutingSettings:
     # Empty: config/routing.yaml in the start directory, else the packaged copy.
     file: str = ""
@@ -164,6 +177,7 @@ class Settings:
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     source: str = "built-in defaults"
 
     @property
@@ -208,6 +222,10 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "ADDRESSES": ("smtp", "addresses"),
     "RELAY_URL": ("relay", "url"),
     "IMAP_URL": ("imap", "url"),
+    "LOG_FORMAT": ("service", "log_format"),
+    "HTTP_ENABLED": ("http", "enabled"),
+    "HTTP_HOST": ("http", "host"),
+    "HTTP_PORT": ("http", "port"),
 }
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -219,6 +237,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "routing": RoutingSettings,
     "retention": RetentionSettings,
     "digest": DigestSettings,
+    "http": HttpSettings,
 }
 
 
@@ -443,6 +462,13 @@ def validate(settings: Settings) -> list[str]:
             "service.log_level: must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
             f"got {s.service.log_level!r}"
         )
+    if s.service.log_format not in FORMATS:
+        problems.append(f"service.log_format: must be plain or json, got {s.service.log_format!r}")
+    problems.extend(f"service.log_levels: {p}" for p in parse_levels(s.service.log_levels)[1])
+    if not 0 <= s.http.port <= 65535:
+        problems.append(f"http.port: must be 0-65535, got {s.http.port}")
+    if s.http.enabled and s.http.port == s.smtp.port != 0 and s.http.host == s.smtp.host:
+        problems.append(f"http.port: {s.http.port} is the SMTP listener's port")
     url = s.database_url
     if not (url.startswith("sqlite:///") or url.startswith("postgresql+psycopg://")):
         problems.append(

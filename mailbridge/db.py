@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
@@ -56,7 +56,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
-    """Take the write lock at BEGIN: no read-then-upgrade deadlocks between writers."""
+    """Take the write lock at BEGIN: no read-then-upgrade deadlocks between writers.
+
+    Readers marked ``mailbridge_read_only`` (metrics, health) take a plain BEGIN: in WAL mode
+    they read a snapshot and never wait for, or hold up, a writer.
+    """
+    if conn.get_execution_options().get("mailbridge_read_only"):
+        conn.exec_driver_sql("BEGIN")
+        return
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -76,10 +83,21 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+# pg_advisory_xact_lock key for migrations ("mailbridge-migrate" folded to 63 bits).
+MIGRATION_LOCK = 0x6D62_6D69_6772_6174
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply migrations to head on the given engine's database."""
+    """Apply migrations to head on the given engine's database.
+
+    On PostgreSQL the migration holds a transaction-level advisory lock, so instances that
+    start together (each running `db upgrade` first) migrate one after the other: the second
+    finds the schema at head and does nothing.
+    """
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

@@ -38,6 +38,7 @@ from mailbridge import store, tls
 from mailbridge.acks import make_reply_address
 from mailbridge.clock import Clock, system_clock
 from mailbridge.config import Settings
+from mailbridge.logs import log_context
 from mailbridge.models import FAILED, QUEUED, SENT, Alert, Episode, InboundMessage
 from mailbridge.reply_secret import reply_secret
 
@@ -294,6 +295,15 @@ class Outcome(NamedTuple):
     local: bool = False  # our side failed (LocalFailure): retried, never given up on
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What the logs and the time-to-alert histogram need of an alert being sent."""
+
+    inbound_id: int | None
+    reference: str | None
+    received_at: datetime | None
+
+
 _RECORD_EVERY = 10
 # Roles whose replies are not acknowledgements: the carer's replies to a receipt are updates.
 UNTOKENED_ROLES = frozenset({"reporter", "fallback", "interviewer"})
@@ -343,6 +353,11 @@ class Sender:
         # settled by the next pass so they need not wait out the lease.
         self._held: dict[int, Outcome | None] = {}
         self._held_until: datetime | None = None
+        # Told (message received_at, sent_at, event) after an alert's `sent` commits: the
+        # time-to-alert histogram of /metrics. Alerts not caused by a message are not told.
+        self.on_sent: Callable[[datetime, datetime, str], None] | None = None
+        self._facts: dict[int, _Facts] = {}
+        self._sent_now: list[tuple[datetime, datetime, str]] = []
 
     # -- the loop ---------------------------------------------------------------------
     def wake(self) -> None:
@@ -372,15 +387,22 @@ class Sender:
                 self._wake.clear()
 
     def _idle_wait(self) -> float:
-        """Sleep until the next retry is due, or a poll interval, whichever is sooner."""
-        with Session(self.engine) as session:
-            due = session.scalar(
-                select(Alert.next_attempt_at)
-                .where(Alert.status == QUEUED)
-                .order_by(Alert.next_attempt_at)
-                .limit(1)
-            )
+        """Sleep until the next retry is due, or a poll interval, whichever is sooner.
+
+        A database outage here must not end the thread (it did once): poll, and try again.
+        """
         poll = self.settings.processing.poll_seconds
+        try:
+            with Session(self.engine) as session:
+                due = session.scalar(
+                    select(Alert.next_attempt_at)
+                    .where(Alert.status == QUEUED)
+                    .order_by(Alert.next_attempt_at)
+                    .limit(1)
+                )
+        except Exception as exc:
+            log.error("sender cannot reach the database: %s; retrying", type(exc).__name__)
+            return poll
         if due is None:
             return poll
         return max(0.05, min(poll, (due - self.clock()).total_seconds()))
@@ -415,7 +437,8 @@ class Sender:
         try:
             with self.transport.open() as conn:
                 for alert_id, recipient, message in ready:
-                    pending.append(self._send(conn, alert_id, recipient, message))
+                    with self._context(alert_id):
+                        pending.append(self._send(conn, alert_id, recipient, message))
                     sent_ids.add(alert_id)
                     if len(pending) >= _RECORD_EVERY:
                         self._record_all(pending, report)
@@ -425,7 +448,14 @@ class Sender:
             local = isinstance(exc, LocalFailure)
             pending += [Outcome(i, str(exc), local=local) for i, _, _ in ready if i not in sent_ids]
         self._record_all(pending, report)
+        self._facts.clear()
         return report
+
+    def _context(self, alert_id: int) -> AbstractContextManager[None]:
+        facts = self._facts.get(alert_id)
+        if facts is None:
+            return log_context()
+        return log_context(message_id=facts.inbound_id, episode=facts.reference)
 
     @staticmethod
     def _send(conn: Connection, alert_id: int, recipient: str, message: Message) -> Outcome:
@@ -490,14 +520,16 @@ class Sender:
         failed: list[Outcome] = []
         with Session(self.engine) as session:
             rows = session.execute(
-                select(Alert, Episode.reference)
+                select(Alert, Episode.reference, InboundMessage.received_at)
                 .outerjoin(Episode, Episode.id == Alert.episode_id)
+                .outerjoin(InboundMessage, InboundMessage.id == Alert.inbound_id)
                 .where(Alert.id.in_(ids))
                 .order_by(Alert.id)
             ).all()
-            for alert, reference in rows:
+            for alert, reference, received_at in rows:
                 if alert.status != QUEUED:
                     continue
+                self._facts[alert.id] = _Facts(alert.inbound_id, reference, received_at)
                 original = None
                 if alert.attach_inbound and alert.inbound_id is not None:
                     original = session.scalar(
@@ -541,18 +573,26 @@ class Sender:
         if not outcomes:
             return
         self._held.update((o.alert_id, o) for o in outcomes)
+        self._sent_now = []
         with Session(self.engine) as session, session.begin():
             for o in outcomes:
-                self._record(
-                    session,
-                    o.alert_id,
-                    report,
-                    temporary=o.temporary,
-                    permanent=o.permanent,
-                    local=o.local,
-                )
+                with self._context(o.alert_id):
+                    self._record(
+                        session,
+                        o.alert_id,
+                        report,
+                        temporary=o.temporary,
+                        permanent=o.permanent,
+                        local=o.local,
+                    )
         for o in outcomes:
             self._held.pop(o.alert_id, None)
+        if self.on_sent is not None:
+            for received_at, sent_at, event in self._sent_now:
+                try:
+                    self.on_sent(received_at, sent_at, event)
+                except Exception as exc:  # a metric must never cost an alert
+                    log.warning("could not record time to alert: %s", type(exc).__name__)
 
     def _record(
         self,
@@ -573,6 +613,9 @@ class Sender:
             alert.sent_at = now
             alert.last_error = None
             report.sent += 1
+            facts = self._facts.get(alert.id)
+            if facts is not None and facts.received_at is not None:
+                self._sent_now.append((facts.received_at, now, alert.event))
             log.info(
                 "alert id=%s event=%s role=%s status=sent attempts=%s",
                 alert.id,

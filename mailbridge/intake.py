@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from mailbridge import store
 from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import StorageError
+from mailbridge.logs import log_context
 from mailbridge.store import Incoming, Stored
 
 log = logging.getLogger(__name__)
@@ -107,15 +108,16 @@ class Intake:
         except SQLAlchemyError as exc:
             raise StorageError(f"could not store message: {type(exc).__name__}") from exc
         for item, result in zip(items, results, strict=True):
-            log.info(
-                "received id=%s message_id=%s source=%s size=%d status=%s%s",
-                result.id,
-                item.message_id,
-                item.source,
-                len(item.raw),
-                result.status,
-                f" duplicate_of={result.duplicate_of}" if result.duplicate_of else "",
-            )
+            with log_context(message_id=result.id):
+                log.info(
+                    "received id=%s message_id=%s source=%s size=%d status=%s%s",
+                    result.id,
+                    item.message_id,
+                    item.source,
+                    len(item.raw),
+                    result.status,
+                    f" duplicate_of={result.duplicate_of}" if result.duplicate_of else "",
+                )
         if self.on_stored is not None and any(r.duplicate_of is None for r in results):
             self.on_stored()
         return results

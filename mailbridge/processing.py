@@ -22,6 +22,7 @@ from mailbridge.absence import MISSING, AbsenceType, reclassify
 from mailbridge.clocks import replan
 from mailbridge.config import Settings
 from mailbridge.episodes import OPEN, RETURNED, Decision, EpisodeState, Kind, decide
+from mailbridge.logs import set_episode
 from mailbridge.models import (
     IGNORED,
     PROCESSED,
@@ -134,6 +135,7 @@ class ReadingPipeline:
             sender=sender,
             tz=self.tz,
         )
+        set_episode(episode.reference)
         self.notifier.episode_event(
             session,
             event=decision.event,

@@ -25,6 +25,7 @@ from mailbridge.acks import (
 from mailbridge.clocks import ensure_interview, replan
 from mailbridge.config import Settings
 from mailbridge.interview_form import InterviewOutcome, parse_interview_outcome
+from mailbridge.logs import set_episode
 from mailbridge.models import (
     IGNORED,
     PROCESSED,
@@ -236,6 +237,7 @@ class ReplyHandler:
         now: datetime,
     ) -> None:
         """Link the message to the episode, audit it, and let the timers see the change."""
+        set_episode(episode.reference)
         self._link(session, episode, message=message, event=event, reason=reason, now=now)
         store.audit(
             session,

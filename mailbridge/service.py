@@ -19,9 +19,12 @@ from mailbridge.clocks import Runner
 from mailbridge.config import Settings, listener_warning
 from mailbridge.delivery import Sender
 from mailbridge.errors import MailbridgeError
+from mailbridge.httpd import HttpEndpoint, Probes, start_endpoint
 from mailbridge.ingress.imap import Watcher
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake
+from mailbridge.logs import NOISY
+from mailbridge.metrics import ServiceMetrics
 from mailbridge.notify import Notifier
 from mailbridge.processing import ReadingPipeline
 from mailbridge.worker import Worker
@@ -30,11 +33,9 @@ log = logging.getLogger(__name__)
 
 # aiosmtpd ("mail.log") logs every envelope address and command line at INFO, and alembic
 # chatters; capped at WARNING so the logs carry no carer's address (docs/privacy.md).
-QUIET_LIBRARIES = ("mail.log", "aiosmtpd", "alembic")
-
-
 def quiet_libraries() -> None:
-    for name in QUIET_LIBRARIES:
+    """aiosmtpd logs envelope addresses at INFO; library chatter stays at WARNING or above."""
+    for name in NOISY:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
@@ -141,6 +142,47 @@ def start_watcher(
     return watcher
 
 
+# -- monitoring: [http] enabled ------------------------------------------------------------
+
+
+def imap_state(settings: Settings, watcher: Watcher | None) -> str:
+    if not settings.imap.url:
+        return "disabled"
+    return watcher.state if watcher is not None else "stopped"
+
+
+def listener_probe(loop: asyncio.AbstractEventLoop, listener: Listener) -> Callable[[], bool]:
+    """True when the listener is serving and its event loop answers within 2 s."""
+
+    async def serving() -> bool:
+        return listener.server is not None and listener.server.is_serving()
+
+    def probe() -> bool:
+        return asyncio.run_coroutine_threadsafe(serving(), loop).result(timeout=2)
+
+    return probe
+
+
+def start_http(
+    settings: Settings, engine: Engine, worker: Worker, sender: Sender, probes: Probes
+) -> HttpEndpoint | None:
+    """/metrics and /healthz; the worker and the sender report their latencies to it."""
+    if not settings.http.enabled:
+        return None
+    metrics = ServiceMetrics()
+    metrics.watch_database(engine, clock=worker.clock, imap_state=probes.imap_state)
+    worker.on_finished = metrics.processed
+    sender.on_sent = metrics.alert_sent
+    try:
+        return start_endpoint(
+            settings.http.host, settings.http.port, registry=metrics.registry, probes=probes
+        )
+    except OSError as exc:
+        raise MailbridgeError(
+            f"cannot serve HTTP on {settings.http.host}:{settings.http.port}: {exc.strerror or exc}"
+        ) from exc
+
+
 async def serve(
     settings: Settings,
     *,
@@ -171,9 +213,18 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
 
+    watcher: Watcher | None = None
+    probes = Probes(engine, listener_probe(loop, listener), lambda: imap_state(settings, watcher))
+    try:
+        http = start_http(settings, engine, worker, sender, probes)
+    except MailbridgeError:
+        engine.dispose()
+        raise
     try:
         host, port = await listener.start()
     except OSError as exc:
+        if http is not None:
+            http.stop()
         engine.dispose()
         raise MailbridgeError(
             f"cannot listen on {settings.smtp.host}:{settings.smtp.port}: {exc.strerror or exc}"
@@ -204,6 +255,8 @@ async def serve(
     await loop.run_in_executor(None, scheduler.shutdown)
     await loop.run_in_executor(None, worker.stop)
     await loop.run_in_executor(None, sender.stop)
+    if http is not None:
+        await loop.run_in_executor(None, http.stop)
     engine.dispose()
     log.info("stopped cleanly")
     return 0

@@ -51,3 +51,31 @@ def test_postgres_refuses_a_schema_that_is_behind():
             db.ensure_schema(engine)
     finally:
         engine.dispose()
+
+
+def test_two_upgrades_at_once_both_succeed(database_url):
+    """Instances that start together each run `db upgrade` first: one migrates, one waits."""
+    import threading
+
+    engines = [db.make_engine(database_url) for _ in range(2)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run(engine):
+        start.wait()
+        try:
+            db.upgrade(engine)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        assert errors == []
+        assert db.current_revision(engines[0]) == db.head_revision(database_url)
+    finally:
+        for e in engines:
+            e.dispose()

@@ -466,6 +466,8 @@ class Watcher:
         self._lock_conn: Connection | None = None
         self._lock_checked = 0.0
         self._sync: _Sync | None = None
+        # What the watcher is doing, for /healthz and /metrics (see `state`).
+        self._phase = "starting"
 
     # -- thread control ------------------------------------------------------------------
     def start(self) -> None:
@@ -492,6 +494,18 @@ class Watcher:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def state(self) -> str:
+        """starting, standby (another instance holds the mailbox lock), connecting,
+        connected (fetching), idle (IDLE or a poll wait), disconnected (backing off) or
+        stopped."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return "stopped"
+        if self.idling.is_set():
+            return "idle"
+        return self._phase
+
     def run(self) -> None:
         """The thread: (lock, connect, watch) until stop(); never raises."""
         if not self.settings.verify_tls:
@@ -514,6 +528,7 @@ class Watcher:
     def _failed(self, exc: Exception) -> None:
         if self.stopping() and is_connection_error(exc):
             return
+        self._phase = "disconnected"
         self._failures += 1
         attempt = self._failures
         delay = min(
@@ -582,6 +597,7 @@ class Watcher:
                 break
             conn.close()
             conn = None
+            self._phase = "standby"
             if not waiting_logged:
                 log.info(
                     "another mailbridge instance watches %s; standing by (checking every %g s)",
@@ -620,6 +636,7 @@ class Watcher:
 
     # -- one connected session -----------------------------------------------------------
     def _session(self) -> None:
+        self._phase = "connecting"
         connected = connect(self.mailbox, self.settings)
         client = connected.client
         self._client = client
@@ -661,6 +678,7 @@ class Watcher:
             )
             sync = _Sync(self, client, caps, uidvalidity, last_uid)
             self._sync = sync
+            self._phase = "connected"
             sweep_due = 0.0
             while not self.stopping():
                 self._check_lock()
@@ -676,6 +694,7 @@ class Watcher:
                 else:
                     self._poll()
         finally:
+            self._phase = "disconnected"
             self._client = None
             self.idling.clear()
             sync_, self._sync = self._sync, None
