@@ -55,8 +55,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# Execution option for a connection that only reads: a plain (deferred) BEGIN on SQLite, so a
+# long read (a report) sees one snapshot without holding the write lock that intake needs.
+READ_ONLY = "mailbridge_read_only"
+
+
 def _sqlite_begin_immediate(conn: Any) -> None:
     """Take the write lock at BEGIN: no read-then-upgrade deadlocks between writers."""
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+        return
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -18,15 +18,21 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
+    BigInteger,
+    Column,
     Engine,
+    Float,
+    Integer,
+    MetaData,
     String,
+    Table,
     and_,
     case,
     cast,
     distinct,
     exists,
     func,
+    insert,
     literal_column,
     or_,
     select,
@@ -35,17 +41,20 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from mailbridge import db
 from mailbridge.models import (
     FAILED,
     Acknowledgement,
     Alert,
     AuditEntry,
+    BigId,
     Child,
     DueAction,
     Episode,
     InboundMessage,
     Interview,
     Placement,
+    UTCDateTime,
 )
 from mailbridge.sqltime import SqlTime
 
@@ -188,8 +197,26 @@ def compute(
     # Offsets for SQLite: the period, plus returns and interview deadlines up to now.
     last = max(end, now.date()) + timedelta(days=40)
     st = SqlTime(engine.dialect.name, tz, start - timedelta(days=2), last)
-    with engine.connect() as conn:
-        return _Query(conn, st, period, now).figures()
+    # One snapshot for every figure; on SQLite a deferred BEGIN, so intake is not held up.
+    with engine.connect().execution_options(**{db.READ_ONLY: True}) as conn:
+        if conn.dialect.name == "sqlite":
+            _sqlite_for_reading(conn)
+        query = _Query(conn, st, period, now)
+        try:
+            return query.figures()
+        finally:
+            query.drop()
+            conn.rollback()
+
+
+def _sqlite_for_reading(conn: Connection) -> None:
+    """Temporary tables in memory, and the file read through mmap; before BEGIN, as SQLite asks.
+
+    Set on this pooled connection for good: harmless for the writers that may reuse it.
+    """
+    raw: Any = conn.connection.dbapi_connection
+    raw.execute("PRAGMA temp_store=MEMORY")
+    raw.execute("PRAGMA mmap_size=268435456")
 
 
 def percentiles(
@@ -255,32 +282,128 @@ def _count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
+_TEMP = MetaData()
+# The period's episodes with what every figure needs, computed once (local times included).
+_EP = Table(
+    "mb_report_ep",
+    _TEMP,
+    Column("id", BigId, primary_key=True),
+    Column("child_id", String(40)),
+    Column("first_unmatched", Integer),
+    Column("police", Integer),
+    Column("returned", Integer),
+    Column("secs", Float),
+    Column("start", UTCDateTime),
+    Column("local", BigInteger),  # local seconds of the start (sqltime)
+    Column("ymd", Integer),  # local date of the start, YYYYMMDD
+    prefixes=["TEMPORARY"],
+)
+# First alert to each role for each of the period's episodes (roles asked to acknowledge).
+_ALERTED = Table(
+    "mb_report_alerted",
+    _TEMP,
+    Column("episode_id", BigId),
+    Column("role", String(40)),
+    Column("at", Float),
+    Column("ack", Float),
+    prefixes=["TEMPORARY"],
+)
+
+
 class _Query:
-    """The queries of one report, sharing the period's episodes as a CTE."""
+    """The queries of one report, over temporary tables of the period's episodes.
+
+    Each figure is a GROUP BY or a conditional sum over ``mb_report_ep``, which holds the
+    period's episodes with their start in local seconds (see ``sqltime``) worked out once per
+    episode instead of once per query.
+    """
 
     def __init__(self, conn: Connection, st: SqlTime, period: Period, now: datetime) -> None:
         self.conn = conn
         self.st = st
         self.period = period
         self.now = now
+        self.ep = _EP
+        self._created: list[Table] = []
+        self._fill_episodes()
+        self._fill_alerted()
+
+    def _create(self, table: Table) -> None:
+        table.create(self.conn)
+        self._created.append(table)
+
+    def drop(self) -> None:
+        for table in reversed(self._created):
+            table.drop(self.conn, checkfirst=False)
+        self._created.clear()
+
+    def _fill_episodes(self) -> None:
+        st, now = self.st, self.now
         start = func.coalesce(Episode.last_seen_at, Episode.opened_at)
-        self.ep: CTE = (
+        returned = and_(Episode.returned_at.is_not(None), Episode.returned_at <= now)
+        source = select(
+            Episode.id,
+            Episode.child_id,
+            case(
+                (
+                    or_(Episode.match_method.in_(UNMATCHED_METHODS), Episode.child_id.is_(None)),
+                    1,
+                ),
+                else_=0,
+            ),
+            case(
+                (and_(Episode.police_reference.is_not(None), Episode.police_reference != ""), 1),
+                else_=0,
+            ),
+            case((returned, 1), else_=0),
+            case((returned, st.seconds(Episode.returned_at) - st.seconds(start)), else_=None),
+            start,
+            st.local_seconds(start),
+            st.ymd(st.local_seconds(start)),
+        ).where(start >= self.period.start_utc, start < self.period.end_utc)
+        self._create(_EP)
+        self.conn.execute(insert(_EP).from_select([c.name for c in _EP.columns], source))
+        self._analyze(_EP)
+
+    def _fill_alerted(self) -> None:
+        ep, st = self.ep, self.st
+        acked = (
             select(
-                Episode.id,
-                Episode.child_id,
-                Episode.match_method,
-                Episode.police_reference,
-                Episode.returned_at,
-                start.label("start"),
+                Acknowledgement.episode_id,
+                Acknowledgement.role,
+                func.min(Acknowledgement.at).label("at"),
             )
-            .where(start >= period.start_utc, start < period.end_utc)
-            .cte("ep")
+            .join(ep, ep.c.id == Acknowledgement.episode_id)
+            .group_by(Acknowledgement.episode_id, Acknowledgement.role)
+            .subquery()
         )
+        source = (
+            select(
+                Alert.episode_id,
+                Alert.role,
+                st.seconds(func.min(Alert.created_at)),
+                st.seconds(func.min(acked.c.at)),
+            )
+            .join(ep, ep.c.id == Alert.episode_id)
+            .outerjoin(
+                acked, and_(acked.c.episode_id == Alert.episode_id, acked.c.role == Alert.role)
+            )
+            .where(Alert.role.not_in(UNACKED_ROLES))
+            .group_by(Alert.episode_id, Alert.role)
+        )
+        self._create(_ALERTED)
+        self.conn.execute(insert(_ALERTED).from_select(["episode_id", "role", "at", "ack"], source))
+        self._analyze(_ALERTED)
+
+    def _analyze(self, table: Table) -> None:
+        """PostgreSQL plans joins on a temporary table blind until it has statistics."""
+        if self.st.postgres:
+            self.conn.exec_driver_sql(f"ANALYZE {table.name}")
 
     def figures(self) -> Figures:
         ep = self.ep
-        returned = and_(ep.c.returned_at.is_not(None), ep.c.returned_at <= self.now)
-        secs = self.st.seconds(ep.c.returned_at) - self.st.seconds(ep.c.start)
+        returned = ep.c.returned == 1
+        secs = ep.c.secs
         row = self.conn.execute(
             select(
                 func.count(),
@@ -290,18 +413,17 @@ class _Query:
                 _count_if(and_(returned, secs >= DAY, secs < 2 * DAY)),
                 _count_if(and_(returned, secs >= 2 * DAY, secs < 7 * DAY)),
                 _count_if(and_(returned, secs >= 7 * DAY)),
-                _count_if(and_(ep.c.police_reference.is_not(None), ep.c.police_reference != "")),
+                func.coalesce(func.sum(ep.c.police), 0),
             ).select_from(ep)
         ).one()
         episodes, n_returned, invalid, *bands, police = (int(x) for x in row)
-        durations = select(secs.label("d")).select_from(ep).where(returned, secs >= 0).subquery()
+        durations = select(secs.label("d")).where(returned, secs >= 0).subquery()
         duration = _spread(percentiles(self.conn, durations, group=None, value="d").get("all"))
         children, matched, two, three = self._repeat()
         hours, weekdays = self._clock()
-        acks = self._acks()
         esc, escalated = self._escalations()
         reasons, with_reasons = self._reasons()
-        placements = self._placements()
+        ages, placements = self._who()
         by_type: dict[str, int] = {}
         for _name, kind, n in placements:
             by_type[kind] = by_type.get(kind, 0) + n
@@ -322,7 +444,7 @@ class _Query:
             duration_bands=dict(zip(DURATION_BANDS, bands, strict=True)),
             duration_invalid=invalid,
             duration=duration,
-            by_age_band=self._ages(),
+            by_age_band=ages,
             by_placement=placements,
             by_placement_type=dict(sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))),
             by_hour=hours,
@@ -332,7 +454,7 @@ class _Query:
             interviews=self._interviews(),
             reasons=reasons,
             interviews_with_reasons=with_reasons,
-            acks=acks,
+            acks=self._acks(),
             escalations=esc,
             episodes_escalated=escalated,
             unmatched=self._unmatched(),
@@ -381,16 +503,20 @@ class _Query:
             Episode.opened_at <= self.now,
             or_(Episode.returned_at.is_(None), Episode.returned_at > self.now),
         )
+        # In the aggregates, not the WHERE: a range on opened_at would lead SQLite through its
+        # index row by row, when nearly every row matches and a plain scan is ten times faster.
         row = self.conn.execute(
             select(
-                func.count(distinct(Episode.child_id)), _count_if(Episode.child_id.is_(None))
-            ).where(open_now)
+                func.count(distinct(case((open_now, Episode.child_id), else_=None))),
+                _count_if(and_(open_now, Episode.child_id.is_(None))),
+            )
         ).one()
         return int(row[0]), int(row[1])
 
-    def _ages(self) -> dict[str, int]:
+    def _who(self) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
+        """Episodes by age band at start, and by placement: one GROUP BY over both."""
         ep = self.ep
-        age = (self.st.ymd(ep.c.start) - self.st.date_ymd(Child.date_of_birth)) // 10000
+        age = (ep.c.ymd - self.st.date_ymd(Child.date_of_birth)) // 10000
         band = case(
             (ep.c.child_id.is_(None), "unmatched"),
             (Child.date_of_birth.is_(None), "unknown DOB"),
@@ -398,17 +524,6 @@ class _Query:
             (age < 16, "10–15"),
             else_="16+",
         )
-        rows = self.conn.execute(
-            select(band.label("band"), func.count())
-            .select_from(ep)
-            .outerjoin(Child, Child.child_id == ep.c.child_id)
-            .group_by(band)
-        ).all()
-        found = {str(b): int(n) for b, n in rows}
-        return {b: found.get(b, 0) for b in AGE_BANDS}
-
-    def _placements(self) -> list[tuple[str, str, int]]:
-        ep = self.ep
         name = case(
             (ep.c.child_id.is_(None), "(unmatched)"),
             (Placement.id.is_(None), "(no placement)"),
@@ -421,19 +536,25 @@ class _Query:
             else_=Placement.placement_type,
         )
         rows = self.conn.execute(
-            select(name.label("name"), kind.label("kind"), func.count().label("n"))
+            select(band.label("band"), name.label("name"), kind.label("kind"), func.count())
             .select_from(ep)
             .outerjoin(Child, Child.child_id == ep.c.child_id)
             .outerjoin(Placement, Placement.id == Child.placement_id)
-            .group_by(name, kind)
+            .group_by(band, name, kind)
         ).all()
+        ages = dict.fromkeys(AGE_BANDS, 0)
+        places: dict[tuple[str, str], int] = {}
+        for b, p, k, n in rows:
+            ages[str(b)] += int(n)
+            places[str(p), str(k)] = places.get((str(p), str(k)), 0) + int(n)
         # Ordered here, not by the database: collations order "(no placement)" differently.
-        return sorted(((str(a), str(b), int(n)) for a, b, n in rows), key=_most_first)
+        placements = sorted(((p, k, n) for (p, k), n in places.items()), key=_most_first)
+        return ages, placements
 
     def _clock(self) -> tuple[list[int], list[int]]:
         ep = self.ep
-        hour = self.st.hour(ep.c.start).label("hour")
-        dow = self.st.isodow(ep.c.start).label("dow")
+        hour = self.st.hour(ep.c.local).label("hour")
+        dow = self.st.isodow(ep.c.local).label("dow")
         rows = self.conn.execute(select(hour, dow, func.count()).group_by(hour, dow)).all()
         hours, days = [0] * 24, [0] * 7
         for h, d, n in rows:
@@ -443,15 +564,14 @@ class _Query:
 
     def _months(self) -> list[tuple[str, int]]:
         ep = self.ep
-        month = self.st.month(ep.c.start).label("month")
-        found: dict[str, int] = dict(
-            self.conn.execute(select(month, func.count()).group_by(month)).all()
-        )
+        month = (ep.c.ymd // 100).label("month")  # YYYYMM
+        rows = self.conn.execute(select(month, func.count()).group_by(month))
+        found = {f"{int(m) // 100:04d}-{int(m) % 100:02d}": int(n) for m, n in rows}
         out = []
         y, m = self.period.start.year, self.period.start.month
         while (y, m) <= (self.period.end.year, self.period.end.month):
             key = f"{y:04d}-{m:02d}"
-            out.append((key, int(found.get(key, 0))))
+            out.append((key, found.get(key, 0)))
             y, m = (y + 1, 1) if m == 12 else (y, m + 1)
         return out
 
@@ -459,10 +579,9 @@ class _Query:
         ep = self.ep
         iv = Interview
         completed = iv.status == "completed"
-        in_time = and_(
-            completed, iv.held_on.is_not(None), iv.held_on <= self.st.local_date(iv.due_at)
-        )
-        late = and_(completed, iv.held_on.is_not(None), iv.held_on > self.st.local_date(iv.due_at))
+        dated = and_(completed, iv.held_on.is_not(None))
+        deadline = self.st.day(self.st.local_seconds(iv.due_at))
+        in_time = and_(dated, self.st.date_day(iv.held_on) <= deadline)
         waiting = iv.status.in_(("due", "offered", "accepted"))
         counts = [_count_if(iv.status == s) for s in INTERVIEW_STATUSES]
         row = self.conn.execute(
@@ -470,10 +589,12 @@ class _Query:
                 func.count(),
                 *counts,
                 _count_if(in_time),
-                _count_if(late),
+                _count_if(dated),
                 _count_if(and_(completed, iv.held_on.is_(None))),
                 _count_if(and_(waiting, iv.due_at <= self.now)),
-            ).join(ep, ep.c.id == iv.episode_id)
+            )
+            .select_from(ep)
+            .join(iv, ep.c.id == iv.episode_id)
         ).one()
         owed, *rest = (int(x) for x in row)
         by_status = dict(zip(INTERVIEW_STATUSES, rest[:5], strict=True))
@@ -482,7 +603,7 @@ class _Query:
             by_status=by_status,
             offered=owed - by_status["due"],
             completed_in_time=rest[5],
-            completed_late=rest[6],
+            completed_late=rest[6] - rest[5],
             completed_undated=rest[7],
             overdue_open=rest[8],
         )
@@ -494,88 +615,68 @@ class _Query:
         else:
             codes = func.json_each(Interview.reason_codes).table_valued("value")
         code = cast(codes.c.value, String).label("code")
-        rows = self.conn.execute(
-            select(code, func.count(distinct(Interview.id)).label("n"))
-            .select_from(Interview)
-            .join(ep, ep.c.id == Interview.episode_id)
+        cited = (
+            select(Interview.id.label("iv"), code)
+            .select_from(ep)
+            .join(Interview, ep.c.id == Interview.episode_id)
             .join(codes, true())
-            .group_by(code)
-        ).all()
+            .distinct()
+            .subquery()
+        )
+        rows = self.conn.execute(select(cited.c.code, func.count()).group_by(cited.c.code)).all()
         with_any = self.conn.execute(
-            select(func.count(distinct(Interview.id)))
-            .select_from(Interview)
-            .join(ep, ep.c.id == Interview.episode_id)
-            .join(codes, true())
+            select(func.count())
+            .select_from(ep)
+            .join(Interview, ep.c.id == Interview.episode_id)
+            .where(func.json_array_length(Interview.reason_codes) > 0)
         ).scalar_one()
         reasons = sorted(((str(c), int(n)) for c, n in rows), key=_most_first)
         return reasons, int(with_any)
 
     def _acks(self) -> list[AckRole]:
-        ep = self.ep
-        alerted = (
-            select(Alert.episode_id, Alert.role, func.min(Alert.created_at).label("at"))
-            .join(ep, ep.c.id == Alert.episode_id)
-            .where(Alert.role.not_in(UNACKED_ROLES))
-            .group_by(Alert.episode_id, Alert.role)
-            .subquery()
-        )
-        acked = (
-            select(
-                Acknowledgement.episode_id,
-                Acknowledgement.role,
-                func.min(Acknowledgement.at).label("at"),
-            )
-            .join(ep, ep.c.id == Acknowledgement.episode_id)
-            .group_by(Acknowledgement.episode_id, Acknowledgement.role)
-            .subquery()
-        )
-        joined = and_(acked.c.episode_id == alerted.c.episode_id, acked.c.role == alerted.c.role)
+        a = _ALERTED
         counts = self.conn.execute(
-            select(alerted.c.role, func.count(), func.count(acked.c.episode_id))
-            .outerjoin(acked, joined)
-            .group_by(alerted.c.role)
-            .order_by(alerted.c.role)
+            select(a.c.role, func.count(), func.count(a.c.ack)).group_by(a.c.role)
         ).all()
         waits = (
-            select(
-                alerted.c.role.label("role"),
-                (self.st.seconds(acked.c.at) - self.st.seconds(alerted.c.at)).label("d"),
-            )
-            .join(acked, joined)
+            select(a.c.role.label("role"), (a.c.ack - a.c.at).label("d"))
+            .where(a.c.ack.is_not(None))
             .subquery()
         )
         spreads = percentiles(self.conn, waits, group="role", value="d")
         return [
-            AckRole(str(role), int(n), int(k), _spread(spreads.get(role))) for role, n, k in counts
+            AckRole(str(role), int(n), int(k), _spread(spreads.get(role)))
+            for role, n, k in sorted(counts)
         ]
 
     def _escalations(self) -> tuple[dict[str, int], int]:
         ep = self.ep
         done = and_(DueAction.status == "done", DueAction.kind.in_(ESCALATIONS))
-        rows = dict(
+        done_rows = (
+            select(DueAction.kind.label("kind"), DueAction.episode_id.label("episode_id"))
+            .select_from(ep)
+            .join(DueAction, ep.c.id == DueAction.episode_id)
+            .where(done)
+            .subquery()
+        )
+        by_kind: dict[str, int] = dict(
             self.conn.execute(
-                select(DueAction.kind, func.count())
-                .join(ep, ep.c.id == DueAction.episode_id)
-                .where(done)
-                .group_by(DueAction.kind)
+                select(done_rows.c.kind, func.count()).group_by(done_rows.c.kind)
             ).all()
         )
         escalated = self.conn.execute(
-            select(func.count(distinct(DueAction.episode_id)))
-            .join(ep, ep.c.id == DueAction.episode_id)
-            .where(done)
+            select(func.count(distinct(done_rows.c.episode_id)))
         ).scalar_one()
-        return {short: int(rows.get(kind, 0)) for kind, short in ESCALATIONS.items()}, int(
+        return {short: int(by_kind.get(kind, 0)) for kind, short in ESCALATIONS.items()}, int(
             escalated
         )
 
     def _unmatched(self) -> Unmatched:
         ep = self.ep
-        first_unmatched = or_(ep.c.match_method.in_(UNMATCHED_METHODS), ep.c.child_id.is_(None))
         row = self.conn.execute(
-            select(func.count(), _count_if(ep.c.child_id.is_not(None)))
-            .select_from(ep)
-            .where(first_unmatched)
+            select(func.count(), _count_if(ep.c.child_id.is_not(None))).where(
+                ep.c.first_unmatched == 1
+            )
         ).one()
         reported, later = int(row[0]), int(row[1])
         return Unmatched(reported, later, reported - later)
