@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -257,17 +258,10 @@ class Report:
         )
 
     def html(self) -> str:
-        env = Environment(
-            loader=FileSystemLoader(str(resource_path("templates") / "report")),
-            autoescape=select_autoescape(default=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        env.filters["hours"] = _hours
-        env.filters["pct"] = lambda v: "-" if v is None else f"{v:.1f}%"
-        return env.get_template("report.html").render(
-            r=self, f=self.figures, weekdays=stats.WEEKDAYS, charts=self.charts()
+        return (
+            _environment()
+            .get_template("report.html")
+            .render(r=self, f=self.figures, weekdays=stats.WEEKDAYS, charts=self.charts())
         )
 
     def charts(self) -> dict[str, list[tuple[str, int]]]:
@@ -290,6 +284,21 @@ class Report:
             "reasons": reasons,
             "timeliness": timeliness,
         }
+
+
+@functools.cache
+def _environment() -> Environment:
+    """Compiled once per process: the digest renders a report every week from ``serve``."""
+    env = Environment(
+        loader=FileSystemLoader(str(resource_path("templates") / "report")),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["hours"] = _hours
+    env.filters["pct"] = lambda v: "-" if v is None else f"{v:.1f}%"
+    return env
 
 
 def _round(value: float | None) -> float | None:

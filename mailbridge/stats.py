@@ -615,15 +615,14 @@ class _Query:
         else:
             codes = func.json_each(Interview.reason_codes).table_valued("value")
         code = cast(codes.c.value, String).label("code")
-        cited = (
-            select(Interview.id.label("iv"), code)
+        # One row per code cited: an outcome's codes are recorded once each (match_reason_codes).
+        rows = self.conn.execute(
+            select(code, func.count())
             .select_from(ep)
             .join(Interview, ep.c.id == Interview.episode_id)
             .join(codes, true())
-            .distinct()
-            .subquery()
-        )
-        rows = self.conn.execute(select(cited.c.code, func.count()).group_by(cited.c.code)).all()
+            .group_by(code)
+        ).all()
         with_any = self.conn.execute(
             select(func.count())
             .select_from(ep)
