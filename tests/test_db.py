@@ -64,6 +64,7 @@ def test_a_read_only_connection_does_not_hold_the_write_lock(tmp_path):
     writer = engine.connect()
     try:
         assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 0  # BEGIN (deferred)
+        reader.execute(text("CREATE TEMP TABLE r AS SELECT n FROM t"))  # as the report does
         raw: Any = writer.connection.dbapi_connection
         raw.execute("PRAGMA busy_timeout=200")
         with writer.begin():  # BEGIN IMMEDIATE: would time out behind an immediate reader
