@@ -182,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--to", dest="end", required=True, metavar="YYYY-MM-DD", help="last day (local), included"
     )
-    report.add_argument("--format", choices=["html", "csv", "json"], default="html")
+    report.add_argument(
+        "--format", choices=["html", "csv", "json"], default="html", help="default: html"
+    )
     report.add_argument("--out", metavar="PATH", help="write to this file; default stdout")
     report.add_argument(
         "--names",

@@ -201,11 +201,11 @@ def compute(
     with engine.connect().execution_options(**{db.READ_ONLY: True}) as conn:
         if conn.dialect.name == "sqlite":
             _sqlite_for_reading(conn)
-        query = _Query(conn, st, period, now)
         try:
-            return query.figures()
+            return _Query(conn, st, period, now).figures()
         finally:
-            query.drop()
+            # The temporary tables were made in this transaction: the rollback removes them, on
+            # both databases, and leaves the pooled connection clean even after an error.
             conn.rollback()
 
 
@@ -324,18 +324,8 @@ class _Query:
         self.period = period
         self.now = now
         self.ep = _EP
-        self._created: list[Table] = []
         self._fill_episodes()
         self._fill_alerted()
-
-    def _create(self, table: Table) -> None:
-        table.create(self.conn)
-        self._created.append(table)
-
-    def drop(self) -> None:
-        for table in reversed(self._created):
-            table.drop(self.conn, checkfirst=False)
-        self._created.clear()
 
     def _fill_episodes(self) -> None:
         st, now = self.st, self.now
@@ -361,7 +351,7 @@ class _Query:
             st.local_seconds(start),
             st.ymd(st.local_seconds(start)),
         ).where(start >= self.period.start_utc, start < self.period.end_utc)
-        self._create(_EP)
+        _EP.create(self.conn)
         self.conn.execute(insert(_EP).from_select([c.name for c in _EP.columns], source))
         self._analyze(_EP)
 
@@ -391,7 +381,7 @@ class _Query:
             .where(Alert.role.not_in(UNACKED_ROLES))
             .group_by(Alert.episode_id, Alert.role)
         )
-        self._create(_ALERTED)
+        _ALERTED.create(self.conn)
         self.conn.execute(insert(_ALERTED).from_select(["episode_id", "role", "at", "ack"], source))
         self._analyze(_ALERTED)
 

@@ -83,6 +83,14 @@ def test_every_figure_matches_the_worked_answer(engine: Engine) -> None:
     assert f.repeat_children_more == 0
 
 
+def test_a_second_report_on_the_same_pool_finds_no_leftovers(engine: Engine) -> None:
+    """The temporary tables go with the report's transaction; the pooled connection is reused."""
+    seed(engine)
+    first = stats.compute(engine, start=START, end=END, tz=LONDON, now=NOW)
+    again = stats.compute(engine, start=START, end=END, tz=LONDON, now=NOW)
+    assert again == first
+
+
 def test_report_time_decides_what_is_still_missing(engine: Engine) -> None:
     """Before E6 came back (2 May), it counts as still missing, with no duration."""
     seed(engine)
