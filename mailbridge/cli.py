@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,6 +59,7 @@ from mailbridge.intake import Intake, make_incoming
 from mailbridge.logs import FORMATS, parse_levels, setup_logging
 from mailbridge.metrics import read_only
 from mailbridge.models import Alert, DigestRun, Episode, InboundMessage, Interview
+from mailbridge.report import build_report
 from mailbridge.routing import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
 from mailbridge.service import make_runner, make_workers, open_store, serve
 from mailbridge.timeline import find_episode, list_episodes, render_timeline
@@ -268,6 +269,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a salted scrypt hash for smtp.auth_file (password from the terminal or stdin)",
     )
     hashpw.add_argument("--user", help="print USER:HASH, a whole auth_file line")
+
+    report = sub.add_parser(
+        "report",
+        help="figures for a period (episodes that started in it) as HTML, CSV or JSON",
+    )
+    report.add_argument(
+        "--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first day (local)"
+    )
+    report.add_argument(
+        "--to", dest="end", required=True, metavar="YYYY-MM-DD", help="last day (local), included"
+    )
+    report.add_argument(
+        "--format", choices=["html", "csv", "json"], default="html", help="default: html"
+    )
+    report.add_argument("--out", metavar="PATH", help="write to this file; default stdout")
+    report.add_argument(
+        "--names",
+        action="store_true",
+        help="show children's names and IDs (default: pseudonyms such as 'Child 1')",
+    )
     return parser
 
 
@@ -879,6 +900,40 @@ def cmd_subject_access(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _parse_day(option: str, value: str) -> date:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise MailbridgeError(f"{option}: not a date: {value!r} (e.g. 2026-11-01)") from None
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    start, end = _parse_day("--from", args.start), _parse_day("--to", args.end)
+    if start > end:
+        raise MailbridgeError(f"--from {start} is after --to {end}")
+    engine = open_store(settings)
+    try:
+        built = build_report(engine, settings, start, end, names=args.names)
+    finally:
+        engine.dispose()
+    if args.format == "json" and not args.out:
+        _print_json(built.as_json())
+        return 0
+    if args.format == "json":
+        text = json.dumps(built.as_json(), indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = built.html() if args.format == "html" else built.csv()
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise MailbridgeError(f"--out {args.out}: {exc.strerror or exc}") from None
+    print(f"report {start} to {end} written to {args.out} ({args.format})", file=sys.stderr)
+    return 0
+
+
 def _parse_at(value: str | None, tz: ZoneInfo) -> datetime:
     """``--at``: an ISO time, read in the service's zone when it names none; default now."""
     if not value:
@@ -1072,4 +1127,5 @@ _COMMANDS: dict[str, Command] = {
     "imap": cmd_imap,
     "purge": cmd_purge,
     "subject-access": cmd_subject_access,
+    "report": cmd_report,
 }

@@ -55,13 +55,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# Execution option for a connection that only reads: a plain (deferred) BEGIN on SQLite, so a
+# long read (a report) sees one snapshot without holding the write lock that intake needs.
+READ_ONLY = "mailbridge_read_only"
+
+
 def _sqlite_begin_immediate(conn: Any) -> None:
     """Take the write lock at BEGIN: no read-then-upgrade deadlocks between writers.
 
     Readers marked ``mailbridge_read_only`` (metrics, health) take a plain BEGIN: in WAL mode
     they read a snapshot and never wait for, or hold up, a writer.
     """
-    if conn.get_execution_options().get("mailbridge_read_only"):
+    if conn.get_execution_options().get(READ_ONLY):
         conn.exec_driver_sql("BEGIN")
         return
     conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from mailbridge.alerts import one_line
 from mailbridge.config import Settings
 from mailbridge.models import QUEUED, Alert, Allocation, AuditEntry, DigestRun, InboundMessage
+from mailbridge.report import build_report
 from mailbridge.resources import resource_path
 from mailbridge.routing import Routing
 
@@ -193,8 +194,6 @@ def render(settings: Settings, period: Period, report: ReportLike) -> DigestEmai
 
 
 def _default_builder(engine: Engine, settings: Settings, start: date, last: date) -> ReportLike:
-    from mailbridge.report import build_report
-
     return build_report(engine, settings, start, last)
 
 

@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from mailbridge import health
+from mailbridge import db, health
 from mailbridge.clock import Clock, system_clock
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 def read_only(engine: Engine) -> Engine:
     """The same engine, marked so SQLite reads take no write lock (see db.py)."""
-    return engine.execution_options(mailbridge_read_only=True)
+    return engine.execution_options(**{db.READ_ONLY: True})
 
 
 class DatabaseCollector(Collector):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -79,3 +81,26 @@ def test_two_upgrades_at_once_both_succeed(database_url):
     finally:
         for e in engines:
             e.dispose()
+
+
+def test_a_read_only_connection_does_not_hold_the_write_lock(tmp_path):
+    """A report reads in one snapshot (deferred BEGIN) while intake still commits."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    reader = engine.connect().execution_options(**{db.READ_ONLY: True})
+    writer = engine.connect()
+    try:
+        assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 0  # BEGIN (deferred)
+        reader.execute(text("CREATE TEMP TABLE r AS SELECT n FROM t"))  # as the report does
+        raw: Any = writer.connection.dbapi_connection
+        raw.execute("PRAGMA busy_timeout=200")
+        with writer.begin():  # BEGIN IMMEDIATE: would time out behind an immediate reader
+            writer.execute(text("INSERT INTO t VALUES (1)"))
+        assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 0  # same snapshot
+        reader.rollback()
+        assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 1
+    finally:
+        reader.close()
+        writer.close()
+        engine.dispose()

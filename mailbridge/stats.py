@@ -1,0 +1,693 @@
+"""The figures for a period, each computed by the database with SQL aggregates.
+
+One code path on SQLite and PostgreSQL (``sqltime`` hides the two date dialects). Python only
+reshapes the few aggregate rows that come back; it never walks episodes. docs/report.md
+defines every figure; the definitions in the docstrings here are the same.
+
+The period: ``start`` and ``end`` are local dates in ``service.timezone``, both inclusive. An
+episode belongs to the period when it **starts** in it, where its start is
+``coalesce(last_seen_at, opened_at)`` (when the child was last seen, else when we heard). An
+episode that starts in the period and ends after it (or has not ended) is counted; it has a
+duration if it had returned by ``now``, else it is "still missing".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    distinct,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from mailbridge import db
+from mailbridge.models import (
+    FAILED,
+    Acknowledgement,
+    Alert,
+    AuditEntry,
+    BigId,
+    Child,
+    DueAction,
+    Episode,
+    InboundMessage,
+    Interview,
+    Placement,
+    UTCDateTime,
+)
+from mailbridge.sqltime import SqlTime
+
+HOUR = 3600.0
+DAY = 86400.0
+DURATION_BANDS = ("< 24 h", "1–2 days", "2–7 days", "> 7 days")
+AGE_BANDS = ("under 10", "10–15", "16+", "unknown DOB", "unmatched")
+INTERVIEW_STATUSES = ("due", "offered", "accepted", "declined", "completed")
+ESCALATIONS = {"escalate_team_manager": "esc1", "escalate_duty": "esc2"}
+# Alerts nobody is asked to acknowledge: receipts, the fallback address, interview providers.
+UNACKED_ROLES = ("reporter", "fallback", "interviewer")
+# How a report that matched no child was first recorded (reading/match.py).
+UNMATCHED_METHODS = ("none", "ambiguous")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date  # local, inclusive
+    end: date  # local, inclusive
+    timezone: str
+    start_utc: datetime  # local midnight at the start of ``start``
+    end_utc: datetime  # local midnight after ``end`` (exclusive)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and 90th percentile (linear interpolation, as ``percentile_cont``), in hours."""
+
+    count: int
+    median_hours: float | None
+    p90_hours: float | None
+
+
+@dataclass(frozen=True)
+class Interviews:
+    """Return home interviews owed for the period's episodes, by their current status."""
+
+    owed: int
+    by_status: dict[str, int]  # INTERVIEW_STATUSES, current status of each interview
+    offered: int  # ever offered: offered + accepted + declined + completed
+    completed_in_time: int  # completed, held on or before the local date of due_at
+    completed_late: int  # completed, held after it
+    completed_undated: int  # completed with no date held
+    overdue_open: int  # due/offered/accepted, past due_at at report time
+
+
+@dataclass(frozen=True)
+class AckRole:
+    role: str
+    alerted: int  # episodes with at least one alert to this role
+    acknowledged: int  # of them, acknowledged by someone in this role
+    time_to_ack: Spread  # first acknowledgement minus first alert to the role
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """Episodes of the period first recorded with no child, and what became of them."""
+
+    reported: int  # match_method none/ambiguous, or child_id NULL now
+    matched_later: int  # of them, with a child_id now
+    still_unmatched: int  # of them, child_id still NULL
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Inbound messages received in the period that ended ``failed`` at least once."""
+
+    failed: int
+    still_failed: int  # status failed now
+    reprocessed_processed: int  # reprocessed, now processed
+    reprocessed_ignored: int  # reprocessed, now ignored
+    pending: int  # reprocessed, waiting for the worker
+
+
+@dataclass(frozen=True)
+class RepeatChild:
+    """A child with 2+ episodes. ``label`` is what reports show (a pseudonym unless names)."""
+
+    label: str
+    episodes: int
+    child_id: str | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class Figures:
+    period: Period
+    generated_at: datetime
+    episodes: int
+    children: int  # distinct matched children
+    episodes_per_child: float | None  # matched episodes / children
+    children_2plus: int
+    children_3plus: int
+    missing_now_children: int  # distinct children with an episode open at ``generated_at``
+    missing_now_unmatched: int  # open unmatched episodes then
+    returned: int
+    still_missing: int
+    duration_bands: dict[str, int]
+    duration_invalid: int  # returned before the start: a data error, not in bands or median
+    duration: Spread
+    by_age_band: dict[str, int]
+    by_placement: list[tuple[str, str, int]]  # (placement, type, episodes), most first
+    by_placement_type: dict[str, int]
+    by_hour: list[int]  # local hour of start, 0..23
+    by_weekday: list[int]  # local day of start, Monday first
+    by_month: list[tuple[str, int]]  # local month of start, every month of the period
+    police_reference: int
+    interviews: Interviews
+    reasons: list[tuple[str, int]]  # reason code, interviews citing it; most first
+    interviews_with_reasons: int
+    acks: list[AckRole]
+    escalations: dict[str, int]  # esc1 / esc2 done
+    episodes_escalated: int
+    unmatched: Unmatched
+    failed: Failed
+    repeat_children: list[RepeatChild]  # 2+ episodes, most first, at most REPEAT_LIST
+    repeat_children_more: int  # how many more are not listed
+
+
+REPEAT_LIST = 20
+
+
+def period_bounds(start: date, end: date, tz: Any) -> tuple[datetime, datetime]:
+    """Local midnight to local midnight, in UTC: a day is 23 or 25 hours on a clock change."""
+    lo = datetime.combine(start, time(), tz).astimezone(UTC)
+    hi = datetime.combine(end + timedelta(days=1), time(), tz).astimezone(UTC)
+    return lo, hi
+
+
+def compute(
+    engine: Engine, *, start: date, end: date, tz: Any, now: datetime | None = None
+) -> Figures:
+    """Every figure for the local dates ``start``..``end`` (inclusive), as of ``now``."""
+    if end < start:
+        raise ValueError(f"the period ends ({end}) before it starts ({start})")
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    lo, hi = period_bounds(start, end, tz)
+    period = Period(start, end, tz.key, lo, hi)
+    # Offsets for SQLite: the period, plus returns and interview deadlines up to now.
+    last = max(end, now.date()) + timedelta(days=40)
+    st = SqlTime(engine.dialect.name, tz, start - timedelta(days=2), last)
+    # One snapshot for every figure; on SQLite a deferred BEGIN, so intake is not held up.
+    with engine.connect().execution_options(**{db.READ_ONLY: True}) as conn:
+        if conn.dialect.name == "sqlite":
+            _sqlite_for_reading(conn)
+        try:
+            return _Query(conn, st, period, now).figures()
+        finally:
+            # The temporary tables were made in this transaction: the rollback removes them, on
+            # both databases, and leaves the pooled connection clean even after an error.
+            conn.rollback()
+
+
+def _sqlite_for_reading(conn: Connection) -> None:
+    """Temporary tables in memory, and the file read through mmap; before BEGIN, as SQLite asks.
+
+    Set on this pooled connection for good: harmless for the writers that may reuse it.
+    """
+    raw: Any = conn.connection.dbapi_connection
+    raw.execute("PRAGMA temp_store=MEMORY")
+    raw.execute("PRAGMA mmap_size=268435456")
+
+
+def percentiles(
+    conn: Connection,
+    values: Any,
+    *,
+    group: str | None,
+    value: str,
+    fractions: tuple[tuple[int, int], ...] = ((1, 2), (9, 10)),
+) -> dict[Any, tuple[int, list[float | None]]]:
+    """Percentiles of ``values.c[value]`` per ``values.c[group]`` by window functions.
+
+    The database numbers the rows of each group in order and returns only the one or two rows
+    each percentile falls between (``percentile_cont``'s rule: position p * (n - 1)); here they
+    are interpolated. ``fractions`` are (a, b) for p = a / b, so the positions stay integers.
+    """
+    v = values.c[value]
+    g = values.c[group] if group else literal_column("'all'")
+    part = values.c[group] if group else None
+    ranked = select(
+        g.label("g"),
+        v.label("v"),
+        func.row_number().over(partition_by=part, order_by=v).label("rn"),
+        func.count().over(partition_by=part).label("n"),
+    ).subquery()
+    wanted = []
+    for a, b in fractions:
+        pos = (ranked.c.n - 1) * a // b  # zero-based lower neighbour
+        wanted += [ranked.c.rn - 1 == pos, ranked.c.rn - 2 == pos]
+    rows = conn.execute(select(ranked.c.g, ranked.c.v, ranked.c.rn, ranked.c.n).where(or_(*wanted)))
+    found: dict[Any, tuple[int, dict[int, float]]] = {}
+    for g_, v_, rn, n in rows:
+        found.setdefault(g_, (int(n), {}))[1][int(rn)] = float(v_)
+    out: dict[Any, tuple[int, list[float | None]]] = {}
+    for key, (n, by_rank) in found.items():
+        results: list[float | None] = []
+        for a, b in fractions:
+            lower, rest = divmod((n - 1) * a, b)
+            x = by_rank[lower + 1]
+            if rest:
+                x += (by_rank[lower + 2] - x) * rest / b
+            results.append(x)
+        out[key] = (n, results)
+    return out
+
+
+def _spread(found: tuple[int, list[float | None]] | None) -> Spread:
+    if found is None:
+        return Spread(0, None, None)
+    n, (median, p90) = found
+    return Spread(
+        n,
+        None if median is None else median / HOUR,
+        None if p90 is None else p90 / HOUR,
+    )
+
+
+def _most_first(row: tuple[Any, ...]) -> tuple[int, tuple[Any, ...]]:
+    return -row[-1], row[:-1]
+
+
+def _count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+_TEMP = MetaData()
+# The period's episodes with what every figure needs, computed once (local times included).
+_EP = Table(
+    "mb_report_ep",
+    _TEMP,
+    Column("id", BigId, primary_key=True),
+    Column("child_id", String(40)),
+    Column("first_unmatched", Integer),
+    Column("police", Integer),
+    Column("returned", Integer),
+    Column("secs", Float),
+    Column("start", UTCDateTime),
+    Column("local", BigInteger),  # local seconds of the start (sqltime)
+    Column("ymd", Integer),  # local date of the start, YYYYMMDD
+    prefixes=["TEMPORARY"],
+)
+# First alert to each role for each of the period's episodes (roles asked to acknowledge).
+_ALERTED = Table(
+    "mb_report_alerted",
+    _TEMP,
+    Column("episode_id", BigId),
+    Column("role", String(40)),
+    Column("at", Float),
+    Column("ack", Float),
+    prefixes=["TEMPORARY"],
+)
+
+
+class _Query:
+    """The queries of one report, over temporary tables of the period's episodes.
+
+    Each figure is a GROUP BY or a conditional sum over ``mb_report_ep``, which holds the
+    period's episodes with their start in local seconds (see ``sqltime``) worked out once per
+    episode instead of once per query.
+    """
+
+    def __init__(self, conn: Connection, st: SqlTime, period: Period, now: datetime) -> None:
+        self.conn = conn
+        self.st = st
+        self.period = period
+        self.now = now
+        self.ep = _EP
+        self._fill_episodes()
+        self._fill_alerted()
+
+    def _fill_episodes(self) -> None:
+        st, now = self.st, self.now
+        start = func.coalesce(Episode.last_seen_at, Episode.opened_at)
+        returned = and_(Episode.returned_at.is_not(None), Episode.returned_at <= now)
+        source = select(
+            Episode.id,
+            Episode.child_id,
+            case(
+                (
+                    or_(Episode.match_method.in_(UNMATCHED_METHODS), Episode.child_id.is_(None)),
+                    1,
+                ),
+                else_=0,
+            ),
+            case(
+                (and_(Episode.police_reference.is_not(None), Episode.police_reference != ""), 1),
+                else_=0,
+            ),
+            case((returned, 1), else_=0),
+            case((returned, st.seconds(Episode.returned_at) - st.seconds(start)), else_=None),
+            start,
+            st.local_seconds(start),
+            st.ymd(st.local_seconds(start)),
+        ).where(start >= self.period.start_utc, start < self.period.end_utc)
+        _EP.create(self.conn)
+        self.conn.execute(insert(_EP).from_select([c.name for c in _EP.columns], source))
+        self._analyze(_EP)
+
+    def _fill_alerted(self) -> None:
+        ep, st = self.ep, self.st
+        acked = (
+            select(
+                Acknowledgement.episode_id,
+                Acknowledgement.role,
+                func.min(Acknowledgement.at).label("at"),
+            )
+            .join(ep, ep.c.id == Acknowledgement.episode_id)
+            .group_by(Acknowledgement.episode_id, Acknowledgement.role)
+            .subquery()
+        )
+        source = (
+            select(
+                Alert.episode_id,
+                Alert.role,
+                st.seconds(func.min(Alert.created_at)),
+                st.seconds(func.min(acked.c.at)),
+            )
+            .join(ep, ep.c.id == Alert.episode_id)
+            .outerjoin(
+                acked, and_(acked.c.episode_id == Alert.episode_id, acked.c.role == Alert.role)
+            )
+            .where(Alert.role.not_in(UNACKED_ROLES))
+            .group_by(Alert.episode_id, Alert.role)
+        )
+        _ALERTED.create(self.conn)
+        self.conn.execute(insert(_ALERTED).from_select(["episode_id", "role", "at", "ack"], source))
+        self._analyze(_ALERTED)
+
+    def _analyze(self, table: Table) -> None:
+        """PostgreSQL plans joins on a temporary table blind until it has statistics."""
+        if self.st.postgres:
+            self.conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+    def figures(self) -> Figures:
+        ep = self.ep
+        returned = ep.c.returned == 1
+        secs = ep.c.secs
+        row = self.conn.execute(
+            select(
+                func.count(),
+                _count_if(returned),
+                _count_if(and_(returned, secs < 0)),
+                _count_if(and_(returned, secs >= 0, secs < DAY)),
+                _count_if(and_(returned, secs >= DAY, secs < 2 * DAY)),
+                _count_if(and_(returned, secs >= 2 * DAY, secs < 7 * DAY)),
+                _count_if(and_(returned, secs >= 7 * DAY)),
+                func.coalesce(func.sum(ep.c.police), 0),
+            ).select_from(ep)
+        ).one()
+        episodes, n_returned, invalid, *bands, police = (int(x) for x in row)
+        durations = select(secs.label("d")).where(returned, secs >= 0).subquery()
+        duration = _spread(percentiles(self.conn, durations, group=None, value="d").get("all"))
+        children, matched, two, three = self._repeat()
+        hours, weekdays = self._clock()
+        esc, escalated = self._escalations()
+        reasons, with_reasons = self._reasons()
+        ages, placements = self._who()
+        by_type: dict[str, int] = {}
+        for _name, kind, n in placements:
+            by_type[kind] = by_type.get(kind, 0) + n
+        now_children, now_unmatched = self._missing_now()
+        repeat, more = self._repeat_children()
+        return Figures(
+            period=self.period,
+            generated_at=self.now,
+            episodes=episodes,
+            children=children,
+            episodes_per_child=round(matched / children, 2) if children else None,
+            children_2plus=two,
+            children_3plus=three,
+            missing_now_children=now_children,
+            missing_now_unmatched=now_unmatched,
+            returned=n_returned,
+            still_missing=episodes - n_returned,
+            duration_bands=dict(zip(DURATION_BANDS, bands, strict=True)),
+            duration_invalid=invalid,
+            duration=duration,
+            by_age_band=ages,
+            by_placement=placements,
+            by_placement_type=dict(sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))),
+            by_hour=hours,
+            by_weekday=weekdays,
+            by_month=self._months(),
+            police_reference=police,
+            interviews=self._interviews(),
+            reasons=reasons,
+            interviews_with_reasons=with_reasons,
+            acks=self._acks(),
+            escalations=esc,
+            episodes_escalated=escalated,
+            unmatched=self._unmatched(),
+            failed=self._failed(),
+            repeat_children=repeat,
+            repeat_children_more=more,
+        )
+
+    def _per_child(self) -> Any:
+        ep = self.ep
+        return (
+            select(ep.c.child_id, func.count().label("n"), func.min(ep.c.start).label("first"))
+            .where(ep.c.child_id.is_not(None))
+            .group_by(ep.c.child_id)
+            .subquery()
+        )
+
+    def _repeat(self) -> tuple[int, int, int, int]:
+        per = self._per_child()
+        row = self.conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(per.c.n), 0),
+                _count_if(per.c.n >= 2),
+                _count_if(per.c.n >= 3),
+            )
+        ).one()
+        children, matched, two, three = (int(x) for x in row)
+        return children, matched, two, three
+
+    def _repeat_children(self) -> tuple[list[RepeatChild], int]:
+        per = self._per_child()
+        rows = self.conn.execute(
+            select(per.c.child_id, per.c.n, func.count().over().label("total"))
+            .where(per.c.n >= 2)
+            .order_by(per.c.n.desc(), per.c.first, per.c.child_id)
+            .limit(REPEAT_LIST)
+        ).all()
+        listed = [RepeatChild(cid, int(n), cid, None) for cid, n, _ in rows]
+        total = int(rows[0][2]) if rows else 0
+        return listed, total - len(listed)
+
+    def _missing_now(self) -> tuple[int, int]:
+        """Open at ``now``, whenever they started: opened by then and not returned by then."""
+        open_now = and_(
+            Episode.opened_at <= self.now,
+            or_(Episode.returned_at.is_(None), Episode.returned_at > self.now),
+        )
+        # In the aggregates, not the WHERE: a range on opened_at would lead SQLite through its
+        # index row by row, when nearly every row matches and a plain scan is ten times faster.
+        row = self.conn.execute(
+            select(
+                func.count(distinct(case((open_now, Episode.child_id), else_=None))),
+                _count_if(and_(open_now, Episode.child_id.is_(None))),
+            )
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def _who(self) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
+        """Episodes by age band at start, and by placement: one GROUP BY over both."""
+        ep = self.ep
+        age = (ep.c.ymd - self.st.date_ymd(Child.date_of_birth)) // 10000
+        band = case(
+            (ep.c.child_id.is_(None), "unmatched"),
+            (Child.date_of_birth.is_(None), "unknown DOB"),
+            (age < 10, "under 10"),
+            (age < 16, "10–15"),
+            else_="16+",
+        )
+        name = case(
+            (ep.c.child_id.is_(None), "(unmatched)"),
+            (Placement.id.is_(None), "(no placement)"),
+            else_=Placement.name,
+        )
+        kind = case(
+            (ep.c.child_id.is_(None), "(unmatched)"),
+            (Placement.id.is_(None), "(no placement)"),
+            (func.coalesce(Placement.placement_type, "") == "", "(type not recorded)"),
+            else_=Placement.placement_type,
+        )
+        rows = self.conn.execute(
+            select(band.label("band"), name.label("name"), kind.label("kind"), func.count())
+            .select_from(ep)
+            .outerjoin(Child, Child.child_id == ep.c.child_id)
+            .outerjoin(Placement, Placement.id == Child.placement_id)
+            .group_by(band, name, kind)
+        ).all()
+        ages = dict.fromkeys(AGE_BANDS, 0)
+        places: dict[tuple[str, str], int] = {}
+        for b, p, k, n in rows:
+            ages[str(b)] += int(n)
+            places[str(p), str(k)] = places.get((str(p), str(k)), 0) + int(n)
+        # Ordered here, not by the database: collations order "(no placement)" differently.
+        placements = sorted(((p, k, n) for (p, k), n in places.items()), key=_most_first)
+        return ages, placements
+
+    def _clock(self) -> tuple[list[int], list[int]]:
+        ep = self.ep
+        hour = self.st.hour(ep.c.local).label("hour")
+        dow = self.st.isodow(ep.c.local).label("dow")
+        rows = self.conn.execute(select(hour, dow, func.count()).group_by(hour, dow)).all()
+        hours, days = [0] * 24, [0] * 7
+        for h, d, n in rows:
+            hours[int(h)] += int(n)
+            days[int(d) - 1] += int(n)
+        return hours, days
+
+    def _months(self) -> list[tuple[str, int]]:
+        ep = self.ep
+        month = (ep.c.ymd // 100).label("month")  # YYYYMM
+        rows = self.conn.execute(select(month, func.count()).group_by(month))
+        found = {f"{int(m) // 100:04d}-{int(m) % 100:02d}": int(n) for m, n in rows}
+        out = []
+        y, m = self.period.start.year, self.period.start.month
+        while (y, m) <= (self.period.end.year, self.period.end.month):
+            key = f"{y:04d}-{m:02d}"
+            out.append((key, found.get(key, 0)))
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        return out
+
+    def _interviews(self) -> Interviews:
+        ep = self.ep
+        iv = Interview
+        completed = iv.status == "completed"
+        dated = and_(completed, iv.held_on.is_not(None))
+        deadline = self.st.day(self.st.local_seconds(iv.due_at))
+        in_time = and_(dated, self.st.date_day(iv.held_on) <= deadline)
+        waiting = iv.status.in_(("due", "offered", "accepted"))
+        counts = [_count_if(iv.status == s) for s in INTERVIEW_STATUSES]
+        row = self.conn.execute(
+            select(
+                func.count(),
+                *counts,
+                _count_if(in_time),
+                _count_if(dated),
+                _count_if(and_(completed, iv.held_on.is_(None))),
+                _count_if(and_(waiting, iv.due_at <= self.now)),
+            )
+            .select_from(ep)
+            .join(iv, ep.c.id == iv.episode_id)
+        ).one()
+        owed, *rest = (int(x) for x in row)
+        by_status = dict(zip(INTERVIEW_STATUSES, rest[:5], strict=True))
+        return Interviews(
+            owed=owed,
+            by_status=by_status,
+            offered=owed - by_status["due"],
+            completed_in_time=rest[5],
+            completed_late=rest[6] - rest[5],
+            completed_undated=rest[7],
+            overdue_open=rest[8],
+        )
+
+    def _reasons(self) -> tuple[list[tuple[str, int]], int]:
+        ep = self.ep
+        if self.st.postgres:
+            codes = func.json_array_elements_text(Interview.reason_codes).table_valued("value")
+        else:
+            codes = func.json_each(Interview.reason_codes).table_valued("value")
+        code = cast(codes.c.value, String).label("code")
+        # One row per code cited: an outcome's codes are recorded once each (match_reason_codes).
+        rows = self.conn.execute(
+            select(code, func.count())
+            .select_from(ep)
+            .join(Interview, ep.c.id == Interview.episode_id)
+            .join(codes, true())
+            .group_by(code)
+        ).all()
+        with_any = self.conn.execute(
+            select(func.count())
+            .select_from(ep)
+            .join(Interview, ep.c.id == Interview.episode_id)
+            .where(func.json_array_length(Interview.reason_codes) > 0)
+        ).scalar_one()
+        reasons = sorted(((str(c), int(n)) for c, n in rows), key=_most_first)
+        return reasons, int(with_any)
+
+    def _acks(self) -> list[AckRole]:
+        a = _ALERTED
+        counts = self.conn.execute(
+            select(a.c.role, func.count(), func.count(a.c.ack)).group_by(a.c.role)
+        ).all()
+        waits = (
+            select(a.c.role.label("role"), (a.c.ack - a.c.at).label("d"))
+            .where(a.c.ack.is_not(None))
+            .subquery()
+        )
+        spreads = percentiles(self.conn, waits, group="role", value="d")
+        return [
+            AckRole(str(role), int(n), int(k), _spread(spreads.get(role)))
+            for role, n, k in sorted(counts)
+        ]
+
+    def _escalations(self) -> tuple[dict[str, int], int]:
+        ep = self.ep
+        done = and_(DueAction.status == "done", DueAction.kind.in_(ESCALATIONS))
+        done_rows = (
+            select(DueAction.kind.label("kind"), DueAction.episode_id.label("episode_id"))
+            .select_from(ep)
+            .join(DueAction, ep.c.id == DueAction.episode_id)
+            .where(done)
+            .subquery()
+        )
+        by_kind: dict[str, int] = dict(
+            self.conn.execute(
+                select(done_rows.c.kind, func.count()).group_by(done_rows.c.kind)
+            ).all()
+        )
+        escalated = self.conn.execute(
+            select(func.count(distinct(done_rows.c.episode_id)))
+        ).scalar_one()
+        return {short: int(by_kind.get(kind, 0)) for kind, short in ESCALATIONS.items()}, int(
+            escalated
+        )
+
+    def _unmatched(self) -> Unmatched:
+        ep = self.ep
+        row = self.conn.execute(
+            select(func.count(), _count_if(ep.c.child_id.is_not(None))).where(
+                ep.c.first_unmatched == 1
+            )
+        ).one()
+        reported, later = int(row[0]), int(row[1])
+        return Unmatched(reported, later, reported - later)
+
+    def _failed(self) -> Failed:
+        m = InboundMessage
+        failed_once = exists().where(
+            AuditEntry.entity == "message",
+            AuditEntry.entity_id == cast(m.id, String),
+            AuditEntry.action == FAILED,
+        )
+        row = self.conn.execute(
+            select(
+                func.count(),
+                _count_if(m.status == FAILED),
+                _count_if(m.status == "processed"),
+                _count_if(m.status == "ignored"),
+                _count_if(m.status == "pending"),
+            ).where(
+                m.received_at >= self.period.start_utc,
+                m.received_at < self.period.end_utc,
+                or_(m.status == FAILED, failed_once),
+            )
+        ).one()
+        return Failed(*(int(x) for x in row))
