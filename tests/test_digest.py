@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from mailbridge import digest, directory
 from mailbridge.config import Settings
@@ -23,7 +23,7 @@ from mailbridge.models import Alert, AuditEntry, DigestRun
 from mailbridge.notify import Notifier
 from mailbridge.processing import ReadingPipeline
 from mailbridge.worker import Worker
-from tests.conftest import CliRunner
+from tests.conftest import cli_runner
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Wednesday 11 November 2026, 10:00 UTC: a report in the week of 9-15 November.
@@ -130,7 +130,12 @@ class Service:
     def digests(self) -> list[Alert]:
         with Session(self.engine) as s:
             return list(
-                s.scalars(select(Alert).where(Alert.event == "digest").order_by(Alert.recipient))
+                s.scalars(
+                    select(Alert)
+                    .options(undefer(Alert.attachment))
+                    .where(Alert.event == "digest")
+                    .order_by(Alert.recipient)
+                )
             )
 
 
@@ -202,9 +207,7 @@ def test_two_instances_claiming_one_period_send_it_once(service: Service) -> Non
 
     def claim() -> None:
         try:
-            results.append(
-                digest.send(service.engine, service.settings, routing, period, MONDAY_8)
-            )
+            results.append(digest.send(service.engine, service.settings, routing, period, MONDAY_8))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -242,18 +245,23 @@ def test_the_digest_email_carries_the_report_as_an_attachment(service: Service) 
 
 
 def test_cli_lists_and_sends_the_due_digest(
-    service: Service, cli_runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    service: Service,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    Path(cli_runner.base[1]).write_text(
+    run = cli_runner(database_url, tmp_path, monkeypatch, capsys, lambda _stem: REPORTED)
+    Path(run.base[1]).write_text(
         '[digest]\nperiods = ["weekly"]\nrecipients = ["apprentice"]\n', encoding="utf-8"
     )
-    shown = cli_runner.json("digest", "--at", "2026-11-16T08:00", "--json")
+    shown = run.json("digest", "--at", "2026-11-16T08:00", "--json")
     assert shown["periods"] == [
         {"kind": "weekly", "from": "2026-11-09", "to": "2026-11-15", "sent_at": None, "due": True}
     ]
-    code, out, err = cli_runner("digest", "--at", "2026-11-16T08:00", "--send")
+    code, out, err = run("digest", "--at", "2026-11-16T08:00", "--send")
     assert code == 0, err
     assert "queued digest:weekly:2026-11-09 for 1 recipient(s)" in out
-    again = cli_runner.json("digest", "--at", "2026-11-16T09:00", "--json")
+    again = run.json("digest", "--at", "2026-11-16T09:00", "--json")
     assert again["queued"] == []
     assert again["periods"][0]["sent_at"] is not None and again["periods"][0]["due"] is False
