@@ -152,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="the sender is a carer on record (the default when --child is given)",
     )
     known.add_argument("--sender-unknown", dest="sender_known", action="store_const", const=False)
+    verified = rtest.add_mutually_exclusive_group()
+    verified.add_argument(
+        "--sender-verified",
+        dest="sender_verified",
+        action="store_const",
+        const=True,
+        default=False,
+        help="the sender check passed (docs/trust.md); default: not verified",
+    )
+    verified.add_argument(
+        "--sender-unverified", dest="sender_verified", action="store_const", const=False
+    )
     rtest.add_argument("--json", action="store_true", help="JSON on stdout")
 
     imap = sub.add_parser("imap", help="the watched IMAP mailbox (imap.url)")
@@ -447,7 +459,13 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
             raise MailbridgeError(f"no child with id {args.child!r} in the directory")
     sender_known = args.sender_known if args.sender_known is not None else child is not None
     event = event_for_child(
-        args.event, at, child, allocations, risk=args.risk, sender_known=sender_known
+        args.event,
+        at,
+        child,
+        allocations,
+        risk=args.risk,
+        sender_known=sender_known,
+        sender_verified=args.sender_verified,
     )
     routed = routing.route(event)
     if args.json:
