@@ -38,7 +38,8 @@ SENT = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
 def mail(body: str, *, sender: str = "sam.patel@council.example", headers: str = "") -> bytes:
     head = (
         f"From: Someone <{sender}>\r\nTo: missing@council.example\r\n"
-        f"Subject: FW: [MB-2026-00001] MISSING: J.C. (100231)\r\nMessage-ID: <x1@council.example>\r\n"
+        "Subject: FW: [MB-2026-00001] MISSING: J.C. (100231)\r\n"
+        "Message-ID: <x1@council.example>\r\n"
         f"Date: {format_datetime(SENT)}\r\nMIME-Version: 1.0\r\n"
     )
     if "content-type" not in headers.lower():
@@ -134,7 +135,9 @@ def test_an_empty_answer_to_our_mail_is_relayed_but_not_one_with_words_or_a_phot
 
 
 def test_own_mail_markers_come_from_the_settings() -> None:
-    settings = Settings(smtp=SmtpSettings(addresses=["missing@council.example", "mfh@other.example"]))
+    settings = Settings(
+        smtp=SmtpSettings(addresses=["missing@council.example", "mfh@other.example"])
+    )
     own = own_mail(settings)
     assert own.addresses == {"missing@council.example", "mfh@other.example"}
     assert own.domain == "council.example"
@@ -239,7 +242,7 @@ def test_a_carer_forwarding_our_receipt_with_a_new_report_above_is_read(world):
     engine, _ = world
     inject(world, REPORT)
     receipt = parsed(outbox(world)["oakview@homes.example"])
-    receipt_text = receipt.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    receipt_text = receipt.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
     forward = (
         "From: Carer <oakview@homes.example>\r\nTo: missing@council.example\r\n"
         f"Subject: FW: {receipt['Subject']}\r\nMessage-ID: <r2@homes.example>\r\n"
@@ -271,7 +274,7 @@ def test_a_staff_reply_to_an_alert_is_still_an_acknowledgement(world):
         f"From: Sam Patel <sam.patel@council.example>\r\nTo: {token_address}\r\n"
         f"Subject: RE: {alert['Subject']}\r\nMessage-ID: <ack1@council.example>\r\n"
         f"In-Reply-To: {alert['Message-ID']}\r\nReferences: {alert['Message-ID']}\r\n"
-        f"Date: {format_datetime(SENT)}\r\n\r\n{quoted}\r\n"  # nothing typed: still a person's reply
+        f"Date: {format_datetime(SENT)}\r\n\r\n{quoted}\r\n"  # nothing typed: still a reply
     ).encode()
     back = inject(world, reply, rcpt=token_address)
     assert back.status == "processed" and back.reason is not None
