@@ -29,7 +29,8 @@ from mailbridge.routing import Recipient, Routing, event_for_child, resolve_role
 from mailbridge.timers import repeat_missing, repeat_missing_note
 from mailbridge.trust import NOT_CHECKED, Verdict
 
-# What a timed alert says of an episode whose first report was not verified.
+# What a timed alert says of the sender check of the report that opened the episode.
+EPISODE_VERIFIED = "the report that opened this episode was verified"
 EPISODE_UNVERIFIED = "the report that opened this episode was not verified"
 
 # Who gets the original message attached to a not-a-report or failed alert: the desks that
@@ -220,7 +221,7 @@ class Notifier:
             reported_by=episode.reported_by,
             sender_known=episode.sender_known,
             sender_verified=bool(episode.sender_verified),
-            sender_check=None if episode.sender_verified else EPISODE_UNVERIFIED,
+            sender_check=EPISODE_VERIFIED if episode.sender_verified else EPISODE_UNVERIFIED,
             episode_status=episode.status,
             note="; ".join(filter(None, (row.note, late))) or None,
         )

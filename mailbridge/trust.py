@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 DnsFunc = Callable[..., bytes | None]
 MAX_SIGNATURES = 3  # DKIM signatures verified per message: each may cost a DNS lookup
 MAX_HEADER = 8000  # characters of one Authentication-Results header read
+MAX_REASON = 300  # a reason quotes header values: keep what reaches an alert short
 DNS_TIMEOUT = 5
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
@@ -206,6 +207,15 @@ def assess(
     dnsfunc: DnsFunc | None = None,
 ) -> Verdict:
     """The verdict on one stored message. Never raises: any failure is "not verified"."""
+    verdict = _assess(raw, authserv_ids, dkim_verify, dnsfunc)
+    if len(verdict.reason) > MAX_REASON:
+        return Verdict(verdict.verified, verdict.method, verdict.reason[: MAX_REASON - 3] + "...")
+    return verdict
+
+
+def _assess(
+    raw: bytes, authserv_ids: Sequence[str], dkim_verify: bool, dnsfunc: DnsFunc | None
+) -> Verdict:
     try:
         head = _headers(raw)
         from_domain, problem = _from_domain(head)

@@ -127,6 +127,12 @@ def test_what_verifies(result: str, verified: bool) -> None:
     assert check(report(results=[f"{UPSTREAM}; {result}"])).verified is verified
 
 
+def test_the_reason_quoting_header_values_stays_short() -> None:
+    long_domain = "x" * 3000 + ".example"
+    verdict = check(report(results=[f"{UPSTREAM}; dkim=pass header.d={long_domain}"]))
+    assert not verdict.verified and len(verdict.reason) <= 300
+
+
 def test_more_than_one_from_address_verifies_nothing() -> None:
     raw = report(
         results=[f"{UPSTREAM}; dmarc=pass header.from=homes.example"],
