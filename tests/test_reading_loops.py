@@ -126,6 +126,11 @@ def test_an_empty_answer_to_our_mail_is_relayed_but_not_one_with_words_or_a_phot
     empty = read_message(mail("\n> quoted alert text\n", headers=refs))
     assert relayed(empty, OWN) is not None
     assert relayed(read_message(mail("He is back home now.", headers=refs)), OWN) is None
+    # A phone reply typed only in the subject is the sender's words, not our mail.
+    typed = mail("", headers=refs).replace(
+        b"Subject: FW: [MB-2026-00001] MISSING: J.C. (100231)", b"Subject: Re: Jordan back at 10"
+    )
+    assert relayed(read_message(typed), OWN) is None
     photo = (
         'Content-Type: multipart/mixed; boundary="p"\r\n' + refs,
         "--p\r\nContent-Type: text/plain\r\n\r\n\r\n--p\r\nContent-Type: image/jpeg\r\n"

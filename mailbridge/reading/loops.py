@@ -12,7 +12,8 @@ Two strengths of evidence, checked at two points of the pipeline:
 - ``relayed`` (weak, checked only on the report path, after staff replies were handled): the
   message only carries our mail on, with nothing a person added: no new text and no attachment
   of its own, and it forwards one of our messages (inline, by its From line, or attached) or
-  answers one (our Message-ID in In-Reply-To / References). A staff reply to an alert is
+  answers one (our Message-ID in In-Reply-To / References, and the subject is still ours: it
+  names our reference). A staff reply to an alert is
   handled before this check (signed Reply-To token), and a carer who writes anything above a
   forwarded receipt is read as a report.
 
@@ -30,6 +31,8 @@ from mailbridge.reading.message import ReadMessage
 __all__ = ["Loop", "OwnMail", "echo", "relayed", "without_own_forward"]
 
 ALERT_HEADER = "x-mailbridge-alert"
+_REFERENCE = re.compile(r"\bMB-\d{4}-\d{5,}\b", re.IGNORECASE)
+_REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|fw|fwd|aw|wg|sv|tr)\s*(?:\[\d+\])?\s*:)+", re.IGNORECASE)
 _ADDRESS = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
 
 
@@ -106,9 +109,20 @@ def relayed(msg: ReadMessage, own: OwnMail) -> Loop | None:
         return None
     if _forwards_own(msg, own):
         return Loop("forwards our own mail with nothing added")
-    if any(own.is_own_message_id(r) for r in [msg.in_reply_to, *msg.references] if r):
+    answers = any(own.is_own_message_id(r) for r in [msg.in_reply_to, *msg.references] if r)
+    if answers and not _subject_added(msg.subject):
         return Loop("answers our own mail with nothing added")
     return None
+
+
+def _subject_added(subject: str) -> bool:
+    """A reply whose subject is not our own (``Re: [MB-…] …``) may carry the report in it.
+
+    Only for replies: a forward of our mail keeps our subject, or one without a reference
+    (``FW: NOT A REPORT: …``) that must still count as ours, or a duty mailbox could loop.
+    """
+    rest = _REPLY_PREFIX.sub("", subject).strip()
+    return bool(rest) and _REFERENCE.search(rest) is None
 
 
 def without_own_forward(msg: ReadMessage, own: OwnMail) -> ReadMessage:
