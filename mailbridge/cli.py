@@ -244,6 +244,9 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  relay:    {_safe_url(settings.relay.url) or f'none (alerts written to {outbox})'}")
     print(f"  imap:     {_safe_url(settings.imap.url) or 'none'}")
     print(f"  templates: {templates or 'packaged'}")
+    trusted = ", ".join(settings.trust.authserv_ids) or "none (no sender is verified by header)"
+    dkim_here = "on" if settings.trust.dkim_verify else "off"
+    print(f"  trust:    authserv-ids {trusted}; DKIM checked here {dkim_here}")
     print(
         f"  routing:  {routing.source} ({len(routing.rule_names()) - 1} rule(s), office hours in "
         f"{routing.timezone}, {len(routing.bank_holidays)} bank holiday(s))"
