@@ -221,6 +221,16 @@ def test_tampered_unaligned_or_length_limited_signatures_do_not_verify(key) -> N
     assert not assess(limited, authserv_ids=[], dkim_verify=True, dnsfunc=lookup).verified
 
 
+def test_many_signatures_cost_at_most_three_lookups(key) -> None:
+    pem, record = key
+    lookup, asked = dns_for(record, b"none.")
+    signed = sign(report(), pem, domain=b"attacker.example")
+    header, _, rest = signed.partition(b"From:")
+    flood = header * 50 + b"From:" + rest
+    assert not assess(flood, authserv_ids=[], dkim_verify=True, dnsfunc=lookup).verified
+    assert 1 <= len(asked) <= 3
+
+
 def test_settings_section_and_checks(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text('[trust]\nauthserv_ids = ["mx.council.example"]\ndkim_verify = true\n')
