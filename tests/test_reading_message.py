@@ -436,6 +436,20 @@ def test_a_message_of_100000_parts_reads_only_the_first_and_says_so() -> None:
     assert small.text.count("Jordan") == 1  # the container and one part
 
 
+def test_a_delivery_status_of_100000_blocks_counts_against_the_parts() -> None:
+    block = b"Final-Recipient: rfc822; a@b.example\r\nAction: failed\r\n\r\n"
+    raw = (
+        b"From: MAILER-DAEMON@x.example\r\nSubject: Undeliverable\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="R"\r\n\r\n'
+        b"--R\r\nContent-Type: text/plain\r\n\r\nbounce\r\n"
+        b"--R\r\nContent-Type: message/delivery-status\r\n\r\n" + block * 100_000 + b"\r\n--R--\r\n"
+    )
+    msg, took, _ = timed_read(raw)
+    assert took < 5, took  # the parser alone takes over ten seconds on this
+    assert msg.limits == ["more than 500 MIME parts; the rest were not read (reading.max_parts)"]
+    assert msg.report_type == "delivery-status"  # still classified as a bounce
+
+
 def test_lone_cr_line_ends_cannot_hide_nesting_from_the_limits() -> None:
     msg, took, _ = timed_read(deep(1000).replace(b"\r\n", b"\r"))
     assert took < 3 and msg.limits

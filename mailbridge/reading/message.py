@@ -598,6 +598,7 @@ _UNREAD_STUB = f"Content-Type: {UNREAD_TYPE}\r\n\r\n".encode()
 _HEADER_BLOCK = re.compile(rb"(?:(?:From |[\041-\071\073-\176]*:|[\t ])[^\n]*\n)*")
 _BLANK = re.compile(rb"\r?\n")
 _LONE_CR = re.compile(rb"\r(?!\n)")
+_BLOCK_SEP = re.compile(rb"\n\r?\n")  # between the header blocks of a delivery-status
 
 
 @dataclass
@@ -648,6 +649,7 @@ def _bounded_copy(raw: bytes, limits: ReadLimits) -> tuple[bytes, list[str]]:
     pattern: re.Pattern[bytes] | None = None
     types_seen: dict[tuple[bytes, bool], tuple[str, bytes | None]] = {}
     entities = 0
+    over_parts = False
     too_deep = 0
     pos = 0
     depth = 0
@@ -659,10 +661,7 @@ def _bounded_copy(raw: bytes, limits: ReadLimits) -> tuple[bytes, list[str]]:
             if entities > limits.max_parts:
                 out.append(data[kept:pos])
                 kept = len(data)
-                notes.append(
-                    f"more than {limits.max_parts} MIME parts; the rest were not read"
-                    " (reading.max_parts)"
-                )
+                over_parts = True
                 break
             if depth > limits.max_depth:
                 end = len(data)
@@ -689,7 +688,28 @@ def _bounded_copy(raw: bytes, limits: ReadLimits) -> tuple[bytes, list[str]]:
                 stack.append(_Open(boundary, depth + 1, ctype == "multipart/digest"))
                 pattern = _boundary_re(stack)
                 pos = body
-            elif ctype.startswith("message/") and ctype != "message/delivery-status":
+            elif ctype == "message/delivery-status":
+                # The parser builds one part per header block of a DSN: count those too, and
+                # keep only the blocks within the budget.
+                end = len(data)
+                if pattern is not None:
+                    found = pattern.search(data, body)
+                    if found is not None:
+                        end = found.start()
+                budget = max(0, limits.max_parts - entities)
+                blocks = 0
+                for separator in _BLOCK_SEP.finditer(data, body, end):
+                    blocks += 1
+                    if blocks > budget:
+                        out.append(data[kept : separator.start()])
+                        kept = end
+                        over_parts = True
+                        break
+                entities += min(blocks, budget)
+                pos = end
+                at_entity = False
+                continue
+            elif ctype.startswith("message/"):
                 pos = body  # the body is a whole message, one level down
                 depth += 1
                 digest_child = False
@@ -718,6 +738,10 @@ def _bounded_copy(raw: bytes, limits: ReadLimits) -> tuple[bytes, list[str]]:
         depth = opened.child_depth
         digest_child = opened.digest
         at_entity = True
+    if over_parts:
+        notes.append(
+            f"more than {limits.max_parts} MIME parts; the rest were not read (reading.max_parts)"
+        )
     if too_deep:
         notes.append(
             f"{too_deep} MIME part(s) nested deeper than {limits.max_depth} were not read"
