@@ -141,6 +141,9 @@ class AlertFacts:
     reporter_name: str | None = None
     reporter_phone: str | None = None
     sender_known: bool = False
+    # The sender check (docs/trust.md): True verified, False not verified, None not applicable.
+    sender_verified: bool | None = None
+    sender_check: str | None = None  # why, e.g. "dmarc=pass reported by mx.council.example"
     returned_at: datetime | None = None
     returned_by: str | None = None
     safe_and_well: bool | None = None

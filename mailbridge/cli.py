@@ -216,6 +216,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="the sender is a carer on record (the default when --child is given)",
     )
     known.add_argument("--sender-unknown", dest="sender_known", action="store_const", const=False)
+    verified = rtest.add_mutually_exclusive_group()
+    verified.add_argument(
+        "--sender-verified",
+        dest="sender_verified",
+        action="store_const",
+        const=True,
+        default=False,
+        help="the sender check passed (docs/trust.md); default: not verified",
+    )
+    verified.add_argument(
+        "--sender-unverified", dest="sender_verified", action="store_const", const=False
+    )
     rtest.add_argument("--json", action="store_true", help="JSON on stdout")
 
     purge = sub.add_parser(
@@ -347,6 +359,9 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  relay:    {_safe_url(settings.relay.url) or f'none (alerts written to {outbox})'}")
     print(f"  imap:     {_safe_url(settings.imap.url) or 'none'}")
     print(f"  templates: {templates or 'packaged'}")
+    trusted = ", ".join(settings.trust.authserv_ids) or "none (no sender is verified by header)"
+    dkim_here = "on" if settings.trust.dkim_verify else "off"
+    print(f"  trust:    authserv-ids {trusted}; DKIM checked here {dkim_here}")
     print(
         f"  routing:  {routing.source} ({len(routing.rule_names()) - 1} rule(s), office hours in "
         f"{routing.timezone}, {len(routing.bank_holidays)} bank holiday(s))"
@@ -686,7 +701,13 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
             raise MailbridgeError(f"no child with id {args.child!r} in the directory")
     sender_known = args.sender_known if args.sender_known is not None else child is not None
     event = event_for_child(
-        args.event, at, child, allocations, risk=args.risk, sender_known=sender_known
+        args.event,
+        at,
+        child,
+        allocations,
+        risk=args.risk,
+        sender_known=sender_known,
+        sender_verified=args.sender_verified,
     )
     routed = routing.route(event)
     if args.json:

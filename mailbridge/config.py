@@ -168,6 +168,25 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class TrustSettings:
+    # authserv-ids of the upstream MTA(s) whose Authentication-Results headers we believe;
+    # empty: no such header is believed (docs/trust.md).
+    authserv_ids: list[str] = field(default_factory=list)
+    # Verify DKIM signatures here as well (DNS lookups from this host).
+    dkim_verify: bool = False
+
+
+@dataclass(frozen=True)
+class ReadingSettings:
+    # MIME nesting followed; deeper parts are not read (the raw mail is kept whole).
+    max_mime_depth: int = 20
+    # MIME parts read per message; the rest are not read.
+    max_parts: int = 500
+    # Largest attachment decoded (to measure it); larger ones are listed, never decoded.
+    max_attachment_bytes: int = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -178,6 +197,8 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    trust: TrustSettings = field(default_factory=TrustSettings)
+    reading: ReadingSettings = field(default_factory=ReadingSettings)
     source: str = "built-in defaults"
 
     @property
@@ -238,6 +259,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "retention": RetentionSettings,
     "digest": DigestSettings,
     "http": HttpSettings,
+    "trust": TrustSettings,
+    "reading": ReadingSettings,
 }
 
 
@@ -449,6 +472,19 @@ def validate(settings: Settings) -> list[str]:
             f"smtp.rate_window_seconds: must be positive, got {s.smtp.rate_window_seconds}"
         )
     problems.extend(_validate_tls(s))
+    for key, value, low in (
+        ("reading.max_mime_depth", s.reading.max_mime_depth, 1),
+        ("reading.max_parts", s.reading.max_parts, 1),
+        ("reading.max_attachment_bytes", s.reading.max_attachment_bytes, 0),
+    ):
+        if value < low:
+            problems.append(f"{key}: must be at least {low}, got {value}")
+    for authserv_id in s.trust.authserv_ids:
+        if not authserv_id.strip() or any(c.isspace() or c in ";()" for c in authserv_id.strip()):
+            problems.append(
+                f"trust.authserv_ids: {authserv_id!r} is not an authserv-id (a host name such "
+                "as mx.council.example)"
+            )
     if s.processing.poll_seconds <= 0:
         problems.append(
             f"processing.poll_seconds: must be positive, got {s.processing.poll_seconds}"

@@ -27,6 +27,11 @@ from mailbridge.reading.match import Match
 from mailbridge.reading.message import ReadMessage
 from mailbridge.routing import Recipient, Routing, event_for_child, resolve_roles
 from mailbridge.timers import repeat_missing, repeat_missing_note
+from mailbridge.trust import NOT_CHECKED, Verdict
+
+# What a timed alert says of the sender check of the report that opened the episode.
+EPISODE_VERIFIED = "the report that opened this episode was verified"
+EPISODE_UNVERIFIED = "the report that opened this episode was not verified"
 
 # Who gets the original message attached to a not-a-report or failed alert: the desks that
 # must act on it, not everyone on the list (a copy of a child's data is a copy to account for).
@@ -62,13 +67,18 @@ class Notifier:
         read: ReadMessage,
         fields: ReportFields | None,
         match: Match | None,
+        trust: Verdict | None = None,
     ) -> list[Recipient]:
-        """Alerts for a missing/update/returned/unmatched event, and the carer's receipt."""
+        """Alerts for a missing/update/returned/unmatched event, and the carer's receipt.
+
+        ``trust`` is the sender check of *this* message (None: not checked, so not verified).
+        """
         child = directory.get_child(session, episode.child_id) if episode.child_id else None
         # Who sent *this* message: an update or a return may come from someone other than the
         # carer who opened the episode, and must be vouched for (or not) on its own.
         sender = (read.from_addr or message.mail_from or "").lower() or None
         known = bool(child and sender and sender in {c.lower() for c in child.carer_emails})
+        verified = bool(trust and trust.verified)
         routed_event = event_for_child(
             event,
             message.received_at,
@@ -76,6 +86,7 @@ class Notifier:
             episode.allocations,
             risk=episode.risk_level,
             sender_known=known,
+            sender_verified=verified,
         )
         recipients = list(self.routing.route(routed_event).recipients)
         repeat_note = None
@@ -107,6 +118,7 @@ class Notifier:
             child=child,
             fields=fields,
             sender_known=known,
+            trust=trust or NOT_CHECKED,
         )
         if repeat_note:
             facts = replace(
@@ -138,11 +150,26 @@ class Notifier:
         message: InboundMessage,
         read: ReadMessage | None,
         error: str | None = None,
+        trust: Verdict | None = None,
     ) -> list[Recipient]:
         """not_a_report and failed: the duty desk sees the message itself, attached."""
-        routed = self.routing.route(event_for_child(event, message.received_at, None))
+        routed = self.routing.route(
+            event_for_child(
+                event,
+                message.received_at,
+                None,
+                sender_verified=bool(trust and trust.verified),
+            )
+        )
         facts = self._facts(
-            event, episode=None, message=message, read=read, match=None, child=None, error=error
+            event,
+            episode=None,
+            message=message,
+            read=read,
+            match=None,
+            child=None,
+            error=error,
+            trust=trust,
         )
         self._queue_routed(
             session,
@@ -174,6 +201,7 @@ class Notifier:
             episode.allocations,
             risk=episode.risk_level,
             sender_known=episode.sender_known,
+            sender_verified=bool(episode.sender_verified),
         )
         recipients = resolve_roles(self.routing, event, roles, f"timer {row.kind}")
         facts = AlertFacts(
@@ -192,6 +220,8 @@ class Notifier:
             returned_at=episode.returned_at,
             reported_by=episode.reported_by,
             sender_known=episode.sender_known,
+            sender_verified=bool(episode.sender_verified),
+            sender_check=EPISODE_VERIFIED if episode.sender_verified else EPISODE_UNVERIFIED,
             episode_status=episode.status,
             note="; ".join(filter(None, (row.note, late))) or None,
         )
@@ -375,10 +405,12 @@ class Notifier:
         fields: ReportFields | None = None,
         sender_known: bool = False,
         error: str | None = None,
+        trust: Verdict | None = None,
     ) -> AlertFacts:
         """The facts of the episode as it now stands, and of this message and its sender."""
         e = episode
         sender = (read.from_addr if read else None) or message.mail_from
+        limits = {"not_read": "; ".join(read.limits)} if read is not None and read.limits else {}
         return AlertFacts(
             event=event,
             reference=e.reference if e else None,
@@ -399,6 +431,8 @@ class Notifier:
             reporter_name=fields.reporter_name if fields else None,
             reporter_phone=fields.reporter_phone if fields else None,
             sender_known=sender_known,
+            sender_verified=trust.verified if trust is not None else None,
+            sender_check=trust.reason if trust is not None else None,
             returned_at=e.returned_at if e else None,
             returned_by=e.returned_by if e else None,
             safe_and_well=e.safe_and_well if e else None,
@@ -415,6 +449,7 @@ class Notifier:
             error=error,
             message_id=message.message_id,
             inbound_id=message.id,
+            extra=limits,
         )
 
     def _row(

@@ -1,6 +1,7 @@
 """The reading pipeline: one stored message to one episode change, in the worker's transaction.
 
-Stages, in order: read the MIME, pull out fields, classify, find the thread, match the child,
+Stages, in order: read the MIME (within the [reading] limits), recognise our own mail come back
+(loops), check the sender (trust), pull out fields, classify, find the thread, match the child,
 decide (pure state machine), apply. Each stage is a plain function elsewhere; this module
 is only the glue that touches the database.
 """
@@ -34,12 +35,15 @@ from mailbridge.models import (
 )
 from mailbridge.notify import Notifier
 from mailbridge.pipeline import Outcome, Pipeline
+from mailbridge.reading import loops
 from mailbridge.reading.classify import classify
 from mailbridge.reading.fields import ReportFields, extract_fields, without_absence_type
+from mailbridge.reading.loops import Loop, OwnMail
 from mailbridge.reading.match import Match, match_child
-from mailbridge.reading.message import ReadMessage, read_message
+from mailbridge.reading.message import ReadLimits, ReadMessage, read_message
 from mailbridge.replies import ReplyHandler
 from mailbridge.reply_secret import reply_secret
+from mailbridge.trust import NOT_CHECKED, DnsFunc, Verdict, assess
 
 REFERENCE = re.compile(r"\bMB-(\d{4})-(\d{5,})\b", re.IGNORECASE)
 MACHINE_KINDS = {"auto_reply", "bounce", "list"}
@@ -59,33 +63,90 @@ class Reading:
     # where "reclassify as missing" is about the record, not a child gone again. The same as
     # ``kind`` when the message asks for no classification.
     kind_in_thread: str = ""
+    # Our own mail come back: the message itself is ours (echo), or it only carries ours on.
+    echo: Loop | None = None
+    relayed: Loop | None = None
+    trust: Verdict = NOT_CHECKED
 
 
-def read(raw: bytes, *, tz: ZoneInfo, received_at: datetime) -> Reading:
-    msg = read_message(raw)
+def read(
+    raw: bytes,
+    *,
+    tz: ZoneInfo,
+    received_at: datetime,
+    limits: ReadLimits | None = None,
+    own: OwnMail | None = None,
+) -> Reading:
+    msg = read_message(raw, limits)
+    echo = relayed = None
+    if own is not None:
+        echo = loops.echo(msg, own)
+        relayed = loops.relayed(msg, own)
+        msg = loops.without_own_forward(msg, own)
     fields = extract_fields(msg, tz=tz, received_at=received_at)
     cls = classify(msg, fields)
     in_thread = cls.kind
     if fields.absence_type is not None:
         bare = replace(msg, subject="", text=without_absence_type(msg.text))
         in_thread = classify(bare, fields).kind
-    return Reading(msg, fields, cls.kind, cls.reason, in_thread)
+    return Reading(msg, fields, cls.kind, cls.reason, in_thread, echo=echo, relayed=relayed)
+
+
+def own_mail(settings: Settings) -> OwnMail:
+    """The markers of mail we send: our addresses and the domain of our Message-IDs."""
+    domain = settings.from_address.rpartition("@")[2] or "localhost"
+    return OwnMail.of([*settings.smtp.addresses, settings.from_address], domain)
+
+
+def read_limits(settings: Settings) -> ReadLimits:
+    r = settings.reading
+    return ReadLimits(r.max_mime_depth, r.max_parts, r.max_attachment_bytes)
 
 
 class ReadingPipeline:
-    def __init__(self, settings: Settings, *, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        notifier: Notifier | None = None,
+        dnsfunc: DnsFunc | None = None,
+    ) -> None:
         self.tz = settings.tz
         self.notifier = notifier or Notifier(settings)
         self.replies = ReplyHandler(settings, self.notifier, reply_secret(settings))
+        self.trust = settings.trust
+        self.limits = read_limits(settings)
+        self.own = own_mail(settings)
+        self.dnsfunc = dnsfunc  # DKIM key lookups; None: real DNS
 
     def prepare(self, raw: bytes, received_at: datetime) -> Reading:
-        return read(raw, tz=self.tz, received_at=received_at)
+        """The pure stages and the sender check (DNS, when dkim_verify): no transaction open."""
+        reading = read(raw, tz=self.tz, received_at=received_at, limits=self.limits, own=self.own)
+        if reading.echo is not None:
+            return reading  # our own mail: nothing to verify
+        verdict = assess(
+            raw,
+            authserv_ids=self.trust.authserv_ids,
+            dkim_verify=self.trust.dkim_verify,
+            dnsfunc=self.dnsfunc,
+        )
+        return replace(reading, trust=verdict)
 
     def process(self, session: Session, message: InboundMessage, prepared: Reading) -> Outcome:
+        outcome = self._process(session, message, prepared)
+        if prepared.message.limits:  # parts beyond the reading limits: say so on the message
+            unread = "; ".join(prepared.message.limits)
+            reason = f"{outcome.reason or outcome.status} [not read: {unread}]"
+            return replace(outcome, reason=reason)
+        return outcome
+
+    def _process(self, session: Session, message: InboundMessage, prepared: Reading) -> Outcome:
         done = already_applied(session, message.id)
         if done is not None:
             return Outcome(PROCESSED, f"already applied to {done}; nothing changed")
         reading = prepared
+        if reading.echo is not None:  # never alert, never receipt: that is how loops start
+            return Outcome(IGNORED, f"loop: {reading.echo.reason}")
         if reading.kind in MACHINE_KINDS:
             return Outcome(IGNORED, f"{reading.kind}: {reading.reason}")
         reply = self.replies.handle(
@@ -93,6 +154,8 @@ class ReadingPipeline:
         )
         if reply is not None:
             return reply
+        if reading.relayed is not None:  # after staff replies: a bare reply to an alert is an ack
+            return Outcome(IGNORED, f"loop: {reading.relayed.reason}")
         sender = reading.message.from_addr or (message.mail_from or "").lower() or None
         thread = find_thread(session, reading.message)
         match: Match | None = None
@@ -122,7 +185,11 @@ class ReadingPipeline:
         if decision.action == "ignore":
             # Ignored, but never silently: the duty desk sees it with the original attached.
             self.notifier.message_event(
-                session, event="not_a_report", message=message, read=reading.message
+                session,
+                event="not_a_report",
+                message=message,
+                read=reading.message,
+                trust=reading.trust,
             )
             return Outcome(IGNORED, f"not a report: {decision.reason}")
         episode = apply(
@@ -144,6 +211,7 @@ class ReadingPipeline:
             read=reading.message,
             fields=reading.fields,
             match=match,
+            trust=reading.trust,
         )
         replan(session, episode, self.notifier.routing, message.received_at)
         return Outcome(PROCESSED, f"{decision.event} {episode.reference}: {decision.reason}")
@@ -301,6 +369,10 @@ def apply(
                     {"name": a.name, "content_type": a.content_type, "size": a.size}
                     for a in reading.message.attachments
                 ],
+                "sender_verified": reading.trust.verified,
+                "sender_check": reading.trust.reason,
+                # Parts past the [reading] limits, which were not read (the raw mail is whole).
+                "not_read": list(reading.message.limits),
             },
         )
     )
@@ -394,6 +466,7 @@ def _new_episode(
         status=OPEN,
         opened_at=now,
         sender_known=bool(sender and sender in carers),
+        sender_verified=reading.trust.verified,
         reported_by=sender,
         reporter_name=f.reporter_name,
         reporter_phone=f.reporter_phone,

@@ -56,7 +56,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _EMAIL = re.compile(rf"^[^@\s<>()\[\],;:\"\\]+@{_LABEL}(?:\.{_LABEL})+$")
-_MATCH_KEYS = ("event", "risk", "sender_known", "hours", "child")
+_MATCH_KEYS = ("event", "risk", "sender_known", "sender_verified", "hours", "child")
 _ROUTE_KEYS = ("name", "match", "notify", "continue", "routes")
 _TOP_KEYS = (
     "timezone",
@@ -99,6 +99,8 @@ class Event:
     placement_type: str | None = None
     risk: str | None = None  # high / medium / low, or None when not stated
     sender_known: bool = False
+    # The sender check passed (docs/trust.md): DMARC/DKIM/SPF from our upstream, or DKIM here.
+    sender_verified: bool = False
     # {role: {"name": ..., "email": ...}} as captured on the episode when it opened.
     allocations: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict, hash=False)
 
@@ -124,6 +126,7 @@ class Matchers:
     events: tuple[str, ...] | None = None
     risk: tuple[str, ...] | None = None
     sender_known: bool | None = None
+    sender_verified: bool | None = None
     hours: Hours | None = None
     child: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
@@ -309,6 +312,8 @@ def matches(m: Matchers, event: Event, hours: Hours) -> bool:
         return False
     if m.sender_known is not None and event.sender_known != m.sender_known:
         return False
+    if m.sender_verified is not None and event.sender_verified != m.sender_verified:
+        return False
     if m.hours is not None and hours != m.hours:
         return False
     for key, wanted in m.child:
@@ -418,10 +423,17 @@ def event_for_child(
     *,
     risk: str | None = None,
     sender_known: bool = False,
+    sender_verified: bool = False,
 ) -> Event:
     """An Event from a directory record (``directory.get_child``) and its allocations."""
     if child is None:
-        return Event(name=name, at=at, risk=risk, sender_known=sender_known)
+        return Event(
+            name=name,
+            at=at,
+            risk=risk,
+            sender_known=sender_known,
+            sender_verified=sender_verified,
+        )
     return Event(
         name=name,
         at=at,
@@ -431,6 +443,7 @@ def event_for_child(
         placement_type=child.placement_type,
         risk=risk,
         sender_known=sender_known,
+        sender_verified=sender_verified,
         allocations=dict(allocations or {}),
     )
 
@@ -732,6 +745,12 @@ def _matchers(value: Any, label: str, ctx: _Ctx) -> Matchers:
     if sender_known is not None and not isinstance(sender_known, bool):
         p.append(f"{label}.sender_known: must be true or false, got {sender_known!r}")
         sender_known = None
+    sender_verified = value.get("sender_verified")
+    if isinstance(sender_verified, str) and sender_verified.strip().lower() in ("true", "false"):
+        sender_verified = sender_verified.strip().lower() == "true"  # "true"/"false" as labels
+    if sender_verified is not None and not isinstance(sender_verified, bool):
+        p.append(f"{label}.sender_verified: must be true or false, got {sender_verified!r}")
+        sender_verified = None
     hours = value.get("hours")
     if hours is not None and hours not in HOURS:
         p.append(f"{label}.hours: must be office or out_of_hours, got {hours!r}")
@@ -756,6 +775,7 @@ def _matchers(value: Any, label: str, ctx: _Ctx) -> Matchers:
         events=tuple(events) if events is not None else None,
         risk=tuple(r.lower() for r in risk) if risk is not None else None,
         sender_known=sender_known,
+        sender_verified=sender_verified,
         hours=hours,
         child=tuple(child),
     )
@@ -993,7 +1013,8 @@ def routed_lines(routing: Routing, event: Event, routed: Routed) -> list[str]:
         who += f" ({where})"
     lines = [
         f"event:      {event.name}, {who}, risk {event.risk or 'not stated'}, "
-        f"sender {'known' if event.sender_known else 'unknown'}",
+        f"sender {'known' if event.sender_known else 'unknown'}, "
+        f"{'verified' if event.sender_verified else 'not verified'}",
         f"at:         {local:%a %Y-%m-%d %H:%M %Z} ({routing.timezone}): "
         f"{routed.hours.replace('_', ' ')}",
         f"rules:      {', '.join(routed.matched)} (from {routing.source})",
@@ -1025,6 +1046,7 @@ def routed_json(routing: Routing, event: Event, routed: Routed) -> dict[str, Any
         "hours": routed.hours,
         "risk": event.risk,
         "sender_known": event.sender_known,
+        "sender_verified": event.sender_verified,
         "matched": list(routed.matched),
         "routing_file": routing.source,
         "recipients": [r.as_json() for r in routed.recipients],

@@ -34,6 +34,10 @@ def episode_messages(session: Session, episode_ids: list[int]) -> dict[int, list
                 "mail_from": mail_from,
                 "reason": (link.summary or {}).get("reason"),
                 "attachments": (link.summary or {}).get("attachments", []),
+                # Absent (None) on messages linked before the sender check existed.
+                "sender_verified": (link.summary or {}).get("sender_verified"),
+                "sender_check": (link.summary or {}).get("sender_check"),
+                "not_read": (link.summary or {}).get("not_read", []),
             }
         )
     return out
@@ -61,6 +65,8 @@ def episode_json(ep: Episode, messages: list[dict[str, Any]]) -> dict[str, Any]:
         "reporter_name": ep.reporter_name,
         "reporter_phone": ep.reporter_phone,
         "sender_known": ep.sender_known,
+        # The first report's sender check (docs/trust.md); None on episodes opened before it.
+        "sender_verified": ep.sender_verified,
         "child_name_given": ep.child_name_given,
         "match_method": ep.match_method,
         "match_confidence": ep.match_confidence,
@@ -98,6 +104,8 @@ def render_timeline(data: dict[str, Any]) -> str:
         f"  risk:        {data['risk_level'] or 'not stated'}",
         f"  reported by: {data['reported_by'] or 'unknown'}"
         f" ({'known carer' if data['sender_known'] else 'sender not on the child record'})",
+        f"  sender:      {'verified' if data['sender_verified'] else 'NOT VERIFIED'}"
+        " (docs/trust.md)",
         f"  returned:    {data['returned_at'] or '-'}",
         f"  absence:     {data['absence_type']} (SSDA903: "
         f"{'away from placement' if data['absence_type'] == 'A' else 'missing'})",

@@ -215,6 +215,29 @@ def test_sender_unverified_marked_in_body_not_subject(renderer: Renderer) -> Non
     assert "UNVERIFIED" not in known.text and "UNVERIFIED" not in known.html
 
 
+def test_sender_not_verified_is_said_plainly_apart_from_not_on_record(renderer: Renderer) -> None:
+    why = "no Authentication-Results header from a trusted mail server"
+    out = alert(renderer, facts(sender_verified=False, sender_check=why))
+    for body in (out.text, out.html):
+        assert "SENDER NOT VERIFIED" in body and why in body
+        assert "acted on as a report" in body
+        assert "SENDER UNVERIFIED" not in body  # a known carer: only the check failed
+    assert "NOT VERIFIED" not in out.subject
+    assert f"Sender check:           NOT VERIFIED: {why}" in out.text
+    verified = alert(
+        renderer, facts(sender_verified=True, sender_check="dmarc=pass reported by mx")
+    )
+    assert "NOT VERIFIED" not in verified.text and "verified: dmarc=pass" in verified.text
+    unchecked = alert(renderer, facts())  # no check applies (e.g. a delivery failure)
+    assert "NOT VERIFIED" not in unchecked.text and "Sender check" not in unchecked.text
+    ignored = alert(
+        renderer,
+        facts(event="not_a_report", reference=None, sender_verified=False, sender_check=why),
+        role="duty",
+    )
+    assert "SENDER NOT VERIFIED" in ignored.text and "acted on as a report" not in ignored.text
+
+
 def test_notes_from_facts_and_recipient_are_shown(renderer: Renderer) -> None:
     out = renderer.render_alert(
         facts(note="no IRO on record: duty alerted instead"),

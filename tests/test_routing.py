@@ -110,6 +110,23 @@ routes:
     assert who(r, event(sender_known=True))[0][2] == "carer"
 
 
+def test_sender_verified_matcher_and_its_labels():
+    r = rules(
+        """
+routes:
+  - {name: unverified-copy, match: {event: missing, sender_verified: "false"}, notify: [duty],
+     continue: true}
+  - {name: verified, match: {sender_verified: true}, notify: [social_worker]}
+  - {name: rest, match: {event: missing}, notify: [iro]}
+"""
+    )
+    assert [w[2] for w in who(r, event(sender_verified=False))] == ["unverified-copy", "rest"]
+    assert [w[2] for w in who(r, event(sender_verified=True))] == ["verified"]
+    with pytest.raises(ConfigError) as err:
+        rules("routes:\n  - {name: x, match: {sender_verified: maybe}, notify: [duty]}\n")
+    assert "routes[0].match.sender_verified: must be true or false, got 'maybe'" in str(err.value)
+
+
 def test_hours_matcher():
     r = rules(
         """

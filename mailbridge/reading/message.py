@@ -6,6 +6,13 @@ failure it returns what it could get plus a list of ``defects``.
 
 Only the stdlib ``email`` package is used for MIME (``policy.default`` with raw-header fallbacks);
 it is lenient, typed, and keeps raw header strings so that we can decode broken ones ourselves.
+
+Hostile structure: the stdlib parser builds every part in memory and takes minutes on a message
+nested 1,000 deep or holding 100,000 parts. ``_bounded_copy`` first maps the MIME skeleton with
+the parser's own rules and cuts what lies beyond ``ReadLimits`` out of the copy that is parsed
+(the stored raw mail is never changed). Attachments are listed, never unpacked: nothing here
+opens an archive or undoes a Content-Encoding, and an attachment above
+``max_attachment_bytes`` is not even base64-decoded.
 """
 
 from __future__ import annotations
@@ -17,13 +24,14 @@ import email.policy
 import email.utils
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message
 from html.parser import HTMLParser
 
 __all__ = [
     "Attachment",
+    "ReadLimits",
     "ReadMessage",
     "decode_bytes",
     "html_to_text",
@@ -32,10 +40,19 @@ __all__ = [
 ]
 
 MAX_TEXT = 100_000  # characters of body text kept for reading; the raw mail is stored elsewhere
-MAX_DEPTH = 20  # MIME nesting we follow; deeper is hostile
+MAX_DEPTH = 20  # MIME nesting we follow by default; deeper is hostile
 MAX_HEADERS = 300
 MAX_HEADER_LEN = 4000
 TRIVIAL_BODY = 40  # non-space characters below which an outer body is "just a cover note"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much MIME structure one message may make us read (settings ``[reading]``)."""
+
+    max_depth: int = MAX_DEPTH
+    max_parts: int = 500
+    max_attachment_bytes: int = 25 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,12 @@ class ReadMessage:
     text_from_html: bool = False
     delivery_status: str = ""
     defects: list[str] = field(default_factory=list)
+    # What the sender wrote themselves: the new text less any forwarded message.
+    added_text: str = ""
+    # Attached messages (message/rfc822), read the same way, for loop checks.
+    attached_messages: list[ReadMessage] = field(default_factory=list)
+    # Reading limits that were reached (also in defects): parts beyond them were not read.
+    limits: list[str] = field(default_factory=list)
 
     @property
     def auto_submitted(self) -> str | None:
@@ -556,12 +579,178 @@ def _split_forward(text: str, subject: str) -> _Forward | None:
 
 @dataclass
 class _Parts:
+    limits: ReadLimits = field(default_factory=ReadLimits)
     plain: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     attached_messages: list[ReadMessage] = field(default_factory=list)
     delivery_status: list[str] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seen: int = 0  # parts walked so far, attached messages included
+
+
+# The placeholder that replaces a part cut out of the parsed copy; never listed as an attachment.
+UNREAD_TYPE = "application/x-mailbridge-unread"
+_UNREAD_STUB = f"Content-Type: {UNREAD_TYPE}\r\n\r\n".encode()
+# The stdlib parser's own header-line rule (email.feedparser.headerRE), so we end a header block
+# exactly where it does.
+_HEADER_BLOCK = re.compile(rb"(?:(?:From |[\041-\071\073-\176]*:|[\t ])[^\n]*\n)*")
+_BLANK = re.compile(rb"\r?\n")
+_LONE_CR = re.compile(rb"\r(?!\n)")
+_BLOCK_SEP = re.compile(rb"\n\r?\n")  # between the header blocks of a delivery-status
+
+
+@dataclass
+class _Open:
+    """A multipart whose boundary is live while the skeleton is mapped."""
+
+    boundary: bytes
+    child_depth: int
+    digest: bool
+
+
+def _boundary_re(stack: list[_Open]) -> re.Pattern[bytes]:
+    names = sorted({o.boundary for o in stack}, key=len, reverse=True)
+    alternatives = b"|".join(re.escape(n) for n in names)
+    return re.compile(rb"^--(" + alternatives + rb")(--)?[ \t]*\r?$", re.MULTILINE)
+
+
+def _entity_type(block: bytes, digest_child: bool) -> tuple[str, bytes | None]:
+    """(content type, boundary) of one header block, read by the parser the reader uses."""
+    try:
+        head = email.message_from_bytes(block + b"\n", policy=email.policy.default)
+        if digest_child:
+            head.set_default_type("message/rfc822")
+        ctype = str(head.get_content_type()).lower()
+        boundary = head.get_boundary() if ctype.startswith("multipart/") else None
+    except Exception:
+        return "text/plain", None
+    if boundary is None:
+        return ctype, None
+    return ctype, str(boundary).encode("utf-8", "surrogateescape")
+
+
+def _bounded_copy(raw: bytes, limits: ReadLimits) -> tuple[bytes, list[str]]:
+    """The bytes to parse: ``raw`` less the parts beyond the limits, and notes naming the cuts.
+
+    Maps the skeleton as ``email.feedparser`` would (its header-line rule, its boundary lines,
+    any ancestor's boundary ending a part, multipart/digest children being messages, lone CR
+    as a line end), counting every entity the parser would build. A part nested deeper than
+    ``max_depth`` is replaced by an empty placeholder up to the next live boundary; the part
+    that would exceed ``max_parts`` and everything after it are dropped. Regexes do the
+    scanning, so the cost is a few passes over the bytes whatever the structure.
+    """
+    data = _LONE_CR.sub(b"\n", raw) if b"\r" in raw else raw  # same length: offsets hold
+    out: list[bytes] = []
+    kept = 0  # data[kept:pos] is still to be copied
+    notes: list[str] = []
+    stack: list[_Open] = []
+    pattern: re.Pattern[bytes] | None = None
+    types_seen: dict[tuple[bytes, bool], tuple[str, bytes | None]] = {}
+    entities = 0
+    over_parts = False
+    too_deep = 0
+    pos = 0
+    depth = 0
+    digest_child = False
+    at_entity = True
+    while True:
+        if at_entity:
+            entities += 1
+            if entities > limits.max_parts:
+                out.append(data[kept:pos])
+                kept = len(data)
+                over_parts = True
+                break
+            if depth > limits.max_depth:
+                end = len(data)
+                if pattern is not None:
+                    found = pattern.search(data, pos)
+                    if found is not None:
+                        end = found.start()
+                out.append(data[kept:pos])
+                out.append(_UNREAD_STUB)
+                kept = end
+                too_deep += 1
+                pos = end
+                at_entity = False
+                continue
+            head = _HEADER_BLOCK.match(data, pos)
+            block_end = head.end() if head is not None else pos
+            key = (data[pos:block_end], digest_child)
+            if key not in types_seen:  # hostile mail repeats one header block many times
+                types_seen[key] = _entity_type(*key)
+            ctype, boundary = types_seen[key]
+            blank = _BLANK.match(data, block_end)
+            body = blank.end() if blank is not None else block_end
+            if ctype.startswith("multipart/") and boundary is not None:
+                stack.append(_Open(boundary, depth + 1, ctype == "multipart/digest"))
+                pattern = _boundary_re(stack)
+                pos = body
+            elif ctype == "message/delivery-status":
+                # The parser builds one part per header block of a DSN: count those too, and
+                # keep only the blocks within the budget.
+                end = len(data)
+                if pattern is not None:
+                    found = pattern.search(data, body)
+                    if found is not None:
+                        end = found.start()
+                budget = max(0, limits.max_parts - entities)
+                blocks = 0
+                for separator in _BLOCK_SEP.finditer(data, body, end):
+                    blocks += 1
+                    if blocks > budget:
+                        out.append(data[kept : separator.start()])
+                        kept = end
+                        over_parts = True
+                        break
+                entities += min(blocks, budget)
+                pos = end
+                at_entity = False
+                continue
+            elif ctype.startswith("message/"):
+                pos = body  # the body is a whole message, one level down
+                depth += 1
+                digest_child = False
+                continue
+            else:
+                pos = body
+            at_entity = False
+            continue
+        # between entities: find the next boundary line of any open multipart
+        if pattern is None or not stack:
+            break
+        found = pattern.search(data, pos)
+        if found is None:
+            break
+        name = found.group(1)
+        index = max(i for i, o in enumerate(stack) if o.boundary == name)
+        opened = stack[index]
+        del stack[index + 1 :]
+        line_end = _BLANK.match(data, found.end())
+        pos = line_end.end() if line_end is not None else found.end()
+        if found.group(2):  # a close boundary ends this multipart; the parent goes on
+            stack.pop()
+            pattern = _boundary_re(stack) if stack else None
+            continue
+        pattern = _boundary_re(stack)
+        depth = opened.child_depth
+        digest_child = opened.digest
+        at_entity = True
+    if over_parts:
+        notes.append(
+            f"more than {limits.max_parts} MIME parts; the rest were not read (reading.max_parts)"
+        )
+    if too_deep:
+        notes.append(
+            f"{too_deep} MIME part(s) nested deeper than {limits.max_depth} were not read"
+            " (reading.max_mime_depth)"
+        )
+    if not notes:
+        return raw, []
+    out.append(data[kept:])
+    return b"".join(out), notes
 
 
 def _safe(call: object, default: object) -> object:
@@ -590,6 +779,15 @@ def _payload_bytes(part: Message, parts: _Parts) -> bytes:
     return b""
 
 
+def _encoded_size(part: Message) -> int:
+    """The decoded size a leaf part will have, estimated from its encoded payload."""
+    raw = _safe(lambda: part.get_payload(decode=False), "")
+    if not isinstance(raw, str):
+        return 0
+    cte = str(_safe(lambda: part.get("content-transfer-encoding", ""), "") or "").strip().lower()
+    return len(raw) * 3 // 4 if cte == "base64" else len(raw)
+
+
 def _filename(part: Message) -> str | None:
     name = _safe(part.get_filename, None)
     if isinstance(name, str) and name.strip():
@@ -598,10 +796,22 @@ def _filename(part: Message) -> str | None:
 
 
 def _walk(part: Message, parts: _Parts, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        parts.defects.append("MIME nested too deeply; deeper parts skipped")
-        return
+    limits = parts.limits
     ctype = _ctype(part)
+    if ctype == UNREAD_TYPE:  # cut out by _bounded_copy, already noted
+        return
+    if depth > limits.max_depth:
+        parts.notes.append(
+            f"MIME parts nested deeper than {limits.max_depth} were not read"
+            " (reading.max_mime_depth)"
+        )
+        return
+    parts.seen += 1
+    if parts.seen > limits.max_parts:
+        parts.notes.append(
+            f"more than {limits.max_parts} MIME parts; the rest were not read (reading.max_parts)"
+        )
+        return
     disposition = _safe(part.get_content_disposition, None)
     name = _filename(part)
     if ctype == "message/rfc822" or (ctype.startswith("message/") and part.is_multipart()):
@@ -609,7 +819,7 @@ def _walk(part: Message, parts: _Parts, depth: int) -> None:
         inner = payload[0] if isinstance(payload, list) and payload else None
         size = len(_safe(inner.as_bytes, b"")) if isinstance(inner, Message) else 0  # type: ignore[arg-type]
         if isinstance(inner, Message):
-            sub = _read_parsed(inner, depth + 1)
+            sub = _read_parsed(inner, depth + 1, parts)
             parts.attached_messages.append(sub)
             label = name or (f"{sub.subject}.eml" if sub.subject else "message.eml")
             parts.attachments.append(Attachment(label, ctype, size))
@@ -619,9 +829,24 @@ def _walk(part: Message, parts: _Parts, depth: int) -> None:
     if part.is_multipart():
         payload = _safe(part.get_payload, [])
         if isinstance(payload, list):
-            for sub_part in payload[:500]:
+            for sub_part in payload:
+                if parts.seen >= limits.max_parts:
+                    parts.notes.append(
+                        f"more than {limits.max_parts} MIME parts; the rest were not read"
+                        " (reading.max_parts)"
+                    )
+                    break
                 if isinstance(sub_part, Message):
                     _walk(sub_part, parts, depth + 1)
+        return
+    estimate = _encoded_size(part)
+    if estimate > limits.max_attachment_bytes:
+        # Too big to decode: listed with its estimated size, the bytes stay in the raw mail.
+        parts.attachments.append(Attachment(name, ctype, estimate))
+        parts.notes.append(
+            f"a part of about {estimate} bytes was not decoded"
+            f" (over reading.max_attachment_bytes, {limits.max_attachment_bytes})"
+        )
         return
     data = _payload_bytes(part, parts)
     if ctype in {"message/delivery-status", "message/feedback-report"}:
@@ -671,7 +896,7 @@ def _best_body(parts: _Parts) -> tuple[str, bool]:
     return plain, False
 
 
-def _read_parsed(msg: Message, depth: int = 0) -> ReadMessage:
+def _read_parsed(msg: Message, depth: int = 0, outer: _Parts | None = None) -> ReadMessage:
     defects: list[str] = []
     headers = _raw_headers(msg)
     header_map: dict[str, str] = {}
@@ -688,14 +913,22 @@ def _read_parsed(msg: Message, depth: int = 0) -> ReadMessage:
     if _first(headers, "date") and date is None:
         defects.append("unparseable Date header")
 
-    parts = _Parts()
+    # An attached message shares its container's limits and part count.
+    parts = _Parts(limits=outer.limits if outer is not None else ReadLimits())
+    if outer is not None:
+        parts.seen = outer.seen
     try:
         _walk(msg, parts, depth)
     except RecursionError:
         defects.append("MIME structure too deep")
     except Exception as exc:
         defects.append(f"MIME walk failed: {type(exc).__name__}")
+    if outer is not None:
+        outer.seen = parts.seen
+        outer.notes.extend(parts.notes)
+    notes = list(dict.fromkeys(parts.notes))
     defects.extend(parts.defects)
+    defects.extend(notes)
     for d in getattr(msg, "defects", [])[:20]:
         defects.append(type(d).__name__)
 
@@ -714,8 +947,10 @@ def _read_parsed(msg: Message, depth: int = 0) -> ReadMessage:
         body_new, body_quoted = split_quoted(fwd.body)
         text = _tidy(f"{body_new}\n\n{note_new}")
         quoted = _tidy(f"{note_quoted}\n\n{body_quoted}")
+        added = note_new
     else:
         text, quoted = split_quoted(body)
+        added = text
 
     if len(re.sub(r"\s", "", text)) < TRIVIAL_BODY and parts.attached_messages:
         inner = parts.attached_messages[0]
@@ -747,15 +982,33 @@ def _read_parsed(msg: Message, depth: int = 0) -> ReadMessage:
         text_from_html=from_html,
         delivery_status="\n".join(parts.delivery_status)[:20_000],
         defects=list(dict.fromkeys(defects)),
+        added_text=added,
+        attached_messages=parts.attached_messages,
+        limits=notes,
     )
 
 
-def read_message(raw: bytes) -> ReadMessage:
-    """Read one raw email. Never raises: failures come back in ``defects``."""
+def read_message(raw: bytes, limits: ReadLimits | None = None) -> ReadMessage:
+    """Read one raw email within ``limits``. Never raises: failures come back in ``defects``."""
     try:
         raw = bytes(raw)
     except Exception:
         return ReadMessage(defects=["input was not bytes"])
+    limits = limits or ReadLimits()
+    cut_notes: list[str] = []
+    try:
+        raw, cut_notes = _bounded_copy(raw, limits)
+    except Exception as exc:  # the map failed: read a bounded prefix rather than nothing
+        raw = raw[: limits.max_attachment_bytes]
+        cut_notes = [f"MIME structure could not be mapped ({type(exc).__name__})"]
+    read = _read_bounded(raw, limits)
+    if not cut_notes:
+        return read
+    notes = list(dict.fromkeys([*cut_notes, *read.limits]))
+    return replace(read, limits=notes, defects=list(dict.fromkeys([*read.defects, *cut_notes])))
+
+
+def _read_bounded(raw: bytes, limits: ReadLimits) -> ReadMessage:
     msg: Message
     try:
         msg = email.message_from_bytes(raw, policy=email.policy.default)
@@ -770,7 +1023,7 @@ def read_message(raw: bytes) -> ReadMessage:
                 defects=[f"unparseable message: {type(exc).__name__}"],
             )
     try:
-        return _read_parsed(msg)
+        return _read_parsed(msg, 0, _Parts(limits=limits))
     except Exception as exc:
         try:
             text, quoted = split_quoted(_norm_text(decode_bytes(raw[:MAX_TEXT])))
