@@ -55,6 +55,9 @@ class Notifier:
         self.renderer = Renderer(tz=settings.tz, override_dir=Path(override) if override else None)
         self.domain = settings.from_address.rpartition("@")[2] or "localhost"
         self.own = {a.lower() for a in settings.smtp.addresses}
+        # With no sender check configured there is nothing to report per alert: a warning on
+        # every alert would soon be read past (docs/trust.md says how to turn the check on).
+        self.checks_senders = bool(settings.trust.authserv_ids or settings.trust.dkim_verify)
 
     # -- events from the pipeline ----------------------------------------------------------
     def episode_event(
@@ -220,8 +223,12 @@ class Notifier:
             returned_at=episode.returned_at,
             reported_by=episode.reported_by,
             sender_known=episode.sender_known,
-            sender_verified=bool(episode.sender_verified),
-            sender_check=EPISODE_VERIFIED if episode.sender_verified else EPISODE_UNVERIFIED,
+            sender_verified=bool(episode.sender_verified) if self.checks_senders else None,
+            sender_check=(
+                (EPISODE_VERIFIED if episode.sender_verified else EPISODE_UNVERIFIED)
+                if self.checks_senders
+                else None
+            ),
             episode_status=episode.status,
             note="; ".join(filter(None, (row.note, late))) or None,
         )
@@ -431,8 +438,8 @@ class Notifier:
             reporter_name=fields.reporter_name if fields else None,
             reporter_phone=fields.reporter_phone if fields else None,
             sender_known=sender_known,
-            sender_verified=trust.verified if trust is not None else None,
-            sender_check=trust.reason if trust is not None else None,
+            sender_verified=trust.verified if trust is not None and self.checks_senders else None,
+            sender_check=trust.reason if trust is not None and self.checks_senders else None,
             returned_at=e.returned_at if e else None,
             returned_by=e.returned_by if e else None,
             safe_and_well=e.safe_and_well if e else None,

@@ -314,6 +314,18 @@ def test_a_forged_report_is_still_alerted_but_says_plainly_it_is_not_verified(wo
     assert {"social_worker", "reporter"} <= set(by_role)
 
 
+def test_with_no_check_configured_alerts_carry_no_sender_check_warning(world):
+    engine, settings = world
+    unconfigured = (engine, dataclasses.replace(settings, trust=TrustSettings()))
+    forged = "mx.attacker.example; dmarc=pass header.from=homes.example"
+    row, episode, alerts = process(unconfigured, report(results=[forged]))
+    assert row.status == "processed"
+    assert episode["sender_verified"] is False  # the record stays honest: nothing verified it
+    social = next(a for a in alerts if a.role == "social_worker")
+    for body in (social.body_text, social.body_html):
+        assert "SENDER NOT VERIFIED" not in body and "Sender check" not in body
+
+
 def test_dkim_checked_here_verifies_through_the_pipeline(world, key):
     engine, settings = world
     pem, record = key
