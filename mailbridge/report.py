@@ -198,7 +198,7 @@ class Report:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         for section, figure, value in self.rows():
-            writer.writerow([section, figure, "" if value is None else value])
+            writer.writerow([section, _cell(figure), "" if value is None else _cell(value)])
         return out.getvalue()
 
     def as_json(self) -> dict[str, Any]:
@@ -321,4 +321,12 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, float):
         return round(value, 2)
+    return value
+
+
+def _cell(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula (a placement named "=HYPERLINK(...)") is
+    quoted with a leading apostrophe; numbers pass as they are (OWASP CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
     return value

@@ -202,3 +202,12 @@ def test_the_report_renders_in_a_browser(
         assert 0.01 < ink < 0.5, f"{ink:.3f} of the page is ink"
         colours = img.convert("RGB").getcolors(maxcolors=1 << 20) or []
         assert any(rgb == (0x4A, 0x6F, 0xA5) for _, rgb in colours), "no chart bars drawn"
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_quoted() -> None:
+    from mailbridge.report import _cell
+
+    for formula in ("=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx"):
+        assert _cell(formula) == "'" + formula
+    assert _cell("Oak House") == "Oak House"
+    assert _cell(-3) == -3 and _cell(2.5) == 2.5
