@@ -801,12 +801,7 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     since = None
     if args.since:
-        try:
-            since = datetime.strptime(args.since, "%Y-%m-%d").date()
-        except ValueError:
-            raise MailbridgeError(
-                f"--since: not a date: {args.since!r} (e.g. 2026-11-01)"
-            ) from None
+        since = _parse_day("--since", args.since)
     engine = open_store(settings)
     intake = Intake(engine)
     announced = False
@@ -854,12 +849,7 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     now = system_clock()
     if args.before:
-        try:
-            day = datetime.strptime(args.before, "%Y-%m-%d").date()
-        except ValueError:
-            raise MailbridgeError(
-                f"--before: not a date: {args.before!r} (e.g. 2025-11-01)"
-            ) from None
+        day = _parse_day("--before", args.before)
         cutoff = retention.cutoff_before(day, settings.tz)
         if cutoff > now:
             raise MailbridgeError(f"--before: {args.before} is in the future")

@@ -7,7 +7,6 @@ instead of one traceback at a time.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import tomllib
 import types
@@ -643,21 +642,12 @@ def tls_warnings(s: Settings) -> list[str]:
 
 def listener_warning(s: Settings) -> str | None:
     """A listener reachable from the network without STARTTLS; `serve` logs it at start."""
-    if s.smtp.tls_cert_file or _is_loopback(s.smtp.host):
+    if s.smtp.tls_cert_file or tls.is_loopback(s.smtp.host):
         return None
     return (
         f"smtp.tls_cert_file is empty: the listener on {s.smtp.host} offers no STARTTLS, "
         "so carers' reports cross the network in clear text"
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def redact_url(url: str) -> str:

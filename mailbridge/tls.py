@@ -6,6 +6,7 @@ drift apart (invariant 8: TLS is available on every network hop).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import ssl
 
@@ -76,3 +77,13 @@ def insecure_warning(key: str, what: str) -> str:
         f"{key} = false: the certificate of {what} is NOT checked; anyone on the network path "
         "can read the password and children's data. Use only for tests."
     )
+
+
+def is_loopback(host: str) -> bool:
+    """Traffic to this host never leaves the machine, so clear text on it is no exposure."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

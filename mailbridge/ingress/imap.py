@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import imaplib
-import ipaddress
 import logging
 import socket
 import ssl
@@ -157,15 +156,6 @@ def lock_key(mailbox_key: str) -> int:
     """A signed 64-bit advisory lock key, stable across processes and machines."""
     digest = hashlib.sha256(f"mailbridge-imap:{mailbox_key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def tls_context(settings: ImapSettings) -> ssl.SSLContext:
@@ -642,7 +632,7 @@ class Watcher:
         self._client = client
         try:
             if connected.tls == "none" and not self._warned_plain:
-                if not _is_loopback(self.mailbox.host):
+                if not tls.is_loopback(self.mailbox.host):
                     log.warning(
                         "IMAP server %s offers no STARTTLS: the password and the mail cross the "
                         "network unencrypted; use imaps://",
