@@ -22,6 +22,7 @@ PostgreSQL only: SQLite is one process by design.
 from __future__ import annotations
 
 import random
+import smtplib
 import threading
 import time
 import uuid
@@ -217,6 +218,31 @@ def assert_one_episode_per_child(store: Store, expected: dict[str, str]) -> None
     assert {o.n for o in opened} == {1}
 
 
+def acknowledge(cluster: Cluster, ports: Sequence[int], *, episodes: int) -> int:
+    """A social worker answers one alert of each of ``episodes`` episodes, to the alert's
+    Reply-To (the signed token address), over the listeners in turn. Returns replies sent."""
+    chosen: dict[str, tuple[str, str, str]] = {}  # reference -> (from, reply-to, Message-ID)
+    for received in cluster.sink.messages():
+        headers = received.headers
+        reply_to = str(headers["Reply-To"])
+        if "+" not in reply_to or not str(headers["To"]).startswith("sw"):
+            continue
+        reference = str(headers["Subject"]).split()[0]
+        chosen.setdefault(reference, (str(headers["To"]), reply_to, received.message_id))
+        if len(chosen) == episodes:
+            break
+    assert len(chosen) == episodes
+    for n, (staff, reply_to, alert_id) in enumerate(chosen.values()):
+        raw = (
+            f"From: {staff}\r\nTo: {reply_to}\r\nSubject: Re: alert\r\n"
+            f"Message-ID: <ack-{uuid.uuid4().hex}@council.example>\r\n"
+            f"In-Reply-To: <{alert_id}>\r\n\r\nThanks, I have this and I am on it.\r\n"
+        ).encode()
+        with smtplib.SMTP("127.0.0.1", ports[n % len(ports)], timeout=30) as client:
+            client.sendmail(staff, [reply_to], raw)
+    return len(chosen)
+
+
 def processed_and_sent(inst: Instance) -> tuple[int, int]:
     log = inst.log()
     return log.count("status=processed"), log.count("status=sent")
@@ -297,6 +323,15 @@ def test_burst_of_500_over_two_instances_stores_processes_and_alerts_each_once(
     assert len(reporting) == len(every), "every report got its receipt"
     troubles = "SELECT count(*) FROM audit_log WHERE action IN ('retry', 'failed')"
     assert store.scalar(troubles) == 0
+
+    # Staff replies: each alert's Reply-To token was signed by the instance that sent it;
+    # replies go to both listeners in turn, so about half reach the other instance. With the
+    # shared reply secret file every one is an acknowledgement, none is read as forged.
+    replies = acknowledge(cluster, [a.port, b.port], episodes=20)
+    wait_until(lambda: cluster.store.pending()[0] == 0, 30, "the replies processed")
+    acks = store.rows("SELECT episode_id, role FROM acknowledgements")
+    assert len(acks) == replies and {k.role for k in acks} == {"social_worker"}
+    assert store.scalar("SELECT count(*) FROM alerts WHERE event LIKE '%token'") == 0
 
     # Both instances processed reports and sent alerts: the work was shared, not handed over.
     for inst in (a, b):
