@@ -274,11 +274,18 @@ def release(session: Session, ids: Sequence[int]) -> None:
 
 
 def lock_for_processing(session: Session, message_id: int) -> InboundMessage | None:
-    """The row, locked for this transaction, if it still needs processing."""
+    """The row, locked for this transaction, if it still needs processing.
+
+    This waits for a lock rather than skipping the row: the caller holds the claim, so a lock
+    is someone passing by. Another instance's claim locks rows it then finds taken (its
+    snapshot saw them free) until that claim commits; skipped, the message would sit until
+    its lease ran out. If a worker whose lease had run out is processing it, the wait ends
+    with its commit, and the row is no longer pending.
+    """
     row = session.execute(
         select(InboundMessage)
         .where(InboundMessage.id == message_id, InboundMessage.status == PENDING)
-        .with_for_update(skip_locked=True)
+        .with_for_update()
     ).scalar_one_or_none()
     return row
 

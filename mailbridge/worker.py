@@ -125,7 +125,9 @@ class Worker:
             with Session(self.engine) as session, session.begin():
                 row = store.lock_for_processing(session, message_id)
                 if row is None:
-                    return None  # done elsewhere, or another worker holds it
+                    return (
+                        None  # done elsewhere (by a worker whose claim came after a lease ran out)
+                    )
                 if row.attempts > self.settings.max_attempts:
                     error = (
                         f"gave up after {row.attempts - 1} attempts: processing never finished "

@@ -322,7 +322,13 @@ def test_burst_of_500_over_two_instances_stores_processes_and_alerts_each_once(
     assert sum(ports.values()) == len(every) + both_total
 
     assert_each_report_stored_and_processed_once(store, every)
-    assert store.scalar("SELECT max(attempts) FROM inbound_messages") == 1
+    twice = store.rows(
+        "SELECT m.id, m.attempts, m.received_at, m.finished_at, "
+        "(SELECT string_agg(action || '@' || at::text || ' ' || coalesce(detail::text, ''), '; ') "
+        "FROM audit_log WHERE entity = 'message' AND entity_id = m.id::text) AS audit "
+        "FROM inbound_messages m WHERE attempts > 1"
+    )
+    assert twice == [], twice
     assert_duplicates_point_at_their_originals(store, both_total)
     expected = {c.child_id: "returned" for c in returning}
     expected |= {c.child_id: "open" for c in staying + new}
