@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, func, insert, or_, select, update
+from sqlalchemy import Select, Table, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -102,6 +102,8 @@ def insert_batch(session: Session, items: Sequence[Incoming]) -> list[Stored]:
 
     # 1. The first message of each key in this batch, in input order: the database decides.
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        _lock_keys(session, keys)
     insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     claim_stmt = (
         insert_fn(_MESSAGES)
@@ -186,6 +188,31 @@ def insert_batch(session: Session, items: Sequence[Incoming]) -> list[Stored]:
     return results
 
 
+def _lock_keys(session: Session, keys: Sequence[str]) -> None:
+    """PostgreSQL: lock the batch's keys in one global order before inserting them.
+
+    Rows go in in arrival order (ids keep it, and the worker follows the ids), so two
+    instances storing the same messages in different orders (SMTP on one, the shared mailbox
+    on the other) would each hold one key's unique-index entry while waiting for the other's:
+    a deadlock, a 451 or a failed IMAP batch. Transaction-scoped advisory locks taken in
+    sorted order make the second batch wait for the first instead.
+    """
+    ids = sorted({_lock_id(key) for key in keys})
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(k) "
+            "FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS t(k, n) ORDER BY n"
+        ),
+        {"ids": ids},
+    )
+
+
+def _lock_id(key: str) -> int:
+    """A signed 64-bit lock id from the key's SHA-256 hex digits (after ``m:`` or ``c:``)."""
+    value = int(key[2:18], 16)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
 def _row_values(item: Incoming) -> dict[str, Any]:
     return {
         "message_id": item.message_id,
@@ -247,11 +274,18 @@ def release(session: Session, ids: Sequence[int]) -> None:
 
 
 def lock_for_processing(session: Session, message_id: int) -> InboundMessage | None:
-    """The row, locked for this transaction, if it still needs processing."""
+    """The row, locked for this transaction, if it still needs processing.
+
+    This waits for a lock rather than skipping the row: the caller holds the claim, so a lock
+    is someone passing by. Another instance's claim locks rows it then finds taken (its
+    snapshot saw them free) until that claim commits; skipped, the message would sit until
+    its lease ran out. If a worker whose lease had run out is processing it, the wait ends
+    with its commit, and the row is no longer pending.
+    """
     row = session.execute(
         select(InboundMessage)
         .where(InboundMessage.id == message_id, InboundMessage.status == PENDING)
-        .with_for_update(skip_locked=True)
+        .with_for_update()
     ).scalar_one_or_none()
     return row
 

@@ -140,7 +140,7 @@ class Worker:
             with Session(self.engine) as session, session.begin():
                 row = store.lock_for_processing(session, message_id)
                 if row is None:
-                    return None  # done elsewhere, or another worker holds it
+                    return None  # done elsewhere (a claim after a lease ran out)
                 raw, received_at = row.raw or b"", row.received_at
                 gave_up_at: datetime | None = None
                 if row.attempts > self.settings.max_attempts:

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from mailbridge import store
 from mailbridge.errors import StorageError
 from mailbridge.intake import Intake, header_message_id, make_incoming
 from mailbridge.models import IGNORED, PENDING, AuditEntry, InboundMessage
@@ -267,3 +269,53 @@ def test_concurrent_batches_of_the_same_messages_keep_one_original_each(engine):
     assert all(r.duplicate_of in original_ids for r in stored if r.duplicate_of is not None)
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(AuditEntry)) == len(stored)
+
+
+def test_two_instances_storing_the_same_messages_in_opposite_orders_do_not_deadlock(engine):
+    """SMTP on one instance and the shared mailbox on another may store the same two messages
+    in opposite orders. A third transaction holds the first key, so both batches start and
+    queue behind it; when it rolls back, unordered inserts would deadlock about half the time
+    (PostgreSQL aborts one: a 451 or a failed IMAP batch). Each round must store both."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE); the race is PostgreSQL's")
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for round_ in range(8):
+        x, y = (incoming(sample_report(100 * round_ + n)) for n in (1, 2))
+        errors: list[BaseException] = []
+
+        def store_batch(batch: list[store.Incoming], errors: list[BaseException] = errors) -> None:
+            try:
+                Intake(engine).accept_many(batch)
+            except BaseException as exc:
+                errors.append(exc)
+
+        with Session(engine) as blocker:
+            blocker.begin()
+            store.insert_batch(blocker, [x])
+            threads = [
+                threading.Thread(target=store_batch, args=(batch,)) for batch in ([x, y], [y, x])
+            ]
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 10
+            with engine.connect() as conn:
+                while conn.execute(waiting).scalar() != 2:
+                    assert time.monotonic() < deadline, "the two batches never queued up"
+                    time.sleep(0.01)
+            blocker.rollback()
+        for t in threads:
+            t.join(30)
+        assert errors == [], f"round {round_}: {errors[0]!r}"
+        with Session(engine) as s:
+            stored = list(
+                s.scalars(
+                    select(InboundMessage).where(
+                        InboundMessage.message_id.in_([x.message_id, y.message_id])
+                    )
+                )
+            )
+        assert len(stored) == 4
+        assert sum(r.duplicate_of is None for r in stored) == 2

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from mailbridge import store
 from mailbridge.config import ProcessingSettings
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.models import FAILED, PENDING, PROCESSED, InboundMessage
@@ -190,3 +193,29 @@ def test_intake_is_not_blocked_while_a_message_is_read(engine):
     finally:
         gate.set()
         thread.join(30)
+
+
+def test_a_claimed_message_briefly_locked_by_another_instance_is_still_processed(engine):
+    """On PostgreSQL another instance's claim (FOR UPDATE SKIP LOCKED) can lock a row this
+    worker has just claimed: its snapshot still saw the row as free, and the row stays locked
+    until that claim commits. The worker must wait out such a lock, not skip the message,
+    which would then sit unprocessed until its lease ran out (a minute by default)."""
+    clock = Clock()
+    [mid] = put(engine, clock, sample_report(1))
+    worker = Worker(engine, Pipeline(), SETTINGS, clock=clock)
+    with Session(engine) as s, s.begin():
+        assert store.claim(s, now=clock(), lease=timedelta(seconds=60), limit=5) == [mid]
+    locked = threading.Event()
+
+    def other_instance() -> None:
+        with Session(engine) as s, s.begin():
+            s.execute(select(InboundMessage.id).where(InboundMessage.id == mid).with_for_update())
+            locked.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=other_instance)
+    thread.start()
+    assert locked.wait(10)
+    assert worker.process_one(mid) == PROCESSED
+    thread.join()
+    assert (row(engine, mid).status, row(engine, mid).attempts) == (PROCESSED, 1)
