@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from mailbridge import store, tls
@@ -305,6 +305,9 @@ class _Facts:
 
 
 _RECORD_EVERY = 10
+# Relay commands one alert may take (connect, EHLO, MAIL, RCPT, DATA, the end of data), each
+# allowed relay.timeout_seconds: the claim lease, renewed while a pass still has rows to send.
+_COMMANDS_PER_ALERT = 6
 # Roles whose replies are not acknowledgements: the carer's replies to a receipt are updates.
 UNTOKENED_ROLES = frozenset({"reporter", "fallback", "interviewer"})
 
@@ -443,6 +446,8 @@ class Sender:
                     if len(pending) >= _RECORD_EVERY:
                         self._record_all(pending, report)
                         pending = []
+                    if len(sent_ids) < len(ready):
+                        self._renew(ids)
         except TemporaryFailure as exc:
             # The relay could not be reached at all: every unsent row waits for the next try.
             local = isinstance(exc, LocalFailure)
@@ -467,13 +472,35 @@ class Sender:
             return Outcome(alert_id, str(exc), local=isinstance(exc, LocalFailure))
         return Outcome(alert_id)
 
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.relay.timeout_seconds * _COMMANDS_PER_ALERT)
+
+    def _renew(self, claimed: list[int]) -> None:
+        """Keep the claim on this pass's rows that are still ours (queued, at our lease: those
+        to send, and those sent but not yet recorded), so no other instance takes them while a
+        slow relay works through the batch. The lease covers one alert, not the batch: the
+        claims of an instance that died lapse within minutes, not half an hour."""
+        if self._held_until is None:
+            return
+        now, lease = self.clock(), self._lease()
+        if now < self._held_until - lease / 2:
+            return
+        until = now + lease
+        with Session(self.engine) as session, session.begin():
+            session.execute(
+                update(Alert)
+                .where(
+                    Alert.id.in_(claimed),
+                    Alert.status == QUEUED,
+                    Alert.next_attempt_at == self._held_until,
+                )
+                .values(next_attempt_at=until)
+            )
+        self._held_until = until
+
     def _claim(self) -> list[int]:
         now = self.clock()
-        # Long enough for every row of the batch to time out in turn, so no other instance
-        # claims a row this pass will still send.
-        lease = timedelta(
-            seconds=self.settings.relay.timeout_seconds * (self.settings.relay.batch_size + 2)
-        )
+        lease = self._lease()
         with Session(self.engine) as session, session.begin():
             rows = list(
                 session.scalars(

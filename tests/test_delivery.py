@@ -604,7 +604,9 @@ def test_resend_after_a_crash_keeps_the_message_id(
     # sent again, as the same email.
     _worker, restarted = make_workers(world, settings, clock=clock)
     assert restarted.deliver_once().handled == 0
-    lease = settings.relay.timeout_seconds * (settings.relay.batch_size + 2)
+    lease = restarted._lease().total_seconds()
+    # One alert's relay commands, not the whole batch's: a dead instance's claims lapse soon.
+    assert lease == settings.relay.timeout_seconds * 6 <= 300
     clock.advance(seconds=lease - 1)
     assert restarted.deliver_once().handled == 0  # still within the crashed pass's claim
     clock.advance(seconds=2)
@@ -621,6 +623,45 @@ def test_resend_after_a_crash_keeps_the_message_id(
     bodies = [[p.get_content() for p in c.walk() if not p.is_multipart()] for c in copies]
     assert bodies[0] == bodies[1]
     assert next(a for a in rows if a.id == crashed.id).attempts == 2
+
+
+class SlowRelay:
+    """The real transport, with the fake clock moved on by each send, as a slow relay would,
+    and another instance's sender trying its luck after every alert."""
+
+    def __init__(self, inner: Any, clock: FakeClock, seconds: float, other: Sender) -> None:
+        self.inner, self.clock, self.seconds, self.other = inner, clock, seconds, other
+        self.other_handled: list[int] = []
+
+    @contextmanager
+    def open(self) -> Iterator[Any]:
+        with self.inner.open() as conn:
+            relay = self
+
+            class Slow:
+                def send(self, message: Message, recipient: str) -> None:
+                    conn.send(message, recipient)
+                    relay.clock.advance(seconds=relay.seconds)
+                    relay.other_handled.append(relay.other.deliver_once().handled)
+
+            yield Slow()
+
+
+def test_a_slow_pass_keeps_its_claims_and_no_other_instance_sends_them_twice(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock, sink: Sink
+) -> None:
+    settings = make_settings(RELAY_TOML, relay_url=sink.url)
+    sender = queue_alerts(world, settings, clock, report())
+    _worker, other = make_workers(world, settings, clock=clock)
+    lease = sender._lease().total_seconds()
+    # Each alert takes most of a lease: without renewal the later rows would lapse mid-pass.
+    sender.transport = SlowRelay(sender.transport, clock, lease * 0.8, other)
+    count = len(alerts(world))
+    assert count >= 3
+    assert sender.deliver_once().sent == count
+    assert sender.transport.other_handled == [0] * count
+    assert Counter(sink.by_message_id().values()) == Counter({1: count})
+    assert all(a.attempts == 1 for a in alerts(world))
 
 
 # -- building the email -------------------------------------------------------------------

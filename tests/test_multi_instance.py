@@ -441,7 +441,7 @@ def test_kill_9_one_instance_the_other_takes_over_its_work_and_the_mailbox(
     }
     # The victim relays through a relay of its own that holds one alert unanswered when told,
     # so the kill falls while the victim has a claimed batch in flight. Small batches; the
-    # claim lease of an alert batch is timeout x (batch + 2) = 9 s.
+    # claim lease of an alert is timeout x 6 relay commands = 9 s.
     relay = {"timeout_seconds": 1.5, "batch_size": RELAY_BATCH, "backoff_seconds": 0.2}
     processing = {"lease_seconds": 5, "batch_size": WORKER_BATCH}
     hold = Hold()
