@@ -274,7 +274,7 @@ _TEMP = MetaData()
 _EP = Table(
     "mb_report_ep",
     _TEMP,
-    Column("id", BigId, primary_key=True),
+    Column("id", BigId, primary_key=True, autoincrement=False),
     Column("child_id", String(40)),
     Column("first_unmatched", Integer),
     Column("police", Integer),
@@ -351,7 +351,7 @@ class _Query:
             case((returned, st.seconds(Episode.returned_at) - st.seconds(start)), else_=None),
             start,
             st.local_seconds(start),
-            st.ymd(st.local_seconds(start)),
+            st.local_ymd(start),
         ).where(start >= self.period.start_utc, start < self.period.end_utc)
         _EP.create(self.conn)
         self.conn.execute(insert(_EP).from_select([c.name for c in _EP.columns], source))
