@@ -135,6 +135,16 @@ class SqlTime:
         """The integer YYYYMMDD (ages are whole differences of these / 10000)."""
         return cast(self._format(local, "%Y%m%d", "YYYYMMDD"), Integer)
 
+    def local_ymd(self, col: Col) -> ColumnElement[Any]:
+        """The local date of a stored time as YYYYMMDD: ``ymd(local_seconds(col))``.
+
+        PostgreSQL formats the local time straight from ``AT TIME ZONE``, without the round
+        trip through seconds (a third of the cost of filling the report's episodes there).
+        """
+        if self.postgres:
+            return cast(func.to_char(func.timezone(self.tz.key, col), "YYYYMMDD"), Integer)
+        return self.ymd(self.local_seconds(col))
+
     # -- Date columns ---------------------------------------------------------------------
 
     def date_ymd(self, col: Col) -> ColumnElement[Any]:

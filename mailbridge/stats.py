@@ -33,7 +33,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal_column,
     or_,
     select,
     true,
@@ -221,51 +220,39 @@ def _sqlite_for_reading(conn: Connection) -> None:
 
 def percentiles(
     conn: Connection,
-    values: Any,
-    *,
-    group: str | None,
-    value: str,
+    value: ColumnElement[Any],
+    where: ColumnElement[bool],
+    n: int,
     fractions: tuple[tuple[int, int], ...] = ((1, 2), (9, 10)),
-) -> dict[Any, tuple[int, list[float | None]]]:
-    """Percentiles of ``values.c[value]`` per ``values.c[group]`` by window functions.
+) -> tuple[int, list[float | None]]:
+    """Percentiles of ``value`` over the ``n`` rows that match ``where`` (linear interpolation).
 
-    The database numbers the rows of each group in order and returns only the one or two rows
-    each percentile falls between (``percentile_cont``'s rule: position p * (n - 1)); here they
-    are interpolated. ``fractions`` are (a, b) for p = a / b, so the positions stay integers.
+    ``percentile_cont``'s rule: position p * (n - 1), zero-based. Each percentile is one
+    ``ORDER BY value LIMIT 2 OFFSET k``: with an index on ``value`` for these rows (the report
+    makes one on each temporary table), the database walks k index entries and returns the one
+    or two values the percentile falls between, instead of numbering every row with a window
+    function. ``fractions`` are (a, b) for p = a / b, so the positions stay integers.
     """
-    v = values.c[value]
-    g = values.c[group] if group else literal_column("'all'")
-    part = values.c[group] if group else None
-    ranked = select(
-        g.label("g"),
-        v.label("v"),
-        func.row_number().over(partition_by=part, order_by=v).label("rn"),
-        func.count().over(partition_by=part).label("n"),
-    ).subquery()
-    wanted = []
+    results: list[float | None] = []
     for a, b in fractions:
-        pos = (ranked.c.n - 1) * a // b  # zero-based lower neighbour
-        wanted += [ranked.c.rn - 1 == pos, ranked.c.rn - 2 == pos]
-    rows = conn.execute(select(ranked.c.g, ranked.c.v, ranked.c.rn, ranked.c.n).where(or_(*wanted)))
-    found: dict[Any, tuple[int, dict[int, float]]] = {}
-    for g_, v_, rn, n in rows:
-        found.setdefault(g_, (int(n), {}))[1][int(rn)] = float(v_)
-    out: dict[Any, tuple[int, list[float | None]]] = {}
-    for key, (n, by_rank) in found.items():
-        results: list[float | None] = []
-        for a, b in fractions:
-            lower, rest = divmod((n - 1) * a, b)
-            x = by_rank[lower + 1]
-            if rest:
-                x += (by_rank[lower + 2] - x) * rest / b
-            results.append(x)
-        out[key] = (n, results)
-    return out
+        if n == 0:
+            results.append(None)
+            continue
+        lower, rest = divmod((n - 1) * a, b)
+        got = [
+            float(x)
+            for x in conn.execute(
+                select(value).where(where).order_by(value).limit(2 if rest else 1).offset(lower)
+            ).scalars()
+        ]
+        x = got[0]
+        if rest:
+            x += (got[1] - x) * rest / b
+        results.append(x)
+    return n, results
 
 
-def _spread(found: tuple[int, list[float | None]] | None) -> Spread:
-    if found is None:
-        return Spread(0, None, None)
+def _spread(found: tuple[int, list[float | None]]) -> Spread:
     n, (median, p90) = found
     return Spread(
         n,
@@ -287,7 +274,7 @@ _TEMP = MetaData()
 _EP = Table(
     "mb_report_ep",
     _TEMP,
-    Column("id", BigId, primary_key=True),
+    Column("id", BigId, primary_key=True, autoincrement=False),
     Column("child_id", String(40)),
     Column("first_unmatched", Integer),
     Column("police", Integer),
@@ -298,14 +285,27 @@ _EP = Table(
     Column("ymd", Integer),  # local date of the start, YYYYMMDD
     prefixes=["TEMPORARY"],
 )
-# First alert to each role for each of the period's episodes (roles asked to acknowledge).
-_ALERTED = Table(
-    "mb_report_alerted",
+# The valid durations (returned, not before the start), in seconds.
+_DUR = Table("mb_report_dur", _TEMP, Column("secs", Float), prefixes=["TEMPORARY"])
+# The period's matched children: episodes and first start, for the repeat and placement figures.
+_CHILD = Table(
+    "mb_report_child",
     _TEMP,
-    Column("episode_id", BigId),
+    Column("child_id", String(40), primary_key=True),
+    Column("n", Integer),
+    Column("first", UTCDateTime),
+    Column("dob", Integer),  # date of birth, YYYYMMDD
+    Column("placement_id", BigId),
+    prefixes=["TEMPORARY"],
+    # SQLite: the age figure looks children up by child_id, in one tree instead of two.
+    sqlite_with_rowid=False,
+)
+# Seconds from the first alert to the first acknowledgement, per acknowledged episode and role.
+_ACKED = Table(
+    "mb_report_acked",
+    _TEMP,
     Column("role", String(40)),
-    Column("at", Float),
-    Column("ack", Float),
+    Column("wait", Float),
     prefixes=["TEMPORARY"],
 )
 
@@ -315,7 +315,8 @@ class _Query:
 
     Each figure is a GROUP BY or a conditional sum over ``mb_report_ep``, which holds the
     period's episodes with their start in local seconds (see ``sqltime``) worked out once per
-    episode instead of once per query.
+    episode instead of once per query. Indexes on the temporary tables are made after they are
+    filled (one sort, not 100,000 inserts into a tree); the percentiles read them.
     """
 
     def __init__(self, conn: Connection, st: SqlTime, period: Period, now: datetime) -> None:
@@ -325,7 +326,8 @@ class _Query:
         self.now = now
         self.ep = _EP
         self._fill_episodes()
-        self._fill_alerted()
+        self._fill_children()
+        self._fill_acked()
 
     def _fill_episodes(self) -> None:
         st, now = self.st, self.now
@@ -349,41 +351,72 @@ class _Query:
             case((returned, st.seconds(Episode.returned_at) - st.seconds(start)), else_=None),
             start,
             st.local_seconds(start),
-            st.ymd(st.local_seconds(start)),
+            st.local_ymd(start),
         ).where(start >= self.period.start_utc, start < self.period.end_utc)
         _EP.create(self.conn)
         self.conn.execute(insert(_EP).from_select([c.name for c in _EP.columns], source))
         self._analyze(_EP)
+        # The valid durations, indexed for the percentiles. A table of their own: an index on
+        # mb_report_ep would be scanned in its order by the joins, jumping about the joined
+        # tables instead of reading them in episode order.
+        ep = _EP
+        valid = select(ep.c.secs).where(ep.c.returned == 1, ep.c.secs >= 0)
+        _DUR.create(self.conn)
+        self.conn.execute(insert(_DUR).from_select(["secs"], valid))
+        self.conn.exec_driver_sql(f"CREATE INDEX {_DUR.name}_secs ON {_DUR.name} (secs)")
 
-    def _fill_alerted(self) -> None:
+    def _fill_children(self) -> None:
+        """One GROUP BY child, with the child's birth date and placement (read per child).
+
+        The ages and placements then join this table, not ``children``: the directory is
+        read once per child, not once per episode.
+        """
+        ep = self.ep
+        per = (
+            select(ep.c.child_id, func.count().label("n"), func.min(ep.c.start).label("first"))
+            .where(ep.c.child_id.is_not(None))
+            .group_by(ep.c.child_id)
+            .subquery()
+        )
+        source = select(
+            per.c.child_id,
+            per.c.n,
+            per.c.first,
+            self.st.date_ymd(Child.date_of_birth),
+            Child.placement_id,
+        ).outerjoin(Child, Child.child_id == per.c.child_id)
+        _CHILD.create(self.conn)
+        columns = ["child_id", "n", "first", "dob", "placement_id"]
+        self.conn.execute(insert(_CHILD).from_select(columns, source))
+        self._analyze(_CHILD)
+
+    def _fill_acked(self) -> None:
+        """First alert to first acknowledgement, only for the pairs with an acknowledgement.
+
+        The acknowledgements (one per episode and role at most, fewer than the alerts) lead:
+        each finds its first alert through the alerts' episode index, instead of a GROUP BY
+        over every alert of the period.
+        """
         ep, st = self.ep, self.st
+        ack = Acknowledgement
         acked = (
-            select(
-                Acknowledgement.episode_id,
-                Acknowledgement.role,
-                func.min(Acknowledgement.at).label("at"),
-            )
-            .join(ep, ep.c.id == Acknowledgement.episode_id)
-            .group_by(Acknowledgement.episode_id, Acknowledgement.role)
+            select(ack.episode_id, ack.role, func.min(ack.at).label("at"))
+            .join(ep, ep.c.id == ack.episode_id)
+            .where(ack.role.not_in(UNACKED_ROLES))
+            .group_by(ack.episode_id, ack.role)
             .subquery()
         )
         source = (
-            select(
-                Alert.episode_id,
-                Alert.role,
-                st.seconds(func.min(Alert.created_at)),
-                st.seconds(func.min(acked.c.at)),
-            )
-            .join(ep, ep.c.id == Alert.episode_id)
-            .outerjoin(
-                acked, and_(acked.c.episode_id == Alert.episode_id, acked.c.role == Alert.role)
-            )
-            .where(Alert.role.not_in(UNACKED_ROLES))
-            .group_by(Alert.episode_id, Alert.role)
+            select(acked.c.role, st.seconds(acked.c.at) - st.seconds(func.min(Alert.created_at)))
+            .select_from(acked)
+            .join(Alert, and_(Alert.episode_id == acked.c.episode_id, Alert.role == acked.c.role))
+            .group_by(acked.c.episode_id, acked.c.role, acked.c.at)
         )
-        _ALERTED.create(self.conn)
-        self.conn.execute(insert(_ALERTED).from_select(["episode_id", "role", "at", "ack"], source))
-        self._analyze(_ALERTED)
+        _ACKED.create(self.conn)
+        self.conn.execute(insert(_ACKED).from_select(["role", "wait"], source))
+        name = _ACKED.name
+        self.conn.exec_driver_sql(f"CREATE INDEX {name}_wait ON {name} (role, wait)")
+        self._analyze(_ACKED)
 
     def _analyze(self, table: Table) -> None:
         """PostgreSQL plans joins on a temporary table blind until it has statistics."""
@@ -394,6 +427,7 @@ class _Query:
         ep = self.ep
         returned = ep.c.returned == 1
         secs = ep.c.secs
+        first_unmatched = ep.c.first_unmatched == 1
         row = self.conn.execute(
             select(
                 func.count(),
@@ -404,16 +438,17 @@ class _Query:
                 _count_if(and_(returned, secs >= 2 * DAY, secs < 7 * DAY)),
                 _count_if(and_(returned, secs >= 7 * DAY)),
                 func.coalesce(func.sum(ep.c.police), 0),
+                _count_if(first_unmatched),
+                _count_if(and_(first_unmatched, ep.c.child_id.is_not(None))),
             ).select_from(ep)
         ).one()
-        episodes, n_returned, invalid, *bands, police = (int(x) for x in row)
-        durations = select(secs.label("d")).where(returned, secs >= 0).subquery()
-        duration = _spread(percentiles(self.conn, durations, group=None, value="d").get("all"))
+        episodes, n_returned, invalid, *bands, police, unmatched, later = (int(x) for x in row)
+        duration = _spread(percentiles(self.conn, _DUR.c.secs, true(), n_returned - invalid))
         children, matched, two, three = self._repeat()
         hours, weekdays = self._clock()
         esc, escalated = self._escalations()
-        reasons, with_reasons = self._reasons()
-        ages, placements = self._who()
+        interviews, with_reasons = self._interviews()
+        ages, placements = self._who(episodes)
         by_type: dict[str, int] = {}
         for _name, kind, n in placements:
             by_type[kind] = by_type.get(kind, 0) + n
@@ -441,29 +476,20 @@ class _Query:
             by_weekday=weekdays,
             by_month=self._months(),
             police_reference=police,
-            interviews=self._interviews(),
-            reasons=reasons,
+            interviews=interviews,
+            reasons=self._reasons(),
             interviews_with_reasons=with_reasons,
             acks=self._acks(),
             escalations=esc,
             episodes_escalated=escalated,
-            unmatched=self._unmatched(),
+            unmatched=Unmatched(unmatched, later, unmatched - later),
             failed=self._failed(),
             repeat_children=repeat,
             repeat_children_more=more,
         )
 
-    def _per_child(self) -> Any:
-        ep = self.ep
-        return (
-            select(ep.c.child_id, func.count().label("n"), func.min(ep.c.start).label("first"))
-            .where(ep.c.child_id.is_not(None))
-            .group_by(ep.c.child_id)
-            .subquery()
-        )
-
     def _repeat(self) -> tuple[int, int, int, int]:
-        per = self._per_child()
+        per = _CHILD
         row = self.conn.execute(
             select(
                 func.count(),
@@ -476,7 +502,7 @@ class _Query:
         return children, matched, two, three
 
     def _repeat_children(self) -> tuple[list[RepeatChild], int]:
-        per = self._per_child()
+        per = _CHILD
         rows = self.conn.execute(
             select(per.c.child_id, per.c.n, func.count().over().label("total"))
             .where(per.c.n >= 2)
@@ -503,43 +529,44 @@ class _Query:
         ).one()
         return int(row[0]), int(row[1])
 
-    def _who(self) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
-        """Episodes by age band at start, and by placement: one GROUP BY over both."""
-        ep = self.ep
-        age = (ep.c.ymd - self.st.date_ymd(Child.date_of_birth)) // 10000
-        band = case(
-            (ep.c.child_id.is_(None), "unmatched"),
-            (Child.date_of_birth.is_(None), "unknown DOB"),
-            (age < 10, "under 10"),
-            (age < 16, "10–15"),
-            else_="16+",
-        )
-        name = case(
-            (ep.c.child_id.is_(None), "(unmatched)"),
-            (Placement.id.is_(None), "(no placement)"),
-            else_=Placement.name,
-        )
+    def _who(self, episodes: int) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
+        """Episodes by age band at start (per episode), and by placement (per child)."""
+        ep, per = self.ep, _CHILD
+        age = (ep.c.ymd - per.c.dob) // 10000
+        dob = per.c.dob.is_not(None)
+        # Conditional sums, no GROUP BY: one pass, no sort. Unmatched episodes have no row in
+        # mb_report_child; "16+" is what is left of the episodes with a birth date.
+        row = self.conn.execute(
+            select(
+                func.count(),
+                _count_if(per.c.dob.is_(None)),
+                _count_if(and_(dob, age < 10)),
+                _count_if(and_(dob, age >= 10, age < 16)),
+            )
+            .select_from(ep)
+            .join(per, per.c.child_id == ep.c.child_id)
+        ).one()
+        matched, unknown, under_10, teens = (int(x) for x in row)
+        older = matched - unknown - under_10 - teens
+        counts = (under_10, teens, older, unknown, episodes - matched)
+        ages = dict(zip(AGE_BANDS, counts, strict=True))
+        name = case((Placement.id.is_(None), "(no placement)"), else_=Placement.name)
         kind = case(
-            (ep.c.child_id.is_(None), "(unmatched)"),
             (Placement.id.is_(None), "(no placement)"),
             (func.coalesce(Placement.placement_type, "") == "", "(type not recorded)"),
             else_=Placement.placement_type,
         )
         rows = self.conn.execute(
-            select(band.label("band"), name.label("name"), kind.label("kind"), func.count())
-            .select_from(ep)
-            .outerjoin(Child, Child.child_id == ep.c.child_id)
-            .outerjoin(Placement, Placement.id == Child.placement_id)
-            .group_by(band, name, kind)
+            select(name.label("name"), kind.label("kind"), func.sum(per.c.n))
+            .select_from(per)
+            .outerjoin(Placement, Placement.id == per.c.placement_id)
+            .group_by(name, kind)
         ).all()
-        ages = dict.fromkeys(AGE_BANDS, 0)
-        places: dict[tuple[str, str], int] = {}
-        for b, p, k, n in rows:
-            ages[str(b)] += int(n)
-            places[str(p), str(k)] = places.get((str(p), str(k)), 0) + int(n)
+        places = [(str(p), str(k), int(n)) for p, k, n in rows]
+        if ages["unmatched"]:
+            places.append(("(unmatched)", "(unmatched)", ages["unmatched"]))
         # Ordered here, not by the database: collations order "(no placement)" differently.
-        placements = sorted(((p, k, n) for (p, k), n in places.items()), key=_most_first)
-        return ages, placements
+        return ages, sorted(places, key=_most_first)
 
     def _clock(self) -> tuple[list[int], list[int]]:
         ep = self.ep
@@ -565,7 +592,8 @@ class _Query:
             y, m = (y + 1, 1) if m == 12 else (y, m + 1)
         return out
 
-    def _interviews(self) -> Interviews:
+    def _interviews(self) -> tuple[Interviews, int]:
+        """The interviews by status and deadline, and how many give a reason: one pass."""
         ep = self.ep
         iv = Interview
         completed = iv.status == "completed"
@@ -582,13 +610,14 @@ class _Query:
                 _count_if(dated),
                 _count_if(and_(completed, iv.held_on.is_(None))),
                 _count_if(and_(waiting, iv.due_at <= self.now)),
+                _count_if(func.json_array_length(iv.reason_codes) > 0),
             )
             .select_from(ep)
             .join(iv, ep.c.id == iv.episode_id)
         ).one()
         owed, *rest = (int(x) for x in row)
         by_status = dict(zip(INTERVIEW_STATUSES, rest[:5], strict=True))
-        return Interviews(
+        interviews = Interviews(
             owed=owed,
             by_status=by_status,
             offered=owed - by_status["due"],
@@ -597,8 +626,9 @@ class _Query:
             completed_undated=rest[7],
             overdue_open=rest[8],
         )
+        return interviews, rest[9]
 
-    def _reasons(self) -> tuple[list[tuple[str, int]], int]:
+    def _reasons(self) -> list[tuple[str, int]]:
         ep = self.ep
         if self.st.postgres:
             codes = func.json_array_elements_text(Interview.reason_codes).table_valued("value")
@@ -613,62 +643,40 @@ class _Query:
             .join(codes, true())
             .group_by(code)
         ).all()
-        with_any = self.conn.execute(
-            select(func.count())
-            .select_from(ep)
-            .join(Interview, ep.c.id == Interview.episode_id)
-            .where(func.json_array_length(Interview.reason_codes) > 0)
-        ).scalar_one()
-        reasons = sorted(((str(c), int(n)) for c, n in rows), key=_most_first)
-        return reasons, int(with_any)
+        return sorted(((str(c), int(n)) for c, n in rows), key=_most_first)
 
     def _acks(self) -> list[AckRole]:
-        a = _ALERTED
-        counts = self.conn.execute(
-            select(a.c.role, func.count(), func.count(a.c.ack)).group_by(a.c.role)
+        ep, k = self.ep, _ACKED
+        alerted = self.conn.execute(
+            select(Alert.role, func.count(distinct(Alert.episode_id)))
+            .join(ep, ep.c.id == Alert.episode_id)
+            .where(Alert.role.not_in(UNACKED_ROLES))
+            .group_by(Alert.role)
         ).all()
-        waits = (
-            select(a.c.role.label("role"), (a.c.ack - a.c.at).label("d"))
-            .where(a.c.ack.is_not(None))
-            .subquery()
-        )
-        spreads = percentiles(self.conn, waits, group="role", value="d")
-        return [
-            AckRole(str(role), int(n), int(k), _spread(spreads.get(role)))
-            for role, n, k in sorted(counts)
-        ]
+        rows = self.conn.execute(select(k.c.role, func.count()).group_by(k.c.role)).all()
+        acked: dict[str, int] = {str(r): int(n) for r, n in rows}
+        out = []
+        for role, n in sorted(alerted):
+            done = acked.get(str(role), 0)
+            spread = _spread(percentiles(self.conn, k.c.wait, k.c.role == role, done))
+            out.append(AckRole(str(role), int(n), done, spread))
+        return out
 
     def _escalations(self) -> tuple[dict[str, int], int]:
         ep = self.ep
         done = and_(DueAction.status == "done", DueAction.kind.in_(ESCALATIONS))
-        done_rows = (
-            select(DueAction.kind.label("kind"), DueAction.episode_id.label("episode_id"))
+        kinds = list(ESCALATIONS)
+        row = self.conn.execute(
+            select(
+                *(_count_if(DueAction.kind == kind) for kind in kinds),
+                func.count(distinct(DueAction.episode_id)),
+            )
             .select_from(ep)
             .join(DueAction, ep.c.id == DueAction.episode_id)
             .where(done)
-            .subquery()
-        )
-        by_kind: dict[str, int] = dict(
-            self.conn.execute(
-                select(done_rows.c.kind, func.count()).group_by(done_rows.c.kind)
-            ).all()
-        )
-        escalated = self.conn.execute(
-            select(func.count(distinct(done_rows.c.episode_id)))
-        ).scalar_one()
-        return {short: int(by_kind.get(kind, 0)) for kind, short in ESCALATIONS.items()}, int(
-            escalated
-        )
-
-    def _unmatched(self) -> Unmatched:
-        ep = self.ep
-        row = self.conn.execute(
-            select(func.count(), _count_if(ep.c.child_id.is_not(None))).where(
-                ep.c.first_unmatched == 1
-            )
         ).one()
-        reported, later = int(row[0]), int(row[1])
-        return Unmatched(reported, later, reported - later)
+        *by_kind, escalated = (int(x) for x in row)
+        return {ESCALATIONS[kind]: n for kind, n in zip(kinds, by_kind, strict=True)}, escalated
 
     def _failed(self) -> Failed:
         m = InboundMessage

@@ -6,10 +6,11 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, literal, select
 
 from mailbridge import stats
-from mailbridge.sqltime import transitions
+from mailbridge.models import UTCDateTime
+from mailbridge.sqltime import SqlTime, transitions
 from tests.report_data import END, EXPECTED, NOW, START, seed
 
 LONDON = ZoneInfo("Europe/London")
@@ -141,3 +142,23 @@ def test_the_same_episodes_in_utc_fall_on_other_hours_and_days(engine: Engine) -
     assert f.by_hour[23] == 4 and f.by_hour[0] == 2
     assert f.by_age_band["under 10"] == EXPECTED["by_age_band"]["under 10"] + 1
     assert f.interviews.completed_in_time == EXPECTED["completed_in_time"] - 1  # E3 held late
+
+
+@pytest.mark.parametrize(
+    ("at", "local_date"),
+    [
+        (datetime(2026, 3, 28, 23, 59, tzinfo=UTC), 20260328),  # GMT: still the 28th
+        (datetime(2026, 6, 30, 23, 30, tzinfo=UTC), 20260701),  # BST: already 1 July
+        (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), 20261025),  # BST, the night it ends
+        (datetime(2026, 12, 31, 23, 30, tzinfo=UTC), 20261231),  # GMT again
+    ],
+)
+def test_local_ymd_is_the_local_date(engine: Engine, at: datetime, local_date: int) -> None:
+    """PostgreSQL's shortcut for the episodes' local date agrees with the local seconds."""
+    st = SqlTime(engine.dialect.name, LONDON, date(2026, 1, 1), date(2026, 12, 31))
+    stamp = literal(at, UTCDateTime())
+    with engine.connect() as conn:
+        direct, via_seconds = conn.execute(
+            select(st.local_ymd(stamp), st.ymd(st.local_seconds(stamp)))
+        ).one()
+    assert (direct, via_seconds) == (local_date, local_date)
