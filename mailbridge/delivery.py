@@ -11,6 +11,7 @@ import email
 import logging
 import os
 import random
+import re
 import smtplib
 import threading
 from collections.abc import Callable, Iterator
@@ -135,6 +136,15 @@ class SmtpTransport:
         if not verify_tls:
             log.warning(
                 "%s", tls.insecure_warning("relay.verify_tls", f"the relay {self.target.host}")
+            )
+        t = self.target
+        if not (t.implicit_tls or t.starttls) and not tls.is_loopback(t.host):
+            # Children's details, and the relay password if any, would cross in clear text.
+            log.warning(
+                "relay.url has no TLS (use smtps:// or ?starttls=1): alerts%s to %s travel in "
+                "clear text",
+                " and the relay password" if t.username else "",
+                t.host,
             )
 
     @contextmanager
@@ -305,6 +315,8 @@ class _Facts:
 
 
 _RECORD_EVERY = 10
+# A relay's reply may quote the recipient ("450 4.1.2 <carer@x>: ..."): never into the logs.
+_ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
 # Relay commands one alert may take (connect, EHLO, MAIL, RCPT, DATA, the end of data), each
 # allowed relay.timeout_seconds: the claim lease, renewed while a pass still has rows to send.
 _COMMANDS_PER_ALERT = 6
@@ -438,16 +450,21 @@ class Sender:
         pending: list[Outcome] = list(outcomes)
         sent_ids: set[int] = set()
         try:
+            self._renew(ids)
             with self.transport.open() as conn:
                 for alert_id, recipient, message in ready:
+                    if self._stop.is_set():
+                        break  # shutting down: _settle hands the untried rows back
+                    self._renew(ids)
                     with self._context(alert_id):
-                        pending.append(self._send(conn, alert_id, recipient, message))
+                        outcome = self._send(conn, alert_id, recipient, message)
+                    # Known at once, so a pass cut short records it rather than resending.
+                    self._held[alert_id] = outcome
+                    pending.append(outcome)
                     sent_ids.add(alert_id)
                     if len(pending) >= _RECORD_EVERY:
                         self._record_all(pending, report)
                         pending = []
-                    if len(sent_ids) < len(ready):
-                        self._renew(ids)
         except TemporaryFailure as exc:
             # The relay could not be reached at all: every unsent row waits for the next try.
             local = isinstance(exc, LocalFailure)
@@ -470,6 +487,10 @@ class Sender:
             return Outcome(alert_id, permanent=str(exc))
         except TemporaryFailure as exc:
             return Outcome(alert_id, str(exc), local=isinstance(exc, LocalFailure))
+        except Exception as exc:
+            # An email the transport cannot take (smtplib's SMTPUTF8 path raises TypeError on
+            # some addresses) would be resent for ever: it fails, and the fallback is told.
+            return Outcome(alert_id, permanent=f"cannot send: {type(exc).__name__}: {exc}")
         return Outcome(alert_id)
 
     def _lease(self) -> timedelta:
@@ -673,7 +694,7 @@ class Sender:
                 alert.id,
                 alert.attempts,
                 delay,
-                error.split(":")[0][:80],
+                _ADDRESS.sub("<address>", error.split(":")[0])[:80],
             )
             return
         alert.status = FAILED
@@ -702,5 +723,6 @@ class Sender:
         """Exponential, capped, with equal jitter (half the step fixed, half random), so a dead
         relay is not hammered by every row in step."""
         relay = self.settings.relay
-        ceiling = min(relay.max_backoff_seconds, relay.backoff_seconds * 2 ** (attempts - 1))
+        # The exponent is capped: a local fault retries for ever, and 2 ** 1024 overflows.
+        ceiling = min(relay.max_backoff_seconds, relay.backoff_seconds * 2 ** min(attempts - 1, 32))
         return float(ceiling / 2 + self.rng.uniform(0, ceiling / 2))

@@ -84,7 +84,8 @@ class ReportLike(Protocol):
     def summary_text(self) -> str: ...
 
 
-ReportBuilder = Callable[[Engine, Settings, date, date], ReportLike]
+# (engine, settings, first day, last day, the report's "now")
+ReportBuilder = Callable[[Engine, Settings, date, date, datetime], ReportLike]
 
 
 def last_finished(kind: str, today: date) -> Period:
@@ -193,8 +194,10 @@ def render(settings: Settings, period: Period, report: ReportLike) -> DigestEmai
     )
 
 
-def _default_builder(engine: Engine, settings: Settings, start: date, last: date) -> ReportLike:
-    return build_report(engine, settings, start, last)
+def _default_builder(
+    engine: Engine, settings: Settings, start: date, last: date, now: datetime
+) -> ReportLike:
+    return build_report(engine, settings, start, last, now=now)
 
 
 def run_due(
@@ -204,10 +207,16 @@ def run_due(
     now: datetime,
     *,
     build: ReportBuilder = _default_builder,
+    since: datetime | None = None,
 ) -> list[Outcome]:
-    """Queue every due digest that no one has sent; safe to run from several instances."""
+    """Queue every due digest that no one has sent; safe to run from several instances.
+
+    ``since``: the first message's arrival when the caller knows it (it never changes once
+    set, and finding it scans the messages); None looks it up.
+    """
     outcomes = []
-    for period in due_periods(settings, now, in_use_since(engine)):
+    first = since if since is not None else in_use_since(engine)
+    for period in due_periods(settings, now, first):
         with Session(engine) as session:
             done = session.scalar(
                 select(DigestRun.id).where(
@@ -230,13 +239,21 @@ def send(
     build: ReportBuilder = _default_builder,
 ) -> Outcome:
     """Build the report (outside any transaction: it may take a second), then claim the
-    period and queue the emails in one transaction."""
-    report = build(engine, settings, period.start, period.last_day)
+    period and queue the emails in one transaction.
+
+    With nobody to send to, nothing is claimed: the period stays due, and the next pass
+    after the directory or the routing file names someone sends it.
+    """
+    with Session(engine) as session:
+        people = addressees(session, routing, settings.digest.recipients)
+    if not people:
+        log.warning("digest %s: no recipients resolved; it stays due", period.key)
+        return Outcome(period, 0, skipped="no recipients")
+    report = build(engine, settings, period.start, period.last_day, now)
     mail = render(settings, period, report)
     domain = settings.from_address.rpartition("@")[2] or "localhost"
     try:
         with Session(engine) as session, session.begin():
-            people = addressees(session, routing, settings.digest.recipients)
             session.execute(
                 insert(DigestRun).values(
                     kind=period.kind,
@@ -246,11 +263,9 @@ def send(
                     recipients=len(people),
                 )
             )
-            if people:
-                session.execute(
-                    insert(Alert),
-                    [_row(period, person, mail, domain, now) for person in people],
-                )
+            session.execute(
+                insert(Alert), [_row(period, person, mail, domain, now) for person in people]
+            )
             session.add(
                 AuditEntry(
                     at=now,
@@ -264,9 +279,6 @@ def send(
     except IntegrityError:
         # Another instance claimed the period first; it sends, this one does not.
         return Outcome(period, 0, skipped="already sent")
-    if not people:
-        log.warning("digest %s: no recipients resolved; nothing sent", period.key)
-        return Outcome(period, 0, skipped="no recipients")
     log.info("digest %s queued for %d recipient(s)", period.key, len(people))
     return Outcome(period, len(people))
 

@@ -178,10 +178,16 @@ class Intake:
             shown = exc if isinstance(exc, StorageError) else type(exc).__name__
             log.error("intake commit failed for %d message(s): %s", len(batch), shown)
             for _, fut in batch:
-                fut.set_exception(exc if isinstance(exc, StorageError) else StorageError(str(exc)))
+                if not fut.done():  # a client that hung up cancelled its wait
+                    fut.set_exception(
+                        exc if isinstance(exc, StorageError) else StorageError(str(exc))
+                    )
             return
         for (_, fut), result in zip(batch, results, strict=True):
-            fut.set_result(result)
+            # A cancelled wait (the client hung up) must not kill the writer: the message is
+            # committed all the same, and the others in the batch still get their answer.
+            if not fut.done():
+                fut.set_result(result)
 
     def close(self) -> None:
         """Finish every queued commit, then stop the writer."""

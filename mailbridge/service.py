@@ -9,6 +9,7 @@ import signal
 import ssl
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
@@ -30,6 +31,7 @@ from mailbridge.processing import ReadingPipeline
 from mailbridge.worker import Worker
 
 log = logging.getLogger(__name__)
+
 
 # aiosmtpd ("mail.log") logs every envelope address and command line at INFO, and alembic
 # chatters; capped at WARNING so the logs carry no carer's address (docs/privacy.md).
@@ -65,11 +67,19 @@ def start_scheduler(
         except Exception as exc:
             log.error("timer pass failed: %s; it runs again at the next tick", type(exc).__name__)
 
+    first_message: list[datetime] = []  # found once; it never changes after
+
     def send_digests() -> None:
         try:
-            if any(
-                o.queued for o in digest.run_due(runner.engine, settings, runner.routing, clock())
-            ):
+            if not first_message:
+                found = digest.in_use_since(runner.engine)
+                if found is None:
+                    return
+                first_message.append(found)
+            outcomes = digest.run_due(
+                runner.engine, settings, runner.routing, clock(), since=first_message[0]
+            )
+            if any(o.queued for o in outcomes):
                 sender.wake()
         except Exception as exc:
             log.error("digest pass failed: %s; it runs again in 10 minutes", type(exc).__name__)

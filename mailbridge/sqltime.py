@@ -88,10 +88,12 @@ class SqlTime:
         return (func.julianday(col) - _UNIX_JULIAN) * 86400.0
 
     def local_seconds(self, col: Col) -> ColumnElement[Any]:
-        """Whole Unix seconds of the local wall-clock time at ``col``."""
+        """Whole Unix seconds of the local wall-clock time at ``col``, truncated (23:59:59.7
+        is still that day and hour; rounding moved it into the next)."""
         if self.postgres:
-            return cast(func.extract("epoch", func.timezone(self.tz.key, col)), BigInteger)
-        utc = cast(func.round(self.seconds(col)), Integer)
+            local = func.extract("epoch", func.timezone(self.tz.key, col))
+            return cast(func.floor(local), BigInteger)
+        utc = cast(func.strftime("%s", col), Integer)
         return utc + self._offset(col, 0, len(self._steps))
 
     def _offset(self, col: Col, lo: int, hi: int) -> ColumnElement[Any]:

@@ -197,7 +197,11 @@ def compute(
     last = max(end, now.date()) + timedelta(days=40)
     st = SqlTime(engine.dialect.name, tz, start - timedelta(days=2), last)
     # One snapshot for every figure; on SQLite a deferred BEGIN, so intake is not held up.
-    with engine.connect().execution_options(**{db.READ_ONLY: True}) as conn:
+    # PostgreSQL's default READ COMMITTED would give each statement its own snapshot.
+    options: dict[str, Any] = {db.READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["isolation_level"] = "REPEATABLE READ"
+    with engine.connect().execution_options(**options) as conn:
         if conn.dialect.name == "sqlite":
             _sqlite_for_reading(conn)
         try:

@@ -312,8 +312,16 @@ def finish(
         entity="message",
         entity_id=row.id,
         action=status,
-        detail={"reason": reason, "error": error, "attempts": row.attempts},
+        detail={"reason": reason, "error": audit_error(error), "attempts": row.attempts},
     )
+
+
+def audit_error(error: str | None) -> str | None:
+    """What the audit log keeps of a processing error: its kind, never its text, which may
+    quote the message and would outlive retention (the message row's copy is purged)."""
+    if error is None:
+        return None
+    return error.split(":", 1)[0].strip()[:120]
 
 
 def record_failure(
@@ -335,7 +343,11 @@ def record_failure(
             entity="message",
             entity_id=row.id,
             action="retry",
-            detail={"error": error, "attempts": row.attempts, "retry_at": retry_at.isoformat()},
+            detail={
+                "error": audit_error(error),
+                "attempts": row.attempts,
+                "retry_at": retry_at.isoformat(),
+            },
         )
     return row
 

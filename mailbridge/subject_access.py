@@ -360,7 +360,15 @@ def export(
         "episodes": sorted(data["episodes"]),
     }
     tmp = out.with_name(f".{out.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        # O_EXCL | O_NOFOLLOW: never write through a file or link someone else left there,
+        # so the export is 0600 and ours.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise MailbridgeError(
+            f"{tmp}: exists (an export in progress, or left by a crash); remove it and retry"
+        ) from None
+    linked = False
     try:
         with os.fdopen(fd, "wb") as fh:
             with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as z:
@@ -368,18 +376,27 @@ def export(
             fh.flush()
             os.fsync(fh.fileno())
         # The audit line and the file appear together: a failed audit leaves no file.
-        with Session(engine) as session, session.begin():
-            store.audit(
-                session,
-                at=now,
-                actor=requested_by[:120],
-                entity=ENTITY,
-                entity_id=child_id,
-                action="export",
-                detail={"file": out.name, "counts": index["counts"]},
-            )
-            session.flush()
-            os.replace(tmp, out)
+        try:
+            with Session(engine) as session, session.begin():
+                store.audit(
+                    session,
+                    at=now,
+                    actor=requested_by[:120],
+                    entity=ENTITY,
+                    entity_id=child_id,
+                    action="export",
+                    detail={"file": out.name, "counts": index["counts"]},
+                )
+                session.flush()
+                try:
+                    os.link(tmp, out)  # unlike a rename, never replaces a file made meanwhile
+                except FileExistsError:
+                    raise MailbridgeError(f"{out}: already exists; choose another path") from None
+                linked = True
+        except BaseException:
+            if linked:
+                out.unlink(missing_ok=True)
+            raise
     finally:
         tmp.unlink(missing_ok=True)
     return index

@@ -193,10 +193,12 @@ class Worker:
         # The stored error may quote the message; the log line names only the exception type.
         error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
         now = self.clock()
+        outcome: str | None = None
         with Session(self.engine) as session, session.begin():
             row = session.get(InboundMessage, message_id)
             if row is None:
                 return None
+            received_at = row.received_at
             if row.attempts >= self.settings.max_attempts:
                 failed = store.record_failure(
                     session, message_id, error=error, now=now, retry_at=None
@@ -210,17 +212,24 @@ class Worker:
                     row.attempts,
                     type(exc).__name__,
                 )
-                return FAILED
-            delay = self.settings.retry_delay_seconds * (2 ** max(row.attempts - 1, 0))
-            store.record_failure(
-                session, message_id, error=error, now=now, retry_at=now + timedelta(seconds=delay)
-            )
-            log.warning(
-                "retry id=%s message_id=%s attempts=%s in=%ss error=%s",
-                message_id,
-                row.message_id,
-                row.attempts,
-                delay,
-                type(exc).__name__,
-            )
-            return None
+                outcome = FAILED
+            else:
+                delay = self.settings.retry_delay_seconds * (2 ** max(row.attempts - 1, 0))
+                store.record_failure(
+                    session,
+                    message_id,
+                    error=error,
+                    now=now,
+                    retry_at=now + timedelta(seconds=delay),
+                )
+                log.warning(
+                    "retry id=%s message_id=%s attempts=%s in=%ss error=%s",
+                    message_id,
+                    row.message_id,
+                    row.attempts,
+                    delay,
+                    type(exc).__name__,
+                )
+        if outcome == FAILED:
+            self._finished(received_at, now, FAILED)  # after the commit, as for the others
+        return outcome

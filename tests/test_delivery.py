@@ -564,8 +564,8 @@ def test_unwritable_outbox_is_a_clear_error_and_the_row_stays_queued(
 # -- a crash between the relay's 250 and the record ---------------------------------------
 
 
-class SimulatedCrash(Exception):
-    pass
+class SimulatedCrash(BaseException):
+    """The process dying mid-pass: like SystemExit, not an error the sender could handle."""
 
 
 class CrashAfterFirstSend:
@@ -662,6 +662,42 @@ def test_a_slow_pass_keeps_its_claims_and_no_other_instance_sends_them_twice(
     assert sender.transport.other_handled == [0] * count
     assert Counter(sink.by_message_id().values()) == Counter({1: count})
     assert all(a.attempts == 1 for a in alerts(world))
+
+
+class RaisesOnSend:
+    """A transport that raises something unexpected for one recipient (as smtplib does with
+    SMTPUTF8 and some addresses), and sends the rest."""
+
+    def __init__(self, inner: Any, bad: str) -> None:
+        self.inner, self.bad = inner, bad
+
+    @contextmanager
+    def open(self) -> Iterator[Any]:
+        with self.inner.open() as conn:
+            bad = self.bad
+
+            class Conn:
+                def send(self, message: Message, recipient: str) -> None:
+                    if recipient == bad:
+                        raise TypeError("cannot encode this address")
+                    conn.send(message, recipient)
+
+            yield Conn()
+
+
+def test_an_unexpected_error_for_one_alert_fails_it_and_the_rest_go_once(
+    world: Engine, make_settings: SettingsFactory, clock: FakeClock, sink: Sink
+) -> None:
+    settings = make_settings(RELAY_TOML, relay_url=sink.url)
+    sender = queue_alerts(world, settings, clock, report())
+    bad = alerts(world)[0].recipient
+    sender.transport = RaisesOnSend(sender.transport, bad)
+    sender.deliver_due()
+    rows = {a.recipient: a for a in alerts(world) if a.event != "delivery_failed"}
+    assert rows[bad].status == "failed" and "TypeError" in (rows[bad].last_error or "")
+    assert all(a.status == "sent" for r, a in rows.items() if r != bad)
+    assert set(sink.by_message_id().values()) == {1}  # nothing sent twice
+    assert any(a.event == "delivery_failed" for a in alerts(world))  # the fallback is told
 
 
 # -- building the email -------------------------------------------------------------------

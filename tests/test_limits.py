@@ -79,6 +79,14 @@ def test_a_first_report_passes_even_from_a_busy_ip():
     assert rates.check("a@x.example", "9.9.9.9") is None
 
 
+def test_a_first_report_passes_from_a_busy_ip_with_no_sender_limit():
+    rates = RateLimiter(per_sender=0, per_ip=2, window=3600, clock=Clock())
+    for sender in ("a@x.example", "b@x.example"):
+        rates.record(sender, "1.2.3.4")
+    assert rates.check("a@x.example", "1.2.3.4") == "ip"
+    assert rates.check("brand.new@x.example", "1.2.3.4") is None
+
+
 def test_null_sender_is_held_by_the_ip_limit_alone():
     rates = RateLimiter(per_sender=1, per_ip=2, window=3600, clock=Clock())
     rates.record("", "1.2.3.4")

@@ -46,9 +46,17 @@ class SlidingWindow:
     """
 
     def __init__(
-        self, *, limit: int, window: float, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        limit: int,
+        window: float,
+        clock: Callable[[], float] = time.monotonic,
+        track: bool = False,
     ) -> None:
         self.limit = limit
+        # Count events even with no limit of its own (the sender window, so that a first
+        # report is known when only the IP limit is set).
+        self.track = track
         self.window = window
         self.clock = clock
         self.events: dict[str, deque[float]] = {}
@@ -77,7 +85,7 @@ class SlidingWindow:
 
     def record(self, key: str) -> None:
         """Count one event for ``key`` now; forget keys whose windows emptied."""
-        if self.limit <= 0:
+        if self.limit <= 0 and not self.track:
             return
         now = self.clock()
         self.events.setdefault(key, deque()).append(now)
@@ -103,7 +111,7 @@ class RateLimiter:
         window: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.senders = SlidingWindow(limit=per_sender, window=window, clock=clock)
+        self.senders = SlidingWindow(limit=per_sender, window=window, clock=clock, track=per_ip > 0)
         self.ips = SlidingWindow(limit=per_ip, window=window, clock=clock)
 
     @staticmethod
@@ -114,8 +122,8 @@ class RateLimiter:
         """None when one more message may pass; else which limit it would break."""
         key = self._sender_key(sender)
         if key:
-            if self.senders.limit > 0 and self.senders.count(key) == 0:
-                return None
+            if self.senders.count(key) == 0:
+                return None  # a first report is never deferred, whatever the IP has sent
             if not self.senders.allows(key):
                 return "sender"
         if not self.ips.allows(ip):

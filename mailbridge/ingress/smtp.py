@@ -99,11 +99,9 @@ class IntakeHandler:
         if not session.authenticated:
             over = self.rates.check(address, _ip(session.peer))
             if over is not None:
+                # No address: a carer's address never goes into the logs.
                 log.warning(
-                    "rate limit (%s) reached: deferred MAIL from %r peer=%s",
-                    over,
-                    address,
-                    _peer(session.peer),
+                    "rate limit (%s) reached: deferred MAIL peer=%s", over, _peer(session.peer)
                 )
                 return "451 4.7.1 Too many messages, please try again later"
         envelope.mail_from = address

@@ -110,9 +110,17 @@ def relayed(msg: ReadMessage, own: OwnMail) -> Loop | None:
     if _forwards_own(msg, own):
         return Loop("forwards our own mail with nothing added")
     answers = any(own.is_own_message_id(r) for r in [msg.in_reply_to, *msg.references] if r)
-    if answers and not _subject_added(msg.subject):
+    if answers and not _subject_added(msg.subject) and not _typed_in_quote(msg.quoted_text):
         return Loop("answers our own mail with nothing added")
     return None
+
+
+def _typed_in_quote(quoted: str) -> bool:
+    """Words below or between the ``>`` lines of a reply (bottom or inline posting) are the
+    person's own: a carer who answers a receipt under the quote must still be read. A quote
+    without ``>`` marks (Outlook's) counts too, so such a reply is read rather than dropped."""
+    lines = [line.strip() for line in quoted.splitlines() if line.strip()]
+    return any(not line.startswith(">") for line in lines[1:])
 
 
 def _subject_added(subject: str) -> bool:
