@@ -121,6 +121,34 @@ def test_group_commit_from_the_event_loop(engine):
         assert s.scalar(select(func.count()).select_from(InboundMessage)) == 50
 
 
+def test_a_client_that_hangs_up_mid_commit_does_not_stop_the_writer(engine, monkeypatch):
+    """The SMTP session's wait is cancelled when its client goes; the writer must go on."""
+    intake = Intake(engine)
+    entered, release = threading.Event(), threading.Event()
+    real = intake.accept_many
+
+    def slow(items, *args, **kwargs):
+        entered.set()
+        release.wait(10)
+        return real(items, *args, **kwargs)
+
+    monkeypatch.setattr(intake, "accept_many", slow)
+
+    async def hang_up_then_send() -> int:
+        waiting = asyncio.ensure_future(intake.accept_async(incoming(sample_report(1))))
+        await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
+        waiting.cancel()  # the client hung up while its commit was under way
+        await asyncio.sleep(0)
+        release.set()
+        second = await asyncio.wait_for(intake.accept_async(incoming(sample_report(2))), 10)
+        return second.id
+
+    assert asyncio.run(hang_up_then_send())
+    intake.close()
+    with Session(engine) as s:  # the abandoned message was committed all the same
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 2
+
+
 def test_storage_failure_raises_storage_error_and_stores_nothing(engine, monkeypatch):
     from mailbridge import store
 

@@ -286,3 +286,22 @@ def test_a_staff_reply_to_an_alert_is_still_an_acknowledgement(world):
     assert back.reason.startswith("acknowledged MB-")
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Acknowledgement)) == 1
+
+
+def test_a_reply_typed_below_the_quote_of_our_receipt_is_read_not_dropped() -> None:
+    quoted = (
+        "On Thu, 26 Nov 2026 at 21:30, mailbridge <missing@council.example> wrote:\n"
+        "> Thank you. Your report about the child you named is MB-2026-00001.\n"
+        "\n"
+    )
+    headers = f"In-Reply-To: <{OUR_ID}>\r\nReferences: <{OUR_ID}>\r\n"
+    below = mail(
+        quoted + "Jordan came home at 23:10, safe and well.\n",
+        sender="oakview@homes.example",
+        headers=headers,
+    )
+    assert relayed(read_message(below), OWN) is None
+    # With nothing typed at all, the bare quote is still our mail coming back.
+    bare = mail(quoted, sender="oakview@homes.example", headers=headers)
+    loop = relayed(read_message(bare), OWN)
+    assert loop is not None and "nothing added" in loop.reason
