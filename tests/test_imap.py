@@ -519,6 +519,8 @@ def test_one_watcher_per_mailbox_on_postgres_with_failover(box: Box) -> None:
     wait_for(second.idling.is_set, 10, "the standby to take over")
     box.append([report(1, tag)])
     wait_for(lambda: box.stored() == 2, 5, "the new leader to store it")
+    # Each watcher counts a message after its commit: the row can be seen a moment before.
+    wait_for(lambda: (first.stored, second.stored) == (1, 1), 5, "each watcher to count one")
     assert (first.stored, second.stored) == (1, 1)
 
 
