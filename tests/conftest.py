@@ -221,6 +221,21 @@ class CliRunner:
         return json.loads(out)
 
 
+def plain_cli(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> CliRunner:
+    """A runner on ``database_url`` with an empty config and its own data dir."""
+    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", database_url)
+    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("MAILBRIDGE_CONFIG", raising=False)
+    config = tmp_path / "mailbridge.toml"
+    config.write_text("", encoding="utf-8")
+    return CliRunner(config, capsys)
+
+
 def cli_runner(
     database_url: str,
     tmp_path: Path,
@@ -236,18 +251,14 @@ def cli_runner(
     from mailbridge import cli
     from mailbridge.intake import make_incoming
 
-    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", database_url)
-    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("MAILBRIDGE_CONFIG", raising=False)
-    config = tmp_path / "mailbridge.toml"
-    config.write_text("", encoding="utf-8")
+    runner = plain_cli(database_url, tmp_path, monkeypatch, capsys)
 
     def make_at_receipt(raw: bytes, **kwargs: Any) -> Any:
         when = received_at(Path(str(kwargs["peer"])).stem)
         return make_incoming(raw, clock=lambda: when, **kwargs)
 
     monkeypatch.setattr(cli, "make_incoming", make_at_receipt)
-    return CliRunner(config, capsys)
+    return runner
 
 
 class TlsFiles:

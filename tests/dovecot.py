@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,27 @@ def dovecot_binary() -> str | None:
         if os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def running(purpose: str) -> Iterator[Dovecot]:
+    """A started server for a pytest fixture: skip when dovecot is absent, fail clearly when it
+    is installed but will not start, clean up after."""
+    import pytest
+
+    binary = dovecot_binary()
+    if binary is None:
+        pytest.skip(
+            "dovecot is not installed (Debian: apt-get install dovecot-imapd; .ci/run does it); "
+            f"{purpose} need a real IMAP server"
+        )
+    server = Dovecot(binary)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.cleanup()
+        pytest.fail(f"dovecot is installed but would not start: {exc}")
+    yield server
+    server.cleanup()
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ from mailbridge import directory
 from mailbridge.acks import make_reply_address
 from mailbridge.models import Acknowledgement, Alert, AuditEntry, Episode, InboundMessage
 from mailbridge.reply_secret import reply_secret
-from tests.conftest import CliRunner, SettingsFactory
+from tests.conftest import CliRunner, SettingsFactory, plain_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE = "missing@council.example"
@@ -120,12 +120,7 @@ def cli(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> CliRunner:
-    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", database_url)
-    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("MAILBRIDGE_CONFIG", raising=False)
-    config = tmp_path / "mailbridge.toml"
-    config.write_text("", encoding="utf-8")
-    return CliRunner(config, capsys)
+    return plain_cli(database_url, tmp_path, monkeypatch, capsys)
 
 
 def test_the_cli_reclassifies_audited_as_who_asked(

@@ -25,7 +25,7 @@ from mailbridge.ingress.imap import Watcher
 from mailbridge.intake import Intake
 from mailbridge.service import make_workers
 from tests.conftest import CORPUS, CliRunner, RunningService, SettingsFactory
-from tests.dovecot import PASSWORD, Dovecot, dovecot_binary, free_port
+from tests.dovecot import PASSWORD, Dovecot, free_port, running
 from tests.test_serve import Serve, fetch
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -115,20 +115,7 @@ def append_many(dovecot: Dovecot, user: str, messages: list[bytes], folder: str 
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[Dovecot]:
-    binary = dovecot_binary()
-    if binary is None:
-        pytest.skip(
-            "dovecot is not installed (Debian: apt-get install dovecot-imapd; .ci/run does it); "
-            "the IMAP tests need a real IMAP server"
-        )
-    server = Dovecot(binary)
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.cleanup()
-        pytest.fail(f"dovecot is installed but would not start: {exc}")
-    yield server
-    server.cleanup()
+    yield from running("the IMAP tests")
 
 
 @pytest.fixture

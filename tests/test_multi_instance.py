@@ -51,7 +51,7 @@ from tests.cluster import (
     wait_until,
 )
 from tests.conftest import PG_URL, reset_postgres
-from tests.dovecot import Dovecot, dovecot_binary
+from tests.dovecot import Dovecot, running
 from tests.test_delivery import Sink
 
 pytestmark = [
@@ -372,20 +372,7 @@ def test_burst_of_500_over_two_instances_stores_processes_and_alerts_each_once(
 
 @pytest.fixture
 def dovecot() -> Iterator[Dovecot]:
-    binary = dovecot_binary()
-    if binary is None:
-        pytest.skip(
-            "dovecot is not installed (Debian: apt-get install dovecot-imapd; .ci/run does it); "
-            "the IMAP failover needs a real IMAP server"
-        )
-    server = Dovecot(binary)
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.cleanup()
-        pytest.fail(f"dovecot is installed but would not start: {exc}")
-    yield server
-    server.cleanup()
+    yield from running("the IMAP failover tests")
 
 
 def imap_count(dovecot: Dovecot, user: str, folder: str) -> int:

@@ -27,7 +27,7 @@ from mailbridge.ssda903 import (
     render_csv,
     validate,
 )
-from tests.conftest import CliRunner
+from tests.conftest import CliRunner, plain_cli
 
 LONDON = ZoneInfo("Europe/London")
 Y2026 = CollectionYear(2026)
@@ -103,12 +103,7 @@ def cli(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> CliRunner:
-    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", database_url)
-    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("MAILBRIDGE_CONFIG", raising=False)
-    config = tmp_path / "mailbridge.toml"
-    config.write_text("", encoding="utf-8")
-    return CliRunner(config, capsys)
+    return plain_cli(database_url, tmp_path, monkeypatch, capsys)
 
 
 # -- the CSV --------------------------------------------------------------------------------
