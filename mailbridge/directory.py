@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import Text, cast, insert, select
 from sqlalchemy.orm import Session
 
-from mailbridge import store
 from mailbridge.errors import MailbridgeError
-from mailbridge.models import Allocation, Child, Placement
+from mailbridge.store import inbound
+from mailbridge.store.models import Allocation, Child, Placement
 
 REQUIRED_COLUMNS = (
     "child_id",
@@ -460,7 +460,7 @@ def import_directory(
         added=added,
         updated=updated,
     )
-    store.audit(
+    inbound.audit(
         session,
         at=now,
         actor=actor,

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailbridge import directory
-from mailbridge.acks import make_reply_address
-from mailbridge.models import Acknowledgement, Alert, AuditEntry, Episode, InboundMessage
-from mailbridge.reply_secret import reply_secret
+from mailbridge.delivery.reply_secret import reply_secret
+from mailbridge.delivery.reply_tokens import make_reply_address
+from mailbridge.store.models import Acknowledgement, Alert, AuditEntry, Episode, InboundMessage
 from tests.conftest import CliRunner, SettingsFactory, plain_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -17,15 +17,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbridge import directory
-from mailbridge.acks import make_reply_address
-from mailbridge.clocks import Runner
-from mailbridge.delivery import Sender
+from mailbridge.alerts.outbox import Notifier
+from mailbridge.delivery.reply_secret import reply_secret
+from mailbridge.delivery.reply_tokens import make_reply_address
+from mailbridge.delivery.sender import Sender
+from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Acknowledgement, Alert, DueAction, Episode, InboundMessage, Interview
-from mailbridge.notify import Notifier
-from mailbridge.processing import ReadingPipeline
-from mailbridge.reply_secret import reply_secret
-from mailbridge.worker import Worker
+from mailbridge.runtime.worker import Worker
+from mailbridge.store.models import (
+    Acknowledgement,
+    Alert,
+    DueAction,
+    Episode,
+    InboundMessage,
+    Interview,
+)
+from mailbridge.timers.runner import Runner
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Thursday 26 November 2026, 11:00 UTC: office hours in London.

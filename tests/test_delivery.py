@@ -33,7 +33,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailbridge import directory
-from mailbridge.delivery import (
+from mailbridge.alerts.outbox import Notifier
+from mailbridge.delivery.sender import (
     FileTransport,
     RelayTarget,
     Sender,
@@ -41,9 +42,8 @@ from mailbridge.delivery import (
     parse_relay_url,
 )
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Alert, InboundMessage
-from mailbridge.notify import Notifier
-from mailbridge.service import make_workers
+from mailbridge.runtime.serve import make_workers
+from mailbridge.store.models import Alert, InboundMessage
 from tests.conftest import SettingsFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -835,7 +835,7 @@ def test_retry_failed_requeues_failed_alerts_with_the_same_message_id(
     world: Engine, make_settings: SettingsFactory, clock: FakeClock
 ) -> None:
     """A relay dead longer than the retries: `deliver --retry-failed` sends it all later."""
-    from mailbridge.delivery import requeue_failed
+    from mailbridge.delivery.sender import requeue_failed
 
     settings = make_settings(RELAY_TOML + "max_attempts = 1\n", relay_url="smtp://127.0.0.1:9")
     sender = queue_alerts(world, settings, clock, report())

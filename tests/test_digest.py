@@ -15,14 +15,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
-from mailbridge import digest, directory
-from mailbridge.config import Settings
-from mailbridge.delivery import Sender
+from mailbridge import directory
+from mailbridge.alerts.outbox import Notifier
+from mailbridge.delivery.sender import Sender
+from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Alert, AuditEntry, DigestRun
-from mailbridge.notify import Notifier
-from mailbridge.processing import ReadingPipeline
-from mailbridge.worker import Worker
+from mailbridge.reports import digest
+from mailbridge.runtime.worker import Worker
+from mailbridge.settings.config import Settings
+from mailbridge.store.models import Alert, AuditEntry, DigestRun
 from tests.conftest import cli_runner
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -22,7 +22,7 @@ from mailbridge.directory import (
     parse_csv,
 )
 from mailbridge.errors import MailbridgeError
-from mailbridge.models import Allocation, AuditEntry, Child, Placement
+from mailbridge.store.models import Allocation, AuditEntry, Child, Placement
 
 FIXTURE = Path(__file__).parent / "fixtures" / "directory.csv"
 HEADER = ",".join(REQUIRED_COLUMNS)

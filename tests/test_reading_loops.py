@@ -19,15 +19,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailbridge import directory
-from mailbridge.config import ProcessingSettings, ServiceSettings, Settings, SmtpSettings
-from mailbridge.delivery import Sender
+from mailbridge.delivery.sender import Sender
+from mailbridge.episodes.processing import ReadingPipeline, own_mail
+from mailbridge.episodes.timeline import list_episodes
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Acknowledgement, Alert, EpisodeMessage, InboundMessage
-from mailbridge.processing import ReadingPipeline, own_mail
 from mailbridge.reading.loops import OwnMail, echo, relayed, without_own_forward
 from mailbridge.reading.message import read_message
-from mailbridge.timeline import list_episodes
-from mailbridge.worker import Worker
+from mailbridge.runtime.worker import Worker
+from mailbridge.settings.config import ProcessingSettings, ServiceSettings, Settings, SmtpSettings
+from mailbridge.store.models import Acknowledgement, Alert, EpisodeMessage, InboundMessage
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OWN = OwnMail.of(["missing@council.example"], "council.example")

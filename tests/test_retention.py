@@ -15,9 +15,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory, retention
-from mailbridge.delivery import Sender
-from mailbridge.models import (
+from mailbridge import directory
+from mailbridge.delivery.sender import Sender
+from mailbridge.episodes.timeline import find_episode
+from mailbridge.reports import retention
+from mailbridge.store.models import (
     Alert,
     AuditEntry,
     Episode,
@@ -25,7 +27,6 @@ from mailbridge.models import (
     InboundMessage,
     Interview,
 )
-from mailbridge.timeline import find_episode
 from tests.test_clocks import FIXTURES, SW, T0, Story
 
 # Tuesday 5 March 2024, 10:00 UTC (GMT): office hours, long before the tests run.

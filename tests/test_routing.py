@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailbridge.errors import ConfigError
-from mailbridge.routing import (
+from mailbridge.routing.rules import (
     Event,
     Routing,
     event_for_child,

@@ -16,10 +16,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory, retention
+from mailbridge import directory
 from mailbridge.cli import main
-from mailbridge.models import AuditEntry, Episode
-from mailbridge.subject_access import search
+from mailbridge.reports import retention
+from mailbridge.reports.subject_access import search
+from mailbridge.store.models import AuditEntry, Episode
 from tests.test_clocks import FIXTURES, T0, Story
 from tests.test_retention import CUTOFF, NOW, World, build
 

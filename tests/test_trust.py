@@ -19,7 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbridge import directory
-from mailbridge.config import (
+from mailbridge.episodes.processing import ReadingPipeline
+from mailbridge.episodes.timeline import list_episodes
+from mailbridge.errors import ConfigError
+from mailbridge.intake import Intake, make_incoming
+from mailbridge.reading.trust import aligned, assess
+from mailbridge.runtime.worker import Worker
+from mailbridge.settings.config import (
     ProcessingSettings,
     RoutingSettings,
     ServiceSettings,
@@ -28,13 +34,7 @@ from mailbridge.config import (
     TrustSettings,
     load_settings,
 )
-from mailbridge.errors import ConfigError
-from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Alert, InboundMessage
-from mailbridge.processing import ReadingPipeline
-from mailbridge.timeline import list_episodes
-from mailbridge.trust import aligned, assess
-from mailbridge.worker import Worker
+from mailbridge.store.models import Alert, InboundMessage
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
