@@ -32,7 +32,6 @@ from aiosmtpd.smtp import Session as SmtpSession
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.delivery.sender import (
     FileTransport,
@@ -41,8 +40,10 @@ from mailbridge.delivery.sender import (
     build_email,
     parse_relay_url,
 )
+from mailbridge.directory import records
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.serve import make_workers
+from mailbridge.store import directory
 from mailbridge.store.models import Alert, InboundMessage
 from tests.conftest import SettingsFactory
 
@@ -209,7 +210,7 @@ class FakeClock:
 
 def import_fixture_directory(engine: Engine, now: datetime = RECEIVED) -> None:
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=now, actor="test")
 
 

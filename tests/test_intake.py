@@ -352,9 +352,9 @@ def test_two_instances_storing_the_same_messages_in_opposite_orders_do_not_deadl
 
 
 def test_a_message_id_with_control_characters_is_still_stored(engine):
-    """PostgreSQL text cannot hold NUL: a hostile Message-ID must not make the message unstorable."""
+    """PostgreSQL text cannot hold NUL: a hostile Message-ID must not make a message unstorable."""
     raw = b"Message-ID: <a\x00b\x01c@x>\r\nSubject: hi\r\n\r\nbody\r\n"
     assert header_message_id(raw) == "abc@x"
-    result = Intake(engine).accept(make_incoming(raw, source="inject", mail_from=None,
-                                                 rcpt_tos=[], peer=None))
+    item = make_incoming(raw, source="inject", mail_from=None, rcpt_tos=[], peer=None)
+    result = Intake(engine).accept(item)
     assert result.status == "pending"

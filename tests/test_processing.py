@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
+from mailbridge.directory import records
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.episodes.timeline import find_episode, list_episodes
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.worker import Worker
 from mailbridge.settings.config import ProcessingSettings, ServiceSettings, Settings
+from mailbridge.store import directory
 from mailbridge.store.models import InboundMessage
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -28,7 +29,7 @@ SENT = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
 @pytest.fixture
 def world(engine):
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=SENT, actor="test")
     return engine
 

@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
 from mailbridge.delivery.sender import Sender
+from mailbridge.directory import records
 from mailbridge.episodes.timeline import find_episode
 from mailbridge.reports import retention
+from mailbridge.store import directory
 from mailbridge.store.models import (
     Alert,
     AuditEntry,
@@ -64,7 +65,7 @@ class World:
 @pytest.fixture
 def story(engine: Any, make_settings: Any) -> Story:
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0, actor="test")
     return Story(engine, make_settings())
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
+from mailbridge.directory import records
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.episodes.timeline import list_episodes
 from mailbridge.errors import ConfigError
@@ -34,6 +34,7 @@ from mailbridge.settings.config import (
     TrustSettings,
     load_settings,
 )
+from mailbridge.store import directory
 from mailbridge.store.models import Alert, InboundMessage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -252,7 +253,7 @@ CHECKS = "checks@council.example"
 @pytest.fixture
 def world(engine, tmp_path: Path):
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=SENT, actor="test")
     shipped = (ROOT / "config" / "routing.yaml").read_text(encoding="utf-8")
     copy_route = (

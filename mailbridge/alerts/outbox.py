@@ -18,14 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
 from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
+from mailbridge.directory import records
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.match import Match
 from mailbridge.reading.message import ReadMessage
 from mailbridge.reading.trust import NOT_CHECKED, Verdict
 from mailbridge.routing.rules import Recipient, Routing, event_for_child, resolve_roles
 from mailbridge.settings.config import Settings, load_routing_file
+from mailbridge.store import directory
 from mailbridge.store.models import QUEUED, Alert, DueAction, Episode, InboundMessage
 from mailbridge.timers.plan import repeat_missing, repeat_missing_note
 
@@ -408,7 +409,7 @@ class Notifier:
         message: InboundMessage,
         read: ReadMessage | None,
         match: Match | None,
-        child: directory.ChildRecord | None,
+        child: records.ChildRecord | None,
         fields: ReportFields | None = None,
         sender_known: bool = False,
         error: str | None = None,

@@ -12,18 +12,13 @@ from sqlalchemy.orm import Session
 
 from mailbridge.cli.common import Command, print_json
 from mailbridge.clock import system_clock
-from mailbridge.directory import (
-    child_lines,
-    describe_child,
-    import_directory,
-    read_directory_file,
-    report_lines,
-)
+from mailbridge.directory.records import child_lines, read_directory_file, report_lines
 from mailbridge.errors import MailbridgeError
 from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import (
     Settings,
 )
+from mailbridge.store.directory import describe_child, import_directory
 
 
 def add_parsers(sub: Any) -> None:

@@ -9,10 +9,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mailbridge.cli.common import Command, parse_at, print_json
-from mailbridge.directory import (
-    current_allocations,
-    get_child,
-)
 from mailbridge.errors import MailbridgeError
 from mailbridge.routing.rules import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
 from mailbridge.runtime.serve import open_store
@@ -20,6 +16,7 @@ from mailbridge.settings.config import (
     Settings,
     load_routing_file,
 )
+from mailbridge.store.directory import current_allocations, get_child
 
 
 def add_parsers(sub: Any) -> None:

@@ -18,7 +18,6 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.episodes.absence import MISSING, AbsenceType, reclassify
@@ -34,7 +33,7 @@ from mailbridge.reading.message import ReadLimits, ReadMessage, read_message
 from mailbridge.reading.trust import NOT_CHECKED, DnsFunc, Verdict, assess
 from mailbridge.runtime.pipeline import Outcome, Pipeline
 from mailbridge.settings.config import Settings
-from mailbridge.store import inbound
+from mailbridge.store import directory, inbound
 from mailbridge.store.models import (
     IGNORED,
     PROCESSED,

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.delivery.reply_tokens import Forged, Token, find_token
 from mailbridge.episodes.absence import AbsenceType, reclassify
@@ -23,7 +22,7 @@ from mailbridge.reading.interview_form import InterviewOutcome, parse_interview_
 from mailbridge.reading.message import ReadMessage
 from mailbridge.runtime.pipeline import Outcome
 from mailbridge.settings.config import Settings
-from mailbridge.store import inbound
+from mailbridge.store import directory, inbound
 from mailbridge.store.models import (
     IGNORED,
     PROCESSED,

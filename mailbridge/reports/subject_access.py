@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session, undefer
 
-from mailbridge.directory import describe_child, load_snapshot
 from mailbridge.episodes.timeline import episode_json, episode_messages
 from mailbridge.errors import MailbridgeError
 from mailbridge.reading.match import fold
 from mailbridge.store import inbound
+from mailbridge.store.directory import describe_child, load_snapshot
 from mailbridge.store.models import (
     Acknowledgement,
     Alert,

@@ -33,7 +33,7 @@ from mailbridge.errors import ConfigError
 from mailbridge.reading.interview_form import DEFAULT_REASON_CODES as INTERVIEW_REASON_CODES
 
 if TYPE_CHECKING:
-    from mailbridge.directory import ChildRecord
+    from mailbridge.directory.records import ChildRecord
 
 # Events that processing raises today; later issues add escalation and reminder names, which a
 # routing file may use once it declares them under ``events:`` (so a typo is still caught).

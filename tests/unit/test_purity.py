@@ -28,8 +28,10 @@ PURE = (
 
 #: top-level modules whose import means I/O
 FORBIDDEN = frozenset(
-    {"sqlalchemy", "alembic", "psycopg", "smtplib", "imaplib", "imapclient", "socket",
-     "aiosmtpd", "aiosmtplib", "http", "urllib3", "requests", "httpx", "msal", "subprocess"}
+    {
+        "sqlalchemy", "alembic", "psycopg", "smtplib", "imaplib", "imapclient", "socket",
+        "aiosmtpd", "aiosmtplib", "http", "urllib3", "requests", "httpx", "msal", "subprocess",
+    }
 )
 
 #: known violations, each with the reason; the goal is an empty list
@@ -49,11 +51,12 @@ def _modules_of(name: str) -> list[str]:
     assert path is not None, f"{name} does not exist"
     if path.name != "__init__.py":
         return [name]
-    return sorted(
+    inner = sorted(
         name + "." + ".".join(p.relative_to(path.parent).with_suffix("").parts)
         for p in path.parent.rglob("*.py")
         if p.name != "__init__.py"
-    ) + [name]
+    )
+    return [*inner, name]
 
 
 @cache
