@@ -19,7 +19,7 @@ from mailbridge.alerts.outbox import Notifier
 from mailbridge.clock import Clock, system_clock
 from mailbridge.delivery.sender import Sender
 from mailbridge.episodes.processing import ReadingPipeline
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import StartupError
 from mailbridge.ingress.imap import Watcher
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake
@@ -190,7 +190,7 @@ def start_http(
             settings.http.host, settings.http.port, registry=metrics.registry, probes=probes
         )
     except OSError as exc:
-        raise MailbridgeError(
+        raise StartupError(
             f"cannot serve HTTP on {settings.http.host}:{settings.http.port}: {exc.strerror or exc}"
         ) from exc
 
@@ -226,7 +226,7 @@ async def serve(
             listener = Listener(settings.smtp, intake)
         except (OSError, ssl.SSLError) as exc:
             # check-config caught these at start; a file changed since (renewal in progress?).
-            raise MailbridgeError(f"cannot set up the SMTP listener's TLS or AUTH: {exc}") from exc
+            raise StartupError(f"cannot set up the SMTP listener's TLS or AUTH: {exc}") from exc
         stopping = stop or asyncio.Event()
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -251,7 +251,7 @@ async def serve(
         try:
             host, port = await listener.start()
         except OSError as exc:
-            raise MailbridgeError(
+            raise StartupError(
                 f"cannot listen on {settings.smtp.host}:{settings.smtp.port}: "
                 f"{exc.strerror or exc}"
             ) from exc

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from mailbridge.errors import MailbridgeError, SchemaBehindError
+from mailbridge.errors import DatabaseUnavailableError, SchemaBehindError
 from mailbridge.resources import resource_path
 
 
@@ -146,7 +146,7 @@ def ensure_schema(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except SQLAlchemyError as exc:
-        raise MailbridgeError(
+        raise DatabaseUnavailableError(
             f"cannot reach the database {engine.url.render_as_string(hide_password=True)}: "
             f"{_first_line(exc)}"
         ) from exc

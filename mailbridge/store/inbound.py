@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from mailbridge.errors import MailbridgeError, StorageError
+from mailbridge.errors import InvalidRequestError, NotFoundError, StorageError
 from mailbridge.store import sql
 from mailbridge.store.models import (
     FAILED,
@@ -352,9 +352,9 @@ def reset_for_reprocess(session: Session, message_id: int, *, now: datetime, act
     """Send a message round again; a duplicate never is, or its report would count twice."""
     row = session.get(InboundMessage, message_id)
     if row is None:
-        raise MailbridgeError(f"no stored message with id {message_id}")
+        raise NotFoundError(f"no stored message with id {message_id}")
     if row.duplicate_of is not None:
-        raise MailbridgeError(
+        raise InvalidRequestError(
             f"message {message_id} is a duplicate of message {row.duplicate_of}; "
             f"reprocess {row.duplicate_of} instead"
         )
