@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from mailbridge import directory
 from mailbridge.reading import classify, extract_fields, read_message
+from mailbridge.reading.children import read_each_child
 from mailbridge.reading.match import match_child
 from mailbridge.reading.message import ReadMessage
 
@@ -53,7 +54,7 @@ class Result:
 
     @property
     def unsafe(self) -> int:
-        """Checks where a child still missing was read as returned (the error that stops a search)."""
+        """Checks where a child still missing was read as returned (that stops a search)."""
         bad = 0
         for c in self.checks:
             if c.name == "kind" and c.expected in ("missing", "info") and c.actual == "returned":
@@ -111,8 +112,12 @@ def corpus_children() -> list[directory.ChildRecord]:
     return _CHILDREN
 
 
-def _children_read(msg: ReadMessage, fields: Any, kind: str) -> dict[str, str]:
+def _children_read(msg: ReadMessage, fields: Any, kind: str, received: datetime) -> dict[str, str]:
     """{child_id or "?": kind} for each child the message reports on."""
+    each = read_each_child(msg, fields, sender=msg.from_addr, children=corpus_children(),
+                           tz=LONDON, received_at=received)
+    if each is not None:
+        return {r.child_id: r.classification.kind for r in each}
     if kind not in ("missing", "returned", "info"):
         return {}
     m = match_child(subject=msg.subject, text=msg.text, fields=fields, sender=msg.from_addr,
@@ -124,7 +129,8 @@ def score(path: Path) -> Result:
     """Read one fixture and compare it with its expected JSON."""
     spec = json.loads(path.with_suffix(".expected.json").read_text(encoding="utf-8"))
     msg = read_message(path.read_bytes())
-    fields = extract_fields(msg, tz=LONDON, received_at=received_for(msg, spec))
+    received = received_for(msg, spec)
+    fields = extract_fields(msg, tz=LONDON, received_at=received)
     kind = classify(msg, fields).kind
     result = Result(path.stem, spec.get("category", "other"),
                     known_misses=list(spec.get("known_misses", [])),
@@ -134,7 +140,7 @@ def score(path: Path) -> Result:
         result.checks.append(Check(name, expected, _plain(getattr(fields, name, "<not read>"))))
     result.checks.extend(_message_checks(msg, spec.get("message", {})))
     if "children" in spec:
-        got = _children_read(msg, fields, kind)
+        got = _children_read(msg, fields, kind, received)
         want = {c["child_id"]: c["kind"] for c in spec["children"]}
         for cid, k in want.items():
             result.checks.append(Check(f"child {cid}", k, got.pop(cid, None)))

@@ -1,4 +1,4 @@
-"""What each sentence of a carer's words asserts: the child is back, the child is missing, or neither.
+"""What each sentence of a carer's words asserts: the child is back, is missing, or neither.
 
 "has come back", "due back at 9", "said she would come back", "came back both times last month"
 all carry return words; only the first says the child is back now. This is the ConText idea from
@@ -227,11 +227,11 @@ def _assertions(text: str) -> list[Assertion]:
             if _REPORTED_BEFORE.search(c[: m.start()]) and not re.search(
                     r"\b(?:still|not|never|no\s+sign)\b", m.group(0), re.IGNORECASE):
                 continue
-            if _HYPOTHETICAL_BEFORE.search(c[max(0, m.start() - 40): m.start()]) and not \
-                    m.group(0).lower().startswith(("still", "no sign")):
-                # "if he has not returned by 10, call the police": a plan, not a report
-                if re.search(r"\b(?:if|unless|in\s+case)\b", c[: m.start()], re.IGNORECASE):
-                    continue
+            # "if he has not returned by 10, call the police": a plan, not a report
+            if (_HYPOTHETICAL_BEFORE.search(c[max(0, m.start() - 40): m.start()])
+                    and not m.group(0).lower().startswith(("still", "no sign"))
+                    and re.search(r"\b(?:if|unless|in\s+case)\b", c[: m.start()], re.IGNORECASE)):
+                continue
             out.append(_at("still_missing", m, clause))
             taken.append(m.span())
         for m in _RETURN_CUES.finditer(c):

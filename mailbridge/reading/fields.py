@@ -962,8 +962,9 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
             location = _guard(lambda: _location_after(seen_value), None)
     if last_seen_at is None and seen_value is None:
         # the state machine and staff want the earliest fact: first trigger with a time wins
+        no_time: tuple[datetime | None, str | None, str | None] = (None, None, None)
         last_seen_at, found_text, why = _guard(
-            lambda: _last_seen_free(free, base, returns), (None, None, None))
+            lambda: _last_seen_free(free, base, returns), no_time)
         last_seen_text = last_seen_text or found_text
         if found_text and last_seen_at is not None:
             sources["last_seen"] = found_text
@@ -1126,8 +1127,6 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
 _REPORT_LABELS = frozenset({"child_id", "full_name", "date_of_birth", "last_seen",
                             "last_seen_location", "police_reference", "risk_level", "clothing",
                             "returned_at", "returned_by", "safe_and_well", "report_type"})
-
-_NO_TIME: tuple[datetime | None, str | None] = (None, None)
 
 
 def _last_seen_free(
