@@ -159,14 +159,15 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     returns = [a for a in said if a.said == "returned"]
     still = [a for a in said if a.said == "still_missing"]
     missing = [a for a in said if a.said == "missing"]
+    hearsay = [a for a in said if a.said == "reported_return"]
     # "Re: Missing: J.C." is the thread's headline, not news: in a reply only new words count.
     headline = "" if _REPLY_SUBJECT.match(subject) else _strip_subject(subject)
     head_return = bool(headline and _SUBJECT_RETURN.search(headline)
                        and not _SUBJECT_STILL.search(headline))
     head_still = bool(headline and _SUBJECT_STILL.search(headline))
     head_missing = bool(headline and _SUBJECT_MISSING.search(headline))
-    reads_like_report = bool(returns or still or missing or head_return or head_still
-                             or head_missing or fields.form_used)
+    reads_like_report = bool(returns or still or missing or hearsay or head_return
+                             or head_still or head_missing or fields.form_used)
 
     machine = _machine(msg, reads_like_report)
     if machine is not None:
@@ -193,6 +194,10 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     if returns:
         return Classification("returned", f"return language: {returns[0].cue[:40]!r}",
                               tuple(doubts), cue)
+    if hearsay:
+        doubts.append("the email passes on someone else's word that the child is back")
+        return Classification("missing", "a return reported second-hand", tuple(doubts),
+                              hearsay[0].clause.text[:200])
     if still:
         return Classification("missing", f"missing language: {still[0].cue[:40]!r}",
                               tuple(doubts))

@@ -18,7 +18,9 @@ from typing import Literal
 
 __all__ = ["Assertion", "Clause", "assertions", "clauses", "sentence_of"]
 
-Said = Literal["returned", "missing", "still_missing"]
+# "reported_return": someone else's word that the child is back ("her friend's mum says she is
+# back at theirs"); never closes an episode, and staff are asked to confirm
+Said = Literal["returned", "missing", "still_missing", "reported_return"]
 
 MAX_TEXT = 20_000
 
@@ -126,6 +128,9 @@ _STILL_CUES = re.compile(
     r"got\s+(?:back|home)|turned\s+up)|hasnt\s+(?:returned|come)|"
     r"(?:is|are|was|were)\s*(?:not|n't)\s+(?:yet\s+)?(?:back|home|in\b|returned)|isnt\s+(?:back|home)|"
     r"not\s+(?:back|home)\s+(?:yet|since)|not\s+yet\s+(?:back|home|returned)|"
+    r"(?<!\bif\s)(?<!\bhas\s)(?<!\bis\s)\bnot\s+(?:returned|back|home)\b|out\s+all\s+night|"
+    r"not\s+(?:been\s+)?seen\s+(?:\w+\s+)?since|(?:he|she|they)\s+(?:was|were|had)\s+gone\b|"
+    r"(?:had|has|have)\s+gone\s+(?:out\s+)?(?:missing|awol|again|off)|"
     r"no\s+sign\s+of|never\s+(?:came|come|got|returned|arrived|did)|"
     r"did(?:\s+not|n't)\s+(?:come|return|get|turn)|didnt\s+(?:come|return)|"
     r"failed\s+to\s+(?:return|come)|missing\s+(?:again|still)|(?:is|are)\s+(?:currently\s+)?missing|"
@@ -170,6 +175,12 @@ _REPORTED_BEFORE = re.compile(
     r"[^.!?\n]{0,60}$",
     re.IGNORECASE,
 )
+# someone other than the writer got in touch to say it: "her friend's mum has messaged to say"
+_THIRD_PARTY = re.compile(
+    r"\b(?!i\b|we\b|just\b)\w+(?:'s\s+\w+)?\s+(?:has\s+|have\s+|had\s+)?(?:messaged|texted|rang|"
+    r"phoned|called|emailed|rung)\s+(?:\w+\s+)?to\s+(?:say|tell|let)\b",
+    re.IGNORECASE,
+)
 # the clause is about the past or about episodes in general, not this one
 _HISTORY = re.compile(
     r"\b(?:last\s+(?:month|year|week|time|spring|summer|autumn|winter|weekend)|"
@@ -194,9 +205,12 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     before = clause[max(0, start - 60) : start]
     if _NEGATION_BEFORE.search(before):
         return "negated"
+    # "messaged to say she is back", "rang to let us know": reporting, not an intention
+    before = re.sub(r"\bto\s+(?:say|tell\s+\w+|let\s+\w+\s+know)\b", " ", before,
+                    flags=re.IGNORECASE)
     if _HYPOTHETICAL_BEFORE.search(before):
         return "hypothetical"
-    if _REPORTED_BEFORE.search(clause[:start]):
+    if _REPORTED_BEFORE.search(clause[:start]) or _THIRD_PARTY.search(clause[:start]):
         return "reported"
     after = clause[end : end + 20]
     if re.match(r"\s*(?:yet\b|by\s+\d|by\s+(?:ten|nine|eleven|midnight|\w+\s+o'?clock)|"
@@ -237,8 +251,12 @@ def _assertions(text: str) -> list[Assertion]:
         for m in _RETURN_CUES.finditer(c):
             if any(s <= m.start() < e or m.start() <= s < m.end() for s, e in taken):
                 continue
-            if _modified(c, m.start(), m.end()) is None:
+            why = _modified(c, m.start(), m.end())
+            if why is None:
                 out.append(_at("returned", m, clause))
+            elif why == "reported" and not _NEGATION_BEFORE.search(c[max(0, m.start() - 60):
+                                                                     m.start()]):
+                out.append(_at("reported_return", m, clause))
         if not still and not _NEGATED_MISSING.search(c) and not _history_or_question(c):
             for m in _MISSING_CUES.finditer(c):
                 why = _modified(c, m.start(), m.end())

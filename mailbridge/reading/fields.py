@@ -629,6 +629,7 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"
         r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+out\b|"
         r"\b(?:left|absconded|ran\s+off)\b",
+        r"\bwent\s+(?:out\s+)?to\s+(?:the\s+|a\s+|his\s+|her\s+|their\s+)?\w+|"
         r"\b(?:was|were)\s+due\s+(?:back|home|in)\b|\bcurfew\b|"
         r"\b(?:has\s+not|hasn't|hasnt|didn't|didnt|did\s+not|failed\s+to|not)\s+"
         r"(?:returned|come\s+(?:back|home)|came\s+(?:back|home)|return(?:ed)?)\b",
@@ -945,6 +946,9 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
 
     said: list[Assertion] = _guard(lambda: assertions(free), [])
     returns = [a for a in said if a.said == "returned"]
+    # "found him at the park but he would not get in the car ... still out": a return that the
+    # same words take back gives no return time
+    contested = any(a.said == "still_missing" for a in said)
 
     # --- last seen
     last_seen_at: datetime | None = None
@@ -984,7 +988,7 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
             returned_at = _dateparser_fallback(rv, base)
         if why:
             doubts.append(f"return time: {why}")
-    if returned_at is None and rv is None:
+    if returned_at is None and rv is None and not contested:
         times: list[tuple[datetime, str]] = []
         for a in returns[:10]:
             when, sentence, why = _time_near(free, a.start, a.end, base)
