@@ -48,7 +48,7 @@ class Assertion:
 # -- splitting ---------------------------------------------------------------------------------
 
 # sentence ends: ". " "! " "? " (not "8.15", "e.g."), a line end, a bullet
-_SENT_END = re.compile(r"(?<!\b[A-Za-z])(?<!\d)[.!?]+(?=\s|$)|\n")
+_SENT_END = re.compile(r"(?<!\b[A-Za-z])[.!?]+(?=\s|$)|\n")
 # clause breaks inside a sentence: "X is back but Y is still out"
 _CLAUSE_BREAK = re.compile(r";|\s(?:but|whereas|while|however|although)\s|,\s(?:and|but)\s",
                            re.IGNORECASE)
@@ -147,7 +147,10 @@ _MISSING_CUES = re.compile(
     r"\b(?:missing|absconded|awol|a\.w\.o\.l|absent\s+without|ran\s+(?:away|off)|run\s+(?:away|off)|"
     r"runaway|left\s+(?:without\s+permission|the\s+(?:house|home|building|placement|unit))|"
     r"went\s+out\s+and\s+(?:has|did)|unauthorised\s+absence|unauthorized\s+absence|"
-    r"absent\s+from\s+placement|away\s+from\s+placement|not\s+answering)\b",
+    r"absent\s+from\s+placement|away\s+from\s+placement|not\s+answering|"
+    # past intention: "was due back at 9", "was meant to be home by 10" (a curfew passed)
+    r"(?:was|were)\s+(?:due|meant|supposed|expected)\s+(?:to\s+(?:be|come|get)\s+)?"
+    r"(?:back|home|in))\b",
     re.IGNORECASE,
 )
 
@@ -260,7 +263,8 @@ def _assertions(text: str) -> list[Assertion]:
         if not still and not _NEGATED_MISSING.search(c) and not _history_or_question(c):
             for m in _MISSING_CUES.finditer(c):
                 why = _modified(c, m.start(), m.end())
-                if why in (None, "reported"):
+                past_plan = why == "hypothetical" and re.match(r"(?:was|were)\s", m.group(0), re.I)
+                if why in (None, "reported") or past_plan:
                     out.append(_at("missing", m, clause))
                     break
     return out

@@ -64,11 +64,15 @@ def _looks_like_date(token: str) -> bool:
     return bool(m and 1 <= int(m.group(1)) <= 31 and 1 <= int(m.group(2)) <= 12)
 
 
+# After a police label, "44..." with no "+" is an incident number; a "+44" or "0" number is a phone.
+_DIALLED = re.compile(r"^(?:\+44\d{9,10}|0\d{9,10})$")
+
+
 def _acceptable(value: str) -> bool:
     digits = re.sub(r"\D", "", value)
     if len(digits) < 2:
         return False
-    if _PHONE.match(re.sub(r"[\s-]", "", value)):
+    if _DIALLED.match(re.sub(r"[\s-]", "", value)):
         return False
     return not _looks_like_date(value)
 
