@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mailbridge import directory
+from mailbridge.directory import records as directory
 from mailbridge.reading import classify, extract_fields, read_message
 from mailbridge.reading.children import read_each_child
 from mailbridge.reading.match import match_child

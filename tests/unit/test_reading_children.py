@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from mailbridge.directory import ChildRecord
+from mailbridge.directory.records import ChildRecord
 from mailbridge.reading import extract_fields, read_message
 from mailbridge.reading.children import read_each_child, split_by_child
 from mailbridge.reading.match import match_child
