@@ -122,6 +122,29 @@ class ReplyHandler:
         note = f"; absence type {changed}" if changed else ""
         return Outcome(PROCESSED, f"acknowledged {episode.reference} as {token.role}{note}")
 
+    def staff_token(
+        self, session: Session, message: InboundMessage, read: ReadMessage
+    ) -> Episode | None:
+        """The episode that a valid signed reply token from staff (not a carer) proves, or None.
+
+        Staff proven this way may close an episode with a return (issue 13); a forged or stale
+        token proves nothing, and the message then goes through ``handle`` as before.
+        """
+        token = find_token(
+            read,
+            bases=self.settings.smtp.addresses,
+            secret=self.secret,
+            candidates=message.rcpt_tos or [],
+        )
+        if not isinstance(token, Token):
+            return None
+        episode = session.scalar(select(Episode).where(Episode.reference == token.episode_ref))
+        alert = session.get(Alert, token.alert_id)
+        if episode is None or alert is None or alert.episode_id != episode.id:
+            return None
+        sender = (read.from_addr or message.mail_from or "").lower()
+        return None if self._is_carer(session, episode, sender) else episode
+
     # -- pieces ----------------------------------------------------------------------------
     @staticmethod
     def _is_carer(session: Session, episode: Episode, sender: str) -> bool:
