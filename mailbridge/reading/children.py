@@ -99,9 +99,9 @@ def split_by_child(
     for clause in clauses(text):
         folded = fold(clause.text)
         here = [cid for cid, ns in names.items() if any(_said(folded, n) >= 0 for n in ns)]
-        if re.search(r"\b(?:both|all\s+(?:three|of\s+them|the\s+children)|neither)\b",
-                     clause.text, re.IGNORECASE) and not here:
-            here = list(names)
+        if re.search(r"\b(?:both|all\s+(?:three|of\s+them|the\s+children)|neither|none\s+of)\b",
+                     clause.text, re.IGNORECASE) and not here and len(current) < 2:
+            here = list(names)  # "both of them": the children last named together, else all
         if here:
             current = here
         if not current:

@@ -48,7 +48,7 @@ class Assertion:
 # -- splitting ---------------------------------------------------------------------------------
 
 # sentence ends: ". " "! " "? " (not "8.15", "e.g."), a line end, a bullet
-_SENT_END = re.compile(r"(?<!\b[A-Za-z])[.!?]+(?=\s|$)|\n")
+_SENT_END = re.compile(r"(?<!\s[A-Za-z])(?<!^[A-Za-z])(?<!\.[A-Za-z])[.!?]+(?=\s|$)|\n")
 # clause breaks inside a sentence: "X is back but Y is still out"
 _CLAUSE_BREAK = re.compile(r";|\s(?:but|whereas|while|however|although)\s|,\s(?:and|but)\s",
                            re.IGNORECASE)
@@ -113,6 +113,7 @@ _RETURN_CUES = re.compile(
     r"(?:police|officers|staff|we|i|\w+'s\s+\w+|(?:his|her|their)\s+\w+)\s+(?:have\s+|has\s+)?"
     r"(?:found|located|picked\s+(?:him|her|them)\s+up|brought\s+(?:him|her|them)\s+(?:back|home|in)|"
     r"dropped\s+(?:him|her|them)\s+(?:back|home|off)|returned\s+(?:him|her|them))|"
+    r"(?:police|officers|they)\s+(?:have\s+|has\s+)?dropped\s+(?-i:[A-Z][\w'-]+)\s+(?:off|back|home)|"
     r"found\s+(?:safe|safe\s+and\s+well|at\s+(?:\w+'s|\w+\s+\w+'s|a\s+friend|the))|"
     r"located\s+(?:safe|at)|brought\s+(?:back|home)|dropped\s+(?:back|home)|"
     r"safe\s+(?:and|&|n)\s+well|safe\s+and\s+sound|no\s+longer\s+missing|"
@@ -124,6 +125,7 @@ _RETURN_CUES = re.compile(
 # still out now: these outweigh a return elsewhere for the same child
 _STILL_CUES = re.compile(
     r"\b(?:still\s+(?:missing|out|not\s+(?:back|home|returned|in)|away|awol|gone)|"
+    r"(?:neither|none)\s+(?:of\s+them\s+)?(?:has|have|had)\s+(?:yet\s+)?(?:returned|come|been)|"
     r"(?:has|have)\s*(?:not|n't)\s+(?:yet\s+)?(?:returned|come\s+(?:back|home|in)|been\s+(?:seen|found)|"
     r"got\s+(?:back|home)|turned\s+up)|hasnt\s+(?:returned|come)|"
     r"(?:is|are|was|were)\s*(?:not|n't)\s+(?:yet\s+)?(?:back|home|in\b|returned)|isnt\s+(?:back|home)|"
@@ -159,7 +161,7 @@ _MISSING_CUES = re.compile(
 # in the few words before a cue: negation
 _NEGATION_BEFORE = re.compile(
     r"(?:\bnot|n't|\bnever|\bno|\bnor|\bwithout|\bhasnt|\bisnt|\bdidnt|\bwasnt|\bnobody|"
-    r"\bno\s+one|\bneither)\s+(?:\w+\s+){0,3}$",
+    r"\bno\s+one|\bneither)\s+(?:[\w']+\s+){0,3}$",
     re.IGNORECASE,
 )
 # intention, condition, expectation, a question, a wish: about a return that has not happened
@@ -168,7 +170,7 @@ _HYPOTHETICAL_BEFORE = re.compile(
     r"\bgoing\s+to|\bgonna|\bif|\bwhen|\bonce|\buntil|\btill|\btil|\bunless|\bhope|\bhoping|"
     r"\bpromised|\bagreed|\bplanned|\bplans|\bwants?|\bwanted|\basked|\bwaiting\s+for|"
     r"\bwait\s+for|\bcould|\bmight|\bmay|\bin\s+case|\bpray|\bto\s+be|\bto|\bwhether|"
-    r"\bask(?:ed)?\s+(?:him|her|them)\s+to|\bmake\s+sure|\bensure)\s+(?:\w+\s+){0,4}$",
+    r"\bask(?:ed)?\s+(?:him|her|them)\s+to|\bmake\s+sure|\bensure)\s+(?:[\w']+\s+){0,4}$",
     re.IGNORECASE,
 )
 # someone else's words: "her friend said she's back", "told her sister she was coming back"
@@ -211,7 +213,8 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     # "messaged to say she is back", "rang to let us know": reporting, not an intention
     before = re.sub(r"\bto\s+(?:say|tell\s+\w+|let\s+\w+\s+know)\b", " ", before,
                     flags=re.IGNORECASE)
-    if _HYPOTHETICAL_BEFORE.search(before):
+    if _HYPOTHETICAL_BEFORE.search(before) or re.search(r"\b(?:if|unless|in\s+case)\b",
+                                                         clause[:start], re.IGNORECASE):
         return "hypothetical"
     if _REPORTED_BEFORE.search(clause[:start]) or _THIRD_PARTY.search(clause[:start]):
         return "reported"

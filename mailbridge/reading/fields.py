@@ -279,7 +279,7 @@ def _ampm(hour: int, marker: str) -> int:
 _PERIOD = re.compile(
     r"\b(last night|early hours|tonight|this morning|this afternoon|this evening|yesterday morning|"
     r"yesterday afternoon|yesterday evening|morning|afternoon|evening|night|bed ?time|bed|"
-    r"dinner|tea ?time|supper|school|breakfast)\b",
+    r"dinner|tea ?time|supper|after school|breakfast)\b",
     re.IGNORECASE,
 )
 
@@ -325,7 +325,8 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
     hint: str | None = None
     if "morning" in period or period in ("breakfast", "early hours"):
         hint = "am"
-    elif period in {"school", "dinner", "tea time", "teatime", "supper"} or "afternoon" in period:
+    elif period in {"after school", "dinner", "tea time", "teatime", "supper"} or (
+            "afternoon" in period):
         hint = "pm"
     elif period:
         hint = "night"
@@ -623,12 +624,12 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         r"\blast\s+seen\b|\blast\s+saw\b|\bmissing\s+since\b|\bnobody\s+has\s+seen\s+\w+\s+since\b|"
-        r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b",
+        r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b|\blost\s+sight\s+of\b",
         r"\bwent\s+(?:up\s+)?to\s+(?:bed|(?:his|her|their)\s+room|sleep)\b",
         r"\b(?:left|walked\s+out\s+of|ran\s+(?:out\s+of|off\s+from|away\s+from)|went\s+out\s+of|"
         r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"
         r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+out\b|"
-        r"\b(?:left|absconded|ran\s+off)\b",
+        r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|gone)\b",
         r"\bwent\s+(?:out\s+)?to\s+(?:the\s+|a\s+|his\s+|her\s+|their\s+)?\w+|"
         r"\b(?:was|were)\s+due\s+(?:back|home|in)\b|\bcurfew\b|"
         r"\b(?:has\s+not|hasn't|hasnt|didn't|didnt|did\s+not|failed\s+to|not)\s+"
