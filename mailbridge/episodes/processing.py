@@ -367,15 +367,8 @@ class ReadingPipeline:
             if decision.action in ("close", "open_closed") and episode.needs_confirmation:
                 # A sure return from a sender who may close settles the earlier doubt; the
                 # audit keeps what it was.
-                inbound.audit(
-                    session,
-                    at=message.received_at,
-                    actor=sender or "worker",
-                    entity="episode",
-                    entity_id=episode.reference,
-                    action="confirmation_settled",
-                    detail={"was": episode.confirmation_reason, "message": message.id},
-                )
+                _note(session, message, episode.reference, "confirmation_settled",
+                      actor=sender or "worker", was=episode.confirmation_reason)
                 episode.needs_confirmation = False
                 episode.confirmation_reason = None
             return []
@@ -384,15 +377,8 @@ class ReadingPipeline:
         episode.confirmation_reason = (
             reason if not before or reason in before else f"{before} | {reason}"
         )[:2000]
-        inbound.audit(
-            session,
-            at=message.received_at,
-            actor="worker",
-            entity="episode",
-            entity_id=episode.reference,
-            action="needs_confirmation",
-            detail={"reason": reason, "message": message.id, "claimed_by": sender},
-        )
+        _note(session, message, episode.reference, "needs_confirmation", reason=reason,
+              claimed_by=sender)
         return [reason]
 
     def _superseded(
@@ -401,16 +387,8 @@ class ReadingPipeline:
         """An episode left open past the stale age: kept open, and staff told about it."""
         opened = _aware(old.opened_at).astimezone(self.tz) if old.opened_at else None
         when = opened.strftime("%d/%m/%Y") if opened else "an earlier date"
-        inbound.audit(
-            session,
-            at=message.received_at,
-            actor="worker",
-            entity="episode",
-            entity_id=old.reference,
-            action="stale_superseded",
-            detail={"new_episode": new.reference, "message": message.id,
-                    "stale_after_days": self.stale_after.days},
-        )
+        _note(session, message, old.reference, "stale_superseded", new_episode=new.reference,
+              stale_after_days=self.stale_after.days)
         return (f"An older episode for this child, {old.reference} (opened {when}), was still "
                 f"open after more than {self.stale_after.days} days: this report opened a new "
                 "episode. Please review and close the old one.")
@@ -431,6 +409,27 @@ def build_pipeline(settings: Settings) -> Pipeline:
 
 def _state(ep: Episode) -> EpisodeState:
     return EpisodeState(ep.id, ep.reference, ep.child_id, ep.status, ep.opened_at)
+
+
+def _note(
+    session: Session,
+    message: InboundMessage,
+    reference: str,
+    action: str,
+    *,
+    actor: str = "worker",
+    **detail: object,
+) -> None:
+    """One audit line about an episode, caused by ``message``."""
+    inbound.audit(
+        session,
+        at=message.received_at,
+        actor=actor,
+        entity="episode",
+        entity_id=reference,
+        action=action,
+        detail={**detail, "message": message.id},
+    )
 
 
 def _aware(value: datetime) -> datetime:

@@ -23,9 +23,9 @@ from mailbridge.runtime.worker import Worker
 from mailbridge.settings.config import ProcessingSettings, ServiceSettings, Settings
 from mailbridge.store import directory
 from mailbridge.store.models import Alert, AuditEntry, InboundMessage
+from tests.support.forms import FORM, filled
 
 ROOT = Path(__file__).resolve().parents[2]
-FORM = ROOT / "templates" / "carer-report-form.txt"
 DIRECTORY = ROOT / "tests" / "fixtures" / "reports-directory.csv"
 SETTINGS = Settings(service=ServiceSettings(data_dir=tempfile.mkdtemp(prefix="mb-reading-")))
 ASHGROVE = "ashgrove@homes.example"
@@ -65,14 +65,6 @@ def episodes(engine: Engine) -> list[dict[str, object]]:
         return list_episodes(s)
 
 
-def filled(part: str, answers: dict[str, str], text: str) -> str:
-    out, inside = [], False
-    for line in text.splitlines():
-        if line.startswith("--- "):
-            inside = line.startswith(f"--- {part}")
-        key = line.strip()
-        out.append(f"{key} {answers[key]}" if inside and key in answers else line)
-    return "\n".join(out)
 
 
 MISSING = {"Child ID:": "200305", "Child's name:": "Callum Reid",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from mailbridge.reading import ReportFields, classify, extract_fields, read_message
+from tests.support.forms import FORM, filled
 
 LONDON = ZoneInfo("Europe/London")
-FORM = Path(__file__).resolve().parents[2] / "templates" / "carer-report-form.txt"
 MISSING_ANSWERS = {
     "Child ID:": "100231",
     "Child's name:": "Jordan Carter",
@@ -33,15 +32,6 @@ RETURN_ANSWERS = {
 }
 
 
-def filled(part: str, answers: dict[str, str], text: str) -> str:
-    """The form text with one part's labels answered, the other part left as shipped."""
-    out, inside = [], False
-    for line in text.splitlines():
-        if line.startswith("--- "):
-            inside = line.startswith(f"--- {part}")
-        key = line.strip()
-        out.append(f"{key} {answers[key]}" if inside and key in answers else line)
-    return "\n".join(out) + "\n"
 
 
 def mail(body: str, subject: str = "Missing child report", sent: str = "Thu, 26 Nov 2026 "
