@@ -169,7 +169,16 @@ class ReadingPipeline:
         # other reply to an alert (an acknowledgement, a forged token...) is the reply path's.
         staff: Episode | None = None
         if "returned" in (reading.kind, reading.kind_in_thread):
-            staff = self.replies.staff_token(session, message, reading.message)
+            proven = self.replies.staff_token(session, message, reading.message)
+            if proven is not None:
+                staff, token = proven
+                self.replies.acknowledged_by_report(
+                    session,
+                    staff,
+                    token,
+                    message,
+                    sender=(reading.message.from_addr or message.mail_from or "").lower(),
+                )
         if staff is None:
             reply = self.replies.handle(
                 session, message, reading.message, absence_type=reading.fields.absence_type

@@ -124,8 +124,8 @@ class ReplyHandler:
 
     def staff_token(
         self, session: Session, message: InboundMessage, read: ReadMessage
-    ) -> Episode | None:
-        """The episode that a valid signed reply token from staff (not a carer) proves, or None.
+    ) -> tuple[Episode, Token] | None:
+        """The episode and token a valid signed reply from staff (not a carer) proves, or None.
 
         Staff proven this way may close an episode with a return (issue 13); a forged or stale
         token proves nothing, and the message then goes through ``handle`` as before.
@@ -143,7 +143,40 @@ class ReplyHandler:
         if episode is None or alert is None or alert.episode_id != episode.id:
             return None
         sender = (read.from_addr or message.mail_from or "").lower()
-        return None if self._is_carer(session, episode, sender) else episode
+        return None if self._is_carer(session, episode, sender) else (episode, token)
+
+    @staticmethod
+    def acknowledged_by_report(
+        session: Session, episode: Episode, token: Token, message: InboundMessage, *, sender: str
+    ) -> None:
+        """Staff who report a return by replying to an alert have acknowledged it too.
+
+        Only the acknowledgement row and its audit line: the report path links the message.
+        """
+        insert_fn = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        session.execute(
+            insert_fn(Acknowledgement)
+            .values(
+                episode_id=episode.id,
+                alert_id=token.alert_id,
+                inbound_id=message.id,
+                role=token.role,
+                address=sender,
+                at=message.received_at,
+            )
+            .on_conflict_do_nothing(index_elements=["episode_id", "role", "address"])
+        )
+        inbound.audit(
+            session,
+            at=message.received_at,
+            actor=sender or "unknown",
+            entity="episode",
+            entity_id=episode.reference,
+            action="acknowledged",
+            detail={"role": token.role, "alert": token.alert_id, "with": "a return report"},
+        )
 
     # -- pieces ----------------------------------------------------------------------------
     @staticmethod

@@ -22,7 +22,7 @@ from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.worker import Worker
 from mailbridge.settings.config import ProcessingSettings, ServiceSettings, Settings
 from mailbridge.store import directory
-from mailbridge.store.models import Alert, AuditEntry, InboundMessage
+from mailbridge.store.models import Acknowledgement, Alert, AuditEntry, InboundMessage
 from tests.support.forms import FORM, filled
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,6 +150,9 @@ def test_a_forged_token_closes_nothing_and_a_valid_staff_token_closes(world: Eng
     assert out.reason and out.reason.startswith("returned"), out.reason
     [ep] = episodes(world)
     assert ep["status"] == "returned" and ep["needs_confirmation"] is False
+    with Session(world) as s:  # the reply to the alert acknowledged it as well
+        acks = list(s.scalars(select(Acknowledgement.address)))
+    assert acks == ["daniel.reid@council.example"]
 
 
 def test_a_handover_about_three_children_is_two_reports(world: Engine) -> None:
