@@ -975,6 +975,11 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
             sources["last_seen"] = found_text
         if why:
             doubts.append(f"last seen: {why}")
+    seen_at = last_seen_at
+    if seen_at is not None and sources.get("last_seen"):
+        other = _guard(lambda: _other_time(sources["last_seen"], base, seen_at), None)
+        if other:
+            doubts.append(f"two possible last-seen times ({other}); the earlier one is shown")
     if location is None:
         m2 = re.search(r"\blast\s+(?:seen|saw)\b", free, re.IGNORECASE)
         if m2:
@@ -1154,6 +1159,26 @@ def _last_seen_free(
             if when is not None:
                 return when, sentence[:300], None
     return None, first_sentence, dropped
+
+
+_ALTERNATIVE = re.compile(r"\s(?:but|or|although|though|whereas)\s|;", re.IGNORECASE)
+
+
+def _other_time(sentence: str, base: datetime, chosen: datetime) -> str | None:
+    """"left at 19:00, but the CCTV shows him at 20:15", "at 8 or 9": the times, else None."""
+    either = re.search(r"\b(\d{1,2}(?:[:.]\d\d)?\s*(?:am|pm)?)\s+or\s+(?:about\s+)?"
+                       r"(\d{1,2}(?:[:.]\d\d)?\s*(?:am|pm)?)\b", sentence, re.IGNORECASE)
+    if either:  # "at 8 or 9"
+        return f"{either.group(1).strip()} or {either.group(2).strip()}"
+    parts = _ALTERNATIVE.split(sentence)
+    if len(parts) < 2:
+        return None
+    tz = base.tzinfo
+    found = {t for part in parts if (t := read_when(part, base)[0]) is not None}
+    found.add(chosen.astimezone(tz))
+    if len(found) < 2:
+        return None
+    return " and ".join(t.astimezone(tz).strftime("%H:%M") for t in sorted(found))
 
 
 _HISTORY_NEAR = re.compile(r"\b(?:last\s+(?:month|year|week|time)|in\s+the\s+past|previously|"

@@ -93,3 +93,16 @@ def test_extract_fields_never_stores_a_time_after_receipt(
         assert at is None or at <= sent + timedelta(minutes=15)
     if fields.returned_at and fields.last_seen_at:
         assert fields.returned_at >= fields.last_seen_at
+
+
+def _doubts(body: str) -> tuple[str, ...]:
+    raw = (f"From: a@example.org\nTo: m@example.org\nSubject: KJ\n"
+           f"Date: Thu, 14 Jan 2027 23:30:00 +0000\n\n{body}\n").encode()
+    received = datetime(2027, 1, 14, 23, 31, tzinfo=UTC)
+    return extract_fields(read_message(raw), tz=LONDON, received_at=received).doubts
+
+
+def test_two_candidate_times_are_a_doubt() -> None:
+    assert _doubts("Staff say he left at 19:00, but the CCTV shows him at the gate at 20:15.")
+    assert _doubts("KJ went out at 8 or 9, not sure. Not back.")
+    assert not _doubts("He went to bed at 10 and I checked on him at 11, bed empty at 7.")
