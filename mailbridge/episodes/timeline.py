@@ -115,7 +115,7 @@ def render_timeline(data: dict[str, Any]) -> str:
 
     def source(name: str) -> list[str]:
         said = sources.get(name)
-        return [f"               from: '{' '.join(str(said).split())[:200]}'"] if said else []
+        return [f"  from:        '{' '.join(str(said).split())[:200]}'"] if said else []
 
     lines = [
         f"{data['reference']}  {data['status'].upper()}  child {data['child_id'] or 'UNMATCHED'}"

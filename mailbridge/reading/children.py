@@ -48,17 +48,36 @@ class ChildReading:
     classification: Classification
 
 
-def _names_for(child: DirectoryChild, at_home: bool) -> list[str]:
-    names = full_names(child)
-    if at_home:
-        names += given_names(child)
-    return [n for n in dict.fromkeys(names) if n]
+def _spans(haystack: str, name: str) -> list[tuple[int, int]]:
+    """Where the folded ``name`` occurs as whole words in folded ``haystack``."""
+    return [m.span() for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", haystack)]
 
 
-def _said(haystack: str, name: str) -> int:
-    """Where the folded ``name`` first occurs as whole words in folded ``haystack``, or -1."""
-    m = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", haystack)
-    return m.start() if m else -1
+def _mentions(
+    haystack: str, children: Sequence[DirectoryChild], address: str
+) -> dict[str, int]:
+    """{child_id: first position} of the children ``haystack`` (folded) names.
+
+    A full name (or known-as name with the surname) counts anywhere; a first or known-as name
+    alone counts when the sender is a carer of the child's placement, and only where it is not
+    part of another child's full name: "Oliver Turner" at a home with two Olivers names one.
+    """
+    full: dict[str, list[tuple[int, int]]] = {}
+    for c in children:
+        spans = [sp for n in full_names(c) for sp in _spans(haystack, n)]
+        if spans:
+            full[c.child_id] = spans
+    found = {cid: min(s for s, _e in spans) for cid, spans in full.items()}
+    for c in children:
+        if c.child_id in found or not address or address not in {
+                a.lower() for a in c.carer_emails}:
+            continue
+        others = [sp for cid, spans in full.items() if cid != c.child_id for sp in spans]
+        alone = [s for n in given_names(c) for s, e in _spans(haystack, n)
+                 if not any(os <= s and e <= oe for os, oe in others)]
+        if alone:
+            found[c.child_id] = min(alone)
+    return found
 
 
 def children_named(
@@ -70,18 +89,11 @@ def children_named(
 ) -> list[DirectoryChild]:
     """The directory children the message names, in order of first mention."""
     folded = fold(f"{subject}\n{text}")
-    address = (sender or "").lower()
-    found: list[tuple[int, str, DirectoryChild]] = []
-    for c in children:
-        at_home = bool(address) and address in {a.lower() for a in c.carer_emails}
-        positions = [p for n in _names_for(c, at_home) if (p := _said(folded, n)) >= 0]
-        if positions:
-            found.append((min(positions), c.child_id, c))
+    by_id = {c.child_id: c for c in children}
+    found = _mentions(folded, children, (sender or "").lower())
     for c in initials_with_dob(f"{subject}\n{text}", fields.date_of_birth, children):
-        if all(c.child_id != f[1] for f in found):
-            found.append((len(folded), c.child_id, c))
-    found.sort(key=lambda f: (f[0], f[1]))
-    return [c for _pos, _cid, c in found]
+        found.setdefault(c.child_id, len(folded))
+    return [by_id[cid] for cid, _pos in sorted(found.items(), key=lambda f: (f[1], f[0]))]
 
 
 def split_by_child(
@@ -89,19 +101,14 @@ def split_by_child(
 ) -> dict[str, str]:
     """{child_id: the clauses about that child}, joined by new lines."""
     address = (sender or "").lower()
-    names = {
-        c.child_id: _names_for(c, address in {a.lower() for a in c.carer_emails})
-        for c in named
-    }
     parts: dict[str, list[str]] = {c.child_id: [] for c in named}
     current: list[str] = []
     preamble: list[str] = []
     for clause in clauses(text):
-        folded = fold(clause.text)
-        here = [cid for cid, ns in names.items() if any(_said(folded, n) >= 0 for n in ns)]
+        here = list(_mentions(fold(clause.text), named, address))
         if re.search(r"\b(?:both|all\s+(?:three|of\s+them|the\s+children)|neither|none\s+of)\b",
                      clause.text, re.IGNORECASE) and not here and len(current) < 2:
-            here = list(names)  # "both of them": the children last named together, else all
+            here = list(parts)  # "both of them": the children last named together, else all
         if here:
             current = here
         if not current:
@@ -133,10 +140,8 @@ def read_each_child(
         texts = split_by_child(msg.text, named, sender)
         out: list[ChildReading] = []
         for child in named:
-            subject_names = [c for c in named
-                             if any(_said(fold(msg.subject), n) >= 0 for n in full_names(c)
-                                    + given_names(c))]
-            subject = msg.subject if not subject_names or child in subject_names else ""
+            in_subject = _mentions(fold(msg.subject), named, (sender or "").lower())
+            subject = msg.subject if not in_subject or child.child_id in in_subject else ""
             own = replace(msg, text=texts[child.child_id], subject=subject)
             fields = extract_fields(own, tz=tz, received_at=received_at)
             cls = classify(own, fields)

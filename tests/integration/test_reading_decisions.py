@@ -214,7 +214,7 @@ def test_provenance_in_episode_show_and_in_the_alert(world: Engine) -> None:
     assert data["facts_from"]["last_seen"] == (
         "Connor Walsh left about half eight after a row")
     text = render_timeline(data)
-    assert "from: 'Connor Walsh left about half eight after a row'" in text
+    assert "  from:        'Connor Walsh left about half eight after a row'" in text
     assert bodies and all("'Connor Walsh left about half eight after a row'" in b
                           for b in bodies)
 

@@ -83,3 +83,23 @@ def test_known_as_with_surname_and_initials_with_dob_match_anywhere() -> None:
         m = match_child(subject=msg.subject, text=msg.text, fields=fields,
                         sender="duty@agency.example", children=DIRECTORY)
         assert m.child_id == want, body
+
+
+def test_a_full_name_is_not_also_another_childs_first_name() -> None:
+    """Two Olivers at one home: "Oliver Turner (3) has not come home" is about one child."""
+    turner = child("8", "Oliver", "Turner", date(2012, 1, 1))
+    okafor = child("9", "Oliver", "Okafor", date(2013, 1, 1))
+    raw = (f"From: {HOME}\nTo: m@example.org\nSubject: Oliver\n"
+           "Date: Sat, 05 Dec 2026 19:15:00 +0000\n\nOliver Turner (8) has not come home.\n"
+           ).encode()
+    msg = read_message(raw)
+    received = datetime(2026, 12, 5, 19, 16, tzinfo=UTC)
+    whole = extract_fields(msg, tz=LONDON, received_at=received)
+    got = read_each_child(msg, whole, sender=HOME, children=[turner, okafor], tz=LONDON,
+                          received_at=received)
+    assert got is None or [r.child_id for r in got] == ["8"]
+
+
+def test_gone_again_after_a_return_is_still_missing() -> None:
+    assert each("Sam came back for his charger at 9 and left again straight away. "
+                "Ellie is home safe.") == {"1": "missing", "2": "returned"}
