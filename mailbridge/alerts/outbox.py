@@ -8,7 +8,7 @@ replay harmless.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -72,10 +72,14 @@ class Notifier:
         fields: ReportFields | None,
         match: Match | None,
         trust: Verdict | None = None,
+        notes: Sequence[str] = (),
     ) -> list[Recipient]:
         """Alerts for a missing/update/returned/unmatched event, and the carer's receipt.
 
         ``trust`` is the sender check of *this* message (None: not checked, so not verified).
+        ``notes`` are shown at the top of the alert (what staff must confirm or check); the
+        sentence or form line each fact came from (``fields.sources``) is listed with the
+        facts ("Last seen from: 'left about half eight'").
         """
         child = directory.get_child(session, episode.child_id) if episode.child_id else None
         # Who sent *this* message: an update or a return may come from someone other than the
@@ -127,6 +131,13 @@ class Notifier:
         if repeat_note:
             facts = replace(
                 facts, extra={**facts.extra, "repeat_missing": repeat_note}, note=repeat_note
+            )
+        said = [n for n in notes if n] + ([facts.note] if facts.note else [])
+        if said or (fields is not None and fields.sources):
+            facts = replace(
+                facts,
+                note=" ".join(said) or None,
+                extra={**facts.extra, **provenance(fields)},
             )
         self._queue_routed(
             session,
@@ -505,3 +516,25 @@ class Notifier:
             return
         # executemany of one cached statement; a multi-row VALUES would be compiled every time.
         session.execute(insert_ignore(session, Alert, key=["event_key", "recipient"]), rows)
+
+
+_SOURCE_LABELS = {
+    "last_seen": "last_seen_from",
+    "last_seen_location": "where_last_seen_from",
+    "returned_at": "returned_at_from",
+    "returned_by": "returned_by_from",
+    "safe_and_well": "safe_and_well_from",
+    "police_reference": "police_reference_from",
+    "risk_level": "risk_level_from",
+}
+
+
+def provenance(fields: ReportFields | None) -> dict[str, str]:
+    """Where each fact of this message came from, as alert "extra" rows (quoted, one line)."""
+    if fields is None:
+        return {}
+    return {
+        label: f"'{' '.join(fields.sources[name].split())[:200]}'"
+        for name, label in _SOURCE_LABELS.items()
+        if fields.sources.get(name)
+    }

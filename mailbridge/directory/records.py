@@ -39,6 +39,9 @@ PLACEMENT_TYPE = "placement_type"
 
 # Optional columns with a meaning of their own; every other extra column goes to attributes.
 OPTIONAL_COLUMNS = (PLACEMENT_TYPE, "team_manager_name")
+# Optional: the names a child goes by ("KJ;Kay"), ';'-separated. Kept with the extra columns
+# (``attributes``), so it needs no schema change; matching reads it (reading/match.py).
+KNOWN_AS = "known_as"
 
 
 
@@ -387,6 +390,12 @@ class ChildRecord:
     placement_type: str | None
     carer_emails: tuple[str, ...]
     attributes: dict[str, str] = field(default_factory=dict, hash=False)
+
+    @property
+    def known_as(self) -> tuple[str, ...]:
+        """The optional ``known_as`` CSV column: names the child goes by, ';'-separated."""
+        raw = self.attributes.get(KNOWN_AS) or ""
+        return tuple(n.strip() for n in raw.split(";") if n.strip())
 
 
 

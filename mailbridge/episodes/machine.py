@@ -6,7 +6,8 @@ transaction. Every branch is unit-tested in tests/unit/test_episodes.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Literal
 
 # "info" carries report facts but says neither gone nor back: it updates an episode it
@@ -25,6 +26,7 @@ class EpisodeState:
     reference: str
     child_id: str | None
     status: str  # open / returned
+    opened_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class Decision:
     event: Event
     episode: EpisodeState | None  # the episode acted on (None when a new one is opened)
     reason: str
+    # Why a person must confirm (the episode gets needs_confirmation with this reason).
+    confirm: str | None = None
+    # An episode of the child left open longer than the stale age, which a new one supersedes.
+    stale: EpisodeState | None = None
 
 
 def decide(
@@ -42,13 +48,50 @@ def decide(
     child_id: str | None,
     child_open: EpisodeState | None,
     sender_open_unmatched: EpisodeState | None = None,
+    hold_return: str | None = None,
+    stale: bool = False,
 ) -> Decision:
-    """Thread context first (a reply belongs to its episode), then the child's open episode."""
+    """Thread context first (a reply belongs to its episode), then the child's open episode.
+
+    ``hold_return`` says why a return must not close anything (a sender who may not close, or
+    a reading that is not sure): the episode stays open, or a new one opens, in the safe
+    state, flagged for confirmation. ``stale`` says the child's open episode is older than the
+    stale age: a new missing report then opens a new episode instead of updating it.
+    """
     if thread is not None:
-        return _in_thread(kind, thread)
+        return _held(_in_thread(kind, thread), hold_return)
     if child_id is not None:
-        return _for_child(kind, child_open)
-    return _unmatched(kind, sender_open_unmatched)
+        if stale and child_open is not None and kind in ("missing", "info"):
+            return Decision(
+                "open",
+                "missing",
+                None,
+                "new report; the child's open episode is older than the stale age",
+                stale=child_open,
+            )
+        return _held(_for_child(kind, child_open), hold_return)
+    return _held(_unmatched(kind, sender_open_unmatched), hold_return)
+
+
+def _held(decision: Decision, hold_return: str | None) -> Decision:
+    """A return that may not close: the safe state (open, missing) with the reason to confirm."""
+    if hold_return is None or decision.action not in ("close", "open_closed"):
+        return decision
+    if decision.action == "close":
+        return replace(
+            decision,
+            action="update",
+            event="update",
+            reason=f"return not confirmed: {decision.reason}",
+            confirm=hold_return,
+        )
+    return replace(
+        decision,
+        action="open",
+        event="missing" if decision.event == "returned" else decision.event,
+        reason=f"return not confirmed, recorded as open: {decision.reason}",
+        confirm=hold_return,
+    )
 
 
 def _in_thread(kind: Kind, episode: EpisodeState) -> Decision:

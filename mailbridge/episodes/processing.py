@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from mailbridge.episodes.machine import OPEN, RETURNED, Decision, EpisodeState, 
 from mailbridge.episodes.replies import ReplyHandler
 from mailbridge.ops.logs import set_episode
 from mailbridge.reading import loops
+from mailbridge.reading.children import read_each_child
 from mailbridge.reading.classify import classify
 from mailbridge.reading.fields import ReportFields, extract_fields, without_absence_type
 from mailbridge.reading.loops import Loop, OwnMail
@@ -67,6 +68,10 @@ class Reading:
     echo: Loop | None = None
     relayed: Loop | None = None
     trust: Verdict = NOT_CHECKED
+    # What the reader could not settle (conflicting signals, a time dropped), plain English.
+    doubts: tuple[str, ...] = ()
+    # The sentence that reads as a return, for "the email may say ... is back".
+    return_cue: str | None = None
 
 
 def read(
@@ -89,7 +94,17 @@ def read(
     if fields.absence_type is not None:
         bare = replace(msg, subject="", text=without_absence_type(msg.text))
         in_thread = classify(bare, fields).kind
-    return Reading(msg, fields, cls.kind, cls.reason, in_thread, echo=echo, relayed=relayed)
+    return Reading(
+        msg,
+        fields,
+        cls.kind,
+        cls.reason,
+        in_thread,
+        echo=echo,
+        relayed=relayed,
+        doubts=cls.doubts,
+        return_cue=cls.return_cue,
+    )
 
 
 def own_mail(settings: Settings) -> OwnMail:
@@ -118,6 +133,7 @@ class ReadingPipeline:
         self.limits = read_limits(settings)
         self.own = own_mail(settings)
         self.dnsfunc = dnsfunc  # DKIM key lookups; None: real DNS
+        self.stale_after = timedelta(days=settings.reading.stale_episode_days)
 
     def prepare(self, raw: bytes, received_at: datetime) -> Reading:
         """The pure stages and the sender check (DNS, when dkim_verify): no transaction open."""
@@ -149,38 +165,120 @@ class ReadingPipeline:
             return Outcome(IGNORED, f"loop: {reading.echo.reason}")
         if reading.kind in MACHINE_KINDS:
             return Outcome(IGNORED, f"{reading.kind}: {reading.reason}")
-        reply = self.replies.handle(
-            session, message, reading.message, absence_type=reading.fields.absence_type
-        )
-        if reply is not None:
-            return reply
+        # Staff proven by a valid signed reply token may close an episode with a return; any
+        # other reply to an alert (an acknowledgement, a forged token...) is the reply path's.
+        staff: Episode | None = None
+        if "returned" in (reading.kind, reading.kind_in_thread):
+            proven = self.replies.staff_token(session, message, reading.message)
+            if proven is not None:
+                staff, token = proven
+                self.replies.acknowledged_by_report(
+                    session,
+                    staff,
+                    token,
+                    message,
+                    sender=(reading.message.from_addr or message.mail_from or "").lower(),
+                )
+        if staff is None:
+            reply = self.replies.handle(
+                session, message, reading.message, absence_type=reading.fields.absence_type
+            )
+            if reply is not None:
+                return reply
         if reading.relayed is not None:  # after staff replies: a bare reply to an alert is an ack
             return Outcome(IGNORED, f"loop: {reading.relayed.reason}")
         sender = reading.message.from_addr or (message.mail_from or "").lower() or None
-        thread = find_thread(session, reading.message)
-        match: Match | None = None
-        child_id = thread.child_id if thread is not None else None
-        if thread is None:
-            match = match_child(
-                subject=reading.message.subject,
-                text=reading.message.text,
-                fields=reading.fields,
-                sender=sender,
-                children=directory.load_snapshot(session),
-            )
-            child_id = match.child_id
+        thread = _state(staff) if staff is not None else find_thread(session, reading.message)
+        if thread is not None:
+            return self._report(session, message, reading, thread=thread, match=None,
+                                child_id=thread.child_id, sender=sender, staff=staff is not None)
+        children = directory.load_snapshot(session)
+        each = read_each_child(
+            reading.message,
+            reading.fields,
+            sender=sender,
+            children=children,
+            tz=self.tz,
+            received_at=message.received_at,
+        )
+        if each:
+            # One email about several children: each named and matched child's own report.
+            outcomes = [
+                self._report(
+                    session,
+                    message,
+                    replace(
+                        reading,
+                        fields=one.fields,
+                        kind=one.classification.kind,
+                        reason=one.classification.reason,
+                        kind_in_thread=one.classification.kind,
+                        doubts=one.classification.doubts,
+                        return_cue=one.classification.return_cue,
+                    ),
+                    thread=None,
+                    match=Match(
+                        one.child_id,
+                        "named_among_several",
+                        0.8,
+                        f"one of {len(each)} children reported on in this email",
+                    ),
+                    child_id=one.child_id,
+                    sender=sender,
+                    staff=False,
+                )
+                for one in each
+            ]
+            return Outcome(PROCESSED, "; ".join(o.reason or o.status for o in outcomes))
+        match = match_child(
+            subject=reading.message.subject,
+            text=reading.message.text,
+            fields=reading.fields,
+            sender=sender,
+            children=children,
+        )
+        return self._report(session, message, reading, thread=None, match=match,
+                            child_id=match.child_id, sender=sender, staff=False)
+
+    def _report(
+        self,
+        session: Session,
+        message: InboundMessage,
+        reading: Reading,
+        *,
+        thread: EpisodeState | None,
+        match: Match | None,
+        child_id: str | None,
+        sender: str | None,
+        staff: bool,
+    ) -> Outcome:
+        """Decide and apply one report about one child (or an unmatched one), then alert."""
         kind = _REPORT_KINDS.get(
             (reading.kind_in_thread or reading.kind) if thread is not None else reading.kind,
             "not_a_report",
         )
+        child_open = open_episode_for_child(session, child_id) if child_id and not thread else None
+        unmatched_open = (
+            open_unmatched_from(session, sender) if child_id is None and sender else None
+        )
+        now = message.received_at
+        stale = bool(
+            child_open is not None
+            and child_open.opened_at is not None
+            and _aware(child_open.opened_at) < now - self.stale_after
+        )
+        hold = None
+        if kind == "returned":
+            target = thread or child_open or unmatched_open
+            hold = self._hold_return(session, reading, target, child_id, sender, staff=staff)
         decision = decide(
             kind,
             thread=thread,
             child_id=child_id,
-            child_open=open_episode_for_child(session, child_id) if child_id else None,
-            sender_open_unmatched=(
-                open_unmatched_from(session, sender) if child_id is None and sender else None
-            ),
+            child_open=child_open,
+            sender_open_unmatched=unmatched_open,
+            hold_return=hold,
+            stale=stale,
         )
         if decision.action == "ignore":
             # Ignored, but never silently: the duty desk sees it with the original attached.
@@ -202,6 +300,9 @@ class ReadingPipeline:
             sender=sender,
             tz=self.tz,
         )
+        notes = self._confirmation(session, episode, decision, reading, message, sender=sender)
+        if decision.stale is not None:
+            notes.append(self._superseded(session, decision.stale, episode, message))
         set_episode(episode.reference)
         self.notifier.episode_event(
             session,
@@ -212,9 +313,94 @@ class ReadingPipeline:
             fields=reading.fields,
             match=match,
             trust=reading.trust,
+            notes=notes,
         )
         replan(session, episode, self.notifier.routing, message.received_at)
         return Outcome(PROCESSED, f"{decision.event} {episode.reference}: {decision.reason}")
+
+    def _hold_return(
+        self,
+        session: Session,
+        reading: Reading,
+        target: EpisodeState | None,
+        child_id: str | None,
+        sender: str | None,
+        *,
+        staff: bool,
+    ) -> str | None:
+        """Why this return may not close an episode, in words for staff; None when it may.
+
+        A return closes only when the reading is sure and it comes from a carer on the child's
+        record, from staff proven by a valid signed reply token, or from a sender the trust
+        settings verify who is on the episode's record (the first reporter, allocated staff).
+        """
+        who = _who(session, child_id, reading.fields)
+        claim = f"The email may say {who} is back"
+        if reading.doubts:
+            return f"{claim}, but {'; '.join(reading.doubts)}. Please confirm before closing."
+        if staff:
+            return None
+        child = directory.get_child(session, child_id) if child_id else None
+        carers = {a.lower() for a in child.carer_emails} if child is not None else set()
+        verified = reading.trust.verified
+        on_record = False
+        if target is not None:
+            found = session.get(Episode, target.id)
+            on_record = bool(found is not None and sender and sender in _on_record(session, found))
+        if sender and sender in carers:
+            if reading.fields.returned_at is None and not verified:
+                return (f"{claim}, but gives no time of return and the sender is not verified. "
+                        "Please confirm before closing.")
+            return None
+        if verified and on_record:
+            return None
+        by = sender or "an unknown sender"
+        return (f"{claim}, but it came from {by}, who is not a carer on the child's record nor "
+                "staff proven by a signed reply. Please confirm before closing.")
+
+    def _confirmation(
+        self,
+        session: Session,
+        episode: Episode,
+        decision: Decision,
+        reading: Reading,
+        message: InboundMessage,
+        *,
+        sender: str | None,
+    ) -> list[str]:
+        """Flag the episode for confirmation when the reading was unsure; the notes for alerts."""
+        reason = decision.confirm
+        if reason is None and reading.doubts:
+            reason = ("Please check: " + "; ".join(reading.doubts) + ".")
+        if reason is None:
+            if decision.action in ("close", "open_closed") and episode.needs_confirmation:
+                # A sure return from a sender who may close settles the earlier doubt; the
+                # audit keeps what it was.
+                _note(session, message, episode.reference, "confirmation_settled",
+                      actor=sender or "worker", was=episode.confirmation_reason)
+                episode.needs_confirmation = False
+                episode.confirmation_reason = None
+            return []
+        before = episode.confirmation_reason
+        episode.needs_confirmation = True
+        episode.confirmation_reason = (
+            reason if not before or reason in before else f"{before} | {reason}"
+        )[:2000]
+        _note(session, message, episode.reference, "needs_confirmation", reason=reason,
+              claimed_by=sender)
+        return [reason]
+
+    def _superseded(
+        self, session: Session, old: EpisodeState, new: Episode, message: InboundMessage
+    ) -> str:
+        """An episode left open past the stale age: kept open, and staff told about it."""
+        opened = _aware(old.opened_at).astimezone(self.tz) if old.opened_at else None
+        when = opened.strftime("%d/%m/%Y") if opened else "an earlier date"
+        _note(session, message, old.reference, "stale_superseded", new_episode=new.reference,
+              stale_after_days=self.stale_after.days)
+        return (f"An older episode for this child, {old.reference} (opened {when}), was still "
+                f"open after more than {self.stale_after.days} days: this report opened a new "
+                "episode. Please review and close the old one.")
 
     def gave_up(self, session: Session, message: InboundMessage, error: str) -> None:
         """A message we could not process goes to the duty desk, original attached."""
@@ -231,7 +417,43 @@ def build_pipeline(settings: Settings) -> Pipeline:
 
 
 def _state(ep: Episode) -> EpisodeState:
-    return EpisodeState(ep.id, ep.reference, ep.child_id, ep.status)
+    return EpisodeState(ep.id, ep.reference, ep.child_id, ep.status, ep.opened_at)
+
+
+def _note(
+    session: Session,
+    message: InboundMessage,
+    reference: str,
+    action: str,
+    *,
+    actor: str = "worker",
+    **detail: object,
+) -> None:
+    """One audit line about an episode, caused by ``message``."""
+    inbound.audit(
+        session,
+        at=message.received_at,
+        actor=actor,
+        entity="episode",
+        entity_id=reference,
+        action=action,
+        detail={**detail, "message": message.id},
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _who(session: Session, child_id: str | None, fields: ReportFields) -> str:
+    """The child as an alert may name them: initials (J.C.), else "the child"."""
+    child = directory.get_child(session, child_id) if child_id else None
+    if child is not None and child.first_name and child.last_name:
+        return f"{child.first_name[:1]}.{child.last_name[:1]}."
+    given = (fields.full_name or "").split()
+    if len(given) >= 2:
+        return f"{given[0][:1]}.{given[-1][:1]}."
+    return "the child"
 
 
 def find_thread(session: Session, msg: ReadMessage) -> EpisodeState | None:
@@ -368,6 +590,9 @@ def apply(
                 ],
                 "sender_verified": reading.trust.verified,
                 "sender_check": reading.trust.reason,
+                # Where each fact came from (the sentence or form line), and what was unsure.
+                "facts_from": dict(reading.fields.sources),
+                "doubts": list(reading.doubts),
                 # Parts past the [reading] limits, which were not read (the raw mail is whole).
                 "not_read": list(reading.message.limits),
             },

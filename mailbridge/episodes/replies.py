@@ -122,6 +122,57 @@ class ReplyHandler:
         note = f"; absence type {changed}" if changed else ""
         return Outcome(PROCESSED, f"acknowledged {episode.reference} as {token.role}{note}")
 
+    def staff_token(
+        self, session: Session, message: InboundMessage, read: ReadMessage
+    ) -> tuple[Episode, Token] | None:
+        """The episode and token a valid signed reply from staff (not a carer) proves, or None.
+
+        Staff proven this way may close an episode with a return (issue 13); a forged or stale
+        token proves nothing, and the message then goes through ``handle`` as before.
+        """
+        token = find_token(
+            read,
+            bases=self.settings.smtp.addresses,
+            secret=self.secret,
+            candidates=message.rcpt_tos or [],
+        )
+        if not isinstance(token, Token):
+            return None
+        episode = session.scalar(select(Episode).where(Episode.reference == token.episode_ref))
+        alert = session.get(Alert, token.alert_id)
+        if episode is None or alert is None or alert.episode_id != episode.id:
+            return None
+        sender = (read.from_addr or message.mail_from or "").lower()
+        return None if self._is_carer(session, episode, sender) else (episode, token)
+
+    @staticmethod
+    def acknowledged_by_report(
+        session: Session, episode: Episode, token: Token, message: InboundMessage, *, sender: str
+    ) -> None:
+        """Staff who report a return by replying to an alert have acknowledged it too.
+
+        Only the acknowledgement row and its audit line: the report path links the message.
+        """
+        session.execute(
+            insert_ignore(session, Acknowledgement, key=["episode_id", "role", "address"]).values(
+                episode_id=episode.id,
+                alert_id=token.alert_id,
+                inbound_id=message.id,
+                role=token.role,
+                address=sender,
+                at=message.received_at,
+            )
+        )
+        inbound.audit(
+            session,
+            at=message.received_at,
+            actor=sender or "unknown",
+            entity="episode",
+            entity_id=episode.reference,
+            action="acknowledged",
+            detail={"role": token.role, "alert": token.alert_id, "with": "a return report"},
+        )
+
     # -- pieces ----------------------------------------------------------------------------
     @staticmethod
     def _is_carer(session: Session, episode: Episode, sender: str) -> bool:

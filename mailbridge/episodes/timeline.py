@@ -38,6 +38,10 @@ def episode_messages(session: Session, episode_ids: list[int]) -> dict[int, list
                 "sender_verified": (link.summary or {}).get("sender_verified"),
                 "sender_check": (link.summary or {}).get("sender_check"),
                 "not_read": (link.summary or {}).get("not_read", []),
+                # Where this message's facts came from (the sentence or form line) and what
+                # the reader could not settle; absent on messages read before issue 13.
+                "facts_from": (link.summary or {}).get("facts_from", {}),
+                "doubts": (link.summary or {}).get("doubts", []),
             }
         )
     return out
@@ -76,7 +80,16 @@ def episode_json(ep: Episode, messages: list[dict[str, Any]]) -> dict[str, Any]:
         "confirmation_reason": ep.confirmation_reason,
         "message_ids": [m["message_id"] or f"id:{m['id']}" for m in messages],
         "messages": messages,
+        "facts_from": _facts_from(messages),
     }
+
+
+def _facts_from(messages: list[dict[str, Any]]) -> dict[str, str]:
+    """Each fact's source as the episode shows it: the latest message that stated it."""
+    out: dict[str, str] = {}
+    for m in messages:
+        out.update({k: v for k, v in (m.get("facts_from") or {}).items() if v})
+    return out
 
 
 def list_episodes(session: Session, *, open_only: bool = False) -> list[dict[str, Any]]:
@@ -96,19 +109,33 @@ def find_episode(session: Session, reference: str) -> dict[str, Any] | None:
 
 
 def render_timeline(data: dict[str, Any]) -> str:
-    """A plain-text view for a terminal; never the carers' bodies, only the facts."""
+    """A plain-text view for a terminal: the facts, and the line each was read from (issue 13);
+    never the carers' whole bodies."""
+    sources = data.get("facts_from") or {}
+
+    def source(name: str) -> list[str]:
+        said = sources.get(name)
+        return [f"  from:        '{' '.join(str(said).split())[:200]}'"] if said else []
+
     lines = [
         f"{data['reference']}  {data['status'].upper()}  child {data['child_id'] or 'UNMATCHED'}"
         f"  (matched by {data['match_method']})",
+    ]
+    if data.get("needs_confirmation"):
+        lines.append(f"  CONFIRM:     {data.get('confirmation_reason') or 'needs confirmation'}")
+    lines += [
         f"  last seen:   {data['last_seen_at'] or 'not stated'}"
         f"  at {data['last_seen_location'] or 'not stated'}",
+        *(source("last_seen") if data["last_seen_at"] else []),
         f"  police ref:  {data['police_reference'] or 'not stated'}",
+        *(source("police_reference") if data["police_reference"] else []),
         f"  risk:        {data['risk_level'] or 'not stated'}",
         f"  reported by: {data['reported_by'] or 'unknown'}"
         f" ({'known carer' if data['sender_known'] else 'sender not on the child record'})",
         f"  sender:      {'verified' if data['sender_verified'] else 'NOT VERIFIED'}"
         " (docs/trust.md)",
         f"  returned:    {data['returned_at'] or '-'}",
+        *(source("returned_at") if data["returned_at"] else []),
         f"  absence:     {data['absence_type']} (SSDA903: "
         f"{'away from placement' if data['absence_type'] == 'A' else 'missing'})",
         "  timeline:",

@@ -16,7 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from mailbridge.reading.context import assertions
 from mailbridge.reading.fields import ReportFields
+from mailbridge.reading.form import without_form_furniture
 from mailbridge.reading.message import ReadMessage
 
 __all__ = ["Classification", "Kind", "classify", "machine_classification"]
@@ -26,10 +28,17 @@ Kind = Literal["missing", "returned", "info", "auto_reply", "bounce", "list", "n
 
 @dataclass(frozen=True)
 class Classification:
-    """The kind of a message and a short reason fit for the audit log (no personal data)."""
+    """The kind of a message and a short reason fit for the audit log (no personal data).
+
+    ``doubts`` are what the reader could not settle (conflicting signals), in plain English for
+    staff; any doubt keeps the episode open with needs_confirmation. ``return_cue`` is the
+    sentence that reads as a return, for the alert ("the email may say ... is back").
+    """
 
     kind: Kind
     reason: str
+    doubts: tuple[str, ...] = ()
+    return_cue: str | None = None
 
 
 _BOUNCE_SENDERS = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon|"
@@ -49,44 +58,16 @@ _AUTO_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 
-_RETURN = re.compile(
-    r"\b(?:has\s+(?:now\s+)?returned|have\s+(?:now\s+)?returned|(?:is|are)\s+(?:now\s+)?back\b|"
-    r"now\s+back|returned\s+(?:home|safe|safely|to\s+(?:placement|the\s+home|the\s+house|"
-    r"her\s+placement|his\s+placement|their\s+placement))|returned\s+(?:at|around|about|"
-    r"this|last|just|earlier|late)|(?:has|have)\s+come\s+(?:back|home)|came\s+(?:back|home)|"
-    r"come\s+back\s+(?:home|safe)|back\s+(?:home|safe|in\s+placement|at\s+placement)|"
-    r"(?:has\s+been|was|been|were)\s+(?:found|located|traced)|found\s+(?:(?:him|her|them)\s+)?safe|(?:police|officers)\s+(?:have\s+)?found\s+(?:him|her|them)|located\s+safe|"
-    r"safe\s+(?:and|&|n)\s+well|brought\s+(?:\w+\s+)?(?:back|home)|turned\s+up|walked\s+(?:back\s+)?in|"
-    r"no\s+longer\s+missing|returned|(?:is|was)\s+found|got\s+(?:back|home)|arrived\s+(?:back|home)|"
-    r"\breturn\b(?=\s*(?:[:\-–]|notification|report|of|$)))",
+# A headline alone: "Jordan back", "Kai returned", "Mia found safe" (not "not back").
+_SUBJECT_RETURN = re.compile(
+    r"(?<!\bnot\s)(?<!\bn't\s)\b(?:back(?:\s+home)?|returned|found(?:\s+safe)?|home\s+safe|"
+    r"is\s+home|located)\s*[!.]*\s*$|^\s*return\b(?=\s*(?:[:\-–]|notification|report|of|$))",
     re.IGNORECASE,
 )
-_NEGATED = re.compile(
-    r"(?:\bnot|n't|\bnever|\byet\s+to|\bfailed\s+to|\bno\s+sign\s+of|\bif|\buntil|\btill|"
-    r"\bonce|\bwhen|\bexpected\s+to|\bdue\s+to|\bwaiting\s+for\s+(?:\w+\s+)?to|\bhoping|"
-    r"\bhope|\bplease\s+let\s+(?:us|me)\s+know\s+(?:if|when|once))\s+(?:\w+\s+){0,2}$",
-    re.IGNORECASE,
-)
-_STILL_MISSING = re.compile(
-    r"\b(?:still\s+(?:missing|not\s+(?:back|home|returned))|missing\s+again|"
-    r"(?:is|are)\s+(?:currently\s+)?missing|has\s+(?:gone|been\s+reported)\s+missing|"
-    r"gone\s+missing\s+again|not\s+(?:yet\s+)?(?:returned|back|come\s+(?:back|home)))\b",
-    re.IGNORECASE,
-)
-_MISSING = re.compile(
-    r"\b(?:missing|absconded|absent\s+without|awol|a\.w\.o\.l|not\s+(?:yet\s+)?returned|"
-    r"failed\s+to\s+return|has(?:n'?t|\s+not)\s+(?:come|returned|been\s+seen|got)|"
-    r"did(?:n'?t|\s+not)\s+(?:come|return|get)|(?:is|was)(?:n'?t|\s+not)\s+(?:home|back|in)|has\s+gone|run\s+away|ran\s+away|ran\s+off|"
-    r"runaway|not\s+(?:come|came)\s+(?:back|home)|not\s+(?:back|home)\s+(?:yet|since)|"
-    r"whereabouts\s+(?:are\s+)?unknown|can(?:'t|not)\s+(?:find|locate|reach|contact)|"
-    r"not\s+in\s+(?:(?:his|her|their)\s+)?(?:room|bed|placement)|bed\s+(?:was\s+)?empty|"
-    r"did\s+not\s+return|didn't\s+return|not\s+returned|no\s+sign\s+of|"
-    r"never\s+(?:came|come|got|returned|arrived)\s*(?:back|home|in)?|"
-    r"not\s+(?:arrived|got|turned\s+up)\s*(?:back|home|at)?|"
-    r"(?:left|gone)\s+without\s+permission|absent\s+from\s+placement|not\s+been\s+seen|"
-    r"away\s+from\s+placement|unauthorised\s+absence|unauthorized\s+absence)\b",
-    re.IGNORECASE,
-)
+_SUBJECT_STILL = re.compile(r"\b(?:not|n't|never|no\s+sign)\s+(?:\w+\s+)?(?:back|home|returned)\b|"
+                            r"\bstill\s+(?:out|missing)\b", re.IGNORECASE)
+_SUBJECT_MISSING = re.compile(r"\b(?:missing|absconded|awol|absent|ran\s+away|run\s+away|"
+                              r"gone\s+again)\b", re.IGNORECASE)
 
 
 # A reply's subject repeats the thread's; a forward's passes on a report, so it still counts.
@@ -151,19 +132,6 @@ def machine_classification(
     return _machine(msg, reads_like_report)
 
 
-def _return_hits(text: str) -> list[str]:
-    hits: list[str] = []
-    for m in _RETURN.finditer(text):
-        before = text[max(0, m.start() - 40) : m.start()]
-        if _NEGATED.search(before):
-            continue
-        after = text[m.end() : m.end() + 12]
-        if re.match(r"\s+(?:yet\b|by\s+\d)", after, re.IGNORECASE):
-            continue
-        hits.append(m.group(0))
-    return hits
-
-
 def classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     """Classify one message; never raises (falls back to "not_a_report" with the error)."""
     try:
@@ -172,36 +140,76 @@ def classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         return Classification("not_a_report", f"classification failed: {type(exc).__name__}")
 
 
+def _strip_subject(subject: str) -> str:
+    for _ in range(5):
+        bare = re.sub(r"^\s*(?:re|fw|fwd|aw|wg|sv|antw|vs)\s*(?:\[\d+\])?\s*:\s*", "", subject,
+                      flags=re.IGNORECASE)
+        if bare == subject:
+            break
+        subject = bare
+    return subject
+
+
 def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
-    subject = msg.subject[:1000]
-    text = msg.text[:20_000]
-    both = f"{subject}\n{text}"
-    returns = _return_hits(both)
-    # "Re: Missing: J.C." is our alert's or the first report's subject, not news: a reply
-    # saying "thanks" in a returned episode's thread must not open a new episode.
-    said = text if _REPLY_SUBJECT.match(subject) else both
-    still = _STILL_MISSING.search(said)
-    missing = _MISSING.search(said)
-    reads_like_report = bool(returns or missing or fields.form_used)
+    subject = msg.subject[:1000].replace("\u2019", "'")
+    text = msg.text[:20_000].replace("\u2019", "'").replace("\u2018", "'")
+    # The form's labels and instructions are the form talking, not the carer.
+    said_text = without_form_furniture(text)
+    said = assertions(said_text)
+    returns = [a for a in said if a.said == "returned"]
+    still = [a for a in said if a.said == "still_missing"]
+    missing = [a for a in said if a.said == "missing"]
+    hearsay = [a for a in said if a.said == "reported_return"]
+    # "Re: Missing: J.C." is the thread's headline, not news: in a reply only new words count.
+    headline = "" if _REPLY_SUBJECT.match(subject) else _strip_subject(subject)
+    head_return = bool(headline and _SUBJECT_RETURN.search(headline)
+                       and not _SUBJECT_STILL.search(headline))
+    head_still = bool(headline and _SUBJECT_STILL.search(headline))
+    head_missing = bool(headline and _SUBJECT_MISSING.search(headline))
+    reads_like_report = bool(returns or still or missing or hearsay or head_return
+                             or head_still or head_missing or fields.form_used)
 
     machine = _machine(msg, reads_like_report)
     if machine is not None:
         return machine
 
+    doubts = list(fields.doubts)
+    cue = returns[0].clause.text[:200] if returns else None
     if fields.form_report_type == "returned":
-        return Classification("returned", "form: report type returned")
+        if still:
+            doubts.append("the form's RETURN part is filled in but the email also says the child "
+                          "is still missing")
+            return Classification("missing", "form: return, but still-missing language",
+                                  tuple(doubts), cue or "the form's RETURN part")
+        return Classification("returned", "form: return part filled in", tuple(doubts), cue)
     if fields.form_report_type == "missing":
-        return Classification("missing", "form: report type missing")
-    if fields.form_used and fields.returned_at is not None and not still:
-        return Classification("returned", "form: return time given")
-    if fields.returned_at is not None and returns:
-        return Classification("returned", f"return language: {returns[0][:40]!r}")
-    if returns and not still:
-        return Classification("returned", f"return language: {returns[0][:40]!r}")
+        if returns:
+            doubts.append("the form reports the child missing but the email may say the child "
+                          "is back")
+        return Classification("missing", "form: missing part filled in", tuple(doubts), cue)
+    if returns and still:
+        doubts.append("the email says the child is back and also that the child is still out")
+        return Classification("missing", f"conflict: {returns[0].cue[:30]!r} and "
+                              f"{still[0].cue[:30]!r}", tuple(doubts), cue)
+    if returns:
+        return Classification("returned", f"return language: {returns[0].cue[:40]!r}",
+                              tuple(doubts), cue)
+    if hearsay:
+        doubts.append("the email passes on someone else's word that the child is back")
+        return Classification("missing", "a return reported second-hand", tuple(doubts),
+                              hearsay[0].clause.text[:200])
     if still:
-        return Classification("missing", f"missing language: {still.group(0)[:40]!r}")
+        return Classification("missing", f"missing language: {still[0].cue[:40]!r}",
+                              tuple(doubts))
     if missing:
-        return Classification("missing", f"missing language: {missing.group(0)[:40]!r}")
+        return Classification("missing", f"missing language: {missing[0].cue[:40]!r}",
+                              tuple(doubts))
+    if head_still or head_missing:
+        return Classification("missing", "missing language in the subject", tuple(doubts))
+    if head_return:
+        return Classification("returned", "return language in the subject", tuple(doubts),
+                              _strip_subject(subject)[:200])
     if fields.has_report_facts() or (fields.child_id and (fields.full_name or fields.first_name)):
-        return Classification("info", "report facts without missing or return language")
+        return Classification("info", "report facts without missing or return language",
+                              tuple(doubts))
     return Classification("not_a_report", "no missing, return or report facts")

@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from mailbridge.reading.form import field_of_line, is_blank, parse_form
+from mailbridge.reading.context import Assertion, assertions, sentence_of
+from mailbridge.reading.form import (
+    RETURN_FACTS,
+    field_of_line,
+    form_sections,
+    is_blank,
+    parse_form_lines,
+    without_form_furniture,
+)
 from mailbridge.reading.message import ReadMessage
 from mailbridge.reading.police import find_police_reference
 
@@ -29,6 +37,7 @@ __all__ = [
     "extract_fields",
     "parse_date_only",
     "parse_when",
+    "read_when",
     "reference_time",
     "without_absence_type",
 ]
@@ -69,6 +78,11 @@ class ReportFields:
     # SSDA903 classification asked for: "M" missing, "A" away from placement without
     # authorisation; None when the message does not say (never guessed from a stray word)
     absence_type: AbsenceType | None = None
+    # where each fact came from: field name -> the sentence or form line it was read from
+    sources: Mapping[str, str] = field(default_factory=dict)
+    # what the reader could not settle, in plain English ("a time later than the email was
+    # sent"); any doubt keeps an episode open and asks staff to confirm
+    doubts: tuple[str, ...] = ()
 
     def has_report_facts(self) -> bool:
         """True when the message carries facts only a report would (police ref, last seen...)."""
@@ -121,7 +135,19 @@ _HHMM = re.compile(r"(?<![\d/])([01]?\d|2[0-3])[:.]([0-5]\d)(?![\d/])\s*(a\.?m\b
                    re.IGNORECASE)
 _HAMPM = re.compile(r"(?<![\d:.])(\d{1,2})\s*(a\.?m\b\.?|p\.?m\b\.?)", re.IGNORECASE)
 _HRS = re.compile(r"(?<![\d:.])([01]\d|2[0-3])([0-5]\d)\s*(?:hrs|hours|h)\b", re.IGNORECASE)
-_HALF = re.compile(rf"\b(half|quarter)\s+(past|to)\s+{_NUM}\b", re.IGNORECASE)
+_MINWORDS = {"five": 5, "ten": 10, "quarter": 15, "twenty": 20, "twenty five": 25,
+             "twenty-five": 25, "half": 30}
+_HALF = re.compile(
+    rf"\b(half|quarter|five|ten|twenty(?:[\s-]five)?|\d{{1,2}}(?:\s*min(?:ute)?s)?)\s+(past|to|after)"
+    rf"\s+(midnight|noon|midday|{_NUM[1:-1]})\b",
+    re.IGNORECASE)
+# British "half eight" is 8:30 ("half an hour" and "half past" are not)
+_HALF_BRIT = re.compile(rf"\bhalf\s+{_NUM}\b(?!\s*(?:hours?|mins?|minutes?))", re.IGNORECASE)
+# times of day without a clock, read as the usual hour (the words stay in the provenance)
+_DAYPART = re.compile(r"\b(tea\s?time|before\s+school|after\s+school|(?:in\s+)?the\s+early\s+hours|"
+                      r"first\s+thing)\b", re.IGNORECASE)
+_DAYPART_HOURS = {"teatime": (17, 0), "tea time": (17, 0), "before school": (8, 0),
+                  "after school": (15, 30), "early hours": (3, 0), "first thing": (7, 0)}
 _OCLOCK = re.compile(rf"\b{_NUM}\s*(?:o'?\s*clock|ish)\b", re.IGNORECASE)
 _BARE = re.compile(
     rf"\b(?:at|around|about|approx(?:imately|\.)?|roughly|circa|gone|after|before|until|till|"
@@ -205,18 +231,26 @@ def _find_clock(text: str) -> _Clock | None:
     if m := _HRS.search(text):
         found.append((m.start(), _Clock(int(m.group(1)), int(m.group(2)), True)))
     if m := _HALF.search(text):
-        h = _num(m.group(3))
-        if 1 <= h <= 12:
-            if m.group(2).lower() == "past":
-                mi = 30 if m.group(1).lower() == "half" else 15
+        word = " ".join(m.group(1).lower().replace("-", " ").split())
+        mins = _MINWORDS.get(word) or int(re.sub(r"\D", "", word) or 0)
+        target = m.group(3).lower()
+        explicit = target in {"midnight", "noon", "midday"}
+        h = 0 if target == "midnight" else 12 if explicit else _num(target)
+        if 0 < mins < 60 and (explicit or 1 <= h <= 12):
+            if m.group(2).lower() in ("past", "after"):
+                found.append((m.start(), _Clock(h, mins, explicit)))
             else:
-                h, mi = (h - 1) % 12 or 12, 30 if m.group(1).lower() == "half" else 45
-            found.append((m.start(), _Clock(h, mi, False)))
+                prev = (h - 1) % 24 if explicit else (h - 1) % 12 or 12
+                found.append((m.start(), _Clock(prev, 60 - mins, explicit)))
+    elif m := _HALF_BRIT.search(text):
+        h = _num(m.group(1))
+        if 1 <= h <= 12:
+            found.append((m.start(), _Clock(h, 30, False)))
     if m := _OCLOCK.search(text):
         h = _num(m.group(1))
         if 1 <= h <= 12:
             found.append((m.start(), _Clock(h, 0, False)))
-    if m := re.search(r"\bmidnight\b", text, re.IGNORECASE):
+    if (m := re.search(r"\bmidnight\b", text, re.IGNORECASE)) and not _HALF.search(text):
         found.append((m.start(), _Clock(0, 0, True)))
     if m := re.search(r"\b(?:midday|noon|lunch ?time)\b", text, re.IGNORECASE):
         found.append((m.start(), _Clock(12, 0, True)))
@@ -224,6 +258,11 @@ def _find_clock(text: str) -> _Clock | None:
         h = _num(m.group(1))
         if 1 <= h <= 12 or (13 <= h <= 23):
             found.append((m.start(1), _Clock(h, 0, h > 12)))
+    if not found and (m := _DAYPART.search(text)):
+        key = " ".join(m.group(1).lower().replace("in the ", "").replace("the ", "").split())
+        hour, minute = _DAYPART_HOURS.get(key, _DAYPART_HOURS.get(key.replace(" ", ""), (0, 0)))
+        if hour:
+            found.append((m.start(), _Clock(hour, minute, True)))
     if not found:
         return None
     found.sort(key=lambda f: f[0])
@@ -238,9 +277,9 @@ def _ampm(hour: int, marker: str) -> int:
 
 
 _PERIOD = re.compile(
-    r"\b(last night|tonight|this morning|this afternoon|this evening|yesterday morning|"
+    r"\b(last night|early hours|tonight|this morning|this afternoon|this evening|yesterday morning|"
     r"yesterday afternoon|yesterday evening|morning|afternoon|evening|night|bed ?time|bed|"
-    r"dinner|tea ?time|supper|school|breakfast)\b",
+    r"dinner|tea ?time|supper|after school|breakfast)\b",
     re.IGNORECASE,
 )
 
@@ -249,12 +288,27 @@ def parse_when(text: str, base: datetime) -> datetime | None:
     """Read a carer's time phrase against ``base`` (aware, in the council zone).
 
     Returns an aware datetime in base's zone, or None when no time of day is stated: a day
-    alone ("yesterday") is not a time staff can act on, so we leave it in ``*_text``.
+    alone ("yesterday") is not a time staff can act on, so we leave it in ``*_text``. A time
+    that would be after ``base`` is never returned (see ``read_when``).
+    """
+    return read_when(text, base)[0]
+
+
+def read_when(text: str, base: datetime) -> tuple[datetime | None, str | None]:
+    """``parse_when`` and, when a stated time was dropped, why (for needs_confirmation).
+
+    "at 8.15" in mail sent at 06:00 is read as the previous evening, because the words allow
+    it; "at 8.15 this morning" or "today 19:30" in mail sent earlier that day cannot have
+    happened yet, so no time is stored and the reason says what to check.
     """
     try:
-        return _parse_when(text[:500], base)
+        result = _parse_when(text[:500], base)
     except Exception:  # rules over hostile text must not raise
-        return None
+        return None, None
+    if result is not None and result > base + DATE_SLACK_FUTURE:
+        local = result.strftime("%d/%m %H:%M")
+        return None, f"a time ({local}) later than the email was sent"
+    return result, None
 
 
 def _parse_when(text: str, base: datetime) -> datetime | None:
@@ -269,9 +323,10 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
     period_m = _PERIOD.search(rest)
     period = period_m.group(1).lower() if period_m else ""
     hint: str | None = None
-    if "morning" in period or period == "breakfast":
+    if "morning" in period or period in ("breakfast", "early hours"):
         hint = "am"
-    elif period in {"school", "dinner", "tea time", "teatime", "supper"} or "afternoon" in period:
+    elif period in {"after school", "dinner", "tea time", "teatime", "supper"} or (
+            "afternoon" in period):
         hint = "pm"
     elif period:
         hint = "night"
@@ -335,7 +390,7 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
                 result = result.replace(year=result.year - 1)
             except ValueError:
                 return None
-        elif _WEEKDAY.search(rest) and span is None:
+        elif _WEEKDAY.search(rest) and span is None and not re.search(r"\btoday\b", rest):
             result = result - timedelta(days=7)
     return result
 
@@ -539,7 +594,7 @@ def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _time_near(
     text: str, start: int, end: int, base: datetime, stop: int | None = None
-) -> tuple[datetime | None, str]:
+) -> tuple[datetime | None, str, str | None]:
     """Read a time in the clause after a trigger phrase, else in its whole sentence.
 
     ``stop`` cuts both short where another fact begins ("missing since Thursday, has come back
@@ -553,11 +608,13 @@ def _time_near(
     if stop is not None and stop >= end:
         clause = clause[: max(0, stop - start)]
         sentence = sentence[: max(0, stop - s_left)]
+    dropped: str | None = None
     for candidate in (clause, sentence):
-        when = parse_when(candidate, base)
+        when, why = read_when(candidate, base)
+        dropped = dropped or why
         if when is not None:
-            return when, sentence.strip()
-    return None, sentence.strip()
+            return when, " ".join(sentence.split()), None
+    return None, " ".join(sentence.split()), dropped
 
 
 _NEG = re.compile(r"(?:\bnot|n't|\bnever|\bno longer|\byet to|\bfailed to|\bdue to)\s+(?:\w+\s+)?$",
@@ -566,41 +623,19 @@ _NEG = re.compile(r"(?:\bnot|n't|\bnever|\bno longer|\byet to|\bfailed to|\bdue 
 _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
-        r"\blast\s+seen\b|\bmissing\s+since\b",
+        r"\blast\s+seen\b|\blast\s+saw\b|\bmissing\s+since\b|\bnobody\s+has\s+seen\s+\w+\s+since\b|"
+        r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b|\blost\s+sight\s+of\b",
         r"\bwent\s+(?:up\s+)?to\s+(?:bed|(?:his|her|their)\s+room|sleep)\b",
         r"\b(?:left|walked\s+out\s+of|ran\s+(?:out\s+of|off\s+from|away\s+from)|went\s+out\s+of|"
         r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"
         r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+out\b|"
-        r"\b(?:left|absconded|ran\s+off)\b",
+        r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|gone)\b",
+        r"\bwent\s+(?:out\s+)?to\s+(?:the\s+|a\s+|his\s+|her\s+|their\s+)?\w+|"
         r"\b(?:was|were)\s+due\s+(?:back|home|in)\b|\bcurfew\b|"
         r"\b(?:has\s+not|hasn't|hasnt|didn't|didnt|did\s+not|failed\s+to|not)\s+"
         r"(?:returned|come\s+(?:back|home)|came\s+(?:back|home)|return(?:ed)?)\b",
     )
 )
-
-_RETURNED = re.compile(
-    r"\b(?:returned|came\s+back|come\s+back|came\s+home|come\s+home|back\s+home|"
-    r"walked\s+(?:back\s+)?in|turned\s+up|arrived\s+(?:back|home)|(?:was|been|were)\s+found|"
-    r"(?:was|been|were|has\s+been)\s+located|brought\s+(?:\w+\s+)?(?:back|home)|"
-    r"(?:is|was|are)\s+back|got\s+(?:back|home)|dropped\s+(?:\w+\s+)?(?:back|home|off))\b",
-    re.IGNORECASE,
-)
-
-
-def _returned_matches(text: str) -> list[re.Match[str]]:
-    out = []
-    for m in _RETURNED.finditer(text[:MAX_SCAN]):
-        before = text[max(0, m.start() - 25) : m.start()]
-        if _NEG.search(before) or re.search(r"\bdue\s+$", before, re.IGNORECASE):
-            continue
-        if re.match(r"\s+(?:yet|by\s+\d)", text[m.end() : m.end() + 10]):
-            continue
-        if re.search(r"\b(?:if|until|till|once|when|should|expected|expect)\s+(?:\w+\s+)?$",
-                     before, re.IGNORECASE):
-            continue
-        out.append(m)
-    return out
-
 
 _PREP = re.compile(r"\b(at|in|near|outside|on|by|around|from|walking\s+(?:towards|along|down|up)|"
                    r"heading\s+(?:towards|to|for))\s+", re.IGNORECASE)
@@ -857,13 +892,31 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     base = reference_time(msg.date, received_at, tz)
     text = _nfc(msg.text[:MAX_SCAN]).replace("’", "'").replace("‘", "'")
     subject = _nfc(msg.subject[:1000]).replace("’", "'")
-    form: dict[str, str] = _guard(lambda: parse_form(text), {})
+    # The form's labels and instructions are the form talking: free-text rules read the rest.
+    free = _guard(lambda: without_form_furniture(text), text)
+    lined: dict[str, tuple[str, str]] = _guard(lambda: parse_form_lines(text), {})
+    sections = _guard(lambda: form_sections(text), None)
+    if sections is not None:
+        # The shipped form: a part with no answer of its own is absent, so a RETURN part left
+        # blank says nothing, and its shared labels (name, ID, reporter) never override.
+        lined = dict(sections.missing)
+        for name, value in sections.returned.items():
+            if name in RETURN_FACTS or name not in lined:
+                lined[name] = value
+        if not sections.return_filled:
+            lined = {k: v for k, v in lined.items() if k not in RETURN_FACTS}
+    form = {name: value for name, (value, _line) in lined.items()}
+    sources: dict[str, str] = {}
+    doubts: list[str] = []
 
     def fv(name: str) -> str | None:
         value = form.get(name)
-        return value if value and not is_blank(value) else None
+        if value and not is_blank(value):
+            sources.setdefault(name, lined[name][1])
+            return value
+        return None
 
-    child_id = _guard(lambda: _child_id(subject, text, fv("child_id")), None)
+    child_id = _guard(lambda: _child_id(subject, free, fv("child_id")), None)
 
     full_name = fv("full_name")
     if full_name:
@@ -875,7 +928,7 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     if not full_name:
         # the subject is the carer's headline, but often only has a first name: prefer a full one
         in_subject = _guard(lambda: _name_from_subject(subject), None)
-        in_text = _guard(lambda: _name_from_text(text), None)
+        in_text = _guard(lambda: _name_from_text(free), None)
         candidates = [n for n in (in_subject, in_text) if n]
         full_name = next((n for n in candidates if len(n.split()) > 1), None) or (
             candidates[0] if candidates else None)
@@ -888,9 +941,15 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     dob_text = fv("date_of_birth")
     if dob_text is None:
         m = re.search(r"\b(?:dob|d\.o\.b\.?|date of birth|born(?:\s+on)?)\s*[:\-]?\s*(.{6,30})",
-                      text, re.IGNORECASE)
+                      free, re.IGNORECASE)
         dob_text = m.group(1) if m else None
     dob = parse_date_only(dob_text, base) if dob_text else None
+
+    said: list[Assertion] = _guard(lambda: assertions(free), [])
+    returns = [a for a in said if a.said == "returned"]
+    # "found him at the park but he would not get in the car ... still out": a return that the
+    # same words take back gives no return time
+    contested = any(a.said == "still_missing" for a in said)
 
     # --- last seen
     last_seen_at: datetime | None = None
@@ -899,34 +958,56 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     seen_value = fv("last_seen")
     if seen_value:
         last_seen_text = seen_value
-        last_seen_at = parse_when(seen_value, base) or _dateparser_fallback(seen_value, base)
+        last_seen_at, why = read_when(seen_value, base)
+        if last_seen_at is None and why is None:
+            last_seen_at = _dateparser_fallback(seen_value, base)
+        if why:
+            doubts.append(f"last seen: {why}")
         if location is None:
             location = _guard(lambda: _location_after(seen_value), None)
-    returns: list[re.Match[str]] = _guard(lambda: _returned_matches(text), [])
-    if last_seen_at is None:
+    if last_seen_at is None and seen_value is None:
         # the state machine and staff want the earliest fact: first trigger with a time wins
-        last_seen_at, found_text = _guard(
-            lambda: _last_seen_free(text, base, returns), _NO_TIME)
+        no_time: tuple[datetime | None, str | None, str | None] = (None, None, None)
+        last_seen_at, found_text, why = _guard(
+            lambda: _last_seen_free(free, base, returns), no_time)
         last_seen_text = last_seen_text or found_text
+        if found_text and last_seen_at is not None:
+            sources["last_seen"] = found_text
+        if why:
+            doubts.append(f"last seen: {why}")
+    seen_at = last_seen_at
+    if seen_at is not None and sources.get("last_seen"):
+        other = _guard(lambda: _other_time(sources["last_seen"], base, seen_at), None)
+        if other:
+            doubts.append(f"two possible last-seen times ({other}); the earlier one is shown")
     if location is None:
-        m2 = re.search(r"\blast\s+seen\b", text, re.IGNORECASE)
+        m2 = re.search(r"\blast\s+(?:seen|saw)\b", free, re.IGNORECASE)
         if m2:
-            location = _guard(lambda: _location_after(text[m2.end() : m2.end() + 300]), None)
+            location = _guard(lambda: _location_after(free[m2.end() : m2.end() + 300]), None)
 
     # --- returns
     returned_at: datetime | None = None
     rv = fv("returned_at")
     if rv:
-        returned_at = parse_when(rv, base) or _dateparser_fallback(rv, base)
-    if returned_at is None:
-        for m in returns[:10]:
-            when, _sentence = _time_near(text, m.start(), m.end(), base)
+        returned_at, why = read_when(rv, base)
+        if returned_at is None and why is None:
+            returned_at = _dateparser_fallback(rv, base)
+        if why:
+            doubts.append(f"return time: {why}")
+    if returned_at is None and rv is None and not contested:
+        times: list[tuple[datetime, str]] = []
+        for a in returns[:10]:
+            when, sentence, why = _time_near(free, a.start, a.end, base)
+            if why:
+                doubts.append(f"return time: {why}")
             if when is not None:
-                returned_at = when
+                times.append((when, sentence))
                 break
+        if times:
+            returned_at, sources["returned_at"] = times[0]
     returned_by = fv("returned_by")
     if returned_by is None and returns:
-        returned_by = _guard(lambda: _returned_by(text), None)
+        returned_by = _guard(lambda: _returned_by(free), None)
 
     safe: bool | None = None
     sw = fv("safe_and_well")
@@ -936,7 +1017,7 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         elif re.match(r"\s*(?:n|no|not|false)\b", sw, re.IGNORECASE):
             safe = False
     if safe is None and (returns or rv):
-        safe = _guard(lambda: _safe_and_well(text), None)
+        safe = _guard(lambda: _safe_and_well(free), None)
 
     # --- police, risk, description
     police_ignore = [child_id] if child_id else []
@@ -947,42 +1028,49 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         if police is None and re.search(r"\d", pv) and len(pv) <= 40:
             police = pv.strip()
     if police is None:
-        police = find_police_reference(text, ignore=police_ignore)
+        police = find_police_reference(free, ignore=police_ignore)
+        if police is not None:
+            digits = re.sub(r"\D", "", police)[:4]
+            at = free.find(digits) if digits else -1
+            sources["police_reference"] = sentence_of(free, at, at + 1) if at >= 0 else police
     if police is None:
         police = find_police_reference(subject, ignore=police_ignore)
+        if police is not None:
+            sources["police_reference"] = subject
 
     risk_value = fv("risk_level")
     risk = _risk_level(risk_value) if risk_value else None
     risk_notes = fv("risk_notes")
     if risk is None:
-        m = _RISK_FREE.search(text)
+        m = _RISK_FREE.search(free)
         if m:
             risk = _risk_level(m.group(1) or m.group(2) or "")
+            sources["risk_level"] = sentence_of(free, m.start(), m.end())
     if risk_notes is None and risk_value:
         rest = re.sub(r"^\s*(?:high|medium|med|moderate|low|standard)\b\s*(?:risk)?\s*[-–:,.]*\s*",
                       "", risk_value, flags=re.IGNORECASE).strip()
         risk_notes = rest or None
     if risk_notes is None:
-        risk_notes = _guard(lambda: _sentences_matching(text, _CONCERN), None)
+        risk_notes = _guard(lambda: _sentences_matching(free, _CONCERN), None)
 
     clothing = fv("clothing")
     if clothing is None:
         m = re.search(r"\b(?:wearing|dressed\s+in|had\s+on|last\s+seen\s+in\s+(?=a\b|an\b|his\b|"
                       r"her\b|their\b|black|blue|grey|white|red|green))\s+(?P<c>[^.;\n]{3,200})",
-                      text, re.IGNORECASE)
+                      free, re.IGNORECASE)
         clothing = m.group("c").strip() if m else None
-    description = fv("description") or _guard(lambda: _sentences_matching(text, _DESC, 2), None)
+    description = fv("description") or _guard(lambda: _sentences_matching(free, _DESC, 2), None)
 
     reporter_name = fv("reporter_name")
     if reporter_name is None and msg.forwarded and msg.forwarded_from:
         # a forward's reporter is the carer who wrote it, not the agency that passed it on
         reporter_name = _display_name(msg.forwarded_from.split("<", 1)[0])
     if reporter_name is None:
-        reporter_name = _guard(lambda: _reporter_from_signoff(text), None)
+        reporter_name = _guard(lambda: _reporter_from_signoff(free), None)
     if reporter_name is None:
         reporter_name = _display_name(msg.from_name)
     phone_value = fv("reporter_phone")
-    reporter_phone = (_phone(phone_value) or phone_value) if phone_value else _phone(text)
+    reporter_phone = (_phone(phone_value) or phone_value) if phone_value else _phone(free)
 
     report_type: Literal["missing", "returned"] | None = None
     rt = fv("report_type")
@@ -991,8 +1079,32 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
             report_type = "returned"
         elif re.search(r"\b(?:missing|absent|awol|absconded)\b", rt, re.IGNORECASE):
             report_type = "missing"
+    elif sections is not None:
+        if sections.return_filled:
+            report_type = "returned"
+        elif sections.missing_filled:
+            report_type = "missing"
 
     absence = _guard(lambda: _absence_type(text, fv("absence_type")), None)
+
+    # --- no fact after the email, and no return before the last sighting
+    received = received_at if received_at.tzinfo else received_at.replace(tzinfo=UTC)
+    latest = max(received, base) + DATE_SLACK_FUTURE
+    if last_seen_at is not None and last_seen_at > latest:
+        doubts.append("last seen: a time later than the email was received")
+        last_seen_at = None
+    if returned_at is not None and returned_at > latest:
+        doubts.append("return time: a time later than the email was received")
+        returned_at = None
+    if returned_at is not None and last_seen_at is not None and returned_at < last_seen_at:
+        doubts.append("the return time given is before the last sighting")
+        returned_at = None
+        sources.pop("returned_at", None)
+    if last_seen_at is None:
+        sources.pop("last_seen", None)
+    for name in ("returned_at", "returned_by", "safe_and_well"):
+        if sections is not None and name in sources and name not in form:
+            sources.pop(name)
 
     return ReportFields(
         child_id=child_id,
@@ -1016,6 +1128,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         form_report_type=report_type,
         form_used=len(form.keys() & _REPORT_LABELS) >= 2,
         absence_type=absence,
+        sources=sources,
+        doubts=tuple(dict.fromkeys(doubts)),
     )
 
 
@@ -1024,25 +1138,51 @@ _REPORT_LABELS = frozenset({"child_id", "full_name", "date_of_birth", "last_seen
                             "last_seen_location", "police_reference", "risk_level", "clothing",
                             "returned_at", "returned_by", "safe_and_well", "report_type"})
 
-_NO_TIME: tuple[datetime | None, str | None] = (None, None)
-
 
 def _last_seen_free(
-    text: str, base: datetime, returns: Sequence[re.Match[str]] = ()
-) -> tuple[datetime | None, str | None]:
-    """The first trigger phrase, in order of trust, that has a time near it.
+    text: str, base: datetime, returns: Sequence[Assertion] = ()
+) -> tuple[datetime | None, str | None, str | None]:
+    """The first trigger phrase, in order of trust, that has a time near it, and any time dropped.
 
     A time that belongs to a return phrase after the trigger is the return time, not a sighting.
     """
     first_sentence: str | None = None
+    dropped: str | None = None
     for rx in _LAST_SEEN:
         for m in list(rx.finditer(text))[:10]:
-            stop = next((r.start() for r in returns if r.start() >= m.end()), None)
-            when, sentence = _time_near(text, m.start(), m.end(), base, stop)
+            if _HISTORY_NEAR.search(text[max(0, m.start() - 40) : m.end() + 60]):
+                continue  # "went missing last month": not this episode's sighting
+            stop = next((r.start for r in returns if r.start >= m.end()), None)
+            when, sentence, why = _time_near(text, m.start(), m.end(), base, stop)
             first_sentence = first_sentence or sentence[:300] or None
+            dropped = dropped or why
             if when is not None:
-                return when, sentence[:300]
-    return None, first_sentence
+                return when, sentence[:300], None
+    return None, first_sentence, dropped
+
+
+_ALTERNATIVE = re.compile(r"\s(?:but|or|although|though|whereas)\s|;", re.IGNORECASE)
+
+
+def _other_time(sentence: str, base: datetime, chosen: datetime) -> str | None:
+    """"left at 19:00, but the CCTV shows him at 20:15", "at 8 or 9": the times, else None."""
+    either = re.search(r"\b(\d{1,2}(?:[:.]\d\d)?\s*(?:am|pm)?)\s+or\s+(?:about\s+)?"
+                       r"(\d{1,2}(?:[:.]\d\d)?\s*(?:am|pm)?)\b", sentence, re.IGNORECASE)
+    if either:  # "at 8 or 9"
+        return f"{either.group(1).strip()} or {either.group(2).strip()}"
+    parts = _ALTERNATIVE.split(sentence)
+    if len(parts) < 2:
+        return None
+    tz = base.tzinfo
+    found = {t for part in parts if (t := read_when(part, base)[0]) is not None}
+    found.add(chosen.astimezone(tz))
+    if len(found) < 2:
+        return None
+    return " and ".join(t.astimezone(tz).strftime("%H:%M") for t in sorted(found))
+
+
+_HISTORY_NEAR = re.compile(r"\b(?:last\s+(?:month|year|week|time)|in\s+the\s+past|previously|"
+                           r"used\s+to|since\s+the\s+\w+|twice|both\s+times)\b", re.IGNORECASE)
 
 
 def _returned_by(text: str) -> str | None:

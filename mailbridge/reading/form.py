@@ -10,8 +10,20 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-__all__ = ["FORM_FIELDS", "LABELS", "field_of_line", "is_blank", "normalise_label", "parse_form"]
+__all__ = [
+    "FORM_FIELDS",
+    "LABELS",
+    "FormSections",
+    "field_of_line",
+    "form_sections",
+    "is_blank",
+    "normalise_label",
+    "parse_form",
+    "parse_form_lines",
+    "without_form_furniture",
+]
 
 #: field name -> label variants (written naturally; they are normalised when the table is built)
 FORM_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -310,10 +322,15 @@ def field_of_line(line: str) -> str | None:
 def parse_form(text: str) -> dict[str, str]:
     """Read "Label: value" lines into {field name: value}; the first filled-in value wins.
 
-    A label with an empty value takes the following lines up to a blank line or the next label,
-    because carers often answer on the line below the question.
+    A label with an empty value takes the following lines up to a blank line, the next label or
+    a section header, because carers often answer on the line below the question.
     """
-    out: dict[str, str] = {}
+    return {name: value for name, (value, _line) in parse_form_lines(text).items()}
+
+
+def parse_form_lines(text: str) -> dict[str, tuple[str, str]]:
+    """As ``parse_form``, with the line each value was read from (for provenance)."""
+    out: dict[str, tuple[str, str]] = {}
     try:
         lines = text.split("\n")[:5000]
         i = 0
@@ -330,6 +347,8 @@ def parse_form(text: str) -> dict[str, str]:
             if not value:
                 extra: list[str] = []
                 while i < len(lines) and lines[i].strip() and len(extra) < 10:
+                    if _SECTION.match(lines[i]):
+                        break
                     nxt = _LINE.match(lines[i])
                     if nxt and _label_of(nxt.group("label")):
                         break
@@ -339,11 +358,98 @@ def parse_form(text: str) -> dict[str, str]:
             value = value.strip().strip("[]_").strip()
             if is_blank(value):
                 continue
+            source = " ".join(line.split())[:300]
             if name in out:
                 if name in _JOINED:  # "Date last seen: 26/11" then "Time last seen: 21:30"
-                    out[name] = f"{out[name]} {value}"[:1000]
+                    old, old_line = out[name]
+                    out[name] = (f"{old} {value}"[:1000], f"{old_line} / {source}"[:300])
                 continue
-            out[name] = value[:1000]
+            out[name] = (value[:1000], source)
     except Exception:  # a reader must never raise; what was read so far is kept
         return out
     return out
+
+
+# The shipped form's two parts: "--- MISSING ----" and "--- RETURN (when the child is back) ---".
+_SECTION = re.compile(r"^\s*[-=*#_]{2,}\s*(MISSING|RETURN)\b[^\n]*$", re.IGNORECASE)
+# What only a return says; the child's name, ID, reporter and phone are in both parts.
+RETURN_FACTS = frozenset({"returned_at", "returned_by", "safe_and_well"})
+MISSING_FACTS = frozenset({"last_seen", "last_seen_location", "risk_level", "risk_notes",
+                           "description", "clothing", "police_informed"})
+
+
+@dataclass(frozen=True)
+class FormSections:
+    """The shipped form read part by part: a part with no answer of its own is absent."""
+
+    missing: dict[str, tuple[str, str]]
+    returned: dict[str, tuple[str, str]]
+
+    @property
+    def missing_filled(self) -> bool:
+        return bool(self.missing.keys() & MISSING_FACTS)
+
+    @property
+    def return_filled(self) -> bool:
+        return bool(self.returned.keys() & RETURN_FACTS)
+
+
+def form_sections(text: str) -> FormSections | None:
+    """The MISSING and RETURN parts of the shipped form, or None when the text has no part header.
+
+    Text before the first header belongs to the MISSING part (the form's title and the carer's
+    own lines); a RETURN part sent alone starts at its header.
+    """
+    try:
+        lines = text.split("\n")[:5000]
+        heads = [(i, m.group(1).upper()) for i, line in enumerate(lines)
+                 if (m := _SECTION.match(line))]
+        if not heads:
+            return None
+        parts: dict[str, list[str]] = {"MISSING": [], "RETURN": []}
+        current = "MISSING"
+        head_at = dict(heads)
+        for i, line in enumerate(lines):
+            if i in head_at:
+                current = head_at[i]
+                continue
+            parts[current].append(line)
+        return FormSections(parse_form_lines("\n".join(parts["MISSING"])),
+                            parse_form_lines("\n".join(parts["RETURN"])))
+    except Exception:
+        return None
+
+
+_HOW_TO = re.compile(r"^\s*how\s+to\s+use\s+(?:it|this\s+form)\s*:?\s*$", re.IGNORECASE)
+_COPY_LINE = re.compile(r"copy\s+this\s+form\s+into\s+an\s+email", re.IGNORECASE)
+
+
+def without_form_furniture(text: str) -> str:
+    """The carer's words only: the form's instructions, part headers and labels taken out.
+
+    "Date and time returned:" left blank, or "When the child comes back, send only the RETURN
+    part", are the form talking, not the carer: a blank label asserts nothing. Each answered
+    label line keeps only its answer; lines keep their places, so offsets stay meaningful.
+    """
+    try:
+        lines = text.split("\n")
+        out: list[str] = []
+        skipping = False
+        for line in lines:
+            if _HOW_TO.match(line):
+                skipping = True
+            if skipping and _SECTION.match(line):
+                skipping = False
+            if skipping or _SECTION.match(line) or _COPY_LINE.search(line) or \
+                    re.fullmatch(r"\s*[=\-_*]{5,}\s*", line):
+                out.append("")
+                continue
+            m = _LINE.match(line)
+            if m and len(line) <= 2000 and _label_of(m.group("label")) is not None:
+                value = m.group("value").strip()
+                out.append("" if is_blank(value) else value + ("" if value.endswith(".") else "."))
+                continue
+            out.append(line)
+        return "\n".join(out)
+    except Exception:
+        return text

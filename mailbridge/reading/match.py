@@ -31,6 +31,44 @@ class DirectoryChild(Protocol):
     def carer_emails(self) -> Sequence[str]: ...
 
 
+def known_as(child: DirectoryChild) -> tuple[str, ...]:
+    """The names the child goes by (the directory's optional known_as column), if any."""
+    names = getattr(child, "known_as", ())
+    return tuple(names) if isinstance(names, tuple | list) else ()
+
+
+def full_names(child: DirectoryChild) -> list[str]:
+    """Folded full names: "first last" and each known-as name with the surname."""
+    out = [fold(f"{child.first_name} {child.last_name}")]
+    out += [fold(f"{n} {child.last_name}") for n in known_as(child) if len(n) > 1]
+    return [n for n in dict.fromkeys(out) if n]
+
+
+def given_names(child: DirectoryChild) -> list[str]:
+    """Folded names used alone at home: the first name and the known-as names."""
+    out = [fold(child.first_name)] + [fold(n) for n in known_as(child)]
+    return [n for n in dict.fromkeys(out) if len(n) > 1]
+
+
+_INITIALS = re.compile(r"(?<![\w.])([A-Z])\.?\s?([A-Z])\.?(?![\w])")
+
+
+def initials_with_dob(text: str, dob: date | None, children: Sequence[DirectoryChild]) -> list[
+        DirectoryChild]:
+    """Children whose initials ("K.M.", "KM") are in ``text`` and whose date of birth is ``dob``."""
+    if dob is None:
+        return []
+    pairs = {(m.group(1), m.group(2)) for m in _INITIALS.finditer(text[:20_000])}
+    out = []
+    for c in children:
+        if c.date_of_birth != dob or not c.first_name or not c.last_name:
+            continue
+        firsts = {fold(c.first_name)[:1].upper()} | {fold(n)[:1].upper() for n in known_as(c)}
+        if any(a in firsts and b == fold(c.last_name)[:1].upper() for a, b in pairs):
+            out.append(c)
+    return out
+
+
 @dataclass(frozen=True)
 class Match:
     child_id: str | None
@@ -71,7 +109,7 @@ def match_child(
         tokens.add(fields.child_id)
     ids = sorted(t for t in tokens if t in by_id)
     haystack = fold(f"{subject}\n{text}\n{fields.full_name or ''}")
-    named = [c for c in children if _has_words(haystack, fold(f"{c.first_name} {c.last_name}"))]
+    named = [c for c in children if any(_has_words(haystack, n) for n in full_names(c))]
 
     if len(ids) > 1:
         return Match(
@@ -121,6 +159,9 @@ def match_child(
             None, "ambiguous", 0.0, f"{len(named)} children in the directory share the name given"
         )
 
+    by_initials = initials_with_dob(f"{subject}\n{text}", fields.date_of_birth, children)
+    if len(by_initials) == 1:
+        return Match(by_initials[0].child_id, "initials_dob", 0.9, "initials and date of birth")
     return _by_first_name_at_sender_placement(haystack, fields, sender, children)
 
 
@@ -138,7 +179,8 @@ def _by_first_name_at_sender_placement(
     candidates = [
         c
         for c in at_home
-        if (first and fold(c.first_name) == first) or _has_words(haystack, fold(c.first_name))
+        if (first and first in given_names(c)) or any(_has_words(haystack, n)
+                                                      for n in given_names(c))
     ]
     if len(candidates) == 1:
         child = candidates[0]

@@ -14,10 +14,30 @@ from collections.abc import Collection
 __all__ = ["find_police_reference"]
 
 _DATE = r"\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})"
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+# "26/11/2026", "03/02" (the control room's day, year understood), "5th June", "4 December 2026"
+_LOG_DATE = (rf"(?:{_DATE}|\d{{1,2}}/\d{{1,2}}(?![/\d])|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}"
+             rf"(?:\s+\d{{4}})?)")
 _LOG = re.compile(
-    rf"\blog\s*(?:no\.?|number|num|ref(?:erence)?|#)?\s*[:.]?\s*(\d{{1,6}})\s*(?:of|dated|on)\s+({_DATE})",
+    rf"\blog\s*(?:no\.?|number|num|ref(?:erence)?|#)?\s*(?:is\s+|was\s+)?[:.]?\s*(\d{{1,6}})\s*"
+    rf"(?:of|dated|on)\s+"
+    rf"({_LOG_DATE})\b",
     re.IGNORECASE,
 )
+# "the number they gave me was 58213", "they gave us the reference 4471"
+_GAVE = re.compile(
+    r"\b(?:the\s+)?(?:number|ref(?:erence)?|log(?:\s+number)?)\s+(?:that\s+)?(?:they|police|the\s+police|"
+    r"the\s+officers?|he|she|101|999)\s+(?:gave|give|have\s+given)\s+(?:me|us)\s*(?:is|was|:)?\s*"
+    r"[:\-]?\s*([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})|"
+    r"\b(?:they|police|the\s+police|officers?)\s+gave\s+(?:me|us)\s+(?:the|a)\s+"
+    r"(?:number|ref(?:erence)?|log(?:\s+number)?)\s*(?:of|:)?\s*([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})",
+    re.IGNORECASE,
+)
+# Force incident numbers: 11 or more digits, in a sentence that speaks of the police.
+_LONG = re.compile(r"(?<![\d+/-])([1-9]\d{10,17})(?![\d/-])")
+_POLICE_WORD = re.compile(r"\b(?:police|incident|log|officers?|101|999|reported|cad)\b",
+                          re.IGNORECASE)
 _CAD = re.compile(
     r"\bCAD\s*(?:no\.?|number|ref(?:erence)?|#)?\s*(?:is\s+|was\s+)?[:.]?\s*"
     r"(\d{2,8}(?:/\d{2,8})*)",
@@ -36,7 +56,8 @@ _LABELLED = re.compile(
     re.IGNORECASE,
 )
 _OWN_REF = re.compile(r"MB-\d{4}-", re.IGNORECASE)  # mailbridge's own episode reference
-_PHONE = re.compile(r"^(?:\+?44|0)\d{9,10}$")
+# UK phone numbers: 0 and 9-10 digits, or 44 and 10 digits (an incident number may start 44)
+_PHONE = re.compile(r"^(?:\+44\d{9,10}|44\d{10}|0\d{9,10})$")
 
 
 def _looks_like_date(token: str) -> bool:
@@ -44,11 +65,15 @@ def _looks_like_date(token: str) -> bool:
     return bool(m and 1 <= int(m.group(1)) <= 31 and 1 <= int(m.group(2)) <= 12)
 
 
+# After a police label, "44..." with no "+" is an incident number; a "+44" or "0" number is a phone.
+_DIALLED = re.compile(r"^(?:\+44\d{9,10}|0\d{9,10})$")
+
+
 def _acceptable(value: str) -> bool:
     digits = re.sub(r"\D", "", value)
     if len(digits) < 2:
         return False
-    if _PHONE.match(re.sub(r"[\s-]", "", value)):
+    if _DIALLED.match(re.sub(r"[\s-]", "", value)):
         return False
     return not _looks_like_date(value)
 
@@ -74,6 +99,21 @@ def _find(text: str, ignore: set[str]) -> str | None:
     m = _CAD.search(text)
     if m:
         candidates.append((m.start(), f"CAD {m.group(1)}"))
+    m = _GAVE.search(text)
+    if m:
+        value = (m.group(1) or m.group(2)).rstrip(".-/")
+        if _acceptable(value) and value not in ignore:
+            candidates.append((m.start(), value.upper()))
+    for m in _LONG.finditer(text):
+        value = m.group(1)
+        if value in ignore or _PHONE.match(value):
+            continue
+        left = max(text.rfind(".", 0, m.start()), text.rfind("\n", 0, m.start()))
+        right = min((i for i in (text.find(".", m.end()), text.find("\n", m.end())) if i >= 0),
+                    default=len(text))
+        if _POLICE_WORD.search(text[left + 1 : right]):
+            candidates.append((m.start(), value))
+            break
     m = _PR.search(text)
     if m:
         value = re.sub(r"^PR[ -]?", "PR/", m.group(1), flags=re.IGNORECASE).upper()
@@ -91,7 +131,7 @@ def _find(text: str, ignore: set[str]) -> str | None:
             len(re.sub(r"\D", "", value)) >= 3 or "/" in value
         ):
             continue
-        if label == "log" and re.match(r"\s*(?:of|dated|on)\s", text[m.end() : m.end() + 8]):
+        if label.endswith("log") and re.match(r"\s*(?:of|dated|on)\s", text[m.end() : m.end() + 8]):
             continue  # handled by _LOG
         value = value.upper() if re.search(r"[a-z]", value) else value
         of_date = re.match(rf"\s+(?:of|dated)\s+({_DATE})", text[m.end() : m.end() + 20])

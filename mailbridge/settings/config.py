@@ -184,6 +184,9 @@ class ReadingSettings:
     max_parts: int = 500
     # Largest attachment decoded (to measure it); larger ones are listed, never decoded.
     max_attachment_bytes: int = 25 * 1024 * 1024
+    # An episode open longer than this is stale: a new report about the child opens a new
+    # episode (MISSING alerts again) and staff are told the old one was still open (issue 13).
+    stale_episode_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -492,6 +495,7 @@ def validate(settings: Settings) -> list[str]:
         ("reading.max_mime_depth", s.reading.max_mime_depth, 1),
         ("reading.max_parts", s.reading.max_parts, 1),
         ("reading.max_attachment_bytes", s.reading.max_attachment_bytes, 0),
+        ("reading.stale_episode_days", s.reading.stale_episode_days, 1),
     ):
         if value < low:
             problems.append(f"{key}: must be at least {low}, got {value}")

@@ -1,8 +1,10 @@
 """`mailbridge episodes` and `mailbridge episode REF`, as an operator runs them, on both databases.
 
 Two episodes from fixture reports: Jordan Carter (100231) still open, reported on the form;
-Chloé Dubois (100232) reported missing and then back. The intake clock is fixed so receipt times
-(and so the references' year) do not depend on the day the tests run.
+Chloé Dubois (100232) reported missing and then back. Chloé's return comes from Zoë Leclerc, who
+directory-chloe-carer.csv puts on Chloé's record: only such a sender may close an episode
+(issue 13). The intake clock is fixed so receipt times (and so the references' year) do not
+depend on the day the tests run.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def run(
 
 @pytest.fixture
 def loaded(run: Run) -> Run:
-    code, _out, err = run("directory", "import", str(FIXTURES / "directory.csv"))
-    assert code == 0, err
+    for csv in ("directory.csv", "directory-chloe-carer.csv"):
+        code, _out, err = run("directory", "import", str(FIXTURES / csv))
+        assert code == 0, err
     files = [str(REPORTS / f"{name}.eml") for name in RECEIVED]
     code, out, err = run("inject", *files)
     assert code == 0, err

@@ -36,7 +36,7 @@ def utc(*args: int) -> datetime:
         ("about half past nine last night", utc(2026, 11, 26, 21, 30)),
         ("last night at 1am", utc(2026, 11, 27, 1)),
         ("around 12 last night", utc(2026, 11, 27, 0)),
-        ("14:45 today", utc(2026, 11, 27, 14, 45)),
+        ("07:15 today", utc(2026, 11, 27, 7, 15)),
         ("at 9pm", utc(2026, 11, 26, 21)),
         ("at 9", utc(2026, 11, 26, 21)),
         ("this morning at 6:15", utc(2026, 11, 27, 6, 15)),

@@ -1,0 +1,287 @@
+"""What each sentence of a carer's words asserts: the child is back, is missing, or neither.
+
+"has come back", "due back at 9", "said she would come back", "came back both times last month"
+all carry return words; only the first says the child is back now. This is the ConText idea from
+clinical text (a cue, then modifiers that negate it, make it hypothetical, or put it in the past)
+written as rules for carers' English. medspacy and negspacy were measured against these rules on
+the report corpus (docs/reading.md, "Context rules"): they need entity patterns for every cue and
+did worse on phone-typed text without punctuation, so the rules stay.
+
+Pure and total: every function returns something for any text and never raises.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["Assertion", "Clause", "assertions", "clauses", "sentence_of"]
+
+# "reported_return": someone else's word that the child is back ("her friend's mum says she is
+# back at theirs"); never closes an episode, and staff are asked to confirm
+Said = Literal["returned", "missing", "still_missing", "reported_return"]
+
+MAX_TEXT = 20_000
+
+
+@dataclass(frozen=True)
+class Clause:
+    """A sentence, or part of one joined by "but"/";", with its place in the text."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """One cue that holds now (not negated, hypothetical, reported or past), and its clause."""
+
+    said: Said
+    cue: str
+    clause: Clause
+    start: int  # the cue's offsets in the whole text
+    end: int
+
+
+# -- splitting ---------------------------------------------------------------------------------
+
+# sentence ends: ". " "! " "? " (not "8.15", "e.g."), a line end, a bullet
+_SENT_END = re.compile(r"(?<!\s[A-Za-z])(?<!^[A-Za-z])(?<!\.[A-Za-z])[.!?]+(?=\s|$)|\n")
+# clause breaks inside a sentence: "X is back but Y is still out"
+_CLAUSE_BREAK = re.compile(r";|\s(?:but|whereas|while|however|although)\s|,\s(?:and|but)\s",
+                           re.IGNORECASE)
+
+
+def clauses(text: str) -> list[Clause]:
+    """The clauses of ``text`` in order, with their offsets."""
+    out: list[Clause] = []
+    text = text[:MAX_TEXT]
+    pos = 0
+    for m in [*_SENT_END.finditer(text), None]:
+        end = m.end() if m is not None else len(text)
+        _split_clauses(text, pos, end, out)
+        pos = end
+    return out
+
+
+def _split_clauses(text: str, start: int, end: int, out: list[Clause]) -> None:
+    pos = start
+    for m in _CLAUSE_BREAK.finditer(text, start, end):
+        _add(text, pos, m.start(), out)
+        pos = m.start()
+    _add(text, pos, end, out)
+
+
+def _add(text: str, start: int, end: int, out: list[Clause]) -> None:
+    piece = text[start:end]
+    stripped = piece.strip()
+    if len(re.sub(r"\W", "", stripped)) < 2:
+        return
+    lead = len(piece) - len(piece.lstrip())
+    out.append(Clause(start + lead, start + lead + len(stripped), stripped))
+
+
+def sentence_of(text: str, start: int, end: int) -> str:
+    """The whole sentence around [start, end), for provenance ("from: 'left about half eight'")."""
+    left = 0
+    for m in _SENT_END.finditer(text, 0, start):
+        left = m.end()
+    m2 = _SENT_END.search(text, end)
+    right = m2.end() if m2 else len(text)
+    return " ".join(text[left:right].split())[:300]
+
+
+# -- cues ----------------------------------------------------------------------------------------
+
+_W = r"(?:\w+\s+)"  # one word, for gaps
+_PRON = r"(?:he|she|they|him|her|them|(?-i:[A-Z][\w'-]+))"
+
+_RETURN_CUES = re.compile(
+    r"\b(?:"
+    r"(?:has|have|had)\s+(?:now\s+|just\s+|finally\s+)?(?:returned|come\s+(?:back|home|in)|"
+    r"turned\s+up|been\s+(?:found|located|traced|returned|brought\s+(?:back|home)))|"
+    r"(?:is|are|was|were|'s|'re)\s+(?:now\s+|finally\s+|safely\s+)?(?:back|home\s+(?:safe|now)|"
+    r"home\s*(?:[,.!]|$)|found|located|traced|safe\s+and\s+well\s+(?:at|in)\s+home)|"
+    r"(?:now|finally|safely)\s+(?:back|home)|back\s+(?:home|safe|in\s+(?:placement|the\s+house|"
+    r"(?:his|her|their)\s+room|bed)|at\s+(?:placement|the\s+home|home))|home\s+safe|"
+    r"returned(?:\s+(?:home|safe|safely|to\s+\w+|at|around|about|this|last|just|earlier|late|"
+    r"by\s+(?:the\s+)?police))?|"
+    r"came\s+(?:back|home|in\b)|come\s+back\s+(?:home|safe)|walked\s+(?:back\s+)?in|"
+    r"turned\s+up|rolled\s+in|got\s+(?:back|home|in\b)|arrived\s+(?:back|home)|"
+    r"(?:police|officers|staff|we|i|\w+'s\s+\w+|(?:his|her|their)\s+\w+)\s+(?:have\s+|has\s+)?"
+    r"(?:found|located|picked\s+(?:him|her|them)\s+up|brought\s+(?:him|her|them)\s+(?:back|home|in)|"
+    r"dropped\s+(?:him|her|them)\s+(?:back|home|off)|returned\s+(?:him|her|them))|"
+    r"(?:police|officers|they)\s+(?:have\s+|has\s+)?dropped\s+(?-i:[A-Z][\w'-]+)\s+(?:off|back|home)|"
+    r"found\s+(?:safe|safe\s+and\s+well|at\s+(?:\w+'s|\w+\s+\w+'s|a\s+friend|the))|"
+    r"located\s+(?:safe|at)|brought\s+(?:back|home)|dropped\s+(?:back|home)|"
+    r"safe\s+(?:and|&|n)\s+well|safe\s+and\s+sound|no\s+longer\s+missing|"
+    r"(?:she|he|they)'?(?:s|re)\s+back"
+    r")",
+    re.IGNORECASE,
+)
+
+# still out now: these outweigh a return elsewhere for the same child
+_STILL_CUES = re.compile(
+    r"\b(?:still\s+(?:missing|out|not\s+(?:back|home|returned|in)|away|awol|gone)|"
+    r"(?:neither|none)\s+(?:of\s+them\s+)?(?:has|have|had)\s+(?:yet\s+)?(?:returned|come|been)|"
+    # gone again after a return: "came back for his charger and left again", "went out again"
+    r"(?:left|went\s+(?:out|off)|gone\s+(?:out|off)|took\s+off|ran\s+(?:off|away|out)|"
+    r"run\s+(?:off|away)|walked\s+out|climbed\s+out|absconded|disappeared)\s+again|"
+    r"refus(?:es|ed|ing)\s+to\s+(?:come|go|return|be\s+brought)\s*(?:home|back)?|"
+    r"(?:won't|wont|will\s+not|wouldn't|would\s+not)\s+(?:come|return|go)\s+(?:home|back)|"
+    r"not\s+been\s+slept\s+in|"
+    r"(?:has|have)\s*(?:not|n't)\s+(?:yet\s+)?(?:returned|come\s+(?:back|home|in)|been\s+(?:seen|found)|"
+    r"got\s+(?:back|home)|turned\s+up)|hasnt\s+(?:returned|come)|"
+    r"(?:is|are|was|were)\s*(?:not|n't)\s+(?:yet\s+)?(?:back|home|in\b|returned)|isnt\s+(?:back|home)|"
+    r"not\s+(?:back|home)\s+(?:yet|since)|not\s+yet\s+(?:back|home|returned)|"
+    r"(?<!\bif\s)(?<!\bhas\s)(?<!\bis\s)\bnot\s+(?:returned|back|home)\b|out\s+all\s+night|"
+    r"not\s+(?:been\s+)?seen\s+(?:\w+\s+)?since|(?:he|she|they)\s+(?:was|were|had)\s+gone\b|"
+    r"(?:had|has|have)\s+gone\s+(?:out\s+)?(?:missing|awol|again|off)|"
+    r"no\s+sign\s+of|never\s+(?:came|come|got|returned|arrived|did)|"
+    r"did(?:\s+not|n't)\s+(?:come|return|get|turn)|didnt\s+(?:come|return)|"
+    r"failed\s+to\s+(?:return|come)|missing\s+(?:again|still)|(?:is|are)\s+(?:currently\s+)?missing|"
+    r"gone\s+missing|has\s+gone\s+(?:again|awol|off)|whereabouts\s+(?:are\s+|is\s+)?unknown|"
+    r"(?:has|have|had)\s+(?:absconded|run\s+(?:away|off)|gone\s+out\s+and\s+not)|"
+    r"can(?:'t|not)\s+(?:find|locate|reach|contact)|"
+    r"not\s+(?:in\s+)?(?:(?:his|her|their)\s+)?(?:room|bed)|bed\s+(?:was\s+|is\s+)?empty"
+    r")",
+    re.IGNORECASE,
+)
+
+# a report of a child gone, weaker than "still": "was missing" in a return is history
+_MISSING_CUES = re.compile(
+    r"\b(?:missing|absconded|awol|a\.w\.o\.l|absent\s+without|ran\s+(?:away|off)|run\s+(?:away|off)|"
+    r"runaway|left\s+(?:without\s+permission|the\s+(?:house|home|building|placement|unit))|"
+    r"went\s+out\s+and\s+(?:has|did)|unauthorised\s+absence|unauthorized\s+absence|"
+    r"absent\s+from\s+placement|away\s+from\s+placement|not\s+answering|"
+    # past intention: "was due back at 9", "was meant to be home by 10" (a curfew passed)
+    r"(?:was|were)\s+(?:due|meant|supposed|expected)\s+(?:to\s+(?:be|come|get)\s+)?"
+    r"(?:back|home|in))\b",
+    re.IGNORECASE,
+)
+
+# -- modifiers -----------------------------------------------------------------------------------
+
+# in the few words before a cue: negation
+_NEGATION_BEFORE = re.compile(
+    r"(?:\bnot|n't|\bnever|\bno|\bnor|\bwithout|\bhasnt|\bisnt|\bdidnt|\bwasnt|\bnobody|"
+    r"\bno\s+one|\bneither)\s+(?:[\w']+\s+){0,3}$",
+    re.IGNORECASE,
+)
+# intention, condition, expectation, a question, a wish: about a return that has not happened
+_HYPOTHETICAL_BEFORE = re.compile(
+    r"(?:\bdue|\bmeant|\bsupposed|\bexpected|\bexpect|\bshould|\bwould|\b\w+'d|\bwill|\b\w+'ll|"
+    r"\bgoing\s+to|\bgonna|\bif|\bwhen|\bonce|\buntil|\btill|\btil|\bunless|\bhope|\bhoping|"
+    r"\bpromised|\bagreed|\bplanned|\bplans|\bwants?|\bwanted|\basked|\bwaiting\s+for|"
+    r"\bwait\s+for|\bcould|\bmight|\bmay|\bin\s+case|\bpray|\bto\s+be|\bto|\bwhether|"
+    r"\bask(?:ed)?\s+(?:him|her|them)\s+to|\bmake\s+sure|\bensure)\s+(?:[\w']+\s+){0,4}$",
+    re.IGNORECASE,
+)
+# someone else's words: "her friend said she's back", "told her sister she was coming back"
+_REPORTED_BEFORE = re.compile(
+    r"\b(?:said|says|saying|told|tells|reckons?|thinks?|thought|claims?|claimed|"
+    r"apparently|heard|rumour|believes?|believed|texted\s+(?:to\s+)?say|messaged\s+(?:to\s+)?say)\b"
+    r"[^.!?\n]{0,60}$",
+    re.IGNORECASE,
+)
+# someone other than the writer got in touch to say it: "her friend's mum has messaged to say"
+_THIRD_PARTY = re.compile(
+    r"\b(?!i\b|we\b|just\b)\w+(?:'s\s+\w+)?\s+(?:has\s+|have\s+|had\s+)?(?:messaged|texted|rang|"
+    r"phoned|called|emailed|rung)\s+(?:\w+\s+)?to\s+(?:say|tell|let)\b",
+    re.IGNORECASE,
+)
+# the clause is about the past or about episodes in general, not this one
+_HISTORY = re.compile(
+    r"\b(?:last\s+(?:month|year|week|time|spring|summer|autumn|winter|weekend)|"
+    r"(?:this|that)\s+month|(?:in|since)\s+(?:the\s+)?(?:spring|summer|autumn|winter|"
+    r"january|february|march|april|may|june|july|august|september|october|november|december)|"
+    r"previous(?:ly)?|in\s+the\s+past|used\s+to|history\s+of|"
+    r"twice|three\s+times|several\s+times|both\s+times|each\s+time|every\s+time|"
+    r"\d+\s+times|no\s+episodes?|episodes?\s+(?:this|last)|times\s+(?:this|last)|"
+    r"ago\b|before\s+christmas|over\s+the\s+summer|historic(?:al|ally)?)\b",
+    re.IGNORECASE,
+)
+_NEGATED_MISSING = re.compile(
+    r"\b(?:not|never|no\s+longer|n't|nt)\s+(?:\w+\s+){0,3}(?:missing|run\s+(?:off|away)|"
+    r"absconded|gone\s+missing|awol)|\bno\s+(?:missing\s+)?episodes?\b|\bnothing\s+to\s+report\b",
+    re.IGNORECASE,
+)
+_QUESTION = re.compile(r"\?\s*$")
+
+
+def _modified(clause: str, start: int, end: int) -> str | None:
+    """Why a cue at [start, end) of ``clause`` does not hold now, or None when it does."""
+    before = clause[max(0, start - 60) : start]
+    if _NEGATION_BEFORE.search(before):
+        return "negated"
+    # "messaged to say she is back", "rang to let us know": reporting, not an intention
+    before = re.sub(r"\bto\s+(?:say|tell\s+\w+|let\s+\w+\s+know)\b", " ", before,
+                    flags=re.IGNORECASE)
+    if _HYPOTHETICAL_BEFORE.search(before) or re.search(r"\b(?:if|unless|in\s+case)\b",
+                                                         clause[:start], re.IGNORECASE):
+        return "hypothetical"
+    if _REPORTED_BEFORE.search(clause[:start]) or _THIRD_PARTY.search(clause[:start]):
+        return "reported"
+    after = clause[end : end + 20]
+    if re.match(r"\s*(?:yet\b|by\s+\d|by\s+(?:ten|nine|eleven|midnight|\w+\s+o'?clock)|"
+                r"later|tomorrow|soon)", after, re.IGNORECASE):
+        return "hypothetical"
+    if _HISTORY.search(clause):
+        return "history"
+    if _QUESTION.search(clause):
+        return "question"
+    return None
+
+
+def assertions(text: str) -> list[Assertion]:
+    """Every cue that holds now, clause by clause, in text order."""
+    try:
+        return _assertions(text)
+    except Exception:  # rules over hostile text must not raise
+        return []
+
+
+def _assertions(text: str) -> list[Assertion]:
+    out: list[Assertion] = []
+    for clause in clauses(text):
+        c = clause.text
+        still = [m for m in _STILL_CUES.finditer(c) if not _history_or_question(c)]
+        taken: list[tuple[int, int]] = []
+        for m in still:
+            if _REPORTED_BEFORE.search(c[: m.start()]) and not re.search(
+                    r"\b(?:still|not|never|no\s+sign)\b", m.group(0), re.IGNORECASE):
+                continue
+            # "if he has not returned by 10, call the police": a plan, not a report
+            if (_HYPOTHETICAL_BEFORE.search(c[max(0, m.start() - 40): m.start()])
+                    and not m.group(0).lower().startswith(("still", "no sign"))
+                    and re.search(r"\b(?:if|unless|in\s+case)\b", c[: m.start()], re.IGNORECASE)):
+                continue
+            out.append(_at("still_missing", m, clause))
+            taken.append(m.span())
+        for m in _RETURN_CUES.finditer(c):
+            if any(s <= m.start() < e or m.start() <= s < m.end() for s, e in taken):
+                continue
+            why = _modified(c, m.start(), m.end())
+            if why is None:
+                out.append(_at("returned", m, clause))
+            elif why == "reported" and not _NEGATION_BEFORE.search(c[max(0, m.start() - 60):
+                                                                     m.start()]):
+                out.append(_at("reported_return", m, clause))
+        if not still and not _NEGATED_MISSING.search(c) and not _history_or_question(c):
+            for m in _MISSING_CUES.finditer(c):
+                why = _modified(c, m.start(), m.end())
+                past_plan = why == "hypothetical" and re.match(r"(?:was|were)\s", m.group(0), re.I)
+                if why in (None, "reported") or past_plan:
+                    out.append(_at("missing", m, clause))
+                    break
+    return out
+
+
+def _at(said: Said, m: re.Match[str], clause: Clause) -> Assertion:
+    return Assertion(said, m.group(0), clause, clause.start + m.start(), clause.start + m.end())
+
+
+def _history_or_question(clause: str) -> bool:
+    return bool(_HISTORY.search(clause) or _QUESTION.search(clause))

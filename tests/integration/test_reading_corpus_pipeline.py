@@ -1,0 +1,88 @@
+"""Every issue-13 corpus report (tests/fixtures/reports/c13_*) through `mailbridge inject`.
+
+Each report goes alone into a fresh database holding tests/fixtures/reports-directory.csv, as a
+duty desk would receive it. What must hold is the safety rule, checked against each report's
+expected reading (``children`` in its .expected.json), not against what the code prints:
+
+- a child the report says is missing has an open episode, never a returned one;
+- a child the report says is back has an episode that is returned, or open and flagged
+  needs_confirmation (a sender who may not close, a return with no time from unverified mail);
+- a report about no child opens nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from email import message_from_bytes
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.env import CliRunner, cli_runner
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+REPORTS = FIXTURES / "reports"
+CORPUS = sorted(REPORTS.glob("c13_*.eml"))
+
+
+def _spec(path: Path) -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads(path.with_suffix(".expected.json").read_text("utf-8"))
+    return spec
+
+
+def received_at(stem: str) -> datetime:
+    path = REPORTS / f"{stem}.eml"
+    spec = _spec(path)
+    if "received_at" in spec:
+        return datetime.fromisoformat(spec["received_at"])
+    date = message_from_bytes(path.read_bytes())["Date"]
+    return parsedate_to_datetime(str(date)) + timedelta(minutes=2)
+
+
+@pytest.fixture
+def mailbridge(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> CliRunner:
+    runner = cli_runner(database_url, tmp_path, monkeypatch, capsys, received_at)
+    assert runner("db", "upgrade")[0] == 0
+    code, _out, err = runner("directory", "import", str(FIXTURES / "reports-directory.csv"))
+    assert code == 0, err
+    return runner
+
+
+def test_the_corpus_is_big_enough() -> None:
+    assert len(CORPUS) >= 80
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
+def test_report_through_inject(mailbridge: CliRunner, path: Path) -> None:
+    spec = _spec(path)
+    code, out, err = mailbridge("inject", str(path))
+    assert code == 0, err
+    assert "stored 1 message(s)" in out
+    [message] = mailbridge.json("messages", "--json")
+    assert message["status"] in ("processed", "ignored"), message
+    episodes = mailbridge.json("episodes", "--json")
+    by_child: dict[str | None, list[dict[str, Any]]] = {}
+    for ep in episodes:
+        by_child.setdefault(ep["child_id"], []).append(ep)
+    want = {c["child_id"]: c["kind"] for c in spec.get("children", [])}
+    note = f"{path.stem}: {message['reason']}"
+    for child_id, kind in want.items():
+        eps = by_child.get(child_id, [])
+        assert len(eps) == 1, f"{note}: child {child_id} has {len(eps)} episodes"
+        ep = eps[0]
+        if kind == "missing":
+            assert ep["status"] == "open", f"{note}: a missing child recorded as {ep['status']}"
+        elif kind == "returned":
+            assert ep["status"] == "returned" or ep["needs_confirmation"], note
+    if "children" in spec and not want:
+        assert episodes == [], note
+    if spec["kind"] == "not_a_report":
+        assert episodes == [], note

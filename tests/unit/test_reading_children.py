@@ -1,0 +1,105 @@
+"""Several children in one email, known-as names, initials with a date of birth (issue 13)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from mailbridge.directory.records import ChildRecord
+from mailbridge.reading import extract_fields, read_message
+from mailbridge.reading.children import read_each_child, split_by_child
+from mailbridge.reading.match import match_child
+
+LONDON = ZoneInfo("Europe/London")
+HOME = "fern@example.net"
+
+
+def child(cid: str, first: str, last: str, dob: date, *, known: str = "",
+          carers: tuple[str, ...] = (HOME,)) -> ChildRecord:
+    return ChildRecord(cid, first, last, dob, "Fern Close", "Foster placement", carers,
+                       {"known_as": known} if known else {})
+
+
+SAM = child("1", "Samuel", "Okoro", date(2011, 5, 14), known="Sam;Sammy")
+ELLIE = child("2", "Ellie", "Okoro", date(2013, 1, 30))
+KJ = child("3", "Kayden", "Murphy", date(2012, 9, 2), known="KJ", carers=("other@example.org",))
+DIRECTORY = [SAM, ELLIE, KJ]
+
+
+def each(body: str, sender: str = HOME) -> dict[str, str]:
+    raw = (f"From: {sender}\nTo: m@example.org\nSubject: update\n"
+           f"Date: Sat, 05 Dec 2026 19:15:00 +0000\n\n{body}\n").encode()
+    msg = read_message(raw)
+    received = datetime(2026, 12, 5, 19, 16, tzinfo=UTC)
+    whole = extract_fields(msg, tz=LONDON, received_at=received)
+    got = read_each_child(msg, whole, sender=sender, children=DIRECTORY, tz=LONDON,
+                          received_at=received)
+    assert got is not None
+    return {r.child_id: r.classification.kind for r in got}
+
+
+def test_siblings_not_back_are_two_missing_reports() -> None:
+    assert each("Sam and Ellie are not back from contact. They were due back at 6.") == {
+        "1": "missing", "2": "missing"}
+
+
+def test_one_back_and_one_still_out_are_two_different_events() -> None:
+    assert each("Ellie is home safe, she turned up at 7.10. Sam is still out.") == {
+        "2": "returned", "1": "missing"}
+    assert each("Sam is back but Ellie is still out") == {"1": "returned", "2": "missing"}
+
+
+def test_a_child_named_but_not_reported_on_gets_nothing() -> None:
+    assert each("Sam has gone missing, left at 5pm. Ellie is fine, in bed.") == {"1": "missing"}
+
+
+def test_clauses_follow_the_last_child_named() -> None:
+    parts = split_by_child("Handover. Sam is back. Safe and well. Ellie is still out. Last seen "
+                           "at 20:30.", [SAM, ELLIE], HOME)
+    assert "Safe and well." in parts["1"] and "Safe and well." not in parts["2"]
+    assert "Last seen at 20:30." in parts["2"]
+    assert parts["1"].startswith("Handover.") and parts["2"].startswith("Handover.")
+
+
+def test_first_and_known_as_names_only_count_from_the_childs_carers() -> None:
+    raw = (b"From: stranger@example.com\nTo: m@example.org\nSubject: Sam\n"
+           b"Date: Sat, 05 Dec 2026 19:15:00 +0000\n\nSam has not come home.\n")
+    msg = read_message(raw)
+    fields = extract_fields(msg, tz=LONDON, received_at=datetime(2026, 12, 5, 19, 16, tzinfo=UTC))
+    assert match_child(subject=msg.subject, text=msg.text, fields=fields,
+                       sender="stranger@example.com", children=DIRECTORY).child_id is None
+    assert match_child(subject=msg.subject, text=msg.text, fields=fields, sender=HOME,
+                       children=DIRECTORY).child_id == "1"
+
+
+def test_known_as_with_surname_and_initials_with_dob_match_anywhere() -> None:
+    for body, want in (("KJ Murphy has gone missing.", "3"),
+                       ("Re K.M., DOB 02/09/2012 - absconded at 21:10.", "3")):
+        raw = (f"From: duty@agency.example\nTo: m@example.org\nSubject: report\n"
+               f"Date: Sat, 05 Dec 2026 22:15:00 +0000\n\n{body}\n").encode()
+        msg = read_message(raw)
+        fields = extract_fields(msg, tz=LONDON,
+                                received_at=datetime(2026, 12, 5, 22, 16, tzinfo=UTC))
+        m = match_child(subject=msg.subject, text=msg.text, fields=fields,
+                        sender="duty@agency.example", children=DIRECTORY)
+        assert m.child_id == want, body
+
+
+def test_a_full_name_is_not_also_another_childs_first_name() -> None:
+    """Two Olivers at one home: "Oliver Turner (3) has not come home" is about one child."""
+    turner = child("8", "Oliver", "Turner", date(2012, 1, 1))
+    okafor = child("9", "Oliver", "Okafor", date(2013, 1, 1))
+    raw = (f"From: {HOME}\nTo: m@example.org\nSubject: Oliver\n"
+           "Date: Sat, 05 Dec 2026 19:15:00 +0000\n\nOliver Turner (8) has not come home.\n"
+           ).encode()
+    msg = read_message(raw)
+    received = datetime(2026, 12, 5, 19, 16, tzinfo=UTC)
+    whole = extract_fields(msg, tz=LONDON, received_at=received)
+    got = read_each_child(msg, whole, sender=HOME, children=[turner, okafor], tz=LONDON,
+                          received_at=received)
+    assert got is None or [r.child_id for r in got] == ["8"]
+
+
+def test_gone_again_after_a_return_is_still_missing() -> None:
+    assert each("Sam came back for his charger at 9 and left again straight away. "
+                "Ellie is home safe.") == {"1": "missing", "2": "returned"}
