@@ -21,3 +21,7 @@ class SchemaBehindError(MailbridgeError):
 
 class StorageError(MailbridgeError):
     """The store could not commit; ingress answers 'try again later'."""
+
+
+class CaseworkRefused(MailbridgeError):
+    """A person's casework operation makes no sense for this episode; the text says why."""

@@ -208,8 +208,81 @@ class Notifier:
             sender_verified=bool(episode.sender_verified),
         )
         recipients = resolve_roles(self.routing, event, roles, f"timer {row.kind}")
-        facts = AlertFacts(
-            event=row.kind,
+        facts = self.episode_facts(
+            row.kind, episode, child, now=now, note="; ".join(filter(None, (row.note, late)))
+        )
+        self._queue_routed(
+            session,
+            facts,
+            recipients,
+            event_key=f"due:{row.key}",
+            episode_id=episode.id,
+            inbound_id=None,
+            now=now,
+        )
+        return recipients
+
+    def casework_event(
+        self,
+        session: Session,
+        *,
+        event: str,
+        episode: Episode,
+        key: str,
+        note: str,
+        now: datetime,
+        route_at: datetime | None = None,
+        told: Iterable[tuple[str, str, str | None]] = (),
+    ) -> list[Recipient]:
+        """A person's change to an episode (docs/casework.md), told to staff; returns whom.
+
+        With ``route_at`` the event goes through the routing tree as if a carer had reported it
+        at that time (a late link is the MISSING alert its staff never had; a return by staff is
+        routed like a carer's); ``told`` are (role, address, name) told besides, e.g. everyone
+        already alerted about the episode. ``key`` makes a replay insert nothing.
+        """
+        child = directory.get_child(session, episode.child_id) if episode.child_id else None
+        recipients: list[Recipient] = []
+        if route_at is not None:
+            routed = event_for_child(
+                event,
+                route_at,
+                child,
+                episode.allocations,
+                risk=episode.risk_level,
+                sender_known=True,
+                sender_verified=True,
+            )
+            recipients = list(self.routing.route(routed).recipients)
+        have = {r.address.lower() for r in recipients}
+        for role, address, name in told:
+            if address.lower() not in have and address.lower() not in self.own:
+                have.add(address.lower())
+                recipients.append(Recipient(role, address, name, "casework"))
+        facts = self.episode_facts(event, episode, child, now=now, note=note)
+        self._queue_routed(
+            session,
+            facts,
+            recipients,
+            event_key=key,
+            episode_id=episode.id,
+            inbound_id=None,
+            now=now,
+        )
+        return recipients
+
+    def episode_facts(
+        self,
+        event: str,
+        episode: Episode,
+        child: records.ChildRecord | None,
+        *,
+        now: datetime,
+        note: str | None,
+    ) -> AlertFacts:
+        """The facts of an episode as it stands, for an alert that no new message caused."""
+        return AlertFacts(
+            event=event,
             received_at=now,
             reference=episode.reference,
             child_id=episode.child_id,
@@ -222,6 +295,7 @@ class Notifier:
             last_seen_location=episode.last_seen_location,
             police_reference=episode.police_reference,
             returned_at=episode.returned_at,
+            returned_by=episode.returned_by,
             reported_by=episode.reported_by,
             sender_known=episode.sender_known,
             sender_verified=bool(episode.sender_verified) if self.checks_senders else None,
@@ -231,18 +305,8 @@ class Notifier:
                 else None
             ),
             episode_status=episode.status,
-            note="; ".join(filter(None, (row.note, late))) or None,
+            note=note or None,
         )
-        self._queue_routed(
-            session,
-            facts,
-            recipients,
-            event_key=f"due:{row.key}",
-            episode_id=episode.id,
-            inbound_id=None,
-            now=now,
-        )
-        return recipients
 
     def interview_incomplete(
         self,

@@ -14,8 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
@@ -34,6 +33,7 @@ from mailbridge.reading.trust import NOT_CHECKED, DnsFunc, Verdict, assess
 from mailbridge.runtime.pipeline import Outcome, Pipeline
 from mailbridge.settings.config import Settings
 from mailbridge.store import directory, inbound
+from mailbridge.store.episodes import next_reference
 from mailbridge.store.models import (
     IGNORED,
     PROCESSED,
@@ -41,7 +41,6 @@ from mailbridge.store.models import (
     Episode,
     EpisodeMessage,
     InboundMessage,
-    ReferenceCounter,
 )
 from mailbridge.timers.runner import replan
 
@@ -300,21 +299,6 @@ def open_unmatched_from(session: Session, sender: str) -> EpisodeState | None:
 
 
 # -- applying a decision ----------------------------------------------------------------
-
-
-def next_reference(session: Session, year: int) -> str:
-    """MB-YYYY-NNNNN from a per-year counter; the UPDATE's row lock serialises instances."""
-    insert_fn: Any = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
-    session.execute(insert_fn(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing())
-    last = session.execute(
-        update(ReferenceCounter)
-        .where(ReferenceCounter.year == year)
-        .values(last=ReferenceCounter.last + 1)
-        .returning(ReferenceCounter.last)
-    ).scalar_one()
-    return f"MB-{year}-{last:05d}"
 
 
 def apply(
