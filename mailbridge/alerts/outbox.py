@@ -271,6 +271,49 @@ class Notifier:
         )
         return recipients
 
+    def command_answer(
+        self,
+        session: Session,
+        *,
+        episode: Episode,
+        message: InboundMessage,
+        to: str,
+        role: str,
+        refused: bool,
+        text: str,
+        in_reply_to: str | None,
+    ) -> None:
+        """The answer to a staff email command: what changed and who was told, or why not."""
+        if not to or "@" not in to or to in self.own:
+            return
+        facts = replace(
+            self.episode_facts("command_answer", episode, None, now=message.received_at, note=None),
+            extra={"outcome": "not done" if refused else "done", "answer": text},
+            inbound_id=message.id,
+        )
+        rendered = self.renderer.render_alert(facts, role=role, recipient_name=None)
+        headers = {"Auto-Submitted": "auto-replied"}
+        if in_reply_to:
+            headers["In-Reply-To"] = f"<{in_reply_to}>"
+            headers["References"] = f"<{in_reply_to}>"
+        self._insert(
+            session,
+            [
+                self._row(
+                    event_key=f"msg:{message.id}:command_answer",
+                    event="command_answer",
+                    role=role,
+                    address=to,
+                    rendered=rendered,
+                    recipient=None,
+                    episode_id=episode.id,
+                    inbound_id=message.id,
+                    now=message.received_at,
+                    headers=headers,
+                )
+            ],
+        )
+
     def episode_facts(
         self,
         event: str,

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
-from mailbridge.alerts.render import format_local
+from mailbridge.alerts.render import format_clock, format_local
 from mailbridge.clock import system_clock
 from mailbridge.episodes import decisions
 from mailbridge.episodes.decisions import Change, Facts
@@ -320,7 +320,7 @@ def returned(
         ep = w.lock(reference)
         changes = decisions.returned(_facts(ep), at, by=w.by, now=w.now)
         w.apply(ep, "returned", changes)
-        when = format_local(ep.returned_at, settings.tz)
+        when = _when(ep.returned_at, w.now, settings)
         w.tell(
             ep,
             "returned",
@@ -629,6 +629,16 @@ def _facts(ep: Episode) -> Facts:
 
 def _alert_event(ep: Episode) -> str:
     return "missing" if ep.status == decisions.OPEN else "returned"
+
+
+def _when(value: datetime | None, now: datetime, settings: Settings) -> str:
+    """ "14:30" on the day of ``now`` (local), else "1 Dec 2026 14:30 GMT"."""
+    if (
+        value is not None
+        and value.astimezone(settings.tz).date() == now.astimezone(settings.tz).date()
+    ):
+        return format_clock(value, settings.tz)
+    return format_local(value, settings.tz)
 
 
 def _plain(value: Any, settings: Settings) -> str:
