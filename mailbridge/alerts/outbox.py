@@ -72,10 +72,13 @@ class Notifier:
         fields: ReportFields | None,
         match: Match | None,
         trust: Verdict | None = None,
+        late_hours: int | None = None,
     ) -> list[Recipient]:
         """Alerts for a missing/update/returned/unmatched event, and the carer's receipt.
 
         ``trust`` is the sender check of *this* message (None: not checked, so not verified).
+        ``late_hours``: the message arrived that long after it was sent (processing.py's
+        ``late_hours``); the alerts say so first, and the carer gets no receipt.
         """
         child = directory.get_child(session, episode.child_id) if episode.child_id else None
         # Who sent *this* message: an update or a return may come from someone other than the
@@ -128,6 +131,11 @@ class Notifier:
             facts = replace(
                 facts, extra={**facts.extra, "repeat_missing": repeat_note}, note=repeat_note
             )
+        if late_hours is not None:
+            late = f"received {late_hours} hours after it was sent"
+            facts = replace(
+                facts, note=f"LATE MAIL: {late}." + (f" {facts.note}" if facts.note else "")
+            )
         self._queue_routed(
             session,
             facts,
@@ -136,14 +144,15 @@ class Notifier:
             inbound_id=message.id,
             now=message.received_at,
         )
-        self._receipt(
-            session,
-            facts,
-            read=read,
-            message=message,
-            episode=episode,
-            recipients=recipients,
-        )
+        if late_hours is None:  # a receipt days later would only confuse the carer
+            self._receipt(
+                session,
+                facts,
+                read=read,
+                message=message,
+                episode=episode,
+                recipients=recipients,
+            )
         return recipients
 
     def message_event(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -117,6 +117,7 @@ class ReadingPipeline:
         self.limits = read_limits(settings)
         self.own = own_mail(settings)
         self.dnsfunc = dnsfunc  # DKIM key lookups; None: real DNS
+        self.late_after = timedelta(hours=settings.processing.late_mail_hours)
 
     def prepare(self, raw: bytes, received_at: datetime) -> Reading:
         """The pure stages and the sender check (DNS, when dkim_verify): no transaction open."""
@@ -202,6 +203,7 @@ class ReadingPipeline:
             tz=self.tz,
         )
         set_episode(episode.reference)
+        late = late_hours(reading.message.date, message.received_at, self.late_after)
         self.notifier.episode_event(
             session,
             event=decision.event,
@@ -211,15 +213,30 @@ class ReadingPipeline:
             fields=reading.fields,
             match=match,
             trust=reading.trust,
+            late_hours=late,
         )
         replan(session, episode, self.notifier.routing, message.received_at)
-        return Outcome(PROCESSED, f"{decision.event} {episode.reference}: {decision.reason}")
+        late_note = f" (late: received {late} hours after it was sent)" if late else ""
+        return Outcome(
+            PROCESSED, f"{decision.event} {episode.reference}: {decision.reason}{late_note}"
+        )
 
     def gave_up(self, session: Session, message: InboundMessage, error: str) -> None:
         """A message we could not process goes to the duty desk, original attached."""
         self.notifier.message_event(
             session, event="failed", message=message, read=None, error=error
         )
+
+
+def late_hours(sent: datetime | None, received: datetime, after: timedelta) -> int | None:
+    """Whole hours between the Date header and the receipt, when it is ``after`` or more.
+
+    Late mail (an IMAP backfill after an outage, a replayed archive) is still a report, but a
+    receipt days later would confuse the carer, and staff must see at once that it is old news.
+    """
+    if sent is None or received - sent < after:
+        return None
+    return int((received - sent).total_seconds() // 3600)
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
