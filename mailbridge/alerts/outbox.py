@@ -28,7 +28,8 @@ from mailbridge.routing.rules import Recipient, Routing, event_for_child, resolv
 from mailbridge.settings.config import Settings, load_routing_file
 from mailbridge.store import directory
 from mailbridge.store.models import QUEUED, Alert, DueAction, Episode, InboundMessage
-from mailbridge.timers.plan import repeat_missing, repeat_missing_note
+from mailbridge.timers.plan import acknowledge_reminder, repeat_missing, repeat_missing_note
+from mailbridge.timers.runner import episode_clock
 
 # What a timed alert says of the sender check of the report that opened the episode.
 EPISODE_VERIFIED = "the report that opened this episode was verified"
@@ -138,7 +139,7 @@ class Notifier:
             )
         self._queue_routed(
             session,
-            facts,
+            replace(facts, reminder=self._reminder(session, episode, message.received_at)),
             recipients,
             episode_id=episode.id,
             inbound_id=message.id,
@@ -217,8 +218,11 @@ class Notifier:
             sender_verified=bool(episode.sender_verified),
         )
         recipients = resolve_roles(self.routing, event, roles, f"timer {row.kind}")
-        facts = self.episode_facts(
-            row.kind, episode, child, now=now, note="; ".join(filter(None, (row.note, late)))
+        facts = replace(
+            self.episode_facts(
+                row.kind, episode, child, now=now, note="; ".join(filter(None, (row.note, late)))
+            ),
+            reminder=self._reminder(session, episode, now),
         )
         self._queue_routed(
             session,
@@ -268,7 +272,10 @@ class Notifier:
             if address.lower() not in have and address.lower() not in self.own:
                 have.add(address.lower())
                 recipients.append(Recipient(role, address, name, "casework"))
-        facts = self.episode_facts(event, episode, child, now=now, note=note)
+        facts = replace(
+            self.episode_facts(event, episode, child, now=now, note=note),
+            reminder=self._reminder(session, episode, now),
+        )
         self._queue_routed(
             session,
             facts,
@@ -444,6 +451,16 @@ class Notifier:
         )
 
     # -- pieces ----------------------------------------------------------------------------
+    def _reminder(self, session: Session, episode: Episode, now: datetime) -> str | None:
+        """The footer's acknowledgement line for a staff alert about ``episode`` (None: void)."""
+        if episode.status not in ("open", "returned"):
+            return None
+        try:
+            clock = episode_clock(session, episode)
+        except ValueError:  # e.g. returned with no return time: say nothing rather than fail
+            return None
+        return acknowledge_reminder(clock, self.routing, now=now)
+
     def _queue_routed(
         self,
         session: Session,
