@@ -143,6 +143,9 @@ def test_link_sends_the_missing_alert_late_from_the_original_report(
     body = sent["daniel.reid@council.example"].body_text
     assert "Matched late by Priya Shah" in body
     assert "reported missing at 27 Nov 2026 09:00 GMT" in body and "Note: phoned" in body
+    # it stands in for the alert they never had: the report itself, as received then
+    assert "Last seen in the garden at 21:50" in body
+    assert "Received:               27 Nov 2026 09:00 GMT" in body
     # the footer: how to acknowledge, what happens if nobody does, and the email commands
     assert "Reply to this email to acknowledge it: nobody has yet" in body
     assert "Or start your reply with a command: RETURNED 14:30, VOID reason" in body

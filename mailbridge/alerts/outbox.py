@@ -22,7 +22,7 @@ from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
 from mailbridge.directory import records
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.match import Match
-from mailbridge.reading.message import ReadMessage
+from mailbridge.reading.message import ReadMessage, read_message
 from mailbridge.reading.trust import NOT_CHECKED, Verdict
 from mailbridge.routing.rules import Recipient, Routing, event_for_child, resolve_roles
 from mailbridge.settings.config import Settings, load_routing_file
@@ -246,13 +246,16 @@ class Notifier:
         now: datetime,
         route_at: datetime | None = None,
         told: Iterable[tuple[str, str, str | None]] = (),
+        original: InboundMessage | None = None,
     ) -> list[Recipient]:
         """A person's change to an episode (docs/casework.md), told to staff; returns whom.
 
         With ``route_at`` the event goes through the routing tree as if a carer had reported it
         at that time (a late link is the MISSING alert its staff never had; a return by staff is
         routed like a carer's); ``told`` are (role, address, name) told besides, e.g. everyone
-        already alerted about the episode. ``key`` makes a replay insert nothing.
+        already alerted about the episode. ``key`` makes a replay insert nothing. With
+        ``original`` (the report that opened the episode) the alert shows that report, as the
+        alert it stands in for would have: what the sender wrote and when it was received.
         """
         child = directory.get_child(session, episode.child_id) if episode.child_id else None
         recipients: list[Recipient] = []
@@ -272,10 +275,21 @@ class Notifier:
             if address.lower() not in have and address.lower() not in self.own:
                 have.add(address.lower())
                 recipients.append(Recipient(role, address, name, "casework"))
-        facts = replace(
-            self.episode_facts(event, episode, child, now=now, note=note),
-            reminder=self._reminder(session, episode, now),
-        )
+        facts = self.episode_facts(event, episode, child, now=now, note=note)
+        if original is not None:
+            facts = replace(
+                self._facts(
+                    event,
+                    episode=episode,
+                    message=original,
+                    read=_read_stored(original),
+                    match=None,
+                    child=child,
+                    sender_known=episode.sender_known,
+                ),
+                note=note,
+            )
+        facts = replace(facts, reminder=self._reminder(session, episode, now))
         self._queue_routed(
             session,
             facts,
@@ -646,3 +660,14 @@ class Notifier:
             ),
             rows,
         )
+
+
+def _read_stored(message: InboundMessage) -> ReadMessage | None:
+    """The stored message read again (for a late alert that shows the report); None when its
+    raw bytes were purged or cannot be read: the alert then shows the episode's facts only."""
+    if not message.raw:
+        return None
+    try:
+        return read_message(message.raw)
+    except Exception:
+        return None

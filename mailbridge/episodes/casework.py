@@ -30,7 +30,7 @@ from mailbridge.routing.rules import Recipient
 from mailbridge.settings.config import Settings
 from mailbridge.store import directory, inbound
 from mailbridge.store import episodes as episode_store
-from mailbridge.store.models import Episode
+from mailbridge.store.models import Episode, InboundMessage
 from mailbridge.timers.runner import replan
 
 __all__ = [
@@ -162,6 +162,7 @@ def link(
             ep,
             "missing",
             route_at=ep.opened_at,
+            original=episode_store.first_message(w.session, ep.id),
             text=f"Matched late by {w.by}: reported missing at {when}, matched to child "
             f"{ep.child_id} only now. The clocks run from the original report.",
         )
@@ -198,6 +199,7 @@ def split(
                 ep,
                 _alert_event(ep),
                 route_at=ep.opened_at,
+                original=episode_store.first_message(w.session, ep.id),
                 text=f"Split by {w.by}: this report was about several children; "
                 f"this episode is now child {ep.child_id}'s alone.",
             )
@@ -215,6 +217,7 @@ def split(
                 new,
                 _alert_event(new),
                 route_at=ep.opened_at,
+                original=episode_store.first_message(w.session, new.id),
                 text=f"Split by {w.by} from {ep.reference}, which reported several "
                 f"children: this is child {child}'s episode.",
             )
@@ -559,6 +562,7 @@ class _Work:
         text: str,
         route_at: datetime | None = None,
         also: Sequence[tuple[str, str, str | None]] = (),
+        original: InboundMessage | None = None,
     ) -> None:
         """Queue the alerts: routed (``route_at``), and to everyone told of it before."""
         told = episode_store.told_before(self.session, ep.id) + list(also)
@@ -572,6 +576,7 @@ class _Work:
             now=self.now,
             route_at=route_at,
             told=told,
+            original=original,
         )
         self.told += [Told(ep.reference, event, r.role, r.address, r.name) for r in recipients]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from mailbridge.store.models import (
     Alert,
@@ -22,6 +22,7 @@ from mailbridge.store.models import (
     Episode,
     EpisodeChange,
     EpisodeMessage,
+    InboundMessage,
     ReferenceCounter,
 )
 
@@ -155,14 +156,16 @@ def attach_messages(session: Session, source_id: int, target_id: int, *, move: b
     return count
 
 
-def first_inbound(session: Session, episode_id: int) -> int | None:
-    """The message that opened the episode (its oldest), if any is attached."""
-    return session.scalar(
-        select(EpisodeMessage.inbound_id)
+def first_message(session: Session, episode_id: int) -> InboundMessage | None:
+    """The message that opened the episode (its oldest attached), raw bytes loaded."""
+    return session.scalars(
+        select(InboundMessage)
+        .join(EpisodeMessage, EpisodeMessage.inbound_id == InboundMessage.id)
         .where(EpisodeMessage.episode_id == episode_id)
         .order_by(EpisodeMessage.at, EpisodeMessage.id)
+        .options(undefer(InboundMessage.raw))
         .limit(1)
-    )
+    ).first()
 
 
 def told_before(session: Session, episode_id: int) -> list[tuple[str, str, str | None]]:
