@@ -322,26 +322,15 @@ class Notifier:
             inbound_id=message.id,
         )
         rendered = self.renderer.render_alert(facts, role=role, recipient_name=None)
-        headers = {"Auto-Submitted": "auto-replied"}
-        if in_reply_to:
-            headers["In-Reply-To"] = f"<{in_reply_to}>"
-            headers["References"] = f"<{in_reply_to}>"
-        self._insert(
+        self._reply(
             session,
-            [
-                self._row(
-                    event_key=f"msg:{message.id}:command_answer",
-                    event="command_answer",
-                    role=role,
-                    address=to,
-                    rendered=rendered,
-                    recipient=None,
-                    episode_id=episode.id,
-                    inbound_id=message.id,
-                    now=message.received_at,
-                    headers=headers,
-                )
-            ],
+            event="command_answer",
+            role=role,
+            to=to,
+            rendered=rendered,
+            message=message,
+            episode=episode,
+            in_reply_to=in_reply_to,
         )
 
     def episode_facts(
@@ -526,17 +515,41 @@ class Notifier:
         roles = [r for recipient in recipients for r in (recipient.roles or (recipient.role,))]
         passed = [PASSED_TO[r] for r in dict.fromkeys(roles) if r in PASSED_TO]
         rendered = self.renderer.render_receipt(facts, passed_to=passed or ["the duty desk"])
+        self._reply(
+            session,
+            event="receipt",
+            role="reporter",
+            to=to,
+            rendered=rendered,
+            message=message,
+            episode=episode,
+            in_reply_to=read.message_id,
+        )
+
+    def _reply(
+        self,
+        session: Session,
+        *,
+        event: str,
+        role: str,
+        to: str,
+        rendered: Rendered,
+        message: InboundMessage,
+        episode: Episode,
+        in_reply_to: str | None,
+    ) -> None:
+        """An automatic answer to one message, threaded under it (a receipt, a command's)."""
         headers = {"Auto-Submitted": "auto-replied"}
-        if read.message_id:
-            headers["In-Reply-To"] = f"<{read.message_id}>"
-            headers["References"] = f"<{read.message_id}>"
+        if in_reply_to:
+            headers["In-Reply-To"] = f"<{in_reply_to}>"
+            headers["References"] = f"<{in_reply_to}>"
         self._insert(
             session,
             [
                 self._row(
-                    event_key=f"msg:{message.id}:receipt",
-                    event="receipt",
-                    role="reporter",
+                    event_key=f"msg:{message.id}:{event}",
+                    event=event,
+                    role=role,
                     address=to,
                     rendered=rendered,
                     recipient=None,
