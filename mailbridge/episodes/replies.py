@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
@@ -41,6 +40,7 @@ from mailbridge.store.models import (
     EpisodeMessage,
     InboundMessage,
 )
+from mailbridge.store.sql import insert_ignore
 from mailbridge.timers.runner import ensure_interview, replan
 
 # A command (RETURNED 14:30, VOID ...) through an older alert is refused: the person is told to
@@ -285,12 +285,8 @@ class ReplyHandler:
         sender: str,
         now: datetime,
     ) -> None:
-        insert_fn = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
         session.execute(
-            insert_fn(Acknowledgement)
-            .values(
+            insert_ignore(session, Acknowledgement, key=["episode_id", "role", "address"]).values(
                 episode_id=episode.id,
                 alert_id=token.alert_id,
                 inbound_id=message.id,
@@ -298,7 +294,6 @@ class ReplyHandler:
                 address=sender,
                 at=now,
             )
-            .on_conflict_do_nothing(index_elements=["episode_id", "role", "address"])
         )
         self._settle(
             session,

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, undefer
 
 from mailbridge.store.models import (
@@ -25,6 +24,7 @@ from mailbridge.store.models import (
     InboundMessage,
     ReferenceCounter,
 )
+from mailbridge.store.sql import insert_ignore
 
 PENDING = "pending"
 CANCELLED = "cancelled"
@@ -55,10 +55,7 @@ def lock_many(session: Session, references: Sequence[str]) -> dict[str, Episode]
 
 def next_reference(session: Session, year: int) -> str:
     """MB-YYYY-NNNNN from a per-year counter; the UPDATE's row lock serialises instances."""
-    insert_fn: Any = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
-    session.execute(insert_fn(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing())
+    session.execute(insert_ignore(session, ReferenceCounter).values(year=year, last=0))
     last = session.execute(
         update(ReferenceCounter)
         .where(ReferenceCounter.year == year)
