@@ -45,3 +45,7 @@ class DatabaseUnavailableError(MailbridgeError):
 
 class StartupError(MailbridgeError):
     """`serve` cannot start a part (listen, TLS, HTTP); what had started is stopped again."""
+
+
+class CaseworkRefused(MailbridgeError):
+    """A person's casework operation makes no sense for this episode; the text says why."""

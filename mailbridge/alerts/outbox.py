@@ -21,14 +21,15 @@ from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
 from mailbridge.directory import records
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.match import Match
-from mailbridge.reading.message import ReadMessage
+from mailbridge.reading.message import ReadMessage, read_message
 from mailbridge.reading.trust import NOT_CHECKED, Verdict
 from mailbridge.routing.rules import Recipient, Routing, event_for_child, resolve_roles
 from mailbridge.settings.config import Settings, load_routing_file
 from mailbridge.store import directory
 from mailbridge.store.models import QUEUED, Alert, DueAction, Episode, InboundMessage
 from mailbridge.store.sql import insert_ignore
-from mailbridge.timers.plan import repeat_missing, repeat_missing_note
+from mailbridge.timers.plan import acknowledge_reminder, repeat_missing, repeat_missing_note
+from mailbridge.timers.runner import episode_clock
 
 # What a timed alert says of the sender check of the report that opened the episode.
 EPISODE_VERIFIED = "the report that opened this episode was verified"
@@ -73,6 +74,7 @@ class Notifier:
         match: Match | None,
         trust: Verdict | None = None,
         notes: Sequence[str] = (),
+        late_hours: int | None = None,
     ) -> list[Recipient]:
         """Alerts for a missing/update/returned/unmatched event, and the carer's receipt.
 
@@ -80,6 +82,8 @@ class Notifier:
         ``notes`` are shown at the top of the alert (what staff must confirm or check); the
         sentence or form line each fact came from (``fields.sources``) is listed with the
         facts ("Last seen from: 'left about half eight'").
+        ``late_hours``: the message arrived that long after it was sent (processing.py's
+        ``late_hours``); the alerts say so first, and the carer gets no receipt.
         """
         child = directory.get_child(session, episode.child_id) if episode.child_id else None
         # Who sent *this* message: an update or a return may come from someone other than the
@@ -139,22 +143,28 @@ class Notifier:
                 note=" ".join(said) or None,
                 extra={**facts.extra, **provenance(fields)},
             )
+        if late_hours is not None:
+            late = f"received {late_hours} hours after it was sent"
+            facts = replace(
+                facts, note=f"LATE MAIL: {late}." + (f" {facts.note}" if facts.note else "")
+            )
         self._queue_routed(
             session,
-            facts,
+            replace(facts, reminder=self._reminder(session, episode, message.received_at)),
             recipients,
             episode_id=episode.id,
             inbound_id=message.id,
             now=message.received_at,
         )
-        self._receipt(
-            session,
-            facts,
-            read=read,
-            message=message,
-            episode=episode,
-            recipients=recipients,
-        )
+        if late_hours is None:  # a receipt days later would only confuse the carer
+            self._receipt(
+                session,
+                facts,
+                read=read,
+                message=message,
+                episode=episode,
+                recipients=recipients,
+            )
         return recipients
 
     def message_event(
@@ -219,8 +229,133 @@ class Notifier:
             sender_verified=bool(episode.sender_verified),
         )
         recipients = resolve_roles(self.routing, event, roles, f"timer {row.kind}")
-        facts = AlertFacts(
-            event=row.kind,
+        facts = replace(
+            self.episode_facts(
+                row.kind, episode, child, now=now, note="; ".join(filter(None, (row.note, late)))
+            ),
+            reminder=self._reminder(session, episode, now),
+        )
+        self._queue_routed(
+            session,
+            facts,
+            recipients,
+            event_key=f"due:{row.key}",
+            episode_id=episode.id,
+            inbound_id=None,
+            now=now,
+        )
+        return recipients
+
+    def casework_event(
+        self,
+        session: Session,
+        *,
+        event: str,
+        episode: Episode,
+        key: str,
+        note: str,
+        now: datetime,
+        route_at: datetime | None = None,
+        told: Iterable[tuple[str, str, str | None]] = (),
+        original: InboundMessage | None = None,
+    ) -> list[Recipient]:
+        """A person's change to an episode (docs/casework.md), told to staff; returns whom.
+
+        With ``route_at`` the event goes through the routing tree as if a carer had reported it
+        at that time (a late link is the MISSING alert its staff never had; a return by staff is
+        routed like a carer's); ``told`` are (role, address, name) told besides, e.g. everyone
+        already alerted about the episode. ``key`` makes a replay insert nothing. With
+        ``original`` (the report that opened the episode) the alert shows that report, as the
+        alert it stands in for would have: what the sender wrote and when it was received.
+        """
+        child = directory.get_child(session, episode.child_id) if episode.child_id else None
+        recipients: list[Recipient] = []
+        if route_at is not None:
+            routed = event_for_child(
+                event,
+                route_at,
+                child,
+                episode.allocations,
+                risk=episode.risk_level,
+                sender_known=True,
+                sender_verified=True,
+            )
+            recipients = list(self.routing.route(routed).recipients)
+        have = {r.address.lower() for r in recipients}
+        for role, address, name in told:
+            if address.lower() not in have and address.lower() not in self.own:
+                have.add(address.lower())
+                recipients.append(Recipient(role, address, name, "casework"))
+        facts = self.episode_facts(event, episode, child, now=now, note=note)
+        if original is not None:
+            facts = replace(
+                self._facts(
+                    event,
+                    episode=episode,
+                    message=original,
+                    read=_read_stored(original),
+                    match=None,
+                    child=child,
+                    sender_known=episode.sender_known,
+                ),
+                note=note,
+            )
+        facts = replace(facts, reminder=self._reminder(session, episode, now))
+        self._queue_routed(
+            session,
+            facts,
+            recipients,
+            event_key=key,
+            episode_id=episode.id,
+            inbound_id=None,
+            now=now,
+        )
+        return recipients
+
+    def command_answer(
+        self,
+        session: Session,
+        *,
+        episode: Episode,
+        message: InboundMessage,
+        to: str,
+        role: str,
+        refused: bool,
+        text: str,
+        in_reply_to: str | None,
+    ) -> None:
+        """The answer to a staff email command: what changed and who was told, or why not."""
+        if not to or "@" not in to or to in self.own:
+            return
+        facts = replace(
+            self.episode_facts("command_answer", episode, None, now=message.received_at, note=None),
+            extra={"outcome": "not done" if refused else "done", "answer": text},
+            inbound_id=message.id,
+        )
+        rendered = self.renderer.render_alert(facts, role=role, recipient_name=None)
+        self._reply(
+            session,
+            event="command_answer",
+            role=role,
+            to=to,
+            rendered=rendered,
+            message=message,
+            episode=episode,
+            in_reply_to=in_reply_to,
+        )
+
+    def episode_facts(
+        self,
+        event: str,
+        episode: Episode,
+        child: records.ChildRecord | None,
+        *,
+        now: datetime,
+        note: str | None,
+    ) -> AlertFacts:
+        """The facts of an episode as it stands, for an alert that no new message caused."""
+        return AlertFacts(
+            event=event,
             received_at=now,
             reference=episode.reference,
             child_id=episode.child_id,
@@ -233,6 +368,7 @@ class Notifier:
             last_seen_location=episode.last_seen_location,
             police_reference=episode.police_reference,
             returned_at=episode.returned_at,
+            returned_by=episode.returned_by,
             reported_by=episode.reported_by,
             sender_known=episode.sender_known,
             sender_verified=bool(episode.sender_verified) if self.checks_senders else None,
@@ -242,18 +378,8 @@ class Notifier:
                 else None
             ),
             episode_status=episode.status,
-            note="; ".join(filter(None, (row.note, late))) or None,
+            note=note or None,
         )
-        self._queue_routed(
-            session,
-            facts,
-            recipients,
-            event_key=f"due:{row.key}",
-            episode_id=episode.id,
-            inbound_id=None,
-            now=now,
-        )
-        return recipients
 
     def interview_incomplete(
         self,
@@ -339,6 +465,16 @@ class Notifier:
         )
 
     # -- pieces ----------------------------------------------------------------------------
+    def _reminder(self, session: Session, episode: Episode, now: datetime) -> str | None:
+        """The footer's acknowledgement line for a staff alert about ``episode`` (None: void)."""
+        if episode.status not in ("open", "returned"):
+            return None
+        try:
+            clock = episode_clock(session, episode)
+        except ValueError:  # e.g. returned with no return time: say nothing rather than fail
+            return None
+        return acknowledge_reminder(clock, self.routing, now=now)
+
     def _queue_routed(
         self,
         session: Session,
@@ -390,17 +526,41 @@ class Notifier:
         roles = [r for recipient in recipients for r in (recipient.roles or (recipient.role,))]
         passed = [PASSED_TO[r] for r in dict.fromkeys(roles) if r in PASSED_TO]
         rendered = self.renderer.render_receipt(facts, passed_to=passed or ["the duty desk"])
+        self._reply(
+            session,
+            event="receipt",
+            role="reporter",
+            to=to,
+            rendered=rendered,
+            message=message,
+            episode=episode,
+            in_reply_to=read.message_id,
+        )
+
+    def _reply(
+        self,
+        session: Session,
+        *,
+        event: str,
+        role: str,
+        to: str,
+        rendered: Rendered,
+        message: InboundMessage,
+        episode: Episode,
+        in_reply_to: str | None,
+    ) -> None:
+        """An automatic answer to one message, threaded under it (a receipt, a command's)."""
         headers = {"Auto-Submitted": "auto-replied"}
-        if read.message_id:
-            headers["In-Reply-To"] = f"<{read.message_id}>"
-            headers["References"] = f"<{read.message_id}>"
+        if in_reply_to:
+            headers["In-Reply-To"] = f"<{in_reply_to}>"
+            headers["References"] = f"<{in_reply_to}>"
         self._insert(
             session,
             [
                 self._row(
-                    event_key=f"msg:{message.id}:receipt",
-                    event="receipt",
-                    role="reporter",
+                    event_key=f"msg:{message.id}:{event}",
+                    event=event,
+                    role=role,
                     address=to,
                     rendered=rendered,
                     recipient=None,
@@ -538,3 +698,14 @@ def provenance(fields: ReportFields | None) -> dict[str, str]:
         for name, label in _SOURCE_LABELS.items()
         if fields.sources.get(name)
     }
+
+
+def _read_stored(message: InboundMessage) -> ReadMessage | None:
+    """The stored message read again (for a late alert that shows the report); None when its
+    raw bytes were purged or cannot be read: the alert then shows the episode's facts only."""
+    if not message.raw:
+        return None
+    try:
+        return read_message(message.raw)
+    except Exception:
+        return None

@@ -159,6 +159,9 @@ class AlertFacts:
     message_id: str | None = None  # Message-ID of the carer's message
     inbound_id: int | None = None  # the stored message's row id ("message 17")
     extra: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # The footer's reminder to staff: how to acknowledge and who is told, when, if nobody does
+    # (timers.plan.acknowledge_reminder); None on mail that is not a staff alert.
+    reminder: str | None = None
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,13 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
 
+    hours = settings.processing.late_mail_hours
+    print(
+        f"backfill: mail that arrives {hours:g} hours or more after it was sent is recorded as "
+        "late: the carer gets no receipt, and its alerts say how late it is "
+        "(processing.late_mail_hours)",
+        file=sys.stderr,
+    )
     try:
         report = imap_ingress.backfill(
             settings.imap, intake, since=since, folder=args.folder, progress=progress

@@ -1,6 +1,5 @@
 """`report`, `digest` and `export ssda903`: figures and returns."""
 
-
 from __future__ import annotations
 
 import argparse
@@ -38,7 +37,15 @@ def add_parsers(sub: Any) -> None:
         help="collection year: 2026 or 2026-27 means 1 April 2026 to 31 March 2027",
     )
     ssda.add_argument(
-        "--out", metavar="PATH", help="write the file here (atomically); default: stdout"
+        "--out",
+        metavar="PATH",
+        help="write the file here (atomically), and the episodes left out to PATH-excluded.csv "
+        "beside it; default: stdout",
+    )
+    ssda.add_argument(
+        "--strict",
+        action="store_true",
+        help="all or nothing: if any episode breaks a rule, write nothing and exit 1",
     )
 
     dig = sub.add_parser(
@@ -70,7 +77,8 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    """`export ssda903`: every violation on stderr and exit 1 with no output, or the CSV."""
+    """`export ssda903`: the valid rows, every episode left out listed with its reason (exit 0);
+    with --strict, every violation on stderr and exit 1 with no output unless all are valid."""
     year = ssda903.parse_year(args.year)
     first, last = year.first_day, year.last_day
     print(
@@ -85,7 +93,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     problems = ssda903.validate(rows, year)
-    if problems:
+    if problems and args.strict:
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         print(
@@ -94,17 +102,30 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    text = ssda903.render_csv(rows, year)
+    valid, excluded = ssda903.split_valid(rows, problems)
+    left_out = len({p.reference for p in excluded})
+    if excluded:
+        print(f"{left_out} episode(s) left out of the return:", file=sys.stderr)
+        for problem in excluded:
+            print(f"  excluded {problem}", file=sys.stderr)
+    text = ssda903.render_csv(valid, year)
     if args.out:
         out = Path(args.out)
+        beside = out.with_name(f"{out.stem}-excluded.csv")
         try:
             ssda903.write_atomic(out, text)
+            if excluded:
+                ssda903.write_atomic(beside, ssda903.render_excluded(excluded))
+            else:
+                beside.unlink(missing_ok=True)  # an old list would say episodes are missing
         except OSError as exc:
             raise FileAccessError(f"--out {out}: {exc.strerror or exc}") from exc
-        print(f"wrote {len(rows)} episode(s) to {out}", file=sys.stderr)
+        print(f"wrote {len(valid)} episode(s) to {out}", file=sys.stderr)
+        if excluded:
+            print(f"listed {left_out} excluded episode(s) in {beside}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-        print(f"{len(rows)} episode(s)", file=sys.stderr)
+        print(f"{len(valid)} episode(s)", file=sys.stderr)
     return 0
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
@@ -34,6 +34,7 @@ from mailbridge.reading.trust import NOT_CHECKED, DnsFunc, Verdict, assess
 from mailbridge.runtime.pipeline import Outcome, Pipeline
 from mailbridge.settings.config import Settings
 from mailbridge.store import directory, inbound
+from mailbridge.store.episodes import next_reference
 from mailbridge.store.models import (
     IGNORED,
     PROCESSED,
@@ -41,9 +42,7 @@ from mailbridge.store.models import (
     Episode,
     EpisodeMessage,
     InboundMessage,
-    ReferenceCounter,
 )
-from mailbridge.store.sql import insert_ignore
 from mailbridge.timers.runner import replan
 
 REFERENCE = re.compile(r"\bMB-(\d{4})-(\d{5,})\b", re.IGNORECASE)
@@ -134,6 +133,7 @@ class ReadingPipeline:
         self.own = own_mail(settings)
         self.dnsfunc = dnsfunc  # DKIM key lookups; None: real DNS
         self.stale_after = timedelta(days=settings.reading.stale_episode_days)
+        self.late_after = timedelta(hours=settings.processing.late_mail_hours)
 
     def prepare(self, raw: bytes, received_at: datetime) -> Reading:
         """The pure stages and the sender check (DNS, when dkim_verify): no transaction open."""
@@ -304,6 +304,7 @@ class ReadingPipeline:
         if decision.stale is not None:
             notes.append(self._superseded(session, decision.stale, episode, message))
         set_episode(episode.reference)
+        late = late_hours(reading.message.date, message.received_at, self.late_after)
         self.notifier.episode_event(
             session,
             event=decision.event,
@@ -314,9 +315,13 @@ class ReadingPipeline:
             match=match,
             trust=reading.trust,
             notes=notes,
+            late_hours=late,
         )
         replan(session, episode, self.notifier.routing, message.received_at)
-        return Outcome(PROCESSED, f"{decision.event} {episode.reference}: {decision.reason}")
+        late_note = f" (late: received {late} hours after it was sent)" if late else ""
+        return Outcome(
+            PROCESSED, f"{decision.event} {episode.reference}: {decision.reason}{late_note}"
+        )
 
     def _hold_return(
         self,
@@ -407,6 +412,17 @@ class ReadingPipeline:
         self.notifier.message_event(
             session, event="failed", message=message, read=None, error=error
         )
+
+
+def late_hours(sent: datetime | None, received: datetime, after: timedelta) -> int | None:
+    """Whole hours between the Date header and the receipt, when it is ``after`` or more.
+
+    Late mail (an IMAP backfill after an outage, a replayed archive) is still a report, but a
+    receipt days later would confuse the carer, and staff must see at once that it is old news.
+    """
+    if sent is None or received - sent < after:
+        return None
+    return int((received - sent).total_seconds() // 3600)
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -522,18 +538,6 @@ def open_unmatched_from(session: Session, sender: str) -> EpisodeState | None:
 
 
 # -- applying a decision ----------------------------------------------------------------
-
-
-def next_reference(session: Session, year: int) -> str:
-    """MB-YYYY-NNNNN from a per-year counter; the UPDATE's row lock serialises instances."""
-    session.execute(insert_ignore(session, ReferenceCounter).values(year=year, last=0))
-    last = session.execute(
-        update(ReferenceCounter)
-        .where(ReferenceCounter.year == year)
-        .values(last=ReferenceCounter.last + 1)
-        .returning(ReferenceCounter.last)
-    ).scalar_one()
-    return f"MB-{year}-{last:05d}"
 
 
 def apply(

@@ -1,27 +1,36 @@
-"""Staff replies: acknowledgements of alerts and return home interview outcomes.
+"""Staff replies: acknowledgements of alerts, email commands and return home interview outcomes.
 
 A reply to an alert carries a signed token in its recipient address. Staff who reply own the
 episode from then on (escalation stops); a forged or stale token is kept, ignored and shown
 to the duty desk; a carer replying in the same thread is an update, handled as a report.
+A reply whose first line is a command (RETURNED 14:30, VOID reason, CHILD id, CONFIRM, RISK
+HIGH; reading/commands.py) runs that casework operation as the alert's recipient and is
+answered by email with what changed and who was told, or why it was not done.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.delivery.reply_tokens import Forged, Token, find_token
+from mailbridge.episodes import casework
 from mailbridge.episodes.absence import AbsenceType, reclassify
+from mailbridge.episodes.decisions import parse_when
+from mailbridge.errors import CaseworkRefused
 from mailbridge.ops.logs import set_episode
 from mailbridge.reading.acks import is_acknowledgement_reply, looks_like_interview_outcome
+from mailbridge.reading.commands import StaffCommand, find_command
 from mailbridge.reading.interview_form import InterviewOutcome, parse_interview_outcome
 from mailbridge.reading.message import ReadMessage
 from mailbridge.runtime.pipeline import Outcome
 from mailbridge.settings.config import Settings
 from mailbridge.store import directory, inbound
+from mailbridge.store import episodes as episode_store
 from mailbridge.store.models import (
     IGNORED,
     PROCESSED,
@@ -33,6 +42,10 @@ from mailbridge.store.models import (
 )
 from mailbridge.store.sql import insert_ignore
 from mailbridge.timers.runner import ensure_interview, replan
+
+# A command (RETURNED 14:30, VOID ...) through an older alert is refused: the person is told to
+# reply to a recent one, and the duty desk is told, as for a stale token.
+COMMAND_TOKEN_MAX_AGE = timedelta(days=30)
 
 
 class ReplyHandler:
@@ -107,6 +120,11 @@ class ReplyHandler:
             return Outcome(
                 IGNORED, f"reply to an alert that is not an acknowledgement: {decision.reason}"
             )
+        command = find_command(read.text)
+        if command is not None:
+            return self._command(
+                session, episode, token=token, message=message, read=read, command=command
+            )
         changed = None
         if absence_type is not None:
             changed = reclassify(
@@ -171,6 +189,133 @@ class ReplyHandler:
             entity_id=episode.reference,
             action="acknowledged",
             detail={"role": token.role, "alert": token.alert_id, "with": "a return report"},
+        )
+
+    # -- email commands (docs/casework.md) ------------------------------------------------
+    def _command(
+        self,
+        session: Session,
+        episode: Episode,
+        *,
+        token: Token,
+        message: InboundMessage,
+        read: ReadMessage,
+        command: StaffCommand,
+    ) -> Outcome:
+        """Run a staff reply's command as the alert's recipient; answer them by email.
+
+        The reply is an acknowledgement as well. A token older than COMMAND_TOKEN_MAX_AGE may
+        still acknowledge but no longer command: it is refused and the duty desk told.
+        """
+        now = message.received_at
+        sender = (read.from_addr or message.mail_from or "").lower()
+        alert = session.get(Alert, token.alert_id)
+        assert alert is not None  # handle() checked it
+        self._acknowledge(session, episode, token=token, message=message, sender=sender, now=now)
+        if now - alert.created_at > COMMAND_TOKEN_MAX_AGE:
+            days = (now - alert.created_at).days
+            self.notifier.message_event(
+                session,
+                event="stale_token",
+                message=message,
+                read=read,
+                error=f"expired: a command through an alert sent {days} days ago",
+            )
+            self._answer(
+                session,
+                episode,
+                message,
+                read,
+                to=sender,
+                role=token.role,
+                refused=True,
+                lines=[
+                    f"{command.line}: not done. This alert was sent {days} days ago; commands "
+                    f"work for {COMMAND_TOKEN_MAX_AGE.days} days. Reply to a recent alert "
+                    f"about {episode.reference}, or use the command line or web app.",
+                    "The duty desk has been told.",
+                ],
+            )
+            return Outcome(PROCESSED, f"command through an expired token on {episode.reference}")
+        if episode.merged_into:
+            episode = episode_store.by_reference(session, episode.merged_into) or episode
+        by = alert.recipient_name or alert.recipient
+        try:
+            with session.begin_nested():  # a refusal leaves no half-made change behind
+                result = self._casework(session, episode, command, by=by, now=now)
+        except CaseworkRefused as exc:
+            self._answer(
+                session,
+                episode,
+                message,
+                read,
+                to=sender,
+                role=token.role,
+                refused=True,
+                lines=[f"{command.line}: not done. {exc}."],
+            )
+            return Outcome(
+                PROCESSED, f"command {command.verb} on {episode.reference} refused: {exc}"
+            )
+        self._answer(
+            session,
+            episode,
+            message,
+            read,
+            to=sender,
+            role=token.role,
+            refused=False,
+            lines=result.lines(),
+        )
+        return Outcome(PROCESSED, f"command {command.verb}: {result.summary}")
+
+    def _casework(
+        self, session: Session, episode: Episode, command: StaffCommand, *, by: str, now: datetime
+    ) -> casework.Result:
+        ref, arg = episode.reference, command.argument
+        common: dict[str, Any] = {
+            "by": by,
+            "source": "email",
+            "now": now,
+            "notifier": self.notifier,
+            "note": f"by email: {command.line}",
+        }
+        match command.verb:
+            case "returned":
+                at = parse_when(arg or "now", tz=self.settings.tz, now=now)
+                return casework.returned(session, self.settings, ref, at, **common)
+            case "void":
+                return casework.void(session, self.settings, ref, arg, **common)
+            case "child":
+                return casework.link(session, self.settings, ref, arg, **common)
+            case "confirm":
+                return casework.confirm(session, self.settings, ref, **common)
+            case _:
+                return casework.correct(
+                    session, self.settings, ref, risk_level=arg.lower(), **common
+                )
+
+    def _answer(
+        self,
+        session: Session,
+        episode: Episode,
+        message: InboundMessage,
+        read: ReadMessage,
+        *,
+        to: str,
+        role: str,
+        refused: bool,
+        lines: list[str],
+    ) -> None:
+        self.notifier.command_answer(
+            session,
+            episode=episode,
+            message=message,
+            to=to,
+            role=role,
+            refused=refused,
+            text="\n".join(lines),
+            in_reply_to=read.message_id,
         )
 
     # -- pieces ----------------------------------------------------------------------------

@@ -78,6 +78,9 @@ def episode_json(ep: Episode, messages: list[dict[str, Any]]) -> dict[str, Any]:
         "absence_type": ep.absence_type,
         "needs_confirmation": bool(ep.needs_confirmation),
         "confirmation_reason": ep.confirmation_reason,
+        # Casework (docs/casework.md): why it is void, and the episode it was merged into.
+        "void_reason": ep.void_reason,
+        "merged_into": ep.merged_into,
         "message_ids": [m["message_id"] or f"id:{m['id']}" for m in messages],
         "messages": messages,
         "facts_from": _facts_from(messages),
@@ -140,8 +143,19 @@ def render_timeline(data: dict[str, Any]) -> str:
         f"{'away from placement' if data['absence_type'] == 'A' else 'missing'})",
         "  timeline:",
     ]
+    if data.get("void_reason"):
+        lines.insert(1, f"  void:        {data['void_reason']}")
+    if data.get("needs_confirmation"):
+        lines.insert(1, f"  CHECK:       {data['confirmation_reason'] or 'needs confirmation'}")
     lines += [
         f"    {m['at']}  {m['event']:<10} message {m['id']} {m['message_id'] or ''}"
         for m in data["messages"]
     ]
+    if data.get("history"):
+        lines.append("  history:")
+        lines += [
+            f"    {h['when']}  {h['who']}: {h['what']} {h['old']!s} -> {h['new']!s}"
+            + (f" ({h['note']})" if h["note"] else "")
+            for h in data["history"]
+        ]
     return "\n".join(lines)

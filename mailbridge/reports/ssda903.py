@@ -7,8 +7,11 @@ child was missing (M) or away from placement without authorisation (A):
 
 An episode belongs to the year its start falls in: when the child was last seen, else when the
 episode was opened, as a date in the service's zone. The rows are selected in SQL; the checks
-(`validate`) are pure, so each rule is tested on its own. Nothing is written if any row fails:
-a return with a known error is worse than a late one. See docs/ssda903.md.
+(`validate`) are pure, so each rule is tested on its own. By default the rows that pass are
+written and every episode left out is listed with its reason (`split_valid`, `render_excluded`),
+so one unmatched episode no longer holds up the year's return; ``--strict`` writes nothing if
+any row fails. Void episodes (docs/casework.md) are not in the return at all. See
+docs/ssda903.md.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ __all__ = [
     "load_rows",
     "parse_year",
     "render_csv",
+    "render_excluded",
+    "split_valid",
     "validate",
     "write_atomic",
 ]
@@ -160,7 +165,8 @@ def load_rows(session: Session, year: CollectionYear, tz: ZoneInfo) -> list[Miss
             Episode.status,
         )
         .outerjoin(Child, Child.child_id == Episode.child_id)
-        .where(start >= lo, start < hi)
+        # A void episode was never a missing episode (docs/casework.md): not in the return.
+        .where(start >= lo, start < hi, Episode.status != "void")
         .order_by(Episode.child_id, start, Episode.reference)
     )
     # Core rows straight off the connection: no ORM identity map for a whole year.
@@ -250,6 +256,27 @@ def _overlaps(episodes: list[MissingRow]) -> list[Violation]:
                 )
             )
     return found
+
+
+def split_valid(
+    rows: list[MissingRow], problems: list[Violation]
+) -> tuple[list[MissingRow], list[Violation]]:
+    """The rows no rule names, and the problems of the rows left out, in row order.
+
+    Leaving a row out cannot make another fail (overlap is the only rule across rows, and it
+    names the earlier episode, which is the one left out).
+    """
+    bad = {p.reference for p in problems}
+    return [r for r in rows if r.reference not in bad], problems
+
+
+def render_excluded(problems: list[Violation]) -> str:
+    """The ``…-excluded.csv`` beside the return: one line per reason an episode was left out."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(("reference", "child_id", "rule", "reason"))
+    writer.writerows((p.reference, p.child_id or "", p.rule, p.message) for p in problems)
+    return buf.getvalue()
 
 
 def render_csv(rows: list[MissingRow], year: CollectionYear) -> str:

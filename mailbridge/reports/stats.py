@@ -67,6 +67,7 @@ ESCALATIONS = {"escalate_team_manager": "esc1", "escalate_duty": "esc2"}
 UNACKED_ROLES = ("reporter", "fallback", "interviewer")
 # How a report that matched no child was first recorded (reading/match.py).
 UNMATCHED_METHODS = ("none", "ambiguous")
+VOID = "void"  # docs/casework.md: void episodes are in no figure
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -356,7 +357,12 @@ class _Query:
             start,
             st.local_seconds(start),
             st.local_ymd(start),
-        ).where(start >= self.period.start_utc, start < self.period.end_utc)
+        ).where(
+            start >= self.period.start_utc,
+            start < self.period.end_utc,
+            # A void episode was never a missing episode (docs/casework.md): in no figure.
+            Episode.status != VOID,
+        )
         _EP.create(self.conn)
         self.conn.execute(insert(_EP).from_select([c.name for c in _EP.columns], source))
         self._analyze(_EP)
@@ -520,6 +526,7 @@ class _Query:
     def _missing_now(self) -> tuple[int, int]:
         """Open at ``now``, whenever they started: opened by then and not returned by then."""
         open_now = and_(
+            Episode.status != VOID,
             Episode.opened_at <= self.now,
             or_(Episode.returned_at.is_(None), Episode.returned_at > self.now),
         )

@@ -83,6 +83,9 @@ class ProcessingSettings:
     poll_seconds: float = 2.0
     # How often the scheduler looks for due escalations and reminders.
     timer_seconds: float = 15.0
+    # Mail received this many hours or more after its Date (an IMAP backfill, a replayed
+    # archive) is late: recorded, no receipt to the carer, and its alerts say how late.
+    late_mail_hours: float = 24.0
 
 
 @dataclass(frozen=True)
@@ -544,6 +547,10 @@ def validate(settings: Settings) -> list[str]:
             problems.append(f"{key}: must be positive, got {number}")
     if s.relay.from_address and "@" not in s.relay.from_address:
         problems.append(f"relay.from_address: {s.relay.from_address!r} is not an email address")
+    if s.processing.late_mail_hours <= 0:
+        problems.append(
+            f"processing.late_mail_hours: must be positive, got {s.processing.late_mail_hours}"
+        )
     if s.processing.timer_seconds <= 0:
         problems.append(
             f"processing.timer_seconds: must be positive, got {s.processing.timer_seconds}"

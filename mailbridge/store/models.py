@@ -187,7 +187,7 @@ class Episode(Base):
     child_id: Mapped[str | None] = mapped_column(
         String(40), ForeignKey("children.child_id", ondelete="SET NULL"), index=True
     )
-    status: Mapped[str] = mapped_column(String(16), index=True)  # open / returned
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open / returned / void
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen_text: Mapped[str | None] = mapped_column(Text)
@@ -220,9 +220,31 @@ class Episode(Base):
         Boolean, default=False, server_default=false()
     )
     confirmation_reason: Mapped[str | None] = mapped_column(Text)
+    # Casework (docs/casework.md): the reference this one was merged into, and why it is void.
+    merged_into: Mapped[str | None] = mapped_column(String(20))
+    void_reason: Mapped[str | None] = mapped_column(Text)
 
     # Reports select episodes by when they began.
     __table_args__ = (Index("ix_episodes_opened_at", "opened_at"),)
+
+
+class EpisodeChange(Base):
+    """One change a person made to an episode (docs/casework.md): who, when, what, old, new."""
+
+    __tablename__ = "episode_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    episode_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("episodes.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    operation: Mapped[str] = mapped_column(String(40))  # link, void, correct, ...
+    field: Mapped[str | None] = mapped_column(String(40))  # the column changed, if one
+    old: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new: Mapped[Any] = mapped_column(JSON, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # cli, email, web
 
 
 class EpisodeMessage(Base):

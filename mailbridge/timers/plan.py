@@ -372,3 +372,29 @@ def _local(at: datetime, routing: Routing) -> str:
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+_TOLD = {TEAM_MANAGER: "the team manager", DUTY: "the duty desk", EDT: "the emergency duty team"}
+
+
+def acknowledge_reminder(clock: EpisodeClock, routing: Routing, *, now: datetime) -> str:
+    """The alert footer's first line: how to acknowledge, and who is told, when, if nobody does.
+
+    "Reply to this email to acknowledge it. If nobody does, the team manager is told at
+    Thu 26 Nov 2026 12:00 GMT, then the duty desk at 14:00." Steps already past are left out.
+    """
+    ack = "Reply to this email to acknowledge it"
+    if clock.status != OPEN:
+        return f"{ack}."
+    if clock.acknowledged_at is not None:
+        return f"{ack}; it has been acknowledged, so the escalation has stopped."
+    now = _aware(now, "now")
+    steps = [a for a in _escalations(clock, routing) if a.due_at > now]
+    if not steps:
+        return f"{ack}: nobody has yet, and the escalation has already gone out."
+    told = [
+        " or ".join(_TOLD.get(r, r) for r in step.roles)
+        + f" is told at {_local(step.due_at, routing)}"
+        for step in steps
+    ]
+    return f"{ack}. If nobody does, {', then '.join(told)}."

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 PENDING = "pending"
 DONE = "done"
 CANCELLED = "cancelled"
+VOID = "void"
 FINAL_INTERVIEW = frozenset({"completed", "declined"})
 
 
@@ -65,13 +66,21 @@ def ensure_interview(session: Session, episode: Episode, routing: Routing) -> In
         )
         session.add(interview)
         session.flush()
+    elif interview.recorded_at is None:
+        # Staff corrected the return time (docs/casework.md): the clock follows it.
+        interview.due_at = episode.returned_at + routing.interviews.due_after
     return interview
 
 
 def replan(session: Session, episode: Episode, routing: Routing, now: datetime) -> None:
-    """Make the episode's pending rows what the plan says: add new, move, cancel the rest."""
-    ensure_interview(session, episode, routing)
-    wanted = {a.key: a for a in plan(episode_clock(session, episode), routing, until=now)}
+    """Make the episode's pending rows what the plan says: add new, move, cancel the rest.
+
+    A void episode (docs/casework.md) wants no timers: every pending one is cancelled.
+    """
+    wanted: dict[str, PlannedAction] = {}
+    if episode.status != VOID:
+        ensure_interview(session, episode, routing)
+        wanted = {a.key: a for a in plan(episode_clock(session, episode), routing, until=now)}
     rows = {
         r.key: r
         for r in session.scalars(select(DueAction).where(DueAction.episode_id == episode.id))

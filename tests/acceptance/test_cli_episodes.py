@@ -151,6 +151,8 @@ def test_episode_ref_text_json_and_unknown(loaded: Run) -> None:
     assert data["status"] == "returned"
     assert data["child_id"] == "100232"
     assert [m["event"] for m in data["messages"]] == ["missing", "returned"]
+    # `episode show --json` is the listing's record plus its history of changes (none yet)
+    assert data.pop("history") == []
     assert data == next(e for e in loaded.json("episodes", "--json") if e["reference"] == chloe)
 
     # an unknown reference: exit 1, one line on stderr, nothing on stdout, no traceback

@@ -574,6 +574,9 @@ def test_imap_backfill_since_a_date_is_safe_to_rerun(
     code, out, err = run("imap", "backfill", "--since", since)
     assert code == 0, err
     assert "3 message(s) found in 'INBOX' since" in err
+    # said before it starts: late mail is recorded, without a receipt (issue 15)
+    late = "mail that arrives 24 hours or more after it was sent is recorded as late"
+    assert late in err and err.index(late) < err.index("message(s) found")
     assert "stored 3 message(s), 0 duplicate(s)" in out
     assert "processed 3 message(s)" in out
     code, out, err = run("imap", "backfill")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -24,6 +24,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # Its own data dir: the pipeline keeps the reply-signing key there.
 SETTINGS = Settings(service=ServiceSettings(data_dir=tempfile.mkdtemp(prefix="mb-processing-")))
 SENT = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
+RECEIVED = SENT + timedelta(minutes=2)
 
 
 @pytest.fixture
@@ -56,7 +57,11 @@ def mail(
 def run(engine, *raws: bytes) -> list[InboundMessage]:
     intake = Intake(engine)
     ids = [
-        intake.accept(make_incoming(r, source="inject", mail_from=None, rcpt_tos=[], peer=None)).id
+        intake.accept(
+            # received minutes after SENT: mail a day late is late mail (no receipt; issue 15)
+            make_incoming(r, source="inject", mail_from=None, rcpt_tos=[], peer=None,
+                          clock=lambda: RECEIVED)
+        ).id
         for r in raws
     ]
     settings = SETTINGS

@@ -7,7 +7,7 @@ of them) come back in through the intake, on both databases.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
 from email.policy import default as default_policy
@@ -166,7 +166,11 @@ def world(engine, tmp_path: Path):
 
 def inject(world, raw: bytes, rcpt: str = "missing@council.example") -> InboundMessage:
     engine, settings = world
-    incoming = make_incoming(raw, source="smtp", mail_from=None, rcpt_tos=[rcpt], peer=None)
+    # received minutes after SENT: mail a day late is late mail (no receipt; issue 15)
+    incoming = make_incoming(
+        raw, source="smtp", mail_from=None, rcpt_tos=[rcpt], peer=None,
+        clock=lambda: SENT + timedelta(minutes=2),
+    )
     stored = Intake(engine).accept(incoming)
     Worker(engine, ReadingPipeline(settings), ProcessingSettings()).run_once()
     Sender(engine, settings).deliver_due()

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from mailbridge.errors import MailbridgeError
@@ -186,23 +186,72 @@ def test_year_boundaries_at_local_midnight_in_bst_and_gmt(store: Store, cli: Cli
 # -- violations through the CLI -------------------------------------------------------------
 
 
-def test_every_violation_is_reported_and_nothing_is_written(
-    store: Store, cli: CliRunner, tmp_path: Path
-) -> None:
+def violations(store: Store) -> dict[str, str]:
+    """Seven episodes of 2026-27: one good, the rest each breaking a rule."""
     store.child("100231", date(2011, 3, 14))
     store.child("100233", None)
     store.child("100234", date(2026, 6, 1))
-    ok = store.episode("100231", utc(2026, 5, 1, 10, 0), utc(2026, 5, 1, 20, 0))
-    unmatched = store.episode(None, utc(2026, 5, 2, 10, 0))
-    no_dob = store.episode("100233", utc(2026, 5, 3, 10, 0), utc(2026, 5, 3, 12, 0))
-    unborn = store.episode("100234", utc(2026, 5, 4, 10, 0), utc(2026, 5, 4, 12, 0))
-    open_one = store.episode("100231", utc(2026, 8, 1, 10, 0))
-    later = store.episode("100231", utc(2026, 9, 1, 10, 0), utc(2026, 9, 2, 10, 0))
-    no_code = store.episode("100231", utc(2027, 2, 1, 10, 0), utc(2027, 2, 1, 12, 0), code="")
+    return {
+        "ok": store.episode("100231", utc(2026, 5, 1, 10, 0), utc(2026, 5, 1, 20, 0)),
+        "unmatched": store.episode(None, utc(2026, 5, 2, 10, 0)),
+        "no_dob": store.episode("100233", utc(2026, 5, 3, 10, 0), utc(2026, 5, 3, 12, 0)),
+        "unborn": store.episode("100234", utc(2026, 5, 4, 10, 0), utc(2026, 5, 4, 12, 0)),
+        "open_one": store.episode("100231", utc(2026, 8, 1, 10, 0)),
+        "later": store.episode("100231", utc(2026, 9, 1, 10, 0), utc(2026, 9, 2, 10, 0)),
+        "no_code": store.episode("100231", utc(2027, 2, 1, 10, 0), utc(2027, 2, 1, 12, 0), code=""),
+    }
+
+
+def test_by_default_the_valid_rows_are_written_and_the_rest_listed(
+    store: Store, cli: CliRunner, tmp_path: Path, engine: Engine
+) -> None:
+    refs = violations(store)
+    void = store.episode("100231", utc(2026, 10, 1, 10, 0), utc(2026, 10, 1, 12, 0))
+    with Session(engine) as s, s.begin():  # `episode void` (docs/casework.md)
+        s.execute(update(Episode).where(Episode.reference == void).values(status="void"))
+    target = tmp_path / "return.csv"
+    beside = tmp_path / "return-excluded.csv"
+
+    code, out, err = cli("export", "ssda903", "--year", "2026", "--out", str(target))
+
+    assert code == 0, err
+    assert out == ""
+    assert target.read_text(encoding="utf-8") == (
+        "CHILD,DOB,MISSING,MIS_START,MIS_END\n"
+        "100231,14/03/2011,M,01/05/2026,01/05/2026\n"
+        "100231,14/03/2011,M,01/09/2026,02/09/2026\n"
+    )
+    assert f"excluded {refs['unmatched']} (child UNMATCHED): no child:" in err
+    assert f"excluded {refs['no_dob']} (child 100233): no date of birth:" in err
+    assert "5 episode(s) left out of the return:" in err
+    assert void not in err and void not in beside.read_text(encoding="utf-8")
+    excluded = beside.read_text(encoding="utf-8").splitlines()
+    assert excluded[0] == "reference,child_id,rule,reason"
+    assert (
+        f"{refs['unmatched']},,no child,the episode is not matched to a child in the directory"
+        in excluded
+    )
+    assert {line.split(",")[0] for line in excluded[1:]} == {
+        refs[k] for k in ("unmatched", "no_dob", "unborn", "open_one", "no_code")
+    }
+    assert f"listed 5 excluded episode(s) in {beside}" in err
+
+    # on stdout: the same rows; the exclusions on stderr only
+    code, out, err = cli("export", "ssda903", "--year", "2026")
+    assert code == 0 and out == target.read_text(encoding="utf-8")
+    assert "left out of the return" in err
+
+
+def test_strict_reports_every_violation_and_writes_nothing(
+    store: Store, cli: CliRunner, tmp_path: Path
+) -> None:
+    refs = violations(store)
+    ok, unmatched, no_dob, unborn = refs["ok"], refs["unmatched"], refs["no_dob"], refs["unborn"]
+    open_one, later, no_code = refs["open_one"], refs["later"], refs["no_code"]
     target = tmp_path / "return.csv"
     target.write_text("last month's good file\n", encoding="utf-8")
 
-    code, out, err = cli("export", "ssda903", "--year", "2026", "--out", str(target))
+    code, out, err = cli("export", "ssda903", "--year", "2026", "--out", str(target), "--strict")
 
     assert code == 1
     assert out == ""
@@ -219,7 +268,7 @@ def test_every_violation_is_reported_and_nothing_is_written(
     assert "6 problem(s) in 7 episode(s)" in err
     assert "no file written" in lines[-1]
 
-    code, out, _err = cli("export", "ssda903", "--year", "2026")
+    code, out, _err = cli("export", "ssda903", "--year", "2026", "--strict")
     assert (code, out) == (1, "")
 
     code, out, err = cli("export", "ssda903", "--year", "2026-28")

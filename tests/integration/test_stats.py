@@ -4,13 +4,16 @@ databases."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, literal, select
+from sqlalchemy import Engine, func, literal, select
+from sqlalchemy.orm import Session
 
+from mailbridge.episodes import casework
 from mailbridge.reports import stats
-from mailbridge.store.models import UTCDateTime
+from mailbridge.store.models import Episode, UTCDateTime
 from mailbridge.store.sqltime import SqlTime, transitions
 from tests.support.report_data import END, EXPECTED, NOW, START, seed
 
@@ -163,3 +166,28 @@ def test_local_ymd_is_the_local_date(engine: Engine, at: datetime, local_date: i
             select(st.local_ymd(stamp), st.ymd(st.local_seconds(stamp)))
         ).one()
     assert (direct, via_seconds) == (local_date, local_date)
+
+
+def test_a_void_episode_is_in_no_figure(engine: Engine, make_settings: Any) -> None:
+    """`episode void` (docs/casework.md): out of the counts, the durations and missing now."""
+    seed(engine)
+    before = stats.compute(engine, start=START, end=END, tz=LONDON, now=NOW)
+    start = func.coalesce(Episode.last_seen_at, Episode.opened_at)
+    with Session(engine) as session:
+        reference = session.scalars(
+            select(Episode.reference)
+            .where(
+                Episode.status == "open",
+                Episode.child_id.is_not(None),
+                start >= before.period.start_utc,
+                start < before.period.end_utc,
+            )
+            .order_by(Episode.id)
+            .limit(1)
+        ).one()
+    casework.void(engine, make_settings(), reference, "test", by="tester", now=NOW)
+    after = stats.compute(engine, start=START, end=END, tz=LONDON, now=NOW)
+    assert after.episodes == before.episodes - 1
+    assert after.still_missing == before.still_missing - 1
+    assert after.missing_now_children <= before.missing_now_children
+    assert sum(after.by_hour) == sum(before.by_hour) - 1

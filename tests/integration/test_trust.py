@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -275,7 +275,11 @@ def world(engine, tmp_path: Path):
 
 def process(world, raw: bytes, **pipeline_kw) -> tuple[InboundMessage, dict[str, Any], list[Alert]]:
     engine, settings = world
-    incoming = make_incoming(raw, source="smtp", mail_from=None, rcpt_tos=[], peer=None)
+    # received minutes after SENT: mail a day late is late mail (no receipt; issue 15)
+    incoming = make_incoming(
+        raw, source="smtp", mail_from=None, rcpt_tos=[], peer=None,
+        clock=lambda: SENT + timedelta(minutes=2),
+    )
     stored = Intake(engine).accept(incoming)
     Worker(engine, ReadingPipeline(settings, **pipeline_kw), ProcessingSettings()).run_once()
     with Session(engine) as s:

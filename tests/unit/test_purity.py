@@ -22,6 +22,7 @@ PURE = (
     "mailbridge.reading",
     "mailbridge.routing",
     "mailbridge.episodes.machine",
+    "mailbridge.episodes.decisions",
     "mailbridge.alerts.render",
     "mailbridge.timers.plan",
 )

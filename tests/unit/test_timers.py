@@ -15,6 +15,7 @@ from mailbridge.routing.rules import Routing, load_routing
 from mailbridge.timers.plan import (
     DueAction,
     EpisodeClock,
+    acknowledge_reminder,
     cancelled,
     due,
     escalation_roles,
@@ -625,3 +626,28 @@ def test_wrong_shapes_of_the_timer_sections():
     assert "interviews.provider: not an email address: 'x@@y'" in text
     # An empty section is the defaults.
     assert rules("escalation:\ninterviews: {}\n").interviews.due_hours == 72
+
+
+def test_the_acknowledgement_reminder_names_who_is_told_and_when():
+    """The alert footer (issue 15): how to acknowledge, and who is told, when, if nobody does."""
+    r = rules()
+    opened = THU_10.astimezone(UTC)
+    clock = EpisodeClock(REF, "open", opened, risk_level="high")
+    assert acknowledge_reminder(clock, r, now=opened) == (
+        "Reply to this email to acknowledge it. If nobody does, the team manager is told at "
+        "Thu 26 Nov 2026 10:30 GMT, then the duty desk is told at Thu 26 Nov 2026 11:00 GMT."
+    )
+    # at 16:30 the second step falls out of hours: the emergency duty team
+    late = EpisodeClock(REF, "open", datetime(2026, 11, 26, 15, 30, tzinfo=UTC))
+    assert acknowledge_reminder(late, r, now=late.opened_at).endswith(
+        "then the emergency duty team is told at Thu 26 Nov 2026 17:30 GMT."
+    )
+    # steps already past are left out; none left, it says so
+    assert "then" not in acknowledge_reminder(clock, r, now=opened + 40 * MIN)
+    assert acknowledge_reminder(clock, r, now=opened + 2 * HOUR).endswith(
+        "nobody has yet, and the escalation has already gone out."
+    )
+    acked = EpisodeClock(REF, "open", opened, acknowledged_at=opened + MIN)
+    assert acknowledge_reminder(acked, r, now=opened).endswith("the escalation has stopped.")
+    back = EpisodeClock(REF, "returned", opened, returned_at=opened + HOUR)
+    assert acknowledge_reminder(back, r, now=opened) == "Reply to this email to acknowledge it."

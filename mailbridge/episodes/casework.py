@@ -1,0 +1,708 @@
+"""Casework: a person links, splits, merges, voids, closes, reopens, corrects or confirms.
+
+One public function per operation. Each takes the store (an Engine, then it is its own
+transaction, or a Session, then it runs inside the caller's) and the settings, and in ONE
+transaction: locks the episode row (SELECT ... FOR UPDATE, so two instances take turns), asks the
+pure ``episodes.decisions`` what changes (or raises ``CaseworkRefused`` with the reason), applies
+it, writes the history (``episode_changes``) and an audit row, re-plans the timers and queues the
+alerts through the outbox. It returns a ``Result``: what changed and who was told, which the CLI
+prints, the email commands answer with and the web app shows. docs/casework.md says what each
+operation changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from mailbridge.alerts.outbox import Notifier
+from mailbridge.alerts.render import format_clock, format_local
+from mailbridge.clock import system_clock
+from mailbridge.episodes import decisions
+from mailbridge.episodes.decisions import Change, Facts
+from mailbridge.errors import CaseworkRefused
+from mailbridge.routing.rules import Recipient
+from mailbridge.settings.config import Settings
+from mailbridge.store import directory, inbound
+from mailbridge.store import episodes as episode_store
+from mailbridge.store.models import Episode, InboundMessage
+from mailbridge.timers.runner import replan
+
+__all__ = [
+    "CaseworkRefused",
+    "FieldChange",
+    "Result",
+    "Told",
+    "confirm",
+    "correct",
+    "link",
+    "merge",
+    "reopen",
+    "returned",
+    "split",
+    "void",
+]
+
+Store = Engine | Session
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of one episode changed: the values as stored (times in ISO 8601)."""
+
+    reference: str
+    field: str
+    old: Any
+    new: Any
+
+    def as_json(self) -> dict[str, Any]:
+        return {"reference": self.reference, "field": self.field, "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
+class Told:
+    """One person told of the change: an alert row queued in the outbox."""
+
+    reference: str
+    event: str
+    role: str
+    address: str
+    name: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "event": self.event,
+            "role": self.role,
+            "address": self.address,
+            "name": self.name,
+        }
+
+    def __str__(self) -> str:
+        who = f"{self.name} <{self.address}>" if self.name else self.address
+        return f"{who} ({self.role.replace('_', ' ')})"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an operation did: the changes (oldest first) and who was told."""
+
+    operation: str
+    reference: str
+    by: str
+    at: datetime
+    summary: str
+    changes: tuple[FieldChange, ...]
+    told: tuple[Told, ...]
+    created: tuple[str, ...] = field(default=())  # new references (a split)
+
+    def lines(self) -> list[str]:
+        """The plain text the CLI prints and an email command answers with."""
+        out = [self.summary]
+        out += [
+            f"  {c.reference} {c.field}: {_show(c.old)} -> {_show(c.new)}" for c in self.changes
+        ]
+        if self.told:
+            out.append("told:")
+            out += [f"  {t} - {t.event} {t.reference}" for t in self.told]
+        else:
+            out.append("told: nobody")
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "reference": self.reference,
+            "by": self.by,
+            "at": self.at.isoformat(),
+            "summary": self.summary,
+            "changes": [c.as_json() for c in self.changes],
+            "told": [t.as_json() for t in self.told],
+            "created": list(self.created),
+        }
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    return str(value)
+
+
+# -- the operations -----------------------------------------------------------------------
+
+
+def link(
+    store: Store,
+    settings: Settings,
+    reference: str,
+    child_id: str,
+    *,
+    by: str,
+    note: str | None = None,
+    source: str = "cli",
+    now: datetime | None = None,
+    notifier: Notifier | None = None,
+) -> Result:
+    """Give an unmatched episode its child; the child's staff get the MISSING alert, late."""
+
+    def work(w: _Work) -> Result:
+        ep = w.lock(reference)
+        known = directory.get_child(w.session, child_id.strip()) is not None
+        changes = decisions.link(_facts(ep), child_id, known_child=known)
+        w.apply(ep, "link", changes)
+        _attach_child(w, ep)
+        when = format_local(ep.opened_at, settings.tz)
+        w.tell(
+            ep,
+            "missing",
+            route_at=ep.opened_at,
+            original=episode_store.first_message(w.session, ep.id),
+            text=f"Matched late by {w.by}: reported missing at {when}, matched to child "
+            f"{ep.child_id} only now. The clocks run from the original report.",
+        )
+        return w.result(ep, f"{ep.reference} linked to child {ep.child_id} by {w.by}")
+
+    return _run(
+        store, settings, "link", work, by=by, note=note, source=source, now=now, notifier=notifier
+    )
+
+
+def split(
+    store: Store,
+    settings: Settings,
+    reference: str,
+    child_ids: Sequence[str],
+    *,
+    by: str,
+    note: str | None = None,
+    source: str = "cli",
+    now: datetime | None = None,
+    notifier: Notifier | None = None,
+) -> Result:
+    """One episode per child, each with every message; each child's staff are alerted."""
+
+    def work(w: _Work) -> Result:
+        ep = w.lock(reference)
+        ids = [c.strip() for c in child_ids]
+        unknown = [c for c in ids if c and directory.get_child(w.session, c) is None]
+        plan = decisions.split(_facts(ep), ids, unknown=unknown)
+        if plan.changes:
+            w.apply(ep, "split", plan.changes)
+            _attach_child(w, ep)
+            w.tell(
+                ep,
+                _alert_event(ep),
+                route_at=ep.opened_at,
+                original=episode_store.first_message(w.session, ep.id),
+                text=f"Split by {w.by}: this report was about several children; "
+                f"this episode is now child {ep.child_id}'s alone.",
+            )
+        created: list[Episode] = []
+        for child in plan.new_children:
+            new = _copy(w, ep, child)
+            created.append(new)
+            w.apply(
+                new,
+                "split",
+                (Change("child_id", None, child),),
+                operation_note=f"split from {ep.reference}",
+            )
+            w.tell(
+                new,
+                _alert_event(new),
+                route_at=ep.opened_at,
+                original=episode_store.first_message(w.session, new.id),
+                text=f"Split by {w.by} from {ep.reference}, which reported several "
+                f"children: this is child {child}'s episode.",
+            )
+        refs = [n.reference for n in created]
+        w.apply(ep, "split", (Change("split_into", None, refs),))
+        return w.result(
+            ep,
+            f"{ep.reference} split by {w.by}: {ep.reference} child {ep.child_id}, "
+            + ", ".join(f"{n.reference} child {n.child_id}" for n in created),
+            created=tuple(refs),
+        )
+
+    return _run(
+        store, settings, "split", work, by=by, note=note, source=source, now=now, notifier=notifier
+    )
+
+
+def merge(
+    store: Store,
+    settings: Settings,
+    reference: str,
+    into: str,
+    *,
+    by: str,
+    note: str | None = None,
+    source: str = "cli",
+    now: datetime | None = None,
+    notifier: Notifier | None = None,
+) -> Result:
+    """Two episodes of one absence become one: the earlier survives, the later points to it."""
+
+    def work(w: _Work) -> Result:
+        eps = episode_store.lock_many(w.session, [reference, into])
+        gone, survivor = (eps.get(r.strip().upper()) for r in (reference, into))
+        if gone is None or survivor is None:
+            missing = reference if gone is None else into
+            raise CaseworkRefused(f"no episode with reference {missing.strip().upper()}")
+        plan = decisions.merge(_facts(gone), _facts(survivor))
+        w.apply(gone, "merge", plan.gone)
+        moved = episode_store.attach_messages(w.session, gone.id, survivor.id, move=True)
+        w.apply(survivor, "merge", (Change("merged", None, gone.reference), *plan.survivor))
+        w.tell(
+            survivor,
+            "merged",
+            also=episode_store.told_before(w.session, gone.id),
+            text=f"{gone.reference} merged into {survivor.reference} by {w.by}: one "
+            f"absence, one record. {moved} message(s) moved; {gone.reference} is void "
+            "and points here.",
+        )
+        return w.result(survivor, f"{gone.reference} merged into {survivor.reference} by {w.by}")
+
+    return _run(
+        store, settings, "merge", work, by=by, note=note, source=source, now=now, notifier=notifier
+    )
+
+
+def void(
+    store: Store,
+    settings: Settings,
+    reference: str,
+    reason: str,
+    *,
+    by: str,
+    note: str | None = None,
+    source: str = "cli",
+    now: datetime | None = None,
+    notifier: Notifier | None = None,
+) -> Result:
+    """Not a missing episode: timers cancelled, out of the figures and the return, still listed."""
+
+    def work(w: _Work) -> Result:
+        ep = w.lock(reference)
+        changes = decisions.void(_facts(ep), reason)
+        w.apply(ep, "void", changes)
+        w.tell(
+            ep,
+            "void",
+            text=f"Voided by {w.by}: {ep.void_reason}. No more reminders; it is out of "
+            "the figures and the SSDA903 return.",
+        )
+        return w.result(ep, f"{ep.reference} void by {w.by}: {ep.void_reason}")
+
+    return _run(
+        store, settings, "void", work, by=by, note=note, source=source, now=now, notifier=notifier
+    )
+
+
+def returned(
+    store: Store,
+    settings: Settings,
+    reference: str,
+    at: datetime,
+    *,
+    by: str,
+    note: str | None = None,
+    source: str = "cli",
+    now: datetime | None = None,
+    notifier: Notifier | None = None,
+) -> Result:
+    """Close an open episode at ``at``: routed as a carer's return; the interview clock starts."""
+
+    def work(w: _Work) -> Result:
+        ep = w.lock(reference)
+        changes = decisions.returned(_facts(ep), at, by=w.by, now=w.now)
+        w.apply(ep, "returned", changes)
+        when = _when(ep.returned_at, w.now, settings)
+        w.tell(
+            ep,
+            "returned",
+            route_at=w.now,
+            text=f"Recorded as returned at {when} by {w.by}. The return home interview "
+            "clock has started.",
+        )
+        return w.result(ep, f"{ep.reference} closed at {when} by {w.by}")
+
+    return _run(
+        store,
+        settings,
+        "returned",
+        work,
+        by=by,
+        note=note,
+        source=source,
+        now=now,
+        notifier=notifier,
+    )
+
+
+def reopen(
+    store: Store,
+    settings: Settings,
+    reference: str,
+    reason: str,
+    *,
+    by: str,
+    note: str | None = None,
+    source: str = "cli",
+    now: datetime | None = None,
+    notifier: Notifier | None = None,
+) -> Result:
+    """Returned or void back to open, with a reason; the clocks are planned again."""
+
+    def work(w: _Work) -> Result:
+        ep = w.lock(reference)
+        changes = decisions.reopen(_facts(ep), reason)
+        w.apply(ep, "reopen", changes, operation_note=" ".join(reason.split()))
+        w.tell(
+            ep,
+            "reopened",
+            text=f"Reopened by {w.by}: {' '.join(reason.split())}. The child is treated "
+            "as missing again and the reminders resume.",
+        )
+        return w.result(ep, f"{ep.reference} reopened by {w.by}")
+
+    return _run(
+        store, settings, "reopen", work, by=by, note=note, source=source, now=now, notifier=notifier
+    )
+
+
+def correct(
+    store: Store,
+    settings: Settings,
+    reference: str,
+    *,
+    by: str,
+    last_seen_at: datetime | None = None,
+    returned_at: datetime | None = None,
+    police_reference: str | None = None,
+    risk_level: str | None = None,
+    absence_type: str | None = None,
+    note: str | None = None,
+    source: str = "cli",
+    now: datetime | None = None,
+    notifier: Notifier | None = None,
+) -> Result:
+    """Fix last seen, return time, police reference, risk or absence type; old values kept."""
+
+    def work(w: _Work) -> Result:
+        ep = w.lock(reference)
+        changes = decisions.correct(
+            _facts(ep),
+            now=w.now,
+            last_seen_at=last_seen_at,
+            returned_at=returned_at,
+            police_reference=police_reference,
+            risk_level=risk_level,
+            absence_type=absence_type,
+        )
+        w.apply(ep, "correct", changes)
+        what = "; ".join(
+            f"{c.field.replace('_', ' ')} {_plain(c.old, settings)} -> {_plain(c.new, settings)}"
+            for c in changes
+        )
+        w.tell(ep, "corrected", text=f"Corrected by {w.by}: {what}.")
+        return w.result(ep, f"{ep.reference} corrected by {w.by}")
+
+    return _run(
+        store,
+        settings,
+        "correct",
+        work,
+        by=by,
+        note=note,
+        source=source,
+        now=now,
+        notifier=notifier,
+    )
+
+
+def confirm(
+    store: Store,
+    settings: Settings,
+    reference: str,
+    *,
+    by: str,
+    note: str | None = None,
+    source: str = "cli",
+    now: datetime | None = None,
+    notifier: Notifier | None = None,
+) -> Result:
+    """A person checked what the reading was unsure of: needs_confirmation is cleared."""
+
+    def work(w: _Work) -> Result:
+        ep = w.lock(reference)
+        facts = _facts(ep)
+        changes = decisions.confirm(facts)
+        w.apply(ep, "confirm", changes)
+        w.tell(
+            ep,
+            "confirmed",
+            text=f"Confirmed by {w.by}: {facts.confirmation_reason or 'the reading'} was checked.",
+        )
+        return w.result(ep, f"{ep.reference} confirmed by {w.by}")
+
+    return _run(
+        store,
+        settings,
+        "confirm",
+        work,
+        by=by,
+        note=note,
+        source=source,
+        now=now,
+        notifier=notifier,
+    )
+
+
+# -- the glue ------------------------------------------------------------------------------
+
+
+class _Work:
+    """One operation's transaction: the session, who, when, and what it has done so far."""
+
+    def __init__(
+        self,
+        session: Session,
+        notifier: Notifier,
+        operation: str,
+        *,
+        by: str,
+        note: str | None,
+        source: str,
+        now: datetime,
+    ) -> None:
+        self.session = session
+        self.notifier = notifier
+        self.operation = operation
+        self.by = " ".join(by.split()) or "unknown"
+        self.note = " ".join((note or "").split()) or None
+        self.source = source
+        self.now = now
+        self.changes: list[FieldChange] = []
+        self.told: list[Told] = []
+        self.first_change: int | None = None
+
+    def lock(self, reference: str) -> Episode:
+        ep = episode_store.lock(self.session, reference)
+        if ep is None:
+            raise CaseworkRefused(f"no episode with reference {reference.strip().upper()}")
+        return ep
+
+    def apply(
+        self,
+        ep: Episode,
+        operation: str,
+        changes: Sequence[Change],
+        *,
+        operation_note: str | None = None,
+    ) -> None:
+        """Set the fields, keep each change in the history, audit it, re-plan the timers."""
+        note = "; ".join(filter(None, (operation_note, self.note))) or None
+        for change in changes:
+            if hasattr(Episode, change.field) and change.field != "id":
+                setattr(ep, change.field, change.new)
+            row = episode_store.record_change(
+                self.session,
+                ep,
+                at=self.now,
+                actor=self.by,
+                operation=operation,
+                field=change.field,
+                old=change.old,
+                new=change.new,
+                note=note,
+                source=self.source,
+            )
+            if self.first_change is None:
+                self.first_change = row.id
+            self.changes.append(FieldChange(ep.reference, change.field, row.old, row.new))
+        ep.updated_at = self.now
+        inbound.audit(
+            self.session,
+            at=self.now,
+            actor=self.by,
+            entity="episode",
+            entity_id=ep.reference,
+            action=f"casework_{operation}",
+            detail={
+                "changes": [
+                    {
+                        "field": c.field,
+                        "old": episode_store.jsonable(c.old),
+                        "new": episode_store.jsonable(c.new),
+                    }
+                    for c in changes
+                ],
+                "note": note,
+                "source": self.source,
+            },
+        )
+        self.replan(ep)
+
+    def replan(self, ep: Episode) -> None:
+        self.session.flush()
+        replan(self.session, ep, self.notifier.routing, self.now)
+
+    def tell(
+        self,
+        ep: Episode,
+        event: str,
+        *,
+        text: str,
+        route_at: datetime | None = None,
+        also: Sequence[tuple[str, str, str | None]] = (),
+        original: InboundMessage | None = None,
+    ) -> None:
+        """Queue the alerts: routed (``route_at``), and to everyone told of it before."""
+        told = episode_store.told_before(self.session, ep.id) + list(also)
+        note = f"{text} Note: {self.note}" if self.note else text
+        recipients: list[Recipient] = self.notifier.casework_event(
+            self.session,
+            event=event,
+            episode=ep,
+            key=f"case:{self.first_change}:{ep.reference}:{event}",
+            note=note,
+            now=self.now,
+            route_at=route_at,
+            told=told,
+            original=original,
+        )
+        self.told += [Told(ep.reference, event, r.role, r.address, r.name) for r in recipients]
+
+    def result(self, ep: Episode, summary: str, *, created: tuple[str, ...] = ()) -> Result:
+        return Result(
+            operation=self.operation,
+            reference=ep.reference,
+            by=self.by,
+            at=self.now,
+            summary=summary,
+            changes=tuple(self.changes),
+            told=tuple(self.told),
+            created=created,
+        )
+
+
+def _run(
+    store: Store,
+    settings: Settings,
+    operation: str,
+    work: Callable[[_Work], T],
+    *,
+    by: str,
+    note: str | None,
+    source: str,
+    now: datetime | None,
+    notifier: Notifier | None,
+) -> T:
+    notifier = notifier or Notifier(settings)
+    at = now or system_clock()
+    if isinstance(store, Session):
+        return work(_Work(store, notifier, operation, by=by, note=note, source=source, now=at))
+    with Session(store) as session, session.begin():
+        return work(_Work(session, notifier, operation, by=by, note=note, source=source, now=at))
+
+
+def _facts(ep: Episode) -> Facts:
+    return Facts(
+        reference=ep.reference,
+        child_id=ep.child_id,
+        status=ep.status,
+        opened_at=ep.opened_at,
+        last_seen_at=ep.last_seen_at,
+        returned_at=ep.returned_at,
+        returned_by=ep.returned_by,
+        police_reference=ep.police_reference,
+        risk_level=ep.risk_level,
+        absence_type=ep.absence_type,
+        needs_confirmation=bool(ep.needs_confirmation),
+        confirmation_reason=ep.confirmation_reason,
+        merged_into=ep.merged_into,
+        void_reason=ep.void_reason,
+    )
+
+
+def _alert_event(ep: Episode) -> str:
+    return "missing" if ep.status == decisions.OPEN else "returned"
+
+
+def _when(value: datetime | None, now: datetime, settings: Settings) -> str:
+    """ "14:30" on the day of ``now`` (local), else "1 Dec 2026 14:30 GMT"."""
+    if (
+        value is not None
+        and value.astimezone(settings.tz).date() == now.astimezone(settings.tz).date()
+    ):
+        return format_clock(value, settings.tz)
+    return format_local(value, settings.tz)
+
+
+def _plain(value: Any, settings: Settings) -> str:
+    if isinstance(value, datetime):
+        return format_local(value, settings.tz)
+    return _show(value)
+
+
+def _attach_child(w: _Work, ep: Episode) -> None:
+    """A newly linked child: its staff on the record, and whether the reporter is its carer."""
+    assert ep.child_id is not None
+    ep.allocations = dict(directory.current_allocations(w.session, ep.child_id))
+    child = directory.get_child(w.session, ep.child_id)
+    carers = {a.lower() for a in child.carer_emails} if child is not None else set()
+    ep.sender_known = bool(ep.reported_by and ep.reported_by.lower() in carers)
+    ep.match_confidence = 1.0
+    w.session.flush()
+
+
+def _copy(w: _Work, ep: Episode, child_id: str) -> Episode:
+    """A new episode for one child of a split: the same facts and the same messages."""
+    year = ep.opened_at.astimezone(w.notifier.settings.tz).year
+    new = Episode(
+        reference=episode_store.next_reference(w.session, year),
+        child_id=child_id,
+        updated_at=w.now,
+        match_method="staff",
+        **{
+            name: getattr(ep, name)
+            for name in (
+                "status",
+                "opened_at",
+                "last_seen_at",
+                "last_seen_text",
+                "last_seen_location",
+                "returned_at",
+                "returned_by",
+                "safe_and_well",
+                "police_reference",
+                "risk_level",
+                "risk_notes",
+                "description",
+                "clothing",
+                "reported_by",
+                "reporter_name",
+                "reporter_phone",
+                "sender_known",
+                "sender_verified",
+                "child_name_given",
+                "match_confidence",
+                "allocations",
+                "absence_type",
+                "needs_confirmation",
+                "confirmation_reason",
+            )
+        },
+    )
+    w.session.add(new)
+    w.session.flush()
+    episode_store.attach_messages(w.session, ep.id, new.id, move=False)
+    _attach_child(w, new)
+    return new

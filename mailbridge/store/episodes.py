@@ -1,0 +1,199 @@
+"""Episode queries for casework: lock one episode, write and read its change history, move or copy
+its messages, list who was already told about it, and hand out references.
+
+Only ``store/`` writes SQL (issue 14); ``episodes.casework`` calls these inside the one
+transaction of each operation. ``lock`` takes the row with SELECT ... FOR UPDATE on PostgreSQL,
+so two instances working on one episode take turns; SQLite has one writer at a time anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, undefer
+
+from mailbridge.store.models import (
+    Alert,
+    DueAction,
+    Episode,
+    EpisodeChange,
+    EpisodeMessage,
+    InboundMessage,
+    ReferenceCounter,
+)
+from mailbridge.store.sql import insert_ignore
+
+PENDING = "pending"
+CANCELLED = "cancelled"
+
+
+def lock(session: Session, reference: str) -> Episode | None:
+    """The episode, locked for this transaction (FOR UPDATE); None when there is none."""
+    return session.scalars(
+        select(Episode)
+        .where(Episode.reference == reference.strip().upper())
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def lock_many(session: Session, references: Sequence[str]) -> dict[str, Episode]:
+    """Several episodes locked in id order (two operations on a pair never deadlock)."""
+    refs = sorted({r.strip().upper() for r in references})
+    rows = session.scalars(
+        select(Episode)
+        .where(Episode.reference.in_(refs))
+        .order_by(Episode.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {e.reference: e for e in rows}
+
+
+def next_reference(session: Session, year: int) -> str:
+    """MB-YYYY-NNNNN from a per-year counter; the UPDATE's row lock serialises instances."""
+    session.execute(insert_ignore(session, ReferenceCounter).values(year=year, last=0))
+    last = session.execute(
+        update(ReferenceCounter)
+        .where(ReferenceCounter.year == year)
+        .values(last=ReferenceCounter.last + 1)
+        .returning(ReferenceCounter.last)
+    ).scalar_one()
+    return f"MB-{year}-{last:05d}"
+
+
+def record_change(
+    session: Session,
+    episode: Episode,
+    *,
+    at: datetime,
+    actor: str,
+    operation: str,
+    field: str | None,
+    old: Any,
+    new: Any,
+    note: str | None,
+    source: str,
+) -> EpisodeChange:
+    """One row of the episode's history; the id is known on return (flushed)."""
+    row = EpisodeChange(
+        episode_id=episode.id,
+        at=at,
+        actor=actor,
+        operation=operation,
+        field=field,
+        old=jsonable(old),
+        new=jsonable(new),
+        note=note,
+        source=source,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def jsonable(value: Any) -> Any:
+    """A value as the history keeps it: times as ISO 8601, the rest as they are."""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def history(session: Session, episode_id: int) -> list[dict[str, Any]]:
+    """Every change a person made, oldest first: when, who, what, old, new, note."""
+    rows = session.scalars(
+        select(EpisodeChange)
+        .where(EpisodeChange.episode_id == episode_id)
+        .order_by(EpisodeChange.at, EpisodeChange.id)
+    )
+    return [
+        {
+            "when": r.at.isoformat(),
+            "who": r.actor,
+            "what": f"{r.operation} {r.field}" if r.field else r.operation,
+            "operation": r.operation,
+            "field": r.field,
+            "old": r.old,
+            "new": r.new,
+            "note": r.note,
+            "source": r.source,
+        }
+        for r in rows
+    ]
+
+
+def attach_messages(session: Session, source_id: int, target_id: int, *, move: bool) -> int:
+    """Give ``target`` every message of ``source`` (moved for a merge, copied for a split)."""
+    have = set(
+        session.scalars(
+            select(EpisodeMessage.inbound_id).where(EpisodeMessage.episode_id == target_id)
+        )
+    )
+    count = 0
+    for link in session.scalars(
+        select(EpisodeMessage).where(EpisodeMessage.episode_id == source_id)
+    ).all():
+        if link.inbound_id in have:
+            continue
+        count += 1
+        if move:
+            link.episode_id = target_id
+        else:
+            session.add(
+                EpisodeMessage(
+                    episode_id=target_id,
+                    inbound_id=link.inbound_id,
+                    event=link.event,
+                    at=link.at,
+                    summary=dict(link.summary or {}),
+                )
+            )
+    session.flush()
+    return count
+
+
+def first_message(session: Session, episode_id: int) -> InboundMessage | None:
+    """The message that opened the episode (its oldest attached), raw bytes loaded."""
+    return session.scalars(
+        select(InboundMessage)
+        .join(EpisodeMessage, EpisodeMessage.inbound_id == InboundMessage.id)
+        .where(EpisodeMessage.episode_id == episode_id)
+        .order_by(EpisodeMessage.at, EpisodeMessage.id)
+        .options(undefer(InboundMessage.raw))
+        .limit(1)
+    ).first()
+
+
+def told_before(session: Session, episode_id: int) -> list[tuple[str, str, str | None]]:
+    """(role, address, name) of the staff already alerted about the episode, first told first.
+
+    Receipts to the reporter are not staff alerts and are left out.
+    """
+    rows = session.execute(
+        select(Alert.role, Alert.recipient, Alert.recipient_name)
+        .where(Alert.episode_id == episode_id, Alert.role != "reporter")
+        .order_by(Alert.id)
+    ).all()
+    seen: dict[str, tuple[str, str, str | None]] = {}
+    for role, address, name in rows:
+        seen.setdefault(address.lower(), (role, address, name))
+    return list(seen.values())
+
+
+def cancel_timers(session: Session, episode_id: int, now: datetime) -> int:
+    """Cancel every pending timer of the episode; how many there were."""
+    rows = session.scalars(
+        select(DueAction).where(DueAction.episode_id == episode_id, DueAction.status == PENDING)
+    ).all()
+    for row in rows:
+        row.status = CANCELLED
+        row.done_at = now
+    session.flush()
+    return len(rows)
+
+
+def by_reference(session: Session, reference: str) -> Episode | None:
+    return session.scalars(
+        select(Episode).where(Episode.reference == reference.strip().upper())
+    ).first()
