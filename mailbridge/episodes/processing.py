@@ -26,6 +26,7 @@ from mailbridge.ops.logs import set_episode
 from mailbridge.reading import loops
 from mailbridge.reading.children import read_each_child
 from mailbridge.reading.classify import classify
+from mailbridge.reading.commands import find_command
 from mailbridge.reading.fields import ReportFields, extract_fields, without_absence_type
 from mailbridge.reading.loops import Loop, OwnMail
 from mailbridge.reading.match import Match, match_child
@@ -166,9 +167,12 @@ class ReadingPipeline:
         if reading.kind in MACHINE_KINDS:
             return Outcome(IGNORED, f"{reading.kind}: {reading.reason}")
         # Staff proven by a valid signed reply token may close an episode with a return; any
-        # other reply to an alert (an acknowledgement, a forged token...) is the reply path's.
+        # other reply to an alert (an acknowledgement, a forged token, an email command such as
+        # "RETURNED 14:30", which casework checks and answers) is the reply path's.
         staff: Episode | None = None
-        if "returned" in (reading.kind, reading.kind_in_thread):
+        if "returned" in (reading.kind, reading.kind_in_thread) and (
+            find_command(reading.message.text) is None
+        ):
             proven = self.replies.staff_token(session, message, reading.message)
             if proven is not None:
                 staff, token = proven
