@@ -22,7 +22,7 @@ from negspacy.termsets import termset
 from mailbridge.reading import classify, extract_fields, read_message
 from mailbridge.reading.context import clauses
 from mailbridge.reading.form import without_form_furniture
-from tests.reading_accuracy import FIXTURES, LONDON, received_for
+from tests.support.reading_accuracy import FIXTURES, LONDON, received_for
 
 RETURN_TERMS = ["come back", "came back", "come home", "came home", "is back", "are back",
                 "'s back", "walked in", "turned up", "returned", "home safe", "found",

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CliRunner, cli_runner
+from tests.support.env import CliRunner, cli_runner
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPORTS = FIXTURES / "reports"

@@ -1,1 +1,1 @@
-"""Helpers shared by tests (no test module imports another)."""
+"""Shared test helpers: the only modules that tests import from one another."""

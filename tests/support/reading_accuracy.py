@@ -1,0 +1,208 @@
+"""Score the reading core against tests/fixtures/reports (not a test module; run it directly).
+
+Each NAME.eml has NAME.expected.json: ``kind``, ``category``, ``fields`` (the ReportFields that
+matter for that case, dates as ISO strings), optional ``message`` checks, optional
+``received_at`` and ``known_misses`` (fields we know we get wrong; still scored as wrong).
+
+    .venv/bin/python -m tests.support.reading_accuracy   # the accuracy table of docs/reading.md
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from mailbridge.directory import records as directory
+from mailbridge.reading import classify, extract_fields, read_message
+from mailbridge.reading.children import read_each_child
+from mailbridge.reading.match import match_child
+from mailbridge.reading.message import ReadMessage
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+# The children the corpus reports are about (siblings, known-as names, shared placements).
+DIRECTORY = Path(__file__).resolve().parents[1] / "fixtures" / "reports-directory.csv"
+LONDON = ZoneInfo("Europe/London")
+
+
+@dataclass
+class Check:
+    """One expected value compared with what was read."""
+
+    name: str
+    expected: Any
+    actual: Any
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.expected == self.actual)
+
+
+@dataclass
+class Result:
+    """Every check for one fixture."""
+
+    name: str
+    category: str
+    checks: list[Check] = field(default_factory=list)
+    known_misses: list[str] = field(default_factory=list)
+    # 0: written while the rules changed; 1, 2...: the batch of held-out reports, each written
+    # and scored before the rules were changed for it
+    held_out: int = 0
+
+    @property
+    def unsafe(self) -> int:
+        """Checks where a child still missing was read as returned (that stops a search)."""
+        bad = 0
+        for c in self.checks:
+            if c.name == "kind" and c.expected in ("missing", "info") and c.actual == "returned":
+                bad += 1
+            if c.name.startswith("child ") and c.expected == "missing" and c.actual == "returned":
+                bad += 1
+        return bad
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _message_checks(msg: ReadMessage, spec: dict[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+    for key, expected in spec.items():
+        if key == "text_contains":
+            for s in expected:
+                checks.append(Check(f"text contains {s!r}", True, s in msg.text))
+        elif key == "text_not_contains":
+            for s in expected:
+                checks.append(Check(f"text lacks {s!r}", True, s not in msg.text))
+        elif key == "attachment_names":
+            checks.append(Check(key, expected, [a.name for a in msg.attachments]))
+        elif key == "attachment_sizes":
+            checks.append(Check(key, expected, [a.size for a in msg.attachments]))
+        else:
+            checks.append(Check(f"message.{key}", expected, getattr(msg, key)))
+    return checks
+
+
+def received_for(msg: ReadMessage, spec: dict[str, Any]) -> datetime:
+    """The receipt time a fixture is read against: given, else two minutes after its Date."""
+    if "received_at" in spec:
+        return datetime.fromisoformat(spec["received_at"])
+    assert msg.date is not None, "fixture needs a Date header or received_at"
+    return msg.date + timedelta(minutes=2)
+
+
+_CHILDREN: list[directory.ChildRecord] = []
+
+
+def corpus_children() -> list[directory.ChildRecord]:
+    """The corpus directory as matching sees it (parsed once)."""
+    if not _CHILDREN:
+        parsed = directory.read_directory_file(DIRECTORY)
+        _CHILDREN.extend(
+            directory.ChildRecord(r.child_id, r.first_name, r.last_name, r.date_of_birth,
+                                  r.placement_name, r.placement_type, r.carer_emails,
+                                  dict(r.attributes))
+            for r in parsed.rows
+        )
+    return _CHILDREN
+
+
+def _children_read(msg: ReadMessage, fields: Any, kind: str, received: datetime) -> dict[str, str]:
+    """{child_id or "?": kind} for each child the message reports on."""
+    each = read_each_child(msg, fields, sender=msg.from_addr, children=corpus_children(),
+                           tz=LONDON, received_at=received)
+    if each is not None:
+        return {r.child_id: r.classification.kind for r in each}
+    if kind not in ("missing", "returned", "info"):
+        return {}
+    m = match_child(subject=msg.subject, text=msg.text, fields=fields, sender=msg.from_addr,
+                    children=corpus_children())
+    return {m.child_id or "?": kind}
+
+
+def score(path: Path) -> Result:
+    """Read one fixture and compare it with its expected JSON."""
+    spec = json.loads(path.with_suffix(".expected.json").read_text(encoding="utf-8"))
+    msg = read_message(path.read_bytes())
+    received = received_for(msg, spec)
+    fields = extract_fields(msg, tz=LONDON, received_at=received)
+    kind = classify(msg, fields).kind
+    result = Result(path.stem, spec.get("category", "other"),
+                    known_misses=list(spec.get("known_misses", [])),
+                    held_out=int(spec.get("held_out") or 0))
+    result.checks.append(Check("kind", spec["kind"], kind))
+    for name, expected in spec.get("fields", {}).items():
+        result.checks.append(Check(name, expected, _plain(getattr(fields, name, "<not read>"))))
+    result.checks.extend(_message_checks(msg, spec.get("message", {})))
+    if "children" in spec:
+        got = _children_read(msg, fields, kind, received)
+        want = {c["child_id"]: c["kind"] for c in spec["children"]}
+        for cid, k in want.items():
+            result.checks.append(Check(f"child {cid}", k, got.pop(cid, None)))
+        for cid, k in got.items():  # a child reported that the message is not about
+            result.checks.append(Check(f"child {cid}", None, k))
+    return result
+
+
+def all_results() -> list[Result]:
+    """Score every fixture, in name order."""
+    return [score(p) for p in sorted(FIXTURES.glob("*.eml"))]
+
+
+def table(results: list[Result]) -> str:
+    """A Markdown accuracy table per category: facts right (fields, kinds, per-child kinds),
+    and the unsafe errors (a missing child read as returned)."""
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    for r in results:
+        row = per[r.category]
+        row[0] += 1
+        for c in r.checks:
+            if c.name == "kind":
+                row[3] += c.ok
+                row[4] += 1
+            else:
+                row[1] += c.ok
+                row[2] += 1
+        row[5] += r.unsafe
+    lines = ["| category | fixtures | fields right / total | kind right / total | unsafe |",
+             "|---|---|---|---|---|"]
+    tot = [0, 0, 0, 0, 0, 0]
+    for cat in sorted(per):
+        n, fr, ft, kr, kt, bad = per[cat]
+        lines.append(f"| {cat} | {n} | {fr} / {ft} | {kr} / {kt} | {bad} |")
+        tot = [a + b for a, b in zip(tot, per[cat], strict=True)]
+    facts_right, facts = tot[1] + tot[3], tot[2] + tot[4]
+    lines.append(f"| **all** | {tot[0]} | {tot[1]} / {tot[2]} | {tot[3]} / {tot[4]} | {tot[5]} |")
+    lines.append("")
+    lines.append(f"Facts right: {facts_right} / {facts} "
+                 f"({100 * facts_right / max(facts, 1):.1f}%), unsafe errors: {tot[5]}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Print the table (all fixtures, then the held-out subset) and every miss."""
+    import sys
+
+    results = all_results()
+    if "--corpus13" in sys.argv:
+        results = [r for r in results if r.name.startswith("c13_")]
+    print(table(results))
+    for batch in sorted({r.held_out for r in results} - {0}):
+        print(f"\nHeld-out batch {batch}:\n")
+        print(table([r for r in results if r.held_out == batch]))
+    for r in results:
+        for c in r.checks:
+            if not c.ok:
+                known = " (known miss)" if c.name in r.known_misses else ""
+                print(f"MISS {r.name}: {c.name}: expected {c.expected!r}, got {c.actual!r}{known}")
+
+
+if __name__ == "__main__":
+    main()
