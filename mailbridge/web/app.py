@@ -17,7 +17,7 @@ import csv
 import io
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData, MutableHeaders, UploadFile
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailbridge import directory, ssda903, store
 from mailbridge.clock import Clock, system_clock
@@ -129,6 +130,7 @@ class WebApp:
         self.env.filters["duration"] = _duration
         self.env.globals["risk_label"] = RISK_LABEL
         self.env.globals["action_label"] = ACTION_LABEL
+        self.env.globals["reason_codes"] = self.routing.interviews.reason_codes
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -340,6 +342,7 @@ def _check_login(app: WebApp, username: str, password: str) -> accounts.Account 
         return account if ok else None
 
 
+@page()
 async def logout(app: WebApp, ctx: Ctx) -> Response:
     token = ctx.request.cookies.get(SESSION_COOKIE, "")
 
@@ -946,6 +949,34 @@ def _user_op(app: WebApp, ctx: Ctx, op: str) -> str:
     raise MailbridgeError(f"unknown operation {op!r}")
 
 
+class SecurityHeaders:
+    """CSP, nosniff, no referrer off-site, and no caching of pages that carry children's data."""
+
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self.app = app
+        self.csp = csp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = self.csp
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "same-origin"
+                headers["X-Frame-Options"] = "SAMEORIGIN"
+                if not static:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 # -- the app ----------------------------------------------------------------------------------
 
 
@@ -1003,20 +1034,10 @@ def create_app(
             https_only=settings.web.cookie_secure == "always",
         ),
     ]
+    middleware.append(Middleware(SecurityHeaders, csp=csp))
     app = Starlette(routes=routes, middleware=middleware)
-
-    @app.middleware("http")
-    async def headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        if not request.url.path.startswith("/static"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
-
     app.state.web = web
     return app
 
 
-__all__ = ["create_app", "replace"]
+__all__ = ["create_app"]
