@@ -58,6 +58,16 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self' {oidc}; frame-ancestors 'self'"
 )
+ROLE_LABEL = {
+    "social_worker": "Social worker",
+    "iro": "IRO",
+    "team_manager": "Team manager",
+    "duty": "Duty desk",
+    "edt": "Emergency duty team",
+    "manager": "Manager",
+    "apprentice": "Apprentice",
+    "admin": "Administrator",
+}
 RISK_LABEL = {"high": "High", "medium": "Medium", "low": "Low", None: "Not assessed"}
 ACTION_LABEL = {
     "escalate_team_manager": "to the team manager",
@@ -129,6 +139,7 @@ class WebApp:
         self.env.filters["localdate"] = lambda d: d.strftime("%d %b %Y") if d else "-"
         self.env.filters["duration"] = _duration
         self.env.globals["risk_label"] = RISK_LABEL
+        self.env.filters["role"] = lambda r: ROLE_LABEL.get(r, str(r).replace("_", " "))
         self.env.globals["action_label"] = ACTION_LABEL
         self.env.globals["reason_codes"] = self.routing.interviews.reason_codes
 
@@ -443,6 +454,7 @@ def _denied(app: WebApp, ctx: Ctx, reference: str, what: str) -> Response:
                 detail={"role": ctx.role, "what": what},
             )
 
+    note()
     log.warning("web: %s denied %s of %s", ctx.actor, what, reference.upper())
     return app.render(
         ctx.request,
