@@ -1,0 +1,1 @@
+"""Operating the service: health, metrics, the HTTP endpoint, logs, TLS, passwords."""
