@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbridge.models import Acknowledgement, AuditEntry, Child, DueAction, Interview
+from mailbridge.store.models import Acknowledgement, AuditEntry, Child, DueAction, Interview
 from tests.web_support import (
     AMY,
     BASE,
@@ -33,7 +33,7 @@ WHERE = "Missing: Jordan Carter (100231)"
 
 @pytest.fixture
 def world(engine: Any, make_settings: Any) -> World:
-    return World(engine, make_settings())
+    return World(engine, make_settings(web_port="0"))
 
 
 def _audit(world: World, action: str) -> list[AuditEntry]:
@@ -45,7 +45,7 @@ def _open_reference(world: World) -> str:
     msg = world.send(REPORT, subject=WHERE)
     assert msg.status == "processed", msg.reason
     with Session(world.engine) as s:
-        from mailbridge.models import Episode
+        from mailbridge.store.models import Episode
 
         return s.scalars(select(Episode.reference)).one()
 
@@ -167,7 +167,8 @@ def test_a_form_without_its_csrf_token_changes_nothing(world: World) -> None:
         assert bare.status_code == 403
         other = login(base, "duty1")  # another session's token is not this session's
         wrong = client.post(
-            f"/episodes/{ref}/acknowledge", data={"csrf_token": hidden(other.get("/episodes").text)}
+            f"/episodes/{ref}/acknowledge",
+            data={"csrf_token": hidden(other.get("/episodes").text)},
         )
         assert wrong.status_code == 403
         with Session(world.engine) as s:
@@ -181,7 +182,8 @@ def test_a_form_without_its_csrf_token_changes_nothing(world: World) -> None:
     with Session(world.engine) as s:
         (ack,) = s.scalars(select(Acknowledgement)).all()
         assert (ack.role, ack.address) == ("duty", "duty@council.example")
-        pending = {d.kind for d in s.scalars(select(DueAction).where(DueAction.status == "pending"))}
+        waiting = select(DueAction).where(DueAction.status == "pending")
+        pending = {d.kind for d in s.scalars(waiting)}
     assert "escalate_team_manager" not in pending
     assert [(a.actor, a.detail) for a in _audit(world, "acknowledged")] == [
         ("duty1", {"role": "duty", "address": "duty@council.example", "via": "web"})
@@ -359,7 +361,11 @@ def test_the_directory_upload_shows_a_preview_and_changes_nothing_until_applied(
             assert s.get(Child, "100299") is None
         applied = client.post(
             "/directory/upload",
-            data={"csrf_token": token, "apply": "yes", "csv_text": hidden(preview.text, "csv_text")},
+            data={
+                "csrf_token": token,
+                "apply": "yes",
+                "csv_text": hidden(preview.text, "csv_text"),
+            },
         )
         assert applied.status_code == 200 and "Directory updated: 1 added" in applied.text
         found = post(client, "/directory", {"q": "nia"}, page="/directory")
@@ -406,7 +412,9 @@ def test_users_add_reads_the_password_from_stdin(
     cli = plain_cli(database_url, tmp_path, monkeypatch, capsys)
     assert cli("db", "upgrade")[0] == 0
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
-    code, out, err = cli("users", "add", "dana", "--role", "duty", "--email", "Dana@Council.example")
+    code, out, err = cli(
+        "users", "add", "dana", "--role", "duty", "--email", "Dana@Council.example"
+    )
     assert code == 0, err
     assert "added dana (duty)" in out
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))

@@ -16,15 +16,17 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
-from mailbridge.config import Settings
+from mailbridge.alerts.outbox import Notifier
+from mailbridge.directory import records
+from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import InboundMessage
-from mailbridge.notify import Notifier
-from mailbridge.processing import ReadingPipeline
-from mailbridge.web import accounts_sql, auth
+from mailbridge.runtime.worker import Worker
+from mailbridge.settings.config import Settings
+from mailbridge.store import accounts as accounts_sql
+from mailbridge.store import directory
+from mailbridge.store.models import InboundMessage
+from mailbridge.web import auth
 from mailbridge.web.server import WebServer
-from mailbridge.worker import Worker
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Thursday 26 November 2026, 11:00 UTC: office hours in London.
@@ -69,7 +71,7 @@ class World:
         )
         self.n = 0
         with Session(engine) as s, s.begin():
-            parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text("utf-8"))
+            parsed = records.parse_csv((FIXTURES / "directory.csv").read_text("utf-8"))
             directory.import_directory(s, parsed, now=T0, actor="test")
 
     def send_raw(self, raw: bytes, *, sender: str = CARER) -> InboundMessage:

@@ -10,6 +10,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
@@ -30,6 +31,9 @@ from mailbridge.runtime.worker import Worker
 from mailbridge.settings.config import Settings, listener_warning
 from mailbridge.store import db
 from mailbridge.timers.runner import Runner
+
+if TYPE_CHECKING:
+    from mailbridge.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +198,17 @@ def start_http(
         ) from exc
 
 
+def start_web(settings: Settings, engine: Engine) -> WebServer | None:
+    """The staff web app on its own thread and event loop (docs/web.md); off by default."""
+    if not settings.web.enabled:
+        return None
+    from mailbridge.web.server import WebServer  # noqa: PLC0415 (only `serve` with [web] needs it)
+
+    server = WebServer(settings, engine)
+    server.start()
+    return server
+
+
 async def serve(
     settings: Settings,
     *,
@@ -232,10 +247,19 @@ async def serve(
         engine.dispose()
         raise
     try:
+        web = start_web(settings, engine)
+    except MailbridgeError:
+        if http is not None:
+            http.stop()
+        engine.dispose()
+        raise
+    try:
         host, port = await listener.start()
     except OSError as exc:
         if http is not None:
             http.stop()
+        if web is not None:
+            web.stop()
         engine.dispose()
         raise MailbridgeError(
             f"cannot listen on {settings.smtp.host}:{settings.smtp.port}: {exc.strerror or exc}"
@@ -268,6 +292,8 @@ async def serve(
     await loop.run_in_executor(None, sender.stop)
     if http is not None:
         await loop.run_in_executor(None, http.stop)
+    if web is not None:
+        await loop.run_in_executor(None, web.stop)
     engine.dispose()
     log.info("stopped cleanly")
     return 0

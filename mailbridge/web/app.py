@@ -37,17 +37,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailbridge import directory, ssda903, store
 from mailbridge.clock import Clock, system_clock
-from mailbridge.config import Settings, load_routing_file
+from mailbridge.delivery.reply_secret import reply_secret
+from mailbridge.directory import records
+from mailbridge.episodes import staff
 from mailbridge.errors import MailbridgeError
-from mailbridge.report import build_report
-from mailbridge.reply_secret import reply_secret
-from mailbridge.routing import Routing
-from mailbridge.web import accounts_sql as accounts
+from mailbridge.reports import ssda903
+from mailbridge.reports.report import build_report
+from mailbridge.routing.rules import Routing
+from mailbridge.settings.config import Settings, load_routing_file
+from mailbridge.store import accounts, views
+from mailbridge.store import directory as directory_store
+from mailbridge.store import inbound as store
 from mailbridge.web import auth, mail_view
-from mailbridge.web import staff_pending as staff
-from mailbridge.web import views_sql as views
 from mailbridge.web.oidc import OidcClient
 
 log = logging.getLogger(__name__)
@@ -824,7 +826,7 @@ async def _csv_from(form: FormData | None) -> str:
     upload = form.get("file")
     if isinstance(upload, UploadFile):
         data = await upload.read()
-        return directory.decode_csv(data) if data else ""
+        return records.decode_csv(data) if data else ""
     return _text(form, "csv_text")
 
 
@@ -832,14 +834,14 @@ async def _csv_from(form: FormData | None) -> str:
 async def directory_upload(app: WebApp, ctx: Ctx) -> Response:
     text = await _csv_from(ctx.form)
     apply = _text(ctx.form, "apply") == "yes"
-    parsed = directory.parse_csv(text)
+    parsed = records.parse_csv(text)
 
-    def run() -> tuple[int, directory.ImportReport]:
+    def run() -> tuple[int, records.ImportReport]:
         with app.session() as s:
             if apply:
-                report = directory.import_directory(s, parsed, now=app.now(), actor=ctx.actor)
+                report = directory_store.import_directory(s, parsed, now=app.now(), actor=ctx.actor)
             else:
-                report = directory.preview_import(s, parsed, now=app.now(), actor=ctx.actor)
+                report = directory_store.preview_import(s, parsed, now=app.now(), actor=ctx.actor)
             return views.count_children(s), report
 
     try:
@@ -884,7 +886,12 @@ async def audit_page(app: WebApp, ctx: Ctx) -> Response:
     def load() -> tuple[list[views.AuditLine], list[str]]:
         with app.session() as s:
             lines = views.audit_lines(
-                s, since=day("from"), until=day("to", 1), **filters
+                s,
+                actor=filters["actor"],
+                entity_id=filters["entity_id"],
+                action=filters["action"],
+                since=day("from"),
+                until=day("to", 1),
             )
             return lines, views.audit_actions(s)
 

@@ -17,8 +17,8 @@ import uvicorn
 from sqlalchemy import Engine
 
 from mailbridge.clock import Clock, system_clock
-from mailbridge.config import Settings
 from mailbridge.errors import MailbridgeError
+from mailbridge.settings.config import Settings
 from mailbridge.web.app import create_app
 
 log = logging.getLogger(__name__)

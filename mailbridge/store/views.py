@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from mailbridge.models import (
+from mailbridge.store.models import (
     FAILED,
     IGNORED,
     Acknowledgement,
@@ -41,6 +41,7 @@ from mailbridge.models import (
 )
 
 Scope = frozenset[str] | None
+_Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
 
 # Risk as the Now page sorts it: not yet assessed counts with high until a person says otherwise
 # (rule 1: on doubt, the safe state).
@@ -80,7 +81,7 @@ def allocated_children(session: Session, *, role: str, email: str | None) -> fro
     return frozenset(session.scalars(q))
 
 
-def _scoped(q: Select[Any], scope: Scope) -> Select[Any]:
+def _scoped(q: _Q, scope: Scope) -> _Q:
     if scope is None:
         return q
     if not scope:
@@ -172,15 +173,17 @@ def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow
         confirm,
         name_given,
     ) in rows:
-        if first is None and name_given:
+        if child_id is None and name_given:  # unmatched: the initials of the name as reported
             words = name_given.split()
-            first, last = words[0], (words[-1] if len(words) > 1 else "")
+            shown = initials(words[0], words[-1] if len(words) > 1 else "")
+        else:
+            shown = initials(first, last)
         since = min(seen, opened) if seen is not None else opened
         out.append(
             NowRow(
                 reference=ref,
                 child_id=child_id,
-                initials=initials(first, last),
+                initials=shown,
                 age=age_on(born, today),
                 placement=placement,
                 risk=risk,

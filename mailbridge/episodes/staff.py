@@ -22,12 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailbridge import store
-from mailbridge.clocks import ensure_interview, replan
 from mailbridge.errors import MailbridgeError
-from mailbridge.interview_form import InterviewOutcome, parse_interview_outcome
-from mailbridge.models import Acknowledgement, Episode
-from mailbridge.routing import Routing
+from mailbridge.reading.interview_form import InterviewOutcome, parse_interview_outcome
+from mailbridge.routing.rules import Routing
+from mailbridge.store import inbound as store
+from mailbridge.store.models import Acknowledgement, Episode
+from mailbridge.timers.runner import ensure_interview, replan
 
 
 class ActionRefused(MailbridgeError):

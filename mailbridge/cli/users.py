@@ -21,19 +21,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from mailbridge.cli.common import Command
 from mailbridge.clock import system_clock
-from mailbridge.config import Settings
 from mailbridge.errors import MailbridgeError
-from mailbridge.service import open_store
-from mailbridge.store import audit
-from mailbridge.web import accounts_sql as accounts
+from mailbridge.runtime.serve import open_store
+from mailbridge.settings.config import Settings
+from mailbridge.store import accounts
+from mailbridge.store.inbound import audit
 from mailbridge.web import auth
 
 MIN_PASSWORD = 1
 ADVISED_PASSWORD = 12
 
 
-def add_parser(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
     users = sub.add_parser("users", help="local accounts for the web app (docs/web.md)")
     usub = users.add_subparsers(dest="users_command", required=True)
     add = usub.add_parser("add", help="add an account; the password is read from stdin")
@@ -68,8 +70,12 @@ def read_password() -> str:
 def _password() -> str:
     password = read_password()
     if len(password) < MIN_PASSWORD:
-        raise MailbridgeError(
-            f"the password must be at least {MIN_PASSWORD} characters (read from stdin)"
+        raise MailbridgeError("no password on stdin (use --no-password for single sign-on only)")
+    if len(password) < ADVISED_PASSWORD:
+        print(
+            f"mailbridge: warning: a password of fewer than {ADVISED_PASSWORD} characters is "
+            "easy to guess",
+            file=sys.stderr,
         )
     return password
 
@@ -77,9 +83,7 @@ def _password() -> str:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     command = args.users_command
     password_hash: str | None = None
-    if command == "add" and not args.no_password:
-        password_hash = auth.hash_password(_password())
-    elif command == "password":
+    if (command == "add" and not args.no_password) or command == "password":
         password_hash = auth.hash_password(_password())
     if command == "add" and args.role in auth.OWN_CHILDREN and not args.email:
         raise MailbridgeError(
@@ -148,3 +152,6 @@ def _json(a: accounts.Account) -> dict[str, Any]:
         "password": a.has_password,
         "created_at": a.created_at.isoformat(),
     }
+
+
+COMMANDS: dict[str, Command] = {"users": run}

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailbridge.errors import MailbridgeError
-from mailbridge.models import WebSession, WebUser
+from mailbridge.store.models import WebSession, WebUser
 
 # last_seen_at is written at most this often, so a polling duty screen is not a write a second.
 _TOUCH_EVERY = timedelta(seconds=60)
