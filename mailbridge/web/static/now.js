@@ -8,7 +8,7 @@
   var seconds = parseInt(status.getAttribute("data-refresh"), 10) || 30;
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function refresh() {
-    fetch("/episodes?fragment=1", { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    return fetch("/episodes?fragment=1", { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (response) {
         if (response.redirected || response.status === 401 || response.status === 403) {
           window.location.assign("/login?next=/episodes");
