@@ -17,8 +17,13 @@ from mailbridge.directory import records
 from mailbridge.store import accounts, directory
 from mailbridge.store.models import Interview
 from mailbridge.web import auth
-from tests.web_browser import Shots, axe_violations, browser, wait_for  # noqa: F401
-from tests.web_browser import axe_source  # noqa: F401
+from tests.web_browser import (  # noqa: F401 (fixtures)
+    PageCheck,
+    axe_source,
+    browser,
+    page_check,
+    wait_for,
+)
 from tests.web_support import AMY, BASE, CARER, FIXTURES, PASSWORD, SAM, free_port
 
 pytestmark = pytest.mark.slow
@@ -65,14 +70,9 @@ def _sign_out(driver: Any) -> None:
     wait_for(lambda: "/login" in driver.current_url, what="the sign-in page")
 
 
-def _check(driver: Any, axe: str, shots: Shots, name: str, found: dict[str, Any]) -> None:
-    found[name] = axe_violations(driver, axe)
-    shots.take(driver, name)
-
-
 def test_the_story_in_a_browser(
     engine: Any, make_settings: Any, run_service: Any, browser: Any,  # noqa: F811
-    axe_source: str, tmp_path: Any,  # noqa: F811
+    page_check: PageCheck,  # noqa: F811
 ) -> None:
     _setup(engine, [
         ("duty1", "duty", "duty@council.example"),
@@ -87,13 +87,11 @@ def test_the_story_in_a_browser(
     )
     svc = run_service(settings)
     base = f"http://127.0.0.1:{port}"
-    shots = Shots(tmp_path / "shots")
-    axe: dict[str, Any] = {}
     driver = browser
 
     driver.get(f"{base}/episodes")
     assert "/login" in driver.current_url
-    _check(driver, axe_source, shots, "login", axe)
+    page_check(driver, "login")
     _sign_in(driver, base, "duty1")
     assert "No child is missing" in driver.page_source
 
@@ -110,7 +108,7 @@ def test_the_story_in_a_browser(
     row = driver.find_element(By.CSS_SELECTOR, "#now-table tbody tr").text.lower()
     assert "j.c. 100231" in row and "not acknowledged" in row and "high" in row
     assert "Updated" in driver.find_element(By.ID, "now-status").text
-    _check(driver, axe_source, shots, "now", axe)
+    page_check(driver, "now")
 
     # Acknowledge from the episode page.
     link.click()
@@ -119,23 +117,26 @@ def test_the_story_in_a_browser(
     driver.find_element(By.XPATH, "//button[contains(., 'Acknowledge')]").click()
     wait_for(lambda: "You have acknowledged" in driver.page_source, what="the acknowledgement")
     assert "duty@council.example as duty" in driver.page_source
-    _check(driver, axe_source, shots, "episode", axe)
+    page_check(driver, "episode")
 
     # The carer says Jordan is back: the Now page empties.
     _send(svc.host, svc.port, f"Re: {ref} Jordan is back",
           "Jordan Carter (100231) came home at 15:30, safe and well.", 2)
     driver.get(f"{base}/episodes")
-    wait_for(lambda: (_refresh(driver), "No child is missing" in driver.page_source)[1],
-             what="the return")
+    def emptied() -> bool:
+        _refresh(driver)
+        return "No child is missing" in driver.page_source
+
+    wait_for(emptied, what="the return")
     driver.get(f"{base}/triage")
-    _check(driver, axe_source, shots, "triage", axe)
+    page_check(driver, "triage")
     _sign_out(driver)
 
     # Sam, Jordan's social worker, records the return home interview online.
     _sign_in(driver, base, "sam")
     driver.get(f"{base}/interviews")
     assert ref in driver.find_element(By.TAG_NAME, "main").text
-    _check(driver, axe_source, shots, "interviews", axe)
+    page_check(driver, "interviews")
     driver.find_element(By.CSS_SELECTOR, f"a[href='/episodes/{ref}#interview']").click()
     driver.find_element(By.ID, "result-completed").click()
     today = datetime.now(settings.tz).strftime("%d/%m/%Y")
@@ -159,10 +160,10 @@ def test_the_story_in_a_browser(
 
     _sign_in(driver, base, "boss")
     driver.get(f"{base}/figures")
-    _check(driver, axe_source, shots, "figures", axe)
+    page_check(driver, "figures")
     driver.get(f"{base}/audit?actor=amy")
     assert "view denied" in driver.page_source and ref in driver.page_source
-    _check(driver, axe_source, shots, "audit", axe)
+    page_check(driver, "audit")
     _sign_out(driver)
 
     _sign_in(driver, base, "admin")
@@ -170,19 +171,22 @@ def test_the_story_in_a_browser(
     driver.find_element(By.ID, "q").send_keys("Oakview")
     driver.find_element(By.XPATH, "//button[contains(., 'Search')]").click()
     wait_for(lambda: "100231" in driver.page_source, what="the search result")
-    upload = tmp_path / "directory.csv"
+    upload = page_check.shots.folder.parent / "directory.csv"
     upload.write_text((FIXTURES / "directory.csv").read_text("utf-8").replace(
         "Sam Patel,sam.patel@council.example", "Amy Jones,amy.jones@council.example", 1))
     driver.find_element(By.ID, "file").send_keys(str(upload))
     driver.find_element(By.XPATH, "//button[contains(., 'Preview')]").click()
     wait_for(lambda: "What this file would change" in driver.page_source, what="the preview")
     assert "1 child(ren) updated: 100231" in driver.page_source
-    _check(driver, axe_source, shots, "directory", axe)
+    page_check(driver, "directory")
     driver.get(f"{base}/users")
-    _check(driver, axe_source, shots, "users", axe)
+    page_check(driver, "users")
 
-    blocking = {page: v for page, v in axe.items() if v}
-    assert blocking == {}, blocking
+    assert page_check.found.keys() == {
+        "login", "now", "episode", "triage", "interviews", "figures", "audit", "directory",
+        "users",
+    }
+    assert page_check.blocking() == {}, page_check.blocking()
 
 
 def test_sign_in_through_a_real_openid_connect_provider(

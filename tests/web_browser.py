@@ -114,3 +114,24 @@ class Shots:
         driver.save_screenshot(str(path))
         driver.set_window_size(1280, 1000)
         return path
+
+
+class PageCheck:
+    """axe-core on a page, then its screenshot; ``found`` keeps each page's blocking rules."""
+
+    def __init__(self, axe: str, shots: Shots) -> None:
+        self.axe = axe
+        self.shots = shots
+        self.found: dict[str, list[dict[str, Any]]] = {}
+
+    def __call__(self, driver: Any, name: str) -> None:
+        self.found[name] = axe_violations(driver, self.axe)
+        self.shots.take(driver, name)
+
+    def blocking(self) -> dict[str, list[dict[str, Any]]]:
+        return {page: rules for page, rules in self.found.items() if rules}
+
+
+@pytest.fixture
+def page_check(axe_source: str, tmp_path: Path) -> PageCheck:
+    return PageCheck(axe_source, Shots(tmp_path / "shots"))
