@@ -16,7 +16,6 @@ to them now. Unmatched episodes have no child, so only the all-seeing roles see 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -48,7 +47,6 @@ _Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
 RISK_RANK = {"high": 0, None: 0, "medium": 1, "low": 2}
 OPEN = "open"
 _ESCALATIONS = ("escalate_team_manager", "escalate_duty", "still_missing")
-_CHUNK = 500
 
 
 def initials(first: str | None, last: str | None) -> str:
@@ -111,7 +109,6 @@ class Ack:
 class NextAction:
     kind: str
     due_at: datetime
-    roles: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -153,10 +150,11 @@ def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow
         .outerjoin(Placement, Placement.id == Child.placement_id)
         .where(Episode.status == OPEN)
     )
-    rows = session.execute(_scoped(q, scope)).all()
-    ids = [r[0] for r in rows]
-    acks = _acks(session, ids)
-    nexts = _next_actions(session, ids)
+    # Core rows straight off the connection: no ORM result processing on the hot path.
+    rows = session.connection().execute(_scoped(q, scope)).all()
+    # The same open episodes, joined rather than listed: no IN list of hundreds of IDs.
+    acks = _acks(session, Episode.status == OPEN)
+    nexts = _next_actions(session, Episode.status == OPEN)
     out: list[NowRow] = []
     for (
         eid,
@@ -200,44 +198,37 @@ def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow
     return out
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield ids[i : i + _CHUNK]
-
-
-def _acks(session: Session, ids: Sequence[int]) -> dict[int, list[Ack]]:
-    out: dict[int, list[Ack]] = {}
-    for chunk in _chunks(ids):
-        q = (
-            select(
-                Acknowledgement.episode_id,
-                Acknowledgement.role,
-                Acknowledgement.address,
-                Acknowledgement.at,
-            )
-            .where(Acknowledgement.episode_id.in_(chunk))
-            .order_by(Acknowledgement.at, Acknowledgement.id)
+def _acks(session: Session, where: Any) -> dict[int, list[Ack]]:
+    """Acknowledgements of the episodes that ``where`` (a condition on Episode) selects."""
+    q = (
+        select(
+            Acknowledgement.episode_id,
+            Acknowledgement.role,
+            Acknowledgement.address,
+            Acknowledgement.at,
         )
-        for eid, role, address, at in session.execute(q):
-            out.setdefault(eid, []).append(Ack(role, address, at))
+        .join(Episode, Episode.id == Acknowledgement.episode_id)
+        .where(where)
+        .order_by(Acknowledgement.at, Acknowledgement.id)
+    )
+    out: dict[int, list[Ack]] = {}
+    for eid, role, address, at in session.connection().execute(q):
+        out.setdefault(eid, []).append(Ack(role, address, at))
     return out
 
 
-def _next_actions(session: Session, ids: Sequence[int]) -> dict[int, NextAction]:
+def _next_actions(session: Session, where: Any) -> dict[int, NextAction]:
+    """The next pending escalation or reminder of each episode that ``where`` selects."""
+    q = (
+        select(DueAction.episode_id, DueAction.kind, DueAction.due_at)
+        .join(Episode, Episode.id == DueAction.episode_id)
+        .where(where, DueAction.status == "pending", DueAction.kind.in_(_ESCALATIONS))
+        .order_by(DueAction.due_at)
+    )
     out: dict[int, NextAction] = {}
-    for chunk in _chunks(ids):
-        q = (
-            select(DueAction.episode_id, DueAction.kind, DueAction.due_at, DueAction.roles)
-            .where(
-                DueAction.episode_id.in_(chunk),
-                DueAction.status == "pending",
-                DueAction.kind.in_(_ESCALATIONS),
-            )
-            .order_by(DueAction.episode_id, DueAction.due_at)
-        )
-        for eid, kind, due_at, roles in session.execute(q):
-            if eid not in out:
-                out[eid] = NextAction(kind, due_at, tuple(roles or ()))
+    for eid, kind, due_at in session.connection().execute(q):
+        if eid not in out:
+            out[eid] = NextAction(kind, due_at)
     return out
 
 
@@ -540,10 +531,10 @@ def episode_page(session: Session, reference: str, *, today: date) -> EpisodePag
         facts=facts,
         messages=messages,
         alerts=alerts,
-        acks=_acks(session, [ep.id]).get(ep.id, []),
+        acks=_acks(session, Episode.id == ep.id).get(ep.id, []),
         changes=changes,
         interview=interview,
-        next_action=_next_actions(session, [ep.id]).get(ep.id),
+        next_action=_next_actions(session, Episode.id == ep.id).get(ep.id),
     )
 
 
