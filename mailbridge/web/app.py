@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "mb_session"
+NEXT_COOKIE = "mb_next"  # where to go after signing in
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self' {oidc}; frame-ancestors 'self'"
@@ -230,9 +231,10 @@ class WebApp:
                 action="signed_in",
                 detail={"method": method},
             )
-        nxt = request.query_params.get("next", "")
+        nxt = request.cookies.get(NEXT_COOKIE, "")
         target = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/episodes"
         response = RedirectResponse(target, status_code=303)
+        response.delete_cookie(NEXT_COOKIE, path="/")
         response.set_cookie(
             SESSION_COOKIE,
             token,
@@ -255,12 +257,19 @@ def page(
             async def endpoint(request: Request) -> Response:
                 who = await run_in_threadpool(app.signed_in, request)
                 if who is None:
-                    if request.method == "GET":
-                        target = "/login?next=" + quote(request.url.path, safe="/")
-                    else:
-                        target = "/login"
-                    response = RedirectResponse(target, status_code=303)
+                    response = RedirectResponse("/login", status_code=303)
                     response.delete_cookie(SESSION_COOKIE, path="/")
+                    if request.method == "GET" and "fragment" not in request.query_params:
+                        # Back here after signing in; the path holds at most a reference.
+                        response.set_cookie(
+                            NEXT_COOKIE,
+                            request.url.path,
+                            max_age=900,
+                            httponly=True,
+                            secure=app.secure(request),
+                            samesite="lax",
+                            path="/",
+                        )
                     return response
                 if who.account.role not in roles:
                     return app.render(

@@ -11,7 +11,7 @@
     return fetch("/episodes?fragment=1", { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (response) {
         if (response.redirected || response.status === 401 || response.status === 403) {
-          window.location.assign("/login?next=/episodes");
+          window.location.assign("/login");
           return null;
         }
         if (!response.ok) { throw new Error("HTTP " + response.status); }
