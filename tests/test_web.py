@@ -436,3 +436,33 @@ def test_users_add_reads_the_password_from_stdin(
     assert [(u["username"], u["role"], u["email"], u["password"]) for u in listed] == [
         ("dana", "duty", "dana@council.example", True)
     ]
+
+
+def test_triage_lists_mail_that_was_not_a_report_and_sends_it_round_again(
+    world: World,
+) -> None:
+    other = world.send(
+        "Hello, could you send me the minutes of Tuesday's meeting? Thanks, Pat",
+        subject="Minutes",
+        sender="pat@partner.example",
+    )
+    assert other.status == "ignored" and (other.reason or "").startswith("not a report")
+    world.add_user("duty1", "duty", "duty@council.example")
+    world.add_user("app", "apprentice", "app@council.example")
+    with world.web() as base:
+        apprentice = login(base, "app")
+        page = apprentice.get("/triage").text
+        assert "pat@partner.example" in page and "Reprocess" not in page
+        refused = post(apprentice, f"/messages/{other.id}/reprocess", {}, page="/triage")
+        assert refused.status_code == 403
+        duty = login(base, "duty1")
+        again = post(duty, f"/messages/{other.id}/reprocess", {}, page="/triage")
+        assert again.status_code == 303
+        assert f"Message {other.id} is queued" in duty.get(again.headers["location"]).text
+    with Session(world.engine) as s:
+        from mailbridge.store.models import InboundMessage
+
+        assert s.get_one(InboundMessage, other.id).status == "pending"
+    assert [(a.actor, a.entity_id) for a in _audit(world, "reprocess")] == [
+        ("duty1", str(other.id))
+    ]

@@ -687,7 +687,31 @@ async def triage_page(app: WebApp, ctx: Ctx) -> Response:
             return views.triage(s, since=app.now() - timedelta(days=14))
 
     data = await run_in_threadpool(load)
-    return app.render(ctx.request, "triage.html", who=ctx.who, t=data)
+    return app.render(
+        ctx.request,
+        "triage.html",
+        who=ctx.who,
+        t=data,
+        reprocessed=ctx.request.query_params.get("reprocessed", ""),
+    )
+
+
+@page(auth.CAN_REPROCESS)
+async def reprocess(app: WebApp, ctx: Ctx) -> Response:
+    """A failed or not-a-report message goes round again; the running worker picks it up."""
+    message_id = int(ctx.request.path_params["msg"])
+
+    def act() -> None:
+        with app.session() as s:
+            store.reset_for_reprocess(s, message_id, now=app.now(), actor=ctx.actor)
+
+    try:
+        await run_in_threadpool(act)
+    except MailbridgeError as exc:
+        return app.render(
+            ctx.request, "error.html", 409, who=ctx.who, title="Not reprocessed", message=str(exc)
+        )
+    return RedirectResponse(f"/triage?reprocessed={message_id}", status_code=303)
 
 
 @page()
@@ -1042,6 +1066,7 @@ def create_app(
         Route("/episodes/{ref}/interview", interview_outcome(web), methods=["POST"]),
         Route("/episodes/{ref}/messages/{msg:int}/attachments/{n:int}", attachment_download(web)),
         Route("/triage", triage_page(web)),
+        Route("/messages/{msg:int}/reprocess", reprocess(web), methods=["POST"]),
         Route("/interviews", interviews_page(web)),
         Route("/figures", figures_page(web)),
         Route("/figures/report", figures_report(web)),

@@ -37,6 +37,7 @@ ACK_ROLE = {
 CAN_CORRECT = frozenset({"duty", "social_worker", "manager", "apprentice"})
 CAN_CASEWORK = frozenset({"duty", "social_worker", "manager"})
 CAN_INTERVIEW = frozenset({"duty", "social_worker", "iro", "manager"})
+CAN_REPROCESS = frozenset({"duty", "manager"})
 CAN_TRIAGE = frozenset({"duty", "manager", "apprentice", "admin"})
 CAN_FIGURES = frozenset({"duty", "manager", "apprentice", "admin"})
 CAN_DIRECTORY = frozenset({"duty", "manager", "apprentice", "admin"})
