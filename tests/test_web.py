@@ -432,6 +432,11 @@ def test_users_add_reads_the_password_from_stdin(
     assert code == 1 and "already exists" in err
     code, _, err = cli("users", "add", "sw", "--role", "social_worker", "--no-password")
     assert code == 1 and "--email" in err
+    code, out, err = cli("users", "totp", "dana")
+    assert code == 0, err
+    assert "otpauth://totp/mailbridge:dana?secret=" in out
+    code, out, _ = cli("users", "totp", "dana", "--off")
+    assert code == 0 and "without a code" in out
     listed = cli.json("users", "list", "--json")
     assert [(u["username"], u["role"], u["email"], u["password"]) for u in listed] == [
         ("dana", "duty", "dana@council.example", True)
@@ -466,3 +471,56 @@ def test_triage_lists_mail_that_was_not_a_report_and_sends_it_round_again(
     assert [(a.actor, a.entity_id) for a in _audit(world, "reprocess")] == [
         ("duty1", str(other.id))
     ]
+
+
+def test_an_account_with_totp_needs_its_code_as_well(world: World) -> None:
+    import pyotp
+
+    from mailbridge.store import accounts
+    from mailbridge.web import auth
+
+    world.add_user("duty1", "duty", "duty@council.example")
+    secret = auth.new_totp_secret()
+    with Session(world.engine) as s, s.begin():
+        accounts.set_totp(s, "duty1", secret, world.clock())
+    code = pyotp.TOTP(secret)
+    with world.web() as base:
+        client = httpx.Client(base_url=base, follow_redirects=False)
+        first = client.post(
+            "/login",
+            data={
+                "username": "duty1",
+                "password": PASSWORD,
+                "csrf_token": hidden(client.get("/login").text),
+            },
+        )
+        assert first.status_code == 200 and 'name="code"' in first.text
+        assert "mb_session" not in client.cookies
+
+        def step(answer: str, page: str) -> httpx.Response:
+            return client.post(
+                "/login/code",
+                data={
+                    "csrf_token": hidden(page),
+                    "pending": hidden(page, "pending"),
+                    "code": answer,
+                },
+            )
+
+        stale = code.at(world.clock().timestamp() - 600)  # ten minutes old
+        wrong = step(stale, first.text)
+        assert wrong.status_code == 401 and "mb_session" not in client.cookies
+        forged = client.post(
+            "/login/code",
+            data={
+                "csrf_token": hidden(first.text),
+                "pending": "1.2.3",
+                "code": code.at(world.clock()),
+            },
+        )
+        assert forged.status_code == 403 and "mb_session" not in client.cookies
+        right = step(code.at(world.clock()), wrong.text)
+        assert right.status_code == 303 and "mb_session" in client.cookies
+        assert client.get("/episodes").status_code == 200
+    assert [a.detail for a in _audit(world, "sign_in_failed")] == [{"step": "totp"}]
+    assert [a.detail for a in _audit(world, "signed_in")] == [{"method": "password+totp"}]

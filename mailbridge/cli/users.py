@@ -3,6 +3,7 @@
     mailbridge users add NAME --role ROLE [--email E] [--name "Full Name"]   (password on stdin)
     mailbridge users add NAME --role ROLE --email E --no-password            (single sign-on only)
     mailbridge users password NAME                                           (new password on stdin)
+    mailbridge users totp NAME [--off]                                       (a code at sign-in)
     mailbridge users disable NAME | enable NAME
     mailbridge users list [--json]
 
@@ -53,6 +54,11 @@ def add_parsers(sub: Any) -> None:
     for verb in ("disable", "enable"):
         p = usub.add_parser(verb, help=f"{verb} an account ({verb} ends its sessions)")
         p.add_argument("name")
+    totp = usub.add_parser(
+        "totp", help="require a code from an authenticator app at sign-in (prints the secret)"
+    )
+    totp.add_argument("name")
+    totp.add_argument("--off", action="store_true", help="stop requiring a code")
     ls = usub.add_parser("list", help="the accounts")
     ls.add_argument("--json", action="store_true")
 
@@ -115,6 +121,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 detail: dict[str, Any] = {"role": account.role, "via": "cli"}
                 action = "user_added"
                 message = f"added {account.username} ({account.role})"
+            elif command == "totp":
+                secret = None if args.off else auth.new_totp_secret()
+                accounts.set_totp(session, args.name, secret, now)
+                detail, action = {"via": "cli", "on": secret is not None}, "totp_set"
+                message = (
+                    f"{args.name} signs in without a code now"
+                    if secret is None
+                    else f"{args.name} now needs a code at sign-in. Add this to their "
+                    f"authenticator app:\n  secret: {secret}\n  {auth.totp_uri(secret, args.name)}"
+                )
             elif command == "password":
                 assert password_hash is not None
                 accounts.set_password(session, args.name, password_hash, now)

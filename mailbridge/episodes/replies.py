@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.delivery.reply_tokens import Forged, Token, find_token
 from mailbridge.episodes.absence import AbsenceType, reclassify
+from mailbridge.episodes.staff import apply_outcome
 from mailbridge.ops.logs import set_episode
 from mailbridge.reading.acks import is_acknowledgement_reply, looks_like_interview_outcome
 from mailbridge.reading.interview_form import InterviewOutcome, parse_interview_outcome
@@ -197,15 +198,7 @@ class ReplyHandler:
                 f"interview outcome for {episode.reference} incomplete "
                 f"(missing {missing}); sent back to {sender}",
             )
-        interview.status = outcome.result or interview.status
-        interview.held_on = outcome.date
-        interview.interviewer = outcome.interviewer
-        interview.reason_codes = list(outcome.reason_codes)
-        interview.reason_notes = outcome.reason_notes
-        interview.reason_not_held = outcome.reason_not_held
-        interview.risks = outcome.risks
-        interview.actions = outcome.actions
-        interview.recorded_at = now
+        apply_outcome(interview, outcome, now)
         interview.inbound_id = message.id
         self._settle(
             session,

@@ -26,7 +26,7 @@ from mailbridge.errors import MailbridgeError
 from mailbridge.reading.interview_form import InterviewOutcome, parse_interview_outcome
 from mailbridge.routing.rules import Routing
 from mailbridge.store import inbound as store
-from mailbridge.store.models import Acknowledgement, Episode
+from mailbridge.store.models import Acknowledgement, Episode, Interview
 from mailbridge.timers.runner import ensure_interview, replan
 
 
@@ -113,6 +113,19 @@ def read_interview(
     return parse_interview_outcome(form.as_text(reference), codes=codes, today=today)
 
 
+def apply_outcome(interview: Interview, outcome: InterviewOutcome, now: datetime) -> None:
+    """Copy an outcome onto the interview row: the one way for the email and the web form."""
+    interview.status = outcome.result or interview.status
+    interview.held_on = outcome.date
+    interview.interviewer = outcome.interviewer
+    interview.reason_codes = list(outcome.reason_codes)
+    interview.reason_notes = outcome.reason_notes
+    interview.reason_not_held = outcome.reason_not_held
+    interview.risks = outcome.risks
+    interview.actions = outcome.actions
+    interview.recorded_at = now
+
+
 def record_interview(
     session: Session,
     *,
@@ -129,15 +142,7 @@ def record_interview(
     interview = ensure_interview(session, ep, routing)
     if interview is None:
         raise ActionRefused(f"{ep.reference} has not returned: no interview is owed yet")
-    interview.status = outcome.result
-    interview.held_on = outcome.date
-    interview.interviewer = outcome.interviewer
-    interview.reason_codes = list(outcome.reason_codes)
-    interview.reason_notes = outcome.reason_notes
-    interview.reason_not_held = outcome.reason_not_held
-    interview.risks = outcome.risks
-    interview.actions = outcome.actions
-    interview.recorded_at = now
+    apply_outcome(interview, outcome, now)
     store.audit(
         session,
         at=now,

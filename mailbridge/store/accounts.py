@@ -40,6 +40,7 @@ class Account:
     active: bool
     has_password: bool
     created_at: datetime
+    has_totp: bool = False
 
     @property
     def label(self) -> str:
@@ -64,6 +65,7 @@ def _account(u: WebUser) -> Account:
         u.active,
         u.password_hash is not None,
         u.created_at,
+        u.totp_secret is not None,
     )
 
 
@@ -103,6 +105,22 @@ def set_password(session: Session, username: str, password_hash: str, now: datet
     )
     if not done.rowcount:  # type: ignore[attr-defined]
         raise NoSuchAccount(f"no web account named {username!r}")
+
+
+def set_totp(session: Session, username: str, secret: str | None, now: datetime) -> None:
+    """Require a TOTP code at sign-in (``secret``), or stop requiring one (None)."""
+    done = session.execute(
+        update(WebUser)
+        .where(WebUser.username == username)
+        .values(totp_secret=secret, updated_at=now)
+    )
+    if not done.rowcount:  # type: ignore[attr-defined]
+        raise NoSuchAccount(f"no web account named {username!r}")
+
+
+def totp_secret_of(session: Session, account_id: int) -> tuple[Account, str | None] | None:
+    user = session.get(WebUser, account_id)
+    return (_account(user), user.totp_secret) if user is not None else None
 
 
 def set_active(session: Session, account_id: int, active: bool, now: datetime) -> None:

@@ -426,6 +426,8 @@ class WebUser(Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     # argon2id (argon2-cffi); NULL: no local password, OpenID Connect only.
     password_hash: Mapped[str | None] = mapped_column(Text)
+    # Base32 TOTP secret (RFC 6238) when the account signs in with a code as well; else NULL.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

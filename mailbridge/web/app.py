@@ -341,7 +341,62 @@ async def login_page(app: WebApp, request: Request) -> Response:
             error="The username or password is not right.",
             username=username,
         )
+    if account.has_totp:
+        return _code_form(app, request, account.id, None, 200)
     return await run_in_threadpool(app.start_session, request, account, "password")
+
+
+def _code_form(
+    app: WebApp, request: Request, account_id: int, error: str | None, status: int
+) -> Response:
+    return app.render(
+        request,
+        "login_code.html",
+        status,
+        csrf=auth.login_token(app.login_key),
+        pending=auth.pending_token(app.login_key, account_id),
+        error=error,
+    )
+
+
+async def login_code(app: WebApp, request: Request) -> Response:
+    """The second step for an account with TOTP: the code from the person's authenticator."""
+    form = await request.form(max_files=0, max_fields=10)
+    account_id = auth.pending_account(app.login_key, _text(form, "pending"))
+    if not auth.login_token_ok(app.login_key, _text(form, "csrf_token")) or account_id is None:
+        return app.render(
+            request,
+            "login.html",
+            403,
+            csrf=auth.login_token(app.login_key),
+            error="The sign-in took too long. Please start again.",
+        )
+    account = await run_in_threadpool(_check_code, app, account_id, _text(form, "code"))
+    if account is None:
+        return _code_form(app, request, account_id, "The code is not right.", 401)
+    return await run_in_threadpool(app.start_session, request, account, "password+totp")
+
+
+def _check_code(app: WebApp, account_id: int, code: str) -> accounts.Account | None:
+    with app.session() as s:
+        found = accounts.totp_secret_of(s, account_id)
+        if found is None:
+            return None
+        account, secret = found
+        if secret is None or not account.active:
+            return None
+        ok = auth.totp_ok(secret, code, app.now())
+        if not ok:
+            store.audit(
+                s,
+                at=app.now(),
+                actor=account.username,
+                entity="web_user",
+                entity_id=account.username,
+                action="sign_in_failed",
+                detail={"step": "totp"},
+            )
+        return account if ok else None
 
 
 def _check_login(app: WebApp, username: str, password: str) -> accounts.Account | None:
@@ -582,6 +637,24 @@ async def attachment_download(app: WebApp, ctx: Ctx) -> Response:
     )
 
 
+async def _act(
+    app: WebApp, ctx: Ctx, work: Callable[[Session], object], done: str
+) -> Response:
+    """Run one action in its own transaction; a refusal is shown with its reason (409)."""
+
+    def run() -> None:
+        with app.session() as s:
+            work(s)
+
+    try:
+        await run_in_threadpool(run)
+    except MailbridgeError as exc:
+        return app.render(
+            ctx.request, "error.html", 409, who=ctx.who, title="Not done", message=str(exc)
+        )
+    return RedirectResponse(done, status_code=303)
+
+
 @page(tuple(auth.ACK_ROLE))
 async def acknowledge(app: WebApp, ctx: Ctx) -> Response:
     reference = ctx.request.path_params["ref"].upper()
@@ -589,25 +662,20 @@ async def acknowledge(app: WebApp, ctx: Ctx) -> Response:
     if refused is not None:
         return refused
 
-    def act() -> bool:
-        with app.session() as s:
-            return staff.acknowledge(
-                s,
-                reference=reference,
-                role=auth.ACK_ROLE[ctx.role],
-                address=(ctx.who.account.email or ctx.actor).lower(),
-                actor=ctx.actor,
-                routing=app.routing,
-                now=app.now(),
-            )
-
-    try:
-        await run_in_threadpool(act)
-    except staff.ActionRefused as exc:
-        return app.render(
-            ctx.request, "error.html", 409, who=ctx.who, title="Not done", message=str(exc)
-        )
-    return RedirectResponse(f"/episodes/{reference}?done=acknowledged", status_code=303)
+    return await _act(
+        app,
+        ctx,
+        lambda s: staff.acknowledge(
+            s,
+            reference=reference,
+            role=auth.ACK_ROLE[ctx.role],
+            address=(ctx.who.account.email or ctx.actor).lower(),
+            actor=ctx.actor,
+            routing=app.routing,
+            now=app.now(),
+        ),
+        f"/episodes/{reference}?done=acknowledged",
+    )
 
 
 @page(auth.CAN_INTERVIEW)
@@ -657,24 +725,19 @@ async def interview_outcome(app: WebApp, ctx: Ctx) -> Response:
             notice="",
         )
 
-    def act() -> str:
-        with app.session() as s:
-            return staff.record_interview(
-                s,
-                reference=reference,
-                outcome=outcome,
-                actor=ctx.actor,
-                routing=app.routing,
-                now=app.now(),
-            )
-
-    try:
-        await run_in_threadpool(act)
-    except staff.ActionRefused as exc:
-        return app.render(
-            ctx.request, "error.html", 409, who=ctx.who, title="Not recorded", message=str(exc)
-        )
-    return RedirectResponse(f"/episodes/{reference}?done=interview", status_code=303)
+    return await _act(
+        app,
+        ctx,
+        lambda s: staff.record_interview(
+            s,
+            reference=reference,
+            outcome=outcome,
+            actor=ctx.actor,
+            routing=app.routing,
+            now=app.now(),
+        ),
+        f"/episodes/{reference}?done=interview",
+    )
 
 
 # -- triage, interviews -----------------------------------------------------------------------
@@ -701,17 +764,12 @@ async def reprocess(app: WebApp, ctx: Ctx) -> Response:
     """A failed or not-a-report message goes round again; the running worker picks it up."""
     message_id = int(ctx.request.path_params["msg"])
 
-    def act() -> None:
-        with app.session() as s:
-            store.reset_for_reprocess(s, message_id, now=app.now(), actor=ctx.actor)
-
-    try:
-        await run_in_threadpool(act)
-    except MailbridgeError as exc:
-        return app.render(
-            ctx.request, "error.html", 409, who=ctx.who, title="Not reprocessed", message=str(exc)
-        )
-    return RedirectResponse(f"/triage?reprocessed={message_id}", status_code=303)
+    return await _act(
+        app,
+        ctx,
+        lambda s: store.reset_for_reprocess(s, message_id, now=app.now(), actor=ctx.actor),
+        f"/triage?reprocessed={message_id}",
+    )
 
 
 @page()
@@ -1056,6 +1114,7 @@ def create_app(
     routes = [
         Route("/", root),
         Route("/login", plain(login_page), methods=["GET", "POST"]),
+        Route("/login/code", plain(login_code), methods=["POST"]),
         Route("/login/oidc", plain(oidc_start)),
         Route("/login/oidc/callback", plain(oidc_callback), name="oidc_callback"),
         Route("/logout", logout(web), methods=["POST"]),

@@ -16,7 +16,9 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -103,6 +105,43 @@ def login_token_ok(key: bytes, token: str, *, now: float | None = None) -> bool:
     want = hmac.new(key, f"{stamp}.{nonce}".encode(), hashlib.sha256).hexdigest()
     age = (now if now is not None else time.time()) - issued
     return hmac.compare_digest(want, mac) and 0 <= age <= LOGIN_TOKEN_SECONDS
+
+
+PENDING_SECONDS = 300
+
+
+def pending_token(key: bytes, account_id: int, *, now: float | None = None) -> str:
+    """Carries "this account gave the right password" to the code form, for five minutes."""
+    stamp = str(int(now if now is not None else time.time()))
+    mac = hmac.new(key, f"totp.{account_id}.{stamp}".encode(), hashlib.sha256).hexdigest()
+    return f"{account_id}.{stamp}.{mac}"
+
+
+def pending_account(key: bytes, token: str, *, now: float | None = None) -> int | None:
+    try:
+        account, stamp, mac = token.split(".")
+        account_id, issued = int(account), int(stamp)
+    except ValueError:
+        return None
+    want = hmac.new(key, f"totp.{account_id}.{stamp}".encode(), hashlib.sha256).hexdigest()
+    age = (now if now is not None else time.time()) - issued
+    if hmac.compare_digest(want, mac) and 0 <= age <= PENDING_SECONDS:
+        return account_id
+    return None
+
+
+def totp_ok(secret: str, code: str, at: datetime) -> bool:
+    """A six-digit code of this 30-second step or the one either side (clock drift)."""
+    digits = "".join(ch for ch in code if ch.isdigit())
+    return len(digits) == 6 and pyotp.TOTP(secret).verify(digits, for_time=at, valid_window=1)
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def totp_uri(secret: str, username: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="mailbridge")
 
 
 def same_token(given: str | None, expected: str) -> bool:
