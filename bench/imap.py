@@ -1,7 +1,7 @@
 """IMAP watcher: drain rate against a bare imapclient loop, and APPEND-to-stored latency.
 
-Starts its own Dovecot (tests/dovecot.py: unprivileged, a free port, a temporary maildir) and
-measures, in one run:
+Starts its own Dovecot (tests/support/dovecot.py: unprivileged, a free port, a temporary
+maildir) and measures, in one run:
 
 1. **Drain.** N messages of about 2 KB are appended to a mailbox, then drained:
    - *ceiling*: a bare imapclient loop that only fetches them (SEARCH ALL, then
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from imapclient import IMAPClient  # noqa: E402
 
-from tests.dovecot import Dovecot, dovecot_binary, free_port  # noqa: E402
+from tests.support.dovecot import Dovecot, dovecot_binary, free_port  # noqa: E402
 
 FILLER = (
     "She said she was going to the shop at about eight and has not come back. Her phone is "

@@ -52,7 +52,7 @@ from mailbridge.store.models import (  # noqa: E402
     Interview,
     Placement,
 )
-from tests.conftest import reset_postgres  # noqa: E402
+from tests.support.env import reset_postgres  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/mb_report"
 FIRST = datetime(2016, 1, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 Three set-ups in one run, each on a fresh store with the same generated directory (200
 children) and the packaged routing rules, each instance a real `mailbridge serve` process
-(tests/cluster.py) relaying to one aiosmtpd sink in this process:
+(tests/support/cluster.py) relaying to one aiosmtpd sink in this process:
 
     (a) SQLite, one instance        (b) PostgreSQL, one instance    (c) PostgreSQL, two instances
 
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mailbridge.store import db  # noqa: E402
-from tests.cluster import (  # noqa: E402
+from tests.support.cluster import (  # noqa: E402
     Delivery,
     Instance,
     Job,
@@ -55,8 +55,8 @@ from tests.cluster import (  # noqa: E402
     send,
     wait_until,
 )
-from tests.conftest import reset_postgres  # noqa: E402
-from tests.test_delivery import Sink  # noqa: E402
+from tests.support.env import reset_postgres  # noqa: E402
+from tests.support.relay import Sink  # noqa: E402
 
 
 @dataclass(frozen=True)

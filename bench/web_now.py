@@ -53,8 +53,8 @@ from mailbridge.store.models import (  # noqa: E402
 )
 from mailbridge.web import auth  # noqa: E402
 from mailbridge.web.server import WebServer  # noqa: E402
-from tests.conftest import RunningService, reset_postgres  # noqa: E402
-from tests.web_support import free_port, login  # noqa: E402
+from tests.support.env import RunningService, reset_postgres  # noqa: E402
+from tests.support.web import free_port, login  # noqa: E402
 
 NOW = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
 BATCH = 5000

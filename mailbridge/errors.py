@@ -1,4 +1,8 @@
-"""One root exception, so the CLI can turn any expected failure into a clear message."""
+"""One root exception, so the CLI can turn any expected failure into a clear message.
+
+Callers that must tell failures apart catch the named subclasses; the CLI catches the root and
+prints one line (exit 1), or a ``ConfigError`` (exit 2).
+"""
 
 from __future__ import annotations
 
@@ -21,3 +25,23 @@ class SchemaBehindError(MailbridgeError):
 
 class StorageError(MailbridgeError):
     """The store could not commit; ingress answers 'try again later'."""
+
+
+class NotFoundError(MailbridgeError):
+    """A record the operator named does not exist: an episode reference, a child, a message."""
+
+
+class InvalidRequestError(MailbridgeError):
+    """The request makes no sense as asked: a bad date, an unknown event, a missing option."""
+
+
+class FileAccessError(MailbridgeError):
+    """A file the operator named cannot be read or written (or would be overwritten)."""
+
+
+class DatabaseUnavailableError(MailbridgeError):
+    """The database cannot be reached; nothing was changed."""
+
+
+class StartupError(MailbridgeError):
+    """`serve` cannot start a part (listen, TLS, HTTP); what had started is stopped again."""

@@ -46,7 +46,7 @@ def header_message_id(raw: bytes) -> str | None:
     if text.startswith("<") and ">" in text:
         text = text[1 : text.index(">")]
     # No white space, and no control characters: PostgreSQL text cannot hold NUL, and a hostile
-    # Message-ID must never make a message unstorable (found by tests/test_fuzz.py).
+    # Message-ID must never make a message unstorable (found by tests/integration/test_fuzz.py).
     text = "".join(ch for ch in text if ch.isprintable() and not ch.isspace())
     return text[:900] or None
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
@@ -28,6 +27,7 @@ from mailbridge.routing.rules import Recipient, Routing, event_for_child, resolv
 from mailbridge.settings.config import Settings, load_routing_file
 from mailbridge.store import directory
 from mailbridge.store.models import QUEUED, Alert, DueAction, Episode, InboundMessage
+from mailbridge.store.sql import insert_ignore
 from mailbridge.timers.plan import repeat_missing, repeat_missing_note
 
 # What a timed alert says of the sender check of the report that opened the episode.
@@ -503,13 +503,5 @@ class Notifier:
         """All rows of an event in one statement; a replayed event inserts nothing."""
         if not rows:
             return
-        insert_fn: Any = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
         # executemany of one cached statement; a multi-row VALUES would be compiled every time.
-        session.execute(
-            insert_fn(Alert.__table__).on_conflict_do_nothing(
-                index_elements=["event_key", "recipient"]
-            ),
-            rows,
-        )
+        session.execute(insert_ignore(session, Alert, key=["event_key", "recipient"]), rows)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from mailbridge.clock import system_clock
 from mailbridge.delivery.sender import DeliveryReport
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import InvalidRequestError
 from mailbridge.settings.config import (
     Settings,
     redact_url,
@@ -40,7 +40,7 @@ def parse_day(option: str, value: str) -> date:
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
-        raise MailbridgeError(f"{option}: not a date: {value!r} (e.g. 2026-11-01)") from None
+        raise InvalidRequestError(f"{option}: not a date: {value!r} (e.g. 2026-11-01)") from None
 
 
 def parse_at(value: str | None, tz: ZoneInfo) -> datetime:
@@ -50,7 +50,9 @@ def parse_at(value: str | None, tz: ZoneInfo) -> datetime:
     try:
         at = datetime.fromisoformat(value)
     except ValueError:
-        raise MailbridgeError(f"--at: not an ISO time: {value!r} (e.g. 2026-11-28T23:00)") from None
+        raise InvalidRequestError(
+            f"--at: not an ISO time: {value!r} (e.g. 2026-11-28T23:00)"
+        ) from None
     return at.replace(tzinfo=tz) if at.tzinfo is None else at
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from mailbridge.cli.common import Command, print_json
 from mailbridge.clock import system_clock
 from mailbridge.directory.records import child_lines, read_directory_file, report_lines
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import NotFoundError, StorageError
 from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import (
     Settings,
@@ -43,7 +43,7 @@ def cmd_directory(args: argparse.Namespace, settings: Settings) -> int:
                 with Session(engine) as session, session.begin():
                     report = import_directory(session, parsed, now=system_clock(), actor="cli")
             except SQLAlchemyError as exc:
-                raise MailbridgeError(
+                raise StorageError(
                     f"{args.file}: the database refused the import "
                     f"({str(exc).splitlines()[0]}); nothing imported"
                 ) from exc
@@ -56,7 +56,7 @@ def cmd_directory(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     if detail is None:
-        raise MailbridgeError(f"no child with id {args.child_id!r} in the directory")
+        raise NotFoundError(f"no child with id {args.child_id!r} in the directory")
     if args.json:
         print_json(detail)
     else:

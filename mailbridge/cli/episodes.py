@@ -15,7 +15,7 @@ from mailbridge.clock import system_clock
 from mailbridge.episodes.absence import CODES as ABSENCE_CODES
 from mailbridge.episodes.absence import reclassify
 from mailbridge.episodes.timeline import find_episode, list_episodes, render_timeline
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import NotFoundError
 from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import (
     Settings,
@@ -76,7 +76,7 @@ def cmd_episode(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     if data is None:
-        raise MailbridgeError(f"no episode with reference {args.reference}")
+        raise NotFoundError(f"no episode with reference {args.reference}")
     if args.json:
         print_json(data)
     else:
@@ -90,7 +90,7 @@ def _set_absence_type(session: Session, args: argparse.Namespace) -> None:
         select(Episode).where(Episode.reference == args.reference.upper()).with_for_update()
     ).first()
     if ep is None:
-        raise MailbridgeError(f"no episode with reference {args.reference}")
+        raise NotFoundError(f"no episode with reference {args.reference}")
     who = args.by or login_name()
     changed = reclassify(
         session, ep, args.absence_type, actor=f"cli:{who}", at=system_clock(), source="cli"

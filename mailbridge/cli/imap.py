@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from mailbridge.cli.common import Command, parse_day, print_delivery
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import InvalidRequestError, MailbridgeError
 from mailbridge.ingress import imap as imap_ingress
 from mailbridge.intake import Intake
 from mailbridge.runtime.serve import make_workers, open_store
@@ -40,7 +40,7 @@ def add_parsers(sub: Any) -> None:
 def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
     """`imap check` exits 1 naming the account on any failure; `imap backfill` stores the folder."""
     if not settings.imap.url:
-        raise MailbridgeError(
+        raise InvalidRequestError(
             "imap.url is not set ([imap] url in the config, or MAILBRIDGE_IMAP_URL)"
         )
     if args.imap_command == "check":

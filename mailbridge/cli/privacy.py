@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailbridge.cli.common import Command, parse_day, print_json
 from mailbridge.clock import system_clock
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import InvalidRequestError
 from mailbridge.reports import retention, subject_access
 from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import (
@@ -55,7 +55,7 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
         day = parse_day("--before", args.before)
         cutoff = retention.cutoff_before(day, settings.tz)
         if cutoff > now:
-            raise MailbridgeError(f"--before: {args.before} is in the future")
+            raise InvalidRequestError(f"--before: {args.before} is in the future")
     else:
         cutoff = retention.cutoff_for(now, settings.retention.days)
     engine = open_store(settings)

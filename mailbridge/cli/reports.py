@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbridge.cli.common import Command, parse_at, parse_day, print_delivery, print_json
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import FileAccessError, InvalidRequestError
 from mailbridge.reports import digest, ssda903
 from mailbridge.reports.report import build_report
 from mailbridge.runtime.serve import make_runner, make_workers, open_store
@@ -100,7 +100,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         try:
             ssda903.write_atomic(out, text)
         except OSError as exc:
-            raise MailbridgeError(f"--out {out}: {exc.strerror or exc}") from exc
+            raise FileAccessError(f"--out {out}: {exc.strerror or exc}") from exc
         print(f"wrote {len(rows)} episode(s) to {out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -111,7 +111,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     start, end = parse_day("--from", args.start), parse_day("--to", args.end)
     if start > end:
-        raise MailbridgeError(f"--from {start} is after --to {end}")
+        raise InvalidRequestError(f"--from {start} is after --to {end}")
     engine = open_store(settings)
     try:
         built = build_report(engine, settings, start, end, names=args.names)
@@ -130,7 +130,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     try:
         Path(args.out).write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise MailbridgeError(f"--out {args.out}: {exc.strerror or exc}") from None
+        raise FileAccessError(f"--out {args.out}: {exc.strerror or exc}") from None
     print(f"report {start} to {end} written to {args.out} ({args.format})", file=sys.stderr)
     return 0
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mailbridge.cli.common import Command, parse_at, print_json
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import InvalidRequestError, NotFoundError
 from mailbridge.routing.rules import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
 from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import (
@@ -69,9 +69,9 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
     routing = load_routing_file(settings)
     known = (*KNOWN_EVENTS, *routing.events)
     if args.event not in known:
-        raise MailbridgeError(f"unknown event {args.event!r} (known: {', '.join(known)})")
+        raise InvalidRequestError(f"unknown event {args.event!r} (known: {', '.join(known)})")
     if args.child is None and args.event in ("missing", "update", "returned"):
-        raise MailbridgeError(f"--child is needed for a {args.event} event")
+        raise InvalidRequestError(f"--child is needed for a {args.event} event")
     at = parse_at(args.at, routing.tz)
     child = allocations = None
     if args.child is not None:
@@ -84,7 +84,7 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             engine.dispose()
         if child is None:
-            raise MailbridgeError(f"no child with id {args.child!r} in the directory")
+            raise NotFoundError(f"no child with id {args.child!r} in the directory")
     sender_known = args.sender_known if args.sender_known is not None else child is not None
     event = event_for_child(
         args.event,

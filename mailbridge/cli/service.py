@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from mailbridge.alerts.render import Renderer
 from mailbridge.cli.common import Command, print_json, safe_url
 from mailbridge.clock import system_clock
-from mailbridge.errors import ConfigError, MailbridgeError
+from mailbridge.errors import ConfigError, DatabaseUnavailableError, MailbridgeError
 from mailbridge.ops import health
 from mailbridge.ops.metrics import read_only
 from mailbridge.runtime.serve import open_store, serve
@@ -133,7 +133,9 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     except MailbridgeError:
         raise
     except Exception as exc:
-        raise MailbridgeError(f"database {safe_url(settings.database_url)}: {exc}") from exc
+        raise DatabaseUnavailableError(
+            f"database {safe_url(settings.database_url)}: {exc}"
+        ) from exc
     finally:
         engine.dispose()
     return 0

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from mailbridge.cli.common import Command
 from mailbridge.clock import system_clock
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import InvalidRequestError
 from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import Settings
 from mailbridge.store import accounts
@@ -67,7 +67,7 @@ def read_password() -> str:
     if sys.stdin.isatty():
         first = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != first:
-            raise MailbridgeError("the two passwords differ")
+            raise InvalidRequestError("the two passwords differ")
         return first
     line = sys.stdin.readline()
     return line.rstrip("\r\n")
@@ -76,7 +76,9 @@ def read_password() -> str:
 def _password() -> str:
     password = read_password()
     if len(password) < MIN_PASSWORD:
-        raise MailbridgeError("no password on stdin (use --no-password for single sign-on only)")
+        raise InvalidRequestError(
+            "no password on stdin (use --no-password for single sign-on only)"
+        )
     if len(password) < ADVISED_PASSWORD:
         print(
             f"mailbridge: warning: a password of fewer than {ADVISED_PASSWORD} characters is "
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if (command == "add" and not args.no_password) or command == "password":
         password_hash = auth.hash_password(_password())
     if command == "add" and args.role in auth.OWN_CHILDREN and not args.email:
-        raise MailbridgeError(
+        raise InvalidRequestError(
             f"a {args.role} account needs --email: it is how they see their own children"
         )
     engine = open_store(settings)

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import FileAccessError
 from mailbridge.settings.config import Settings
 
 
@@ -27,7 +27,7 @@ def reply_secret(settings: Settings) -> bytes:
     except FileExistsError:  # another process made it first
         value = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise MailbridgeError(f"service.reply_secret_file: cannot read {path}: {exc}") from exc
+        raise FileAccessError(f"service.reply_secret_file: cannot read {path}: {exc}") from exc
     if len(value) < 16:
-        raise MailbridgeError(f"service.reply_secret_file: {path} holds no usable secret")
+        raise FileAccessError(f"service.reply_secret_file: {path} holds no usable secret")
     return value.encode()

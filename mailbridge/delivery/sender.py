@@ -13,7 +13,6 @@ import os
 import random
 import re
 import smtplib
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
@@ -40,9 +39,11 @@ from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.delivery.reply_tokens import make_reply_address
 from mailbridge.ops import tls
 from mailbridge.ops.logs import log_context
+from mailbridge.runtime.loop import BackgroundLoop
 from mailbridge.settings.config import Settings
 from mailbridge.store import inbound
 from mailbridge.store.models import FAILED, QUEUED, SENT, Alert, Episode, InboundMessage
+from mailbridge.store.sql import claim
 
 log = logging.getLogger(__name__)
 _FILE_POLICY = compat32.clone(linesep="\r\n")
@@ -344,7 +345,11 @@ def requeue_failed(session: Session, *, now: datetime, actor: str) -> int:
     return len(rows)
 
 
-class Sender:
+class Sender(BackgroundLoop):
+    """Claims queued alert rows and hands them to the transport, on its own thread."""
+
+    thread_name = "sender"
+
     def __init__(
         self,
         engine: Engine,
@@ -355,6 +360,7 @@ class Sender:
         on_give_up: FallbackFactory | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        super().__init__()
         self.engine = engine
         self.settings = settings
         self.transport: Transport = transport or make_transport(settings)
@@ -362,9 +368,6 @@ class Sender:
         self.on_give_up = on_give_up
         self.secret = reply_secret(settings)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         # The claims of a pass the database cut short: their outcomes (None: never tried),
         # settled by the next pass so they need not wait out the lease.
         self._held: dict[int, Outcome | None] = {}
@@ -375,32 +378,15 @@ class Sender:
         self._facts: dict[int, _Facts] = {}
         self._sent_now: list[tuple[datetime, datetime, str]] = []
 
-    # -- the loop ---------------------------------------------------------------------
-    def wake(self) -> None:
-        self._wake.set()
+    # -- the loop (runtime/loop.py) -----------------------------------------------------
+    def run_pass(self) -> float:
+        report = self.deliver_once()
+        return self._idle_wait() if report.handled == 0 else 0.0
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 60) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                report = self.deliver_once()
-                wait = self._idle_wait() if report.handled == 0 else 0.0
-            except Exception as exc:
-                # The database may be away: the thread that sends every alert must outlive it.
-                log.error("sender pass failed: %s; retrying", type(exc).__name__)
-                wait = self.settings.processing.poll_seconds
-            if wait:
-                self._wake.wait(wait)
-                self._wake.clear()
+    def pass_failed(self, exc: Exception) -> float:
+        # The database may be away: the thread that sends every alert must outlive it.
+        log.error("sender pass failed: %s; retrying", type(exc).__name__)
+        return self.settings.processing.poll_seconds
 
     def _idle_wait(self) -> float:
         """Sleep until the next retry is due, or a poll interval, whichever is sooner.
@@ -454,7 +440,7 @@ class Sender:
             self._renew(ids)
             with self.transport.open() as conn:
                 for alert_id, recipient, message in ready:
-                    if self._stop.is_set():
+                    if self.stopping.is_set():
                         break  # shutting down: _settle hands the untried rows back
                     self._renew(ids)
                     with self._context(alert_id):
@@ -524,14 +510,12 @@ class Sender:
         now = self.clock()
         lease = self._lease()
         with Session(self.engine) as session, session.begin():
-            rows = list(
-                session.scalars(
-                    select(Alert)
-                    .where(Alert.status == QUEUED, Alert.next_attempt_at <= now)
-                    .order_by(Alert.next_attempt_at, Alert.id)
-                    .limit(self.settings.relay.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
+            rows = claim(
+                session,
+                select(Alert)
+                .where(Alert.status == QUEUED, Alert.next_attempt_at <= now)
+                .order_by(Alert.next_attempt_at, Alert.id),
+                limit=self.settings.relay.batch_size,
             )
             for row in rows:
                 row.attempts += 1

@@ -1,7 +1,7 @@
 """The episode state machine: what one classified report does to the episodes that exist.
 
 Pure: it sees plain values and returns a decision; processing applies it in one
-transaction. Every branch is unit-tested in tests/test_episodes.py.
+transaction. Every branch is unit-tested in tests/unit/test_episodes.py.
 """
 
 from __future__ import annotations

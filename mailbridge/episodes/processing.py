@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
@@ -43,6 +42,7 @@ from mailbridge.store.models import (
     InboundMessage,
     ReferenceCounter,
 )
+from mailbridge.store.sql import insert_ignore
 from mailbridge.timers.runner import replan
 
 REFERENCE = re.compile(r"\bMB-(\d{4})-(\d{5,})\b", re.IGNORECASE)
@@ -304,10 +304,7 @@ def open_unmatched_from(session: Session, sender: str) -> EpisodeState | None:
 
 def next_reference(session: Session, year: int) -> str:
     """MB-YYYY-NNNNN from a per-year counter; the UPDATE's row lock serialises instances."""
-    insert_fn: Any = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
-    session.execute(insert_fn(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing())
+    session.execute(insert_ignore(session, ReferenceCounter).values(year=year, last=0))
     last = session.execute(
         update(ReferenceCounter)
         .where(ReferenceCounter.year == year)

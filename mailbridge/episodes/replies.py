@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
@@ -33,6 +32,7 @@ from mailbridge.store.models import (
     EpisodeMessage,
     InboundMessage,
 )
+from mailbridge.store.sql import insert_ignore
 from mailbridge.timers.runner import ensure_interview, replan
 
 
@@ -141,12 +141,8 @@ class ReplyHandler:
         sender: str,
         now: datetime,
     ) -> None:
-        insert_fn = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
         session.execute(
-            insert_fn(Acknowledgement)
-            .values(
+            insert_ignore(session, Acknowledgement, key=["episode_id", "role", "address"]).values(
                 episode_id=episode.id,
                 alert_id=token.alert_id,
                 inbound_id=message.id,
@@ -154,7 +150,6 @@ class ReplyHandler:
                 address=sender,
                 at=now,
             )
-            .on_conflict_do_nothing(index_elements=["episode_id", "role", "address"])
         )
         self._settle(
             session,

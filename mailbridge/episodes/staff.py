@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import InvalidRequestError
 from mailbridge.reading.interview_form import InterviewOutcome, parse_interview_outcome
 from mailbridge.routing.rules import Routing
 from mailbridge.store import inbound as store
@@ -30,7 +30,7 @@ from mailbridge.store.models import Acknowledgement, Episode, Interview
 from mailbridge.timers.runner import ensure_interview, replan
 
 
-class ActionRefused(MailbridgeError):
+class ActionRefused(InvalidRequestError):
     """The action makes no sense for this episode as it stands (the reason says why)."""
 
 

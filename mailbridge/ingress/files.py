@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import FileAccessError
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ def read_messages(path: str, *, stdin: bytes | None = None) -> Iterator[FileMess
         try:
             data = Path(path).read_bytes()
         except IsADirectoryError as exc:
-            raise MailbridgeError(f"{path}: is a directory, not a message file") from exc
+            raise FileAccessError(f"{path}: is a directory, not a message file") from exc
         except OSError as exc:
-            raise MailbridgeError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+            raise FileAccessError(f"{path}: cannot read ({exc.strerror or exc})") from exc
         label = path
     if not looks_like_mbox(data):
         yield FileMessage(label, data)

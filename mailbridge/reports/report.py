@@ -21,10 +21,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import Engine, select
 
 from mailbridge.errors import MailbridgeError
-from mailbridge.reading.interview_form import DEFAULT_REASON_CODES
 from mailbridge.reports import stats
 from mailbridge.reports.stats import Figures, RepeatChild
 from mailbridge.resources import resource_path
+from mailbridge.routing.reason_codes import DEFAULT_REASON_CODES
 from mailbridge.settings.config import Settings, load_routing_file
 from mailbridge.store.models import Child
 

@@ -34,6 +34,7 @@ from mailbridge.store.models import (
     InboundMessage,
     Interview,
 )
+from mailbridge.store.sql import claim
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +274,7 @@ def _batches(engine: Engine, one: Callable[[Session], tuple[int, bool]]) -> int:
 
 
 def _claim(session: Session, q: Any, batch_size: int) -> list[int]:
-    return list(session.scalars(q.limit(batch_size).with_for_update(skip_locked=True)))
+    return claim(session, q, limit=batch_size)
 
 
 def _purge_messages(

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import InvalidRequestError
 from mailbridge.store.models import Child, Episode
 
 __all__ = [
@@ -89,7 +89,7 @@ def parse_year(value: str) -> CollectionYear:
             second is None or int(second) in (first + 1, (first + 1) % 100)
         ):
             return CollectionYear(first)
-    raise MailbridgeError(
+    raise InvalidRequestError(
         f"--year: not a collection year: {value!r} (e.g. 2026 or 2026-27 for "
         "1 April 2026 to 31 March 2027)"
     )

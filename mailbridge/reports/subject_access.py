@@ -20,7 +20,7 @@ from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session, undefer
 
 from mailbridge.episodes.timeline import episode_json, episode_messages
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import FileAccessError, InvalidRequestError, NotFoundError
 from mailbridge.reading.match import fold
 from mailbridge.store import inbound
 from mailbridge.store.directory import describe_child, load_snapshot
@@ -188,7 +188,7 @@ def collect(session: Session, child_id: str) -> dict[str, Any]:
     """Everything held about one child, as JSON-ready data plus the raw messages."""
     child = describe_child(session, child_id)
     if child is None:
-        raise MailbridgeError(f"no child with id {child_id!r} in the directory")
+        raise NotFoundError(f"no child with id {child_id!r} in the directory")
     episodes = list(
         session.scalars(
             select(Episode).where(Episode.child_id == child_id).order_by(Episode.opened_at)
@@ -340,9 +340,9 @@ def export(
     """Write the zip (refusing to overwrite one) and the audit line; return the index."""
     requested_by = requested_by.strip()
     if not requested_by:
-        raise MailbridgeError("--requested-by: say who asked for the export")
+        raise InvalidRequestError("--requested-by: say who asked for the export")
     if out.exists():
-        raise MailbridgeError(f"{out}: already exists; choose another path")
+        raise FileAccessError(f"{out}: already exists; choose another path")
     with Session(engine) as session:
         data = collect(session, child_id)
     index = {
@@ -365,7 +365,7 @@ def export(
         # so the export is 0600 and ours.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
-        raise MailbridgeError(
+        raise FileAccessError(
             f"{tmp}: exists (an export in progress, or left by a crash); remove it and retry"
         ) from None
     linked = False
@@ -391,7 +391,7 @@ def export(
                 try:
                     os.link(tmp, out)  # unlike a rename, never replaces a file made meanwhile
                 except FileExistsError:
-                    raise MailbridgeError(f"{out}: already exists; choose another path") from None
+                    raise FileAccessError(f"{out}: already exists; choose another path") from None
                 linked = True
         except BaseException:
             if linked:

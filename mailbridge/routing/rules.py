@@ -1,7 +1,7 @@
 """Who must hear about an event: an Alertmanager-style routing tree over plain data.
 
 Pure: ``load_routing`` parses text it is given and ``route`` reads only its arguments, so every
-rule is tested without I/O (tests/test_routing.py). The file format is described in
+rule is tested without I/O (tests/unit/test_routing.py). The file format is described in
 docs/routing.md; the shipped defaults are config/routing.yaml.
 
 Evaluation:
@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from mailbridge.errors import ConfigError
-from mailbridge.reading.interview_form import DEFAULT_REASON_CODES as INTERVIEW_REASON_CODES
+from mailbridge.routing.reason_codes import DEFAULT_REASON_CODES
 
 if TYPE_CHECKING:
     from mailbridge.directory.records import ChildRecord
@@ -183,11 +183,6 @@ class Routed:
 # -- timer settings (escalation, return interviews, repeat missing) ------------------------
 # Read by mailbridge/timers.py. Every section is optional, so an older routing file still loads
 # with the defaults below.
-
-# Reasons for going missing (push and pull factors): code -> synonyms a worker may write.
-# One list of reason codes for the routing file's default and the interview form's reader.
-DEFAULT_REASON_CODES = INTERVIEW_REASON_CODES
-
 
 def fold_reason(text: str) -> str:
     """How reason codes and synonyms are compared: case, '-', '_' and spacing are ignored."""

@@ -8,7 +8,8 @@ import logging
 import signal
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from mailbridge.alerts.outbox import Notifier
 from mailbridge.clock import Clock, system_clock
 from mailbridge.delivery.sender import Sender
 from mailbridge.episodes.processing import ReadingPipeline
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import StartupError
 from mailbridge.ingress.imap import Watcher
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake
@@ -193,7 +194,7 @@ def start_http(
             settings.http.host, settings.http.port, registry=metrics.registry, probes=probes
         )
     except OSError as exc:
-        raise MailbridgeError(
+        raise StartupError(
             f"cannot serve HTTP on {settings.http.host}:{settings.http.port}: {exc.strerror or exc}"
         ) from exc
 
@@ -215,85 +216,77 @@ async def serve(
     ready: Callable[[str, int], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """Run until SIGTERM/SIGINT (or ``stop``, for callers that are not the main thread)."""
+    """Run until SIGTERM/SIGINT (or ``stop``, for callers that are not the main thread).
+
+    Every part is registered on one exit stack as it starts, so a failure at any step, or the
+    stop, undoes exactly what was started, in reverse: the listener first (no new mail), then
+    the watcher, the timers, the worker (finishing the message in hand), the sender, the HTTP
+    endpoint, the intake writer, and the engine last.
+    """
     quiet_libraries()
-    engine = open_store(settings)
-    try:
-        worker, sender = make_workers(engine, settings)
-    except MailbridgeError:
-        engine.dispose()
-        raise
-    intake = Intake(engine, on_stored=worker.wake)
-    if engine.dialect.name == "sqlite":
-        worker.yield_to = intake.busy
-    try:
-        listener = Listener(settings.smtp, intake)
-    except (OSError, ssl.SSLError) as exc:
-        # check-config caught these at start; a file changed since (renewal in progress?).
-        intake.close()
-        engine.dispose()
-        raise MailbridgeError(f"cannot set up the SMTP listener's TLS or AUTH: {exc}") from exc
     loop = asyncio.get_running_loop()
-    stopping = stop or asyncio.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stopping.set)
 
-    watcher: Watcher | None = None
-    probes = Probes(engine, listener_probe(loop, listener), lambda: imap_state(settings, watcher))
-    try:
+    def blocking(stop_part: Callable[[], object]) -> Callable[[], Awaitable[object]]:
+        return lambda: loop.run_in_executor(None, stop_part)
+
+    async with AsyncExitStack() as parts:
+        engine = open_store(settings)
+        parts.callback(engine.dispose)
+        worker, sender = make_workers(engine, settings)
+        intake = Intake(engine, on_stored=worker.wake)
+        parts.push_async_callback(blocking(intake.close))
+        if engine.dialect.name == "sqlite":
+            worker.yield_to = intake.busy
+        try:
+            listener = Listener(settings.smtp, intake)
+        except (OSError, ssl.SSLError) as exc:
+            # check-config caught these at start; a file changed since (renewal in progress?).
+            raise StartupError(f"cannot set up the SMTP listener's TLS or AUTH: {exc}") from exc
+        stopping = stop or asyncio.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stopping.set)
+
+        watcher: Watcher | None = None
+        probes = Probes(
+            engine, listener_probe(loop, listener), lambda: imap_state(settings, watcher)
+        )
         http = start_http(settings, engine, worker, sender, probes)
-    except MailbridgeError:
-        engine.dispose()
-        raise
-    try:
+        if http is not None:
+            parts.push_async_callback(blocking(http.stop))
         web = start_web(settings, engine)
-    except MailbridgeError:
-        if http is not None:
-            http.stop()
-        engine.dispose()
-        raise
-    try:
-        host, port = await listener.start()
-    except OSError as exc:
-        if http is not None:
-            http.stop()
         if web is not None:
-            web.stop()
-        engine.dispose()
-        raise MailbridgeError(
-            f"cannot listen on {settings.smtp.host}:{settings.smtp.port}: {exc.strerror or exc}"
-        ) from exc
-    worker.start()
-    sender.start()
-    scheduler = start_scheduler(make_runner(engine, settings), sender, settings)
-    watcher = start_watcher(engine, settings, intake, worker, sender)
-    clear_text = listener_warning(settings)
-    if clear_text:
-        log.warning("%s", clear_text)
-    log.info(
-        "mailbridge listening on %s:%d for %s; store %s",
-        host,
-        port,
-        ", ".join(settings.smtp.addresses),
-        engine.url.render_as_string(hide_password=True),
-    )
-    if ready is not None:
-        ready(host, port)
-    await stopping.wait()
-
-    log.info("stopping: no new connections; finishing messages in flight")
-    await listener.stop()
-    if watcher is not None:
-        await loop.run_in_executor(None, watcher.stop)
-    await loop.run_in_executor(None, intake.close)
-    await loop.run_in_executor(None, scheduler.shutdown)
-    await loop.run_in_executor(None, worker.stop)
-    await loop.run_in_executor(None, sender.stop)
-    if http is not None:
-        await loop.run_in_executor(None, http.stop)
-    if web is not None:
-        await loop.run_in_executor(None, web.stop)
-    engine.dispose()
+            parts.push_async_callback(blocking(web.stop))
+        sender.start()
+        parts.push_async_callback(blocking(sender.stop))
+        worker.start()
+        parts.push_async_callback(blocking(worker.stop))
+        scheduler = start_scheduler(make_runner(engine, settings), sender, settings)
+        parts.push_async_callback(blocking(scheduler.shutdown))
+        watcher = start_watcher(engine, settings, intake, worker, sender)
+        if watcher is not None:
+            parts.push_async_callback(blocking(watcher.stop))
+        try:
+            host, port = await listener.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {settings.smtp.host}:{settings.smtp.port}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        parts.push_async_callback(listener.stop)
+        clear_text = listener_warning(settings)
+        if clear_text:
+            log.warning("%s", clear_text)
+        log.info(
+            "mailbridge listening on %s:%d for %s; store %s",
+            host,
+            port,
+            ", ".join(settings.smtp.addresses),
+            engine.url.render_as_string(hide_password=True),
+        )
+        if ready is not None:
+            ready(host, port)
+        await stopping.wait()
+        log.info("stopping: no new connections; finishing messages in flight")
     log.info("stopped cleanly")
     return 0

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from mailbridge.clock import Clock, system_clock
 from mailbridge.ops.logs import log_context
+from mailbridge.runtime.loop import BackgroundLoop
 from mailbridge.runtime.pipeline import Pipeline
 from mailbridge.settings.config import ProcessingSettings
 from mailbridge.store import inbound
@@ -28,7 +29,9 @@ from mailbridge.store.models import FAILED, InboundMessage
 log = logging.getLogger(__name__)
 
 
-class Worker:
+class Worker(BackgroundLoop):
+    thread_name = "worker"
+
     def __init__(
         self,
         engine: Engine,
@@ -39,6 +42,7 @@ class Worker:
         on_committed: Callable[[], None] | None = None,
         yield_to: Callable[[], bool] | None = None,
     ) -> None:
+        super().__init__()
         self.engine = engine
         self.pipeline = pipeline
         self.settings = settings
@@ -51,39 +55,19 @@ class Worker:
         # Told (received_at, finished_at, status) after a message reaches a terminal state and
         # commits: the processing-latency histogram of /metrics.
         self.on_finished: Callable[[datetime, datetime, str], None] | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    # -- the loop -------------------------------------------------------------------
-    def wake(self) -> None:
-        self._wake.set()
+    # -- the loop (runtime/loop.py) ---------------------------------------------------
+    def run_pass(self) -> float:
+        worked = self.run_once(stop=self.stopping)
+        return self.settings.poll_seconds if worked == 0 else 0.0
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="worker", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 60) -> None:
-        """Finish the message in hand, then return."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                worked = self.run_once(stop=self._stop)
-            except SQLAlchemyError as exc:
-                log.error("worker cannot reach the database: %s; retrying", type(exc).__name__)
-                worked = 0
-            except Exception as exc:
-                # Never let one bad pass end the thread that drives every report.
-                log.exception("worker pass failed: %s", type(exc).__name__)
-                worked = 0
-            if worked == 0:
-                self._wake.wait(self.settings.poll_seconds)
-                self._wake.clear()
+    def pass_failed(self, exc: Exception) -> float:
+        if isinstance(exc, SQLAlchemyError):
+            log.error("worker cannot reach the database: %s; retrying", type(exc).__name__)
+        else:
+            # Never let one bad pass end the thread that drives every report.
+            log.exception("worker pass failed: %s", type(exc).__name__)
+        return self.settings.poll_seconds
 
     # -- one pass -------------------------------------------------------------------
     def run_once(self, stop: threading.Event | None = None) -> int:

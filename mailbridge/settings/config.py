@@ -7,6 +7,7 @@ instead of one traceback at a time.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tomllib
 import types
@@ -331,12 +332,28 @@ def load_routing_file(settings: Settings) -> Routing:
             [f"routing.file: no routing rules found ({DEFAULT_ROUTING} nor the packaged copy)"]
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ConfigError([f"routing.file: {path}: not found"]) from None
+    except OSError as exc:
+        raise ConfigError([f"routing.file: {path}: cannot read ({exc})"]) from exc
+    return _load_routing_cached(
+        str(path), stat.st_mtime_ns, stat.st_size, settings.service.timezone
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _load_routing_cached(path: str, _mtime_ns: int, _size: int, timezone: str) -> Routing:
+    """Parse a routing file once per process: the worker, the timers and the sender share one
+    ``Routing``. The file's size and modification time are part of the key, so an edited file
+    is read again; a file that fails to parse is not cached (the error is raised again)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"routing.file: {path}: not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"routing.file: {path}: cannot read ({exc})"]) from exc
-    return load_routing(text, source=str(path), default_timezone=settings.service.timezone)
+    return load_routing(text, source=path, default_timezone=timezone)
 
 
 def load_settings(

@@ -15,18 +15,18 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import InvalidRequestError, NotFoundError
 from mailbridge.store.models import WebSession, WebUser
 
 # last_seen_at is written at most this often, so a polling duty screen is not a write a second.
 _TOUCH_EVERY = timedelta(seconds=60)
 
 
-class AccountExists(MailbridgeError):
+class AccountExists(InvalidRequestError):
     """``users add`` for a name that is already taken."""
 
 
-class NoSuchAccount(MailbridgeError):
+class NoSuchAccount(NotFoundError):
     """An account name that is not in web_users."""
 
 

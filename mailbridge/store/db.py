@@ -9,11 +9,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from mailbridge.errors import MailbridgeError, SchemaBehindError
+from mailbridge.errors import DatabaseUnavailableError, SchemaBehindError
 from mailbridge.resources import resource_path
 
 
@@ -99,12 +99,45 @@ def upgrade(engine: Engine) -> None:
     start together (each running `db upgrade` first) migrate one after the other: the second
     finds the schema at head and does nothing.
     """
+    migrate(engine, "head")
+
+
+def migrate(engine: Engine, revision: str, *, downgrade: bool = False) -> None:
+    """Move the schema to ``revision`` in one transaction (up, or down with ``downgrade``).
+
+    On SQLite, foreign keys are off for the migration: a batch migration rebuilds a table by
+    dropping it, and with foreign keys on that drop cascades to the rows that point at it (a
+    rebuilt ``episodes`` emptied ``episode_messages``; tests/migrations/test_roundtrip.py).
+    The pragma only takes effect outside a transaction, so it is set on the driver connection
+    before BEGIN, and restored after.
+    """
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            _driver_pragma(conn, "PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                    )
+                cfg.attributes["connection"] = conn
+                if downgrade:
+                    command.downgrade(cfg, revision)
+                else:
+                    command.upgrade(cfg, revision)
+        finally:
+            if sqlite:
+                _driver_pragma(conn, "PRAGMA foreign_keys=ON")
+
+
+def _driver_pragma(conn: Connection, pragma: str) -> None:
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(pragma)
+    finally:
+        cursor.close()
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -113,7 +146,7 @@ def ensure_schema(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except SQLAlchemyError as exc:
-        raise MailbridgeError(
+        raise DatabaseUnavailableError(
             f"cannot reach the database {engine.url.render_as_string(hide_password=True)}: "
             f"{_first_line(exc)}"
         ) from exc

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, func, insert, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from mailbridge.errors import MailbridgeError, StorageError
+from mailbridge.errors import InvalidRequestError, NotFoundError, StorageError
+from mailbridge.store import sql
 from mailbridge.store.models import (
     FAILED,
     IGNORED,
@@ -101,14 +101,10 @@ def insert_batch(session: Session, items: Sequence[Incoming]) -> list[Stored]:
         first_at.setdefault(key, index)
 
     # 1. The first message of each key in this batch, in input order: the database decides.
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         _lock_keys(session, keys)
-    insert_fn: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    claim_stmt = (
-        insert_fn(_MESSAGES)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(_MESSAGES.c.id, _MESSAGES.c.dedupe_key)
+    claim_stmt = sql.insert_ignore(session, _MESSAGES, key=["dedupe_key"]).returning(
+        _MESSAGES.c.id, _MESSAGES.c.dedupe_key
     )
     firsts = sorted(first_at.values())
     won: dict[str, int] = {
@@ -245,7 +241,7 @@ def claim(session: Session, *, now: datetime, lease: timedelta, limit: int) -> l
     Counting first means a message that kills the process every time still reaches the
     retry bound (Mailman's poison-message rule).
     """
-    ids = list(session.scalars(claimable(now).limit(limit).with_for_update(skip_locked=True)).all())
+    ids = sql.claim(session, claimable(now), limit=limit)
     if ids:
         session.execute(
             update(InboundMessage)
@@ -356,9 +352,9 @@ def reset_for_reprocess(session: Session, message_id: int, *, now: datetime, act
     """Send a message round again; a duplicate never is, or its report would count twice."""
     row = session.get(InboundMessage, message_id)
     if row is None:
-        raise MailbridgeError(f"no stored message with id {message_id}")
+        raise NotFoundError(f"no stored message with id {message_id}")
     if row.duplicate_of is not None:
-        raise MailbridgeError(
+        raise InvalidRequestError(
             f"message {message_id} is a duplicate of message {row.duplicate_of}; "
             f"reprocess {row.duplicate_of} instead"
         )

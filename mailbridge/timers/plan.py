@@ -2,7 +2,7 @@
 
 Pure: every function reads only its arguments (an episode's clock facts, the routing file and a
 time that the caller passes in), so every rule is tested with an injected time and no sleeps
-(tests/test_timers.py). The scheduler and the database are thin edges around it:
+(tests/unit/test_timers.py). The scheduler and the database are thin edges around it:
 
 1. Whenever an episode changes (opened, acknowledged, returned, interview recorded) and on every
    scheduler tick, call ``plan(clock, routing, until=now)``. It lists every action that should

@@ -12,16 +12,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from mailbridge.routing.rules import Routing
 from mailbridge.store import inbound
 from mailbridge.store.models import Acknowledgement, DueAction, Episode, Interview
+from mailbridge.store.sql import claim, insert_ignore
 from mailbridge.timers.plan import DueAction as PlannedAction
 from mailbridge.timers.plan import EpisodeClock, escalation_roles, late_note, plan
 
@@ -81,8 +81,7 @@ def replan(session: Session, episode: Episode, routing: Routing, now: datetime) 
         if row is None:
             # Another instance replanning the same episode may add the same key first.
             session.execute(
-                _insert(session)(DueAction)
-                .values(
+                insert_ignore(session, DueAction, key=["key"]).values(
                     key=key,
                     kind=action.kind,
                     episode_id=episode.id,
@@ -91,7 +90,6 @@ def replan(session: Session, episode: Episode, routing: Routing, now: datetime) 
                     note=action.note,
                     status=PENDING,
                 )
-                .on_conflict_do_nothing(index_elements=["key"])
             )
         elif row.status == PENDING:
             row.due_at = action.due_at
@@ -101,10 +99,6 @@ def replan(session: Session, episode: Episode, routing: Routing, now: datetime) 
             row.status = CANCELLED
             row.done_at = now
     session.flush()
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 @dataclass(frozen=True)
@@ -151,13 +145,14 @@ class Runner:
         while True:
             try:
                 with Session(self.engine) as session, session.begin():
-                    row = session.scalars(
+                    claimed = claim(
+                        session,
                         select(DueAction)
                         .where(DueAction.status == PENDING, DueAction.due_at <= now)
-                        .order_by(DueAction.due_at, DueAction.id)
-                        .limit(1)
-                        .with_for_update(skip_locked=True)
-                    ).first()
+                        .order_by(DueAction.due_at, DueAction.id),
+                        limit=1,
+                    )
+                    row = claimed[0] if claimed else None
                     if row is None or len(done) >= limit:
                         return done
                     performed = self._perform(session, row, now)

@@ -41,7 +41,7 @@ from mailbridge.clock import Clock, system_clock
 from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.directory import records
 from mailbridge.episodes import staff
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import InvalidRequestError, MailbridgeError
 from mailbridge.reports import ssda903
 from mailbridge.reports.report import build_report
 from mailbridge.routing.rules import Routing
@@ -1032,7 +1032,7 @@ def _user_op(app: WebApp, ctx: Ctx, op: str) -> str:
             username = _text(ctx.form, "username")
             role = _text(ctx.form, "role")
             if not username or role not in auth.ROLES:
-                raise MailbridgeError("a new account needs a username and one of the roles")
+                raise InvalidRequestError("a new account needs a username and one of the roles")
             password = str(form.get("password") or "")
             accounts.add_account(
                 s,
@@ -1056,7 +1056,7 @@ def _user_op(app: WebApp, ctx: Ctx, op: str) -> str:
                 detail=None,
             )
             return f"Account {op}d."
-    raise MailbridgeError(f"unknown operation {op!r}")
+    raise InvalidRequestError(f"unknown operation {op!r}")
 
 
 class SecurityHeaders:

@@ -17,7 +17,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from mailbridge.clock import Clock, system_clock
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import StartupError
 from mailbridge.settings.config import Settings
 from mailbridge.web.app import create_app
 
@@ -53,7 +53,7 @@ class WebServer:
             sock.bind((self.host, self.port))
         except OSError as exc:
             sock.close()
-            raise MailbridgeError(
+            raise StartupError(
                 f"cannot serve the web app on {self.host}:{self.port}: {exc.strerror or exc}"
             ) from exc
         sock.listen(128)
@@ -67,7 +67,7 @@ class WebServer:
                 break
             threading.Event().wait(0.025)
         if not self.server.started:
-            raise MailbridgeError(f"the web app did not start on {self.host}:{self.port}")
+            raise StartupError(f"the web app did not start on {self.host}:{self.port}")
         log.info("web app on http://%s:%d/", self.host, self.port)
         return self.host, self.port
 

@@ -1,0 +1,1 @@
+"""Shared test helpers: the only modules that tests import from one another."""
