@@ -22,6 +22,7 @@ from mailbridge.cli import (
     service,
     smtp,
     timers,
+    users,
 )
 from mailbridge.cli.common import Command
 from mailbridge.errors import ConfigError, MailbridgeError
@@ -31,7 +32,8 @@ from mailbridge.settings.config import (
 )
 
 GROUPS = (
-    service, directory, messages, episodes, reports, alerts, timers, routes, privacy, imap, smtp
+    service, directory, messages, episodes, reports, alerts, timers, routes, privacy, imap, smtp,
+    users,
 )
 _COMMANDS: dict[str, Command] = {
     name: cmd for group in GROUPS for name, cmd in group.COMMANDS.items()

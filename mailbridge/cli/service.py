@@ -67,6 +67,13 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     outbox = settings.data_dir / "outbox"
     print(f"  relay:    {safe_url(settings.relay.url) or f'none (alerts written to {outbox})'}")
     print(f"  imap:     {safe_url(settings.imap.url) or 'none'}")
+    web = settings.web
+    if web.enabled:
+        oidc = f" and OpenID Connect ({web.oidc_issuer})" if web.oidc_issuer else ""
+        sign_in = f"local accounts{oidc}"
+        print(f"  web:      http://{web.host}:{web.port}/ ({sign_in})")
+    else:
+        print("  web:      off")
     print(f"  templates: {templates or 'packaged'}")
     trusted = ", ".join(settings.trust.authserv_ids) or "none (no sender is verified by header)"
     dkim_here = "on" if settings.trust.dkim_verify else "off"

@@ -349,6 +349,9 @@ class ImportReport:
     placements_added: int
     placements_updated: int
     rejected: tuple[RowError, ...]
+    # The child IDs added and updated (the web app's preview lists them).
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
 
     @property
     def rows_rejected(self) -> int:

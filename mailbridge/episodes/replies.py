@@ -21,6 +21,7 @@ from mailbridge.delivery.reply_tokens import Forged, Token, find_token
 from mailbridge.episodes import casework
 from mailbridge.episodes.absence import AbsenceType, reclassify
 from mailbridge.episodes.decisions import parse_when
+from mailbridge.episodes.staff import apply_outcome
 from mailbridge.errors import CaseworkRefused
 from mailbridge.ops.logs import set_episode
 from mailbridge.reading.acks import is_acknowledgement_reply, looks_like_interview_outcome
@@ -388,15 +389,7 @@ class ReplyHandler:
                 f"interview outcome for {episode.reference} incomplete "
                 f"(missing {missing}); sent back to {sender}",
             )
-        interview.status = outcome.result or interview.status
-        interview.held_on = outcome.date
-        interview.interviewer = outcome.interviewer
-        interview.reason_codes = list(outcome.reason_codes)
-        interview.reason_notes = outcome.reason_notes
-        interview.reason_not_held = outcome.reason_not_held
-        interview.risks = outcome.risks
-        interview.actions = outcome.actions
-        interview.recorded_at = now
+        apply_outcome(interview, outcome, now)
         interview.inbound_id = message.id
         self._settle(
             session,

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
@@ -31,6 +32,9 @@ from mailbridge.runtime.worker import Worker
 from mailbridge.settings.config import Settings, listener_warning
 from mailbridge.store import db
 from mailbridge.timers.runner import Runner
+
+if TYPE_CHECKING:
+    from mailbridge.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +199,17 @@ def start_http(
         ) from exc
 
 
+def start_web(settings: Settings, engine: Engine) -> WebServer | None:
+    """The staff web app on its own thread and event loop (docs/web.md); off by default."""
+    if not settings.web.enabled:
+        return None
+    from mailbridge.web.server import WebServer  # noqa: PLC0415 (only `serve` with [web] needs it)
+
+    server = WebServer(settings, engine)
+    server.start()
+    return server
+
+
 async def serve(
     settings: Settings,
     *,
@@ -239,6 +254,9 @@ async def serve(
         http = start_http(settings, engine, worker, sender, probes)
         if http is not None:
             parts.push_async_callback(blocking(http.stop))
+        web = start_web(settings, engine)
+        if web is not None:
+            parts.push_async_callback(blocking(web.stop))
         sender.start()
         parts.push_async_callback(blocking(sender.stop))
         worker.start()

@@ -144,6 +144,30 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    # The staff web app (docs/web.md) inside `serve`; off unless asked for.
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # A session ends this many hours after sign-in, or after this many idle minutes.
+    session_hours: int = 12
+    idle_minutes: int = 60
+    # Secure flag on cookies: "auto" (when the request came over https), "always" or "never".
+    cookie_secure: str = "auto"
+    # Proxies trusted for X-Forwarded-For/-Proto (comma-separated IPs); empty: none.
+    forwarded_allow_ips: str = ""
+    # OpenID Connect (Microsoft Entra ID or any provider); off while issuer or client_id is empty.
+    # Entra ID: https://login.microsoftonline.com/TENANT/v2.0
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid email profile"
+    oidc_label: str = "Sign in with your organisation account"
+    # The claim matched to an account's username when no account has the email claim's address.
+    oidc_username_claim: str = "preferred_username"
+
+
+@dataclass(frozen=True)
 class RoutingSettings:
     # Empty: config/routing.yaml in the start directory, else the packaged copy.
     file: str = ""
@@ -203,6 +227,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     trust: TrustSettings = field(default_factory=TrustSettings)
     reading: ReadingSettings = field(default_factory=ReadingSettings)
     source: str = "built-in defaults"
@@ -253,6 +278,10 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HTTP_ENABLED": ("http", "enabled"),
     "HTTP_HOST": ("http", "host"),
     "HTTP_PORT": ("http", "port"),
+    "WEB_ENABLED": ("web", "enabled"),
+    "WEB_HOST": ("web", "host"),
+    "WEB_PORT": ("web", "port"),
+    "WEB_OIDC_CLIENT_SECRET": ("web", "oidc_client_secret"),
 }
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -265,6 +294,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "retention": RetentionSettings,
     "digest": DigestSettings,
     "http": HttpSettings,
+    "web": WebSettings,
     "trust": TrustSettings,
     "reading": ReadingSettings,
 }
@@ -528,6 +558,7 @@ def validate(settings: Settings) -> list[str]:
         problems.append(f"http.port: must be 0-65535, got {s.http.port}")
     if s.http.enabled and s.http.port == s.smtp.port != 0 and s.http.host == s.smtp.host:
         problems.append(f"http.port: {s.http.port} is the SMTP listener's port")
+    problems.extend(_validate_web(s))
     url = s.database_url
     if not (url.startswith("sqlite:///") or url.startswith("postgresql+psycopg://")):
         problems.append(
@@ -615,6 +646,31 @@ def validate(settings: Settings) -> list[str]:
     for entry in s.digest.recipients:
         if "@" not in entry and not entry.replace("_", "").isalnum():
             problems.append(f"digest.recipients: {entry!r} is neither a role nor an address")
+    return problems
+
+
+def _validate_web(s: Settings) -> list[str]:
+    w = s.web
+    problems: list[str] = []
+    if not 0 <= w.port <= 65535:
+        problems.append(f"web.port: must be 0-65535, got {w.port}")
+    if w.enabled and w.port != 0 and w.host == s.smtp.host and w.port == s.smtp.port:
+        problems.append(f"web.port: {w.port} is the SMTP listener's port")
+    same_as_http = (w.host, w.port) == (s.http.host, s.http.port)
+    if w.enabled and w.port != 0 and s.http.enabled and same_as_http:
+        problems.append(f"web.port: {w.port} is the /metrics endpoint's port (http.port)")
+    if w.session_hours < 1:
+        problems.append(f"web.session_hours: must be at least 1, got {w.session_hours}")
+    if w.idle_minutes < 1:
+        problems.append(f"web.idle_minutes: must be at least 1, got {w.idle_minutes}")
+    if w.cookie_secure not in ("auto", "always", "never"):
+        problems.append(
+            f"web.cookie_secure: must be auto, always or never, got {w.cookie_secure!r}"
+        )
+    if bool(w.oidc_issuer) != bool(w.oidc_client_id):
+        problems.append("web.oidc_issuer and web.oidc_client_id: set both, or neither")
+    if w.oidc_issuer and urlsplit(w.oidc_issuer).scheme not in ("https", "http"):
+        problems.append(f"web.oidc_issuer: must be an https:// URL, got {w.oidc_issuer!r}")
     return problems
 
 

@@ -120,6 +120,8 @@ def import_directory(
         placements_added=p_added,
         placements_updated=p_updated,
         rejected=parsed.errors,
+        added=tuple(added),
+        updated=tuple(updated),
     )
     detail = {k: v for k, v in report.as_json().items() if k != "rejected"}
     detail.update(
@@ -139,6 +141,17 @@ def import_directory(
     )
     return report
 
+
+
+def preview_import(
+    session: Session, parsed: ParsedDirectory, *, now: datetime, actor: str
+) -> ImportReport:
+    """What ``import_directory`` would change, worked out by the same code and rolled back."""
+    nested = session.begin_nested()
+    try:
+        return import_directory(session, parsed, now=now, actor=actor)
+    finally:
+        nested.rollback()
 
 
 def _same(alloc: Allocation, want: Staff) -> bool:
