@@ -322,7 +322,9 @@ _ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
 # allowed relay.timeout_seconds: the claim lease, renewed while a pass still has rows to send.
 _COMMANDS_PER_ALERT = 6
 # Roles whose replies are not acknowledgements: the carer's replies to a receipt are updates.
-UNTOKENED_ROLES = frozenset({"reporter", "fallback", "interviewer"})
+# Nor are replies from outside the council (host authority, police): their "thanks" must
+# never stop our own staff's escalation clock.
+UNTOKENED_ROLES = frozenset({"reporter", "fallback", "interviewer", "host_authority", "police"})
 
 
 def requeue_failed(session: Session, *, now: datetime, actor: str) -> int:

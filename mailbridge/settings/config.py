@@ -22,11 +22,13 @@ from mailbridge.errors import ConfigError
 from mailbridge.ops import passwords, tls
 from mailbridge.ops.logs import FORMATS, parse_levels
 from mailbridge.resources import resource_path
+from mailbridge.routing.authorities import Authorities, load_authorities
 from mailbridge.routing.rules import Routing, load_routing
 
 ENV_PREFIX = "MAILBRIDGE_"
 DEFAULT_CONFIG = Path("config/mailbridge.toml")
 DEFAULT_ROUTING = Path("config/routing.yaml")
+DEFAULT_AUTHORITIES = Path("config/authorities.yaml")
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,19 @@ class RoutingSettings:
 
 
 @dataclass(frozen=True)
+class AuthoritiesSettings:
+    # Who is told of a child placed in another council's area (docs/out-of-area.md). Empty:
+    # config/authorities.yaml in the start directory if it is there, else no authorities.
+    file: str = ""
+    # Where relative profile_file paths of the directory are read from; empty: the start
+    # directory.
+    profiles_dir: str = ""
+    # Largest Philomena profile attached to a police alert, in bytes; a larger one is not
+    # attached and the alert says so.
+    max_profile_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class RetentionSettings:
     # Raw mail and free-text details older than this many days are purged; the facts stay.
     days: int = 365
@@ -193,6 +208,7 @@ class Settings:
     relay: RelaySettings = field(default_factory=RelaySettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
+    authorities: AuthoritiesSettings = field(default_factory=AuthoritiesSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -255,6 +271,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "relay": RelaySettings,
     "imap": ImapSettings,
     "routing": RoutingSettings,
+    "authorities": AuthoritiesSettings,
     "retention": RetentionSettings,
     "digest": DigestSettings,
     "http": HttpSettings,
@@ -306,7 +323,32 @@ def load_routing_file(settings: Settings) -> Routing:
         raise ConfigError([f"routing.file: {path}: not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"routing.file: {path}: cannot read ({exc})"]) from exc
-    return load_routing(text, source=str(path), default_timezone=settings.service.timezone)
+    routing = load_routing(text, source=str(path), default_timezone=settings.service.timezone)
+    return dataclasses.replace(routing, authorities=load_authorities_file(settings))
+
+
+def authorities_path(settings: Settings) -> tuple[Path | None, bool]:
+    """Which authorities file to read, and whether the operator named it. There is no packaged
+    fallback: the shipped example names made-up councils, never to be written to."""
+    if settings.authorities.file:
+        return Path(settings.authorities.file), True
+    if DEFAULT_AUTHORITIES.is_file():
+        return DEFAULT_AUTHORITIES, False
+    return None, False
+
+
+def load_authorities_file(settings: Settings) -> Authorities:
+    """Read and validate the authorities file; none at the default place means none at all."""
+    path, _ = authorities_path(settings)
+    if path is None:
+        return Authorities(source=f"no authorities file ({DEFAULT_AUTHORITIES} not found)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"authorities.file: {path}: not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"authorities.file: {path}: cannot read ({exc})"]) from exc
+    return load_authorities(text, source=str(path))
 
 
 def load_settings(
@@ -559,6 +601,15 @@ def validate(settings: Settings) -> list[str]:
     ):
         if value < 1:
             problems.append(f"{key}: must be at least 1, got {value}")
+    if s.authorities.profiles_dir and not Path(s.authorities.profiles_dir).is_dir():
+        problems.append(
+            f"authorities.profiles_dir: {s.authorities.profiles_dir} is not a directory"
+        )
+    if s.authorities.max_profile_bytes < 1:
+        problems.append(
+            "authorities.max_profile_bytes: must be at least 1, "
+            f"got {s.authorities.max_profile_bytes}"
+        )
     if s.retention.days < 30:
         problems.append(
             f"retention.days: must be at least 30 (a case must outlive its alerts), "

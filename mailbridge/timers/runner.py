@@ -62,10 +62,17 @@ def ensure_interview(session: Session, episode: Episode, routing: Routing) -> In
             overdue=False,
             reason_codes=[],
             sent_back=0,
+            by_authority=_interviewer(routing, episode),
         )
         session.add(interview)
         session.flush()
     return interview
+
+
+def _interviewer(routing: Routing, episode: Episode) -> str | None:
+    """The authority code that holds the interview (docs/out-of-area.md); None: not known."""
+    held_by = routing.authorities.interviewer(episode.placement_authority)
+    return held_by.code if held_by is not None else None
 
 
 def replan(session: Session, episode: Episode, routing: Routing, now: datetime) -> None:
