@@ -83,7 +83,7 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
         and args.event in ("missing", "update", "returned")
     ):
         raise MailbridgeError(
-            f"--child (or --placement-authority) is needed for a {args.event} event"
+            f"--child is needed for a {args.event} event (or --placement-authority)"
         )
     if args.placement_authority and routing.authorities.find(args.placement_authority) is None:
         raise MailbridgeError(
