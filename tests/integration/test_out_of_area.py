@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailbridge.directory import records
+from mailbridge.reports.report import build_report
 from mailbridge.store import directory
 from tests.conftest import CliRunner, RunningService, SettingsFactory, TlsFiles
 from tests.test_alerts_e2e import fetch
@@ -302,6 +303,25 @@ def test_out_of_area_missing_and_return_tell_the_host_authority(
         ("returned", HOST, "sent"),
     ]
 
+    # The figures count the episode apart, by host authority: report (JSON, HTML) and digest.
+    today = datetime.now(LONDON).date()
+    span = ("--from", (today - timedelta(days=1)).isoformat(), "--to", today.isoformat())
+    figures = run.json("report", *span, "--format", "json")
+    assert figures["out_of_area"] == 1
+    assert figures["by_host_authority"] == [
+        {"authority": "Northvale Borough Council (NVALE)", "episodes": 1}
+    ]
+    code, page, err = run("report", *span)
+    assert code == 0, err
+    assert "Placed out of area: by host authority" in page
+    assert '<td>Northvale Borough Council (NVALE)</td><td class="n">1</td>' in page
+    summary = build_report(
+        engine, make_settings(settings_toml), today - timedelta(days=1), today
+    ).summary_text()
+    assert "Placed out of area: 1 of 1 episode(s) (Northvale Borough Council (NVALE) 1)." in (
+        summary
+    )
+
 
 def test_a_child_placed_in_the_councils_own_area_alerts_no_one_outside(
     *,
@@ -314,7 +334,8 @@ def test_a_child_placed_in_the_councils_own_area_alerts_no_one_outside(
 ) -> None:
     import_directory(engine, directory_csv(tmp_path))
     # The police route on as well: an in-area child still reaches nobody outside.
-    svc = run_service(make_settings(toml(tmp_path, police=True), relay_url=relay.url))
+    settings = make_settings(toml(tmp_path, police=True), relay_url=relay.url)
+    svc = run_service(settings)
     send(
         svc.port,
         mail(
@@ -334,6 +355,10 @@ def test_a_child_placed_in_the_councils_own_area_alerts_no_one_outside(
     assert not [m for m in received(relay.handler) if set(m.rcpt_tos) & OUTSIDE]
     (interview_count,) = fetch(database_url, "SELECT count(*) AS n FROM interviews")
     assert interview_count.n == 0
+    today = datetime.now(LONDON).date()
+    report = build_report(engine, settings, today - timedelta(days=1), today)
+    assert report.figures.episodes == 1 and report.figures.out_of_area == 0
+    assert report.figures.by_host_authority == []
 
 
 # -- the police and the profile ----------------------------------------------------------------
