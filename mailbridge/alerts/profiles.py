@@ -20,7 +20,7 @@ import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailbridge.delivery.sender import parse_relay_url
+from mailbridge.delivery.sender import relay_is_secure
 from mailbridge.settings.config import Settings
 
 
@@ -33,14 +33,6 @@ class Profile:
     content_type: str | None = None
     data: bytes | None = None
     withheld: str | None = None  # why it was not attached (the duty desk is told); None: sent
-
-
-def relay_is_secure(settings: Settings) -> bool:
-    """An encrypted, verified hop to the relay. No relay (.eml files) is not a secure send."""
-    if not settings.relay.url:
-        return False
-    target = parse_relay_url(settings.relay.url)
-    return (target.implicit_tls or target.starttls) and settings.relay.verify_tls
 
 
 def profile_path(settings: Settings, given: str) -> Path:

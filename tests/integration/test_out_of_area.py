@@ -22,9 +22,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from mailbridge.delivery.sender import Sender
 from mailbridge.directory import records
 from mailbridge.reports.report import build_report
 from mailbridge.store import directory
+from mailbridge.store.models import QUEUED, Alert
 from tests.conftest import CliRunner, RunningService, SettingsFactory, TlsFiles
 from tests.test_alerts_e2e import fetch
 from tests.test_delivery import Received, Sink, SinkHandler
@@ -513,3 +515,41 @@ def test_check_config_names_an_unknown_code_and_routes_test_shows_the_host_route
     code, out, err = run("check-config")
     assert code == 2
     assert "authorities.NVALE.missing_adress: unknown key" in err
+
+
+def test_a_profile_queued_over_tls_is_not_sent_once_the_relay_is_plain(
+    *,
+    engine: Engine,
+    make_settings: SettingsFactory,
+    relay: Sink,
+) -> None:
+    """The relay was changed to plain text with a police alert still queued: it goes, the
+    profile stays behind."""
+    now = datetime.now(UTC)
+    with Session(engine) as s, s.begin():
+        s.add(
+            Alert(
+                event_key="test:police",
+                event="missing",
+                role="police",
+                recipient=HOST_POLICE,
+                message_id="mb.queued-profile@council.example",
+                subject="[MB-2026-00001] MISSING: child placed in your area, J.C.",
+                body_text="PHILOMENA PROFILE: attached (jordan-philomena.pdf).",
+                body_html="<p>attached</p>",
+                headers={},
+                attach_inbound=False,
+                attachment_name="jordan-philomena.pdf",
+                attachment_type="application/pdf",
+                attachment=PROFILE,
+                status=QUEUED,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    sender = Sender(engine, make_settings(relay_url=relay.url))
+    assert sender.deliver_due().sent == 1
+    (got,) = received(relay.handler)
+    assert got.rcpt_tos == [HOST_POLICE]
+    assert not attachments(got.parsed())
