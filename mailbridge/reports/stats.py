@@ -65,7 +65,9 @@ AGE_BANDS = ("under 10", "10–15", "16+", "unknown DOB", "unmatched")
 INTERVIEW_STATUSES = ("due", "offered", "accepted", "declined", "completed")
 ESCALATIONS = {"escalate_team_manager": "esc1", "escalate_duty": "esc2"}
 # Alerts nobody is asked to acknowledge: receipts, the fallback address, interview providers.
-UNACKED_ROLES = ("reporter", "fallback", "interviewer")
+# Roles whose replies are never acknowledgements: the sender, the fallback, the interviewer,
+# and the bodies outside the council (docs/out-of-area.md).
+UNACKED_ROLES = ("reporter", "fallback", "interviewer", "host_authority", "police")
 # How a report that matched no child was first recorded (reading/match.py).
 UNMATCHED_METHODS = ("none", "ambiguous")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

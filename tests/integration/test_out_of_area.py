@@ -305,6 +305,11 @@ def test_out_of_area_missing_and_return_tell_the_host_authority(
         ("returned", HOST, "sent"),
     ]
 
+    (interview,) = run.json("interviews", "--json")
+    assert interview["by_authority"] == "NVALE"
+    (episode_json,) = run.json("episodes", "--json")
+    assert episode_json["placement_authority"] == "NVALE"
+
     # The figures count the episode apart, by host authority: report (JSON, HTML) and digest.
     today = datetime.now(LONDON).date()
     span = ("--from", (today - timedelta(days=1)).isoformat(), "--to", today.isoformat())
@@ -553,3 +558,25 @@ def test_a_profile_queued_over_tls_is_not_sent_once_the_relay_is_plain(
     (got,) = received(relay.handler)
     assert got.rcpt_tos == [HOST_POLICE]
     assert not attachments(got.parsed())
+
+
+def test_a_directory_without_the_columns_leaves_them_alone(
+    *, engine: Engine, tmp_path: Path
+) -> None:
+    import_directory(engine, directory_csv(tmp_path))
+    import_directory(engine, FIXTURES / "directory.csv")  # an older export: no such columns
+    with Session(engine) as s:
+        jordan = directory.get_child(s, "100231")
+        assert jordan is not None
+        assert (jordan.placement_authority, jordan.placement_postcode, jordan.profile_file) == (
+            "NVALE",
+            "NV1 4QQ",
+            "jordan-philomena.pdf",
+        )
+        assert "placement_authority" not in jordan.attributes
+    import_directory(engine, directory_csv(tmp_path, jordan="WEST"))  # moved home
+    with Session(engine) as s:
+        jordan = directory.get_child(s, "100231")
+        assert jordan is not None and jordan.placement_authority == "WEST"
+        detail = directory.describe_child(s, "100231")
+        assert detail is not None and detail["placement_postcode"] == "NV1 4QQ"
