@@ -54,8 +54,7 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     unknown, unchecked = _directory_codes(settings, routing.authorities)
     if unknown:
         print(
-            "mailbridge: invalid configuration:\n"
-            + "\n".join(f"  - authorities.file: {p}" for p in unknown),
+            f"mailbridge: {ConfigError([f'authorities.file: {p}' for p in unknown])}",
             file=sys.stderr,
         )
         return 2

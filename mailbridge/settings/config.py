@@ -317,12 +317,7 @@ def load_routing_file(settings: Settings) -> Routing:
         raise ConfigError(
             [f"routing.file: no routing rules found ({DEFAULT_ROUTING} nor the packaged copy)"]
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"routing.file: {path}: not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"routing.file: {path}: cannot read ({exc})"]) from exc
+    text = read_config_text("routing.file", path)
     routing = load_routing(text, source=str(path), default_timezone=settings.service.timezone)
     return dataclasses.replace(routing, authorities=load_authorities_file(settings))
 
@@ -342,13 +337,17 @@ def load_authorities_file(settings: Settings) -> Authorities:
     path, _ = authorities_path(settings)
     if path is None:
         return Authorities(source=f"no authorities file ({DEFAULT_AUTHORITIES} not found)")
+    return load_authorities(read_config_text("authorities.file", path), source=str(path))
+
+
+def read_config_text(key: str, path: Path) -> str:
+    """A configuration file's text; a file that is absent or unreadable is named by its key."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"authorities.file: {path}: not found"]) from None
+        raise ConfigError([f"{key}: {path}: not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"authorities.file: {path}: cannot read ({exc})"]) from exc
-    return load_authorities(text, source=str(path))
+        raise ConfigError([f"{key}: {path}: cannot read ({exc})"]) from exc
 
 
 def load_settings(
