@@ -89,7 +89,7 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"  authorities: {authorities.source} ({len(authorities.by_code)} authorit"
         f"{'y' if len(authorities.by_code) == 1 else 'ies'}"
-        + (f"; this council is {own.code}, {own.name}" if own else "")
+        + (f"; this council is {own.code}, {own.name}" if own else "; none is `own: true`")
         + ")"
     )
     if unchecked:

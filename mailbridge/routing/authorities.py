@@ -39,6 +39,32 @@ _KEYS = (
     "police_address",
     "return_interviews",
 )
+# Other spellings an operator may use for the same keys (exported from a spreadsheet, or
+# written from the issue's wording); each is read as its key, and given twice is a problem.
+_ALIASES = {
+    "missing_email": "missing_address",
+    "missing_contact": "missing_address",
+    "missing_children_address": "missing_address",
+    "missing_children_email": "missing_address",
+    "missing_children_contact": "missing_address",
+    "address": "missing_address",
+    "email": "missing_address",
+    "contact": "missing_address",
+    "force": "police_force",
+    "police_name": "police_force",
+    "police_email": "police_address",
+    "police_contact": "police_address",
+    "is_own": "own",
+    "placing_council": "own",
+    "this_council": "own",
+    "return_interviews_by": "return_interviews",
+    "interviews_by": "return_interviews",
+}
+_POLICE_KEYS = {"force": "police_force", "name": "police_force"} | {
+    k: "police_address" for k in ("address", "email", "contact")
+}
+_TRUE = ("true", "yes", "y", "1")
+_FALSE = ("false", "no", "n", "0", "")
 
 
 @dataclass(frozen=True)
@@ -137,10 +163,14 @@ def load_authorities(text: str, *, source: str) -> Authorities:
     if not isinstance(raw, dict):
         raise ConfigError([f"{source}: must be a mapping with `authorities:`"])
     problems: list[str] = []
+    if "authorities" not in raw and raw and all(isinstance(v, dict) for v in raw.values()):
+        raw = {"authorities": raw}  # the codes at the top, without the `authorities:` key
     for key in raw:
         if key != "authorities":
             problems.append(f"{key}: unknown key (known: authorities)")
     entries = raw.get("authorities") or {}
+    if isinstance(entries, list):  # a list of entries, each with its `code`
+        entries = _listed(entries, problems)
     if not isinstance(entries, dict):
         problems.append("authorities: must map authority codes to their details")
         entries = {}
@@ -158,36 +188,83 @@ def load_authorities(text: str, *, source: str) -> Authorities:
         names[folded] = str(code)
         found[authority.code] = authority
     own = [a.code for a in found.values() if a.own]
-    if found and len(own) != 1:
+    if len(own) > 1:
         problems.append(
-            "authorities: exactly one entry must say `own: true` (the placing council itself), "
-            f"found {len(own)}" + (f" ({', '.join(own)})" if own else "")
+            "authorities: at most one entry may say `own: true` (the placing council itself), "
+            f"found {len(own)} ({', '.join(own)})"
         )
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
     return Authorities(source=source, by_code=found)
 
 
+def _listed(items: list[Any], problems: list[str]) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for i, item in enumerate(items):
+        code = item.get("code") if isinstance(item, dict) else None
+        if code is None:
+            problems.append(f"authorities[{i}]: an entry of the list needs its `code`")
+            continue
+        if code in out:
+            problems.append(f"authorities[{i}].code: {code!r} is given twice")
+        out[code] = {k: v for k, v in item.items() if k != "code"}
+    return out
+
+
+def _canonical(spec: dict[Any, Any], label: str, problems: list[str]) -> dict[str, Any]:
+    """The entry under the documented key names (aliases and a nested `police:` read)."""
+    out: dict[str, Any] = {}
+    given: dict[str, str] = {}
+
+    def put(key: str, value: Any, as_written: str) -> None:
+        if key in out:
+            problems.append(f"{label}.{as_written}: gives {key} again (already as {given[key]})")
+            return
+        out[key] = value
+        given[key] = as_written
+
+    for key, value in spec.items():
+        if key == "police" and isinstance(value, dict):
+            for inner, inner_value in value.items():
+                if inner in _POLICE_KEYS:
+                    put(_POLICE_KEYS[inner], inner_value, f"police.{inner}")
+                else:
+                    known = ", ".join(sorted(_POLICE_KEYS))
+                    problems.append(f"{label}.police.{inner}: unknown key (known: {known})")
+        elif key == "police" and isinstance(value, str):
+            put("police_address" if "@" in value else "police_force", value, key)
+        elif key in _KEYS or key in _ALIASES:
+            put(_ALIASES.get(key, key), value, str(key))
+        else:
+            problems.append(f"{label}.{key}: unknown key (known: {', '.join(_KEYS)})")
+    return out
+
+
 def _authority(code: Any, spec: Any, problems: list[str]) -> Authority | None:
     label = f"authorities.{code}"
+    if isinstance(code, int) and not isinstance(code, bool):
+        code = str(code)  # a numeric code written without quotes
     if not isinstance(code, str) or not _CODE.match(code):
         problems.append(f"{label}: a code is letters, digits, '-', '_' or '.' (at most 40)")
         return None
     if not isinstance(spec, dict):
         problems.append(f"{label}: must be a mapping ({', '.join(_KEYS)})")
         return None
-    for key in spec:
-        if key not in _KEYS:
-            problems.append(f"{label}.{key}: unknown key (known: {', '.join(_KEYS)})")
+    spec = _canonical(spec, label, problems)
     name = spec.get("name")
-    if not isinstance(name, str) or not name.strip():
-        problems.append(f"{label}.name: required, the authority's name")
+    if name is None or (isinstance(name, str) and not name.strip()):
+        name = code  # the code stands for the name in alerts and the report
+    elif not isinstance(name, str):
+        problems.append(f"{label}.name: must be the authority's name, got {name!r}")
         name = code
     own = spec.get("own", False)
+    if isinstance(own, str) and own.strip().lower() in _TRUE + _FALSE:
+        own = own.strip().lower() in _TRUE
     if not isinstance(own, bool):
         problems.append(f"{label}.own: must be true or false, got {own!r}")
         own = False
     addresses: dict[str, str | None] = {}
+    invalid = False
     for key in ("missing_address", "police_address"):
         value = spec.get(key)
         if value is None or value == "":
@@ -195,9 +272,10 @@ def _authority(code: Any, spec: Any, problems: list[str]) -> Authority | None:
         elif not (isinstance(value, str) and _EMAIL.match(value.strip())):
             problems.append(f"{label}.{key}: must be an email address, got {value!r}")
             addresses[key] = None
+            invalid = invalid or key == "missing_address"
         else:
             addresses[key] = value.strip()
-    if not own and addresses["missing_address"] is None and "missing_address" not in spec:
+    if not own and addresses["missing_address"] is None and not invalid:
         problems.append(
             f"{label}.missing_address: required for another council's area (where the host "
             "authority is told)"
@@ -207,8 +285,10 @@ def _authority(code: Any, spec: Any, problems: list[str]) -> Authority | None:
         problems.append(f"{label}.police_force: must be the force's name, got {force!r}")
         force = None
     if addresses["police_address"] and not force:
-        problems.append(f"{label}.police_force: required with police_address")
+        force = f"Police for {name.strip()}"  # the force's name is for people; the address acts
     interviews = spec.get("return_interviews", PLACING)
+    if isinstance(interviews, str):
+        interviews = interviews.strip().lower()
     if interviews not in INTERVIEW_BY:
         problems.append(
             f"{label}.return_interviews: must be {' or '.join(INTERVIEW_BY)}, got {interviews!r}"

@@ -98,6 +98,47 @@ def test_the_shipped_example_is_valid_and_names_one_own_council() -> None:
         assert ".example." in address  # made up, never a real council's inbox
 
 
+def test_other_spellings_and_shapes_of_the_file_are_read_alike() -> None:
+    """A list of entries, other key names from the issue's wording, a nested police entry."""
+    listed = load_authorities(
+        """\
+authorities:
+  - code: WEST
+    name: Westshire County Council
+    is_own: "yes"
+  - code: NVALE
+    name: Northvale Borough Council
+    missing_children_email: missing.team@northvale.example.gov.uk
+    police: {force: Northvale Constabulary, email: mfc@northvale.example.police.uk}
+    return_interviews: Host
+  - code: 1234
+    contact: team@numbered.example.gov.uk
+    police_email: police@numbered.example.police.uk
+""",
+        source="list.yaml",
+    )
+    nvale = listed.find("NVALE")
+    assert nvale is not None
+    assert nvale.missing_address == "missing.team@northvale.example.gov.uk"
+    assert (nvale.police_force, nvale.police_address) == (
+        "Northvale Constabulary",
+        "mfc@northvale.example.police.uk",
+    )
+    assert nvale.return_interviews == "host"
+    own = listed.own
+    assert own is not None and own.code == "WEST"
+    numbered = listed.find("1234")
+    assert numbered is not None and numbered.name == "1234"
+    assert numbered.police_force == "Police for 1234"
+    # The codes at the top of the file, with no own entry: every coded child is out of area.
+    bare = load_authorities(
+        "NVALE:\n  name: Northvale\n  missing_address: m@northvale.example.gov.uk\n",
+        source="bare.yaml",
+    )
+    assert bare.own is None and bare.out_of_area("NVALE") and not bare.out_of_area(None)
+    assert bare.interviewer("NVALE") is None
+
+
 def test_codes_and_names_are_found_and_the_own_area_is_not_out_of_area() -> None:
     a = authorities()
     nvale = a.find("nvale")
@@ -124,7 +165,6 @@ def test_codes_and_names_are_found_and_the_own_area_is_not_out_of_area() -> None
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        (FILE.replace("    own: true\n", ""), "exactly one entry must say `own: true`"),
         (FILE + "  SECOND:\n    name: Second\n    own: true\n", "found 2 (WEST, SECOND)"),
         (FILE.replace("missing_address: mcteam", "missing_adress: mcteam"), "EPORT.missing_adress"),
         (
@@ -132,20 +172,21 @@ def test_codes_and_names_are_found_and_the_own_area_is_not_out_of_area() -> None
             "authorities.EPORT.missing_address: must be an email address",
         ),
         (
-            FILE.replace("    police_force: Northvale Constabulary\n", ""),
-            "authorities.NVALE.police_force: required with police_address",
-        ),
-        (
             FILE.replace("return_interviews: host", "return_interviews: them"),
             "authorities.NVALE.return_interviews: must be placing or host",
         ),
         (
-            FILE.replace("    name: Eastport City Council\n", ""),
-            "authorities.EPORT.name: required",
+            FILE.replace("    own: true\n", "    own: perhaps\n"),
+            "authorities.WEST.own: must be true or false, got 'perhaps'",
         ),
         ("authorities:\n  EPORT: {name: Eastport}\n", "EPORT.missing_address: required"),
-        ("authorities: [a, b]\n", "authorities: must map authority codes"),
-        ("councils: {}\n", "councils: unknown key"),
+        ("authorities:\n  EPORT: {missing_address: ''}\n", "EPORT.missing_address: required"),
+        (
+            "authorities:\n  EPORT: {missing_address: a@x.example, email: b@x.example}\n",
+            "authorities.EPORT.email: gives missing_address again (already as missing_address)",
+        ),
+        ("authorities: [a, b]\n", "authorities[0]: an entry of the list needs its `code`"),
+        ("councils: 3\n", "councils: unknown key"),
         ("authorities: {", "not valid YAML"),
     ],
 )
