@@ -17,13 +17,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailbridge.alerts.profiles import Profile, load_profile
 from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
 from mailbridge.directory import records
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.match import Match
 from mailbridge.reading.message import ReadMessage, read_message
 from mailbridge.reading.trust import NOT_CHECKED, Verdict
-from mailbridge.routing.rules import Recipient, Routing, event_for_child, resolve_roles
+from mailbridge.routing.rules import (
+    DUTY,
+    POLICE,
+    Event,
+    Recipient,
+    Routing,
+    event_for_child,
+    resolve_roles,
+)
 from mailbridge.settings.config import Settings, load_routing_file
 from mailbridge.store import directory
 from mailbridge.store.models import QUEUED, Alert, DueAction, Episode, InboundMessage
@@ -46,6 +55,8 @@ PASSED_TO = {
     "team_manager": "the team manager",
     "duty": "the duty desk",
     "edt": "the out-of-hours team",
+    "host_authority": "the council where the child is placed",
+    "police": "the police",
 }
 
 
@@ -91,14 +102,17 @@ class Notifier:
         sender = (read.from_addr or message.mail_from or "").lower() or None
         known = bool(child and sender and sender in {c.lower() for c in child.carer_emails})
         verified = bool(trust and trust.verified)
-        routed_event = event_for_child(
-            event,
-            message.received_at,
-            child,
-            episode.allocations,
-            risk=episode.risk_level,
-            sender_known=known,
-            sender_verified=verified,
+        routed_event = self._placed(
+            event_for_child(
+                event,
+                message.received_at,
+                child,
+                episode.allocations,
+                risk=episode.risk_level,
+                sender_known=known,
+                sender_verified=verified,
+            ),
+            episode,
         )
         recipients = list(self.routing.route(routed_event).recipients)
         repeat_note = None
@@ -148,6 +162,14 @@ class Notifier:
             facts = replace(
                 facts, note=f"LATE MAIL: {late}." + (f" {facts.note}" if facts.note else "")
             )
+        facts = self._outside_facts(facts, episode, child)
+        profile = None
+        if child is not None and any(r.role == POLICE for r in recipients):
+            profile = load_profile(self.settings, child.profile_file)
+            if profile is not None:
+                facts = replace(facts, profile_note=profile.note)
+                if profile.withheld:
+                    recipients = self._tell_duty_of_profile(recipients, child.child_id, profile)
         self._queue_routed(
             session,
             replace(facts, reminder=self._reminder(session, episode, message.received_at)),
@@ -155,6 +177,7 @@ class Notifier:
             episode_id=episode.id,
             inbound_id=message.id,
             now=message.received_at,
+            profile=profile,
         )
         if late_hours is None:  # a receipt days later would only confuse the carer
             self._receipt(
@@ -219,14 +242,17 @@ class Notifier:
     ) -> list[Recipient]:
         """An escalation, reminder or overdue notice: the roles the timer names, no tree."""
         child = directory.get_child(session, episode.child_id) if episode.child_id else None
-        event = event_for_child(
-            row.kind,
-            now,
-            child,
-            episode.allocations,
-            risk=episode.risk_level,
-            sender_known=episode.sender_known,
-            sender_verified=bool(episode.sender_verified),
+        event = self._placed(
+            event_for_child(
+                row.kind,
+                now,
+                child,
+                episode.allocations,
+                risk=episode.risk_level,
+                sender_known=episode.sender_known,
+                sender_verified=bool(episode.sender_verified),
+            ),
+            episode,
         )
         recipients = resolve_roles(self.routing, event, roles, f"timer {row.kind}")
         facts = replace(
@@ -235,6 +261,7 @@ class Notifier:
             ),
             reminder=self._reminder(session, episode, now),
         )
+        facts = self._outside_facts(facts, episode, child)
         self._queue_routed(
             session,
             facts,
@@ -301,6 +328,7 @@ class Notifier:
                 note=note,
             )
         facts = replace(facts, reminder=self._reminder(session, episode, now))
+        facts = self._outside_facts(facts, episode, child)
         self._queue_routed(
             session,
             facts,
@@ -464,6 +492,78 @@ class Notifier:
             ],
         )
 
+    # -- children placed in another council's area (docs/out-of-area.md) ---------------------
+    @staticmethod
+    def _placed(event: Event, episode: Episode) -> Event:
+        """Route by the placement authority the episode opened under, as with allocations."""
+        if episode.placement_authority:
+            return replace(event, placement_authority=episode.placement_authority)
+        return event
+
+    def _outside_facts(
+        self, facts: AlertFacts, episode: Episode, child: records.ChildRecord | None
+    ) -> AlertFacts:
+        """What the host authority and the police need beyond the episode's own facts."""
+        authorities = self.routing.authorities
+        given = episode.placement_authority or (child.placement_authority if child else None)
+        host = authorities.find(given)
+        own = authorities.own
+        interviewer = authorities.interviewer(given)
+        contacts: list[str] = []
+        held = (episode.allocations or {}).get("social_worker") or {}
+        if held.get("email"):
+            who = f"{held['name']}, allocated social worker" if held.get("name") else None
+            contacts.append(f"{who or 'Allocated social worker'}: {held['email']}")
+        for role, label in ((DUTY, "Duty desk"), ("edt", "Emergency duty team, out of hours")):
+            contact = self.routing.roles.get(role)
+            if contact is not None:
+                who = f"{contact.name}, out of hours" if contact.name and role != DUTY else None
+                contacts.append(f"{who or contact.name or label}: {contact.address}")
+        return replace(
+            facts,
+            date_of_birth=child.date_of_birth if child else None,
+            placement_postcode=child.placement_postcode if child else None,
+            placement_authority_name=host.name if host else given,
+            placing_council=own.name if own else None,
+            placing_contacts=tuple(contacts),
+            interview_by=(
+                f"{interviewer.name} ({'placing council' if interviewer.own else 'host authority'})"
+                if interviewer is not None
+                else None
+            ),
+        )
+
+    def _tell_duty_of_profile(
+        self, recipients: list[Recipient], child_id: str, profile: Profile
+    ) -> list[Recipient]:
+        """A withheld profile is a job for a person: duty is told why and what to do."""
+        note = (
+            f"The Philomena profile of child {child_id} was not sent to the police: "
+            f"{profile.withheld}. Send it to them by a secure route."
+        )
+        duty = self.routing.roles[DUTY]
+        out: list[Recipient] = []
+        told = False
+        for r in recipients:
+            if r.address.lower() == duty.address.lower():
+                out.append(replace(r, note="; ".join(filter(None, (r.note, note)))))
+                told = True
+            else:
+                out.append(r)
+        if not told:
+            out.append(
+                Recipient(
+                    DUTY,
+                    duty.address,
+                    duty.name,
+                    "profile withheld",
+                    note,
+                    (DUTY,),
+                    ("profile withheld",),
+                )
+            )
+        return out
+
     # -- pieces ----------------------------------------------------------------------------
     def _reminder(self, session: Session, episode: Episode, now: datetime) -> str | None:
         """The footer's acknowledgement line for a staff alert about ``episode`` (None: void)."""
@@ -486,9 +586,13 @@ class Notifier:
         now: datetime,
         attach_inbound: bool = False,
         event_key: str | None = None,
+        profile: Profile | None = None,
     ) -> None:
         """One rendered row per recipient, keyed by the message and the event by default."""
         rows = []
+        # The profile goes only to the police role, and only to an address the authorities
+        # file names: a fixed address or a role mistyped in a routing file never gets it.
+        allowed = self.routing.authorities.addresses()
         for recipient in recipients:
             rendered = self.renderer.render_alert(
                 facts, role=recipient.role, recipient_name=recipient.name, note=recipient.note
@@ -507,6 +611,17 @@ class Notifier:
                     attach_inbound=attach_inbound and recipient.role in ATTACH_ROLES,
                 )
             )
+            if (
+                profile is not None
+                and profile.data is not None
+                and recipient.role == POLICE
+                and recipient.address.lower() in allowed
+            ):
+                rows[-1].update(
+                    attachment_name=profile.name,
+                    attachment_type=profile.content_type,
+                    attachment=profile.data,
+                )
         self._insert(session, rows)
 
     def _receipt(
@@ -663,6 +778,10 @@ class Notifier:
             "body_html": rendered.html,
             "headers": dict(headers or {}),
             "attach_inbound": attach_inbound,
+            # One shape for every row of an executemany; the police row may fill these.
+            "attachment_name": None,
+            "attachment_type": None,
+            "attachment": None,
             "status": QUEUED,
             "attempts": 0,
             "next_attempt_at": now,

@@ -28,6 +28,12 @@ Extra keys read by the shipped templates (all optional, ``AlertFacts.extra``):
 - ``delivery_failed``: ``failed_event``, ``failed_role``, ``failed_address``, ``attempts``,
   ``alert_id``; ``error`` carries the relay's answer.
 - any event: every other key is listed in the body under "Other details".
+
+Recipients outside the council (docs/out-of-area.md) get their own template set whatever the
+event: ``host_authority.*`` for the host authority's missing-children team and ``police.*`` for
+the police; each says what the outside body needs (who, where placed, when and where last seen,
+risk, police reference, a contact here; on return, who holds the return home interview) and
+never the carer's own words.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -82,6 +88,8 @@ EVENTS = (
     "failed",
     "delivery_failed",
 )
+# Roles outside the council: one template set each, for every event (docs/out-of-area.md).
+ROLE_TEMPLATES = ("host_authority", "police")
 PARTS = ("subject.txt", "txt", "html")
 MAX_SUBJECT = 200
 _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -98,6 +106,8 @@ ROLE_LABELS = {
     "reporter": "person who made the report",
     "address": "named recipient",
     "fallback": "fallback address for undelivered alerts",
+    "host_authority": "missing-children contact of the area where the child is placed",
+    "police": "police force for the area where the child is placed",
 }
 MATCH_LABELS = {
     "child_id": "child ID given in the report",
@@ -162,6 +172,14 @@ class AlertFacts:
     # The footer's reminder to staff: how to acknowledge and who is told, when, if nobody does
     # (timers.plan.acknowledge_reminder); None on mail that is not a staff alert.
     reminder: str | None = None
+    # For a child placed in another council's area (host_authority and police alerts).
+    date_of_birth: date | None = None
+    placement_postcode: str | None = None
+    placement_authority_name: str | None = None  # the host authority
+    placing_council: str | None = None  # this council, the authorities file's own entry
+    placing_contacts: Sequence[str] = field(default=(), hash=False)  # who to call here
+    interview_by: str | None = None  # who holds the return home interview
+    profile_note: str | None = None  # the Philomena profile: attached, or why not
 
 
 @dataclass(frozen=True)
@@ -340,7 +358,8 @@ class Renderer:
     ) -> Rendered:
         """The alert for one recipient. ``note`` (e.g. ``Recipient.note``) joins ``facts.note``."""
         context, subject = self._alert_context(facts, role, recipient_name, note)
-        return self._render(_template_event(facts.event), context, subject)
+        name = role if role in ROLE_TEMPLATES else _template_event(facts.event)
+        return self._render(name, context, subject)
 
     def render_receipt(self, facts: AlertFacts, *, passed_to: list[str]) -> Rendered:
         """The carer's receipt. Initials appear only when the sender is on the child's record,
@@ -353,10 +372,13 @@ class Renderer:
         packaged fallback; the problems found, one line each (for check-config)."""
         problems: list[str] = []
         now = datetime(2026, 1, 1, tzinfo=UTC)
-        for event in (*EVENTS, "receipt"):
+        for event in (*EVENTS, "receipt", *ROLE_TEMPLATES):
             facts = AlertFacts(event=event, received_at=now)
             if event == "receipt":
                 context, subject = self._receipt_context(facts, ["the duty desk"])
+            elif event in ROLE_TEMPLATES:
+                facts = AlertFacts(event="missing", received_at=now)
+                context, subject = self._alert_context(facts, event, None, None)
             else:
                 context, subject = self._alert_context(facts, "duty", None, None)
             try:
@@ -414,7 +436,12 @@ class Renderer:
             role=role,
             role_label=ROLE_LABELS.get(role, one_line(role).replace("_", " ")),
             recipient_name=recipient_name,
-            notes=[n for n in (facts.note, note) if n and n.strip()],
+            # An outside body sees only its own routing note, never our internal ones.
+            notes=[
+                n
+                for n in ((note,) if role in ROLE_TEMPLATES else (facts.note, note))
+                if n and n.strip()
+            ],
         )
         return context, _subject_context(facts)
 

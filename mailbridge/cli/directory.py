@@ -1,6 +1,5 @@
 """`directory import` and `directory show`: who each child is and who is told."""
 
-
 from __future__ import annotations
 
 import argparse
@@ -12,11 +11,17 @@ from sqlalchemy.orm import Session
 
 from mailbridge.cli.common import Command, print_json
 from mailbridge.clock import system_clock
-from mailbridge.directory.records import child_lines, read_directory_file, report_lines
-from mailbridge.errors import NotFoundError, StorageError
+from mailbridge.directory.records import (
+    ParsedDirectory,
+    child_lines,
+    read_directory_file,
+    report_lines,
+)
+from mailbridge.errors import ConfigError, NotFoundError, StorageError
 from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import (
     Settings,
+    load_authorities_file,
 )
 from mailbridge.store.directory import describe_child, import_directory
 
@@ -49,6 +54,7 @@ def cmd_directory(args: argparse.Namespace, settings: Settings) -> int:
                 ) from exc
             for problem in report.rejected:
                 print(f"line {problem.line}: {problem.reason}", file=sys.stderr)
+            _warn_unknown_authorities(parsed, settings)
             print("\n".join(report_lines(report)))
             return 1 if report.rejected else 0
         with Session(engine) as session:
@@ -62,6 +68,21 @@ def cmd_directory(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print("\n".join(child_lines(detail)))
     return 0
+
+
+def _warn_unknown_authorities(parsed: ParsedDirectory, settings: Settings) -> None:
+    """The rows are in; a code the authorities file lacks means a host authority that cannot
+    be told (duty is alerted instead), so the operator hears of it now."""
+    codes = [(r.child_id, r.placement_authority) for r in parsed.rows if r.placement_authority]
+    if not codes:
+        return
+    try:
+        authorities = load_authorities_file(settings)
+    except ConfigError as exc:
+        print(f"mailbridge: warning: placement authorities not checked: {exc}", file=sys.stderr)
+        return
+    for problem in authorities.unknown(codes):
+        print(f"mailbridge: warning: {problem}", file=sys.stderr)
 
 
 COMMANDS: dict[str, Command] = {

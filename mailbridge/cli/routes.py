@@ -1,14 +1,15 @@
 """`routes test`: a dry run of the routing rules."""
 
-
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from mailbridge.cli.common import Command, parse_at, print_json
+from mailbridge.directory.records import ChildRecord
 from mailbridge.errors import InvalidRequestError, NotFoundError
 from mailbridge.routing.rules import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
 from mailbridge.runtime.serve import open_store
@@ -35,6 +36,12 @@ def add_parsers(sub: Any) -> None:
         help="from the directory (needed for missing/update/returned)",
     )
     rtest.add_argument("--risk", choices=["high", "medium", "low"], help="default: not stated")
+    rtest.add_argument(
+        "--placement-authority",
+        metavar="CODE",
+        help="the child's placement authority (a code in the authorities file), instead of "
+        "the directory's; with no --child, a made-up child placed there",
+    )
     rtest.add_argument(
         "--at",
         metavar="WHEN",
@@ -70,8 +77,19 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
     known = (*KNOWN_EVENTS, *routing.events)
     if args.event not in known:
         raise InvalidRequestError(f"unknown event {args.event!r} (known: {', '.join(known)})")
-    if args.child is None and args.event in ("missing", "update", "returned"):
-        raise InvalidRequestError(f"--child is needed for a {args.event} event")
+    if (
+        args.child is None
+        and args.placement_authority is None
+        and args.event in ("missing", "update", "returned")
+    ):
+        raise InvalidRequestError(
+            f"--child is needed for a {args.event} event (or --placement-authority)"
+        )
+    if args.placement_authority and routing.authorities.find(args.placement_authority) is None:
+        raise NotFoundError(
+            f"--placement-authority: {args.placement_authority!r} is not in the authorities file "
+            f"({routing.authorities.source})"
+        )
     at = parse_at(args.at, routing.tz)
     child = allocations = None
     if args.child is not None:
@@ -85,6 +103,19 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
             engine.dispose()
         if child is None:
             raise NotFoundError(f"no child with id {args.child!r} in the directory")
+    if child is None and args.placement_authority:
+        # No directory needed: a child known only by where they are placed.
+        child = ChildRecord(
+            child_id="(test)",
+            first_name="Test",
+            last_name="Child",
+            date_of_birth=None,
+            placement_name=None,
+            placement_type=None,
+            carer_emails=(),
+        )
+    if child is not None and args.placement_authority:
+        child = replace(child, placement_authority=args.placement_authority)
     sender_known = args.sender_known if args.sender_known is not None else child is not None
     event = event_for_child(
         args.event,

@@ -1,6 +1,5 @@
 """`serve`, `check-config`, `status` and `db`: running the service and its schema."""
 
-
 from __future__ import annotations
 
 import argparse
@@ -9,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.render import Renderer
@@ -17,6 +17,7 @@ from mailbridge.clock import system_clock
 from mailbridge.errors import ConfigError, DatabaseUnavailableError, MailbridgeError
 from mailbridge.ops import health
 from mailbridge.ops.metrics import read_only
+from mailbridge.routing.authorities import Authorities
 from mailbridge.runtime.serve import open_store, serve
 from mailbridge.settings.config import (
     Settings,
@@ -24,6 +25,7 @@ from mailbridge.settings.config import (
     tls_warnings,
 )
 from mailbridge.store import db
+from mailbridge.store.directory import placement_authorities
 
 
 def add_parsers(sub: Any) -> None:
@@ -48,6 +50,13 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
         routing = load_routing_file(settings)
     except ConfigError as exc:
         print(f"mailbridge: {exc}", file=sys.stderr)
+        return 2
+    unknown, unchecked = _directory_codes(settings, routing.authorities)
+    if unknown:
+        print(
+            f"mailbridge: {ConfigError([f'authorities.file: {p}' for p in unknown])}",
+            file=sys.stderr,
+        )
         return 2
     templates = settings.service.templates_dir
     broken = Renderer(tz=settings.tz, override_dir=Path(templates) if templates else None).check()
@@ -82,8 +91,37 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
         f"  routing:  {routing.source} ({len(routing.rule_names()) - 1} rule(s), office hours in "
         f"{routing.timezone}, {len(routing.bank_holidays)} bank holiday(s))"
     )
+    authorities = routing.authorities
+    own = authorities.own
+    print(
+        f"  authorities: {authorities.source} ({len(authorities.by_code)} authorit"
+        f"{'y' if len(authorities.by_code) == 1 else 'ies'}"
+        + (f"; this council is {own.code}, {own.name}" if own else "; none is `own: true`")
+        + ")"
+    )
+    if unchecked:
+        print(f"mailbridge: warning: {unchecked}", file=sys.stderr)
     _print_tls_warnings(settings)
     return 0
+
+
+def _directory_codes(settings: Settings, authorities: Authorities) -> tuple[list[str], str]:
+    """Every placement_authority in the directory that the authorities file lacks, and why the
+    directory could not be read, if it could not (a database not made yet is no error)."""
+    url = settings.database_url
+    if db.is_sqlite(url) and not Path(url.removeprefix("sqlite:///")).is_file():
+        return [], ""
+    try:
+        engine = db.make_engine(url)
+        try:
+            with Session(read_only(engine)) as session:
+                codes = placement_authorities(session)
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return [], f"the directory's placement authorities were not checked ({first})"
+    return authorities.unknown(codes), ""
 
 
 def _print_tls_warnings(settings: Settings) -> None:

@@ -114,6 +114,8 @@ def cmd_interviews(args: argparse.Namespace, settings: Settings) -> int:
                 "overdue": overdue,
                 "held_on": iv.held_on.isoformat() if iv.held_on else None,
                 "interviewer": iv.interviewer,
+                # Who holds it: an authorities-file code (docs/out-of-area.md).
+                "by_authority": iv.by_authority,
                 "reason_codes": iv.reason_codes,
                 "sent_back": iv.sent_back,
                 "recorded_at": iv.recorded_at.isoformat() if iv.recorded_at else None,

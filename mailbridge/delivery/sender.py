@@ -218,6 +218,14 @@ class FileTransport:
         yield _FileConnection(self.directory)
 
 
+def relay_is_secure(settings: Settings) -> bool:
+    """An encrypted, verified hop to the relay. No relay (.eml files) is not a secure send."""
+    if not settings.relay.url:
+        return False
+    target = parse_relay_url(settings.relay.url)
+    return (target.implicit_tls or target.starttls) and settings.relay.verify_tls
+
+
 def make_transport(settings: Settings) -> SmtpTransport | FileTransport:
     if settings.relay.url:
         return SmtpTransport(
@@ -238,7 +246,14 @@ def _header(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
-def build_email(alert: Alert, *, sender: str, reply_to: str, original: bytes | None) -> Message:
+def build_email(
+    alert: Alert,
+    *,
+    sender: str,
+    reply_to: str,
+    original: bytes | None,
+    attachment: bool = True,
+) -> Message:
     """The alert as a MIME message, built with the compat32 classes.
 
     ``email.policy.default`` costs about 20 ms an alert to build and flatten here, more than
@@ -248,7 +263,7 @@ def build_email(alert: Alert, *, sender: str, reply_to: str, original: bytes | N
     body.attach(MIMEText(alert.body_text, "plain", "utf-8"))
     body.attach(MIMEText(alert.body_html, "html", "utf-8"))
     msg: Message = body
-    if alert.attachment_name and alert.attachment is not None:
+    if attachment and alert.attachment_name and alert.attachment is not None:
         msg = MIMEMultipart("mixed")
         msg.attach(body)
         maintype, _, subtype = (alert.attachment_type or "application/octet-stream").partition("/")
@@ -323,7 +338,11 @@ _ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
 # allowed relay.timeout_seconds: the claim lease, renewed while a pass still has rows to send.
 _COMMANDS_PER_ALERT = 6
 # Roles whose replies are not acknowledgements: the carer's replies to a receipt are updates.
-UNTOKENED_ROLES = frozenset({"reporter", "fallback", "interviewer"})
+# Nor are replies from outside the council (host authority, police): their "thanks" must
+# never stop our own staff's escalation clock.
+# Roles whose attachment (a child's Philomena profile) crosses only a verified TLS relay.
+SECURE_ATTACHMENT_ROLES = frozenset({"police"})
+UNTOKENED_ROLES = frozenset({"reporter", "fallback", "interviewer", "host_authority", "police"})
 
 
 def requeue_failed(session: Session, *, now: datetime, actor: str) -> int:
@@ -367,6 +386,9 @@ class Sender(BackgroundLoop):
         self.clock = clock
         self.on_give_up = on_give_up
         self.secret = reply_secret(settings)
+        # Only a real SMTP relay with verified TLS; a transport given by a test or the outbox
+        # files are judged by the settings alone.
+        self.secure_relay = relay_is_secure(settings)
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         # The claims of a pass the database cut short: their outcomes (None: never tried),
         # settled by the next pass so they need not wait out the lease.
@@ -568,12 +590,22 @@ class Sender(BackgroundLoop):
                     original = session.scalar(
                         select(InboundMessage.raw).where(InboundMessage.id == alert.inbound_id)
                     )
+                # Queued over a secure relay, but the relay has changed since: the profile stays.
+                keep = alert.role not in SECURE_ATTACHMENT_ROLES or self.secure_relay
+                if not keep and alert.attachment_name:
+                    log.error(
+                        "alert id=%s role=%s: sent without its attachment: the relay has no "
+                        "verified TLS (docs/out-of-area.md)",
+                        alert.id,
+                        alert.role,
+                    )
                 try:
                     message = build_email(
                         alert,
                         sender=self.settings.from_address,
                         reply_to=self._reply_to(alert, reference),
                         original=original,
+                        attachment=keep,
                     )
                 except Exception as exc:  # a row that can never become an email must not loop
                     failed.append(

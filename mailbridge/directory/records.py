@@ -38,10 +38,18 @@ PLACEMENT_TYPE = "placement_type"
 
 
 # Optional columns with a meaning of their own; every other extra column goes to attributes.
-OPTIONAL_COLUMNS = (PLACEMENT_TYPE, "team_manager_name")
+OPTIONAL_COLUMNS: tuple[str, ...] = (PLACEMENT_TYPE, "team_manager_name")
 # Optional: the names a child goes by ("KJ;Kay"), ';'-separated. Kept with the extra columns
 # (``attributes``), so it needs no schema change; matching reads it (reading/match.py).
 KNOWN_AS = "known_as"
+
+# Children placed in another council's area (docs/out-of-area.md): the authority code (or name)
+# from the authorities file, the placement's postcode, and the Philomena profile document.
+PLACEMENT_AUTHORITY = "placement_authority"
+PLACEMENT_POSTCODE = "placement_postcode"
+PROFILE_FILE = "profile_file"
+OUT_OF_AREA_COLUMNS = (PLACEMENT_AUTHORITY, PLACEMENT_POSTCODE, PROFILE_FILE)
+OPTIONAL_COLUMNS += OUT_OF_AREA_COLUMNS
 
 
 
@@ -59,6 +67,9 @@ _MAX = {
     "social_worker_name": 200,
     "iro_name": 200,
     "team_manager_name": 200,
+    PLACEMENT_AUTHORITY: 200,
+    PLACEMENT_POSTCODE: 20,
+    PROFILE_FILE: 500,
 }
 
 
@@ -111,6 +122,9 @@ class DirectoryRow:
     iro: Staff | None
     team_manager: Staff | None
     attributes: dict[str, str] = field(default_factory=dict, hash=False)
+    placement_authority: str | None = None
+    placement_postcode: str | None = None
+    profile_file: str | None = None
 
     def staff(self, role: str) -> Staff | None:
         value: Staff | None = getattr(self, role)
@@ -127,6 +141,8 @@ class ParsedDirectory:
     columns: tuple[str, ...]
     has_placement_type: bool
     sha256: str
+    # Which of the out-of-area columns the header has: a re-import without one leaves it alone.
+    out_of_area_columns: tuple[str, ...] = ()
 
 
 
@@ -246,6 +262,7 @@ def parse_csv(text: str) -> ParsedDirectory:
         columns=tuple(k for k in keys if k),
         has_placement_type=PLACEMENT_TYPE in seen_keys,
         sha256=digest,
+        out_of_area_columns=tuple(c for c in OUT_OF_AREA_COLUMNS if c in seen_keys),
     )
 
 
@@ -327,6 +344,9 @@ def _parse_row(
             iro=staff["iro"],
             team_manager=staff["team_manager"],
             attributes={k: values[k] for k in extras},
+            placement_authority=values.get(PLACEMENT_AUTHORITY) or None,
+            placement_postcode=(values.get(PLACEMENT_POSTCODE) or "").upper() or None,
+            profile_file=values.get(PROFILE_FILE) or None,
         ),
         problems,
     )
@@ -393,6 +413,9 @@ class ChildRecord:
     placement_type: str | None
     carer_emails: tuple[str, ...]
     attributes: dict[str, str] = field(default_factory=dict, hash=False)
+    placement_authority: str | None = None
+    placement_postcode: str | None = None
+    profile_file: str | None = None
 
     @property
     def known_as(self) -> tuple[str, ...]:
@@ -459,6 +482,13 @@ def child_lines(detail: dict[str, Any]) -> list[str]:
         f"  placement:      {where}",
         f"  carer emails:   {', '.join(detail['carer_emails']) or 'none on record'}",
     ]
+    if detail.get("placement_authority") or detail.get("placement_postcode"):
+        lines.append(
+            f"  placed in:      {detail.get('placement_authority') or 'authority not on record'}"
+            + (f", {detail['placement_postcode']}" if detail.get("placement_postcode") else "")
+        )
+    if detail.get("profile_file"):
+        lines.append(f"  profile file:   {detail['profile_file']}")
     for key, value in sorted(detail["attributes"].items()):
         lines.append(f"  {key + ':':<15} {value}")
     if detail["updated_at"]:

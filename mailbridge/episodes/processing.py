@@ -704,6 +704,7 @@ def _new_episode(
         match_method=match.method if match else "thread",
         match_confidence=match.confidence if match else 1.0,
         allocations=_allocations(session, child_id),
+        placement_authority=child.placement_authority if child is not None else None,
         absence_type=f.absence_type or MISSING,
         updated_at=now,
     )

@@ -76,6 +76,8 @@ def episode_json(ep: Episode, messages: list[dict[str, Any]]) -> dict[str, Any]:
         "match_confidence": ep.match_confidence,
         "allocations": ep.allocations,
         "absence_type": ep.absence_type,
+        # The child's placement authority when the episode opened (docs/out-of-area.md).
+        "placement_authority": ep.placement_authority,
         "needs_confirmation": bool(ep.needs_confirmation),
         "confirmation_reason": ep.confirmation_reason,
         # Casework (docs/casework.md): why it is void, and the episode it was merged into.

@@ -24,8 +24,9 @@ from mailbridge.errors import MailbridgeError
 from mailbridge.reports import stats
 from mailbridge.reports.stats import Figures, RepeatChild
 from mailbridge.resources import resource_path
+from mailbridge.routing.authorities import Authorities
 from mailbridge.routing.reason_codes import DEFAULT_REASON_CODES
-from mailbridge.settings.config import Settings, load_routing_file
+from mailbridge.settings.config import Settings, load_authorities_file, load_routing_file
 from mailbridge.store.models import Child
 
 CSV_COLUMNS = ("section", "figure", "value")
@@ -41,7 +42,14 @@ def build_report(
     now: datetime | None = None,
 ) -> Report:
     """The figures for the local dates ``start``..``end`` (inclusive) as of ``now``."""
-    figures = stats.compute(engine, start=start, end=end, tz=settings.tz, now=now)
+    figures = stats.compute(
+        engine,
+        start=start,
+        end=end,
+        tz=settings.tz,
+        now=now,
+        authorities=_authorities(settings),
+    )
     figures = dataclasses.replace(
         figures, repeat_children=_identify(engine, figures.repeat_children, names=names)
     )
@@ -69,6 +77,14 @@ def _identify(engine: Engine, children: list[RepeatChild], *, names: bool) -> li
         label = f"{name} ({c.child_id})" if name else str(c.child_id)
         out.append(RepeatChild(label, c.episodes, c.child_id, name))
     return out
+
+
+def _authorities(settings: Settings) -> Authorities:
+    """The authorities file, for the out-of-area figures; a broken one counts nothing."""
+    try:
+        return load_authorities_file(settings)
+    except MailbridgeError:
+        return Authorities(source="the authorities file could not be read")
 
 
 def _reason_labels(settings: Settings) -> dict[str, str]:
@@ -152,6 +168,9 @@ class Report:
             yield "placement", f"{name} ({kind})", n
         for kind, n in f.by_placement_type.items():
             yield "placement_type", kind, n
+        yield "out_of_area", "episodes", f.out_of_area
+        for host, n in f.by_host_authority:
+            yield "out_of_area", host, n
         for hour, n in enumerate(f.by_hour):
             yield "hour", f"{hour:02d}", n
         for day, n in zip(stats.WEEKDAYS, f.by_weekday, strict=True):
@@ -209,6 +228,9 @@ class Report:
         data["by_placement"] = [
             {"placement": name, "type": kind, "episodes": n} for name, kind, n in f.by_placement
         ]
+        data["by_host_authority"] = [
+            {"authority": host, "episodes": n} for host, n in f.by_host_authority
+        ]
         data["by_weekday"] = dict(zip(stats.WEEKDAYS, f.by_weekday, strict=True))
         data["by_month"] = dict(f.by_month)
         data["reasons"] = [
@@ -244,6 +266,12 @@ class Report:
                 f"still missing: {f.still_missing}.",
                 f"Police reference recorded: {f.police_reference} of {f.episodes}"
                 f"{_pct_text(self.police_pct)}.",
+                f"Placed out of area: {f.out_of_area} of {f.episodes} episode(s)"
+                + (
+                    " (" + ", ".join(f"{host} {n}" for host, n in f.by_host_authority) + ")."
+                    if f.by_host_authority
+                    else "."
+                ),
                 f"Return interviews: {iv.owed} owed, {iv.by_status['completed']} completed, "
                 f"{iv.completed_in_time} within 72 h{_pct_text(self.in_time_pct_of_owed)}, "
                 f"{iv.by_status['declined']} declined, {iv.overdue_open} overdue.",

@@ -13,7 +13,7 @@ duration if it had returned by ``now``, else it is "still missing".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from mailbridge.routing.authorities import Authorities
 from mailbridge.store import db
 from mailbridge.store.models import (
     FAILED,
@@ -64,7 +65,9 @@ AGE_BANDS = ("under 10", "10–15", "16+", "unknown DOB", "unmatched")
 INTERVIEW_STATUSES = ("due", "offered", "accepted", "declined", "completed")
 ESCALATIONS = {"escalate_team_manager": "esc1", "escalate_duty": "esc2"}
 # Alerts nobody is asked to acknowledge: receipts, the fallback address, interview providers.
-UNACKED_ROLES = ("reporter", "fallback", "interviewer")
+# Roles whose replies are never acknowledgements: the sender, the fallback, the interviewer,
+# and the bodies outside the council (docs/out-of-area.md).
+UNACKED_ROLES = ("reporter", "fallback", "interviewer", "host_authority", "police")
 # How a report that matched no child was first recorded (reading/match.py).
 UNMATCHED_METHODS = ("none", "ambiguous")
 VOID = "void"  # docs/casework.md: void episodes are in no figure
@@ -173,6 +176,11 @@ class Figures:
     failed: Failed
     repeat_children: list[RepeatChild]  # 2+ episodes, most first, at most REPEAT_LIST
     repeat_children_more: int  # how many more are not listed
+    # Children placed in another council's area (docs/out-of-area.md), by the placement
+    # authority each episode opened under: episodes out of area, and per host authority
+    # (label, episodes), most first. An authority the file does not know counts as out of area.
+    out_of_area: int = 0
+    by_host_authority: list[tuple[str, int]] = field(default_factory=list)
 
 
 REPEAT_LIST = 20
@@ -186,7 +194,13 @@ def period_bounds(start: date, end: date, tz: Any) -> tuple[datetime, datetime]:
 
 
 def compute(
-    engine: Engine, *, start: date, end: date, tz: Any, now: datetime | None = None
+    engine: Engine,
+    *,
+    start: date,
+    end: date,
+    tz: Any,
+    now: datetime | None = None,
+    authorities: Authorities | None = None,
 ) -> Figures:
     """Every figure for the local dates ``start``..``end`` (inclusive), as of ``now``."""
     if end < start:
@@ -206,7 +220,7 @@ def compute(
         if conn.dialect.name == "sqlite":
             _sqlite_for_reading(conn)
         try:
-            return _Query(conn, st, period, now).figures()
+            return _Query(conn, st, period, now).figures(authorities or Authorities())
         finally:
             # The temporary tables were made in this transaction: the rollback removes them, on
             # both databases, and leaves the pooled connection clean even after an error.
@@ -433,7 +447,7 @@ class _Query:
         if self.st.postgres:
             self.conn.exec_driver_sql(f"ANALYZE {table.name}")
 
-    def figures(self) -> Figures:
+    def figures(self, authorities: Authorities) -> Figures:
         ep = self.ep
         returned = ep.c.returned == 1
         secs = ep.c.secs
@@ -464,6 +478,7 @@ class _Query:
             by_type[kind] = by_type.get(kind, 0) + n
         now_children, now_unmatched = self._missing_now()
         repeat, more = self._repeat_children()
+        out_of_area, by_host = self._placed(authorities)
         return Figures(
             period=self.period,
             generated_at=self.now,
@@ -496,7 +511,28 @@ class _Query:
             failed=self._failed(),
             repeat_children=repeat,
             repeat_children_more=more,
+            out_of_area=out_of_area,
+            by_host_authority=by_host,
         )
+
+    def _placed(self, authorities: Authorities) -> tuple[int, list[tuple[str, int]]]:
+        """Episodes by the placement authority they opened under, out-of-area ones only."""
+        ep = self.ep
+        rows = self.conn.execute(
+            select(Episode.placement_authority, func.count())
+            .join(ep, ep.c.id == Episode.id)
+            .where(Episode.placement_authority.is_not(None))
+            .group_by(Episode.placement_authority)
+        ).all()
+        by_host: dict[str, int] = {}
+        for given, n in rows:
+            if not authorities.out_of_area(given):
+                continue
+            found = authorities.find(given)
+            label = f"{found.name} ({found.code})" if found else f"{given} (not in the file)"
+            by_host[label] = by_host.get(label, 0) + int(n)
+        ordered = sorted(by_host.items(), key=lambda kv: (-kv[1], kv[0]))
+        return sum(by_host.values()), ordered
 
     def _repeat(self) -> tuple[int, int, int, int]:
         per = _CHILD

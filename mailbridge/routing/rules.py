@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from mailbridge.errors import ConfigError
+from mailbridge.routing.authorities import Authorities
 from mailbridge.routing.reason_codes import DEFAULT_REASON_CODES
 
 if TYPE_CHECKING:
@@ -45,6 +46,11 @@ Hours = Literal["office", "out_of_hours"]
 DIRECTORY_ROLES = ("social_worker", "iro", "team_manager")
 # Roles whose addresses the routing file gives under ``roles:``.
 CONFIG_ROLES = ("apprentice", "duty", "edt")
+# Roles whose addresses the authorities file gives, by the child's placement authority
+# (docs/out-of-area.md).
+HOST_AUTHORITY = "host_authority"
+POLICE = "police"
+AUTHORITY_ROLES = (HOST_AUTHORITY, POLICE)
 DUTY = "duty"
 FIXED = "address"  # the role of a fixed address written straight into a notify list
 ROOT = "default"  # the name of the catch-all root route
@@ -56,7 +62,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _EMAIL = re.compile(rf"^[^@\s<>()\[\],;:\"\\]+@{_LABEL}(?:\.{_LABEL})+$")
-_MATCH_KEYS = ("event", "risk", "sender_known", "sender_verified", "hours", "child")
+_MATCH_KEYS = ("event", "risk", "sender_known", "sender_verified", "hours", "child", "out_of_area")
 _ROUTE_KEYS = ("name", "match", "notify", "continue", "routes")
 _TOP_KEYS = (
     "timezone",
@@ -103,6 +109,8 @@ class Event:
     sender_verified: bool = False
     # {role: {"name": ..., "email": ...}} as captured on the episode when it opened.
     allocations: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict, hash=False)
+    # The authority code (or name) of the area the child is placed in; None: not on record.
+    placement_authority: str | None = None
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() is None:
@@ -116,6 +124,8 @@ class Event:
             return self.placement_type
         if key in ("placement_name", "placement"):
             return self.placement_name
+        if key == "placement_authority":
+            return self.placement_authority
         return self.child.get(key)
 
 
@@ -129,6 +139,8 @@ class Matchers:
     sender_verified: bool | None = None
     hours: Hours | None = None
     child: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The child's placement authority is (true) or is not (false) another council's area.
+    out_of_area: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +280,8 @@ class Routing:
     escalation: EscalationSettings = field(default_factory=EscalationSettings, hash=False)
     interviews: InterviewSettings = field(default_factory=InterviewSettings, hash=False)
     repeat_missing: RepeatMissingSettings = field(default_factory=RepeatMissingSettings, hash=False)
+    # Where host_authority and police addresses come from (settings attach the file's content).
+    authorities: Authorities = field(default_factory=Authorities, hash=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -300,7 +314,7 @@ def _walk(route: Route) -> Iterator[Route]:
 # -- evaluation -----------------------------------------------------------------------
 
 
-def matches(m: Matchers, event: Event, hours: Hours) -> bool:
+def matches(m: Matchers, event: Event, hours: Hours, *, out_of_area: bool = False) -> bool:
     if m.events is not None and event.name not in m.events:
         return False
     if m.risk is not None and (event.risk or "unknown").lower() not in m.risk:
@@ -310,6 +324,8 @@ def matches(m: Matchers, event: Event, hours: Hours) -> bool:
     if m.sender_verified is not None and event.sender_verified != m.sender_verified:
         return False
     if m.hours is not None and hours != m.hours:
+        return False
+    if m.out_of_area is not None and out_of_area != m.out_of_area:
         return False
     for key, wanted in m.child:
         value = event.attribute(key)
@@ -323,11 +339,11 @@ def _fold(value: str) -> str:
     return " ".join(value.replace("\u2019", "'").split()).casefold()
 
 
-def _descend(route: Route, event: Event, hours: Hours, out: list[Route]) -> None:
+def _descend(route: Route, event: Event, hours: Hours, out: list[Route], *, away: bool) -> None:
     for child in route.routes:
-        if matches(child.matchers, event, hours):
+        if matches(child.matchers, event, hours, out_of_area=away):
             out.append(child)
-            _descend(child, event, hours, out)
+            _descend(child, event, hours, out, away=away)
             if not child.continue_:
                 break
 
@@ -336,7 +352,8 @@ def route(routing: Routing, event: Event) -> Routed:
     """Every recipient for ``event``, deduplicated by address, in the order rules chose them."""
     hours = routing.hours(event.at)
     matched: list[Route] = []
-    _descend(routing.root, event, hours, matched)
+    away = event.child_id is not None and routing.authorities.out_of_area(event.placement_authority)
+    _descend(routing.root, event, hours, matched, away=away)
     chosen: list[Recipient] = []
     for r in matched:
         for entry in r.notify:
@@ -360,6 +377,8 @@ def _resolve(routing: Routing, event: Event, entry: str, rule: str) -> list[Reci
     if entry in routing.roles:
         contact = routing.roles[entry]
         return [Recipient(entry, contact.address, contact.name, rule)]
+    if entry in AUTHORITY_ROLES:
+        return _resolve_authority(routing, event, entry, rule)
     held = event.allocations.get(entry) if entry in DIRECTORY_ROLES else None
     if held and held.get("email"):
         return [Recipient(entry, str(held["email"]), held.get("name") or None, rule)]
@@ -369,6 +388,40 @@ def _resolve(routing: Routing, event: Event, entry: str, rule: str) -> list[Reci
         note = f"no email for {entry} {held['name']} on record for child {event.child_id}"
     else:
         note = f"no {entry} on record for child {event.child_id}"
+    duty = routing.roles[DUTY]
+    return [Recipient(DUTY, duty.address, duty.name, rule, note)]
+
+
+def _resolve_authority(routing: Routing, event: Event, entry: str, rule: str) -> list[Recipient]:
+    """host_authority / police from the authorities file, by the child's placement authority.
+
+    A child in the council's own area (or with no placement authority on record) has nobody
+    outside to tell. An authority the file does not know, or one without the address, alerts
+    duty instead with a note, so the gap is seen and someone tells them by hand.
+    """
+    given = (event.placement_authority or "").strip()
+    if event.child_id is not None and not given:
+        return []
+    authority = routing.authorities.find(given) if given else None
+    if authority is not None and authority.own:
+        return []
+    if event.child_id is None:
+        note = f"no {entry}: the event has no matched child"
+    elif authority is None:
+        note = (
+            f"no {entry}: placement authority {given!r} of child {event.child_id} is not in "
+            f"the authorities file ({routing.authorities.source})"
+        )
+    else:
+        address = authority.missing_address if entry == HOST_AUTHORITY else authority.police_address
+        if address:
+            name = (
+                f"{authority.name} missing children"
+                if entry == HOST_AUTHORITY
+                else authority.police_force
+            )
+            return [Recipient(entry, address, name, rule)]
+        note = f"no {entry} address for {authority.code} ({authority.name}) in the authorities file"
     duty = routing.roles[DUTY]
     return [Recipient(DUTY, duty.address, duty.name, rule, note)]
 
@@ -440,6 +493,7 @@ def event_for_child(
         sender_known=sender_known,
         sender_verified=sender_verified,
         allocations=dict(allocations or {}),
+        placement_authority=child.placement_authority,
     )
 
 
@@ -508,7 +562,7 @@ def load_routing(text: str, *, source: str, default_timezone: str = "Europe/Lond
         problems.append(f"fallback: must be an email address, got {fallback!r}")
         fallback = ""
 
-    known_roles = set(DIRECTORY_ROLES) | set(roles)
+    known_roles = set(DIRECTORY_ROLES) | set(AUTHORITY_ROLES) | set(roles)
     ctx = _Ctx(problems, known_roles, set(KNOWN_EVENTS) | set(events), set())
     default = raw.get("default", [DUTY])
     root_notify = _notify(default, "default", ctx)
@@ -634,6 +688,9 @@ def _roles(value: Any, problems: list[str]) -> dict[str, Contact]:
             continue
         if role in DIRECTORY_ROLES:
             problems.append(f"{key}: comes from the child's allocations in the directory")
+            continue
+        if role in AUTHORITY_ROLES:
+            problems.append(f"{key}: comes from the authorities file (authorities.file)")
             continue
         name = None
         if isinstance(spec, dict):
@@ -766,7 +823,12 @@ def _matchers(value: Any, label: str, ctx: _Ctx) -> Matchers:
                 values = _strings(wanted, f"{label}.child.{attr}", p)
                 if values is not None:
                     child.append((attr, tuple(values)))
+    out_of_area = value.get("out_of_area")
+    if out_of_area is not None and not isinstance(out_of_area, bool):
+        p.append(f"{label}.out_of_area: must be true or false, got {out_of_area!r}")
+        out_of_area = None
     return Matchers(
+        out_of_area=out_of_area,
         events=tuple(events) if events is not None else None,
         risk=tuple(r.lower() for r in risk) if risk is not None else None,
         sender_known=sender_known,
@@ -1006,6 +1068,11 @@ def routed_lines(routing: Routing, event: Event, routed: Routed) -> list[str]:
     if event.placement_type or event.placement_name:
         where = ", ".join(p for p in (event.placement_type, event.placement_name) if p)
         who += f" ({where})"
+    if event.child_id and event.placement_authority:
+        authority = routing.authorities.find(event.placement_authority)
+        area = authority.name if authority else f"{event.placement_authority}, not in the file"
+        own = authority is not None and authority.own
+        who += f", placed in {area} ({'own area' if own else 'out of area'})"
     lines = [
         f"event:      {event.name}, {who}, risk {event.risk or 'not stated'}, "
         f"sender {'known' if event.sender_known else 'unknown'}, "
@@ -1042,6 +1109,9 @@ def routed_json(routing: Routing, event: Event, routed: Routed) -> dict[str, Any
         "risk": event.risk,
         "sender_known": event.sender_known,
         "sender_verified": event.sender_verified,
+        "placement_authority": event.placement_authority,
+        "out_of_area": event.child_id is not None
+        and routing.authorities.out_of_area(event.placement_authority),
         "matched": list(routed.matched),
         "routing_file": routing.source,
         "recipients": [r.as_json() for r in routed.recipients],

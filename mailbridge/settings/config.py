@@ -23,11 +23,13 @@ from mailbridge.errors import ConfigError
 from mailbridge.ops import passwords, tls
 from mailbridge.ops.logs import FORMATS, parse_levels
 from mailbridge.resources import resource_path
+from mailbridge.routing.authorities import Authorities, load_authorities
 from mailbridge.routing.rules import Routing, load_routing
 
 ENV_PREFIX = "MAILBRIDGE_"
 DEFAULT_CONFIG = Path("config/mailbridge.toml")
 DEFAULT_ROUTING = Path("config/routing.yaml")
+DEFAULT_AUTHORITIES = Path("config/authorities.yaml")
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,19 @@ class RoutingSettings:
 
 
 @dataclass(frozen=True)
+class AuthoritiesSettings:
+    # Who is told of a child placed in another council's area (docs/out-of-area.md). Empty:
+    # config/authorities.yaml in the start directory if it is there, else no authorities.
+    file: str = ""
+    # Where relative profile_file paths of the directory are read from; empty: the start
+    # directory.
+    profiles_dir: str = ""
+    # Largest Philomena profile attached to a police alert, in bytes; a larger one is not
+    # attached and the alert says so.
+    max_profile_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class RetentionSettings:
     # Raw mail and free-text details older than this many days are purged; the facts stay.
     days: int = 365
@@ -224,6 +239,7 @@ class Settings:
     relay: RelaySettings = field(default_factory=RelaySettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
+    authorities: AuthoritiesSettings = field(default_factory=AuthoritiesSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -291,6 +307,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "relay": RelaySettings,
     "imap": ImapSettings,
     "routing": RoutingSettings,
+    "authorities": AuthoritiesSettings,
     "retention": RetentionSettings,
     "digest": DigestSettings,
     "http": HttpSettings,
@@ -331,35 +348,83 @@ def routing_path(settings: Settings) -> tuple[Path | None, bool]:
 
 
 def load_routing_file(settings: Settings) -> Routing:
-    """Read and validate the routing rules; raise ConfigError naming every key at fault."""
+    """Read and validate the routing rules (with the authorities file); raise ConfigError
+    naming every key at fault."""
     path, _ = routing_path(settings)
     if path is None:
         raise ConfigError(
             [f"routing.file: no routing rules found ({DEFAULT_ROUTING} nor the packaged copy)"]
         )
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        raise ConfigError([f"routing.file: {path}: not found"]) from None
-    except OSError as exc:
-        raise ConfigError([f"routing.file: {path}: cannot read ({exc})"]) from exc
+    authorities, _ = authorities_path(settings)
     return _load_routing_cached(
-        str(path), stat.st_mtime_ns, stat.st_size, settings.service.timezone
+        str(path),
+        _stamp("routing.file", path),
+        str(authorities) if authorities else None,
+        _stamp("authorities.file", authorities) if authorities else None,
+        settings.service.timezone,
     )
 
 
-@functools.lru_cache(maxsize=8)
-def _load_routing_cached(path: str, _mtime_ns: int, _size: int, timezone: str) -> Routing:
-    """Parse a routing file once per process: the worker, the timers and the sender share one
-    ``Routing``. The file's size and modification time are part of the key, so an edited file
-    is read again; a file that fails to parse is not cached (the error is raised again)."""
+def _stamp(key: str, path: Path) -> tuple[int, int]:
+    """A file's modification time and size: part of the cache key, so an edit is read again."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        stat = path.stat()
     except FileNotFoundError:
-        raise ConfigError([f"routing.file: {path}: not found"]) from None
+        raise ConfigError([f"{key}: {path}: not found"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{key}: {path}: cannot read ({exc})"]) from exc
+    return stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _load_routing_cached(
+    path: str,
+    _stamp: tuple[int, int],
+    authorities: str | None,
+    _authorities_stamp: tuple[int, int] | None,
+    timezone: str,
+) -> Routing:
+    """Parse the routing and authorities files once per process: the worker, the timers and
+    the sender share one ``Routing`` until a file changes. A file that fails to parse is not
+    cached (the error is raised again)."""
+    routing = load_routing(
+        read_config_text("routing.file", Path(path)), source=path, default_timezone=timezone
+    )
+    if authorities is None:
+        found = Authorities(source=f"no authorities file ({DEFAULT_AUTHORITIES} not found)")
+    else:
+        found = load_authorities(
+            read_config_text("authorities.file", Path(authorities)), source=authorities
+        )
+    return dataclasses.replace(routing, authorities=found)
+
+
+def authorities_path(settings: Settings) -> tuple[Path | None, bool]:
+    """Which authorities file to read, and whether the operator named it. There is no packaged
+    fallback: the shipped example names made-up councils, never to be written to."""
+    if settings.authorities.file:
+        return Path(settings.authorities.file), True
+    if DEFAULT_AUTHORITIES.is_file():
+        return DEFAULT_AUTHORITIES, False
+    return None, False
+
+
+def load_authorities_file(settings: Settings) -> Authorities:
+    """Read and validate the authorities file; none at the default place means none at all."""
+    path, _ = authorities_path(settings)
+    if path is None:
+        return Authorities(source=f"no authorities file ({DEFAULT_AUTHORITIES} not found)")
+    return load_authorities(read_config_text("authorities.file", path), source=str(path))
+
+
+def read_config_text(key: str, path: Path) -> str:
+    """A configuration file's text; a file that is absent or unreadable is named by its key."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{key}: {path}: not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"routing.file: {path}: cannot read ({exc})"]) from exc
-    return load_routing(text, source=path, default_timezone=timezone)
+        raise ConfigError([f"{key}: {path}: cannot read ({exc})"]) from exc
 
 
 def load_settings(
@@ -618,6 +683,15 @@ def validate(settings: Settings) -> list[str]:
     ):
         if value < 1:
             problems.append(f"{key}: must be at least 1, got {value}")
+    if s.authorities.profiles_dir and not Path(s.authorities.profiles_dir).is_dir():
+        problems.append(
+            f"authorities.profiles_dir: {s.authorities.profiles_dir} is not a directory"
+        )
+    if s.authorities.max_profile_bytes < 1:
+        problems.append(
+            "authorities.max_profile_bytes: must be at least 1, "
+            f"got {s.authorities.max_profile_bytes}"
+        )
     if s.retention.days < 30:
         problems.append(
             f"retention.days: must be at least 30 (a case must outlive its alerts), "

@@ -67,6 +67,9 @@ def import_directory(
             "carer_emails": list(row.carer_emails),
             "attributes": dict(row.attributes),
         }
+        # Out-of-area columns only when the file has them: an older export leaves them be.
+        for column in parsed.out_of_area_columns:
+            wanted[column] = getattr(row, column)
         child = existing.get(row.child_id)
         if child is None:
             new_children.append({"child_id": row.child_id, "updated_at": now, **wanted})
@@ -206,6 +209,9 @@ _SNAPSHOT = (
         Placement.placement_type,
         Child.carer_emails,
         Child.attributes,
+        Child.placement_authority,
+        Child.placement_postcode,
+        Child.profile_file,
     )
     .outerjoin(Placement, Child.placement_id == Placement.id)
     .order_by(Child.child_id)
@@ -214,7 +220,7 @@ _SNAPSHOT = (
 
 
 def _record(row: Sequence[Any]) -> ChildRecord:
-    cid, first, last, dob, p_name, p_type, carers, attributes = row
+    cid, first, last, dob, p_name, p_type, carers, attributes, authority, postcode, profile = row
     return ChildRecord(
         child_id=cid,
         first_name=first,
@@ -224,6 +230,9 @@ def _record(row: Sequence[Any]) -> ChildRecord:
         placement_type=p_type,
         carer_emails=tuple(carers or ()),
         attributes=dict(attributes or {}),
+        placement_authority=authority,
+        placement_postcode=postcode,
+        profile_file=profile,
     )
 
 
@@ -297,8 +306,23 @@ def describe_child(session: Session, child_id: str) -> dict[str, Any] | None:
         ),
         "carer_emails": list(record.carer_emails),
         "attributes": dict(record.attributes),
+        "placement_authority": record.placement_authority,
+        "placement_postcode": record.placement_postcode,
+        "profile_file": record.profile_file,
         "updated_at": updated_at.isoformat() if updated_at else None,
         "current_allocations": current_allocations(session, record.child_id),
         "allocation_history": [a.as_json() for a in allocation_history(session, record.child_id)],
     }
 
+
+
+
+def placement_authorities(session: Session) -> list[tuple[str, str]]:
+    """(child_id, placement authority) for every child that has one: check-config checks
+    each code against the authorities file."""
+    q = (
+        select(Child.child_id, Child.placement_authority)
+        .where(Child.placement_authority.is_not(None))
+        .order_by(Child.child_id)
+    )
+    return [(cid, code) for cid, code in session.execute(q) if code]

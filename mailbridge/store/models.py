@@ -147,6 +147,11 @@ class Child(Base):
     carer_emails: Mapped[list[str]] = mapped_column(JSON)
     attributes: Mapped[dict[str, str]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Placed in another council's area (docs/out-of-area.md): an authorities-file code, the
+    # placement's postcode, and the Philomena profile document the council keeps.
+    placement_authority: Mapped[str | None] = mapped_column(String(200))
+    placement_postcode: Mapped[str | None] = mapped_column(String(20))
+    profile_file: Mapped[str | None] = mapped_column(String(500))
 
 
 class Allocation(Base):
@@ -223,6 +228,8 @@ class Episode(Base):
     # Casework (docs/casework.md): the reference this one was merged into, and why it is void.
     merged_into: Mapped[str | None] = mapped_column(String(20))
     void_reason: Mapped[str | None] = mapped_column(Text)
+    # The child's placement authority when the episode opened (out-of-area figures).
+    placement_authority: Mapped[str | None] = mapped_column(String(200))
 
     # Reports select episodes by when they began.
     __table_args__ = (Index("ix_episodes_opened_at", "opened_at"),)
@@ -409,6 +416,9 @@ class Interview(Base):
     inbound_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("inbound_messages.id", ondelete="SET NULL")
     )
+    # The authority (code) that holds the interview: the placing council, or the host
+    # authority where the authorities file says so for a child placed there.
+    by_authority: Mapped[str | None] = mapped_column(String(200))
 
 
 # -- digests ------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ def ensure_interview(session: Session, episode: Episode, routing: Routing) -> In
             overdue=False,
             reason_codes=[],
             sent_back=0,
+            by_authority=_interviewer(routing, episode),
         )
         session.add(interview)
         session.flush()
@@ -70,6 +71,12 @@ def ensure_interview(session: Session, episode: Episode, routing: Routing) -> In
         # Staff corrected the return time (docs/casework.md): the clock follows it.
         interview.due_at = episode.returned_at + routing.interviews.due_after
     return interview
+
+
+def _interviewer(routing: Routing, episode: Episode) -> str | None:
+    """The authority code that holds the interview (docs/out-of-area.md); None: not known."""
+    held_by = routing.authorities.interviewer(episode.placement_authority)
+    return held_by.code if held_by is not None else None
 
 
 def replan(session: Session, episode: Episode, routing: Routing, now: datetime) -> None:

@@ -225,7 +225,7 @@ def test_packaged_rules_are_used_when_none_is_named(capsys, tmp_path, monkeypatc
 def test_check_config_reports_the_routing_file(capsys, config):
     assert main(["--config", config, "check-config"]) == 0
     out = capsys.readouterr().out
-    assert f"routing:  {SHIPPED.as_posix()} (4 rule(s)" in out
+    assert f"routing:  {SHIPPED.as_posix()} (5 rule(s)" in out
 
 
 def test_check_config_rejects_a_broken_routing_file_naming_the_key(capsys, tmp_path):
@@ -242,7 +242,7 @@ def test_check_config_rejects_a_broken_routing_file_naming_the_key(capsys, tmp_p
     captured = capsys.readouterr()
     assert "configuration OK" not in captured.out
     assert "routes[0].routes[0].match.risk: unknown level 'extreme'" in captured.err
-    assert "routes[1].notify[1]: unknown role 'apprentise'" in captured.err
+    assert "routes[2].notify[1]: unknown role 'apprentise'" in captured.err
     assert str(rules) in captured.err
     assert "Traceback" not in captured.err
 

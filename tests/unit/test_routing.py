@@ -582,7 +582,14 @@ def test_shipped_routing_file_is_valid():
     assert r.timezone == "Europe/London"
     assert set(r.roles) == {"apprentice", "duty", "edt"}
     assert date(2026, 12, 28) in r.bank_holidays and date(2027, 12, 27) in r.bank_holidays
-    assert r.rule_names() == ["default", "episode", "high-risk", "triage", "out-of-hours"]
+    assert r.rule_names() == [
+        "default",
+        "episode",
+        "high-risk",
+        "host-authority",
+        "triage",
+        "out-of-hours",
+    ]
     # Monday to Friday 09:00-17:00; weekends closed.
     assert r.hours(datetime(2026, 11, 30, 9, 0, tzinfo=LONDON)) == "office"
     assert r.hours(datetime(2026, 11, 29, 12, 0, tzinfo=LONDON)) == "out_of_hours"

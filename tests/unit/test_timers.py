@@ -588,7 +588,8 @@ repeat_missing:
         "interviews.reminders_hours[1]: 24 h is given twice",
         "interviews.reminders_hours[2]: 80 h is not before due_hours (72)",
         "interviews.reminders_hours[3]: must be a number, got True",
-        "interviews.provider: unknown role 'rhi_team' (known: apprentice, duty, edt, iro,",
+        "interviews.provider: unknown role 'rhi_team' "
+        "(known: apprentice, duty, edt, host_authority, iro,",
         "interviews.reason_codes.Bad-Code: a code is lower_case_with_underscores",
         "interviews.reason_codes.pals: must be a list of synonyms, got 'mates'",
         "interviews.reason_codes.peers[0]: 'Friends' already means 'friends'",
