@@ -1,0 +1,68 @@
+"""A real Dovecot whose only login is OAuth2 (XOAUTH2 and OAUTHBEARER), for the OAuth2 tests.
+
+The same server as :mod:`tests.dovecot`, with the passdb swapped for Dovecot's ``oauth2``
+driver: it validates each bearer token by RFC 7662 introspection (``introspection_mode = post``)
+against the test's OAuth2 server, and takes the login only when the token is active and its
+``username`` is the user logging in. With PLAIN and LOGIN gone, Dovecot advertises
+LOGINDISABLED, as an OAuth2-only tenant's server does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.dovecot import Dovecot, dovecot_binary
+
+
+class OAuth2Dovecot(Dovecot):
+    def __init__(self, binary: str, introspection_url: str, root: Path | None = None) -> None:
+        self.introspection_url = introspection_url
+        super().__init__(binary, root)
+
+    def _write_config(self) -> None:
+        super()._write_config()
+        ext = self.root / "dovecot-oauth2.conf.ext"
+        ext.write_text(
+            f"""\
+introspection_mode = post
+introspection_url = {self.introspection_url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+""",
+            encoding="utf-8",
+        )
+        ext.chmod(0o644)
+        conf = self.conf.read_text(encoding="utf-8")
+        conf = conf.replace(
+            "auth_mechanisms = plain login", "auth_mechanisms = xoauth2 oauthbearer"
+        )
+        conf, count = re.subn(
+            r"passdb \{.*?\n\}",
+            f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {ext}\n}}",
+            conf,
+            count=1,
+            flags=re.S,
+        )
+        assert count == 1, "tests/dovecot.py's passdb block changed shape"
+        self.conf.write_text(conf, encoding="utf-8")
+
+
+def running(introspection_url: str) -> Iterator[OAuth2Dovecot]:
+    """A started OAuth2-only Dovecot for a fixture (skips when dovecot is absent)."""
+    import pytest
+
+    binary = dovecot_binary()
+    if binary is None:
+        pytest.skip("dovecot is not installed (Debian: apt-get install dovecot-imapd)")
+    server = OAuth2Dovecot(binary, introspection_url)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.cleanup()
+        pytest.fail(f"dovecot is installed but would not start: {exc}")
+    yield server
+    server.cleanup()
