@@ -10,16 +10,36 @@ LOGINDISABLED, as an OAuth2-only tenant's server does.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from imapclient import IMAPClient
 
 from tests.dovecot import Dovecot, dovecot_binary
 
 
 class OAuth2Dovecot(Dovecot):
-    def __init__(self, binary: str, introspection_url: str, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        binary: str,
+        introspection_url: str,
+        mint: Callable[[str], str],
+        *,
+        mechanisms: str = "xoauth2 oauthbearer",
+    ) -> None:
         self.introspection_url = introspection_url
-        super().__init__(binary, root)
+        self.mint = mint  # a live token for a user, for the test's own client
+        self.mechanisms = mechanisms
+        super().__init__(binary)
+
+    def client(self, user: str) -> Any:
+        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
+        client.oauth2_login(user, self.mint(user))
+        return client
+
+    def url(self, user: str, folder: str = "INBOX", password: str = "") -> str:
+        """imap.url for OAuth2: the user and no password."""
+        return f"imap://{user.replace('@', '%40')}@127.0.0.1:{self.port}/{folder}"
 
     def _write_config(self) -> None:
         super()._write_config()
@@ -38,11 +58,11 @@ active_value = true
         ext.chmod(0o644)
         conf = self.conf.read_text(encoding="utf-8")
         conf = conf.replace(
-            "auth_mechanisms = plain login", "auth_mechanisms = xoauth2 oauthbearer"
+            "auth_mechanisms = plain login", f"auth_mechanisms = {self.mechanisms}"
         )
         conf, count = re.subn(
             r"passdb \{.*?\n\}",
-            f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {ext}\n}}",
+            f"passdb {{\n  driver = oauth2\n  mechanisms = {self.mechanisms}\n  args = {ext}\n}}",
             conf,
             count=1,
             flags=re.S,
@@ -51,14 +71,16 @@ active_value = true
         self.conf.write_text(conf, encoding="utf-8")
 
 
-def running(introspection_url: str) -> Iterator[OAuth2Dovecot]:
+def running(
+    introspection_url: str, mint: Callable[[str], str], mechanisms: str = "xoauth2 oauthbearer"
+) -> Iterator[OAuth2Dovecot]:
     """A started OAuth2-only Dovecot for a fixture (skips when dovecot is absent)."""
     import pytest
 
     binary = dovecot_binary()
     if binary is None:
         pytest.skip("dovecot is not installed (Debian: apt-get install dovecot-imapd)")
-    server = OAuth2Dovecot(binary, introspection_url)
+    server = OAuth2Dovecot(binary, introspection_url, mint, mechanisms=mechanisms)
     try:
         server.start()
     except RuntimeError as exc:

@@ -197,6 +197,9 @@ class OAuth2Server:
         self.ca_file = root / "oauth2-ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
         self._signing = secrets.token_bytes(32)
+        # The test's own IMAP client (appending mail) logs in with tokens of this app.
+        self._tester = App(client_id="tester")
+        self.state.apps["tester"] = self._tester
         self.app = flask.Flask("oauth2-test-server")
         self.authorization = AuthorizationServer(
             self.app, query_client=self._query_client, save_token=self._save_token
@@ -346,6 +349,24 @@ class OAuth2Server:
     def issued(self, client_id: str) -> int:
         return sum(1 for t in self.state.tokens.values() if t.client_id == client_id)
 
+    def mint(self, user: str) -> str:
+        """A live token for ``user`` without the HTTP round trip (the tests' own IMAP client)."""
+        token = self._generate(grant_type="test", client=self._tester, user=user)
+        with self._lock:
+            self.state.tokens[token["access_token"]] = Issued(
+                "tester", user, time.time() + int(token["expires_in"])
+            )
+        return str(token["access_token"])
+
+    def _asking_client(self) -> App | None:
+        form = flask.request.form
+        client_id = form.get("client_id")
+        if not client_id and form.get("client_assertion"):
+            client_id = jwt.decode(
+                form["client_assertion"], options={"verify_signature": False}
+            ).get("sub")
+        return self.state.apps.get(str(client_id)) if client_id else None
+
     # -- authlib hooks -----------------------------------------------------------------------
     def _query_client(self, client_id: str) -> App | None:
         return self.state.apps.get(client_id)
@@ -414,6 +435,13 @@ class OAuth2Server:
             if state.fail_next > 0:
                 state.fail_next -= 1
                 return flask.jsonify(error="temporarily_unavailable"), 503
+            asked = self._asking_client()
+            if asked is not None and not asked.active:
+                return flask.jsonify(
+                    error="unauthorized_client",
+                    error_description=f"AADSTS7000112: Application {asked.client_id} is disabled.",
+                    error_codes=[7000112],
+                ), 400
             response = self.authorization.create_token_response()
             if response.status_code >= 400:
                 body = response.get_json(silent=True) or {}

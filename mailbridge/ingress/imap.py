@@ -55,6 +55,7 @@ from mailbridge.config import ImapSettings
 from mailbridge.errors import MailbridgeError
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.models import FAILED, ImapState, InboundMessage
+from mailbridge.ops import oauth2
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +170,15 @@ class Connected:
     tls: str  # "imaps", "starttls" or "none"
 
 
-def connect(mailbox: Mailbox, settings: ImapSettings) -> Connected:
-    """Connect, secure (imaps, else STARTTLS when offered) and log in; errors name the account."""
+def connect(
+    mailbox: Mailbox, settings: ImapSettings, tokens: oauth2.TokenSource | None = None
+) -> Connected:
+    """Connect, secure (imaps, else STARTTLS when offered) and log in; errors name the account.
+
+    With ``tokens`` the login is OAuth2 (XOAUTH2, else OAUTHBEARER when that is all the server
+    offers), which a server advertising LOGINDISABLED still takes; a refused token is renewed
+    once and tried again on the same connection.
+    """
     timeout = SocketTimeout(
         connect=min(15.0, settings.timeout_seconds), read=settings.timeout_seconds
     )
@@ -193,6 +201,9 @@ def connect(mailbox: Mailbox, settings: ImapSettings) -> Connected:
         ) from exc
     try:
         _keepalive(client)
+        if tokens is not None:
+            _oauth2_login(client, mailbox, tokens)
+            return Connected(client=client, tls=tls)
         if tls == "none" and b"LOGINDISABLED" in client.capabilities():
             raise ImapAuthError(
                 f"IMAP server for account {mailbox.account} refuses a plain-text login "
@@ -210,6 +221,38 @@ def connect(mailbox: Mailbox, settings: ImapSettings) -> Connected:
         _close_quietly(client)
         raise
     return Connected(client=client, tls=tls)
+
+
+def _oauth2_login(client: Any, mailbox: Mailbox, tokens: oauth2.TokenSource) -> None:
+    caps = capabilities(client)
+    mechanism = (
+        "OAUTHBEARER"
+        if b"AUTH=OAUTHBEARER" in caps and b"AUTH=XOAUTH2" not in caps
+        else "XOAUTH2"
+    )
+    refusal = ""
+
+    def login(token: str) -> None:
+        nonlocal refusal
+        try:
+            if mechanism == "OAUTHBEARER":
+                client.oauthbearer_login(mailbox.username, token)
+            else:
+                client.oauth2_login(mailbox.username, token)
+        except LoginError as exc:
+            refusal = _describe(exc)
+            raise oauth2.TokenRefused(refusal) from exc
+
+    try:
+        tokens.call(mailbox.username, login)
+    except oauth2.OAuth2Error as exc:
+        raise ImapAuthError(f"IMAP account {mailbox.account}: no OAuth2 token: {exc}") from exc
+    except oauth2.TokenRefused as exc:
+        advice = oauth2.refused_advice(tokens, mailbox.username, "IMAP")
+        raise ImapAuthError(
+            f"IMAP server for account {mailbox.account} refused a fresh OAuth2 token "
+            f"({mechanism}: {refusal}): {advice}"
+        ) from exc
 
 
 def _keepalive(client: Any) -> None:
@@ -426,8 +469,11 @@ class Watcher:
         gave_up: GaveUp | None = None,
         on_alert: Callable[[], None] | None = None,
         name: str = "imap-watcher",
+        tokens: oauth2.TokenSource | None = None,
     ) -> None:
         self.engine = engine
+        # OAuth2 (imap.auth = "xoauth2"): tokens kept across reconnects; None: the password.
+        self.tokens = tokens
         self.settings = settings
         self.intake = intake
         self.clock = clock
@@ -627,7 +673,7 @@ class Watcher:
     # -- one connected session -----------------------------------------------------------
     def _session(self) -> None:
         self._phase = "connecting"
-        connected = connect(self.mailbox, self.settings)
+        connected = connect(self.mailbox, self.settings, self.tokens)
         client = connected.client
         self._client = client
         try:
@@ -1159,11 +1205,17 @@ class _Sync:
 # -- operator commands: check and backfill --------------------------------------------------
 
 
-def check(settings: ImapSettings, engine: Engine | None = None) -> list[str]:
+def check(
+    settings: ImapSettings,
+    engine: Engine | None = None,
+    tokens: oauth2.TokenSource | None = None,
+) -> list[str]:
     """Connect, log in and describe the mailbox; raise ImapError naming the account."""
     mailbox = mailbox_from_settings(settings)
     lines = [f"account:    {mailbox.account} ({mailbox.scheme}://)"]
-    connected = connect(mailbox, settings)
+    connected = connect(mailbox, settings, tokens)
+    if tokens is not None:
+        lines.append("login:      " + oauth2.describe(tokens, mailbox.username))
     client = connected.client
     try:
         tls = {
@@ -1252,6 +1304,7 @@ def backfill(
     since: date | None = None,
     folder: str | None = None,
     progress: Callable[[BackfillReport], None] | None = None,
+    tokens: oauth2.TokenSource | None = None,
 ) -> BackfillReport:
     """Store every message in the folder (optionally SINCE a date), read-only on the server.
 
@@ -1260,7 +1313,7 @@ def backfill(
     """
     mailbox = mailbox_from_settings(settings)
     name = folder or mailbox.folder
-    connected = connect(mailbox, settings)
+    connected = connect(mailbox, settings, tokens)
     client = connected.client
     report = BackfillReport()
     try:

@@ -113,6 +113,11 @@ class TokenSource:
                 return cached
             return self._fetch(user)
 
+    def cached(self, user: str) -> Token | None:
+        """The token in hand for ``user``, if any (no fetch)."""
+        with self._lock:
+            return self._tokens.get(user)
+
     def renew(self, user: str) -> Token:
         """Drop the cached token (the server refused it) and fetch a new one."""
         with self._lock:
@@ -145,6 +150,58 @@ class TokenSource:
                 user,
             )
         return use(self.renew(user).value)
+
+
+# -- diagnostics (for `imap check`, `relay check` and the logs) ---------------------------
+
+_ROLE = {"IMAP": "IMAP.AccessAsApp", "SMTP": "SMTP.SendAsApp"}
+
+
+def refused_advice(tokens: TokenSource, user: str, service: str) -> str:
+    """What to fix when ``service`` ("IMAP" or "SMTP") refused a fresh token for ``user``."""
+    name = tokens.provider.name
+    cached = tokens.cached(user)
+    roles = cached.roles if cached is not None else ()
+    if name == "microsoft":
+        role = _ROLE[service]
+        if role not in roles:
+            return (
+                f"the token carries no {role} role: add the application permission {role} "
+                "(Office 365 Exchange Online) to the app registration and grant admin consent "
+                "(docs/m365.md)"
+            )
+        if service == "SMTP":
+            return (
+                f"Exchange Online refused the app for {user}: register its service principal "
+                "(New-ServicePrincipal), give it the mailbox (Add-MailboxPermission "
+                "-AccessRights FullAccess), and switch SMTP AUTH on for the mailbox "
+                "(Set-CASMailbox -SmtpClientAuthenticationDisabled $false) (docs/m365.md)"
+            )
+        return (
+            f"Exchange Online refused the app for {user}: register its service principal "
+            "(New-ServicePrincipal), give it the mailbox (Add-MailboxPermission -AccessRights "
+            "FullAccess), and check the application access policy (docs/m365.md)"
+        )
+    if name == "google":
+        return (
+            f"Gmail refused the token for {user}: check that the service account's client ID "
+            f"has the scope {GOOGLE_SCOPE} under domain-wide delegation and that "
+            f"{service} is on for the user (docs/google.md)"
+        )
+    return (
+        f"the token from oauth2.token_command was refused for {user}: the helper must sign in "
+        f"as this user (MAILBRIDGE_OAUTH2_USER) and ask for the {service} scope"
+    )
+
+
+def describe(tokens: TokenSource, user: str) -> str:
+    """One line for `check` output: provider, lifetime and roles of the token in use."""
+    cached = tokens.cached(user)
+    if cached is None:
+        return f"OAuth2 ({tokens.provider.name})"
+    left = max(0, int(cached.expires_at - tokens.clock()))
+    roles = f", roles/scopes: {' '.join(cached.roles)}" if cached.roles else ""
+    return f"OAuth2 ({tokens.provider.name}), token valid for {left // 60} min{roles}"
 
 
 # -- SASL ---------------------------------------------------------------------------------
@@ -315,6 +372,10 @@ _AADSTS = {
     65001: (
         "admin consent is missing: grant admin consent for the app's permissions "
         "(API permissions > Grant admin consent)"
+    ),
+    7000112: (
+        "application {client} is disabled in tenant {tenant}: enable it again (Enterprise "
+        "applications > Properties > Enabled for users to sign in)"
     ),
     7000218: "the app needs a client secret or a certificate: set oauth2.client_secret_file",
 }
