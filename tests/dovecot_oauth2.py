@@ -34,7 +34,10 @@ class OAuth2Dovecot(Dovecot):
 
     def client(self, user: str) -> Any:
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
-        client.oauth2_login(user, self.mint(user))
+        if "xoauth2" in self.mechanisms:
+            client.oauth2_login(user, self.mint(user))
+        else:
+            client.oauthbearer_login(user, self.mint(user))
         return client
 
     def url(self, user: str, folder: str = "INBOX", password: str = "") -> str:

@@ -97,6 +97,9 @@ class Issued:
     user: str
     expires_at: float
     active: bool = True
+    # Whose mailbox the token may open: an app-only token needs the IMAP.AccessAsApp role (as
+    # Exchange Online checks); a delegated one (Google's, the tester's) is the user's own.
+    mailbox_access: bool = True
 
 
 @dataclass
@@ -376,7 +379,10 @@ class OAuth2Server:
         user = request.user if isinstance(request.user, str) else client.mailbox
         with self._lock:
             self.state.tokens[token["access_token"]] = Issued(
-                client.client_id, user, time.time() + int(token["expires_in"])
+                client.client_id,
+                user,
+                time.time() + int(token["expires_in"]),
+                mailbox_access=bool(client.email) or "IMAP.AccessAsApp" in client.roles,
             )
 
     def _generate(
@@ -466,6 +472,7 @@ class OAuth2Server:
                 live = (
                     issued is not None
                     and issued.active
+                    and issued.mailbox_access
                     and issued.expires_at > time.time()
                     and state.apps[issued.client_id].active
                 )

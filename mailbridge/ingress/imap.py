@@ -489,6 +489,7 @@ class Watcher:
         self._client: Any = None
         self._failures = 0
         self._last_loud = 0.0
+        self._last_kind = ""  # the class of the last failure: a new kind is always logged
         self._warned_plain = False
         # Per UIDVALIDITY: committed but not yet moved; fetch failures; set aside for good.
         self._uidvalidity = 0
@@ -572,7 +573,14 @@ class Watcher:
             self.settings.backoff_seconds * (2 ** min(attempt - 1, 30)),
         )
         now = time.monotonic()
-        loud = attempt <= _LOUD_ATTEMPTS or now - self._last_loud >= _QUIET_LOG_SECONDS
+        # A different kind of failure (the server is back but now refuses the login) is news.
+        kind = type(exc).__name__
+        loud = (
+            attempt <= _LOUD_ATTEMPTS
+            or now - self._last_loud >= _QUIET_LOG_SECONDS
+            or kind != self._last_kind
+        )
+        self._last_kind = kind
         if isinstance(exc, ImapAuthError):
             what, level = str(exc), logging.ERROR
         elif isinstance(exc, ImapError):

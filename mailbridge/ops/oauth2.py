@@ -474,10 +474,17 @@ class MicrosoftProvider:
         try:
             result = app.acquire_token_for_client(scopes=[c.scope])
         except requests.RequestException as exc:
+            with self._lock:
+                self._app = None
             raise OAuth2Error(
                 f"Microsoft Entra ID: cannot reach the token endpoint: {type(exc).__name__}"
             ) from exc
         if not isinstance(result, dict) or "access_token" not in result:
+            # Start afresh next time: the secret or certificate file is read again (an operator
+            # may have fixed it), and MSAL's replay of an identical failed request for 60 s
+            # does not outlast our own backoff.
+            with self._lock:
+                self._app = None
             raise OAuth2Error(
                 explain_aad(
                     result if isinstance(result, dict) else {},
