@@ -98,10 +98,10 @@ def ceiling(dovecot: Dovecot, user: str, batch: int) -> tuple[float, int]:
 
 
 def watcher_drain(dovecot: Dovecot, user: str, n: int, batch: int, work: Path) -> float:
-    from mailbridge.config import load_settings
     from mailbridge.ingress.imap import Watcher
     from mailbridge.intake import Intake
-    from mailbridge.service import open_store
+    from mailbridge.runtime.serve import open_store
+    from mailbridge.settings.config import load_settings
 
     settings = load_settings(
         None,
@@ -152,7 +152,7 @@ class Serve:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        self.db = self.dir / "data" / "mailbridge.db"
+        self.db = self.dir / "data" / "mailbridge.store.db"
 
     def wait_watching(self, timeout: float = 60) -> float:
         deadline = time.monotonic() + timeout

@@ -38,9 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, func, insert, select  # noqa: E402
 
-from mailbridge import db  # noqa: E402
-from mailbridge.config import Settings, load_settings  # noqa: E402
-from mailbridge.models import (  # noqa: E402
+from mailbridge.reports.report import build_report  # noqa: E402
+from mailbridge.settings.config import Settings, load_settings  # noqa: E402
+from mailbridge.store import db  # noqa: E402
+from mailbridge.store.models import (  # noqa: E402
     Acknowledgement,
     Alert,
     AuditEntry,
@@ -51,7 +52,6 @@ from mailbridge.models import (  # noqa: E402
     Interview,
     Placement,
 )
-from mailbridge.report import build_report  # noqa: E402
 from tests.conftest import reset_postgres  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/mb_report"

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 
-from mailbridge import db
 from mailbridge.cli import main
-from mailbridge.models import Child, Episode
+from mailbridge.store import db
+from mailbridge.store.models import Child, Episode
 
 YEAR_START = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 26, tzinfo=UTC)

@@ -21,11 +21,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailbridge import store
 from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import StorageError
-from mailbridge.logs import log_context
-from mailbridge.store import Incoming, Stored
+from mailbridge.ops.logs import log_context
+from mailbridge.store import inbound
+from mailbridge.store.inbound import Incoming, Stored
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ def header_message_id(raw: bytes) -> str | None:
     text = str(value).strip()
     if text.startswith("<") and ">" in text:
         text = text[1 : text.index(">")]
-    text = "".join(text.split())
+    # No white space, and no control characters: PostgreSQL text cannot hold NUL, and a hostile
+    # Message-ID must never make a message unstorable (found by tests/test_fuzz.py).
+    text = "".join(ch for ch in text if ch.isprintable() and not ch.isspace())
     return text[:900] or None
 
 
@@ -102,7 +104,7 @@ class Intake:
         """
         try:
             with Session(self.engine) as session, session.begin():
-                results = store.insert_batch(session, items)
+                results = inbound.insert_batch(session, items)
                 if also is not None:
                     also(session, results)
         except SQLAlchemyError as exc:

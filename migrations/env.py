@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from mailbridge.db import make_engine
-from mailbridge.models import Base
+from mailbridge.store.db import make_engine
+from mailbridge.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from mailbridge import db
 from mailbridge.cli import main as cli_main
-from mailbridge.config import Settings, load_settings
-from mailbridge.service import serve
+from mailbridge.runtime.serve import serve
+from mailbridge.settings.config import Settings, load_settings
+from mailbridge.store import db
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -248,7 +248,7 @@ def cli_runner(
     Fixture reports carry fixed Date headers; receipt times must match them, not today's date,
     or relative times ("last night") and the reference year would depend on when tests run.
     """
-    from mailbridge import cli
+    from mailbridge.cli import messages as cli_messages
     from mailbridge.intake import make_incoming
 
     runner = plain_cli(database_url, tmp_path, monkeypatch, capsys)
@@ -257,7 +257,7 @@ def cli_runner(
         when = received_at(Path(str(kwargs["peer"])).stem)
         return make_incoming(raw, clock=lambda: when, **kwargs)
 
-    monkeypatch.setattr(cli, "make_incoming", make_at_receipt)
+    monkeypatch.setattr(cli_messages, "make_incoming", make_at_receipt)
     return runner
 
 

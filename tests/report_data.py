@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from mailbridge.models import (
+from mailbridge.store.models import (
     Acknowledgement,
     Alert,
     AuditEntry,

@@ -9,16 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbridge.acks import (
+from mailbridge.delivery.reply_tokens import (
     ROLE_TAGS,
-    AckDecision,
     Forged,
     Token,
     find_token,
-    is_acknowledgement_reply,
-    looks_like_interview_outcome,
     make_reply_address,
     parse_reply_address,
+)
+from mailbridge.reading.acks import (
+    AckDecision,
+    is_acknowledgement_reply,
+    looks_like_interview_outcome,
 )
 from mailbridge.reading.message import Attachment, ReadMessage, read_message
 

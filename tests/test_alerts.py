@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge.alerts import (
+from mailbridge.alerts.render import (
     EVENTS,
     AlertFacts,
     Renderer,
@@ -366,7 +366,7 @@ def test_broken_override_falls_back_to_packaged(
     (tmp_path / "missing.txt").write_text("{{ no_such_field }}")
     (tmp_path / "update.html").write_text("{% if %}")
     r = Renderer(tz=LONDON, override_dir=tmp_path)
-    with caplog.at_level(logging.WARNING, logger="mailbridge.alerts"):
+    with caplog.at_level(logging.WARNING, logger="mailbridge.alerts.render"):
         out = alert(r, facts())
     assert "MISSING - HIGH RISK: MB-2026-00042" in out.text
     assert "override template for missing failed" in caplog.text

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from mailbridge import db
+from mailbridge.store import db
 from tests.conftest import RunningService, SettingsFactory
 from tests.test_delivery import Received, Sink, import_fixture_directory
 from tests.test_serve import FAST_TOML, Serve

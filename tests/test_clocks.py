@@ -16,16 +16,24 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
-from mailbridge.acks import make_reply_address
-from mailbridge.clocks import Runner
-from mailbridge.delivery import Sender
+from mailbridge.alerts.outbox import Notifier
+from mailbridge.delivery.reply_secret import reply_secret
+from mailbridge.delivery.reply_tokens import make_reply_address
+from mailbridge.delivery.sender import Sender
+from mailbridge.directory import records
+from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Acknowledgement, Alert, DueAction, Episode, InboundMessage, Interview
-from mailbridge.notify import Notifier
-from mailbridge.processing import ReadingPipeline
-from mailbridge.reply_secret import reply_secret
-from mailbridge.worker import Worker
+from mailbridge.runtime.worker import Worker
+from mailbridge.store import directory
+from mailbridge.store.models import (
+    Acknowledgement,
+    Alert,
+    DueAction,
+    Episode,
+    InboundMessage,
+    Interview,
+)
+from mailbridge.timers.runner import Runner
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Thursday 26 November 2026, 11:00 UTC: office hours in London.
@@ -107,7 +115,7 @@ class Story:
 @pytest.fixture
 def story(engine, make_settings) -> Story:
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0, actor="test")
     return Story(engine, make_settings())
 
@@ -321,7 +329,7 @@ def test_the_story_over_smtp_escalation_then_acknowledgement(
     from mailbridge.cli import main
 
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0, actor="test")
     settings = make_settings("[processing]\npoll_seconds = 0.2\ntimer_seconds = 3600\n",
                              addresses=BASE)

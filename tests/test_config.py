@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from mailbridge.cli import main
-from mailbridge.config import load_settings
 from mailbridge.errors import ConfigError
+from mailbridge.settings.config import load_settings
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -167,7 +167,7 @@ def test_tls_files_both_or_neither_readable_and_matching(tmp_path, tls_files):
 
 
 def test_auth_file_is_checked_without_echoing_hashes(tmp_path, tls_files):
-    from mailbridge.passwords import hash_password
+    from mailbridge.ops.passwords import hash_password
 
     users = tmp_path / "users"
     users.write_text(f"relay:{hash_password('pw')}\nlegacy:clear-text-password\n")

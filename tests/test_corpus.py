@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from mailbridge import db
+from mailbridge.store import db
 from tests.conftest import require_corpus, sample_report
 
 TERMINAL = ("processed", "ignored", "failed")

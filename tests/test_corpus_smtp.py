@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from mailbridge.models import InboundMessage
+from mailbridge.store.models import InboundMessage
 from tests.conftest import SettingsFactory, require_corpus
 
 ADDR = "missing@council.example"

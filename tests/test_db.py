@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from mailbridge import db
-from mailbridge.models import Base
+from mailbridge.store import db
+from mailbridge.store.models import Base
 
 
 def test_migrations_give_the_same_schema_as_the_models(engine):

@@ -32,18 +32,19 @@ from aiosmtpd.smtp import Session as SmtpSession
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
-from mailbridge.delivery import (
+from mailbridge.alerts.outbox import Notifier
+from mailbridge.delivery.sender import (
     FileTransport,
     RelayTarget,
     Sender,
     build_email,
     parse_relay_url,
 )
+from mailbridge.directory import records
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Alert, InboundMessage
-from mailbridge.notify import Notifier
-from mailbridge.service import make_workers
+from mailbridge.runtime.serve import make_workers
+from mailbridge.store import directory
+from mailbridge.store.models import Alert, InboundMessage
 from tests.conftest import SettingsFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -209,7 +210,7 @@ class FakeClock:
 
 def import_fixture_directory(engine: Engine, now: datetime = RECEIVED) -> None:
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=now, actor="test")
 
 
@@ -835,7 +836,7 @@ def test_retry_failed_requeues_failed_alerts_with_the_same_message_id(
     world: Engine, make_settings: SettingsFactory, clock: FakeClock
 ) -> None:
     """A relay dead longer than the retries: `deliver --retry-failed` sends it all later."""
-    from mailbridge.delivery import requeue_failed
+    from mailbridge.delivery.sender import requeue_failed
 
     settings = make_settings(RELAY_TOML + "max_attempts = 1\n", relay_url="smtp://127.0.0.1:9")
     sender = queue_alerts(world, settings, clock, report())

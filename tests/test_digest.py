@@ -15,14 +15,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
-from mailbridge import digest, directory
-from mailbridge.config import Settings
-from mailbridge.delivery import Sender
+from mailbridge.alerts.outbox import Notifier
+from mailbridge.delivery.sender import Sender
+from mailbridge.directory import records
+from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Alert, AuditEntry, DigestRun
-from mailbridge.notify import Notifier
-from mailbridge.processing import ReadingPipeline
-from mailbridge.worker import Worker
+from mailbridge.reports import digest
+from mailbridge.runtime.worker import Worker
+from mailbridge.settings.config import Settings
+from mailbridge.store import directory
+from mailbridge.store.models import Alert, AuditEntry, DigestRun
 from tests.conftest import cli_runner
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -142,7 +144,7 @@ class Service:
 @pytest.fixture
 def service(engine: Any, make_settings: Any, tmp_path: Path) -> Service:
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=REPORTED, actor="test")
     settings = settings_with(
         make_settings,

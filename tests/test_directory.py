@@ -8,21 +8,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
 from mailbridge.cli import main
-from mailbridge.directory import (
-    REQUIRED_COLUMNS,
-    RowError,
-    Staff,
+from mailbridge.directory import records
+from mailbridge.directory.records import REQUIRED_COLUMNS, RowError, Staff, parse_csv
+from mailbridge.errors import MailbridgeError
+from mailbridge.store.directory import (
     allocation_history,
     children_for_sender,
     current_allocations,
     import_directory,
     load_snapshot,
-    parse_csv,
 )
-from mailbridge.errors import MailbridgeError
-from mailbridge.models import Allocation, AuditEntry, Child, Placement
+from mailbridge.store.models import Allocation, AuditEntry, Child, Placement
 
 FIXTURE = Path(__file__).parent / "fixtures" / "directory.csv"
 HEADER = ",".join(REQUIRED_COLUMNS)
@@ -46,7 +43,7 @@ def fixture_text() -> str:
     return FIXTURE.read_text(encoding="utf-8")
 
 
-def apply(engine, text: str, now: datetime = T1) -> directory.ImportReport:
+def apply(engine, text: str, now: datetime = T1) -> records.ImportReport:
     with Session(engine) as session, session.begin():
         return import_directory(session, parse_csv(text), now=now, actor="test")
 
@@ -168,7 +165,7 @@ def test_undecodable_file_is_fatal_and_says_nothing_was_imported(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes((HEADER + "\n" + CHLOE).encode("latin-1"))
     with pytest.raises(MailbridgeError) as err:
-        directory.read_directory_file(path)
+        records.read_directory_file(path)
     assert "line 2: the file is not UTF-8" in str(err.value)
     assert "nothing imported" in str(err.value)
 

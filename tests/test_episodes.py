@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailbridge.episodes import EpisodeState, decide
+from mailbridge.episodes.machine import EpisodeState, decide
 
 OPEN_EP = EpisodeState(1, "MB-2026-00001", "100231", "open")
 CLOSED_EP = EpisodeState(2, "MB-2026-00002", "100231", "returned")

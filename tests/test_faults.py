@@ -32,9 +32,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from mailbridge import delivery, processing, store
-from mailbridge.db import make_engine as db_engine
-from mailbridge.models import (
+from mailbridge.alerts.outbox import Notifier
+from mailbridge.delivery import sender as delivery
+from mailbridge.episodes import processing
+from mailbridge.runtime.serve import make_workers
+from mailbridge.store import inbound
+from mailbridge.store.db import make_engine as db_engine
+from mailbridge.store.models import (
     Alert,
     AuditEntry,
     DueAction,
@@ -42,8 +46,6 @@ from mailbridge.models import (
     EpisodeMessage,
     InboundMessage,
 )
-from mailbridge.notify import Notifier
-from mailbridge.service import make_workers
 from tests.conftest import PG_URL, SettingsFactory, sample_report
 from tests.test_delivery import (
     RECEIVED,
@@ -240,7 +242,7 @@ def test_connection_lost_before_commit_gives_451_and_the_resend_is_stored_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The rows are inserted, then the connection dies before COMMIT: nothing may remain."""
-    real = store.insert_batch
+    real = inbound.insert_batch
     armed = threading.Event()
     armed.set()
 
@@ -251,7 +253,7 @@ def test_connection_lost_before_commit_gives_451_and_the_resend_is_stored_once(
             lose_connection(session)
         return result
 
-    monkeypatch.setattr(store, "insert_batch", insert_then_lose)
+    monkeypatch.setattr(inbound, "insert_batch", insert_then_lose)
     svc = run_service(make_settings(FAST))
     raw = sample_report(1)
     with smtplib.SMTP(svc.host, svc.port, timeout=30) as c:
@@ -495,7 +497,7 @@ def test_disk_full_keeps_alerts_queued_with_a_clear_error_until_space_returns(
     queued = alerts(engine)
 
     # Full for longer than relay.max_attempts passes: a local fault must not use them up.
-    with caplog.at_level(logging.WARNING, logger="mailbridge.delivery"):
+    with caplog.at_level(logging.WARNING, logger="mailbridge.delivery.sender"):
         for _ in range(settings.relay.max_attempts + 2):
             clock.advance(seconds=settings.relay.max_backoff_seconds + 1)
             result = sender.deliver_once()

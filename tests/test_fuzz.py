@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from mailbridge.episodes.processing import read
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import InboundMessage
-from mailbridge.processing import read
 from mailbridge.reading.message import read_message
-from mailbridge.service import make_workers
+from mailbridge.runtime.serve import make_workers
+from mailbridge.store.models import InboundMessage
 from tests.conftest import SettingsFactory
 from tests.test_delivery import import_fixture_directory
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from mailbridge import health
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Alert, DueAction, Episode, InboundMessage, Interview
-from mailbridge.service import make_workers
+from mailbridge.ops import health
+from mailbridge.runtime.serve import make_workers
+from mailbridge.store.models import Alert, DueAction, Episode, InboundMessage, Interview
 from tests.conftest import sample_report
 
 T0 = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)

@@ -16,10 +16,11 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from mailbridge import db, service
 from mailbridge.errors import MailbridgeError
-from mailbridge.httpd import Probes, check
-from mailbridge.models import Alert
+from mailbridge.ops.http import Probes, check
+from mailbridge.runtime import serve as service
+from mailbridge.store import db
+from mailbridge.store.models import Alert
 from tests.conftest import sample_report
 
 FAST = """\

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from mailbridge.config import Settings
 from mailbridge.ingress import imap as imap_module
 from mailbridge.ingress.imap import Watcher
 from mailbridge.intake import Intake
-from mailbridge.service import make_workers
+from mailbridge.runtime.serve import make_workers
+from mailbridge.settings.config import Settings
 from tests.conftest import CORPUS, CliRunner, RunningService, SettingsFactory
 from tests.dovecot import PASSWORD, Dovecot, free_port, running
 from tests.test_serve import Serve, fetch
@@ -595,8 +595,8 @@ def test_imap_backfill_since_a_date_is_safe_to_rerun(
 
 
 def test_imap_settings_are_checked_and_named_by_key(tmp_path: Path) -> None:
-    from mailbridge.config import load_settings
     from mailbridge.errors import ConfigError
+    from mailbridge.settings.config import load_settings
 
     config = tmp_path / "mailbridge.toml"
     config.write_text(
@@ -617,8 +617,8 @@ def test_imap_settings_are_checked_and_named_by_key(tmp_path: Path) -> None:
 
 
 def test_mailbox_from_the_url_and_the_password_file(tmp_path: Path) -> None:
-    from mailbridge.config import ImapSettings
     from mailbridge.ingress.imap import mailbox_from_settings, uid_set
+    from mailbridge.settings.config import ImapSettings
 
     box = mailbox_from_settings(
         ImapSettings(url="imaps://missing%40council.gov.uk:p%40ss%3Aw@imap.example/Reports%20In")

@@ -17,11 +17,11 @@ import pytest
 from imapclient import IMAPClient
 from sqlalchemy import Engine
 
-from mailbridge.config import Settings
 from mailbridge.ingress import imap as imap_module
 from mailbridge.ingress.imap import ImapAuthError, Watcher
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2
+from mailbridge.settings.config import Settings
 from tests.conftest import SettingsFactory
 from tests.dovecot_oauth2 import OAuth2Dovecot, running
 from tests.oauth2_server import TENANT, App, OAuth2Server

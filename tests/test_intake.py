@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from mailbridge import store
 from mailbridge.errors import StorageError
 from mailbridge.intake import Intake, header_message_id, make_incoming
-from mailbridge.models import IGNORED, PENDING, AuditEntry, InboundMessage
+from mailbridge.store import inbound
+from mailbridge.store.models import IGNORED, PENDING, AuditEntry, InboundMessage
 from tests.conftest import sample_report
 
 
@@ -150,7 +150,7 @@ def test_a_client_that_hangs_up_mid_commit_does_not_stop_the_writer(engine, monk
 
 
 def test_storage_failure_raises_storage_error_and_stores_nothing(engine, monkeypatch):
-    from mailbridge import store
+    from mailbridge.store import inbound
 
     def broken(session, items):
         session.add(
@@ -169,7 +169,7 @@ def test_storage_failure_raises_storage_error_and_stores_nothing(engine, monkeyp
         session.flush()
         raise __import__("sqlalchemy").exc.OperationalError("INSERT", {}, Exception("disk I/O"))
 
-    monkeypatch.setattr(store, "insert_batch", broken)
+    monkeypatch.setattr(inbound, "insert_batch", broken)
     with pytest.raises(StorageError):
         Intake(engine).accept(incoming(sample_report(1)))
     monkeypatch.undo()
@@ -252,10 +252,10 @@ def test_a_batch_that_fails_late_stores_nothing(engine, monkeypatch):
     """All or none with the real insert: the messages are in before the audit insert fails."""
     from sqlalchemy import Column, Integer, MetaData, Table
 
-    from mailbridge import store
+    from mailbridge.store import inbound
 
     missing = Table("no_such_audit_table", MetaData(), Column("id", Integer, primary_key=True))
-    monkeypatch.setattr(store, "_AUDIT", missing)
+    monkeypatch.setattr(inbound, "_AUDIT", missing)
     batch = [incoming(sample_report(1)), incoming(sample_report(1)), incoming(sample_report(2))]
     with pytest.raises(StorageError):
         Intake(engine).accept_many(batch)
@@ -314,7 +314,9 @@ def test_two_instances_storing_the_same_messages_in_opposite_orders_do_not_deadl
         x, y = (incoming(sample_report(100 * round_ + n)) for n in (1, 2))
         errors: list[BaseException] = []
 
-        def store_batch(batch: list[store.Incoming], errors: list[BaseException] = errors) -> None:
+        def store_batch(
+            batch: list[inbound.Incoming], errors: list[BaseException] = errors
+        ) -> None:
             try:
                 Intake(engine).accept_many(batch)
             except BaseException as exc:
@@ -322,7 +324,7 @@ def test_two_instances_storing_the_same_messages_in_opposite_orders_do_not_deadl
 
         with Session(engine) as blocker:
             blocker.begin()
-            store.insert_batch(blocker, [x])
+            inbound.insert_batch(blocker, [x])
             threads = [
                 threading.Thread(target=store_batch, args=(batch,)) for batch in ([x, y], [y, x])
             ]
@@ -347,3 +349,12 @@ def test_two_instances_storing_the_same_messages_in_opposite_orders_do_not_deadl
             )
         assert len(stored) == 4
         assert sum(r.duplicate_of is None for r in stored) == 2
+
+
+def test_a_message_id_with_control_characters_is_still_stored(engine):
+    """PostgreSQL text cannot hold NUL: a hostile Message-ID must not make a message unstorable."""
+    raw = b"Message-ID: <a\x00b\x01c@x>\r\nSubject: hi\r\n\r\nbody\r\n"
+    assert header_message_id(raw) == "abc@x"
+    item = make_incoming(raw, source="inject", mail_from=None, rcpt_tos=[], peer=None)
+    result = Intake(engine).accept(item)
+    assert result.status == "pending"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbridge import interview_form
-from mailbridge.interview_form import (
+from mailbridge.reading import interview_form
+from mailbridge.reading.interview_form import (
     DEFAULT_REASON_CODES,
     InterviewOutcome,
     filled_fields,

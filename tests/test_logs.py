@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mailbridge import logs
-from mailbridge.config import load_settings
 from mailbridge.errors import ConfigError
+from mailbridge.ops import logs
+from mailbridge.settings.config import load_settings
 from tests.conftest import sample_report
 
 
@@ -24,7 +24,7 @@ def captured() -> Iterator[io.StringIO]:
     """Our handler on the root logger for one test, then everything as it was."""
     root = logging.getLogger()
     before = (list(root.handlers), root.level)
-    touched = ["mailbridge", "mailbridge.ingress.imap", "mailbridge.worker", *logs.NOISY]
+    touched = ["mailbridge", "mailbridge.ingress.imap", "mailbridge.runtime.worker", *logs.NOISY]
     levels = {name: logging.getLogger(name).level for name in touched}
     buf = io.StringIO()
     yield buf
@@ -38,7 +38,7 @@ def captured() -> Iterator[io.StringIO]:
 
 def test_plain_lines_name_the_message_and_episode(captured):
     logs.setup_logging("INFO", "plain", stream=captured, force=True)
-    log = logging.getLogger("mailbridge.worker")
+    log = logging.getLogger("mailbridge.runtime.worker")
     log.info("outside")
     with logs.log_context(message_id=12):
         log.info("claimed")
@@ -46,15 +46,15 @@ def test_plain_lines_name_the_message_and_episode(captured):
         log.info("processed")
     log.info("after")
     lines = captured.getvalue().splitlines()
-    assert lines[0].endswith("INFO mailbridge.worker: outside")
-    assert lines[1].endswith("INFO mailbridge.worker [msg 12]: claimed")
-    assert lines[2].endswith("INFO mailbridge.worker [msg 12 MB-2026-00001]: processed")
-    assert lines[3].endswith("INFO mailbridge.worker: after")  # the context was undone
+    assert lines[0].endswith("INFO mailbridge.runtime.worker: outside")
+    assert lines[1].endswith("INFO mailbridge.runtime.worker [msg 12]: claimed")
+    assert lines[2].endswith("INFO mailbridge.runtime.worker [msg 12 MB-2026-00001]: processed")
+    assert lines[3].endswith("INFO mailbridge.runtime.worker: after")  # the context was undone
 
 
 def test_json_lines_parse_and_carry_the_ids(captured):
     logs.setup_logging("INFO", "json", stream=captured, force=True)
-    log = logging.getLogger("mailbridge.delivery")
+    log = logging.getLogger("mailbridge.delivery.sender")
     with logs.log_context(message_id=7, episode="MB-2026-00002"):
         log.warning("alert id=%s status=queued", 3)
     try:
@@ -63,7 +63,7 @@ def test_json_lines_parse_and_carry_the_ids(captured):
         log.exception("pass failed")
     first, second = (json.loads(line) for line in captured.getvalue().splitlines())
     assert first["message"] == "alert id=3 status=queued"
-    assert first["level"] == "WARNING" and first["logger"] == "mailbridge.delivery"
+    assert first["level"] == "WARNING" and first["logger"] == "mailbridge.delivery.sender"
     assert first["message_id"] == 7 and first["episode"] == "MB-2026-00002"
     assert first["time"].endswith("+00:00")
     assert "context" not in first
@@ -76,7 +76,7 @@ def test_levels_per_logger(captured):
     assert problems == []
     logs.setup_logging("INFO", "plain", levels, stream=captured, force=True)
     logging.getLogger("mailbridge.ingress.imap").debug("imap detail")
-    logging.getLogger("mailbridge.worker").debug("worker detail")
+    logging.getLogger("mailbridge.runtime.worker").debug("worker detail")
     logging.getLogger("aiosmtpd").info("session chatter")
     logging.getLogger("alembic").info("held at WARNING")
     text = captured.getvalue()
@@ -112,7 +112,7 @@ def test_inject_logs_json_with_message_and_episode(engine, database_url, tmp_pat
         MAILBRIDGE_ADDRESSES="missing@council.example",
     )
     config = tmp_path / "mailbridge.toml"
-    config.write_text('[service]\nlog_levels = ["mailbridge.worker=DEBUG"]\n')
+    config.write_text('[service]\nlog_levels = ["mailbridge.runtime.worker=DEBUG"]\n')
     base = [sys.executable, "-m", "mailbridge", "--config", str(config)]
     done = subprocess.run(
         [*base, "--log-format", "json", "inject", str(report)],

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mailbridge import db
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.metrics import IMAP_STATES, ServiceMetrics
+from mailbridge.ops.metrics import IMAP_STATES, ServiceMetrics
+from mailbridge.store import db
 from tests.conftest import sample_report
 
 T0 = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)

@@ -34,9 +34,9 @@ from typing import Any
 
 import pytest
 
-from mailbridge import db
-from mailbridge.config import load_settings
 from mailbridge.ingress.imap import lock_key, mailbox_from_settings
+from mailbridge.settings.config import load_settings
+from mailbridge.store import db
 from tests.cluster import (
     Child,
     Delivery,

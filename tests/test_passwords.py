@@ -8,8 +8,8 @@ import io
 
 import pytest
 
-from mailbridge import passwords
 from mailbridge.cli import main
+from mailbridge.ops import passwords
 
 
 def test_hash_then_verify():

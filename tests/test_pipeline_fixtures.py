@@ -37,8 +37,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge import db
-from mailbridge.models import Base
+from mailbridge.store import db
+from mailbridge.store.models import Base
 from tests.conftest import BACKENDS, PG_URL, CliRunner, cli_runner, reset_postgres
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -567,7 +567,7 @@ def migrated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def fresh_database(migrated: str, tmp_path: Path) -> str:
     """An empty database at head for one scenario: a copy (SQLite) or emptied (PostgreSQL)."""
     if db.is_sqlite(migrated):
-        target = tmp_path / "mailbridge.db"
+        target = tmp_path / "mailbridge.store.db"
         shutil.copyfile(migrated.removeprefix("sqlite:///"), target)
         return f"sqlite:///{target}"
     engine = db.make_engine(migrated)

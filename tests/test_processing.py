@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
-from mailbridge.config import ProcessingSettings, ServiceSettings, Settings
+from mailbridge.directory import records
+from mailbridge.episodes.processing import ReadingPipeline
+from mailbridge.episodes.timeline import find_episode, list_episodes
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import InboundMessage
-from mailbridge.processing import ReadingPipeline
-from mailbridge.timeline import find_episode, list_episodes
-from mailbridge.worker import Worker
+from mailbridge.runtime.worker import Worker
+from mailbridge.settings.config import ProcessingSettings, ServiceSettings, Settings
+from mailbridge.store import directory
+from mailbridge.store.models import InboundMessage
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Its own data dir: the pipeline keeps the reply-signing key there.
@@ -28,7 +29,7 @@ SENT = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
 @pytest.fixture
 def world(engine):
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=SENT, actor="test")
     return engine
 
@@ -167,10 +168,10 @@ def test_auto_reply_and_not_a_report_are_ignored_with_reasons(world):
 
 def test_reprocessing_changes_nothing(world):
     (m,) = run(world, mail("Missing 100231", "Jordan missing since 9pm", mid="r@x"))
-    from mailbridge import store
+    from mailbridge.store import inbound
 
     with Session(world) as s, s.begin():
-        store.reset_for_reprocess(s, m.id, now=SENT, actor="test")
+        inbound.reset_for_reprocess(s, m.id, now=SENT, actor="test")
     Worker(world, ReadingPipeline(SETTINGS), ProcessingSettings()).run_once()
     (ep,) = episodes(world)
     assert ep["message_ids"] == ["r@x"]
@@ -258,7 +259,7 @@ def test_concurrent_first_reports_for_one_child_open_one_episode(world, database
 
 
 def test_an_update_is_vouched_for_by_its_own_sender_not_the_first_reporter(world):
-    from mailbridge.models import Alert
+    from mailbridge.store.models import Alert
 
     run(world, mail("Missing: Jordan Carter (100231)", "Jordan has not come back.", mid="v1@x"))
     run(world, mail("Re: Missing: Jordan Carter (100231)", "Any news? I saw him at the shops.",
@@ -282,7 +283,7 @@ def test_an_update_is_vouched_for_by_its_own_sender_not_the_first_reporter(world
 
 
 def _absence_audit(engine) -> list[tuple[str, str, dict[str, object]]]:
-    from mailbridge.models import AuditEntry
+    from mailbridge.store.models import AuditEntry
 
     with Session(engine) as s:
         rows = s.scalars(

@@ -18,16 +18,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
-from mailbridge.config import ProcessingSettings, ServiceSettings, Settings, SmtpSettings
-from mailbridge.delivery import Sender
+from mailbridge.delivery.sender import Sender
+from mailbridge.directory import records
+from mailbridge.episodes.processing import ReadingPipeline, own_mail
+from mailbridge.episodes.timeline import list_episodes
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Acknowledgement, Alert, EpisodeMessage, InboundMessage
-from mailbridge.processing import ReadingPipeline, own_mail
 from mailbridge.reading.loops import OwnMail, echo, relayed, without_own_forward
 from mailbridge.reading.message import read_message
-from mailbridge.timeline import list_episodes
-from mailbridge.worker import Worker
+from mailbridge.runtime.worker import Worker
+from mailbridge.settings.config import ProcessingSettings, ServiceSettings, Settings, SmtpSettings
+from mailbridge.store import directory
+from mailbridge.store.models import Acknowledgement, Alert, EpisodeMessage, InboundMessage
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OWN = OwnMail.of(["missing@council.example"], "council.example")
@@ -154,7 +155,7 @@ def test_own_mail_markers_come_from_the_settings() -> None:
 @pytest.fixture
 def world(engine, tmp_path: Path):
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=SENT, actor="test")
     settings = Settings(
         service=ServiceSettings(data_dir=str(tmp_path)),

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from mailbridge.config import Settings
-from mailbridge.report import CSV_COLUMNS, Report, build_report
+from mailbridge.reports.report import CSV_COLUMNS, Report, build_report
+from mailbridge.settings.config import Settings
 from tests.conftest import CliRunner, SettingsFactory
 from tests.report_data import END, EXPECTED, NAMES, NOW, START, seed
 
@@ -205,7 +205,7 @@ def test_the_report_renders_in_a_browser(
 
 
 def test_csv_cells_a_spreadsheet_would_run_are_quoted() -> None:
-    from mailbridge.report import _cell
+    from mailbridge.reports.report import _cell
 
     for formula in ("=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx"):
         assert _cell(formula) == "'" + formula

@@ -15,9 +15,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory, retention
-from mailbridge.delivery import Sender
-from mailbridge.models import (
+from mailbridge.delivery.sender import Sender
+from mailbridge.directory import records
+from mailbridge.episodes.timeline import find_episode
+from mailbridge.reports import retention
+from mailbridge.store import directory
+from mailbridge.store.models import (
     Alert,
     AuditEntry,
     Episode,
@@ -25,7 +28,6 @@ from mailbridge.models import (
     InboundMessage,
     Interview,
 )
-from mailbridge.timeline import find_episode
 from tests.test_clocks import FIXTURES, SW, T0, Story
 
 # Tuesday 5 March 2024, 10:00 UTC (GMT): office hours, long before the tests run.
@@ -63,7 +65,7 @@ class World:
 @pytest.fixture
 def story(engine: Any, make_settings: Any) -> Story:
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0, actor="test")
     return Story(engine, make_settings())
 

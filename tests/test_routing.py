@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailbridge.errors import ConfigError
-from mailbridge.routing import (
+from mailbridge.routing.rules import (
     Event,
     Routing,
     event_for_child,
@@ -538,7 +538,7 @@ def test_an_empty_file_routes_to_duty_only_if_duty_is_given():
 
 
 def test_event_for_child_from_a_directory_record():
-    from mailbridge.directory import ChildRecord
+    from mailbridge.directory.records import ChildRecord
 
     record = ChildRecord(
         child_id="100231",

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from mailbridge import db, store
-from mailbridge.models import InboundMessage
+from mailbridge.store import db, inbound
+from mailbridge.store.models import InboundMessage
 from tests.conftest import sample_report
 
 ADDR = "missing@council.example"
@@ -148,7 +148,7 @@ def test_several_clients_at_once(service):
 
 
 def test_storage_failure_gives_451_and_intake_resumes(service, monkeypatch):
-    real = store.insert_batch
+    real = inbound.insert_batch
     down = threading.Event()
     down.set()
 
@@ -157,7 +157,7 @@ def test_storage_failure_gives_451_and_intake_resumes(service, monkeypatch):
             raise OperationalError("INSERT", {}, Exception("database is unavailable"))
         return real(session, items)
 
-    monkeypatch.setattr(store, "insert_batch", flaky)
+    monkeypatch.setattr(inbound, "insert_batch", flaky)
     with client(service) as c:
         with pytest.raises(smtplib.SMTPDataError) as err:
             c.sendmail("carer@homes.example", [ADDR], sample_report(1))

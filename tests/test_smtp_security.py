@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from mailbridge import passwords
+from mailbridge.ops import passwords
 from tests.conftest import sample_report
 from tests.test_smtp import stored
 

@@ -18,8 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailbridge.errors import MailbridgeError
-from mailbridge.models import Child, Episode
-from mailbridge.ssda903 import (
+from mailbridge.reports.ssda903 import (
     CollectionYear,
     MissingRow,
     Violation,
@@ -27,6 +26,7 @@ from mailbridge.ssda903 import (
     render_csv,
     validate,
 )
+from mailbridge.store.models import Child, Episode
 from tests.conftest import CliRunner, plain_cli
 
 LONDON = ZoneInfo("Europe/London")

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, literal, select
 
-from mailbridge import stats
-from mailbridge.models import UTCDateTime
-from mailbridge.sqltime import SqlTime, transitions
+from mailbridge.reports import stats
+from mailbridge.store.models import UTCDateTime
+from mailbridge.store.sqltime import SqlTime, transitions
 from tests.report_data import END, EXPECTED, NOW, START, seed
 
 LONDON = ZoneInfo("Europe/London")

@@ -16,10 +16,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory, retention
 from mailbridge.cli import main
-from mailbridge.models import AuditEntry, Episode
-from mailbridge.subject_access import search
+from mailbridge.directory import records
+from mailbridge.reports import retention
+from mailbridge.reports.subject_access import search
+from mailbridge.store import directory
+from mailbridge.store.models import AuditEntry, Episode
 from tests.test_clocks import FIXTURES, T0, Story
 from tests.test_retention import CUTOFF, NOW, World, build
 
@@ -27,7 +29,7 @@ from tests.test_retention import CUTOFF, NOW, World, build
 @pytest.fixture
 def story(engine: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch) -> Story:
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0, actor="test")
     st = Story(engine, make_settings())
     # The CLI reads the same store.

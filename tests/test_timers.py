@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailbridge.errors import ConfigError
-from mailbridge.routing import DEFAULT_REASON_CODES, Routing, load_routing
-from mailbridge.timers import (
+from mailbridge.routing.rules import DEFAULT_REASON_CODES, Routing, load_routing
+from mailbridge.timers.plan import (
     DueAction,
     EpisodeClock,
     cancelled,

@@ -15,10 +15,10 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.smtp import SMTP
 
-from mailbridge import tls
-from mailbridge.config import ImapSettings, load_settings
-from mailbridge.delivery import SmtpTransport, TemporaryFailure, make_transport
+from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure, make_transport
 from mailbridge.ingress.imap import tls_context as imap_tls_context
+from mailbridge.ops import tls
+from mailbridge.settings.config import ImapSettings, load_settings
 from tests.test_delivery import SinkHandler
 
 

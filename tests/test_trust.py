@@ -18,8 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbridge import directory
-from mailbridge.config import (
+from mailbridge.directory import records
+from mailbridge.episodes.processing import ReadingPipeline
+from mailbridge.episodes.timeline import list_episodes
+from mailbridge.errors import ConfigError
+from mailbridge.intake import Intake, make_incoming
+from mailbridge.reading.trust import aligned, assess
+from mailbridge.runtime.worker import Worker
+from mailbridge.settings.config import (
     ProcessingSettings,
     RoutingSettings,
     ServiceSettings,
@@ -28,13 +34,8 @@ from mailbridge.config import (
     TrustSettings,
     load_settings,
 )
-from mailbridge.errors import ConfigError
-from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import Alert, InboundMessage
-from mailbridge.processing import ReadingPipeline
-from mailbridge.timeline import list_episodes
-from mailbridge.trust import aligned, assess
-from mailbridge.worker import Worker
+from mailbridge.store import directory
+from mailbridge.store.models import Alert, InboundMessage
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -252,7 +253,7 @@ CHECKS = "checks@council.example"
 @pytest.fixture
 def world(engine, tmp_path: Path):
     with Session(engine) as s, s.begin():
-        parsed = directory.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=SENT, actor="test")
     shipped = (ROOT / "config" / "routing.yaml").read_text(encoding="utf-8")
     copy_route = (

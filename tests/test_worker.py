@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from mailbridge import store
-from mailbridge.config import ProcessingSettings
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import FAILED, PENDING, PROCESSED, InboundMessage
-from mailbridge.pipeline import Outcome
-from mailbridge.worker import Worker
+from mailbridge.runtime.pipeline import Outcome
+from mailbridge.runtime.worker import Worker
+from mailbridge.settings.config import ProcessingSettings
+from mailbridge.store import inbound
+from mailbridge.store.models import FAILED, PENDING, PROCESSED, InboundMessage
 from tests.conftest import sample_report
 
 SETTINGS = ProcessingSettings(
@@ -122,11 +122,10 @@ def test_a_message_that_kills_the_process_still_reaches_the_bound(engine):
     clock = Clock()
     (mid,) = put(engine, clock, sample_report(1))
     worker = Worker(engine, Pipeline(), SETTINGS, clock=clock)
-    from mailbridge import store
 
     for _ in range(SETTINGS.max_attempts):  # claim, then "die" before processing
         with Session(engine) as s, s.begin():
-            assert store.claim(s, now=clock(), lease=timedelta(seconds=60), limit=5) == [mid]
+            assert inbound.claim(s, now=clock(), lease=timedelta(seconds=60), limit=5) == [mid]
         clock.advance(61)
     assert worker.run_once() == 1
     r = row(engine, mid)
@@ -204,7 +203,7 @@ def test_a_claimed_message_briefly_locked_by_another_instance_is_still_processed
     [mid] = put(engine, clock, sample_report(1))
     worker = Worker(engine, Pipeline(), SETTINGS, clock=clock)
     with Session(engine) as s, s.begin():
-        assert store.claim(s, now=clock(), lease=timedelta(seconds=60), limit=5) == [mid]
+        assert inbound.claim(s, now=clock(), lease=timedelta(seconds=60), limit=5) == [mid]
     locked = threading.Event()
 
     def other_instance() -> None:

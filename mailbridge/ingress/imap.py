@@ -49,13 +49,13 @@ from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailbridge import store, tls
 from mailbridge.clock import Clock, system_clock
-from mailbridge.config import ImapSettings
 from mailbridge.errors import MailbridgeError
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.models import FAILED, ImapState, InboundMessage
-from mailbridge.ops import oauth2
+from mailbridge.ops import oauth2, tls
+from mailbridge.settings.config import ImapSettings
+from mailbridge.store import inbound
+from mailbridge.store.models import FAILED, ImapState, InboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +391,7 @@ def load_state(session: Session, mailbox_key: str, uidvalidity: int, now: dateti
         row.uidvalidity = uidvalidity
         row.last_uid = 0
         row.updated_at = now
-        store.audit(
+        inbound.audit(
             session,
             at=now,
             actor="imap",
@@ -457,7 +457,7 @@ def placeholder_message(
 
 
 class Watcher:
-    """One thread that keeps one mailbox folder drained into the store."""
+    """One thread that keeps one mailbox folder drained into the inbound."""
 
     def __init__(
         self,
@@ -847,12 +847,12 @@ class Watcher:
         )
         alerted = False
         with Session(self.engine) as session, session.begin():
-            result = store.insert_batch(session, [incoming])[0]
+            result = inbound.insert_batch(session, [incoming])[0]
             if result.duplicate_of is None:
                 row = session.get(InboundMessage, result.id)
                 assert row is not None
                 note = f"IMAP UID {uid} in {self.mailbox.key} could not be fetched: {error}"
-                store.finish(session, row, status=FAILED, now=now, error=note, actor="imap")
+                inbound.finish(session, row, status=FAILED, now=now, error=note, actor="imap")
                 if self.gave_up is not None:
                     with session.begin_nested():
                         self.gave_up(session, row, note)

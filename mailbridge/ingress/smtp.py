@@ -20,10 +20,10 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
 from aiosmtpd.smtp import Session as SmtpSession
 
-from mailbridge import passwords, tls
-from mailbridge.config import SmtpSettings, accepts_address
 from mailbridge.ingress.limits import ConnectionLimiter, RateLimiter
 from mailbridge.intake import Intake, make_incoming
+from mailbridge.ops import passwords, tls
+from mailbridge.settings.config import SmtpSettings, accepts_address
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,2 @@
-"""Operations: health, metrics, HTTP, logs, TLS, passwords and OAuth2 access tokens."""
+"""Operating the service: health, metrics, the HTTP endpoint, logs, TLS, passwords, OAuth2
+access tokens for the mailbox and the relay."""

@@ -1,0 +1,1 @@
+"""Alerts: pure rendering of templates, and the outbox rows of an event."""

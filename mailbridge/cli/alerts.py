@@ -1,0 +1,98 @@
+"""`alerts` and `deliver`: the outbox and one delivery pass."""
+
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbridge.cli.common import Command, print_delivery, print_json
+from mailbridge.delivery.sender import requeue_failed
+from mailbridge.runtime.serve import make_workers, open_store
+from mailbridge.settings.config import (
+    Settings,
+)
+from mailbridge.store.models import Alert, Episode
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
+    alerts = sub.add_parser("alerts", help="list alert rows (the outbox)")
+    alerts.add_argument("--json", action="store_true", help="print a JSON array on stdout")
+    alerts.add_argument("--status", choices=["queued", "sent", "failed"])
+
+    deliver = sub.add_parser(
+        "deliver", help="run one delivery pass over queued alerts that are due"
+    )
+    deliver.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="first put failed alerts back in the queue (e.g. after a long relay outage)",
+    )
+
+
+def alert_json(row: Alert, reference: str | None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "episode": reference,
+        "event": row.event,
+        "role": row.role,
+        "recipient": row.recipient,
+        "status": row.status,
+        "attempts": row.attempts,
+        "subject": row.subject,
+        "rule": row.rule,
+        "note": row.note,
+        "message_id": row.message_id,
+        "created_at": row.created_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "next_attempt_at": row.next_attempt_at.isoformat() if row.status == "queued" else None,
+        "last_error": row.last_error,
+    }
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    with Session(engine) as session:
+        q = (
+            select(Alert, Episode.reference)
+            .outerjoin(Episode, Episode.id == Alert.episode_id)
+            .order_by(Alert.id)
+        )
+        if args.status:
+            q = q.where(Alert.status == args.status)
+        data = [alert_json(a, ref) for a, ref in session.execute(q).all()]
+    engine.dispose()
+    if args.json:
+        print_json(data)
+        return 0
+    for a in data:
+        print(
+            f"{a['id']:>6}  {a['episode'] or '-':<15} {a['event']:<14} {a['role']:<14} "
+            f"{a['recipient']:<36} {a['status']:<7} x{a['attempts']}"
+        )
+    if not data:
+        print("no alerts")
+    return 0
+
+
+def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    _worker, sender = make_workers(engine, settings)
+    if args.retry_failed:
+        with Session(engine) as session, session.begin():
+            count = requeue_failed(session, now=sender.clock(), actor="cli")
+        print(f"requeued {count} failed alert(s)")
+    report = sender.deliver_once()
+    engine.dispose()
+    print_delivery(report)
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "alerts": cmd_alerts,
+    "deliver": cmd_deliver,
+}

@@ -1,0 +1,69 @@
+"""`directory import` and `directory show`: who each child is and who is told."""
+
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from mailbridge.cli.common import Command, print_json
+from mailbridge.clock import system_clock
+from mailbridge.directory.records import child_lines, read_directory_file, report_lines
+from mailbridge.errors import MailbridgeError
+from mailbridge.runtime.serve import open_store
+from mailbridge.settings.config import (
+    Settings,
+)
+from mailbridge.store.directory import describe_child, import_directory
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
+    directory = sub.add_parser("directory", help="children, placements, carers and allocations")
+    dirsub = directory.add_subparsers(dest="directory_command", metavar="ACTION", required=True)
+    dir_import = dirsub.add_parser("import", help="import a directory CSV (see DESIGN.md)")
+    dir_import.add_argument("file", metavar="FILE.csv")
+    dir_show = dirsub.add_parser("show", help="one child, with current and past allocations")
+    dir_show.add_argument("child_id", metavar="CHILD_ID")
+    dir_show.add_argument("--json", action="store_true", help="JSON on stdout")
+
+
+def cmd_directory(args: argparse.Namespace, settings: Settings) -> int:
+    """Import exits 1 if any row was rejected (the good rows are still in)."""
+    # A fatal problem in the file is found before the database is touched.
+    parsed = read_directory_file(args.file) if args.directory_command == "import" else None
+    engine = open_store(settings)
+    try:
+        if parsed is not None:
+            try:
+                with Session(engine) as session, session.begin():
+                    report = import_directory(session, parsed, now=system_clock(), actor="cli")
+            except SQLAlchemyError as exc:
+                raise MailbridgeError(
+                    f"{args.file}: the database refused the import "
+                    f"({str(exc).splitlines()[0]}); nothing imported"
+                ) from exc
+            for problem in report.rejected:
+                print(f"line {problem.line}: {problem.reason}", file=sys.stderr)
+            print("\n".join(report_lines(report)))
+            return 1 if report.rejected else 0
+        with Session(engine) as session:
+            detail = describe_child(session, args.child_id)
+    finally:
+        engine.dispose()
+    if detail is None:
+        raise MailbridgeError(f"no child with id {args.child_id!r} in the directory")
+    if args.json:
+        print_json(detail)
+    else:
+        print("\n".join(child_lines(detail)))
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "directory": cmd_directory,
+}

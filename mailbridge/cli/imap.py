@@ -1,0 +1,109 @@
+"""`imap check` and `imap backfill`: the watched mailbox."""
+
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from mailbridge.cli.common import Command, parse_day, print_delivery
+from mailbridge.errors import MailbridgeError
+from mailbridge.ingress import imap as imap_ingress
+from mailbridge.intake import Intake
+from mailbridge.runtime.serve import make_workers, open_store
+from mailbridge.settings.config import (
+    Settings,
+)
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
+    imap = sub.add_parser("imap", help="the watched IMAP mailbox (imap.url)")
+    imapsub = imap.add_subparsers(dest="imap_command", metavar="ACTION", required=True)
+    imapsub.add_parser(
+        "check", help="connect and log in; report capabilities (IDLE, MOVE) and the folders"
+    )
+    backfill = imapsub.add_parser(
+        "backfill",
+        help="store the mail already in the folder (read-only; safe to re-run), then process it",
+    )
+    backfill.add_argument(
+        "--since", metavar="DATE", help="only mail that arrived on or after DATE (YYYY-MM-DD)"
+    )
+    backfill.add_argument(
+        "--folder", help="another folder than the watched one (e.g. Processed after a restore)"
+    )
+    backfill.add_argument("--no-process", action="store_true", help="only store")
+
+
+def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
+    """`imap check` exits 1 naming the account on any failure; `imap backfill` stores the folder."""
+    if not settings.imap.url:
+        raise MailbridgeError(
+            "imap.url is not set ([imap] url in the config, or MAILBRIDGE_IMAP_URL)"
+        )
+    if args.imap_command == "check":
+        try:
+            engine = open_store(settings)
+        except MailbridgeError as exc:
+            print(f"mailbridge: warning: {exc}; checking IMAP only", file=sys.stderr)
+            engine = None
+        try:
+            lines = imap_ingress.check(settings.imap, engine)
+        finally:
+            if engine is not None:
+                engine.dispose()
+        print("\n".join(lines))
+        print("IMAP OK")
+        return 0
+    since = None
+    if args.since:
+        since = parse_day("--since", args.since)
+    engine = open_store(settings)
+    intake = Intake(engine)
+    announced = False
+
+    def progress(report: imap_ingress.BackfillReport) -> None:
+        nonlocal announced
+        if not announced:
+            folder = args.folder or imap_ingress.mailbox_from_settings(settings.imap).folder
+            after = f" since {since.isoformat()}" if since else ""
+            print(
+                f"backfill: {report.found} message(s) found in {folder!r}{after}", file=sys.stderr
+            )
+            announced = True
+            return
+        print(
+            f"backfill: {report.stored + len(report.unfetchable)}/{report.found} "
+            f"({report.duplicates} duplicate(s))",
+            file=sys.stderr,
+        )
+
+    try:
+        report = imap_ingress.backfill(
+            settings.imap, intake, since=since, folder=args.folder, progress=progress
+        )
+    except MailbridgeError:
+        engine.dispose()
+        raise
+    print(f"stored {report.stored} message(s), {report.duplicates} duplicate(s)")
+    if report.unfetchable:
+        print(
+            f"mailbridge: error: the server did not deliver {len(report.unfetchable)} message(s) "
+            f"whole (UIDs {', '.join(map(str, report.unfetchable[:20]))}); read them in the "
+            "mailbox",
+            file=sys.stderr,
+        )
+    if not args.no_process:
+        worker, sender = make_workers(engine, settings)
+        handled = worker.run_once()
+        print(f"processed {handled} message(s)")
+        print_delivery(sender.deliver_due())
+    engine.dispose()
+    return 1 if report.unfetchable else 0
+
+
+COMMANDS: dict[str, Command] = {
+    "imap": cmd_imap,
+}

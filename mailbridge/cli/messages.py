@@ -1,0 +1,132 @@
+"""`inject`, `messages` and `reprocess`: the stored inbound mail."""
+
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mailbridge.cli.common import Command, print_delivery, print_json
+from mailbridge.errors import MailbridgeError
+from mailbridge.ingress.files import read_messages
+from mailbridge.intake import Intake, make_incoming
+from mailbridge.runtime.serve import make_workers, open_store
+from mailbridge.settings.config import (
+    Settings,
+)
+from mailbridge.store import inbound as store
+from mailbridge.store.models import InboundMessage
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
+    inject = sub.add_parser(
+        "inject", help="store .eml or mbox files (or - for stdin), then process what is pending"
+    )
+    inject.add_argument("files", nargs="+", metavar="FILE")
+    inject.add_argument("--no-process", action="store_true", help="only store")
+
+    messages = sub.add_parser("messages", help="list stored inbound messages")
+    messages.add_argument("--json", action="store_true", help="print a JSON array on stdout")
+    messages.add_argument("--status", choices=["pending", "processed", "ignored", "failed"])
+    messages.add_argument("--limit", type=int)
+
+    reprocess = sub.add_parser("reprocess", help="run one stored message through processing again")
+    reprocess.add_argument("id", type=int)
+
+
+def cmd_inject(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    intake = Intake(engine)
+    stdin = sys.stdin.buffer.read() if "-" in args.files else None
+    stored = duplicates = 0
+    problems: list[str] = []
+    for path in args.files:
+        try:
+            for item in read_messages(path, stdin=stdin):
+                result = intake.accept(
+                    make_incoming(
+                        item.raw, source="inject", mail_from=None, rcpt_tos=[], peer=item.label
+                    )
+                )
+                stored += 1
+                duplicates += result.duplicate_of is not None
+        except MailbridgeError as exc:
+            problems.append(str(exc))
+            print(f"mailbridge: error: {exc}", file=sys.stderr)
+    print(f"stored {stored} message(s), {duplicates} duplicate(s)")
+    if not args.no_process:
+        worker, sender = make_workers(engine, settings)
+        handled = worker.run_once()
+        print(f"processed {handled} message(s)")
+        print_delivery(sender.deliver_due())
+    engine.dispose()
+    return 1 if problems else 0
+
+
+def message_json(row: InboundMessage) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "message_id": row.message_id,
+        "source": row.source,
+        "peer": row.peer,
+        "mail_from": row.mail_from,
+        "rcpt_tos": row.rcpt_tos,
+        "received_at": row.received_at.isoformat(),
+        "size": row.size,
+        "sha256": row.sha256,
+        "status": row.status,
+        "reason": row.reason,
+        "error": row.error,
+        "attempts": row.attempts,
+        "duplicate_of": row.duplicate_of,
+    }
+
+
+def cmd_messages(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    with Session(engine) as session:
+        rows = store.list_messages(session, status=args.status, limit=args.limit)
+        data = [message_json(r) for r in rows]
+    engine.dispose()
+    if args.json:
+        print_json(data)
+        return 0
+    for m in data:
+        note = m["reason"] or m["error"] or ""
+        print(
+            f"{m['id']:>6}  {m['received_at'][:19]}  {m['source']:<6}  {m['status']:<9}  "
+            f"{(m['message_id'] or '-')[:40]:<40}  {note[:60]}"
+        )
+    if not data:
+        print("no messages")
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    worker, sender = make_workers(engine, settings)
+    with Session(engine) as session, session.begin():
+        store.reset_for_reprocess(session, args.id, now=worker.clock(), actor="cli")
+        store.claim_one(
+            session,
+            args.id,
+            now=worker.clock(),
+            lease=timedelta(seconds=settings.processing.lease_seconds),
+        )
+    status = worker.process_one(args.id)
+    print(f"message {args.id}: {status or 'pending (will be retried)'}")
+    print_delivery(sender.deliver_due())
+    engine.dispose()
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "inject": cmd_inject,
+    "messages": cmd_messages,
+    "reprocess": cmd_reprocess,
+}

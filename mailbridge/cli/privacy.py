@@ -1,0 +1,120 @@
+"""`purge` and `subject-access`: retention and the rights of the people in the data."""
+
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mailbridge.cli.common import Command, parse_day, print_json
+from mailbridge.clock import system_clock
+from mailbridge.errors import MailbridgeError
+from mailbridge.reports import retention, subject_access
+from mailbridge.runtime.serve import open_store
+from mailbridge.settings.config import (
+    Settings,
+)
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
+    purge = sub.add_parser(
+        "purge", help="retention: purge raw mail and free text older than retention.days"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be purged")
+    purge.add_argument(
+        "--before",
+        metavar="DATE",
+        help="purge what is older than DATE (YYYY-MM-DD, service zone) instead of retention.days",
+    )
+    purge.add_argument("--json", action="store_true", help="the counts as JSON on stdout")
+
+    sar = sub.add_parser("subject-access", help="find and export everything held about a child")
+    sarsub = sar.add_subparsers(dest="sar_command", metavar="ACTION", required=True)
+    sar_search = sarsub.add_parser(
+        "search", help="children by id, name (partial), date of birth, carer email or police ref"
+    )
+    sar_search.add_argument("term")
+    sar_search.add_argument("--json", action="store_true", help="JSON on stdout")
+    sar_export = sarsub.add_parser(
+        "export", help="write a zip of everything held about one child (special-category data)"
+    )
+    sar_export.add_argument("child_id", metavar="CHILD_ID")
+    sar_export.add_argument("--out", required=True, metavar="PATH", help="the .zip to write")
+    sar_export.add_argument(
+        "--requested-by", required=True, metavar="WHO", help="who asked, for the audit log"
+    )
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    now = system_clock()
+    if args.before:
+        day = parse_day("--before", args.before)
+        cutoff = retention.cutoff_before(day, settings.tz)
+        if cutoff > now:
+            raise MailbridgeError(f"--before: {args.before} is in the future")
+    else:
+        cutoff = retention.cutoff_for(now, settings.retention.days)
+    engine = open_store(settings)
+    try:
+        report = retention.purge(
+            engine,
+            cutoff=cutoff,
+            now=now,
+            batch_size=settings.retention.batch_size,
+            dry_run=args.dry_run,
+            actor="cli",
+            outbox=settings.data_dir / "outbox",
+        )
+    finally:
+        engine.dispose()
+    if args.json:
+        print_json(report.as_json())
+        return 0
+    verb = "would purge" if args.dry_run else "purged"
+    print(f"{verb} before {cutoff.astimezone(settings.tz):%Y-%m-%d %H:%M %Z}:")
+    for table, count in report.counts.items():
+        print(f"  {table:<17} {count}")
+    return 0
+
+
+def cmd_subject_access(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    try:
+        if args.sar_command == "search":
+            with Session(engine) as session:
+                found = subject_access.search(session, args.term)
+        else:
+            summary = subject_access.export(
+                engine,
+                args.child_id.strip(),
+                Path(args.out),
+                requested_by=args.requested_by,
+                now=system_clock(),
+            )
+    finally:
+        engine.dispose()
+    if args.sar_command == "export":
+        print(
+            f"wrote {args.out}: {summary['counts']['episodes']} episode(s), "
+            f"{summary['counts']['messages']} message(s), {summary['counts']['alerts']} alert(s); "
+            "it holds special-category data: keep it safe, delete it once sent"
+        )
+        return 0
+    if args.json:
+        print_json([m.as_json() for m in found])
+        return 0
+    for m in found:
+        print("  ".join(subject_access.match_line(m)))
+    if not found:
+        print("no match")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "purge": cmd_purge,
+    "subject-access": cmd_subject_access,
+}

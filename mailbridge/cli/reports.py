@@ -1,0 +1,206 @@
+"""`report`, `digest` and `export ssda903`: figures and returns."""
+
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbridge.cli.common import Command, parse_at, parse_day, print_delivery, print_json
+from mailbridge.errors import MailbridgeError
+from mailbridge.reports import digest, ssda903
+from mailbridge.reports.report import build_report
+from mailbridge.runtime.serve import make_runner, make_workers, open_store
+from mailbridge.settings.config import (
+    Settings,
+)
+from mailbridge.store.models import DigestRun
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
+    export = sub.add_parser("export", help="returns for the Department for Education")
+    exportsub = export.add_subparsers(dest="export_command", metavar="RETURN", required=True)
+    ssda = exportsub.add_parser(
+        "ssda903",
+        help="the SSDA903 Missing table (CHILD,DOB,MISSING,MIS_START,MIS_END) as CSV, "
+        "after checking every rule",
+    )
+    ssda.add_argument(
+        "--year",
+        required=True,
+        help="collection year: 2026 or 2026-27 means 1 April 2026 to 31 March 2027",
+    )
+    ssda.add_argument(
+        "--out", metavar="PATH", help="write the file here (atomically); default: stdout"
+    )
+
+    dig = sub.add_parser(
+        "digest", help="the weekly/monthly statistics digest: what is due; --send queues it"
+    )
+    dig.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
+    dig.add_argument("--send", action="store_true", help="queue the due digests, then deliver")
+    dig.add_argument("--json", action="store_true")
+
+    report = sub.add_parser(
+        "report",
+        help="figures for a period (episodes that started in it) as HTML, CSV or JSON",
+    )
+    report.add_argument(
+        "--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first day (local)"
+    )
+    report.add_argument(
+        "--to", dest="end", required=True, metavar="YYYY-MM-DD", help="last day (local), included"
+    )
+    report.add_argument(
+        "--format", choices=["html", "csv", "json"], default="html", help="default: html"
+    )
+    report.add_argument("--out", metavar="PATH", help="write to this file; default stdout")
+    report.add_argument(
+        "--names",
+        action="store_true",
+        help="show children's names and IDs (default: pseudonyms such as 'Child 1')",
+    )
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """`export ssda903`: every violation on stderr and exit 1 with no output, or the CSV."""
+    year = ssda903.parse_year(args.year)
+    first, last = year.first_day, year.last_day
+    print(
+        f"SSDA903 Missing table {year.label}: episodes starting {first:%d/%m/%Y} to "
+        f"{last:%d/%m/%Y} ({settings.tz.key})",
+        file=sys.stderr,
+    )
+    engine = open_store(settings)
+    try:
+        with Session(engine) as session:
+            rows = ssda903.load_rows(session, year, settings.tz)
+    finally:
+        engine.dispose()
+    problems = ssda903.validate(rows, year)
+    if problems:
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        print(
+            f"mailbridge: error: {len(problems)} problem(s) in {len(rows)} episode(s); "
+            "fix them (see docs/ssda903.md) and run again; no file written",
+            file=sys.stderr,
+        )
+        return 1
+    text = ssda903.render_csv(rows, year)
+    if args.out:
+        out = Path(args.out)
+        try:
+            ssda903.write_atomic(out, text)
+        except OSError as exc:
+            raise MailbridgeError(f"--out {out}: {exc.strerror or exc}") from exc
+        print(f"wrote {len(rows)} episode(s) to {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+        print(f"{len(rows)} episode(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    start, end = parse_day("--from", args.start), parse_day("--to", args.end)
+    if start > end:
+        raise MailbridgeError(f"--from {start} is after --to {end}")
+    engine = open_store(settings)
+    try:
+        built = build_report(engine, settings, start, end, names=args.names)
+    finally:
+        engine.dispose()
+    if args.format == "json" and not args.out:
+        print_json(built.as_json())
+        return 0
+    if args.format == "json":
+        text = json.dumps(built.as_json(), indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = built.html() if args.format == "html" else built.csv()
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise MailbridgeError(f"--out {args.out}: {exc.strerror or exc}") from None
+    print(f"report {start} to {end} written to {args.out} ({args.format})", file=sys.stderr)
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    at = parse_at(args.at, settings.tz)
+    routing = make_runner(engine, settings).routing
+    outcomes: list[digest.Outcome] = []
+    if args.send:
+        outcomes = digest.run_due(engine, settings, routing, at)
+        _worker, sender = make_workers(engine, settings)
+        delivery = sender.deliver_due()
+    since = digest.in_use_since(engine)
+    with Session(engine) as session:
+        sent = {
+            (kind, start): when
+            for kind, start, when in session.execute(
+                select(DigestRun.kind, DigestRun.period_start, DigestRun.sent_at)
+            )
+        }
+    engine.dispose()
+    due = digest.due_periods(settings, at, since)
+    rows = []
+    for kind in settings.digest.periods:
+        period = digest.last_finished(kind, at.astimezone(settings.tz).date())
+        when = sent.get((kind, period.start))
+        rows.append(
+            {
+                "kind": kind,
+                "from": period.start.isoformat(),
+                "to": period.last_day.isoformat(),
+                "sent_at": when.isoformat() if when else None,
+                "due": when is None and period in due,
+            }
+        )
+    if args.json:
+        print_json(
+            {
+                "at": at.isoformat(),
+                "queued": [
+                    {
+                        "kind": o.period.kind,
+                        "from": o.period.start.isoformat(),
+                        "recipients": o.queued,
+                        "skipped": o.skipped,
+                    }
+                    for o in outcomes
+                ],
+                "periods": rows,
+            }
+        )
+        return 0
+    for o in outcomes:
+        print(
+            f"queued {o.period.key} for {o.queued} recipient(s)"
+            + (f" ({o.skipped})" if o.skipped else "")
+        )
+    if args.send:
+        print_delivery(delivery)
+    if not rows:
+        print("no digests configured (digest.periods is empty)")
+    for r in rows:
+        state = f"sent {r['sent_at']}" if r["sent_at"] else ("DUE" if r["due"] else "not due")
+        print(f"{r['kind']:<8} {r['from']} to {r['to']}  {state}")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "export": cmd_export,
+    "digest": cmd_digest,
+    "report": cmd_report,
+}

@@ -1,0 +1,108 @@
+"""`routes test`: a dry run of the routing rules."""
+
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mailbridge.cli.common import Command, parse_at, print_json
+from mailbridge.errors import MailbridgeError
+from mailbridge.routing.rules import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
+from mailbridge.runtime.serve import open_store
+from mailbridge.settings.config import (
+    Settings,
+    load_routing_file,
+)
+from mailbridge.store.directory import current_allocations, get_child
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
+    routes = sub.add_parser("routes", help="routing rules (config/routing.yaml)")
+    routesub = routes.add_subparsers(dest="routes_command", metavar="ACTION", required=True)
+    rtest = routesub.add_parser(
+        "test", help="dry run: who would be alerted for an event, and by which rule"
+    )
+    rtest.add_argument(
+        "--event", required=True, help=f"{', '.join(KNOWN_EVENTS)}, or a name under events:"
+    )
+    rtest.add_argument(
+        "--child",
+        metavar="CHILD_ID",
+        help="from the directory (needed for missing/update/returned)",
+    )
+    rtest.add_argument("--risk", choices=["high", "medium", "low"], help="default: not stated")
+    rtest.add_argument(
+        "--at",
+        metavar="WHEN",
+        help="ISO time, e.g. 2026-11-28T23:00 (no offset: the routing zone); default: now",
+    )
+    known = rtest.add_mutually_exclusive_group()
+    known.add_argument(
+        "--sender-known",
+        dest="sender_known",
+        action="store_const",
+        const=True,
+        help="the sender is a carer on record (the default when --child is given)",
+    )
+    known.add_argument("--sender-unknown", dest="sender_known", action="store_const", const=False)
+    verified = rtest.add_mutually_exclusive_group()
+    verified.add_argument(
+        "--sender-verified",
+        dest="sender_verified",
+        action="store_const",
+        const=True,
+        default=False,
+        help="the sender check passed (docs/trust.md); default: not verified",
+    )
+    verified.add_argument(
+        "--sender-unverified", dest="sender_verified", action="store_const", const=False
+    )
+    rtest.add_argument("--json", action="store_true", help="JSON on stdout")
+
+
+def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
+    """`routes test`: route one made-up event against the rules and the directory; no service."""
+    routing = load_routing_file(settings)
+    known = (*KNOWN_EVENTS, *routing.events)
+    if args.event not in known:
+        raise MailbridgeError(f"unknown event {args.event!r} (known: {', '.join(known)})")
+    if args.child is None and args.event in ("missing", "update", "returned"):
+        raise MailbridgeError(f"--child is needed for a {args.event} event")
+    at = parse_at(args.at, routing.tz)
+    child = allocations = None
+    if args.child is not None:
+        engine = open_store(settings)
+        try:
+            with Session(engine) as session:
+                child = get_child(session, args.child.strip())
+                if child is not None:
+                    allocations = current_allocations(session, child.child_id)
+        finally:
+            engine.dispose()
+        if child is None:
+            raise MailbridgeError(f"no child with id {args.child!r} in the directory")
+    sender_known = args.sender_known if args.sender_known is not None else child is not None
+    event = event_for_child(
+        args.event,
+        at,
+        child,
+        allocations,
+        risk=args.risk,
+        sender_known=sender_known,
+        sender_verified=args.sender_verified,
+    )
+    routed = routing.route(event)
+    if args.json:
+        print_json(routed_json(routing, event, routed))
+    else:
+        print("\n".join(routed_lines(routing, event, routed)))
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "routes": cmd_routes,
+}

@@ -1,0 +1,139 @@
+"""`due` and `interviews`: escalations, reminders and return home interviews."""
+
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbridge.cli.common import Command, parse_at, print_delivery, print_json
+from mailbridge.clock import system_clock
+from mailbridge.runtime.serve import make_runner, make_workers, open_store
+from mailbridge.settings.config import (
+    Settings,
+)
+from mailbridge.store.models import Episode, Interview
+from mailbridge.timers.runner import late_note_for
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
+    due = sub.add_parser(
+        "due", help="escalations, reminders and interview deadlines pending; --run performs them"
+    )
+    due.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
+    due.add_argument("--run", action="store_true", help="perform what is due, then deliver")
+    due.add_argument("--json", action="store_true")
+
+    interviews = sub.add_parser("interviews", help="return home interviews owed and recorded")
+    which = interviews.add_mutually_exclusive_group()
+    which.add_argument("--due", action="store_true", help="only those not yet done")
+    which.add_argument("--overdue", action="store_true", help="only those past their deadline")
+    interviews.add_argument("--json", action="store_true")
+
+
+def cmd_due(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    at = parse_at(args.at, settings.tz)
+    runner = make_runner(engine, settings)
+    performed = []
+    if args.run:
+        performed = runner.run_due(at)
+        _worker, sender = make_workers(engine, settings)
+        delivery = sender.deliver_due()
+    rows: list[dict[str, Any]] = [
+        {
+            "key": action.key,
+            "kind": action.kind,
+            "episode": reference,
+            "due_at": action.due_at.isoformat(),
+            "due": action.due_at <= at,
+            "late": late_note_for(action, at),
+            "roles": action.roles,
+        }
+        for action, reference in runner.upcoming()
+    ]
+    engine.dispose()
+    if args.json:
+        print_json(
+            {
+                "at": at.isoformat(),
+                "performed": [p.__dict__ for p in performed],
+                "pending": rows,
+            }
+        )
+        return 0
+    for p in performed:
+        print(
+            f"done  {p.key:<32} {p.kind:<22} to {', '.join(p.roles)}"
+            f"{'  (' + p.late + ')' if p.late else ''}"
+        )
+    if args.run:
+        print_delivery(delivery)
+    for r in rows:
+        mark = "DUE " if r["due"] else "    "
+        local = datetime.fromisoformat(r["due_at"]).astimezone(settings.tz)
+        print(
+            f"{mark} {local:%Y-%m-%d %H:%M %Z}  {r['key']:<32} {r['kind']:<22} "
+            f"{', '.join(r['roles'])}"
+        )
+    if not rows and not performed:
+        print("nothing pending")
+    return 0
+
+
+def cmd_interviews(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_store(settings)
+    now = system_clock()
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Interview, Episode.reference, Episode.child_id, Episode.returned_at)
+            .join(Episode, Episode.id == Interview.episode_id)
+            .order_by(Interview.due_at)
+        ).all()
+    engine.dispose()
+    data: list[dict[str, Any]] = []
+    for iv, reference, child_id, returned_at in rows:
+        final = iv.status in ("completed", "declined")
+        overdue = iv.overdue or (not final and iv.due_at <= now)
+        if args.due and final:
+            continue
+        if args.overdue and not overdue:
+            continue
+        data.append(
+            {
+                "episode": reference,
+                "child_id": child_id,
+                "returned_at": returned_at.isoformat() if returned_at else None,
+                "due_at": iv.due_at.isoformat(),
+                "status": iv.status,
+                "overdue": overdue,
+                "held_on": iv.held_on.isoformat() if iv.held_on else None,
+                "interviewer": iv.interviewer,
+                "reason_codes": iv.reason_codes,
+                "sent_back": iv.sent_back,
+                "recorded_at": iv.recorded_at.isoformat() if iv.recorded_at else None,
+            }
+        )
+    if args.json:
+        print_json(data)
+        return 0
+    for d in data:
+        print(
+            f"{d['episode']:<15} {d['child_id'] or 'UNMATCHED':<10} due {d['due_at'][:16]}  "
+            f"{d['status']:<10}{'  OVERDUE' if d['overdue'] else ''}"
+            f"{'  sent back x' + str(d['sent_back']) if d['sent_back'] else ''}"
+        )
+    if not data:
+        print("no interviews")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "due": cmd_due,
+    "interviews": cmd_interviews,
+}

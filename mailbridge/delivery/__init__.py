@@ -1,0 +1,1 @@
+"""Delivery: the sender that claims outbox rows, its transports, and signed reply tokens."""

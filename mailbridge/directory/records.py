@@ -1,0 +1,475 @@
+"""The directory CSV read into plain records: parsing, the records matching and routing see, and
+the lines the CLI prints. Pure: the store applies and reads them (``store.directory``)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from mailbridge.errors import MailbridgeError
+
+REQUIRED_COLUMNS = (
+    "child_id",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "placement_name",
+    "carer_emails",
+    "social_worker_name",
+    "social_worker_email",
+    "iro_name",
+    "iro_email",
+    "team_manager_email",
+)
+
+
+
+PLACEMENT_TYPE = "placement_type"
+
+
+
+# Optional columns with a meaning of their own; every other extra column goes to attributes.
+OPTIONAL_COLUMNS = (PLACEMENT_TYPE, "team_manager_name")
+
+
+
+ROLES = ("social_worker", "iro", "team_manager")
+
+
+
+# Column widths from models.py: checked here so PostgreSQL never rejects a row mid-import.
+_MAX = {
+    "child_id": 40,
+    "first_name": 120,
+    "last_name": 120,
+    "placement_name": 200,
+    PLACEMENT_TYPE: 80,
+    "social_worker_name": 200,
+    "iro_name": 200,
+    "team_manager_name": 200,
+}
+
+
+
+_MAX_EMAIL = 320
+
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+
+
+
+_EMAIL = re.compile(rf"[^@\s<>()\[\],;:\"\\]+@{_LABEL}(?:\.{_LABEL})+")
+
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A rejected row: ``line`` is the physical line in the file (the header is line 1)."""
+
+    line: int
+    reason: str
+
+
+
+@dataclass(frozen=True)
+class Staff:
+    """Whoever holds a role; team managers are known by email only."""
+
+    name: str | None
+    email: str | None
+
+
+
+@dataclass(frozen=True)
+class DirectoryRow:
+    line: int
+    child_id: str
+    first_name: str
+    last_name: str
+    date_of_birth: date | None
+    placement_name: str | None
+    placement_type: str | None
+    carer_emails: tuple[str, ...]
+    social_worker: Staff | None
+    iro: Staff | None
+    team_manager: Staff | None
+    attributes: dict[str, str] = field(default_factory=dict, hash=False)
+
+    def staff(self, role: str) -> Staff | None:
+        value: Staff | None = getattr(self, role)
+        return value
+
+
+
+@dataclass(frozen=True)
+class ParsedDirectory:
+    """The good rows, the rejected ones, and what the header said; nothing applied yet."""
+
+    rows: tuple[DirectoryRow, ...]
+    errors: tuple[RowError, ...]
+    columns: tuple[str, ...]
+    has_placement_type: bool
+    sha256: str
+
+
+
+def column_key(name: str) -> str:
+    """'  Child ID' and 'child_id' are the same column: spreadsheets vary the header."""
+    return "_".join(name.replace("\ufeff", "").strip().lower().split())
+
+
+
+def normalise_address(address: str) -> str:
+    """The bare, lowercased address from 'Name <addr>' or 'addr' (empty if none)."""
+    return parseaddr(address)[1].strip().lower()
+
+
+
+def decode_csv(data: bytes) -> str:
+    """UTF-8 (with or without BOM) only: guessing a legacy charset would garble names."""
+    if b"\x00" in data:
+        raise MailbridgeError("the file is not a CSV text file (it contains NUL bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MailbridgeError(
+            f"line {line}: the file is not UTF-8 text; save it as 'CSV UTF-8' and try again"
+        ) from exc
+
+
+
+def read_directory_file(path: str | Path) -> ParsedDirectory:
+    """Read and parse a directory CSV; any fatal problem says that nothing was imported."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise MailbridgeError(f"{path}: cannot read ({exc.strerror}); nothing imported") from exc
+    try:
+        return parse_csv(decode_csv(data))
+    except MailbridgeError as exc:
+        raise MailbridgeError(f"{path}: {exc}; nothing imported") from exc
+
+
+
+def parse_csv(text: str) -> ParsedDirectory:
+    """Validate every row on its own; raise MailbridgeError only for whole-file problems."""
+    if "\x00" in text:
+        raise MailbridgeError("the file is not a CSV text file (it contains NUL bytes)")
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    # One spelling of 'é' (NFC), whatever the exporting system used.
+    text = unicodedata.normalize("NFC", text.removeprefix("\ufeff"))
+    if not text.strip():
+        raise MailbridgeError("the file is empty")
+
+    records = _records(text)
+    header: list[str] | None = None
+    for _, fields in records:
+        if any(f.strip() for f in fields):
+            header = fields
+            break
+    if header is None:  # only separators, e.g. ",,,"
+        raise MailbridgeError("the file is empty")
+    keys = [column_key(h) for h in header]
+    seen_keys: set[str] = set()
+    for key in keys:
+        if key and key in seen_keys:
+            raise MailbridgeError(f"the header names column {key!r} twice")
+        seen_keys.add(key)
+    missing = [c for c in REQUIRED_COLUMNS if c not in seen_keys]
+    if missing:
+        raise MailbridgeError(
+            f"missing required column(s): {', '.join(missing)} "
+            f"(the header has: {', '.join(k for k in keys if k) or 'nothing'})"
+        )
+    extras = [k for k in keys if k and k not in REQUIRED_COLUMNS and k not in OPTIONAL_COLUMNS]
+
+    rows: list[DirectoryRow] = []
+    errors: list[RowError] = []
+    first_line: dict[str, int] = {}
+    placement_types: dict[str, tuple[str, int]] = {}
+    data_rows = 0
+    for line, fields in records:
+        if not any(f.strip() for f in fields):
+            continue  # blank lines and Excel's ",,,,," rows carry nothing
+        data_rows += 1
+        if len(fields) != len(keys):
+            errors.append(
+                RowError(line, f"has {len(fields)} fields but the header has {len(keys)}")
+            )
+            continue
+        values = {k: " ".join(v.split()) for k, v in zip(keys, fields, strict=True) if k}
+        child_id = values["child_id"]
+        if child_id and child_id in first_line:
+            errors.append(
+                RowError(line, f"child_id {child_id} is already on line {first_line[child_id]}")
+            )
+            continue
+        if child_id:
+            first_line[child_id] = line
+        row, problems = _parse_row(line, values, extras)
+        if row is not None and row.placement_name and row.placement_type:
+            known = placement_types.get(row.placement_name)
+            if known is not None and known[0] != row.placement_type:
+                problems.append(
+                    f"placement_type {row.placement_type!r} contradicts {known[0]!r} given for "
+                    f"{row.placement_name!r} on line {known[1]}"
+                )
+        if problems or row is None:
+            errors.append(RowError(line, "; ".join(problems)))
+            continue
+        if row.placement_name and row.placement_type:
+            placement_types.setdefault(row.placement_name, (row.placement_type, line))
+        rows.append(row)
+    if data_rows == 0:
+        raise MailbridgeError("the file has a header but no rows")
+    return ParsedDirectory(
+        rows=tuple(rows),
+        errors=tuple(errors),
+        columns=tuple(k for k in keys if k),
+        has_placement_type=PLACEMENT_TYPE in seen_keys,
+        sha256=digest,
+    )
+
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """CSV records with the line each starts on (a quoted field may span lines).
+
+    ``strict`` makes a stray or unclosed quote fatal: the lenient reader would silently swallow
+    every following row into one field.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise MailbridgeError(f"line {start}: not valid CSV ({exc})") from exc
+        yield start, fields
+        start = reader.line_num + 1
+
+
+
+def _parse_row(
+    line: int, values: dict[str, str], extras: Sequence[str]
+) -> tuple[DirectoryRow | None, list[str]]:
+    problems: list[str] = []
+    for key in ("child_id", "first_name", "last_name"):
+        if not values[key]:
+            problems.append(f"{key} is empty")
+    if " " in values["child_id"]:
+        problems.append(f"child_id {values['child_id']!r} contains spaces")
+    for key, limit in _MAX.items():
+        if len(values.get(key, "")) > limit:
+            problems.append(f"{key} is longer than {limit} characters")
+
+    dob: date | None = None
+    raw_dob = values["date_of_birth"]
+    if raw_dob:
+        try:
+            if not _DATE.fullmatch(raw_dob):
+                raise ValueError
+            dob = date.fromisoformat(raw_dob)
+        except ValueError:
+            problems.append(f"date_of_birth {raw_dob!r} is not a date in YYYY-MM-DD form")
+
+    carers: list[str] = []
+    for part in re.split(r"[;,]", values["carer_emails"]):
+        address = part.strip().lower()
+        if not address:
+            continue
+        if not _valid_email(address):
+            problems.append(f"carer_emails: {part.strip()!r} is not an email address")
+        elif address not in carers:
+            carers.append(address)
+
+    staff: dict[str, Staff | None] = {}
+    for role in ROLES:
+        name = values.get(f"{role}_name") or None
+        email = values[f"{role}_email"].lower() or None
+        if email is not None and not _valid_email(email):
+            problems.append(f"{role}_email {values[f'{role}_email']!r} is not an email address")
+        staff[role] = Staff(name, email) if (name or email) else None
+
+    if problems:
+        return None, problems
+    return (
+        DirectoryRow(
+            line=line,
+            child_id=values["child_id"],
+            first_name=values["first_name"],
+            last_name=values["last_name"],
+            date_of_birth=dob,
+            placement_name=values["placement_name"] or None,
+            placement_type=values.get(PLACEMENT_TYPE) or None,
+            carer_emails=tuple(carers),
+            social_worker=staff["social_worker"],
+            iro=staff["iro"],
+            team_manager=staff["team_manager"],
+            attributes={k: values[k] for k in extras},
+        ),
+        problems,
+    )
+
+
+
+def _valid_email(address: str) -> bool:
+    return len(address) <= _MAX_EMAIL and _EMAIL.fullmatch(address) is not None
+
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import changed; ``children_updated`` includes allocation-only changes."""
+
+    children_added: int
+    children_updated: int
+    children_unchanged: int
+    allocations_changed: int
+    placements_added: int
+    placements_updated: int
+    rejected: tuple[RowError, ...]
+
+    @property
+    def rows_rejected(self) -> int:
+        return len(self.rejected)
+
+    @property
+    def changes(self) -> int:
+        return (
+            self.children_added
+            + self.children_updated
+            + self.allocations_changed
+            + self.placements_added
+            + self.placements_updated
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "children_added": self.children_added,
+            "children_updated": self.children_updated,
+            "children_unchanged": self.children_unchanged,
+            "allocations_changed": self.allocations_changed,
+            "placements_added": self.placements_added,
+            "placements_updated": self.placements_updated,
+            "rows_rejected": self.rows_rejected,
+            "rejected": [{"line": e.line, "reason": e.reason} for e in self.rejected],
+        }
+
+
+
+@dataclass(frozen=True)
+class ChildRecord:
+    """A child as matching and routing see it: plain data, detached from the session."""
+
+    child_id: str
+    first_name: str
+    last_name: str
+    date_of_birth: date | None
+    placement_name: str | None
+    placement_type: str | None
+    carer_emails: tuple[str, ...]
+    attributes: dict[str, str] = field(default_factory=dict, hash=False)
+
+
+
+@dataclass(frozen=True)
+class AllocationRecord:
+    role: str
+    name: str | None
+    email: str | None
+    valid_from: datetime
+    valid_to: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "name": self.name,
+            "email": self.email,
+            "valid_from": self.valid_from.isoformat(),
+            "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+        }
+
+
+
+def report_lines(report: ImportReport) -> list[str]:
+    imported = report.children_added + report.children_updated + report.children_unchanged
+    return [
+        f"directory import: {imported} row(s) imported, {report.rows_rejected} rejected",
+        f"  children:    {report.children_added} added, {report.children_updated} updated, "
+        f"{report.children_unchanged} unchanged",
+        f"  allocations: {report.allocations_changed} changed",
+        f"  placements:  {report.placements_added} added, {report.placements_updated} updated",
+        "no changes" if report.changes == 0 else f"{report.changes} change(s) applied",
+    ]
+
+
+
+def _when(iso: str | None) -> str:
+    if iso is None:
+        return "current"
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+
+def _who(name: str | None, email: str | None) -> str:
+    if name and email:
+        return f"{name} <{email}>"
+    return name or email or "-"
+
+
+
+def child_lines(detail: dict[str, Any]) -> list[str]:
+    placement = detail["placement"]
+    where = "none on record"
+    if placement is not None:
+        where = placement["name"] + (f" ({placement['type']})" if placement["type"] else "")
+    lines = [
+        f"{detail['first_name']} {detail['last_name']} (child {detail['child_id']})",
+        f"  date of birth:  {detail['date_of_birth'] or 'not on record'}",
+        f"  placement:      {where}",
+        f"  carer emails:   {', '.join(detail['carer_emails']) or 'none on record'}",
+    ]
+    for key, value in sorted(detail["attributes"].items()):
+        lines.append(f"  {key + ':':<15} {value}")
+    if detail["updated_at"]:
+        lines.append(f"  record updated: {_when(detail['updated_at'])}")
+    lines.append("current allocations:")
+    since = {
+        a["role"]: a["valid_from"] for a in detail["allocation_history"] if a["valid_to"] is None
+    }
+    for role in ROLES:
+        held = detail["current_allocations"].get(role)
+        if held is None:
+            lines.append(f"  {role:<14} none on record")
+        else:
+            lines.append(
+                f"  {role:<14} {_who(held['name'], held['email'])}  since {_when(since[role])}"
+            )
+    lines.append("allocation history:")
+    if not detail["allocation_history"]:
+        lines.append("  none")
+    for a in detail["allocation_history"]:
+        lines.append(
+            f"  {_when(a['valid_from'])} to {_when(a['valid_to']):<20}  {a['role']:<14} "
+            f"{_who(a['name'], a['email'])}"
+        )
+    return lines
+

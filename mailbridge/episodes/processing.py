@@ -1,0 +1,508 @@
+"""The reading pipeline: one stored message to one episode change, in the worker's transaction.
+
+Stages, in order: read the MIME (within the [reading] limits), recognise our own mail come back
+(loops), check the sender (trust), pull out fields, classify, find the thread, match the child,
+decide (pure state machine), apply. Each stage is a plain function elsewhere; this module
+is only the glue that touches the database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from mailbridge.alerts.outbox import Notifier
+from mailbridge.delivery.reply_secret import reply_secret
+from mailbridge.episodes.absence import MISSING, AbsenceType, reclassify
+from mailbridge.episodes.machine import OPEN, RETURNED, Decision, EpisodeState, Kind, decide
+from mailbridge.episodes.replies import ReplyHandler
+from mailbridge.ops.logs import set_episode
+from mailbridge.reading import loops
+from mailbridge.reading.classify import classify
+from mailbridge.reading.fields import ReportFields, extract_fields, without_absence_type
+from mailbridge.reading.loops import Loop, OwnMail
+from mailbridge.reading.match import Match, match_child
+from mailbridge.reading.message import ReadLimits, ReadMessage, read_message
+from mailbridge.reading.trust import NOT_CHECKED, DnsFunc, Verdict, assess
+from mailbridge.runtime.pipeline import Outcome, Pipeline
+from mailbridge.settings.config import Settings
+from mailbridge.store import directory, inbound
+from mailbridge.store.models import (
+    IGNORED,
+    PROCESSED,
+    Child,
+    Episode,
+    EpisodeMessage,
+    InboundMessage,
+    ReferenceCounter,
+)
+from mailbridge.timers.runner import replan
+
+REFERENCE = re.compile(r"\bMB-(\d{4})-(\d{5,})\b", re.IGNORECASE)
+MACHINE_KINDS = {"auto_reply", "bounce", "list"}
+_REPORT_KINDS: dict[str, Kind] = {"missing": "missing", "returned": "returned", "info": "info"}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the pure stages made of one message; kept together for the audit and the alerts."""
+
+    message: ReadMessage
+    fields: ReportFields
+    kind: str
+    reason: str
+    # The kind once the SSDA903 reclassification phrases and the subject (in a thread, the old
+    # headline "Re: Missing: ...") are set aside: used for a message in an episode's thread,
+    # where "reclassify as missing" is about the record, not a child gone again. The same as
+    # ``kind`` when the message asks for no classification.
+    kind_in_thread: str = ""
+    # Our own mail come back: the message itself is ours (echo), or it only carries ours on.
+    echo: Loop | None = None
+    relayed: Loop | None = None
+    trust: Verdict = NOT_CHECKED
+
+
+def read(
+    raw: bytes,
+    *,
+    tz: ZoneInfo,
+    received_at: datetime,
+    limits: ReadLimits | None = None,
+    own: OwnMail | None = None,
+) -> Reading:
+    msg = read_message(raw, limits)
+    echo = relayed = None
+    if own is not None:
+        echo = loops.echo(msg, own)
+        relayed = loops.relayed(msg, own)
+        msg = loops.without_own_forward(msg, own)
+    fields = extract_fields(msg, tz=tz, received_at=received_at)
+    cls = classify(msg, fields)
+    in_thread = cls.kind
+    if fields.absence_type is not None:
+        bare = replace(msg, subject="", text=without_absence_type(msg.text))
+        in_thread = classify(bare, fields).kind
+    return Reading(msg, fields, cls.kind, cls.reason, in_thread, echo=echo, relayed=relayed)
+
+
+def own_mail(settings: Settings) -> OwnMail:
+    """The markers of mail we send: our addresses and the domain of our Message-IDs."""
+    domain = settings.from_address.rpartition("@")[2] or "localhost"
+    return OwnMail.of([*settings.smtp.addresses, settings.from_address], domain)
+
+
+def read_limits(settings: Settings) -> ReadLimits:
+    r = settings.reading
+    return ReadLimits(r.max_mime_depth, r.max_parts, r.max_attachment_bytes)
+
+
+class ReadingPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        notifier: Notifier | None = None,
+        dnsfunc: DnsFunc | None = None,
+    ) -> None:
+        self.tz = settings.tz
+        self.notifier = notifier or Notifier(settings)
+        self.replies = ReplyHandler(settings, self.notifier, reply_secret(settings))
+        self.trust = settings.trust
+        self.limits = read_limits(settings)
+        self.own = own_mail(settings)
+        self.dnsfunc = dnsfunc  # DKIM key lookups; None: real DNS
+
+    def prepare(self, raw: bytes, received_at: datetime) -> Reading:
+        """The pure stages and the sender check (DNS, when dkim_verify): no transaction open."""
+        reading = read(raw, tz=self.tz, received_at=received_at, limits=self.limits, own=self.own)
+        if reading.echo is not None:
+            return reading  # our own mail: nothing to verify
+        verdict = assess(
+            raw,
+            authserv_ids=self.trust.authserv_ids,
+            dkim_verify=self.trust.dkim_verify,
+            dnsfunc=self.dnsfunc,
+        )
+        return replace(reading, trust=verdict)
+
+    def process(self, session: Session, message: InboundMessage, prepared: Reading) -> Outcome:
+        outcome = self._process(session, message, prepared)
+        if prepared.message.limits:  # parts beyond the reading limits: say so on the message
+            unread = "; ".join(prepared.message.limits)
+            reason = f"{outcome.reason or outcome.status} [not read: {unread}]"
+            return replace(outcome, reason=reason)
+        return outcome
+
+    def _process(self, session: Session, message: InboundMessage, prepared: Reading) -> Outcome:
+        done = already_applied(session, message.id)
+        if done is not None:
+            return Outcome(PROCESSED, f"already applied to {done}; nothing changed")
+        reading = prepared
+        if reading.echo is not None:  # never alert, never receipt: that is how loops start
+            return Outcome(IGNORED, f"loop: {reading.echo.reason}")
+        if reading.kind in MACHINE_KINDS:
+            return Outcome(IGNORED, f"{reading.kind}: {reading.reason}")
+        reply = self.replies.handle(
+            session, message, reading.message, absence_type=reading.fields.absence_type
+        )
+        if reply is not None:
+            return reply
+        if reading.relayed is not None:  # after staff replies: a bare reply to an alert is an ack
+            return Outcome(IGNORED, f"loop: {reading.relayed.reason}")
+        sender = reading.message.from_addr or (message.mail_from or "").lower() or None
+        thread = find_thread(session, reading.message)
+        match: Match | None = None
+        child_id = thread.child_id if thread is not None else None
+        if thread is None:
+            match = match_child(
+                subject=reading.message.subject,
+                text=reading.message.text,
+                fields=reading.fields,
+                sender=sender,
+                children=directory.load_snapshot(session),
+            )
+            child_id = match.child_id
+        kind = _REPORT_KINDS.get(
+            (reading.kind_in_thread or reading.kind) if thread is not None else reading.kind,
+            "not_a_report",
+        )
+        decision = decide(
+            kind,
+            thread=thread,
+            child_id=child_id,
+            child_open=open_episode_for_child(session, child_id) if child_id else None,
+            sender_open_unmatched=(
+                open_unmatched_from(session, sender) if child_id is None and sender else None
+            ),
+        )
+        if decision.action == "ignore":
+            # Ignored, but never silently: the duty desk sees it with the original attached.
+            self.notifier.message_event(
+                session,
+                event="not_a_report",
+                message=message,
+                read=reading.message,
+                trust=reading.trust,
+            )
+            return Outcome(IGNORED, f"not a report: {decision.reason}")
+        episode = apply(
+            session,
+            decision,
+            reading,
+            message,
+            match=match,
+            child_id=child_id,
+            sender=sender,
+            tz=self.tz,
+        )
+        set_episode(episode.reference)
+        self.notifier.episode_event(
+            session,
+            event=decision.event,
+            episode=episode,
+            message=message,
+            read=reading.message,
+            fields=reading.fields,
+            match=match,
+            trust=reading.trust,
+        )
+        replan(session, episode, self.notifier.routing, message.received_at)
+        return Outcome(PROCESSED, f"{decision.event} {episode.reference}: {decision.reason}")
+
+    def gave_up(self, session: Session, message: InboundMessage, error: str) -> None:
+        """A message we could not process goes to the duty desk, original attached."""
+        self.notifier.message_event(
+            session, event="failed", message=message, read=None, error=error
+        )
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    return ReadingPipeline(settings)
+
+
+# -- lookups ----------------------------------------------------------------------------
+
+
+def _state(ep: Episode) -> EpisodeState:
+    return EpisodeState(ep.id, ep.reference, ep.child_id, ep.status)
+
+
+def find_thread(session: Session, msg: ReadMessage) -> EpisodeState | None:
+    """A reply belongs to the episode of the message it answers, or of the reference it cites."""
+    refs = [r for r in [msg.in_reply_to, *msg.references] if r]
+    if refs:
+        ep = session.scalars(
+            select(Episode)
+            .join(EpisodeMessage, EpisodeMessage.episode_id == Episode.id)
+            .join(InboundMessage, InboundMessage.id == EpisodeMessage.inbound_id)
+            .where(InboundMessage.message_id.in_(refs))
+            .order_by(EpisodeMessage.id.desc())
+            .limit(1)
+        ).first()
+        if ep is not None:
+            return _state(ep)
+    found = REFERENCE.search(msg.subject) or REFERENCE.search(msg.text)
+    if found:
+        reference = f"MB-{found.group(1)}-{found.group(2)}"
+        ep = session.scalars(select(Episode).where(Episode.reference == reference)).first()
+        if ep is not None:
+            return _state(ep)
+    return None
+
+
+def already_applied(session: Session, inbound_id: int) -> str | None:
+    """Reprocessing must not apply a message twice (nor, later, alert twice)."""
+    return session.scalars(
+        select(Episode.reference)
+        .join(EpisodeMessage, EpisodeMessage.episode_id == Episode.id)
+        .where(EpisodeMessage.inbound_id == inbound_id)
+        .limit(1)
+    ).first()
+
+
+def open_episode_for_child(session: Session, child_id: str) -> EpisodeState | None:
+    """The child's open episode, with the child locked for this transaction.
+
+    FOR UPDATE locks nothing when no episode exists yet, so on PostgreSQL a transaction-scoped
+    advisory lock on the child keeps two workers from both opening a first episode.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"mailbridge.child:{child_id}"},
+        )
+    ep = session.scalars(
+        select(Episode)
+        .where(Episode.child_id == child_id, Episode.status == OPEN)
+        .order_by(Episode.id.desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+    return _state(ep) if ep is not None else None
+
+
+def open_unmatched_from(session: Session, sender: str) -> EpisodeState | None:
+    eps = list(
+        session.scalars(
+            select(Episode).where(
+                Episode.child_id.is_(None), Episode.status == OPEN, Episode.reported_by == sender
+            )
+        )
+    )
+    return _state(eps[0]) if len(eps) == 1 else None
+
+
+# -- applying a decision ----------------------------------------------------------------
+
+
+def next_reference(session: Session, year: int) -> str:
+    """MB-YYYY-NNNNN from a per-year counter; the UPDATE's row lock serialises instances."""
+    insert_fn: Any = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    session.execute(insert_fn(ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing())
+    last = session.execute(
+        update(ReferenceCounter)
+        .where(ReferenceCounter.year == year)
+        .values(last=ReferenceCounter.last + 1)
+        .returning(ReferenceCounter.last)
+    ).scalar_one()
+    return f"MB-{year}-{last:05d}"
+
+
+def apply(
+    session: Session,
+    decision: Decision,
+    reading: Reading,
+    message: InboundMessage,
+    *,
+    match: Match | None,
+    child_id: str | None,
+    sender: str | None,
+    tz: ZoneInfo,
+) -> Episode:
+    now = message.received_at
+    f = reading.fields
+    if decision.action in ("open", "open_closed"):
+        episode = _new_episode(
+            session, reading, message, match=match, child_id=child_id, sender=sender, tz=tz
+        )
+    else:
+        assert decision.episode is not None
+        found = session.get(Episode, decision.episode.id)
+        assert found is not None
+        episode = found
+        _merge_facts(episode, f)
+        if f.absence_type is not None:
+            _reclassify_from_report(session, episode, f.absence_type, message, sender=sender)
+    if decision.action in ("close", "open_closed"):
+        episode.status = RETURNED
+        episode.returned_at = f.returned_at or reading.message.date or now
+        episode.returned_by = f.returned_by or episode.returned_by
+        if f.safe_and_well is not None:
+            episode.safe_and_well = f.safe_and_well
+    episode.updated_at = now
+    session.add(
+        EpisodeMessage(
+            episode_id=episode.id,
+            inbound_id=message.id,
+            event=decision.event,
+            at=now,
+            summary={
+                "kind": reading.kind,
+                "reason": decision.reason,
+                "classification": reading.reason,
+                "match": (
+                    {"method": match.method, "confidence": match.confidence, "note": match.note}
+                    if match is not None
+                    else {"method": "thread", "confidence": 1.0, "note": "reply in the thread"}
+                ),
+                # Listed, not inlined: the bytes stay in the stored raw mail.
+                "attachments": [
+                    {"name": a.name, "content_type": a.content_type, "size": a.size}
+                    for a in reading.message.attachments
+                ],
+                "sender_verified": reading.trust.verified,
+                "sender_check": reading.trust.reason,
+                # Parts past the [reading] limits, which were not read (the raw mail is whole).
+                "not_read": list(reading.message.limits),
+            },
+        )
+    )
+    inbound.audit(
+        session,
+        at=now,
+        actor="worker",
+        entity="episode",
+        entity_id=episode.reference,
+        action=decision.event,
+        detail={
+            "message": message.id,
+            "action": decision.action,
+            "status": episode.status,
+            "absence_type": episode.absence_type,
+        },
+    )
+    return episode
+
+
+def _reclassify_from_report(
+    session: Session,
+    episode: Episode,
+    code: AbsenceType,
+    message: InboundMessage,
+    *,
+    sender: str | None,
+) -> None:
+    """An update may change the SSDA903 code when its sender is on the record.
+
+    The record is the first reporter, the child's carers and the staff allocated to the child.
+    Anyone else who replies in the thread is heard (the update still alerts) but does not
+    change the national return; the audit says the request was not applied.
+    """
+    if sender and sender in _on_record(session, episode):
+        reclassify(
+            session,
+            episode,
+            code,
+            actor=sender,
+            at=message.received_at,
+            source="report",
+            message=message.id,
+        )
+    elif code != episode.absence_type:
+        inbound.audit(
+            session,
+            at=message.received_at,
+            actor=sender or "unknown",
+            entity="episode",
+            entity_id=episode.reference,
+            action="absence_type_not_applied",
+            detail={
+                "asked": code,
+                "kept": episode.absence_type,
+                "message": message.id,
+                "why": "the sender is not the reporter, a carer or allocated staff",
+            },
+        )
+
+
+def _on_record(session: Session, episode: Episode) -> set[str]:
+    known = {(episode.reported_by or "").lower()}
+    child = session.get(Child, episode.child_id) if episode.child_id else None
+    if child is not None:
+        known |= {a.lower() for a in child.carer_emails}
+    for holder in (episode.allocations or {}).values():
+        if isinstance(holder, dict) and holder.get("email"):
+            known.add(str(holder["email"]).lower())
+    known.discard("")
+    return known
+
+
+def _new_episode(
+    session: Session,
+    reading: Reading,
+    message: InboundMessage,
+    *,
+    match: Match | None,
+    child_id: str | None,
+    sender: str | None,
+    tz: ZoneInfo,
+) -> Episode:
+    f = reading.fields
+    now = message.received_at
+    child = session.get(Child, child_id) if child_id else None
+    carers = {a.lower() for a in child.carer_emails} if child is not None else set()
+    episode = Episode(
+        reference=next_reference(session, now.astimezone(tz).year),
+        child_id=child_id,
+        status=OPEN,
+        opened_at=now,
+        sender_known=bool(sender and sender in carers),
+        sender_verified=reading.trust.verified,
+        reported_by=sender,
+        reporter_name=f.reporter_name,
+        reporter_phone=f.reporter_phone,
+        child_name_given=f.full_name or f.first_name,
+        match_method=match.method if match else "thread",
+        match_confidence=match.confidence if match else 1.0,
+        allocations=_allocations(session, child_id),
+        absence_type=f.absence_type or MISSING,
+        updated_at=now,
+    )
+    _merge_facts(episode, f)
+    session.add(episode)
+    session.flush()
+    return episode
+
+
+def _merge_facts(episode: Episode, f: ReportFields) -> None:
+    """Later reports add and correct facts; a blank never erases what is known."""
+    for name in (
+        "last_seen_at",
+        "last_seen_text",
+        "last_seen_location",
+        "police_reference",
+        "risk_level",
+        "risk_notes",
+        "description",
+        "clothing",
+    ):
+        value = getattr(f, name)
+        if value is not None and value != "":
+            setattr(episode, name, value)
+    if episode.reporter_name is None and f.reporter_name:
+        episode.reporter_name = f.reporter_name
+    if episode.reporter_phone is None and f.reporter_phone:
+        episode.reporter_phone = f.reporter_phone
+
+
+def _allocations(session: Session, child_id: str | None) -> dict[str, Any]:
+    return dict(directory.current_allocations(session, child_id)) if child_id else {}

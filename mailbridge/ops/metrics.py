@@ -1,0 +1,175 @@
+"""Prometheus metrics for one `serve`: two histograms it observes, and a collector over the DB.
+
+Counts of messages, alerts and queues come from the database at scrape time (`health.py`),
+because the database is the truth shared by every instance; a counter kept in one process
+would show only that process's share and restart at zero. Latencies are observed where they
+happen (the worker, the sender), so they are per instance and Prometheus adds them up.
+Each service has its own registry: two services in one process (tests) never collide.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from mailbridge.clock import Clock, system_clock
+from mailbridge.ops import health
+from mailbridge.store import db
+
+log = logging.getLogger(__name__)
+
+IMAP_STATES = (
+    "disabled",
+    "starting",
+    "standby",
+    "connecting",
+    "connected",
+    "idle",
+    "disconnected",
+    "stopped",
+)
+CONNECTED_STATES = ("connected", "idle")
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine, marked so SQLite reads take no write lock (see db.py)."""
+    return engine.execution_options(**{db.READ_ONLY: True})
+
+
+class DatabaseCollector(Collector):
+    """Gauges read from the database at each scrape; `mailbridge_database_up` 0 if it fails."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock = system_clock,
+        imap_state: Callable[[], str] = lambda: "disabled",
+    ) -> None:
+        self.engine = read_only(engine)
+        self.clock = clock
+        self.imap_state = imap_state
+
+    def describe(self) -> list[Metric]:
+        return []  # names are not checked for duplicates; collect() is only run on a scrape
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._imap()
+        up = GaugeMetricFamily(
+            "mailbridge_database_up", "1 if this instance could query the database at the scrape"
+        )
+        try:
+            with Session(self.engine) as session:
+                families = list(self._from_database(session))
+        except Exception as exc:
+            log.warning("metrics: cannot read the database: %s", type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _from_database(self, session: Session) -> Iterator[Metric]:
+        now = self.clock()
+        messages = GaugeMetricFamily(
+            "mailbridge_messages",
+            "Stored inbound messages by source and current status (all instances)",
+            labels=["source", "status"],
+        )
+        for source, status, count in health.message_counts(session):
+            messages.add_metric([source, status], count)
+        yield messages
+        alerts = GaugeMetricFamily(
+            "mailbridge_alerts", "Alert rows by status (all instances)", labels=["status"]
+        )
+        for status, count in health.alert_counts(session):
+            alerts.add_metric([status], count)
+        yield alerts
+        q = health.queues(session)
+        depth = GaugeMetricFamily(
+            "mailbridge_queue_depth",
+            "Work waiting: pending messages, queued alerts, pending due actions",
+            labels=["queue"],
+        )
+        depth.add_metric(["pending_messages"], q.pending_messages)
+        depth.add_metric(["queued_alerts"], q.queued_alerts)
+        depth.add_metric(["pending_due_actions"], q.pending_due_actions)
+        yield depth
+        oldest = health.oldest_alert(session, now)
+        yield GaugeMetricFamily(
+            "mailbridge_oldest_pending_alert_age_seconds",
+            "Age of the oldest alert not yet delivered; 0 when none is waiting",
+            value=oldest.age_seconds if oldest else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "mailbridge_overdue_interviews",
+            "Return home interviews overdue and not completed or declined",
+            value=len(health.overdue_interviews(session, now)),
+        )
+        last = health.last_message(session)
+        if last is not None:
+            yield GaugeMetricFamily(
+                "mailbridge_last_message_received_timestamp_seconds",
+                "When the newest stored message was received (Unix time)",
+                value=last.received_at.timestamp(),
+            )
+
+    def _imap(self) -> Iterator[Metric]:
+        state = self.imap_state()
+        family = GaugeMetricFamily(
+            "mailbridge_imap_state",
+            "This instance's IMAP watcher: 1 for its current state",
+            labels=["state"],
+        )
+        for name in IMAP_STATES:
+            family.add_metric([name], 1 if name == state else 0)
+        yield family
+        if state != "disabled":
+            yield GaugeMetricFamily(
+                "mailbridge_imap_connected",
+                "1 if this instance's IMAP watcher holds a working connection (0 on standby)",
+                value=1 if state in CONNECTED_STATES else 0,
+            )
+
+
+class ServiceMetrics:
+    """The registry of one `serve`, and the observations the worker and sender report."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.processing_seconds = Histogram(
+            "mailbridge_processing_seconds",
+            "From a message's receipt to its terminal status, by status (this instance)",
+            ["status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.time_to_alert_seconds = Histogram(
+            "mailbridge_time_to_alert_seconds",
+            "From the receipt of the message behind an alert to the alert sent, by event",
+            ["event"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def watch_database(
+        self, engine: Engine, *, clock: Clock = system_clock, imap_state: Callable[[], str]
+    ) -> None:
+        self.registry.register(DatabaseCollector(engine, clock=clock, imap_state=imap_state))
+
+    def processed(self, received_at: datetime, finished_at: datetime, status: str) -> None:
+        seconds = max(0.0, (finished_at - received_at).total_seconds())
+        self.processing_seconds.labels(status=status).observe(seconds)
+
+    def alert_sent(self, received_at: datetime, sent_at: datetime, event: str) -> None:
+        seconds = max(0.0, (sent_at - received_at).total_seconds())
+        self.time_to_alert_seconds.labels(event=event).observe(seconds)

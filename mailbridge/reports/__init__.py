@@ -1,0 +1,1 @@
+"""Figures and returns: stats, the report, the digest, SSDA903, subject access, retention."""

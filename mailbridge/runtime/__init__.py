@@ -1,0 +1,1 @@
+"""The long-running parts: the worker, the processing seam and `mailbridge serve`."""

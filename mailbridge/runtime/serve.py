@@ -1,0 +1,273 @@
+"""`mailbridge serve`: wires the listener, the IMAP watcher, intake, the worker and the sender;
+stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+
+from mailbridge.alerts.outbox import Notifier
+from mailbridge.clock import Clock, system_clock
+from mailbridge.delivery.sender import Sender
+from mailbridge.episodes.processing import ReadingPipeline
+from mailbridge.errors import MailbridgeError
+from mailbridge.ingress.imap import Watcher
+from mailbridge.ingress.smtp import Listener
+from mailbridge.intake import Intake
+from mailbridge.ops.http import HttpEndpoint, Probes, start_endpoint
+from mailbridge.ops.logs import NOISY
+from mailbridge.ops.metrics import ServiceMetrics
+from mailbridge.reports import digest, retention
+from mailbridge.runtime.worker import Worker
+from mailbridge.settings.config import Settings, listener_warning
+from mailbridge.store import db
+from mailbridge.timers.runner import Runner
+
+log = logging.getLogger(__name__)
+
+
+# aiosmtpd ("mail.log") logs every envelope address and command line at INFO, and alembic
+# chatters; capped at WARNING so the logs carry no carer's address (docs/privacy.md).
+def quiet_libraries() -> None:
+    """aiosmtpd logs envelope addresses at INFO; library chatter stays at WARNING or above."""
+    for name in NOISY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def open_store(settings: Settings) -> Engine:
+    """The engine, with the schema at head (SQLite) or checked to be (PostgreSQL)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(settings.database_url)
+    db.ensure_schema(engine)
+    return engine
+
+
+def make_runner(engine: Engine, settings: Settings) -> Runner:
+    """Performs due escalations and reminders; used by serve's scheduler and `due --run`."""
+    notifier = Notifier(settings)
+    return Runner(engine, notifier.routing, notifier.timed_event)
+
+
+def start_scheduler(
+    runner: Runner, sender: Sender, settings: Settings, clock: Clock = system_clock
+) -> BackgroundScheduler:
+    """APScheduler ticks the runner and runs the daily purge; the state lives in the database."""
+
+    def tick() -> None:
+        try:
+            if runner.run_due(clock()):
+                sender.wake()
+        except Exception as exc:
+            log.error("timer pass failed: %s; it runs again at the next tick", type(exc).__name__)
+
+    first_message: list[datetime] = []  # found once; it never changes after
+
+    def send_digests() -> None:
+        try:
+            if not first_message:
+                found = digest.in_use_since(runner.engine)
+                if found is None:
+                    return
+                first_message.append(found)
+            outcomes = digest.run_due(
+                runner.engine, settings, runner.routing, clock(), since=first_message[0]
+            )
+            if any(o.queued for o in outcomes):
+                sender.wake()
+        except Exception as exc:
+            log.error("digest pass failed: %s; it runs again in 10 minutes", type(exc).__name__)
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=settings.processing.timer_seconds,
+        coalesce=True,
+        max_instances=1,
+        next_run_time=clock(),
+    )
+    retention.schedule(scheduler, runner.engine, settings, clock)
+    if settings.digest.periods:
+        scheduler.add_job(
+            send_digests,
+            "interval",
+            minutes=10,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=clock(),
+        )
+    scheduler.start()
+    return scheduler
+
+
+def make_workers(
+    engine: Engine, settings: Settings, *, clock: Clock = system_clock
+) -> tuple[Worker, Sender]:
+    """The worker and the sender, sharing one notifier; the worker wakes the sender on commit."""
+    notifier = Notifier(settings)
+    sender = Sender(
+        engine,
+        settings,
+        clock=clock,
+        on_give_up=lambda session, alert, error: notifier.delivery_failed(
+            session, alert, error, clock()
+        ),
+    )
+    worker = Worker(
+        engine,
+        ReadingPipeline(settings, notifier=notifier),
+        settings.processing,
+        clock=clock,
+        on_committed=sender.wake,
+    )
+    return worker, sender
+
+
+def start_watcher(
+    engine: Engine, settings: Settings, intake: Intake, worker: Worker, sender: Sender
+) -> Watcher | None:
+    """The IMAP watcher thread when imap.url is set; a problem is logged, never fatal to serve."""
+    if not settings.imap.url:
+        return None
+    try:
+        watcher = Watcher(
+            engine,
+            settings.imap,
+            intake,
+            clock=worker.clock,
+            gave_up=worker.pipeline.gave_up,
+            on_alert=sender.wake,
+        )
+        watcher.start()
+    except Exception as exc:
+        log.error("IMAP watcher not started: %s", exc)
+        return None
+    return watcher
+
+
+# -- monitoring: [http] enabled ------------------------------------------------------------
+
+
+def imap_state(settings: Settings, watcher: Watcher | None) -> str:
+    if not settings.imap.url:
+        return "disabled"
+    return watcher.state if watcher is not None else "stopped"
+
+
+def listener_probe(loop: asyncio.AbstractEventLoop, listener: Listener) -> Callable[[], bool]:
+    """True when the listener is serving and its event loop answers within 2 s."""
+
+    async def serving() -> bool:
+        return listener.server is not None and listener.server.is_serving()
+
+    def probe() -> bool:
+        return asyncio.run_coroutine_threadsafe(serving(), loop).result(timeout=2)
+
+    return probe
+
+
+def start_http(
+    settings: Settings, engine: Engine, worker: Worker, sender: Sender, probes: Probes
+) -> HttpEndpoint | None:
+    """/metrics and /healthz; the worker and the sender report their latencies to it."""
+    if not settings.http.enabled:
+        return None
+    metrics = ServiceMetrics()
+    metrics.watch_database(engine, clock=worker.clock, imap_state=probes.imap_state)
+    worker.on_finished = metrics.processed
+    sender.on_sent = metrics.alert_sent
+    try:
+        return start_endpoint(
+            settings.http.host, settings.http.port, registry=metrics.registry, probes=probes
+        )
+    except OSError as exc:
+        raise MailbridgeError(
+            f"cannot serve HTTP on {settings.http.host}:{settings.http.port}: {exc.strerror or exc}"
+        ) from exc
+
+
+async def serve(
+    settings: Settings,
+    *,
+    ready: Callable[[str, int], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run until SIGTERM/SIGINT (or ``stop``, for callers that are not the main thread)."""
+    quiet_libraries()
+    engine = open_store(settings)
+    try:
+        worker, sender = make_workers(engine, settings)
+    except MailbridgeError:
+        engine.dispose()
+        raise
+    intake = Intake(engine, on_stored=worker.wake)
+    if engine.dialect.name == "sqlite":
+        worker.yield_to = intake.busy
+    try:
+        listener = Listener(settings.smtp, intake)
+    except (OSError, ssl.SSLError) as exc:
+        # check-config caught these at start; a file changed since (renewal in progress?).
+        intake.close()
+        engine.dispose()
+        raise MailbridgeError(f"cannot set up the SMTP listener's TLS or AUTH: {exc}") from exc
+    loop = asyncio.get_running_loop()
+    stopping = stop or asyncio.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+
+    watcher: Watcher | None = None
+    probes = Probes(engine, listener_probe(loop, listener), lambda: imap_state(settings, watcher))
+    try:
+        http = start_http(settings, engine, worker, sender, probes)
+    except MailbridgeError:
+        engine.dispose()
+        raise
+    try:
+        host, port = await listener.start()
+    except OSError as exc:
+        if http is not None:
+            http.stop()
+        engine.dispose()
+        raise MailbridgeError(
+            f"cannot listen on {settings.smtp.host}:{settings.smtp.port}: {exc.strerror or exc}"
+        ) from exc
+    worker.start()
+    sender.start()
+    scheduler = start_scheduler(make_runner(engine, settings), sender, settings)
+    watcher = start_watcher(engine, settings, intake, worker, sender)
+    clear_text = listener_warning(settings)
+    if clear_text:
+        log.warning("%s", clear_text)
+    log.info(
+        "mailbridge listening on %s:%d for %s; store %s",
+        host,
+        port,
+        ", ".join(settings.smtp.addresses),
+        engine.url.render_as_string(hide_password=True),
+    )
+    if ready is not None:
+        ready(host, port)
+    await stopping.wait()
+
+    log.info("stopping: no new connections; finishing messages in flight")
+    await listener.stop()
+    if watcher is not None:
+        await loop.run_in_executor(None, watcher.stop)
+    await loop.run_in_executor(None, intake.close)
+    await loop.run_in_executor(None, scheduler.shutdown)
+    await loop.run_in_executor(None, worker.stop)
+    await loop.run_in_executor(None, sender.stop)
+    if http is not None:
+        await loop.run_in_executor(None, http.stop)
+    engine.dispose()
+    log.info("stopped cleanly")
+    return 0

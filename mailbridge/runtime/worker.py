@@ -1,0 +1,235 @@
+"""Claims pending messages and drives each to exactly one terminal state.
+
+One transaction per message: if the process dies mid-way, nothing of the half-done work
+is kept and the lease lets the message be claimed again. A message that keeps failing is
+marked failed after ``max_attempts`` and never retried forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from mailbridge.clock import Clock, system_clock
+from mailbridge.ops.logs import log_context
+from mailbridge.runtime.pipeline import Pipeline
+from mailbridge.settings.config import ProcessingSettings
+from mailbridge.store import inbound
+from mailbridge.store.models import FAILED, InboundMessage
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        pipeline: Pipeline,
+        settings: ProcessingSettings,
+        *,
+        clock: Clock = system_clock,
+        on_committed: Callable[[], None] | None = None,
+        yield_to: Callable[[], bool] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.pipeline = pipeline
+        self.settings = settings
+        self.clock = clock
+        # Told after each message's transaction commits: the sender sends its alerts at once.
+        self.on_committed = on_committed
+        # On SQLite a write transaction locks the whole database; while a carer's SMTP client
+        # waits for its 250, the worker lets the intake writer go first (for a bounded time).
+        self.yield_to = yield_to
+        # Told (received_at, finished_at, status) after a message reaches a terminal state and
+        # commits: the processing-latency histogram of /metrics.
+        self.on_finished: Callable[[datetime, datetime, str], None] | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the loop -------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 60) -> None:
+        """Finish the message in hand, then return."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once(stop=self._stop)
+            except SQLAlchemyError as exc:
+                log.error("worker cannot reach the database: %s; retrying", type(exc).__name__)
+                worked = 0
+            except Exception as exc:
+                # Never let one bad pass end the thread that drives every report.
+                log.exception("worker pass failed: %s", type(exc).__name__)
+                worked = 0
+            if worked == 0:
+                self._wake.wait(self.settings.poll_seconds)
+                self._wake.clear()
+
+    # -- one pass -------------------------------------------------------------------
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Process everything claimable now; return how many messages were handled."""
+        handled = 0
+        while stop is None or not stop.is_set():
+            self._give_way()
+            with Session(self.engine) as session, session.begin():
+                ids = inbound.claim(
+                    session,
+                    now=self.clock(),
+                    lease=timedelta(seconds=self.settings.lease_seconds),
+                    limit=self.settings.batch_size,
+                )
+            if not ids:
+                break
+            for index, message_id in enumerate(ids):
+                if stop is not None and stop.is_set():
+                    self._release(ids[index:])
+                    return handled
+                self.process_one(message_id)
+                handled += 1
+                if self.on_committed is not None:
+                    self.on_committed()
+        return handled
+
+    def _give_way(self, limit: float = 0.5) -> None:
+        if self.yield_to is None:
+            return
+        deadline = time.monotonic() + limit
+        while self.yield_to() and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    def _release(self, ids: list[int]) -> None:
+        """Give back what a stopping worker claimed but never started."""
+        with Session(self.engine) as session, session.begin():
+            inbound.release(session, ids)
+
+    def process_one(self, message_id: int) -> str | None:
+        """Run the pipeline for one claimed message; return its status afterwards."""
+        with log_context(message_id=message_id):
+            return self._process_one(message_id)
+
+    def _finished(self, received_at: datetime, finished_at: datetime, status: str) -> None:
+        if self.on_finished is not None:
+            try:
+                self.on_finished(received_at, finished_at, status)
+            except Exception as exc:  # a metric must never cost a message
+                log.warning("could not record processing time: %s", type(exc).__name__)
+
+    def _process_one(self, message_id: int) -> str | None:
+        try:
+            self._give_way()
+            with Session(self.engine) as session, session.begin():
+                row = inbound.lock_for_processing(session, message_id)
+                if row is None:
+                    return None  # done elsewhere (a claim after a lease ran out)
+                raw, received_at = row.raw or b"", row.received_at
+                gave_up_at: datetime | None = None
+                if row.attempts > self.settings.max_attempts:
+                    error = (
+                        f"gave up after {row.attempts - 1} attempts: processing never finished "
+                        "(the process stopped or crashed while handling this message)"
+                    )
+                    gave_up_at = self.clock()
+                    inbound.finish(session, row, status=FAILED, now=gave_up_at, error=error)
+                    self._gave_up(session, row, error)
+                    log.warning("failed id=%s message_id=%s status=failed", row.id, row.message_id)
+            if gave_up_at is not None:
+                self._finished(received_at, gave_up_at, FAILED)
+                return FAILED
+            # The pure stages run with no transaction open: on SQLite a write transaction is
+            # the database-wide lock, and intake must not wait behind MIME parsing.
+            prepared = self.pipeline.prepare(raw, received_at)
+            self._give_way()
+            with Session(self.engine) as session, session.begin():
+                row = inbound.lock_for_processing(session, message_id)
+                if row is None:
+                    return None
+                outcome = self.pipeline.process(session, row, prepared)
+                now = self.clock()
+                inbound.finish(session, row, status=outcome.status, now=now, reason=outcome.reason)
+                log.info(
+                    "processed id=%s message_id=%s status=%s",
+                    row.id,
+                    row.message_id,
+                    outcome.status,
+                )
+            self._finished(received_at, now, outcome.status)
+            return outcome.status
+        except (OperationalError, InterfaceError):
+            raise  # the database itself is unreachable: leave the lease to expire and retry
+        except Exception as exc:
+            return self._record_error(message_id, exc)
+
+    def _gave_up(self, session: Session, row: InboundMessage, error: str) -> None:
+        """Tell a person; if even that fails, the row is still failed and the log says so."""
+        try:
+            with session.begin_nested():
+                self.pipeline.gave_up(session, row, error)
+        except Exception as exc:
+            log.error(
+                "could not raise the alert for failed message id=%s: %s", row.id, type(exc).__name__
+            )
+
+    def _record_error(self, message_id: int, exc: Exception) -> str | None:
+        # The stored error may quote the message; the log line names only the exception type.
+        error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+        now = self.clock()
+        outcome: str | None = None
+        with Session(self.engine) as session, session.begin():
+            row = session.get(InboundMessage, message_id)
+            if row is None:
+                return None
+            received_at = row.received_at
+            if row.attempts >= self.settings.max_attempts:
+                failed = inbound.record_failure(
+                    session, message_id, error=error, now=now, retry_at=None
+                )
+                if failed is not None:
+                    self._gave_up(session, failed, error)
+                log.warning(
+                    "failed id=%s message_id=%s status=failed attempts=%s error=%s",
+                    message_id,
+                    row.message_id,
+                    row.attempts,
+                    type(exc).__name__,
+                )
+                outcome = FAILED
+            else:
+                delay = self.settings.retry_delay_seconds * (2 ** max(row.attempts - 1, 0))
+                inbound.record_failure(
+                    session,
+                    message_id,
+                    error=error,
+                    now=now,
+                    retry_at=now + timedelta(seconds=delay),
+                )
+                log.warning(
+                    "retry id=%s message_id=%s attempts=%s in=%ss error=%s",
+                    message_id,
+                    row.message_id,
+                    row.attempts,
+                    delay,
+                    type(exc).__name__,
+                )
+        if outcome == FAILED:
+            self._finished(received_at, now, FAILED)  # after the commit, as for the others
+        return outcome

@@ -1,0 +1,1 @@
+"""The typed settings: TOML plus the environment overrides of the public contract."""

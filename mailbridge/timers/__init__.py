@@ -1,0 +1,1 @@
+"""Timers: the pure plan of escalations and interview clocks, and the runner of due actions."""
