@@ -41,6 +41,7 @@ from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 
 from mailbridge.errors import MailbridgeError
+from mailbridge.settings.config import OAuth2Settings
 
 log = logging.getLogger(__name__)
 
@@ -574,3 +575,45 @@ class GoogleProvider:
             expiry.replace(tzinfo=UTC).timestamp() if expiry is not None else started + 3600
         )
         return Token(str(credentials.token), expires_at, (c.scope,))
+
+
+# -- from the settings ----------------------------------------------------------------------
+
+
+def provider_from_settings(settings: OAuth2Settings) -> Provider:
+    """The configured provider; OAuth2Error names the setting when it cannot be built."""
+    if settings.provider == "microsoft":
+        return MicrosoftProvider(
+            MicrosoftConfig(
+                tenant_id=settings.tenant_id.strip(),
+                client_id=settings.client_id.strip(),
+                client_secret_file=settings.client_secret_file,
+                certificate_file=settings.certificate_file,
+                authority=settings.authority,
+                scope=settings.scope or MICROSOFT_SCOPE,
+                ca_file=settings.ca_file,
+                validate_authority=settings.validate_authority,
+                timeout_seconds=settings.timeout_seconds,
+            )
+        )
+    if settings.provider == "google":
+        return GoogleProvider(
+            GoogleConfig(
+                service_account_file=settings.service_account_file,
+                scope=settings.scope or GOOGLE_SCOPE,
+                ca_file=settings.ca_file,
+                timeout_seconds=settings.timeout_seconds,
+            )
+        )
+    if settings.provider == "command":
+        return CommandProvider(settings.token_command, timeout=settings.timeout_seconds)
+    raise OAuth2Error(
+        f"oauth2.provider: must be microsoft, google or command, got {settings.provider!r}"
+    )
+
+
+def source_from_settings(settings: OAuth2Settings, auth: str) -> TokenSource | None:
+    """A token source when ``auth`` (imap.auth or relay.auth) is xoauth2, else None."""
+    if auth != "xoauth2":
+        return None
+    return TokenSource(provider_from_settings(settings))

@@ -22,6 +22,7 @@ from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.imap import Watcher
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake
+from mailbridge.ops import oauth2
 from mailbridge.ops.http import HttpEndpoint, Probes, start_endpoint
 from mailbridge.ops.logs import NOISY
 from mailbridge.ops.metrics import ServiceMetrics
@@ -145,6 +146,7 @@ def start_watcher(
             clock=worker.clock,
             gave_up=worker.pipeline.gave_up,
             on_alert=sender.wake,
+            tokens=oauth2.source_from_settings(settings.oauth2, settings.imap.auth),
         )
         watcher.start()
     except Exception as exc:
