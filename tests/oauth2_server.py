@@ -97,9 +97,11 @@ class Issued:
     user: str
     expires_at: float
     active: bool = True
-    # Whose mailbox the token may open: an app-only token needs the IMAP.AccessAsApp role (as
-    # Exchange Online checks); a delegated one (Google's, the tester's) is the user's own.
-    mailbox_access: bool = True
+    # An app-only token opens a mailbox only with the service's role (IMAP.AccessAsApp,
+    # SMTP.SendAsApp), as Exchange Online checks; a delegated one (Google's, the tester's) is
+    # the user's own.
+    roles: tuple[str, ...] = ()
+    delegated: bool = True
 
 
 @dataclass
@@ -243,7 +245,11 @@ class OAuth2Server:
 
     @property
     def introspection_url(self) -> str:
-        return f"http://127.0.0.1:{self.introspection_port}/introspect"
+        """For Dovecot: a token is active for IMAP with IMAP.AccessAsApp or delegated."""
+        return self.introspection_url_for("imap")
+
+    def introspection_url_for(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.introspection_port}/introspect/{service}"
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> OAuth2Server:
@@ -382,7 +388,8 @@ class OAuth2Server:
                 client.client_id,
                 user,
                 time.time() + int(token["expires_in"]),
-                mailbox_access=bool(client.email) or "IMAP.AccessAsApp" in client.roles,
+                roles=client.roles,
+                delegated=bool(client.email),
             )
 
     def _generate(
@@ -463,8 +470,9 @@ class OAuth2Server:
         app.add_url_rule(f"/{TENANT}/oauth2/v2.0/token", "ms_token", issue, methods=["POST"])
         app.add_url_rule("/token", "google_token", issue, methods=["POST"])
 
-        @app.post("/introspect")
-        def introspect() -> Any:
+        @app.post("/introspect/<service>")
+        def introspect(service: str) -> Any:
+            role = {"imap": "IMAP.AccessAsApp", "smtp": "SMTP.SendAsApp"}[service]
             state.introspections += 1
             token = flask.request.form.get("token", "")
             with self._lock:
@@ -472,7 +480,7 @@ class OAuth2Server:
                 live = (
                     issued is not None
                     and issued.active
-                    and issued.mailbox_access
+                    and (issued.delegated or role in issued.roles)
                     and issued.expires_at > time.time()
                     and state.apps[issued.client_id].active
                 )

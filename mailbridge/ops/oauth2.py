@@ -104,13 +104,15 @@ class TokenSource:
         self.margin = margin
         self._lock = threading.Lock()
         self._tokens: dict[str, Token] = {}
+        # When to fetch a new one: ``margin`` before expiry, or half-way for a short-lived token.
+        self._renew_at: dict[str, float] = {}
         self.fetches = 0  # tokens fetched from the provider (for tests and check output)
 
     def token(self, user: str) -> Token:
-        """The cached token, or a new one when it is absent or within ``margin`` of expiry."""
+        """The cached token, or a new one when it is absent or about to expire."""
         with self._lock:
             cached = self._tokens.get(user)
-            if cached is not None and cached.expires_at - self.margin > self.clock():
+            if cached is not None and self.clock() < self._renew_at[user]:
                 return cached
             return self._fetch(user)
 
@@ -126,9 +128,12 @@ class TokenSource:
             return self._fetch(user)
 
     def _fetch(self, user: str) -> Token:
+        now = self.clock()
         token = self.provider.fetch(user)
         self.fetches += 1
         self._tokens[user] = token
+        lifetime = max(0.0, token.expires_at - now)
+        self._renew_at[user] = token.expires_at - min(self.margin, lifetime / 2)
         log.debug(
             "new OAuth2 access token from %s for %s, valid %d s",
             self.provider.name,
