@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from mailbridge.ingress.imap import ImapAuthError, Watcher
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2
 from mailbridge.settings.config import Settings
-from tests.conftest import SettingsFactory
+from tests.conftest import CliRunner, SettingsFactory
 from tests.dovecot_oauth2 import OAuth2Dovecot, running
 from tests.oauth2_server import TENANT, App, OAuth2Server
 from tests.test_imap import folder_count, imap_rows, imap_toml, report, wait_for
@@ -258,3 +258,75 @@ def test_backfill_logs_in_with_oauthbearer_when_that_is_all_the_server_offers(
         assert (result.found, result.stored, result.duplicates) == (3, 3, 0)
         assert "method=OAUTHBEARER" in dovecot.log_tail(50)
         assert folder_count(dovecot, user, "INBOX") == 3  # read-only: nothing moved
+
+
+# -- the settings path: `mailbridge imap check` / `imap backfill` as an operator runs them -------
+
+
+@pytest.fixture
+def imap_cli(
+    engine: Engine,  # the schema at head
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[[str], CliRunner]:
+    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", database_url)
+    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MAILBRIDGE_ADDRESSES", "missing@council.example")
+    monkeypatch.delenv("MAILBRIDGE_IMAP_URL", raising=False)
+    monkeypatch.delenv("MAILBRIDGE_CONFIG", raising=False)
+
+    def make(toml: str) -> CliRunner:
+        config = tmp_path / "mailbridge.toml"
+        config.write_text(toml, encoding="utf-8")
+        return CliRunner(config, capsys)
+
+    return make
+
+
+def test_imap_check_with_a_google_service_account_from_the_settings(
+    rig: Rig, imap_cli: Callable[[str], CliRunner]
+) -> None:
+    key = rig.server.add_service_account([rig.user])
+    toml = (
+        imap_toml(rig.dovecot.url(rig.user), auth="xoauth2")
+        + f'[oauth2]\nprovider = "google"\nservice_account_file = "{key}"\n'
+        + f'ca_file = "{rig.server.ca_file}"\n'
+    )
+    code, out, err = imap_cli(toml)("imap", "check")
+    assert code == 0, err
+    assert "login:      OAuth2 (google), token valid for 59 min" in out
+    assert out.rstrip().endswith("IMAP OK")
+
+    other = rig.server.add_service_account([], delegation=False)
+    code, out, err = imap_cli(toml.replace(str(key), str(other)))("imap", "check")
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert "no OAuth2 token: Google: domain-wide delegation is not granted" in err
+
+
+def test_imap_backfill_with_a_token_command_from_the_settings(
+    rig: Rig, imap_cli: Callable[[str], CliRunner], tmp_path: Path
+) -> None:
+    # The helper prints a token it got elsewhere (here: a file the test fills), as mutt's
+    # oauth2.py or `oama` would.
+    token_file = tmp_path / "token"
+    token_file.write_text(rig.server.mint(rig.user) + "\n", encoding="utf-8")
+    rig.append(3)
+    toml = (
+        imap_toml(rig.dovecot.url(rig.user), auth="xoauth2")
+        + f'[oauth2]\nprovider = "command"\ntoken_command = "cat {token_file}"\n'
+    )
+    run = imap_cli(toml)
+    code, out, err = run("imap", "backfill", "--no-process")
+    assert code == 0, err
+    assert "stored 3 message(s), 0 duplicate(s)" in out
+
+    # A token the server does not know: refused, renewed (the same again), a clear line.
+    token_file.write_text("not-a-token\n", encoding="utf-8")
+    code, out, err = run("imap", "check")
+    assert code == 1
+    assert "refused a fresh OAuth2 token (XOAUTH2:" in err
+    assert "the token from oauth2.token_command was refused" in err
+    assert "not-a-token" not in err
