@@ -21,11 +21,12 @@ from mailbridge.ingress import imap as imap_module
 from mailbridge.ingress.imap import ImapAuthError, Watcher
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2
+from mailbridge.runtime.serve import make_workers, start_watcher
 from mailbridge.settings.config import Settings
 from tests.conftest import CliRunner, SettingsFactory
 from tests.dovecot_oauth2 import OAuth2Dovecot, running
 from tests.oauth2_server import TENANT, App, OAuth2Server
-from tests.test_imap import folder_count, imap_rows, imap_toml, report, wait_for
+from tests.test_imap import folder_count, imap_rows, imap_toml, report, scalar, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -330,3 +331,63 @@ def test_imap_backfill_with_a_token_command_from_the_settings(
     assert "refused a fresh OAuth2 token (XOAUTH2:" in err
     assert "the token from oauth2.token_command was refused" in err
     assert "not-a-token" not in err
+
+
+def test_nothing_is_lost_when_dovecot_and_the_token_endpoint_fail_mid_batch(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """`serve`'s own wiring (settings -> token source -> watcher); a backlog being drained when
+    Dovecot restarts, every token is ended and the token endpoint fails once."""
+    app = rig.server.add_secret_app(rig.user)
+    secret = tmp_path / "secret"
+    secret.write_text(f"{app.secret}\n", encoding="utf-8")
+    settings = rig.make_settings(
+        imap_toml(
+            rig.dovecot.url(rig.user),
+            auth="xoauth2",
+            batch_size=25,
+            backoff_seconds=0.2,
+            max_backoff_seconds=0.5,
+        )
+        + f"""[oauth2]
+provider = "microsoft"
+tenant_id = "{TENANT}"
+client_id = "{app.client_id}"
+client_secret_file = "{secret}"
+authority = "{rig.server.authority}"
+validate_authority = false
+ca_file = "{rig.server.ca_file}"
+"""
+    )
+    total = 300
+    rig.append(total)
+    worker, sender = make_workers(rig.engine, settings)
+    watcher = start_watcher(rig.engine, settings, Intake(rig.engine), worker, sender)
+    assert watcher is not None and watcher.tokens is not None
+    rig.watchers.append(watcher)
+    wait_for(lambda: rig.stored() >= 50, 30, "the drain to be under way")
+    rig.server.expire_all()
+    rig.server.state.fail_next = 1
+    rig.dovecot.restart()
+    wait_for(
+        lambda: unique_stored(rig.engine) == total and rig.count("INBOX") == 0,
+        60,
+        "every message stored once and moved",
+    )
+    assert rig.count("Processed") == total
+    # Each message has one original row; a re-fetch after the restart is recorded as such.
+    originals = scalar(
+        rig.engine,
+        "SELECT count(*) FROM inbound_messages WHERE source = 'imap' AND duplicate_of IS NULL",
+    )
+    assert originals == total
+    assert rig.server.issued(app.client_id) == 2
+
+
+def unique_stored(engine: Engine) -> int:
+    return int(
+        scalar(
+            engine,
+            "SELECT count(DISTINCT message_id) FROM inbound_messages WHERE source = 'imap'",
+        )
+    )
