@@ -21,6 +21,7 @@ error code and what to fix.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from typing import Any, Protocol, TypeVar
 
 import google.auth.exceptions
 import msal
+import msal.exceptions
 import requests
 from google.auth.transport.requests import Request
 from google.oauth2 import service_account
@@ -160,7 +162,8 @@ class TokenSource:
 
 # -- diagnostics (for `imap check`, `relay check` and the logs) ---------------------------
 
-_ROLE = {"IMAP": "IMAP.AccessAsApp", "SMTP": "SMTP.SendAsApp"}
+_ROLE = {"IMAP": "IMAP.AccessAsApp", "SMTP": "SMTP.SendAsApp", "Graph": "Mail.ReadWrite"}
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
 def refused_advice(tokens: TokenSource, user: str, service: str) -> str:
@@ -175,6 +178,12 @@ def refused_advice(tokens: TokenSource, user: str, service: str) -> str:
                 f"the token carries no {role} role: add the application permission {role} "
                 "(Office 365 Exchange Online) to the app registration and grant admin consent "
                 "(docs/m365.md)"
+            )
+        if service == "Graph":
+            return (
+                f"Microsoft Graph refused the app for {user}: an application access policy or "
+                "RBAC for Applications scope that leaves this mailbox out, or the mailbox does "
+                "not exist (docs/m365.md)"
             )
         if service == "SMTP":
             return (
@@ -255,6 +264,12 @@ class _HttpSession(requests.Session):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         return super().request(method, url, *args, **kwargs)
+
+
+def http_session(ca_file: str, timeout: float) -> requests.Session:
+    """An HTTP session for token endpoints and Graph: ``ca_file`` (else the system's CAs) and
+    ``timeout`` on every request; proxies from the environment."""
+    return _HttpSession(ca_file, timeout)
 
 
 def _read_secret(path: str, setting: str) -> str:
@@ -485,6 +500,13 @@ class MicrosoftProvider:
             raise OAuth2Error(
                 f"Microsoft Entra ID: cannot reach the token endpoint: {type(exc).__name__}"
             ) from exc
+        except msal.exceptions.MsalServiceError as exc:
+            # An answer that is not OAuth2's error JSON (a 5xx from the endpoint or a proxy).
+            with self._lock:
+                self._app = None
+            raise OAuth2Error(
+                f"Microsoft Entra ID: the token endpoint failed ({str(exc).splitlines()[0][:80]})"
+            ) from exc
         if not isinstance(result, dict) or "access_token" not in result:
             # Start afresh next time: the secret or certificate file is read again (an operator
             # may have fixed it), and MSAL's replay of an identical failed request for 60 s
@@ -622,3 +644,11 @@ def source_from_settings(settings: OAuth2Settings, auth: str) -> TokenSource | N
     if auth != "xoauth2":
         return None
     return TokenSource(provider_from_settings(settings))
+
+
+def graph_source(settings: OAuth2Settings) -> TokenSource:
+    """App-only tokens for Microsoft Graph (the Graph reader), from the microsoft settings."""
+    if settings.provider != "microsoft":
+        raise OAuth2Error("oauth2.provider: the Graph reader needs provider microsoft")
+    provider = provider_from_settings(dataclasses.replace(settings, scope=GRAPH_SCOPE))
+    return TokenSource(provider)

@@ -19,6 +19,7 @@ from mailbridge.clock import Clock, system_clock
 from mailbridge.delivery.sender import Sender
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.errors import MailbridgeError
+from mailbridge.ingress.graph import GraphReader
 from mailbridge.ingress.imap import Watcher
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake
@@ -155,6 +156,25 @@ def start_watcher(
     return watcher
 
 
+def start_graph_reader(engine: Engine, settings: Settings, intake: Intake) -> GraphReader | None:
+    """The Graph reader thread when graph.mailbox is set; a problem is logged, never fatal."""
+    if not settings.graph.mailbox:
+        return None
+    try:
+        reader = GraphReader(
+            engine,
+            settings.graph,
+            intake,
+            oauth2.graph_source(settings.oauth2),
+            ca_file=settings.oauth2.ca_file,
+        )
+        reader.start()
+    except MailbridgeError as exc:
+        log.error("Graph reader not started: %s", exc)
+        return None
+    return reader
+
+
 # -- monitoring: [http] enabled ------------------------------------------------------------
 
 
@@ -246,6 +266,7 @@ async def serve(
     sender.start()
     scheduler = start_scheduler(make_runner(engine, settings), sender, settings)
     watcher = start_watcher(engine, settings, intake, worker, sender)
+    graph_reader = start_graph_reader(engine, settings, intake)
     clear_text = listener_warning(settings)
     if clear_text:
         log.warning("%s", clear_text)
@@ -264,6 +285,8 @@ async def serve(
     await listener.stop()
     if watcher is not None:
         await loop.run_in_executor(None, watcher.stop)
+    if graph_reader is not None:
+        await loop.run_in_executor(None, graph_reader.stop)
     await loop.run_in_executor(None, intake.close)
     await loop.run_in_executor(None, scheduler.shutdown)
     await loop.run_in_executor(None, worker.stop)

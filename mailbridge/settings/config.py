@@ -140,6 +140,31 @@ class ImapSettings:
 
 
 @dataclass(frozen=True)
+class GraphSettings:
+    """The Microsoft Graph reader, for tenants where IMAP is switched off (docs/m365.md)."""
+
+    # The mailbox (user principal name) read through Graph; empty: no Graph reader. Its token
+    # comes from [oauth2] (provider microsoft, application permission Mail.ReadWrite).
+    mailbox: str = ""
+    # A well-known folder name (inbox) or the display name of a top-level folder.
+    folder: str = "inbox"
+    # Stored messages are moved here (a top-level folder, created if absent).
+    processed_folder: str = "Processed"
+    base_url: str = "https://graph.microsoft.com/v1.0"
+    # Delta rounds this often (a round also follows each stored batch at once).
+    poll_seconds: float = 30.0
+    # Messages fetched ($value) and committed per transaction.
+    batch_size: int = 25
+    # Longest Retry-After (429, 503) waited out before the round is given up and retried later.
+    max_retry_after_seconds: float = 120.0
+    timeout_seconds: float = 60.0
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 300.0
+    # How often a standby instance (PostgreSQL) tries for the mailbox's advisory lock.
+    lock_retry_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class OAuth2Settings:
     """Where OAuth2 access tokens come from when imap.auth or relay.auth is xoauth2."""
 
@@ -231,6 +256,7 @@ class Settings:
     relay: RelaySettings = field(default_factory=RelaySettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     oauth2: OAuth2Settings = field(default_factory=OAuth2Settings)
+    graph: GraphSettings = field(default_factory=GraphSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
@@ -294,6 +320,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "relay": RelaySettings,
     "imap": ImapSettings,
     "oauth2": OAuth2Settings,
+    "graph": GraphSettings,
     "routing": RoutingSettings,
     "retention": RetentionSettings,
     "digest": DigestSettings,
@@ -692,10 +719,35 @@ def _validate_oauth2(s: Settings) -> list[str]:
         users.append(key)
     if s.imap.auth == "xoauth2" and s.imap.password_file:
         problems.append("imap.password_file: not used with imap.auth = xoauth2; remove it")
+    if s.graph.mailbox:
+        if "@" not in s.graph.mailbox:
+            problems.append(f"graph.mailbox: {s.graph.mailbox!r} is not a mailbox address")
+        if s.oauth2.provider != "microsoft":
+            problems.append("oauth2.provider: graph.mailbox needs provider microsoft")
+        for key, number in (
+            ("graph.poll_seconds", s.graph.poll_seconds),
+            ("graph.timeout_seconds", s.graph.timeout_seconds),
+            ("graph.backoff_seconds", s.graph.backoff_seconds),
+            ("graph.max_backoff_seconds", s.graph.max_backoff_seconds),
+            ("graph.lock_retry_seconds", s.graph.lock_retry_seconds),
+        ):
+            if number <= 0:
+                problems.append(f"{key}: must be positive, got {number}")
+        if s.graph.batch_size < 1:
+            problems.append(f"graph.batch_size: must be at least 1, got {s.graph.batch_size}")
+        if not s.graph.processed_folder.strip():
+            problems.append("graph.processed_folder: must name a folder")
+        elif s.graph.processed_folder.lower() == s.graph.folder.lower():
+            problems.append("graph.processed_folder: must differ from graph.folder")
+        if not s.graph.base_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            problems.append(f"graph.base_url: must be https://, got {s.graph.base_url!r}")
+        users.append("graph")
     if not users:
         return problems
     o = s.oauth2
-    needs = " and ".join(f"{u}.auth = xoauth2" for u in users)
+    needs = " and ".join(
+        "graph.mailbox" if u == "graph" else f"{u}.auth = xoauth2" for u in users
+    )
     if o.provider not in OAUTH2_PROVIDERS:
         problems.append(
             f"oauth2.provider: {needs} needs microsoft, google or command, got {o.provider!r}"
