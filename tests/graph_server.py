@@ -177,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
             if since in g.gone_tokens:
                 self._error(410, "SyncStateNotFound", "The sync state is no longer available.")
                 return
-            state = {"since": since, "offset": 0}
+            state: dict[str, Any] = {"since": since, "offset": 0}
         elif "$skiptoken" in query:
             state = _untoken(query["$skiptoken"][0])
         else:
