@@ -15,7 +15,8 @@ from typing import Any
 
 from imapclient import IMAPClient
 
-from tests.dovecot import Dovecot, dovecot_binary
+from tests import dovecot
+from tests.dovecot import Dovecot
 
 
 class OAuth2Dovecot(Dovecot):
@@ -78,16 +79,7 @@ def running(
     introspection_url: str, mint: Callable[[str], str], mechanisms: str = "xoauth2 oauthbearer"
 ) -> Iterator[OAuth2Dovecot]:
     """A started OAuth2-only Dovecot for a fixture (skips when dovecot is absent)."""
-    import pytest
-
-    binary = dovecot_binary()
-    if binary is None:
-        pytest.skip("dovecot is not installed (Debian: apt-get install dovecot-imapd)")
-    server = OAuth2Dovecot(binary, introspection_url, mint, mechanisms=mechanisms)
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.cleanup()
-        pytest.fail(f"dovecot is installed but would not start: {exc}")
-    yield server
-    server.cleanup()
+    yield from dovecot.running(
+        "the OAuth2 IMAP tests",
+        lambda binary: OAuth2Dovecot(binary, introspection_url, mint, mechanisms=mechanisms),
+    )

@@ -26,6 +26,7 @@ import secrets
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -262,6 +263,20 @@ class OAuth2Server:
             server.shutdown()
             server.server_close()
 
+    def microsoft_toml(self, app: App, secret_file: Path) -> str:
+        """The [oauth2] table an operator writes for ``app`` (its secret written to the file),
+        pointed at this server: authority validation off, as only tests may."""
+        secret_file.write_text(f"{app.secret}\n", encoding="utf-8")
+        return f"""[oauth2]
+provider = "microsoft"
+tenant_id = "{TENANT}"
+client_id = "{app.client_id}"
+client_secret_file = "{secret_file}"
+authority = "{self.authority}"
+validate_authority = false
+ca_file = "{self.ca_file}"
+"""
+
     # -- set-up and control ------------------------------------------------------------------
     def add_secret_app(self, mailbox: str, roles: tuple[str, ...] = ("IMAP.AccessAsApp",)) -> App:
         app = App(
@@ -487,3 +502,10 @@ class OAuth2Server:
             if not live or issued is None:
                 return flask.jsonify(active=False)
             return flask.jsonify(active=True, username=issued.user, client_id=issued.client_id)
+
+
+def serving(tmp_path_factory: Any) -> Iterator[OAuth2Server]:
+    """A started server for a module-scoped fixture (``pytest.TempPathFactory``)."""
+    server = OAuth2Server(tmp_path_factory.mktemp("oauth2")).start()
+    yield server
+    server.stop()

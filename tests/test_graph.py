@@ -23,7 +23,7 @@ from mailbridge.settings.config import GraphSettings, OAuth2Settings
 from mailbridge.store import graph as graph_store
 from tests.conftest import SettingsFactory
 from tests.graph_server import GraphServer
-from tests.oauth2_server import TENANT, OAuth2Server
+from tests.oauth2_server import TENANT, OAuth2Server, serving
 from tests.test_imap import report, scalar, wait_for
 
 MAILBOX = "missing-reports@council.example"
@@ -31,9 +31,7 @@ MAILBOX = "missing-reports@council.example"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuth2Server]:
-    srv = OAuth2Server(tmp_path_factory.mktemp("oauth2")).start()
-    yield srv
-    srv.stop()
+    yield from serving(tmp_path_factory)
 
 
 @pytest.fixture
@@ -56,7 +54,7 @@ class Rig:
     def __init__(
         self, server: OAuth2Server, graph: GraphServer, engine: Engine, tmp_path: Path
     ) -> None:
-        self.server, self.graph, self.engine = server, graph, engine
+        self.server, self.graph, self.engine, self.tmp_path = server, graph, engine, tmp_path
         self.app = server.add_secret_app(MAILBOX, roles=("Mail.ReadWrite",))
         secret = tmp_path / "secret"
         secret.write_text(f"{self.app.secret}\n", encoding="utf-8")
@@ -216,22 +214,14 @@ def test_one_reader_per_mailbox_across_instances(rig: Rig, database_url: str) ->
 def test_serve_starts_the_reader_from_the_settings(
     rig: Rig, make_settings: SettingsFactory
 ) -> None:
-    o = rig.oauth2
     settings = make_settings(
         f"""[graph]
 mailbox = "{MAILBOX}"
 base_url = "{rig.graph.base_url}"
 poll_seconds = 0.2
 
-[oauth2]
-provider = "microsoft"
-tenant_id = "{o.tenant_id}"
-client_id = "{o.client_id}"
-client_secret_file = "{o.client_secret_file}"
-authority = "{o.authority}"
-validate_authority = false
-ca_file = "{o.ca_file}"
 """
+        + rig.server.microsoft_toml(rig.app, rig.tmp_path / "secret-2")
     )
     rig.deliver(3)
     reader = start_graph_reader(rig.engine, settings, Intake(rig.engine))

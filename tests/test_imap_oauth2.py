@@ -25,7 +25,7 @@ from mailbridge.runtime.serve import make_workers, start_watcher
 from mailbridge.settings.config import Settings
 from tests.conftest import CliRunner, SettingsFactory
 from tests.dovecot_oauth2 import OAuth2Dovecot, running
-from tests.oauth2_server import TENANT, App, OAuth2Server
+from tests.oauth2_server import TENANT, App, OAuth2Server, serving
 from tests.test_imap import folder_count, imap_rows, imap_toml, report, scalar, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -33,9 +33,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuth2Server]:
-    srv = OAuth2Server(tmp_path_factory.mktemp("oauth2")).start()
-    yield srv
-    srv.stop()
+    yield from serving(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -268,30 +266,8 @@ def test_backfill_logs_in_with_oauthbearer_when_that_is_all_the_server_offers(
 # -- the settings path: `mailbridge imap check` / `imap backfill` as an operator runs them -------
 
 
-@pytest.fixture
-def imap_cli(
-    engine: Engine,  # the schema at head
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Callable[[str], CliRunner]:
-    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", database_url)
-    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MAILBRIDGE_ADDRESSES", "missing@council.example")
-    monkeypatch.delenv("MAILBRIDGE_IMAP_URL", raising=False)
-    monkeypatch.delenv("MAILBRIDGE_CONFIG", raising=False)
-
-    def make(toml: str) -> CliRunner:
-        config = tmp_path / "mailbridge.toml"
-        config.write_text(toml, encoding="utf-8")
-        return CliRunner(config, capsys)
-
-    return make
-
-
 def test_imap_check_with_a_google_service_account_from_the_settings(
-    rig: Rig, imap_cli: Callable[[str], CliRunner]
+    rig: Rig, engine: Engine, toml_cli: Callable[[str], CliRunner]
 ) -> None:
     key = rig.server.add_service_account([rig.user])
     toml = (
@@ -299,20 +275,20 @@ def test_imap_check_with_a_google_service_account_from_the_settings(
         + f'[oauth2]\nprovider = "google"\nservice_account_file = "{key}"\n'
         + f'ca_file = "{rig.server.ca_file}"\n'
     )
-    code, out, err = imap_cli(toml)("imap", "check")
+    code, out, err = toml_cli(toml)("imap", "check")
     assert code == 0, err
     assert "login:      OAuth2 (google), token valid for 59 min" in out
     assert out.rstrip().endswith("IMAP OK")
 
     other = rig.server.add_service_account([], delegation=False)
-    code, out, err = imap_cli(toml.replace(str(key), str(other)))("imap", "check")
+    code, out, err = toml_cli(toml.replace(str(key), str(other)))("imap", "check")
     assert code == 1
     assert err.count("\n") == 1, err
     assert "no OAuth2 token: Google: domain-wide delegation is not granted" in err
 
 
 def test_imap_backfill_with_a_token_command_from_the_settings(
-    rig: Rig, imap_cli: Callable[[str], CliRunner], tmp_path: Path
+    rig: Rig, engine: Engine, toml_cli: Callable[[str], CliRunner], tmp_path: Path
 ) -> None:
     # The helper prints a token it got elsewhere (here: a file the test fills), as mutt's
     # oauth2.py or `oama` would.
@@ -323,7 +299,7 @@ def test_imap_backfill_with_a_token_command_from_the_settings(
         imap_toml(rig.dovecot.url(rig.user), auth="xoauth2")
         + f'[oauth2]\nprovider = "command"\ntoken_command = "cat {token_file}"\n'
     )
-    run = imap_cli(toml)
+    run = toml_cli(toml)
     code, out, err = run("imap", "backfill", "--no-process")
     assert code == 0, err
     assert "stored 3 message(s), 0 duplicate(s)" in out
@@ -343,8 +319,6 @@ def test_nothing_is_lost_when_dovecot_and_the_token_endpoint_fail_mid_batch(
     """`serve`'s own wiring (settings -> token source -> watcher); a backlog being drained when
     Dovecot restarts, every token is ended and the token endpoint fails once."""
     app = rig.server.add_secret_app(rig.user)
-    secret = tmp_path / "secret"
-    secret.write_text(f"{app.secret}\n", encoding="utf-8")
     settings = rig.make_settings(
         imap_toml(
             rig.dovecot.url(rig.user),
@@ -353,15 +327,7 @@ def test_nothing_is_lost_when_dovecot_and_the_token_endpoint_fail_mid_batch(
             backoff_seconds=0.2,
             max_backoff_seconds=0.5,
         )
-        + f"""[oauth2]
-provider = "microsoft"
-tenant_id = "{TENANT}"
-client_id = "{app.client_id}"
-client_secret_file = "{secret}"
-authority = "{rig.server.authority}"
-validate_authority = false
-ca_file = "{rig.server.ca_file}"
-"""
+        + rig.server.microsoft_toml(app, tmp_path / "secret")
     )
     total = 300
     rig.append(total)

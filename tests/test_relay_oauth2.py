@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from mailbridge.ops import oauth2
 from tests.conftest import CliRunner, SettingsFactory
-from tests.oauth2_server import TENANT, App, OAuth2Server
+from tests.oauth2_server import TENANT, App, OAuth2Server, serving
 from tests.test_delivery import (
     RECEIVED,
     FakeClock,
@@ -102,37 +102,13 @@ class OAuthRelay:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuth2Server]:
-    srv = OAuth2Server(tmp_path_factory.mktemp("oauth2")).start()
-    yield srv
-    srv.stop()
+    yield from serving(tmp_path_factory)
 
 
 @pytest.fixture
 def world(engine: Engine) -> Engine:
     import_fixture_directory(engine)
     return engine
-
-
-@pytest.fixture
-def plain_cli(
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Callable[[str], CliRunner]:
-    """`mailbridge --config FILE ...` with FILE holding the given TOML."""
-    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", database_url)
-    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MAILBRIDGE_ADDRESSES", SENDER)
-    monkeypatch.delenv("MAILBRIDGE_CONFIG", raising=False)
-    monkeypatch.delenv("MAILBRIDGE_RELAY_URL", raising=False)
-
-    def make(toml: str) -> CliRunner:
-        config = tmp_path / "mailbridge.toml"
-        config.write_text(toml, encoding="utf-8")
-        return CliRunner(config, capsys)
-
-    return make
 
 
 @pytest.fixture
@@ -144,8 +120,6 @@ def relay(server: OAuth2Server) -> Iterator[OAuthRelay]:
 
 
 def oauth2_toml(server: OAuth2Server, app: App, tmp_path: Path, relay_url: str) -> str:
-    secret = tmp_path / "client-secret"
-    secret.write_text((app.secret or "") + "\n", encoding="utf-8")
     return f"""\
 [relay]
 url = "{relay_url}"
@@ -153,15 +127,7 @@ auth = "xoauth2"
 ca_file = "{server.ca_file}"
 timeout_seconds = 5
 
-[oauth2]
-provider = "microsoft"
-tenant_id = "{TENANT}"
-client_id = "{app.client_id}"
-client_secret_file = "{secret}"
-authority = "{server.authority}"
-validate_authority = false
-ca_file = "{server.ca_file}"
-"""
+""" + server.microsoft_toml(app, tmp_path / "client-secret")
 
 
 def test_alerts_are_sent_with_xoauth2_and_an_expired_token_is_renewed_once(
@@ -199,10 +165,10 @@ def test_relay_check_says_ok_or_names_the_missing_role(
     server: OAuth2Server,
     relay: OAuthRelay,
     tmp_path: Path,
-    plain_cli: Callable[[str], CliRunner],
+    toml_cli: Callable[[str], CliRunner],
 ) -> None:
     app = server.add_secret_app(SENDER, roles=("SMTP.SendAsApp",))
-    run = plain_cli(oauth2_toml(server, app, tmp_path, relay.url()))
+    run = toml_cli(oauth2_toml(server, app, tmp_path, relay.url()))
     code, out, err = run("relay", "check")
     assert code == 0, err
     assert f"relay:      127.0.0.1:{relay.port} (STARTTLS)" in out
@@ -210,7 +176,7 @@ def test_relay_check_says_ok_or_names_the_missing_role(
     assert "SMTP.SendAsApp" in out and out.rstrip().endswith("relay OK")
 
     no_role = server.add_secret_app(SENDER, roles=("IMAP.AccessAsApp",))
-    code, out, err = plain_cli(oauth2_toml(server, no_role, tmp_path, relay.url()))(
+    code, out, err = toml_cli(oauth2_toml(server, no_role, tmp_path, relay.url()))(
         "relay", "check"
     )
     assert code == 1
@@ -220,7 +186,7 @@ def test_relay_check_says_ok_or_names_the_missing_role(
     assert (no_role.secret or "?") not in err
 
     wrong_tenant = oauth2_toml(server, app, tmp_path, relay.url()).replace(TENANT, "contoso")
-    code, out, err = plain_cli(wrong_tenant)("relay", "check")
+    code, out, err = toml_cli(wrong_tenant)("relay", "check")
     assert code == 1
     assert "no OAuth2 token: Microsoft Entra ID: tenant contoso not found" in err
 
@@ -229,15 +195,15 @@ def test_check_config_names_the_oauth2_keys_at_fault(
     server: OAuth2Server,
     relay: OAuthRelay,
     tmp_path: Path,
-    plain_cli: Callable[[str], CliRunner],
+    toml_cli: Callable[[str], CliRunner],
 ) -> None:
     app = server.add_secret_app(SENDER, roles=("SMTP.SendAsApp",))
     good = oauth2_toml(server, app, tmp_path, relay.url())
-    code, out, err = plain_cli(good)("check-config")
+    code, out, err = toml_cli(good)("check-config")
     assert code == 0, err
     assert "oauth2.validate_authority is false" in out + err
 
-    code, out, err = plain_cli(
+    code, out, err = toml_cli(
         good.replace(relay.url(), f"smtp://a:pw@127.0.0.1:{relay.port}").replace(
             f'client_id = "{app.client_id}"', 'client_id = ""'
         )
@@ -247,7 +213,7 @@ def test_check_config_names_the_oauth2_keys_at_fault(
     assert "oauth2.client_id: provider microsoft needs it" in err
     assert ":pw@" not in err
 
-    code, out, err = plain_cli(good.replace('provider = "microsoft"', 'provider = "okta"'))(
+    code, out, err = toml_cli(good.replace('provider = "microsoft"', 'provider = "okta"'))(
         "check-config"
     )
     assert code == 2
