@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import json
+import socket
 import ssl
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -22,6 +25,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
 from sqlalchemy import Engine
 
+from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure
 from mailbridge.ops import oauth2
 from tests.conftest import CliRunner, SettingsFactory
 from tests.oauth2_server import TENANT, App, OAuth2Server, serving
@@ -345,3 +349,35 @@ def test_msal_with_a_certificate_from_a_file(server: OAuth2Server) -> None:
     assert "SMTP.SendAsApp" in token.roles
     claims = oauth2.unverified_claims(token.value)
     assert claims["appid"] == app.client_id
+
+
+def test_a_token_is_never_sent_to_a_relay_without_tls() -> None:
+    """Over the network (not loopback) a relay URL without TLS gets no token: a clear error."""
+    # This machine's own address on its outward interface (a UDP "connect" sends nothing).
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))
+            address = probe.getsockname()[0]
+    except OSError:
+        pytest.skip("this machine has no network interface besides loopback")
+    if ipaddress.ip_address(address).is_loopback:
+        pytest.skip("this machine has no network interface besides loopback")
+    port = free_port()
+    controller = Controller(SinkHandler(), hostname="0.0.0.0", port=port)
+    controller.start()
+    try:
+        tokens = oauth2.TokenSource(
+            oauth2.CommandProvider("echo never-sent", clock=time.time)
+        )
+        transport = SmtpTransport(
+            f"smtp://{urllib.parse.quote(SENDER)}@{address}:{port}",
+            sender=SENDER,
+            verify_tls=True,
+            timeout=5,
+            tokens=tokens,
+        )
+        with pytest.raises(TemporaryFailure, match="never sent in clear text"):
+            transport.check()
+        assert tokens.fetches == 0
+    finally:
+        controller.stop()

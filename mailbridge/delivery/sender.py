@@ -176,6 +176,11 @@ class SmtpTransport:
                 client.starttls(context=self.context)
                 client.ehlo()
             if self.tokens is not None:
+                if not (t.implicit_tls or t.starttls) and not tls.is_loopback(t.host):
+                    raise TemporaryFailure(
+                        f"relay {t.host}:{t.port} has no TLS: an OAuth2 token is never sent in "
+                        "clear text (use ?starttls=1 or smtps://)"
+                    )
                 self._xoauth2(client)
             elif t.username:
                 client.login(t.username, t.password or "")

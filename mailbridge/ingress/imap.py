@@ -53,6 +53,7 @@ from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import MailbridgeError
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.ops import oauth2, tls
+from mailbridge.ops import tls as tls_module
 from mailbridge.settings.config import ImapSettings
 from mailbridge.store import inbound
 from mailbridge.store.models import FAILED, ImapState, InboundMessage
@@ -202,6 +203,11 @@ def connect(
     try:
         _keepalive(client)
         if tokens is not None:
+            if tls == "none" and not tls_module.is_loopback(mailbox.host):
+                raise ImapAuthError(
+                    f"IMAP server for account {mailbox.account} offers no TLS: an OAuth2 token "
+                    "is never sent in clear text; use imaps://"
+                )
             _oauth2_login(client, mailbox, tokens)
             return Connected(client=client, tls=tls)
         if tls == "none" and b"LOGINDISABLED" in client.capabilities():
