@@ -206,6 +206,8 @@ def test_check_config_names_the_oauth2_keys_at_fault(
     code, out, err = toml_cli(good)("check-config")
     assert code == 0, err
     assert "oauth2.validate_authority is false" in out + err
+    assert f"oauth2:   microsoft (tenant {TENANT}, client {app.client_id}, client secret in " in out
+    assert (app.secret or "?") not in out + err
 
     code, out, err = toml_cli(
         good.replace(relay.url(), f"smtp://a:pw@127.0.0.1:{relay.port}").replace(
