@@ -35,12 +35,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import google.auth.exceptions
-import msal
-import msal.exceptions
 import requests
-from google.auth.transport.requests import Request
-from google.oauth2 import service_account
 
 from mailbridge.errors import MailbridgeError
 from mailbridge.settings.config import OAuth2Settings
@@ -461,6 +456,8 @@ class MicrosoftProvider:
         raise OAuth2Error("oauth2: provider microsoft needs client_secret_file or certificate_file")
 
     def _application(self) -> Any:
+        import msal  # noqa: PLC0415 - only this provider needs it; every CLI start would pay
+
         with self._lock:
             if self._app is None:
                 c = self.config
@@ -487,6 +484,8 @@ class MicrosoftProvider:
             return self._app
 
     def fetch(self, user: str) -> Token:
+        import msal.exceptions  # noqa: PLC0415 - as in _application
+
         c = self.config
         app = self._application()
         # MSAL keeps its own cache: drop it, or a refused token would come back again.
@@ -566,6 +565,11 @@ class GoogleProvider:
         self.config = config
 
     def fetch(self, user: str) -> Token:
+        # Only this provider needs google-auth; every CLI start would pay for it at the top.
+        import google.auth.exceptions  # noqa: PLC0415
+        from google.auth.transport.requests import Request  # noqa: PLC0415
+        from google.oauth2 import service_account  # noqa: PLC0415
+
         c = self.config
         raw = _read_secret(c.service_account_file, "service_account_file")
         try:
