@@ -17,6 +17,7 @@ from mailbridge.store import db
 from tests.support.env import (
     BACKENDS,
     PG_URL,
+    CliRunner,
     RunningService,
     SettingsFactory,
     TlsFiles,
@@ -76,3 +77,26 @@ def run_service() -> Iterator[Callable[[Settings], RunningService]]:
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     return TlsFiles(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def toml_cli(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[[str], CliRunner]:
+    """``make(toml)``: a runner with that TOML as its config file, on ``database_url``, its own
+    data dir and missing@council.example; no IMAP or relay from the environment."""
+    monkeypatch.setenv("MAILBRIDGE_DATABASE_URL", database_url)
+    monkeypatch.setenv("MAILBRIDGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MAILBRIDGE_ADDRESSES", "missing@council.example")
+    for name in ("MAILBRIDGE_CONFIG", "MAILBRIDGE_IMAP_URL", "MAILBRIDGE_RELAY_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+    def make(toml: str) -> CliRunner:
+        config = tmp_path / "mailbridge.toml"
+        config.write_text(toml, encoding="utf-8")
+        return CliRunner(config, capsys)
+
+    return make

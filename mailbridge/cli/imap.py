@@ -11,6 +11,7 @@ from mailbridge.cli.common import Command, parse_day, print_delivery
 from mailbridge.errors import InvalidRequestError, MailbridgeError
 from mailbridge.ingress import imap as imap_ingress
 from mailbridge.intake import Intake
+from mailbridge.ops import oauth2
 from mailbridge.runtime.serve import make_workers, open_store
 from mailbridge.settings.config import (
     Settings,
@@ -50,7 +51,11 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
             print(f"mailbridge: warning: {exc}; checking IMAP only", file=sys.stderr)
             engine = None
         try:
-            lines = imap_ingress.check(settings.imap, engine)
+            lines = imap_ingress.check(
+                settings.imap,
+                engine,
+                tokens=oauth2.source_from_settings(settings.oauth2, settings.imap.auth),
+            )
         finally:
             if engine is not None:
                 engine.dispose()
@@ -89,7 +94,12 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         report = imap_ingress.backfill(
-            settings.imap, intake, since=since, folder=args.folder, progress=progress
+            settings.imap,
+            intake,
+            since=since,
+            folder=args.folder,
+            progress=progress,
+            tokens=oauth2.source_from_settings(settings.oauth2, settings.imap.auth),
         )
     except MailbridgeError:
         engine.dispose()

@@ -17,6 +17,7 @@ from mailbridge.cli import (
     imap,
     messages,
     privacy,
+    relay,
     reports,
     routes,
     service,
@@ -34,6 +35,7 @@ from mailbridge.settings.config import (
 GROUPS = (
     service, directory, messages, episodes, reports, alerts, timers, routes, privacy, imap, smtp,
     users,
+    relay,
 )
 _COMMANDS: dict[str, Command] = {
     name: cmd for group in GROUPS for name, cmd in group.COMMANDS.items()

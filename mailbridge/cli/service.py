@@ -28,6 +28,21 @@ from mailbridge.store import db
 from mailbridge.store.directory import placement_authorities
 
 
+def _oauth2_line(settings: Settings) -> str:
+    """The token provider in use, naming files but never their contents."""
+    o = settings.oauth2
+    if o.provider == "microsoft":
+        credential = (
+            f"certificate {o.certificate_file}"
+            if o.certificate_file
+            else f"client secret in {o.client_secret_file}"
+        )
+        return f"microsoft (tenant {o.tenant_id}, client {o.client_id}, {credential})"
+    if o.provider == "google":
+        return f"google (service account key {o.service_account_file})"
+    return f"command ({o.token_command.split()[0] if o.token_command.split() else ''})"
+
+
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
     sub.add_parser("serve", help="run the SMTP listener, the processing worker and the sender")
@@ -83,6 +98,19 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  web:      http://{web.host}:{web.port}/ ({sign_in})")
     else:
         print("  web:      off")
+    if settings.graph.mailbox:
+        print(f"  graph:    {settings.graph.mailbox} / {settings.graph.folder} (Microsoft Graph)")
+    oauth_users = [
+        name
+        for name, used in (
+            ("imap", settings.imap.auth == "xoauth2"),
+            ("relay", settings.relay.auth == "xoauth2"),
+            ("graph", bool(settings.graph.mailbox)),
+        )
+        if used
+    ]
+    if oauth_users:
+        print(f"  oauth2:   {_oauth2_line(settings)} for {', '.join(oauth_users)}")
     print(f"  templates: {templates or 'packaged'}")
     trusted = ", ".join(settings.trust.authserv_ids) or "none (no sender is verified by header)"
     dkim_here = "on" if settings.trust.dkim_verify else "off"

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from mailbridge.clock import Clock, system_clock
 from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.delivery.reply_tokens import make_reply_address
-from mailbridge.ops import tls
+from mailbridge.ops import oauth2, tls
 from mailbridge.ops.logs import log_context
 from mailbridge.runtime.loop import BackgroundLoop
 from mailbridge.settings.config import Settings
@@ -119,19 +119,31 @@ class _SmtpConnection:
 
 
 def _classify(code: int, reply: bytes | str) -> Exception:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    text = _text(reply)
     if 500 <= code < 600:
         return PermanentFailure(f"{code} {text}")
     return TemporaryFailure(f"{code} {text}")
 
 
 class SmtpTransport:
-    """smtplib in the sender's thread: STARTTLS, SMTPS and AUTH, certificates verified."""
+    """smtplib in the sender's thread: STARTTLS, SMTPS and AUTH, certificates verified.
+
+    With ``tokens`` (relay.auth = xoauth2) the login is AUTH XOAUTH2 for the URL's user, as
+    smtp.office365.com and smtp.gmail.com take it; a refused token is renewed once and retried.
+    """
 
     def __init__(
-        self, url: str, *, sender: str, verify_tls: bool, timeout: float, ca_file: str = ""
+        self,
+        url: str,
+        *,
+        sender: str,
+        verify_tls: bool,
+        timeout: float,
+        ca_file: str = "",
+        tokens: oauth2.TokenSource | None = None,
     ) -> None:
         self.target = parse_relay_url(url)
+        self.tokens = tokens
         self.sender = sender
         self.timeout = timeout
         self.context = tls.client_context(verify=verify_tls, ca_file=ca_file)
@@ -164,8 +176,18 @@ class SmtpTransport:
             if t.starttls:
                 client.starttls(context=self.context)
                 client.ehlo()
-            if t.username:
+            if self.tokens is not None:
+                if not (t.implicit_tls or t.starttls) and not tls.is_loopback(t.host):
+                    raise TemporaryFailure(
+                        f"relay {t.host}:{t.port} has no TLS: an OAuth2 token is never sent in "
+                        "clear text (use ?starttls=1 or smtps://)"
+                    )
+                self._xoauth2(client)
+            elif t.username:
                 client.login(t.username, t.password or "")
+        except TemporaryFailure:
+            client.close()  # the OAuth2 login failed; say why (the message) and hang up
+            raise
         except smtplib.SMTPAuthenticationError as exc:
             raise TemporaryFailure(f"relay refused our login: {exc.smtp_code}") from exc
         except smtplib.SMTPResponseException as exc:
@@ -179,6 +201,61 @@ class SmtpTransport:
                 client.quit()
             except (smtplib.SMTPException, OSError):
                 client.close()
+
+
+    def _xoauth2(self, client: smtplib.SMTP) -> None:
+        """AUTH XOAUTH2; TemporaryFailure says what to fix when no token is had or taken."""
+        assert self.tokens is not None
+        user = self.target.username or ""
+        refusal = ""
+
+        def login(token: str) -> None:
+            nonlocal refusal
+
+            def answer(challenge: bytes | None = None) -> str:
+                # The server's JSON error comes as a challenge; an empty reply ends the exchange.
+                return oauth2.xoauth2(user, token) if challenge is None else ""
+
+            try:
+                client.auth("XOAUTH2", answer)
+            except smtplib.SMTPAuthenticationError as exc:
+                refusal = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+                raise oauth2.TokenRefused(refusal) from exc
+
+        try:
+            self.tokens.call(user, login)
+        except oauth2.OAuth2Error as exc:
+            raise TemporaryFailure(f"relay {user}: no OAuth2 token: {exc}") from exc
+        except oauth2.TokenRefused as exc:
+            advice = oauth2.refused_advice(self.tokens, user, "SMTP")
+            raise TemporaryFailure(
+                f"relay {self.target.host}:{self.target.port} refused a fresh OAuth2 token for "
+                f"{user} ({refusal}): {advice}"
+            ) from exc
+
+    def check(self) -> list[str]:
+        """Connect, secure and log in as the sender would, send nothing; one line per fact.
+
+        Raises TemporaryFailure whose message says in one line what is wrong.
+        """
+        t = self.target
+        security = "SMTPS" if t.implicit_tls else ("STARTTLS" if t.starttls else "NONE")
+        lines = [f"relay:      {t.host}:{t.port} ({security})"]
+        with self.open():
+            if self.tokens is not None:
+                lines.append(
+                    f"login:      XOAUTH2 as {t.username}: "
+                    + oauth2.describe(self.tokens, t.username or "")
+                )
+            elif t.username:
+                lines.append(f"login:      password as {t.username}")
+            else:
+                lines.append("login:      none (the relay takes mail without AUTH)")
+        return lines
+
+
+def _text(reply: bytes | str) -> str:
+    return (reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply).strip()
 
 
 class _FileConnection:
@@ -234,6 +311,7 @@ def make_transport(settings: Settings) -> SmtpTransport | FileTransport:
             verify_tls=settings.relay.verify_tls,
             timeout=settings.relay.timeout_seconds,
             ca_file=settings.relay.ca_file,
+            tokens=oauth2.source_from_settings(settings.oauth2, settings.relay.auth),
         )
     return FileTransport(settings.data_dir / "outbox")
 

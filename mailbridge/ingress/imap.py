@@ -52,7 +52,8 @@ from sqlalchemy.orm import Session
 from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import MailbridgeError
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.ops import tls
+from mailbridge.ops import oauth2, tls
+from mailbridge.ops import tls as tls_module
 from mailbridge.settings.config import ImapSettings
 from mailbridge.store import inbound
 from mailbridge.store.models import FAILED, ImapState, InboundMessage
@@ -170,8 +171,15 @@ class Connected:
     tls: str  # "imaps", "starttls" or "none"
 
 
-def connect(mailbox: Mailbox, settings: ImapSettings) -> Connected:
-    """Connect, secure (imaps, else STARTTLS when offered) and log in; errors name the account."""
+def connect(
+    mailbox: Mailbox, settings: ImapSettings, tokens: oauth2.TokenSource | None = None
+) -> Connected:
+    """Connect, secure (imaps, else STARTTLS when offered) and log in; errors name the account.
+
+    With ``tokens`` the login is OAuth2 (XOAUTH2, else OAUTHBEARER when that is all the server
+    offers), which a server advertising LOGINDISABLED still takes; a refused token is renewed
+    once and tried again on the same connection.
+    """
     timeout = SocketTimeout(
         connect=min(15.0, settings.timeout_seconds), read=settings.timeout_seconds
     )
@@ -194,6 +202,14 @@ def connect(mailbox: Mailbox, settings: ImapSettings) -> Connected:
         ) from exc
     try:
         _keepalive(client)
+        if tokens is not None:
+            if tls == "none" and not tls_module.is_loopback(mailbox.host):
+                raise ImapAuthError(
+                    f"IMAP server for account {mailbox.account} offers no TLS: an OAuth2 token "
+                    "is never sent in clear text; use imaps://"
+                )
+            _oauth2_login(client, mailbox, tokens)
+            return Connected(client=client, tls=tls)
         if tls == "none" and b"LOGINDISABLED" in client.capabilities():
             raise ImapAuthError(
                 f"IMAP server for account {mailbox.account} refuses a plain-text login "
@@ -211,6 +227,38 @@ def connect(mailbox: Mailbox, settings: ImapSettings) -> Connected:
         _close_quietly(client)
         raise
     return Connected(client=client, tls=tls)
+
+
+def _oauth2_login(client: Any, mailbox: Mailbox, tokens: oauth2.TokenSource) -> None:
+    caps = capabilities(client)
+    mechanism = (
+        "OAUTHBEARER"
+        if b"AUTH=OAUTHBEARER" in caps and b"AUTH=XOAUTH2" not in caps
+        else "XOAUTH2"
+    )
+    refusal = ""
+
+    def login(token: str) -> None:
+        nonlocal refusal
+        try:
+            if mechanism == "OAUTHBEARER":
+                client.oauthbearer_login(mailbox.username, token)
+            else:
+                client.oauth2_login(mailbox.username, token)
+        except LoginError as exc:
+            refusal = _describe(exc)
+            raise oauth2.TokenRefused(refusal) from exc
+
+    try:
+        tokens.call(mailbox.username, login)
+    except oauth2.OAuth2Error as exc:
+        raise ImapAuthError(f"IMAP account {mailbox.account}: no OAuth2 token: {exc}") from exc
+    except oauth2.TokenRefused as exc:
+        advice = oauth2.refused_advice(tokens, mailbox.username, "IMAP")
+        raise ImapAuthError(
+            f"IMAP server for account {mailbox.account} refused a fresh OAuth2 token "
+            f"({mechanism}: {refusal}): {advice}"
+        ) from exc
 
 
 def _keepalive(client: Any) -> None:
@@ -427,8 +475,11 @@ class Watcher:
         gave_up: GaveUp | None = None,
         on_alert: Callable[[], None] | None = None,
         name: str = "imap-watcher",
+        tokens: oauth2.TokenSource | None = None,
     ) -> None:
         self.engine = engine
+        # OAuth2 (imap.auth = "xoauth2"): tokens kept across reconnects; None: the password.
+        self.tokens = tokens
         self.settings = settings
         self.intake = intake
         self.clock = clock
@@ -444,6 +495,7 @@ class Watcher:
         self._client: Any = None
         self._failures = 0
         self._last_loud = 0.0
+        self._last_kind = ""  # the class of the last failure: a new kind is always logged
         self._warned_plain = False
         # Per UIDVALIDITY: committed but not yet moved; fetch failures; set aside for good.
         self._uidvalidity = 0
@@ -527,7 +579,14 @@ class Watcher:
             self.settings.backoff_seconds * (2 ** min(attempt - 1, 30)),
         )
         now = time.monotonic()
-        loud = attempt <= _LOUD_ATTEMPTS or now - self._last_loud >= _QUIET_LOG_SECONDS
+        # A different kind of failure (the server is back but now refuses the login) is news.
+        kind = type(exc).__name__
+        loud = (
+            attempt <= _LOUD_ATTEMPTS
+            or now - self._last_loud >= _QUIET_LOG_SECONDS
+            or kind != self._last_kind
+        )
+        self._last_kind = kind
         if isinstance(exc, ImapAuthError):
             what, level = str(exc), logging.ERROR
         elif isinstance(exc, ImapError):
@@ -628,7 +687,7 @@ class Watcher:
     # -- one connected session -----------------------------------------------------------
     def _session(self) -> None:
         self._phase = "connecting"
-        connected = connect(self.mailbox, self.settings)
+        connected = connect(self.mailbox, self.settings, self.tokens)
         client = connected.client
         self._client = client
         try:
@@ -1160,11 +1219,17 @@ class _Sync:
 # -- operator commands: check and backfill --------------------------------------------------
 
 
-def check(settings: ImapSettings, engine: Engine | None = None) -> list[str]:
+def check(
+    settings: ImapSettings,
+    engine: Engine | None = None,
+    tokens: oauth2.TokenSource | None = None,
+) -> list[str]:
     """Connect, log in and describe the mailbox; raise ImapError naming the account."""
     mailbox = mailbox_from_settings(settings)
     lines = [f"account:    {mailbox.account} ({mailbox.scheme}://)"]
-    connected = connect(mailbox, settings)
+    connected = connect(mailbox, settings, tokens)
+    if tokens is not None:
+        lines.append("login:      " + oauth2.describe(tokens, mailbox.username))
     client = connected.client
     try:
         tls = {
@@ -1253,6 +1318,7 @@ def backfill(
     since: date | None = None,
     folder: str | None = None,
     progress: Callable[[BackfillReport], None] | None = None,
+    tokens: oauth2.TokenSource | None = None,
 ) -> BackfillReport:
     """Store every message in the folder (optionally SINCE a date), read-only on the server.
 
@@ -1261,7 +1327,7 @@ def backfill(
     """
     mailbox = mailbox_from_settings(settings)
     name = folder or mailbox.folder
-    connected = connect(mailbox, settings)
+    connected = connect(mailbox, settings, tokens)
     client = connected.client
     report = BackfillReport()
     try:

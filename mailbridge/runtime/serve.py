@@ -20,10 +20,12 @@ from mailbridge.alerts.outbox import Notifier
 from mailbridge.clock import Clock, system_clock
 from mailbridge.delivery.sender import Sender
 from mailbridge.episodes.processing import ReadingPipeline
-from mailbridge.errors import StartupError
+from mailbridge.errors import MailbridgeError, StartupError
+from mailbridge.ingress.graph import GraphReader
 from mailbridge.ingress.imap import Watcher
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake
+from mailbridge.ops import oauth2
 from mailbridge.ops.http import HttpEndpoint, Probes, start_endpoint
 from mailbridge.ops.logs import NOISY
 from mailbridge.ops.metrics import ServiceMetrics
@@ -150,12 +152,32 @@ def start_watcher(
             clock=worker.clock,
             gave_up=worker.pipeline.gave_up,
             on_alert=sender.wake,
+            tokens=oauth2.source_from_settings(settings.oauth2, settings.imap.auth),
         )
         watcher.start()
     except Exception as exc:
         log.error("IMAP watcher not started: %s", exc)
         return None
     return watcher
+
+
+def start_graph_reader(engine: Engine, settings: Settings, intake: Intake) -> GraphReader | None:
+    """The Graph reader thread when graph.mailbox is set; a problem is logged, never fatal."""
+    if not settings.graph.mailbox:
+        return None
+    try:
+        reader = GraphReader(
+            engine,
+            settings.graph,
+            intake,
+            oauth2.graph_source(settings.oauth2),
+            ca_file=settings.oauth2.ca_file,
+        )
+        reader.start()
+    except MailbridgeError as exc:
+        log.error("Graph reader not started: %s", exc)
+        return None
+    return reader
 
 
 # -- monitoring: [http] enabled ------------------------------------------------------------
@@ -266,6 +288,9 @@ async def serve(
         watcher = start_watcher(engine, settings, intake, worker, sender)
         if watcher is not None:
             parts.push_async_callback(blocking(watcher.stop))
+        graph_reader = start_graph_reader(engine, settings, intake)
+        if graph_reader is not None:
+            parts.push_async_callback(blocking(graph_reader.stop))
         try:
             host, port = await listener.start()
         except OSError as exc:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import shlex
+import shutil
 import tomllib
 import types
 import typing
@@ -92,7 +94,10 @@ class ProcessingSettings:
 
 @dataclass(frozen=True)
 class RelaySettings:
+    # smtp://[user[:pass]@]host:port (smtps:// or ?starttls=1 for TLS); empty: .eml files.
     url: str = ""
+    # password (the one in the URL, if any) or xoauth2 (a token from [oauth2] for the URL's user).
+    auth: str = "password"
     # From: of alerts and receipts; empty means the first of smtp.addresses.
     from_address: str = ""
     verify_tls: bool = True
@@ -109,6 +114,9 @@ class RelaySettings:
 class ImapSettings:
     # imap://user:pass@host[:port]/FOLDER (STARTTLS when offered) or imaps://...; empty: no watcher.
     url: str = ""
+    # password (imap.password_file or the URL's) or xoauth2 (a token from [oauth2] for the URL's
+    # user; the URL then carries no password).
+    auth: str = "password"
     # A file holding the password (first line); overrides a password in the URL.
     password_file: str = ""
     # The folder to watch; empty: the URL's path, else INBOX.
@@ -135,6 +143,61 @@ class ImapSettings:
     fetch_attempts: int = 3
     # How often a standby instance (PostgreSQL) tries for the mailbox's advisory lock.
     lock_retry_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """The Microsoft Graph reader, for tenants where IMAP is switched off (docs/m365.md)."""
+
+    # The mailbox (user principal name) read through Graph; empty: no Graph reader. Its token
+    # comes from [oauth2] (provider microsoft, application permission Mail.ReadWrite).
+    mailbox: str = ""
+    # A well-known folder name (inbox) or the display name of a top-level folder.
+    folder: str = "inbox"
+    # Stored messages are moved here (a top-level folder, created if absent).
+    processed_folder: str = "Processed"
+    base_url: str = "https://graph.microsoft.com/v1.0"
+    # Delta rounds this often (a round also follows each stored batch at once).
+    poll_seconds: float = 30.0
+    # Messages fetched ($value) and committed per transaction.
+    batch_size: int = 25
+    # Longest Retry-After (429, 503) waited out before the round is given up and retried later.
+    max_retry_after_seconds: float = 120.0
+    timeout_seconds: float = 60.0
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 300.0
+    # How often a standby instance (PostgreSQL) tries for the mailbox's advisory lock.
+    lock_retry_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class OAuth2Settings:
+    """Where OAuth2 access tokens come from when imap.auth or relay.auth is xoauth2."""
+
+    # microsoft (Entra ID app, client credentials), google (service account with domain-wide
+    # delegation) or command (a program that prints a token).
+    provider: str = ""
+    # microsoft: the Directory (tenant) ID and the Application (client) ID.
+    tenant_id: str = ""
+    client_id: str = ""
+    # microsoft: a file with the client secret's value, or a PEM file with the certificate and
+    # its private key (one of the two).
+    client_secret_file: str = ""
+    certificate_file: str = ""
+    # google: the service account's JSON key file.
+    service_account_file: str = ""
+    # command: run without a shell; the token is the first line of its stdout (or JSON with
+    # access_token and expires_in). MAILBRIDGE_OAUTH2_USER names the mailbox.
+    token_command: str = ""
+    # microsoft: the sign-in host; another only for a national cloud (or a test provider).
+    authority: str = "https://login.microsoftonline.com"
+    # false only for a test provider that is not Microsoft's: MSAL then trusts the authority.
+    validate_authority: bool = True
+    # empty: https://outlook.office365.com/.default (microsoft), https://mail.google.com/ (google).
+    scope: str = ""
+    # A PEM bundle of extra CAs for the token endpoint (a TLS-inspecting proxy); empty: none.
+    ca_file: str = ""
+    timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -238,6 +301,8 @@ class Settings:
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
+    oauth2: OAuth2Settings = field(default_factory=OAuth2Settings)
+    graph: GraphSettings = field(default_factory=GraphSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     authorities: AuthoritiesSettings = field(default_factory=AuthoritiesSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
@@ -306,6 +371,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "processing": ProcessingSettings,
     "relay": RelaySettings,
     "imap": ImapSettings,
+    "oauth2": OAuth2Settings,
+    "graph": GraphSettings,
     "routing": RoutingSettings,
     "authorities": AuthoritiesSettings,
     "retention": RetentionSettings,
@@ -589,6 +656,7 @@ def validate(settings: Settings) -> list[str]:
             f"smtp.rate_window_seconds: must be positive, got {s.smtp.rate_window_seconds}"
         )
     problems.extend(_validate_tls(s))
+    problems.extend(_validate_oauth2(s))
     for key, value, low in (
         ("reading.max_mime_depth", s.reading.max_mime_depth, 1),
         ("reading.max_parts", s.reading.max_parts, 1),
@@ -785,6 +853,106 @@ def _validate_tls(s: Settings) -> list[str]:
     return problems
 
 
+OAUTH2_PROVIDERS = ("microsoft", "google", "command")
+
+
+def _validate_oauth2(s: Settings) -> list[str]:
+    """imap.auth, relay.auth and, when either is xoauth2, the [oauth2] provider's settings."""
+    problems: list[str] = []
+    users = []
+    for key, auth, url in (("imap", s.imap.auth, s.imap.url), ("relay", s.relay.auth, s.relay.url)):
+        if auth not in ("password", "xoauth2"):
+            problems.append(f"{key}.auth: must be password or xoauth2, got {auth!r}")
+            continue
+        if auth != "xoauth2":
+            continue
+        parts = urlsplit(url)
+        if url and not parts.username:
+            problems.append(
+                f"{key}.url: xoauth2 needs the mailbox user in the URL "
+                f"({parts.scheme or 'imap'}://user%40council.example@host/...)"
+            )
+        if parts.password:
+            problems.append(f"{key}.url: with {key}.auth = xoauth2 the URL carries no password")
+        users.append(key)
+    if s.imap.auth == "xoauth2" and s.imap.password_file:
+        problems.append("imap.password_file: not used with imap.auth = xoauth2; remove it")
+    if s.graph.mailbox:
+        if "@" not in s.graph.mailbox:
+            problems.append(f"graph.mailbox: {s.graph.mailbox!r} is not a mailbox address")
+        if s.oauth2.provider != "microsoft":
+            problems.append("oauth2.provider: graph.mailbox needs provider microsoft")
+        for key, number in (
+            ("graph.poll_seconds", s.graph.poll_seconds),
+            ("graph.timeout_seconds", s.graph.timeout_seconds),
+            ("graph.backoff_seconds", s.graph.backoff_seconds),
+            ("graph.max_backoff_seconds", s.graph.max_backoff_seconds),
+            ("graph.lock_retry_seconds", s.graph.lock_retry_seconds),
+        ):
+            if number <= 0:
+                problems.append(f"{key}: must be positive, got {number}")
+        if s.graph.batch_size < 1:
+            problems.append(f"graph.batch_size: must be at least 1, got {s.graph.batch_size}")
+        if not s.graph.processed_folder.strip():
+            problems.append("graph.processed_folder: must name a folder")
+        elif s.graph.processed_folder.lower() == s.graph.folder.lower():
+            problems.append("graph.processed_folder: must differ from graph.folder")
+        if not s.graph.base_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            problems.append(f"graph.base_url: must be https://, got {s.graph.base_url!r}")
+        users.append("graph")
+    if not users:
+        return problems
+    o = s.oauth2
+    needs = " and ".join(
+        "graph.mailbox" if u == "graph" else f"{u}.auth = xoauth2" for u in users
+    )
+    if o.provider not in OAUTH2_PROVIDERS:
+        problems.append(
+            f"oauth2.provider: {needs} needs microsoft, google or command, got {o.provider!r}"
+        )
+        return problems
+
+    def file_problem(key: str, path: str) -> None:
+        if not path:
+            problems.append(f"oauth2.{key}: provider {o.provider} needs it")
+        elif not Path(path).is_file():
+            problems.append(f"oauth2.{key}: {path}: not found")
+
+    if o.provider == "microsoft":
+        for key, value in (("tenant_id", o.tenant_id), ("client_id", o.client_id)):
+            if not value.strip():
+                problems.append(f"oauth2.{key}: provider microsoft needs it")
+        if bool(o.client_secret_file) == bool(o.certificate_file):
+            problems.append(
+                "oauth2.client_secret_file, oauth2.certificate_file: provider microsoft needs "
+                "exactly one of them"
+            )
+        elif o.client_secret_file:
+            file_problem("client_secret_file", o.client_secret_file)
+        else:
+            file_problem("certificate_file", o.certificate_file)
+    elif o.provider == "google":
+        file_problem("service_account_file", o.service_account_file)
+    else:
+        try:
+            argv = shlex.split(o.token_command)
+        except ValueError as exc:
+            problems.append(f"oauth2.token_command: cannot split it into words ({exc})")
+            argv = []
+        else:
+            if not argv:
+                problems.append("oauth2.token_command: provider command needs it")
+        if argv and not shutil.which(argv[0]):
+            problems.append(f"oauth2.token_command: {argv[0]}: not found or not executable")
+    if o.ca_file:
+        why = tls.check_ca_file(o.ca_file)
+        if why:
+            problems.append(f"oauth2.ca_file: cannot use {o.ca_file}: {why}")
+    if o.timeout_seconds <= 0:
+        problems.append(f"oauth2.timeout_seconds: must be positive, got {o.timeout_seconds}")
+    return problems
+
+
 def tls_warnings(s: Settings) -> list[str]:
     """Settings that are valid but leave a hop open; `check-config` prints them."""
     warnings: list[str] = []
@@ -792,6 +960,11 @@ def tls_warnings(s: Settings) -> list[str]:
         warnings.append(tls.insecure_warning("relay.verify_tls", "the relay"))
     if not s.imap.verify_tls:
         warnings.append(tls.insecure_warning("imap.verify_tls", "the IMAP server"))
+    if not s.oauth2.validate_authority and "xoauth2" in (s.imap.auth, s.relay.auth):
+        warnings.append(
+            f"oauth2.validate_authority is false: {s.oauth2.authority} is trusted as a token "
+            "issuer without Microsoft's check (test providers only)"
+        )
     listener = listener_warning(s)
     if listener:
         warnings.append(listener)

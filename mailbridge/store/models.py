@@ -345,6 +345,21 @@ class ImapState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class GraphState(Base):
+    """Where the Graph reader's next delta round starts, per mailbox folder.
+
+    ``mailbox`` is ``graph:user@council/Folder``; ``delta_link`` is Graph's opaque
+    ``@odata.deltaLink``, saved only after the round's messages are committed and moved.
+    """
+
+    __tablename__ = "graph_state"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    mailbox: Mapped[str] = mapped_column(String(500), unique=True)
+    delta_link: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # -- clocks: acknowledgements, due actions and return home interviews --------------------
 
 

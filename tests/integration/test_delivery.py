@@ -42,6 +42,7 @@ from tests.support.relay import (
     FakeClock,
     Sink,
     alerts,
+    by_recipient,
     free_port,
     import_fixture_directory,
     queue_alerts,
@@ -84,11 +85,6 @@ def clock() -> FakeClock:
     return FakeClock(RECEIVED + timedelta(seconds=1))
 
 
-def by_recipient(engine: Engine) -> dict[str, Alert]:
-    rows = alerts(engine)
-    table = {a.recipient: a for a in rows}
-    assert len(table) == len(rows), "one recipient alerted twice for one event"
-    return table
 
 
 # -- parse_relay_url ----------------------------------------------------------------------

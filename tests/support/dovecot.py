@@ -17,10 +17,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from imapclient import IMAPClient
 
@@ -38,9 +38,12 @@ def dovecot_binary() -> str | None:
     return None
 
 
-def running(purpose: str) -> Iterator[Dovecot]:
+D = TypeVar("D", bound="Dovecot")
+
+
+def running(purpose: str, make: Callable[[str], D] | None = None) -> Iterator[D]:
     """A started server for a pytest fixture: skip when dovecot is absent, fail clearly when it
-    is installed but will not start, clean up after."""
+    is installed but will not start, clean up after. ``make(binary)`` builds another kind."""
     import pytest
 
     binary = dovecot_binary()
@@ -49,7 +52,7 @@ def running(purpose: str) -> Iterator[Dovecot]:
             "dovecot is not installed (Debian: apt-get install dovecot-imapd; .ci/run does it); "
             f"{purpose} need a real IMAP server"
         )
-    server = Dovecot(binary)
+    server = make(binary) if make is not None else cast(D, Dovecot(binary))
     try:
         server.start()
     except RuntimeError as exc:

@@ -223,3 +223,10 @@ def queue_alerts(engine: Engine, settings: Any, clock: FakeClock, *raws: bytes) 
 def alerts(engine: Engine) -> list[Alert]:
     with Session(engine) as s:
         return list(s.scalars(select(Alert).order_by(Alert.id)))
+
+
+def by_recipient(engine: Engine) -> dict[str, Alert]:
+    rows = alerts(engine)
+    table = {a.recipient: a for a in rows}
+    assert len(table) == len(rows), "one recipient alerted twice for one event"
+    return table

@@ -1,0 +1,53 @@
+"""`relay check`: connect to the outbound relay and log in as the sender would, sending nothing.
+
+It says in one line what is wrong (the relay unreachable, TLS, a refused password, no OAuth2
+token and why, a token the relay refused and the Exchange or Google step that is missing), so
+an IT person can set up relay.auth = xoauth2 without waiting for an alert to fail.
+"""
+
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mailbridge.cli.common import Command
+from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure, make_transport
+from mailbridge.errors import MailbridgeError
+from mailbridge.ops import oauth2
+from mailbridge.settings.config import Settings, redact_url
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
+    relay = sub.add_parser("relay", help="the outbound SMTP relay (relay.url)")
+    relaysub = relay.add_subparsers(dest="relay_command", metavar="ACTION", required=True)
+    relaysub.add_parser(
+        "check", help="connect, secure and log in (password or XOAUTH2) as the sender would"
+    )
+
+
+def cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 after `relay OK`, 1 with one line naming what is wrong."""
+    if not settings.relay.url:
+        raise MailbridgeError(
+            "relay.url is not set: alerts are written as .eml files to "
+            f"{settings.data_dir / 'outbox'} (set [relay] url or MAILBRIDGE_RELAY_URL)"
+        )
+    try:
+        transport = make_transport(settings)
+    except oauth2.OAuth2Error as exc:
+        raise MailbridgeError(str(exc)) from exc
+    assert isinstance(transport, SmtpTransport)
+    try:
+        lines = transport.check()
+    except TemporaryFailure as exc:
+        raise MailbridgeError(f"relay {redact_url(settings.relay.url)}: {exc}") from exc
+    print("\n".join(lines))
+    print("relay OK")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "relay": cmd_relay,
+}

@@ -1,0 +1,346 @@
+"""The Microsoft Graph reader: a mailbox folder read by delta query, for tenants without IMAP.
+
+Some councils' tenants switch IMAP off for every mailbox. Microsoft Graph still serves the
+mailbox to an app with the application permission Mail.ReadWrite (limited to this mailbox by
+an application access policy or RBAC for Applications). The folder is the queue, as in the IMAP
+watcher, and a message leaves it only after its commit (DESIGN invariant 1):
+
+1. ``GET /users/{mailbox}/mailFolders/{folder}/messages/delta`` from the stored delta link (or
+   from the start), page by page (``@odata.nextLink``), to ``@odata.deltaLink``;
+2. each page's messages, in batches: ``GET /messages/{id}/$value`` (the MIME, byte for byte),
+   then ``Intake.accept_many`` commits the batch;
+3. each committed message is moved to the processed folder (``POST /messages/{id}/move``);
+4. at the end of the round the delta link is saved (``graph_state``).
+
+A crash before 4 replays the round from the previous link: a message committed but not moved
+is fetched again and intake records it as a duplicate, then it is moved. Moved messages come
+back in the next delta as ``@removed`` and are skipped. ``429`` and ``503`` are waited out
+(``Retry-After``); ``410`` (the sync state is gone) drops the link and reads the whole folder
+again, intake's dedupe doing the work. A refused token (401) is renewed once and retried.
+
+On PostgreSQL one of several ``serve`` processes reads a mailbox (an advisory lock, see
+store/graph.py); the others stand by.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailbridge.clock import Clock, system_clock
+from mailbridge.errors import MailbridgeError
+from mailbridge.intake import Intake, make_incoming
+from mailbridge.ops import oauth2
+from mailbridge.settings.config import GraphSettings
+from mailbridge.store import graph as graph_store
+
+log = logging.getLogger(__name__)
+
+_RETRY_STATUSES = (429, 503, 504)
+_MAX_RETRIES = 5
+
+
+class GraphError(MailbridgeError):
+    """Graph answered with an error, or could not be reached; the message names the mailbox."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Resync(Exception):
+    """410 Gone: the delta link is no longer valid."""
+
+
+class GraphClient:
+    """requests with a bearer token, Retry-After waits and one renewal of a refused token."""
+
+    def __init__(
+        self,
+        settings: GraphSettings,
+        tokens: oauth2.TokenSource,
+        *,
+        ca_file: str = "",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.tokens = tokens
+        self.base = settings.base_url.rstrip("/")
+        self.session = oauth2.http_session(ca_file, settings.timeout_seconds)
+        self.sleep = sleep
+        self.waited = 0.0  # seconds spent in Retry-After waits (tests, logs)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("http") else f"{self.base}{path}"
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = self.url(path)
+        for _attempt in range(_MAX_RETRIES):
+            response = self.tokens.call(
+                self.settings.mailbox, lambda token: self._send(method, url, token, body)
+            )
+            if response.status_code in _RETRY_STATUSES:
+                wait = _retry_after(response)
+                if wait > self.settings.max_retry_after_seconds:
+                    break
+                log.info(
+                    "Microsoft Graph answered %d for %s; waiting %g s (Retry-After)",
+                    response.status_code,
+                    self.settings.mailbox,
+                    wait,
+                )
+                self.waited += wait
+                self.sleep(wait)
+                continue
+            if response.status_code == 410:
+                raise _Resync()
+            if response.status_code >= 400:
+                raise GraphError(
+                    f"Microsoft Graph {method} for mailbox {self.settings.mailbox}: "
+                    f"{response.status_code} {_error(response)}",
+                    response.status_code,
+                )
+            return response
+        raise GraphError(
+            f"Microsoft Graph for mailbox {self.settings.mailbox} keeps answering "
+            f"{response.status_code} (throttled); trying again later"
+        )
+
+    def _send(
+        self, method: str, url: str, token: str, body: dict[str, Any] | None
+    ) -> requests.Response:
+        try:
+            response = self.session.request(
+                method, url, json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+        except requests.RequestException as exc:
+            raise GraphError(
+                f"cannot reach Microsoft Graph for mailbox {self.settings.mailbox}: "
+                f"{type(exc).__name__}"
+            ) from exc
+        if response.status_code == 401:
+            raise oauth2.TokenRefused(_error(response))
+        return response
+
+    def json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = self.request(method, path, body).json()
+        if not isinstance(data, dict):
+            raise GraphError(f"Microsoft Graph for {self.settings.mailbox}: not a JSON object")
+        return data
+
+
+def _retry_after(response: requests.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "5")))
+    except ValueError:
+        return 5.0
+
+
+def _error(response: requests.Response) -> str:
+    """Graph's ``{"error": {"code", "message"}}`` as one short line; never a token."""
+    try:
+        error = response.json().get("error", {})
+        return f"{error.get('code', '')}: {str(error.get('message', ''))[:200]}".strip(": ")
+    except (ValueError, AttributeError):
+        return response.reason or ""
+
+
+class GraphReader:
+    """One thread that keeps one Graph mailbox folder drained into the store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: GraphSettings,
+        intake: Intake,
+        tokens: oauth2.TokenSource,
+        *,
+        ca_file: str = "",
+        clock: Clock = system_clock,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.intake = intake
+        self.clock = clock
+        self._stop = threading.Event()
+        self.client = GraphClient(settings, tokens, ca_file=ca_file, sleep=sleep or self._wait)
+        self.key = f"graph:{settings.mailbox}/{settings.folder}"
+        self.user = quote(settings.mailbox)
+        self.stored = 0  # messages committed (duplicates included)
+        self.rounds = 0  # delta rounds completed
+        self._thread: threading.Thread | None = None
+        self._processed_id = ""
+
+    # -- one round ---------------------------------------------------------------------------
+    def run_once(self) -> int:
+        """One delta round to the delta link; returns the messages committed."""
+        folder = f"/users/{self.user}/mailFolders/{quote(self.settings.folder)}"
+        if not self._processed_id:
+            self._processed_id = self._folder_id(self.settings.processed_folder)
+        start = f"{folder}/messages/delta?$select=id"
+        link = graph_store.load_delta(self.engine, self.key) or start
+        committed = 0
+        resynced = False
+        while not self._stop.is_set():
+            try:
+                page = self.client.json("GET", link)
+            except _Resync:
+                if resynced:
+                    raise GraphError(
+                        f"Microsoft Graph for mailbox {self.settings.mailbox}: 410 twice in a round"
+                    ) from None
+                log.warning(
+                    "Microsoft Graph lost the sync state of %s (410): reading the folder again; "
+                    "what was stored before is recorded as duplicates",
+                    self.key,
+                )
+                graph_store.clear_delta(self.engine, self.key)
+                link, resynced = start, True
+                continue
+            ids = [
+                str(item["id"])
+                for item in page.get("value", [])
+                if isinstance(item, dict) and "id" in item and "@removed" not in item
+            ]
+            for chunk in _chunks(ids, self.settings.batch_size):
+                committed += self._store_and_move(chunk)
+            if "@odata.nextLink" in page:
+                link = str(page["@odata.nextLink"])
+                continue
+            if "@odata.deltaLink" in page:
+                graph_store.save_delta(
+                    self.engine, self.key, str(page["@odata.deltaLink"]), self.clock()
+                )
+                self.rounds += 1
+                return committed
+            raise GraphError(
+                f"Microsoft Graph for {self.key}: a delta page with neither nextLink nor deltaLink"
+            )
+        return committed
+
+    def _store_and_move(self, ids: list[str]) -> int:
+        items = []
+        for message_id in ids:
+            path = f"/users/{self.user}/messages/{message_id}/$value"
+            response = self.client.request("GET", path)
+            items.append(
+                make_incoming(
+                    response.content,
+                    source="graph",
+                    mail_from=None,
+                    rcpt_tos=[],
+                    peer=f"graph {self.settings.mailbox} {message_id}"[:255],
+                )
+            )
+        # The commit; only then do the messages leave the folder.
+        self.intake.accept_many(items)
+        self.stored += len(items)
+        for message_id in ids:
+            try:
+                self.client.request(
+                    "POST",
+                    f"/users/{self.user}/messages/{message_id}/move",
+                    {"destinationId": self._processed_id},
+                )
+            except GraphError as exc:
+                if exc.status != 404:
+                    raise
+                # Already gone (moved by someone, or by us before a crash): nothing to do.
+        return len(items)
+
+    def _folder_id(self, name: str) -> str:
+        """The id of a top-level folder by display name, created if absent."""
+        escaped = name.replace("'", "''")
+        found = self.client.json(
+            "GET", f"/users/{self.user}/mailFolders?$filter=displayName eq '{escaped}'"
+        )
+        for folder in found.get("value", []):
+            if isinstance(folder, dict) and folder.get("displayName") == name:
+                return str(folder["id"])
+        created = self.client.json(
+            "POST", f"/users/{self.user}/mailFolders", {"displayName": name}
+        )
+        log.info("created folder %r in %s for stored messages", name, self.settings.mailbox)
+        return str(created["id"])
+
+    # -- the thread --------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="graph-reader", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.client.close()
+
+    def _wait(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
+    def run(self) -> None:
+        """(lock, rounds) until stop(); never raises."""
+        failures = 0
+        while not self._stop.is_set():
+            conn = None
+            try:
+                if graph_store.needs_lock(self.engine):
+                    conn = graph_store.try_lock(self.engine, self.key)
+                    if conn is None:  # another instance reads this mailbox
+                        self._stop.wait(self.settings.lock_retry_seconds)
+                        continue
+                for _ in self._rounds(conn):
+                    failures = 0
+            except (MailbridgeError, oauth2.TokenRefused, SQLAlchemyError) as exc:
+                failures += 1
+                delay = min(
+                    self.settings.max_backoff_seconds,
+                    self.settings.backoff_seconds * 2 ** min(failures - 1, 30),
+                )
+                log.error(
+                    "Graph reader for %s: %s; attempt %d, retrying in %g s",
+                    self.key,
+                    _describe(exc, self.client.tokens, self.settings.mailbox),
+                    failures,
+                    delay,
+                )
+                self._stop.wait(delay)
+            except Exception:  # a bug: say so, keep the thread
+                failures += 1
+                log.exception("Graph reader for %s failed unexpectedly", self.key)
+                self._stop.wait(self.settings.max_backoff_seconds)
+            finally:
+                if conn is not None:
+                    graph_store.release(conn)
+        log.info("Graph reader for %s stopped", self.key)
+
+    def _rounds(self, conn: Connection | None) -> Iterator[int]:
+        while not self._stop.is_set():
+            if conn is not None:
+                conn.execute(text("SELECT 1"))  # still holding the lock's connection
+            committed = self.run_once()
+            yield committed
+            if not committed:
+                self._stop.wait(self.settings.poll_seconds)
+
+
+def _describe(exc: BaseException, tokens: oauth2.TokenSource, mailbox: str) -> str:
+    if isinstance(exc, oauth2.TokenRefused):
+        return "a fresh token was refused: " + oauth2.refused_advice(tokens, mailbox, "Graph")
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _chunks(ids: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]

@@ -1,0 +1,248 @@
+"""A local HTTP server answering in Microsoft Graph's documented shapes. It is NOT Microsoft.
+
+Enough of ``/v1.0/users/{mailbox}`` for the Graph reader: ``mailFolders`` (list by display
+name, create), ``mailFolders/{folder}/messages/delta`` (pages with ``@odata.nextLink``, a final
+``@odata.deltaLink``, moved messages reported as ``@removed``), ``messages/{id}/$value`` (the
+MIME) and ``messages/{id}/move``. Bearer tokens are checked against the test's OAuth2 server
+(active, and the app role Mail.ReadWrite), 401 otherwise. Faults on demand: ``429`` with
+``Retry-After``, ``410`` for a delta link whose sync state is "gone", ``500`` for a given
+``$value`` or move.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+@dataclass
+class Message:
+    id: str
+    folder: str
+    mime: bytes
+
+
+@dataclass
+class Mailbox:
+    address: str
+    folders: dict[str, str] = field(default_factory=lambda: {"Inbox": "inbox-id"})
+    messages: dict[str, Message] = field(default_factory=dict)
+    # (sequence number, message id) of every message that left the inbox, for delta rounds.
+    removed: list[tuple[int, str]] = field(default_factory=list)
+    added: dict[str, int] = field(default_factory=dict)  # message id -> sequence when it arrived
+    seq: int = 0
+
+
+class GraphServer:
+    def __init__(self, token_ok: Callable[[str], bool], page_size: int = 2) -> None:
+        self.token_ok = token_ok
+        self.page_size = page_size
+        self.mailboxes: dict[str, Mailbox] = {}
+        self.lock = threading.Lock()
+        self.requests: list[tuple[str, str]] = []
+        self.throttle_next = 0  # answer 429 (Retry-After: 1) to this many requests
+        self.gone_tokens: set[int] = set()  # delta tokens whose sync state is "gone" (410)
+        self.fail_value: set[str] = set()  # message ids whose $value answers 500
+        self.fail_move: set[str] = set()  # message ids whose move answers 500
+        # round id -> (the changes it reports, the sequence number its delta link carries)
+        self.rounds: dict[str, tuple[list[dict[str, Any]], int]] = {}
+        handler = type("Handler", (_Handler,), {"graph": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}/v1.0"
+
+    def start(self) -> GraphServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def mailbox(self, address: str) -> Mailbox:
+        with self.lock:
+            return self.mailboxes.setdefault(address, Mailbox(address))
+
+    def deliver(self, address: str, mime: bytes) -> str:
+        box = self.mailbox(address)
+        with self.lock:
+            box.seq += 1
+            message_id = "AAMk" + uuid.uuid4().hex
+            box.messages[message_id] = Message(message_id, "inbox-id", mime)
+            box.added[message_id] = box.seq
+            return message_id
+
+    def in_folder(self, address: str, name: str) -> int:
+        box = self.mailbox(address)
+        with self.lock:
+            folder = box.folders.get(name)
+            return sum(1 for m in box.messages.values() if m.folder == folder)
+
+
+def _token(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+def _untoken(text: str) -> dict[str, Any]:
+    value = json.loads(base64.urlsafe_b64decode(text.encode()))
+    assert isinstance(value, dict)
+    return value
+
+
+class _Handler(BaseHTTPRequestHandler):
+    graph: GraphServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        raw = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
+        self.send_response(status)
+        ctype = "message/rfc822" if isinstance(body, bytes) else "application/json"
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(raw)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _error(self, status: int, code: str, message: str) -> None:
+        self._send(status, {"error": {"code": code, "message": message}})
+
+    def _gate(self) -> bool:
+        g = self.graph
+        g.requests.append((self.command, self.path))
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not g.token_ok(auth.removeprefix("Bearer ")):
+            self._error(401, "InvalidAuthenticationToken", "Access token validation failure.")
+            return False
+        with g.lock:
+            if g.throttle_next > 0:
+                g.throttle_next -= 1
+                self._send(
+                    429,
+                    {"error": {"code": "TooManyRequests", "message": "Please retry again later."}},
+                    {"Retry-After": "1"},
+                )
+                return False
+        return True
+
+    def do_GET(self) -> None:
+        if not self._gate():
+            return
+        parts = urlsplit(self.path)
+        segments = [unquote(s) for s in parts.path.split("/") if s]
+        query = parse_qs(parts.query)
+        # /v1.0/users/{mb}/...
+        box = self.graph.mailbox(segments[2])
+        rest = segments[3:]
+        if rest == ["mailFolders"]:
+            wanted = query.get("$filter", [""])[0].split("eq ", 1)[-1].strip("'")
+            with self.graph.lock:
+                value = [
+                    {"id": fid, "displayName": name}
+                    for name, fid in box.folders.items()
+                    if name == wanted.replace("''", "'")
+                ]
+            self._send(200, {"value": value})
+        elif len(rest) == 4 and rest[0] == "mailFolders" and rest[2:] == ["messages", "delta"]:
+            self._delta(box, parts.path, query)
+        elif len(rest) == 3 and rest[0] == "messages" and rest[2] == "$value":
+            with self.graph.lock:
+                message = box.messages.get(rest[1])
+                fail = rest[1] in self.graph.fail_value
+            if fail:
+                self._error(500, "generalException", "An unexpected error occurred.")
+            elif message is None:
+                self._error(404, "ErrorItemNotFound", "The specified object was not found.")
+            else:
+                self._send(200, message.mime)
+        else:
+            self._error(400, "BadRequest", f"not served here: {parts.path}")
+
+    def _delta(self, box: Mailbox, path: str, query: dict[str, list[str]]) -> None:
+        g = self.graph
+        if "$deltatoken" in query:
+            since = int(query["$deltatoken"][0])
+            if since in g.gone_tokens:
+                self._error(410, "SyncStateNotFound", "The sync state is no longer available.")
+                return
+            state: dict[str, Any] = {"since": since, "offset": 0}
+        elif "$skiptoken" in query:
+            state = _untoken(query["$skiptoken"][0])
+        else:
+            state = {"since": 0, "offset": 0}
+        with g.lock:
+            if "round" not in state:
+                # A round's changes are fixed when it starts, as Graph's paging is: moves made
+                # while the pages are read show up in the next round.
+                changes: list[dict[str, Any]] = [
+                    {"id": m.id}
+                    for m in box.messages.values()
+                    if m.folder == "inbox-id" and box.added[m.id] > state["since"]
+                ]
+                changes += [
+                    {"id": mid, "@removed": {"reason": "deleted"}}
+                    for seq, mid in box.removed
+                    if seq > state["since"]
+                ]
+                state["round"] = uuid.uuid4().hex
+                g.rounds[state["round"]] = (changes, box.seq)
+            changes, top = g.rounds[state["round"]]
+        offset = int(state["offset"])
+        page = changes[offset : offset + g.page_size]
+        base = f"http://127.0.0.1:{g.httpd.server_port}{path}"
+        body: dict[str, Any] = {"value": page}
+        if offset + g.page_size < len(changes):
+            body["@odata.nextLink"] = (
+                f"{base}?$skiptoken={_token({**state, 'offset': offset + g.page_size})}"
+            )
+        else:
+            body["@odata.deltaLink"] = f"{base}?$deltatoken={top}"
+        self._send(200, body)
+
+    def do_POST(self) -> None:
+        if not self._gate():
+            return
+        parts = urlsplit(self.path)
+        segments = [unquote(s) for s in parts.path.split("/") if s]
+        box = self.graph.mailbox(segments[2])
+        rest = segments[3:]
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        g = self.graph
+        if rest == ["mailFolders"]:
+            with g.lock:
+                fid = "folder-" + uuid.uuid4().hex[:8]
+                box.folders[body["displayName"]] = fid
+            self._send(201, {"id": fid, "displayName": body["displayName"]})
+        elif len(rest) == 3 and rest[0] == "messages" and rest[2] == "move":
+            with g.lock:
+                message = box.messages.get(rest[1])
+                fail = rest[1] in g.fail_move
+                if message is not None and not fail:
+                    # Graph gives the moved message a new id.
+                    del box.messages[message.id]
+                    new = Message("AAMk" + uuid.uuid4().hex, body["destinationId"], message.mime)
+                    box.messages[new.id] = new
+                    box.added[new.id] = box.added[message.id]
+                    box.seq += 1
+                    box.removed.append((box.seq, message.id))
+            if fail:
+                self._error(500, "generalException", "An unexpected error occurred.")
+            elif message is None:
+                self._error(404, "ErrorItemNotFound", "The specified object was not found.")
+            else:
+                self._send(201, {"id": new.id, "parentFolderId": new.folder})
+        else:
+            self._error(400, "BadRequest", f"not served here: {parts.path}")
