@@ -567,7 +567,7 @@ def migrated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def fresh_database(migrated: str, tmp_path: Path) -> str:
     """An empty database at head for one scenario: a copy (SQLite) or emptied (PostgreSQL)."""
     if db.is_sqlite(migrated):
-        target = tmp_path / "mailbridge.store.db"
+        target = tmp_path / "mailbridge.db"
         shutil.copyfile(migrated.removeprefix("sqlite:///"), target)
         return f"sqlite:///{target}"
     engine = db.make_engine(migrated)

@@ -431,7 +431,7 @@ def test_schema_behind_on_postgres_fresh_sqlite_upgrades_itself(
         servers.append(server)
         send(server.port, sample_report(7))
         assert server.stop() == 0, server.stderr()
-        assert (tmp_path / "new" / "deeper" / "mailbridge.store.db").is_file()
+        assert (tmp_path / "new" / "deeper" / "mailbridge.db").is_file()
         current = server.run("db", "current")
         assert current.returncode == 0, current.stdout + current.stderr
         rows = fetch(url, "SELECT message_id, status FROM inbound_messages")

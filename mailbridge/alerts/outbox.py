@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -290,6 +290,36 @@ class Notifier:
                 )
             ],
         )
+
+    def desk_notice(
+        self,
+        session: Session,
+        *,
+        event: str,
+        key: str,
+        now: datetime,
+        note: str,
+        extra: Mapping[str, str],
+    ) -> int:
+        """A notice for the duty desk alone (refusals, the triage summary), once per ``key``.
+
+        The (event_key, recipient) key makes a second instance's or a second tick's notice for
+        the same hour a no-op. Returns the rows queued (0 when the notice was already sent).
+        """
+        recipients = resolve_roles(
+            self.routing, event_for_child(event, now, None), ("duty",), event.replace("_", " ")
+        )
+        facts = AlertFacts(event=event, received_at=now, note=note, extra=dict(extra))
+        before = session.scalar(
+            select(func.count()).select_from(Alert).where(Alert.event_key == key)
+        )
+        self._queue_routed(
+            session, facts, recipients, episode_id=None, inbound_id=None, now=now, event_key=key
+        )
+        after = session.scalar(
+            select(func.count()).select_from(Alert).where(Alert.event_key == key)
+        )
+        return int(after or 0) - int(before or 0)
 
     def delivery_failed(self, session: Session, alert: Alert, error: str, now: datetime) -> None:
         """An alert that could not be delivered is itself a child nobody may be looking for."""

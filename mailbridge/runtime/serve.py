@@ -13,6 +13,7 @@ from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.clock import Clock, system_clock
@@ -20,15 +21,17 @@ from mailbridge.delivery.sender import Sender
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.imap import Watcher
+from mailbridge.ingress.replies import ReplyTally, domains_of
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake
 from mailbridge.ops.http import HttpEndpoint, Probes, start_endpoint
 from mailbridge.ops.logs import NOISY
 from mailbridge.ops.metrics import ServiceMetrics
 from mailbridge.reports import digest, retention
+from mailbridge.runtime import refusals
 from mailbridge.runtime.worker import Worker
 from mailbridge.settings.config import Settings, listener_warning
-from mailbridge.store import db
+from mailbridge.store import db, service
 from mailbridge.timers.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -57,9 +60,15 @@ def make_runner(engine: Engine, settings: Settings) -> Runner:
 
 
 def start_scheduler(
-    runner: Runner, sender: Sender, settings: Settings, clock: Clock = system_clock
+    runner: Runner,
+    sender: Sender,
+    settings: Settings,
+    clock: Clock = system_clock,
+    *,
+    tally: ReplyTally | None = None,
 ) -> BackgroundScheduler:
     """APScheduler ticks the runner and runs the daily purge; the state lives in the database."""
+    notifier = Notifier(settings, routing=runner.routing)
 
     def tick() -> None:
         try:
@@ -67,6 +76,12 @@ def start_scheduler(
                 sender.wake()
         except Exception as exc:
             log.error("timer pass failed: %s; it runs again at the next tick", type(exc).__name__)
+        if tally is not None:
+            try:
+                if refusals.record(runner.engine, tally, notifier, settings, clock()):
+                    sender.wake()
+            except Exception as exc:
+                log.error("SMTP reply counts not stored: %s; kept for the next tick", exc)
 
     first_message: list[datetime] = []  # found once; it never changes after
 
@@ -153,6 +168,16 @@ def start_watcher(
     return watcher
 
 
+def record_facts(engine: Engine, settings: Settings) -> None:
+    """What later commands against this store should know of this `serve` (its relay)."""
+    try:
+        with Session(engine) as session, session.begin():
+            relay = "set" if settings.relay.url else "none"
+            service.set_fact(session, service.RELAY, relay, system_clock())
+    except Exception as exc:
+        log.warning("could not record this serve's settings in the store: %s", exc)
+
+
 # -- monitoring: [http] enabled ------------------------------------------------------------
 
 
@@ -175,13 +200,21 @@ def listener_probe(loop: asyncio.AbstractEventLoop, listener: Listener) -> Calla
 
 
 def start_http(
-    settings: Settings, engine: Engine, worker: Worker, sender: Sender, probes: Probes
+    settings: Settings,
+    engine: Engine,
+    worker: Worker,
+    sender: Sender,
+    probes: Probes,
+    *,
+    tally: ReplyTally | None = None,
 ) -> HttpEndpoint | None:
     """/metrics and /healthz; the worker and the sender report their latencies to it."""
     if not settings.http.enabled:
         return None
     metrics = ServiceMetrics()
     metrics.watch_database(engine, clock=worker.clock, imap_state=probes.imap_state)
+    if tally is not None:
+        metrics.watch_replies(tally.totals)
     worker.on_finished = metrics.processed
     sender.on_sent = metrics.alert_sent
     try:
@@ -211,8 +244,10 @@ async def serve(
     intake = Intake(engine, on_stored=worker.wake)
     if engine.dialect.name == "sqlite":
         worker.yield_to = intake.busy
+    record_facts(engine, settings)
+    tally = ReplyTally(domains_of(settings.smtp.addresses))
     try:
-        listener = Listener(settings.smtp, intake)
+        listener = Listener(settings.smtp, intake, tally)
     except (OSError, ssl.SSLError) as exc:
         # check-config caught these at start; a file changed since (renewal in progress?).
         intake.close()
@@ -227,7 +262,7 @@ async def serve(
     watcher: Watcher | None = None
     probes = Probes(engine, listener_probe(loop, listener), lambda: imap_state(settings, watcher))
     try:
-        http = start_http(settings, engine, worker, sender, probes)
+        http = start_http(settings, engine, worker, sender, probes, tally=tally)
     except MailbridgeError:
         engine.dispose()
         raise
@@ -242,7 +277,8 @@ async def serve(
         ) from exc
     worker.start()
     sender.start()
-    scheduler = start_scheduler(make_runner(engine, settings), sender, settings)
+    runner = make_runner(engine, settings)
+    scheduler = start_scheduler(runner, sender, settings, tally=tally)
     watcher = start_watcher(engine, settings, intake, worker, sender)
     clear_text = listener_warning(settings)
     if clear_text:
@@ -264,6 +300,12 @@ async def serve(
         await loop.run_in_executor(None, watcher.stop)
     await loop.run_in_executor(None, intake.close)
     await loop.run_in_executor(None, scheduler.shutdown)
+    try:  # the last counts of this instance
+        refusals.record(
+            engine, tally, Notifier(settings, routing=runner.routing), settings, system_clock()
+        )
+    except Exception as exc:
+        log.error("SMTP reply counts not stored at stop: %s", exc)
     await loop.run_in_executor(None, worker.stop)
     await loop.run_in_executor(None, sender.stop)
     if http is not None:

@@ -71,6 +71,9 @@ class SmtpSettings:
     rate_limit_per_sender: int = 30
     rate_limit_per_ip: int = 120
     rate_window_seconds: float = 3600.0
+    # 5xx refusals of mail to our own domain (a misspelt or unlisted address) in one clock hour
+    # from which the duty desk is told, once that hour; 0: never.
+    refusal_alert_threshold: int = 10
 
 
 @dataclass(frozen=True)
