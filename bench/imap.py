@@ -152,7 +152,7 @@ class Serve:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        self.db = self.dir / "data" / "mailbridge.store.db"
+        self.db = self.dir / "data" / "mailbridge.db"
 
     def wait_watching(self, timeout: float = 60) -> float:
         deadline = time.monotonic() + timeout

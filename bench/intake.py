@@ -194,7 +194,7 @@ def bench_mailbridge(
     config.write_text(
         "[smtp]\nrate_limit_per_sender = 0\nrate_limit_per_ip = 0\n", encoding="utf-8"
     )
-    db_path = workdir / "data" / "mailbridge.store.db"
+    db_path = workdir / "data" / "mailbridge.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
     env.update(
         MAILBRIDGE_DATA_DIR=str(workdir / "data"),

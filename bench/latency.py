@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     sink = Controller(handler, hostname="127.0.0.1", port=free_port())
     sink.start()
     tmp = Path(tempfile.mkdtemp(prefix="mb-latency-"))
-    db_path = tmp / "data" / "mailbridge.store.db"
+    db_path = tmp / "data" / "mailbridge.db"
     config = tmp / "mailbridge.toml"
     # A load test sends far more than any carer: the per-sender/per-IP rate limit is off.
     config.write_text(

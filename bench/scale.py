@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         f"children; os.getloadavg() = {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     setups: list[tuple[str, str, int]] = [
-        ("(a) SQLite, 1 instance", f"sqlite:///{tmp / 'a' / 'mailbridge.store.db'}", 1)
+        ("(a) SQLite, 1 instance", f"sqlite:///{tmp / 'a' / 'mailbridge.db'}", 1)
     ]
     if args.pg_url:
         setups += [
