@@ -797,7 +797,10 @@ def test_build_email_attaches_a_file_the_row_carries() -> None:
 def test_not_a_report_and_failed_alerts_reach_duty_with_the_original_attached(
     world: Engine, make_settings: SettingsFactory, clock: FakeClock, sink: Sink
 ) -> None:
-    settings = make_settings(RELAY_TOML, relay_url=sink.url)
+    # An alert for each non-report at once (the triage summary has its own tests).
+    settings = make_settings(
+        RELAY_TOML + "[processing]\ntriage_summary_minutes = 0\n", relay_url=sink.url
+    )
     not_a_report = (FIXTURES / "reports" / "not_a_report.eml").read_bytes()
     sender = queue_alerts(world, settings, clock, not_a_report)
     # A message whose processing failed for good: the worker's give-up path tells duty.

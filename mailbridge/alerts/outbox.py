@@ -26,7 +26,7 @@ from mailbridge.reading.message import ReadMessage
 from mailbridge.reading.trust import NOT_CHECKED, Verdict
 from mailbridge.routing.rules import Recipient, Routing, event_for_child, resolve_roles
 from mailbridge.settings.config import Settings, load_routing_file
-from mailbridge.store import directory
+from mailbridge.store import directory, triage
 from mailbridge.store.models import QUEUED, Alert, DueAction, Episode, InboundMessage
 from mailbridge.timers.plan import repeat_missing, repeat_missing_note
 
@@ -56,6 +56,7 @@ class Notifier:
         self.renderer = Renderer(tz=settings.tz, override_dir=Path(override) if override else None)
         self.domain = settings.from_address.rpartition("@")[2] or "localhost"
         self.own = {a.lower() for a in settings.smtp.addresses}
+        self.own_domains = {a.rpartition("@")[2] for a in (*self.own, settings.from_address)}
         # With no sender check configured there is nothing to report per alert: a warning on
         # every alert would soon be read past (docs/trust.md says how to turn the check on).
         self.checks_senders = bool(settings.trust.authserv_ids or settings.trust.dkim_verify)
@@ -291,6 +292,19 @@ class Notifier:
             ],
         )
 
+    def to_triage(self, session: Session, sender: str | None) -> bool:
+        """True when a non-report from ``sender`` waits for the triage summary instead of an
+        alert now: the summary is on and the sender is neither a carer nor staff (a carer on
+        record, a role in the routing file, an allocated worker, or an address of our domain).
+        """
+        if self.settings.processing.triage_summary_minutes <= 0:
+            return False
+        staff = {c.address.lower() for c in self.routing.roles.values()}
+        return (
+            triage.known_sender(session, sender, staff=staff, staff_domains=self.own_domains)
+            is None
+        )
+
     def desk_notice(
         self,
         session: Session,
@@ -298,7 +312,7 @@ class Notifier:
         event: str,
         key: str,
         now: datetime,
-        note: str,
+        note: str | None,
         extra: Mapping[str, str],
     ) -> int:
         """A notice for the duty desk alone (refusals, the triage summary), once per ``key``.

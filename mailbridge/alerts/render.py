@@ -81,6 +81,8 @@ EVENTS = (
     "not_a_report",
     "failed",
     "delivery_failed",
+    "smtp_refusals",
+    "triage_summary",
 )
 PARTS = ("subject.txt", "txt", "html")
 MAX_SUBJECT = 200
@@ -321,6 +323,7 @@ class Renderer:
             "html_lines": _html_lines,
             "match_label": _match_label,
             "one_line": one_line,
+            "split_lines": lambda v: [one_line(x) for x in str(v or "").split("\n") if x.strip()],
         }
         env.filters.update(filters)
         return env

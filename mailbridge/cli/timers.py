@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailbridge.alerts.outbox import Notifier
 from mailbridge.cli.common import Command, parse_at, print_delivery, print_json
 from mailbridge.clock import system_clock
+from mailbridge.runtime import triage
 from mailbridge.runtime.serve import make_runner, make_workers, open_store
 from mailbridge.settings.config import (
     Settings,
@@ -26,7 +28,11 @@ def add_parsers(sub: Any) -> None:
         "due", help="escalations, reminders and interview deadlines pending; --run performs them"
     )
     due.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
-    due.add_argument("--run", action="store_true", help="perform what is due, then deliver")
+    due.add_argument(
+        "--run",
+        action="store_true",
+        help="perform what is due (and the triage summaries), then deliver",
+    )
     due.add_argument("--json", action="store_true")
 
     interviews = sub.add_parser("interviews", help="return home interviews owed and recorded")
@@ -43,6 +49,7 @@ def cmd_due(args: argparse.Namespace, settings: Settings) -> int:
     performed = []
     if args.run:
         performed = runner.run_due(at)
+        triage.summarise(engine, Notifier(settings, routing=runner.routing), settings, at)
         _worker, sender = make_workers(engine, settings)
         delivery = sender.deliver_due()
     rows: list[dict[str, Any]] = [

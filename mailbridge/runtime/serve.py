@@ -28,7 +28,7 @@ from mailbridge.ops.http import HttpEndpoint, Probes, start_endpoint
 from mailbridge.ops.logs import NOISY
 from mailbridge.ops.metrics import ServiceMetrics
 from mailbridge.reports import digest, retention
-from mailbridge.runtime import refusals
+from mailbridge.runtime import refusals, triage
 from mailbridge.runtime.worker import Worker
 from mailbridge.settings.config import Settings, listener_warning
 from mailbridge.store import db, service
@@ -82,6 +82,11 @@ def start_scheduler(
                     sender.wake()
             except Exception as exc:
                 log.error("SMTP reply counts not stored: %s; kept for the next tick", exc)
+        try:
+            if triage.summarise(runner.engine, notifier, settings, clock()):
+                sender.wake()
+        except Exception as exc:
+            log.error("triage summary failed: %s; it runs again at the next tick", exc)
 
     first_message: list[datetime] = []  # found once; it never changes after
 

@@ -85,6 +85,9 @@ class ProcessingSettings:
     poll_seconds: float = 2.0
     # How often the scheduler looks for due escalations and reminders.
     timer_seconds: float = 15.0
+    # Not-a-report mail from unknown senders goes to the triage list and to one summary for the
+    # duty desk every this many minutes; 0: an alert for each message, at once.
+    triage_summary_minutes: int = 60
 
 
 @dataclass(frozen=True)
