@@ -42,7 +42,15 @@ from mailbridge.ops import tls
 from mailbridge.ops.logs import log_context
 from mailbridge.settings.config import Settings
 from mailbridge.store import inbound
-from mailbridge.store.models import FAILED, QUEUED, SENT, Alert, Episode, InboundMessage
+from mailbridge.store.models import (
+    FAILED,
+    QUEUED,
+    SENT,
+    WRITTEN,
+    Alert,
+    Episode,
+    InboundMessage,
+)
 
 log = logging.getLogger(__name__)
 _FILE_POLICY = compat32.clone(linesep="\r\n")
@@ -285,13 +293,14 @@ def build_email(alert: Alert, *, sender: str, reply_to: str, original: bytes | N
 
 @dataclass
 class DeliveryReport:
-    sent: int = 0
+    sent: int = 0  # to the relay
     retried: int = 0
     failed: int = 0
+    written: int = 0  # to .eml files in the outbox directory (no relay): nobody emailed yet
 
     @property
     def handled(self) -> int:
-        return self.sent + self.retried + self.failed
+        return self.sent + self.written + self.retried + self.failed
 
 
 FallbackFactory = Callable[[Session, Alert, str], None]
@@ -430,9 +439,10 @@ class Sender:
         for _ in range(max_passes):
             report = self.deliver_once()
             total.sent += report.sent
+            total.written += report.written
             total.retried += report.retried
             total.failed += report.failed
-            if report.sent + report.failed == 0:
+            if report.sent + report.written + report.failed == 0:
                 break
         return total
 
@@ -658,18 +668,24 @@ class Sender:
         if alert is None or alert.status != QUEUED:
             return
         if temporary is None and permanent is None:
-            alert.status = SENT
+            # A file in the outbox is not an email anyone has: say so in the status.
+            done = WRITTEN if isinstance(self.transport, FileTransport) else SENT
+            alert.status = done
             alert.sent_at = now
             alert.last_error = None
-            report.sent += 1
+            if done == WRITTEN:
+                report.written += 1
+            else:
+                report.sent += 1
             facts = self._facts.get(alert.id)
             if facts is not None and facts.received_at is not None:
                 self._sent_now.append((facts.received_at, now, alert.event))
             log.info(
-                "alert id=%s event=%s role=%s status=sent attempts=%s",
+                "alert id=%s event=%s role=%s status=%s attempts=%s",
                 alert.id,
                 alert.event,
                 alert.role,
+                done,
                 alert.attempts,
             )
             inbound.audit(
@@ -678,7 +694,7 @@ class Sender:
                 actor="sender",
                 entity="alert",
                 entity_id=alert.id,
-                action="sent",
+                action=done,
                 detail={"attempts": alert.attempts},
             )
             return

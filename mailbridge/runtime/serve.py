@@ -132,6 +132,9 @@ def make_workers(
     engine: Engine, settings: Settings, *, clock: Clock = system_clock
 ) -> tuple[Worker, Sender]:
     """The worker and the sender, sharing one notifier; the worker wakes the sender on commit."""
+    warning = relay_warning(engine, settings)
+    if warning:
+        log.warning("%s", warning)
     notifier = Notifier(settings)
     sender = Sender(
         engine,
@@ -171,6 +174,25 @@ def start_watcher(
         log.error("IMAP watcher not started: %s", exc)
         return None
     return watcher
+
+
+def relay_warning(engine: Engine, settings: Settings) -> str | None:
+    """A warning when this process has no relay but the store's `serve` has one: its alerts
+    would only be written to files (and say `written`), never reaching the relay."""
+    if settings.relay.url:
+        return None
+    try:
+        with Session(engine) as session:
+            recorded = service.get_fact(session, service.RELAY)
+    except Exception:
+        return None  # no store to read yet: nothing to compare with
+    if recorded != "set":
+        return None
+    return (
+        "the `serve` of this store delivers through a relay (MAILBRIDGE_RELAY_URL), but this "
+        "command has none: its alerts are only written to files in "
+        f"{settings.data_dir / 'outbox'} (status `written`); set the same relay to send them"
+    )
 
 
 def record_facts(engine: Engine, settings: Settings) -> None:

@@ -280,7 +280,8 @@ class Alert(Base):
     attachment_name: Mapped[str | None] = mapped_column(String(200))
     attachment_type: Mapped[str | None] = mapped_column(String(100))
     attachment: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
-    status: Mapped[str] = mapped_column(String(16))  # queued / sent / failed
+    # queued / sent (to the relay) / written (to an .eml file: no relay) / failed
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -295,6 +296,9 @@ class Alert(Base):
 
 QUEUED = "queued"
 SENT = "sent"
+# Delivered to a file in DATA_DIR/outbox (no relay set): done, but nobody has been emailed.
+WRITTEN = "written"
+DELIVERED = (SENT, WRITTEN)
 
 
 # -- the IMAP watcher's place in each mailbox ---------------------------------------------
