@@ -85,6 +85,8 @@ SUBJECTS = {
     " was not delivered",
     "smtp_refusals": "SMTP REFUSALS: 12 messages to our domain refused this hour",
     "triage_summary": "TRIAGE: 2 messages that are not reports (26 Nov 2026 21:00-22:00 GMT)",
+    "interview_incomplete": "[MB-2026-00042] INTERVIEW INCOMPLETE: J.C. (100231): the outcome"
+    " needs the child's views",
 }
 
 
@@ -111,6 +113,8 @@ def event_facts(event: str) -> AlertFacts:
                 "attempts": "1",
             },
         )
+    if event == "interview_incomplete":
+        return facts(event=event, extra={"missing_parts": "the child's views"})
     if event == "smtp_refusals":
         return AlertFacts(
             event=event,

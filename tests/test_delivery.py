@@ -522,7 +522,9 @@ def test_file_transport_writes_one_eml_per_alert_atomically(
     assert isinstance(sender.transport, FileTransport)
     result = sender.deliver_due()
     rows = alerts(world)
-    assert (result.sent, result.failed) == (len(rows), 0)
+    # A file is not an email anyone has: written, not sent.
+    assert (result.written, result.sent, result.failed) == (len(rows), 0, 0)
+    assert {a.status for a in rows} == {"written"}
 
     outbox = settings.data_dir / "outbox"
     files = sorted(p.name for p in outbox.iterdir())
@@ -558,7 +560,7 @@ def test_unwritable_outbox_is_a_clear_error_and_the_row_stays_queued(
 
     outbox.unlink()
     clock.advance(minutes=5)
-    assert sender.deliver_due().sent == len(rows)
+    assert sender.deliver_due().written == len(rows)
     assert len(list(outbox.glob("*.eml"))) == len(rows)
 
 

@@ -217,6 +217,7 @@ class Notifier:
             child_first_name=child.first_name if child else None,
             child_last_name=child.last_name if child else None,
             child_name_given=episode.child_name_given,
+            child_date_of_birth=child.date_of_birth if child else None,
             placement_name=child.placement_name if child else None,
             risk_level=episode.risk_level,
             last_seen_at=episode.last_seen_at,
@@ -265,12 +266,22 @@ class Notifier:
             child_id=episode.child_id,
             child_first_name=child.first_name if child else None,
             child_last_name=child.last_name if child else None,
+            child_name_given=episode.child_name_given,
+            child_date_of_birth=child.date_of_birth if child else None,
+            placement_name=child.placement_name if child else None,
+            risk_level=episode.risk_level,
+            last_seen_at=episode.last_seen_at,
+            last_seen_text=episode.last_seen_text,
+            last_seen_location=episode.last_seen_location,
+            police_reference=episode.police_reference,
             returned_at=episode.returned_at,
+            returned_by=episode.returned_by,
+            safe_and_well=episode.safe_and_well,
+            # The worker who sent the outcome; staff, so no carer check applies.
+            reported_by=to,
+            sender_known=True,
             episode_status=episode.status,
-            note=(
-                f"The interview outcome you sent is missing: {missing}. It does not count "
-                "as completed until it is whole: reply with the form filled in."
-            ),
+            extra={"missing_parts": missing},
             message_id=message.message_id,
             inbound_id=message.id,
         )
@@ -470,6 +481,7 @@ class Notifier:
             child_first_name=child.first_name if child else None,
             child_last_name=child.last_name if child else None,
             child_name_given=e.child_name_given if e else None,
+            child_date_of_birth=child.date_of_birth if child else None,
             placement_name=child.placement_name if child else None,
             risk_level=e.risk_level if e else None,
             risk_notes=e.risk_notes if e else None,
