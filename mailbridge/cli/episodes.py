@@ -33,7 +33,7 @@ def add_parsers(sub: Any) -> None:
         "episode", help="one episode and its timeline; --absence-type sets its SSDA903 code"
     )
     episode.add_argument("reference", help="e.g. MB-2026-00042")
-    episode.add_argument("--json", action="store_true")
+    episode.add_argument("--json", action="store_true", help="the episode as JSON on stdout")
     episode.add_argument(
         "--absence-type",
         type=str.upper,

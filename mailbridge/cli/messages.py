@@ -33,7 +33,11 @@ def add_parsers(sub: Any) -> None:
 
     messages = sub.add_parser("messages", help="list stored inbound messages")
     messages.add_argument("--json", action="store_true", help="print a JSON array on stdout")
-    messages.add_argument("--status", choices=["pending", "processed", "ignored", "failed"])
+    messages.add_argument(
+        "--status",
+        choices=["pending", "processed", "ignored", "failed"],
+        help="only messages in this state",
+    )
     messages.add_argument("--limit", type=int, help="list at most this many (oldest first)")
     messages.add_argument(
         "--triage",

@@ -46,7 +46,7 @@ def add_parsers(sub: Any) -> None:
     )
     dig.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
     dig.add_argument("--send", action="store_true", help="queue the due digests, then deliver")
-    dig.add_argument("--json", action="store_true")
+    dig.add_argument("--json", action="store_true", help="each period's state as JSON on stdout")
 
     report = sub.add_parser(
         "report",

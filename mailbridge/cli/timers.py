@@ -33,13 +33,13 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="perform what is due (and the triage summaries), then deliver",
     )
-    due.add_argument("--json", action="store_true")
+    due.add_argument("--json", action="store_true", help="the actions as JSON on stdout")
 
     interviews = sub.add_parser("interviews", help="return home interviews owed and recorded")
     which = interviews.add_mutually_exclusive_group()
     which.add_argument("--due", action="store_true", help="only those not yet done")
     which.add_argument("--overdue", action="store_true", help="only those past their deadline")
-    interviews.add_argument("--json", action="store_true")
+    interviews.add_argument("--json", action="store_true", help="the interviews as JSON on stdout")
 
 
 def cmd_due(args: argparse.Namespace, settings: Settings) -> int:
