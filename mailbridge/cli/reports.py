@@ -165,6 +165,9 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
                 "to": period.last_day.isoformat(),
                 "sent_at": when.isoformat() if when else None,
                 "due": when is None and period in due,
+                "why_not_due": (
+                    None if when else digest.not_due_reason(settings, period, at, since)
+                ),
             }
         )
     if args.json:
@@ -194,7 +197,11 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     if not rows:
         print("no digests configured (digest.periods is empty)")
     for r in rows:
-        state = f"sent {r['sent_at']}" if r["sent_at"] else ("DUE" if r["due"] else "not due")
+        state = (
+            f"sent {r['sent_at']}"
+            if r["sent_at"]
+            else ("DUE" if r["due"] else f"not due: {r['why_not_due']}")
+        )
         print(f"{r['kind']:<8} {r['from']} to {r['to']}  {state}")
     return 0
 
