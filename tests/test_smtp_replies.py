@@ -23,8 +23,8 @@ from mailbridge.ops import health
 from mailbridge.ops.metrics import ServiceMetrics
 from mailbridge.runtime import refusals
 from mailbridge.store import db, service
-from mailbridge.store.models import Alert, InboundMessage
-from tests.conftest import sample_report
+from mailbridge.store.models import InboundMessage
+from tests.conftest import alert_rows, sample_report, wait_until
 
 ADDR = "missing@council.example"
 T0 = datetime(2026, 11, 26, 21, 10, tzinfo=UTC)
@@ -38,23 +38,6 @@ def stored(svc) -> list[InboundMessage]:
             _ = r.raw
     engine.dispose()
     return rows
-
-
-def alerts(database_url: str, event: str) -> list[Alert]:
-    engine = db.make_engine(database_url)
-    with Session(engine) as s:
-        rows = list(s.scalars(select(Alert).where(Alert.event == event).order_by(Alert.id)))
-    engine.dispose()
-    return rows
-
-
-def wait_for(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -91,19 +74,19 @@ def test_a_misspelt_address_of_ours_is_logged_hashed_counted_shown_and_alerted(
     assert sum("our domain" in m for m in logged) == 3
 
     # Three own-domain 550s reach the threshold: one notice to the duty desk, not one each.
-    wait_for(lambda: len(alerts(database_url, "smtp_refusals")) == 1)
-    (notice,) = alerts(database_url, "smtp_refusals")
+    wait_until(lambda: len(alert_rows(database_url, "smtp_refusals")) == 1)
+    (notice,) = alert_rows(database_url, "smtp_refusals")
     assert notice.role == "duty"
     assert notice.subject.startswith("SMTP REFUSALS: 3 messages to our domain refused")
     assert "code 550:" in notice.body_text and "smtp.addresses" in notice.body_text
     # A fourth refusal in the same hour tells nobody again.
     _refuse(svc, "misssing@council.example")
     time.sleep(1.0)
-    assert len(alerts(database_url, "smtp_refusals")) == 1
+    assert len(alert_rows(database_url, "smtp_refusals")) == 1
 
     engine = db.make_engine(database_url)
     try:
-        wait_for(lambda: _count(engine, "550") == (4, 5))
+        wait_until(lambda: _count(engine, "550") == (4, 5))
         with Session(engine) as s:
             snap = health.snapshot(s, datetime.now(UTC))
         line = health.snapshot_lines(snap, svc.settings.tz)[-1]

@@ -9,13 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from mailbridge.runtime.triage import window_start
-from mailbridge.store import db
-from mailbridge.store.models import Alert
-from tests.conftest import cli_runner
+from tests.conftest import alert_rows, cli_runner
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECEIVED = datetime(2026, 11, 26, 21, 4, tzinfo=UTC)
@@ -28,14 +23,6 @@ def chatter(n: int, sender: str, subject: str = "Cheap watches") -> bytes:
         "Content-Type: text/plain; charset=utf-8\r\n\r\n"
         "Hello, thanks for the training yesterday. Could you send the slides?\r\n"
     ).encode()
-
-
-def alerts(database_url: str, event: str) -> list[Alert]:
-    engine = db.make_engine(database_url)
-    with Session(engine) as s:
-        rows = list(s.scalars(select(Alert).where(Alert.event == event).order_by(Alert.id)))
-    engine.dispose()
-    return rows
 
 
 def test_unknown_senders_are_summarised_known_ones_forwarded(
@@ -58,7 +45,7 @@ def test_unknown_senders_are_summarised_known_ones_forwarded(
     assert "stored 14 message(s)" in out
 
     # The carer's and the staff member's go to the duty desk at once, each on its own.
-    forwarded = alerts(database_url, "not_a_report")
+    forwarded = alert_rows(database_url, "not_a_report")
     assert len({a.inbound_id for a in forwarded}) == 2
     assert all(a.role in ("duty", "apprentice") for a in forwarded)
     # The spam is stored, listed and on the triage list; nobody is alerted for it yet.
@@ -68,13 +55,13 @@ def test_unknown_senders_are_summarised_known_ones_forwarded(
     assert all(m["reason"].startswith("triage: not a report") for m in listed)
     everything = run.json("messages", "--json")
     assert len(everything) == 14 and sum(m["triage"] for m in everything) == 12
-    assert alerts(database_url, "triage_summary") == []
+    assert alert_rows(database_url, "triage_summary") == []
 
     # Within the hour, nothing is due; once it has ended, one summary for the duty desk.
     assert run("due", "--run", "--at", "2026-11-26T21:30:00+00:00")[0] == 0
-    assert alerts(database_url, "triage_summary") == []
+    assert alert_rows(database_url, "triage_summary") == []
     assert run("due", "--run", "--at", "2026-11-26T22:01:00+00:00")[0] == 0
-    (summary,) = alerts(database_url, "triage_summary")
+    (summary,) = alert_rows(database_url, "triage_summary")
     assert summary.role == "duty"
     assert summary.subject == (
         "TRIAGE: 12 messages that are not reports (26 Nov 2026 21:00-22:00 GMT)"
@@ -85,7 +72,7 @@ def test_unknown_senders_are_summarised_known_ones_forwarded(
     assert "mailbridge messages --triage" in summary.body_text
     # Later ticks, or a second instance, send no second summary for the same hour.
     assert run("due", "--run", "--at", "2026-11-26T22:30:00+00:00")[0] == 0
-    assert len(alerts(database_url, "triage_summary")) == 1
+    assert len(alert_rows(database_url, "triage_summary")) == 1
 
 
 def test_windows_are_the_configured_length():
@@ -103,5 +90,5 @@ def test_summary_off_means_an_alert_each(database_url, tmp_path, monkeypatch, ca
     path = tmp_path / "spam.eml"
     path.write_bytes(chatter(1, "offers@spam.example"))
     assert run("inject", str(path))[0] == 0
-    assert {a.role for a in alerts(database_url, "not_a_report")} >= {"duty"}
+    assert {a.role for a in alert_rows(database_url, "not_a_report")} >= {"duty"}
     assert run.json("messages", "--triage", "--json") == []
