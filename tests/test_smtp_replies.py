@@ -9,6 +9,7 @@ import logging
 import smtplib
 import socket
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -207,3 +208,35 @@ def test_counts_from_two_instances_add_up_and_the_notice_goes_once(engine, make_
     for _ in range(4):
         third.reply("550 5.1.1 <x@council.example>: no", own_domain=True, peer=None)
     assert refusals.record(engine, third, notifier, settings, later) == 1
+
+
+def test_metrics_of_a_running_serve_count_each_reply_code(engine, make_settings, run_service):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        http_port = int(sock.getsockname()[1])
+    settings = make_settings(
+        "[smtp]\nmax_message_size = 20000\n", http_enabled="true", http_port=str(http_port)
+    )
+    svc = run_service(settings)
+    assert _refuse(svc, "nobody@elsewhere.example")[0] == 550
+    with smtplib.SMTP(svc.host, svc.port, timeout=30) as c:
+        c.sendmail("carer@homes.example", [ADDR], sample_report(1))
+        c.ehlo()
+        c.mail("carer@homes.example")
+        c.rcpt(ADDR)
+        assert c.data(sample_report(2) + b"x" * 30000)[0] == 552
+
+    def counts() -> dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        return {
+            s.labels["code"]: s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "mailbridge_smtp_replies_total"
+        }
+
+    wait_until(lambda: counts().get("221", 0) >= 2)
+    got = counts()
+    assert (got["550"], got["552"], got["354"]) == (1, 1, 2)
+    assert got["250"] >= 6  # EHLO x3, MAIL x2, RCPT x1+1, DATA x1
