@@ -259,7 +259,14 @@ def test_cli_lists_and_sends_the_due_digest(
     )
     shown = run.json("digest", "--at", "2026-11-16T08:00", "--json")
     assert shown["periods"] == [
-        {"kind": "weekly", "from": "2026-11-09", "to": "2026-11-15", "sent_at": None, "due": True}
+        {
+            "kind": "weekly",
+            "from": "2026-11-09",
+            "to": "2026-11-15",
+            "sent_at": None,
+            "due": True,
+            "why_not_due": None,
+        }
     ]
     code, out, err = run("digest", "--at", "2026-11-16T08:00", "--send")
     assert code == 0, err
