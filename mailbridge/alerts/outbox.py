@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.profiles import Profile, load_profile
@@ -34,7 +34,7 @@ from mailbridge.routing.rules import (
     resolve_roles,
 )
 from mailbridge.settings.config import Settings, load_routing_file
-from mailbridge.store import directory
+from mailbridge.store import directory, triage
 from mailbridge.store.models import QUEUED, Alert, DueAction, Episode, InboundMessage
 from mailbridge.store.sql import insert_ignore
 from mailbridge.timers.plan import acknowledge_reminder, repeat_missing, repeat_missing_note
@@ -68,6 +68,7 @@ class Notifier:
         self.renderer = Renderer(tz=settings.tz, override_dir=Path(override) if override else None)
         self.domain = settings.from_address.rpartition("@")[2] or "localhost"
         self.own = {a.lower() for a in settings.smtp.addresses}
+        self.own_domains = {a.rpartition("@")[2] for a in (*self.own, settings.from_address)}
         # With no sender check configured there is nothing to report per alert: a warning on
         # every alert would soon be read past (docs/trust.md says how to turn the check on).
         self.checks_senders = bool(settings.trust.authserv_ids or settings.trust.dkim_verify)
@@ -390,6 +391,7 @@ class Notifier:
             child_first_name=child.first_name if child else None,
             child_last_name=child.last_name if child else None,
             child_name_given=episode.child_name_given,
+            child_date_of_birth=child.date_of_birth if child else None,
             placement_name=child.placement_name if child else None,
             risk_level=episode.risk_level,
             last_seen_at=episode.last_seen_at,
@@ -429,12 +431,22 @@ class Notifier:
             child_id=episode.child_id,
             child_first_name=child.first_name if child else None,
             child_last_name=child.last_name if child else None,
+            child_name_given=episode.child_name_given,
+            child_date_of_birth=child.date_of_birth if child else None,
+            placement_name=child.placement_name if child else None,
+            risk_level=episode.risk_level,
+            last_seen_at=episode.last_seen_at,
+            last_seen_text=episode.last_seen_text,
+            last_seen_location=episode.last_seen_location,
+            police_reference=episode.police_reference,
             returned_at=episode.returned_at,
+            returned_by=episode.returned_by,
+            safe_and_well=episode.safe_and_well,
+            # The worker who sent the outcome; staff, so no carer check applies.
+            reported_by=to,
+            sender_known=True,
             episode_status=episode.status,
-            note=(
-                f"The interview outcome you sent is missing: {missing}. It does not count "
-                "as completed until it is whole: reply with the form filled in."
-            ),
+            extra={"missing_parts": missing},
             message_id=message.message_id,
             inbound_id=message.id,
         )
@@ -455,6 +467,49 @@ class Notifier:
                 )
             ],
         )
+
+    def to_triage(self, session: Session, sender: str | None) -> bool:
+        """True when a non-report from ``sender`` waits for the triage summary instead of an
+        alert now: the summary is on and the sender is neither a carer nor staff (a carer on
+        record, a role in the routing file, an allocated worker, or an address of our domain).
+        """
+        if self.settings.processing.triage_summary_minutes <= 0:
+            return False
+        staff = {c.address.lower() for c in self.routing.roles.values()}
+        return (
+            triage.known_sender(session, sender, staff=staff, staff_domains=self.own_domains)
+            is None
+        )
+
+    def desk_notice(
+        self,
+        session: Session,
+        *,
+        event: str,
+        key: str,
+        now: datetime,
+        note: str | None,
+        extra: Mapping[str, str],
+    ) -> int:
+        """A notice for the duty desk alone (refusals, the triage summary), once per ``key``.
+
+        The (event_key, recipient) key makes a second instance's or a second tick's notice for
+        the same hour a no-op. Returns the rows queued (0 when the notice was already sent).
+        """
+        recipients = resolve_roles(
+            self.routing, event_for_child(event, now, None), ("duty",), event.replace("_", " ")
+        )
+        facts = AlertFacts(event=event, received_at=now, note=note, extra=dict(extra))
+        before = session.scalar(
+            select(func.count()).select_from(Alert).where(Alert.event_key == key)
+        )
+        self._queue_routed(
+            session, facts, recipients, episode_id=None, inbound_id=None, now=now, event_key=key
+        )
+        after = session.scalar(
+            select(func.count()).select_from(Alert).where(Alert.event_key == key)
+        )
+        return int(after or 0) - int(before or 0)
 
     def delivery_failed(self, session: Session, alert: Alert, error: str, now: datetime) -> None:
         """An alert that could not be delivered is itself a child nobody may be looking for."""
@@ -712,6 +767,7 @@ class Notifier:
             child_first_name=child.first_name if child else None,
             child_last_name=child.last_name if child else None,
             child_name_given=e.child_name_given if e else None,
+            child_date_of_birth=child.date_of_birth if child else None,
             placement_name=child.placement_name if child else None,
             risk_level=e.risk_level if e else None,
             risk_notes=e.risk_notes if e else None,

@@ -87,6 +87,9 @@ EVENTS = (
     "not_a_report",
     "failed",
     "delivery_failed",
+    "smtp_refusals",
+    "triage_summary",
+    "interview_incomplete",
 )
 # Roles outside the council: one template set each, for every event (docs/out-of-area.md).
 ROLE_TEMPLATES = ("host_authority", "police")
@@ -138,6 +141,7 @@ class AlertFacts:
     child_first_name: str | None = None
     child_last_name: str | None = None
     child_name_given: str | None = None  # the name as the carer wrote it (unmatched reports)
+    child_date_of_birth: date | None = None  # from the directory; the age is worked out from it
     placement_name: str | None = None
     risk_level: str | None = None
     risk_notes: str | None = None
@@ -237,6 +241,45 @@ def human_list(items: Sequence[str]) -> str:
     if len(parts) <= 1:
         return "".join(parts)
     return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def age_on(born_on: date, on: date) -> int:
+    """Whole years from ``born_on`` to ``on`` (a 29 February birthday counts on 1 March)."""
+    return on.year - born_on.year - ((on.month, on.day) < (born_on.month, born_on.day))
+
+
+def born(dob: date | None, at: datetime, tz: ZoneInfo) -> str | None:
+    """'14 Mar 2011 (age 15)' at the local date of ``at``; None when there is no date."""
+    if dob is None:
+        return None
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    age = age_on(dob, aware.astimezone(tz).date())
+    shown = f"{dob.day} {_MONTHS[dob.month - 1]} {dob.year}"
+    return f"{shown} (age {age})" if age >= 0 else shown
+
+
+def reporter_line(facts: AlertFacts) -> str | None:
+    """Who sent this and how to call them, on one line: name, phone, address, standing."""
+    if not (facts.reported_by or facts.reporter_name or facts.reporter_phone):
+        return None
+    parts = [one_line(facts.reporter_name)] if facts.reporter_name else []
+    parts.append(f"phone {one_line(facts.reporter_phone) or NOT_STATED}")
+    if facts.reported_by:
+        standing = "known carer" if facts.sender_known else "SENDER UNVERIFIED"
+        parts.append(f"{one_line(facts.reported_by)} ({standing})")
+    return ", ".join(parts)
+
+
+def identifiers_line(facts: AlertFacts) -> str | None:
+    """The internal identifiers, for the footer: message number, Message-ID, match confidence."""
+    parts = []
+    if facts.inbound_id is not None:
+        parts.append(f"message {facts.inbound_id}")
+    if facts.message_id:
+        parts.append(f"Message-ID <{one_line(facts.message_id).strip('<>')}>")
+    if facts.match_confidence is not None:
+        parts.append(f"match confidence {_percent(facts.match_confidence)}")
+    return " · ".join(parts) or None
 
 
 def _not_stated(value: object) -> object:
@@ -342,6 +385,7 @@ class Renderer:
             "html_lines": _html_lines,
             "match_label": _match_label,
             "one_line": one_line,
+            "split_lines": lambda v: [one_line(x) for x in str(v or "").split("\n") if x.strip()],
         }
         env.filters.update(filters)
         return env
@@ -475,6 +519,9 @@ class Renderer:
         ctx["child_name"] = full or None
         ctx["event_label"] = _event_label(facts.event)
         ctx["timezone"] = str(self.tz.key)
+        ctx["child_born"] = born(facts.child_date_of_birth, facts.received_at, self.tz)
+        ctx["reporter"] = reporter_line(facts)
+        ctx["identifiers"] = identifiers_line(facts)
         return ctx
 
 

@@ -22,7 +22,11 @@ def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
     alerts = sub.add_parser("alerts", help="list alert rows (the outbox)")
     alerts.add_argument("--json", action="store_true", help="print a JSON array on stdout")
-    alerts.add_argument("--status", choices=["queued", "sent", "failed"])
+    alerts.add_argument(
+        "--status",
+        choices=["queued", "sent", "written", "failed"],
+        help="only rows in this state (written: to an .eml file, no relay)",
+    )
 
     deliver = sub.add_parser(
         "deliver", help="run one delivery pass over queued alerts that are due"

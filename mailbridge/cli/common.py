@@ -64,4 +64,10 @@ def login_name() -> str:
 
 
 def print_delivery(report: DeliveryReport) -> None:
+    if report.written:  # no relay: files only, and the line says so
+        print(
+            f"alerts: {report.written} written to files (no relay), {report.sent} sent, "
+            f"{report.retried} to retry, {report.failed} failed"
+        )
+        return
     print(f"alerts: {report.sent} sent, {report.retried} to retry, {report.failed} failed")

@@ -30,7 +30,9 @@ def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
     directory = sub.add_parser("directory", help="children, placements, carers and allocations")
     dirsub = directory.add_subparsers(dest="directory_command", metavar="ACTION", required=True)
-    dir_import = dirsub.add_parser("import", help="import a directory CSV (see DESIGN.md)")
+    dir_import = dirsub.add_parser(
+        "import", help="import a directory CSV (its columns: README, 'The directory')"
+    )
     dir_import.add_argument("file", metavar="FILE.csv")
     dir_show = dirsub.add_parser("show", help="one child, with current and past allocations")
     dir_show.add_argument("child_id", metavar="CHILD_ID")

@@ -19,6 +19,7 @@ from mailbridge.settings.config import (
     Settings,
 )
 from mailbridge.store import inbound as store
+from mailbridge.store import triage
 from mailbridge.store.models import InboundMessage
 
 
@@ -32,8 +33,17 @@ def add_parsers(sub: Any) -> None:
 
     messages = sub.add_parser("messages", help="list stored inbound messages")
     messages.add_argument("--json", action="store_true", help="print a JSON array on stdout")
-    messages.add_argument("--status", choices=["pending", "processed", "ignored", "failed"])
-    messages.add_argument("--limit", type=int)
+    messages.add_argument(
+        "--status",
+        choices=["pending", "processed", "ignored", "failed"],
+        help="only messages in this state",
+    )
+    messages.add_argument("--limit", type=int, help="list at most this many (oldest first)")
+    messages.add_argument(
+        "--triage",
+        action="store_true",
+        help="only the triage list: non-reports from unknown senders, summarised hourly",
+    )
 
     reprocess = sub.add_parser("reprocess", help="run one stored message through processing again")
     reprocess.add_argument("id", type=int)
@@ -84,13 +94,19 @@ def message_json(row: InboundMessage) -> dict[str, Any]:
         "error": row.error,
         "attempts": row.attempts,
         "duplicate_of": row.duplicate_of,
+        "triage": bool(row.reason and row.reason.startswith(triage.PREFIX)),
     }
 
 
 def cmd_messages(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings)
     with Session(engine) as session:
-        rows = store.list_messages(session, status=args.status, limit=args.limit)
+        rows = store.list_messages(
+            session,
+            status=args.status,
+            limit=args.limit,
+            reason_prefix=triage.PREFIX if args.triage else None,
+        )
         data = [message_json(r) for r in rows]
     engine.dispose()
     if args.json:

@@ -53,7 +53,7 @@ def add_parsers(sub: Any) -> None:
     )
     dig.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
     dig.add_argument("--send", action="store_true", help="queue the due digests, then deliver")
-    dig.add_argument("--json", action="store_true")
+    dig.add_argument("--json", action="store_true", help="each period's state as JSON on stdout")
 
     report = sub.add_parser(
         "report",
@@ -186,6 +186,9 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
                 "to": period.last_day.isoformat(),
                 "sent_at": when.isoformat() if when else None,
                 "due": when is None and period in due,
+                "why_not_due": (
+                    None if when else digest.not_due_reason(settings, period, at, since)
+                ),
             }
         )
     if args.json:
@@ -215,7 +218,11 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     if not rows:
         print("no digests configured (digest.periods is empty)")
     for r in rows:
-        state = f"sent {r['sent_at']}" if r["sent_at"] else ("DUE" if r["due"] else "not due")
+        state = (
+            f"sent {r['sent_at']}"
+            if r["sent_at"]
+            else ("DUE" if r["due"] else f"not due: {r['why_not_due']}")
+        )
         print(f"{r['kind']:<8} {r['from']} to {r['to']}  {state}")
     return 0
 

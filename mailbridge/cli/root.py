@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_log_level(command: str, configured: str) -> str:
+    """`serve` logs at service.log_level. A one-shot command prints its own summary, so its
+    INFO lines (each alert sent, each message processed) would only trail after it: such a
+    command logs warnings and errors unless DEBUG is configured or --log-level is given."""
+    if command == "serve" or configured.upper() == "DEBUG":
+        return configured
+    return "WARNING" if configured.upper() == "INFO" else configured
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -74,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mailbridge: {exc}", file=sys.stderr)
         return 2
     setup_logging(
-        args.log_level or settings.service.log_level,
+        args.log_level or command_log_level(args.command, settings.service.log_level),
         args.log_format or settings.service.log_format,
         parse_levels(settings.service.log_levels)[0],
     )

@@ -55,7 +55,13 @@ def add_parsers(sub: Any) -> None:
         const=True,
         help="the sender is a carer on record (the default when --child is given)",
     )
-    known.add_argument("--sender-unknown", dest="sender_known", action="store_const", const=False)
+    known.add_argument(
+        "--sender-unknown",
+        dest="sender_known",
+        action="store_const",
+        const=False,
+        help="the sender is not a carer on record for the child",
+    )
     verified = rtest.add_mutually_exclusive_group()
     verified.add_argument(
         "--sender-verified",
@@ -66,7 +72,11 @@ def add_parsers(sub: Any) -> None:
         help="the sender check passed (docs/trust.md); default: not verified",
     )
     verified.add_argument(
-        "--sender-unverified", dest="sender_verified", action="store_const", const=False
+        "--sender-unverified",
+        dest="sender_verified",
+        action="store_const",
+        const=False,
+        help="the sender check did not pass (the default)",
     )
     rtest.add_argument("--json", action="store_true", help="JSON on stdout")
 

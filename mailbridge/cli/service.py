@@ -45,7 +45,11 @@ def _oauth2_line(settings: Settings) -> str:
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    sub.add_parser("serve", help="run the SMTP listener, the processing worker and the sender")
+    sub.add_parser(
+        "serve",
+        help="run the SMTP listener, the IMAP watcher (imap.url), the processing worker, the "
+        "sender, the timers and digests, and /metrics and /healthz ([http])",
+    )
 
     sub.add_parser("check-config", help="validate the settings; name every key at fault")
 

@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailbridge.alerts.outbox import Notifier
 from mailbridge.cli.common import Command, parse_at, print_delivery, print_json
 from mailbridge.clock import system_clock
+from mailbridge.runtime import triage
 from mailbridge.runtime.serve import make_runner, make_workers, open_store
 from mailbridge.settings.config import (
     Settings,
@@ -26,14 +28,18 @@ def add_parsers(sub: Any) -> None:
         "due", help="escalations, reminders and interview deadlines pending; --run performs them"
     )
     due.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
-    due.add_argument("--run", action="store_true", help="perform what is due, then deliver")
-    due.add_argument("--json", action="store_true")
+    due.add_argument(
+        "--run",
+        action="store_true",
+        help="perform what is due (and the triage summaries), then deliver",
+    )
+    due.add_argument("--json", action="store_true", help="the actions as JSON on stdout")
 
     interviews = sub.add_parser("interviews", help="return home interviews owed and recorded")
     which = interviews.add_mutually_exclusive_group()
     which.add_argument("--due", action="store_true", help="only those not yet done")
     which.add_argument("--overdue", action="store_true", help="only those past their deadline")
-    interviews.add_argument("--json", action="store_true")
+    interviews.add_argument("--json", action="store_true", help="the interviews as JSON on stdout")
 
 
 def cmd_due(args: argparse.Namespace, settings: Settings) -> int:
@@ -43,6 +49,7 @@ def cmd_due(args: argparse.Namespace, settings: Settings) -> int:
     performed = []
     if args.run:
         performed = runner.run_due(at)
+        triage.summarise(engine, Notifier(settings, routing=runner.routing), settings, at)
         _worker, sender = make_workers(engine, settings)
         delivery = sender.deliver_due()
     rows: list[dict[str, Any]] = [

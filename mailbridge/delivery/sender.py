@@ -42,7 +42,15 @@ from mailbridge.ops.logs import log_context
 from mailbridge.runtime.loop import BackgroundLoop
 from mailbridge.settings.config import Settings
 from mailbridge.store import inbound
-from mailbridge.store.models import FAILED, QUEUED, SENT, Alert, Episode, InboundMessage
+from mailbridge.store.models import (
+    FAILED,
+    QUEUED,
+    SENT,
+    WRITTEN,
+    Alert,
+    Episode,
+    InboundMessage,
+)
 from mailbridge.store.sql import claim
 
 log = logging.getLogger(__name__)
@@ -379,13 +387,14 @@ def build_email(
 
 @dataclass
 class DeliveryReport:
-    sent: int = 0
+    sent: int = 0  # to the relay
     retried: int = 0
     failed: int = 0
+    written: int = 0  # to .eml files in the outbox directory (no relay): nobody emailed yet
 
     @property
     def handled(self) -> int:
-        return self.sent + self.retried + self.failed
+        return self.sent + self.written + self.retried + self.failed
 
 
 FallbackFactory = Callable[[Session, Alert, str], None]
@@ -516,9 +525,10 @@ class Sender(BackgroundLoop):
         for _ in range(max_passes):
             report = self.deliver_once()
             total.sent += report.sent
+            total.written += report.written
             total.retried += report.retried
             total.failed += report.failed
-            if report.sent + report.failed == 0:
+            if report.sent + report.written + report.failed == 0:
                 break
         return total
 
@@ -752,18 +762,24 @@ class Sender(BackgroundLoop):
         if alert is None or alert.status != QUEUED:
             return
         if temporary is None and permanent is None:
-            alert.status = SENT
+            # A file in the outbox is not an email anyone has: say so in the status.
+            done = WRITTEN if isinstance(self.transport, FileTransport) else SENT
+            alert.status = done
             alert.sent_at = now
             alert.last_error = None
-            report.sent += 1
+            if done == WRITTEN:
+                report.written += 1
+            else:
+                report.sent += 1
             facts = self._facts.get(alert.id)
             if facts is not None and facts.received_at is not None:
                 self._sent_now.append((facts.received_at, now, alert.event))
             log.info(
-                "alert id=%s event=%s role=%s status=sent attempts=%s",
+                "alert id=%s event=%s role=%s status=%s attempts=%s",
                 alert.id,
                 alert.event,
                 alert.role,
+                done,
                 alert.attempts,
             )
             inbound.audit(
@@ -772,7 +788,7 @@ class Sender(BackgroundLoop):
                 actor="sender",
                 entity="alert",
                 entity_id=alert.id,
-                action="sent",
+                action=done,
                 detail={"attempts": alert.attempts},
             )
             return

@@ -79,6 +79,12 @@ _MAX_EMAIL = 320
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# UK day-first, as Excel saves en-GB dates: 14/03/2012 (also 14.03.2012 and 14-03-2012).
+_UK_DATE = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|\d{4})")
+_MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
 
 
 
@@ -217,12 +223,14 @@ def parse_csv(text: str) -> ParsedDirectory:
         )
     extras = [k for k in keys if k and k not in REQUIRED_COLUMNS and k not in OPTIONAL_COLUMNS]
 
+    body = list(records)
+    day_first = _day_first_file(keys, body)
     rows: list[DirectoryRow] = []
     errors: list[RowError] = []
     first_line: dict[str, int] = {}
     placement_types: dict[str, tuple[str, int]] = {}
     data_rows = 0
-    for line, fields in records:
+    for line, fields in body:
         if not any(f.strip() for f in fields):
             continue  # blank lines and Excel's ",,,,," rows carry nothing
         data_rows += 1
@@ -240,7 +248,7 @@ def parse_csv(text: str) -> ParsedDirectory:
             continue
         if child_id:
             first_line[child_id] = line
-        row, problems = _parse_row(line, values, extras)
+        row, problems = _parse_row(line, values, extras, day_first=day_first)
         if row is not None and row.placement_name and row.placement_type:
             known = placement_types.get(row.placement_name)
             if known is not None and known[0] != row.placement_type:
@@ -288,7 +296,7 @@ def _records(text: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def _parse_row(
-    line: int, values: dict[str, str], extras: Sequence[str]
+    line: int, values: dict[str, str], extras: Sequence[str], *, day_first: bool = False
 ) -> tuple[DirectoryRow | None, list[str]]:
     problems: list[str] = []
     for key in ("child_id", "first_name", "last_name"):
@@ -303,12 +311,9 @@ def _parse_row(
     dob: date | None = None
     raw_dob = values["date_of_birth"]
     if raw_dob:
-        try:
-            if not _DATE.fullmatch(raw_dob):
-                raise ValueError
-            dob = date.fromisoformat(raw_dob)
-        except ValueError:
-            problems.append(f"date_of_birth {raw_dob!r} is not a date in YYYY-MM-DD form")
+        dob, problem = parse_birth_date(raw_dob, day_first=day_first)
+        if problem:
+            problems.append(f"date_of_birth {raw_dob!r} {problem}")
 
     carers: list[str] = []
     for part in re.split(r"[;,]", values["carer_emails"]):
@@ -351,6 +356,57 @@ def _parse_row(
         problems,
     )
 
+
+
+def _day_first_file(keys: Sequence[str], body: Sequence[tuple[int, list[str]]]) -> bool:
+    """True when the file's slash dates are plainly day-first: one has a day above 12 (14/03)
+    and none has a month above 12 (03/14, a US export)."""
+    if "date_of_birth" not in keys:
+        return False
+    at = keys.index("date_of_birth")
+    days_over = months_over = False
+    for _, fields in body:
+        m = _UK_DATE.fullmatch(fields[at].strip()) if len(fields) > at else None
+        if m:
+            days_over |= int(m.group(1)) > 12
+            months_over |= int(m.group(3)) > 12
+    return days_over and not months_over
+
+
+def parse_birth_date(
+    text: str, *, day_first: bool = False, today: date | None = None
+) -> tuple[date | None, str | None]:
+    """A date of birth from ISO (2012-03-14) or UK day-first (14/03/2012): (date, None), or
+    (None, why not). Refused: impossible dates (31/02/2012, a date still to come), two-digit
+    years, and a day-first date whose day and month could be either way round (03/04/2012 is
+    3 April in en-GB but 4 March in a US export) unless ``day_first``: the rest of the file
+    shows it is day-first. On doubt, the safe state is no date at all.
+    """
+    text = text.strip()
+    if _DATE.fullmatch(text):
+        try:
+            found = date.fromisoformat(text)
+        except ValueError:
+            return None, "is not a real date"
+    elif m := _UK_DATE.fullmatch(text):
+        day, month, year = int(m.group(1)), int(m.group(3)), m.group(4)
+        if len(year) == 2:
+            return None, "has a two-digit year: write the year in full, or use YYYY-MM-DD"
+        if day <= 12 and month <= 12 and day != month and not day_first:
+            return None, (
+                f"is ambiguous ({day} {_MONTH_NAMES[month - 1]} or {month} "
+                f"{_MONTH_NAMES[day - 1]}?; no date in the file has a day above 12): "
+                "write it as YYYY-MM-DD"
+            )
+        try:
+            found = date(int(year), month, day)
+        except ValueError:
+            return None, "is not a real date"
+    else:
+        return None, "is not a date in YYYY-MM-DD or DD/MM/YYYY form"
+    if found > (today or date.today()):
+        return None, "is in the future"
+    return found, None
 
 
 def _valid_email(address: str) -> bool:

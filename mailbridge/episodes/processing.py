@@ -34,7 +34,7 @@ from mailbridge.reading.message import ReadLimits, ReadMessage, read_message
 from mailbridge.reading.trust import NOT_CHECKED, DnsFunc, Verdict, assess
 from mailbridge.runtime.pipeline import Outcome, Pipeline
 from mailbridge.settings.config import Settings
-from mailbridge.store import directory, inbound
+from mailbridge.store import directory, inbound, triage
 from mailbridge.store.episodes import next_reference
 from mailbridge.store.models import (
     IGNORED,
@@ -285,6 +285,9 @@ class ReadingPipeline:
             stale=stale,
         )
         if decision.action == "ignore":
+            if child_id is None and self.notifier.to_triage(session, sender):
+                # Unknown sender, no child named: listed, and in the duty desk's summary.
+                return Outcome(IGNORED, f"{triage.PREFIX}not a report: {decision.reason}")
             # Ignored, but never silently: the duty desk sees it with the original attached.
             self.notifier.message_event(
                 session,

@@ -21,6 +21,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
 from aiosmtpd.smtp import Session as SmtpSession
 
 from mailbridge.ingress.limits import ConnectionLimiter, RateLimiter
+from mailbridge.ingress.replies import ReplyTally, domains_of
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.ops import passwords, tls
 from mailbridge.settings.config import SmtpSettings, accepts_address
@@ -29,6 +30,16 @@ log = logging.getLogger(__name__)
 
 TEMP_FAIL = "451 4.3.0 Requested action aborted: local storage problem, please try again later"
 HEADER_TOO_BIG = "552 5.3.4 Message header too large"
+# aiosmtpd's own 552 texts ("Too much mail data") name no limit and no enhanced code.
+# A DATA line is read up to the size limit, so aiosmtpd's "500 Line too long" there means a
+# line longer than a whole message may be: too big, said the same way.
+_AIOSMTPD_TOO_BIG = (
+    "552 Error: Too much mail data",
+    "552 Error: message size exceeds",
+    "500 Line too long",
+)
+# Command lines keep the RFC 5321 limit; DATA lines may be as long as a whole message.
+COMMAND_LINE_LIMIT = 1001
 # Failed or repeated AUTH commands per connection before aiosmtpd closes it with 421.
 AUTH_ATTEMPTS = 3
 # An end-of-data look-alike that is not <CRLF>.<CRLF>: a sign of an SMTP smuggling attempt.
@@ -39,6 +50,11 @@ def header_block_size(raw: bytes) -> int:
     """Bytes before the blank line that ends the header block (all of them when there is none)."""
     ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
     return min(ends) if ends else len(raw)
+
+
+def too_big(limit: int) -> str:
+    """The 552 for a message over smtp.max_message_size, saying what the limit is."""
+    return f"552 5.3.4 Message too big: the limit is {limit} bytes ({limit / 1_048_576:.1f} MB)"
 
 
 def _ip(peer: Any) -> str:
@@ -117,6 +133,8 @@ class IntakeHandler:
         rcpt_options: list[str],
     ) -> str:
         if not accepts_address(self.settings.addresses, address):
+            # Counted as ours when the domain is ours: a misspelt address, a wrong setting.
+            session.refused_recipient = address  # type: ignore[attr-defined]
             return f"550 5.1.1 <{address}>: mailbox unavailable, this address takes no mail"
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
             return "452 4.5.3 Too many recipients"
@@ -213,8 +231,11 @@ def _dummy_hash() -> str:
 class Listener:
     """The listening socket and its live sessions, so shutdown can drain them."""
 
-    def __init__(self, settings: SmtpSettings, intake: Intake) -> None:
+    def __init__(
+        self, settings: SmtpSettings, intake: Intake, tally: ReplyTally | None = None
+    ) -> None:
         self.settings = settings
+        self.tally = tally or ReplyTally(domains_of(settings.addresses))
         self.tls_context: ssl.SSLContext | None = None
         if settings.tls_cert_file:
             self.tls_context = tls.server_context(settings.tls_cert_file, settings.tls_key_file)
@@ -248,11 +269,46 @@ class Listener:
                     if self._handler_coroutine is not None:
                         self._handler_coroutine.cancel()  # never greets
                     text = refusal.format(host=listener.hostname, reason=reason)
+                    listener.tally.reply(text, own_domain=False, peer=ip)
                     transport.write(text.encode())  # type: ignore[attr-defined]
                     transport.close()
                     return
                 self.admitted_ip = ip
                 listener.sessions.add(self)
+
+            async def push(self, status: Any) -> None:
+                """Every reply passes here: 552 names the limit; each is counted."""
+                text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
+                if text.startswith(_AIOSMTPD_TOO_BIG):
+                    text = too_big(listener.settings.max_message_size)
+                session = self.session
+                refused = getattr(session, "refused_recipient", None)
+                if refused is not None:
+                    own = listener.tally.is_own(refused)
+                    session.refused_recipient = None  # type: ignore[union-attr]
+                else:
+                    envelope = self.envelope
+                    own = bool(envelope is not None and envelope.rcpt_tos)
+                listener.tally.reply(
+                    text, own_domain=own, peer=_peer(session.peer if session else None)
+                )
+                await super().push(text)
+
+            async def smtp_DATA(self, arg: str) -> None:
+                """Long lines (web forms, some phones) are read whole, up to the size limit.
+
+                aiosmtpd reads DATA with the command-line limit (1001) and answers 500 to a
+                longer line; RFC 5322 lets a receiver be liberal. Lines still end only at
+                CRLF, so bare-LF smuggling is caught as before (handle_DATA).
+                """
+                limit = listener.settings.max_message_size + 2
+                self._reader._limit = limit  # type: ignore[attr-defined]
+                self.line_length_limit = limit
+                try:
+                    await super().smtp_DATA(arg)
+                finally:
+                    self._reader._limit = COMMAND_LINE_LIMIT  # type: ignore[attr-defined]
+                    self.line_length_limit = COMMAND_LINE_LIMIT
 
             def connection_lost(self, exc: Exception | None) -> None:
                 listener.sessions.discard(self)

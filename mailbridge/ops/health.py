@@ -8,13 +8,14 @@ bodies leave this module: sources, statuses, events, roles, times and episode re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from mailbridge.store import service
 from mailbridge.store.models import (
     FAILED,
     PENDING,
@@ -60,6 +61,8 @@ class Snapshot:
     last_message: LastMessage | None
     oldest_alert: OldestAlert | None
     overdue_interviews: list[str]
+    # What the SMTP listener(s) answered in the last 24 hours, by reply code (all instances).
+    smtp_replies: list[service.ReplyCount] = field(default_factory=list)
 
 
 def ping(session: Session) -> None:
@@ -147,6 +150,7 @@ def snapshot(session: Session, now: datetime) -> Snapshot:
         last_message=last_message(session),
         oldest_alert=oldest_alert(session, now),
         overdue_interviews=overdue_interviews(session, now),
+        smtp_replies=service.reply_counts(session, now - timedelta(hours=24)),
     )
 
 
@@ -180,6 +184,9 @@ def snapshot_json(snap: Snapshot) -> dict[str, Any]:
         "overdue_interviews": {
             "count": len(snap.overdue_interviews),
             "episodes": snap.overdue_interviews,
+        },
+        "smtp_replies_24h": {
+            r.code: {"total": r.total, "own_domain": r.own_domain} for r in snap.smtp_replies
         },
     }
 
@@ -219,4 +226,21 @@ def snapshot_lines(snap: Snapshot, tz: Any) -> list[str]:
     lines.append(
         f"overdue interviews: {len(overdue)}{' (' + ', '.join(overdue) + ')' if overdue else ''}"
     )
+    lines.append(f"smtp replies (24 h): {smtp_replies_line(snap.smtp_replies)}")
     return lines
+
+
+def smtp_replies_line(counts: list[service.ReplyCount]) -> str:
+    """'250 x12; refused: 550 x3 (3 to our domain), 552 x1', or 'none'."""
+    if not counts:
+        return "none"
+    fine = [f"{r.code} x{r.total}" for r in counts if r.code < "400"]
+    refused = [
+        f"{r.code} x{r.total}" + (f" ({r.own_domain} to our domain)" if r.own_domain else "")
+        for r in counts
+        if r.code >= "400"
+    ]
+    parts = [", ".join(fine)] if fine else []
+    if refused:
+        parts.append("refused: " + ", ".join(refused))
+    return "; ".join(parts)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -141,6 +141,26 @@ class DatabaseCollector(Collector):
             )
 
 
+class RepliesCollector(Collector):
+    """`mailbridge_smtp_replies_total{code}`: every reply code this instance's listener gave."""
+
+    def __init__(self, totals: Callable[[], dict[str, int]]) -> None:
+        self.totals = totals
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "mailbridge_smtp_replies",
+            "SMTP replies given by this instance's listener, by reply code (250, 451, 550, ...)",
+            labels=["code"],
+        )
+        for code, count in sorted(self.totals().items()):
+            family.add_metric([code], count)
+        yield family
+
+
 class ServiceMetrics:
     """The registry of one `serve`, and the observations the worker and sender report."""
 
@@ -165,6 +185,9 @@ class ServiceMetrics:
         self, engine: Engine, *, clock: Clock = system_clock, imap_state: Callable[[], str]
     ) -> None:
         self.registry.register(DatabaseCollector(engine, clock=clock, imap_state=imap_state))
+
+    def watch_replies(self, totals: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(RepliesCollector(totals))
 
     def processed(self, received_at: datetime, finished_at: datetime, status: str) -> None:
         seconds = max(0.0, (finished_at - received_at).total_seconds())

@@ -120,6 +120,27 @@ def due_periods(settings: Settings, now: datetime, in_use_since: datetime | None
     return periods
 
 
+def not_due_reason(
+    settings: Settings, period: Period, now: datetime, in_use_since: datetime | None
+) -> str | None:
+    """Why the digest of ``period`` is not due at ``now`` (None when it is due), in words an
+    operator can check: no mail yet, the period predates the first message, or the send hour
+    has not come."""
+    if in_use_since is None:
+        return "no message has been received yet, so there are no figures to send"
+    ends = datetime.combine(period.end, datetime.min.time(), settings.tz)
+    if ends <= in_use_since:
+        first = in_use_since.astimezone(settings.tz)
+        return (
+            f"the period ended before the first message ({first:%Y-%m-%d %H:%M %Z}); "
+            "a new installation sends no figures for time before it"
+        )
+    send_from = ends + timedelta(hours=settings.digest.send_hour)
+    if now.astimezone(settings.tz) < send_from:
+        return f"it is sent from {send_from:%Y-%m-%d %H:%M %Z} (digest.send_hour)"
+    return None
+
+
 def in_use_since(engine: Engine) -> datetime | None:
     with Session(engine) as session:
         return session.scalar(select(func.min(InboundMessage.received_at)))

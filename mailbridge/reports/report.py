@@ -14,7 +14,7 @@ import functools
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -53,7 +53,17 @@ def build_report(
     figures = dataclasses.replace(
         figures, repeat_children=_identify(engine, figures.repeat_children, names=names)
     )
-    return Report(figures, names=names, reason_labels=_reason_labels(settings))
+    # The period of the same length just before, for the headline's "against the last one".
+    days = (end - start).days + 1
+    before = stats.count_episodes(
+        engine,
+        start=start - timedelta(days=days),
+        end=start - timedelta(days=1),
+        tz=settings.tz,
+    )
+    return Report(
+        figures, names=names, reason_labels=_reason_labels(settings), previous_episodes=before
+    )
 
 
 def _identify(engine: Engine, children: list[RepeatChild], *, names: bool) -> list[RepeatChild]:
@@ -116,6 +126,8 @@ class Report:
     figures: Figures
     names: bool = False
     reason_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Episodes in the period of the same length just before this one (None: not worked out).
+    previous_episodes: int | None = None
 
     def label(self, code: str) -> str:
         return self.reason_labels.get(code) or code.replace("_", " ")
@@ -292,8 +304,31 @@ class Report:
             .render(r=self, f=self.figures, weekdays=stats.WEEKDAYS, charts=self.charts())
         )
 
+    def headline(self) -> list[tuple[str, str]]:
+        """The managers' first row: missing now, this period against the last, interviews on
+        time. Each is a figure defined once in docs/report.md."""
+        f = self.figures
+        now = f"{f.missing_now_children} child(ren)"
+        if f.missing_now_unmatched:
+            now += f" + {f.missing_now_unmatched} unmatched"
+        if self.previous_episodes is None:
+            trend = f"{f.episodes} episode(s)"
+        else:
+            change = f.episodes - self.previous_episodes
+            trend = (
+                f"{f.episodes} episode(s), {self.previous_episodes} the period before "
+                f"({'+' if change > 0 else ''}{change})"
+            )
+        iv = f.interviews
+        on_time = f"{iv.completed_in_time} of {iv.owed} owed{_pct_text(self.in_time_pct_of_owed)}"
+        return [
+            ("Missing now", now),
+            ("This period against the last", trend),
+            ("Return interviews held on time", on_time),
+        ]
+
     def charts(self) -> dict[str, list[tuple[str, int]]]:
-        """The data of the four charts, as (label, value) bars."""
+        """The data of the charts, as (label, value) bars."""
         f, iv = self.figures, self.figures.interviews
         months = [(m, n) for m, n in f.by_month]
         durations = [*f.duration_bands.items(), ("still missing", f.still_missing)]
@@ -307,6 +342,7 @@ class Report:
             ("not yet held", waiting),
         ]
         return {
+            "hours": [(f"{h:02d}", n) for h, n in enumerate(f.by_hour)],
             "months": months,
             "durations": durations,
             "reasons": reasons,

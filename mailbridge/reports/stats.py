@@ -64,10 +64,10 @@ DURATION_BANDS = ("< 24 h", "1–2 days", "2–7 days", "> 7 days")
 AGE_BANDS = ("under 10", "10–15", "16+", "unknown DOB", "unmatched")
 INTERVIEW_STATUSES = ("due", "offered", "accepted", "declined", "completed")
 ESCALATIONS = {"escalate_team_manager": "esc1", "escalate_duty": "esc2"}
-# Alerts nobody is asked to acknowledge: receipts, the fallback address, interview providers.
-# Roles whose replies are never acknowledgements: the sender, the fallback, the interviewer,
-# and the bodies outside the council (docs/out-of-area.md).
-UNACKED_ROLES = ("reporter", "fallback", "interviewer", "host_authority", "police")
+# The roles asked to acknowledge an alert: the allocated social worker, and those the escalation
+# goes to when nobody does (team manager, then duty or the EDT). Others (IRO, apprentice) are
+# told for information; receipts, the fallback address and interviewers are not staff alerts.
+ACK_ROLES = ("social_worker", "team_manager", "duty", "edt")
 # How a report that matched no child was first recorded (reading/match.py).
 UNMATCHED_METHODS = ("none", "ambiguous")
 VOID = "void"  # docs/casework.md: void episodes are in no figure
@@ -191,6 +191,18 @@ def period_bounds(start: date, end: date, tz: Any) -> tuple[datetime, datetime]:
     lo = datetime.combine(start, time(), tz).astimezone(UTC)
     hi = datetime.combine(end + timedelta(days=1), time(), tz).astimezone(UTC)
     return lo, hi
+
+
+def count_episodes(engine: Engine, *, start: date, end: date, tz: Any) -> int:
+    """``Figures.episodes`` alone, for another period (the headline's "last period"): the same
+    definition, an episode belongs to the period in which it starts."""
+    lo, hi = period_bounds(start, end, tz)
+    begins = func.coalesce(Episode.last_seen_at, Episode.opened_at)
+    with engine.connect().execution_options(**{db.READ_ONLY: True}) as conn:
+        found = conn.execute(
+            select(func.count(Episode.id)).where(begins >= lo, begins < hi)
+        ).scalar()
+    return int(found or 0)
 
 
 def compute(
@@ -426,7 +438,7 @@ class _Query:
         acked = (
             select(ack.episode_id, ack.role, func.min(ack.at).label("at"))
             .join(ep, ep.c.id == ack.episode_id)
-            .where(ack.role.not_in(UNACKED_ROLES))
+            .where(ack.role.in_(ACK_ROLES))
             .group_by(ack.episode_id, ack.role)
             .subquery()
         )
@@ -697,7 +709,7 @@ class _Query:
         alerted = self.conn.execute(
             select(Alert.role, func.count(distinct(Alert.episode_id)))
             .join(ep, ep.c.id == Alert.episode_id)
-            .where(Alert.role.not_in(UNACKED_ROLES))
+            .where(Alert.role.in_(ACK_ROLES))
             .group_by(Alert.role)
         ).all()
         rows = self.conn.execute(select(k.c.role, func.count()).group_by(k.c.role)).all()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.clock import Clock, system_clock
@@ -23,6 +24,7 @@ from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.errors import MailbridgeError, StartupError
 from mailbridge.ingress.graph import GraphReader
 from mailbridge.ingress.imap import Watcher
+from mailbridge.ingress.replies import ReplyTally, domains_of
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2
@@ -30,9 +32,10 @@ from mailbridge.ops.http import HttpEndpoint, Probes, start_endpoint
 from mailbridge.ops.logs import NOISY
 from mailbridge.ops.metrics import ServiceMetrics
 from mailbridge.reports import digest, retention
+from mailbridge.runtime import refusals, triage
 from mailbridge.runtime.worker import Worker
 from mailbridge.settings.config import Settings, listener_warning
-from mailbridge.store import db
+from mailbridge.store import db, service
 from mailbridge.timers.runner import Runner
 
 if TYPE_CHECKING:
@@ -64,9 +67,15 @@ def make_runner(engine: Engine, settings: Settings) -> Runner:
 
 
 def start_scheduler(
-    runner: Runner, sender: Sender, settings: Settings, clock: Clock = system_clock
+    runner: Runner,
+    sender: Sender,
+    settings: Settings,
+    clock: Clock = system_clock,
+    *,
+    tally: ReplyTally | None = None,
 ) -> BackgroundScheduler:
     """APScheduler ticks the runner and runs the daily purge; the state lives in the database."""
+    notifier = Notifier(settings, routing=runner.routing)
 
     def tick() -> None:
         try:
@@ -74,6 +83,17 @@ def start_scheduler(
                 sender.wake()
         except Exception as exc:
             log.error("timer pass failed: %s; it runs again at the next tick", type(exc).__name__)
+        if tally is not None:
+            try:
+                if refusals.record(runner.engine, tally, notifier, settings, clock()):
+                    sender.wake()
+            except Exception as exc:
+                log.error("SMTP reply counts not stored: %s; kept for the next tick", exc)
+        try:
+            if triage.summarise(runner.engine, notifier, settings, clock()):
+                sender.wake()
+        except Exception as exc:
+            log.error("triage summary failed: %s; it runs again at the next tick", exc)
 
     first_message: list[datetime] = []  # found once; it never changes after
 
@@ -119,6 +139,9 @@ def make_workers(
     engine: Engine, settings: Settings, *, clock: Clock = system_clock
 ) -> tuple[Worker, Sender]:
     """The worker and the sender, sharing one notifier; the worker wakes the sender on commit."""
+    warning = relay_warning(engine, settings)
+    if warning:
+        log.warning("%s", warning)
     notifier = Notifier(settings)
     sender = Sender(
         engine,
@@ -180,6 +203,35 @@ def start_graph_reader(engine: Engine, settings: Settings, intake: Intake) -> Gr
     return reader
 
 
+def relay_warning(engine: Engine, settings: Settings) -> str | None:
+    """A warning when this process has no relay but the store's `serve` has one: its alerts
+    would only be written to files (and say `written`), never reaching the relay."""
+    if settings.relay.url:
+        return None
+    try:
+        with Session(engine) as session:
+            recorded = service.get_fact(session, service.RELAY)
+    except Exception:
+        return None  # no store to read yet: nothing to compare with
+    if recorded != "set":
+        return None
+    return (
+        "the `serve` of this store delivers through a relay (MAILBRIDGE_RELAY_URL), but this "
+        "command has none: its alerts are only written to files in "
+        f"{settings.data_dir / 'outbox'} (status `written`); set the same relay to send them"
+    )
+
+
+def record_facts(engine: Engine, settings: Settings) -> None:
+    """What later commands against this store should know of this `serve` (its relay)."""
+    try:
+        with Session(engine) as session, session.begin():
+            relay = "set" if settings.relay.url else "none"
+            service.set_fact(session, service.RELAY, relay, system_clock())
+    except Exception as exc:
+        log.warning("could not record this serve's settings in the store: %s", exc)
+
+
 # -- monitoring: [http] enabled ------------------------------------------------------------
 
 
@@ -202,13 +254,21 @@ def listener_probe(loop: asyncio.AbstractEventLoop, listener: Listener) -> Calla
 
 
 def start_http(
-    settings: Settings, engine: Engine, worker: Worker, sender: Sender, probes: Probes
+    settings: Settings,
+    engine: Engine,
+    worker: Worker,
+    sender: Sender,
+    probes: Probes,
+    *,
+    tally: ReplyTally | None = None,
 ) -> HttpEndpoint | None:
     """/metrics and /healthz; the worker and the sender report their latencies to it."""
     if not settings.http.enabled:
         return None
     metrics = ServiceMetrics()
     metrics.watch_database(engine, clock=worker.clock, imap_state=probes.imap_state)
+    if tally is not None:
+        metrics.watch_replies(tally.totals)
     worker.on_finished = metrics.processed
     sender.on_sent = metrics.alert_sent
     try:
@@ -259,8 +319,10 @@ async def serve(
         parts.push_async_callback(blocking(intake.close))
         if engine.dialect.name == "sqlite":
             worker.yield_to = intake.busy
+        record_facts(engine, settings)
+        tally = ReplyTally(domains_of(settings.smtp.addresses))
         try:
-            listener = Listener(settings.smtp, intake)
+            listener = Listener(settings.smtp, intake, tally)
         except (OSError, ssl.SSLError) as exc:
             # check-config caught these at start; a file changed since (renewal in progress?).
             raise StartupError(f"cannot set up the SMTP listener's TLS or AUTH: {exc}") from exc
@@ -273,7 +335,7 @@ async def serve(
         probes = Probes(
             engine, listener_probe(loop, listener), lambda: imap_state(settings, watcher)
         )
-        http = start_http(settings, engine, worker, sender, probes)
+        http = start_http(settings, engine, worker, sender, probes, tally=tally)
         if http is not None:
             parts.push_async_callback(blocking(http.stop))
         web = start_web(settings, engine)
@@ -283,7 +345,8 @@ async def serve(
         parts.push_async_callback(blocking(sender.stop))
         worker.start()
         parts.push_async_callback(blocking(worker.stop))
-        scheduler = start_scheduler(make_runner(engine, settings), sender, settings)
+        runner = make_runner(engine, settings)
+        scheduler = start_scheduler(runner, sender, settings, tally=tally)
         parts.push_async_callback(blocking(scheduler.shutdown))
         watcher = start_watcher(engine, settings, intake, worker, sender)
         if watcher is not None:
@@ -298,6 +361,17 @@ async def serve(
                 f"cannot listen on {settings.smtp.host}:{settings.smtp.port}: "
                 f"{exc.strerror or exc}"
             ) from exc
+
+        def record_last_counts() -> None:
+            try:  # the last counts of this instance, once the listener has stopped
+                refusals.record(
+                    engine, tally, Notifier(settings, routing=runner.routing), settings,
+                    system_clock(),
+                )
+            except Exception as exc:
+                log.error("SMTP reply counts not stored at stop: %s", exc)
+
+        parts.push_async_callback(blocking(record_last_counts))
         parts.push_async_callback(listener.stop)
         clear_text = listener_warning(settings)
         if clear_text:

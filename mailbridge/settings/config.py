@@ -76,6 +76,9 @@ class SmtpSettings:
     rate_limit_per_sender: int = 30
     rate_limit_per_ip: int = 120
     rate_window_seconds: float = 3600.0
+    # 5xx refusals of mail to our own domain (a misspelt or unlisted address) in one clock hour
+    # from which the duty desk is told, once that hour; 0: never.
+    refusal_alert_threshold: int = 10
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ class ProcessingSettings:
     # Mail received this many hours or more after its Date (an IMAP backfill, a replayed
     # archive) is late: recorded, no receipt to the carer, and its alerts say how late.
     late_mail_hours: float = 24.0
+    # Not-a-report mail from unknown senders goes to the triage list and to one summary for the
+    # duty desk every this many minutes; 0: an alert for each message, at once.
+    triage_summary_minutes: int = 60
 
 
 @dataclass(frozen=True)

@@ -377,11 +377,17 @@ def reset_for_reprocess(session: Session, message_id: int, *, now: datetime, act
 
 
 def list_messages(
-    session: Session, *, status: str | None = None, limit: int | None = None
+    session: Session,
+    *,
+    status: str | None = None,
+    limit: int | None = None,
+    reason_prefix: str | None = None,
 ) -> list[InboundMessage]:
     q = select(InboundMessage).order_by(InboundMessage.id)
     if status:
         q = q.where(InboundMessage.status == status)
+    if reason_prefix:
+        q = q.where(InboundMessage.reason.like(reason_prefix + "%"))
     if limit:
         q = q.limit(limit)
     return list(session.scalars(q).all())

@@ -309,7 +309,8 @@ class Alert(Base):
     attachment_name: Mapped[str | None] = mapped_column(String(200))
     attachment_type: Mapped[str | None] = mapped_column(String(100))
     attachment: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
-    status: Mapped[str] = mapped_column(String(16))  # queued / sent / failed
+    # queued / sent (to the relay) / written (to an .eml file: no relay) / failed
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -324,6 +325,9 @@ class Alert(Base):
 
 QUEUED = "queued"
 SENT = "sent"
+# Delivered to a file in DATA_DIR/outbox (no relay set): done, but nobody has been emailed.
+WRITTEN = "written"
+DELIVERED = (SENT, WRITTEN)
 
 
 # -- the IMAP watcher's place in each mailbox ---------------------------------------------
@@ -496,3 +500,34 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_web_sessions_expires_at", "expires_at"),)
+# -- what the listener answered, and what a running `serve` recorded ----------------------
+
+
+class SmtpReplyCount(Base):
+    """SMTP replies the listener gave, by hour, code and whether the recipient was ours.
+
+    Each instance adds its own counts (an upsert), so `status` and the refusal alert see
+    every instance's share; /metrics keeps a per-process counter beside it.
+    """
+
+    __tablename__ = "smtp_reply_counts"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    code: Mapped[str] = mapped_column(String(3), primary_key=True)
+    # True when the reply was about one of our domains (a 550 to a misspelt address of ours).
+    own_domain: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class ServiceFact(Base):
+    """A fact a running `serve` records for the commands run later against the same store.
+
+    For example ``relay``: whether `serve` delivers alerts to a relay, so an `inject` with no
+    relay of its own can warn that its alerts will only be written to files.
+    """
+
+    __tablename__ = "service_facts"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

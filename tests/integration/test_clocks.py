@@ -34,6 +34,12 @@ from tests.support.story import BASE, CARER, FIXTURES, SW, T0, Story
 TM = "tm.north@council.example"
 
 
+def partial_missing(text: str) -> str:
+    """What the send-back says is missing, as its first lines put it."""
+    line = next(x for x in text.splitlines() if "is missing: " in x)
+    return line.split("is missing: ", 1)[1].rstrip(".")
+
+
 @pytest.fixture
 def story(engine, make_settings) -> Story:
     with Session(engine) as s, s.begin():
@@ -162,9 +168,21 @@ def test_a_return_starts_the_interview_clock_and_the_outcome_by_email_stops_it(
     assert partial.status == "processed" and "incomplete" in (partial.reason or "")
     (back_to_worker,) = story.alerts(event="interview_incomplete")
     assert back_to_worker.recipient == SW and "reasons" in back_to_worker.body_text
+    # Rendered from the episode's facts: what is known is said, nothing is "not stated", and
+    # the worker is not taken for an unknown carer.
+    text = back_to_worker.body_text
+    assert "not stated" not in text and "UNVERIFIED" not in text, text
+    assert "The return home interview outcome you sent for Jordan Carter is missing:" in text
+    assert "Placement:              Oakview House" in text
+    assert "Date of birth:          14 Mar 2011 (age 15)" in text
+    assert "Missing from:           26 Nov 2026 10:00 GMT" in text
+    assert "Returned:               26 Nov 2026 15:30 GMT" in text
+    assert "reply to this email with the form filled in" in text
+    assert back_to_worker.subject.endswith("the outcome needs " + partial_missing(text))
     Sender(story.engine, story.settings, clock=story.clock).deliver_due()
     (back_to_worker,) = story.alerts(event="interview_incomplete")
-    assert back_to_worker.status == "sent", back_to_worker.last_error
+    # No relay in these settings: the alert is a file in the outbox, and says so.
+    assert back_to_worker.status == "written", back_to_worker.last_error
     with Session(story.engine) as s:
         interview = s.scalars(select(Interview)).one()
         assert (interview.status, interview.sent_back) == ("due", 1)

@@ -338,7 +338,9 @@ def test_file_transport_writes_one_eml_per_alert_atomically(
     assert isinstance(sender.transport, FileTransport)
     result = sender.deliver_due()
     rows = alerts(world)
-    assert (result.sent, result.failed) == (len(rows), 0)
+    # A file is not an email anyone has: written, not sent.
+    assert (result.written, result.sent, result.failed) == (len(rows), 0, 0)
+    assert {a.status for a in rows} == {"written"}
 
     outbox = settings.data_dir / "outbox"
     files = sorted(p.name for p in outbox.iterdir())
@@ -374,7 +376,7 @@ def test_unwritable_outbox_is_a_clear_error_and_the_row_stays_queued(
 
     outbox.unlink()
     clock.advance(minutes=5)
-    assert sender.deliver_due().sent == len(rows)
+    assert sender.deliver_due().written == len(rows)
     assert len(list(outbox.glob("*.eml"))) == len(rows)
 
 
@@ -613,7 +615,10 @@ def test_build_email_attaches_a_file_the_row_carries() -> None:
 def test_not_a_report_and_failed_alerts_reach_duty_with_the_original_attached(
     world: Engine, make_settings: SettingsFactory, clock: FakeClock, sink: Sink
 ) -> None:
-    settings = make_settings(RELAY_TOML, relay_url=sink.url)
+    # An alert for each non-report at once (the triage summary has its own tests).
+    settings = make_settings(
+        RELAY_TOML + "[processing]\ntriage_summary_minutes = 0\n", relay_url=sink.url
+    )
     not_a_report = (FIXTURES / "reports" / "not_a_report.eml").read_bytes()
     sender = queue_alerts(world, settings, clock, not_a_report)
     # A message whose processing failed for good: the worker's give-up path tells duty.

@@ -82,7 +82,7 @@ def test_bad_rows_are_reported_by_their_real_line_number():
             HEADER,  # 1
             JORDAN,  # 2
             ",Sam,Nobody,2010-01-01,,,,,,,",  # 3 no child_id
-            "100300,Bea,Lamb,14/03/2011,,,,,,,",  # 4 bad date
+            "100300,Bea,Lamb,14/03/11,,,,,,,",  # 4 bad date (a two-digit year)
             "100301,Cai,Moss,2011-02-30,,,,,,,",  # 5 impossible date
             "100302,Dee,North,,,not-an-email,,,,,",  # 6 bad carer email
             "",  # 7 blank: skipped
@@ -99,7 +99,7 @@ def test_bad_rows_are_reported_by_their_real_line_number():
     errors = {e.line: e.reason for e in parsed.errors}
     assert sorted(errors) == [3, 4, 5, 6, 10, 11, 12]
     assert "child_id is empty" in errors[3]
-    assert "'14/03/2011' is not a date" in errors[4]
+    assert "'14/03/11' has a two-digit year" in errors[4]
     assert "2011-02-30" in errors[5]
     assert "'not-an-email' is not an email address" in errors[6]
     assert "first_name is empty" in errors[10] and "social_worker_email" in errors[10]
@@ -207,7 +207,7 @@ def test_import_and_idempotent_reimport(engine):
 
 
 def test_good_rows_are_imported_alongside_bad_ones(engine):
-    text = "\n".join([HEADER, JORDAN, "100300,Bea,Lamb,14/03/2011,,,,,,,", CHLOE])
+    text = "\n".join([HEADER, JORDAN, "100300,Bea,Lamb,31/02/2011,,,,,,,", CHLOE])
     report = apply(engine, text)
     assert report.children_added == 2
     assert report.rejected == (RowError(3, report.rejected[0].reason),)
@@ -386,11 +386,11 @@ def test_cli_unknown_child(cli, capsys):
 def test_cli_rejected_rows_go_to_stderr_and_exit_1(cli, capsys, tmp_path):
     path = tmp_path / "some-bad.csv"
     path.write_text(
-        "\n".join([HEADER, JORDAN, "100300,Bea,Lamb,14/03/2011,,,,,,,", CHLOE]), encoding="utf-8"
+        "\n".join([HEADER, JORDAN, "100300,Bea,Lamb,31/02/2011,,,,,,,", CHLOE]), encoding="utf-8"
     )
     assert cli("directory", "import", str(path)) == 1
     out, err = capsys.readouterr()
-    assert "line 3: date_of_birth '14/03/2011' is not a date" in err
+    assert "line 3: date_of_birth '31/02/2011' is not a real date" in err
     assert "2 row(s) imported, 1 rejected" in out
     assert cli("directory", "show", "100232") == 0
 
@@ -407,3 +407,64 @@ def test_cli_fatal_error_applies_nothing(cli, capsys, tmp_path, engine):
 
     assert cli("directory", "import", str(tmp_path / "absent.csv")) == 1
     assert "nothing imported" in capsys.readouterr().err
+
+
+# -- dates of birth: ISO and UK day-first, as Excel saves them in en-GB ---------------------
+
+
+def _dob_row(child_id: str, dob: str) -> str:
+    return f"{child_id},Bea,Lamb,{dob},,,,,,,"
+
+
+def test_uk_day_first_dates_are_read_and_bad_ones_refused_by_line(cli, capsys, tmp_path, engine):
+    path = tmp_path / "en-gb.csv"
+    lines = [
+        HEADER,
+        _dob_row("300001", "14/03/2012"),  # line 2: plainly day-first
+        _dob_row("300002", "2012-03-14"),  # ISO as before
+        _dob_row("300003", "05/06/2010"),  # either way round, but the file is day-first
+        _dob_row("300004", "31/02/2012"),  # line 5: no such day
+        _dob_row("300005", "14/03/12"),  # line 6: two-digit year
+        _dob_row("300006", "14/03/2999"),  # line 7: not born yet
+        _dob_row("300007", "1/7/2013"),  # line 8: 1 July, the file being day-first
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    assert cli("directory", "import", str(path)) == 1
+    out, err = capsys.readouterr()
+    assert "4 row(s) imported, 3 rejected" in out
+    assert "line 5: date_of_birth '31/02/2012' is not a real date" in err
+    assert "line 6: date_of_birth '14/03/12' has a two-digit year" in err
+    assert "line 7: date_of_birth '14/03/2999' is in the future" in err
+    with Session(engine) as s:
+        got = {c.child_id: c.date_of_birth for c in s.scalars(select(Child))}
+    assert got["300001"] == date(2012, 3, 14)
+    assert got["300002"] == date(2012, 3, 14)
+    assert got["300003"] == date(2010, 6, 5)
+    assert got["300007"] == date(2013, 7, 1)
+
+
+def test_a_date_either_way_round_is_refused_without_day_first_evidence(cli, capsys, tmp_path):
+    path = tmp_path / "unsure.csv"
+    # 03/04/2012 is 3 April in en-GB, 4 March in a US export; 04/14/2011 shows a month-first
+    # date is in the file too, so day-first cannot be assumed for either.
+    path.write_text(
+        "\n".join(
+            [
+                HEADER,
+                _dob_row("300011", "03/04/2012"),
+                _dob_row("300012", "14/03/2012"),
+                _dob_row("300013", "04/14/2011"),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    assert cli("directory", "import", str(path)) == 1
+    out, err = capsys.readouterr()
+    assert "line 2: date_of_birth '03/04/2012' is ambiguous (3 April or 4 March?" in err
+    assert "line 4: date_of_birth '04/14/2011' is not a real date" in err
+    assert "1 row(s) imported, 2 rejected" in out
+
+    alone = tmp_path / "alone.csv"
+    alone.write_text("\n".join([HEADER, _dob_row("300021", "03/04/2012")]), encoding="utf-8")
+    assert cli("directory", "import", str(alone)) == 1
+    assert "line 2: date_of_birth '03/04/2012' is ambiguous" in capsys.readouterr().err

@@ -315,7 +315,7 @@ def test_postgres_unreachable_gives_451_then_every_resend_is_stored_once(
             rows = alerts(engine_r)
         finally:
             engine_r.dispose()
-        return len({a.inbound_id for a in rows}) == 3 and all(a.status == "sent" for a in rows)
+        return len({a.inbound_id for a in rows}) == 3 and all(a.status == "written" for a in rows)
 
     wait_for(all_sent, what="the alerts of every report sent after the outage")
 
@@ -517,8 +517,8 @@ def test_disk_full_keeps_alerts_queued_with_a_clear_error_until_space_returns(
     disk.full = False  # space returns
     clock.advance(seconds=settings.relay.max_backoff_seconds + 1)
     done = sender.deliver_due()
-    assert (done.sent, done.failed) == (len(queued), 0)
-    assert all(a.status == "sent" for a in alerts(engine))
+    assert (done.written, done.failed) == (len(queued), 0)
+    assert all(a.status == "written" for a in alerts(engine))
     assert sorted(p.name for p in outbox.glob("*.eml")) == sorted(
         f"{a.message_id}.eml" for a in queued
     )
@@ -639,7 +639,7 @@ def test_a_message_that_crashes_the_reader_is_failed_told_and_passed(
     def told() -> list[Alert]:
         return [a for a in alerts(engine) if a.event == "failed" and a.inbound_id == bad.id]
 
-    wait_for(lambda: any(a.status == "sent" for a in told()), what="the failed alert sent")
+    wait_for(lambda: any(a.status == "written" for a in told()), what="the failed alert written")
     duty = [a for a in told() if a.role == "duty"]
     assert len(duty) == 1 and duty[0].attach_inbound
     outbox: Path = settings.data_dir / "outbox"

@@ -71,10 +71,11 @@ def test_an_empty_database(engine):
     assert snap.last_message is None
     assert snap.oldest_alert is None
     assert snap.overdue_interviews == []
-    assert health.snapshot_lines(snap, UTC)[-3:] == [
+    assert health.snapshot_lines(snap, UTC)[-4:] == [
         "last message: none yet",
         "oldest undelivered alert: none",
         "overdue interviews: 0",
+        "smtp replies (24 h): none",
     ]
 
 

@@ -115,7 +115,8 @@ def test_inject_logs_json_with_message_and_episode(engine, database_url, tmp_pat
     config.write_text('[service]\nlog_levels = ["mailbridge.runtime.worker=DEBUG"]\n')
     base = [sys.executable, "-m", "mailbridge", "--config", str(config)]
     done = subprocess.run(
-        [*base, "--log-format", "json", "inject", str(report)],
+        # One-shot commands log warnings only unless asked: ask for INFO.
+        [*base, "--log-format", "json", "--log-level", "INFO", "inject", str(report)],
         check=False,
         env=env,
         capture_output=True,
@@ -127,7 +128,7 @@ def test_inject_logs_json_with_message_and_episode(engine, database_url, tmp_pat
     lines = [json.loads(line) for line in done.stderr.splitlines()]
     received = [r for r in lines if r["message"].startswith("received id=")]
     processed = [r for r in lines if r["message"].startswith("processed id=")]
-    sent = [r for r in lines if "status=sent" in r["message"]]
+    sent = [r for r in lines if "status=written" in r["message"]]  # no relay: files
     assert len(received) == 1 and len(processed) == 1 and len(sent) >= 2
     message_id = received[0]["message_id"]
     assert isinstance(message_id, int)

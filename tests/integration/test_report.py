@@ -22,6 +22,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHILD_IDS = re.compile(r"\bC[1-5]\b")
 ALL_NAMES = re.compile(r"\b(" + "|".join(n for pair in NAMES.values() for n in pair) + r")\b")
 CHARTS = (
+    "Episodes by hour of day",
     "Episodes per month",
     "Duration of returned episodes",
     "Reasons given in return home interviews",
@@ -40,12 +41,12 @@ def report(seeded: tuple[Engine, Settings], *, names: bool = False) -> Report:
     return build_report(engine, settings, START, END, names=names, now=NOW)
 
 
-def test_html_has_the_four_charts_and_no_child_identity(seeded: tuple[Engine, Settings]) -> None:
+def test_html_has_the_five_charts_and_no_child_identity(seeded: tuple[Engine, Settings]) -> None:
     html = report(seeded).html()
     assert html.startswith("<!DOCTYPE html>")
     for title in CHARTS:
         assert re.search(rf'<svg class="chart" role="img" aria-label="{title}', html), title
-    assert html.count("<svg") == 4
+    assert html.count("<svg") == 5
     # Self-contained: no script, no stylesheet or image fetched from anywhere.
     assert not re.search(r"<script|<link|<img|src=|url\(", html)
     assert not CHILD_IDS.search(html), CHILD_IDS.search(html)

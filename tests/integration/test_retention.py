@@ -53,7 +53,8 @@ def story(engine: Any, make_settings: Any) -> Story:
     with Session(engine) as s, s.begin():
         parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0, actor="test")
-    return Story(engine, make_settings())
+    # Non-reports alerted one by one (the triage summary has its own tests).
+    return Story(engine, make_settings("[processing]\ntriage_summary_minutes = 0\n"))
 
 
 def snapshot(story: Story) -> dict[str, Any]:

@@ -242,3 +242,31 @@ class TlsFiles:
     def toml(self) -> str:
         """The [smtp] lines that turn STARTTLS on with this certificate."""
         return f'tls_cert_file = "{self.cert_file}"\ntls_key_file = "{self.key_file}"\n'
+
+
+def alert_rows(database_url: str, event: str) -> list[Any]:
+    """The alert rows of one event, oldest first, read on a connection of their own."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from mailbridge.store import db
+    from mailbridge.store.models import Alert
+
+    engine = db.make_engine(database_url)
+    try:
+        with Session(engine) as s:
+            return list(s.scalars(select(Alert).where(Alert.event == event).order_by(Alert.id)))
+    finally:
+        engine.dispose()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0) -> None:
+    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")

@@ -83,6 +83,10 @@ SUBJECTS = {
     "failed": "FAILED: message 17 could not be processed",
     "delivery_failed": "[MB-2026-00042] DELIVERY FAILED: missing alert to social worker"
     " was not delivered",
+    "smtp_refusals": "SMTP REFUSALS: 12 messages to our domain refused this hour",
+    "triage_summary": "TRIAGE: 2 messages that are not reports (26 Nov 2026 21:00-22:00 GMT)",
+    "interview_incomplete": "[MB-2026-00042] INTERVIEW INCOMPLETE: J.C. (100231): the outcome"
+    " needs the child's views",
 }
 
 
@@ -107,6 +111,24 @@ def event_facts(event: str) -> AlertFacts:
                 "failed_role": "social_worker",
                 "failed_address": "sw@council.example",
                 "attempts": "1",
+            },
+        )
+    if event == "interview_incomplete":
+        return facts(event=event, extra={"missing_parts": "the child's views"})
+    if event == "smtp_refusals":
+        return AlertFacts(
+            event=event,
+            received_at=facts().received_at,
+            extra={"refused": "12", "hour": "26 Nov 2026 21:00 GMT", "code 550": "12"},
+        )
+    if event == "triage_summary":
+        return AlertFacts(
+            event=event,
+            received_at=facts().received_at,
+            extra={
+                "count": "2",
+                "window": "26 Nov 2026 21:00-22:00 GMT",
+                "messages": "message 3, 21:04, from a@spam.example: Win\nmessage 4, 21:05, ...",
             },
         )
     return facts(event=event)
