@@ -49,3 +49,11 @@ class StartupError(MailbridgeError):
 
 class CaseworkRefused(MailbridgeError):
     """A person's casework operation makes no sense for this episode; the text says why."""
+
+
+class DirectoryError(MailbridgeError):
+    """A directory CSV that cannot be read or is malformed as a whole; nothing is imported."""
+
+
+class RelayError(MailbridgeError):
+    """The outbound relay cannot be reached, secured or logged in to."""

@@ -74,7 +74,7 @@ def add_parsers(sub: Any) -> None:
         "--at", required=True, metavar="WHEN", help="14:30 (today, else yesterday), now, or ISO"
     )
     reopen = _operation(ops, "reopen", "returned or void back to open")
-    reopen.add_argument("--reason", required=True)
+    reopen.add_argument("--reason", required=True, help="why it is open again, for the history")
     correct = _operation(ops, "correct", "fix facts; the old values are kept in the history")
     correct.add_argument("--last-seen", metavar="WHEN", help="when the child was last seen")
     correct.add_argument("--returned-at", metavar="WHEN", help="when a returned child came back")

@@ -13,7 +13,7 @@ from typing import Any
 
 from mailbridge.cli.common import Command
 from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure, make_transport
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import InvalidRequestError, RelayError
 from mailbridge.ops import oauth2
 from mailbridge.settings.config import Settings, redact_url
 
@@ -30,19 +30,19 @@ def add_parsers(sub: Any) -> None:
 def cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 after `relay OK`, 1 with one line naming what is wrong."""
     if not settings.relay.url:
-        raise MailbridgeError(
+        raise InvalidRequestError(
             "relay.url is not set: alerts are written as .eml files to "
             f"{settings.data_dir / 'outbox'} (set [relay] url or MAILBRIDGE_RELAY_URL)"
         )
     try:
         transport = make_transport(settings)
     except oauth2.OAuth2Error as exc:
-        raise MailbridgeError(str(exc)) from exc
+        raise RelayError(str(exc)) from exc
     assert isinstance(transport, SmtpTransport)
     try:
         lines = transport.check()
     except TemporaryFailure as exc:
-        raise MailbridgeError(f"relay {redact_url(settings.relay.url)}: {exc}") from exc
+        raise RelayError(f"relay {redact_url(settings.relay.url)}: {exc}") from exc
     print("\n".join(lines))
     print("relay OK")
     return 0

@@ -41,7 +41,9 @@ def add_parsers(sub: Any) -> None:
     usub = users.add_subparsers(dest="users_command", required=True)
     add = usub.add_parser("add", help="add an account; the password is read from stdin")
     add.add_argument("name", help="the username to sign in with")
-    add.add_argument("--role", required=True, choices=auth.ROLES)
+    add.add_argument(
+        "--role", required=True, choices=auth.ROLES, help="what the account may see and do"
+    )
     add.add_argument("--email", help="their work address (social workers: as in the directory)")
     add.add_argument("--name", dest="display_name", help="the name shown on pages")
     add.add_argument(
@@ -60,7 +62,7 @@ def add_parsers(sub: Any) -> None:
     totp.add_argument("name")
     totp.add_argument("--off", action="store_true", help="stop requiring a code")
     ls = usub.add_parser("list", help="the accounts")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help="JSON on stdout")
 
 
 def read_password() -> str:

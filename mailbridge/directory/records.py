@@ -15,7 +15,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import DirectoryError, MailbridgeError
 
 REQUIRED_COLUMNS = (
     "child_id",
@@ -167,12 +167,12 @@ def normalise_address(address: str) -> str:
 def decode_csv(data: bytes) -> str:
     """UTF-8 (with or without BOM) only: guessing a legacy charset would garble names."""
     if b"\x00" in data:
-        raise MailbridgeError("the file is not a CSV text file (it contains NUL bytes)")
+        raise DirectoryError("the file is not a CSV text file (it contains NUL bytes)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise MailbridgeError(
+        raise DirectoryError(
             f"line {line}: the file is not UTF-8 text; save it as 'CSV UTF-8' and try again"
         ) from exc
 
@@ -183,23 +183,23 @@ def read_directory_file(path: str | Path) -> ParsedDirectory:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise MailbridgeError(f"{path}: cannot read ({exc.strerror}); nothing imported") from exc
+        raise DirectoryError(f"{path}: cannot read ({exc.strerror}); nothing imported") from exc
     try:
         return parse_csv(decode_csv(data))
     except MailbridgeError as exc:
-        raise MailbridgeError(f"{path}: {exc}; nothing imported") from exc
+        raise DirectoryError(f"{path}: {exc}; nothing imported") from exc
 
 
 
 def parse_csv(text: str) -> ParsedDirectory:
     """Validate every row on its own; raise MailbridgeError only for whole-file problems."""
     if "\x00" in text:
-        raise MailbridgeError("the file is not a CSV text file (it contains NUL bytes)")
+        raise DirectoryError("the file is not a CSV text file (it contains NUL bytes)")
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     # One spelling of 'é' (NFC), whatever the exporting system used.
     text = unicodedata.normalize("NFC", text.removeprefix("\ufeff"))
     if not text.strip():
-        raise MailbridgeError("the file is empty")
+        raise DirectoryError("the file is empty")
 
     records = _records(text)
     header: list[str] | None = None
@@ -208,16 +208,16 @@ def parse_csv(text: str) -> ParsedDirectory:
             header = fields
             break
     if header is None:  # only separators, e.g. ",,,"
-        raise MailbridgeError("the file is empty")
+        raise DirectoryError("the file is empty")
     keys = [column_key(h) for h in header]
     seen_keys: set[str] = set()
     for key in keys:
         if key and key in seen_keys:
-            raise MailbridgeError(f"the header names column {key!r} twice")
+            raise DirectoryError(f"the header names column {key!r} twice")
         seen_keys.add(key)
     missing = [c for c in REQUIRED_COLUMNS if c not in seen_keys]
     if missing:
-        raise MailbridgeError(
+        raise DirectoryError(
             f"missing required column(s): {', '.join(missing)} "
             f"(the header has: {', '.join(k for k in keys if k) or 'nothing'})"
         )
@@ -263,7 +263,7 @@ def parse_csv(text: str) -> ParsedDirectory:
             placement_types.setdefault(row.placement_name, (row.placement_type, line))
         rows.append(row)
     if data_rows == 0:
-        raise MailbridgeError("the file has a header but no rows")
+        raise DirectoryError("the file has a header but no rows")
     return ParsedDirectory(
         rows=tuple(rows),
         errors=tuple(errors),
@@ -289,7 +289,7 @@ def _records(text: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise MailbridgeError(f"line {start}: not valid CSV ({exc})") from exc
+            raise DirectoryError(f"line {start}: not valid CSV ({exc})") from exc
         yield start, fields
         start = reader.line_num + 1
 

@@ -38,6 +38,7 @@ from mailbridge.store.models import (
     Interview,
     Placement,
 )
+from mailbridge.store.triage import PREFIX as TRIAGE_PREFIX
 
 Scope = frozenset[str] | None
 _Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
@@ -309,7 +310,12 @@ def triage(session: Session, *, since: datetime, limit: int = 200) -> Triage:
             select(*mcols)
             .where(
                 InboundMessage.status == IGNORED,
-                InboundMessage.reason.like("not a report%"),
+                # A known sender's non-report is forwarded at once ("not a report: ..."); an
+                # unknown sender's waits on the triage list ("triage: not a report: ...").
+                or_(
+                    InboundMessage.reason.like("not a report%"),
+                    InboundMessage.reason.like(TRIAGE_PREFIX + "not a report%"),
+                ),
                 InboundMessage.received_at >= since,
             )
             .order_by(InboundMessage.received_at.desc())

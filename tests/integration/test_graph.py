@@ -1,8 +1,9 @@
-"""The Microsoft Graph reader against a local server in Graph's shapes (tests/graph_server.py,
-NOT Microsoft), with app-only tokens from MSAL against the test's OAuth2 server.
+"""The Microsoft Graph reader against a local server in Graph's shapes
+(tests/support/graph_server.py, NOT Microsoft), with app-only tokens from MSAL against the
+test's OAuth2 server.
 
-Pages and delta links, 429 with Retry-After, 410 resync, and the loss check: a failing $value,
-a failing move and a token endpoint outage mid-round lose and double nothing.
+Pages and delta links, 429 with Retry-After, 410 resync, and the loss check: a failing $value, a
+failing move and a token endpoint outage mid-round lose and double nothing.
 """
 
 from __future__ import annotations

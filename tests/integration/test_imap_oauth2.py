@@ -1,9 +1,10 @@
 """IMAP with OAuth2 against a real Dovecot whose only logins are XOAUTH2 and OAUTHBEARER.
 
-Dovecot's ``oauth2`` passdb asks the test's OAuth2 server (tests/oauth2_server.py, Authlib, not
-Microsoft) whether each bearer token is active and whose it is. The watcher gets its tokens
-from MSAL against that server: a valid token, one the server ended early (renewed once and
-retried), an app switched off (a clear error and nothing lost), a token for another mailbox.
+Dovecot's ``oauth2`` passdb asks the test's OAuth2 server (tests/support/oauth2_server.py,
+Authlib, not Microsoft) whether each bearer token is active and whose it is. The watcher gets
+its tokens from MSAL against that server: a valid token, one the server ended early (renewed
+once and retried), an app switched off (a clear error and nothing lost), a token for another
+mailbox.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Alerts through a relay that takes only AUTH XOAUTH2 after STARTTLS (as smtp.office365.com).
 
-The relay is aiosmtpd on localhost with an XOAUTH2 mechanism that asks the test's OAuth2
-server (tests/oauth2_server.py, Authlib; not Microsoft) whether the bearer token is active for
+The relay is aiosmtpd on localhost with an XOAUTH2 mechanism that asks the test's OAuth2 server
+(tests/support/oauth2_server.py, Authlib; not Microsoft) whether the bearer token is active for
 SMTP and whose it is. Tokens come from MSAL, configured as an operator would in the TOML file.
 """
 

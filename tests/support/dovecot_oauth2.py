@@ -71,7 +71,7 @@ active_value = true
             count=1,
             flags=re.S,
         )
-        assert count == 1, "tests/dovecot.py's passdb block changed shape"
+        assert count == 1, "tests/support/dovecot.py's passdb block changed shape"
         self.conf.write_text(conf, encoding="utf-8")
 
 

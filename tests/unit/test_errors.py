@@ -13,9 +13,7 @@ from mailbridge import errors
 PACKAGE = Path(__file__).resolve().parents[2] / "mailbridge"
 
 #: modules still raising the bare root, each with the reason; the goal is an empty dict
-BARE_ROOT_ALLOWED: dict[str, str] = {
-    "directory/records.py": "CSV problems become DirectoryError once the directory work merges",
-}
+BARE_ROOT_ALLOWED: dict[str, str] = {}
 
 
 def test_every_error_is_a_named_subclass_of_the_root() -> None:
