@@ -524,3 +524,53 @@ def test_an_account_with_totp_needs_its_code_as_well(world: World) -> None:
         assert client.get("/episodes").status_code == 200
     assert [a.detail for a in _audit(world, "sign_in_failed")] == [{"step": "totp"}]
     assert [a.detail for a in _audit(world, "signed_in")] == [{"method": "password+totp"}]
+
+
+def test_casework_from_the_episode_page_by_role(world: World) -> None:
+    unmatched = world.send(
+        "Our lad J has not come back tonight, we don't know where he is.",
+        subject="Missing",
+        sender=CARER,
+    )
+    assert unmatched.status == "processed"
+    world.add_user("duty1", "duty", "duty@council.example")
+    world.add_user("app", "apprentice", "app@council.example")
+    with world.web() as base:
+        duty = login(base, "duty1")
+        (ref,) = references(duty.get("/triage").text.split("Readings to confirm")[0])
+        page = duty.get(f"/episodes/{ref}").text
+        assert "Link to a child" in page and "Void: this was not a missing episode" in page
+        bad = post(duty, f"/episodes/{ref}/casework/link", {"child_id": "999999"},
+                   page=f"/episodes/{ref}")
+        assert bad.status_code == 409  # no such child: refused with its reason, nothing changed
+        linked = post(duty, f"/episodes/{ref}/casework/link",
+                      {"child_id": "100231", "note": "the carer rang: it is Jordan"},
+                      page=f"/episodes/{ref}")
+        assert linked.status_code == 303, linked.text
+        shown = duty.get(linked.headers["location"]).text
+        assert "Done: link" in shown and "J.C. (100231)" in shown
+        assert "the carer rang: it is Jordan" in shown
+
+        apprentice = login(base, "app")
+        page = apprentice.get(f"/episodes/{ref}").text
+        assert "Correct the facts" in page and "Void:" not in page
+        refused = post(apprentice, f"/episodes/{ref}/casework/void",
+                       {"reason": "test"}, page=f"/episodes/{ref}")
+        assert refused.status_code == 403
+        fixed = post(apprentice, f"/episodes/{ref}/casework/correct",
+                     {"risk_level": "high", "police_reference": "CAD 1234 26/11",
+                      "note": "from the police call"}, page=f"/episodes/{ref}")
+        assert fixed.status_code == 303, fixed.text
+        no_token = apprentice.post(f"/episodes/{ref}/casework/correct", data={"risk_level": "low"})
+        assert no_token.status_code == 403
+    with Session(world.engine) as s:
+        from mailbridge.store.models import Episode, EpisodeChange
+
+        ep = s.scalars(select(Episode).where(Episode.reference == ref)).one()
+        assert (ep.child_id, ep.risk_level, ep.police_reference) == (
+            "100231", "high", "CAD 1234 26/11"
+        )
+        changes = {(c.operation, c.field, c.actor, c.source)
+                   for c in s.scalars(select(EpisodeChange))}
+    assert ("correct", "risk_level", "app", "web") in changes
+    assert any(op == "link" and who == "duty1" for op, _, who, _ in changes)
