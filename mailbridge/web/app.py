@@ -641,9 +641,17 @@ async def attachment_download(app: WebApp, ctx: Ctx) -> Response:
 
 
 async def _act(
-    app: WebApp, ctx: Ctx, work: Callable[[Session], object], done: str
+    app: WebApp,
+    ctx: Ctx,
+    work: Callable[[Session], object],
+    done: str,
+    *,
+    back: str | None = None,
 ) -> Response:
-    """Run one action in its own transaction; a refusal is shown with its reason (409)."""
+    """Run one action in its own transaction; a refusal is shown with its reason (409).
+
+    ``back`` is the page the refusal links back to (the episode the person was working on).
+    """
 
     def run() -> None:
         with app.session() as s:
@@ -653,7 +661,13 @@ async def _act(
         await run_in_threadpool(run)
     except MailbridgeError as exc:
         return app.render(
-            ctx.request, "error.html", 409, who=ctx.who, title="Not done", message=str(exc)
+            ctx.request,
+            "error.html",
+            409,
+            who=ctx.who,
+            title="Not done",
+            message=str(exc),
+            back=back,
         )
     return RedirectResponse(done, status_code=303)
 
@@ -819,6 +833,7 @@ async def casework_action(app: WebApp, ctx: Ctx) -> Response:
         ctx,
         lambda s: _casework(app, ctx, op, reference, s),
         f"/episodes/{target or reference}?done={op}",
+        back=f"/episodes/{reference}",
     )
 
 
