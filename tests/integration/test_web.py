@@ -56,14 +56,19 @@ def _open_reference(world: World) -> str:
         return s.scalars(select(Episode.reference)).one()
 
 
-def test_the_public_contract(world: World) -> None:
-    ref = _open_reference(world)
+def _send_unmatched(world: World) -> None:
+    """A report from a school naming a child who is in no directory: an unmatched episode."""
     unmatched = world.send(
         "Kayden Smith has run off from school, nobody knows where he is.",
         subject="Missing child",
         sender="teacher@school.example",
     )
     assert unmatched.status == "processed"
+
+
+def test_the_public_contract(world: World) -> None:
+    ref = _open_reference(world)
+    _send_unmatched(world)
     world.add_user("duty1", "duty", "duty@council.example")
     with world.web() as base:
         anonymous = httpx.Client(base_url=base, follow_redirects=False)
@@ -591,12 +596,7 @@ def test_casework_from_triage_confirm_returned_and_refusals_on_the_page(world: W
         sender="someone@elsewhere.example",
     )
     assert claim.status == "processed"
-    unmatched = world.send(
-        "Kayden Smith has run off from school, nobody knows where he is.",
-        subject="Missing child",
-        sender="teacher@school.example",
-    )
-    assert unmatched.status == "processed"
+    _send_unmatched(world)
     world.add_user("duty1", "duty", "duty@council.example")
     world.add_user("app", "apprentice", "app@council.example")
     world.add_user("amy", "social_worker", AMY)
