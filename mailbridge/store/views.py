@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from mailbridge.store import episodes as episode_store
 from mailbridge.store.models import (
     FAILED,
     IGNORED,
@@ -369,6 +370,8 @@ class EpisodeFacts:
     needs_confirmation: bool
     confirmation_reason: str | None
     allocations: dict[str, Any]
+    void_reason: str | None
+    merged_into: str | None
 
 
 @dataclass(frozen=True)
@@ -425,6 +428,7 @@ class EpisodePage:
     changes: list[Change]
     interview: InterviewFacts | None
     next_action: NextAction | None
+    history: list[dict[str, Any]]  # casework: who changed what, old and new, and why
 
 
 def episode_page(session: Session, reference: str, *, today: date) -> EpisodePage | None:
@@ -469,6 +473,8 @@ def episode_page(session: Session, reference: str, *, today: date) -> EpisodePag
         needs_confirmation=bool(ep.needs_confirmation),
         confirmation_reason=ep.confirmation_reason,
         allocations=dict(ep.allocations or {}),
+        void_reason=ep.void_reason,
+        merged_into=ep.merged_into,
     )
     messages = [
         TimelineMessage(iid, event, at, received, sender, dict(summary or {}), purged is not None)
@@ -541,6 +547,7 @@ def episode_page(session: Session, reference: str, *, today: date) -> EpisodePag
         changes=changes,
         interview=interview,
         next_action=_next_actions(session, Episode.id == ep.id).get(ep.id),
+        history=episode_store.history(session, ep.id),
     )
 
 

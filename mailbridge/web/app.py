@@ -40,8 +40,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailbridge.clock import Clock, system_clock
 from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.directory import records
-from mailbridge.episodes import staff
-from mailbridge.errors import InvalidRequestError, MailbridgeError
+from mailbridge.episodes import casework, staff
+from mailbridge.errors import CaseworkRefused, InvalidRequestError, MailbridgeError
 from mailbridge.reports import ssda903
 from mailbridge.reports.report import build_report
 from mailbridge.routing.rules import Routing
@@ -141,6 +141,9 @@ class WebApp:
         self.env.filters["local"] = self.local
         self.env.filters["localdate"] = lambda d: d.strftime("%d %b %Y") if d else "-"
         self.env.filters["duration"] = _duration
+        self.env.filters["iso_local"] = lambda v: self.local(
+            datetime.fromisoformat(v) if v else None
+        )
         self.env.globals["risk_label"] = RISK_LABEL
         self.env.filters["role"] = lambda r: ROLE_LABEL.get(r, str(r).replace("_", " "))
         self.env.globals["action_label"] = ACTION_LABEL
@@ -638,9 +641,17 @@ async def attachment_download(app: WebApp, ctx: Ctx) -> Response:
 
 
 async def _act(
-    app: WebApp, ctx: Ctx, work: Callable[[Session], object], done: str
+    app: WebApp,
+    ctx: Ctx,
+    work: Callable[[Session], object],
+    done: str,
+    *,
+    back: str | None = None,
 ) -> Response:
-    """Run one action in its own transaction; a refusal is shown with its reason (409)."""
+    """Run one action in its own transaction; a refusal is shown with its reason (409).
+
+    ``back`` is the page the refusal links back to (the episode the person was working on).
+    """
 
     def run() -> None:
         with app.session() as s:
@@ -650,7 +661,13 @@ async def _act(
         await run_in_threadpool(run)
     except MailbridgeError as exc:
         return app.render(
-            ctx.request, "error.html", 409, who=ctx.who, title="Not done", message=str(exc)
+            ctx.request,
+            "error.html",
+            409,
+            who=ctx.who,
+            title="Not done",
+            message=str(exc),
+            back=back,
         )
     return RedirectResponse(done, status_code=303)
 
@@ -737,6 +754,86 @@ async def interview_outcome(app: WebApp, ctx: Ctx) -> Response:
             now=app.now(),
         ),
         f"/episodes/{reference}?done=interview",
+    )
+
+
+# -- casework ---------------------------------------------------------------------------------
+
+CASEWORK = ("link", "split", "merge", "void", "returned", "reopen", "correct", "confirm")
+# The apprentice corrects facts and confirms readings; the rest is casework proper.
+CASEWORK_ROLES = {"correct": auth.CAN_CORRECT, "confirm": auth.CAN_CORRECT}
+
+
+def _when(app: WebApp, value: str, label: str) -> datetime:
+    """A time typed in the council's zone (the datetime-local form, or "YYYY-MM-DD HH:MM")."""
+    try:
+        naive = datetime.strptime(value.strip().replace("T", " "), "%Y-%m-%d %H:%M")
+    except ValueError as exc:
+        raise CaseworkRefused(f"{label}: give the date and time as YYYY-MM-DD HH:MM") from exc
+    return naive.replace(tzinfo=app.settings.tz)
+
+
+def _casework(app: WebApp, ctx: Ctx, op: str, reference: str, s: Session) -> casework.Result:
+    """Call one casework operation with the form's fields, as the signed-in person."""
+    form = ctx.form
+    common: dict[str, Any] = {
+        "by": ctx.actor,
+        "note": _text(form, "note") or None,
+        "source": "web",
+        "now": app.now(),
+    }
+    settings = app.settings
+    if op == "link":
+        return casework.link(s, settings, reference, _text(form, "child_id"), **common)
+    if op == "split":
+        ids = [c.strip() for c in _text(form, "child_ids").replace(";", ",").split(",")]
+        return casework.split(s, settings, reference, [c for c in ids if c], **common)
+    if op == "merge":
+        return casework.merge(s, settings, reference, _text(form, "into").upper(), **common)
+    if op == "void":
+        return casework.void(s, settings, reference, _text(form, "reason"), **common)
+    if op == "reopen":
+        return casework.reopen(s, settings, reference, _text(form, "reason"), **common)
+    if op == "returned":
+        at = _when(app, _text(form, "at"), "returned at")
+        return casework.returned(s, settings, reference, at, **common)
+    if op == "confirm":
+        return casework.confirm(s, settings, reference, **common)
+    fields: dict[str, Any] = {
+        name: _text(form, name)
+        for name in ("police_reference", "risk_level", "absence_type")
+        if _text(form, name)
+    }
+    if _text(form, "last_seen"):
+        fields["last_seen_at"] = _when(app, _text(form, "last_seen"), "last seen")
+    return casework.correct(s, settings, reference, **common, **fields)
+
+
+@page(auth.CAN_CORRECT | auth.CAN_CASEWORK)
+async def casework_action(app: WebApp, ctx: Ctx) -> Response:
+    reference = ctx.request.path_params["ref"].upper()
+    op = ctx.request.path_params["op"]
+    if op not in CASEWORK:
+        return Response("not found", status_code=404)
+    if ctx.role not in CASEWORK_ROLES.get(op, auth.CAN_CASEWORK):
+        return app.render(
+            ctx.request,
+            "error.html",
+            403,
+            who=ctx.who,
+            title="Your role cannot do this",
+            message=f"The {ctx.role.replace('_', ' ')} role cannot {op} an episode.",
+        )
+    refused = await _access(app, ctx, reference, op)
+    if refused is not None:
+        return refused
+    target = _text(ctx.form, "into").upper() if op == "merge" else reference
+    return await _act(
+        app,
+        ctx,
+        lambda s: _casework(app, ctx, op, reference, s),
+        f"/episodes/{target or reference}?done={op}",
+        back=f"/episodes/{reference}",
     )
 
 
@@ -1123,6 +1220,7 @@ def create_app(
         Route("/episodes/{ref}", episode_page(web)),
         Route("/episodes/{ref}/acknowledge", acknowledge(web), methods=["POST"]),
         Route("/episodes/{ref}/interview", interview_outcome(web), methods=["POST"]),
+        Route("/episodes/{ref}/casework/{op}", casework_action(web), methods=["POST"]),
         Route("/episodes/{ref}/messages/{msg:int}/attachments/{n:int}", attachment_download(web)),
         Route("/triage", triage_page(web)),
         Route("/messages/{msg:int}/reprocess", reprocess(web), methods=["POST"]),

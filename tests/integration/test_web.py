@@ -4,6 +4,7 @@ contract, sign-in, sessions, CSRF, who may see what, safe rendering of mail, and
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -41,6 +42,11 @@ def _audit(world: World, action: str) -> list[AuditEntry]:
         return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action)))
 
 
+def _audit_all(world: World) -> list[AuditEntry]:
+    with Session(world.engine) as s:
+        return list(s.scalars(select(AuditEntry)))
+
+
 def _open_reference(world: World) -> str:
     msg = world.send(REPORT, subject=WHERE)
     assert msg.status == "processed", msg.reason
@@ -50,14 +56,19 @@ def _open_reference(world: World) -> str:
         return s.scalars(select(Episode.reference)).one()
 
 
-def test_the_public_contract(world: World) -> None:
-    ref = _open_reference(world)
+def _send_unmatched(world: World) -> None:
+    """A report from a school naming a child who is in no directory: an unmatched episode."""
     unmatched = world.send(
         "Kayden Smith has run off from school, nobody knows where he is.",
         subject="Missing child",
         sender="teacher@school.example",
     )
     assert unmatched.status == "processed"
+
+
+def test_the_public_contract(world: World) -> None:
+    ref = _open_reference(world)
+    _send_unmatched(world)
     world.add_user("duty1", "duty", "duty@council.example")
     with world.web() as base:
         anonymous = httpx.Client(base_url=base, follow_redirects=False)
@@ -525,3 +536,133 @@ def test_an_account_with_totp_needs_its_code_as_well(world: World) -> None:
         assert client.get("/episodes").status_code == 200
     assert [a.detail for a in _audit(world, "sign_in_failed")] == [{"step": "totp"}]
     assert [a.detail for a in _audit(world, "signed_in")] == [{"method": "password+totp"}]
+
+
+def test_casework_from_the_episode_page_by_role(world: World) -> None:
+    unmatched = world.send(
+        "Our lad J has not come back tonight, we don't know where he is.",
+        subject="Missing",
+        sender=CARER,
+    )
+    assert unmatched.status == "processed"
+    world.add_user("duty1", "duty", "duty@council.example")
+    world.add_user("app", "apprentice", "app@council.example")
+    with world.web() as base:
+        duty = login(base, "duty1")
+        (ref,) = references(duty.get("/triage").text.split("Readings to confirm")[0])
+        page = duty.get(f"/episodes/{ref}").text
+        assert "Link to a child" in page and "Void: this was not a missing episode" in page
+        bad = post(duty, f"/episodes/{ref}/casework/link", {"child_id": "999999"},
+                   page=f"/episodes/{ref}")
+        assert bad.status_code == 409  # no such child: refused with its reason, nothing changed
+        linked = post(duty, f"/episodes/{ref}/casework/link",
+                      {"child_id": "100231", "note": "the carer rang: it is Jordan"},
+                      page=f"/episodes/{ref}")
+        assert linked.status_code == 303, linked.text
+        shown = duty.get(linked.headers["location"]).text
+        assert "Done: link" in shown and "J.C. (100231)" in shown
+        assert "the carer rang: it is Jordan" in shown
+
+        apprentice = login(base, "app")
+        page = apprentice.get(f"/episodes/{ref}").text
+        assert "Correct the facts" in page and "Void:" not in page
+        refused = post(apprentice, f"/episodes/{ref}/casework/void",
+                       {"reason": "test"}, page=f"/episodes/{ref}")
+        assert refused.status_code == 403
+        fixed = post(apprentice, f"/episodes/{ref}/casework/correct",
+                     {"risk_level": "high", "police_reference": "CAD 1234 26/11",
+                      "note": "from the police call"}, page=f"/episodes/{ref}")
+        assert fixed.status_code == 303, fixed.text
+        no_token = apprentice.post(f"/episodes/{ref}/casework/correct", data={"risk_level": "low"})
+        assert no_token.status_code == 403
+    with Session(world.engine) as s:
+        from mailbridge.store.models import Episode, EpisodeChange
+
+        ep = s.scalars(select(Episode).where(Episode.reference == ref)).one()
+        assert (ep.child_id, ep.risk_level, ep.police_reference) == (
+            "100231", "high", "CAD 1234 26/11"
+        )
+        changes = {(c.operation, c.field, c.actor, c.source)
+                   for c in s.scalars(select(EpisodeChange))}
+    assert ("correct", "risk_level", "app", "web") in changes
+    assert any(op == "link" and who == "duty1" for op, _, who, _ in changes)
+
+
+def test_casework_from_triage_confirm_returned_and_refusals_on_the_page(world: World) -> None:
+    ref = _open_reference(world)  # Jordan, 100231, last seen 10:00 (T0 is 11:00 UK time)
+    world.clock.advance(hours=2)
+    claim = world.send(
+        "Jordan is back, walked in at 12:30.",
+        subject=f"Re: {ref}",
+        sender="someone@elsewhere.example",
+    )
+    assert claim.status == "processed"
+    _send_unmatched(world)
+    world.add_user("duty1", "duty", "duty@council.example")
+    world.add_user("app", "apprentice", "app@council.example")
+    world.add_user("amy", "social_worker", AMY)
+    world.add_user("sam", "social_worker", SAM)
+    with world.web() as base:
+        apprentice = login(base, "app")
+        triage = apprentice.get("/triage").text
+        unmatched_part, confirm_part = triage.split("Readings to confirm")
+        (other,) = references(unmatched_part)
+        assert other != ref and ref in references(confirm_part.split("Not a report")[0])
+        assert f'action="/episodes/{ref}/casework/confirm"' in triage
+        assert f'action="/episodes/{other}/casework/link"' not in triage  # not the apprentice's
+        confirmed = post(apprentice, f"/episodes/{ref}/casework/confirm", {}, page="/triage")
+        assert confirmed.status_code == 303, confirmed.text
+        assert confirmed.headers["location"] == f"/episodes/{ref}?done=confirm"
+        assert "Done: confirm" in apprentice.get(confirmed.headers["location"]).text
+
+        duty = login(base, "duty1")
+        triage = duty.get("/triage").text
+        assert f'action="/episodes/{other}/casework/link"' in triage
+        assert 'role="search"' in triage and 'action="/directory"' in triage
+        linked = post(
+            duty, f"/episodes/{other}/casework/link", {"child_id": "100234"}, page="/triage"
+        )
+        assert linked.status_code == 303, linked.text
+        assert other not in references(duty.get("/triage").text.split("Readings to confirm")[0])
+
+        future = post(duty, f"/episodes/{ref}/casework/returned", {"at": "2026-11-26T14:00"},
+                      page=f"/episodes/{ref}")
+        assert future.status_code == 409
+        assert 'role="alert"' in future.text and "is in the future" in future.text
+        assert f'href="/episodes/{ref}"' in future.text
+        back = post(duty, f"/episodes/{ref}/casework/returned",
+                    {"at": "2026-11-26T12:30", "note": "the home rang to confirm"},
+                    page=f"/episodes/{ref}")
+        assert back.status_code == 303, back.text
+        shown = duty.get(back.headers["location"]).text
+        assert "Done: returned" in shown and "the home rang to confirm" in shown
+        again = post(duty, f"/episodes/{ref}/casework/returned", {"at": "2026-11-26T12:30"},
+                     page=f"/episodes/{ref}")
+        assert again.status_code == 409 and 'role="alert"' in again.text
+
+        amy = login(base, "amy")  # not Jordan's social worker
+        assert post(amy, f"/episodes/{ref}/casework/correct", {"police_reference": "X 1"},
+                    page="/episodes").status_code == 403
+        sam = login(base, "sam")  # Jordan's social worker
+        assert post(sam, f"/episodes/{ref}/casework/correct", {"police_reference": "CAD 77"},
+                    page=f"/episodes/{ref}").status_code == 303
+    with Session(world.engine) as s:
+        from mailbridge.store.models import Episode, EpisodeChange
+
+        ep = s.scalars(select(Episode).where(Episode.reference == ref)).one()
+        assert ep.status == "returned" and not ep.needs_confirmation
+        assert ep.police_reference == "CAD 77"
+        assert ep.returned_at is not None  # 12:30 UK time in November is 12:30 UTC
+        stored = ep.returned_at if ep.returned_at.tzinfo else ep.returned_at.replace(tzinfo=UTC)
+        assert stored == datetime(2026, 11, 26, 12, 30, tzinfo=UTC)
+        linked_ep = s.scalars(select(Episode).where(Episode.reference == other)).one()
+        assert linked_ep.child_id == "100234" and linked_ep.status == "open"
+        changes = {
+            (c.operation, c.actor, c.source) for c in s.scalars(select(EpisodeChange))
+        }
+    assert {("confirm", "app", "web"), ("link", "duty1", "web"), ("returned", "duty1", "web"),
+            ("correct", "sam", "web")} <= changes
+    audited = {(a.action, a.actor, a.entity_id) for a in _audit_all(world)}
+    assert {("casework_confirm", "app", ref), ("casework_link", "duty1", other),
+            ("casework_returned", "duty1", ref), ("casework_correct", "sam", ref)} <= audited
+    assert ("view_denied", "amy", ref) in audited
