@@ -9,9 +9,10 @@ outlive a database outage; the subclass says how to log it and how long to wait.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 
 
-class BackgroundLoop:
+class BackgroundLoop(ABC):
     """Run ``run_pass`` on a daemon thread until ``stop``; subclasses implement the pass."""
 
     #: the thread's name, as logs and thread dumps show it
@@ -42,13 +43,13 @@ class BackgroundLoop:
         """Set once ``stop`` was called: long passes check it between items."""
         return self._stop
 
+    @abstractmethod
     def run_pass(self) -> float:
         """Do one pass; return the seconds to sleep before the next (0: at once)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def pass_failed(self, exc: Exception) -> float:
         """Log a pass that raised; return the seconds to sleep before trying again."""
-        raise NotImplementedError
 
     def _run(self) -> None:
         while not self._stop.is_set():
