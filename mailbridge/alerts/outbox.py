@@ -424,28 +424,17 @@ class Notifier:
         if not to or to in self.own:
             return
         child = directory.get_child(session, episode.child_id) if episode.child_id else None
-        facts = AlertFacts(
-            event="interview_incomplete",
-            received_at=message.received_at,
-            reference=episode.reference,
-            child_id=episode.child_id,
-            child_first_name=child.first_name if child else None,
-            child_last_name=child.last_name if child else None,
-            child_name_given=episode.child_name_given,
-            child_date_of_birth=child.date_of_birth if child else None,
-            placement_name=child.placement_name if child else None,
-            risk_level=episode.risk_level,
-            last_seen_at=episode.last_seen_at,
+        facts = replace(
+            self.episode_facts(
+                "interview_incomplete", episode, child, now=message.received_at, note=None
+            ),
             last_seen_text=episode.last_seen_text,
-            last_seen_location=episode.last_seen_location,
-            police_reference=episode.police_reference,
-            returned_at=episode.returned_at,
-            returned_by=episode.returned_by,
             safe_and_well=episode.safe_and_well,
-            # The worker who sent the outcome; staff, so no carer check applies.
+            # The worker who sent the outcome; staff, so no carer or sender check applies.
             reported_by=to,
             sender_known=True,
-            episode_status=episode.status,
+            sender_verified=None,
+            sender_check=None,
             extra={"missing_parts": missing},
             message_id=message.message_id,
             inbound_id=message.id,
