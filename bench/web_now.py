@@ -215,6 +215,7 @@ def listener(data: Path, args: argparse.Namespace) -> None:
         idle = _smtp_round_trips(svc.host, svc.port, args.mails, "idle")
         stop = threading.Event()
         pages = [0]
+        failed = [0]  # requests that raised: counted, so a page that errors is not hidden
 
         def poll() -> None:
             client = login(f"http://127.0.0.1:{web_port}", "duty", "bench password")
@@ -224,7 +225,7 @@ def listener(data: Path, args: argparse.Namespace) -> None:
                         client.get(path, timeout=120)
                         pages[0] += 1
                     except httpx.HTTPError:
-                        pass
+                        failed[0] += 1
 
         pollers = [threading.Thread(target=poll) for _ in range(args.pollers)]
         for t in pollers:
@@ -238,7 +239,8 @@ def listener(data: Path, args: argparse.Namespace) -> None:
         svc.stop()
     a, b = statistics.median(idle), statistics.median(busy)
     print(f"listener: SMTP round trip median {a:.1f} ms with the web app idle, {b:.1f} ms "
-          f"while {args.pollers} clients loaded {pages[0]} pages (Now and a 3-year Figures); "
+          f"while {args.pollers} clients loaded {pages[0]} pages (Now and a 3-year Figures; "
+          f"{failed[0]} failed); "
           f"ratio busy/idle {b / a:.2f}")
 
 
