@@ -11,10 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy.orm import Session
-
 from mailbridge.reading.fields import AbsenceType
-from mailbridge.store import inbound
+from mailbridge.store import inbound, tx
 from mailbridge.store.models import Episode
 
 __all__ = ["AWAY", "CODES", "MISSING", "AbsenceType", "reclassify"]
@@ -27,7 +25,7 @@ CODES: Final[dict[str, str]] = {
 
 
 def reclassify(
-    session: Session,
+    session: tx.Tx,
     episode: Episode,
     new: AbsenceType,
     *,
