@@ -25,7 +25,7 @@ from mailbridge.episodes.decisions import Change, Facts
 from mailbridge.errors import CaseworkRefused
 from mailbridge.routing.rules import Recipient
 from mailbridge.settings.config import Settings
-from mailbridge.store import directory, inbound, tx
+from mailbridge.store import directory, tx
 from mailbridge.store import episodes as episode_store
 from mailbridge.store.models import Episode, InboundMessage
 from mailbridge.timers.runner import replan
@@ -474,13 +474,12 @@ class _Work:
                 self.first_change = row.id
             self.changes.append(FieldChange(ep.reference, change.field, row.old, row.new))
         ep.updated_at = self.now
-        inbound.audit(
+        episode_store.audit(
             self.session,
-            at=self.now,
+            ep,
+            f"casework_{operation}",
             actor=self.by,
-            entity="episode",
-            entity_id=ep.reference,
-            action=f"casework_{operation}",
+            at=self.now,
             detail={
                 "changes": [
                     {

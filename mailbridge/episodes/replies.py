@@ -27,7 +27,7 @@ from mailbridge.reading.interview_form import InterviewOutcome, parse_interview_
 from mailbridge.reading.message import ReadMessage
 from mailbridge.runtime.pipeline import Outcome
 from mailbridge.settings.config import Settings
-from mailbridge.store import directory, inbound, tx
+from mailbridge.store import directory, tx
 from mailbridge.store import episodes as episode_store
 from mailbridge.store.models import IGNORED, PROCESSED, Episode, InboundMessage
 from mailbridge.timers.runner import ensure_interview, replan
@@ -157,13 +157,12 @@ class ReplyHandler:
         Only the acknowledgement row and its audit line: the report path links the message.
         """
         _acknowledged(session, episode, token, message, sender=sender, at=message.received_at)
-        inbound.audit(
+        episode_store.audit(
             session,
-            at=message.received_at,
+            episode,
+            "acknowledged",
             actor=sender or "unknown",
-            entity="episode",
-            entity_id=episode.reference,
-            action="acknowledged",
+            at=message.received_at,
             detail={"role": token.role, "alert": token.alert_id, "with": "a return report"},
         )
 
@@ -360,13 +359,12 @@ class ReplyHandler:
         """Link the message to the episode, audit it, and let the timers see the change."""
         set_episode(episode.reference)
         self._link(session, episode, message=message, event=event, reason=reason, now=now)
-        inbound.audit(
+        episode_store.audit(
             session,
-            at=now,
+            episode,
+            "acknowledged" if event == "ack" else event,
             actor=actor or "unknown",
-            entity="episode",
-            entity_id=episode.reference,
-            action="acknowledged" if event == "ack" else event,
+            at=now,
             detail=detail,
         )
         replan(session, episode, self.routing, now)

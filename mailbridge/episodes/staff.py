@@ -22,7 +22,6 @@ from mailbridge.errors import InvalidRequestError
 from mailbridge.reading.interview_form import InterviewOutcome, parse_interview_outcome
 from mailbridge.routing.rules import Routing
 from mailbridge.store import episodes as episode_store
-from mailbridge.store import inbound as store
 from mailbridge.store import tx
 from mailbridge.store.models import Episode, Interview
 from mailbridge.timers.runner import ensure_interview, replan
@@ -139,13 +138,5 @@ def _done(
     now: datetime,
 ) -> None:
     """What every web action ends with: its audit row (``via`` web), the timers re-planned."""
-    store.audit(
-        session,
-        at=now,
-        actor=actor,
-        entity="episode",
-        entity_id=ep.reference,
-        action=action,
-        detail={**detail, "via": "web"},
-    )
+    episode_store.audit(session, ep, action, actor=actor, at=now, detail={**detail, "via": "web"})
     replan(session, ep, routing, now)

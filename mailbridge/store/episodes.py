@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, undefer
 
+from mailbridge.store.inbound import audit as audit_row
 from mailbridge.store.models import (
     Acknowledgement,
     Alert,
@@ -293,3 +294,24 @@ def acknowledge(
 def alert(session: Session, alert_id: int) -> Alert | None:
     """One alert row (the one a reply token names); None when there is none."""
     return session.get(Alert, alert_id)
+
+
+def audit(
+    session: Session,
+    episode: Episode,
+    action: str,
+    *,
+    actor: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One audit row about the episode (entity ``episode``, its reference)."""
+    audit_row(
+        session,
+        at=at,
+        actor=actor,
+        entity="episode",
+        entity_id=episode.reference,
+        action=action,
+        detail=detail,
+    )

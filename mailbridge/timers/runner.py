@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Protocol
 
 from mailbridge.routing.rules import Routing
-from mailbridge.store import inbound, tx
+from mailbridge.store import episodes as episode_store
 from mailbridge.store import timers as due
+from mailbridge.store import tx
 from mailbridge.store.models import DueAction, Episode, Interview
 from mailbridge.timers.plan import DueAction as PlannedAction
 from mailbridge.timers.plan import EpisodeClock, escalation_roles, late_note, plan
@@ -158,13 +159,12 @@ class Runner:
             interview = ensure_interview(session, episode, self.routing)
             if interview is not None:
                 interview.overdue = True
-        inbound.audit(
+        episode_store.audit(
             session,
-            at=now,
+            episode,
+            row.kind,
             actor="scheduler",
-            entity="episode",
-            entity_id=episode.reference,
-            action=row.kind,
+            at=now,
             detail={"key": row.key, "roles": list(roles), "late": late},
         )
         # A still-missing reminder makes room for the next one.
