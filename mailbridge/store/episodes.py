@@ -201,10 +201,6 @@ def by_reference(session: Session, reference: str) -> Episode | None:
     ).first()
 
 
-def by_id(session: Session, episode_id: int) -> Episode | None:
-    return session.get(Episode, episode_id)
-
-
 def listing(session: Session, *, open_only: bool = False) -> list[Episode]:
     """Every episode (or the open ones), oldest first."""
     q = select(Episode).order_by(Episode.opened_at, Episode.id)
