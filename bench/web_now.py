@@ -170,7 +170,7 @@ def now_page(label: str, url: str, data: Path, args: argparse.Namespace) -> list
 def _page_cpu(settings: Settings, url: str, n: int) -> list[float]:
     """What one Now page costs this process in CPU, whatever else the machine is doing."""
     from mailbridge.store import views
-    from mailbridge.web.app import WebApp
+    from mailbridge.web.core import WebApp
 
     engine = db.make_engine(url)
     app = WebApp(settings, engine, clock=lambda: NOW)

@@ -59,8 +59,6 @@ ALLOWED: frozenset[str] = frozenset(
         "runtime/triage.py",
         "runtime/worker.py",
         "timers/runner.py",
-        "web/app.py",
-        "web/server.py",
     }
 )
 
