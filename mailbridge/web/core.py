@@ -167,6 +167,30 @@ class WebApp:
     def audit(self, session: tx.Tx, ctx: Ctx | None, **kw: Any) -> None:
         store.audit(session, at=self.now(), actor=ctx.actor if ctx else kw.pop("actor"), **kw)
 
+    def note_refusal(
+        self, request: Request, who: accounts.SignedIn, action: str, what: str | None
+    ) -> None:
+        """An audit line for a refused request: on the episode when the path names one, else
+        on the page. ``what`` is the operation refused (the method and path when None)."""
+        reference = str(request.path_params.get("ref", "")).upper()
+        with tx.write(self.engine) as s:
+            store.audit(
+                s,
+                at=self.now(),
+                actor=who.account.username,
+                entity="episode" if reference else "page",
+                entity_id=reference or request.url.path[:80],
+                action=action,
+                detail={
+                    "role": who.account.role,
+                    "what": what or f"{request.method} {request.url.path}",
+                },
+            )
+        log.warning(
+            "web: %s refused (%s) %s %s",
+            who.account.username, action, request.method, request.url.path,
+        )
+
     # -- sessions -------------------------------------------------------------------------
 
     def signed_in(self, request: Request) -> accounts.SignedIn | None:
@@ -252,6 +276,7 @@ def page(
                         )
                     return response
                 if who.account.role not in roles:
+                    await run_in_threadpool(app.note_refusal, request, who, "role_denied", None)
                     return app.render(
                         request,
                         "error.html",
@@ -264,6 +289,9 @@ def page(
                 if request.method == "POST":
                     form = await request.form(max_files=2, max_fields=200)
                     if not auth.same_token(text(form, "csrf_token"), who.csrf_token):
+                        await run_in_threadpool(
+                            app.note_refusal, request, who, "csrf_refused", None
+                        )
                         return app.render(
                             request,
                             "error.html",

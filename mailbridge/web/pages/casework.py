@@ -12,13 +12,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from mailbridge.episodes import casework
 from mailbridge.errors import CaseworkRefused
 from mailbridge.store import tx
 from mailbridge.web import auth
-from mailbridge.web.core import Ctx, WebApp, access, act, page, text
+from mailbridge.web.core import Ctx, WebApp, access, act, allowed, denied, page, text
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ async def casework_action(app: WebApp, ctx: Ctx) -> Response:
     if op not in CASEWORK:
         return Response("not found", status_code=404)
     if ctx.role not in CASEWORK_ROLES.get(op, auth.CAN_CASEWORK):
+        await run_in_threadpool(app.note_refusal, ctx.request, ctx.who, "role_denied", op)
         return app.render(
             ctx.request,
             "error.html",
@@ -93,6 +95,17 @@ async def casework_action(app: WebApp, ctx: Ctx) -> Response:
     if refused is not None:
         return refused
     target = text(ctx.form, "into").upper() if op == "merge" else reference
+    if op == "merge" and target:
+        # Merging moves the target's mail and history: it must be within the scope as well.
+        refused = await access(app, ctx, target, "merge into")
+        if refused is not None:
+            return refused
+    if op in ("link", "split") and ctx.scope is not None:
+        # A social worker may not put an episode on a child who is not theirs.
+        named = text(ctx.form, "child_id") + "," + text(ctx.form, "child_ids")
+        wanted = {c.strip() for c in named.replace(";", ",").split(",") if c.strip()}
+        if not all(allowed(ctx, c) for c in wanted):
+            return await run_in_threadpool(denied, app, ctx, reference, f"{op} to another child")
     return await act(
         app,
         ctx,
