@@ -71,11 +71,11 @@ async def _csv_from(form: FormData | None) -> str:
 
 @page(auth.CAN_EDIT_DIRECTORY)
 async def directory_upload(app: WebApp, ctx: Ctx) -> Response:
-    csv_text = await _csv_from(ctx.form)
     apply = text(ctx.form, "apply") == "yes"
-    parsed = records.parse_csv(csv_text)
+    csv_text = ""
 
     def run() -> tuple[int, records.ImportReport]:
+        parsed = records.parse_csv(csv_text)  # a bad file is a 400 with its reason, not a 500
         with tx.write(app.engine) as s:
             if apply:
                 report = directory_store.import_directory(s, parsed, now=app.now(), actor=ctx.actor)
@@ -84,6 +84,7 @@ async def directory_upload(app: WebApp, ctx: Ctx) -> Response:
             return views.count_children(s), report
 
     try:
+        csv_text = await _csv_from(ctx.form)
         count, report = await run_in_threadpool(run)
     except MailbridgeError as exc:
         return app.render(
