@@ -221,17 +221,22 @@ def _acks(session: Session, where: Any) -> dict[int, list[Ack]]:
 
 def _next_actions(session: Session, where: Any) -> dict[int, NextAction]:
     """The next pending escalation or reminder of each episode that ``where`` selects."""
-    q = (
-        select(DueAction.episode_id, DueAction.kind, DueAction.due_at)
+    # Only the first of each episode comes back (a window function, on SQLite and PostgreSQL
+    # alike): a third of the rows and their timestamps to convert, on the Now page's hot path.
+    first = func.row_number().over(
+        partition_by=DueAction.episode_id, order_by=(DueAction.due_at, DueAction.id)
+    )
+    ranked = (
+        select(DueAction.episode_id, DueAction.kind, DueAction.due_at, first.label("n"))
         .join(Episode, Episode.id == DueAction.episode_id)
         .where(where, DueAction.status == "pending", DueAction.kind.in_(_ESCALATIONS))
-        .order_by(DueAction.due_at)
+        .subquery()
     )
-    out: dict[int, NextAction] = {}
-    for eid, kind, due_at in session.connection().execute(q):
-        if eid not in out:
-            out[eid] = NextAction(kind, due_at)
-    return out
+    q = select(ranked.c.episode_id, ranked.c.kind, ranked.c.due_at).where(ranked.c.n == 1)
+    return {
+        eid: NextAction(kind, due_at)
+        for eid, kind, due_at in session.connection().execute(q)
+    }
 
 
 # -- triage -------------------------------------------------------------------------------------

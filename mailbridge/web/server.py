@@ -14,11 +14,11 @@ import socket
 import threading
 
 import uvicorn
-from sqlalchemy import Engine
 
 from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import StartupError
 from mailbridge.settings.config import Settings
+from mailbridge.store import tx
 from mailbridge.web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 class WebServer:
     """Start, learn the bound port, stop; for `serve` and the tests alike."""
 
-    def __init__(self, settings: Settings, engine: Engine, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, settings: Settings, engine: tx.Engine, *, clock: Clock = system_clock
+    ) -> None:
         self.settings = settings
         app = create_app(settings, engine, clock=clock)
         config = uvicorn.Config(

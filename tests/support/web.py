@@ -141,3 +141,12 @@ def post(client: httpx.Client, path: str, data: dict[str, Any], *, page: str) ->
     """A form post with the CSRF token read from ``page``, as the browser sends it."""
     token = hidden(client.get(page).text)
     return client.post(path, data={**data, "csrf_token": token})
+
+
+def audited(engine: Engine, *actions: str) -> list[tuple[str, str, str, str, Any]]:
+    """(action, actor, entity, entity_id, detail) of the audit lines with these actions."""
+    from mailbridge.store.models import AuditEntry
+
+    with Session(engine) as s:
+        rows = s.query(AuditEntry).filter(AuditEntry.action.in_(actions)).order_by(AuditEntry.id)
+        return [(a.action, a.actor, a.entity, a.entity_id, a.detail) for a in rows]

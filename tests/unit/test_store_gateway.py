@@ -49,8 +49,6 @@ ALLOWED: frozenset[str] = frozenset(
         "runtime/serve.py",
         "runtime/triage.py",
         "runtime/worker.py",
-        "web/app.py",
-        "web/server.py",
     }
 )
 

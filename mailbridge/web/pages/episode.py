@@ -1,0 +1,206 @@
+"""The Now page (every open episode) and one episode's page, its attachments, acknowledging
+and the return interview outcome.
+
+Every view of an episode and every download is an audit line; a person outside the child's
+scope gets 403 (``core.access``). Acknowledging and recording an outcome call
+``episodes.staff``, never SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from mailbridge.episodes import staff
+from mailbridge.store import tx, views
+from mailbridge.web import auth, mail_view
+from mailbridge.web.core import Ctx, WebApp, access, act, page, text
+
+log = logging.getLogger(__name__)
+
+# -- Now (the open episodes) ------------------------------------------------------------------
+
+
+@page()
+async def now_page(app: WebApp, ctx: Ctx) -> Response:
+    def load() -> list[views.NowRow]:
+        with tx.read(app.engine) as s:
+            return views.open_episodes(s, today=app.today(), scope=ctx.scope)
+
+    rows = await run_in_threadpool(load)
+    name = "now_table.html" if ctx.request.query_params.get("fragment") else "now.html"
+    return app.render(ctx.request, name, who=ctx.who, rows=rows, scope=ctx.scope)
+
+
+
+@page()
+async def episode_page(app: WebApp, ctx: Ctx) -> Response:
+    reference = ctx.request.path_params["ref"].upper()
+    refused = await access(app, ctx, reference, "view")
+    if refused is not None:
+        return refused
+
+    def load() -> tuple[views.EpisodePage | None, list[tuple[views.TimelineMessage, Any]]]:
+        with tx.write(app.engine) as s:
+            data = views.episode_page(s, reference, today=app.today())
+            app.audit(s, ctx, entity="episode", entity_id=reference, action="viewed", detail=None)
+            mails: list[tuple[views.TimelineMessage, Any]] = []
+            for m in data.messages if data else []:
+                raw = None if m.purged else views.message_raw(
+                    s, reference=reference, inbound_id=m.inbound_id
+                )
+                mails.append((m, mail_view.view(raw) if raw else None))
+            return data, mails
+
+    data, mails = await run_in_threadpool(load)
+    assert data is not None
+    return app.render(
+        ctx.request,
+        "episode.html",
+        who=ctx.who,
+        e=data,
+        f=data.facts,
+        mails=mails,
+        can_ack=_can_ack(ctx, data),
+        can_interview=ctx.role in auth.CAN_INTERVIEW and data.facts.status == "returned",
+        interview_form=None,
+        interview_missing=(),
+        notice=ctx.request.query_params.get("done", ""),
+    )
+
+
+def _can_ack(ctx: Ctx, data: views.EpisodePage) -> bool:
+    role = auth.ACK_ROLE.get(ctx.role)
+    if role is None or data.facts.status != "open":
+        return False
+    me = (ctx.who.account.email or ctx.actor).lower()
+    return not any(a.role == role and a.address.lower() == me for a in data.acks)
+
+
+@page()
+async def attachment_download(app: WebApp, ctx: Ctx) -> Response:
+    reference = ctx.request.path_params["ref"].upper()
+    refused = await access(app, ctx, reference, "attachment")
+    if refused is not None:
+        return refused
+    inbound_id = int(ctx.request.path_params["msg"])
+    index = int(ctx.request.path_params["n"])
+
+    def load() -> tuple[str, bytes] | None:
+        with tx.write(app.engine) as s:
+            raw = views.message_raw(s, reference=reference, inbound_id=inbound_id)
+            part = mail_view.attachment(raw, index) if raw else None
+            if part is not None:
+                app.audit(
+                    s,
+                    ctx,
+                    entity="episode",
+                    entity_id=reference,
+                    action="downloaded",
+                    detail={"message": inbound_id, "attachment": index},
+                )
+            return part
+
+    found = await run_in_threadpool(load)
+    if found is None:
+        return Response("not found", status_code=404)
+    name, data = found
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:120] or "attachment"
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename=\"{safe}\"; filename*=UTF-8''"
+            + quote(name),
+        },
+    )
+
+
+@page(tuple(auth.ACK_ROLE))
+async def acknowledge(app: WebApp, ctx: Ctx) -> Response:
+    reference = ctx.request.path_params["ref"].upper()
+    refused = await access(app, ctx, reference, "acknowledge")
+    if refused is not None:
+        return refused
+
+    return await act(
+        app,
+        ctx,
+        lambda s: staff.acknowledge(
+            s,
+            reference=reference,
+            role=auth.ACK_ROLE[ctx.role],
+            address=(ctx.who.account.email or ctx.actor).lower(),
+            actor=ctx.actor,
+            routing=app.routing,
+            now=app.now(),
+        ),
+        f"/episodes/{reference}?done=acknowledged",
+    )
+
+
+@page(auth.CAN_INTERVIEW)
+async def interview_outcome(app: WebApp, ctx: Ctx) -> Response:
+    reference = ctx.request.path_params["ref"].upper()
+    refused = await access(app, ctx, reference, "interview")
+    if refused is not None:
+        return refused
+    form = staff.InterviewForm(
+        result=text(ctx.form, "result"),
+        held_on=text(ctx.form, "held_on"),
+        interviewer=text(ctx.form, "interviewer"),
+        reasons="; ".join(
+            v for v in (ctx.form.getlist("reasons") if ctx.form else []) if isinstance(v, str)
+        ),
+        reason_not_held=text(ctx.form, "reason_not_held"),
+        risks=text(ctx.form, "risks"),
+        actions=text(ctx.form, "actions"),
+    )
+    outcome = staff.read_interview(
+        form,
+        reference=reference,
+        codes=app.routing.interviews.reason_codes,
+        today=app.today(),
+    )
+    if outcome.missing_parts:
+
+        def reload() -> tuple[views.EpisodePage | None, list[Any]]:
+            with tx.read(app.engine) as s:
+                data = views.episode_page(s, reference, today=app.today())
+                return data, []
+
+        data, _ = await run_in_threadpool(reload)
+        assert data is not None
+        return app.render(
+            ctx.request,
+            "episode.html",
+            400,
+            who=ctx.who,
+            e=data,
+            f=data.facts,
+            mails=[],
+            can_ack=False,
+            can_interview=True,
+            interview_form=form,
+            interview_missing=outcome.missing_parts,
+            notice="",
+        )
+
+    return await act(
+        app,
+        ctx,
+        lambda s: staff.record_interview(
+            s,
+            reference=reference,
+            outcome=outcome,
+            actor=ctx.actor,
+            routing=app.routing,
+            now=app.now(),
+        ),
+        f"/episodes/{reference}?done=interview",
+    )
+
