@@ -24,10 +24,6 @@ QUERY_METHODS = frozenset(
 ALLOWED: frozenset[str] = frozenset(
     {
         "alerts/outbox.py",
-        "cli/alerts.py",
-        "cli/messages.py",
-        "cli/reports.py",
-        "cli/timers.py",
         "delivery/sender.py",
         "episodes/absence.py",
         "episodes/casework.py",
