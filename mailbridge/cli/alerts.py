@@ -9,9 +9,7 @@ from typing import Any
 from mailbridge.cli.common import Command, print_delivery, print_list, read_store
 from mailbridge.delivery.sender import requeue_failed
 from mailbridge.runtime.serve import make_workers, open_store
-from mailbridge.settings.config import (
-    Settings,
-)
+from mailbridge.settings.config import Settings
 from mailbridge.store import listings, tx
 from mailbridge.store.models import Alert
 

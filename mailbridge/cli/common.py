@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from mailbridge.clock import system_clock
 from mailbridge.delivery.sender import DeliveryReport
 from mailbridge.errors import InvalidRequestError
-from mailbridge.runtime.serve import open_store
+from mailbridge.runtime.serve import make_workers, open_store
 from mailbridge.settings.config import (
     Settings,
     redact_url,
@@ -97,6 +97,14 @@ def login_name() -> str:
         return getpass.getuser()
     except Exception:  # no login name (a container): the audit still says it was the CLI
         return "unknown"
+
+
+def process_pending(engine: tx.Engine, settings: Settings) -> None:
+    """After mail is stored by a command (inject, imap fetch): process what is pending, then
+    deliver the alerts that are due, and say what became of both."""
+    worker, sender = make_workers(engine, settings)
+    print(f"processed {worker.run_once()} message(s)")
+    print_delivery(sender.deliver_due())
 
 
 def print_delivery(report: DeliveryReport) -> None:

@@ -17,9 +17,7 @@ from mailbridge.episodes.absence import reclassify
 from mailbridge.episodes.timeline import find_episode, list_episodes, render_timeline
 from mailbridge.errors import NotFoundError
 from mailbridge.runtime.serve import open_store
-from mailbridge.settings.config import (
-    Settings,
-)
+from mailbridge.settings.config import Settings
 from mailbridge.store import episodes as episode_store
 from mailbridge.store import tx
 

@@ -8,14 +8,18 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from mailbridge.cli.common import Command, print_delivery, print_list, read_store
+from mailbridge.cli.common import (
+    Command,
+    print_delivery,
+    print_list,
+    process_pending,
+    read_store,
+)
 from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.serve import make_workers, open_store
-from mailbridge.settings.config import (
-    Settings,
-)
+from mailbridge.settings.config import Settings
 from mailbridge.store import inbound as store
 from mailbridge.store import triage, tx
 from mailbridge.store.models import InboundMessage
@@ -68,10 +72,7 @@ def cmd_inject(args: argparse.Namespace, settings: Settings) -> int:
             print(f"mailbridge: error: {exc}", file=sys.stderr)
     print(f"stored {stored} message(s), {duplicates} duplicate(s)")
     if not args.no_process:
-        worker, sender = make_workers(engine, settings)
-        handled = worker.run_once()
-        print(f"processed {handled} message(s)")
-        print_delivery(sender.deliver_due())
+        process_pending(engine, settings)
     engine.dispose()
     return 1 if problems else 0
 

@@ -12,9 +12,7 @@ from mailbridge.clock import system_clock
 from mailbridge.errors import InvalidRequestError
 from mailbridge.reports import retention, subject_access
 from mailbridge.runtime.serve import open_store
-from mailbridge.settings.config import (
-    Settings,
-)
+from mailbridge.settings.config import Settings
 
 
 def add_parsers(sub: Any) -> None:

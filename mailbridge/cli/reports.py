@@ -20,9 +20,7 @@ from mailbridge.errors import FileAccessError, InvalidRequestError
 from mailbridge.reports import digest, ssda903
 from mailbridge.reports.report import build_report
 from mailbridge.runtime.serve import make_runner, make_workers, open_store
-from mailbridge.settings.config import (
-    Settings,
-)
+from mailbridge.settings.config import Settings
 from mailbridge.store import listings, tx
 
 

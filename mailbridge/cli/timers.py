@@ -19,9 +19,7 @@ from mailbridge.cli.common import (
 from mailbridge.clock import system_clock
 from mailbridge.runtime import triage
 from mailbridge.runtime.serve import make_runner, make_workers, open_store
-from mailbridge.settings.config import (
-    Settings,
-)
+from mailbridge.settings.config import Settings
 from mailbridge.store import listings
 from mailbridge.timers.runner import late_note_for
 
