@@ -6,16 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from mailbridge.cli.common import Command, print_delivery, print_json
+from mailbridge.cli.common import Command, print_delivery, print_list, read_store
 from mailbridge.delivery.sender import requeue_failed
 from mailbridge.runtime.serve import make_workers, open_store
-from mailbridge.settings.config import (
-    Settings,
-)
-from mailbridge.store.models import Alert, Episode
+from mailbridge.settings.config import Settings
+from mailbridge.store import listings, tx
+from mailbridge.store.models import Alert
 
 
 def add_parsers(sub: Any) -> None:
@@ -59,36 +55,27 @@ def alert_json(row: Alert, reference: str | None) -> dict[str, Any]:
 
 
 def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
-    engine = open_store(settings)
-    with Session(engine) as session:
-        q = (
-            select(Alert, Episode.reference)
-            .outerjoin(Episode, Episode.id == Alert.episode_id)
-            .order_by(Alert.id)
-        )
-        if args.status:
-            q = q.where(Alert.status == args.status)
-        data = [alert_json(a, ref) for a, ref in session.execute(q).all()]
-    engine.dispose()
-    if args.json:
-        print_json(data)
-        return 0
-    for a in data:
-        print(
-            f"{a['id']:>6}  {a['episode'] or '-':<15} {a['event']:<14} {a['role']:<14} "
-            f"{a['recipient']:<36} {a['status']:<7} x{a['attempts']}"
-        )
-    if not data:
-        print("no alerts")
-    return 0
+    def query(t: tx.Tx) -> list[dict[str, Any]]:
+        return [alert_json(a, ref) for a, ref in listings.alerts(t, status=args.status)]
+
+    return print_list(
+        read_store(settings, query), as_json=args.json, line=_alert_line, empty="no alerts"
+    )
+
+
+def _alert_line(a: dict[str, Any]) -> str:
+    return (
+        f"{a['id']:>6}  {a['episode'] or '-':<15} {a['event']:<14} {a['role']:<14} "
+        f"{a['recipient']:<36} {a['status']:<7} x{a['attempts']}"
+    )
 
 
 def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings)
     _worker, sender = make_workers(engine, settings)
     if args.retry_failed:
-        with Session(engine) as session, session.begin():
-            count = requeue_failed(session, now=sender.clock(), actor="cli")
+        with tx.write(engine) as t:
+            count = requeue_failed(t, now=sender.clock(), actor="cli")
         print(f"requeued {count} failed alert(s)")
     report = sender.deliver_once()
     engine.dispose()

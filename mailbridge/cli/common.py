@@ -1,4 +1,5 @@
-"""What several command groups share: JSON output, safe URLs, dates and times, who is asking."""
+"""What several command groups share: JSON output, lists, one read of the store, safe URLs,
+dates and times, who is asking."""
 
 
 from __future__ import annotations
@@ -8,28 +9,63 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from mailbridge.clock import system_clock
 from mailbridge.delivery.sender import DeliveryReport
 from mailbridge.errors import InvalidRequestError
+from mailbridge.runtime.serve import make_workers, open_store
 from mailbridge.settings.config import (
     Settings,
     redact_url,
 )
+from mailbridge.store import tx
 
 log = logging.getLogger("mailbridge")
 
 Command = Callable[[argparse.Namespace, Settings], int]
+T = TypeVar("T")
 
 
 def print_json(data: Any) -> None:
     """One format for every --json: indented, and names like Chloé left readable."""
     json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
     print()
+
+
+def print_list(
+    rows: Sequence[T],
+    *,
+    as_json: bool,
+    line: Callable[[T], str],
+    empty: str,
+    jsonable: Callable[[T], Any] = lambda row: row,
+) -> int:
+    """A listing command's output: a JSON array with --json, else one line a row (or ``empty``
+    when there is none). Returns the exit code, 0."""
+    if as_json:
+        print_json([jsonable(row) for row in rows])
+        return 0
+    for row in rows:
+        print(line(row))
+    if not rows:
+        print(empty)
+    return 0
+
+
+def read_store(settings: Settings, query: Callable[[tx.Tx], T]) -> T:
+    """Open the store, run ``query`` in one read transaction, close the store again.
+
+    ``query`` shapes what it reads into plain data before the transaction ends."""
+    engine = open_store(settings)
+    try:
+        with tx.read(engine) as t:
+            return query(t)
+    finally:
+        engine.dispose()
 
 
 def safe_url(url: str) -> str:
@@ -61,6 +97,14 @@ def login_name() -> str:
         return getpass.getuser()
     except Exception:  # no login name (a container): the audit still says it was the CLI
         return "unknown"
+
+
+def process_pending(engine: tx.Engine, settings: Settings) -> None:
+    """After mail is stored by a command (inject, imap fetch): process what is pending, then
+    deliver the alerts that are due, and say what became of both."""
+    worker, sender = make_workers(engine, settings)
+    print(f"processed {worker.run_once()} message(s)")
+    print_delivery(sender.deliver_due())
 
 
 def print_delivery(report: DeliveryReport) -> None:

@@ -6,10 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
-
-from mailbridge.cli.common import Command, print_json
+from mailbridge.cli.common import Command, print_json, read_store
 from mailbridge.clock import system_clock
 from mailbridge.directory.records import (
     ParsedDirectory,
@@ -23,6 +20,7 @@ from mailbridge.settings.config import (
     Settings,
     load_authorities_file,
 )
+from mailbridge.store import tx
 from mailbridge.store.directory import describe_child, import_directory
 
 
@@ -42,27 +40,9 @@ def add_parsers(sub: Any) -> None:
 def cmd_directory(args: argparse.Namespace, settings: Settings) -> int:
     """Import exits 1 if any row was rejected (the good rows are still in)."""
     # A fatal problem in the file is found before the database is touched.
-    parsed = read_directory_file(args.file) if args.directory_command == "import" else None
-    engine = open_store(settings)
-    try:
-        if parsed is not None:
-            try:
-                with Session(engine) as session, session.begin():
-                    report = import_directory(session, parsed, now=system_clock(), actor="cli")
-            except SQLAlchemyError as exc:
-                raise StorageError(
-                    f"{args.file}: the database refused the import "
-                    f"({str(exc).splitlines()[0]}); nothing imported"
-                ) from exc
-            for problem in report.rejected:
-                print(f"line {problem.line}: {problem.reason}", file=sys.stderr)
-            _warn_unknown_authorities(parsed, settings)
-            print("\n".join(report_lines(report)))
-            return 1 if report.rejected else 0
-        with Session(engine) as session:
-            detail = describe_child(session, args.child_id)
-    finally:
-        engine.dispose()
+    if args.directory_command == "import":
+        return _import(args.file, read_directory_file(args.file), settings)
+    detail = read_store(settings, lambda t: describe_child(t, args.child_id))
     if detail is None:
         raise NotFoundError(f"no child with id {args.child_id!r} in the directory")
     if args.json:
@@ -70,6 +50,25 @@ def cmd_directory(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print("\n".join(child_lines(detail)))
     return 0
+
+
+def _import(file: str, parsed: ParsedDirectory, settings: Settings) -> int:
+    engine = open_store(settings)
+    try:
+        with tx.write(engine) as t:
+            report = import_directory(t, parsed, now=system_clock(), actor="cli")
+    except tx.Error as exc:
+        raise StorageError(
+            f"{file}: the database refused the import "
+            f"({str(exc).splitlines()[0]}); nothing imported"
+        ) from exc
+    finally:
+        engine.dispose()
+    for problem in report.rejected:
+        print(f"line {problem.line}: {problem.reason}", file=sys.stderr)
+    _warn_unknown_authorities(parsed, settings)
+    print("\n".join(report_lines(report)))
+    return 1 if report.rejected else 0
 
 
 def _warn_unknown_authorities(parsed: ParsedDirectory, settings: Settings) -> None:

@@ -9,10 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from mailbridge.cli.common import Command, login_name, print_json
+from mailbridge.cli.common import Command, login_name, print_json, print_list, read_store
 from mailbridge.clock import system_clock
 from mailbridge.episodes import casework, decisions
 from mailbridge.episodes.absence import CODES as ABSENCE_CODES
@@ -20,11 +17,9 @@ from mailbridge.episodes.absence import reclassify
 from mailbridge.episodes.timeline import find_episode, list_episodes, render_timeline
 from mailbridge.errors import NotFoundError
 from mailbridge.runtime.serve import open_store
-from mailbridge.settings.config import (
-    Settings,
-)
+from mailbridge.settings.config import Settings
 from mailbridge.store import episodes as episode_store
-from mailbridge.store.models import Episode
+from mailbridge.store import tx
 
 
 def add_parsers(sub: Any) -> None:
@@ -115,22 +110,16 @@ def _operation(ops: Any, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def cmd_episodes(args: argparse.Namespace, settings: Settings) -> int:
-    engine = open_store(settings)
-    with Session(engine) as session:
-        data = list_episodes(session, open_only=args.open)
-    engine.dispose()
-    if args.json:
-        print_json(data)
-        return 0
-    for e in data:
-        print(
-            f"{e['reference']:<15} {e['status']:<9} {e['child_id'] or 'UNMATCHED':<10} "
-            f"opened {e['opened_at'][:16]}  last seen {(e['last_seen_at'] or 'not stated')[:16]}"
-            f"  {len(e['message_ids'])} message(s)"
-        )
-    if not data:
-        print("no episodes")
-    return 0
+    data = read_store(settings, lambda t: list_episodes(t, open_only=args.open))
+    return print_list(data, as_json=args.json, line=_episode_line, empty="no episodes")
+
+
+def _episode_line(e: dict[str, Any]) -> str:
+    return (
+        f"{e['reference']:<15} {e['status']:<9} {e['child_id'] or 'UNMATCHED':<10} "
+        f"opened {e['opened_at'][:16]}  last seen {(e['last_seen_at'] or 'not stated')[:16]}"
+        f"  {len(e['message_ids'])} message(s)"
+    )
 
 
 def cmd_episode(args: argparse.Namespace, settings: Settings) -> int:
@@ -139,13 +128,13 @@ def cmd_episode(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings)
     try:
         if args.absence_type:
-            with Session(engine) as session, session.begin():
-                _set_absence_type(session, args)
-        with Session(engine) as session:
-            data = find_episode(session, args.reference)
-            found = episode_store.by_reference(session, args.reference)
+            with tx.write(engine) as t:
+                _set_absence_type(t, args)
+        with tx.read(engine) as t:
+            data = find_episode(t, args.reference)
+            found = episode_store.by_reference(t, args.reference)
             if data is not None and found is not None:
-                data["history"] = episode_store.history(session, found.id)
+                data["history"] = episode_store.history(t, found.id)
     finally:
         engine.dispose()
     if data is None:
@@ -207,16 +196,14 @@ def _operate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _set_absence_type(session: Session, args: argparse.Namespace) -> None:
+def _set_absence_type(t: tx.Tx, args: argparse.Namespace) -> None:
     """`episode REF --absence-type M|A`: staff reclassify by hand; audited as who asked."""
-    ep = session.scalars(
-        select(Episode).where(Episode.reference == args.reference.upper()).with_for_update()
-    ).first()
+    ep = episode_store.lock(t, args.reference)
     if ep is None:
         raise NotFoundError(f"no episode with reference {args.reference}")
     who = args.by or login_name()
     changed = reclassify(
-        session, ep, args.absence_type, actor=f"cli:{who}", at=system_clock(), source="cli"
+        t, ep, args.absence_type, actor=f"cli:{who}", at=system_clock(), source="cli"
     )
     if changed:
         print(

@@ -7,15 +7,13 @@ import argparse
 import sys
 from typing import Any
 
-from mailbridge.cli.common import Command, parse_day, print_delivery
+from mailbridge.cli.common import Command, parse_day, process_pending
 from mailbridge.errors import InvalidRequestError, MailbridgeError
 from mailbridge.ingress import imap as imap_ingress
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2
-from mailbridge.runtime.serve import make_workers, open_store
-from mailbridge.settings.config import (
-    Settings,
-)
+from mailbridge.runtime.serve import open_store
+from mailbridge.settings.config import Settings
 
 
 def add_parsers(sub: Any) -> None:
@@ -113,10 +111,7 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
     if not args.no_process:
-        worker, sender = make_workers(engine, settings)
-        handled = worker.run_once()
-        print(f"processed {handled} message(s)")
-        print_delivery(sender.deliver_due())
+        process_pending(engine, settings)
     engine.dispose()
     return 1 if report.unfetchable else 0
 

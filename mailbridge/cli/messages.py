@@ -8,18 +8,20 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from mailbridge.cli.common import Command, print_delivery, print_json
+from mailbridge.cli.common import (
+    Command,
+    print_delivery,
+    print_list,
+    process_pending,
+    read_store,
+)
 from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.serve import make_workers, open_store
-from mailbridge.settings.config import (
-    Settings,
-)
+from mailbridge.settings.config import Settings
 from mailbridge.store import inbound as store
-from mailbridge.store import triage
+from mailbridge.store import triage, tx
 from mailbridge.store.models import InboundMessage
 
 
@@ -70,10 +72,7 @@ def cmd_inject(args: argparse.Namespace, settings: Settings) -> int:
             print(f"mailbridge: error: {exc}", file=sys.stderr)
     print(f"stored {stored} message(s), {duplicates} duplicate(s)")
     if not args.no_process:
-        worker, sender = make_workers(engine, settings)
-        handled = worker.run_once()
-        print(f"processed {handled} message(s)")
-        print_delivery(sender.deliver_due())
+        process_pending(engine, settings)
     engine.dispose()
     return 1 if problems else 0
 
@@ -99,37 +98,35 @@ def message_json(row: InboundMessage) -> dict[str, Any]:
 
 
 def cmd_messages(args: argparse.Namespace, settings: Settings) -> int:
-    engine = open_store(settings)
-    with Session(engine) as session:
+    def query(t: tx.Tx) -> list[dict[str, Any]]:
         rows = store.list_messages(
-            session,
+            t,
             status=args.status,
             limit=args.limit,
             reason_prefix=triage.PREFIX if args.triage else None,
         )
-        data = [message_json(r) for r in rows]
-    engine.dispose()
-    if args.json:
-        print_json(data)
-        return 0
-    for m in data:
-        note = m["reason"] or m["error"] or ""
-        print(
-            f"{m['id']:>6}  {m['received_at'][:19]}  {m['source']:<6}  {m['status']:<9}  "
-            f"{(m['message_id'] or '-')[:40]:<40}  {note[:60]}"
-        )
-    if not data:
-        print("no messages")
-    return 0
+        return [message_json(r) for r in rows]
+
+    return print_list(
+        read_store(settings, query), as_json=args.json, line=_message_line, empty="no messages"
+    )
+
+
+def _message_line(m: dict[str, Any]) -> str:
+    note = m["reason"] or m["error"] or ""
+    return (
+        f"{m['id']:>6}  {m['received_at'][:19]}  {m['source']:<6}  {m['status']:<9}  "
+        f"{(m['message_id'] or '-')[:40]:<40}  {note[:60]}"
+    )
 
 
 def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings)
     worker, sender = make_workers(engine, settings)
-    with Session(engine) as session, session.begin():
-        store.reset_for_reprocess(session, args.id, now=worker.clock(), actor="cli")
+    with tx.write(engine) as t:
+        store.reset_for_reprocess(t, args.id, now=worker.clock(), actor="cli")
         store.claim_one(
-            session,
+            t,
             args.id,
             now=worker.clock(),
             lease=timedelta(seconds=settings.processing.lease_seconds),

@@ -7,16 +7,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from mailbridge.cli.common import Command, parse_day, print_json
+from mailbridge.cli.common import Command, parse_day, print_json, print_list, read_store
 from mailbridge.clock import system_clock
 from mailbridge.errors import InvalidRequestError
 from mailbridge.reports import retention, subject_access
 from mailbridge.runtime.serve import open_store
-from mailbridge.settings.config import (
-    Settings,
-)
+from mailbridge.settings.config import Settings
 
 
 def add_parsers(sub: Any) -> None:
@@ -82,35 +78,30 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_subject_access(args: argparse.Namespace, settings: Settings) -> int:
+    if args.sar_command == "search":
+        return print_list(
+            read_store(settings, lambda t: subject_access.search(t, args.term)),
+            as_json=args.json,
+            line=lambda m: "  ".join(subject_access.match_line(m)),
+            empty="no match",
+            jsonable=lambda m: m.as_json(),
+        )
     engine = open_store(settings)
     try:
-        if args.sar_command == "search":
-            with Session(engine) as session:
-                found = subject_access.search(session, args.term)
-        else:
-            summary = subject_access.export(
-                engine,
-                args.child_id.strip(),
-                Path(args.out),
-                requested_by=args.requested_by,
-                now=system_clock(),
-            )
+        summary = subject_access.export(
+            engine,
+            args.child_id.strip(),
+            Path(args.out),
+            requested_by=args.requested_by,
+            now=system_clock(),
+        )
     finally:
         engine.dispose()
-    if args.sar_command == "export":
-        print(
-            f"wrote {args.out}: {summary['counts']['episodes']} episode(s), "
-            f"{summary['counts']['messages']} message(s), {summary['counts']['alerts']} alert(s); "
-            "it holds special-category data: keep it safe, delete it once sent"
-        )
-        return 0
-    if args.json:
-        print_json([m.as_json() for m in found])
-        return 0
-    for m in found:
-        print("  ".join(subject_access.match_line(m)))
-    if not found:
-        print("no match")
+    print(
+        f"wrote {args.out}: {summary['counts']['episodes']} episode(s), "
+        f"{summary['counts']['messages']} message(s), {summary['counts']['alerts']} alert(s); "
+        "it holds special-category data: keep it safe, delete it once sent"
+    )
     return 0
 
 

@@ -8,18 +8,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from mailbridge.cli.common import Command, parse_at, parse_day, print_delivery, print_json
+from mailbridge.cli.common import (
+    Command,
+    parse_at,
+    parse_day,
+    print_delivery,
+    print_json,
+    read_store,
+)
 from mailbridge.errors import FileAccessError, InvalidRequestError
 from mailbridge.reports import digest, ssda903
 from mailbridge.reports.report import build_report
 from mailbridge.runtime.serve import make_runner, make_workers, open_store
-from mailbridge.settings.config import (
-    Settings,
-)
-from mailbridge.store.models import DigestRun
+from mailbridge.settings.config import Settings
+from mailbridge.store import listings, tx
 
 
 def add_parsers(sub: Any) -> None:
@@ -86,12 +88,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         f"{last:%d/%m/%Y} ({settings.tz.key})",
         file=sys.stderr,
     )
-    engine = open_store(settings)
-    try:
-        with Session(engine) as session:
-            rows = ssda903.load_rows(session, year, settings.tz)
-    finally:
-        engine.dispose()
+    rows = read_store(settings, lambda t: ssda903.load_rows(t, year, settings.tz))
     problems = ssda903.validate(rows, year)
     if problems and args.strict:
         for problem in problems:
@@ -166,13 +163,8 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
         _worker, sender = make_workers(engine, settings)
         delivery = sender.deliver_due()
     since = digest.in_use_since(engine)
-    with Session(engine) as session:
-        sent = {
-            (kind, start): when
-            for kind, start, when in session.execute(
-                select(DigestRun.kind, DigestRun.period_start, DigestRun.sent_at)
-            )
-        }
+    with tx.read(engine) as t:
+        sent = listings.digests_sent(t)
     engine.dispose()
     due = digest.due_periods(settings, at, since)
     rows = []

@@ -6,17 +6,15 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from mailbridge.cli.common import Command, parse_at, print_json
+from mailbridge.cli.common import Command, parse_at, print_json, read_store
 from mailbridge.directory.records import ChildRecord
 from mailbridge.errors import InvalidRequestError, NotFoundError
 from mailbridge.routing.rules import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
-from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import (
     Settings,
     load_routing_file,
 )
+from mailbridge.store import tx
 from mailbridge.store.directory import current_allocations, get_child
 
 
@@ -47,38 +45,39 @@ def add_parsers(sub: Any) -> None:
         metavar="WHEN",
         help="ISO time, e.g. 2026-11-28T23:00 (no offset: the routing zone); default: now",
     )
-    known = rtest.add_mutually_exclusive_group()
-    known.add_argument(
-        "--sender-known",
-        dest="sender_known",
-        action="store_const",
-        const=True,
-        help="the sender is a carer on record (the default when --child is given)",
+    _either(
+        rtest,
+        ("--sender-known", "the sender is a carer on record (the default when --child is given)"),
+        ("--sender-unknown", "the sender is not a carer on record for the child"),
+        default=None,
     )
-    known.add_argument(
-        "--sender-unknown",
-        dest="sender_known",
-        action="store_const",
-        const=False,
-        help="the sender is not a carer on record for the child",
-    )
-    verified = rtest.add_mutually_exclusive_group()
-    verified.add_argument(
-        "--sender-verified",
-        dest="sender_verified",
-        action="store_const",
-        const=True,
+    _either(
+        rtest,
+        ("--sender-verified", "the sender check passed (docs/trust.md); default: not verified"),
+        ("--sender-unverified", "the sender check did not pass (the default)"),
         default=False,
-        help="the sender check passed (docs/trust.md); default: not verified",
-    )
-    verified.add_argument(
-        "--sender-unverified",
-        dest="sender_verified",
-        action="store_const",
-        const=False,
-        help="the sender check did not pass (the default)",
     )
     rtest.add_argument("--json", action="store_true", help="JSON on stdout")
+
+
+def _either(
+    parser: Any, yes: tuple[str, str], no: tuple[str, str], *, default: bool | None
+) -> None:
+    """Two exclusive options that set one flag (named after the first) True or False."""
+    group = parser.add_mutually_exclusive_group()
+    dest = yes[0].removeprefix("--").replace("-", "_")
+    group.add_argument(
+        yes[0], dest=dest, action="store_const", const=True, default=default, help=yes[1]
+    )
+    group.add_argument(no[0], dest=dest, action="store_const", const=False, help=no[1])
+
+
+def _child(
+    t: tx.Tx, child_id: str
+) -> tuple[ChildRecord | None, dict[str, dict[str, str | None]] | None]:
+    """The directory's child and their current allocations; (None, None) when unknown."""
+    child = get_child(t, child_id)
+    return child, (current_allocations(t, child.child_id) if child is not None else None)
 
 
 def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
@@ -103,14 +102,7 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
     at = parse_at(args.at, routing.tz)
     child = allocations = None
     if args.child is not None:
-        engine = open_store(settings)
-        try:
-            with Session(engine) as session:
-                child = get_child(session, args.child.strip())
-                if child is not None:
-                    allocations = current_allocations(session, child.child_id)
-        finally:
-            engine.dispose()
+        child, allocations = read_store(settings, lambda t: _child(t, args.child.strip()))
         if child is None:
             raise NotFoundError(f"no child with id {args.child!r} in the directory")
     if child is None and args.placement_authority:

@@ -8,9 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
-
 from mailbridge.alerts.render import Renderer
 from mailbridge.cli.common import Command, print_json, safe_url
 from mailbridge.clock import system_clock
@@ -24,7 +21,7 @@ from mailbridge.settings.config import (
     load_routing_file,
     tls_warnings,
 )
-from mailbridge.store import db
+from mailbridge.store import db, tx
 from mailbridge.store.directory import placement_authorities
 
 
@@ -146,11 +143,11 @@ def _directory_codes(settings: Settings, authorities: Authorities) -> tuple[list
     try:
         engine = db.make_engine(url)
         try:
-            with Session(read_only(engine)) as session:
-                codes = placement_authorities(session)
+            with tx.read(read_only(engine)) as t:
+                codes = placement_authorities(t)
         finally:
             engine.dispose()
-    except SQLAlchemyError as exc:
+    except tx.Error as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return [], f"the directory's placement authorities were not checked ({first})"
     return authorities.unknown(codes), ""
@@ -174,8 +171,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """The queues at a glance; no names, addresses or bodies (health.py)."""
     engine = open_store(settings)
     try:
-        with Session(read_only(engine)) as session:
-            snap = health.snapshot(session, system_clock())
+        with tx.read(read_only(engine)) as t:
+            snap = health.snapshot(t, system_clock())
     finally:
         engine.dispose()
     if args.json:

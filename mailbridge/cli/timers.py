@@ -7,18 +7,20 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from mailbridge.alerts.outbox import Notifier
-from mailbridge.cli.common import Command, parse_at, print_delivery, print_json
+from mailbridge.cli.common import (
+    Command,
+    parse_at,
+    print_delivery,
+    print_json,
+    print_list,
+    read_store,
+)
 from mailbridge.clock import system_clock
 from mailbridge.runtime import triage
 from mailbridge.runtime.serve import make_runner, make_workers, open_store
-from mailbridge.settings.config import (
-    Settings,
-)
-from mailbridge.store.models import Episode, Interview
+from mailbridge.settings.config import Settings
+from mailbridge.store import listings
 from mailbridge.timers.runner import late_note_for
 
 
@@ -94,15 +96,8 @@ def cmd_due(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_interviews(args: argparse.Namespace, settings: Settings) -> int:
-    engine = open_store(settings)
     now = system_clock()
-    with Session(engine) as session:
-        rows = session.execute(
-            select(Interview, Episode.reference, Episode.child_id, Episode.returned_at)
-            .join(Episode, Episode.id == Interview.episode_id)
-            .order_by(Interview.due_at)
-        ).all()
-    engine.dispose()
+    rows = read_store(settings, listings.interviews)
     data: list[dict[str, Any]] = []
     for iv, reference, child_id, returned_at in rows:
         final = iv.status in ("completed", "declined")
@@ -128,18 +123,15 @@ def cmd_interviews(args: argparse.Namespace, settings: Settings) -> int:
                 "recorded_at": iv.recorded_at.isoformat() if iv.recorded_at else None,
             }
         )
-    if args.json:
-        print_json(data)
-        return 0
-    for d in data:
-        print(
-            f"{d['episode']:<15} {d['child_id'] or 'UNMATCHED':<10} due {d['due_at'][:16]}  "
-            f"{d['status']:<10}{'  OVERDUE' if d['overdue'] else ''}"
-            f"{'  sent back x' + str(d['sent_back']) if d['sent_back'] else ''}"
-        )
-    if not data:
-        print("no interviews")
-    return 0
+    return print_list(data, as_json=args.json, line=_interview_line, empty="no interviews")
+
+
+def _interview_line(d: dict[str, Any]) -> str:
+    return (
+        f"{d['episode']:<15} {d['child_id'] or 'UNMATCHED':<10} due {d['due_at'][:16]}  "
+        f"{d['status']:<10}{'  OVERDUE' if d['overdue'] else ''}"
+        f"{'  sent back x' + str(d['sent_back']) if d['sent_back'] else ''}"
+    )
 
 
 COMMANDS: dict[str, Command] = {

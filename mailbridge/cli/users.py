@@ -20,14 +20,12 @@ import json
 import sys
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from mailbridge.cli.common import Command
 from mailbridge.clock import system_clock
 from mailbridge.errors import InvalidRequestError
 from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import Settings
-from mailbridge.store import accounts
+from mailbridge.store import accounts, tx
 from mailbridge.store.inbound import audit
 from mailbridge.web import auth
 
@@ -102,9 +100,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings)
     now = system_clock()
     try:
-        with Session(engine) as session, session.begin():
+        with tx.write(engine) as t:
             if command == "list":
-                found = accounts.list_accounts(session)
+                found = accounts.list_accounts(t)
                 if args.json:
                     print(json.dumps([_json(a) for a in found], indent=2))
                 else:
@@ -114,7 +112,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 return 0
             if command == "add":
                 account = accounts.add_account(
-                    session,
+                    t,
                     username=args.name,
                     role=args.role,
                     email=args.email,
@@ -127,7 +125,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 message = f"added {account.username} ({account.role})"
             elif command == "totp":
                 secret = None if args.off else auth.new_totp_secret()
-                accounts.set_totp(session, args.name, secret, now)
+                accounts.set_totp(t, args.name, secret, now)
                 detail, action = {"via": "cli", "on": secret is not None}, "totp_set"
                 message = (
                     f"{args.name} signs in without a code now"
@@ -137,18 +135,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 )
             elif command == "password":
                 assert password_hash is not None
-                accounts.set_password(session, args.name, password_hash, now)
+                accounts.set_password(t, args.name, password_hash, now)
                 detail, action = {"via": "cli"}, "password_set"
                 message = f"new password set for {args.name}"
             else:
-                found_account = accounts.account_by_name(session, args.name)
+                found_account = accounts.account_by_name(t, args.name)
                 if found_account is None:
                     raise accounts.NoSuchAccount(f"no web account named {args.name!r}")
-                accounts.set_active(session, found_account.id, command == "enable", now)
+                accounts.set_active(t, found_account.id, command == "enable", now)
                 detail, action = {"via": "cli"}, f"user_{command}d"
                 message = f"{command}d {args.name}"
             audit(
-                session,
+                t,
                 at=now,
                 actor="cli",
                 entity="web_user",

@@ -1,9 +1,8 @@
-"""The state of the queues, read from the database: for `mailbridge status` and /metrics.
+"""The state of the queues for `mailbridge status`: one snapshot, as JSON or terminal lines.
 
-The database is the truth shared by every instance, so each figure is a query at the time it
-is asked for, not a counter kept in one process. Each query is a count over an indexed status
-column, a primary-key lookup, or a scan of the few rows still waiting. No names, addresses or
-bodies leave this module: sources, statuses, events, roles, times and episode references only.
+The figures are named queries in ``store/health.py`` (shared with /metrics), read at the time
+they are asked for because the database is the truth shared by every instance. No names,
+addresses or bodies are shown: sources, statuses, events, roles, times and episode references.
 """
 
 from __future__ import annotations
@@ -12,46 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
-
-from mailbridge.store import service
-from mailbridge.store.models import (
-    FAILED,
-    PENDING,
-    QUEUED,
-    Alert,
-    DueAction,
-    Episode,
-    InboundMessage,
-    Interview,
-)
-
-FINAL_INTERVIEW = ("completed", "declined")
-
-
-@dataclass(frozen=True)
-class Queues:
-    pending_messages: int
-    failed_messages: int
-    queued_alerts: int
-    failed_alerts: int
-    pending_due_actions: int
-
-
-@dataclass(frozen=True)
-class LastMessage:
-    received_at: datetime
-    source: str
-
-
-@dataclass(frozen=True)
-class OldestAlert:
-    created_at: datetime
-    age_seconds: float
-    event: str
-    role: str
-    episode: str | None
+from mailbridge.store import health as figures
+from mailbridge.store import service, tx
+from mailbridge.store.health import LastMessage, OldestAlert, Queues
 
 
 @dataclass(frozen=True)
@@ -65,92 +27,15 @@ class Snapshot:
     smtp_replies: list[service.ReplyCount] = field(default_factory=list)
 
 
-def ping(session: Session) -> None:
-    """A round trip to the database; raises if it cannot be reached."""
-    session.execute(text("SELECT 1"))
-
-
-def message_counts(session: Session) -> list[tuple[str, str, int]]:
-    """(source, status, count) of every stored message."""
-    rows = session.execute(
-        select(InboundMessage.source, InboundMessage.status, func.count())
-        .group_by(InboundMessage.source, InboundMessage.status)
-        .order_by(InboundMessage.source, InboundMessage.status)
-    ).all()
-    return [(source, status, int(count)) for source, status, count in rows]
-
-
-def alert_counts(session: Session) -> list[tuple[str, int]]:
-    """(status, count) of every alert row."""
-    rows = session.execute(
-        select(Alert.status, func.count()).group_by(Alert.status).order_by(Alert.status)
-    ).all()
-    return [(status, int(count)) for status, count in rows]
-
-
-def _count(session: Session, column: Any, value: str) -> int:
-    return int(session.scalar(select(func.count()).where(column == value)) or 0)
-
-
-def queues(session: Session) -> Queues:
-    """The counts that should stay near zero; each uses a status index."""
-    return Queues(
-        pending_messages=_count(session, InboundMessage.status, PENDING),
-        failed_messages=_count(session, InboundMessage.status, FAILED),
-        queued_alerts=_count(session, Alert.status, QUEUED),
-        failed_alerts=_count(session, Alert.status, FAILED),
-        pending_due_actions=_count(session, DueAction.status, "pending"),
-    )
-
-
-def last_message(session: Session) -> LastMessage | None:
-    """The newest stored message (highest id): when, and by which door."""
-    row = session.execute(
-        select(InboundMessage.received_at, InboundMessage.source)
-        .order_by(InboundMessage.id.desc())
-        .limit(1)
-    ).first()
-    return LastMessage(row[0], row[1]) if row else None
-
-
-def oldest_alert(session: Session, now: datetime) -> OldestAlert | None:
-    """The oldest alert not yet delivered (queued, retrying included)."""
-    row = session.execute(
-        select(Alert.created_at, Alert.event, Alert.role, Episode.reference)
-        .outerjoin(Episode, Episode.id == Alert.episode_id)
-        .where(Alert.status == QUEUED)
-        .order_by(Alert.created_at, Alert.id)
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    created_at, event, role, reference = row
-    age = max(0.0, (now - created_at).total_seconds())
-    return OldestAlert(created_at, age, event, role, reference)
-
-
-def overdue_interviews(session: Session, now: datetime) -> list[str]:
-    """Episode references whose return interview is flagged overdue or past due, not done."""
-    rows = session.scalars(
-        select(Episode.reference)
-        .join(Interview, Interview.episode_id == Episode.id)
-        .where(
-            Interview.status.not_in(FINAL_INTERVIEW),
-            (Interview.overdue.is_(True)) | (Interview.due_at <= now),
-        )
-        .order_by(Interview.due_at)
-    )
-    return list(rows)
-
-
-def snapshot(session: Session, now: datetime) -> Snapshot:
+def snapshot(t: tx.Tx, now: datetime) -> Snapshot:
+    """Every figure of `mailbridge status`, read in one transaction."""
     return Snapshot(
         at=now,
-        queues=queues(session),
-        last_message=last_message(session),
-        oldest_alert=oldest_alert(session, now),
-        overdue_interviews=overdue_interviews(session, now),
-        smtp_replies=service.reply_counts(session, now - timedelta(hours=24)),
+        queues=figures.queues(t),
+        last_message=figures.last_message(t),
+        oldest_alert=figures.oldest_alert(t, now),
+        overdue_interviews=figures.overdue_interviews(t, now),
+        smtp_replies=service.reply_counts(t, now - timedelta(hours=24)),
     )
 
 

@@ -21,12 +21,11 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from mailbridge import __version__
-from mailbridge.ops import health
 from mailbridge.ops.metrics import read_only
+from mailbridge.store import health as figures
+from mailbridge.store import tx
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 class Probes:
     """How /healthz looks at the parts of this instance."""
 
-    engine: Engine
+    engine: tx.Engine
     listener_up: Callable[[], bool]
     imap_state: Callable[[], str]
 
@@ -48,8 +47,8 @@ def check(probes: Probes) -> tuple[bool, dict[str, Any]]:
     database: dict[str, Any] = {"ok": True}
     database_ok = True
     try:
-        with Session(read_only(probes.engine)) as session:
-            health.ping(session)
+        with tx.read(read_only(probes.engine)) as t:
+            figures.ping(t)
     except Exception as exc:
         database_ok = False
         database = {"ok": False, "error": type(exc).__name__}

@@ -1,9 +1,10 @@
 """Prometheus metrics for one `serve`: two histograms it observes, and a collector over the DB.
 
-Counts of messages, alerts and queues come from the database at scrape time (`health.py`),
-because the database is the truth shared by every instance; a counter kept in one process
-would show only that process's share and restart at zero. Latencies are observed where they
-happen (the worker, the sender), so they are per instance and Prometheus adds them up.
+Counts of messages, alerts and queues come from the database at scrape time
+(`store/health.py`), because the database is the truth shared by every instance; a counter kept
+in one process would show only that process's share and restart at zero. Latencies are
+observed where they happen (the worker, the sender), so they are per instance and Prometheus
+adds them up.
 Each service has its own registry: two services in one process (tests) never collide.
 """
 
@@ -16,12 +17,10 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from mailbridge.clock import Clock, system_clock
-from mailbridge.ops import health
-from mailbridge.store import db
+from mailbridge.store import db, tx
+from mailbridge.store import health as figures
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ CONNECTED_STATES = ("connected", "idle")
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 
-def read_only(engine: Engine) -> Engine:
+def read_only(engine: tx.Engine) -> tx.Engine:
     """The same engine, marked so SQLite reads take no write lock (see db.py)."""
     return engine.execution_options(**{db.READ_ONLY: True})
 
@@ -49,7 +48,7 @@ class DatabaseCollector(Collector):
 
     def __init__(
         self,
-        engine: Engine,
+        engine: tx.Engine,
         *,
         clock: Clock = system_clock,
         imap_state: Callable[[], str] = lambda: "disabled",
@@ -67,8 +66,8 @@ class DatabaseCollector(Collector):
             "mailbridge_database_up", "1 if this instance could query the database at the scrape"
         )
         try:
-            with Session(self.engine) as session:
-                families = list(self._from_database(session))
+            with tx.read(self.engine) as t:
+                families = list(self._from_database(t))
         except Exception as exc:
             log.warning("metrics: cannot read the database: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -78,23 +77,23 @@ class DatabaseCollector(Collector):
         yield up
         yield from families
 
-    def _from_database(self, session: Session) -> Iterator[Metric]:
+    def _from_database(self, t: tx.Tx) -> Iterator[Metric]:
         now = self.clock()
         messages = GaugeMetricFamily(
             "mailbridge_messages",
             "Stored inbound messages by source and current status (all instances)",
             labels=["source", "status"],
         )
-        for source, status, count in health.message_counts(session):
+        for source, status, count in figures.message_counts(t):
             messages.add_metric([source, status], count)
         yield messages
         alerts = GaugeMetricFamily(
             "mailbridge_alerts", "Alert rows by status (all instances)", labels=["status"]
         )
-        for status, count in health.alert_counts(session):
+        for status, count in figures.alert_counts(t):
             alerts.add_metric([status], count)
         yield alerts
-        q = health.queues(session)
+        q = figures.queues(t)
         depth = GaugeMetricFamily(
             "mailbridge_queue_depth",
             "Work waiting: pending messages, queued alerts, pending due actions",
@@ -104,7 +103,7 @@ class DatabaseCollector(Collector):
         depth.add_metric(["queued_alerts"], q.queued_alerts)
         depth.add_metric(["pending_due_actions"], q.pending_due_actions)
         yield depth
-        oldest = health.oldest_alert(session, now)
+        oldest = figures.oldest_alert(t, now)
         yield GaugeMetricFamily(
             "mailbridge_oldest_pending_alert_age_seconds",
             "Age of the oldest alert not yet delivered; 0 when none is waiting",
@@ -113,9 +112,9 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily(
             "mailbridge_overdue_interviews",
             "Return home interviews overdue and not completed or declined",
-            value=len(health.overdue_interviews(session, now)),
+            value=len(figures.overdue_interviews(t, now)),
         )
-        last = health.last_message(session)
+        last = figures.last_message(t)
         if last is not None:
             yield GaugeMetricFamily(
                 "mailbridge_last_message_received_timestamp_seconds",
@@ -182,7 +181,7 @@ class ServiceMetrics:
         )
 
     def watch_database(
-        self, engine: Engine, *, clock: Clock = system_clock, imap_state: Callable[[], str]
+        self, engine: tx.Engine, *, clock: Clock = system_clock, imap_state: Callable[[], str]
     ) -> None:
         self.registry.register(DatabaseCollector(engine, clock=clock, imap_state=imap_state))
 

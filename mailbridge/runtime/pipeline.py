@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
-
+from mailbridge.store import tx
 from mailbridge.store.models import InboundMessage
 
 
@@ -26,10 +25,10 @@ class Pipeline(Protocol):
         """The pure work (parsing, reading): no database, no transaction held while it runs."""
         ...
 
-    def process(self, session: Session, message: InboundMessage, prepared: Any) -> Outcome:
-        """Apply ``prepared`` in ``session``; raising rolls it all back and counts an attempt."""
+    def process(self, t: tx.Tx, message: InboundMessage, prepared: Any) -> Outcome:
+        """Apply ``prepared`` in the transaction ``t``; raising rolls back and counts an attempt."""
         ...
 
-    def gave_up(self, session: Session, message: InboundMessage, error: str) -> None:
+    def gave_up(self, t: tx.Tx, message: InboundMessage, error: str) -> None:
         """The message is now failed for good; make sure a person hears about it."""
         ...

@@ -11,13 +11,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
-
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.ingress.replies import ReplyTally
 from mailbridge.settings.config import Settings
-from mailbridge.store import service
+from mailbridge.store import service, tx
 
 log = logging.getLogger(__name__)
 
@@ -25,17 +22,17 @@ EVENT = "smtp_refusals"
 
 
 def record(
-    engine: Engine, tally: ReplyTally, notifier: Notifier, settings: Settings, now: datetime
+    engine: tx.Engine, tally: ReplyTally, notifier: Notifier, settings: Settings, now: datetime
 ) -> int:
     """Write the pending counts; queue the hour's refusal notice if due. Returns alerts queued."""
     pending = tally.take_pending()
     hours = sorted({hour for hour, _, _ in pending})
     try:
-        with Session(engine) as session, session.begin():
-            service.add_reply_counts(session, pending)
+        with tx.write(engine) as t:
+            service.add_reply_counts(t, pending)
             queued = 0
             for hour in hours:
-                queued += _notice(session, notifier, settings, hour, now)
+                queued += _notice(t, notifier, settings, hour, now)
     except Exception:
         tally.give_back(pending)
         raise
@@ -43,18 +40,18 @@ def record(
 
 
 def _notice(
-    session: Session, notifier: Notifier, settings: Settings, hour: datetime, now: datetime
+    t: tx.Tx, notifier: Notifier, settings: Settings, hour: datetime, now: datetime
 ) -> int:
     threshold = settings.smtp.refusal_alert_threshold
     if threshold <= 0:
         return 0
-    refused = service.own_domain_refusals(session, hour)
+    refused = service.own_domain_refusals(t, hour)
     total = sum(refused.values())
     if total < threshold:
         return 0
     local = hour.astimezone(settings.tz)
     queued = notifier.desk_notice(
-        session,
+        t,
         event=EVENT,
         key=f"{EVENT}:{hour.isoformat()}",
         now=now,

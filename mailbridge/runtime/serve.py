@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.clock import Clock, system_clock
@@ -35,7 +33,7 @@ from mailbridge.reports import digest, retention
 from mailbridge.runtime import refusals, triage
 from mailbridge.runtime.worker import Worker
 from mailbridge.settings.config import Settings, listener_warning
-from mailbridge.store import db, service
+from mailbridge.store import db, service, tx
 from mailbridge.timers.runner import Runner
 
 if TYPE_CHECKING:
@@ -52,7 +50,7 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def open_store(settings: Settings) -> Engine:
+def open_store(settings: Settings) -> tx.Engine:
     """The engine, with the schema at head (SQLite) or checked to be (PostgreSQL)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(settings.database_url)
@@ -60,7 +58,7 @@ def open_store(settings: Settings) -> Engine:
     return engine
 
 
-def make_runner(engine: Engine, settings: Settings) -> Runner:
+def make_runner(engine: tx.Engine, settings: Settings) -> Runner:
     """Performs due escalations and reminders; used by serve's scheduler and `due --run`."""
     notifier = Notifier(settings)
     return Runner(engine, notifier.routing, notifier.timed_event)
@@ -136,7 +134,7 @@ def start_scheduler(
 
 
 def make_workers(
-    engine: Engine, settings: Settings, *, clock: Clock = system_clock
+    engine: tx.Engine, settings: Settings, *, clock: Clock = system_clock
 ) -> tuple[Worker, Sender]:
     """The worker and the sender, sharing one notifier; the worker wakes the sender on commit."""
     warning = relay_warning(engine, settings)
@@ -147,8 +145,8 @@ def make_workers(
         engine,
         settings,
         clock=clock,
-        on_give_up=lambda session, alert, error: notifier.delivery_failed(
-            session, alert, error, clock()
+        on_give_up=lambda t, alert, error: notifier.delivery_failed(
+            t, alert, error, clock()
         ),
     )
     worker = Worker(
@@ -162,7 +160,7 @@ def make_workers(
 
 
 def start_watcher(
-    engine: Engine, settings: Settings, intake: Intake, worker: Worker, sender: Sender
+    engine: tx.Engine, settings: Settings, intake: Intake, worker: Worker, sender: Sender
 ) -> Watcher | None:
     """The IMAP watcher thread when imap.url is set; a problem is logged, never fatal to serve."""
     if not settings.imap.url:
@@ -184,7 +182,9 @@ def start_watcher(
     return watcher
 
 
-def start_graph_reader(engine: Engine, settings: Settings, intake: Intake) -> GraphReader | None:
+def start_graph_reader(
+    engine: tx.Engine, settings: Settings, intake: Intake
+) -> GraphReader | None:
     """The Graph reader thread when graph.mailbox is set; a problem is logged, never fatal."""
     if not settings.graph.mailbox:
         return None
@@ -203,14 +203,14 @@ def start_graph_reader(engine: Engine, settings: Settings, intake: Intake) -> Gr
     return reader
 
 
-def relay_warning(engine: Engine, settings: Settings) -> str | None:
+def relay_warning(engine: tx.Engine, settings: Settings) -> str | None:
     """A warning when this process has no relay but the store's `serve` has one: its alerts
     would only be written to files (and say `written`), never reaching the relay."""
     if settings.relay.url:
         return None
     try:
-        with Session(engine) as session:
-            recorded = service.get_fact(session, service.RELAY)
+        with tx.read(engine) as t:
+            recorded = service.get_fact(t, service.RELAY)
     except Exception:
         return None  # no store to read yet: nothing to compare with
     if recorded != "set":
@@ -222,12 +222,12 @@ def relay_warning(engine: Engine, settings: Settings) -> str | None:
     )
 
 
-def record_facts(engine: Engine, settings: Settings) -> None:
+def record_facts(engine: tx.Engine, settings: Settings) -> None:
     """What later commands against this store should know of this `serve` (its relay)."""
     try:
-        with Session(engine) as session, session.begin():
+        with tx.write(engine) as t:
             relay = "set" if settings.relay.url else "none"
-            service.set_fact(session, service.RELAY, relay, system_clock())
+            service.set_fact(t, service.RELAY, relay, system_clock())
     except Exception as exc:
         log.warning("could not record this serve's settings in the store: %s", exc)
 
@@ -255,7 +255,7 @@ def listener_probe(loop: asyncio.AbstractEventLoop, listener: Listener) -> Calla
 
 def start_http(
     settings: Settings,
-    engine: Engine,
+    engine: tx.Engine,
     worker: Worker,
     sender: Sender,
     probes: Probes,
@@ -281,7 +281,7 @@ def start_http(
         ) from exc
 
 
-def start_web(settings: Settings, engine: Engine) -> WebServer | None:
+def start_web(settings: Settings, engine: tx.Engine) -> WebServer | None:
     """The staff web app on its own thread and event loop (docs/web.md); off by default."""
     if not settings.web.enabled:
         return None

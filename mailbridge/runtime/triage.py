@@ -12,13 +12,10 @@ from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import default
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
-
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.alerts.render import one_line
 from mailbridge.settings.config import Settings
-from mailbridge.store import triage
+from mailbridge.store import triage, tx
 from mailbridge.store.models import InboundMessage
 
 EVENT = "triage_summary"
@@ -34,7 +31,7 @@ def window_start(at: datetime, minutes: int) -> datetime:
     return midnight + step * ((utc - midnight) // step)
 
 
-def summarise(engine: Engine, notifier: Notifier, settings: Settings, now: datetime) -> int:
+def summarise(engine: tx.Engine, notifier: Notifier, settings: Settings, now: datetime) -> int:
     """Queue the summaries due; returns the alert rows queued."""
     minutes = settings.processing.triage_summary_minutes
     if minutes <= 0:
@@ -42,18 +39,18 @@ def summarise(engine: Engine, notifier: Notifier, settings: Settings, now: datet
     step = timedelta(minutes=minutes)
     current = window_start(now, minutes)
     queued = 0
-    with Session(engine) as session, session.begin():
-        messages = triage.waiting(session, current - LOOK_BACK, current)
+    with tx.write(engine) as t:
+        messages = triage.waiting(t, current - LOOK_BACK, current)
         windows: dict[datetime, list[InboundMessage]] = {}
         for m in messages:
             windows.setdefault(window_start(m.received_at, minutes), []).append(m)
         keys = {start: f"{EVENT}:{start.isoformat()}" for start in windows}
-        done = triage.sent_keys(session, list(keys.values()))
+        done = triage.sent_keys(t, list(keys.values()))
         for start, rows in sorted(windows.items()):
             if keys[start] in done:
                 continue
             queued += notifier.desk_notice(
-                session,
+                t,
                 event=EVENT,
                 key=keys[start],
                 now=now,

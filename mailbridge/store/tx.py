@@ -12,12 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 #: one open transaction (or a read-only session); outside store/, an opaque handle
 Tx = Session
 
-__all__ = ["Engine", "Tx", "read", "write"]
+#: what a query or a connection raises when the database refuses it or cannot be reached
+Error = SQLAlchemyError
+
+__all__ = ["Engine", "Error", "Tx", "read", "write"]
 
 
 @contextmanager

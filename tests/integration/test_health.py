@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.ops import health
 from mailbridge.runtime.serve import make_workers
+from mailbridge.store import health as figures
 from mailbridge.store.models import Alert, DueAction, Episode, InboundMessage, Interview
 from tests.support.env import sample_report
 
@@ -86,8 +87,8 @@ def test_the_picture_after_reports(engine, make_settings):
     now = T0 + timedelta(hours=2)
     with Session(engine) as session:
         snap = health.snapshot(session, now)
-        counts = health.message_counts(session)
-        alerts = health.alert_counts(session)
+        counts = figures.message_counts(session)
+        alerts = figures.alert_counts(session)
         first_ref = session.scalars(select(Episode.reference).order_by(Episode.id)).first()
     assert snap.queues == health.Queues(
         pending_messages=1,
@@ -133,8 +134,8 @@ def test_the_picture_after_reports(engine, make_settings):
 def test_an_interview_done_or_not_yet_due_is_not_overdue(engine, make_settings):
     fill(engine, make_settings())
     with Session(engine) as session:
-        assert health.overdue_interviews(session, T0) == []  # due at T0 + 1 h
+        assert figures.overdue_interviews(session, T0) == []  # due at T0 + 1 h
     with Session(engine) as session, session.begin():
         session.execute(update(Interview).values(status="completed"))
     with Session(engine) as session:
-        assert health.overdue_interviews(session, T0 + timedelta(days=9)) == []
+        assert figures.overdue_interviews(session, T0 + timedelta(days=9)) == []
