@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 #: one open transaction (or a read-only session); outside store/, an opaque handle
 Tx = Session
+#: what any query raises when the database fails (connection lost, constraint, timeout)
+DatabaseError = SQLAlchemyError
 
-__all__ = ["Engine", "Tx", "read", "write"]
+__all__ = ["DatabaseError", "Engine", "Tx", "read", "write"]
 
 
 @contextmanager

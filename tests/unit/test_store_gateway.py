@@ -41,8 +41,6 @@ ALLOWED: frozenset[str] = frozenset(
         "episodes/replies.py",
         "episodes/staff.py",
         "episodes/timeline.py",
-        "ingress/graph.py",
-        "ingress/imap.py",
         "intake.py",
         "ops/health.py",
         "ops/http.py",
