@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from mailbridge.cli.common import Command, parse_at, print_json
 from mailbridge.directory.records import ChildRecord
 from mailbridge.errors import InvalidRequestError, NotFoundError
-from mailbridge.routing.rules import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
+from mailbridge.routing.explain import routed_json, routed_lines
+from mailbridge.routing.rules import KNOWN_EVENTS, event_for_child
 from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import (
     Settings,

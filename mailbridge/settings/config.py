@@ -26,7 +26,8 @@ from mailbridge.ops import passwords, tls
 from mailbridge.ops.logs import FORMATS, parse_levels
 from mailbridge.resources import resource_path
 from mailbridge.routing.authorities import Authorities, load_authorities
-from mailbridge.routing.rules import Routing, load_routing
+from mailbridge.routing.loading import load_routing
+from mailbridge.routing.rules import Routing
 
 ENV_PREFIX = "MAILBRIDGE_"
 DEFAULT_CONFIG = Path("config/mailbridge.toml")

@@ -77,7 +77,6 @@ def advance_state(
     )
 
 
-
 def store_unfetchable(
     session: Session,
     incoming: inbound.Incoming,

@@ -109,7 +109,6 @@ def mailbox_from_settings(settings: ImapSettings) -> Mailbox:
     )
 
 
-
 def tls_context(settings: ImapSettings) -> ssl.SSLContext:
     """System CAs plus imap.ca_file (a private CA); checks off only when verify_tls is false."""
     return tls.client_context(verify=settings.verify_tls, ca_file=settings.ca_file)
@@ -182,9 +181,7 @@ def connect(
 def _oauth2_login(client: Any, mailbox: Mailbox, tokens: oauth2.TokenSource) -> None:
     caps = capabilities(client)
     mechanism = (
-        "OAUTHBEARER"
-        if b"AUTH=OAUTHBEARER" in caps and b"AUTH=XOAUTH2" not in caps
-        else "XOAUTH2"
+        "OAUTHBEARER" if b"AUTH=OAUTHBEARER" in caps and b"AUTH=XOAUTH2" not in caps else "XOAUTH2"
     )
     refusal = ""
 

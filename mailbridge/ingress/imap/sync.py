@@ -112,8 +112,6 @@ def placeholder_message(
     return msg.as_bytes()
 
 
-
-
 @dataclass
 class Pending:
     """A batch handed to the committer: its future, its UIDs, the last_uid it records."""
