@@ -98,7 +98,7 @@ def ceiling(dovecot: Dovecot, user: str, batch: int) -> tuple[float, int]:
 
 
 def watcher_drain(dovecot: Dovecot, user: str, n: int, batch: int, work: Path) -> float:
-    from mailbridge.ingress.imap import Watcher
+    from mailbridge.ingress.imap.watcher import Watcher
     from mailbridge.intake import Intake
     from mailbridge.runtime.serve import open_store
     from mailbridge.settings.config import load_settings

@@ -57,7 +57,7 @@ def _import(file: str, parsed: ParsedDirectory, settings: Settings) -> int:
     try:
         with tx.write(engine) as t:
             report = import_directory(t, parsed, now=system_clock(), actor="cli")
-    except tx.Error as exc:
+    except tx.DatabaseError as exc:
         raise StorageError(
             f"{file}: the database refused the import "
             f"({str(exc).splitlines()[0]}); nothing imported"

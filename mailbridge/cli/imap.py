@@ -9,7 +9,8 @@ from typing import Any
 
 from mailbridge.cli.common import Command, parse_day, process_pending
 from mailbridge.errors import InvalidRequestError, MailbridgeError
-from mailbridge.ingress import imap as imap_ingress
+from mailbridge.ingress.imap import client as imap_client
+from mailbridge.ingress.imap import commands as imap_ingress
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2
 from mailbridge.runtime.serve import open_store
@@ -70,7 +71,7 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
     def progress(report: imap_ingress.BackfillReport) -> None:
         nonlocal announced
         if not announced:
-            folder = args.folder or imap_ingress.mailbox_from_settings(settings.imap).folder
+            folder = args.folder or imap_client.mailbox_from_settings(settings.imap).folder
             after = f" since {since.isoformat()}" if since else ""
             print(
                 f"backfill: {report.found} message(s) found in {folder!r}{after}", file=sys.stderr

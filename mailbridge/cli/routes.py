@@ -9,7 +9,8 @@ from typing import Any
 from mailbridge.cli.common import Command, parse_at, print_json, read_store
 from mailbridge.directory.records import ChildRecord
 from mailbridge.errors import InvalidRequestError, NotFoundError
-from mailbridge.routing.rules import KNOWN_EVENTS, event_for_child, routed_json, routed_lines
+from mailbridge.routing.explain import routed_json, routed_lines
+from mailbridge.routing.rules import KNOWN_EVENTS, event_for_child
 from mailbridge.settings.config import (
     Settings,
     load_routing_file,

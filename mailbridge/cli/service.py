@@ -147,7 +147,7 @@ def _directory_codes(settings: Settings, authorities: Authorities) -> tuple[list
                 codes = placement_authorities(t)
         finally:
             engine.dispose()
-    except tx.Error as exc:
+    except tx.DatabaseError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return [], f"the directory's placement authorities were not checked ({first})"
     return authorities.unknown(codes), ""

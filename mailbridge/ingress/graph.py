@@ -32,14 +32,13 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import MailbridgeError
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.ops import oauth2
 from mailbridge.settings.config import GraphSettings
+from mailbridge.store import advisory, tx
 from mailbridge.store import graph as graph_store
 
 log = logging.getLogger(__name__)
@@ -161,7 +160,7 @@ class GraphReader:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: tx.Engine,
         settings: GraphSettings,
         intake: Intake,
         tokens: oauth2.TokenSource,
@@ -295,14 +294,14 @@ class GraphReader:
         while not self._stop.is_set():
             conn = None
             try:
-                if graph_store.needs_lock(self.engine):
+                if advisory.needed(self.engine):
                     conn = graph_store.try_lock(self.engine, self.key)
                     if conn is None:  # another instance reads this mailbox
                         self._stop.wait(self.settings.lock_retry_seconds)
                         continue
                 for _ in self._rounds(conn):
                     failures = 0
-            except (MailbridgeError, oauth2.TokenRefused, SQLAlchemyError) as exc:
+            except (MailbridgeError, oauth2.TokenRefused, tx.DatabaseError) as exc:
                 failures += 1
                 delay = min(
                     self.settings.max_backoff_seconds,
@@ -322,13 +321,13 @@ class GraphReader:
                 self._stop.wait(self.settings.max_backoff_seconds)
             finally:
                 if conn is not None:
-                    graph_store.release(conn)
+                    advisory.release(conn)
         log.info("Graph reader for %s stopped", self.key)
 
-    def _rounds(self, conn: Connection | None) -> Iterator[int]:
+    def _rounds(self, conn: advisory.Lock | None) -> Iterator[int]:
         while not self._stop.is_set():
             if conn is not None:
-                conn.execute(text("SELECT 1"))  # still holding the lock's connection
+                advisory.check(conn)  # still holding the lock's connection
             committed = self.run_once()
             yield committed
             if not committed:

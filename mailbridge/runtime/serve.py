@@ -21,7 +21,7 @@ from mailbridge.delivery.sender import Sender
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.errors import MailbridgeError, StartupError
 from mailbridge.ingress.graph import GraphReader
-from mailbridge.ingress.imap import Watcher
+from mailbridge.ingress.imap.watcher import Watcher
 from mailbridge.ingress.replies import ReplyTally, domains_of
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake

@@ -26,7 +26,8 @@ from mailbridge.ops import passwords, tls
 from mailbridge.ops.logs import FORMATS, parse_levels
 from mailbridge.resources import resource_path
 from mailbridge.routing.authorities import Authorities, load_authorities
-from mailbridge.routing.rules import Routing, load_routing
+from mailbridge.routing.loading import load_routing
+from mailbridge.routing.rules import Routing
 
 ENV_PREFIX = "MAILBRIDGE_"
 DEFAULT_CONFIG = Path("config/mailbridge.toml")
@@ -630,15 +631,15 @@ def validate(settings: Settings) -> list[str]:
     """Checks that need more than a type: ranges, URL schemes, zones, addresses."""
     problems: list[str] = []
     s = settings
-    if not 0 <= s.smtp.port <= 65535:
-        problems.append(f"smtp.port: must be 0-65535, got {s.smtp.port}")
+    _port(problems, "smtp.port", s.smtp.port)
     if not s.smtp.addresses:
         problems.append("smtp.addresses: at least one address must be accepted for reports")
     for address in s.smtp.addresses:
         local, at, domain = address.partition("@")
         if not (local and at and domain) or any(c.isspace() for c in address):
             problems.append(f"smtp.addresses: {address!r} is not an email address")
-    for key, value, low in (
+    _at_least(
+        problems,
         ("smtp.max_message_size", s.smtp.max_message_size, 1024),
         ("smtp.max_recipients", s.smtp.max_recipients, 1),
         ("smtp.idle_timeout", s.smtp.idle_timeout, 1),
@@ -654,33 +655,24 @@ def validate(settings: Settings) -> list[str]:
         ("processing.batch_size", s.processing.batch_size, 1),
         ("relay.max_attempts", s.relay.max_attempts, 1),
         ("relay.batch_size", s.relay.batch_size, 1),
-    ):
-        if value < low:
-            problems.append(f"{key}: must be at least {low}, got {value}")
-    if s.smtp.rate_window_seconds <= 0:
-        problems.append(
-            f"smtp.rate_window_seconds: must be positive, got {s.smtp.rate_window_seconds}"
-        )
+    )
+    _positive(problems, ("smtp.rate_window_seconds", s.smtp.rate_window_seconds))
     problems.extend(_validate_tls(s))
     problems.extend(_validate_oauth2(s))
-    for key, value, low in (
+    _at_least(
+        problems,
         ("reading.max_mime_depth", s.reading.max_mime_depth, 1),
         ("reading.max_parts", s.reading.max_parts, 1),
         ("reading.max_attachment_bytes", s.reading.max_attachment_bytes, 0),
         ("reading.stale_episode_days", s.reading.stale_episode_days, 1),
-    ):
-        if value < low:
-            problems.append(f"{key}: must be at least {low}, got {value}")
+    )
     for authserv_id in s.trust.authserv_ids:
         if not authserv_id.strip() or any(c.isspace() or c in ";()" for c in authserv_id.strip()):
             problems.append(
                 f"trust.authserv_ids: {authserv_id!r} is not an authserv-id (a host name such "
                 "as mx.council.example)"
             )
-    if s.processing.poll_seconds <= 0:
-        problems.append(
-            f"processing.poll_seconds: must be positive, got {s.processing.poll_seconds}"
-        )
+    _positive(problems, ("processing.poll_seconds", s.processing.poll_seconds))
     try:
         ZoneInfo(s.service.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -693,8 +685,7 @@ def validate(settings: Settings) -> list[str]:
     if s.service.log_format not in FORMATS:
         problems.append(f"service.log_format: must be plain or json, got {s.service.log_format!r}")
     problems.extend(f"service.log_levels: {p}" for p in parse_levels(s.service.log_levels)[1])
-    if not 0 <= s.http.port <= 65535:
-        problems.append(f"http.port: must be 0-65535, got {s.http.port}")
+    _port(problems, "http.port", s.http.port)
     if s.http.enabled and s.http.port == s.smtp.port != 0 and s.http.host == s.smtp.host:
         problems.append(f"http.port: {s.http.port} is the SMTP listener's port")
     problems.extend(_validate_web(s))
@@ -708,23 +699,14 @@ def validate(settings: Settings) -> list[str]:
         problems.append(
             f"relay.url: must start smtp:// or smtps://, got {redact_url(s.relay.url)!r}"
         )
-    for key, number in (
-        ("relay.timeout_seconds", s.relay.timeout_seconds),
-        ("relay.backoff_seconds", s.relay.backoff_seconds),
-        ("relay.max_backoff_seconds", s.relay.max_backoff_seconds),
-    ):
-        if number <= 0:
-            problems.append(f"{key}: must be positive, got {number}")
+    _positive(problems, *_reconnect_numbers("relay", s.relay))
     if s.relay.from_address and "@" not in s.relay.from_address:
         problems.append(f"relay.from_address: {s.relay.from_address!r} is not an email address")
-    if s.processing.late_mail_hours <= 0:
-        problems.append(
-            f"processing.late_mail_hours: must be positive, got {s.processing.late_mail_hours}"
-        )
-    if s.processing.timer_seconds <= 0:
-        problems.append(
-            f"processing.timer_seconds: must be positive, got {s.processing.timer_seconds}"
-        )
+    _positive(
+        problems,
+        ("processing.late_mail_hours", s.processing.late_mail_hours),
+        ("processing.timer_seconds", s.processing.timer_seconds),
+    )
     if s.service.reply_secret_file and not Path(s.service.reply_secret_file).is_file():
         problems.append(f"service.reply_secret_file: {s.service.reply_secret_file} is not a file")
     if s.service.templates_dir and not Path(s.service.templates_dir).is_dir():
@@ -737,35 +719,22 @@ def validate(settings: Settings) -> list[str]:
         problems.append(f"imap.url: names no host: {redact_url(s.imap.url)!r}")
     if s.imap.password_file and not Path(s.imap.password_file).is_file():
         problems.append(f"imap.password_file: {s.imap.password_file}: not found")
-    for key, number in (
-        ("imap.poll_seconds", s.imap.poll_seconds),
-        ("imap.timeout_seconds", s.imap.timeout_seconds),
-        ("imap.backoff_seconds", s.imap.backoff_seconds),
-        ("imap.max_backoff_seconds", s.imap.max_backoff_seconds),
-        ("imap.lock_retry_seconds", s.imap.lock_retry_seconds),
-    ):
-        if number <= 0:
-            problems.append(f"{key}: must be positive, got {number}")
+    _positive(problems, *_reader_numbers("imap", s.imap))
     if not 0 < s.imap.idle_seconds < 29 * 60:
         problems.append(
             f"imap.idle_seconds: must be above 0 and below 1740 (29 minutes), "
             f"got {s.imap.idle_seconds}"
         )
-    for key, value in (
-        ("imap.batch_size", s.imap.batch_size),
-        ("imap.fetch_attempts", s.imap.fetch_attempts),
-    ):
-        if value < 1:
-            problems.append(f"{key}: must be at least 1, got {value}")
+    _at_least(
+        problems,
+        ("imap.batch_size", s.imap.batch_size, 1),
+        ("imap.fetch_attempts", s.imap.fetch_attempts, 1),
+    )
     if s.authorities.profiles_dir and not Path(s.authorities.profiles_dir).is_dir():
         problems.append(
             f"authorities.profiles_dir: {s.authorities.profiles_dir} is not a directory"
         )
-    if s.authorities.max_profile_bytes < 1:
-        problems.append(
-            "authorities.max_profile_bytes: must be at least 1, "
-            f"got {s.authorities.max_profile_bytes}"
-        )
+    _at_least(problems, ("authorities.max_profile_bytes", s.authorities.max_profile_bytes, 1))
     if s.retention.days < 30:
         problems.append(
             f"retention.days: must be at least 30 (a case must outlive its alerts), "
@@ -773,8 +742,7 @@ def validate(settings: Settings) -> list[str]:
         )
     if not -1 <= s.retention.hour <= 23:
         problems.append(f"retention.hour: must be 0-23, or -1 for never, got {s.retention.hour}")
-    if s.retention.batch_size < 1:
-        problems.append(f"retention.batch_size: must be at least 1, got {s.retention.batch_size}")
+    _at_least(problems, ("retention.batch_size", s.retention.batch_size, 1))
     if s.imap.processed_folder.strip() == "":
         problems.append("imap.processed_folder: must name a folder")
     if s.imap.url:
@@ -797,20 +765,61 @@ def validate(settings: Settings) -> list[str]:
     return problems
 
 
+def _port(problems: list[str], key: str, port: int) -> None:
+    if not 0 <= port <= 65535:
+        problems.append(f"{key}: must be 0-65535, got {port}")
+
+
+def _positive(problems: list[str], *checks: tuple[str, float]) -> None:
+    """``key: must be positive`` for each (key, number) that is not."""
+    problems.extend(
+        f"{key}: must be positive, got {number}" for key, number in checks if number <= 0
+    )
+
+
+def _at_least(problems: list[str], *checks: tuple[str, int, int]) -> None:
+    """``key: must be at least low`` for each (key, value, low) below its floor."""
+    problems.extend(
+        f"{key}: must be at least {low}, got {value}" for key, value, low in checks if value < low
+    )
+
+
+def _reconnect_numbers(
+    section: str, settings: RelaySettings | ImapSettings | GraphSettings
+) -> list[tuple[str, float]]:
+    """The timeout and reconnect backoff of a section that talks to a server."""
+    return [
+        (f"{section}.timeout_seconds", settings.timeout_seconds),
+        (f"{section}.backoff_seconds", settings.backoff_seconds),
+        (f"{section}.max_backoff_seconds", settings.max_backoff_seconds),
+    ]
+
+
+def _reader_numbers(
+    section: str, settings: ImapSettings | GraphSettings
+) -> list[tuple[str, float]]:
+    """A mailbox reader's intervals: polling, timeout, backoff and the standby's lock retry."""
+    return [
+        (f"{section}.poll_seconds", settings.poll_seconds),
+        *_reconnect_numbers(section, settings),
+        (f"{section}.lock_retry_seconds", settings.lock_retry_seconds),
+    ]
+
+
 def _validate_web(s: Settings) -> list[str]:
     w = s.web
     problems: list[str] = []
-    if not 0 <= w.port <= 65535:
-        problems.append(f"web.port: must be 0-65535, got {w.port}")
+    _port(problems, "web.port", w.port)
     if w.enabled and w.port != 0 and w.host == s.smtp.host and w.port == s.smtp.port:
         problems.append(f"web.port: {w.port} is the SMTP listener's port")
     same_as_http = (w.host, w.port) == (s.http.host, s.http.port)
     if w.enabled and w.port != 0 and s.http.enabled and same_as_http:
         problems.append(f"web.port: {w.port} is the /metrics endpoint's port (http.port)")
-    if w.session_hours < 1:
-        problems.append(f"web.session_hours: must be at least 1, got {w.session_hours}")
-    if w.idle_minutes < 1:
-        problems.append(f"web.idle_minutes: must be at least 1, got {w.idle_minutes}")
+    _at_least(
+        problems,
+        ("web.session_hours", w.session_hours, 1),
+        ("web.idle_minutes", w.idle_minutes, 1),
+    )
     if w.cookie_secure not in ("auto", "always", "never"):
         problems.append(
             f"web.cookie_secure: must be auto, always or never, got {w.cookie_secure!r}"
@@ -888,17 +897,8 @@ def _validate_oauth2(s: Settings) -> list[str]:
             problems.append(f"graph.mailbox: {s.graph.mailbox!r} is not a mailbox address")
         if s.oauth2.provider != "microsoft":
             problems.append("oauth2.provider: graph.mailbox needs provider microsoft")
-        for key, number in (
-            ("graph.poll_seconds", s.graph.poll_seconds),
-            ("graph.timeout_seconds", s.graph.timeout_seconds),
-            ("graph.backoff_seconds", s.graph.backoff_seconds),
-            ("graph.max_backoff_seconds", s.graph.max_backoff_seconds),
-            ("graph.lock_retry_seconds", s.graph.lock_retry_seconds),
-        ):
-            if number <= 0:
-                problems.append(f"{key}: must be positive, got {number}")
-        if s.graph.batch_size < 1:
-            problems.append(f"graph.batch_size: must be at least 1, got {s.graph.batch_size}")
+        _positive(problems, *_reader_numbers("graph", s.graph))
+        _at_least(problems, ("graph.batch_size", s.graph.batch_size, 1))
         if not s.graph.processed_folder.strip():
             problems.append("graph.processed_folder: must name a folder")
         elif s.graph.processed_folder.lower() == s.graph.folder.lower():
@@ -954,8 +954,7 @@ def _validate_oauth2(s: Settings) -> list[str]:
         why = tls.check_ca_file(o.ca_file)
         if why:
             problems.append(f"oauth2.ca_file: cannot use {o.ca_file}: {why}")
-    if o.timeout_seconds <= 0:
-        problems.append(f"oauth2.timeout_seconds: must be positive, got {o.timeout_seconds}")
+    _positive(problems, ("oauth2.timeout_seconds", o.timeout_seconds))
     return problems
 
 

@@ -8,13 +8,12 @@ several ``serve`` processes read; on SQLite there is one process and no lock.
 
 from __future__ import annotations
 
-import hashlib
-from contextlib import suppress
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
+from mailbridge.store import advisory
 from mailbridge.store.models import GraphState
 
 
@@ -43,34 +42,10 @@ def clear_delta(engine: Engine, mailbox: str) -> None:
 
 
 def lock_key(mailbox: str) -> int:
-    digest = hashlib.sha256(f"mailbridge-graph:{mailbox}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    return advisory.key_of("mailbridge-graph", mailbox)
 
 
-def needs_lock(engine: Engine) -> bool:
-    """Only PostgreSQL is shared by several processes; SQLite has one process and no lock."""
-    return engine.dialect.name == "postgresql"
-
-
-def try_lock(engine: Engine, mailbox: str) -> Connection | None:
+def try_lock(engine: Engine, mailbox: str) -> advisory.Lock | None:
     """PostgreSQL: the connection holding the mailbox's advisory lock, or None if another
     process holds it."""
-    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        got = bool(conn.execute(select(func.pg_try_advisory_lock(lock_key(mailbox)))).scalar())
-    except BaseException:
-        conn.invalidate()
-        conn.close()
-        raise
-    if not got:
-        conn.close()
-        return None
-    return conn
-
-
-def release(conn: Connection) -> None:
-    """Closing the DBAPI connection releases a session-level lock for certain."""
-    with suppress(Exception):
-        conn.invalidate()
-    with suppress(Exception):
-        conn.close()
+    return advisory.try_lock(engine, lock_key(mailbox))

@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session
 
 #: one open transaction (or a read-only session); outside store/, an opaque handle
 Tx = Session
+#: what any query raises when the database fails (connection lost, constraint, timeout)
+DatabaseError = SQLAlchemyError
 
-#: what a query or a connection raises when the database refuses it or cannot be reached
-Error = SQLAlchemyError
-
-__all__ = ["Engine", "Error", "Tx", "read", "write"]
+__all__ = ["DatabaseError", "Engine", "Tx", "read", "write"]
 
 
 @contextmanager

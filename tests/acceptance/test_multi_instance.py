@@ -35,7 +35,8 @@ from typing import Any
 
 import pytest
 
-from mailbridge.ingress.imap import lock_key, mailbox_from_settings
+from mailbridge.ingress.imap.client import mailbox_from_settings
+from mailbridge.ingress.imap.leader import lock_key
 from mailbridge.settings.config import load_settings
 from mailbridge.store import db
 from tests.support.cluster import (

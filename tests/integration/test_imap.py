@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from mailbridge.ingress import imap as imap_module
-from mailbridge.ingress.imap import Watcher
+from mailbridge.ingress.imap import watcher as watcher_module
+from mailbridge.ingress.imap.client import capabilities
+from mailbridge.ingress.imap.watcher import Watcher
 from mailbridge.intake import Intake
 from mailbridge.runtime.serve import make_workers
 from mailbridge.settings.config import Settings
@@ -328,7 +329,7 @@ def test_wrong_password_names_the_account_retries_quietly_and_smtp_still_works(
     settings = box.settings(password="wrong-Pa55", backoff_seconds=0.1, max_backoff_seconds=30.0)
     svc = run_service(settings)
     time.sleep(4.5)
-    records = [r for r in caplog.records if r.name == "mailbridge.ingress.imap"]
+    records = [r for r in caplog.records if r.name.startswith("mailbridge.ingress.imap.")]
     loud = [r for r in records if r.levelno >= logging.WARNING]
     attempts = [r for r in records if "IMAP login failed" in r.getMessage()]
     account = f"{box.user}@127.0.0.1:{box.dovecot.port}"
@@ -408,20 +409,23 @@ def test_a_message_the_server_cannot_deliver_is_set_aside_and_reported(box: Box)
 
 
 def test_without_idle_and_move_it_polls_and_copies(
-    box: Box, monkeypatch: pytest.MonkeyPatch
+    box: Box, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = imap_module.capabilities
+    caplog.set_level(logging.INFO, logger="mailbridge.ingress.imap")
+    real = capabilities  # the watcher looks it up in its own module: patched there
 
     def without(client: Any) -> frozenset[bytes]:
         return real(client) - {b"IDLE", b"MOVE"}
 
-    monkeypatch.setattr(imap_module, "capabilities", without)
+    monkeypatch.setattr(watcher_module, "capabilities", without)
     tag = uuid.uuid4().hex[:8]
     box.watcher(box.settings(poll_seconds=0.3))
     box.append([report(n, tag) for n in range(3)])
     wait_for(lambda: box.stored() == 3, 5, "polling to find them")
     wait_for(lambda: box.count("INBOX") == 0, 5, "COPY + EXPUNGE")
     assert box.count("Processed") == 3
+    # The watcher saw the server without both (a patch that missed would leave IDLE and MOVE).
+    assert "polling every 0.3 s" in caplog.text and "by COPY + EXPUNGE" in caplog.text
 
 
 # -- one watcher per mailbox on PostgreSQL ----------------------------------------------------
@@ -565,7 +569,7 @@ def test_imap_settings_are_checked_and_named_by_key(tmp_path: Path) -> None:
 
 
 def test_mailbox_from_the_url_and_the_password_file(tmp_path: Path) -> None:
-    from mailbridge.ingress.imap import mailbox_from_settings, uid_set
+    from mailbridge.ingress.imap.client import mailbox_from_settings, uid_set
     from mailbridge.settings.config import ImapSettings
 
     box = mailbox_from_settings(
@@ -596,7 +600,7 @@ def test_mail_announced_with_the_idle_continuation_is_not_missed(
     "+ idling", often in the same packet; imapclient's idle() buffers it where idle_check never
     looks. Missed, such a message would wait for the next IDLE re-issue (or 30 s, Dovecot's
     own check). Found by bench/imap.py."""
-    from mailbridge.ingress.imap import _announces_mail, _buffered_responses
+    from mailbridge.ingress.imap.client import announces_mail, buffered_responses
 
     watcher_side = dovecot.client(user)
     other = dovecot.client(user)
@@ -606,8 +610,8 @@ def test_mail_announced_with_the_idle_continuation_is_not_missed(
         other.append("INBOX", report(0, "race"))
         watcher_side.idle()
         time.sleep(0.3)
-        seen = watcher_side.idle_check(timeout=0.5) + _buffered_responses(watcher_side)
-        assert _announces_mail(seen), seen
+        seen = watcher_side.idle_check(timeout=0.5) + buffered_responses(watcher_side)
+        assert announces_mail(seen), seen
         watcher_side.idle_done()
     finally:
         watcher_side.logout()

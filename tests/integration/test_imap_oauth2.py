@@ -18,8 +18,9 @@ import pytest
 from imapclient import IMAPClient
 from sqlalchemy import Engine
 
-from mailbridge.ingress import imap as imap_module
-from mailbridge.ingress.imap import ImapAuthError, Watcher
+from mailbridge.ingress.imap import commands as imap_commands
+from mailbridge.ingress.imap.client import ImapAuthError
+from mailbridge.ingress.imap.watcher import Watcher
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2
 from mailbridge.runtime.serve import make_workers, start_watcher
@@ -154,7 +155,7 @@ def test_a_valid_token_logs_in_where_passwords_are_disabled_and_mail_is_stored_o
     assert {b"LOGINDISABLED", b"AUTH=XOAUTH2"} <= set(client.capabilities())
     client.shutdown()
 
-    text = "\n".join(imap_module.check(rig.settings().imap, rig.engine, tokens=tokens))
+    text = "\n".join(imap_commands.check(rig.settings().imap, rig.engine, tokens=tokens))
     assert "login:      OAuth2 (microsoft), token valid for 59 min" in text
     assert "IMAP.AccessAsApp" in text
     assert app.secret and app.secret not in text
@@ -226,7 +227,7 @@ def test_a_token_for_another_mailbox_is_refused_with_the_exchange_steps(rig: Rig
     app = rig.server.add_secret_app(other)  # the app was given the other mailbox only
     tokens = rig.tokens(app)
     with pytest.raises(ImapAuthError) as caught:
-        imap_module.check(rig.settings().imap, rig.engine, tokens=tokens)
+        imap_commands.check(rig.settings().imap, rig.engine, tokens=tokens)
     message = str(caught.value)
     assert message.startswith(
         f"IMAP server for account {rig.user}@127.0.0.1:{rig.dovecot.port} refused a fresh "
@@ -242,7 +243,7 @@ def test_a_token_without_the_imap_role_says_admin_consent_is_missing(rig: Rig) -
     app = rig.server.add_secret_app(rig.user, roles=())
     tokens = rig.tokens(app)
     with pytest.raises(ImapAuthError) as caught:
-        imap_module.check(rig.settings().imap, rig.engine, tokens=tokens)
+        imap_commands.check(rig.settings().imap, rig.engine, tokens=tokens)
     assert "carries no IMAP.AccessAsApp role" in str(caught.value)
     assert "grant admin consent" in str(caught.value)
 
@@ -258,7 +259,7 @@ def test_backfill_logs_in_with_oauthbearer_when_that_is_all_the_server_offers(
         client.multiappend("INBOX", [report(n, tag) for n in range(3)])
         client.logout()
         settings = settings_for(make_settings, dovecot, user)
-        result = imap_module.backfill(settings.imap, Intake(engine), tokens=tokens)
+        result = imap_commands.backfill(settings.imap, Intake(engine), tokens=tokens)
         assert (result.found, result.stored, result.duplicates) == (3, 3, 0)
         assert "method=OAUTHBEARER" in dovecot.log_tail(50)
         assert folder_count(dovecot, user, "INBOX") == 3  # read-only: nothing moved

@@ -16,7 +16,8 @@ from mailbridge.delivery.sender import relay_is_secure
 from mailbridge.directory.records import ChildRecord, parse_csv
 from mailbridge.errors import ConfigError
 from mailbridge.routing.authorities import Authorities, load_authorities
-from mailbridge.routing.rules import Routing, event_for_child, load_routing
+from mailbridge.routing.loading import load_routing
+from mailbridge.routing.rules import Routing, event_for_child
 from mailbridge.settings.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

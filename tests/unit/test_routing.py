@@ -9,14 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailbridge.errors import ConfigError
-from mailbridge.routing.rules import (
-    Event,
-    Routing,
-    event_for_child,
-    load_routing,
-    routed_json,
-    routed_lines,
-)
+from mailbridge.routing.explain import routed_json, routed_lines
+from mailbridge.routing.loading import load_routing
+from mailbridge.routing.rules import Event, Routing, event_for_child
 
 ROOT = Path(__file__).resolve().parents[2]
 LONDON = ZoneInfo("Europe/London")

@@ -26,8 +26,6 @@ ALLOWED: frozenset[str] = frozenset(
         "alerts/outbox.py",
         "delivery/sender.py",
         "episodes/processing.py",
-        "ingress/graph.py",
-        "ingress/imap.py",
         "intake.py",
         "reports/report.py",
         "reports/stats.py",

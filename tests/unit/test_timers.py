@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailbridge.errors import ConfigError
+from mailbridge.routing.loading import load_routing
 from mailbridge.routing.reason_codes import DEFAULT_REASON_CODES
-from mailbridge.routing.rules import Routing, load_routing
+from mailbridge.routing.rules import Routing
 from mailbridge.timers.plan import (
     DueAction,
     EpisodeClock,
