@@ -19,12 +19,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 from dataclasses import replace
 from datetime import timedelta
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import Any
 
 from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import StorageError

@@ -18,6 +18,7 @@ Between the processes:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import multiprocessing
@@ -114,12 +115,14 @@ class WorkerProcesses:
             name=f"mailbridge-worker-{index}",
             args=(
                 self.settings,
-                self._events,
-                self._stop,
-                self._wakes[index],
-                self._priority[index],
-                self.busy,
-                _levels(),
+                {
+                    "events": self._events,
+                    "stop": self._stop,
+                    "wake": self._wakes[index],
+                    "priority": self._priority[index],
+                    "busy": self.busy,
+                    "levels": _levels(),
+                },
             ),
             daemon=True,
         )
@@ -189,16 +192,14 @@ def _levels() -> dict[str, int]:
     return levels
 
 
-def child_main(
-    settings: Settings,
-    events: Any,
-    stop: Any,
-    wake: Any,
-    priority: Any,
-    busy: Synchronized[int],
-    levels: dict[str, int],
-) -> None:
-    """One worker process: the worker loop on its own thread, woken by the parent."""
+def child_main(settings: Settings, channels: dict[str, Any]) -> None:
+    """One worker process: the worker loop on its own thread, woken by the parent.
+
+    ``channels``: the parent's queue of ``events``, the ``stop``, ``wake`` and ``priority``
+    events, the shared ``busy`` count and the logger ``levels``.
+    """
+    events, stop, wake = channels["events"], channels["stop"], channels["wake"]
+    priority, busy, levels = channels["priority"], channels["busy"], channels["levels"]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's stop event ends us
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -244,7 +245,5 @@ def child_main(
     finally:
         worker.stop()
         engine.dispose()
-        try:
+        with contextlib.suppress(queue.Full):
             events.put_nowait(("stopped",))
-        except queue.Full:
-            pass

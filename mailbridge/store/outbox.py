@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailbridge.store import inbound, sql
@@ -89,7 +89,9 @@ def next_due(session: Session) -> datetime | None:
     )
 
 
-def to_build(session: Session, ids: Sequence[int]) -> list[Row[tuple[Alert, str | None, datetime | None]]]:
+def to_build(
+    session: Session, ids: Sequence[int]
+) -> list[tuple[Alert, str | None, datetime | None]]:
     """The claimed rows with their episode's reference and their message's arrival time."""
     return list(
         session.execute(
@@ -98,7 +100,7 @@ def to_build(session: Session, ids: Sequence[int]) -> list[Row[tuple[Alert, str 
             .outerjoin(InboundMessage, InboundMessage.id == Alert.inbound_id)
             .where(Alert.id.in_(list(ids)))
             .order_by(Alert.id)
-        ).all()
+        ).tuples()
     )
 
 
