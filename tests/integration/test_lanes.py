@@ -20,7 +20,7 @@ from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.pipeline import Outcome
 from mailbridge.runtime.worker import Worker
 from mailbridge.settings.config import ProcessingSettings
-from mailbridge.store import outbox
+from mailbridge.store import inbound, outbox
 from mailbridge.store.models import (
     PENDING,
     PROCESSED,
@@ -37,6 +37,7 @@ NOW = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)
 CARER = "oakview@homes.example"
 LIVE = "MB-2026-00042"
 CLOSED = "MB-2026-00041"
+DOMAIN = "council.example"
 
 
 def clock() -> datetime:
@@ -121,7 +122,7 @@ def test_the_lane_comes_from_the_header_facts(engine: Engine) -> None:
             1,
         ),
         "reply to a signed alert address": (
-            store(engine, mail(8), rcpt=f"missing+a7.{LIVE.lower()}.sw.abcdefghijkl@council.example"),
+            store(engine, mail(8), rcpt=f"missing+a7.{LIVE.lower()}.sw.abcdefghijkl@{DOMAIN}"),
             1,
         ),
         "stranger, sent 3 hours ago": (store(engine, mail(9, date=NOW - timedelta(hours=3))), 3),
@@ -266,7 +267,6 @@ def test_two_instances_claim_in_lane_order_without_overlap(engine: Engine) -> No
     the best of the rest, lane first."""
     if engine.dialect.name != "postgresql":
         pytest.skip("concurrent claims need PostgreSQL (SQLite serialises writers)")
-    from mailbridge.store import inbound  # noqa: PLC0415
 
     seed_directory_and_episodes(engine)
     junk = [store(engine, mail(n)) for n in range(3)]
@@ -288,7 +288,7 @@ def test_a_killed_worker_process_is_restarted_and_nothing_is_lost_or_doubled(
         "timer_seconds = 3600\n"
     )
     svc = run_service(settings)
-    children = wait_for(lambda: worker_children(), "a worker process")
+    children = wait_for(worker_children, "a worker process")
     first_pid = children[0].pid
 
     def send(start: int, count: int) -> None:
