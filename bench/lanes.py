@@ -24,7 +24,6 @@ import argparse
 import os
 import shutil
 import signal
-import smtplib
 import socket
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import ADDRESS, DIRECTORY_CSV, Client, free_port, percentile, report  # noqa: E402
+from latency import ADDRESS, DIRECTORY_CSV, Client, free_port, percentile, report
 
 
 class CountingSink:
@@ -80,7 +79,7 @@ def load() -> str:
     return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear script
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--junk", type=int, default=2000, help="junk messages (2000)")
     parser.add_argument("--reports", type=int, default=50, help="carers' reports (50)")
@@ -190,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
         while time.monotonic() < deadline:
             alerts = social_worker_alerts()
             with sink_handler.lock:
-                if len(alerts) == len(acks) and all(a in sink_handler.first for a in alerts.values()):
+                arrived = all(a in sink_handler.first for a in alerts.values())
+                if len(alerts) == len(acks) and arrived:
                     break
             time.sleep(0.05)
         else:
