@@ -173,7 +173,11 @@ def worker_processes(
     if count < 1 or (engine.dialect.name == "sqlite" and db.is_memory(engine)):
         return None
     return WorkerProcesses(
-        settings, count=count, on_committed=sender.wake, on_finished=lambda: worker.on_finished
+        settings,
+        count=count,
+        on_committed=sender.wake,
+        on_finished=lambda: worker.on_finished,
+        standby=worker,
     )
 
 
@@ -347,10 +351,11 @@ async def serve(
         worker, sender = make_workers(engine, settings)
         processes = worker_processes(settings, engine, worker, sender)
         runner_of_work: Worker | WorkerProcesses = processes or worker
+        hint = priority_hint(worker)
         intake = Intake(
             engine,
             on_stored=runner_of_work.wake,
-            on_priority=processes.priority if processes else priority_hint(worker),
+            on_priority=processes.priority_with(hint) if processes else hint,
             lane_facts=LaneFacts(
                 backlog_after=timedelta(minutes=settings.processing.backlog_minutes)
             ),
@@ -358,7 +363,7 @@ async def serve(
         parts.push_async_callback(blocking(intake.close))
         if processes is not None:
             intake.busy_counter = processes.busy
-        elif engine.dialect.name == "sqlite":
+        if engine.dialect.name == "sqlite":
             worker.yield_to = intake.busy
         record_facts(engine, settings)
         tally = ReplyTally(domains_of(settings.smtp.addresses))

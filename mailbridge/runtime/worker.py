@@ -64,9 +64,14 @@ class Worker(BackgroundLoop):
         # lower-lane batch is handed back and the claim made again (intake sets it).
         self.priority_waiting: Callable[[], bool] | None = None
         self._claims = 0
+        # Set while a worker process does the work (runtime/workers.py): this thread stands by,
+        # and hands back what it claimed but has not started.
+        self.paused = threading.Event()
 
     # -- the loop (runtime/loop.py) ---------------------------------------------------
     def run_pass(self) -> float:
+        if self.paused.is_set():
+            return self.settings.poll_seconds
         worked = self.run_once(stop=self.stopping)
         return self.settings.poll_seconds if worked == 0 else 0.0
 
@@ -82,13 +87,13 @@ class Worker(BackgroundLoop):
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Process everything claimable now; return how many messages were handled."""
         handled = 0
-        while stop is None or not stop.is_set():
+        while (stop is None or not stop.is_set()) and not self.paused.is_set():
             self._give_way()
             claimed = self._claim()
             if not claimed:
                 break
             for index, (message_id, _lane) in enumerate(claimed):
-                if stop is not None and stop.is_set():
+                if (stop is not None and stop.is_set()) or self.paused.is_set():
                     self._release([i for i, _ in claimed[index:]])
                     return handled
                 if index and self._priority_arrived() and claimed[index][1] > 1:

@@ -8,6 +8,11 @@ restarts one that dies, after a short back-off. Nothing is lost or doubled by a 
 message is one transaction, and the claim of a dead process runs out with its lease
 (``processing.lease_seconds``), after which a live worker takes it (runtime/worker.py).
 
+Until a worker process says it is ready (a cold start imports the reader, which takes a while
+on a loaded machine) and whenever none is alive, the ``standby`` worker thread in serve's own
+process does the work, so mail is never left waiting for a process to come up; it pauses as
+soon as one is ready.
+
 Between the processes:
 - wake-ups (intake stored mail) and the lane-1 hint go to the children as ``Event``s;
 - the children's commits (wake the sender), processing times (the /metrics histogram) and log
@@ -33,6 +38,7 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 from mailbridge.ops.logs import ContextFilter, log_context
+from mailbridge.runtime.worker import Worker
 from mailbridge.settings.config import Settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +58,7 @@ class WorkerProcesses:
         count: int,
         on_committed: Callable[[], None] | None = None,
         on_finished: Callable[[], Callable[[datetime, datetime, str], None] | None] | None = None,
+        standby: Worker | None = None,
     ) -> None:
         self.settings = settings
         self.count = count
@@ -67,11 +74,16 @@ class WorkerProcesses:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.restarts = 0
+        self.standby = standby
+        self._ready: set[int] = set()
+        self._ready_lock = threading.Lock()
 
     # -- what serve and intake call ---------------------------------------------------
     def wake(self) -> None:
         for event in self._wakes:
             event.set()
+        if self.standby is not None:
+            self.standby.wake()
 
     def priority(self) -> None:
         """Lane-1 mail was stored: a child working a lower lane claims again."""
@@ -79,10 +91,21 @@ class WorkerProcesses:
             event.set()
         self.wake()
 
+    def priority_with(self, also: Callable[[], None]) -> Callable[[], None]:
+        """The lane-1 hint for the processes and for the standby thread's own hint."""
+
+        def both() -> None:
+            also()
+            self.priority()
+
+        return both
+
     def pids(self) -> list[int | None]:
         return [p.pid if p is not None else None for p in self._procs]
 
     def start(self) -> None:
+        if self.standby is not None:
+            self.standby.start()  # works until a process is ready
         for index in range(self.count):
             self._spawn(index)
         for target, name in ((self._read_events, "worker-events"), (self._supervise, "supervisor")):
@@ -106,6 +129,8 @@ class WorkerProcesses:
         self._events.put(None)
         for thread in self._threads:
             thread.join(5)
+        if self.standby is not None:
+            self.standby.stop(timeout)
 
     # -- the parent's threads ------------------------------------------------------------
     def _spawn(self, index: int) -> None:
@@ -122,6 +147,7 @@ class WorkerProcesses:
                     "priority": self._priority[index],
                     "busy": self.busy,
                     "levels": _levels(),
+                    "index": index,
                 },
             ),
             daemon=True,
@@ -143,6 +169,7 @@ class WorkerProcesses:
                     proc.exitcode,
                     delays[index],
                 )
+                self._set_ready(index, False)
                 if self._stopping.wait(delays[index]):
                     return
                 delays[index] = min(_RESTART_MAX, delays[index] * 2)
@@ -175,12 +202,29 @@ class WorkerProcesses:
                 logging.getLogger(item.name).handle(item)
             return
         kind = item[0]
-        if kind == "committed" and self.on_committed is not None:
+        if kind in ("ready", "stopped"):
+            self._set_ready(item[1], kind == "ready")
+        elif kind == "committed" and self.on_committed is not None:
             self.on_committed()
         elif kind == "finished" and self.on_finished is not None:
             hook = self.on_finished()
             if hook is not None:
                 hook(item[1], item[2], item[3])
+
+
+    def _set_ready(self, index: int, ready: bool) -> None:
+        """Pause the standby thread while a process is ready; resume it when none is."""
+        with self._ready_lock:
+            (self._ready.add if ready else self._ready.discard)(index)
+            anyone = bool(self._ready)
+        if self.standby is None:
+            return
+        if anyone:
+            self.standby.paused.set()
+        elif self.standby.paused.is_set():
+            log.warning("no worker process is ready: serve's own worker thread stands in")
+            self.standby.paused.clear()
+            self.standby.wake()
 
 
 def _levels() -> dict[str, int]:
@@ -200,6 +244,7 @@ def child_main(settings: Settings, channels: dict[str, Any]) -> None:
     """
     events, stop, wake = channels["events"], channels["stop"], channels["wake"]
     priority, busy, levels = channels["priority"], channels["busy"], channels["levels"]
+    index = channels["index"]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's stop event ends us
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -213,7 +258,6 @@ def child_main(settings: Settings, channels: dict[str, Any]) -> None:
     # Imported here: the parent never needs them for the child, and spawn re-imports anyway.
     from mailbridge.alerts.outbox import Notifier  # noqa: PLC0415
     from mailbridge.episodes.processing import ReadingPipeline  # noqa: PLC0415
-    from mailbridge.runtime.worker import Worker  # noqa: PLC0415
     from mailbridge.store import db  # noqa: PLC0415
 
     engine = db.make_engine(settings.database_url)
@@ -237,6 +281,7 @@ def child_main(settings: Settings, channels: dict[str, Any]) -> None:
     if engine.dialect.name == "sqlite":
         worker.yield_to = lambda: busy.value > 0
     worker.start()
+    events.put(("ready", index))
     try:
         while not stop.is_set():
             if wake.wait(0.5):
@@ -246,4 +291,4 @@ def child_main(settings: Settings, channels: dict[str, Any]) -> None:
         worker.stop()
         engine.dispose()
         with contextlib.suppress(queue.Full):
-            events.put_nowait(("stopped",))
+            events.put_nowait(("stopped", index))
