@@ -23,42 +23,44 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime
-from email.parser import BytesHeaderParser
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import ADDRESS, DIRECTORY_CSV, Client, free_port, percentile, report
+from latency import (
+    ADDRESS,
+    DIRECTORY_CSV,
+    Client,
+    SinkHandler,
+    free_port,
+    percentile,
+    report,
+    serve_env,
+    stop_serve,
+    wait_listening,
+)
 
 
-class CountingSink:
+class CountingSink(SinkHandler):
     """Every alert's first arrival (perf_counter) and how many times it came."""
 
     def __init__(self) -> None:
-        self.first: dict[str, float] = {}
+        super().__init__()
         self.count: dict[str, int] = {}
-        self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        at = time.perf_counter()
-        headers = BytesHeaderParser().parsebytes(envelope.original_content or b"")
-        mid = str(headers["Message-ID"]).strip().strip("<>")
+    def record(self, mid: str, at: float) -> None:
+        super().record(mid, at)
         with self.lock:
-            self.first.setdefault(mid, at)
             self.count[mid] = self.count.get(mid, 0) + 1
-        return "250 OK"
 
 
 def junk(run: str, n: int) -> tuple[str, str, bytes]:
@@ -102,17 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         encoding="utf-8",
     )
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
-    env.update(
-        {
-            "MAILBRIDGE_DATABASE_URL": url,
-            "MAILBRIDGE_DATA_DIR": str(tmp / "data"),
-            "MAILBRIDGE_SMTP_PORT": str(port),
-            "MAILBRIDGE_ADDRESSES": ADDRESS,
-            "MAILBRIDGE_RELAY_URL": f"smtp://127.0.0.1:{sink.port}",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env = serve_env(url, tmp / "data", port, sink.port)
     command = [sys.executable, "-m", "mailbridge", "--config", str(config)]
     if args.database_url:
         subprocess.run([*command, "db", "upgrade"], env=env, cwd=tmp, check=True)
@@ -125,15 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     proc = subprocess.Popen([*command, "serve"], env=env, cwd=tmp, stderr=log, stdout=log)
     run = str(int(time.time()))
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"serve did not start; see {tmp / 'serve.err'}") from None
-                time.sleep(0.05)
+        wait_listening(proc, port, tmp / "serve.err", 60)
         backend = "PostgreSQL" if args.database_url else "SQLite"
         print(
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: serve on {backend}, "
@@ -189,13 +173,13 @@ def main(argv: list[str] | None = None) -> int:
         while time.monotonic() < deadline:
             alerts = social_worker_alerts()
             with sink_handler.lock:
-                arrived = all(a in sink_handler.first for a in alerts.values())
+                arrived = all(a in sink_handler.arrivals for a in alerts.values())
                 if len(alerts) == len(acks) and arrived:
                     break
             time.sleep(0.05)
         else:
             raise SystemExit("the reports' alerts did not all arrive within 900 s")
-        last_alert = max(sink_handler.first[a] for a in alerts.values())
+        last_alert = max(sink_handler.arrivals[a] for a in alerts.values())
         with db.connect() as conn:
             junk_finished_then = conn.execute(
                 text(
@@ -204,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 {"p": f"junk-{run}-%"},
             ).scalar_one()
-        latencies = [(sink_handler.first[alerts[mid]] - at) * 1000 for mid, at in acks.items()]
+        latencies = [(sink_handler.arrivals[alerts[mid]] - at) * 1000 for mid, at in acks.items()]
         print(
             f"junk: {args.junk} sent in {flood_sent:.1f} s ({args.junk / flood_sent:.0f}/s); "
             f"when the last report's alert arrived, {junk_finished_then} junk messages were "
@@ -244,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             ).all()
         sent_total = args.junk + args.reports
         doubled = [m for m, c in sink_handler.count.items() if c > 1]
-        missing = [m for m, s in report_alerts if m not in sink_handler.first or s != "sent"]
+        missing = [m for m, s in report_alerts if m not in sink_handler.arrivals or s != "sent"]
         ok = stored_rows[0] == stored_rows[1] == sent_total and not doubled and not missing
         print(
             f"all drained {drained:.1f} s after the start; stored {stored_rows[0]} rows for "
@@ -255,12 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"after: {load()}")
         return 0 if ok else 1
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_serve(proc, 60)
         log.close()
         db.dispose()
         sink.stop()

@@ -33,7 +33,7 @@ from mailbridge.ops.logs import NOISY
 from mailbridge.ops.metrics import ServiceMetrics
 from mailbridge.reports import digest, retention
 from mailbridge.runtime import refusals, triage
-from mailbridge.runtime.worker import Worker
+from mailbridge.runtime.worker import Worker, take_hint
 from mailbridge.runtime.workers import WorkerProcesses
 from mailbridge.settings.config import Settings, listener_warning
 from mailbridge.store import db, service
@@ -184,14 +184,7 @@ def worker_processes(
 def priority_hint(worker: Worker) -> Callable[[], None]:
     """The worker thread's lane-1 hint: intake sets it, the worker reads and resets it."""
     flag = threading.Event()
-
-    def waiting() -> bool:
-        if flag.is_set():
-            flag.clear()
-            return True
-        return False
-
-    worker.priority_waiting = waiting
+    worker.priority_waiting = take_hint(flag)
     return flag.set
 
 

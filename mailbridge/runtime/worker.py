@@ -19,6 +19,7 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from mailbridge.clock import Clock, system_clock
 from mailbridge.ops.logs import log_context
@@ -32,6 +33,18 @@ from mailbridge.store.models import FAILED, InboundMessage
 SHARE_EVERY = 4
 
 log = logging.getLogger(__name__)
+
+
+def take_hint(flag: threading.Event | Any) -> Callable[[], bool]:
+    """A ``priority_waiting`` over an Event (threading or multiprocessing): read and reset."""
+
+    def waiting() -> bool:
+        if flag.is_set():
+            flag.clear()
+            return True
+        return False
+
+    return waiting
 
 
 class Worker(BackgroundLoop):

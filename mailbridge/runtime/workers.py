@@ -38,7 +38,7 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 from mailbridge.ops.logs import ContextFilter, log_context
-from mailbridge.runtime.worker import Worker
+from mailbridge.runtime.worker import Worker, take_hint
 from mailbridge.settings.config import Settings
 
 log = logging.getLogger(__name__)
@@ -271,13 +271,7 @@ def child_main(settings: Settings, channels: dict[str, Any]) -> None:
         ("finished", received, finished, status)
     )
 
-    def priority_waiting() -> bool:
-        if priority.is_set():
-            priority.clear()
-            return True
-        return False
-
-    worker.priority_waiting = priority_waiting
+    worker.priority_waiting = take_hint(priority)
     if engine.dialect.name == "sqlite":
         worker.yield_to = lambda: busy.value > 0
     worker.start()

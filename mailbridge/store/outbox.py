@@ -109,9 +109,12 @@ def original(session: Session, inbound_id: int) -> bytes | None:
     return session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id))
 
 
-def lock(session: Session, alert_id: int) -> Alert | None:
-    """One alert row, locked for this transaction."""
-    return session.get(Alert, alert_id, with_for_update=True)
+def lock_many(session: Session, ids: Sequence[int]) -> dict[int, Alert]:
+    """The alert rows of ``ids``, locked for this transaction, in one statement (id order)."""
+    rows = session.scalars(
+        select(Alert).where(Alert.id.in_(list(ids))).order_by(Alert.id).with_for_update()
+    )
+    return {row.id: row for row in rows}
 
 
 def requeue_failed(session: Session, *, now: datetime, actor: str) -> int:
