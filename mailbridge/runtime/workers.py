@@ -245,7 +245,11 @@ def child_main(settings: Settings, channels: dict[str, Any]) -> None:
     events, stop, wake = channels["events"], channels["stop"], channels["wake"]
     priority, busy, levels = channels["priority"], channels["busy"], channels["levels"]
     index = channels["index"]
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's stop event ends us
+    # Ctrl-C reaches the whole process group: the parent's stop event ends us. A SIGTERM sent
+    # to us directly (systemd stops every process of the unit) finishes the message in hand.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: terminated.set())
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -277,7 +281,7 @@ def child_main(settings: Settings, channels: dict[str, Any]) -> None:
     worker.start()
     events.put(("ready", index))
     try:
-        while not stop.is_set():
+        while not stop.is_set() and not terminated.is_set():
             if wake.wait(0.5):
                 wake.clear()
                 worker.wake()
