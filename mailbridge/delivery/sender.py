@@ -11,6 +11,8 @@ every ``SHARE_EVERY``-th claim takes the oldest due rows of any lane, so none st
 from __future__ import annotations
 
 import email
+import errno
+import io
 import logging
 import os
 import random
@@ -273,10 +275,17 @@ class _FileConnection:
         tmp = self.directory / f".{name}.tmp"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                fh.write(f"X-Mailbridge-Envelope-To: {recipient}\r\n".encode())
-                BytesGenerator(fh, policy=_FILE_POLICY).flatten(message)
-                fh.flush()
+            buffer = io.BytesIO()
+            buffer.write(f"X-Mailbridge-Envelope-To: {recipient}\r\n".encode())
+            BytesGenerator(buffer, policy=_FILE_POLICY).flatten(message)
+            # Unbuffered: the one write reaches the file before the fsync, no flush needed.
+            with open(tmp, "wb", buffering=0) as fh:
+                rest = memoryview(buffer.getvalue())
+                while rest:  # a raw write may be short (a nearly full disk)
+                    written = fh.write(rest)
+                    if not written:
+                        raise OSError(errno.ENOSPC, "no progress writing the outbox file")
+                    rest = rest[written:]
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
         except OSError as exc:
