@@ -217,7 +217,9 @@ class WorkerProcesses:
         with self._ready_lock:
             (self._ready.add if ready else self._ready.discard)(index)
             anyone = bool(self._ready)
-        if self.standby is None:
+        if ready:
+            log.info("worker process %d ready: serve's own worker thread stands by", index)
+        if self.standby is None or self._stopping.is_set():
             return
         if anyone:
             self.standby.paused.set()
