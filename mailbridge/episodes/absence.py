@@ -11,10 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy.orm import Session
-
 from mailbridge.reading.fields import AbsenceType
-from mailbridge.store import inbound
+from mailbridge.store import episodes as episode_store
+from mailbridge.store import tx
 from mailbridge.store.models import Episode
 
 __all__ = ["AWAY", "CODES", "MISSING", "AbsenceType", "reclassify"]
@@ -27,7 +26,7 @@ CODES: Final[dict[str, str]] = {
 
 
 def reclassify(
-    session: Session,
+    session: tx.Tx,
     episode: Episode,
     new: AbsenceType,
     *,
@@ -49,13 +48,7 @@ def reclassify(
     detail: dict[str, object] = {"old": old, "new": new, "source": source}
     if message is not None:
         detail["message"] = message
-    inbound.audit(
-        session,
-        at=at,
-        actor=actor or "unknown",
-        entity="episode",
-        entity_id=episode.reference,
-        action="absence_type",
-        detail=detail,
+    episode_store.audit(
+        session, episode, "absence_type", actor=actor or "unknown", at=at, detail=detail
     )
     return f"{old}→{new}"

@@ -1,7 +1,7 @@
 """Casework: a person links, splits, merges, voids, closes, reopens, corrects or confirms.
 
 One public function per operation. Each takes the store (an Engine, then it is its own
-transaction, or a Session, then it runs inside the caller's) and the settings, and in ONE
+transaction, or a ``store.tx.Tx``, then it runs inside the caller's) and the settings, and in ONE
 transaction: locks the episode row (SELECT ... FOR UPDATE, so two instances take turns), asks the
 pure ``episodes.decisions`` what changes (or raises ``CaseworkRefused`` with the reason), applies
 it, writes the history (``episode_changes``) and an audit row, re-plans the timers and queues the
@@ -15,10 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
-
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from typing import Any, Required, TypedDict, TypeVar, Unpack
 
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.alerts.render import format_clock, format_local
@@ -28,14 +25,16 @@ from mailbridge.episodes.decisions import Change, Facts
 from mailbridge.errors import CaseworkRefused
 from mailbridge.routing.rules import Recipient
 from mailbridge.settings.config import Settings
-from mailbridge.store import directory, inbound
+from mailbridge.store import directory, tx
 from mailbridge.store import episodes as episode_store
 from mailbridge.store.models import Episode, InboundMessage
 from mailbridge.timers.runner import replan
 
 __all__ = [
+    "Asked",
     "CaseworkRefused",
     "FieldChange",
+    "Request",
     "Result",
     "Told",
     "confirm",
@@ -48,8 +47,42 @@ __all__ = [
     "void",
 ]
 
-Store = Engine | Session
+Store = tx.Engine | tx.Tx
 T = TypeVar("T")
+
+
+class Asked(TypedDict, total=False):
+    """The keyword arguments every operation takes, as the CLI, the web app and the email
+    commands pass them: who asks (``by``), an optional ``note``, through what (``source``),
+    when (``now``; None: the system clock) and the ``notifier`` to queue alerts with."""
+
+    by: Required[str]
+    note: str | None
+    source: str
+    now: datetime | None
+    notifier: Notifier | None
+
+
+@dataclass(frozen=True)
+class Request:
+    """Who asked for an operation, why, through what and when: one shape for all eight.
+
+    ``by`` and ``note`` are kept on one line each; an empty ``by`` is "unknown".
+    """
+
+    by: str
+    note: str | None
+    source: str
+    now: datetime
+
+    @classmethod
+    def of(cls, asked: Asked) -> Request:
+        return cls(
+            by=" ".join(asked["by"].split()) or "unknown",
+            note=" ".join((asked.get("note") or "").split()) or None,
+            source=asked.get("source", "cli"),
+            now=asked.get("now") or system_clock(),
+        )
 
 
 @dataclass(frozen=True)
@@ -142,12 +175,7 @@ def link(
     settings: Settings,
     reference: str,
     child_id: str,
-    *,
-    by: str,
-    note: str | None = None,
-    source: str = "cli",
-    now: datetime | None = None,
-    notifier: Notifier | None = None,
+    **asked: Unpack[Asked],
 ) -> Result:
     """Give an unmatched episode its child; the child's staff get the MISSING alert, late."""
 
@@ -168,9 +196,7 @@ def link(
         )
         return w.result(ep, f"{ep.reference} linked to child {ep.child_id} by {w.by}")
 
-    return _run(
-        store, settings, "link", work, by=by, note=note, source=source, now=now, notifier=notifier
-    )
+    return _run(store, settings, "link", work, asked)
 
 
 def split(
@@ -178,12 +204,7 @@ def split(
     settings: Settings,
     reference: str,
     child_ids: Sequence[str],
-    *,
-    by: str,
-    note: str | None = None,
-    source: str = "cli",
-    now: datetime | None = None,
-    notifier: Notifier | None = None,
+    **asked: Unpack[Asked],
 ) -> Result:
     """One episode per child, each with every message; each child's staff are alerted."""
 
@@ -230,9 +251,7 @@ def split(
             created=tuple(refs),
         )
 
-    return _run(
-        store, settings, "split", work, by=by, note=note, source=source, now=now, notifier=notifier
-    )
+    return _run(store, settings, "split", work, asked)
 
 
 def merge(
@@ -240,12 +259,7 @@ def merge(
     settings: Settings,
     reference: str,
     into: str,
-    *,
-    by: str,
-    note: str | None = None,
-    source: str = "cli",
-    now: datetime | None = None,
-    notifier: Notifier | None = None,
+    **asked: Unpack[Asked],
 ) -> Result:
     """Two episodes of one absence become one: the earlier survives, the later points to it."""
 
@@ -269,9 +283,7 @@ def merge(
         )
         return w.result(survivor, f"{gone.reference} merged into {survivor.reference} by {w.by}")
 
-    return _run(
-        store, settings, "merge", work, by=by, note=note, source=source, now=now, notifier=notifier
-    )
+    return _run(store, settings, "merge", work, asked)
 
 
 def void(
@@ -279,12 +291,7 @@ def void(
     settings: Settings,
     reference: str,
     reason: str,
-    *,
-    by: str,
-    note: str | None = None,
-    source: str = "cli",
-    now: datetime | None = None,
-    notifier: Notifier | None = None,
+    **asked: Unpack[Asked],
 ) -> Result:
     """Not a missing episode: timers cancelled, out of the figures and the return, still listed."""
 
@@ -300,9 +307,7 @@ def void(
         )
         return w.result(ep, f"{ep.reference} void by {w.by}: {ep.void_reason}")
 
-    return _run(
-        store, settings, "void", work, by=by, note=note, source=source, now=now, notifier=notifier
-    )
+    return _run(store, settings, "void", work, asked)
 
 
 def returned(
@@ -310,12 +315,7 @@ def returned(
     settings: Settings,
     reference: str,
     at: datetime,
-    *,
-    by: str,
-    note: str | None = None,
-    source: str = "cli",
-    now: datetime | None = None,
-    notifier: Notifier | None = None,
+    **asked: Unpack[Asked],
 ) -> Result:
     """Close an open episode at ``at``: routed as a carer's return; the interview clock starts."""
 
@@ -333,17 +333,7 @@ def returned(
         )
         return w.result(ep, f"{ep.reference} closed at {when} by {w.by}")
 
-    return _run(
-        store,
-        settings,
-        "returned",
-        work,
-        by=by,
-        note=note,
-        source=source,
-        now=now,
-        notifier=notifier,
-    )
+    return _run(store, settings, "returned", work, asked)
 
 
 def reopen(
@@ -351,12 +341,7 @@ def reopen(
     settings: Settings,
     reference: str,
     reason: str,
-    *,
-    by: str,
-    note: str | None = None,
-    source: str = "cli",
-    now: datetime | None = None,
-    notifier: Notifier | None = None,
+    **asked: Unpack[Asked],
 ) -> Result:
     """Returned or void back to open, with a reason; the clocks are planned again."""
 
@@ -372,9 +357,7 @@ def reopen(
         )
         return w.result(ep, f"{ep.reference} reopened by {w.by}")
 
-    return _run(
-        store, settings, "reopen", work, by=by, note=note, source=source, now=now, notifier=notifier
-    )
+    return _run(store, settings, "reopen", work, asked)
 
 
 def correct(
@@ -382,16 +365,12 @@ def correct(
     settings: Settings,
     reference: str,
     *,
-    by: str,
     last_seen_at: datetime | None = None,
     returned_at: datetime | None = None,
     police_reference: str | None = None,
     risk_level: str | None = None,
     absence_type: str | None = None,
-    note: str | None = None,
-    source: str = "cli",
-    now: datetime | None = None,
-    notifier: Notifier | None = None,
+    **asked: Unpack[Asked],
 ) -> Result:
     """Fix last seen, return time, police reference, risk or absence type; old values kept."""
 
@@ -414,29 +393,14 @@ def correct(
         w.tell(ep, "corrected", text=f"Corrected by {w.by}: {what}.")
         return w.result(ep, f"{ep.reference} corrected by {w.by}")
 
-    return _run(
-        store,
-        settings,
-        "correct",
-        work,
-        by=by,
-        note=note,
-        source=source,
-        now=now,
-        notifier=notifier,
-    )
+    return _run(store, settings, "correct", work, asked)
 
 
 def confirm(
     store: Store,
     settings: Settings,
     reference: str,
-    *,
-    by: str,
-    note: str | None = None,
-    source: str = "cli",
-    now: datetime | None = None,
-    notifier: Notifier | None = None,
+    **asked: Unpack[Asked],
 ) -> Result:
     """A person checked what the reading was unsure of: needs_confirmation is cleared."""
 
@@ -452,17 +416,7 @@ def confirm(
         )
         return w.result(ep, f"{ep.reference} confirmed by {w.by}")
 
-    return _run(
-        store,
-        settings,
-        "confirm",
-        work,
-        by=by,
-        note=note,
-        source=source,
-        now=now,
-        notifier=notifier,
-    )
+    return _run(store, settings, "confirm", work, asked)
 
 
 # -- the glue ------------------------------------------------------------------------------
@@ -472,23 +426,15 @@ class _Work:
     """One operation's transaction: the session, who, when, and what it has done so far."""
 
     def __init__(
-        self,
-        session: Session,
-        notifier: Notifier,
-        operation: str,
-        *,
-        by: str,
-        note: str | None,
-        source: str,
-        now: datetime,
+        self, session: tx.Tx, notifier: Notifier, operation: str, request: Request
     ) -> None:
         self.session = session
         self.notifier = notifier
         self.operation = operation
-        self.by = " ".join(by.split()) or "unknown"
-        self.note = " ".join((note or "").split()) or None
-        self.source = source
-        self.now = now
+        self.by = request.by
+        self.note = request.note
+        self.source = request.source
+        self.now = request.now
         self.changes: list[FieldChange] = []
         self.told: list[Told] = []
         self.first_change: int | None = None
@@ -528,13 +474,12 @@ class _Work:
                 self.first_change = row.id
             self.changes.append(FieldChange(ep.reference, change.field, row.old, row.new))
         ep.updated_at = self.now
-        inbound.audit(
+        episode_store.audit(
             self.session,
-            at=self.now,
+            ep,
+            f"casework_{operation}",
             actor=self.by,
-            entity="episode",
-            entity_id=ep.reference,
-            action=f"casework_{operation}",
+            at=self.now,
             detail={
                 "changes": [
                     {
@@ -551,7 +496,7 @@ class _Work:
         self.replan(ep)
 
     def replan(self, ep: Episode) -> None:
-        self.session.flush()
+        episode_store.send_changes(self.session)
         replan(self.session, ep, self.notifier.routing, self.now)
 
     def tell(
@@ -594,23 +539,15 @@ class _Work:
 
 
 def _run(
-    store: Store,
-    settings: Settings,
-    operation: str,
-    work: Callable[[_Work], T],
-    *,
-    by: str,
-    note: str | None,
-    source: str,
-    now: datetime | None,
-    notifier: Notifier | None,
+    store: Store, settings: Settings, operation: str, work: Callable[[_Work], T], asked: Asked
 ) -> T:
-    notifier = notifier or Notifier(settings)
-    at = now or system_clock()
-    if isinstance(store, Session):
-        return work(_Work(store, notifier, operation, by=by, note=note, source=source, now=at))
-    with Session(store) as session, session.begin():
-        return work(_Work(session, notifier, operation, by=by, note=note, source=source, now=at))
+    """Run ``work`` in the caller's transaction (a Tx) or in one of its own (an Engine)."""
+    notifier = asked.get("notifier") or Notifier(settings)
+    request = Request.of(asked)
+    if isinstance(store, tx.Tx):
+        return work(_Work(store, notifier, operation, request))
+    with tx.write(store) as session:
+        return work(_Work(session, notifier, operation, request))
 
 
 def _facts(ep: Episode) -> Facts:
@@ -660,13 +597,14 @@ def _attach_child(w: _Work, ep: Episode) -> None:
     carers = {a.lower() for a in child.carer_emails} if child is not None else set()
     ep.sender_known = bool(ep.reported_by and ep.reported_by.lower() in carers)
     ep.match_confidence = 1.0
-    w.session.flush()
+    episode_store.send_changes(w.session)
 
 
 def _copy(w: _Work, ep: Episode, child_id: str) -> Episode:
     """A new episode for one child of a split: the same facts and the same messages."""
     year = ep.opened_at.astimezone(w.notifier.settings.tz).year
-    new = Episode(
+    new = episode_store.add(
+        w.session,
         reference=episode_store.next_reference(w.session, year),
         child_id=child_id,
         updated_at=w.now,
@@ -701,8 +639,6 @@ def _copy(w: _Work, ep: Episode, child_id: str) -> Episode:
             )
         },
     )
-    w.session.add(new)
-    w.session.flush()
     episode_store.attach_messages(w.session, ep.id, new.id, move=False)
     _attach_child(w, new)
     return new

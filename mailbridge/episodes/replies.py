@@ -13,9 +13,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.delivery.reply_tokens import Forged, Token, find_token
 from mailbridge.episodes import casework
@@ -30,18 +27,9 @@ from mailbridge.reading.interview_form import InterviewOutcome, parse_interview_
 from mailbridge.reading.message import ReadMessage
 from mailbridge.runtime.pipeline import Outcome
 from mailbridge.settings.config import Settings
-from mailbridge.store import directory, inbound
+from mailbridge.store import directory, tx
 from mailbridge.store import episodes as episode_store
-from mailbridge.store.models import (
-    IGNORED,
-    PROCESSED,
-    Acknowledgement,
-    Alert,
-    Episode,
-    EpisodeMessage,
-    InboundMessage,
-)
-from mailbridge.store.sql import insert_ignore
+from mailbridge.store.models import IGNORED, PROCESSED, Episode, InboundMessage
 from mailbridge.timers.runner import ensure_interview, replan
 
 # A command (RETURNED 14:30, VOID ...) through an older alert is refused: the person is told to
@@ -58,7 +46,7 @@ class ReplyHandler:
 
     def handle(
         self,
-        session: Session,
+        session: tx.Tx,
         message: InboundMessage,
         read: ReadMessage,
         *,
@@ -87,9 +75,8 @@ class ReplyHandler:
             return Outcome(IGNORED, f"forged reply token: {token.reason}")
         episode: Episode | None = None
         if isinstance(token, Token):
-            episode = session.scalar(select(Episode).where(Episode.reference == token.episode_ref))
-            alert = session.get(Alert, token.alert_id)
-            if episode is None or alert is None or alert.episode_id != episode.id:
+            episode = self._token_episode(session, token)
+            if episode is None:
                 self.notifier.message_event(
                     session,
                     event="stale_token",
@@ -107,9 +94,7 @@ class ReplyHandler:
                 today=now.astimezone(self.settings.tz).date(),
             )
             if episode is None and outcome.reference:
-                episode = session.scalar(
-                    select(Episode).where(Episode.reference == outcome.reference.upper())
-                )
+                episode = episode_store.by_reference(session, outcome.reference)
             if episode is not None and episode.status == "returned":
                 return self._interview(
                     session, episode, message=message, sender=sender, outcome=outcome, now=now
@@ -142,7 +127,7 @@ class ReplyHandler:
         return Outcome(PROCESSED, f"acknowledged {episode.reference} as {token.role}{note}")
 
     def staff_token(
-        self, session: Session, message: InboundMessage, read: ReadMessage
+        self, session: tx.Tx, message: InboundMessage, read: ReadMessage
     ) -> tuple[Episode, Token] | None:
         """The episode and token a valid signed reply from staff (not a carer) proves, or None.
 
@@ -157,45 +142,34 @@ class ReplyHandler:
         )
         if not isinstance(token, Token):
             return None
-        episode = session.scalar(select(Episode).where(Episode.reference == token.episode_ref))
-        alert = session.get(Alert, token.alert_id)
-        if episode is None or alert is None or alert.episode_id != episode.id:
+        episode = self._token_episode(session, token)
+        if episode is None:
             return None
         sender = (read.from_addr or message.mail_from or "").lower()
         return None if self._is_carer(session, episode, sender) else (episode, token)
 
     @staticmethod
     def acknowledged_by_report(
-        session: Session, episode: Episode, token: Token, message: InboundMessage, *, sender: str
+        session: tx.Tx, episode: Episode, token: Token, message: InboundMessage, *, sender: str
     ) -> None:
         """Staff who report a return by replying to an alert have acknowledged it too.
 
         Only the acknowledgement row and its audit line: the report path links the message.
         """
-        session.execute(
-            insert_ignore(session, Acknowledgement, key=["episode_id", "role", "address"]).values(
-                episode_id=episode.id,
-                alert_id=token.alert_id,
-                inbound_id=message.id,
-                role=token.role,
-                address=sender,
-                at=message.received_at,
-            )
-        )
-        inbound.audit(
+        _acknowledged(session, episode, token, message, sender=sender, at=message.received_at)
+        episode_store.audit(
             session,
-            at=message.received_at,
+            episode,
+            "acknowledged",
             actor=sender or "unknown",
-            entity="episode",
-            entity_id=episode.reference,
-            action="acknowledged",
+            at=message.received_at,
             detail={"role": token.role, "alert": token.alert_id, "with": "a return report"},
         )
 
     # -- email commands (docs/casework.md) ------------------------------------------------
     def _command(
         self,
-        session: Session,
+        session: tx.Tx,
         episode: Episode,
         *,
         token: Token,
@@ -210,9 +184,23 @@ class ReplyHandler:
         """
         now = message.received_at
         sender = (read.from_addr or message.mail_from or "").lower()
-        alert = session.get(Alert, token.alert_id)
+        alert = episode_store.alert(session, token.alert_id)
         assert alert is not None  # handle() checked it
         self._acknowledge(session, episode, token=token, message=message, sender=sender, now=now)
+
+        def answer(about: Episode, lines: list[str], *, refused: bool = True) -> None:
+            """Answer the command by email: what changed and who was told, or why not."""
+            self.notifier.command_answer(
+                session,
+                episode=about,
+                message=message,
+                to=sender,
+                role=token.role,
+                refused=refused,
+                text="\n".join(lines),
+                in_reply_to=read.message_id,
+            )
+
         if now - alert.created_at > COMMAND_TOKEN_MAX_AGE:
             days = (now - alert.created_at).days
             self.notifier.message_event(
@@ -222,15 +210,9 @@ class ReplyHandler:
                 read=read,
                 error=f"expired: a command through an alert sent {days} days ago",
             )
-            self._answer(
-                session,
+            answer(
                 episode,
-                message,
-                read,
-                to=sender,
-                role=token.role,
-                refused=True,
-                lines=[
+                [
                     f"{command.line}: not done. This alert was sent {days} days ago; commands "
                     f"work for {COMMAND_TOKEN_MAX_AGE.days} days. Reply to a recent alert "
                     f"about {episode.reference}, or use the command line or web app.",
@@ -245,33 +227,15 @@ class ReplyHandler:
             with session.begin_nested():  # a refusal leaves no half-made change behind
                 result = self._casework(session, episode, command, by=by, now=now)
         except CaseworkRefused as exc:
-            self._answer(
-                session,
-                episode,
-                message,
-                read,
-                to=sender,
-                role=token.role,
-                refused=True,
-                lines=[f"{command.line}: not done. {exc}."],
-            )
+            answer(episode, [f"{command.line}: not done. {exc}."])
             return Outcome(
                 PROCESSED, f"command {command.verb} on {episode.reference} refused: {exc}"
             )
-        self._answer(
-            session,
-            episode,
-            message,
-            read,
-            to=sender,
-            role=token.role,
-            refused=False,
-            lines=result.lines(),
-        )
+        answer(episode, result.lines(), refused=False)
         return Outcome(PROCESSED, f"command {command.verb}: {result.summary}")
 
     def _casework(
-        self, session: Session, episode: Episode, command: StaffCommand, *, by: str, now: datetime
+        self, session: tx.Tx, episode: Episode, command: StaffCommand, *, by: str, now: datetime
     ) -> casework.Result:
         ref, arg = episode.reference, command.argument
         common: dict[str, Any] = {
@@ -296,32 +260,18 @@ class ReplyHandler:
                     session, self.settings, ref, risk_level=arg.lower(), **common
                 )
 
-    def _answer(
-        self,
-        session: Session,
-        episode: Episode,
-        message: InboundMessage,
-        read: ReadMessage,
-        *,
-        to: str,
-        role: str,
-        refused: bool,
-        lines: list[str],
-    ) -> None:
-        self.notifier.command_answer(
-            session,
-            episode=episode,
-            message=message,
-            to=to,
-            role=role,
-            refused=refused,
-            text="\n".join(lines),
-            in_reply_to=read.message_id,
-        )
-
     # -- pieces ----------------------------------------------------------------------------
     @staticmethod
-    def _is_carer(session: Session, episode: Episode, sender: str) -> bool:
+    def _token_episode(session: tx.Tx, token: Token) -> Episode | None:
+        """The episode a valid token names, when the alert it names is that episode's."""
+        episode = episode_store.by_reference(session, token.episode_ref)
+        alert = episode_store.alert(session, token.alert_id)
+        if episode is None or alert is None or alert.episode_id != episode.id:
+            return None
+        return episode
+
+    @staticmethod
+    def _is_carer(session: tx.Tx, episode: Episode, sender: str) -> bool:
         if sender and sender == (episode.reported_by or "").lower():
             return True
         child = directory.get_child(session, episode.child_id) if episode.child_id else None
@@ -329,7 +279,7 @@ class ReplyHandler:
 
     def _acknowledge(
         self,
-        session: Session,
+        session: tx.Tx,
         episode: Episode,
         *,
         token: Token,
@@ -337,16 +287,7 @@ class ReplyHandler:
         sender: str,
         now: datetime,
     ) -> None:
-        session.execute(
-            insert_ignore(session, Acknowledgement, key=["episode_id", "role", "address"]).values(
-                episode_id=episode.id,
-                alert_id=token.alert_id,
-                inbound_id=message.id,
-                role=token.role,
-                address=sender,
-                at=now,
-            )
-        )
+        _acknowledged(session, episode, token, message, sender=sender, at=now)
         self._settle(
             session,
             episode,
@@ -360,7 +301,7 @@ class ReplyHandler:
 
     def _interview(
         self,
-        session: Session,
+        session: tx.Tx,
         episode: Episode,
         *,
         message: InboundMessage,
@@ -405,7 +346,7 @@ class ReplyHandler:
 
     def _settle(
         self,
-        session: Session,
+        session: tx.Tx,
         episode: Episode,
         *,
         message: InboundMessage,
@@ -418,20 +359,19 @@ class ReplyHandler:
         """Link the message to the episode, audit it, and let the timers see the change."""
         set_episode(episode.reference)
         self._link(session, episode, message=message, event=event, reason=reason, now=now)
-        inbound.audit(
+        episode_store.audit(
             session,
-            at=now,
+            episode,
+            "acknowledged" if event == "ack" else event,
             actor=actor or "unknown",
-            entity="episode",
-            entity_id=episode.reference,
-            action="acknowledged" if event == "ack" else event,
+            at=now,
             detail=detail,
         )
         replan(session, episode, self.routing, now)
 
     @staticmethod
     def _link(
-        session: Session,
+        session: tx.Tx,
         episode: Episode,
         *,
         message: InboundMessage,
@@ -439,12 +379,27 @@ class ReplyHandler:
         reason: str,
         now: datetime,
     ) -> None:
-        session.add(
-            EpisodeMessage(
-                episode_id=episode.id,
-                inbound_id=message.id,
-                event=event,
-                at=now,
-                summary={"reason": reason},
-            )
+        episode_store.link_message(
+            session, episode.id, message.id, event=event, at=now, summary={"reason": reason}
         )
+
+
+def _acknowledged(
+    session: tx.Tx,
+    episode: Episode,
+    token: Token,
+    message: InboundMessage,
+    *,
+    sender: str,
+    at: datetime,
+) -> None:
+    """The acknowledgement row of a staff reply (none added if that person already has one)."""
+    episode_store.acknowledge(
+        session,
+        episode.id,
+        role=token.role,
+        address=sender,
+        at=at,
+        alert_id=token.alert_id,
+        inbound_id=message.id,
+    )

@@ -18,15 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
-
 from mailbridge.errors import InvalidRequestError
 from mailbridge.reading.interview_form import InterviewOutcome, parse_interview_outcome
 from mailbridge.routing.rules import Routing
-from mailbridge.store import inbound as store
-from mailbridge.store.models import Acknowledgement, Episode, Interview
+from mailbridge.store import episodes as episode_store
+from mailbridge.store import tx
+from mailbridge.store.models import Episode, Interview
 from mailbridge.timers.runner import ensure_interview, replan
 
 
@@ -34,17 +31,15 @@ class ActionRefused(InvalidRequestError):
     """The action makes no sense for this episode as it stands (the reason says why)."""
 
 
-def _locked(session: Session, reference: str) -> Episode:
-    ep = session.scalars(
-        select(Episode).where(Episode.reference == reference.upper()).with_for_update()
-    ).first()
+def _locked(session: tx.Tx, reference: str) -> Episode:
+    ep = episode_store.lock(session, reference)
     if ep is None:
         raise ActionRefused(f"no episode {reference}")
     return ep
 
 
 def acknowledge(
-    session: Session,
+    session: tx.Tx,
     *,
     reference: str,
     role: str,
@@ -57,26 +52,10 @@ def acknowledge(
     ep = _locked(session, reference)
     if ep.status != "open":
         raise ActionRefused(f"{ep.reference} is {ep.status}, not open: nothing to acknowledge")
-    insert_fn = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
-    done = session.execute(
-        insert_fn(Acknowledgement)
-        .values(episode_id=ep.id, role=role, address=address, at=now)
-        .on_conflict_do_nothing(index_elements=["episode_id", "role", "address"])
-    )
-    if not done.rowcount:  # type: ignore[attr-defined]
+    if not episode_store.acknowledge(session, ep.id, role=role, address=address, at=now):
         return False
-    store.audit(
-        session,
-        at=now,
-        actor=actor,
-        entity="episode",
-        entity_id=ep.reference,
-        action="acknowledged",
-        detail={"role": role, "address": address, "via": "web"},
-    )
-    replan(session, ep, routing, now)
+    detail: dict[str, object] = {"role": role, "address": address}
+    _done(session, ep, "acknowledged", detail, actor=actor, routing=routing, now=now)
     return True
 
 
@@ -127,7 +106,7 @@ def apply_outcome(interview: Interview, outcome: InterviewOutcome, now: datetime
 
 
 def record_interview(
-    session: Session,
+    session: tx.Tx,
     *,
     reference: str,
     outcome: InterviewOutcome,
@@ -143,14 +122,21 @@ def record_interview(
     if interview is None:
         raise ActionRefused(f"{ep.reference} has not returned: no interview is owed yet")
     apply_outcome(interview, outcome, now)
-    store.audit(
-        session,
-        at=now,
-        actor=actor,
-        entity="episode",
-        entity_id=ep.reference,
-        action="interview",
-        detail={"result": interview.status, "codes": interview.reason_codes, "via": "web"},
-    )
-    replan(session, ep, routing, now)
+    detail: dict[str, object] = {"result": interview.status, "codes": interview.reason_codes}
+    _done(session, ep, "interview", detail, actor=actor, routing=routing, now=now)
     return interview.status
+
+
+def _done(
+    session: tx.Tx,
+    ep: Episode,
+    action: str,
+    detail: dict[str, object],
+    *,
+    actor: str,
+    routing: Routing,
+    now: datetime,
+) -> None:
+    """What every web action ends with: its audit row (``via`` web), the timers re-planned."""
+    episode_store.audit(session, ep, action, actor=actor, at=now, detail={**detail, "via": "web"})
+    replan(session, ep, routing, now)

@@ -5,24 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from mailbridge.store.models import Episode, EpisodeMessage, InboundMessage
+from mailbridge.store import episodes as episode_store
+from mailbridge.store import tx
+from mailbridge.store.models import Episode
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def episode_messages(session: Session, episode_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+def episode_messages(session: tx.Tx, episode_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Messages per episode in one query, oldest first."""
-    rows = session.execute(
-        select(EpisodeMessage, InboundMessage.message_id, InboundMessage.mail_from)
-        .join(InboundMessage, InboundMessage.id == EpisodeMessage.inbound_id)
-        .where(EpisodeMessage.episode_id.in_(episode_ids))
-        .order_by(EpisodeMessage.episode_id, EpisodeMessage.at, EpisodeMessage.id)
-    ).all()
+    rows = episode_store.message_links(session, episode_ids)
     out: dict[int, list[dict[str, Any]]] = {i: [] for i in episode_ids}
     for link, message_id, mail_from in rows:
         out[link.episode_id].append(
@@ -97,17 +91,14 @@ def _facts_from(messages: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def list_episodes(session: Session, *, open_only: bool = False) -> list[dict[str, Any]]:
-    q = select(Episode).order_by(Episode.opened_at, Episode.id)
-    if open_only:
-        q = q.where(Episode.status == "open")
-    episodes = list(session.scalars(q))
+def list_episodes(session: tx.Tx, *, open_only: bool = False) -> list[dict[str, Any]]:
+    episodes = episode_store.listing(session, open_only=open_only)
     messages = episode_messages(session, [e.id for e in episodes])
     return [episode_json(e, messages[e.id]) for e in episodes]
 
 
-def find_episode(session: Session, reference: str) -> dict[str, Any] | None:
-    ep = session.scalars(select(Episode).where(Episode.reference == reference.upper())).first()
+def find_episode(session: tx.Tx, reference: str) -> dict[str, Any] | None:
+    ep = episode_store.by_reference(session, reference)
     if ep is None:
         return None
     return episode_json(ep, episode_messages(session, [ep.id])[ep.id])

@@ -20,16 +20,15 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import Engine, func, insert, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from mailbridge.alerts.render import one_line
 from mailbridge.reports.report import build_report
 from mailbridge.resources import resource_path
 from mailbridge.routing.rules import Routing
 from mailbridge.settings.config import Settings
-from mailbridge.store.models import QUEUED, Alert, Allocation, AuditEntry, DigestRun, InboundMessage
+from mailbridge.store import inbound, tx
+from mailbridge.store import reports as report_store
+from mailbridge.store.models import QUEUED
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ class ReportLike(Protocol):
 
 
 # (engine, settings, first day, last day, the report's "now")
-ReportBuilder = Callable[[Engine, Settings, date, date, datetime], ReportLike]
+ReportBuilder = Callable[[tx.Engine, Settings, date, date, datetime], ReportLike]
 
 
 def last_finished(kind: str, today: date) -> Period:
@@ -141,25 +140,22 @@ def not_due_reason(
     return None
 
 
-def in_use_since(engine: Engine) -> datetime | None:
-    with Session(engine) as session:
-        return session.scalar(select(func.min(InboundMessage.received_at)))
+def in_use_since(engine: tx.Engine) -> datetime | None:
+    with tx.read(engine) as session:
+        return report_store.first_received(session)
 
 
-def addressees(session: Session, routing: Routing, entries: Sequence[str]) -> list[Addressee]:
+def addressees(session: tx.Tx, routing: Routing, entries: Sequence[str]) -> list[Addressee]:
     """Roles, every current team manager, or plain addresses; each address once."""
     found: list[Addressee] = []
     for entry in entries:
         if "@" in entry:
             found.append(Addressee(ROLE_ADDRESS, entry.strip()))
         elif entry == "team_manager":
-            rows = session.execute(
-                select(Allocation.email, Allocation.name)
-                .where(Allocation.role == "team_manager", Allocation.valid_to.is_(None))
-                .where(Allocation.email.is_not(None))
-                .order_by(Allocation.email)
-            ).all()
-            found.extend(Addressee("team_manager", email, name) for email, name in rows if email)
+            found.extend(
+                Addressee("team_manager", email, name)
+                for email, name in report_store.team_managers(session)
+            )
         elif entry in routing.roles:
             contact = routing.roles[entry]
             found.append(Addressee(entry, contact.address, contact.name))
@@ -216,13 +212,13 @@ def render(settings: Settings, period: Period, report: ReportLike) -> DigestEmai
 
 
 def _default_builder(
-    engine: Engine, settings: Settings, start: date, last: date, now: datetime
+    engine: tx.Engine, settings: Settings, start: date, last: date, now: datetime
 ) -> ReportLike:
     return build_report(engine, settings, start, last, now=now)
 
 
 def run_due(
-    engine: Engine,
+    engine: tx.Engine,
     settings: Settings,
     routing: Routing,
     now: datetime,
@@ -238,20 +234,16 @@ def run_due(
     outcomes = []
     first = since if since is not None else in_use_since(engine)
     for period in due_periods(settings, now, first):
-        with Session(engine) as session:
-            done = session.scalar(
-                select(DigestRun.id).where(
-                    DigestRun.kind == period.kind, DigestRun.period_start == period.start
-                )
-            )
-        if done is not None:
+        with tx.read(engine) as session:
+            done = report_store.digest_queued(session, period.kind, period.start)
+        if done:
             continue
         outcomes.append(send(engine, settings, routing, period, now, build=build))
     return outcomes
 
 
 def send(
-    engine: Engine,
+    engine: tx.Engine,
     settings: Settings,
     routing: Routing,
     period: Period,
@@ -265,7 +257,7 @@ def send(
     With nobody to send to, nothing is claimed: the period stays due, and the next pass
     after the directory or the routing file names someone sends it.
     """
-    with Session(engine) as session:
+    with tx.read(engine) as session:
         people = addressees(session, routing, settings.digest.recipients)
     if not people:
         log.warning("digest %s: no recipients resolved; it stays due", period.key)
@@ -274,30 +266,25 @@ def send(
     mail = render(settings, period, report)
     domain = settings.from_address.rpartition("@")[2] or "localhost"
     try:
-        with Session(engine) as session, session.begin():
-            session.execute(
-                insert(DigestRun).values(
-                    kind=period.kind,
-                    period_start=period.start,
-                    period_end=period.end,
-                    sent_at=now,
-                    recipients=len(people),
-                )
+        with tx.write(engine) as session:
+            report_store.queue_digest(
+                session,
+                kind=period.kind,
+                period_start=period.start,
+                period_end=period.end,
+                sent_at=now,
+                alerts=[_row(period, person, mail, domain, now) for person in people],
             )
-            session.execute(
-                insert(Alert), [_row(period, person, mail, domain, now) for person in people]
+            inbound.audit(
+                session,
+                at=now,
+                actor="digest",
+                entity="digest",
+                entity_id=period.key,
+                action="queued",
+                detail={"recipients": len(people), "roles": sorted({p.role for p in people})},
             )
-            session.add(
-                AuditEntry(
-                    at=now,
-                    actor="digest",
-                    entity="digest",
-                    entity_id=period.key,
-                    action="queued",
-                    detail={"recipients": len(people), "roles": sorted({p.role for p in people})},
-                )
-            )
-    except IntegrityError:
+    except report_store.AlreadyQueued:
         # Another instance claimed the period first; it sends, this one does not.
         return Outcome(period, 0, skipped="already sent")
     log.info("digest %s queued for %d recipient(s)", period.key, len(people))

@@ -19,27 +19,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.base import BaseScheduler
-from sqlalchemy import ColumnElement, Engine, and_, case, func, not_, or_, select, update
-from sqlalchemy.orm import Session
 
 from mailbridge.clock import Clock
 from mailbridge.settings.config import Settings
-from mailbridge.store import inbound
-from mailbridge.store.models import (
-    PENDING,
-    QUEUED,
-    Alert,
-    Episode,
-    EpisodeMessage,
-    InboundMessage,
-    Interview,
-)
-from mailbridge.store.sql import claim
+from mailbridge.store import inbound, tx
+from mailbridge.store import retention as due
+from mailbridge.store.retention import MARKER_PREFIX
 
 log = logging.getLogger(__name__)
 
 ENTITY = "retention"
-MARKER_PREFIX = "[purged"
 
 # Free text about the child, the carer or the circumstances: emptied once the episode is old.
 EPISODE_FREE_TEXT = (
@@ -85,7 +74,7 @@ def marker(now: datetime) -> str:
     return f"{MARKER_PREFIX} {now.date().isoformat()}]"
 
 
-def run(engine: Engine, settings: Settings, *, now: datetime, actor: str) -> PurgeReport:
+def run(engine: tx.Engine, settings: Settings, *, now: datetime, actor: str) -> PurgeReport:
     """The configured purge: everything older than ``retention.days`` before ``now``."""
     r = settings.retention
     return purge(
@@ -98,7 +87,7 @@ def run(engine: Engine, settings: Settings, *, now: datetime, actor: str) -> Pur
     )
 
 
-def schedule(scheduler: BaseScheduler, engine: Engine, settings: Settings, clock: Clock) -> None:
+def schedule(scheduler: BaseScheduler, engine: tx.Engine, settings: Settings, clock: Clock) -> None:
     """A daily job at ``retention.hour`` in the service's zone; a failure waits for tomorrow."""
     if settings.retention.hour < 0:
         return
@@ -121,60 +110,11 @@ def schedule(scheduler: BaseScheduler, engine: Engine, settings: Settings, clock
     )
 
 
-# -- what is due for purging: one condition per table, shared by the run and the dry run ----
-
-
-def _messages_due(cutoff: datetime) -> ColumnElement[bool]:
-    in_open_case = (
-        select(EpisodeMessage.id)
-        .join(Episode, Episode.id == EpisodeMessage.episode_id)
-        .where(EpisodeMessage.inbound_id == InboundMessage.id, Episode.status == "open")
-        .exists()
-    )
-    # An alert still to be sent with the original attached needs the bytes.
-    still_attached = (
-        select(Alert.id)
-        .where(
-            Alert.inbound_id == InboundMessage.id,
-            Alert.status == QUEUED,
-            Alert.attach_inbound.is_(True),
-        )
-        .exists()
-    )
-    return and_(
-        InboundMessage.purged_at.is_(None),
-        InboundMessage.received_at < cutoff,
-        InboundMessage.status != PENDING,
-        not_(in_open_case),
-        not_(still_attached),
-    )
-
-
-def _episode_returned_before(cutoff: datetime) -> ColumnElement[bool]:
-    return and_(Episode.status == "returned", Episode.returned_at < cutoff)
-
-
-def _episodes_due(cutoff: datetime) -> ColumnElement[bool]:
-    return and_(_episode_returned_before(cutoff), Episode.purged_at.is_(None))
-
-
-def _alerts_due(cutoff: datetime) -> ColumnElement[bool]:
-    old_episodes = select(Episode.id).where(_episode_returned_before(cutoff))
-    return and_(
-        Alert.status != QUEUED,
-        not_(Alert.subject.startswith(MARKER_PREFIX)),
-        or_(
-            Alert.episode_id.in_(old_episodes),
-            and_(Alert.episode_id.is_(None), Alert.created_at < cutoff),
-        ),
-    )
-
-
 # -- the run ------------------------------------------------------------------------------
 
 
 def purge(
-    engine: Engine,
+    engine: tx.Engine,
     *,
     cutoff: datetime,
     now: datetime,
@@ -189,14 +129,14 @@ def purge(
     purged alert is deleted with it (counted as ``outbox_files``).
     """
     if dry_run:
-        with Session(engine) as session:
+        with tx.read(engine) as session:
             return PurgeReport(cutoff, True, count_due(session, cutoff, outbox))
     counts = {"inbound_messages": 0, "episodes": 0, "episode_messages": 0, "interviews": 0}
     counts["inbound_messages"] = _batches(
         engine, lambda s: _purge_messages(s, cutoff, now, batch_size)
     )
     while True:
-        with Session(engine) as session, session.begin():
+        with tx.write(engine) as session:
             done = _purge_episodes(session, cutoff, now, batch_size)
         for key, n in done.items():
             counts[key] += n
@@ -207,7 +147,7 @@ def purge(
         engine, lambda s: _purge_alerts(s, cutoff, now, batch_size, outbox=outbox, files=files)
     )
     counts["outbox_files"] = files[0]
-    with Session(engine) as session, session.begin():
+    with tx.write(engine) as session:
         inbound.audit(
             session,
             at=now,
@@ -226,35 +166,15 @@ def purge(
     return report
 
 
-def count_due(session: Session, cutoff: datetime, outbox: Path | None = None) -> dict[str, int]:
+def count_due(session: tx.Tx, cutoff: datetime, outbox: Path | None = None) -> dict[str, int]:
     """What a run with this cut-off would purge now."""
-    due_episodes = select(Episode.id).where(_episodes_due(cutoff))
-
-    def count(q: Any) -> int:
-        return int(session.scalar(q) or 0)
-
-    return {
-        "inbound_messages": count(
-            select(func.count()).select_from(InboundMessage).where(_messages_due(cutoff))
-        ),
-        "episodes": count(select(func.count()).select_from(Episode).where(_episodes_due(cutoff))),
-        "episode_messages": count(
-            select(func.count())
-            .select_from(EpisodeMessage)
-            .where(EpisodeMessage.episode_id.in_(due_episodes))
-        ),
-        "interviews": count(
-            select(func.count())
-            .select_from(Interview)
-            .where(Interview.episode_id.in_(due_episodes))
-        ),
-        "alerts": count(select(func.count()).select_from(Alert).where(_alerts_due(cutoff))),
-        "outbox_files": sum(
-            1
-            for message_id in session.scalars(select(Alert.message_id).where(_alerts_due(cutoff)))
-            if outbox is not None and outbox_copy(outbox, message_id).is_file()
-        ),
-    }
+    counts = due.count_due(session, cutoff)
+    counts["outbox_files"] = sum(
+        1
+        for message_id in due.alert_message_ids_due(session, cutoff)
+        if outbox is not None and outbox_copy(outbox, message_id).is_file()
+    )
+    return counts
 
 
 def outbox_copy(outbox: Path, message_id: str) -> Path:
@@ -262,73 +182,43 @@ def outbox_copy(outbox: Path, message_id: str) -> Path:
     return outbox / f"{message_id.strip('<>').replace('/', '_')}.eml"
 
 
-def _batches(engine: Engine, one: Callable[[Session], tuple[int, bool]]) -> int:
+def _batches(engine: tx.Engine, one: Callable[[tx.Tx], tuple[int, bool]]) -> int:
     """Repeat ``one(session)`` (one transaction each) until a batch comes back short."""
     total = 0
     while True:
-        with Session(engine) as session, session.begin():
+        with tx.write(engine) as session:
             n, full = one(session)
         total += n
         if not full:
             return total
 
 
-def _claim(session: Session, q: Any, batch_size: int) -> list[int]:
-    return claim(session, q, limit=batch_size)
-
-
 def _purge_messages(
-    session: Session, cutoff: datetime, now: datetime, batch_size: int
+    session: tx.Tx, cutoff: datetime, now: datetime, batch_size: int
 ) -> tuple[int, bool]:
-    ids = _claim(
-        session,
-        select(InboundMessage.id).where(_messages_due(cutoff)).order_by(InboundMessage.id),
-        batch_size,
-    )
+    ids = due.claim_messages(session, cutoff, batch_size)
     if ids:
-        session.execute(
-            update(InboundMessage)
-            .where(InboundMessage.id.in_(ids))
-            .values(
-                raw=None,
-                purged_at=now,
-                # A processing error may quote the message; only that there was one is kept.
-                error=case((InboundMessage.error.is_(None), None), else_=marker(now)),
-            )
-        )
+        # A processing error may quote the message; only that there was one is kept.
+        due.blank_messages(session, ids, now, marker(now))
     return len(ids), len(ids) == batch_size
 
 
 def _purge_episodes(
-    session: Session, cutoff: datetime, now: datetime, batch_size: int
+    session: tx.Tx, cutoff: datetime, now: datetime, batch_size: int
 ) -> dict[str, int]:
     """One batch of episodes, with their message summaries and interview notes."""
-    ids = _claim(
-        session, select(Episode.id).where(_episodes_due(cutoff)).order_by(Episode.id), batch_size
-    )
+    ids = due.claim_episodes(session, cutoff, batch_size)
     done = {"episodes": len(ids), "episode_messages": 0, "interviews": 0}
     if not ids:
         return done
-    values: dict[str, Any] = dict.fromkeys(EPISODE_FREE_TEXT)
-    values["police_reference"] = case(
-        (Episode.police_reference.is_(None), None), else_=POLICE_REFERENCE_PURGED
+    due.blank_episodes(
+        session, ids, now, columns=EPISODE_FREE_TEXT, police_reference=POLICE_REFERENCE_PURGED
     )
-    session.execute(update(Episode).where(Episode.id.in_(ids)).values(purged_at=now, **values))
-    links = session.execute(
-        select(EpisodeMessage.id, EpisodeMessage.summary).where(EpisodeMessage.episode_id.in_(ids))
-    ).all()
+    links = due.message_summaries(session, ids)
     if links:
-        session.execute(
-            update(EpisodeMessage),
-            [{"id": i, "summary": purged_summary(summary, now)} for i, summary in links],
-        )
+        due.set_summaries(session, {i: purged_summary(summary, now) for i, summary in links})
     done["episode_messages"] = len(links)
-    result = session.execute(
-        update(Interview)
-        .where(Interview.episode_id.in_(ids))
-        .values(dict.fromkeys(INTERVIEW_FREE_TEXT))
-    )
-    done["interviews"] = int(getattr(result, "rowcount", 0) or 0)
+    done["interviews"] = due.blank_interviews(session, ids, INTERVIEW_FREE_TEXT)
     return done
 
 
@@ -353,7 +243,7 @@ def purged_summary(summary: dict[str, Any] | None, now: datetime) -> dict[str, A
 
 
 def _purge_alerts(
-    session: Session,
+    session: tx.Tx,
     cutoff: datetime,
     now: datetime,
     batch_size: int,
@@ -361,21 +251,14 @@ def _purge_alerts(
     outbox: Path | None,
     files: list[int],
 ) -> tuple[int, bool]:
-    ids = _claim(
-        session, select(Alert.id).where(_alerts_due(cutoff)).order_by(Alert.id), batch_size
-    )
+    ids = due.claim_alerts(session, cutoff, batch_size)
     if ids and outbox is not None:
-        for message_id in session.scalars(select(Alert.message_id).where(Alert.id.in_(ids))):
+        for message_id in due.alert_message_ids(session, ids):
             # The name FileTransport gives it; gone before the commit, so none is missed.
             copy = outbox_copy(outbox, message_id)
             if copy.is_file():
                 copy.unlink()
                 files[0] += 1
     if ids:
-        text = marker(now)
-        session.execute(
-            update(Alert)
-            .where(Alert.id.in_(ids))
-            .values(subject=text, body_text=text, body_html=text)
-        )
+        due.blank_alerts(session, ids, marker(now))
     return len(ids), len(ids) == batch_size

@@ -28,11 +28,9 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from mailbridge.errors import InvalidRequestError
-from mailbridge.store.models import Child, Episode
+from mailbridge.store import reports as report_store
+from mailbridge.store import tx
 
 __all__ = [
     "COLUMNS",
@@ -150,27 +148,9 @@ class Violation:
         return f"{self.reference} (child {child}): {self.rule}: {self.message}"
 
 
-def load_rows(session: Session, year: CollectionYear, tz: ZoneInfo) -> list[MissingRow]:
+def load_rows(session: tx.Tx, year: CollectionYear, tz: ZoneInfo) -> list[MissingRow]:
     """The year's episodes in one Core query, ordered by child, start and reference."""
-    start = func.coalesce(Episode.last_seen_at, Episode.opened_at)
-    lo, hi = year.bounds(tz)
-    q = (
-        select(
-            Episode.reference,
-            Episode.child_id,
-            Child.date_of_birth,
-            Episode.absence_type,
-            start.label("start"),
-            Episode.returned_at,
-            Episode.status,
-        )
-        .outerjoin(Child, Child.child_id == Episode.child_id)
-        # A void episode was never a missing episode (docs/casework.md): not in the return.
-        .where(start >= lo, start < hi, Episode.status != "void")
-        .order_by(Episode.child_id, start, Episode.reference)
-    )
-    # Core rows straight off the connection: no ORM identity map for a whole year.
-    result = session.connection().execute(q).all()
+    result = report_store.missing_rows(session, *year.bounds(tz))
     return [
         # An episode still open has no end, whatever a stray return time says.
         MissingRow.at(
@@ -307,10 +287,14 @@ def write_atomic(path: Path, text: str) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            # closefd=False: closing the file object writes its buffer; the fd stays open
+            # for the fsync.
+            with os.fdopen(fd, "w", encoding="utf-8", newline="", closefd=False) as f:
+                f.write(text)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -16,23 +16,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select
-from sqlalchemy.orm import Session, undefer
-
 from mailbridge.episodes.timeline import episode_json, episode_messages
 from mailbridge.errors import FileAccessError, InvalidRequestError, NotFoundError
 from mailbridge.reading.match import fold
-from mailbridge.store import inbound
+from mailbridge.store import episodes as episode_store
+from mailbridge.store import inbound, tx
+from mailbridge.store import reports as report_store
 from mailbridge.store.directory import describe_child, load_snapshot
-from mailbridge.store.models import (
-    Acknowledgement,
-    Alert,
-    AuditEntry,
-    DueAction,
-    Episode,
-    InboundMessage,
-    Interview,
-)
 
 ENTITY = "subject_access"
 INTERVIEW_COLUMNS = (
@@ -97,7 +87,7 @@ def _squash(text: str) -> str:
     return "".join(c for c in fold(text) if c.isalnum())
 
 
-def search(session: Session, term: str) -> list[SubjectMatch]:
+def search(session: tx.Tx, term: str) -> list[SubjectMatch]:
     """Children whose id, name (accents ignored, partial words), date of birth or carer email
     match, plus the children (and unmatched episodes) of a matching police reference."""
     term = term.strip()
@@ -135,15 +125,7 @@ def search(session: Session, term: str) -> list[SubjectMatch]:
 
     unmatched: list[SubjectMatch] = []
     squashed = _squash(term)
-    episodes = session.execute(
-        select(
-            Episode.reference,
-            Episode.child_id,
-            Episode.police_reference,
-            Episode.child_name_given,
-            Episode.reported_by,
-        ).order_by(Episode.opened_at, Episode.id)
-    ).all()
+    episodes = report_store.episode_identities(session)
     for ref, child_id, police, name_given, reported_by in episodes:
         by_police = bool(police) and len(squashed) >= 3 and squashed in _squash(police or "")
         if child_id is not None and child_id in children:
@@ -184,59 +166,31 @@ def _plain(value: Any) -> Any:
     return _iso(value) if isinstance(value, datetime | date) else value
 
 
-def collect(session: Session, child_id: str) -> dict[str, Any]:
+def collect(session: tx.Tx, child_id: str) -> dict[str, Any]:
     """Everything held about one child, as JSON-ready data plus the raw messages."""
     child = describe_child(session, child_id)
     if child is None:
         raise NotFoundError(f"no child with id {child_id!r} in the directory")
-    episodes = list(
-        session.scalars(
-            select(Episode).where(Episode.child_id == child_id).order_by(Episode.opened_at)
-        )
-    )
+    episodes = episode_store.of_child(session, child_id)
     ep_ids = [e.id for e in episodes]
     links = episode_messages(session, ep_ids)
-    interviews = {
-        i.episode_id: i
-        for i in session.scalars(select(Interview).where(Interview.episode_id.in_(ep_ids)))
-    }
-    acks = list(
-        session.scalars(select(Acknowledgement).where(Acknowledgement.episode_id.in_(ep_ids)))
-    )
-    due = list(session.scalars(select(DueAction).where(DueAction.episode_id.in_(ep_ids))))
-    alerts = list(
-        session.scalars(select(Alert).where(Alert.episode_id.in_(ep_ids)).order_by(Alert.id))
-    )
+    interviews = {i.episode_id: i for i in report_store.interviews_of(session, ep_ids)}
+    acks = report_store.acknowledgements_of(session, ep_ids)
+    due = report_store.due_actions_of(session, ep_ids)
+    alerts = report_store.alerts_of(session, ep_ids)
     inbound_ids = {m["id"] for ms in links.values() for m in ms}
     inbound_ids |= {i.inbound_id for i in interviews.values() if i.inbound_id is not None}
     inbound_ids |= {a.inbound_id for a in acks if a.inbound_id is not None}
     inbound_ids |= {a.inbound_id for a in alerts if a.inbound_id is not None}
-    messages = list(
-        session.scalars(
-            select(InboundMessage)
-            .options(undefer(InboundMessage.raw))
-            .where(InboundMessage.id.in_(inbound_ids))
-            .order_by(InboundMessage.id)
-        )
-    )
+    messages = report_store.messages_with_raw(session, inbound_ids)
     refs = {e.id: e.reference for e in episodes}
-    audit = session.scalars(
-        select(AuditEntry)
-        .where(
-            or_(
-                and_(AuditEntry.entity == "episode", AuditEntry.entity_id.in_(refs.values())),
-                and_(
-                    AuditEntry.entity == "message",
-                    AuditEntry.entity_id.in_([str(i) for i in inbound_ids]),
-                ),
-                and_(
-                    AuditEntry.entity == "alert",
-                    AuditEntry.entity_id.in_([str(a.id) for a in alerts]),
-                ),
-                and_(AuditEntry.entity == ENTITY, AuditEntry.entity_id == child_id),
-            )
-        )
-        .order_by(AuditEntry.at, AuditEntry.id)
+    audit = report_store.audit_trail(
+        session,
+        references=list(refs.values()),
+        inbound_ids=inbound_ids,
+        alert_ids=[a.id for a in alerts],
+        entity=ENTITY,
+        entity_id=child_id,
     )
     episode_files = {}
     for e in episodes:
@@ -335,7 +289,7 @@ in this export; "purged_at" says when.
 
 
 def export(
-    engine: Engine, child_id: str, out: Path, *, requested_by: str, now: datetime
+    engine: tx.Engine, child_id: str, out: Path, *, requested_by: str, now: datetime
 ) -> dict[str, Any]:
     """Write the zip (refusing to overwrite one) and the audit line; return the index."""
     requested_by = requested_by.strip()
@@ -343,7 +297,7 @@ def export(
         raise InvalidRequestError("--requested-by: say who asked for the export")
     if out.exists():
         raise FileAccessError(f"{out}: already exists; choose another path")
-    with Session(engine) as session:
+    with tx.read(engine) as session:
         data = collect(session, child_id)
     index = {
         "child_id": child_id,
@@ -370,14 +324,20 @@ def export(
         ) from None
     linked = False
     try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as z:
+        try:
+            # closefd=False: closing the file object writes its buffer; the fd stays ours to
+            # fsync, so the bytes are on disk before the audit line says the export exists.
+            with (
+                os.fdopen(fd, "wb", closefd=False) as fh,
+                zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as z,
+            ):
                 _write_members(z, index, data, requested_by, now)
-            fh.flush()
-            os.fsync(fh.fileno())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         # The audit line and the file appear together: a failed audit leaves no file.
         try:
-            with Session(engine) as session, session.begin():
+            with tx.write(engine) as session:
                 inbound.audit(
                     session,
                     at=now,
@@ -387,7 +347,7 @@ def export(
                     action="export",
                     detail={"file": out.name, "counts": index["counts"]},
                 )
-                session.flush()
+                episode_store.send_changes(session)  # a failing audit fails before the link
                 try:
                     os.link(tmp, out)  # unlike a rename, never replaces a file made meanwhile
                 except FileExistsError:

@@ -15,7 +15,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, undefer
 
+from mailbridge.store.inbound import audit as audit_row
 from mailbridge.store.models import (
+    Acknowledgement,
     Alert,
     DueAction,
     Episode,
@@ -197,3 +199,115 @@ def by_reference(session: Session, reference: str) -> Episode | None:
     return session.scalars(
         select(Episode).where(Episode.reference == reference.strip().upper())
     ).first()
+
+
+def listing(session: Session, *, open_only: bool = False) -> list[Episode]:
+    """Every episode (or the open ones), oldest first."""
+    q = select(Episode).order_by(Episode.opened_at, Episode.id)
+    if open_only:
+        q = q.where(Episode.status == "open")
+    return list(session.scalars(q))
+
+
+def of_child(session: Session, child_id: str) -> list[Episode]:
+    """The child's episodes, oldest first."""
+    return list(
+        session.scalars(
+            select(Episode).where(Episode.child_id == child_id).order_by(Episode.opened_at)
+        )
+    )
+
+
+def add(session: Session, **values: Any) -> Episode:
+    """A new episode row; its id is known on return (flushed)."""
+    episode = Episode(**values)
+    session.add(episode)
+    session.flush()
+    return episode
+
+
+def send_changes(session: Session) -> None:
+    """Write what the transaction has changed so far, so the next queries see it (a flush)."""
+    session.flush()
+
+
+def message_links(
+    session: Session, episode_ids: Sequence[int]
+) -> list[tuple[EpisodeMessage, str | None, str | None]]:
+    """(link, Message-ID, envelope sender) of every message of these episodes, in one query;
+    by episode, then oldest first."""
+    rows = session.execute(
+        select(EpisodeMessage, InboundMessage.message_id, InboundMessage.mail_from)
+        .join(InboundMessage, InboundMessage.id == EpisodeMessage.inbound_id)
+        .where(EpisodeMessage.episode_id.in_(episode_ids))
+        .order_by(EpisodeMessage.episode_id, EpisodeMessage.at, EpisodeMessage.id)
+    ).all()
+    return [(link, message_id, mail_from) for link, message_id, mail_from in rows]
+
+
+def link_message(
+    session: Session,
+    episode_id: int,
+    inbound_id: int,
+    *,
+    event: str,
+    at: datetime,
+    summary: dict[str, Any],
+) -> None:
+    """Attach a message to the episode's timeline as ``event``."""
+    session.add(
+        EpisodeMessage(
+            episode_id=episode_id, inbound_id=inbound_id, event=event, at=at, summary=summary
+        )
+    )
+
+
+def acknowledge(
+    session: Session,
+    episode_id: int,
+    *,
+    role: str,
+    address: str,
+    at: datetime,
+    alert_id: int | None = None,
+    inbound_id: int | None = None,
+) -> bool:
+    """Record that ``address`` has the episode in hand as ``role``; False if it already had
+    (one row per episode, role and address: a repeat or a second instance adds nothing)."""
+    done = session.execute(
+        insert_ignore(session, Acknowledgement, key=["episode_id", "role", "address"]).values(
+            episode_id=episode_id,
+            alert_id=alert_id,
+            inbound_id=inbound_id,
+            role=role,
+            address=address,
+            at=at,
+        )
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def alert(session: Session, alert_id: int) -> Alert | None:
+    """One alert row (the one a reply token names); None when there is none."""
+    return session.get(Alert, alert_id)
+
+
+def audit(
+    session: Session,
+    episode: Episode,
+    action: str,
+    *,
+    actor: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One audit row about the episode (entity ``episode``, its reference)."""
+    audit_row(
+        session,
+        at=at,
+        actor=actor,
+        entity="episode",
+        entity_id=episode.reference,
+        action=action,
+        detail=detail,
+    )

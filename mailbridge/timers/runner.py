@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
-
 from mailbridge.routing.rules import Routing
-from mailbridge.store import inbound
-from mailbridge.store.models import Acknowledgement, DueAction, Episode, Interview
-from mailbridge.store.sql import claim, insert_ignore
+from mailbridge.store import episodes as episode_store
+from mailbridge.store import timers as due
+from mailbridge.store import tx
+from mailbridge.store.models import DueAction, Episode, Interview
 from mailbridge.timers.plan import DueAction as PlannedAction
 from mailbridge.timers.plan import EpisodeClock, escalation_roles, late_note, plan
 
@@ -34,11 +31,9 @@ VOID = "void"
 FINAL_INTERVIEW = frozenset({"completed", "declined"})
 
 
-def episode_clock(session: Session, episode: Episode) -> EpisodeClock:
-    acknowledged = session.scalar(
-        select(func.min(Acknowledgement.at)).where(Acknowledgement.episode_id == episode.id)
-    )
-    interview = session.scalar(select(Interview).where(Interview.episode_id == episode.id))
+def episode_clock(session: tx.Tx, episode: Episode) -> EpisodeClock:
+    acknowledged = due.first_acknowledged(session, episode.id)
+    interview = due.interview_of(session, episode.id)
     return EpisodeClock(
         reference=episode.reference,
         status=episode.status,
@@ -50,13 +45,14 @@ def episode_clock(session: Session, episode: Episode) -> EpisodeClock:
     )
 
 
-def ensure_interview(session: Session, episode: Episode, routing: Routing) -> Interview | None:
+def ensure_interview(session: tx.Tx, episode: Episode, routing: Routing) -> Interview | None:
     """A returned episode owes a return home interview, due a set time after the return."""
     if episode.status != "returned" or episode.returned_at is None:
         return None
-    interview = session.scalar(select(Interview).where(Interview.episode_id == episode.id))
+    interview = due.interview_of(session, episode.id)
     if interview is None:
-        interview = Interview(
+        interview = due.add_interview(
+            session,
             episode_id=episode.id,
             due_at=episode.returned_at + routing.interviews.due_after,
             status="due",
@@ -65,8 +61,6 @@ def ensure_interview(session: Session, episode: Episode, routing: Routing) -> In
             sent_back=0,
             by_authority=_interviewer(routing, episode),
         )
-        session.add(interview)
-        session.flush()
     elif interview.recorded_at is None:
         # Staff corrected the return time (docs/casework.md): the clock follows it.
         interview.due_at = episode.returned_at + routing.interviews.due_after
@@ -79,7 +73,7 @@ def _interviewer(routing: Routing, episode: Episode) -> str | None:
     return held_by.code if held_by is not None else None
 
 
-def replan(session: Session, episode: Episode, routing: Routing, now: datetime) -> None:
+def replan(session: tx.Tx, episode: Episode, routing: Routing, now: datetime) -> None:
     """Make the episode's pending rows what the plan says: add new, move, cancel the rest.
 
     A void episode (docs/casework.md) wants no timers: every pending one is cancelled.
@@ -88,33 +82,7 @@ def replan(session: Session, episode: Episode, routing: Routing, now: datetime) 
     if episode.status != VOID:
         ensure_interview(session, episode, routing)
         wanted = {a.key: a for a in plan(episode_clock(session, episode), routing, until=now)}
-    rows = {
-        r.key: r
-        for r in session.scalars(select(DueAction).where(DueAction.episode_id == episode.id))
-    }
-    for key, action in wanted.items():
-        row = rows.get(key)
-        if row is None:
-            # Another instance replanning the same episode may add the same key first.
-            session.execute(
-                insert_ignore(session, DueAction, key=["key"]).values(
-                    key=key,
-                    kind=action.kind,
-                    episode_id=episode.id,
-                    due_at=action.due_at,
-                    roles=list(action.roles),
-                    note=action.note,
-                    status=PENDING,
-                )
-            )
-        elif row.status == PENDING:
-            row.due_at = action.due_at
-            row.roles = list(action.roles)
-    for key, row in rows.items():
-        if row.status == PENDING and key not in wanted:
-            row.status = CANCELLED
-            row.done_at = now
-    session.flush()
+    due.match_plan(session, episode.id, wanted, now)
 
 
 @dataclass(frozen=True)
@@ -129,30 +97,18 @@ class Performed:
 class Runner:
     """Performs due actions through a callback that queues their alerts."""
 
-    def __init__(self, engine: Engine, routing: Routing, perform: Performer) -> None:
+    def __init__(self, engine: tx.Engine, routing: Routing, perform: Performer) -> None:
         self.engine = engine
         self.routing = routing
         self.perform = perform
 
     def pending(self, at: datetime) -> list[DueAction]:
-        with Session(self.engine) as session:
-            return list(
-                session.scalars(
-                    select(DueAction)
-                    .where(DueAction.status == PENDING, DueAction.due_at <= at)
-                    .order_by(DueAction.due_at, DueAction.id)
-                )
-            )
+        with tx.read(self.engine) as session:
+            return due.pending(session, at)
 
     def upcoming(self) -> list[tuple[DueAction, str]]:
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(DueAction, Episode.reference)
-                .join(Episode, Episode.id == DueAction.episode_id)
-                .where(DueAction.status == PENDING)
-                .order_by(DueAction.due_at, DueAction.id)
-            ).all()
-            return [(a, ref) for a, ref in rows]
+        with tx.read(self.engine) as session:
+            return due.upcoming(session)
 
     def run_due(self, now: datetime, *, limit: int = 100) -> list[Performed]:
         """Claim and perform every action due by ``now``, each in its own transaction."""
@@ -160,19 +116,12 @@ class Runner:
         conflicts = 0
         while True:
             try:
-                with Session(self.engine) as session, session.begin():
-                    claimed = claim(
-                        session,
-                        select(DueAction)
-                        .where(DueAction.status == PENDING, DueAction.due_at <= now)
-                        .order_by(DueAction.due_at, DueAction.id),
-                        limit=1,
-                    )
-                    row = claimed[0] if claimed else None
+                with tx.write(self.engine) as session:
+                    row = due.claim_due(session, now)
                     if row is None or len(done) >= limit:
                         return done
                     performed = self._perform(session, row, now)
-            except OperationalError as exc:
+            except due.Conflict as exc:
                 # Two instances replanning one episode can deadlock; the loser rolls back and
                 # its row stays pending, so trying again loses and repeats nothing.
                 conflicts += 1
@@ -183,8 +132,8 @@ class Runner:
             if performed is not None:
                 done.append(performed)
 
-    def _perform(self, session: Session, row: DueAction, now: datetime) -> Performed | None:
-        episode = session.get(Episode, row.episode_id)
+    def _perform(self, session: tx.Tx, row: DueAction, now: datetime) -> Performed | None:
+        episode = due.episode_of(session, row)
         if episode is None:
             row.status = CANCELLED
             return None
@@ -210,13 +159,12 @@ class Runner:
             interview = ensure_interview(session, episode, self.routing)
             if interview is not None:
                 interview.overdue = True
-        inbound.audit(
+        episode_store.audit(
             session,
-            at=now,
+            episode,
+            row.kind,
             actor="scheduler",
-            entity="episode",
-            entity_id=episode.reference,
-            action=row.kind,
+            at=now,
             detail={"key": row.key, "roles": list(roles), "late": late},
         )
         # A still-missing reminder makes room for the next one.
@@ -230,7 +178,7 @@ class Performer(Protocol):
 
     def __call__(
         self,
-        session: Session,
+        session: tx.Tx,
         row: DueAction,
         episode: Episode,
         *,
