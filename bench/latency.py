@@ -58,16 +58,57 @@ class SinkHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         at = time.perf_counter()
         headers = BytesHeaderParser().parsebytes(envelope.original_content or b"")
-        mid = str(headers["Message-ID"]).strip().strip("<>")
+        self.record(str(headers["Message-ID"]).strip().strip("<>"), at)
+        return "250 OK"
+
+    def record(self, mid: str, at: float) -> None:
         with self.lock:
             self.arrivals.setdefault(mid, at)  # a resend keeps the first arrival
-        return "250 OK"
 
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def serve_env(url: str, data_dir: Path, port: int, relay_port: int) -> dict[str, str]:
+    """This process's environment without MAILBRIDGE_*, plus serve's store, port and relay."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
+    env.update(
+        {
+            "MAILBRIDGE_DATABASE_URL": url,
+            "MAILBRIDGE_DATA_DIR": str(data_dir),
+            "MAILBRIDGE_SMTP_PORT": str(port),
+            "MAILBRIDGE_ADDRESSES": ADDRESS,
+            "MAILBRIDGE_RELAY_URL": f"smtp://127.0.0.1:{relay_port}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float) -> None:
+    """Until serve answers on ``port``; exit with the log's path if it dies or is too slow."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"serve did not start; see {log}") from None
+            time.sleep(0.05)
+
+
+def stop_serve(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, as an operator stops it; killed if it does not stop in time."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def report(run: str, n: int) -> tuple[str, str, bytes]:
@@ -239,17 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         "[smtp]\nrate_limit_per_sender = 0\nrate_limit_per_ip = 0\n", encoding="utf-8"
     )
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
-    env.update(
-        {
-            "MAILBRIDGE_DATABASE_URL": f"sqlite:///{db_path}",
-            "MAILBRIDGE_DATA_DIR": str(tmp / "data"),
-            "MAILBRIDGE_SMTP_PORT": str(port),
-            "MAILBRIDGE_ADDRESSES": ADDRESS,
-            "MAILBRIDGE_RELAY_URL": f"smtp://127.0.0.1:{sink.port}",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env = serve_env(f"sqlite:///{db_path}", tmp / "data", port, sink.port)
     command = [sys.executable, "-m", "mailbridge", "--config", str(config)]
     imported = subprocess.run(
         [*command, "directory", "import", str(DIRECTORY_CSV)],
@@ -264,15 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     log = open(tmp / "serve.err", "wb")  # noqa: SIM115 - closed after serve exits
     proc = subprocess.Popen([*command, "serve"], env=env, cwd=tmp, stderr=log, stdout=log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("serve did not start; see " + str(tmp / "serve.err")) from None
-                time.sleep(0.05)
+        wait_listening(proc, port, tmp / "serve.err", 30)
         run = str(int(time.time()))
         print(
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: mailbridge serve on SQLite ({tmp}); "
@@ -306,12 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         summarise("burst", burst_acks, table, handler)
         print(f"alert rows not sent: {len(not_sent)}")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_serve(proc)
         log.close()
         sink.stop()
         if args.keep:

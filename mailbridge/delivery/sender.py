@@ -3,11 +3,16 @@
 Delivery is at least once: a row is claimed (attempt counted) before the relay is called,
 and marked sent after. A crash in between resends the same email with the same Message-ID,
 which mail systems and people can recognise as one message (invariant 4).
+
+Claims follow the priority lanes (store/outbox.py, issue 18): lane 1 first, then by due time;
+every ``SHARE_EVERY``-th claim takes the oldest due rows of any lane, so none starves.
 """
 
 from __future__ import annotations
 
 import email
+import errno
+import io
 import logging
 import os
 import random
@@ -31,9 +36,6 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import Engine, select, update
-from sqlalchemy.orm import Session
-
 from mailbridge.clock import Clock, system_clock
 from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.delivery.reply_tokens import make_reply_address
@@ -41,17 +43,14 @@ from mailbridge.ops import oauth2, tls
 from mailbridge.ops.logs import log_context
 from mailbridge.runtime.loop import BackgroundLoop
 from mailbridge.settings.config import Settings
-from mailbridge.store import inbound
+from mailbridge.store import inbound, outbox, tx
 from mailbridge.store.models import (
     FAILED,
     QUEUED,
     SENT,
     WRITTEN,
     Alert,
-    Episode,
-    InboundMessage,
 )
-from mailbridge.store.sql import claim
 
 log = logging.getLogger(__name__)
 _FILE_POLICY = compat32.clone(linesep="\r\n")
@@ -276,10 +275,17 @@ class _FileConnection:
         tmp = self.directory / f".{name}.tmp"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                fh.write(f"X-Mailbridge-Envelope-To: {recipient}\r\n".encode())
-                BytesGenerator(fh, policy=_FILE_POLICY).flatten(message)
-                fh.flush()
+            buffer = io.BytesIO()
+            buffer.write(f"X-Mailbridge-Envelope-To: {recipient}\r\n".encode())
+            BytesGenerator(buffer, policy=_FILE_POLICY).flatten(message)
+            # Unbuffered: the one write reaches the file before the fsync, no flush needed.
+            with open(tmp, "wb", buffering=0) as fh:
+                rest = memoryview(buffer.getvalue())
+                while rest:  # a raw write may be short (a nearly full disk)
+                    written = fh.write(rest)
+                    if not written:
+                        raise OSError(errno.ENOSPC, "no progress writing the outbox file")
+                    rest = rest[written:]
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
         except OSError as exc:
@@ -397,7 +403,7 @@ class DeliveryReport:
         return self.sent + self.written + self.retried + self.failed
 
 
-FallbackFactory = Callable[[Session, Alert, str], None]
+FallbackFactory = Callable[[tx.Tx, Alert, str], None]
 
 
 class Outcome(NamedTuple):
@@ -419,6 +425,8 @@ class _Facts:
 
 
 _RECORD_EVERY = 10
+#: every this many claims, one takes the oldest due alerts of any lane (no starvation)
+SHARE_EVERY = 4
 # A relay's reply may quote the recipient ("450 4.1.2 <carer@x>: ..."): never into the logs.
 _ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
 # Relay commands one alert may take (connect, EHLO, MAIL, RCPT, DATA, the end of data), each
@@ -432,23 +440,9 @@ SECURE_ATTACHMENT_ROLES = frozenset({"police"})
 UNTOKENED_ROLES = frozenset({"reporter", "fallback", "interviewer", "host_authority", "police"})
 
 
-def requeue_failed(session: Session, *, now: datetime, actor: str) -> int:
+def requeue_failed(session: tx.Tx, *, now: datetime, actor: str) -> int:
     """After a long relay outage: failed rows go round again, same Message-ID, fresh tries."""
-    rows = list(session.scalars(select(Alert).where(Alert.status == FAILED)))
-    for alert in rows:
-        alert.status = QUEUED
-        alert.attempts = 0
-        alert.next_attempt_at = now
-        inbound.audit(
-            session,
-            at=now,
-            actor=actor,
-            entity="alert",
-            entity_id=alert.id,
-            action="requeue",
-            detail={"last_error": alert.last_error},
-        )
-    return len(rows)
+    return outbox.requeue_failed(session, now=now, actor=actor)
 
 
 class Sender(BackgroundLoop):
@@ -458,7 +452,7 @@ class Sender(BackgroundLoop):
 
     def __init__(
         self,
-        engine: Engine,
+        engine: tx.Engine,
         settings: Settings,
         *,
         transport: Transport | None = None,
@@ -486,6 +480,7 @@ class Sender(BackgroundLoop):
         self.on_sent: Callable[[datetime, datetime, str], None] | None = None
         self._facts: dict[int, _Facts] = {}
         self._sent_now: list[tuple[datetime, datetime, str]] = []
+        self._claims = 0
 
     # -- the loop (runtime/loop.py) -----------------------------------------------------
     def run_pass(self) -> float:
@@ -504,13 +499,8 @@ class Sender(BackgroundLoop):
         """
         poll = self.settings.processing.poll_seconds
         try:
-            with Session(self.engine) as session:
-                due = session.scalar(
-                    select(Alert.next_attempt_at)
-                    .where(Alert.status == QUEUED)
-                    .order_by(Alert.next_attempt_at)
-                    .limit(1)
-                )
+            with tx.read(self.engine) as t:
+                due = outbox.next_due(t)
         except Exception as exc:
             log.error("sender cannot reach the database: %s; retrying", type(exc).__name__)
             return poll
@@ -604,33 +594,22 @@ class Sender(BackgroundLoop):
         if now < self._held_until - lease / 2:
             return
         until = now + lease
-        with Session(self.engine) as session, session.begin():
-            session.execute(
-                update(Alert)
-                .where(
-                    Alert.id.in_(claimed),
-                    Alert.status == QUEUED,
-                    Alert.next_attempt_at == self._held_until,
-                )
-                .values(next_attempt_at=until)
-            )
+        with tx.write(self.engine) as t:
+            outbox.renew(t, claimed, held_until=self._held_until, until=until)
         self._held_until = until
 
     def _claim(self) -> list[int]:
         now = self.clock()
         lease = self._lease()
-        with Session(self.engine) as session, session.begin():
-            rows = claim(
-                session,
-                select(Alert)
-                .where(Alert.status == QUEUED, Alert.next_attempt_at <= now)
-                .order_by(Alert.next_attempt_at, Alert.id),
+        self._claims += 1
+        with tx.write(self.engine) as t:
+            ids = outbox.claim(
+                t,
+                now=now,
+                until=now + lease,
                 limit=self.settings.relay.batch_size,
+                by_lane=self._claims % SHARE_EVERY != 0,
             )
-            for row in rows:
-                row.attempts += 1
-                row.next_attempt_at = now + lease
-            ids = [r.id for r in rows]
         self._held = dict.fromkeys(ids)
         self._held_until = now + lease
         return ids
@@ -645,39 +624,23 @@ class Sender(BackgroundLoop):
         untried = [i for i, o in self._held.items() if o is None]
         self._record_all(known, report)
         if untried:
-            with Session(self.engine) as session, session.begin():
-                rows = session.scalars(
-                    select(Alert)
-                    .where(Alert.id.in_(untried), Alert.status == QUEUED)
-                    .with_for_update()
-                )
-                for alert in rows:
-                    if alert.next_attempt_at == self._held_until:
-                        alert.attempts -= 1
-                        alert.next_attempt_at = self.clock()
+            assert self._held_until is not None
+            with tx.write(self.engine) as t:
+                outbox.give_back(t, untried, held_until=self._held_until, now=self.clock())
         self._held = {}
 
     def _build(self, ids: list[int]) -> tuple[list[tuple[int, str, Message]], list[Outcome]]:
         """The emails for the claimed rows; a row that cannot be built fails, not loops."""
         ready: list[tuple[int, str, Message]] = []
         failed: list[Outcome] = []
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(Alert, Episode.reference, InboundMessage.received_at)
-                .outerjoin(Episode, Episode.id == Alert.episode_id)
-                .outerjoin(InboundMessage, InboundMessage.id == Alert.inbound_id)
-                .where(Alert.id.in_(ids))
-                .order_by(Alert.id)
-            ).all()
-            for alert, reference, received_at in rows:
+        with tx.read(self.engine) as session:
+            for alert, reference, received_at in outbox.to_build(session, ids):
                 if alert.status != QUEUED:
                     continue
                 self._facts[alert.id] = _Facts(alert.inbound_id, reference, received_at)
                 original = None
                 if alert.attach_inbound and alert.inbound_id is not None:
-                    original = session.scalar(
-                        select(InboundMessage.raw).where(InboundMessage.id == alert.inbound_id)
-                    )
+                    original = outbox.original(session, alert.inbound_id)
                 # Queued over a secure relay, but the relay has changed since: the profile stays.
                 keep = alert.role not in SECURE_ATTACHMENT_ROLES or self.secure_relay
                 if not keep and alert.attachment_name:
@@ -727,12 +690,15 @@ class Sender(BackgroundLoop):
             return
         self._held.update((o.alert_id, o) for o in outcomes)
         self._sent_now = []
-        with Session(self.engine) as session, session.begin():
+        with tx.write(self.engine) as session:
+            # One locking SELECT for the batch, not one per alert (each of which also flushed
+            # the previous alert's changes): the biggest cost of sending in bench/cpu.py.
+            rows = outbox.lock_many(session, [o.alert_id for o in outcomes])
             for o in outcomes:
                 with self._context(o.alert_id):
                     self._record(
                         session,
-                        o.alert_id,
+                        rows.get(o.alert_id),
                         report,
                         temporary=o.temporary,
                         permanent=o.permanent,
@@ -749,8 +715,8 @@ class Sender(BackgroundLoop):
 
     def _record(
         self,
-        session: Session,
-        alert_id: int,
+        session: tx.Tx,
+        alert: Alert | None,
         report: DeliveryReport,
         *,
         temporary: str | None = None,
@@ -758,7 +724,6 @@ class Sender(BackgroundLoop):
         local: bool = False,
     ) -> None:
         now = self.clock()
-        alert = session.get(Alert, alert_id, with_for_update=True)
         if alert is None or alert.status != QUEUED:
             return
         if temporary is None and permanent is None:

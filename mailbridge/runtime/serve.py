@@ -10,7 +10,7 @@ import ssl
 import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -24,14 +24,15 @@ from mailbridge.ingress.graph import GraphReader
 from mailbridge.ingress.imap.watcher import Watcher
 from mailbridge.ingress.replies import ReplyTally, domains_of
 from mailbridge.ingress.smtp import Listener
-from mailbridge.intake import Intake
+from mailbridge.intake import Intake, LaneFacts
 from mailbridge.ops import oauth2
 from mailbridge.ops.http import HttpEndpoint, Probes, start_endpoint
 from mailbridge.ops.logs import NOISY
 from mailbridge.ops.metrics import ServiceMetrics
 from mailbridge.reports import digest, retention
 from mailbridge.runtime import refusals, triage
-from mailbridge.runtime.worker import Worker
+from mailbridge.runtime.worker import Worker, take_hint
+from mailbridge.runtime.workers import WorkerProcesses
 from mailbridge.settings.config import Settings, listener_warning
 from mailbridge.store import db, service, tx
 from mailbridge.timers.runner import Runner
@@ -157,6 +158,32 @@ def make_workers(
         on_committed=sender.wake,
     )
     return worker, sender
+
+
+def worker_processes(
+    settings: Settings, engine: Engine, worker: Worker, sender: Sender
+) -> WorkerProcesses | None:
+    """The supervised worker processes (processing.worker_processes), or None for the thread.
+
+    An in-memory SQLite database lives in this process only: it keeps the worker thread.
+    """
+    count = settings.processing.worker_processes
+    if count < 1 or (engine.dialect.name == "sqlite" and db.is_memory(engine)):
+        return None
+    return WorkerProcesses(
+        settings,
+        count=count,
+        on_committed=sender.wake,
+        on_finished=lambda: worker.on_finished,
+        standby=worker,
+    )
+
+
+def priority_hint(worker: Worker) -> Callable[[], None]:
+    """The worker thread's lane-1 hint: intake sets it, the worker reads and resets it."""
+    flag = threading.Event()
+    worker.priority_waiting = take_hint(flag)
+    return flag.set
 
 
 def start_watcher(
@@ -315,8 +342,20 @@ async def serve(
         engine = open_store(settings)
         parts.callback(engine.dispose)
         worker, sender = make_workers(engine, settings)
-        intake = Intake(engine, on_stored=worker.wake)
+        processes = worker_processes(settings, engine, worker, sender)
+        runner_of_work: Worker | WorkerProcesses = processes or worker
+        hint = priority_hint(worker)
+        intake = Intake(
+            engine,
+            on_stored=runner_of_work.wake,
+            on_priority=processes.priority_with(hint) if processes else hint,
+            lane_facts=LaneFacts(
+                backlog_after=timedelta(minutes=settings.processing.backlog_minutes)
+            ),
+        )
         parts.push_async_callback(blocking(intake.close))
+        if processes is not None:
+            intake.busy_counter = processes.busy
         if engine.dialect.name == "sqlite":
             worker.yield_to = intake.busy
         record_facts(engine, settings)
@@ -343,8 +382,8 @@ async def serve(
             parts.push_async_callback(blocking(web.stop))
         sender.start()
         parts.push_async_callback(blocking(sender.stop))
-        worker.start()
-        parts.push_async_callback(blocking(worker.stop))
+        runner_of_work.start()
+        parts.push_async_callback(blocking(runner_of_work.stop))
         runner = make_runner(engine, settings)
         scheduler = start_scheduler(runner, sender, settings, tally=tally)
         parts.push_async_callback(blocking(scheduler.shutdown))

@@ -3,6 +3,12 @@
 One transaction per message: if the process dies mid-way, nothing of the half-done work
 is kept and the lease lets the message be claimed again. A message that keeps failing is
 marked failed after ``max_attempts`` and never retried forever.
+
+Claims follow the priority lanes (reading/lanes.py, issue 18): lane 1 first, then 2, then 3,
+oldest first in each; every ``SHARE_EVERY``-th claim takes the oldest of any lane instead, so a
+flood in a higher lane never starves a lower one. A hint that lane-1 mail has just arrived
+(``priority_waiting``) makes the worker hand back the rest of a lower-lane batch and claim again.
+The alerts of a message inherit its lane (store/outbox.py), so the sender follows the same order.
 """
 
 from __future__ import annotations
@@ -13,20 +19,32 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timedelta
-
-from sqlalchemy import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from typing import Any
 
 from mailbridge.clock import Clock, system_clock
 from mailbridge.ops.logs import log_context
 from mailbridge.runtime.loop import BackgroundLoop
 from mailbridge.runtime.pipeline import Pipeline
 from mailbridge.settings.config import ProcessingSettings
-from mailbridge.store import inbound
+from mailbridge.store import faults, inbound, outbox, tx
 from mailbridge.store.models import FAILED, InboundMessage
 
+#: every this many claims, one takes the oldest pending messages of any lane (no starvation)
+SHARE_EVERY = 4
+
 log = logging.getLogger(__name__)
+
+
+def take_hint(flag: threading.Event | Any) -> Callable[[], bool]:
+    """A ``priority_waiting`` over an Event (threading or multiprocessing): read and reset."""
+
+    def waiting() -> bool:
+        if flag.is_set():
+            flag.clear()
+            return True
+        return False
+
+    return waiting
 
 
 class Worker(BackgroundLoop):
@@ -34,7 +52,7 @@ class Worker(BackgroundLoop):
 
     def __init__(
         self,
-        engine: Engine,
+        engine: tx.Engine,
         pipeline: Pipeline,
         settings: ProcessingSettings,
         *,
@@ -55,14 +73,23 @@ class Worker(BackgroundLoop):
         # Told (received_at, finished_at, status) after a message reaches a terminal state and
         # commits: the processing-latency histogram of /metrics.
         self.on_finished: Callable[[datetime, datetime, str], None] | None = None
+        # True (and reset) when lane-1 mail arrived since the last call: the rest of a
+        # lower-lane batch is handed back and the claim made again (intake sets it).
+        self.priority_waiting: Callable[[], bool] | None = None
+        self._claims = 0
+        # Set while a worker process does the work (runtime/workers.py): this thread stands by,
+        # and hands back what it claimed but has not started.
+        self.paused = threading.Event()
 
     # -- the loop (runtime/loop.py) ---------------------------------------------------
     def run_pass(self) -> float:
+        if self.paused.is_set():
+            return self.settings.poll_seconds
         worked = self.run_once(stop=self.stopping)
         return self.settings.poll_seconds if worked == 0 else 0.0
 
     def pass_failed(self, exc: Exception) -> float:
-        if isinstance(exc, SQLAlchemyError):
+        if isinstance(exc, faults.DATABASE_ERRORS):
             log.error("worker cannot reach the database: %s; retrying", type(exc).__name__)
         else:
             # Never let one bad pass end the thread that drives every report.
@@ -73,26 +100,42 @@ class Worker(BackgroundLoop):
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Process everything claimable now; return how many messages were handled."""
         handled = 0
-        while stop is None or not stop.is_set():
+        while (stop is None or not stop.is_set()) and not self.paused.is_set():
             self._give_way()
-            with Session(self.engine) as session, session.begin():
-                ids = inbound.claim(
-                    session,
-                    now=self.clock(),
-                    lease=timedelta(seconds=self.settings.lease_seconds),
-                    limit=self.settings.batch_size,
-                )
-            if not ids:
+            claimed = self._claim()
+            if not claimed:
                 break
-            for index, message_id in enumerate(ids):
-                if stop is not None and stop.is_set():
-                    self._release(ids[index:])
+            for index, (message_id, _lane) in enumerate(claimed):
+                if (stop is not None and stop.is_set()) or self.paused.is_set():
+                    self._release([i for i, _ in claimed[index:]])
                     return handled
+                if index and self._priority_arrived() and claimed[index][1] > 1:
+                    # Lane-1 mail is waiting: hand back the rest and claim in lane order again.
+                    self._release([i for i, _ in claimed[index:]])
+                    break
                 self.process_one(message_id)
                 handled += 1
                 if self.on_committed is not None:
                     self.on_committed()
         return handled
+
+    def _claim(self) -> list[tuple[int, int]]:
+        """The next batch: lane order, except every SHARE_EVERY-th claim (oldest of any lane)."""
+        self._claims += 1
+        by_lane = self._claims % SHARE_EVERY != 0
+        if self.priority_waiting is not None:
+            self.priority_waiting()  # this claim sees what arrived: the hint is spent
+        with tx.write(self.engine) as t:
+            return inbound.claim_with_lanes(
+                t,
+                now=self.clock(),
+                lease=timedelta(seconds=self.settings.lease_seconds),
+                limit=self.settings.batch_size,
+                by_lane=by_lane,
+            )
+
+    def _priority_arrived(self) -> bool:
+        return self.priority_waiting is not None and self.priority_waiting()
 
     def _give_way(self, limit: float = 0.5) -> None:
         if self.yield_to is None:
@@ -103,8 +146,8 @@ class Worker(BackgroundLoop):
 
     def _release(self, ids: list[int]) -> None:
         """Give back what a stopping worker claimed but never started."""
-        with Session(self.engine) as session, session.begin():
-            inbound.release(session, ids)
+        with tx.write(self.engine) as t:
+            inbound.release(t, ids)
 
     def process_one(self, message_id: int) -> str | None:
         """Run the pipeline for one claimed message; return its status afterwards."""
@@ -121,7 +164,7 @@ class Worker(BackgroundLoop):
     def _process_one(self, message_id: int) -> str | None:
         try:
             self._give_way()
-            with Session(self.engine) as session, session.begin():
+            with tx.write(self.engine) as session:
                 row = inbound.lock_for_processing(session, message_id)
                 if row is None:
                     return None  # done elsewhere (a claim after a lease ran out)
@@ -143,11 +186,12 @@ class Worker(BackgroundLoop):
             # the database-wide lock, and intake must not wait behind MIME parsing.
             prepared = self.pipeline.prepare(raw, received_at)
             self._give_way()
-            with Session(self.engine) as session, session.begin():
+            with tx.write(self.engine) as session:
                 row = inbound.lock_for_processing(session, message_id)
                 if row is None:
                     return None
                 outcome = self.pipeline.process(session, row, prepared)
+                outbox.inherit_lane(session, inbound_id=row.id, lane=row.lane)
                 now = self.clock()
                 inbound.finish(session, row, status=outcome.status, now=now, reason=outcome.reason)
                 log.info(
@@ -158,16 +202,17 @@ class Worker(BackgroundLoop):
                 )
             self._finished(received_at, now, outcome.status)
             return outcome.status
-        except (OperationalError, InterfaceError):
+        except faults.UNREACHABLE:
             raise  # the database itself is unreachable: leave the lease to expire and retry
         except Exception as exc:
             return self._record_error(message_id, exc)
 
-    def _gave_up(self, session: Session, row: InboundMessage, error: str) -> None:
+    def _gave_up(self, session: tx.Tx, row: InboundMessage, error: str) -> None:
         """Tell a person; if even that fails, the row is still failed and the log says so."""
         try:
             with session.begin_nested():
                 self.pipeline.gave_up(session, row, error)
+                outbox.inherit_lane(session, inbound_id=row.id, lane=row.lane)
         except Exception as exc:
             log.error(
                 "could not raise the alert for failed message id=%s: %s", row.id, type(exc).__name__
@@ -178,8 +223,8 @@ class Worker(BackgroundLoop):
         error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
         now = self.clock()
         outcome: str | None = None
-        with Session(self.engine) as session, session.begin():
-            row = session.get(InboundMessage, message_id)
+        with tx.write(self.engine) as session:
+            row = inbound.message(session, message_id)
             if row is None:
                 return None
             received_at = row.received_at

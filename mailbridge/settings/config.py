@@ -97,6 +97,12 @@ class ProcessingSettings:
     # Not-a-report mail from unknown senders goes to the triage list and to one summary for the
     # duty desk every this many minutes; 0: an alert for each message, at once.
     triage_summary_minutes: int = 60
+    # `serve` reads and renders in this many worker processes, off the listener's
+    # interpreter (issue 18); 0: one worker thread in serve's own process, as before.
+    worker_processes: int = 1
+    # Mail whose Date is this many minutes or more before its arrival goes in the backlog
+    # lane (3), after known carers (1) and other new mail (2).
+    backlog_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -653,6 +659,8 @@ def validate(settings: Settings) -> list[str]:
         ("processing.lease_seconds", s.processing.lease_seconds, 1),
         ("processing.retry_delay_seconds", s.processing.retry_delay_seconds, 0),
         ("processing.batch_size", s.processing.batch_size, 1),
+        ("processing.worker_processes", s.processing.worker_processes, 0),
+        ("processing.backlog_minutes", s.processing.backlog_minutes, 1),
         ("relay.max_attempts", s.relay.max_attempts, 1),
         ("relay.batch_size", s.relay.batch_size, 1),
     )

@@ -152,6 +152,16 @@ MEANINGS: dict[str, str] = {
         "delay before the first retry after an error; doubles on each further try"
     ),
     "processing.batch_size": ("messages claimed per batch"),
+    "processing.worker_processes": (
+        "worker processes `serve` runs to read reports and render alerts, off the listener's "
+        "process, supervised and restarted if one dies; 0: one worker thread inside `serve`'s "
+        "process (an in-memory SQLite database always uses the thread)"
+    ),
+    "processing.backlog_minutes": (
+        "mail whose Date header is this many minutes or more before its arrival goes in the "
+        "backlog lane, handled after known carers' mail and other new mail (each lane still "
+        "gets a share; docs/lanes.md)"
+    ),
     "processing.poll_seconds": (
         "how long the idle worker waits between looks for pending messages (new mail wakes "
         "it at once)"

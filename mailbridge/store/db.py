@@ -21,6 +21,11 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def is_memory(engine: Engine) -> bool:
+    """An in-memory SQLite database: it exists in this process only."""
+    return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     """One engine per process; SQLite gets WAL and a full fsync so 250 survives power loss."""
     if is_sqlite(url):

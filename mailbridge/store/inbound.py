@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -16,6 +16,7 @@ from sqlalchemy import Select, Table, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from mailbridge.errors import InvalidRequestError, NotFoundError, StorageError
+from mailbridge.reading.lanes import HeaderFacts
 from mailbridge.store import sql
 from mailbridge.store.models import (
     FAILED,
@@ -42,6 +43,10 @@ class Incoming:
     received_at: datetime
     message_id: str | None
     sha256: str
+    # The priority lane (reading/lanes.py); intake decides it just before the insert.
+    lane: int = 2
+    # The header facts the lane is decided from, read once with the Message-ID.
+    facts: HeaderFacts | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -221,27 +226,36 @@ def _row_values(item: Incoming) -> dict[str, Any]:
         "peer": item.peer,
         "received_at": item.received_at,
         "attempts": 0,
+        "lane": item.lane,
     }
 
 
-def claimable(now: datetime) -> Select[int]:
-    return (
-        select(InboundMessage.id)
-        .where(
-            InboundMessage.status == PENDING,
-            or_(InboundMessage.lease_until.is_(None), InboundMessage.lease_until <= now),
-        )
-        .order_by(InboundMessage.id)
+def claimable(now: datetime, *, by_lane: bool = True) -> Select[int]:
+    """Pending messages free to take: lane first (1 before 2 before 3), then age; or, with
+    ``by_lane`` False, the oldest of any lane (the share that keeps lower lanes moving)."""
+    q = select(InboundMessage.id).where(
+        InboundMessage.status == PENDING,
+        or_(InboundMessage.lease_until.is_(None), InboundMessage.lease_until <= now),
     )
+    if by_lane:
+        return q.order_by(InboundMessage.lane, InboundMessage.id)
+    return q.order_by(InboundMessage.id)
 
 
-def claim(session: Session, *, now: datetime, lease: timedelta, limit: int) -> list[int]:
+def claim(
+    session: Session,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    by_lane: bool = True,
+) -> list[int]:
     """Lease up to ``limit`` pending messages and count the attempt before any work starts.
 
     Counting first means a message that kills the process every time still reaches the
-    retry bound (Mailman's poison-message rule).
+    retry bound (Mailman's poison-message rule). The ids come back in the order to work them.
     """
-    ids = sql.claim(session, claimable(now), limit=limit)
+    ids = sql.claim(session, claimable(now, by_lane=by_lane), limit=limit)
     if ids:
         session.execute(
             update(InboundMessage)
@@ -249,6 +263,37 @@ def claim(session: Session, *, now: datetime, lease: timedelta, limit: int) -> l
             .values(attempts=InboundMessage.attempts + 1, lease_until=now + lease)
         )
     return ids
+
+
+def claim_with_lanes(
+    session: Session,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    by_lane: bool = True,
+) -> list[tuple[int, int]]:
+    """``claim``, with each message's lane: (id, lane) in the order to work them."""
+    ids = claim(session, now=now, lease=lease, limit=limit, by_lane=by_lane)
+    if not ids:
+        return []
+    lanes = dict(
+        session.execute(
+            select(InboundMessage.id, InboundMessage.lane).where(InboundMessage.id.in_(ids))
+        ).all()
+    )
+    return [(i, int(lanes.get(i, 2))) for i in ids]
+
+
+def lane_of(session: Session, message_id: int) -> int:
+    """The lane a stored message was given at intake (2 if it is gone)."""
+    lane = session.scalar(select(InboundMessage.lane).where(InboundMessage.id == message_id))
+    return 2 if lane is None else int(lane)
+
+
+def message(session: Session, message_id: int) -> InboundMessage | None:
+    """One stored message row, or None."""
+    return session.get(InboundMessage, message_id)
 
 
 def claim_one(session: Session, message_id: int, *, now: datetime, lease: timedelta) -> None:

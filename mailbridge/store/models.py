@@ -17,11 +17,13 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -93,8 +95,14 @@ class InboundMessage(Base):
     )
     # Set when retention purged the raw bytes (raw is then NULL); the row itself stays.
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Priority lane decided at intake from header facts (intake.py, issue 18): 1 known carers
+    # and live threads, 2 other new mail, 3 backlog and replays. Claims take lane, then age.
+    lane: Mapped[int] = mapped_column(SmallInteger, default=2, server_default=text("2"))
 
-    __table_args__ = (Index("ix_inbound_messages_status_lease", "status", "lease_until"),)
+    __table_args__ = (
+        Index("ix_inbound_messages_status_lease", "status", "lease_until"),
+        Index("ix_inbound_messages_status_lane", "status", "lane", "id"),
+    )
 
 
 class AuditEntry(Base):
@@ -316,10 +324,13 @@ class Alert(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The lane of the message that caused it (2 when none did): the sender claims lane first.
+    lane: Mapped[int] = mapped_column(SmallInteger, default=2, server_default=text("2"))
 
     __table_args__ = (
         UniqueConstraint("event_key", "recipient"),
         Index("ix_alerts_status_next", "status", "next_attempt_at"),
+        Index("ix_alerts_status_lane", "status", "lane", "next_attempt_at"),
     )
 
 

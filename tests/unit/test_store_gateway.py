@@ -24,12 +24,9 @@ QUERY_METHODS = frozenset(
 ALLOWED: frozenset[str] = frozenset(
     {
         "alerts/outbox.py",
-        "delivery/sender.py",
         "episodes/processing.py",
-        "intake.py",
         "reports/report.py",
         "reports/stats.py",
-        "runtime/worker.py",
     }
 )
 

@@ -1,0 +1,136 @@
+"""The one gateway for SQL about the outbox: claiming alert rows in lane order, leases, lanes.
+
+The sender (delivery/sender.py) claims due rows lane first (1, 2, 3), then by due time, with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL so instances never take the same row; every few claims
+it takes the oldest due rows of any lane (``by_lane=False``) so no lane starves. An alert's lane
+is its message's lane (``inherit_lane``, in the transaction that wrote the rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mailbridge.store import inbound, sql
+from mailbridge.store.models import FAILED, QUEUED, Alert, Episode, InboundMessage
+
+DEFAULT_LANE = 2
+
+
+def inherit_lane(session: Session, *, inbound_id: int, lane: int) -> None:
+    """The queued alerts of a message take its lane (a no-op for the default lane)."""
+    if lane == DEFAULT_LANE:
+        return
+    session.execute(
+        update(Alert)
+        .where(Alert.inbound_id == inbound_id, Alert.status == QUEUED, Alert.lane != lane)
+        .values(lane=lane)
+    )
+
+
+def claim(
+    session: Session,
+    *,
+    now: datetime,
+    until: datetime,
+    limit: int,
+    by_lane: bool = True,
+) -> list[int]:
+    """Take up to ``limit`` due rows, count the attempt and hold them until ``until``."""
+    query = select(Alert).where(Alert.status == QUEUED, Alert.next_attempt_at <= now)
+    if by_lane:
+        query = query.order_by(Alert.lane, Alert.next_attempt_at, Alert.id)
+    else:
+        query = query.order_by(Alert.next_attempt_at, Alert.id)
+    rows = sql.claim(session, query, limit=limit)
+    for row in rows:
+        row.attempts += 1
+        row.next_attempt_at = until
+    return [r.id for r in rows]
+
+
+def renew(session: Session, ids: Sequence[int], *, held_until: datetime, until: datetime) -> None:
+    """Extend the hold on the rows of ``ids`` still queued at our lease."""
+    session.execute(
+        update(Alert)
+        .where(
+            Alert.id.in_(list(ids)),
+            Alert.status == QUEUED,
+            Alert.next_attempt_at == held_until,
+        )
+        .values(next_attempt_at=until)
+    )
+
+
+def give_back(
+    session: Session, ids: Sequence[int], *, held_until: datetime, now: datetime
+) -> None:
+    """Claims never tried: un-count the attempt and make them due now, unless another
+    instance took them over since (their lease is no longer ours)."""
+    rows = session.scalars(
+        select(Alert).where(Alert.id.in_(list(ids)), Alert.status == QUEUED).with_for_update()
+    )
+    for alert in rows:
+        if alert.next_attempt_at == held_until:
+            alert.attempts -= 1
+            alert.next_attempt_at = now
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the next queued row is due (None: nothing queued)."""
+    return session.scalar(
+        select(Alert.next_attempt_at)
+        .where(Alert.status == QUEUED)
+        .order_by(Alert.next_attempt_at)
+        .limit(1)
+    )
+
+
+def to_build(
+    session: Session, ids: Sequence[int]
+) -> list[tuple[Alert, str | None, datetime | None]]:
+    """The claimed rows with their episode's reference and their message's arrival time."""
+    return list(
+        session.execute(
+            select(Alert, Episode.reference, InboundMessage.received_at)
+            .outerjoin(Episode, Episode.id == Alert.episode_id)
+            .outerjoin(InboundMessage, InboundMessage.id == Alert.inbound_id)
+            .where(Alert.id.in_(list(ids)))
+            .order_by(Alert.id)
+        ).tuples()
+    )
+
+
+def original(session: Session, inbound_id: int) -> bytes | None:
+    """The raw bytes of the message an alert attaches (None once purged)."""
+    return session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id))
+
+
+def lock_many(session: Session, ids: Sequence[int]) -> dict[int, Alert]:
+    """The alert rows of ``ids``, locked for this transaction, in one statement (id order)."""
+    rows = session.scalars(
+        select(Alert).where(Alert.id.in_(list(ids))).order_by(Alert.id).with_for_update()
+    )
+    return {row.id: row for row in rows}
+
+
+def requeue_failed(session: Session, *, now: datetime, actor: str) -> int:
+    """Failed rows go round again, same Message-ID, fresh tries; one audit row each."""
+    rows = list(session.scalars(select(Alert).where(Alert.status == FAILED)))
+    for alert in rows:
+        alert.status = QUEUED
+        alert.attempts = 0
+        alert.next_attempt_at = now
+        inbound.audit(
+            session,
+            at=now,
+            actor=actor,
+            entity="alert",
+            entity_id=alert.id,
+            action="requeue",
+            detail={"last_error": alert.last_error},
+        )
+    return len(rows)
