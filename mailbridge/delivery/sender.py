@@ -307,11 +307,24 @@ def relay_is_secure(settings: Settings) -> bool:
     """An encrypted, verified hop to the relay. No relay (.eml files) is not a secure send."""
     if not settings.relay.url:
         return False
+    if urlsplit(settings.relay.url).scheme == "graph":  # HTTPS, certificates always verified
+        return settings.graph.base_url.startswith("https://")
     target = parse_relay_url(settings.relay.url)
     return (target.implicit_tls or target.starttls) and settings.relay.verify_tls
 
 
-def make_transport(settings: Settings) -> SmtpTransport | FileTransport:
+def make_transport(settings: Settings) -> Transport:
+    """SMTP relay, Microsoft Graph sendMail (``graph://mailbox``) or .eml files."""
+    from mailbridge.delivery import graph  # noqa: PLC0415 - graph imports this module
+
+    if graph.is_graph_url(settings.relay.url):
+        return graph.make_graph_transport(
+            settings.relay.url,
+            settings.graph,
+            settings.oauth2,
+            timeout=settings.relay.timeout_seconds,
+            ca_file=settings.relay.ca_file,
+        )
     if settings.relay.url:
         return SmtpTransport(
             settings.relay.url,
