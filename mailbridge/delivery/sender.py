@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.charset import QP, Charset
 from email.encoders import encode_base64
 from email.generator import BytesGenerator
 from email.header import Header
@@ -55,6 +56,10 @@ from mailbridge.store.sql import claim
 
 log = logging.getLogger(__name__)
 _FILE_POLICY = compat32.clone(linesep="\r\n")
+# The text part in quoted-printable, not base64: an alert read as a raw file or mail source
+# still reads as text (the README shows one); the HTML part stays base64.
+_READABLE = Charset("utf-8")
+_READABLE.body_encoding = QP
 
 
 class TemporaryFailure(Exception):
@@ -359,7 +364,7 @@ def build_email(
     the relay round trip; the legacy classes do the same job in a fraction of that.
     """
     body = MIMEMultipart("alternative")
-    body.attach(MIMEText(alert.body_text, "plain", "utf-8"))
+    body.attach(MIMEText(alert.body_text, "plain", _READABLE))
     body.attach(MIMEText(alert.body_html, "html", "utf-8"))
     msg: Message = body
     if attachment and alert.attachment_name and alert.attachment is not None:
