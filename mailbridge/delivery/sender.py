@@ -25,6 +25,7 @@ from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr
@@ -364,7 +365,9 @@ def build_email(
     the relay round trip; the legacy classes do the same job in a fraction of that.
     """
     body = MIMEMultipart("alternative")
-    body.attach(MIMEText(alert.body_text, "plain", _READABLE))
+    text = MIMENonMultipart("text", "plain")
+    text.set_payload(alert.body_text, _READABLE)
+    body.attach(text)
     body.attach(MIMEText(alert.body_html, "html", "utf-8"))
     msg: Message = body
     if attachment and alert.attachment_name and alert.attachment is not None:
