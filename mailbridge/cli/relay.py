@@ -5,13 +5,13 @@ token and why, a token the relay refused and the Exchange or Google step that is
 an IT person can set up relay.auth = xoauth2 without waiting for an alert to fail.
 """
 
-
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
 from mailbridge.cli.common import Command
+from mailbridge.delivery.graph import GraphTransport
 from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure, make_transport
 from mailbridge.errors import InvalidRequestError, RelayError
 from mailbridge.ops import oauth2
@@ -20,10 +20,14 @@ from mailbridge.settings.config import Settings, redact_url
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    relay = sub.add_parser("relay", help="the outbound SMTP relay (relay.url)")
+    relay = sub.add_parser(
+        "relay", help="the outbound relay (relay.url): SMTP, or Microsoft Graph sendMail"
+    )
     relaysub = relay.add_subparsers(dest="relay_command", metavar="ACTION", required=True)
     relaysub.add_parser(
-        "check", help="connect, secure and log in (password or XOAUTH2) as the sender would"
+        "check",
+        help="connect, secure and log in (password or XOAUTH2) as the sender would; for "
+        "graph://, get a token and check its Mail.Send role",
     )
 
 
@@ -38,7 +42,7 @@ def cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
         transport = make_transport(settings)
     except oauth2.OAuth2Error as exc:
         raise RelayError(str(exc)) from exc
-    assert isinstance(transport, SmtpTransport)
+    assert isinstance(transport, SmtpTransport | GraphTransport)
     try:
         lines = transport.check()
     except TemporaryFailure as exc:

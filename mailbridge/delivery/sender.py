@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.charset import QP, Charset
 from email.encoders import encode_base64
 from email.generator import BytesGenerator
 from email.header import Header
@@ -29,6 +30,7 @@ from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr
@@ -54,6 +56,10 @@ from mailbridge.store.models import (
 
 log = logging.getLogger(__name__)
 _FILE_POLICY = compat32.clone(linesep="\r\n")
+# The text part in quoted-printable, not base64: an alert read as a raw file or mail source
+# still reads as text (the README shows one); the HTML part stays base64.
+_READABLE = Charset("utf-8")
+_READABLE.body_encoding = QP
 
 
 class TemporaryFailure(Exception):
@@ -313,11 +319,24 @@ def relay_is_secure(settings: Settings) -> bool:
     """An encrypted, verified hop to the relay. No relay (.eml files) is not a secure send."""
     if not settings.relay.url:
         return False
+    if urlsplit(settings.relay.url).scheme == "graph":  # HTTPS, certificates always verified
+        return settings.graph.base_url.startswith("https://")
     target = parse_relay_url(settings.relay.url)
     return (target.implicit_tls or target.starttls) and settings.relay.verify_tls
 
 
-def make_transport(settings: Settings) -> SmtpTransport | FileTransport:
+def make_transport(settings: Settings) -> Transport:
+    """SMTP relay, Microsoft Graph sendMail (``graph://mailbox``) or .eml files."""
+    from mailbridge.delivery import graph  # noqa: PLC0415 - graph imports this module
+
+    if graph.is_graph_url(settings.relay.url):
+        return graph.make_graph_transport(
+            settings.relay.url,
+            settings.graph,
+            settings.oauth2,
+            timeout=settings.relay.timeout_seconds,
+            ca_file=settings.relay.ca_file,
+        )
     if settings.relay.url:
         return SmtpTransport(
             settings.relay.url,
@@ -352,7 +371,9 @@ def build_email(
     the relay round trip; the legacy classes do the same job in a fraction of that.
     """
     body = MIMEMultipart("alternative")
-    body.attach(MIMEText(alert.body_text, "plain", "utf-8"))
+    text = MIMENonMultipart("text", "plain")
+    text.set_payload(alert.body_text, _READABLE)
+    body.attach(text)
     body.attach(MIMEText(alert.body_html, "html", "utf-8"))
     msg: Message = body
     if attachment and alert.attachment_name and alert.attachment is not None:

@@ -26,133 +26,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
-from typing import Any
 from urllib.parse import quote
-
-import requests
 
 from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import MailbridgeError
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.ops import oauth2
+from mailbridge.ops.graph import GraphClient, GraphError, SyncStateGone
 from mailbridge.settings.config import GraphSettings
 from mailbridge.store import advisory, tx
 from mailbridge.store import graph as graph_store
 
 log = logging.getLogger(__name__)
-
-_RETRY_STATUSES = (429, 503, 504)
-_MAX_RETRIES = 5
-
-
-class GraphError(MailbridgeError):
-    """Graph answered with an error, or could not be reached; the message names the mailbox."""
-
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _Resync(Exception):
-    """410 Gone: the delta link is no longer valid."""
-
-
-class GraphClient:
-    """requests with a bearer token, Retry-After waits and one renewal of a refused token."""
-
-    def __init__(
-        self,
-        settings: GraphSettings,
-        tokens: oauth2.TokenSource,
-        *,
-        ca_file: str = "",
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.settings = settings
-        self.tokens = tokens
-        self.base = settings.base_url.rstrip("/")
-        self.session = oauth2.http_session(ca_file, settings.timeout_seconds)
-        self.sleep = sleep
-        self.waited = 0.0  # seconds spent in Retry-After waits (tests, logs)
-
-    def close(self) -> None:
-        self.session.close()
-
-    def url(self, path: str) -> str:
-        return path if path.startswith("http") else f"{self.base}{path}"
-
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        url = self.url(path)
-        for _attempt in range(_MAX_RETRIES):
-            response = self.tokens.call(
-                self.settings.mailbox, lambda token: self._send(method, url, token, body)
-            )
-            if response.status_code in _RETRY_STATUSES:
-                wait = _retry_after(response)
-                if wait > self.settings.max_retry_after_seconds:
-                    break
-                log.info(
-                    "Microsoft Graph answered %d for %s; waiting %g s (Retry-After)",
-                    response.status_code,
-                    self.settings.mailbox,
-                    wait,
-                )
-                self.waited += wait
-                self.sleep(wait)
-                continue
-            if response.status_code == 410:
-                raise _Resync()
-            if response.status_code >= 400:
-                raise GraphError(
-                    f"Microsoft Graph {method} for mailbox {self.settings.mailbox}: "
-                    f"{response.status_code} {_error(response)}",
-                    response.status_code,
-                )
-            return response
-        raise GraphError(
-            f"Microsoft Graph for mailbox {self.settings.mailbox} keeps answering "
-            f"{response.status_code} (throttled); trying again later"
-        )
-
-    def _send(
-        self, method: str, url: str, token: str, body: dict[str, Any] | None
-    ) -> requests.Response:
-        try:
-            response = self.session.request(
-                method, url, json=body, headers={"Authorization": f"Bearer {token}"}
-            )
-        except requests.RequestException as exc:
-            raise GraphError(
-                f"cannot reach Microsoft Graph for mailbox {self.settings.mailbox}: "
-                f"{type(exc).__name__}"
-            ) from exc
-        if response.status_code == 401:
-            raise oauth2.TokenRefused(_error(response))
-        return response
-
-    def json(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        data = self.request(method, path, body).json()
-        if not isinstance(data, dict):
-            raise GraphError(f"Microsoft Graph for {self.settings.mailbox}: not a JSON object")
-        return data
-
-
-def _retry_after(response: requests.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "5")))
-    except ValueError:
-        return 5.0
-
-
-def _error(response: requests.Response) -> str:
-    """Graph's ``{"error": {"code", "message"}}`` as one short line; never a token."""
-    try:
-        error = response.json().get("error", {})
-        return f"{error.get('code', '')}: {str(error.get('message', ''))[:200]}".strip(": ")
-    except (ValueError, AttributeError):
-        return response.reason or ""
 
 
 class GraphReader:
@@ -195,7 +81,7 @@ class GraphReader:
         while not self._stop.is_set():
             try:
                 page = self.client.json("GET", link)
-            except _Resync:
+            except SyncStateGone:
                 if resynced:
                     raise GraphError(
                         f"Microsoft Graph for mailbox {self.settings.mailbox}: 410 twice in a round"
@@ -268,9 +154,7 @@ class GraphReader:
         for folder in found.get("value", []):
             if isinstance(folder, dict) and folder.get("displayName") == name:
                 return str(folder["id"])
-        created = self.client.json(
-            "POST", f"/users/{self.user}/mailFolders", {"displayName": name}
-        )
+        created = self.client.json("POST", f"/users/{self.user}/mailFolders", {"displayName": name})
         log.info("created folder %r in %s for stored messages", name, self.settings.mailbox)
         return str(created["id"])
 

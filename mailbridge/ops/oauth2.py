@@ -157,24 +157,29 @@ class TokenSource:
 
 # -- diagnostics (for `imap check`, `relay check` and the logs) ---------------------------
 
-_ROLE = {"IMAP": "IMAP.AccessAsApp", "SMTP": "SMTP.SendAsApp", "Graph": "Mail.ReadWrite"}
+_ROLE = {
+    "IMAP": "IMAP.AccessAsApp",
+    "SMTP": "SMTP.SendAsApp",
+    "Graph": "Mail.ReadWrite",
+    "GraphSend": "Mail.Send",
+}
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
 def refused_advice(tokens: TokenSource, user: str, service: str) -> str:
-    """What to fix when ``service`` ("IMAP" or "SMTP") refused a fresh token for ``user``."""
+    """What to fix when ``service`` (IMAP, SMTP, Graph or GraphSend) refused a fresh token."""
     name = tokens.provider.name
     cached = tokens.cached(user)
     roles = cached.roles if cached is not None else ()
     if name == "microsoft":
         role = _ROLE[service]
         if role not in roles:
+            api = "Microsoft Graph" if service.startswith("Graph") else "Office 365 Exchange Online"
             return (
                 f"the token carries no {role} role: add the application permission {role} "
-                "(Office 365 Exchange Online) to the app registration and grant admin consent "
-                "(docs/m365.md)"
+                f"({api}) to the app registration and grant admin consent (docs/m365.md)"
             )
-        if service == "Graph":
+        if service.startswith("Graph"):
             return (
                 f"Microsoft Graph refused the app for {user}: an application access policy or "
                 "RBAC for Applications scope that leaves this mailbox out, or the mailbox does "
@@ -651,8 +656,8 @@ def source_from_settings(settings: OAuth2Settings, auth: str) -> TokenSource | N
 
 
 def graph_source(settings: OAuth2Settings) -> TokenSource:
-    """App-only tokens for Microsoft Graph (the Graph reader), from the microsoft settings."""
+    """App-only tokens for Microsoft Graph (reader and sender), from the microsoft settings."""
     if settings.provider != "microsoft":
-        raise OAuth2Error("oauth2.provider: the Graph reader needs provider microsoft")
+        raise OAuth2Error("oauth2.provider: Microsoft Graph needs provider microsoft")
     provider = provider_from_settings(dataclasses.replace(settings, scope=GRAPH_SCOPE))
     return TokenSource(provider)

@@ -161,7 +161,7 @@ def make_workers(
 
 
 def worker_processes(
-    settings: Settings, engine: Engine, worker: Worker, sender: Sender
+    settings: Settings, engine: tx.Engine, worker: Worker, sender: Sender
 ) -> WorkerProcesses | None:
     """The supervised worker processes (processing.worker_processes), or None for the thread.
 

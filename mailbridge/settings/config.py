@@ -703,9 +703,9 @@ def validate(settings: Settings) -> list[str]:
             "service.database_url: must be sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, "
             f"got {redact_url(url)!r}"
         )
-    if s.relay.url and urlsplit(s.relay.url).scheme not in ("smtp", "smtps"):
+    if s.relay.url and urlsplit(s.relay.url).scheme not in ("smtp", "smtps", "graph"):
         problems.append(
-            f"relay.url: must start smtp:// or smtps://, got {redact_url(s.relay.url)!r}"
+            f"relay.url: must start smtp://, smtps:// or graph://, got {redact_url(s.relay.url)!r}"
         )
     _positive(problems, *_reconnect_numbers("relay", s.relay))
     if s.relay.from_address and "@" not in s.relay.from_address:
@@ -719,7 +719,11 @@ def validate(settings: Settings) -> list[str]:
         problems.append(f"service.reply_secret_file: {s.service.reply_secret_file} is not a file")
     if s.service.templates_dir and not Path(s.service.templates_dir).is_dir():
         problems.append(f"service.templates_dir: {s.service.templates_dir} is not a directory")
-    if s.relay.url and not urlsplit(s.relay.url).hostname:
+    if (
+        s.relay.url
+        and urlsplit(s.relay.url).scheme != "graph"
+        and not urlsplit(s.relay.url).hostname
+    ):
         problems.append(f"relay.url: names no host: {redact_url(s.relay.url)!r}")
     if s.imap.url and urlsplit(s.imap.url).scheme not in ("imap", "imaps"):
         problems.append(f"imap.url: must start imap:// or imaps://, got {redact_url(s.imap.url)!r}")
@@ -879,6 +883,34 @@ def _validate_tls(s: Settings) -> list[str]:
 OAUTH2_PROVIDERS = ("microsoft", "google", "command")
 
 
+def graph_mailbox(url: str) -> str:
+    """The sending mailbox of ``relay.url = graph://user@domain``; empty when it names none."""
+    parts = urlsplit(url)
+    return f"{unquote(parts.username)}@{parts.hostname}" if parts.username else ""
+
+
+def _validate_graph_send(s: Settings) -> list[str]:
+    """relay.url = graph://MAILBOX: Graph sendMail as that mailbox, with a microsoft token."""
+    parts = urlsplit(s.relay.url)
+    mailbox = graph_mailbox(s.relay.url)
+    problems = []
+    if "@" not in mailbox or parts.password or parts.port or parts.path.strip("/"):
+        problems.append(
+            "relay.url: graph:// names the sending mailbox and nothing else "
+            f"(graph://missing-reports@council.gov.uk), got {redact_url(s.relay.url)!r}"
+        )
+    if s.oauth2.provider != "microsoft":
+        problems.append("oauth2.provider: relay.url graph:// needs provider microsoft")
+    implicit = "" if s.relay.from_address else (s.smtp.addresses or [""])[0]
+    if "@" in mailbox and implicit and implicit.lower() != mailbox.lower():
+        problems.append(
+            f"relay.from_address: Graph sends as {mailbox}, but alerts would be From "
+            f"{implicit} (smtp.addresses); set relay.from_address to {mailbox}, or to an "
+            "address the mailbox may Send As"
+        )
+    return problems
+
+
 def _validate_oauth2(s: Settings) -> list[str]:
     """imap.auth, relay.auth and, when either is xoauth2, the [oauth2] provider's settings."""
     problems: list[str] = []
@@ -887,7 +919,7 @@ def _validate_oauth2(s: Settings) -> list[str]:
         if auth not in ("password", "xoauth2"):
             problems.append(f"{key}.auth: must be password or xoauth2, got {auth!r}")
             continue
-        if auth != "xoauth2":
+        if auth != "xoauth2" or urlsplit(url).scheme == "graph":
             continue
         parts = urlsplit(url)
         if url and not parts.username:
@@ -900,6 +932,14 @@ def _validate_oauth2(s: Settings) -> list[str]:
         users.append(key)
     if s.imap.auth == "xoauth2" and s.imap.password_file:
         problems.append("imap.password_file: not used with imap.auth = xoauth2; remove it")
+    graph_send = urlsplit(s.relay.url).scheme == "graph"
+    if graph_send:
+        problems.extend(_validate_graph_send(s))
+        users.append("graph_send")
+    if (s.graph.mailbox or graph_send) and not s.graph.base_url.startswith(
+        ("https://", "http://127.0.0.1", "http://localhost")
+    ):
+        problems.append(f"graph.base_url: must be https://, got {s.graph.base_url!r}")
     if s.graph.mailbox:
         if "@" not in s.graph.mailbox:
             problems.append(f"graph.mailbox: {s.graph.mailbox!r} is not a mailbox address")
@@ -911,15 +951,12 @@ def _validate_oauth2(s: Settings) -> list[str]:
             problems.append("graph.processed_folder: must name a folder")
         elif s.graph.processed_folder.lower() == s.graph.folder.lower():
             problems.append("graph.processed_folder: must differ from graph.folder")
-        if not s.graph.base_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            problems.append(f"graph.base_url: must be https://, got {s.graph.base_url!r}")
         users.append("graph")
     if not users:
         return problems
     o = s.oauth2
-    needs = " and ".join(
-        "graph.mailbox" if u == "graph" else f"{u}.auth = xoauth2" for u in users
-    )
+    named = {"graph": "graph.mailbox", "graph_send": "relay.url graph://"}
+    needs = " and ".join(named.get(u, f"{u}.auth = xoauth2") for u in users)
     if o.provider not in OAUTH2_PROVIDERS:
         problems.append(
             f"oauth2.provider: {needs} needs microsoft, google or command, got {o.provider!r}"

@@ -176,9 +176,10 @@ MEANINGS: dict[str, str] = {
     ),
     "relay.url": (
         "outbound relay for alerts and receipts: `smtp://[user:pass@]host:port`, `smtps://…` "
-        "(TLS from the start) or `smtp://…?starttls=1`. Unset: alerts are written as `.eml` "
-        "files to `<data_dir>/outbox/` with the status `written`, not `sent`; a command run "
-        "without a relay against a store whose `serve` has one warns."
+        "(TLS from the start) or `smtp://…?starttls=1`; or `graph://MAILBOX` to send through "
+        "Microsoft Graph `sendMail` as that mailbox (docs/m365.md). Unset: alerts are written "
+        "as `.eml` files to `<data_dir>/outbox/` with the status `written`, not `sent`; a "
+        "command run without a relay against a store whose `serve` has one warns."
     ),
     "relay.from_address": ("the From of alerts and receipts, and the envelope sender"),
     "relay.verify_tls": (

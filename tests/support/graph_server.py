@@ -3,20 +3,26 @@
 Enough of ``/v1.0/users/{mailbox}`` for the Graph reader: ``mailFolders`` (list by display
 name, create), ``mailFolders/{folder}/messages/delta`` (pages with ``@odata.nextLink``, a final
 ``@odata.deltaLink``, moved messages reported as ``@removed``), ``messages/{id}/$value`` (the
-MIME) and ``messages/{id}/move``. Bearer tokens are checked against the test's OAuth2 server
-(active, and the app role Mail.ReadWrite), 401 otherwise. Faults on demand: ``429`` with
-``Retry-After``, ``410`` for a delta link whose sync state is "gone", ``500`` for a given
-``$value`` or move.
+MIME) and ``messages/{id}/move``; and ``sendMail`` with a base64 MIME body (``text/plain``),
+which sends to the MIME's To/Cc/Bcc as Graph does and answers ``202``. Bearer tokens are
+checked against the test's OAuth2 server (active, and the app role the call needs:
+Mail.ReadWrite, or Mail.Send for sendMail), 401 otherwise; a mailbox outside the app's access
+policy (``deny_send``) or a From that is not the mailbox gets Graph's ``403``. Faults on
+demand: ``429`` with ``Retry-After``, ``410`` for a delta link whose sync state is "gone",
+``500`` for a given ``$value`` or move, any status for the next sendMail calls (``fail_send``).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import email
 import json
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import getaddresses, parseaddr
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -40,9 +46,28 @@ class Mailbox:
     seq: int = 0
 
 
+@dataclass
+class Sent:
+    """One sendMail: the mailbox it was sent as, the MIME as given, its header recipients."""
+
+    mailbox: str
+    mime: bytes
+    recipients: list[str]
+
+
 class GraphServer:
-    def __init__(self, token_ok: Callable[[str], bool], page_size: int = 2) -> None:
+    def __init__(
+        self,
+        token_ok: Callable[[str], bool],
+        page_size: int = 2,
+        *,
+        send_token_ok: Callable[[str], bool] | None = None,
+    ) -> None:
         self.token_ok = token_ok
+        self.send_token_ok = send_token_ok or token_ok
+        self.sent: list[Sent] = []
+        self.deny_send: set[str] = set()  # mailboxes outside the app's access policy (403)
+        self.fail_send: list[int] = []  # statuses to answer the next sendMail calls with
         self.page_size = page_size
         self.mailboxes: dict[str, Mailbox] = {}
         self.lock = threading.Lock()
@@ -119,11 +144,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, code: str, message: str) -> None:
         self._send(status, {"error": {"code": code, "message": message}})
 
-    def _gate(self) -> bool:
+    def _gate(self, send: bool = False) -> bool:
         g = self.graph
         g.requests.append((self.command, self.path))
         auth = self.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or not g.token_ok(auth.removeprefix("Bearer ")):
+        ok = g.send_token_ok if send else g.token_ok
+        if not auth.startswith("Bearer ") or not ok(auth.removeprefix("Bearer ")):
             self._error(401, "InvalidAuthenticationToken", "Access token validation failure.")
             return False
         with g.lock:
@@ -212,14 +238,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body)
 
     def do_POST(self) -> None:
-        if not self._gate():
-            return
         parts = urlsplit(self.path)
         segments = [unquote(s) for s in parts.path.split("/") if s]
-        box = self.graph.mailbox(segments[2])
         rest = segments[3:]
+        if not self._gate(send=rest == ["sendMail"]):
+            return
+        box = self.graph.mailbox(segments[2])
         length = int(self.headers.get("Content-Length", "0"))
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        if rest == ["sendMail"]:
+            self._send_mail(box, raw)
+            return
+        body = json.loads(raw or b"{}")
         g = self.graph
         if rest == ["mailFolders"]:
             with g.lock:
@@ -246,3 +276,53 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(201, {"id": new.id, "parentFolderId": new.folder})
         else:
             self._error(400, "BadRequest", f"not served here: {parts.path}")
+
+    def _send_mail(self, box: Mailbox, raw: bytes) -> None:
+        """``POST /users/{id}/sendMail`` with MIME: base64 in a text/plain body, 202 Accepted."""
+        g = self.graph
+        with g.lock:
+            fail = g.fail_send.pop(0) if g.fail_send else 0
+        if fail:
+            self._error(fail, "ErrorInternalServerError" if fail >= 500 else "Error", "Failed.")
+            return
+        if box.address in g.deny_send:
+            self._error(
+                403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+            )
+            return
+        if not self.headers.get("Content-Type", "").startswith("text/plain"):
+            self._error(415, "UnsupportedMediaType", "Content-Type must be text/plain for MIME.")
+            return
+        try:
+            mime = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            self._error(
+                400,
+                "ErrorMimeContentInvalidBase64String",
+                "Invalid base64 string for MIME content.",
+            )
+            return
+        message = email.message_from_bytes(mime)
+        sender = parseaddr(message.get("From", ""))[1]
+        if sender.lower() != box.address.lower():
+            self._error(
+                403,
+                "ErrorSendAsDenied",
+                "The user account which was used to submit this request does not have the right "
+                "to send mail on behalf of the specified sending account.",
+            )
+            return
+        recipients = [
+            a
+            for _n, a in getaddresses(
+                message.get_all("To", []) + message.get_all("Cc", []) + message.get_all("Bcc", [])
+            )
+        ]
+        if not recipients:
+            self._error(400, "ErrorInvalidRecipients", "At least one recipient is not valid.")
+            return
+        with g.lock:
+            g.sent.append(Sent(box.address, mime, recipients))
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
