@@ -149,7 +149,9 @@ def _days(
             consumed.append(mark)
     every = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     wanted = [d for d in every if d in dirty or d not in stored_days]
-    days = {d: daily.Day.from_json(stored_days[d]) for d in every if d not in set(wanted)}
+    days = {
+        d: daily.Day.from_json(data) for d, data in stored_days.items() if d not in dirty
+    }
     fresh: dict[date, daily.Day] = {}
     if wanted:
         first, last = wanted[0], wanted[-1]
