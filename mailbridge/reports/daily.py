@@ -16,9 +16,12 @@ import changes no stored day.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import chain
 from typing import Any
 
 from mailbridge.reports.figures import (
@@ -58,15 +61,22 @@ def micros(at: datetime) -> int:
 
 @dataclass
 class Day:
-    """One local day's episodes (by their start), void ones aside."""
+    """One local day's episodes (by their start), void ones aside.
+
+    Lists, not maps, for what grows with the episodes, so a day is quick to read back: the
+    returns are in the order of their durations, negative ones (data errors) first.
+    """
 
     episodes: int = 0
     police: int = 0
     unmatched: int = 0  # first recorded with no child
     matched_later: int = 0  # of them, with a child now
-    hours: list[int] = field(default_factory=lambda: [0] * 24)
-    returns: list[tuple[int, float]] = field(default_factory=list)  # (returned at µs, secs)
-    children: dict[str, list[int]] = field(default_factory=dict)  # child: [episodes, first µs]
+    hours: dict[str, int] = field(default_factory=dict)  # local hour of start: episodes
+    returned_at: list[int] = field(default_factory=list)  # µs, in the order of returned_secs
+    returned_secs: list[float] = field(default_factory=list)  # durations, ascending
+    returned_last: int = 0  # µs of the last return (0: none)
+    returned_bands: list[int] = field(default_factory=lambda: [0] * 5)  # invalid, then bands
+    children: list[str] = field(default_factory=list)  # the child of each matched episode
     authorities: dict[str, int] = field(default_factory=dict)  # placement authority: episodes
     interviews: list[int] = field(default_factory=lambda: [0] * IV_FIELDS)
     waiting: list[int] = field(default_factory=list)  # deadline µs of due/offered/accepted
@@ -77,13 +87,11 @@ class Day:
     escalated: int = 0  # episodes with an escalation done
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(self.__dict__, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Day:
-        data = json.loads(text)
-        data["returns"] = [tuple(r) for r in data["returns"]]
-        return cls(**data)
+        return cls(**json.loads(text))
 
 
 def build(
@@ -92,6 +100,7 @@ def build(
     """The days ``wanted`` from the rows of ``store.rollups.day_rows`` (a day with no rows is
     an empty Day, stored as such, so it is not worked out again)."""
     days = {d: Day() for d in wanted}
+    returns: dict[date, list[tuple[float, int]]] = {}
 
     def day_of(start: datetime) -> Day:
         return days[start.astimezone(tz).date()]
@@ -103,16 +112,23 @@ def build(
         if unmatched:
             d.unmatched += 1
             d.matched_later += child is not None
-        d.hours[int(hour)] += 1
+        d.hours[str(int(hour))] = d.hours.get(str(int(hour)), 0) + 1
         if returned_at is not None:
-            d.returns.append((micros(returned_at), float(secs)))
+            returns.setdefault(start.astimezone(tz).date(), []).append(
+                (float(secs), micros(returned_at))
+            )
         if child is not None:
-            at = micros(start)
-            seen = d.children.setdefault(str(child), [0, at])
-            seen[0] += 1
-            seen[1] = min(seen[1], at)
+            d.children.append(str(child))
         if authority is not None:
             d.authorities[str(authority)] = d.authorities.get(str(authority), 0) + 1
+    for when, found in returns.items():
+        d = days[when]
+        found.sort()
+        d.returned_secs = [secs for secs, _ in found]
+        d.returned_at = [at for _, at in found]
+        d.returned_last = max(d.returned_at)
+        for secs in d.returned_secs:
+            d.returned_bands[0 if secs < 0 else 1 + _band(secs)] += 1
     for start, status, in_time, dated, due_at, codes in rows["interviews"]:
         d = day_of(start)
         iv = d.interviews
@@ -180,19 +196,25 @@ def merge(
     now: datetime,
     live: Live,
     authorities: Authorities,
+    first_starts: Callable[[list[str]], Mapping[str, datetime]],
 ) -> Figures:
-    """The figures of ``period`` as of ``now`` from its days (every day of it, empty or not)."""
+    """The figures of ``period`` as of ``now`` from its days (every day of it, empty or not).
+
+    ``first_starts`` gives the first start in the period of the children named: read only for
+    the few the repeat list has to order by it.
+    """
     now_us = micros(now)
     total = Day()
     hours = [0] * 24
     weekdays = [0] * 7
     by_month: dict[str, int] = {}
     valid: list[float] = []
-    invalid = 0
-    bands = [0] * len(DURATION_BANDS)
+    bands = [0] * 5  # invalid, then DURATION_BANDS
     overdue = 0
     ages = dict.fromkeys(AGE_BANDS, 0)
     waits: dict[str, list[float]] = {}
+    per_child: Counter[str] = Counter()
+    dobs = _dobs(days.values(), live)
     for when, d in days.items():
         if not d.episodes:
             continue
@@ -200,25 +222,22 @@ def merge(
         total.police += d.police
         total.unmatched += d.unmatched
         total.matched_later += d.matched_later
-        hours = [a + b for a, b in zip(hours, d.hours, strict=True)]
+        for hour, n in d.hours.items():
+            hours[int(hour)] += n
         weekdays[when.isoweekday() - 1] += d.episodes
         key = f"{when.year:04d}-{when.month:02d}"
         by_month[key] = by_month.get(key, 0) + d.episodes
-        ymd = when.year * 10000 + when.month * 100 + when.day
-        for returned_at, secs in d.returns:
-            if returned_at > now_us:
-                continue
-            if secs < 0:
-                invalid += 1
-                continue
-            valid.append(secs)
-            bands[_band(secs)] += 1
-        for child, (n, first) in d.children.items():
-            seen = total.children.setdefault(child, [0, first])
-            seen[0] += n
-            seen[1] = min(seen[1], first)
-            dob = live.children.get(child, (None, None))[0]
-            ages[_age_band(ymd, dob)] += n
+        if d.returned_last <= now_us:
+            bands = [a + b for a, b in zip(bands, d.returned_bands, strict=True)]
+            valid.extend(d.returned_secs[d.returned_bands[0] :])
+        else:
+            for at, secs in zip(d.returned_at, d.returned_secs, strict=True):
+                if at <= now_us:
+                    bands[0 if secs < 0 else 1 + _band(secs)] += 1
+                    if secs >= 0:
+                        valid.append(secs)
+        per_child.update(d.children)
+        _ages(ages, when, sorted(map(dobs.__getitem__, d.children)))
         _add(total.authorities, d.authorities)
         total.interviews = [a + b for a, b in zip(total.interviews, d.interviews, strict=True)]
         overdue += sum(1 for due in d.waiting if due <= now_us)
@@ -228,17 +247,15 @@ def merge(
             waits.setdefault(role, []).extend(found)
         _add(total.escalations, d.escalations)
         total.escalated += d.escalated
-    matched = sum(n for n, _ in total.children.values())
+    matched = sum(per_child.values())
     ages["unmatched"] = total.episodes - matched
     valid.sort()
-    children = len(total.children)
-    placements = _placements(total.children, live, ages["unmatched"])
+    children = len(per_child)
+    placements = _placements(per_child, live, ages["unmatched"])
     out_of_area, by_host = host_authorities(total.authorities.items(), authorities)
-    repeat = sorted(
-        ((child, n, first) for child, (n, first) in total.children.items() if n >= 2),
-        key=lambda c: (-c[1], c[2], c[0]),
-    )
-    listed = [RepeatChild(cid, n, cid, None) for cid, n, _ in repeat[:REPEAT_LIST]]
+    repeat = [(child, n) for child, n in per_child.items() if n >= 2]
+    listed = _repeat_list(repeat, first_starts)
+    invalid = bands[0]
     returned = len(valid) + invalid
     return Figures(
         period=period,
@@ -247,12 +264,12 @@ def merge(
         children=children,
         episodes_per_child=round(matched / children, 2) if children else None,
         children_2plus=len(repeat),
-        children_3plus=sum(1 for _, n, _ in repeat if n >= 3),
+        children_3plus=sum(1 for _, n in repeat if n >= 3),
         missing_now_children=live.missing_now[0],
         missing_now_unmatched=live.missing_now[1],
         returned=returned,
         still_missing=total.episodes - returned,
-        duration_bands=dict(zip(DURATION_BANDS, bands, strict=True)),
+        duration_bands=dict(zip(DURATION_BANDS, bands[1:], strict=True)),
         duration_invalid=invalid,
         duration=spread(len(valid), *percentiles(valid, _P)),
         by_age_band=ages,
@@ -279,6 +296,51 @@ def merge(
     )
 
 
+def _repeat_list(
+    repeat: list[tuple[str, int]],
+    first_starts: Callable[[list[str]], Mapping[str, datetime]],
+) -> list[RepeatChild]:
+    """The REPEAT_LIST children with most episodes; ties by first start, then child ID."""
+    if not repeat:
+        return []
+    counts = sorted((n for _, n in repeat), reverse=True)
+    cut = counts[min(REPEAT_LIST, len(counts)) - 1]
+    candidates = [(child, n) for child, n in repeat if n >= cut]
+    firsts = first_starts([child for child, _ in candidates])
+    ordered = sorted(candidates, key=lambda c: (-c[1], firsts[c[0]], c[0]))
+    return [RepeatChild(cid, n, cid, None) for cid, n in ordered[:REPEAT_LIST]]
+
+
+UNKNOWN_DOB = 0  # sorts before every date of birth
+
+
+def _dobs(days: Iterable[Day], live: Live) -> dict[str, int]:
+    """Every child of these days: date of birth as YYYYMMDD, UNKNOWN_DOB when not known."""
+    dobs = {child: dob or UNKNOWN_DOB for child, (dob, _place) in live.children.items()}
+    for child in set(chain.from_iterable(d.children for d in days)) - dobs.keys():
+        dobs[child] = UNKNOWN_DOB
+    return dobs
+
+
+def _ages(ages: dict[str, int], when: date, dobs: list[int]) -> None:
+    """Add one day's episodes to the age bands, from their children's sorted birth dates.
+
+    The full scan's age is (YYYYMMDD of the start - YYYYMMDD of birth) / 10000, truncated
+    toward zero: under 10 when the difference is under 100000 (a birth after the start is
+    under 10 too), 16+ from 160000.
+    """
+    if not dobs:
+        return
+    ymd = when.year * 10000 + when.month * 100 + when.day
+    unknown = bisect_right(dobs, UNKNOWN_DOB)
+    sixteen = bisect_right(dobs, ymd - 160000) - unknown
+    under_ten = len(dobs) - bisect_right(dobs, ymd - 100000)
+    ages["unknown DOB"] += unknown
+    ages["16+"] += sixteen
+    ages["under 10"] += under_ten
+    ages["10–15"] += len(dobs) - unknown - sixteen - under_ten
+
+
 def _add(into: dict[str, int], more: Mapping[str, int]) -> None:
     for key, n in more.items():
         into[key] = into.get(key, 0) + n
@@ -292,23 +354,12 @@ def _band(secs: float) -> int:
     return 2 if secs < 7 * DAY else 3
 
 
-def _age_band(ymd: int, dob: int | None) -> str:
-    """Age at the start, as the full scan works it out: (YYYYMMDD - YYYYMMDD) / 10000,
-    truncated toward zero like SQL's integer division."""
-    if dob is None:
-        return "unknown DOB"
-    age = int((ymd - dob) / 10000)
-    if age < 10:
-        return "under 10"
-    return "10–15" if age < 16 else "16+"
-
-
 def _placements(
-    children: Mapping[str, list[int]], live: Live, unmatched: int
+    children: Mapping[str, int], live: Live, unmatched: int
 ) -> list[tuple[str, str, int]]:
     """Episodes per (placement, type) of each child's placement today, most first."""
     found: dict[tuple[str, str], int] = {}
-    for child, (n, _first) in children.items():
+    for child, n in children.items():
         pid = live.children.get(child, (None, None))[1]
         place = None if pid is None else live.placements.get(pid)
         if place is None:

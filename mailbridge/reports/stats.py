@@ -86,8 +86,16 @@ def compute(
             children=children,
             placements=placements,
         )
+        figures = daily.merge(
+            days,
+            period=period,
+            now=now,
+            live=live,
+            authorities=authorities,
+            first_starts=lambda ids: rollups.first_starts(t, ids, period.start_utc, period.end_utc),
+        )
     kept()
-    return daily.merge(days, period=period, now=now, live=live, authorities=authorities)
+    return figures
 
 
 def count_episodes(
@@ -149,9 +157,7 @@ def _days(
             consumed.append(mark)
     every = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     wanted = [d for d in every if d in dirty or d not in stored_days]
-    days = {
-        d: daily.Day.from_json(data) for d, data in stored_days.items() if d not in dirty
-    }
+    days = {d: daily.Day.from_json(data) for d, data in stored_days.items() if d not in dirty}
     fresh: dict[date, daily.Day] = {}
     if wanted:
         first, last = wanted[0], wanted[-1]

@@ -262,3 +262,22 @@ def child_names(t: Session, ids: Sequence[str]) -> dict[str, str]:
         select(Child.child_id, Child.first_name, Child.last_name).where(Child.child_id.in_(ids))
     )
     return {str(cid): f"{first} {last}" for cid, first, last in rows}
+
+
+def first_starts(t: Session, ids: Sequence[str], lo: datetime, hi: datetime) -> dict[str, datetime]:
+    """The first start in ``lo``..``hi`` of each child ``ids`` (void episodes aside)."""
+    start = _start()
+    found: dict[str, datetime] = {}
+    for i in range(0, len(ids), DELETE_CHUNK):
+        rows = t.execute(
+            select(Episode.child_id, func.min(start))
+            .where(
+                Episode.child_id.in_(ids[i : i + DELETE_CHUNK]),
+                start >= lo,
+                start < hi,
+                Episode.status != VOID,
+            )
+            .group_by(Episode.child_id)
+        )
+        found.update((str(cid), at) for cid, at in rows)
+    return found
