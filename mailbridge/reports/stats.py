@@ -108,7 +108,7 @@ def count_episodes(
         if recompute:
             return stored.count_episodes(t, *period_bounds(start, end, tz))
         now = datetime.now(UTC)
-        days, kept = _days(engine, t, tz, start, end, now=now)
+        days, kept = _days(engine, t, tz, start, end, now=now, counts_only=True)
     kept()
     return sum(d.episodes for d in days.values())
 
@@ -121,7 +121,7 @@ class _Keep:
         engine: tx.Engine,
         tz: str,
         version: int,
-        days: dict[date, str],
+        days: dict[date, tuple[int, str]],
         consumed: list[int],
     ) -> None:
         self.engine, self.tz, self.version = engine, tz, version
@@ -140,11 +140,24 @@ class _Keep:
 
 
 def _days(
-    engine: tx.Engine, t: tx.Tx, tz: Any, start: date, end: date, *, now: datetime
+    engine: tx.Engine,
+    t: tx.Tx,
+    tz: Any,
+    start: date,
+    end: date,
+    *,
+    now: datetime,
+    counts_only: bool = False,
 ) -> tuple[dict[date, daily.Day], _Keep]:
-    """Every day of ``start``..``end``: stored ones as stored, the others worked out now."""
+    """Every day of ``start``..``end``: stored ones as stored, the others worked out now.
+
+    ``counts_only``: the stored days hold their episodes alone (``count_episodes``).
+    """
     zone, version = rollups.state(t)
-    stored_days = rollups.stored_days(t, tz.key, start, end) if zone == tz.key else {}
+    stored_days: dict[date, Any] = {}
+    if zone == tz.key:
+        read = rollups.stored_counts if counts_only else rollups.stored_days
+        stored_days = read(t, tz.key, start, end)
     dirty: set[date] = set()
     consumed: list[int] = []
     for mark, at in rollups.marks(t):
@@ -157,7 +170,8 @@ def _days(
             consumed.append(mark)
     every = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     wanted = [d for d in every if d in dirty or d not in stored_days]
-    days = {d: daily.Day.from_json(data) for d, data in stored_days.items() if d not in dirty}
+    load = (lambda n: daily.Day(episodes=n)) if counts_only else daily.Day.from_json
+    days = {d: load(data) for d, data in stored_days.items() if d not in dirty}
     fresh: dict[date, daily.Day] = {}
     if wanted:
         first, last = wanted[0], wanted[-1]
@@ -165,5 +179,7 @@ def _days(
         bounds = [period_bounds(a, b, tz) for a, b in rollups.runs(wanted)]
         fresh = daily.build(rollups.day_rows(t, st, bounds), tz, wanted)
         days.update(fresh)
-    keep = _Keep(engine, tz.key, version, {d: v.to_json() for d, v in fresh.items()}, consumed)
+    keep = _Keep(
+        engine, tz.key, version, {d: (v.episodes, v.to_json()) for d, v in fresh.items()}, consumed
+    )
     return days, keep

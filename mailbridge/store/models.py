@@ -557,6 +557,7 @@ class ReportDay(Base):
 
     tz: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    episodes: Mapped[int] = mapped_column(Integer)  # also in data: read alone for a count
     data: Mapped[str] = mapped_column(Text)
 
 

@@ -74,6 +74,16 @@ def stored_days(t: Session, tz: str, first: date, last: date) -> dict[date, str]
     return {day: data for day, data in rows}
 
 
+def stored_counts(t: Session, tz: str, first: date, last: date) -> dict[date, int]:
+    """The episodes of each stored day of ``first``..``last``, without the rest of the day."""
+    rows = t.execute(
+        select(ReportDay.day, ReportDay.episodes).where(
+            ReportDay.tz == tz, ReportDay.day >= first, ReportDay.day <= last
+        )
+    )
+    return {day: int(n) for day, n in rows}
+
+
 def marks(t: Session) -> list[tuple[int, datetime | None]]:
     """Every mark not yet consumed: (id, start of the changed episode)."""
     return [(int(i), at) for i, at in t.execute(select(ReportMark.id, ReportMark.at))]
@@ -84,10 +94,11 @@ def write_days(
     *,
     tz: str,
     version: int,
-    days: dict[date, str],
+    days: dict[date, tuple[int, str]],
     consumed: Sequence[int],
 ) -> bool:
-    """Store ``days`` and delete the ``consumed`` marks, if no report wrote since ``version``.
+    """Store ``days`` (episodes, data) and delete the ``consumed`` marks, unless a report
+    wrote since ``version``.
 
     Returns whether it wrote. A report that finds the version moved leaves everything as it is:
     its figures are still right, only its work is not kept.
@@ -113,16 +124,18 @@ def write_days(
             else t.scalars(select(ReportDay.day).where(ReportDay.tz == tz))
         )
         fresh = [
-            {"tz": tz, "day": d, "data": data} for d, data in days.items() if d not in existing
+            {"tz": tz, "day": d, "episodes": n, "data": data}
+            for d, (n, data) in days.items()
+            if d not in existing
         ]
         if fresh:
             t.execute(insert(ReportDay), fresh)
-        for d, data in days.items():
+        for d, (n, data) in days.items():
             if d in existing:
                 t.execute(
                     update(ReportDay)
                     .where(ReportDay.tz == tz, ReportDay.day == d)
-                    .values(data=data)
+                    .values(episodes=n, data=data)
                 )
         ids = list(consumed)
         for i in range(0, len(ids), DELETE_CHUNK):

@@ -119,6 +119,7 @@ def upgrade() -> None:
         "report_days",
         sa.Column("tz", sa.String(length=64), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("episodes", sa.Integer(), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("tz", "day", name=op.f("pk_report_days")),
     )
