@@ -253,4 +253,12 @@ def generate(engine: Engine, n: int, seed: int = 7) -> dict[str, int]:
             for m in failed
         ),
     )
+    if engine.dialect.name == "postgresql":
+        # The ids above were given, so the sequences never moved: later inserts would collide.
+        with engine.begin() as conn:
+            for table in ("placements", "episodes", "alerts", "inbound_messages"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
     return counts
