@@ -37,7 +37,7 @@ from mailbridge.reports.figures import (
 )
 from mailbridge.routing.authorities import Authorities
 from mailbridge.store import figures as stored
-from mailbridge.store import rollups, tx
+from mailbridge.store import reporting, rollups, tx
 
 __all__ = [
     "ACK_ROLES",
@@ -74,15 +74,15 @@ def compute(
     period = make_period(start, end, tz)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     authorities = authorities or Authorities()
-    with stored.snapshot(engine) as t:
+    with reporting.snapshot(engine) as t:
         if recompute:
             return stored.full_scan(t, period=period, tz=tz, now=now, authorities=authorities)
         days, kept = _days(engine, t, tz, start, end, now=now)
-        st = stored.sql_time(t, tz, start, end, now)
+        st = reporting.sql_time(t, tz, start, end, now)
         children, placements = rollups.directory(t, st)
         live = daily.Live(
-            missing_now=stored.missing_now(t, now),
-            failed=stored.failed(t, period),
+            missing_now=reporting.missing_now(t, now),
+            failed=reporting.failed(t, period),
             children=children,
             placements=placements,
         )
@@ -104,7 +104,7 @@ def count_episodes(
     """``Figures.episodes`` alone, for another period (the headline's "last period"): the same
     definition, an episode belongs to the period in which it starts (void ones aside)."""
     make_period(start, end, tz)
-    with stored.snapshot(engine) as t:
+    with reporting.snapshot(engine) as t:
         if recompute:
             return stored.count_episodes(t, *period_bounds(start, end, tz))
         now = datetime.now(UTC)
@@ -175,7 +175,7 @@ def _days(
     fresh: dict[date, daily.Day] = {}
     if wanted:
         first, last = wanted[0], wanted[-1]
-        st = stored.sql_time(t, tz, first, last, now)
+        st = reporting.sql_time(t, tz, first, last, now)
         bounds = [period_bounds(a, b, tz) for a, b in rollups.runs(wanted)]
         fresh = daily.build(rollups.day_rows(t, st, bounds), tz, wanted)
         days.update(fresh)

@@ -1,4 +1,4 @@
-"""The report's figures by a full scan of the period, and the figures no rollup can keep.
+"""The report's figures by a full scan of the period: the reference for the daily rollups.
 
 Moved here from ``reports/stats.py`` (only ``store/`` talks to the database). The full scan is
 the reference: ``reports/stats.compute(recompute=True)`` runs it, and the integration tests
@@ -8,15 +8,13 @@ Each figure is a GROUP BY or a conditional sum, worked out by the database over 
 of the period's episodes; Python only reshapes the few aggregate rows that come back. One code
 path on SQLite and PostgreSQL (``sqltime`` hides the two date dialects).
 
-Two figures belong to no day of the period and are read live by both paths: who is missing
-``now`` (:func:`missing_now`) and the inbound messages that failed (:func:`failed`).
+The read snapshot, and the figures that belong to no day of the period (who is missing now,
+the failed messages), are in ``store/reporting.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -31,14 +29,13 @@ from sqlalchemy import (
     case,
     cast,
     distinct,
-    exists,
     func,
     insert,
     or_,
     select,
     true,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -53,7 +50,6 @@ from mailbridge.reports.figures import (
     UNMATCHED_METHODS,
     VOID,
     AckRole,
-    Failed,
     Figures,
     Interviews,
     Period,
@@ -67,57 +63,27 @@ from mailbridge.reports.figures import (
     spread,
 )
 from mailbridge.routing.authorities import Authorities
-from mailbridge.store import db
+from mailbridge.store import reporting
 from mailbridge.store.models import (
-    FAILED,
     Acknowledgement,
     Alert,
-    AuditEntry,
     BigId,
     Child,
     DueAction,
     Episode,
-    InboundMessage,
     Interview,
     Placement,
     UTCDateTime,
 )
+from mailbridge.store.reporting import count_if as _count_if
 from mailbridge.store.sqltime import SqlTime
-
-
-@contextmanager
-def snapshot(engine: Engine) -> Iterator[Session]:
-    """One snapshot for every figure, never committed.
-
-    On SQLite a deferred BEGIN, so intake is not held up; PostgreSQL's default READ COMMITTED
-    would give each statement its own snapshot, so REPEATABLE READ. The temporary tables of a
-    full scan are made in this transaction: the rollback removes them, on both databases, and
-    leaves the pooled connection clean even after an error.
-    """
-    options: dict[str, Any] = {db.READ_ONLY: True}
-    if engine.dialect.name == "postgresql":
-        options["isolation_level"] = "REPEATABLE READ"
-    with engine.connect().execution_options(**options) as conn:
-        if conn.dialect.name == "sqlite":
-            _sqlite_for_reading(conn)
-        try:
-            with Session(bind=conn) as session:
-                yield session
-        finally:
-            conn.rollback()
-
-
-def sql_time(t: Session, tz: Any, first: date, last: date, now: datetime) -> SqlTime:
-    """The date arithmetic for starts from ``first`` and returns and deadlines up to ``now``."""
-    last = max(last, now.date()) + timedelta(days=40)
-    return SqlTime(t.get_bind().dialect.name, tz, first - timedelta(days=2), last)
 
 
 def full_scan(
     t: Session, *, period: Period, tz: Any, now: datetime, authorities: Authorities
 ) -> Figures:
     """Every figure of ``period`` as of ``now``, from the episodes themselves."""
-    st = sql_time(t, tz, period.start, period.end, now)
+    st = reporting.sql_time(t, tz, period.start, period.end, now)
     return _Query(t.connection(), st, period, now).figures(authorities)
 
 
@@ -129,16 +95,6 @@ def count_episodes(t: Session, lo: datetime, hi: datetime) -> int:
         select(func.count(Episode.id)).where(begins >= lo, begins < hi, Episode.status != VOID)
     ).scalar()
     return int(found or 0)
-
-
-def _sqlite_for_reading(conn: Connection) -> None:
-    """Temporary tables in memory, and the file read through mmap; before BEGIN, as SQLite asks.
-
-    Set on this pooled connection for good: harmless for the writers that may reuse it.
-    """
-    raw: Any = conn.connection.dbapi_connection
-    raw.execute("PRAGMA temp_store=MEMORY")
-    raw.execute("PRAGMA mmap_size=268435456")
 
 
 def percentiles(
@@ -178,10 +134,6 @@ def percentiles(
 def _spread(found: tuple[int, list[float | None]]) -> Spread:
     n, (median, p90) = found
     return spread(n, median, p90)
-
-
-def _count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
 _TEMP = MetaData()
@@ -369,7 +321,7 @@ class _Query:
         esc, escalated = self._escalations()
         interviews, with_reasons = self._interviews()
         ages, placements = self._who(episodes)
-        now_children, now_unmatched = missing_now(self.conn, self.now)
+        now_children, now_unmatched = reporting.missing_now(self.conn, self.now)
         repeat, more = self._repeat_children()
         out_of_area, by_host = self._placed(authorities)
         return Figures(
@@ -401,7 +353,7 @@ class _Query:
             escalations=esc,
             episodes_escalated=escalated,
             unmatched=Unmatched(unmatched, later, unmatched - later),
-            failed=failed(self.conn, self.period),
+            failed=reporting.failed(self.conn, self.period),
             repeat_children=repeat,
             repeat_children_more=more,
             out_of_area=out_of_area,
@@ -585,46 +537,3 @@ class _Query:
         ).one()
         *by_kind, escalated = (int(x) for x in row)
         return {ESCALATIONS[kind]: n for kind, n in zip(kinds, by_kind, strict=True)}, escalated
-
-
-def missing_now(conn: Connection | Session, now: datetime) -> tuple[int, int]:
-    """Children (distinct) and unmatched episodes open at ``now``, whenever they started:
-    opened by then and not returned by then, void ones aside."""
-    open_now = and_(
-        Episode.status != VOID,
-        Episode.opened_at <= now,
-        or_(Episode.returned_at.is_(None), Episode.returned_at > now),
-    )
-    # In the aggregates, not the WHERE: a range on opened_at would lead SQLite through its
-    # index row by row, when nearly every row matches and a plain scan is ten times faster.
-    row = conn.execute(
-        select(
-            func.count(distinct(case((open_now, Episode.child_id), else_=None))),
-            _count_if(and_(open_now, Episode.child_id.is_(None))),
-        )
-    ).one()
-    return int(row[0]), int(row[1])
-
-
-def failed(conn: Connection | Session, period: Period) -> Failed:
-    """Inbound messages received in the period that ended ``failed`` at least once."""
-    m = InboundMessage
-    failed_once = exists().where(
-        AuditEntry.entity == "message",
-        AuditEntry.entity_id == cast(m.id, String),
-        AuditEntry.action == FAILED,
-    )
-    row = conn.execute(
-        select(
-            func.count(),
-            _count_if(m.status == FAILED),
-            _count_if(m.status == "processed"),
-            _count_if(m.status == "ignored"),
-            _count_if(m.status == "pending"),
-        ).where(
-            m.received_at >= period.start_utc,
-            m.received_at < period.end_utc,
-            or_(m.status == FAILED, failed_once),
-        )
-    ).one()
-    return Failed(*(int(x) for x in row))
