@@ -24,12 +24,14 @@ and its write replaces them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -48,6 +50,8 @@ from mailbridge.store.models import (
     ReportMark,
 )
 from mailbridge.store.sqltime import SqlTime
+
+log = logging.getLogger(__name__)
 
 STATE_ID = 1
 # Days per statement when rolling up: a bound per run of consecutive days, so a handful of
@@ -101,8 +105,24 @@ def write_days(
     wrote since ``version``.
 
     Returns whether it wrote. A report that finds the version moved leaves everything as it is:
-    its figures are still right, only its work is not kept.
+    its figures are still right, only its work is not kept; so does one that cannot write (a
+    store it may only read, a lock it waited too long for), with a warning in the log.
     """
+    try:
+        return _write_days(engine, tz=tz, version=version, days=days, consumed=consumed)
+    except SQLAlchemyError as exc:
+        log.warning("report: the rolled-up days were not kept (%s)", type(exc).__name__)
+        return False
+
+
+def _write_days(
+    engine: Engine,
+    *,
+    tz: str,
+    version: int,
+    days: dict[date, tuple[int, str]],
+    consumed: Sequence[int],
+) -> bool:
     with Session(engine) as t, t.begin():
         t.execute(
             sql.insert_ignore(t, ReportDaysState, key=["id"]).values(id=STATE_ID, tz=tz, version=0)
