@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import Engine, select
 
 from mailbridge.errors import MailbridgeError
 from mailbridge.reports import stats
@@ -27,21 +26,25 @@ from mailbridge.resources import resource_path
 from mailbridge.routing.authorities import Authorities
 from mailbridge.routing.reason_codes import DEFAULT_REASON_CODES
 from mailbridge.settings.config import Settings, load_authorities_file, load_routing_file
-from mailbridge.store.models import Child
+from mailbridge.store import rollups, tx
 
 CSV_COLUMNS = ("section", "figure", "value")
 
 
 def build_report(
-    engine: Engine,
+    engine: tx.Engine,
     settings: Settings,
     start: date,
     end: date,
     *,
     names: bool = False,
     now: datetime | None = None,
+    recompute: bool = False,
 ) -> Report:
-    """The figures for the local dates ``start``..``end`` (inclusive) as of ``now``."""
+    """The figures for the local dates ``start``..``end`` (inclusive) as of ``now``.
+
+    ``recompute``: by a full scan of the period instead of its daily rollups (``stats``).
+    """
     figures = stats.compute(
         engine,
         start=start,
@@ -49,6 +52,7 @@ def build_report(
         tz=settings.tz,
         now=now,
         authorities=_authorities(settings),
+        recompute=recompute,
     )
     figures = dataclasses.replace(
         figures, repeat_children=_identify(engine, figures.repeat_children, names=names)
@@ -60,27 +64,21 @@ def build_report(
         start=start - timedelta(days=days),
         end=start - timedelta(days=1),
         tz=settings.tz,
+        recompute=recompute,
     )
     return Report(
         figures, names=names, reason_labels=_reason_labels(settings), previous_episodes=before
     )
 
 
-def _identify(engine: Engine, children: list[RepeatChild], *, names: bool) -> list[RepeatChild]:
+def _identify(engine: tx.Engine, children: list[RepeatChild], *, names: bool) -> list[RepeatChild]:
     if not names:
         return [
             RepeatChild(f"Child {i}", c.episodes, None, None) for i, c in enumerate(children, 1)
         ]
     ids = [c.child_id for c in children if c.child_id]
-    with engine.connect() as conn:
-        known = {
-            cid: f"{first} {last}"
-            for cid, first, last in conn.execute(
-                select(Child.child_id, Child.first_name, Child.last_name).where(
-                    Child.child_id.in_(ids)
-                )
-            )
-        }
+    with tx.read(engine) as t:
+        known = rollups.child_names(t, ids)
     out = []
     for c in children:
         name = known.get(c.child_id or "")

@@ -1,760 +1,185 @@
-"""The figures for a period, each computed by the database with SQL aggregates.
+"""The figures for a period: from the daily rollups, or by a full scan when asked.
 
-One code path on SQLite and PostgreSQL (``sqltime`` hides the two date dialects). Python only
-reshapes the few aggregate rows that come back; it never walks episodes. docs/report.md
-defines every figure; the definitions in the docstrings here are the same.
+docs/report.md defines every figure; ``reports/figures.py`` holds their shapes. By default a
+report reads the period's stored days (``store/rollups.py``), recomputes in the same snapshot
+only the days that changed since they were stored (marked by database triggers in the
+transaction of each change) or were never stored, and adds up the days (``reports/daily.py``):
+a ten-year report reads about 3,650 day rows instead of every episode, alert and interview.
+Then, in a short write transaction, it keeps the days it recomputed.
 
-The period: ``start`` and ``end`` are local dates in ``service.timezone``, both inclusive. An
-episode belongs to the period when it **starts** in it, where its start is
-``coalesce(last_seen_at, opened_at)`` (when the child was last seen, else when we heard). An
-episode that starts in the period and ends after it (or has not ended) is counted; it has a
-duration if it had returned by ``now``, else it is "still missing".
+``recompute=True`` is the full scan of the episodes (``store/figures.py``), the reference the
+rollups are tested against; it changes nothing stored.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Engine,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    and_,
-    case,
-    cast,
-    distinct,
-    exists,
-    func,
-    insert,
-    or_,
-    select,
-    true,
+from mailbridge.reports import daily
+from mailbridge.reports.figures import (
+    ACK_ROLES,
+    AGE_BANDS,
+    DURATION_BANDS,
+    ESCALATIONS,
+    INTERVIEW_STATUSES,
+    WEEKDAYS,
+    AckRole,
+    Failed,
+    Figures,
+    Interviews,
+    Period,
+    RepeatChild,
+    Spread,
+    Unmatched,
+    make_period,
+    period_bounds,
 )
-from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
-
 from mailbridge.routing.authorities import Authorities
-from mailbridge.store import db
-from mailbridge.store.models import (
-    FAILED,
-    Acknowledgement,
-    Alert,
-    AuditEntry,
-    BigId,
-    Child,
-    DueAction,
-    Episode,
-    InboundMessage,
-    Interview,
-    Placement,
-    UTCDateTime,
-)
-from mailbridge.store.sqltime import SqlTime
+from mailbridge.store import figures as stored
+from mailbridge.store import reporting, rollups, tx
 
-HOUR = 3600.0
-DAY = 86400.0
-DURATION_BANDS = ("< 24 h", "1–2 days", "2–7 days", "> 7 days")
-AGE_BANDS = ("under 10", "10–15", "16+", "unknown DOB", "unmatched")
-INTERVIEW_STATUSES = ("due", "offered", "accepted", "declined", "completed")
-ESCALATIONS = {"escalate_team_manager": "esc1", "escalate_duty": "esc2"}
-# The roles asked to acknowledge an alert: the allocated social worker, and those the escalation
-# goes to when nobody does (team manager, then duty or the EDT). Others (IRO, apprentice) are
-# told for information; receipts, the fallback address and interviewers are not staff alerts.
-ACK_ROLES = ("social_worker", "team_manager", "duty", "edt")
-# How a report that matched no child was first recorded (reading/match.py).
-UNMATCHED_METHODS = ("none", "ambiguous")
-VOID = "void"  # docs/casework.md: void episodes are in no figure
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-@dataclass(frozen=True)
-class Period:
-    start: date  # local, inclusive
-    end: date  # local, inclusive
-    timezone: str
-    start_utc: datetime  # local midnight at the start of ``start``
-    end_utc: datetime  # local midnight after ``end`` (exclusive)
-
-
-@dataclass(frozen=True)
-class Spread:
-    """Median and 90th percentile (linear interpolation, as ``percentile_cont``), in hours."""
-
-    count: int
-    median_hours: float | None
-    p90_hours: float | None
-
-
-@dataclass(frozen=True)
-class Interviews:
-    """Return home interviews owed for the period's episodes, by their current status."""
-
-    owed: int
-    by_status: dict[str, int]  # INTERVIEW_STATUSES, current status of each interview
-    offered: int  # ever offered: offered + accepted + declined + completed
-    completed_in_time: int  # completed, held on or before the local date of due_at
-    completed_late: int  # completed, held after it
-    completed_undated: int  # completed with no date held
-    overdue_open: int  # due/offered/accepted, past due_at at report time
-
-
-@dataclass(frozen=True)
-class AckRole:
-    role: str
-    alerted: int  # episodes with at least one alert to this role
-    acknowledged: int  # of them, acknowledged by someone in this role
-    time_to_ack: Spread  # first acknowledgement minus first alert to the role
-
-
-@dataclass(frozen=True)
-class Unmatched:
-    """Episodes of the period first recorded with no child, and what became of them."""
-
-    reported: int  # match_method none/ambiguous, or child_id NULL now
-    matched_later: int  # of them, with a child_id now
-    still_unmatched: int  # of them, child_id still NULL
-
-
-@dataclass(frozen=True)
-class Failed:
-    """Inbound messages received in the period that ended ``failed`` at least once."""
-
-    failed: int
-    still_failed: int  # status failed now
-    reprocessed_processed: int  # reprocessed, now processed
-    reprocessed_ignored: int  # reprocessed, now ignored
-    pending: int  # reprocessed, waiting for the worker
-
-
-@dataclass(frozen=True)
-class RepeatChild:
-    """A child with 2+ episodes. ``label`` is what reports show (a pseudonym unless names)."""
-
-    label: str
-    episodes: int
-    child_id: str | None
-    name: str | None
-
-
-@dataclass(frozen=True)
-class Figures:
-    period: Period
-    generated_at: datetime
-    episodes: int
-    children: int  # distinct matched children
-    episodes_per_child: float | None  # matched episodes / children
-    children_2plus: int
-    children_3plus: int
-    missing_now_children: int  # distinct children with an episode open at ``generated_at``
-    missing_now_unmatched: int  # open unmatched episodes then
-    returned: int
-    still_missing: int
-    duration_bands: dict[str, int]
-    duration_invalid: int  # returned before the start: a data error, not in bands or median
-    duration: Spread
-    by_age_band: dict[str, int]
-    by_placement: list[tuple[str, str, int]]  # (placement, type, episodes), most first
-    by_placement_type: dict[str, int]
-    by_hour: list[int]  # local hour of start, 0..23
-    by_weekday: list[int]  # local day of start, Monday first
-    by_month: list[tuple[str, int]]  # local month of start, every month of the period
-    police_reference: int
-    interviews: Interviews
-    reasons: list[tuple[str, int]]  # reason code, interviews citing it; most first
-    interviews_with_reasons: int
-    acks: list[AckRole]
-    escalations: dict[str, int]  # esc1 / esc2 done
-    episodes_escalated: int
-    unmatched: Unmatched
-    failed: Failed
-    repeat_children: list[RepeatChild]  # 2+ episodes, most first, at most REPEAT_LIST
-    repeat_children_more: int  # how many more are not listed
-    # Children placed in another council's area (docs/out-of-area.md), by the placement
-    # authority each episode opened under: episodes out of area, and per host authority
-    # (label, episodes), most first. An authority the file does not know counts as out of area.
-    out_of_area: int = 0
-    by_host_authority: list[tuple[str, int]] = field(default_factory=list)
-
-
-REPEAT_LIST = 20
-
-
-def period_bounds(start: date, end: date, tz: Any) -> tuple[datetime, datetime]:
-    """Local midnight to local midnight, in UTC: a day is 23 or 25 hours on a clock change."""
-    lo = datetime.combine(start, time(), tz).astimezone(UTC)
-    hi = datetime.combine(end + timedelta(days=1), time(), tz).astimezone(UTC)
-    return lo, hi
-
-
-def count_episodes(engine: Engine, *, start: date, end: date, tz: Any) -> int:
-    """``Figures.episodes`` alone, for another period (the headline's "last period"): the same
-    definition, an episode belongs to the period in which it starts."""
-    lo, hi = period_bounds(start, end, tz)
-    begins = func.coalesce(Episode.last_seen_at, Episode.opened_at)
-    with engine.connect().execution_options(**{db.READ_ONLY: True}) as conn:
-        found = conn.execute(
-            select(func.count(Episode.id)).where(begins >= lo, begins < hi)
-        ).scalar()
-    return int(found or 0)
+__all__ = [
+    "ACK_ROLES",
+    "AGE_BANDS",
+    "DURATION_BANDS",
+    "ESCALATIONS",
+    "INTERVIEW_STATUSES",
+    "WEEKDAYS",
+    "AckRole",
+    "Failed",
+    "Figures",
+    "Interviews",
+    "Period",
+    "RepeatChild",
+    "Spread",
+    "Unmatched",
+    "compute",
+    "count_episodes",
+    "period_bounds",
+]
 
 
 def compute(
-    engine: Engine,
+    engine: tx.Engine,
     *,
     start: date,
     end: date,
     tz: Any,
     now: datetime | None = None,
     authorities: Authorities | None = None,
+    recompute: bool = False,
 ) -> Figures:
     """Every figure for the local dates ``start``..``end`` (inclusive), as of ``now``."""
-    if end < start:
-        raise ValueError(f"the period ends ({end}) before it starts ({start})")
+    period = make_period(start, end, tz)
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    lo, hi = period_bounds(start, end, tz)
-    period = Period(start, end, tz.key, lo, hi)
-    # Offsets for SQLite: the period, plus returns and interview deadlines up to now.
-    last = max(end, now.date()) + timedelta(days=40)
-    st = SqlTime(engine.dialect.name, tz, start - timedelta(days=2), last)
-    # One snapshot for every figure; on SQLite a deferred BEGIN, so intake is not held up.
-    # PostgreSQL's default READ COMMITTED would give each statement its own snapshot.
-    options: dict[str, Any] = {db.READ_ONLY: True}
-    if engine.dialect.name == "postgresql":
-        options["isolation_level"] = "REPEATABLE READ"
-    with engine.connect().execution_options(**options) as conn:
-        if conn.dialect.name == "sqlite":
-            _sqlite_for_reading(conn)
-        try:
-            return _Query(conn, st, period, now).figures(authorities or Authorities())
-        finally:
-            # The temporary tables were made in this transaction: the rollback removes them, on
-            # both databases, and leaves the pooled connection clean even after an error.
-            conn.rollback()
-
-
-def _sqlite_for_reading(conn: Connection) -> None:
-    """Temporary tables in memory, and the file read through mmap; before BEGIN, as SQLite asks.
-
-    Set on this pooled connection for good: harmless for the writers that may reuse it.
-    """
-    raw: Any = conn.connection.dbapi_connection
-    raw.execute("PRAGMA temp_store=MEMORY")
-    raw.execute("PRAGMA mmap_size=268435456")
-
-
-def percentiles(
-    conn: Connection,
-    value: ColumnElement[Any],
-    where: ColumnElement[bool],
-    n: int,
-    fractions: tuple[tuple[int, int], ...] = ((1, 2), (9, 10)),
-) -> tuple[int, list[float | None]]:
-    """Percentiles of ``value`` over the ``n`` rows that match ``where`` (linear interpolation).
-
-    ``percentile_cont``'s rule: position p * (n - 1), zero-based. Each percentile is one
-    ``ORDER BY value LIMIT 2 OFFSET k``: with an index on ``value`` for these rows (the report
-    makes one on each temporary table), the database walks k index entries and returns the one
-    or two values the percentile falls between, instead of numbering every row with a window
-    function. ``fractions`` are (a, b) for p = a / b, so the positions stay integers.
-    """
-    results: list[float | None] = []
-    for a, b in fractions:
-        if n == 0:
-            results.append(None)
-            continue
-        lower, rest = divmod((n - 1) * a, b)
-        got = [
-            float(x)
-            for x in conn.execute(
-                select(value).where(where).order_by(value).limit(2 if rest else 1).offset(lower)
-            ).scalars()
-        ]
-        x = got[0]
-        if rest:
-            x += (got[1] - x) * rest / b
-        results.append(x)
-    return n, results
-
-
-def _spread(found: tuple[int, list[float | None]]) -> Spread:
-    n, (median, p90) = found
-    return Spread(
-        n,
-        None if median is None else median / HOUR,
-        None if p90 is None else p90 / HOUR,
-    )
-
-
-def _most_first(row: tuple[Any, ...]) -> tuple[int, tuple[Any, ...]]:
-    return -row[-1], row[:-1]
-
-
-def _count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
-
-
-_TEMP = MetaData()
-# The period's episodes with what every figure needs, computed once (local times included).
-_EP = Table(
-    "mb_report_ep",
-    _TEMP,
-    Column("id", BigId, primary_key=True, autoincrement=False),
-    Column("child_id", String(40)),
-    Column("first_unmatched", Integer),
-    Column("police", Integer),
-    Column("returned", Integer),
-    Column("secs", Float),
-    Column("start", UTCDateTime),
-    Column("local", BigInteger),  # local seconds of the start (sqltime)
-    Column("ymd", Integer),  # local date of the start, YYYYMMDD
-    prefixes=["TEMPORARY"],
-)
-# The valid durations (returned, not before the start), in seconds.
-_DUR = Table("mb_report_dur", _TEMP, Column("secs", Float), prefixes=["TEMPORARY"])
-# The period's matched children: episodes and first start, for the repeat and placement figures.
-_CHILD = Table(
-    "mb_report_child",
-    _TEMP,
-    Column("child_id", String(40), primary_key=True),
-    Column("n", Integer),
-    Column("first", UTCDateTime),
-    Column("dob", Integer),  # date of birth, YYYYMMDD
-    Column("placement_id", BigId),
-    prefixes=["TEMPORARY"],
-    # SQLite: the age figure looks children up by child_id, in one tree instead of two.
-    sqlite_with_rowid=False,
-)
-# Seconds from the first alert to the first acknowledgement, per acknowledged episode and role.
-_ACKED = Table(
-    "mb_report_acked",
-    _TEMP,
-    Column("role", String(40)),
-    Column("wait", Float),
-    prefixes=["TEMPORARY"],
-)
-
-
-class _Query:
-    """The queries of one report, over temporary tables of the period's episodes.
-
-    Each figure is a GROUP BY or a conditional sum over ``mb_report_ep``, which holds the
-    period's episodes with their start in local seconds (see ``sqltime``) worked out once per
-    episode instead of once per query. Indexes on the temporary tables are made after they are
-    filled (one sort, not 100,000 inserts into a tree); the percentiles read them.
-    """
-
-    def __init__(self, conn: Connection, st: SqlTime, period: Period, now: datetime) -> None:
-        self.conn = conn
-        self.st = st
-        self.period = period
-        self.now = now
-        self.ep = _EP
-        self._fill_episodes()
-        self._fill_children()
-        self._fill_acked()
-
-    def _fill_episodes(self) -> None:
-        st, now = self.st, self.now
-        start = func.coalesce(Episode.last_seen_at, Episode.opened_at)
-        returned = and_(Episode.returned_at.is_not(None), Episode.returned_at <= now)
-        source = select(
-            Episode.id,
-            Episode.child_id,
-            case(
-                (
-                    or_(Episode.match_method.in_(UNMATCHED_METHODS), Episode.child_id.is_(None)),
-                    1,
-                ),
-                else_=0,
-            ),
-            case(
-                (and_(Episode.police_reference.is_not(None), Episode.police_reference != ""), 1),
-                else_=0,
-            ),
-            case((returned, 1), else_=0),
-            case((returned, st.seconds(Episode.returned_at) - st.seconds(start)), else_=None),
-            start,
-            st.local_seconds(start),
-            st.local_ymd(start),
-        ).where(
-            start >= self.period.start_utc,
-            start < self.period.end_utc,
-            # A void episode was never a missing episode (docs/casework.md): in no figure.
-            Episode.status != VOID,
-        )
-        _EP.create(self.conn)
-        self.conn.execute(insert(_EP).from_select([c.name for c in _EP.columns], source))
-        self._analyze(_EP)
-        # The valid durations, indexed for the percentiles. A table of their own: an index on
-        # mb_report_ep would be scanned in its order by the joins, jumping about the joined
-        # tables instead of reading them in episode order.
-        ep = _EP
-        valid = select(ep.c.secs).where(ep.c.returned == 1, ep.c.secs >= 0)
-        _DUR.create(self.conn)
-        self.conn.execute(insert(_DUR).from_select(["secs"], valid))
-        self.conn.exec_driver_sql(f"CREATE INDEX {_DUR.name}_secs ON {_DUR.name} (secs)")
-
-    def _fill_children(self) -> None:
-        """One GROUP BY child, with the child's birth date and placement (read per child).
-
-        The ages and placements then join this table, not ``children``: the directory is
-        read once per child, not once per episode.
-        """
-        ep = self.ep
-        per = (
-            select(ep.c.child_id, func.count().label("n"), func.min(ep.c.start).label("first"))
-            .where(ep.c.child_id.is_not(None))
-            .group_by(ep.c.child_id)
-            .subquery()
-        )
-        source = select(
-            per.c.child_id,
-            per.c.n,
-            per.c.first,
-            self.st.date_ymd(Child.date_of_birth),
-            Child.placement_id,
-        ).outerjoin(Child, Child.child_id == per.c.child_id)
-        _CHILD.create(self.conn)
-        columns = ["child_id", "n", "first", "dob", "placement_id"]
-        self.conn.execute(insert(_CHILD).from_select(columns, source))
-        self._analyze(_CHILD)
-
-    def _fill_acked(self) -> None:
-        """First alert to first acknowledgement, only for the pairs with an acknowledgement.
-
-        The acknowledgements (one per episode and role at most, fewer than the alerts) lead:
-        each finds its first alert through the alerts' episode index, instead of a GROUP BY
-        over every alert of the period.
-        """
-        ep, st = self.ep, self.st
-        ack = Acknowledgement
-        acked = (
-            select(ack.episode_id, ack.role, func.min(ack.at).label("at"))
-            .join(ep, ep.c.id == ack.episode_id)
-            .where(ack.role.in_(ACK_ROLES))
-            .group_by(ack.episode_id, ack.role)
-            .subquery()
-        )
-        source = (
-            select(acked.c.role, st.seconds(acked.c.at) - st.seconds(func.min(Alert.created_at)))
-            .select_from(acked)
-            .join(Alert, and_(Alert.episode_id == acked.c.episode_id, Alert.role == acked.c.role))
-            .group_by(acked.c.episode_id, acked.c.role, acked.c.at)
-        )
-        _ACKED.create(self.conn)
-        self.conn.execute(insert(_ACKED).from_select(["role", "wait"], source))
-        name = _ACKED.name
-        self.conn.exec_driver_sql(f"CREATE INDEX {name}_wait ON {name} (role, wait)")
-        self._analyze(_ACKED)
-
-    def _analyze(self, table: Table) -> None:
-        """PostgreSQL plans joins on a temporary table blind until it has statistics."""
-        if self.st.postgres:
-            self.conn.exec_driver_sql(f"ANALYZE {table.name}")
-
-    def figures(self, authorities: Authorities) -> Figures:
-        ep = self.ep
-        returned = ep.c.returned == 1
-        secs = ep.c.secs
-        first_unmatched = ep.c.first_unmatched == 1
-        row = self.conn.execute(
-            select(
-                func.count(),
-                _count_if(returned),
-                _count_if(and_(returned, secs < 0)),
-                _count_if(and_(returned, secs >= 0, secs < DAY)),
-                _count_if(and_(returned, secs >= DAY, secs < 2 * DAY)),
-                _count_if(and_(returned, secs >= 2 * DAY, secs < 7 * DAY)),
-                _count_if(and_(returned, secs >= 7 * DAY)),
-                func.coalesce(func.sum(ep.c.police), 0),
-                _count_if(first_unmatched),
-                _count_if(and_(first_unmatched, ep.c.child_id.is_not(None))),
-            ).select_from(ep)
-        ).one()
-        episodes, n_returned, invalid, *bands, police, unmatched, later = (int(x) for x in row)
-        duration = _spread(percentiles(self.conn, _DUR.c.secs, true(), n_returned - invalid))
-        children, matched, two, three = self._repeat()
-        hours, weekdays = self._clock()
-        esc, escalated = self._escalations()
-        interviews, with_reasons = self._interviews()
-        ages, placements = self._who(episodes)
-        by_type: dict[str, int] = {}
-        for _name, kind, n in placements:
-            by_type[kind] = by_type.get(kind, 0) + n
-        now_children, now_unmatched = self._missing_now()
-        repeat, more = self._repeat_children()
-        out_of_area, by_host = self._placed(authorities)
-        return Figures(
-            period=self.period,
-            generated_at=self.now,
-            episodes=episodes,
+    authorities = authorities or Authorities()
+    with reporting.snapshot(engine) as t:
+        if recompute:
+            return stored.full_scan(t, period=period, tz=tz, now=now, authorities=authorities)
+        days, kept = _days(engine, t, tz, start, end, now=now)
+        st = reporting.sql_time(t, tz, start, end, now)
+        children, placements = rollups.directory(t, st)
+        live = daily.Live(
+            missing_now=reporting.missing_now(t, now),
+            failed=reporting.failed(t, period),
             children=children,
-            episodes_per_child=round(matched / children, 2) if children else None,
-            children_2plus=two,
-            children_3plus=three,
-            missing_now_children=now_children,
-            missing_now_unmatched=now_unmatched,
-            returned=n_returned,
-            still_missing=episodes - n_returned,
-            duration_bands=dict(zip(DURATION_BANDS, bands, strict=True)),
-            duration_invalid=invalid,
-            duration=duration,
-            by_age_band=ages,
-            by_placement=placements,
-            by_placement_type=dict(sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))),
-            by_hour=hours,
-            by_weekday=weekdays,
-            by_month=self._months(),
-            police_reference=police,
-            interviews=interviews,
-            reasons=self._reasons(),
-            interviews_with_reasons=with_reasons,
-            acks=self._acks(),
-            escalations=esc,
-            episodes_escalated=escalated,
-            unmatched=Unmatched(unmatched, later, unmatched - later),
-            failed=self._failed(),
-            repeat_children=repeat,
-            repeat_children_more=more,
-            out_of_area=out_of_area,
-            by_host_authority=by_host,
+            placements=placements,
+        )
+        figures = daily.merge(
+            days,
+            period=period,
+            now=now,
+            live=live,
+            authorities=authorities,
+            first_starts=lambda ids: rollups.first_starts(t, ids, period.start_utc, period.end_utc),
+        )
+    kept()
+    return figures
+
+
+def count_episodes(
+    engine: tx.Engine, *, start: date, end: date, tz: Any, recompute: bool = False
+) -> int:
+    """``Figures.episodes`` alone, for another period (the headline's "last period"): the same
+    definition, an episode belongs to the period in which it starts (void ones aside)."""
+    make_period(start, end, tz)
+    with reporting.snapshot(engine) as t:
+        if recompute:
+            return stored.count_episodes(t, *period_bounds(start, end, tz))
+        now = datetime.now(UTC)
+        days, kept = _days(engine, t, tz, start, end, now=now, counts_only=True)
+    kept()
+    return sum(d.episodes for d in days.values())
+
+
+class _Keep:
+    """Writes the recomputed days after the snapshot is closed (``rollups.write_days``)."""
+
+    def __init__(
+        self,
+        engine: tx.Engine,
+        tz: str,
+        version: int,
+        days: dict[date, tuple[int, str]],
+        consumed: list[int],
+    ) -> None:
+        self.engine, self.tz, self.version = engine, tz, version
+        self.days, self.consumed = days, consumed
+
+    def __call__(self) -> bool:
+        if not self.days and not self.consumed:
+            return True
+        return rollups.write_days(
+            self.engine,
+            tz=self.tz,
+            version=self.version,
+            days=self.days,
+            consumed=self.consumed,
         )
 
-    def _placed(self, authorities: Authorities) -> tuple[int, list[tuple[str, int]]]:
-        """Episodes by the placement authority they opened under, out-of-area ones only."""
-        ep = self.ep
-        rows = self.conn.execute(
-            select(Episode.placement_authority, func.count())
-            .join(ep, ep.c.id == Episode.id)
-            .where(Episode.placement_authority.is_not(None))
-            .group_by(Episode.placement_authority)
-        ).all()
-        by_host: dict[str, int] = {}
-        for given, n in rows:
-            if not authorities.out_of_area(given):
-                continue
-            found = authorities.find(given)
-            label = f"{found.name} ({found.code})" if found else f"{given} (not in the file)"
-            by_host[label] = by_host.get(label, 0) + int(n)
-        ordered = sorted(by_host.items(), key=lambda kv: (-kv[1], kv[0]))
-        return sum(by_host.values()), ordered
 
-    def _repeat(self) -> tuple[int, int, int, int]:
-        per = _CHILD
-        row = self.conn.execute(
-            select(
-                func.count(),
-                func.coalesce(func.sum(per.c.n), 0),
-                _count_if(per.c.n >= 2),
-                _count_if(per.c.n >= 3),
-            )
-        ).one()
-        children, matched, two, three = (int(x) for x in row)
-        return children, matched, two, three
+def _days(
+    engine: tx.Engine,
+    t: tx.Tx,
+    tz: Any,
+    start: date,
+    end: date,
+    *,
+    now: datetime,
+    counts_only: bool = False,
+) -> tuple[dict[date, daily.Day], _Keep]:
+    """Every day of ``start``..``end``: stored ones as stored, the others worked out now.
 
-    def _repeat_children(self) -> tuple[list[RepeatChild], int]:
-        per = _CHILD
-        rows = self.conn.execute(
-            select(per.c.child_id, per.c.n, func.count().over().label("total"))
-            .where(per.c.n >= 2)
-            .order_by(per.c.n.desc(), per.c.first, per.c.child_id)
-            .limit(REPEAT_LIST)
-        ).all()
-        listed = [RepeatChild(cid, int(n), cid, None) for cid, n, _ in rows]
-        total = int(rows[0][2]) if rows else 0
-        return listed, total - len(listed)
-
-    def _missing_now(self) -> tuple[int, int]:
-        """Open at ``now``, whenever they started: opened by then and not returned by then."""
-        open_now = and_(
-            Episode.status != VOID,
-            Episode.opened_at <= self.now,
-            or_(Episode.returned_at.is_(None), Episode.returned_at > self.now),
-        )
-        # In the aggregates, not the WHERE: a range on opened_at would lead SQLite through its
-        # index row by row, when nearly every row matches and a plain scan is ten times faster.
-        row = self.conn.execute(
-            select(
-                func.count(distinct(case((open_now, Episode.child_id), else_=None))),
-                _count_if(and_(open_now, Episode.child_id.is_(None))),
-            )
-        ).one()
-        return int(row[0]), int(row[1])
-
-    def _who(self, episodes: int) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
-        """Episodes by age band at start (per episode), and by placement (per child)."""
-        ep, per = self.ep, _CHILD
-        age = (ep.c.ymd - per.c.dob) // 10000
-        dob = per.c.dob.is_not(None)
-        # Conditional sums, no GROUP BY: one pass, no sort. Unmatched episodes have no row in
-        # mb_report_child; "16+" is what is left of the episodes with a birth date.
-        row = self.conn.execute(
-            select(
-                func.count(),
-                _count_if(per.c.dob.is_(None)),
-                _count_if(and_(dob, age < 10)),
-                _count_if(and_(dob, age >= 10, age < 16)),
-            )
-            .select_from(ep)
-            .join(per, per.c.child_id == ep.c.child_id)
-        ).one()
-        matched, unknown, under_10, teens = (int(x) for x in row)
-        older = matched - unknown - under_10 - teens
-        counts = (under_10, teens, older, unknown, episodes - matched)
-        ages = dict(zip(AGE_BANDS, counts, strict=True))
-        name = case((Placement.id.is_(None), "(no placement)"), else_=Placement.name)
-        kind = case(
-            (Placement.id.is_(None), "(no placement)"),
-            (func.coalesce(Placement.placement_type, "") == "", "(type not recorded)"),
-            else_=Placement.placement_type,
-        )
-        rows = self.conn.execute(
-            select(name.label("name"), kind.label("kind"), func.sum(per.c.n))
-            .select_from(per)
-            .outerjoin(Placement, Placement.id == per.c.placement_id)
-            .group_by(name, kind)
-        ).all()
-        places = [(str(p), str(k), int(n)) for p, k, n in rows]
-        if ages["unmatched"]:
-            places.append(("(unmatched)", "(unmatched)", ages["unmatched"]))
-        # Ordered here, not by the database: collations order "(no placement)" differently.
-        return ages, sorted(places, key=_most_first)
-
-    def _clock(self) -> tuple[list[int], list[int]]:
-        ep = self.ep
-        hour = self.st.hour(ep.c.local).label("hour")
-        dow = self.st.isodow(ep.c.local).label("dow")
-        rows = self.conn.execute(select(hour, dow, func.count()).group_by(hour, dow)).all()
-        hours, days = [0] * 24, [0] * 7
-        for h, d, n in rows:
-            hours[int(h)] += int(n)
-            days[int(d) - 1] += int(n)
-        return hours, days
-
-    def _months(self) -> list[tuple[str, int]]:
-        ep = self.ep
-        month = (ep.c.ymd // 100).label("month")  # YYYYMM
-        rows = self.conn.execute(select(month, func.count()).group_by(month))
-        found = {f"{int(m) // 100:04d}-{int(m) % 100:02d}": int(n) for m, n in rows}
-        out = []
-        y, m = self.period.start.year, self.period.start.month
-        while (y, m) <= (self.period.end.year, self.period.end.month):
-            key = f"{y:04d}-{m:02d}"
-            out.append((key, found.get(key, 0)))
-            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        return out
-
-    def _interviews(self) -> tuple[Interviews, int]:
-        """The interviews by status and deadline, and how many give a reason: one pass."""
-        ep = self.ep
-        iv = Interview
-        completed = iv.status == "completed"
-        dated = and_(completed, iv.held_on.is_not(None))
-        deadline = self.st.day(self.st.local_seconds(iv.due_at))
-        in_time = and_(dated, self.st.date_day(iv.held_on) <= deadline)
-        waiting = iv.status.in_(("due", "offered", "accepted"))
-        counts = [_count_if(iv.status == s) for s in INTERVIEW_STATUSES]
-        row = self.conn.execute(
-            select(
-                func.count(),
-                *counts,
-                _count_if(in_time),
-                _count_if(dated),
-                _count_if(and_(completed, iv.held_on.is_(None))),
-                _count_if(and_(waiting, iv.due_at <= self.now)),
-                _count_if(func.json_array_length(iv.reason_codes) > 0),
-            )
-            .select_from(ep)
-            .join(iv, ep.c.id == iv.episode_id)
-        ).one()
-        owed, *rest = (int(x) for x in row)
-        by_status = dict(zip(INTERVIEW_STATUSES, rest[:5], strict=True))
-        interviews = Interviews(
-            owed=owed,
-            by_status=by_status,
-            offered=owed - by_status["due"],
-            completed_in_time=rest[5],
-            completed_late=rest[6] - rest[5],
-            completed_undated=rest[7],
-            overdue_open=rest[8],
-        )
-        return interviews, rest[9]
-
-    def _reasons(self) -> list[tuple[str, int]]:
-        ep = self.ep
-        if self.st.postgres:
-            codes = func.json_array_elements_text(Interview.reason_codes).table_valued("value")
-        else:
-            codes = func.json_each(Interview.reason_codes).table_valued("value")
-        code = cast(codes.c.value, String).label("code")
-        # One row per code cited: an outcome's codes are recorded once each (match_reason_codes).
-        rows = self.conn.execute(
-            select(code, func.count())
-            .select_from(ep)
-            .join(Interview, ep.c.id == Interview.episode_id)
-            .join(codes, true())
-            .group_by(code)
-        ).all()
-        return sorted(((str(c), int(n)) for c, n in rows), key=_most_first)
-
-    def _acks(self) -> list[AckRole]:
-        ep, k = self.ep, _ACKED
-        alerted = self.conn.execute(
-            select(Alert.role, func.count(distinct(Alert.episode_id)))
-            .join(ep, ep.c.id == Alert.episode_id)
-            .where(Alert.role.in_(ACK_ROLES))
-            .group_by(Alert.role)
-        ).all()
-        rows = self.conn.execute(select(k.c.role, func.count()).group_by(k.c.role)).all()
-        acked: dict[str, int] = {str(r): int(n) for r, n in rows}
-        out = []
-        for role, n in sorted(alerted):
-            done = acked.get(str(role), 0)
-            spread = _spread(percentiles(self.conn, k.c.wait, k.c.role == role, done))
-            out.append(AckRole(str(role), int(n), done, spread))
-        return out
-
-    def _escalations(self) -> tuple[dict[str, int], int]:
-        ep = self.ep
-        done = and_(DueAction.status == "done", DueAction.kind.in_(ESCALATIONS))
-        kinds = list(ESCALATIONS)
-        row = self.conn.execute(
-            select(
-                *(_count_if(DueAction.kind == kind) for kind in kinds),
-                func.count(distinct(DueAction.episode_id)),
-            )
-            .select_from(ep)
-            .join(DueAction, ep.c.id == DueAction.episode_id)
-            .where(done)
-        ).one()
-        *by_kind, escalated = (int(x) for x in row)
-        return {ESCALATIONS[kind]: n for kind, n in zip(kinds, by_kind, strict=True)}, escalated
-
-    def _failed(self) -> Failed:
-        m = InboundMessage
-        failed_once = exists().where(
-            AuditEntry.entity == "message",
-            AuditEntry.entity_id == cast(m.id, String),
-            AuditEntry.action == FAILED,
-        )
-        row = self.conn.execute(
-            select(
-                func.count(),
-                _count_if(m.status == FAILED),
-                _count_if(m.status == "processed"),
-                _count_if(m.status == "ignored"),
-                _count_if(m.status == "pending"),
-            ).where(
-                m.received_at >= self.period.start_utc,
-                m.received_at < self.period.end_utc,
-                or_(m.status == FAILED, failed_once),
-            )
-        ).one()
-        return Failed(*(int(x) for x in row))
+    ``counts_only``: the stored days hold their episodes alone (``count_episodes``).
+    """
+    zone, version = rollups.state(t)
+    stored_days: dict[date, Any] = {}
+    if zone == tz.key:
+        read = rollups.stored_counts if counts_only else rollups.stored_days
+        stored_days = read(t, tz.key, start, end)
+    dirty: set[date] = set()
+    consumed: list[int] = []
+    for mark, at in rollups.marks(t):
+        if at is None:
+            consumed.append(mark)
+            continue
+        day = at.astimezone(tz).date()
+        if start <= day <= end:
+            dirty.add(day)
+            consumed.append(mark)
+    every = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    wanted = [d for d in every if d in dirty or d not in stored_days]
+    load = (lambda n: daily.Day(episodes=n)) if counts_only else daily.Day.from_json
+    days = {d: load(data) for d, data in stored_days.items() if d not in dirty}
+    fresh: dict[date, daily.Day] = {}
+    if wanted:
+        first, last = wanted[0], wanted[-1]
+        st = reporting.sql_time(t, tz, first, last, now)
+        bounds = [period_bounds(a, b, tz) for a, b in rollups.runs(wanted)]
+        fresh = daily.build(rollups.day_rows(t, st, bounds), tz, wanted)
+        days.update(fresh)
+    keep = _Keep(
+        engine, tz.key, version, {d: (v.episodes, v.to_json()) for d, v in fresh.items()}, consumed
+    )
+    return days, keep

@@ -26,7 +26,6 @@ from mailbridge.store.models import Allocation, Child, Placement
 _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
 
 
-
 def import_directory(
     session: Session, parsed: ParsedDirectory, *, now: datetime, actor: str
 ) -> ImportReport:
@@ -145,7 +144,6 @@ def import_directory(
     return report
 
 
-
 def preview_import(
     session: Session, parsed: ParsedDirectory, *, now: datetime, actor: str
 ) -> ImportReport:
@@ -161,11 +159,9 @@ def _same(alloc: Allocation, want: Staff) -> bool:
     return alloc.name == want.name and (alloc.email or None) == want.email
 
 
-
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
-
 
 
 def _upsert_placements(
@@ -197,7 +193,6 @@ def _upsert_placements(
     return {name: p.id for name, p in found.items()}, added, updated
 
 
-
 # Plain columns, not ORM objects: no identity map or change tracking for thousands of rows.
 _SNAPSHOT = (
     select(
@@ -218,7 +213,6 @@ _SNAPSHOT = (
 )
 
 
-
 def _record(row: Sequence[Any]) -> ChildRecord:
     cid, first, last, dob, p_name, p_type, carers, attributes, authority, postcode, profile = row
     return ChildRecord(
@@ -236,17 +230,14 @@ def _record(row: Sequence[Any]) -> ChildRecord:
     )
 
 
-
 def load_snapshot(session: Session) -> list[ChildRecord]:
     """Every child in one query, for matching a report against the whole directory."""
     return [_record(r) for r in session.execute(_SNAPSHOT)]
 
 
-
 def get_child(session: Session, child_id: str) -> ChildRecord | None:
     row = session.execute(_SNAPSHOT.where(Child.child_id == child_id)).first()
     return _record(row) if row is not None else None
-
 
 
 def current_allocations(session: Session, child_id: str) -> dict[str, dict[str, str | None]]:
@@ -257,7 +248,6 @@ def current_allocations(session: Session, child_id: str) -> dict[str, dict[str, 
         .order_by(Allocation.valid_from, Allocation.id)
     )
     return {a.role: {"name": a.name, "email": a.email} for a in session.scalars(q)}
-
 
 
 def allocation_history(session: Session, child_id: str) -> list[AllocationRecord]:
@@ -273,7 +263,6 @@ def allocation_history(session: Session, child_id: str) -> list[AllocationRecord
     ]
 
 
-
 def children_for_sender(session: Session, address: str) -> list[str]:
     """The children whose carers write from ``address`` ('Name <addr>' accepted)."""
     addr = normalise_address(address)
@@ -285,7 +274,6 @@ def children_for_sender(session: Session, address: str) -> list[str]:
         # the exact membership test below decides.
         q = q.where(cast(Child.carer_emails, Text).contains(addr, autoescape=True))
     return sorted(cid for cid, carers in session.execute(q) if addr in (carers or ()))
-
 
 
 def describe_child(session: Session, child_id: str) -> dict[str, Any] | None:
@@ -313,8 +301,6 @@ def describe_child(session: Session, child_id: str) -> dict[str, Any] | None:
         "current_allocations": current_allocations(session, record.child_id),
         "allocation_history": [a.as_json() for a in allocation_history(session, record.child_id)],
     }
-
-
 
 
 def placement_authorities(session: Session) -> list[tuple[str, str]]:

@@ -229,9 +229,7 @@ class Episode(Base):
     # Set when retention purged the free-text details; the facts for the figures stay.
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The reading was unsure (docs/reading.md): the episode stays open until a person confirms.
-    needs_confirmation: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false()
-    )
+    needs_confirmation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     confirmation_reason: Mapped[str | None] = mapped_column(Text)
     # Casework (docs/casework.md): the reference this one was merged into, and why it is void.
     merged_into: Mapped[str | None] = mapped_column(String(20))
@@ -511,6 +509,8 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_web_sessions_expires_at", "expires_at"),)
+
+
 # -- what the listener answered, and what a running `serve` recorded ----------------------
 
 
@@ -542,3 +542,45 @@ class ServiceFact(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- report rollups (store/rollups.py) ----------------------------------------------------
+
+
+class ReportMark(Base):
+    """A change to an episode, or to a row the figures read through one, not yet rolled up.
+
+    Written by database triggers (migration 0016, ``store/rollups.py``) in the transaction that
+    makes the change, whatever code makes it; ``at`` is the episode's start, which names the
+    local day whose rollup is out of date. The report consumes the marks it has rolled up.
+    """
+
+    __tablename__ = "report_marks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReportDay(Base):
+    """What one local day's episodes add to every figure of a report (``reports/daily.py``)."""
+
+    __tablename__ = "report_days"
+
+    tz: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    episodes: Mapped[int] = mapped_column(Integer)  # also in data: read alone for a count
+    data: Mapped[str] = mapped_column(Text)
+
+
+class ReportDaysState(Base):
+    """One row: the time zone of the stored days, and a version bumped by every write of them.
+
+    A report writes what it rolled up only if the version is the one it read, so two reports
+    at once never leave a day older than the marks say.
+    """
+
+    __tablename__ = "report_days_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tz: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)

@@ -585,9 +585,9 @@ class InterviewRow:
 FINAL = ("completed", "declined")
 
 
-def interviews(session: Session, *, now: datetime, scope: Scope, done_since: datetime) -> dict[
-    str, list[InterviewRow]
-]:
+def interviews(
+    session: Session, *, now: datetime, scope: Scope, done_since: datetime
+) -> dict[str, list[InterviewRow]]:
     """Return home interviews in three lists: due (not yet late), overdue, and done since."""
     q = (
         select(

@@ -25,8 +25,6 @@ ALLOWED: frozenset[str] = frozenset(
     {
         "alerts/outbox.py",
         "episodes/processing.py",
-        "reports/report.py",
-        "reports/stats.py",
     }
 )
 
