@@ -2,7 +2,9 @@
 
 Each NAME.eml has NAME.expected.json: ``kind``, ``category``, ``fields`` (the ReportFields that
 matter for that case, dates as ISO strings), optional ``message`` checks, optional
-``received_at`` and ``known_misses`` (fields we know we get wrong; still scored as wrong).
+``received_at`` and ``known_misses`` (fields we know we get wrong; still scored as wrong), and
+optional ``needs_confirmation`` (true/false: whether reading raised a doubt, in the fields or the
+classification, that flags the episode for confirmation).
 
     .venv/bin/python -m tests.support.reading_accuracy   # the accuracy table of docs/reading.md
 """
@@ -133,7 +135,8 @@ def score(path: Path) -> Result:
     msg = read_message(path.read_bytes())
     received = received_for(msg, spec)
     fields = extract_fields(msg, tz=LONDON, received_at=received)
-    kind = classify(msg, fields).kind
+    classification = classify(msg, fields)
+    kind = classification.kind
     result = Result(path.stem, spec.get("category", "other"),
                     known_misses=list(spec.get("known_misses", [])),
                     held_out=int(spec.get("held_out") or 0))
@@ -141,6 +144,9 @@ def score(path: Path) -> Result:
     for name, expected in spec.get("fields", {}).items():
         result.checks.append(Check(name, expected, _plain(getattr(fields, name, "<not read>"))))
     result.checks.extend(_message_checks(msg, spec.get("message", {})))
+    if "needs_confirmation" in spec:
+        doubted = bool(fields.doubts or classification.doubts)
+        result.checks.append(Check("needs_confirmation", spec["needs_confirmation"], doubted))
     if "children" in spec:
         got = _children_read(msg, fields, kind, received)
         want = {c["child_id"]: c["kind"] for c in spec["children"]}
