@@ -7,6 +7,8 @@ optional ``needs_confirmation`` (true/false: whether reading raised a doubt, in 
 classification, that flags the episode for confirmation).
 
     .venv/bin/python -m tests.support.reading_accuracy   # the accuracy table of docs/reading.md
+    ... --batch 5            # one held-out batch only
+    ... --batch 5 --no-misses  # its table only: score a held-out batch without reading its misses
 """
 
 from __future__ import annotations
@@ -199,10 +201,15 @@ def main() -> None:
     results = all_results()
     if "--corpus13" in sys.argv:
         results = [r for r in results if r.name.startswith("c13_")]
+    if "--batch" in sys.argv:
+        wanted = int(sys.argv[sys.argv.index("--batch") + 1])
+        results = [r for r in results if r.held_out == wanted]
     print(table(results))
     for batch in sorted({r.held_out for r in results} - {0}):
         print(f"\nHeld-out batch {batch}:\n")
         print(table([r for r in results if r.held_out == batch]))
+    if "--no-misses" in sys.argv:
+        return
     for r in results:
         for c in r.checks:
             if not c.ok:
