@@ -139,6 +139,9 @@ def _nfc(text: str) -> str:
 # the reader
 
 
+_FOUND_CUE = re.compile(r"\b(?:found|located|traced|picked\s+\w+\s+up)\b", re.IGNORECASE)
+
+
 def extract_fields(msg: ReadMessage, *, tz: ZoneInfo, received_at: datetime) -> ReportFields:
     """Read every field we know from the form and the free text of ``msg``; never raises."""
     try:
@@ -255,7 +258,9 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
             doubts.append(f"return time: {why}")
     if returned_at is None and rv is None and not contested:
         times: list[tuple[datetime, str]] = []
-        for a in returns[:10]:
+        # the time the child was back at the placement: "dropped him back at twenty to ten"
+        # and "arriving 02:25" beat "found at 21:10" and "located at 01:40"
+        for a in sorted(returns[:10], key=lambda r: bool(_FOUND_CUE.search(r.cue))):
             when, sentence, why = _time_near(free, a.start, a.end, base)
             if why:
                 doubts.append(f"return time: {why}")

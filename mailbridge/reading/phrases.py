@@ -70,7 +70,8 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"\b(?:left|walked\s+out\s+of|ran\s+(?:out\s+of|off\s+from|away\s+from)|went\s+out\s+of|"
         r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"
         r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+out\b|"
-        r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|gone)\b",
+        r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|gone)\b|"
+        r"\b(?:saw|watched|seen)\s+(?:him|her|them)\s+(?:leave|walk|go|head|run)\b",
         r"\bwent\s+(?:out\s+)?to\s+(?:the\s+|a\s+|his\s+|her\s+|their\s+)?\w+|"
         r"\b(?:was|were)\s+due\s+(?:back|home|in)\b|\bcurfew\b|"
         r"\b(?:has\s+not|hasn't|hasnt|didn't|didnt|did\s+not|failed\s+to|not)\s+"
@@ -219,8 +220,14 @@ def _returned_by(text: str) -> str | None:
 
 
 def _safe_and_well(text: str) -> bool | None:
-    m = re.search(r"\b(?:safe\s*(?:and|&|n)\s*(?:well|sound)|unharmed|unhurt|no\s+injuries|"
-                  r"seems?\s+(?:fine|well|ok))\b", text, re.IGNORECASE)
+    m = re.search(r"\b(?:safe\s*(?:and|&|n)\s*(?:well|sound)|unharmed|unhurt|"
+                  r"no\s+(?:injuries|marks)|"
+                  r"seems?\s+(?:fine|well|ok)|otherwise\s+(?:fine|ok|well)|"
+                  # "He's fine", "she is absolutely fine", "they're ok": said of a child back
+                  r"(?:he|she|they)(?:'s|'re|\s+is|\s+are|\s+was|\s+seems|\s+looks)\s+"
+                  r"(?:absolutely\s+|totally\s+|completely\s+|perfectly\s+|all\s+|really\s+)?"
+                  r"(?:fine|ok|okay|alright|all\s+right|well)(?!\s+(?:known|aware|off))"
+                  r")\b", text, re.IGNORECASE)
     if m:
         before = text[max(0, m.start() - 20) : m.start()]
         return not re.search(r"\b(?:not|isn't|n't)\s+(?:\w+\s+)?$", before, re.IGNORECASE)

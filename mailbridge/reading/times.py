@@ -256,6 +256,7 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
 
     base_day = base.date()
     implied_day = False
+    evening_gone = False
     if day is None:
         if re.search(r"\bday before yesterday\b", rest):
             day = base_day - timedelta(days=2)
@@ -264,6 +265,10 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
             hint = "night"
         elif re.search(r"\byesterday\b", rest):
             day = base_day - timedelta(days=1)
+        elif re.search(r"\b(?:tonight|this evening)\b", rest) and base.hour < 5:
+            # "went out at 11pm tonight" in mail sent at 00:20: the evening just gone
+            day = base_day - timedelta(days=1)
+            evening_gone = True
         elif re.search(r"\b(?:today|tonight|this (?:morning|afternoon|evening))\b", rest):
             day = base_day
         elif wm := _WEEKDAY.search(rest):
@@ -286,7 +291,7 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
                 hour, day = 0, day + timedelta(days=1) if "last night" in rest else day
             elif hour <= 5:
                 # "last night at 2" is the small hours of the following day
-                day = day + timedelta(days=1) if "last night" in rest else day
+                day = day + timedelta(days=1) if "last night" in rest or evening_gone else day
             else:
                 hour += 12
         elif day < base_day:
