@@ -32,7 +32,7 @@ from mailbridge.reading.match import (
 from mailbridge.reading.message import ReadMessage
 from mailbridge.reading.times import parse_date_only
 
-__all__ = ["ChildReading", "children_named", "read_each_child", "split_by_child"]
+__all__ = ["ChildReading", "children_named", "gender_of", "read_each_child", "split_by_child"]
 
 REPORT_KINDS = ("missing", "returned", "info")
 # facts about the whole message that a child's own clauses may not repeat
@@ -163,19 +163,73 @@ def _segments(clause: str, named: Sequence[DirectoryChild], address: str) -> lis
     return out
 
 
-def split_by_child(
+# a piece naming no child that opens with a pronoun: "He is fine." after "Ellie still out."
+_PRONOUN_LEAD = re.compile(r"^\W*(he|him|his|she|her|hers)\b", re.IGNORECASE)
+_RETURN_WORDS = re.compile(r"\b(?:back|home|came\s+in|walked\s+in|returned|found|turned\s+up)\b",
+                           re.IGNORECASE)
+
+
+def gender_of(child: DirectoryChild) -> str | None:
+    """"m" or "f" from an optional ``gender`` (or ``sex``) directory column, else None."""
+    attributes = getattr(child, "attributes", None) or {}
+    raw = str(attributes.get("gender") or attributes.get("sex") or "").strip().lower()
+    if raw in {"m", "male", "boy", "man"}:
+        return "m"
+    if raw in {"f", "female", "girl", "woman"}:
+        return "f"
+    return None
+
+
+def _pronoun_owner(
+    pronoun: str, current: list[str], named: Sequence[DirectoryChild], seen: set[str]
+) -> tuple[list[str], str | None]:
+    """Who "he"/"she" is: the child last named if the gender fits or is unknown; else the one
+    other child named whose gender fits; else nobody sure (a doubt)."""
+    want = "m" if pronoun.lower() in {"he", "him", "his"} else "f"
+    by_id = {c.child_id: c for c in named}
+    genders = {cid: gender_of(by_id[cid]) for cid in current if cid in by_id}
+    if len(current) != 1 or genders.get(current[0]) == want:
+        return current, None
+    if genders.get(current[0]) is None and len(seen) < 2:
+        return current, None  # only one child named so far: "Sam is back. He came in at 9."
+    if genders.get(current[0]) is None:
+        # the directory does not say: "he" is the child last named, unless another child named
+        # is known to be of that gender
+        others = [c.child_id for c in named if c.child_id not in current and gender_of(c) == want]
+        if not others:
+            return current, ("'" + pronoun + "' may not mean the child last named; the directory "
+                             "does not record the children's gender")
+        return current, (f"'{pronoun}' may mean another child named in the email")
+    fits = [c.child_id for c in named if gender_of(c) == want]
+    if len(fits) == 1:
+        return fits, None
+    return current, (f"'{pronoun}' follows a child of the other gender in the directory; "
+                     "it is not clear which child the email means")
+
+
+def _split(
     text: str, named: Sequence[DirectoryChild], sender: str | None
-) -> dict[str, str]:
-    """{child_id: the clauses about that child}, joined by new lines."""
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     address = (sender or "").lower()
     parts: dict[str, list[str]] = {c.child_id: [] for c in named}
+    doubts: dict[str, list[str]] = {}
     current: list[str] = []
+    seen: set[str] = set()
     preamble: list[str] = []
     for clause in clauses(text):
         for piece, at_start in _segments(clause.text, named, address):
             here = at_start
+            seen.update(at_start)
             if _ALL_OF_THEM.search(piece) and not here and len(current) < 2:
                 here = list(parts)  # "both of them": the children last named together, else all
+            if not here and current and (lead := _PRONOUN_LEAD.match(piece)):
+                # "Sam is back. Ellie still out. He is fine.": he is Sam when the directory
+                # knows Sam is a boy and Ellie a girl
+                owner, doubt = _pronoun_owner(lead.group(1), current, named, seen)
+                if doubt and _RETURN_WORDS.search(piece):
+                    for cid in owner:
+                        doubts.setdefault(cid, []).append(doubt)
+                here = owner
             if here:
                 current = here
             if not current:
@@ -183,7 +237,15 @@ def split_by_child(
                 continue
             for cid in current:
                 parts[cid].append(piece.strip())
-    return {cid: "\n".join([*preamble, *lines]) for cid, lines in parts.items()}
+    return {cid: [*preamble, *lines] for cid, lines in parts.items()}, doubts
+
+
+def split_by_child(
+    text: str, named: Sequence[DirectoryChild], sender: str | None
+) -> dict[str, str]:
+    """{child_id: the clauses about that child}, joined by new lines."""
+    parts, _doubts = _split(text, named, sender)
+    return {cid: "\n".join(lines) for cid, lines in parts.items()}
 
 
 def read_each_child(
@@ -204,7 +266,8 @@ def read_each_child(
         named = children_named(msg.subject, msg.text, whole, sender, children)
         if len(named) < 2:
             return None
-        texts = split_by_child(msg.text, named, sender)
+        split, doubts = _split(msg.text, named, sender)
+        texts = {cid: "\n".join(lines) for cid, lines in split.items()}
         out: list[ChildReading] = []
         for child in named:
             in_subject = _mentions(msg.subject, named, (sender or "").lower())
@@ -218,6 +281,10 @@ def read_each_child(
             shared = {n: getattr(whole, n) for n in _SHARED
                       if getattr(fields, n) is None and getattr(whole, n) is not None}
             fields = replace(fields, child_id=child.child_id, **shared)
+            if doubts.get(child.child_id):
+                # which child a return is about is not settled: the safe state
+                cls = replace(cls, kind="missing" if cls.kind == "returned" else cls.kind,
+                              doubts=(*cls.doubts, *doubts[child.child_id]))
             out.append(ChildReading(child.child_id, own.text, fields, cls))
         return out
     except Exception:  # a reader must never raise: fall back to the one-child path

@@ -265,3 +265,53 @@ def test_initials_with_the_date_right_after_them_name_each_child() -> None:
     got = each("D.H. (01/04/2010) is back, came in at 10 on her own. M.H. (09/06/2012) is still "
                "out, last seen at the park.", sent="Thu, 07 Jan 2027 23:30:00 +0000")
     assert got == {"11": "returned", "12": "missing"}
+
+
+# -- "he" / "she" after a jump between children ---------------------------------------------
+
+
+def _sexed(child: ChildRecord, gender: str) -> ChildRecord:
+    return ChildRecord(child.child_id, child.first_name, child.last_name, child.date_of_birth,
+                       child.placement_name, child.placement_type, child.carer_emails,
+                       {**child.attributes, "gender": gender})
+
+
+def each_in(body: str, directory: list[ChildRecord]) -> dict[str, tuple[str, bool]]:
+    raw = (f"From: {HOME}\nTo: m@example.org\nSubject: update\n"
+           f"Date: Thu, 07 Jan 2027 23:30:00 +0000\n\n{body}\n").encode()
+    msg = read_message(raw)
+    assert msg.date is not None
+    received = msg.date + timedelta(minutes=1)
+    fields = extract_fields(msg, tz=LONDON, received_at=received)
+    got = read_each_child(msg, fields, sender=HOME, children=directory, tz=LONDON,
+                          received_at=received)
+    assert got is not None
+    return {r.child_id: (r.classification.kind, bool(r.classification.doubts)) for r in got}
+
+
+JUMP = "Marcus is still out. Priya is not back either. He came back at 11 on his own."
+
+
+def test_he_is_the_boy_the_directory_knows_when_the_carer_jumps_back() -> None:
+    directory = [_sexed(MARCUS, "M"), _sexed(PRIYA, "F")]
+    got = each_in(JUMP, directory)
+    assert got["13"] == ("missing", False)
+    assert got["12"][0] == "missing"  # back and still out in one email: the safe state
+    assert got["12"][1]
+
+
+def test_he_with_no_gender_in_the_directory_is_a_doubt_and_never_a_return() -> None:
+    got = each_in("Priya is still out. Marcus is still out. She came back at 11.", [MARCUS, PRIYA])
+    assert all(kind == "missing" for kind, _doubt in got.values())
+    assert any(doubt for _kind, doubt in got.values())
+
+
+def test_he_right_after_the_only_child_named_is_that_child() -> None:
+    got = each_in("Marcus is back. He came in at 11 on his own. Priya is still out.",
+                  [MARCUS, PRIYA])
+    assert got == {"12": ("returned", False), "13": ("missing", False)}
+
+
+def test_a_lower_case_name_typed_on_a_phone_is_matched_against_the_directory() -> None:
+    got = each_in("marcus back at 11 priya still out", [MARCUS, PRIYA])
+    assert got == {"12": ("returned", False), "13": ("missing", False)}
