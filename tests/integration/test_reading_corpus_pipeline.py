@@ -1,4 +1,6 @@
-"""Every issue-13 corpus report (tests/fixtures/reports/c13_*) through `mailbridge inject`.
+"""Every issue-13 corpus report (tests/fixtures/reports/c13_*, and held-out batch 4, c13b4_*)
+through `mailbridge inject`. Batch 5 (c13b5_*) is left to the accuracy scorer: it is the held-out
+figure, and its known unsafe first-score miss has not been fixed for it.
 
 Each report goes alone into a fresh database holding tests/fixtures/reports-directory.csv, as a
 duty desk would receive it. What must hold is the safety rule, checked against each report's
@@ -25,7 +27,7 @@ from tests.support.env import CliRunner, cli_runner
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPORTS = FIXTURES / "reports"
-CORPUS = sorted(REPORTS.glob("c13_*.eml"))
+CORPUS = sorted([*REPORTS.glob("c13_*.eml"), *REPORTS.glob("c13b4_*.eml")])
 
 
 def _spec(path: Path) -> dict[str, Any]:
