@@ -66,6 +66,9 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
     for p in (
         r"\blast\s+seen\b|\blast\s+saw\b|\bmissing\s+since\b|\bnobody\s+has\s+seen\s+\w+\s+since\b|"
         r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b|\blost\s+sight\s+of\b",
+        # a later sighting beats when the child left: "went out at 6, was seen in town at 9"
+        r"(?<!\bnot\s)(?<!\bnever\s)\b(?:was|were)\s+(?:then\s+|also\s+|last\s+)?(?:seen|spotted)\b"
+        r"(?!\s+(?:since|by\s+(?:a\s+)?(?:doctor|gp|nurse)))|\bspotted\s+(?:him|her|them)\b",
         r"\bwent\s+(?:up\s+)?to\s+(?:bed|(?:his|her|their)\s+room|sleep)\b",
         r"\b(?:left|walked\s+out\s+of|ran\s+(?:out\s+of|off\s+from|away\s+from)|went\s+out\s+of|"
         r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"

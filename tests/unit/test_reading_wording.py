@@ -80,7 +80,7 @@ def test_back_at_a_time_that_is_not_a_return(body: str) -> None:
 
 
 def test_a_chore_left_undone_is_not_a_child_missing() -> None:
-    fields, cls = read("Quiet shift. Sorry, didn't get the washing done.", subject="Shift notes")
+    _fields, cls = read("Quiet shift. Sorry, didn't get the washing done.", subject="Shift notes")
     assert cls.kind == "not_a_report"
 
 
@@ -315,3 +315,20 @@ def test_he_right_after_the_only_child_named_is_that_child() -> None:
 def test_a_lower_case_name_typed_on_a_phone_is_matched_against_the_directory() -> None:
     got = each_in("marcus back at 11 priya still out", [MARCUS, PRIYA])
     assert got == {"12": ("returned", False), "13": ("missing", False)}
+
+
+# -- several candidate times: a later sighting beats when the child left ----------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "hour"),
+    [
+        ("Dana went out at 6 and was seen in town at 9 by her friend's mum.", 21),
+        ("She left at half 5. She was then spotted at the bus station at 8.", 20),
+        ("Dana went out at 6. She has not been seen since.", 18),
+    ],
+)
+def test_the_latest_sighting_is_the_last_seen(body: str, hour: int) -> None:
+    fields, _cls = read(body)
+    assert fields.last_seen_at is not None
+    assert fields.last_seen_at.hour == hour
