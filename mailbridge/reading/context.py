@@ -304,11 +304,18 @@ def _assertions(text: str) -> list[Assertion]:
     return out
 
 
+_FIRST_TIME = re.compile(r"\b(?:before|first\s+time|out\s+of\s+character|unlike\s+(?:him|her|them)|"
+                         r"not\s+like\s+(?:him|her|them)|until\s+(?:now|today|tonight))\b",
+                         re.IGNORECASE)
+
+
 def denies_missing(text: str) -> bool:
     """True when a clause says a child is not missing or speaks of episodes in general ("no
     episodes this month", "has not run off since the spring"): such a message is no report, even
     under a subject with "missing" in it ("Monthly missing summary")."""
     try:
+        if _FIRST_TIME.search(text[:MAX_TEXT]):
+            return False  # "she has never gone missing before": this is the first time
         return any(_NEGATED_MISSING.search(c.text) or (_HISTORY.search(c.text)
                                                         and _MISSING_CUES.search(c.text))
                    for c in clauses(text))

@@ -332,3 +332,14 @@ def test_the_latest_sighting_is_the_last_seen(body: str, hour: int) -> None:
     fields, _cls = read(body)
     assert fields.last_seen_at is not None
     assert fields.last_seen_at.hour == hour
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "This is so unlike her, she has never gone missing before. Please ring me.",
+        "She has not run off before and it's out of character.",
+    ],
+)
+def test_a_first_time_under_a_missing_subject_is_still_missing(body: str) -> None:
+    assert read(body, subject="Dana missing")[1].kind == "missing"
