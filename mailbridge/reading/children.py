@@ -14,6 +14,7 @@ placement (the same trust as single-child matching in match.py). Pure: no I/O.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -24,14 +25,14 @@ from mailbridge.reading.context import clauses
 from mailbridge.reading.fields import ReportFields, extract_fields
 from mailbridge.reading.match import (
     DirectoryChild,
-    fold,
     full_names,
     given_names,
     initials_with_dob,
 )
 from mailbridge.reading.message import ReadMessage
+from mailbridge.reading.times import parse_date_only
 
-__all__ = ["ChildReading", "children_named", "read_each_child", "split_by_child"]
+__all__ = ["ChildReading", "children_named", "gender_of", "read_each_child", "split_by_child"]
 
 REPORT_KINDS = ("missing", "returned", "info")
 # facts about the whole message that a child's own clauses may not repeat
@@ -48,36 +49,68 @@ class ChildReading:
     classification: Classification
 
 
+def _aligned_fold(text: str) -> str:
+    """``fold`` that keeps every character's place: one character in, one out, so a name found
+    in the folded text is at the same offsets in the carer's text."""
+    out = []
+    for ch in text:
+        base = unicodedata.normalize("NFKD", ch)[:1].casefold() or " "
+        out.append(base if len(base) == 1 and (base.isalnum() or base == "_") else " ")
+    return "".join(out)
+
+
 def _spans(haystack: str, name: str) -> list[tuple[int, int]]:
-    """Where the folded ``name`` occurs as whole words in folded ``haystack``."""
-    return [m.span() for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", haystack)]
+    """Where the folded ``name`` occurs as whole words in the aligned-folded ``haystack``."""
+    words = r"\s+".join(re.escape(w) for w in name.split())
+    return [m.span() for m in re.finditer(rf"(?<!\w){words}(?!\w)", haystack)] if words else []
 
 
-def _mentions(
-    haystack: str, children: Sequence[DirectoryChild], address: str
-) -> dict[str, int]:
-    """{child_id: first position} of the children ``haystack`` (folded) names.
+# initials with the date of birth right after them: "E.O. (30/01/2013)", "K.M., DOB 02/09/2012"
+_INITIALS_DATE = re.compile(
+    r"(?<![\w.])([A-Z])\.?\s?([A-Z])\.?(?!\w)\s*[,(\-]?\s*(?:d\.?o\.?b\.?\s*:?\s*|born\s+)?"
+    r"(\d{1,2}[/.]\d{1,2}[/.]\d{2,4})"
+)
 
-    A full name (or known-as name with the surname) counts anywhere; a first or known-as name
-    alone counts when the sender is a carer of the child's placement, and only where it is not
-    part of another child's full name: "Oliver Turner" at a home with two Olivers names one.
+
+def _initials_spans(text: str, children: Sequence[DirectoryChild]) -> list[tuple[int, int, str]]:
+    out = []
+    for m in _INITIALS_DATE.finditer(text[:20_000]):
+        dob = parse_date_only(m.group(3))
+        for c in initials_with_dob(f"{m.group(1)}.{m.group(2)}.", dob, children):
+            out.append((m.start(), m.end(), c.child_id))
+    return out
+
+
+def _mention_spans(
+    text: str, children: Sequence[DirectoryChild], address: str
+) -> list[tuple[int, int, str]]:
+    """(start, end, child_id) of every mention of a child in ``text``, in order.
+
+    A full name (or known-as name with the surname) counts anywhere, as do initials with the
+    date of birth; a first or known-as name alone counts when the sender is a carer of the
+    child's placement, and only where it is not part of another child's full name: "Oliver
+    Turner" at a home with two Olivers names one. Case is ignored ("lily is here with me").
     """
-    full: dict[str, list[tuple[int, int]]] = {}
+    haystack = _aligned_fold(text)
+    found: list[tuple[int, int, str]] = []
     for c in children:
-        spans = [sp for n in full_names(c) for sp in _spans(haystack, n)]
-        if spans:
-            full[c.child_id] = spans
-    found = {cid: min(s for s, _e in spans) for cid, spans in full.items()}
+        found += [(s, e, c.child_id) for n in full_names(c) for s, e in _spans(haystack, n)]
+    fulls = list(found)
     for c in children:
-        if c.child_id in found or not address or address not in {
-                a.lower() for a in c.carer_emails}:
+        if not address or address not in {a.lower() for a in c.carer_emails}:
             continue
-        others = [sp for cid, spans in full.items() if cid != c.child_id for sp in spans]
-        alone = [s for n in given_names(c) for s, e in _spans(haystack, n)
-                 if not any(os <= s and e <= oe for os, oe in others)]
-        if alone:
-            found[c.child_id] = min(alone)
-    return found
+        found += [(s, e, c.child_id) for n in given_names(c) for s, e in _spans(haystack, n)
+                  if not any(fs <= s and e <= fe for fs, fe, _cid in fulls)]
+    found += _initials_spans(text, children)
+    return sorted(set(found))
+
+
+def _mentions(text: str, children: Sequence[DirectoryChild], address: str) -> dict[str, int]:
+    """{child_id: first position} of the children ``text`` names."""
+    out: dict[str, int] = {}
+    for s, _e, cid in _mention_spans(text, children, address):
+        out.setdefault(cid, s)
+    return out
 
 
 def children_named(
@@ -88,35 +121,131 @@ def children_named(
     children: Sequence[DirectoryChild],
 ) -> list[DirectoryChild]:
     """The directory children the message names, in order of first mention."""
-    folded = fold(f"{subject}\n{text}")
+    whole = f"{subject}\n{text}"
     by_id = {c.child_id: c for c in children}
-    found = _mentions(folded, children, (sender or "").lower())
-    for c in initials_with_dob(f"{subject}\n{text}", fields.date_of_birth, children):
-        found.setdefault(c.child_id, len(folded))
+    found = _mentions(whole, children, (sender or "").lower())
+    for c in initials_with_dob(whole, fields.date_of_birth, children):
+        found.setdefault(c.child_id, len(whole))
     return [by_id[cid] for cid, _pos in sorted(found.items(), key=lambda f: (f[1], f[0]))]
+
+
+# between two names said together: "Sam and Ellie", "Sam, Ellie & Jo", "Sam/Ellie"
+_TOGETHER = re.compile(r"^[\s,&+/]*(?:and|or|n|&)?[\s,&+/]*$", re.IGNORECASE)
+_ALL_OF_THEM = re.compile(
+    r"\b(?:both|all\s+(?:three|of\s+them|the\s+children)|neither|none\s+of)\b", re.IGNORECASE)
+
+
+def _segments(clause: str, named: Sequence[DirectoryChild], address: str) -> list[
+        tuple[str, list[str]]]:
+    """The clause cut where another child is named: [(text, the children named at its start)].
+
+    Phone-typed text has no full stops ("ruby not back from school ... lily is here with me"),
+    so a clause can hold two children's news; names said together stay one group.
+    """
+    spans = _mention_spans(clause, named, address)
+    groups: list[tuple[int, list[str]]] = []
+    last_end = -1
+    for s, e, cid in spans:
+        if groups and (s < last_end or _TOGETHER.match(clause[last_end:s])):
+            if cid not in groups[-1][1]:
+                groups[-1][1].append(cid)
+        else:
+            groups.append((s, [cid]))
+        last_end = max(last_end, e)
+    if not groups:
+        return [(clause, [])]
+    out: list[tuple[str, list[str]]] = []
+    if clause[: groups[0][0]].strip():
+        out.append((clause[: groups[0][0]], []))
+    for i, (s, cids) in enumerate(groups):
+        nxt = groups[i + 1][0] if i + 1 < len(groups) else len(clause)
+        out.append((clause[s:nxt], cids))
+    return out
+
+
+# a piece naming no child that opens with a pronoun: "He is fine." after "Ellie still out."
+_PRONOUN_LEAD = re.compile(r"^\W*(he|him|his|she|her|hers)\b", re.IGNORECASE)
+_RETURN_WORDS = re.compile(r"\b(?:back|home|came\s+in|walked\s+in|returned|found|turned\s+up)\b",
+                           re.IGNORECASE)
+
+
+def gender_of(child: DirectoryChild) -> str | None:
+    """"m" or "f" from an optional ``gender`` (or ``sex``) directory column, else None."""
+    attributes = getattr(child, "attributes", None) or {}
+    raw = str(attributes.get("gender") or attributes.get("sex") or "").strip().lower()
+    if raw in {"m", "male", "boy", "man"}:
+        return "m"
+    if raw in {"f", "female", "girl", "woman"}:
+        return "f"
+    return None
+
+
+def _pronoun_owner(
+    pronoun: str, current: list[str], named: Sequence[DirectoryChild], seen: set[str]
+) -> tuple[list[str], str | None]:
+    """Who "he"/"she" is: the child last named if the gender fits or is unknown; else the one
+    other child named whose gender fits; else nobody sure (a doubt)."""
+    want = "m" if pronoun.lower() in {"he", "him", "his"} else "f"
+    by_id = {c.child_id: c for c in named}
+    genders = {cid: gender_of(by_id[cid]) for cid in current if cid in by_id}
+    if len(current) != 1 or genders.get(current[0]) == want:
+        return current, None
+    if genders.get(current[0]) is None and len(seen) < 2:
+        return current, None  # only one child named so far: "Sam is back. He came in at 9."
+    if genders.get(current[0]) is None:
+        # the directory does not say: "he" is the child last named, unless another child named
+        # is known to be of that gender
+        others = [c.child_id for c in named if c.child_id not in current and gender_of(c) == want]
+        if not others:
+            return current, ("'" + pronoun + "' may not mean the child last named; the directory "
+                             "does not record the children's gender")
+        return current, (f"'{pronoun}' may mean another child named in the email")
+    fits = [c.child_id for c in named if gender_of(c) == want]
+    if len(fits) == 1:
+        return fits, None
+    return current, (f"'{pronoun}' follows a child of the other gender in the directory; "
+                     "it is not clear which child the email means")
+
+
+def _split(
+    text: str, named: Sequence[DirectoryChild], sender: str | None
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    address = (sender or "").lower()
+    parts: dict[str, list[str]] = {c.child_id: [] for c in named}
+    doubts: dict[str, list[str]] = {}
+    current: list[str] = []
+    seen: set[str] = set()
+    preamble: list[str] = []
+    for clause in clauses(text):
+        for piece, at_start in _segments(clause.text, named, address):
+            here = at_start
+            seen.update(at_start)
+            if _ALL_OF_THEM.search(piece) and not here and len(current) < 2:
+                here = list(parts)  # "both of them": the children last named together, else all
+            if not here and current and (lead := _PRONOUN_LEAD.match(piece)):
+                # "Sam is back. Ellie still out. He is fine.": he is Sam when the directory
+                # knows Sam is a boy and Ellie a girl
+                owner, doubt = _pronoun_owner(lead.group(1), current, named, seen)
+                if doubt and _RETURN_WORDS.search(piece):
+                    for cid in owner:
+                        doubts.setdefault(cid, []).append(doubt)
+                here = owner
+            if here:
+                current = here
+            if not current:
+                preamble.append(piece.strip())
+                continue
+            for cid in current:
+                parts[cid].append(piece.strip())
+    return {cid: [*preamble, *lines] for cid, lines in parts.items()}, doubts
 
 
 def split_by_child(
     text: str, named: Sequence[DirectoryChild], sender: str | None
 ) -> dict[str, str]:
     """{child_id: the clauses about that child}, joined by new lines."""
-    address = (sender or "").lower()
-    parts: dict[str, list[str]] = {c.child_id: [] for c in named}
-    current: list[str] = []
-    preamble: list[str] = []
-    for clause in clauses(text):
-        here = list(_mentions(fold(clause.text), named, address))
-        if re.search(r"\b(?:both|all\s+(?:three|of\s+them|the\s+children)|neither|none\s+of)\b",
-                     clause.text, re.IGNORECASE) and not here and len(current) < 2:
-            here = list(parts)  # "both of them": the children last named together, else all
-        if here:
-            current = here
-        if not current:
-            preamble.append(clause.text)
-            continue
-        for cid in current:
-            parts[cid].append(clause.text)
-    return {cid: "\n".join([*preamble, *lines]) for cid, lines in parts.items()}
+    parts, _doubts = _split(text, named, sender)
+    return {cid: "\n".join(lines) for cid, lines in parts.items()}
 
 
 def read_each_child(
@@ -137,10 +266,11 @@ def read_each_child(
         named = children_named(msg.subject, msg.text, whole, sender, children)
         if len(named) < 2:
             return None
-        texts = split_by_child(msg.text, named, sender)
+        split, doubts = _split(msg.text, named, sender)
+        texts = {cid: "\n".join(lines) for cid, lines in split.items()}
         out: list[ChildReading] = []
         for child in named:
-            in_subject = _mentions(fold(msg.subject), named, (sender or "").lower())
+            in_subject = _mentions(msg.subject, named, (sender or "").lower())
             subject = msg.subject if not in_subject or child.child_id in in_subject else ""
             own = replace(msg, text=texts[child.child_id], subject=subject)
             fields = extract_fields(own, tz=tz, received_at=received_at)
@@ -151,6 +281,10 @@ def read_each_child(
             shared = {n: getattr(whole, n) for n in _SHARED
                       if getattr(fields, n) is None and getattr(whole, n) is not None}
             fields = replace(fields, child_id=child.child_id, **shared)
+            if doubts.get(child.child_id):
+                # which child a return is about is not settled: the safe state
+                cls = replace(cls, kind="missing" if cls.kind == "returned" else cls.kind,
+                              doubts=(*cls.doubts, *doubts[child.child_id]))
             out.append(ChildReading(child.child_id, own.text, fields, cls))
         return out
     except Exception:  # a reader must never raise: fall back to the one-child path

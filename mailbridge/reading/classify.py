@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from mailbridge.reading.context import assertions
+from mailbridge.reading.context import assertions, denies_missing
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.form import without_form_furniture
 from mailbridge.reading.message import ReadMessage
@@ -65,6 +65,7 @@ _SUBJECT_RETURN = re.compile(
     re.IGNORECASE,
 )
 _SUBJECT_STILL = re.compile(r"\b(?:not|n't|never|no\s+sign)\s+(?:\w+\s+)?(?:back|home|returned)\b|"
+                            r"\bnot\s+(?:come\s+|got\s+)?in\s*[!.]*\s*$|"
                             r"\bstill\s+(?:out|missing)\b", re.IGNORECASE)
 _SUBJECT_MISSING = re.compile(r"\b(?:missing|absconded|awol|absent|ran\s+away|run\s+away|"
                               r"gone\s+again)\b", re.IGNORECASE)
@@ -160,13 +161,17 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     still = [a for a in said if a.said == "still_missing"]
     missing = [a for a in said if a.said == "missing"]
     hearsay = [a for a in said if a.said == "reported_return"]
+    unsure = [a for a in said if a.said == "unsure_return"]
     # "Re: Missing: J.C." is the thread's headline, not news: in a reply only new words count.
     headline = "" if _REPLY_SUBJECT.match(subject) else _strip_subject(subject)
     head_return = bool(headline and _SUBJECT_RETURN.search(headline)
                        and not _SUBJECT_STILL.search(headline))
     head_still = bool(headline and _SUBJECT_STILL.search(headline))
     head_missing = bool(headline and _SUBJECT_MISSING.search(headline))
-    reads_like_report = bool(returns or still or missing or hearsay or head_return
+    if not (returns or still or missing or hearsay or unsure) and denies_missing(said_text):
+        # "Monthly missing summary": the body says no child is missing; the subject is a title
+        head_still = head_missing = False
+    reads_like_report = bool(returns or still or missing or hearsay or unsure or head_return
                              or head_still or head_missing or fields.form_used)
 
     machine = _machine(msg, reads_like_report)
@@ -191,9 +196,20 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         doubts.append("the email says the child is back and also that the child is still out")
         return Classification("missing", f"conflict: {returns[0].cue[:30]!r} and "
                               f"{still[0].cue[:30]!r}", tuple(doubts), cue)
+    if returns and unsure:
+        doubts.append("the writer is not sure the child is back")
+    if returns and doubts:
+        # only an unambiguous return closes: a return with a dropped time, a return before the
+        # last sighting or two candidate times is the safe state, open and missing
+        return Classification("missing", f"return language with a doubt: "
+                              f"{returns[0].cue[:30]!r}", tuple(doubts), cue)
     if returns:
         return Classification("returned", f"return language: {returns[0].cue[:40]!r}",
                               tuple(doubts), cue)
+    if unsure:
+        doubts.append("the writer is not sure the child is back")
+        return Classification("missing", "a return the writer is not sure of", tuple(doubts),
+                              unsure[0].clause.text[:200])
     if hearsay:
         doubts.append("the email passes on someone else's word that the child is back")
         return Classification("missing", "a return reported second-hand", tuple(doubts),

@@ -16,11 +16,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Assertion", "Clause", "assertions", "clauses", "sentence_of"]
+__all__ = ["Assertion", "Clause", "assertions", "clauses", "denies_missing", "sentence_of"]
 
 # "reported_return": someone else's word that the child is back ("her friend's mum says she is
-# back at theirs"); never closes an episode, and staff are asked to confirm
-Said = Literal["returned", "missing", "still_missing", "reported_return"]
+# back at theirs"); "unsure_return": the writer's own hedge ("I think she might be back"). Neither
+# closes an episode; staff are asked to confirm
+Said = Literal["returned", "missing", "still_missing", "reported_return", "unsure_return"]
 
 MAX_TEXT = 20_000
 
@@ -116,8 +117,14 @@ _RETURN_CUES = re.compile(
     r"(?:police|officers|they)\s+(?:have\s+|has\s+)?dropped\s+(?-i:[A-Z][\w'-]+)\s+(?:off|back|home)|"
     r"found\s+(?:safe|safe\s+and\s+well|at\s+(?:\w+'s|\w+\s+\w+'s|a\s+friend|the))|"
     r"located\s+(?:safe|at)|brought\s+(?:back|home)|dropped\s+(?:back|home)|"
+    r"dropped\s+(?:him|her|them)\s+(?:back|home)|conveyed\s+(?:back|home)|"
+    r"arriv(?:ed|ing)\s+(?:back\s+|home\s+)?(?:at\s+)?\d|"
     r"safe\s+(?:and|&|n)\s+well|safe\s+and\s+sound|no\s+longer\s+missing|"
-    r"(?:she|he|they)'?(?:s|re)\s+back"
+    r"(?:she|he|they)'?(?:s|re)\s+back|"
+    # "Cal back at 00:15", "back around half 11": a clock time (intention words before it,
+    # "due back at 9", "will be back at 10", are modifiers and take it back)
+    r"(?<!\bthe\s)(?<!\bout\s)back\s+(?:at|about|around|approx\.?|just\s+(?:before|after))\s+"
+    r"(?:\d|half\b|quarter\b|ten\b|twenty\b|five\b|midnight\b)"
     r")",
     re.IGNORECASE,
 )
@@ -132,6 +139,12 @@ _STILL_CUES = re.compile(
     r"refus(?:es|ed|ing)\s+to\s+(?:come|go|return|be\s+brought)\s*(?:home|back)?|"
     r"(?:won't|wont|will\s+not|wouldn't|would\s+not)\s+(?:come|return|go)\s+(?:home|back)|"
     r"not\s+been\s+slept\s+in|"
+    # "she's not come home" ('s = has), "he's not been seen"
+    r"(?:'s|'ve)\s+not\s+(?:yet\s+)?(?:returned|come\s+(?:back|home|in)|been\s+(?:seen|found|back)|"
+    r"got\s+(?:back|home)|turned\s+up)|"
+    # no one has seen or heard from the child: "we have not seen or spoken to her"
+    r"(?:have|has|had)\s*(?:not|n't)\s+(?:seen|heard\s+from|spoken\s+to)\s+(?:or\s+\w+\s+"
+    r"(?:to|from)?\s*)?(?:him|her|them)\b|(?<![\w'])gone\s+(?:again|awol)\b|"
     r"(?:has|have)\s*(?:not|n't)\s+(?:yet\s+)?(?:returned|come\s+(?:back|home|in)|been\s+(?:seen|found)|"
     r"got\s+(?:back|home)|turned\s+up)|hasnt\s+(?:returned|come)|"
     r"(?:is|are|was|were)\s*(?:not|n't)\s+(?:yet\s+)?(?:back|home|in\b|returned)|isnt\s+(?:back|home)|"
@@ -140,7 +153,8 @@ _STILL_CUES = re.compile(
     r"not\s+(?:been\s+)?seen\s+(?:\w+\s+)?since|(?:he|she|they)\s+(?:was|were|had)\s+gone\b|"
     r"(?:had|has|have)\s+gone\s+(?:out\s+)?(?:missing|awol|again|off)|"
     r"no\s+sign\s+of|never\s+(?:came|come|got|returned|arrived|did)|"
-    r"did(?:\s+not|n't)\s+(?:come|return|get|turn)|didnt\s+(?:come|return)|"
+    r"did(?:\s+not|n't)\s+(?:come|return|get\s+(?:back|home|in)|turn\s+up)|"
+    r"didnt\s+(?:come|return)|"
     r"failed\s+to\s+(?:return|come)|missing\s+(?:again|still)|(?:is|are)\s+(?:currently\s+)?missing|"
     r"gone\s+missing|has\s+gone\s+(?:again|awol|off)|whereabouts\s+(?:are\s+|is\s+)?unknown|"
     r"(?:has|have|had)\s+(?:absconded|run\s+(?:away|off)|gone\s+out\s+and\s+not)|"
@@ -159,6 +173,13 @@ _MISSING_CUES = re.compile(
     # past intention: "was due back at 9", "was meant to be home by 10" (a curfew passed)
     r"(?:was|were)\s+(?:due|meant|supposed|expected)\s+(?:to\s+(?:be|come|get)\s+)?"
     r"(?:back|home|in))\b",
+    re.IGNORECASE,
+)
+
+# the writer is not sure: "might be back", "may have come in", "could have returned"
+_UNSURE_RETURN = re.compile(
+    r"\b(?:might|may|could|probably|possibly|maybe)\s+(?:well\s+)?(?:be\s+(?:back|home|in\b)|"
+    r"have\s+(?:come\s+(?:back|home|in)|returned|got\s+(?:back|home|in)|been\s+back))",
     re.IGNORECASE,
 )
 
@@ -269,6 +290,10 @@ def _assertions(text: str) -> list[Assertion]:
             elif why == "reported" and not _NEGATION_BEFORE.search(c[max(0, m.start() - 60):
                                                                      m.start()]):
                 out.append(_at("reported_return", m, clause))
+        for m in _UNSURE_RETURN.finditer(c):
+            if not _NEGATION_BEFORE.search(c[max(0, m.start() - 60): m.start()]) and not (
+                    re.search(r"\b(?:if|unless|in\s+case|when)\b", c[: m.start()], re.IGNORECASE)):
+                out.append(_at("unsure_return", m, clause))
         if not still and not _NEGATED_MISSING.search(c) and not _history_or_question(c):
             for m in _MISSING_CUES.finditer(c):
                 why = _modified(c, m.start(), m.end())
@@ -277,6 +302,25 @@ def _assertions(text: str) -> list[Assertion]:
                     out.append(_at("missing", m, clause))
                     break
     return out
+
+
+_FIRST_TIME = re.compile(r"\b(?:before|first\s+time|out\s+of\s+character|unlike\s+(?:him|her|them)|"
+                         r"not\s+like\s+(?:him|her|them)|until\s+(?:now|today|tonight))\b",
+                         re.IGNORECASE)
+
+
+def denies_missing(text: str) -> bool:
+    """True when a clause says a child is not missing or speaks of episodes in general ("no
+    episodes this month", "has not run off since the spring"): such a message is no report, even
+    under a subject with "missing" in it ("Monthly missing summary")."""
+    try:
+        if _FIRST_TIME.search(text[:MAX_TEXT]):
+            return False  # "she has never gone missing before": this is the first time
+        return any(_NEGATED_MISSING.search(c.text) or (_HISTORY.search(c.text)
+                                                        and _MISSING_CUES.search(c.text))
+                   for c in clauses(text))
+    except Exception:
+        return False
 
 
 def _at(said: Said, m: re.Match[str], clause: Clause) -> Assertion:

@@ -91,11 +91,16 @@ def find_police_reference(text: str, *, ignore: Collection[str] = ()) -> str | N
         return None
 
 
+def _full_year(day: str) -> str:
+    """"23/12/26" as "23/12/2026": one log written two ways is one reference."""
+    return re.sub(r"^(\d{1,2}[/.]\d{1,2}[/.])(\d{2})$", r"\g<1>20\2", day.strip())
+
+
 def _find(text: str, ignore: set[str]) -> str | None:
     candidates: list[tuple[int, str]] = []
     m = _LOG.search(text)
     if m:
-        candidates.append((m.start(), f"log {m.group(1)} of {m.group(2)}"))
+        candidates.append((m.start(), f"log {m.group(1)} of {_full_year(m.group(2))}"))
     m = _CAD.search(text)
     if m:
         candidates.append((m.start(), f"CAD {m.group(1)}"))
@@ -136,7 +141,7 @@ def _find(text: str, ignore: set[str]) -> str | None:
         value = value.upper() if re.search(r"[a-z]", value) else value
         of_date = re.match(rf"\s+(?:of|dated)\s+({_DATE})", text[m.end() : m.end() + 20])
         if of_date and value.isdigit():  # "police ref 4471 of 29/11/2026" is a control-room log
-            value = f"log {value} of {of_date.group(1)}"
+            value = f"log {value} of {_full_year(of_date.group(1))}"
         elif label.startswith(("log", "police log")):
             value = f"log {value}"
         candidates.append((m.start(), value))

@@ -1,4 +1,6 @@
-"""Every issue-13 corpus report (tests/fixtures/reports/c13_*) through `mailbridge inject`.
+"""Every issue-13 corpus report (tests/fixtures/reports/c13_*, and held-out batch 4, c13b4_*)
+through `mailbridge inject`. Batch 5 (c13b5_*) is left to the accuracy scorer: it is the held-out
+figure, and its known unsafe first-score miss has not been fixed for it.
 
 Each report goes alone into a fresh database holding tests/fixtures/reports-directory.csv, as a
 duty desk would receive it. What must hold is the safety rule, checked against each report's
@@ -25,7 +27,7 @@ from tests.support.env import CliRunner, cli_runner
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPORTS = FIXTURES / "reports"
-CORPUS = sorted(REPORTS.glob("c13_*.eml"))
+CORPUS = sorted([*REPORTS.glob("c13_*.eml"), *REPORTS.glob("c13b4_*.eml")])
 
 
 def _spec(path: Path) -> dict[str, Any]:
@@ -75,7 +77,8 @@ def test_report_through_inject(mailbridge: CliRunner, path: Path) -> None:
     want = {c["child_id"]: c["kind"] for c in spec.get("children", [])}
     note = f"{path.stem}: {message['reason']}"
     for child_id, kind in want.items():
-        eps = by_child.get(child_id, [])
+        # "?" is a child the directory does not know: an unmatched episode (child_id null)
+        eps = by_child.get(None if child_id == "?" else child_id, [])
         assert len(eps) == 1, f"{note}: child {child_id} has {len(eps)} episodes"
         ep = eps[0]
         if kind == "missing":

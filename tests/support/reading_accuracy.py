@@ -2,9 +2,13 @@
 
 Each NAME.eml has NAME.expected.json: ``kind``, ``category``, ``fields`` (the ReportFields that
 matter for that case, dates as ISO strings), optional ``message`` checks, optional
-``received_at`` and ``known_misses`` (fields we know we get wrong; still scored as wrong).
+``received_at`` and ``known_misses`` (fields we know we get wrong; still scored as wrong), and
+optional ``needs_confirmation`` (true/false: whether reading raised a doubt, in the fields or the
+classification, that flags the episode for confirmation).
 
     .venv/bin/python -m tests.support.reading_accuracy   # the accuracy table of docs/reading.md
+    ... --batch 5            # one held-out batch only
+    ... --batch 5 --no-misses  # its table only: score a held-out batch without reading its misses
 """
 
 from __future__ import annotations
@@ -133,7 +137,8 @@ def score(path: Path) -> Result:
     msg = read_message(path.read_bytes())
     received = received_for(msg, spec)
     fields = extract_fields(msg, tz=LONDON, received_at=received)
-    kind = classify(msg, fields).kind
+    classification = classify(msg, fields)
+    kind = classification.kind
     result = Result(path.stem, spec.get("category", "other"),
                     known_misses=list(spec.get("known_misses", [])),
                     held_out=int(spec.get("held_out") or 0))
@@ -141,6 +146,9 @@ def score(path: Path) -> Result:
     for name, expected in spec.get("fields", {}).items():
         result.checks.append(Check(name, expected, _plain(getattr(fields, name, "<not read>"))))
     result.checks.extend(_message_checks(msg, spec.get("message", {})))
+    if "needs_confirmation" in spec:
+        doubted = bool(fields.doubts or classification.doubts)
+        result.checks.append(Check("needs_confirmation", spec["needs_confirmation"], doubted))
     if "children" in spec:
         got = _children_read(msg, fields, kind, received)
         want = {c["child_id"]: c["kind"] for c in spec["children"]}
@@ -193,10 +201,15 @@ def main() -> None:
     results = all_results()
     if "--corpus13" in sys.argv:
         results = [r for r in results if r.name.startswith("c13_")]
+    if "--batch" in sys.argv:
+        wanted = int(sys.argv[sys.argv.index("--batch") + 1])
+        results = [r for r in results if r.held_out == wanted]
     print(table(results))
     for batch in sorted({r.held_out for r in results} - {0}):
         print(f"\nHeld-out batch {batch}:\n")
         print(table([r for r in results if r.held_out == batch]))
+    if "--no-misses" in sys.argv:
+        return
     for r in results:
         for c in r.checks:
             if not c.ok:

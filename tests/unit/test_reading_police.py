@@ -13,7 +13,7 @@ from mailbridge.reading.police import find_police_reference
     ("text", "expected"),
     [
         ("Police informed, log 1123 of 26/11/2026.", "log 1123 of 26/11/2026"),
-        ("They gave me Log No. 212 of 27/11/26", "log 212 of 27/11/26"),
+        ("They gave me Log No. 212 of 27/11/26", "log 212 of 27/11/2026"),
         ("CAD 4512", "CAD 4512"),
         ("police said the cad number is 0987", "CAD 0987"),
         ("police ref 26000123456", "26000123456"),

@@ -1,0 +1,198 @@
+"""Who a report is about and who sent it: the child's name and ID from subject and body, the
+reporter from a sign-off or display name, and a UK phone number.
+
+Names are candidates for matching against the directory, not facts: a capitalised word at the
+start of a clause is only a guess, and the stop-word list is the guard.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mailbridge.reading.phrases import MAX_SCAN
+
+# ---------------------------------------------------------------------------------------------
+# free-text rules
+
+_NAME_WORD = r"(?<![\w'’-])[^\W\d_][\w'’-]{0,30}(?![\w'’-])"  # whole words only: no backtracking
+_NAME = rf"{_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,3}}"
+_STOP_WORDS = (
+    """i we he she they it you our my his her their the this that there these those a an and or
+    but hi hello dear morning afternoon evening good hope please thanks thank regards kind best
+    police missing child children young person yp urgent report update returned return found
+    re fw fwd fwd: today tonight yesterday last night monday tuesday wednesday thursday friday
+    saturday sunday january february march april may june july august september october november
+    december just also still then when where what who why how as at in on of to for from with
+    sorry ok okay yes no not all both carer carers foster placement home house staff team duty
+    social worker manager email mail call phone mobile id ref dob name subject sent date wrote
+    absent awol absconded back safe well has have had is was were been being did does do will
+    would can could should must mum dad mother father sister brother nan gran grandma aunt uncle
+    hasnt havent didnt isnt wasnt went left gone came ran risk high medium low nothing none
+    officers officer out of office automatic reply auto"""
+)
+_STOP = frozenset(_STOP_WORDS.split())
+
+
+def _clean_name(candidate: str | None) -> str | None:
+    if not candidate:
+        return None
+    words = [w.strip("'’-") for w in candidate.split()]
+    while words and (words[0].lower() in _STOP or not words[0][:1].isupper()):
+        words.pop(0)
+    kept: list[str] = []
+    for w in words:
+        if w.lower() in _STOP or not w[:1].isupper() or len(w) > 30:
+            break
+        kept.append(w)
+    if not kept or len(kept) > 4:
+        return None
+    if all(w.isupper() and len(w) > 1 for w in kept) and len(kept) == 1:
+        return None  # "URGENT", "CSE"
+    return " ".join(w if not w.isupper() else w.title() for w in kept)
+
+
+def _strip_subject(subject: str) -> str:
+    s = subject
+    for _ in range(5):
+        s2 = re.sub(r"^\s*(?:re|fw|fwd|aw|wg|sv)\s*(?:\[\d+\])?\s*:\s*", "", s, flags=re.IGNORECASE)
+        s2 = re.sub(r"^\s*\[[^\]]*\]\s*", "", s2)
+        if s2 == s:
+            break
+        s = s2
+    return s.strip()
+
+
+_SUBJ_KEY = (r"missing|absent|returned|return|found|update|report|awol|absconded|"
+             r"missing from (?:care|home|placement)|is back|back home|back|has returned|safe")
+
+
+def _name_from_subject(subject: str) -> str | None:
+    s = _strip_subject(subject)
+    s = re.sub(r"[\(\[]\s*(?:id\s*)?\d{4,9}\s*[\)\]]", " ", s, flags=re.IGNORECASE)
+    s = re.sub(r"\b(?:child\s*)?id\s*:?\s*\d{4,9}\b", " ", s, flags=re.IGNORECASE)
+    s = re.sub(r"\bMB-\d{4}-\d+\b", " ", s)
+    s = re.sub(r"(?<![\d/])\d{5,8}(?![\d/])", " ", s)
+    patterns = [
+        rf"(?:{_SUBJ_KEY})\s*(?:child|young person|yp|person)?\s*(?:[:\-–—]|-\s)\s*(?P<n>{_NAME})",
+        rf"(?:missing|returned|found)\s+(?!from\b|since\b|again\b|from\s)(?:child|young person|yp)?"
+        rf"\s*(?P<n>{_NAME})",
+        rf"(?P<n>{_NAME})\s*[:\-–—,]?\s*(?:is|has|now)?\s*(?:{_SUBJ_KEY})\b",
+        rf"^\W*(?:urgent|important|re)?\W*(?P<n>{_NAME})\W*$",  # the subject is just the name
+    ]
+    for p in patterns:
+        for m in re.finditer(p, s, re.IGNORECASE):
+            name = _clean_name(m.group("n"))
+            if name:
+                return name
+    return None
+
+
+_BODY_NAME_PATTERNS = (
+    rf"(?P<n>{_NAME})\s*\(\s*(?:id\s*:?\s*)?\d{{5,8}}\s*\)",
+    rf"\b(?:called|named|known as)\s+(?P<n>{_NAME})",
+    rf"(?:child(?:'s|s)?|young person(?:'s|s)?|yp(?:'s)?)\s+name\s*(?:is|:|-)\s*(?P<n>{_NAME})",
+    rf"\b(?:foster (?:child|son|daughter|placement)|young person|child|yp|our|my)\s+"
+    rf"(?P<n>{_NAME})\s+(?:\(|has|hasn|is|was|went|left|did|didn|ran|absconded|failed|never|"
+    rf"came|returned|walked|got|arrived|isn|wasn|hasn't|didn't)",
+    rf"(?P<n>{_NAME})\s*\(?\s*(?:dob|d\.o\.b|born|date of birth)\b",
+    rf"(?:^|[.!?,;]\s+|\n)\s*(?P<n>{_NAME})(?:\s*\([^)\n]{{0,30}}\))?,?\s+"
+    rf"(?:has(?:n't| not)?|is(?:n't| not)?|was(?:n't| not)?|went|left|did(?:n't| not)|ran|"
+    rf"absconded|failed|never|came|returned|walked|got|arrived|still|hasnt|didnt|isnt|who)\b",
+)
+
+
+def _name_from_text(text: str) -> str | None:
+    for p in _BODY_NAME_PATTERNS:
+        for m in re.finditer(p, text[:MAX_SCAN], re.IGNORECASE | re.MULTILINE):
+            name = _clean_name(m.group("n"))
+            if name:
+                return name
+    return None
+
+
+_CHILD_ID = (
+    re.compile(r"\b(?:child(?:'s)?|young person(?:'s)?|yp|mosaic|lcs|client)\s*"
+               r"(?:id|ref(?:erence)?|number|no\.?)\s*(?:no\.?|number|#)?\s*[:#\-]?\s*(\d{5,8})\b",
+               re.IGNORECASE),
+    re.compile(r"(?<![\w/-])id\s*(?:no\.?|number|#)?\s*[:#\-]?\s*(\d{5,8})\b", re.IGNORECASE),
+)
+
+
+def _child_id(subject: str, text: str, form_value: str | None) -> str | None:
+    if form_value:
+        m = re.search(r"\d{4,9}", form_value)
+        if m:
+            return m.group(0)
+    for rx in _CHILD_ID:
+        for source in (subject, text[:MAX_SCAN]):
+            m = rx.search(source)
+            if m:
+                return m.group(1)
+    m = re.search(r"[\(\[]\s*(\d{5,8})\s*[\)\]]", subject) or re.search(
+        r"[\(\[]\s*(\d{6})\s*[\)\]]", text[:MAX_SCAN])
+    if m:
+        return m.group(1)
+    bare = re.findall(r"(?<![\d/.:-])(\d{6})(?![\d/.:-])", _strip_subject(subject))
+    if len(bare) == 1 and not re.search(r"\b(?:log|cad|ref|crime|incident)\b", subject, re.I):
+        return str(bare[0])
+    return None
+
+
+_PHONE = re.compile(r"(?<![\d+])(?:\+44\s?\(?0?\)?\s?|\(?0)\d(?:[\s-]?\(?\)?\d){8,9}(?!\d)")
+
+
+def _phone(text: str) -> str | None:
+    for m in _PHONE.finditer(text):
+        digits = re.sub(r"\D", "", m.group(0))
+        if digits.startswith("44"):
+            digits = "0" + digits[2:].lstrip("0")
+        if len(digits) in (10, 11) and digits.startswith("0"):
+            return re.sub(r"\s+", " ", m.group(0)).strip()
+    return None
+
+
+_SIGNOFF = re.compile(
+    r"^\s*(?:many\s+thanks|thanks(?:\s+again)?|thank\s+you|kind\s+regards|best\s+regards|"
+    r"warm\s+regards|regards|best\s+wishes|best|cheers|yours\s+sincerely|yours\s+faithfully|"
+    r"thx|ta|speak\s+soon|with\s+thanks)\s*[,.!]*\s*(?P<same>[^\W\d_][\w'’ -]{0,40})?$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _reporter_from_signoff(text: str) -> str | None:
+    lines = text[:MAX_SCAN].split("\n")
+    for i, line in enumerate(lines):
+        m = _SIGNOFF.match(line)
+        if not m:
+            continue
+        if m.group("same"):
+            name = _clean_reporter(m.group("same"))
+            if name:
+                return name
+        for nxt in lines[i + 1 : i + 3]:
+            if nxt.strip():
+                name = _clean_reporter(nxt.strip())
+                if name:
+                    return name
+                break
+    return None
+
+
+def _clean_reporter(value: str) -> str | None:
+    value = re.sub(r"\s*[\(,].*$", "", value.strip())
+    words = value.split()
+    if not 1 <= len(words) <= 4 or not all(w[:1].isupper() for w in words):
+        return None
+    if any(w.lower() in {"police", "missing", "urgent", "sent", "from"} for w in words):
+        return None
+    return value
+
+
+def _display_name(name: str | None) -> str | None:
+    if not name:
+        return None
+    name = name.strip().strip('"')
+    if "," in name:  # "Carter, Sue" from Outlook address books
+        last, _, first = name.partition(",")
+        name = f"{first.strip()} {last.strip()}"
+    return _clean_reporter(name)

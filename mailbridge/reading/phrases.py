@@ -1,0 +1,240 @@
+"""Free-text phrase rules: the sentence around a trigger, a time near it, a location, risk,
+description, who brought a child back and whether they are safe and well.
+
+Each rule reads the carer's own words (form furniture already removed) and returns None when
+the words do not say; "not stated" is never turned into "no".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from mailbridge.reading.context import Assertion
+from mailbridge.reading.times import read_when
+
+RiskLevel = Literal["high", "medium", "low"]
+
+MAX_SCAN = 20_000  # characters of text scanned by free-text rules; reports are short
+
+_SENTENCE_END = re.compile(r"(?<!\d)[.!?](?!\d)(?=\s|$)|\n")
+_CLAUSE_END = re.compile(r"(?<!\d)[.!?;](?!\d)(?=\s|$)|\n|\s(?:but|and then|and|so|when)\s",
+                         re.IGNORECASE)
+
+
+def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
+    left = 0
+    for m in _SENTENCE_END.finditer(text, 0, start):
+        left = m.end()
+    m2 = _SENTENCE_END.search(text, end)
+    right = m2.start() if m2 else len(text)
+    return left, right
+
+
+def _time_near(
+    text: str, start: int, end: int, base: datetime, stop: int | None = None
+) -> tuple[datetime | None, str, str | None]:
+    """Read a time in the clause after a trigger phrase, else in its whole sentence.
+
+    ``stop`` cuts both short where another fact begins ("missing since Thursday, has come back
+    at 6pm": 6pm is the return, not the last sighting).
+    """
+    m = _CLAUSE_END.search(text, end)
+    clause = text[start : m.start() if m else len(text)]
+    # a few words of context before the trigger count too ("Last night at 10 Jo went to bed")
+    s_left, s_right = _sentence_around(text, start, end)
+    sentence = text[s_left:s_right]
+    if stop is not None and stop >= end:
+        clause = clause[: max(0, stop - start)]
+        sentence = sentence[: max(0, stop - s_left)]
+    dropped: str | None = None
+    for candidate in (clause, sentence):
+        when, why = read_when(candidate, base)
+        dropped = dropped or why
+        if when is not None:
+            return when, " ".join(sentence.split()), None
+    return None, " ".join(sentence.split()), dropped
+
+
+_NEG = re.compile(r"(?:\bnot|n't|\bnever|\bno longer|\byet to|\bfailed to|\bdue to)\s+(?:\w+\s+)?$",
+                  re.IGNORECASE)
+
+_LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\blast\s+seen\b|\blast\s+saw\b|\bmissing\s+since\b|\bnobody\s+has\s+seen\s+\w+\s+since\b|"
+        r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b|\blost\s+sight\s+of\b",
+        # a later sighting beats when the child left: "went out at 6, was seen in town at 9"
+        r"(?<!\bnot\s)(?<!\bnever\s)\b(?:was|were)\s+(?:then\s+|also\s+|last\s+)?(?:seen|spotted)\b"
+        r"(?!\s+(?:since|by\s+(?:a\s+)?(?:doctor|gp|nurse)))|\bspotted\s+(?:him|her|them)\b",
+        r"\bwent\s+(?:up\s+)?to\s+(?:bed|(?:his|her|their)\s+room|sleep)\b",
+        r"\b(?:left|walked\s+out\s+of|ran\s+(?:out\s+of|off\s+from|away\s+from)|went\s+out\s+of|"
+        r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"
+        r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+out\b|"
+        r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|gone)\b|"
+        r"\b(?:saw|watched|seen)\s+(?:him|her|them)\s+(?:leave|walk|go|head|run)\b",
+        r"\bwent\s+(?:out\s+)?to\s+(?:the\s+|a\s+|his\s+|her\s+|their\s+)?\w+|"
+        r"\b(?:was|were)\s+due\s+(?:back|home|in)\b|\bcurfew\b|"
+        r"\b(?:has\s+not|hasn't|hasnt|didn't|didnt|did\s+not|failed\s+to|not)\s+"
+        r"(?:returned|come\s+(?:back|home)|came\s+(?:back|home)|return(?:ed)?)\b",
+    )
+)
+
+_PREP = re.compile(r"\b(at|in|near|outside|on|by|around|from|walking\s+(?:towards|along|down|up)|"
+                   r"heading\s+(?:towards|to|for))\s+", re.IGNORECASE)
+_LOC_END = re.compile(
+    r",|;|\.(?=\s|$)|\n|\s(?:at|around|about|approx\w*|yesterday|today|tonight|last\s+night|"
+    r"this\s+(?:morning|afternoon|evening)|wearing|when|who|but|and\s+(?:he|she|they|has|was|"
+    r"hasn't|didn't|did|went|then)|with\s+(?:a|his|her|their)|before|after|since)\b",
+    re.IGNORECASE,
+)
+_NOT_PLACE = re.compile(
+    r"^(?:\d|about|around|approx|roughly|midnight|noon|midday|half|quarter|"
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day|yesterday|today|tonight|last|this|the\s+"
+    r"(?:morning|afternoon|evening|night|weekend)|night|morning|evening|afternoon|bed|"
+    r"(?:\w+\s+)?o'?clock|(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+    r"twelve)\b|home\s+time|school\s+time|tea\s+time|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|"
+    r"nov|dec)\w*\s)",
+    re.IGNORECASE,
+)
+
+
+def _location_after(text: str) -> str | None:
+    for m in _PREP.finditer(text[:300]):
+        rest = text[m.end() :]
+        if _NOT_PLACE.match(rest):
+            continue
+        end = _LOC_END.search(rest)
+        loc = rest[: end.start() if end else len(rest)].strip(" .,-")
+        if 2 <= len(loc) <= 120 and re.search(r"[A-Za-z]", loc):
+            prep = m.group(1).lower()
+            keep = prep in {"near", "outside", "by", "around"} or prep.startswith(("walk", "head"))
+            return f"{m.group(1)} {loc}" if keep else loc
+    return None
+
+
+def _risk_level(value: str) -> RiskLevel | None:
+    m = re.search(r"\b(high|medium|med|moderate|low|standard)\b", value, re.IGNORECASE)
+    if not m:
+        return None
+    word = m.group(1).lower()
+    if word == "high":
+        return "high"
+    if word in {"medium", "med", "moderate"}:
+        return "medium"
+    return "low"
+
+
+_RISK_FREE = re.compile(
+    r"\b(high|medium|low)[\s-]+risk\b|\brisk\s*(?:level|assessment|rating)?\s*"
+    r"(?:is|was|:|-|=|of)?\s*(?:(?:assessed|graded|rated)\s+(?:as\s+)?)?(?:a\s+)?"
+    r"(high|medium|low)\b",
+    re.IGNORECASE,
+)
+_CONCERN = re.compile(
+    r"\b(?:concern(?:ed|s)?|worried|worry|vulnerab\w*|cse|cce|exploit\w*|self[\s-]?harm\w*|"
+    r"medication|diabetic|diabetes|inhaler|asthma\w*|epilep\w*|county lines|older (?:men|males|"
+    r"boyfriend)|suicid\w*|drugs?|alcohol|groomed|grooming)\b",
+    re.IGNORECASE,
+)
+_DESC = re.compile(
+    r"\b(?:\d\s*(?:ft|foot|')\s*\d*|\d\.\d+\s*m\b|tall|short|slim|stocky|build|hair|eyes|"
+    r"complexion|freckles|tattoo|piercing|glasses|height)\b",
+    re.IGNORECASE,
+)
+
+
+def _sentences_matching(text: str, rx: re.Pattern[str], limit: int = 3) -> str | None:
+    parts = [s.strip() for s in re.split(r"(?<!\d)[.!?](?!\d)\s+|\n", text[:MAX_SCAN])]
+    found = [p for p in parts if p and rx.search(p) and len(p) < 400]
+    return ". ".join(found[:limit]) or None
+
+
+# form answers that only a report would carry ("From:" and "Phone:" lines are everywhere)
+_REPORT_LABELS = frozenset({"child_id", "full_name", "date_of_birth", "last_seen",
+                            "last_seen_location", "police_reference", "risk_level", "clothing",
+                            "returned_at", "returned_by", "safe_and_well", "report_type"})
+
+
+def _last_seen_free(
+    text: str, base: datetime, returns: Sequence[Assertion] = ()
+) -> tuple[datetime | None, str | None, str | None]:
+    """The first trigger phrase, in order of trust, that has a time near it, and any time dropped.
+
+    A time that belongs to a return phrase after the trigger is the return time, not a sighting.
+    """
+    first_sentence: str | None = None
+    dropped: str | None = None
+    for rx in _LAST_SEEN:
+        for m in list(rx.finditer(text))[:10]:
+            if _HISTORY_NEAR.search(text[max(0, m.start() - 40) : m.end() + 60]):
+                continue  # "went missing last month": not this episode's sighting
+            stop = next((r.start for r in returns if r.start >= m.end()), None)
+            when, sentence, why = _time_near(text, m.start(), m.end(), base, stop)
+            first_sentence = first_sentence or sentence[:300] or None
+            dropped = dropped or why
+            if when is not None:
+                return when, sentence[:300], None
+    return None, first_sentence, dropped
+
+
+_ALTERNATIVE = re.compile(r"\s(?:but|or|although|though|whereas)\s|;", re.IGNORECASE)
+
+
+def _other_time(sentence: str, base: datetime, chosen: datetime) -> str | None:
+    """"left at 19:00, but the CCTV shows him at 20:15", "at 8 or 9": the times, else None."""
+    either = re.search(r"\b(\d{1,2}(?:[:.]\d\d)?\s*(?:am|pm)?)\s+or\s+(?:about\s+)?"
+                       r"(\d{1,2}(?:[:.]\d\d)?\s*(?:am|pm)?)\b", sentence, re.IGNORECASE)
+    if either:  # "at 8 or 9"
+        return f"{either.group(1).strip()} or {either.group(2).strip()}"
+    parts = _ALTERNATIVE.split(sentence)
+    if len(parts) < 2:
+        return None
+    tz = base.tzinfo
+    found = {t for part in parts if (t := read_when(part, base)[0]) is not None}
+    found.add(chosen.astimezone(tz))
+    if len(found) < 2:
+        return None
+    return " and ".join(t.astimezone(tz).strftime("%H:%M") for t in sorted(found))
+
+
+_HISTORY_NEAR = re.compile(r"\b(?:last\s+(?:month|year|week|time)|in\s+the\s+past|previously|"
+                           r"used\s+to|since\s+the\s+\w+|twice|both\s+times)\b", re.IGNORECASE)
+
+
+def _returned_by(text: str) -> str | None:
+    m = re.search(
+        r"\b(?:brought|returned|found|located|collected|picked\s+up|dropped)\s+(?:\w+\s+)?"
+        r"(?:back\s+|home\s+|off\s+)?by\s+(?P<who>[^.,;\n]{2,60}?)(?=\s+(?:at|around|about|on|"
+        r"in|this|last|yesterday|and)\b|[.,;\n]|$)",
+        text, re.IGNORECASE)
+    if m:
+        return m.group("who").strip()
+    m = re.search(
+        r"\b(?P<who>(?:the\s+)?police|officers|(?:his|her|their)\s+\w+|[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)"
+        r"\s+(?:brought|drove|dropped|returned|found)\s+(?:him|her|them)\b",
+        text)
+    if m:
+        who = m.group("who")
+        return who
+    return None
+
+
+def _safe_and_well(text: str) -> bool | None:
+    m = re.search(r"\b(?:safe\s*(?:and|&|n)\s*(?:well|sound)|unharmed|unhurt|"
+                  r"no\s+(?:injuries|marks)|"
+                  r"seems?\s+(?:fine|well|ok)|otherwise\s+(?:fine|ok|well)|"
+                  # "He's fine", "she is absolutely fine", "they're ok": said of a child back
+                  r"(?:he|she|they)(?:'s|'re|\s+is|\s+are|\s+was|\s+seems|\s+looks)\s+"
+                  r"(?:absolutely\s+|totally\s+|completely\s+|perfectly\s+|all\s+|really\s+)?"
+                  r"(?:fine|ok|okay|alright|all\s+right|well)(?!\s+(?:known|aware|off))"
+                  r")\b", text, re.IGNORECASE)
+    if m:
+        before = text[max(0, m.start() - 20) : m.start()]
+        return not re.search(r"\b(?:not|isn't|n't)\s+(?:\w+\s+)?$", before, re.IGNORECASE)
+    if re.search(r"\b(?:injur(?:ed|ies|y)|in\s+hospital|taken\s+to\s+(?:a&e|hospital)|"
+                 r"assaulted|hurt|bleeding)\b", text, re.IGNORECASE):
+        return False
+    return None
