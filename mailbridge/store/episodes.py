@@ -311,3 +311,13 @@ def audit(
         action=action,
         detail=detail,
     )
+
+
+def get(session: Session, episode_id: int) -> Episode | None:
+    """One episode by id (the transaction's copy when it already holds it); None when none."""
+    return session.get(Episode, episode_id)
+
+
+def start_times_of_child(session: Session, child_id: str) -> list[datetime]:
+    """When each of the child's episodes opened (any status, unordered)."""
+    return list(session.scalars(select(Episode.opened_at).where(Episode.child_id == child_id)))
