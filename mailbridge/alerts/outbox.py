@@ -14,9 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from mailbridge.alerts.profiles import Profile, load_profile
 from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
 from mailbridge.directory import records
@@ -34,9 +31,8 @@ from mailbridge.routing.rules import (
     resolve_roles,
 )
 from mailbridge.settings.config import Settings, load_routing_file
-from mailbridge.store import directory, triage
+from mailbridge.store import directory, episodes, outbox, triage, tx
 from mailbridge.store.models import QUEUED, Alert, DueAction, Episode, InboundMessage
-from mailbridge.store.sql import insert_ignore
 from mailbridge.timers.plan import acknowledge_reminder, repeat_missing, repeat_missing_note
 from mailbridge.timers.runner import episode_clock
 
@@ -76,7 +72,7 @@ class Notifier:
     # -- events from the pipeline ----------------------------------------------------------
     def episode_event(
         self,
-        session: Session,
+        session: tx.Tx,
         *,
         event: str,
         episode: Episode,
@@ -118,9 +114,7 @@ class Notifier:
         recipients = list(self.routing.route(routed_event).recipients)
         repeat_note = None
         if event == "missing" and episode.child_id:
-            starts = session.scalars(
-                select(Episode.opened_at).where(Episode.child_id == episode.child_id)
-            ).all()
+            starts = episodes.start_times_of_child(session, episode.child_id)
             count = repeat_missing(starts, message.received_at, self.routing)
             if count is not None:
                 # Repeat episodes should prompt a strategy discussion: say so, widen the list.
@@ -193,7 +187,7 @@ class Notifier:
 
     def message_event(
         self,
-        session: Session,
+        session: tx.Tx,
         *,
         event: str,
         message: InboundMessage,
@@ -233,7 +227,7 @@ class Notifier:
 
     def timed_event(
         self,
-        session: Session,
+        session: tx.Tx,
         row: DueAction,
         episode: Episode,
         *,
@@ -276,7 +270,7 @@ class Notifier:
 
     def casework_event(
         self,
-        session: Session,
+        session: tx.Tx,
         *,
         event: str,
         episode: Episode,
@@ -343,7 +337,7 @@ class Notifier:
 
     def command_answer(
         self,
-        session: Session,
+        session: tx.Tx,
         *,
         episode: Episode,
         message: InboundMessage,
@@ -413,7 +407,7 @@ class Notifier:
 
     def interview_incomplete(
         self,
-        session: Session,
+        session: tx.Tx,
         *,
         episode: Episode,
         message: InboundMessage,
@@ -457,7 +451,7 @@ class Notifier:
             ],
         )
 
-    def to_triage(self, session: Session, sender: str | None) -> bool:
+    def to_triage(self, session: tx.Tx, sender: str | None) -> bool:
         """True when a non-report from ``sender`` waits for the triage summary instead of an
         alert now: the summary is on and the sender is neither a carer nor staff (a carer on
         record, a role in the routing file, an allocated worker, or an address of our domain).
@@ -472,7 +466,7 @@ class Notifier:
 
     def desk_notice(
         self,
-        session: Session,
+        session: tx.Tx,
         *,
         event: str,
         key: str,
@@ -489,20 +483,15 @@ class Notifier:
             self.routing, event_for_child(event, now, None), ("duty",), event.replace("_", " ")
         )
         facts = AlertFacts(event=event, received_at=now, note=note, extra=dict(extra))
-        before = session.scalar(
-            select(func.count()).select_from(Alert).where(Alert.event_key == key)
-        )
+        before = outbox.count_for_key(session, key)
         self._queue_routed(
             session, facts, recipients, episode_id=None, inbound_id=None, now=now, event_key=key
         )
-        after = session.scalar(
-            select(func.count()).select_from(Alert).where(Alert.event_key == key)
-        )
-        return int(after or 0) - int(before or 0)
+        return outbox.count_for_key(session, key) - before
 
-    def delivery_failed(self, session: Session, alert: Alert, error: str, now: datetime) -> None:
+    def delivery_failed(self, session: tx.Tx, alert: Alert, error: str, now: datetime) -> None:
         """An alert that could not be delivered is itself a child nobody may be looking for."""
-        episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
+        episode = episodes.get(session, alert.episode_id) if alert.episode_id else None
         facts = AlertFacts(
             event="delivery_failed",
             reference=episode.reference if episode else None,
@@ -609,7 +598,7 @@ class Notifier:
         return out
 
     # -- pieces ----------------------------------------------------------------------------
-    def _reminder(self, session: Session, episode: Episode, now: datetime) -> str | None:
+    def _reminder(self, session: tx.Tx, episode: Episode, now: datetime) -> str | None:
         """The footer's acknowledgement line for a staff alert about ``episode`` (None: void)."""
         if episode.status not in ("open", "returned"):
             return None
@@ -621,7 +610,7 @@ class Notifier:
 
     def _queue_routed(
         self,
-        session: Session,
+        session: tx.Tx,
         facts: AlertFacts,
         recipients: Iterable[Recipient],
         *,
@@ -670,7 +659,7 @@ class Notifier:
 
     def _receipt(
         self,
-        session: Session,
+        session: tx.Tx,
         facts: AlertFacts,
         *,
         read: ReadMessage,
@@ -698,7 +687,7 @@ class Notifier:
 
     def _reply(
         self,
-        session: Session,
+        session: tx.Tx,
         *,
         event: str,
         role: str,
@@ -834,12 +823,9 @@ class Notifier:
         }
 
     @staticmethod
-    def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    def _insert(session: tx.Tx, rows: list[dict[str, Any]]) -> None:
         """All rows of an event in one statement; a replayed event inserts nothing."""
-        if not rows:
-            return
-        # executemany of one cached statement; a multi-row VALUES would be compiled every time.
-        session.execute(insert_ignore(session, Alert, key=["event_key", "recipient"]), rows)
+        outbox.insert_rows(session, rows)
 
 
 _SOURCE_LABELS = {

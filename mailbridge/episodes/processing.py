@@ -14,9 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
-
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.episodes.absence import MISSING, AbsenceType, reclassify
@@ -34,16 +31,10 @@ from mailbridge.reading.message import ReadLimits, ReadMessage, read_message
 from mailbridge.reading.trust import NOT_CHECKED, DnsFunc, Verdict, assess
 from mailbridge.runtime.pipeline import Outcome, Pipeline
 from mailbridge.settings.config import Settings
-from mailbridge.store import directory, inbound, triage
+from mailbridge.store import directory, inbound, triage, tx
+from mailbridge.store import episodes as episode_rows
 from mailbridge.store.episodes import next_reference
-from mailbridge.store.models import (
-    IGNORED,
-    PROCESSED,
-    Child,
-    Episode,
-    EpisodeMessage,
-    InboundMessage,
-)
+from mailbridge.store.models import IGNORED, PROCESSED, Episode, InboundMessage
 from mailbridge.timers.runner import replan
 
 REFERENCE = re.compile(r"\bMB-(\d{4})-(\d{5,})\b", re.IGNORECASE)
@@ -149,7 +140,7 @@ class ReadingPipeline:
         )
         return replace(reading, trust=verdict)
 
-    def process(self, session: Session, message: InboundMessage, prepared: Reading) -> Outcome:
+    def process(self, session: tx.Tx, message: InboundMessage, prepared: Reading) -> Outcome:
         outcome = self._process(session, message, prepared)
         if prepared.message.limits:  # parts beyond the reading limits: say so on the message
             unread = "; ".join(prepared.message.limits)
@@ -157,7 +148,7 @@ class ReadingPipeline:
             return replace(outcome, reason=reason)
         return outcome
 
-    def _process(self, session: Session, message: InboundMessage, prepared: Reading) -> Outcome:
+    def _process(self, session: tx.Tx, message: InboundMessage, prepared: Reading) -> Outcome:
         done = already_applied(session, message.id)
         if done is not None:
             return Outcome(PROCESSED, f"already applied to {done}; nothing changed")
@@ -246,7 +237,7 @@ class ReadingPipeline:
 
     def _report(
         self,
-        session: Session,
+        session: tx.Tx,
         message: InboundMessage,
         reading: Reading,
         *,
@@ -332,7 +323,7 @@ class ReadingPipeline:
 
     def _hold_return(
         self,
-        session: Session,
+        session: tx.Tx,
         reading: Reading,
         target: EpisodeState | None,
         child_id: str | None,
@@ -357,7 +348,7 @@ class ReadingPipeline:
         verified = reading.trust.verified
         on_record = False
         if target is not None:
-            found = session.get(Episode, target.id)
+            found = episode_rows.get(session, target.id)
             on_record = bool(found is not None and sender and sender in _on_record(session, found))
         if sender and sender in carers:
             if reading.fields.returned_at is None and not verified:
@@ -372,7 +363,7 @@ class ReadingPipeline:
 
     def _confirmation(
         self,
-        session: Session,
+        session: tx.Tx,
         episode: Episode,
         decision: Decision,
         reading: Reading,
@@ -403,7 +394,7 @@ class ReadingPipeline:
         return [reason]
 
     def _superseded(
-        self, session: Session, old: EpisodeState, new: Episode, message: InboundMessage
+        self, session: tx.Tx, old: EpisodeState, new: Episode, message: InboundMessage
     ) -> str:
         """An episode left open past the stale age: kept open, and staff told about it."""
         opened = _aware(old.opened_at).astimezone(self.tz) if old.opened_at else None
@@ -414,7 +405,7 @@ class ReadingPipeline:
                 f"open after more than {self.stale_after.days} days: this report opened a new "
                 "episode. Please review and close the old one.")
 
-    def gave_up(self, session: Session, message: InboundMessage, error: str) -> None:
+    def gave_up(self, session: tx.Tx, message: InboundMessage, error: str) -> None:
         """A message we could not process goes to the duty desk, original attached."""
         self.notifier.message_event(
             session, event="failed", message=message, read=None, error=error
@@ -444,7 +435,7 @@ def _state(ep: Episode) -> EpisodeState:
 
 
 def _note(
-    session: Session,
+    session: tx.Tx,
     message: InboundMessage,
     reference: str,
     action: str,
@@ -468,7 +459,7 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _who(session: Session, child_id: str | None, fields: ReportFields) -> str:
+def _who(session: tx.Tx, child_id: str | None, fields: ReportFields) -> str:
     """The child as an alert may name them: initials (J.C.), else "the child"."""
     child = directory.get_child(session, child_id) if child_id else None
     if child is not None and child.first_name and child.last_name:
@@ -479,68 +470,36 @@ def _who(session: Session, child_id: str | None, fields: ReportFields) -> str:
     return "the child"
 
 
-def find_thread(session: Session, msg: ReadMessage) -> EpisodeState | None:
+def find_thread(session: tx.Tx, msg: ReadMessage) -> EpisodeState | None:
     """A reply belongs to the episode of the message it answers, or of the reference it cites."""
     refs = [r for r in [msg.in_reply_to, *msg.references] if r]
     if refs:
-        ep = session.scalars(
-            select(Episode)
-            .join(EpisodeMessage, EpisodeMessage.episode_id == Episode.id)
-            .join(InboundMessage, InboundMessage.id == EpisodeMessage.inbound_id)
-            .where(InboundMessage.message_id.in_(refs))
-            .order_by(EpisodeMessage.id.desc())
-            .limit(1)
-        ).first()
+        ep = episode_rows.latest_in_thread(session, refs)
         if ep is not None:
             return _state(ep)
     found = REFERENCE.search(msg.subject) or REFERENCE.search(msg.text)
     if found:
         reference = f"MB-{found.group(1)}-{found.group(2)}"
-        ep = session.scalars(select(Episode).where(Episode.reference == reference)).first()
+        ep = episode_rows.with_reference(session, reference)
         if ep is not None:
             return _state(ep)
     return None
 
 
-def already_applied(session: Session, inbound_id: int) -> str | None:
+def already_applied(session: tx.Tx, inbound_id: int) -> str | None:
     """Reprocessing must not apply a message twice (nor, later, alert twice)."""
-    return session.scalars(
-        select(Episode.reference)
-        .join(EpisodeMessage, EpisodeMessage.episode_id == Episode.id)
-        .where(EpisodeMessage.inbound_id == inbound_id)
-        .limit(1)
-    ).first()
+    return episode_rows.applied_to(session, inbound_id)
 
 
-def open_episode_for_child(session: Session, child_id: str) -> EpisodeState | None:
-    """The child's open episode, with the child locked for this transaction.
-
-    FOR UPDATE locks nothing when no episode exists yet, so on PostgreSQL a transaction-scoped
-    advisory lock on the child keeps two workers from both opening a first episode.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"mailbridge.child:{child_id}"},
-        )
-    ep = session.scalars(
-        select(Episode)
-        .where(Episode.child_id == child_id, Episode.status == OPEN)
-        .order_by(Episode.id.desc())
-        .limit(1)
-        .with_for_update()
-    ).first()
+def open_episode_for_child(session: tx.Tx, child_id: str) -> EpisodeState | None:
+    """The child's open episode, with the child locked for this transaction (so two workers
+    never both open a first episode; see ``store.episodes.lock_open_of_child``)."""
+    ep = episode_rows.lock_open_of_child(session, child_id)
     return _state(ep) if ep is not None else None
 
 
-def open_unmatched_from(session: Session, sender: str) -> EpisodeState | None:
-    eps = list(
-        session.scalars(
-            select(Episode).where(
-                Episode.child_id.is_(None), Episode.status == OPEN, Episode.reported_by == sender
-            )
-        )
-    )
+def open_unmatched_from(session: tx.Tx, sender: str) -> EpisodeState | None:
+    eps = episode_rows.open_unmatched_from(session, sender)
     return _state(eps[0]) if len(eps) == 1 else None
 
 
@@ -548,7 +507,7 @@ def open_unmatched_from(session: Session, sender: str) -> EpisodeState | None:
 
 
 def apply(
-    session: Session,
+    session: tx.Tx,
     decision: Decision,
     reading: Reading,
     message: InboundMessage,
@@ -566,7 +525,7 @@ def apply(
         )
     else:
         assert decision.episode is not None
-        found = session.get(Episode, decision.episode.id)
+        found = episode_rows.get(session, decision.episode.id)
         assert found is not None
         episode = found
         _merge_facts(episode, f)
@@ -579,35 +538,34 @@ def apply(
         if f.safe_and_well is not None:
             episode.safe_and_well = f.safe_and_well
     episode.updated_at = now
-    session.add(
-        EpisodeMessage(
-            episode_id=episode.id,
-            inbound_id=message.id,
-            event=decision.event,
-            at=now,
-            summary={
-                "kind": reading.kind,
-                "reason": decision.reason,
-                "classification": reading.reason,
-                "match": (
-                    {"method": match.method, "confidence": match.confidence, "note": match.note}
-                    if match is not None
-                    else {"method": "thread", "confidence": 1.0, "note": "reply in the thread"}
-                ),
-                # Listed, not inlined: the bytes stay in the stored raw mail.
-                "attachments": [
-                    {"name": a.name, "content_type": a.content_type, "size": a.size}
-                    for a in reading.message.attachments
-                ],
-                "sender_verified": reading.trust.verified,
-                "sender_check": reading.trust.reason,
-                # Where each fact came from (the sentence or form line), and what was unsure.
-                "facts_from": dict(reading.fields.sources),
-                "doubts": list(reading.doubts),
-                # Parts past the [reading] limits, which were not read (the raw mail is whole).
-                "not_read": list(reading.message.limits),
-            },
-        )
+    episode_rows.link_message(
+        session,
+        episode.id,
+        message.id,
+        event=decision.event,
+        at=now,
+        summary={
+            "kind": reading.kind,
+            "reason": decision.reason,
+            "classification": reading.reason,
+            "match": (
+                {"method": match.method, "confidence": match.confidence, "note": match.note}
+                if match is not None
+                else {"method": "thread", "confidence": 1.0, "note": "reply in the thread"}
+            ),
+            # Listed, not inlined: the bytes stay in the stored raw mail.
+            "attachments": [
+                {"name": a.name, "content_type": a.content_type, "size": a.size}
+                for a in reading.message.attachments
+            ],
+            "sender_verified": reading.trust.verified,
+            "sender_check": reading.trust.reason,
+            # Where each fact came from (the sentence or form line), and what was unsure.
+            "facts_from": dict(reading.fields.sources),
+            "doubts": list(reading.doubts),
+            # Parts past the [reading] limits, which were not read (the raw mail is whole).
+            "not_read": list(reading.message.limits),
+        },
     )
     inbound.audit(
         session,
@@ -627,7 +585,7 @@ def apply(
 
 
 def _reclassify_from_report(
-    session: Session,
+    session: tx.Tx,
     episode: Episode,
     code: AbsenceType,
     message: InboundMessage,
@@ -667,9 +625,9 @@ def _reclassify_from_report(
         )
 
 
-def _on_record(session: Session, episode: Episode) -> set[str]:
+def _on_record(session: tx.Tx, episode: Episode) -> set[str]:
     known = {(episode.reported_by or "").lower()}
-    child = session.get(Child, episode.child_id) if episode.child_id else None
+    child = directory.child_row(session, episode.child_id) if episode.child_id else None
     if child is not None:
         known |= {a.lower() for a in child.carer_emails}
     for holder in (episode.allocations or {}).values():
@@ -680,7 +638,7 @@ def _on_record(session: Session, episode: Episode) -> set[str]:
 
 
 def _new_episode(
-    session: Session,
+    session: tx.Tx,
     reading: Reading,
     message: InboundMessage,
     *,
@@ -691,7 +649,7 @@ def _new_episode(
 ) -> Episode:
     f = reading.fields
     now = message.received_at
-    child = session.get(Child, child_id) if child_id else None
+    child = directory.child_row(session, child_id) if child_id else None
     carers = {a.lower() for a in child.carer_emails} if child is not None else set()
     episode = Episode(
         reference=next_reference(session, now.astimezone(tz).year),
@@ -712,9 +670,7 @@ def _new_episode(
         updated_at=now,
     )
     _merge_facts(episode, f)
-    session.add(episode)
-    session.flush()
-    return episode
+    return episode_rows.insert(session, episode)
 
 
 def _merge_facts(episode: Episode, f: ReportFields) -> None:
@@ -738,5 +694,5 @@ def _merge_facts(episode: Episode, f: ReportFields) -> None:
         episode.reporter_phone = f.reporter_phone
 
 
-def _allocations(session: Session, child_id: str | None) -> dict[str, Any]:
+def _allocations(session: tx.Tx, child_id: str | None) -> dict[str, Any]:
     return dict(directory.current_allocations(session, child_id)) if child_id else {}

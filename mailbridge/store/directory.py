@@ -312,3 +312,8 @@ def placement_authorities(session: Session) -> list[tuple[str, str]]:
         .order_by(Child.child_id)
     )
     return [(cid, code) for cid, code in session.execute(q) if code]
+
+
+def child_row(session: Session, child_id: str) -> Child | None:
+    """The child's directory row (the transaction's copy when it already holds it)."""
+    return session.get(Child, child_id)

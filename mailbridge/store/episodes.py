@@ -4,6 +4,10 @@ its messages, list who was already told about it, and hand out references.
 Only ``store/`` writes SQL (issue 14); ``episodes.casework`` calls these inside the one
 transaction of each operation. ``lock`` takes the row with SELECT ... FOR UPDATE on PostgreSQL,
 so two instances working on one episode take turns; SQLite has one writer at a time anyway.
+
+``episodes.processing`` finds an incoming message's episode here too (by thread, by reference,
+the child's open one under a lock, an unmatched sender's) and writes new episodes with
+``insert``, all inside the one transaction of each processed message.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, undefer
 
+from mailbridge.episodes.machine import OPEN
 from mailbridge.store.inbound import audit as audit_row
 from mailbridge.store.models import (
     Acknowledgement,
@@ -310,4 +315,79 @@ def audit(
         entity_id=episode.reference,
         action=action,
         detail=detail,
+    )
+
+
+def get(session: Session, episode_id: int) -> Episode | None:
+    """One episode by id (the transaction's copy when it already holds it); None when none."""
+    return session.get(Episode, episode_id)
+
+
+def start_times_of_child(session: Session, child_id: str) -> list[datetime]:
+    """When each of the child's episodes opened (any status, unordered)."""
+    return list(session.scalars(select(Episode.opened_at).where(Episode.child_id == child_id)))
+
+
+def insert(session: Session, episode: Episode) -> Episode:
+    """Write a new episode built by the caller; its id is known on return (flushed)."""
+    session.add(episode)
+    session.flush()
+    return episode
+
+
+def latest_in_thread(session: Session, message_ids: Sequence[str]) -> Episode | None:
+    """The episode that most recently took in one of the messages with these Message-IDs."""
+    return session.scalars(
+        select(Episode)
+        .join(EpisodeMessage, EpisodeMessage.episode_id == Episode.id)
+        .join(InboundMessage, InboundMessage.id == EpisodeMessage.inbound_id)
+        .where(InboundMessage.message_id.in_(list(message_ids)))
+        .order_by(EpisodeMessage.id.desc())
+        .limit(1)
+    ).first()
+
+
+def with_reference(session: Session, reference: str) -> Episode | None:
+    """The episode of exactly this reference (no normalising); None when there is none."""
+    return session.scalars(select(Episode).where(Episode.reference == reference)).first()
+
+
+def applied_to(session: Session, inbound_id: int) -> str | None:
+    """The reference of an episode that already took in the message ``inbound_id``, if any."""
+    return session.scalars(
+        select(Episode.reference)
+        .join(EpisodeMessage, EpisodeMessage.episode_id == Episode.id)
+        .where(EpisodeMessage.inbound_id == inbound_id)
+        .limit(1)
+    ).first()
+
+
+def lock_open_of_child(session: Session, child_id: str) -> Episode | None:
+    """The child's newest open episode, locked for this transaction, with the child locked too.
+
+    FOR UPDATE locks nothing when no episode exists yet, so on PostgreSQL a transaction-scoped
+    advisory lock on the child keeps two workers from both opening a first episode.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"mailbridge.child:{child_id}"},
+        )
+    return session.scalars(
+        select(Episode)
+        .where(Episode.child_id == child_id, Episode.status == OPEN)
+        .order_by(Episode.id.desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+
+
+def open_unmatched_from(session: Session, sender: str) -> list[Episode]:
+    """The open episodes with no child matched that ``sender`` reported."""
+    return list(
+        session.scalars(
+            select(Episode).where(
+                Episode.child_id.is_(None), Episode.status == OPEN, Episode.reported_by == sender
+            )
+        )
     )

@@ -4,18 +4,22 @@ The sender (delivery/sender.py) claims due rows lane first (1, 2, 3), then by du
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so instances never take the same row; every few claims
 it takes the oldest due rows of any lane (``by_lane=False``) so no lane starves. An alert's lane
 is its message's lane (``inherit_lane``, in the transaction that wrote the rows).
+``alerts/outbox.py`` writes the rows through ``insert_rows`` (idempotent per event and
+recipient) and counts an event's rows with ``count_for_key``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailbridge.store import inbound, sql
 from mailbridge.store.models import FAILED, QUEUED, Alert, Episode, InboundMessage
+from mailbridge.store.sql import insert_ignore
 
 DEFAULT_LANE = 2
 
@@ -134,3 +138,20 @@ def requeue_failed(session: Session, *, now: datetime, actor: str) -> int:
             detail={"last_error": alert.last_error},
         )
     return len(rows)
+
+
+def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Alert rows in one statement; a row whose (event_key, recipient) exists is skipped, so a
+    replayed event inserts nothing."""
+    if not rows:
+        return
+    # executemany of one cached statement; a multi-row VALUES would be compiled every time.
+    session.execute(insert_ignore(session, Alert, key=["event_key", "recipient"]), list(rows))
+
+
+def count_for_key(session: Session, event_key: str) -> int:
+    """How many alert rows the event ``event_key`` has (all recipients, any status)."""
+    return int(
+        session.scalar(select(func.count()).select_from(Alert).where(Alert.event_key == event_key))
+        or 0
+    )
