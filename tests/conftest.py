@@ -64,8 +64,8 @@ def make_settings(database_url: str, tmp_path: Path) -> SettingsFactory:
 def run_service() -> Iterator[Callable[[Settings], RunningService]]:
     started: list[RunningService] = []
 
-    def start(settings: Settings) -> RunningService:
-        svc = RunningService(settings).start()
+    def start(settings: Settings, *, processes: bool = False) -> RunningService:
+        svc = RunningService(settings, processes=processes).start()
         started.append(svc)
         return svc
 

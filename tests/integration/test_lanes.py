@@ -287,7 +287,7 @@ def test_a_killed_worker_process_is_restarted_and_nothing_is_lost_or_doubled(
         "[processing]\nworker_processes = 1\nlease_seconds = 3\npoll_seconds = 0.2\n"
         "timer_seconds = 3600\n"
     )
-    svc = run_service(settings)
+    svc = run_service(settings, processes=True)
     children = wait_for(worker_children, "a worker process")
     first_pid = children[0].pid
 

@@ -4,6 +4,7 @@ sample mail and TLS files."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import threading
@@ -76,9 +77,20 @@ SettingsFactory = Callable[..., Settings]
 
 
 class RunningService:
-    """`serve` on its own thread and event loop, on an ephemeral port."""
+    """`serve` on its own thread and event loop, on an ephemeral port.
 
-    def __init__(self, settings: Settings) -> None:
+    Reading runs on `serve`'s worker thread here (``processing.worker_processes = 0``) unless
+    ``processes`` is set: a test's monkeypatch reaches a thread, never a spawned process, and
+    spawning interpreters for every test would cost minutes. The processes themselves are
+    tested in tests/integration/test_lanes.py and by the acceptance tests' real `serve`.
+    """
+
+    def __init__(self, settings: Settings, *, processes: bool = False) -> None:
+        if not processes:
+            settings = dataclasses.replace(
+                settings,
+                processing=dataclasses.replace(settings.processing, worker_processes=0),
+            )
         self.settings = settings
         self.host = ""
         self.port = 0
