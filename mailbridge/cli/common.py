@@ -103,6 +103,7 @@ def process_pending(engine: tx.Engine, settings: Settings) -> None:
     """After mail is stored by a command (inject, imap fetch): process what is pending, then
     deliver the alerts that are due, and say what became of both."""
     worker, sender = make_workers(engine, settings)
+    worker.lanes = False  # what the command stored, in arrival order
     print(f"processed {worker.run_once()} message(s)")
     print_delivery(sender.deliver_due())
 

@@ -123,6 +123,7 @@ def _message_line(m: dict[str, Any]) -> str:
 def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_store(settings)
     worker, sender = make_workers(engine, settings)
+    worker.lanes = False  # what the command stored, in arrival order
     with tx.write(engine) as t:
         store.reset_for_reprocess(t, args.id, now=worker.clock(), actor="cli")
         store.claim_one(

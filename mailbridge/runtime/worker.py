@@ -77,6 +77,10 @@ class Worker(BackgroundLoop):
         # lower-lane batch is handed back and the claim made again (intake sets it).
         self.priority_waiting: Callable[[], bool] | None = None
         self._claims = 0
+        # Claim in lane order (serve). A command that processes what it just stored (inject,
+        # reprocess) turns this off: its batch is processed in arrival order, so a carer's
+        # return is never read before the missing report stored ahead of it.
+        self.lanes = True
         # Set while a worker process does the work (runtime/workers.py): this thread stands by,
         # and hands back what it claimed but has not started.
         self.paused = threading.Event()
@@ -122,7 +126,7 @@ class Worker(BackgroundLoop):
     def _claim(self) -> list[tuple[int, int]]:
         """The next batch: lane order, except every SHARE_EVERY-th claim (oldest of any lane)."""
         self._claims += 1
-        by_lane = self._claims % SHARE_EVERY != 0
+        by_lane = self.lanes and self._claims % SHARE_EVERY != 0
         if self.priority_waiting is not None:
             self.priority_waiting()  # this claim sees what arrived: the hint is spent
         with tx.write(self.engine) as t:
