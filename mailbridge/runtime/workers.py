@@ -27,6 +27,7 @@ import contextlib
 import logging
 import logging.handlers
 import multiprocessing
+import os
 import queue
 import signal
 import threading
@@ -282,8 +283,14 @@ def child_main(settings: Settings, channels: dict[str, Any]) -> None:
         worker.yield_to = lambda: busy.value > 0
     worker.start()
     events.put(("ready", index))
+    parent = os.getppid()
     try:
         while not stop.is_set() and not terminated.is_set():
+            if os.getppid() != parent:
+                # serve is gone (killed -9): an orphan must not go on claiming mail that a
+                # new serve, or another instance, will take over.
+                log.warning("worker process %d: serve is gone; stopping", index)
+                break
             if wake.wait(0.5):
                 wake.clear()
                 worker.wake()
