@@ -27,7 +27,6 @@ import contextlib
 import logging
 import logging.handlers
 import multiprocessing
-import os
 import queue
 import signal
 import threading
@@ -281,12 +280,12 @@ def child_main(settings: Settings, channels: dict[str, Any]) -> None:
     worker.priority_waiting = take_hint(priority)
     if engine.dialect.name == "sqlite":
         worker.yield_to = lambda: busy.value > 0
+    parent = multiprocessing.parent_process()  # serve; its sentinel closes when it dies
     worker.start()
     events.put(("ready", index))
-    parent = os.getppid()
     try:
         while not stop.is_set() and not terminated.is_set():
-            if os.getppid() != parent:
+            if parent is not None and not parent.is_alive():
                 # serve is gone (killed -9): an orphan must not go on claiming mail that a
                 # new serve, or another instance, will take over.
                 log.warning("worker process %d: serve is gone; stopping", index)
