@@ -259,6 +259,7 @@ class Instance:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                start_new_session=True,  # serve and its worker processes: one group to kill
             )
         return self
 
@@ -285,9 +286,10 @@ class Instance:
         return time.monotonic() - started
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a power cut or an OOM kill."""
+        """SIGKILL to serve and its worker processes: no shutdown code runs, as in a power cut
+        or an OOM kill of the unit."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
     def stop(self, timeout: float = 30) -> int:
