@@ -119,6 +119,14 @@ class WorkerProcesses:
         self._stop.set()
         self.wake()
         deadline = time.monotonic() + (timeout or 60)
+        with self._ready_lock:
+            ready = set(self._ready)
+        for index, proc in enumerate(self._procs):
+            if proc is not None and index not in ready and proc.is_alive():
+                # Still starting (a cold start imports the reader: seconds): it holds no work,
+                # and waiting for it would hold serve's stop. A batch it claimed in the instant
+                # before saying ready is leased, and taken up again when the lease runs out.
+                proc.kill()
         for proc in self._procs:
             if proc is not None:
                 proc.join(max(0.1, deadline - time.monotonic()))
