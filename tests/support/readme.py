@@ -11,8 +11,8 @@ The walkthrough (from ``## Walkthrough`` to the next ``## `` heading) is read bl
 
 Expected and actual output are compared line by line after :func:`normalise`, which hides only
 what differs from run to run: the minutes of the run's own clock (10:07 to 10:59; facts such as
-19:00 or 08:15 stay exact), random Message-IDs, MIME boundaries, reply-token signatures, digests
-and client ports. A line ``...`` in the expected output stands for any number of lines.
+19:00 or 08:15 stay exact), random Message-IDs, MIME boundaries, reply-token signatures, digests,
+process ids and client ports. A line ``...`` in the expected output stands for any number of lines.
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ _VOLATILE = [
     (re.compile(r"\b[0-9a-f]{64}\b"), "SHA256"),
     (re.compile(r"127\.0\.0\.1:\d{4,5}\b(?!\s*(?:for|\())"), "127.0.0.1:PORT"),
     (re.compile(r"\(Python 3\.\d+\.\d+\)"), "(Python 3)"),
+    (re.compile(r"\bpid=\d+"), "pid=PID"),
 ]
 
 
