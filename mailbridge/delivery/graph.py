@@ -31,24 +31,18 @@ from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses
 from io import BytesIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from mailbridge.delivery.sender import PermanentFailure, TemporaryFailure
 from mailbridge.ops import oauth2
 from mailbridge.ops.graph import GraphClient, GraphError
 from mailbridge.settings.config import GraphSettings, OAuth2Settings, graph_mailbox
 
-SCHEME = "graph"
 #: the application permission a sending app needs (Microsoft Graph, not Exchange Online)
 SEND_ROLE = "Mail.Send"
 
 _POLICY = compat32.clone(linesep="\r\n")  # as the .eml files: byte for byte
 _PERMANENT = (400, 413)
-
-
-def is_graph_url(url: str) -> bool:
-    """``graph://mailbox@domain``: alerts go through Graph, not an SMTP relay."""
-    return urlsplit(url).scheme == SCHEME
 
 
 def mime_bytes(message: Message) -> bytes:

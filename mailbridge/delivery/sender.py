@@ -44,7 +44,7 @@ from mailbridge.delivery.reply_tokens import make_reply_address
 from mailbridge.ops import oauth2, tls
 from mailbridge.ops.logs import log_context
 from mailbridge.runtime.loop import BackgroundLoop
-from mailbridge.settings.config import Settings
+from mailbridge.settings.config import Settings, is_graph_url
 from mailbridge.store import inbound, outbox, tx
 from mailbridge.store.models import (
     FAILED,
@@ -319,7 +319,7 @@ def relay_is_secure(settings: Settings) -> bool:
     """An encrypted, verified hop to the relay. No relay (.eml files) is not a secure send."""
     if not settings.relay.url:
         return False
-    if urlsplit(settings.relay.url).scheme == "graph":  # HTTPS, certificates always verified
+    if is_graph_url(settings.relay.url):  # HTTPS, certificates always verified
         return settings.graph.base_url.startswith("https://")
     target = parse_relay_url(settings.relay.url)
     return (target.implicit_tls or target.starttls) and settings.relay.verify_tls
@@ -329,7 +329,7 @@ def make_transport(settings: Settings) -> Transport:
     """SMTP relay, Microsoft Graph sendMail (``graph://mailbox``) or .eml files."""
     from mailbridge.delivery import graph  # noqa: PLC0415 - graph imports this module
 
-    if graph.is_graph_url(settings.relay.url):
+    if is_graph_url(settings.relay.url):
         return graph.make_graph_transport(
             settings.relay.url,
             settings.graph,

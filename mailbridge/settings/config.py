@@ -721,7 +721,7 @@ def validate(settings: Settings) -> list[str]:
         problems.append(f"service.templates_dir: {s.service.templates_dir} is not a directory")
     if (
         s.relay.url
-        and urlsplit(s.relay.url).scheme != "graph"
+        and not is_graph_url(s.relay.url)
         and not urlsplit(s.relay.url).hostname
     ):
         problems.append(f"relay.url: names no host: {redact_url(s.relay.url)!r}")
@@ -883,6 +883,11 @@ def _validate_tls(s: Settings) -> list[str]:
 OAUTH2_PROVIDERS = ("microsoft", "google", "command")
 
 
+def is_graph_url(url: str) -> bool:
+    """``relay.url = graph://mailbox@domain``: alerts go through Microsoft Graph, not SMTP."""
+    return urlsplit(url).scheme == "graph"
+
+
 def graph_mailbox(url: str) -> str:
     """The sending mailbox of ``relay.url = graph://user@domain``; empty when it names none."""
     parts = urlsplit(url)
@@ -919,7 +924,7 @@ def _validate_oauth2(s: Settings) -> list[str]:
         if auth not in ("password", "xoauth2"):
             problems.append(f"{key}.auth: must be password or xoauth2, got {auth!r}")
             continue
-        if auth != "xoauth2" or urlsplit(url).scheme == "graph":
+        if auth != "xoauth2" or is_graph_url(url):
             continue
         parts = urlsplit(url)
         if url and not parts.username:
@@ -932,7 +937,7 @@ def _validate_oauth2(s: Settings) -> list[str]:
         users.append(key)
     if s.imap.auth == "xoauth2" and s.imap.password_file:
         problems.append("imap.password_file: not used with imap.auth = xoauth2; remove it")
-    graph_send = urlsplit(s.relay.url).scheme == "graph"
+    graph_send = is_graph_url(s.relay.url)
     if graph_send:
         problems.extend(_validate_graph_send(s))
         users.append("graph_send")

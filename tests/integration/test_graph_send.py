@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from mailbridge.settings.config import Settings
 from tests.support.env import CliRunner, SettingsFactory
 from tests.support.graph_server import GraphServer
 from tests.support.oauth2_server import App, OAuth2Server, serving
@@ -80,15 +81,26 @@ max_retry_after_seconds = 5
 """ + server.microsoft_toml(app, tmp_path / "client-secret")
 
 
+GraphRelay = Callable[..., tuple[App, Settings]]
+
+
+@pytest.fixture
+def graph_relay(
+    server: OAuth2Server, graph: GraphServer, make_settings: SettingsFactory, tmp_path: Path
+) -> GraphRelay:
+    """``make(roles)``: a new app with those roles, and settings sending as MAILBOX through it."""
+
+    def make(roles: tuple[str, ...] = ("Mail.Send",)) -> tuple[App, Settings]:
+        app = server.add_secret_app(MAILBOX, roles=roles)
+        return app, make_settings(graph_toml(server, app, graph, tmp_path))
+
+    return make
+
+
 def test_each_alert_goes_to_graph_as_mime_for_its_one_recipient(
-    server: OAuth2Server,
-    graph: GraphServer,
-    world: Engine,
-    make_settings: SettingsFactory,
-    tmp_path: Path,
+    server: OAuth2Server, graph: GraphServer, world: Engine, graph_relay: GraphRelay
 ) -> None:
-    app = server.add_secret_app(MAILBOX, roles=("Mail.Send",))
-    settings = make_settings(graph_toml(server, app, graph, tmp_path))
+    app, settings = graph_relay()
     clock = FakeClock(RECEIVED)
     sender = queue_alerts(world, settings, clock, report(1))
     delivered = sender.deliver_due()
@@ -119,14 +131,9 @@ def test_each_alert_goes_to_graph_as_mime_for_its_one_recipient(
 
 
 def test_throttling_and_outages_keep_alerts_queued_then_send_each_once(
-    server: OAuth2Server,
-    graph: GraphServer,
-    world: Engine,
-    make_settings: SettingsFactory,
-    tmp_path: Path,
+    server: OAuth2Server, graph: GraphServer, world: Engine, graph_relay: GraphRelay
 ) -> None:
-    app = server.add_secret_app(MAILBOX, roles=("Mail.Send",))
-    settings = make_settings(graph_toml(server, app, graph, tmp_path))
+    _app, settings = graph_relay()
     clock = FakeClock(RECEIVED)
     sender = queue_alerts(world, settings, clock, report(1))
     count = len(alerts(world))
@@ -157,14 +164,9 @@ def test_throttling_and_outages_keep_alerts_queued_then_send_each_once(
 
 
 def test_a_message_graph_refuses_fails_alone(
-    server: OAuth2Server,
-    graph: GraphServer,
-    world: Engine,
-    make_settings: SettingsFactory,
-    tmp_path: Path,
+    server: OAuth2Server, graph: GraphServer, world: Engine, graph_relay: GraphRelay
 ) -> None:
-    app = server.add_secret_app(MAILBOX, roles=("Mail.Send",))
-    settings = make_settings(graph_toml(server, app, graph, tmp_path))
+    _app, settings = graph_relay()
     sender = queue_alerts(world, settings, FakeClock(RECEIVED), report(1))
     graph.fail_send = [400]
     sender.deliver_due()
@@ -176,14 +178,9 @@ def test_a_message_graph_refuses_fails_alone(
 
 
 def test_a_token_without_mail_send_is_named_and_nothing_is_lost(
-    server: OAuth2Server,
-    graph: GraphServer,
-    world: Engine,
-    make_settings: SettingsFactory,
-    tmp_path: Path,
+    server: OAuth2Server, graph: GraphServer, world: Engine, graph_relay: GraphRelay
 ) -> None:
-    app = server.add_secret_app(MAILBOX, roles=("Mail.ReadWrite",))
-    settings = make_settings(graph_toml(server, app, graph, tmp_path))
+    _app, settings = graph_relay(("Mail.ReadWrite",))
     sender = queue_alerts(world, settings, FakeClock(RECEIVED), report(1))
     sender.deliver_due()
     rows = alerts(world)
