@@ -8,7 +8,6 @@ failing move and a token endpoint outage mid-round lose and double nothing.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,16 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuth2Server]:
 
 @pytest.fixture
 def graph(server: OAuth2Server) -> Iterator[GraphServer]:
-    def token_ok(token: str) -> bool:
-        issued = server.state.tokens.get(token)
-        return (
-            issued is not None
-            and issued.active
-            and issued.expires_at > time.time()
-            and "Mail.ReadWrite" in issued.roles
-        )
-
-    g = GraphServer(token_ok).start()
+    g = GraphServer(lambda token: server.carries(token, "Mail.ReadWrite")).start()
     yield g
     g.stop()
 

@@ -11,7 +11,6 @@ alone, and `relay check` / `check-config` say what is wrong in one line.
 from __future__ import annotations
 
 import email
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,19 +42,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuth2Server]:
 
 @pytest.fixture
 def graph(server: OAuth2Server) -> Iterator[GraphServer]:
-    def has(role: str) -> Callable[[str], bool]:
-        def ok(token: str) -> bool:
-            issued = server.state.tokens.get(token)
-            return (
-                issued is not None
-                and issued.active
-                and issued.expires_at > time.time()
-                and role in issued.roles
-            )
-
-        return ok
-
-    g = GraphServer(has("Mail.ReadWrite"), send_token_ok=has("Mail.Send")).start()
+    g = GraphServer(
+        lambda token: server.carries(token, "Mail.ReadWrite"),
+        send_token_ok=lambda token: server.carries(token, "Mail.Send"),
+    ).start()
     yield g
     g.stop()
 

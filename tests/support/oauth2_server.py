@@ -370,6 +370,18 @@ ca_file = "{self.ca_file}"
                 if issued.client_id == client_id:
                     issued.active = False
 
+    def carries(self, token: str, role: str) -> bool:
+        """Whether ``token`` is live (issued here, not revoked, not expired) with the app
+        role ``role``: the check a resource server such as Graph makes."""
+        with self._lock:
+            issued = self.state.tokens.get(token)
+            return (
+                issued is not None
+                and issued.active
+                and issued.expires_at > time.time()
+                and role in issued.roles
+            )
+
     def issued(self, client_id: str) -> int:
         return sum(1 for t in self.state.tokens.values() if t.client_id == client_id)
 
