@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from mailbridge.ingress.graph import GraphError, GraphReader
+from mailbridge.ingress.graph import GraphReader
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2
+from mailbridge.ops.graph import GraphError
 from mailbridge.runtime.serve import start_graph_reader
 from mailbridge.settings.config import GraphSettings, OAuth2Settings
 from mailbridge.store import graph as graph_store

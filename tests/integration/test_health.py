@@ -68,7 +68,7 @@ def fill(engine, settings) -> dict[str, int]:
 def test_an_empty_database(engine):
     with Session(engine) as session:
         snap = health.snapshot(session, T0)
-    assert snap.queues == health.Queues(0, 0, 0, 0, 0)
+    assert snap.queues == figures.Queues(0, 0, 0, 0, 0)
     assert snap.last_message is None
     assert snap.oldest_alert is None
     assert snap.overdue_interviews == []
@@ -90,7 +90,7 @@ def test_the_picture_after_reports(engine, make_settings):
         counts = figures.message_counts(session)
         alerts = figures.alert_counts(session)
         first_ref = session.scalars(select(Episode.reference).order_by(Episode.id)).first()
-    assert snap.queues == health.Queues(
+    assert snap.queues == figures.Queues(
         pending_messages=1,
         failed_messages=1,
         queued_alerts=truth["queued"],
@@ -102,7 +102,7 @@ def test_the_picture_after_reports(engine, make_settings):
     assert ("smtp", "pending", 1) in counts
     assert ("inject", "failed", 1) in counts
     assert alerts == [("queued", truth["queued"])]
-    assert snap.last_message == health.LastMessage(T0 + timedelta(minutes=4), "inject")
+    assert snap.last_message == figures.LastMessage(T0 + timedelta(minutes=4), "inject")
     oldest = snap.oldest_alert
     assert oldest is not None
     # An alert is stamped with its message's receipt (T0): its age is the carer's wait.

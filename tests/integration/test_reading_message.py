@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.intake import Intake, make_incoming
+from mailbridge.reading.headers import decode_header_value
 from mailbridge.reading.message import (
     ReadLimits,
     ReadMessage,
     decode_bytes,
-    decode_header_value,
     html_to_text,
     read_message,
     split_quoted,

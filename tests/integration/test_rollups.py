@@ -78,7 +78,7 @@ def test_rollups_give_the_full_scans_figures(engine: Engine) -> None:
     assert _marks(engine) > 1500  # the triggers saw the bulk load
     _all_agree(engine)  # the first reports roll the days up ...
     with Session(engine) as s:
-        assert s.scalar(select(func.count()).select_from(ReportDay)) >= 3653
+        assert (s.scalar(select(func.count()).select_from(ReportDay)) or 0) >= 3653
     assert _marks(engine) == 0  # ... and consume the marks
     _all_agree(engine)  # then they read the stored days
 
