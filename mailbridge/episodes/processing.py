@@ -9,6 +9,7 @@ is only the glue that touches the database.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,12 +22,12 @@ from mailbridge.episodes.machine import OPEN, RETURNED, Decision, EpisodeState, 
 from mailbridge.episodes.replies import ReplyHandler
 from mailbridge.ops.logs import set_episode
 from mailbridge.reading import loops
-from mailbridge.reading.children import read_each_child
+from mailbridge.reading.children import ChildReading, children_named, read_each_child
 from mailbridge.reading.classify import classify
 from mailbridge.reading.commands import find_command
 from mailbridge.reading.fields import ReportFields, extract_fields, without_absence_type
 from mailbridge.reading.loops import Loop, OwnMail
-from mailbridge.reading.match import Match, match_child
+from mailbridge.reading.match import DirectoryChild, Match, match_child
 from mailbridge.reading.message import ReadLimits, ReadMessage, read_message
 from mailbridge.reading.trust import NOT_CHECKED, DnsFunc, Verdict, assess
 from mailbridge.runtime.pipeline import Outcome, Pipeline
@@ -109,6 +110,41 @@ def read_limits(settings: Settings) -> ReadLimits:
     return ReadLimits(r.max_mime_depth, r.max_parts, r.max_attachment_bytes)
 
 
+def _own(reading: Reading, one: ChildReading) -> Reading:
+    """The reading of a message narrowed to what it says about one of the children it names."""
+    return replace(
+        reading,
+        fields=one.fields,
+        kind=one.classification.kind,
+        reason=one.classification.reason,
+        kind_in_thread=one.classification.kind,
+        doubts=one.classification.doubts,
+        return_cue=one.classification.return_cue,
+    )
+
+
+def _other_childs_return(
+    reading: Reading, thread: EpisodeState, children: Sequence[DirectoryChild], sender: str | None
+) -> Reading:
+    """A return in one child's thread that names only another child ("Alex is back" under
+    "Re: Missing: Jordan") is not the thread child's return: the safe state, with the doubt."""
+    if "returned" not in (reading.kind, reading.kind_in_thread) or thread.child_id is None:
+        return reading
+    # the carer's new words only: the thread's subject names the thread's child
+    named = children_named("", reading.message.text, reading.fields, sender, children)
+    if not named or any(c.child_id == thread.child_id for c in named):
+        return reading
+    names = ", ".join(f"{c.first_name} {c.last_name}" for c in named)
+    return replace(
+        reading,
+        kind="missing",
+        kind_in_thread="missing",
+        doubts=(*reading.doubts, f"the reply in this episode's thread says {names} is back, "
+                                 "and does not name this episode's child"),
+        return_cue=reading.return_cue or "a return naming another child",
+    )
+
+
 class ReadingPipeline:
     def __init__(
         self,
@@ -184,9 +220,6 @@ class ReadingPipeline:
             return Outcome(IGNORED, f"loop: {reading.relayed.reason}")
         sender = reading.message.from_addr or (message.mail_from or "").lower() or None
         thread = _state(staff) if staff is not None else find_thread(session, reading.message)
-        if thread is not None:
-            return self._report(session, message, reading, thread=thread, match=None,
-                                child_id=thread.child_id, sender=sender, staff=staff is not None)
         children = directory.load_snapshot(session)
         each = read_each_child(
             reading.message,
@@ -196,22 +229,23 @@ class ReadingPipeline:
             tz=self.tz,
             received_at=message.received_at,
         )
+        if thread is not None and not (
+            each and any(one.child_id != thread.child_id for one in each)
+        ):
+            reading = _other_childs_return(reading, thread, children, sender)
+            return self._report(session, message, reading, thread=thread, match=None,
+                                child_id=thread.child_id, sender=sender, staff=staff is not None)
         if each:
-            # One email about several children: each named and matched child's own report.
+            # One email about several children: each named and matched child's own report. In
+            # an episode's thread ("Re: girls": "Ruby's back. Still nothing from Lily.") the
+            # thread's child takes only its own news, never another child's return.
             outcomes = [
                 self._report(
                     session,
                     message,
-                    replace(
-                        reading,
-                        fields=one.fields,
-                        kind=one.classification.kind,
-                        reason=one.classification.reason,
-                        kind_in_thread=one.classification.kind,
-                        doubts=one.classification.doubts,
-                        return_cue=one.classification.return_cue,
-                    ),
-                    thread=None,
+                    _own(reading, one),
+                    thread=thread if thread is not None and one.child_id == thread.child_id
+                    else None,
                     match=Match(
                         one.child_id,
                         "named_among_several",
@@ -220,7 +254,8 @@ class ReadingPipeline:
                     ),
                     child_id=one.child_id,
                     sender=sender,
-                    staff=False,
+                    staff=staff is not None and thread is not None
+                    and one.child_id == thread.child_id,
                 )
                 for one in each
             ]
@@ -231,6 +266,7 @@ class ReadingPipeline:
             fields=reading.fields,
             sender=sender,
             children=children,
+            forwarded_from=reading.message.forwarded_from,
         )
         return self._report(session, message, reading, thread=None, match=match,
                             child_id=match.child_id, sender=sender, staff=False)

@@ -129,6 +129,13 @@ def children_named(
     return [by_id[cid] for cid, _pos in sorted(found.items(), key=lambda f: (f[1], f[0]))]
 
 
+# a piece naming no child that opens with a pronoun: "He is fine." after "Ellie still out."
+_PRONOUN_LEAD = re.compile(r"^\W*(he|him|his|she|her|hers)\b", re.IGNORECASE)
+_ANY_PRONOUN_LEAD = re.compile(r"^\W*(?:he|him|his|she|her|hers|they|them|their)\b", re.IGNORECASE)
+# a name as the object of a preposition names a child the clause is not about
+_OBJECT_BEFORE = re.compile(r"\b(?:with|about|against|than|like|over|to|for|by|behind|beside)\s+$",
+                            re.IGNORECASE)
+
 # between two names said together: "Sam and Ellie", "Sam, Ellie & Jo", "Sam/Ellie"
 _TOGETHER = re.compile(r"^[\s,&+/]*(?:and|or|n|&)?[\s,&+/]*$", re.IGNORECASE)
 _ALL_OF_THEM = re.compile(
@@ -149,22 +156,27 @@ def _segments(clause: str, named: Sequence[DirectoryChild], address: str) -> lis
         if groups and (s < last_end or _TOGETHER.match(clause[last_end:s])):
             if cid not in groups[-1][1]:
                 groups[-1][1].append(cid)
+        elif groups and _OBJECT_BEFORE.search(clause[max(0, s - 30) : s]):
+            pass  # "after a row with Sam": Sam is not who the clause is about
         else:
             groups.append((s, [cid]))
         last_end = max(last_end, e)
     if not groups:
         return [(clause, [])]
     out: list[tuple[str, list[str]]] = []
-    if clause[: groups[0][0]].strip():
-        out.append((clause[: groups[0][0]], []))
+    lead = clause[: groups[0][0]]
+    if lead.strip() and _ANY_PRONOUN_LEAD.match(lead):
+        out.append((lead, []))  # "She came back with ...": the child last named
+    elif lead.strip():
+        # "Still nothing from Lily", "Police found Ruby at 9": the words before the clause's
+        # first name are about that child, not the one named in an earlier sentence
+        groups[0] = (0, groups[0][1])
     for i, (s, cids) in enumerate(groups):
         nxt = groups[i + 1][0] if i + 1 < len(groups) else len(clause)
         out.append((clause[s:nxt], cids))
     return out
 
 
-# a piece naming no child that opens with a pronoun: "He is fine." after "Ellie still out."
-_PRONOUN_LEAD = re.compile(r"^\W*(he|him|his|she|her|hers)\b", re.IGNORECASE)
 _RETURN_WORDS = re.compile(r"\b(?:back|home|came\s+in|walked\s+in|returned|found|turned\s+up)\b",
                            re.IGNORECASE)
 

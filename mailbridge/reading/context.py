@@ -148,7 +148,13 @@ _STILL_CUES = re.compile(
     r"(?:has|have)\s*(?:not|n't)\s+(?:yet\s+)?(?:returned|come\s+(?:back|home|in)|been\s+(?:seen|found)|"
     r"got\s+(?:back|home)|turned\s+up)|hasnt\s+(?:returned|come)|"
     r"(?:is|are|was|were)\s*(?:not|n't)\s+(?:yet\s+)?(?:back|home|in\b|returned)|isnt\s+(?:back|home)|"
-    r"not\s+(?:back|home)\s+(?:yet|since)|not\s+yet\s+(?:back|home|returned)|"
+    r"not\s+(?:back|home|in)\s+(?:yet|since)|not\s+yet\s+(?:back|home|returned|in\b)|"
+    # "and not come back", ESOL "she is not come to home"
+    r"(?<![\w'])not\s+(?:yet\s+)?(?:come|came)\s+(?:to\s+)?(?:back|home|in\b)|"
+    # nothing heard from the child: "still nothing from Lily", "no word from him"
+    r"still\s+(?:nothing|no\s+(?:word|news|contact|sign))\b|"
+    r"(?:nothing|no\s+(?:word|news|contact))\s+(?:yet\s+)?(?:from|of)\s+" + _PRON + r"|"
+    r"not\s+heard\s+(?:anything\s+)?from\s+" + _PRON + r"|heard\s+nothing\s+from\s+" + _PRON + r"|"
     r"(?<!\bif\s)(?<!\bhas\s)(?<!\bis\s)\bnot\s+(?:returned|back|home)\b|out\s+all\s+night|"
     r"not\s+(?:been\s+)?seen\s+(?:\w+\s+)?since|(?:he|she|they)\s+(?:was|were|had)\s+gone\b|"
     r"(?:had|has|have)\s+gone\s+(?:out\s+)?(?:missing|awol|again|off)|"
@@ -273,6 +279,10 @@ def _assertions(text: str) -> list[Assertion]:
         for m in still:
             if _REPORTED_BEFORE.search(c[: m.start()]) and not re.search(
                     r"\b(?:still|not|never|no\s+sign)\b", m.group(0), re.IGNORECASE):
+                # "one of the kids told me Jasmine is missing": second-hand, but a report of a
+                # child gone is taken (the safe direction), as a plain missing cue
+                out.append(_at("missing", m, clause))
+                taken.append(m.span())
                 continue
             # "if he has not returned by 10, call the police": a plan, not a report
             if (_HYPOTHETICAL_BEFORE.search(c[max(0, m.start() - 40): m.start()])

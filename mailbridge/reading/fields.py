@@ -142,6 +142,15 @@ def _nfc(text: str) -> str:
 _FOUND_CUE = re.compile(r"\b(?:found|located|traced|picked\s+\w+\s+up)\b", re.IGNORECASE)
 
 
+# a pasted text or WhatsApp line's own stamp, "[22:40] Gary: ..." or "16/01/2027, 22:40 - Gary:
+# ...": when the message was typed, not a time the carer wrote about
+_CHAT_STAMP = re.compile(
+    r"(?m)^[ \t]*(?:\[\s*(?:\d{1,2}/\d{1,2}/\d{2,4},?\s*)?\d{1,2}:\d\d(?::\d\d)?\s*(?:[ap]m)?\s*\]|"
+    r"(?:\d{1,2}/\d{1,2}/\d{2,4},?\s*)\d{1,2}:\d\d\s*(?:[ap]m)?\s+-)[ \t]*",
+    re.IGNORECASE,
+)
+
+
 def extract_fields(msg: ReadMessage, *, tz: ZoneInfo, received_at: datetime) -> ReportFields:
     """Read every field we know from the form and the free text of ``msg``; never raises."""
     try:
@@ -155,7 +164,7 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     text = _nfc(msg.text[:MAX_SCAN]).replace("’", "'").replace("‘", "'")
     subject = _nfc(msg.subject[:1000]).replace("’", "'")
     # The form's labels and instructions are the form talking: free-text rules read the rest.
-    free = _guard(lambda: without_form_furniture(text), text)
+    free = _guard(lambda: _CHAT_STAMP.sub("", without_form_furniture(text)), text)
     lined: dict[str, tuple[str, str]] = _guard(lambda: parse_form_lines(text), {})
     sections = _guard(lambda: form_sections(text), None)
     if sections is not None:

@@ -72,7 +72,8 @@ def initials_with_dob(text: str, dob: date | None, children: Sequence[DirectoryC
 @dataclass(frozen=True)
 class Match:
     child_id: str | None
-    method: str  # child_id, name_dob, full_name, first_name_placement, ambiguous, none
+    method: str  # child_id, name_dob, full_name, initials_dob, first_name_placement, dob_placement,
+    # ambiguous, none (processing adds named_among_several)
     confidence: float
     note: str
 
@@ -102,7 +103,13 @@ def match_child(
     fields: ReportFields,
     sender: str | None,
     children: Sequence[DirectoryChild],
+    forwarded_from: str | None = None,
 ) -> Match:
+    """The one directory child the report is about, or why none (see the README's table).
+
+    ``forwarded_from`` is the author of a forwarded report ("Fwd: Harvey home" from the duty
+    desk, the carer's email attached): a first name counts when either address is a carer's.
+    """
     by_id = {c.child_id: c for c in children}
     tokens = _tokens(subject) | _tokens(text)
     if fields.child_id:
@@ -162,7 +169,10 @@ def match_child(
     by_initials = initials_with_dob(f"{subject}\n{text}", fields.date_of_birth, children)
     if len(by_initials) == 1:
         return Match(by_initials[0].child_id, "initials_dob", 0.9, "initials and date of birth")
-    return _by_first_name_at_sender_placement(haystack, fields, sender, children)
+    found = _by_first_name_at_sender_placement(haystack, fields, sender, children)
+    if found is NO_MATCH and forwarded_from and forwarded_from.lower() != (sender or "").lower():
+        return _by_first_name_at_sender_placement(haystack, fields, forwarded_from, children)
+    return found
 
 
 def _by_first_name_at_sender_placement(
@@ -197,6 +207,13 @@ def _by_first_name_at_sender_placement(
             0.0,
             f"{len(candidates)} children at the sender's placement match the name given",
         )
+    if fields.date_of_birth is not None and not fields.first_name:
+        # "Young person (DOB 19/12/2008) is back": no name, but the date of birth of one child
+        # at the sender's own placement
+        born = [c for c in at_home if c.date_of_birth == fields.date_of_birth]
+        if len(born) == 1:
+            return Match(born[0].child_id, "dob_placement", 0.7,
+                         "date of birth, sent from a carer address of the child's placement")
     return NO_MATCH
 
 

@@ -28,6 +28,7 @@ from datetime import datetime
 from email.message import Message
 
 from mailbridge.reading.bounded import UNREAD_TYPE, ReadLimits, _bounded_copy
+from mailbridge.reading.context import assertions
 from mailbridge.reading.headers import (
     _address,
     _addresses,
@@ -327,7 +328,10 @@ def _read_parsed(msg: Message, depth: int = 0, outer: _Parts | None = None) -> R
         text, quoted = split_quoted(body)
         added = text
 
-    if len(re.sub(r"\s", "", text)) < TRIVIAL_BODY and parts.attached_messages:
+    if parts.attached_messages and (len(re.sub(r"\s", "", text)) < TRIVIAL_BODY
+                                    or not assertions(text)):
+        # a cover note ("Forwarding the carer's email (attached) so the episode is updated")
+        # says nothing of the child itself: the attached message is the report
         inner = parts.attached_messages[0]
         forwarded = True
         forwarded_from = forwarded_from or inner.from_addr

@@ -65,6 +65,7 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         r"\blast\s+seen\b|\blast\s+saw\b|\bmissing\s+since\b|\bnobody\s+has\s+seen\s+\w+\s+since\b|"
+        r"\blast\s+time\s+(?:anyone|anybody|someone|we|i|staff|they)\s+(?:saw|had\s+seen|spoke)\b|"
         r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b|\blost\s+sight\s+of\b",
         # a later sighting beats when the child left: "went out at 6, was seen in town at 9"
         r"(?<!\bnot\s)(?<!\bnever\s)\b(?:was|were)\s+(?:then\s+|also\s+|last\s+)?(?:seen|spotted)\b"
@@ -76,9 +77,10 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|gone)\b|"
         r"\b(?:saw|watched|seen)\s+(?:him|her|them)\s+(?:leave|walk|go|head|run)\b",
         r"\bwent\s+(?:out\s+)?to\s+(?:the\s+|a\s+|his\s+|her\s+|their\s+)?\w+|"
-        r"\b(?:was|were)\s+due\s+(?:back|home|in)\b|\bcurfew\b|"
         r"\b(?:has\s+not|hasn't|hasnt|didn't|didnt|did\s+not|failed\s+to|not)\s+"
-        r"(?:returned|come\s+(?:back|home)|came\s+(?:back|home)|return(?:ed)?)\b",
+        r"(?:returned|come\s+(?:to\s+)?(?:back|home)|came\s+(?:back|home)|return(?:ed)?)\b",
+        # least trusted: the time a child was due back is when they were missed, not seen
+        r"\b(?:was|were)\s+due\s+(?:back|home|in)\b|\bcurfew\b",
     )
 )
 
@@ -200,7 +202,8 @@ def _other_time(sentence: str, base: datetime, chosen: datetime) -> str | None:
     return " and ".join(t.astimezone(tz).strftime("%H:%M") for t in sorted(found))
 
 
-_HISTORY_NEAR = re.compile(r"\b(?:last\s+(?:month|year|week|time)|in\s+the\s+past|previously|"
+_HISTORY_NEAR = re.compile(r"\b(?:last\s+(?:month|year|week|"
+                           r"time(?!\s+(?:anyone|anybody|someone|we|i|staff|they)\s))|in\s+the\s+past|previously|"
                            r"used\s+to|since\s+the\s+\w+|twice|both\s+times)\b", re.IGNORECASE)
 
 
@@ -231,6 +234,9 @@ def _safe_and_well(text: str) -> bool | None:
                   r"(?:absolutely\s+|totally\s+|completely\s+|perfectly\s+|all\s+|really\s+)?"
                   r"(?:fine|ok|okay|alright|all\s+right|well)(?!\s+(?:known|aware|off))"
                   r")\b", text, re.IGNORECASE)
+    if m is None:  # "Both fine.", "both are ok": said of children back together
+        m = re.search(r"\bboth\s+(?:are\s+|seem\s+|look\s+)?(?:fine|ok|okay|well|safe|alright)\b",
+                      text, re.IGNORECASE)
     if m:
         before = text[max(0, m.start() - 20) : m.start()]
         return not re.search(r"\b(?:not|isn't|n't)\s+(?:\w+\s+)?$", before, re.IGNORECASE)

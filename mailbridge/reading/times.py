@@ -58,6 +58,10 @@ _HHMM = re.compile(r"(?<![\d/])([01]?\d|2[0-3])[:.]([0-5]\d)(?![\d/])\s*(a\.?m\b
                    re.IGNORECASE)
 _HAMPM = re.compile(r"(?<![\d:.])(\d{1,2})\s*(a\.?m\b\.?|p\.?m\b\.?)", re.IGNORECASE)
 _HRS = re.compile(r"(?<![\d:.])([01]\d|2[0-3])([0-5]\d)\s*(?:hrs|hours|h)\b", re.IGNORECASE)
+# the 24-hour clock without "hrs" after a time word: "came home at 0230", "about 2130" (not
+# "since 2019", a year, nor "log 2204 of", a reference)
+_MILITARY = re.compile(r"\b(?:at|around|about|approx(?:imately|\.)?|gone|just\s+(?:after|before))"
+                       r"\s+([01]\d|2[0-3])([0-5]\d)\b(?!\s*(?:of\b|[/:.]\d))", re.IGNORECASE)
 _MINWORDS = {"five": 5, "ten": 10, "quarter": 15, "twenty": 20, "twenty five": 25,
              "twenty-five": 25, "half": 30}
 _HALF = re.compile(
@@ -151,8 +155,8 @@ def _find_clock(text: str) -> _Clock | None:
         h = int(m.group(1))
         if 1 <= h <= 12:
             found.append((m.start(), _Clock(_ampm(h, m.group(2)), 0, True)))
-    if m := _HRS.search(text):
-        found.append((m.start(), _Clock(int(m.group(1)), int(m.group(2)), True)))
+    if m := _HRS.search(text) or _MILITARY.search(text):
+        found.append((m.start(1), _Clock(int(m.group(1)), int(m.group(2)), True)))
     if m := _HALF.search(text):
         word = " ".join(m.group(1).lower().replace("-", " ").split())
         mins = _MINWORDS.get(word) or int(re.sub(r"\D", "", word) or 0)

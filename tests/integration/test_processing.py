@@ -358,3 +358,42 @@ def test_a_thank_you_in_a_returned_episodes_thread_opens_no_new_episode(world):
     (ep,) = episodes(world)
     assert ep["status"] == "returned"
     assert ep["message_ids"] == ["t1@x", "t2@x", "t3@x"]
+
+
+def _by_child(engine) -> dict[str | None, dict]:
+    return {e["child_id"]: e for e in episodes(engine)}
+
+
+def test_a_reply_about_two_children_closes_only_the_one_who_is_back(world):
+    # Jordan and Alex live at Oakview; the carer reports both, then replies in the thread.
+    run(world, mail("Jordan and Alex", "Jordan Carter and Alex Morgan went out at 7pm and "
+                    "have not come back. Phones off.", mid="two1@x"))
+    opened = _by_child(world)
+    assert {opened["100231"]["status"], opened["100240"]["status"]} == {"open"}
+    run(world, mail("Re: Jordan and Alex", "Alex is back, came in at 9.10pm. Still nothing from "
+                    "Jordan.", mid="two2@x", in_reply_to="two1@x"))
+    after = _by_child(world)
+    assert after["100240"]["status"] == "returned"
+    assert after["100231"]["status"] == "open"
+
+
+def test_another_childs_return_in_a_childs_thread_does_not_close_it(world):
+    run(world, mail("Missing: Jordan Carter (100231)", "Jordan went out at 7pm and has not "
+                    "come back.", mid="j1@x"))
+    # the subject names Jordan: Alex's return is Alex's own record, Jordan's stays open
+    run(world, mail("Re: Missing: Jordan Carter (100231)", "Alex is back, came in at 9pm.",
+                    mid="j2@x", in_reply_to="j1@x"))
+    after = _by_child(world)
+    assert after["100231"]["status"] == "open"
+    assert after["100240"]["status"] == "returned"
+
+
+def test_a_return_naming_only_another_child_in_a_thread_is_a_doubt(world):
+    run(world, mail("tonight", "Jordan went out at 7pm and has not come back.", mid="k1@x"))
+    run(world, mail("Re: tonight", "Alex is back now, came in at 9pm.", mid="k2@x",
+                    in_reply_to="k1@x"))
+    (ep,) = episodes(world)
+    assert ep["child_id"] == "100231"
+    assert ep["status"] == "open"
+    assert ep["needs_confirmation"] is True
+    assert "Alex Morgan" in ep["confirmation_reason"]

@@ -127,7 +127,7 @@ def _children_read(msg: ReadMessage, fields: Any, kind: str, received: datetime)
     if kind not in ("missing", "returned", "info"):
         return {}
     m = match_child(subject=msg.subject, text=msg.text, fields=fields, sender=msg.from_addr,
-                    children=corpus_children())
+                    children=corpus_children(), forwarded_from=msg.forwarded_from)
     return {m.child_id or "?": kind}
 
 
