@@ -27,10 +27,10 @@ from mailbridge.reading.match import (
     DirectoryChild,
     full_names,
     given_names,
+    initials_dated,
     initials_with_dob,
 )
 from mailbridge.reading.message import ReadMessage
-from mailbridge.reading.times import parse_date_only
 
 __all__ = ["ChildReading", "children_named", "gender_of", "read_each_child", "split_by_child"]
 
@@ -65,20 +65,8 @@ def _spans(haystack: str, name: str) -> list[tuple[int, int]]:
     return [m.span() for m in re.finditer(rf"(?<!\w){words}(?!\w)", haystack)] if words else []
 
 
-# initials with the date of birth right after them: "E.O. (30/01/2013)", "K.M., DOB 02/09/2012"
-_INITIALS_DATE = re.compile(
-    r"(?<![\w.])([A-Z])\.?\s?([A-Z])\.?(?!\w)\s*[,(\-]?\s*(?:d\.?o\.?b\.?\s*:?\s*|born\s+)?"
-    r"(\d{1,2}[/.]\d{1,2}[/.]\d{2,4})"
-)
-
-
 def _initials_spans(text: str, children: Sequence[DirectoryChild]) -> list[tuple[int, int, str]]:
-    out = []
-    for m in _INITIALS_DATE.finditer(text[:20_000]):
-        dob = parse_date_only(m.group(3))
-        for c in initials_with_dob(f"{m.group(1)}.{m.group(2)}.", dob, children):
-            out.append((m.start(), m.end(), c.child_id))
-    return out
+    return [(start, end, c.child_id) for start, end, c in initials_dated(text, children)]
 
 
 def _mention_spans(

@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from mailbridge.reading.context import assertions, denies_missing
+from mailbridge.reading.context import assertions, denies_missing, news_of
 from mailbridge.reading.fields import ReportFields
-from mailbridge.reading.form import without_form_furniture
+from mailbridge.reading.form import form_part_of_lines, without_form_furniture
 from mailbridge.reading.message import ReadMessage
 
 __all__ = ["Classification", "Kind", "classify", "machine_classification"]
@@ -157,6 +157,8 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     # The form's labels and instructions are the form talking, not the carer.
     said_text = without_form_furniture(text)
     said = assertions(said_text)
+    if msg.forwarded:
+        said = news_of(said, said_text, msg.added_text.replace("\u2019", "'"))
     returns = [a for a in said if a.said == "returned"]
     still = [a for a in said if a.said == "still_missing"]
     missing = [a for a in said if a.said == "missing"]
@@ -181,6 +183,12 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     doubts = list(fields.doubts)
     cue = returns[0].clause.text[:200] if returns else None
     if fields.form_report_type == "returned":
+        # both parts sent at once: "did not come back" in the MISSING part's notes is the
+        # story of the absence the RETURN part ends, not news that the child is still out
+        part = form_part_of_lines(text)
+        still = [a for a in still
+                 if (line := said_text.count("\n", 0, a.start)) >= len(part)
+                 or part[line] != "MISSING"]
         if still:
             doubts.append("the form's RETURN part is filled in but the email also says the child "
                           "is still missing")

@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Assertion", "Clause", "assertions", "clauses", "denies_missing", "sentence_of"]
+__all__ = ["Assertion", "Clause", "assertions", "clauses", "denies_missing", "news_of",
+           "sentence_of"]
 
 # "reported_return": someone else's word that the child is back ("her friend's mum says she is
 # back at theirs"); "unsure_return": the writer's own hedge ("I think she might be back"). Neither
@@ -124,7 +125,9 @@ _RETURN_CUES = re.compile(
     # "Cal back at 00:15", "back around half 11": a clock time (intention words before it,
     # "due back at 9", "will be back at 10", are modifiers and take it back)
     r"(?<!\bthe\s)(?<!\bout\s)back\s+(?:at|about|around|approx\.?|just\s+(?:before|after))\s+"
-    r"(?:\d|half\b|quarter\b|ten\b|twenty\b|five\b|midnight\b)"
+    r"(?:\d|half\b|quarter\b|ten\b|twenty\b|five\b|midnight\b)|"
+    # phone shorthand with a clock time and nothing between: "harv back 10.40 all good"
+    r"(?<!\bthe\s)(?<!\bout\s)back\s+\d{1,2}[.:]\d\d\b"
     r")",
     re.IGNORECASE,
 )
@@ -132,6 +135,7 @@ _RETURN_CUES = re.compile(
 # still out now: these outweigh a return elsewhere for the same child
 _STILL_CUES = re.compile(
     r"\b(?:still\s+(?:missing|out|not\s+(?:back|home|returned|in)|away|awol|gone)|"
+    r"still\s+not\s+(?:answering|responding|replying|picking\s+up|contactable)|"
     r"(?:neither|none)\s+(?:of\s+them\s+)?(?:has|have|had)\s+(?:yet\s+)?(?:returned|come|been)|"
     # gone again after a return: "came back for his charger and left again", "went out again"
     r"(?:left|went\s+(?:out|off)|gone\s+(?:out|off)|took\s+off|ran\s+(?:off|away|out)|"
@@ -185,7 +189,10 @@ _MISSING_CUES = re.compile(
 # the writer is not sure: "might be back", "may have come in", "could have returned"
 _UNSURE_RETURN = re.compile(
     r"\b(?:might|may|could|probably|possibly|maybe)\s+(?:well\s+)?(?:be\s+(?:back|home|in\b)|"
-    r"have\s+(?:come\s+(?:back|home|in)|returned|got\s+(?:back|home|in)|been\s+back))",
+    r"have\s+(?:come\s+(?:back|home|in)|returned|got\s+(?:back|home|in)|been\s+back))|"
+    # heard, not seen: "I think I heard him come in around 3 but his door's locked"
+    r"\bheard\s+(?:him|her|them|someone|the\s+(?:front\s+|back\s+)?door)\s+"
+    r"(?:come|came|coming|get|got|getting|let\s+(?:himself|herself|themselves))\s*(?:in|back|home)?",
     re.IGNORECASE,
 )
 
@@ -227,6 +234,8 @@ _HISTORY = re.compile(
     r"previous(?:ly)?|in\s+the\s+past|used\s+to|history\s+of|"
     r"twice|three\s+times|several\s+times|both\s+times|each\s+time|every\s+time|"
     r"\d+\s+times|no\s+episodes?|episodes?\s+(?:this|last)|times\s+(?:this|last)|"
+    r"(?:\d+|one|two|three|four)\s+(?:missing\s+)?episodes?|return\s+interview\s+"
+    r"(?:was\s+)?(?:done|completed|held|carried\s+out)|"
     r"ago\b|before\s+christmas|over\s+the\s+summer|historic(?:al|ally)?)\b",
     re.IGNORECASE,
 )
@@ -253,7 +262,8 @@ def _modified(clause: str, start: int, end: int) -> str | None:
         return "reported"
     after = clause[end : end + 20]
     if re.match(r"\s*(?:yet\b|by\s+\d|by\s+(?:ten|nine|eleven|midnight|\w+\s+o'?clock)|"
-                r"later|tomorrow|soon)", after, re.IGNORECASE):
+                r"later|tomorrow|soon|next\s+\w+|at\s+the\s+weekend|(?:on\s+)?(?:mon|tues|wednes|"
+                r"thurs|fri|satur|sun)day)", after, re.IGNORECASE):
         return "hypothetical"
     if _HISTORY.search(clause):
         return "history"
@@ -312,6 +322,25 @@ def _assertions(text: str) -> list[Assertion]:
                     out.append(_at("missing", m, clause))
                     break
     return out
+
+
+def news_of(said: list[Assertion], text: str, note: str) -> list[Assertion]:
+    """What a forward says now: the forwarder's own note ("FW: Reece - returned ... returned home
+    at 06:30") when it asserts anything but a bare missing cue, over the message it passes on
+    ("has not returned", true when that was written); else everything ``text`` asserts."""
+    head = note.strip()[:60]
+    at = text.rfind(head) if head else -1
+    if at < 0:
+        return said
+    own = [a for a in said if a.start >= at]
+    passed_on = [a for a in said if a.start < at]
+    back = {"returned", "reported_return", "unsure_return"}
+    if not any(a.said != "missing" for a in own):
+        return said
+    says_back = any(a.said in back for a in own)
+    if any((a.said in back) != says_back for a in passed_on):
+        return own  # the two disagree: the forwarder's note is the later word
+    return said  # they agree: the passed-on message keeps its facts (the time they came in)
 
 
 _FIRST_TIME = re.compile(r"\b(?:before|first\s+time|out\s+of\s+character|unlike\s+(?:him|her|them)|"

@@ -24,7 +24,7 @@ from mailbridge.reading.absence_type import (
     absence_type_of,
     without_absence_type,
 )
-from mailbridge.reading.context import Assertion, assertions, sentence_of
+from mailbridge.reading.context import Assertion, assertions, news_of, sentence_of
 from mailbridge.reading.form import (
     RETURN_FACTS,
     form_sections,
@@ -217,6 +217,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     dob = parse_date_only(dob_text, base) if dob_text else None
 
     said: list[Assertion] = _guard(lambda: assertions(free), [])
+    if msg.forwarded:
+        said = _guard(lambda: news_of(said, free, _nfc(msg.added_text).replace("’", "'")), said)
     returns = [a for a in said if a.said == "returned"]
     # "found him at the park but he would not get in the car ... still out": a return that the
     # same words take back gives no return time

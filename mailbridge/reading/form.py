@@ -420,6 +420,18 @@ def form_sections(text: str) -> FormSections | None:
         return None
 
 
+def form_part_of_lines(text: str) -> list[str | None]:
+    """For each line of ``text``, the form part it lies in ("MISSING", "RETURN"), or None
+    before the first part header (the carer's own words above the form)."""
+    out: list[str | None] = []
+    current: str | None = None
+    for line in text.split("\n"):
+        if m := _SECTION.match(line):
+            current = m.group(1).upper()
+        out.append(current)
+    return out
+
+
 _HOW_TO = re.compile(r"^\s*how\s+to\s+use\s+(?:it|this\s+form)\s*:?\s*$", re.IGNORECASE)
 _COPY_LINE = re.compile(r"copy\s+this\s+form\s+into\s+an\s+email", re.IGNORECASE)
 

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Protocol
 
 from mailbridge.reading.fields import ReportFields
+from mailbridge.reading.times import parse_date_only
 
 
 class DirectoryChild(Protocol):
@@ -51,6 +52,25 @@ def given_names(child: DirectoryChild) -> list[str]:
 
 
 _INITIALS = re.compile(r"(?<![\w.])([A-Z])\.?\s?([A-Z])\.?(?![\w])")
+
+
+# initials with the date of birth right after them: "E.O. (30/01/2013)", "K.M., DOB 02/09/2012"
+_INITIALS_DATE = re.compile(
+    r"(?<![\w.])([A-Z])\.?\s?([A-Z])\.?(?!\w)\s*[,(\-]?\s*(?:d\.?o\.?b\.?\s*:?\s*|born\s+)?"
+    r"(\d{1,2}[/.]\d{1,2}[/.]\d{2,4})"
+)
+
+
+def initials_dated(
+    text: str, children: Sequence[DirectoryChild]
+) -> list[tuple[int, int, DirectoryChild]]:
+    """(start, end, child) for each "K.M. (02/09/2012)" in ``text`` that fits one child."""
+    out = []
+    for m in _INITIALS_DATE.finditer(text[:20_000]):
+        dob = parse_date_only(m.group(3))
+        for c in initials_with_dob(f"{m.group(1)}.{m.group(2)}.", dob, children):
+            out.append((m.start(), m.end(), c))
+    return out
 
 
 def initials_with_dob(text: str, dob: date | None, children: Sequence[DirectoryChild]) -> list[
@@ -167,6 +187,9 @@ def match_child(
         )
 
     by_initials = initials_with_dob(f"{subject}\n{text}", fields.date_of_birth, children)
+    if not by_initials:  # "M.A. (09/10/2010) - missing from placement": no DOB label
+        dated = {c.child_id: c for _s, _e, c in initials_dated(f"{subject}\n{text}", children)}
+        by_initials = list(dated.values())
     if len(by_initials) == 1:
         return Match(by_initials[0].child_id, "initials_dob", 0.9, "initials and date of birth")
     found = _by_first_name_at_sender_placement(haystack, fields, sender, children)

@@ -74,7 +74,10 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"\b(?:left|walked\s+out\s+of|ran\s+(?:out\s+of|off\s+from|away\s+from)|went\s+out\s+of|"
         r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"
         r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+out\b|"
-        r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|gone)\b|"
+        r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|"
+        # not "it's now gone 11": past the hour
+        r"gone(?!\s+(?:\d|half\b|quarter\b|midnight\b|one\b|two\b|three\b|four\b|five\b|six\b|"
+        r"seven\b|eight\b|nine\b|ten\b|eleven\b|twelve\b)))\b|"
         r"\b(?:saw|watched|seen)\s+(?:him|her|them)\s+(?:leave|walk|go|head|run)\b",
         r"\bwent\s+(?:out\s+)?to\s+(?:the\s+|a\s+|his\s+|her\s+|their\s+)?\w+|"
         r"\b(?:has\s+not|hasn't|hasnt|didn't|didnt|did\s+not|failed\s+to|not)\s+"
@@ -131,7 +134,8 @@ def _risk_level(value: str) -> RiskLevel | None:
 
 _RISK_FREE = re.compile(
     r"\b(high|medium|low)[\s-]+risk\b|\brisk\s*(?:level|assessment|rating)?\s*"
-    r"(?:is|was|:|-|=|of)?\s*(?:(?:assessed|graded|rated)\s+(?:as\s+)?)?(?:a\s+)?"
+    r"(?:is|was|:|-|=|of)?\s*(?:(?:has\s+been\s+|have\s+been\s+|is\s+|was\s+|been\s+)?"
+    r"(?:assessed|graded|rated)\s+(?:as\s+)?)?(?:a\s+)?"
     r"(high|medium|low)\b",
     re.IGNORECASE,
 )
@@ -230,13 +234,14 @@ def _safe_and_well(text: str) -> bool | None:
                   r"no\s+(?:injuries|marks)|"
                   r"seems?\s+(?:fine|well|ok)|otherwise\s+(?:fine|ok|well)|"
                   # "He's fine", "she is absolutely fine", "they're ok": said of a child back
-                  r"(?:he|she|they)(?:'s|'re|\s+is|\s+are|\s+was|\s+seems|\s+looks)\s+"
+                  r"(?:(?:he|she|they)(?:'s|'re|\s+is|\s+are|\s+was|\s+seems|\s+looks)|hes|shes|"
+                  r"theyre)\s+"
                   r"(?:absolutely\s+|totally\s+|completely\s+|perfectly\s+|all\s+|really\s+)?"
                   r"(?:fine|ok|okay|alright|all\s+right|well)(?!\s+(?:known|aware|off))"
                   r")\b", text, re.IGNORECASE)
-    if m is None:  # "Both fine.", "both are ok": said of children back together
-        m = re.search(r"\bboth\s+(?:are\s+|seem\s+|look\s+)?(?:fine|ok|okay|well|safe|alright)\b",
-                      text, re.IGNORECASE)
+    if m is None:  # "Both fine.", "both are ok", "back 10.40 all good": said after a return
+        m = re.search(r"\bboth\s+(?:are\s+|seem\s+|look\s+)?(?:fine|ok|okay|well|safe|alright)\b|"
+                      r"\ball\s+(?:good|ok|okay|fine|well)\b", text, re.IGNORECASE)
     if m:
         before = text[max(0, m.start() - 20) : m.start()]
         return not re.search(r"\b(?:not|isn't|n't)\s+(?:\w+\s+)?$", before, re.IGNORECASE)

@@ -221,6 +221,9 @@ def parse_when(text: str, base: datetime) -> datetime | None:
     return read_when(text, base)[0]
 
 
+ROLL_BACK_LIMIT = timedelta(hours=18)  # how far "at 8.15" may reach back into the day before
+
+
 def read_when(text: str, base: datetime) -> tuple[datetime | None, str | None]:
     """``parse_when`` and, when a stated time was dropped, why (for needs_confirmation).
 
@@ -316,7 +319,12 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
     result = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
     if result > base + DATE_SLACK_FUTURE:
         if implied_day:
-            result = result - timedelta(days=1)
+            # "at 23:40" in mail sent at 00:10 is last night; "walked in at 7.45pm" in mail sent
+            # at 19:05 is not yesterday evening, nearly a day before the news: a time after the
+            # email, which the caller drops with a doubt
+            earlier = result - timedelta(days=1)
+            if base - earlier <= ROLL_BACK_LIMIT:
+                result = earlier
         elif span is not None and not year_given:
             try:
                 result = result.replace(year=result.year - 1)

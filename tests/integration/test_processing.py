@@ -6,6 +6,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -360,7 +361,7 @@ def test_a_thank_you_in_a_returned_episodes_thread_opens_no_new_episode(world):
     assert ep["message_ids"] == ["t1@x", "t2@x", "t3@x"]
 
 
-def _by_child(engine) -> dict[str | None, dict]:
+def _by_child(engine) -> dict[str | None, dict[str, Any]]:
     return {e["child_id"]: e for e in episodes(engine)}
 
 
