@@ -1,6 +1,6 @@
-"""Every issue-13 corpus report (tests/fixtures/reports/c13_*, and held-out batch 4, c13b4_*)
-through `mailbridge inject`. Batch 5 (c13b5_*) is left to the accuracy scorer: it is the held-out
-figure, and its known unsafe first-score miss has not been fixed for it.
+"""Every issue-13 corpus report (tests/fixtures/reports/c13_*, and held-out batches 4 to 6,
+c13b4_* to c13b6_*) through `mailbridge inject`. A batch still held out (scored once, its misses
+not yet read) is left to the accuracy scorer until its misses are fixed.
 
 Each report goes alone into a fresh database holding tests/fixtures/reports-directory.csv, as a
 duty desk would receive it. What must hold is the safety rule, checked against each report's
@@ -27,7 +27,8 @@ from tests.support.env import CliRunner, cli_runner
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPORTS = FIXTURES / "reports"
-CORPUS = sorted([*REPORTS.glob("c13_*.eml"), *REPORTS.glob("c13b4_*.eml")])
+CORPUS = sorted([*REPORTS.glob("c13_*.eml"), *REPORTS.glob("c13b4_*.eml"),
+                 *REPORTS.glob("c13b5_*.eml"), *REPORTS.glob("c13b6_*.eml")])
 
 
 def _spec(path: Path) -> dict[str, Any]:
@@ -79,6 +80,10 @@ def test_report_through_inject(mailbridge: CliRunner, path: Path) -> None:
     for child_id, kind in want.items():
         # "?" is a child the directory does not know: an unmatched episode (child_id null)
         eps = by_child.get(None if child_id == "?" else child_id, [])
+        if not eps and kind == "missing" and f"child {child_id}" in spec.get("known_misses", []):
+            # a known matching miss (docs/reading.md): the report must still open an episode,
+            # unmatched, for the duty desk to link
+            eps = by_child.get(None, [])
         assert len(eps) == 1, f"{note}: child {child_id} has {len(eps)} episodes"
         ep = eps[0]
         if kind == "missing":
