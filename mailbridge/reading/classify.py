@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from mailbridge.reading.context import assertions, denies_missing, news_of
+from mailbridge.reading.context import about_a_past_episode, assertions, denies_missing, news_of
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.form import form_part_of_lines, without_form_furniture
 from mailbridge.reading.message import ReadMessage
@@ -159,8 +159,12 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     said = assertions(said_text)
     if msg.forwarded:
         said = news_of(said, said_text, msg.added_text.replace("\u2019", "'"))
-    returns = [a for a in said if a.said == "returned"]
     still = [a for a in said if a.said == "still_missing"]
+    if not still and about_a_past_episode(said_text):
+        # "the return home interview completed with Jasmine ... returned by police at 3.40am on
+        # the Saturday": the episode is over; its return is not news
+        said = [a for a in said if a.said not in ("returned", "missing")]
+    returns = [a for a in said if a.said == "returned"]
     missing = [a for a in said if a.said == "missing"]
     hearsay = [a for a in said if a.said == "reported_return"]
     unsure = [a for a in said if a.said == "unsure_return"]

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Assertion", "Clause", "assertions", "clauses", "denies_missing", "news_of",
-           "sentence_of"]
+__all__ = ["Assertion", "Clause", "about_a_past_episode", "assertions", "clauses",
+           "denies_missing", "news_of", "sentence_of"]
 
 # "reported_return": someone else's word that the child is back ("her friend's mum says she is
 # back at theirs"); "unsure_return": the writer's own hedge ("I think she might be back"). Neither
@@ -122,6 +122,9 @@ _RETURN_CUES = re.compile(
     r"arriv(?:ed|ing)\s+(?:back\s+|home\s+)?(?:at\s+)?\d|"
     r"safe\s+(?:and|&|n)\s+well|safe\s+and\s+sound|no\s+longer\s+missing|"
     r"(?:she|he|they)'?(?:s|re)\s+back|"
+    # "He's in." (said of a child who was out), "came through the door at 10 past 11"
+    r"(?:she|he|they)(?:'s|'re|\s+is|\s+are)\s+in(?=\s*(?:[.!,]|$|now\b|safe\b))|"
+    r"c(?:a|o)me\s+(?:in\s+)?through\s+the\s+(?:front\s+|back\s+)?door|"
     # "Cal back at 00:15", "back around half 11": a clock time (intention words before it,
     # "due back at 9", "will be back at 10", are modifiers and take it back)
     r"(?<!\bthe\s)(?<!\bout\s)back\s+(?:at|about|around|approx\.?|just\s+(?:before|after))\s+"
@@ -180,6 +183,8 @@ _MISSING_CUES = re.compile(
     r"runaway|left\s+(?:without\s+permission|the\s+(?:house|home|building|placement|unit))|"
     r"went\s+out\s+and\s+(?:has|did)|unauthorised\s+absence|unauthorized\s+absence|"
     r"absent\s+from\s+placement|away\s+from\s+placement|not\s+answering|"
+    r"(?:went|gone|got|climbed|jumped|snuck|sneaked)\s+out\s+(?:of\s+)?(?:his|her|their|the)\s+"
+    r"(?:bedroom\s+|bathroom\s+)?window|"
     # past intention: "was due back at 9", "was meant to be home by 10" (a curfew passed)
     r"(?:was|were)\s+(?:due|meant|supposed|expected)\s+(?:to\s+(?:be|come|get)\s+)?"
     r"(?:back|home|in))\b",
@@ -236,6 +241,7 @@ _HISTORY = re.compile(
     r"\d+\s+times|no\s+episodes?|episodes?\s+(?:this|last)|times\s+(?:this|last)|"
     r"(?:\d+|one|two|three|four)\s+(?:missing\s+)?episodes?|return\s+interview\s+"
     r"(?:was\s+)?(?:done|completed|held|carried\s+out)|"
+    r"on\s+the\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
     r"ago\b|before\s+christmas|over\s+the\s+summer|historic(?:al|ally)?)\b",
     re.IGNORECASE,
 )
@@ -247,9 +253,16 @@ _NEGATED_MISSING = re.compile(
 _QUESTION = re.compile(r"\?\s*$")
 
 
+_DAY_AHEAD = re.compile(r"\s*(?:next\s+\w+|at\s+the\s+weekend|(?:on\s+)?(?:mon|tues|wednes|thurs|"
+                        r"fri|satur|sun)day|on\s+the\s+\d{1,2}(?:st|nd|rd|th)\b)", re.IGNORECASE)
+_DONE = re.compile(r"(?:came|come|returned|got|arrived|walked|turned|rolled)\b", re.IGNORECASE)
+
+
 def _modified(clause: str, start: int, end: int) -> str | None:
     """Why a cue at [start, end) of ``clause`` does not hold now, or None when it does."""
     before = clause[max(0, start - 60) : start]
+    if re.search(r"/\s*$", before) or re.match(r"\s*/", clause[end:]):
+        return "label"  # a table's or form's heading: "Last seen / returned"
     if _NEGATION_BEFORE.search(before):
         return "negated"
     # "messaged to say she is back", "rang to let us know": reporting, not an intention
@@ -262,8 +275,10 @@ def _modified(clause: str, start: int, end: int) -> str | None:
         return "reported"
     after = clause[end : end + 20]
     if re.match(r"\s*(?:yet\b|by\s+\d|by\s+(?:ten|nine|eleven|midnight|\w+\s+o'?clock)|"
-                r"later|tomorrow|soon|next\s+\w+|at\s+the\s+weekend|(?:on\s+)?(?:mon|tues|wednes|"
-                r"thurs|fri|satur|sun)day)", after, re.IGNORECASE):
+                r"later|tomorrow|soon)", after, re.IGNORECASE):
+        return "hypothetical"
+    if _DAY_AHEAD.match(after) and not _DONE.match(clause[start:end]):
+        # "she's back Sunday", "back home on the 31st": a plan; "came back on the 3rd": done
         return "hypothetical"
     if _HISTORY.search(clause):
         return "history"
@@ -338,7 +353,8 @@ def news_of(said: list[Assertion], text: str, note: str) -> list[Assertion]:
     if not any(a.said != "missing" for a in own):
         return said
     says_back = any(a.said in back for a in own)
-    if any((a.said in back) != says_back for a in passed_on):
+    against = {"still_missing"} if says_back else back  # a bare "missing" is the story so far
+    if any(a.said in against for a in passed_on):
         return own  # the two disagree: the forwarder's note is the later word
     return said  # they agree: the passed-on message keeps its facts (the time they came in)
 
@@ -346,6 +362,24 @@ def news_of(said: list[Assertion], text: str, note: str) -> list[Assertion]:
 _FIRST_TIME = re.compile(r"\b(?:before|first\s+time|out\s+of\s+character|unlike\s+(?:him|her|them)|"
                          r"not\s+like\s+(?:him|her|them)|until\s+(?:now|today|tonight))\b",
                          re.IGNORECASE)
+
+
+# the whole email is about an episode that is over: a return home interview's summary
+_PAST_EPISODE = re.compile(
+    r"\b(?:summary\s+of\s+the\s+return|return\s+(?:home\s+)?interview\s+(?:was\s+|has\s+been\s+)?"
+    r"(?:completed|done|held|carried\s+out)|(?:completed|did|held)\s+(?:the\s+|a\s+|her\s+|his\s+)?"
+    r"return\s+(?:home\s+)?interview|return\s+(?:home\s+)?interview\s+(?:completed\s+)?with\s+"
+    r"(?-i:[A-Z])\w+)",
+    re.IGNORECASE,
+)
+
+
+def about_a_past_episode(text: str) -> bool:
+    """True for a return interview's summary and the like: its return words are history."""
+    try:
+        return bool(_PAST_EPISODE.search(text[:MAX_TEXT]))
+    except Exception:
+        return False
 
 
 def denies_missing(text: str) -> bool:

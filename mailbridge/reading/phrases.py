@@ -241,7 +241,10 @@ def _safe_and_well(text: str) -> bool | None:
                   r")\b", text, re.IGNORECASE)
     if m is None:  # "Both fine.", "both are ok", "back 10.40 all good": said after a return
         m = re.search(r"\bboth\s+(?:are\s+|seem\s+|look\s+)?(?:fine|ok|okay|well|safe|alright)\b|"
-                      r"\ball\s+(?:good|ok|okay|fine|well)\b", text, re.IGNORECASE)
+                      r"\ball\s+(?:good|ok|okay|fine|well)\b|"
+                      # a word on its own after the return: "door 10 past 11, fine, just sulking"
+                      r"(?:^|[,.;]\s*)(?:fine|unhurt|ok|okay)\s*(?=[,.;!]|$)", text,
+                      re.IGNORECASE | re.MULTILINE)
     if m:
         before = text[max(0, m.start() - 20) : m.start()]
         return not re.search(r"\b(?:not|isn't|n't)\s+(?:\w+\s+)?$", before, re.IGNORECASE)

@@ -115,6 +115,10 @@ def _split_forward(text: str, subject: str) -> _Forward | None:
         j = start
         while j < len(lines) and not lines[j].strip():
             j += 1
+        if j < len(lines) and lines[j].startswith(">"):
+            # Apple Mail quotes the message it forwards ("Begin forwarded message:" then
+            # "> From: ..."): one level of quoting off, and it reads like any other forward
+            lines = lines[:start] + [re.sub(r"^> ?", "", line) for line in lines[start:]]
         while j < len(lines):
             h = _HEADER_LINE.match(lines[j])
             if h:
