@@ -119,7 +119,9 @@ def children_named(
 
 # a piece naming no child that opens with a pronoun: "He is fine." after "Ellie still out."
 _PRONOUN_LEAD = re.compile(r"^\W*(he|him|his|she|her|hers)\b", re.IGNORECASE)
-_ANY_PRONOUN_LEAD = re.compile(r"^\W*(?:he|him|his|she|her|hers|they|them|their)\b", re.IGNORECASE)
+_ANY_PRONOUN_LEAD = re.compile(
+    r"^\W*(?:(?:and|but|so|then|now)\s+)?(?:he|him|his|she|her|hers|they|them|their)\b",
+    re.IGNORECASE)
 # a name as the object of a preposition names a child the clause is not about
 _OBJECT_BEFORE = re.compile(r"\b(?:with|about|against|than|like|over|to|for|by|behind|beside)\s+$",
                             re.IGNORECASE)
@@ -130,8 +132,8 @@ _ALL_OF_THEM = re.compile(
     r"\b(?:both|all\s+(?:three|of\s+them|the\s+children)|neither|none\s+of)\b", re.IGNORECASE)
 
 
-def _segments(clause: str, named: Sequence[DirectoryChild], address: str) -> list[
-        tuple[str, list[str]]]:
+def _segments(clause: str, named: Sequence[DirectoryChild], address: str,
+              has_current: bool = False) -> list[tuple[str, list[str]]]:
     """The clause cut where another child is named: [(text, the children named at its start)].
 
     Phone-typed text has no full stops ("ruby not back from school ... lily is here with me"),
@@ -144,8 +146,8 @@ def _segments(clause: str, named: Sequence[DirectoryChild], address: str) -> lis
         if groups and (s < last_end or _TOGETHER.match(clause[last_end:s])):
             if cid not in groups[-1][1]:
                 groups[-1][1].append(cid)
-        elif groups and _OBJECT_BEFORE.search(clause[max(0, s - 30) : s]):
-            pass  # "after a row with Sam": Sam is not who the clause is about
+        elif (groups or has_current) and _OBJECT_BEFORE.search(clause[max(0, s - 30) : s]):
+            pass  # "after a row with Sam", "while I was upstairs with Tia": not who it is about
         else:
             groups.append((s, [cid]))
         last_end = max(last_end, e)
@@ -217,7 +219,7 @@ def _split(
     seen: set[str] = set()
     preamble: list[str] = []
     for clause in clauses(text):
-        for piece, at_start in _segments(clause.text, named, address):
+        for piece, at_start in _segments(clause.text, named, address, bool(current)):
             here = at_start
             seen.update(at_start)
             if _ALL_OF_THEM.search(piece) and not here and len(current) < 2:

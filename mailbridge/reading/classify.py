@@ -168,6 +168,7 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     missing = [a for a in said if a.said == "missing"]
     hearsay = [a for a in said if a.said == "reported_return"]
     unsure = [a for a in said if a.said == "unsure_return"]
+    located = [a for a in said if a.said == "located"]
     # "Re: Missing: J.C." is the thread's headline, not news: in a reply only new words count.
     headline = "" if _REPLY_SUBJECT.match(subject) else _strip_subject(subject)
     head_return = bool(headline and _SUBJECT_RETURN.search(headline)
@@ -210,6 +211,9 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
                               f"{still[0].cue[:30]!r}", tuple(doubts), cue)
     if returns and unsure:
         doubts.append("the writer is not sure the child is back")
+    if returns and located:
+        doubts.append("the child has been found but may not be back at the placement yet "
+                      f"({located[0].cue[:60]!r})")
     if returns and doubts:
         # only an unambiguous return closes: a return with a dropped time, a return before the
         # last sighting or two candidate times is the safe state, open and missing

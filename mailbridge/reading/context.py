@@ -22,7 +22,8 @@ __all__ = ["Assertion", "Clause", "about_a_past_episode", "assertions", "clauses
 # "reported_return": someone else's word that the child is back ("her friend's mum says she is
 # back at theirs"); "unsure_return": the writer's own hedge ("I think she might be back"). Neither
 # closes an episode; staff are asked to confirm
-Said = Literal["returned", "missing", "still_missing", "reported_return", "unsure_return"]
+Said = Literal["returned", "missing", "still_missing", "reported_return", "unsure_return",
+               "located"]
 
 MAX_TEXT = 20_000
 
@@ -122,6 +123,7 @@ _RETURN_CUES = re.compile(
     r"arriv(?:ed|ing)\s+(?:back\s+|home\s+)?(?:at\s+)?\d|"
     r"safe\s+(?:and|&|n)\s+well|safe\s+and\s+sound|no\s+longer\s+missing|"
     r"(?:she|he|they)'?(?:s|re)\s+back|"
+    r"(?:'s|is|are|'re)\s+(?:just\s+)?after\s+(?:coming|getting|walking)\s+(?:back|home|in)|"
     # "He's in." (said of a child who was out), "came through the door at 10 past 11"
     r"(?:she|he|they)(?:'s|'re|\s+is|\s+are)\s+in(?=\s*(?:[.!,]|$|now\b|safe\b))|"
     r"c(?:a|o)me\s+(?:in\s+)?through\s+the\s+(?:front\s+|back\s+)?door|"
@@ -138,7 +140,10 @@ _RETURN_CUES = re.compile(
 # still out now: these outweigh a return elsewhere for the same child
 _STILL_CUES = re.compile(
     r"\b(?:still\s+(?:missing|out|not\s+(?:back|home|returned|in)|away|awol|gone)|"
-    r"still\s+not\s+(?:answering|responding|replying|picking\s+up|contactable)|"
+    r"still\s+(?:not|isn't|isnt|is\s+not|aren't|are\s+not)\s+(?:answering|responding|replying|"
+    r"picking\s+up|contactable)|"
+    # text-speak and "she's not in": "shes not bk", "school rang to say she's not in"
+    r"(?:shes|hes|theyre|'s|'re)\s+not\s+(?:back|bk|bck|home|in)\b|not\s+b(?:a?c)?k\b|"
     r"(?:neither|none)\s+(?:of\s+them\s+)?(?:has|have|had)\s+(?:yet\s+)?(?:returned|come|been)|"
     # gone again after a return: "came back for his charger and left again", "went out again"
     r"(?:left|went\s+(?:out|off)|gone\s+(?:out|off)|took\s+off|ran\s+(?:off|away|out)|"
@@ -182,7 +187,8 @@ _MISSING_CUES = re.compile(
     r"\b(?:missing|absconded|awol|a\.w\.o\.l|absent\s+without|ran\s+(?:away|off)|run\s+(?:away|off)|"
     r"runaway|left\s+(?:without\s+permission|the\s+(?:house|home|building|placement|unit))|"
     r"went\s+out\s+and\s+(?:has|did)|unauthorised\s+absence|unauthorized\s+absence|"
-    r"absent\s+from\s+placement|away\s+from\s+placement|not\s+answering|"
+    r"absent\s+from\s+placement|away\s+from\s+placement|"
+    r"(?:not|isn't|isnt|aren't|is\s+not|are\s+not)\s+answering|"
     r"(?:went|gone|got|climbed|jumped|snuck|sneaked)\s+out\s+(?:of\s+)?(?:his|her|their|the)\s+"
     r"(?:bedroom\s+|bathroom\s+)?window|"
     # past intention: "was due back at 9", "was meant to be home by 10" (a curfew passed)
@@ -198,6 +204,18 @@ _UNSURE_RETURN = re.compile(
     # heard, not seen: "I think I heard him come in around 3 but his door's locked"
     r"\bheard\s+(?:him|her|them|someone|the\s+(?:front\s+|back\s+)?door)\s+"
     r"(?:come|came|coming|get|got|getting|let\s+(?:himself|herself|themselves))\s*(?:in|back|home)?",
+    re.IGNORECASE,
+)
+
+# found, but not back at the placement yet: "she's staying at mine tonight and I'll bring her back
+# in the morning", "police have got him at the station, I'm collecting him"
+_NOT_BACK_YET = re.compile(
+    r"\b(?:(?:i'll|i\s+will|we'll|we\s+will|they'll|they\s+will|police\s+will|(?:i'm|i\s+am|we're|"
+    r"we\s+are)\s+going\s+to)\s+(?:bring|take|drop|run|fetch|collect|get)\s+(?:him|her|them)\s*"
+    r"(?:back|home)?|(?:staying|stopping|sleeping|stays|stopping\s+over)\s+(?:at\s+(?:mine|ours|"
+    r"theirs|\w+'s)|with\s+(?:me|us|\w+))\s+(?:tonight|overnight|till|until|for\s+the\s+night)|"
+    r"(?:i'm|i\s+am|we're|we\s+are)\s+(?:on\s+(?:my|our)\s+way\s+to\s+)?(?:collect(?:ing)?|"
+    r"pick(?:ing)?\s+(?:him|her|them)\s+up|fetch(?:ing)?|getting)\s+(?:him|her|them)?)",
     re.IGNORECASE,
 )
 
@@ -241,13 +259,16 @@ _HISTORY = re.compile(
     r"\d+\s+times|no\s+episodes?|episodes?\s+(?:this|last)|times\s+(?:this|last)|"
     r"(?:\d+|one|two|three|four)\s+(?:missing\s+)?episodes?|return\s+interview\s+"
     r"(?:was\s+)?(?:done|completed|held|carried\s+out)|"
-    r"on\s+the\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
-    r"ago\b|before\s+christmas|over\s+the\s+summer|historic(?:al|ally)?)\b",
+    r"on\s+the\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|summary|"
+    r"(?:days?|weeks?|months?|years?|fortnight)\s+ago\b|before\s+christmas|over\s+the\s+summer|"
+    r"historic(?:al|ally)?)\b",
     re.IGNORECASE,
 )
 _NEGATED_MISSING = re.compile(
     r"\b(?:not|never|no\s+longer|n't|nt)\s+(?:\w+\s+){0,3}(?:missing|run\s+(?:off|away)|"
-    r"absconded|gone\s+missing|awol)|\bno\s+(?:missing\s+)?episodes?\b|\bnothing\s+to\s+report\b",
+    r"absconded|gone\s+missing|awol)|\bno\s+(?:missing\s+)?episodes?\b|\bnothing\s+to\s+report\b|"
+    r"\b(?:no\s+one|nobody|none\s+of\s+them|no\s+young\s+people?)\s+(?:is|are)\s+"
+    r"(?:currently\s+|now\s+)?(?:missing|out)\b",
     re.IGNORECASE,
 )
 _QUESTION = re.compile(r"\?\s*$")
@@ -263,6 +284,9 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     before = clause[max(0, start - 60) : start]
     if re.search(r"/\s*$", before) or re.match(r"\s*/", clause[end:]):
         return "label"  # a table's or form's heading: "Last seen / returned"
+    if re.match(r"'s\s+(?-i:Home)", clause[start:end]) or re.search(
+            r"\b(?:children|people|women|men|boys|girls)$", before, re.IGNORECASE):
+        return "label"  # "Riverside Children's Home": a place's name
     if _NEGATION_BEFORE.search(before):
         return "negated"
     # "messaged to say she is back", "rang to let us know": reporting, not an intention
@@ -302,6 +326,9 @@ def _assertions(text: str) -> list[Assertion]:
         still = [m for m in _STILL_CUES.finditer(c) if not _history_or_question(c)]
         taken: list[tuple[int, int]] = []
         for m in still:
+            if re.search(r"\b(?:no\s+one|nobody|none\s+of\s+them)\s+$", c[max(0, m.start() - 20):
+                                                                          m.start()], re.I):
+                continue  # "No one is currently missing"
             if _REPORTED_BEFORE.search(c[: m.start()]) and not re.search(
                     r"\b(?:still|not|never|no\s+sign)\b", m.group(0), re.IGNORECASE):
                 # "one of the kids told me Jasmine is missing": second-hand, but a report of a
@@ -310,7 +337,8 @@ def _assertions(text: str) -> list[Assertion]:
                 taken.append(m.span())
                 continue
             # "if he has not returned by 10, call the police": a plan, not a report
-            if (_HYPOTHETICAL_BEFORE.search(c[max(0, m.start() - 40): m.start()])
+            # (a space after the words before: the cue may start inside one, "If she's not back")
+            if (_HYPOTHETICAL_BEFORE.search(c[max(0, m.start() - 40): m.start()] + " ")
                     and not m.group(0).lower().startswith(("still", "no sign"))
                     and re.search(r"\b(?:if|unless|in\s+case)\b", c[: m.start()], re.IGNORECASE)):
                 continue
@@ -325,6 +353,10 @@ def _assertions(text: str) -> list[Assertion]:
             elif why == "reported" and not _NEGATION_BEFORE.search(c[max(0, m.start() - 60):
                                                                      m.start()]):
                 out.append(_at("reported_return", m, clause))
+        for m in _NOT_BACK_YET.finditer(c):
+            if not _NEGATION_BEFORE.search(c[max(0, m.start() - 60): m.start()]):
+                out.append(_at("located", m, clause))
+                break
         for m in _UNSURE_RETURN.finditer(c):
             if not _NEGATION_BEFORE.search(c[max(0, m.start() - 60): m.start()]) and not (
                     re.search(r"\b(?:if|unless|in\s+case|when)\b", c[: m.start()], re.IGNORECASE)):

@@ -222,7 +222,7 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     returns = [a for a in said if a.said == "returned"]
     # "found him at the park but he would not get in the car ... still out": a return that the
     # same words take back gives no return time
-    contested = any(a.said == "still_missing" for a in said)
+    contested = any(a.said in ("still_missing", "located") for a in said)
 
     # --- last seen
     last_seen_at: datetime | None = None

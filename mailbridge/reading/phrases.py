@@ -19,7 +19,8 @@ RiskLevel = Literal["high", "medium", "low"]
 
 MAX_SCAN = 20_000  # characters of text scanned by free-text rules; reports are short
 
-_SENTENCE_END = re.compile(r"(?<!\d)[.!?](?!\d)(?=\s|$)|\n")
+# "at 5.30. I was looking": a full stop after a time ends the sentence when a capital follows
+_SENTENCE_END = re.compile(r"(?<!\d)[.!?](?!\d)(?=\s|$)|(?<=\d)\.(?=\s+[A-Z])|\n")
 _CLAUSE_END = re.compile(r"(?<!\d)[.!?;](?!\d)(?=\s|$)|\n|\s(?:but|and then|and|so|when)\s",
                          re.IGNORECASE)
 
@@ -66,6 +67,7 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
     for p in (
         r"\blast\s+seen\b|\blast\s+saw\b|\bmissing\s+since\b|\bnobody\s+has\s+seen\s+\w+\s+since\b|"
         r"\blast\s+time\s+(?:anyone|anybody|someone|we|i|staff|they)\s+(?:saw|had\s+seen|spoke)\b|"
+        r"\bwent\s+missing\s+(?:from\s+\w+\s+)?(?=at\b|around\b|about\b|after\b|\d)|"
         r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b|\blost\s+sight\s+of\b",
         # a later sighting beats when the child left: "went out at 6, was seen in town at 9"
         r"(?<!\bnot\s)(?<!\bnever\s)\b(?:was|were)\s+(?:then\s+|also\s+|last\s+)?(?:seen|spotted)\b"
@@ -175,7 +177,8 @@ def _last_seen_free(
     dropped: str | None = None
     for rx in _LAST_SEEN:
         for m in list(rx.finditer(text))[:10]:
-            if _HISTORY_NEAR.search(text[max(0, m.start() - 40) : m.end() + 60]):
+            s_left, s_right = _sentence_around(text, m.start(), m.end())
+            if _HISTORY_NEAR.search(text[max(s_left, m.start() - 40) : min(s_right, m.end() + 60)]):
                 continue  # "went missing last month": not this episode's sighting
             stop = next((r.start for r in returns if r.start >= m.end()), None)
             when, sentence, why = _time_near(text, m.start(), m.end(), base, stop)
@@ -191,6 +194,9 @@ _ALTERNATIVE = re.compile(r"\s(?:but|or|although|though|whereas)\s|;", re.IGNORE
 
 def _other_time(sentence: str, base: datetime, chosen: datetime) -> str | None:
     """"left at 19:00, but the CCTV shows him at 20:15", "at 8 or 9": the times, else None."""
+    # "at 7.30, not 5.30": the writer corrects the time; the other is not an alternative
+    sentence = re.sub(r",?\s+not\s+(?:at\s+)?\d{1,2}(?:[:.]\d\d)?\s*(?:am|pm)?\b", "", sentence,
+                      flags=re.IGNORECASE)
     either = re.search(r"\b(\d{1,2}(?:[:.]\d\d)?\s*(?:am|pm)?)\s+or\s+(?:about\s+)?"
                        r"(\d{1,2}(?:[:.]\d\d)?\s*(?:am|pm)?)\b", sentence, re.IGNORECASE)
     if either:  # "at 8 or 9"
@@ -232,7 +238,8 @@ def _returned_by(text: str) -> str | None:
 def _safe_and_well(text: str) -> bool | None:
     m = re.search(r"\b(?:safe\s*(?:and|&|n)\s*(?:well|sound)|unharmed|unhurt|"
                   r"no\s+(?:injuries|marks)|"
-                  r"seems?\s+(?:fine|well|ok)|otherwise\s+(?:fine|ok|well)|"
+                  r"seems?\s+(?:fine|well|ok)|otherwise\s+(?:fine|ok|well)|not\s+a\s+mark\s+on\s+"
+                  r"(?:him|her|them)|(?:she|he)'s\s+grand|"
                   # "He's fine", "she is absolutely fine", "they're ok": said of a child back
                   r"(?:(?:he|she|they)(?:'s|'re|\s+is|\s+are|\s+was|\s+seems|\s+looks)|hes|shes|"
                   r"theyre)\s+"

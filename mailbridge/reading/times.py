@@ -179,8 +179,10 @@ def _find_clock(text: str) -> _Clock | None:
             found.append((m.start(), _Clock(h, 0, False)))
     if (m := re.search(r"\bmidnight\b", text, re.IGNORECASE)) and not _HALF.search(text):
         found.append((m.start(), _Clock(0, 0, True)))
-    if m := re.search(r"\b(?:midday|noon|lunch ?time)\b", text, re.IGNORECASE):
+    if m := re.search(r"\b(?:midday|noon)\b", text, re.IGNORECASE):
         found.append((m.start(), _Clock(12, 0, True)))
+    if not found and (m := re.search(r"\blunch ?time\b", text, re.IGNORECASE)):
+        found.append((m.start(), _Clock(12, 0, True)))  # "at lunchtime (12.30)": the clock wins
     if m := _BARE.search(text):
         h = _num(m.group(1))
         if 1 <= h <= 12 or (13 <= h <= 23):
@@ -231,8 +233,10 @@ def read_when(text: str, base: datetime) -> tuple[datetime | None, str | None]:
     it; "at 8.15 this morning" or "today 19:30" in mail sent earlier that day cannot have
     happened yet, so no time is stored and the reason says what to check.
     """
+    if len(text) > 500:  # cut at a space: "14/10/2026" cut to "14/10/20" is another year
+        text = text[:500].rsplit(None, 1)[0]
     try:
-        result = _parse_when(text[:500], base)
+        result = _parse_when(text, base)
     except Exception:  # rules over hostile text must not raise
         return None, None
     if result is not None and result > base + DATE_SLACK_FUTURE:
@@ -241,9 +245,30 @@ def read_when(text: str, base: datetime) -> tuple[datetime | None, str | None]:
     return result, None
 
 
+# "10 mins ago", "about an hour ago", "half an hour ago": before the email was written
+_AGO = re.compile(r"\b(\d{1,3}|an?|one|two|three|four|five|ten|twenty|half\s+an?)\s*"
+                  r"(mins?|minutes?|hours?|hrs?)\s+ago\b")
+_AGO_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "ten": 10,
+              "twenty": 20}
+
+
+def _ago(low: str, base: datetime) -> datetime | None:
+    m = _AGO.search(low)
+    if m is None:
+        return None
+    amount = m.group(1)
+    count = 0.5 if amount.startswith("half") else _AGO_WORDS.get(amount) or int(amount)
+    minutes = count * (60 if m.group(2).startswith("h") else 1)
+    if not 0 < minutes <= 24 * 60:
+        return None
+    return (base - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+
+
 def _parse_when(text: str, base: datetime) -> datetime | None:
     tz = base.tzinfo
     low = text.lower()
+    if (ago := _ago(low, base)) is not None:
+        return ago
     day, year_given, span = _find_date(low, base)
     rest = _blank(low, span)
     m4 = _HOUR_4.match(rest)
