@@ -1,25 +1,33 @@
 // The Now page refreshes its table every 30 seconds (short polling), so a duty screen can stay
 // open all night. It replaces only the table and says when it last did, in a polite status line.
+// Each poll sends back the table's ETag: an unchanged table comes back as 304, with no body.
 (function () {
   "use strict";
   var status = document.getElementById("now-status");
   var table = document.getElementById("now-table");
   if (!status || !table) { return; }
   var seconds = parseInt(status.getAttribute("data-refresh"), 10) || 30;
+  var etag = null;
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function refresh() {
-    return fetch("/episodes?fragment=1", { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    var headers = { "Accept": "text/html" };
+    if (etag) { headers["If-None-Match"] = etag; }
+    return fetch("/episodes?fragment=1", { credentials: "same-origin", cache: "no-store", headers: headers })
       .then(function (response) {
         if (response.redirected || response.status === 401 || response.status === 403) {
           window.location.assign("/login");
           return null;
         }
+        if (response.status === 304) { return ""; }
         if (!response.ok) { throw new Error("HTTP " + response.status); }
-        return response.text();
+        etag = response.headers.get("ETag");
+        return response.text().then(function (html) {
+          table.innerHTML = html;
+          return "";
+        });
       })
-      .then(function (html) {
-        if (html === null) { return; }
-        table.innerHTML = html;
+      .then(function (done) {
+        if (done === null) { return; }
         var now = new Date();
         status.textContent = "Updated " + pad(now.getHours()) + ":" + pad(now.getMinutes()) + ":" +
           pad(now.getSeconds()) + ". This page updates itself every " + seconds + " seconds.";
