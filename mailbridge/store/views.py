@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from mailbridge.store import episodes as episode_store
@@ -132,18 +132,9 @@ class NowRow:
     next_action: NextAction | None
 
 
-def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow]:
-    """Every open episode the scope allows, sorted by risk, then longest missing first.
-
-    Two statements, each by index, whatever the number of closed episodes:
-
-    - the open episodes (``ix_episodes_status``) with their child, placement and first pending
-      escalation: a correlated subquery per episode on ``ix_due_actions_episode_status_due``
-      (episode, status, due time), so one index probe each;
-    - their acknowledgements, by those episodes' IDs (``ix_acknowledgements_episode_id``).
-      Joined to the first statement instead, PostgreSQL hashes every acknowledgement ever made
-      (a sequential scan of the closed episodes' rows, growing for ever); an ID list it probes.
-    """
+def _now_statements() -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+    """The Now page's two statements, built once: building them (an alias, a correlated
+    subquery) cost more CPU than SQLite took to run them."""
     nxt = aliased(DueAction)
     first_due = (
         select(DueAction.id)
@@ -157,7 +148,7 @@ def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow
         .correlate(Episode)
         .scalar_subquery()
     )
-    q = (
+    episodes = (
         select(
             Episode.id,
             Episode.reference,
@@ -180,23 +171,42 @@ def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow
         .outerjoin(nxt, nxt.id == first_due)
         .where(Episode.status == OPEN)
     )
+    acks = (
+        select(
+            Acknowledgement.episode_id,
+            Acknowledgement.role,
+            Acknowledgement.address,
+            Acknowledgement.at,
+        )
+        .where(Acknowledgement.episode_id.in_(bindparam("ids", expanding=True)))
+        .order_by(Acknowledgement.episode_id, Acknowledgement.at, Acknowledgement.id)
+    )
+    return episodes, acks
+
+
+_NOW_EPISODES, _NOW_ACKS = _now_statements()
+
+
+def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow]:
+    """Every open episode the scope allows, sorted by risk, then longest missing first.
+
+    Two statements, each by index, whatever the number of closed episodes:
+
+    - the open episodes (``ix_episodes_status``) with their child, placement and first pending
+      escalation: a correlated subquery per episode on ``ix_due_actions_episode_status_due``
+      (episode, status, due time), so one index probe each;
+    - their acknowledgements, by those episodes' IDs (``ix_acknowledgements_episode_id``).
+      Joined to the first statement instead, PostgreSQL hashes every acknowledgement ever made
+      (a sequential scan of the closed episodes' rows, growing for ever); an ID list it probes.
+    """
     # Core rows straight off the connection: no ORM result processing on the hot path.
     conn = session.connection()
-    rows = conn.execute(_scoped(q, scope)).all()
+    rows = conn.execute(_scoped(_NOW_EPISODES, scope)).all()
     acks: dict[int, list[Ack]] = {}
     ids = [r[0] for r in rows]
     for i in range(0, len(ids), _IDS_PER_QUERY):
-        ack_q = (
-            select(
-                Acknowledgement.episode_id,
-                Acknowledgement.role,
-                Acknowledgement.address,
-                Acknowledgement.at,
-            )
-            .where(Acknowledgement.episode_id.in_(ids[i : i + _IDS_PER_QUERY]))
-            .order_by(Acknowledgement.episode_id, Acknowledgement.at, Acknowledgement.id)
-        )
-        for eid, role, address, at in conn.execute(ack_q):
+        chunk = {"ids": ids[i : i + _IDS_PER_QUERY]}
+        for eid, role, address, at in conn.execute(_NOW_ACKS, chunk).all():
             acks.setdefault(eid, []).append(Ack(role, address, at))
     out: list[NowRow] = []
     for (
