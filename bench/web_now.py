@@ -262,7 +262,8 @@ def now_page(label: str, url: str, data: Path, args: argparse.Namespace) -> dict
     finally:
         server.stop()
     parts = _page_parts(settings, engine, args.requests)
-    pg_ms = _pg_statements(engine) if engine.dialect.name == "postgresql" else None
+    pg = _pg_statements(engine) if engine.dialect.name == "postgresql" else None
+    lite = _sqlite_scans(engine) if engine.dialect.name == "sqlite" else None
     engine.dispose()
     wall_ratio = statistics.median(page["page_w"]) / statistics.median(bare["w"])
     cpu_ratio = statistics.median(page["page_c"]) / statistics.median(bare["c"])
@@ -277,9 +278,12 @@ def now_page(label: str, url: str, data: Path, args: argparse.Namespace) -> dict
     print(f"  in-thread CPU of the page's parts, p50: sign-in {parts['session']:.1f} ms, "
           f"query {parts['query']:.1f} ms, render (rows cached) {parts['render']:.1f} ms, "
           f"render (cold, first) {parts['cold']:.1f} ms")
-    if pg_ms is not None:
+    if lite is not None:
+        print(f"  SQLite plan (EXPLAIN QUERY PLAN): {lite[0]} statements; tables scanned whole: "
+              f"{', '.join(lite[1]) or 'none'}")
+    if pg is not None:
         print(f"  PostgreSQL's own execution time of the page's statements (EXPLAIN ANALYZE, "
-              f"p50 of 5): {pg_ms:.1f} ms")
+              f"p50 of 5): {pg[0]:.1f} ms; sequential scans: {', '.join(pg[1]) or 'none'}")
     print(f"  -> {'MET' if p95 < 100 else 'MISSED'}: goal wall p95 < 100 ms (p95 {p95:.1f} ms; "
           f"CPU p50 {statistics.median(page['page_c']):.1f} ms)")
     return {"p95": p95}
@@ -331,8 +335,8 @@ def _page_parts(settings: Settings, engine: Engine, n: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in out.items()}
 
 
-def _pg_statements(engine: Engine) -> float:
-    """PostgreSQL's execution time for the Now page's statements, as EXPLAIN ANALYZE reports it."""
+def _statements(engine: Engine) -> list[tuple[str, Any]]:
+    """The SELECT statements one Now page runs, with their parameters."""
     from sqlalchemy import event
 
     from mailbridge.store import views
@@ -347,15 +351,40 @@ def _pg_statements(engine: Engine) -> float:
     with Session(engine) as s:
         views.open_episodes(s, today=NOW.date(), scope=None)
     event.remove(engine, "before_cursor_execute", keep)
-    runs = []
+    return seen
+
+
+def _sqlite_scans(engine: Engine) -> tuple[int, list[str]]:
+    seen = _statements(engine)
     with engine.connect() as conn:
-        for _ in range(5):
+        plan = [row[3] for statement, params in seen
+                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+    return len(seen), [p for p in plan if p.startswith("SCAN")]
+
+
+def _pg_statements(engine: Engine) -> tuple[float, list[str]]:
+    """PostgreSQL's execution time for the Now page's statements, as EXPLAIN ANALYZE reports it,
+    and the tables it read whole (sequential scans), with their row counts."""
+    seen = _statements(engine)
+    runs, scans = [], []
+
+    def walk(node: dict[str, Any]) -> None:
+        if node["Node Type"] == "Seq Scan":
+            scans.append(f"{node['Relation Name']} ({node['Actual Rows']:,} rows)")
+        for child in node.get("Plans", []):
+            walk(child)
+
+    with engine.connect() as conn:
+        for i in range(5):
             total = 0.0
             for statement, params in seen:
                 plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
-                total += plan.scalar_one()[0]["Execution Time"]
+                found = plan.scalar_one()[0]
+                total += found["Execution Time"]
+                if i == 0:
+                    walk(found["Plan"])
             runs.append(total)
-    return statistics.median(runs)
+    return statistics.median(runs), scans
 
 
 def _smtp_round_trips(host: str, port: int, n: int, tag: str) -> list[float]:
