@@ -279,8 +279,8 @@ def now_page(label: str, url: str, data: Path, args: argparse.Namespace) -> dict
           f"query {parts['query']:.1f} ms, render (rows cached) {parts['render']:.1f} ms, "
           f"render (cold, first) {parts['cold']:.1f} ms")
     if lite is not None:
-        print(f"  SQLite plan (EXPLAIN QUERY PLAN): {lite[0]} statements; tables scanned whole: "
-              f"{', '.join(lite[1]) or 'none'}")
+        print(f"  SQLite plan (EXPLAIN QUERY PLAN): {lite[0]} statements; SCAN steps (a whole "
+              f"table or subquery result): {', '.join(lite[1]) or 'none'}")
     if pg is not None:
         print(f"  PostgreSQL's own execution time of the page's statements (EXPLAIN ANALYZE, "
               f"p50 of 5): {pg[0]:.1f} ms; sequential scans: {', '.join(pg[1]) or 'none'}")
