@@ -1,10 +1,17 @@
 """The web app's Now page at scale, and what busy pages cost the SMTP listener.
 
-Part 1, the Now page: a fresh store with ``--children`` children, ``--closed`` returned episodes
+Part 1, the Now page: a store with ``--children`` children, ``--closed`` returned episodes
 (each with its acknowledgement and its finished timers) and ``--open`` open episodes (each with
-pending escalations, half of them acknowledged). Then, signed in as the duty desk, ``--requests``
-GETs of ``/episodes`` through the real app on uvicorn, one after another, after a few warm-up
-requests. It prints p50, p95 and max per database; the goal is p95 under 100 ms.
+pending escalations, half of them acknowledged); PostgreSQL is ANALYZEd after the fill, as
+autovacuum would. Then, signed in as the duty desk, ``--requests`` rounds of three requests
+through the real app on uvicorn, one after another, after 5 warm-up rounds: a bare Starlette app
+answering the Now page's own bytes (the baseline), ``GET /episodes``, and the page's poll
+(``?fragment=1`` with ``If-None-Match``, answered 304). Taking them in turn puts a burst of
+load on all three alike. For each it prints wall p50/p95/max and this process's CPU time per
+request (client and server both run here), the page/baseline ratios, the CPU of the page's parts
+(sign-in, query, rendering), and on PostgreSQL the server's own execution time of the page's
+statements (EXPLAIN ANALYZE), which the CPU figure does not include. The goal is wall p95 under
+100 ms; on a shared machine the CPU time and the ratio are the figures to compare.
 
 Part 2, the listener (SQLite only): ``--mails`` reports sent one at a time to a real
 `mailbridge serve` with ``[web] enabled = true``, first with the web app idle, then while
@@ -14,9 +21,12 @@ is a ratio near 1 (the app runs on its own thread and event loop).
 
     .venv/bin/python bench/web_now.py                                  # SQLite only
     .venv/bin/python bench/web_now.py --pg-url postgresql+psycopg://postgres@127.0.0.1/scratch
+    .venv/bin/python bench/web_now.py --skip-listener --reuse --sqlite-path /tmp/now.db \
+        --pg-url postgresql+psycopg://postgres@127.0.0.1/scratch      # again, without refilling
 
 The PostgreSQL database named by --pg-url (or MAILBRIDGE_BENCH_DATABASE_URL) is a SCRATCH
-database: its public schema is dropped first.
+database: its public schema is dropped first (with --reuse, only when it does not hold the
+episodes asked for).
 """
 
 from __future__ import annotations
@@ -38,11 +48,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from sqlalchemy import Engine, insert, select  # noqa: E402
+from sqlalchemy import Engine, func, insert, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from mailbridge.settings.config import Settings, load_settings  # noqa: E402
-from mailbridge.store import accounts, db  # noqa: E402
+from mailbridge.store import accounts, db, tx  # noqa: E402
 from mailbridge.store.models import (  # noqa: E402
     Acknowledgement,
     Allocation,
@@ -50,6 +60,7 @@ from mailbridge.store.models import (  # noqa: E402
     DueAction,
     Episode,
     Placement,
+    WebSession,
 )
 from mailbridge.web import auth  # noqa: E402
 from mailbridge.web.server import WebServer  # noqa: E402
@@ -130,62 +141,250 @@ def fill(engine: Engine, *, children: int, closed: int, open_: int) -> None:
         )
 
 
-def now_page(label: str, url: str, data: Path, args: argparse.Namespace) -> list[float]:
+class _Bare:
+    """The baseline: a bare Starlette app on uvicorn, in this process, answering one fixed HTML
+    body (the Now page's own bytes) to the same kind of client. What the machine charges for an
+    HTTP round trip of that size, measured in the same minutes as the page."""
+
+    def __init__(self, body: bytes) -> None:
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.responses import Response
+        from starlette.routing import Route
+
+        async def bare(request: Any) -> Response:
+            return Response(body, media_type="text/html")
+
+        self.config = uvicorn.Config(
+            Starlette(routes=[Route("/bare", bare)]), host="127.0.0.1", port=free_port(),
+            log_level="warning", access_log=False, lifespan="off",
+        )
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return f"http://127.0.0.1:{self.config.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def _timed(client: httpx.Client, path: str, **kw: Any) -> tuple[httpx.Response, float, float]:
+    """One request: the response, its wall time and this process's CPU time (client and server
+    both run here, so the CPU covers both ends; PostgreSQL's own work is another process)."""
+    c, w = time.process_time(), time.perf_counter()
+    response = client.get(path, **kw)
+    return response, (time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * q + 0.5) - 1)]
+
+
+def _line(name: str, wall: list[float], cpu: list[float]) -> str:
+    return (f"{name:<28} wall p50 {statistics.median(wall):7.1f}  p95 {_p(wall, 0.95):7.1f}  "
+            f"max {max(wall):7.1f} ms | CPU p50 {statistics.median(cpu):6.1f}  "
+            f"p95 {_p(cpu, 0.95):6.1f} ms")
+
+
+def _ready(label: str, url: str, args: argparse.Namespace) -> Engine:
+    """The database filled (or, with --reuse, found filled) and at the schema's head."""
     engine = db.make_engine(url)
+    if args.reuse:
+        db.upgrade(engine)
+        with Session(engine) as s:
+            have = s.scalar(select(func.count()).select_from(Episode))
+        if have == args.closed + args.open:
+            print(f"{label}: reusing the filled database ({have} episodes)")
+            return engine
+        print(f"{label}: --reuse found {have} episodes, not {args.closed + args.open}: refilling")
+        engine.dispose()
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        else:
+            reset_postgres(url)
+        engine = db.make_engine(url)
     db.upgrade(engine)
     started = time.perf_counter()
     fill(engine, children=args.children, closed=args.closed, open_=args.open)
+    if engine.dialect.name == "postgresql":
+        # What autovacuum does to a live database soon after a load this size: the planner
+        # needs the tables' sizes to choose index probes over scans.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
     print(f"{label}: filled in {time.perf_counter() - started:.1f} s "
           f"({args.open} open, {args.closed} closed, {args.children} children)")
+    return engine
+
+
+def now_page(label: str, url: str, data: Path, args: argparse.Namespace) -> dict[str, float]:
+    """GET /episodes, the poll (?fragment=1 with If-None-Match) and the bare baseline, taken in
+    turn request by request, so a burst of load on the machine falls on all three alike."""
+    engine = _ready(label, url, args)
     settings = _settings(url, data, MAILBRIDGE_WEB_PORT="0")
     server = WebServer(settings, engine, clock=lambda: NOW)
     host, port = server.start()
-    times: list[float] = []
+    page: dict[str, list[float]] = {k: [] for k in ("page_w", "page_c", "poll_w", "poll_c")}
+    bare: dict[str, list[float]] = {"w": [], "c": []}
+    load = [os.getloadavg()[0]]
     try:
         client = login(f"http://{host}:{port}", "duty", "bench password")
-        for i in range(args.requests + 5):
-            t = time.perf_counter()
-            response = client.get("/episodes")
-            elapsed = time.perf_counter() - t
-            assert response.status_code == 200, response.status_code
-            assert response.text.count('href="/episodes/MB-') == args.open
-            if i >= 5:
-                times.append(elapsed * 1000)
+        first = client.get("/episodes")
+        assert first.text.count('href="/episodes/MB-') == args.open
+        # An app without ETags (before this bench's change) answers every poll in full.
+        etag = client.get("/episodes?fragment=1").headers.get("etag", '"none"')
+        unchanged = 0
+        with _Bare(first.content) as bare_base, httpx.Client(base_url=bare_base) as plain:
+            for i in range(args.requests + 5):
+                b, bw, bc = _timed(plain, "/bare")
+                r, rw, rc = _timed(client, "/episodes")
+                q, qw, qc = _timed(client, "/episodes?fragment=1",
+                                   headers={"If-None-Match": etag})
+                assert b.status_code == 200 and len(b.content) == len(first.content)
+                assert r.status_code == 200, r.status_code
+                assert r.text.count('href="/episodes/MB-') == args.open
+                assert q.status_code in (200, 304), q.status_code
+                unchanged += q.status_code == 304
+                if i >= 5:  # warm-up: connections, the row cache, SQLite's page cache
+                    bare["w"].append(bw)
+                    bare["c"].append(bc)
+                    page["page_w"].append(rw)
+                    page["page_c"].append(rc)
+                    page["poll_w"].append(qw)
+                    page["poll_c"].append(qc)
+                if i % 10 == 0:
+                    load.append(os.getloadavg()[0])
     finally:
         server.stop()
-        engine.dispose()
-    cpu = _page_cpu(settings, url, args.requests)
-    times.sort()
-    p95 = times[int(len(times) * 0.95) - 1]
-    print(f"{label}: GET /episodes p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms, "
-          f"max {times[-1]:.1f} ms over {len(times)} requests -> "
-          f"{'MET' if p95 < 100 else 'MISSED'} (goal p95 < 100 ms); "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{label}: CPU time of the page's work in this process (session, query, render), "
-          f"median {statistics.median(cpu):.1f} ms (a busy machine stretches the wall time, not "
-          "this; on PostgreSQL the server's own time is not in it)")
-    return times
+    parts = _page_parts(settings, engine, args.requests)
+    pg = _pg_statements(engine) if engine.dialect.name == "postgresql" else None
+    lite = _sqlite_scans(engine) if engine.dialect.name == "sqlite" else None
+    engine.dispose()
+    wall_ratio = statistics.median(page["page_w"]) / statistics.median(bare["w"])
+    cpu_ratio = statistics.median(page["page_c"]) / statistics.median(bare["c"])
+    p95 = _p(page["page_w"], 0.95)
+    print(f"{label}: {len(first.content):,} bytes; {args.requests} requests of each, in turn; "
+          f"load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores")
+    print(f"  {_line('bare Starlette, same bytes', bare['w'], bare['c'])}")
+    print(f"  {_line('GET /episodes', page['page_w'], page['page_c'])}")
+    print(f"  {_line('poll, If-None-Match', page['poll_w'], page['poll_c'])}"
+          f" ({unchanged} of {args.requests + 5} answered 304)")
+    print(f"  ratio page / bare: wall p50 x{wall_ratio:.2f}, CPU p50 x{cpu_ratio:.2f}")
+    print(f"  in-thread CPU of the page's parts, p50: sign-in {parts['session']:.1f} ms, "
+          f"query {parts['query']:.1f} ms, render (rows cached) {parts['render']:.1f} ms, "
+          f"render (cold, first) {parts['cold']:.1f} ms")
+    if lite is not None:
+        print(f"  SQLite plan (EXPLAIN QUERY PLAN): {lite[0]} statements; SCAN steps (a whole "
+              f"table or subquery result): {', '.join(lite[1]) or 'none'}")
+    if pg is not None:
+        print(f"  PostgreSQL's own execution time of the page's statements (EXPLAIN ANALYZE, "
+              f"p50 of 5): {pg[0]:.1f} ms; sequential scans: {', '.join(pg[1]) or 'none'}")
+    print(f"  -> {'MET' if p95 < 100 else 'MISSED'}: goal wall p95 < 100 ms (p95 {p95:.1f} ms; "
+          f"CPU p50 {statistics.median(page['page_c']):.1f} ms)")
+    return {"p95": p95}
 
 
-def _page_cpu(settings: Settings, url: str, n: int) -> list[float]:
-    """What one Now page costs this process in CPU, whatever else the machine is doing."""
+def _page_parts(settings: Settings, engine: Engine, n: int) -> dict[str, float]:
+    """What each part of one Now page costs this thread in CPU, whatever the machine is doing."""
     from mailbridge.store import views
     from mailbridge.web.core import WebApp
 
-    engine = db.make_engine(url)
     app = WebApp(settings, engine, clock=lambda: NOW)
     template = app.env.get_template("now_table.html")
-    out = []
-    try:
-        for _ in range(n):
-            t = time.thread_time()
-            with Session(engine) as s:
-                rows = views.open_episodes(s, today=NOW.date(), scope=None)
+    reader = getattr(app, "reader", engine)  # older apps: the plain engine
+    rows_of = getattr(app, "now_rows", None)  # older apps: the template renders the rows
+
+    def render(rows: list[Any], fresh: bool) -> None:
+        if rows_of is None:
             template.render(rows=rows, now=NOW, scope=None)
-            out.append((time.thread_time() - t) * 1000)
-    finally:
-        engine.dispose()
-    return out
+            return
+        formatter = rows_of
+        if fresh:  # an empty row cache: the cost when every row is new
+            formatter = type(rows_of)(
+                app.local, risk_label=rows_of.risk_label, action_label=rows_of.action_label,
+                duration=rows_of.duration,
+            )
+        template.render(rows=rows, now=NOW, scope=None, body=formatter.html(rows, NOW))
+
+    with Session(engine) as s:
+        token = s.scalars(select(WebSession.id)).first()  # the bench's own session, hashed
+    assert token is not None
+    out: dict[str, list[float]] = {"session": [], "query": [], "render": [], "cold": []}
+    for i in range(n):
+        t0 = time.thread_time()
+        with tx.write(engine) as s:
+            accounts.find_session(s, token, now=NOW, idle=timedelta(hours=1))
+        t1 = time.thread_time()
+        with tx.read(reader) as s:
+            rows = views.open_episodes(s, today=NOW.date(), scope=None)
+        t2 = time.thread_time()
+        if i < 3:
+            render(rows, fresh=True)
+            out["cold"].append((time.thread_time() - t2) * 1000)
+            continue
+        render(rows, fresh=False)
+        t3 = time.thread_time()
+        out["session"].append((t1 - t0) * 1000)
+        out["query"].append((t2 - t1) * 1000)
+        out["render"].append((t3 - t2) * 1000)
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def _statements(engine: Engine) -> list[tuple[str, Any]]:
+    """The SELECT statements one Now page runs, with their parameters."""
+    from sqlalchemy import event
+
+    from mailbridge.store import views
+
+    seen: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, params: Any, *rest: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    with Session(engine) as s:
+        views.open_episodes(s, today=NOW.date(), scope=None)
+    event.remove(engine, "before_cursor_execute", keep)
+    return seen
+
+
+def _sqlite_scans(engine: Engine) -> tuple[int, list[str]]:
+    seen = _statements(engine)
+    with engine.connect() as conn:
+        plan = [row[3] for statement, params in seen
+                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+    return len(seen), [p for p in plan if p.startswith("SCAN")]
+
+
+def _pg_statements(engine: Engine) -> tuple[float, list[str]]:
+    """PostgreSQL's execution time for the Now page's statements, as EXPLAIN ANALYZE reports it,
+    and the tables it read whole (sequential scans), with their row counts."""
+    seen = _statements(engine)
+    runs, scans = [], []
+
+    def walk(node: dict[str, Any]) -> None:
+        if node["Node Type"] == "Seq Scan":
+            scans.append(f"{node['Relation Name']} ({node['Actual Rows']:,} rows)")
+        for child in node.get("Plans", []):
+            walk(child)
+
+    with engine.connect() as conn:
+        for i in range(5):
+            total = 0.0
+            for statement, params in seen:
+                plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
+                found = plan.scalar_one()[0]
+                total += found["Execution Time"]
+                if i == 0:
+                    walk(found["Plan"])
+            runs.append(total)
+    return statistics.median(runs), scans
 
 
 def _smtp_round_trips(host: str, port: int, n: int, tag: str) -> list[float]:
@@ -258,19 +457,26 @@ def main() -> int:
     parser.add_argument("--pollers", type=int, default=4)
     parser.add_argument("--skip-listener", action="store_true")
     parser.add_argument("--listener-only", action="store_true", help="part 2 alone")
+    parser.add_argument("--sqlite-path", default="",
+                        help="keep the SQLite database here (default: a temporary directory)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the databases as found when they hold the episodes asked for "
+                             "(the fill takes minutes on PostgreSQL); else refill them")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mb-web-bench-") as tmp:
         data = Path(tmp)
         if args.listener_only:
             listener(data, args)
             return 0
-        results = {"sqlite": now_page("sqlite", f"sqlite:///{data / 'now.db'}", data / "a", args)}
+        sqlite_file = Path(args.sqlite_path) if args.sqlite_path else data / "now.db"
+        results = {"sqlite": now_page("sqlite", f"sqlite:///{sqlite_file}", data / "a", args)}
         if args.pg_url:
-            reset_postgres(args.pg_url)
+            if not args.reuse:
+                reset_postgres(args.pg_url)
             results["postgresql"] = now_page("postgresql", args.pg_url, data / "b", args)
         if not args.skip_listener:
             listener(data, args)
-    met = all(sorted(t)[int(len(t) * 0.95) - 1] < 100 for t in results.values())
+    met = all(r["p95"] < 100 for r in results.values())
     return 0 if met else 2
 
 

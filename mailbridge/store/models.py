@@ -416,7 +416,11 @@ class DueAction(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     late_note: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_due_actions_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_due_actions_status_due", "status", "due_at"),
+        # The Now page's next escalation of each open episode: one probe per episode.
+        Index("ix_due_actions_episode_status_due", "episode_id", "status", "due_at"),
+    )
 
 
 class Interview(Base):

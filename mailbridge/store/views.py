@@ -4,10 +4,10 @@ The web layer never writes SQL; it calls these functions with a session and plai
 gets plain frozen values back (no ORM objects leave this module, so a template cannot lazy-load
 a child's record by accident). Each query runs the same on SQLite and PostgreSQL.
 
-The Now page is the hot path (a duty screen polls it all night): it is three indexed queries
-(the open episodes with their child and placement; the acknowledgements of those episodes; their
-pending timed actions), whatever the number of closed episodes. bench/web_now.py measures it with
-500 open and 100,000 closed episodes.
+The Now page is the hot path (a duty screen polls it all night): it is two indexed queries (the
+open episodes with their child, placement and next escalation; the acknowledgements of those
+episodes), whatever the number of closed episodes. bench/web_now.py measures it with 500 open
+and 100,000 closed episodes.
 
 ``Scope`` says whose children a person may see: ``None`` is everyone (duty, managers, the
 apprentice, admin); a set of child IDs limits a social worker or IRO to the children allocated
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from mailbridge.store import episodes as episode_store
 from mailbridge.store.models import (
@@ -49,6 +49,8 @@ _Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
 RISK_RANK = {"high": 0, None: 0, "medium": 1, "low": 2}
 OPEN = "open"
 _ESCALATIONS = ("escalate_team_manager", "escalate_duty", "still_missing")
+# IDs per IN list: a statement of a few tens of kilobytes at most.
+_IDS_PER_QUERY = 5000
 
 
 def initials(first: str | None, last: str | None) -> str:
@@ -130,9 +132,23 @@ class NowRow:
     next_action: NextAction | None
 
 
-def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow]:
-    """Every open episode the scope allows, sorted by risk, then longest missing first."""
-    q = (
+def _now_statements() -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+    """The Now page's two statements, built once: building them (an alias, a correlated
+    subquery) cost more CPU than SQLite took to run them."""
+    nxt = aliased(DueAction)
+    first_due = (
+        select(DueAction.id)
+        .where(
+            DueAction.episode_id == Episode.id,
+            DueAction.status == "pending",
+            DueAction.kind.in_(_ESCALATIONS),
+        )
+        .order_by(DueAction.due_at, DueAction.id)
+        .limit(1)
+        .correlate(Episode)
+        .scalar_subquery()
+    )
+    episodes = (
         select(
             Episode.id,
             Episode.reference,
@@ -147,16 +163,57 @@ def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow
             Episode.last_seen_location,
             Episode.needs_confirmation,
             Episode.child_name_given,
+            nxt.kind,
+            nxt.due_at,
         )
         .outerjoin(Child, Child.child_id == Episode.child_id)
         .outerjoin(Placement, Placement.id == Child.placement_id)
+        .outerjoin(nxt, nxt.id == first_due)
         .where(Episode.status == OPEN)
     )
+    acks = (
+        select(
+            Acknowledgement.episode_id,
+            Acknowledgement.role,
+            Acknowledgement.address,
+            Acknowledgement.at,
+        )
+        # The IDs (integers read by the first statement) are written into the SQL: bound one by
+        # one, 500 parameters cost psycopg more CPU than the whole of SQLite's query.
+        .where(
+            Acknowledgement.episode_id.in_(
+                bindparam("ids", expanding=True, literal_execute=True)
+            )
+        )
+        .order_by(Acknowledgement.episode_id, Acknowledgement.at, Acknowledgement.id)
+    )
+    return episodes, acks
+
+
+_NOW_EPISODES, _NOW_ACKS = _now_statements()
+
+
+def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow]:
+    """Every open episode the scope allows, sorted by risk, then longest missing first.
+
+    Two statements, each by index, whatever the number of closed episodes:
+
+    - the open episodes (``ix_episodes_status``) with their child, placement and first pending
+      escalation: a correlated subquery per episode on ``ix_due_actions_episode_status_due``
+      (episode, status, due time), so one index probe each;
+    - their acknowledgements, by those episodes' IDs (``ix_acknowledgements_episode_id``).
+      Joined to the first statement instead, PostgreSQL hashes every acknowledgement ever made
+      (a sequential scan of the closed episodes' rows, growing for ever); an ID list it probes.
+    """
     # Core rows straight off the connection: no ORM result processing on the hot path.
-    rows = session.connection().execute(_scoped(q, scope)).all()
-    # The same open episodes, joined rather than listed: no IN list of hundreds of IDs.
-    acks = _acks(session, Episode.status == OPEN)
-    nexts = _next_actions(session, Episode.status == OPEN)
+    conn = session.connection()
+    rows = conn.execute(_scoped(_NOW_EPISODES, scope)).all()
+    acks: dict[int, list[Ack]] = {}
+    ids = [r[0] for r in rows]
+    for i in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = {"ids": ids[i : i + _IDS_PER_QUERY]}
+        for eid, role, address, at in conn.execute(_NOW_ACKS, chunk).all():
+            acks.setdefault(eid, []).append(Ack(role, address, at))
     out: list[NowRow] = []
     for (
         eid,
@@ -172,6 +229,8 @@ def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow
         where,
         confirm,
         name_given,
+        kind,
+        due_at,
     ) in rows:
         if child_id is None and name_given:  # unmatched: the initials of the name as reported
             words = name_given.split()
@@ -193,7 +252,7 @@ def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow
                 last_seen_location=where,
                 needs_confirmation=bool(confirm),
                 acks=tuple(acks.get(eid, ())),
-                next_action=nexts.get(eid),
+                next_action=NextAction(kind, due_at) if kind is not None else None,
             )
         )
     out.sort(key=lambda r: (RISK_RANK.get(r.risk, 0), r.missing_since, r.reference))

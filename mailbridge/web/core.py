@@ -28,9 +28,10 @@ from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.errors import MailbridgeError
 from mailbridge.routing.rules import Routing
 from mailbridge.settings.config import Settings, load_routing_file
-from mailbridge.store import accounts, tx, views
+from mailbridge.store import accounts, db, tx, views
 from mailbridge.store import inbound as store
 from mailbridge.web import auth
+from mailbridge.web.now_rows import NowRows
 from mailbridge.web.oidc import OidcClient
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ class WebApp:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates ship with the code: no stat() of each file on every page.
+            auto_reload=False,
         )
         self.env.filters["local"] = self.local
         self.env.filters["localdate"] = lambda d: d.strftime("%d %b %Y") if d else "-"
@@ -130,6 +133,12 @@ class WebApp:
         self.env.filters["role"] = lambda r: ROLE_LABEL.get(r, str(r).replace("_", " "))
         self.env.globals["action_label"] = ACTION_LABEL
         self.env.globals["reason_codes"] = self.routing.interviews.reason_codes
+        self.now_rows = NowRows(
+            self.local, risk_label=RISK_LABEL, action_label=ACTION_LABEL, duration=_duration
+        )
+        # Pages that only read take a plain BEGIN on SQLite (store/db.py): a WAL snapshot that
+        # neither waits for nor holds up the writer a carer's report needs.
+        self.reader = engine.execution_options(**{db.READ_ONLY: True})
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -153,16 +162,17 @@ class WebApp:
     def render(
         self, request: Request, name: str, status: int = 200, **values: Any
     ) -> HTMLResponse:
-        who = values.pop("who", None)
-        html = self.env.get_template(name).render(
+        return HTMLResponse(self.html(request, name, **values), status_code=status)
+
+    def html(self, request: Request, name: str, **values: Any) -> str:
+        """The page as text; safe to call from the thread pool (the Now page renders there)."""
+        values.setdefault("now", self.now())
+        return self.env.get_template(name).render(
             request=request,
-            who=who,
             auth=auth,
-            now=self.now(),
             oidc_label=self.oidc.label if self.oidc else None,
-            **values,
+            **{"who": None, **values},
         )
-        return HTMLResponse(html, status_code=status)
 
     def audit(self, session: tx.Tx, ctx: Ctx | None, **kw: Any) -> None:
         store.audit(session, at=self.now(), actor=ctx.actor if ctx else kw.pop("actor"), **kw)
@@ -205,11 +215,18 @@ class WebApp:
                 idle=timedelta(minutes=self.web.idle_minutes),
             )
 
+    def signed_in_with_scope(
+        self, request: Request
+    ) -> tuple[accounts.SignedIn | None, views.Scope]:
+        """The session and whose children it may see; no scope (None) when not signed in."""
+        who = self.signed_in(request)
+        return who, (self.scope_of(who) if who is not None else None)
+
     def scope_of(self, who: accounts.SignedIn) -> views.Scope:
         role = who.account.role
         if role in auth.SEES_ALL:
             return None
-        with tx.read(self.engine) as s:
+        with tx.read(self.reader) as s:
             return views.allocated_children(
                 s, role=auth.OWN_CHILDREN.get(role, role), email=who.account.email
             )
@@ -259,7 +276,9 @@ def page(
     def wrap(fn: Handler) -> Callable[[WebApp], Callable[[Request], Awaitable[Response]]]:
         def bind(app: WebApp) -> Callable[[Request], Awaitable[Response]]:
             async def endpoint(request: Request) -> Response:
-                who = await run_in_threadpool(app.signed_in, request)
+                # One trip to the thread pool for the session and the scope (each trip waits
+                # for a thread, which on a busy machine costs more than the queries).
+                who, scope = await run_in_threadpool(app.signed_in_with_scope, request)
                 if who is None:
                     response = RedirectResponse("/login", status_code=303)
                     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -300,7 +319,6 @@ def page(
                             title="This form has expired",
                             message="Go back, reload the page and try again.",
                         )
-                scope = await run_in_threadpool(app.scope_of, who)
                 return await fn(app, Ctx(request, who, form, scope))
 
             return endpoint

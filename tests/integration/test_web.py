@@ -353,6 +353,34 @@ def test_the_now_page_puts_high_risk_first_then_the_longest_missing(world: World
     assert "<html" not in fragment and references(fragment) == rows
 
 
+def test_the_now_page_poll_gets_304_only_while_its_table_is_unchanged(world: World) -> None:
+    ref = _open_reference(world)
+    world.add_user("duty1", "duty", "duty@council.example")
+    with world.web() as base:
+        client = login(base, "duty1")
+        first = client.get("/episodes?fragment=1")
+        etag = first.headers["etag"]
+        same = client.get("/episodes?fragment=1", headers={"If-None-Match": etag})
+        assert (same.status_code, same.content, same.headers["etag"]) == (304, b"", etag)
+        assert same.headers["cache-control"] == "no-store"  # still never stored by the browser
+        page = client.get("/episodes", headers={"If-None-Match": etag})
+        assert page.status_code == 200 and references(page.text) == [ref]  # the page is whole
+
+        # "Missing for" moves with the clock: a new table, a new tag.
+        world.clock.advance(minutes=1)
+        moved = client.get("/episodes?fragment=1", headers={"If-None-Match": etag})
+        assert moved.status_code == 200 and moved.headers["etag"] != etag
+        assert references(moved.text) == [ref] and moved.text != first.text
+
+        # An acknowledgement, with the clock standing still, changes the table too.
+        etag = moved.headers["etag"]
+        assert "Not acknowledged" in moved.text
+        post(client, f"/episodes/{ref}/acknowledge", {}, page=f"/episodes/{ref}")
+        acked = client.get("/episodes?fragment=1", headers={"If-None-Match": etag})
+        assert acked.status_code == 200 and acked.headers["etag"] != etag
+        assert "Not acknowledged" not in acked.text and "duty@council.example" in acked.text
+
+
 def test_the_directory_upload_shows_a_preview_and_changes_nothing_until_applied(
     world: World,
 ) -> None:

@@ -8,12 +8,13 @@ scope gets 403 (``core.access``). Acknowledging and recording an outcome call
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from mailbridge.episodes import staff
 from mailbridge.store import tx, views
@@ -27,14 +28,41 @@ log = logging.getLogger(__name__)
 
 @page()
 async def now_page(app: WebApp, ctx: Ctx) -> Response:
-    def load() -> list[views.NowRow]:
-        with tx.read(app.engine) as s:
-            return views.open_episodes(s, today=app.today(), scope=ctx.scope)
+    """The open episodes; ``?fragment=1`` is the table alone, for the page's own poll.
 
-    rows = await run_in_threadpool(load)
-    name = "now_table.html" if ctx.request.query_params.get("fragment") else "now.html"
-    return app.render(ctx.request, name, who=ctx.who, rows=rows, scope=ctx.scope)
+    The query and the rendering both run in the thread pool (the app's event loop stays free).
+    The table carries an ETag, a hash of its HTML: a poll that sends it back as
+    ``If-None-Match`` and finds the table unchanged gets 304 and no body (now.js).
+    """
+    fragment = bool(ctx.request.query_params.get("fragment"))
 
+    def build() -> str:
+        now = app.now()
+        with tx.read(app.reader) as s:
+            rows = views.open_episodes(
+                s, today=now.astimezone(app.settings.tz).date(), scope=ctx.scope
+            )
+        return app.html(
+            ctx.request,
+            "now_table.html" if fragment else "now.html",
+            who=ctx.who,
+            now=now,
+            rows=rows,
+            body=app.now_rows.html(rows, now),
+            scope=ctx.scope,
+        )
+
+    body = (await run_in_threadpool(build)).encode()
+    if not fragment:
+        return HTMLResponse(body)
+    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    if etag in _etags(ctx.request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers={"ETag": etag})
+    return HTMLResponse(body, headers={"ETag": etag})
+
+
+def _etags(header: str) -> list[str]:
+    return [t.strip().removeprefix("W/") for t in header.split(",")]
 
 
 @page()
