@@ -18,10 +18,8 @@ from mailbridge.clock import system_clock
 from mailbridge.delivery.sender import DeliveryReport
 from mailbridge.errors import InvalidRequestError
 from mailbridge.runtime.serve import make_workers, open_store
-from mailbridge.settings.config import (
-    Settings,
-    redact_url,
-)
+from mailbridge.settings.config import Settings
+from mailbridge.settings.sections import redact_url
 from mailbridge.store import tx
 
 log = logging.getLogger("mailbridge")

@@ -15,7 +15,8 @@ from mailbridge.delivery.graph import GraphTransport
 from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure, make_transport
 from mailbridge.errors import InvalidRequestError, RelayError
 from mailbridge.ops import oauth2
-from mailbridge.settings.config import Settings, redact_url
+from mailbridge.settings.config import Settings
+from mailbridge.settings.sections import redact_url
 
 
 def add_parsers(sub: Any) -> None:

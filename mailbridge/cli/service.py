@@ -16,11 +16,8 @@ from mailbridge.ops import health
 from mailbridge.ops.metrics import read_only
 from mailbridge.routing.authorities import Authorities
 from mailbridge.runtime.serve import open_store, serve
-from mailbridge.settings.config import (
-    Settings,
-    load_routing_file,
-    tls_warnings,
-)
+from mailbridge.settings.config import Settings, load_routing_file
+from mailbridge.settings.validation import tls_warnings
 from mailbridge.store import db, tx
 from mailbridge.store.directory import placement_authorities
 

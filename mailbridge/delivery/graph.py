@@ -36,7 +36,7 @@ from urllib.parse import quote
 from mailbridge.delivery.sender import PermanentFailure, TemporaryFailure
 from mailbridge.ops import oauth2
 from mailbridge.ops.graph import GraphClient, GraphError
-from mailbridge.settings.config import GraphSettings, OAuth2Settings, graph_mailbox
+from mailbridge.settings.sections import GraphSettings, OAuth2Settings, graph_mailbox
 
 #: the application permission a sending app needs (Microsoft Graph, not Exchange Online)
 SEND_ROLE = "Mail.Send"

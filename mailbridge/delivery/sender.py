@@ -44,7 +44,8 @@ from mailbridge.delivery.reply_tokens import make_reply_address
 from mailbridge.ops import oauth2, tls
 from mailbridge.ops.logs import log_context
 from mailbridge.runtime.loop import BackgroundLoop
-from mailbridge.settings.config import Settings, is_graph_url
+from mailbridge.settings.config import Settings
+from mailbridge.settings.sections import is_graph_url
 from mailbridge.store import inbound, outbox, tx
 from mailbridge.store.models import (
     FAILED,

@@ -38,7 +38,7 @@ from typing import Any, Protocol, TypeVar
 import requests
 
 from mailbridge.errors import MailbridgeError
-from mailbridge.settings.config import OAuth2Settings
+from mailbridge.settings.sections import OAuth2Settings
 
 log = logging.getLogger(__name__)
 

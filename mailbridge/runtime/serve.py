@@ -33,7 +33,8 @@ from mailbridge.reports import digest, retention
 from mailbridge.runtime import refusals, triage
 from mailbridge.runtime.worker import Worker, take_hint
 from mailbridge.runtime.workers import WorkerProcesses
-from mailbridge.settings.config import Settings, listener_warning
+from mailbridge.settings.config import Settings
+from mailbridge.settings.validation import listener_warning
 from mailbridge.store import db, service, tx
 from mailbridge.timers.runner import Runner
 

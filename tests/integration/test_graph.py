@@ -20,7 +20,7 @@ from mailbridge.intake import Intake
 from mailbridge.ops import oauth2
 from mailbridge.ops.graph import GraphError
 from mailbridge.runtime.serve import start_graph_reader
-from mailbridge.settings.config import GraphSettings, OAuth2Settings
+from mailbridge.settings.sections import GraphSettings, OAuth2Settings
 from mailbridge.store import graph as graph_store
 from tests.support.env import SettingsFactory
 from tests.support.graph_server import GraphServer

@@ -15,7 +15,8 @@ import pytest
 from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure, make_transport
 from mailbridge.ingress.imap.client import tls_context as imap_tls_context
 from mailbridge.ops import tls
-from mailbridge.settings.config import ImapSettings, load_settings
+from mailbridge.settings.config import load_settings
+from mailbridge.settings.sections import ImapSettings
 from tests.support.tls import TlsSink
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from mailbridge.delivery.graph import mime_bytes, only_recipient
 from mailbridge.delivery.sender import PermanentFailure
-from mailbridge.settings.config import graph_mailbox, is_graph_url
+from mailbridge.settings.sections import graph_mailbox, is_graph_url
 
 
 def test_graph_urls_name_the_sending_mailbox() -> None:
