@@ -12,7 +12,7 @@ from typing import Any
 
 from mailbridge.cli.common import Command
 from mailbridge.delivery.graph import GraphTransport
-from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure, make_transport
+from mailbridge.delivery.transport import SmtpTransport, TemporaryFailure, make_transport
 from mailbridge.errors import InvalidRequestError, RelayError
 from mailbridge.ops import oauth2
 from mailbridge.settings.config import Settings

@@ -33,7 +33,7 @@ from email.utils import getaddresses
 from io import BytesIO
 from urllib.parse import quote
 
-from mailbridge.delivery.sender import PermanentFailure, TemporaryFailure
+from mailbridge.delivery.transport import PermanentFailure, TemporaryFailure
 from mailbridge.ops import oauth2
 from mailbridge.ops.graph import GraphClient, GraphError
 from mailbridge.settings.sections import GraphSettings, OAuth2Settings, graph_mailbox

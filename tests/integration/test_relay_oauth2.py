@@ -25,7 +25,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
 from sqlalchemy import Engine
 
-from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure
+from mailbridge.delivery.transport import SmtpTransport, TemporaryFailure
 from mailbridge.ops import oauth2
 from tests.support.env import CliRunner, SettingsFactory
 from tests.support.oauth2_server import TENANT, App, OAuth2Server, serving

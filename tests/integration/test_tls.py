@@ -12,7 +12,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure, make_transport
+from mailbridge.delivery.transport import SmtpTransport, TemporaryFailure, make_transport
 from mailbridge.ingress.imap.client import tls_context as imap_tls_context
 from mailbridge.ops import tls
 from mailbridge.settings.config import load_settings

@@ -8,7 +8,7 @@ from email.mime.text import MIMEText
 import pytest
 
 from mailbridge.delivery.graph import mime_bytes, only_recipient
-from mailbridge.delivery.sender import PermanentFailure
+from mailbridge.delivery.transport import PermanentFailure
 from mailbridge.settings.sections import graph_mailbox, is_graph_url
 
 
