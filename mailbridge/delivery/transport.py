@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from mailbridge.ops import oauth2, tls
+from mailbridge.ops import oauth2, oauth2_providers, tls
 from mailbridge.settings.config import Settings
 from mailbridge.settings.sections import is_graph_url
 
@@ -314,6 +314,6 @@ def make_transport(settings: Settings) -> Transport:
             verify_tls=settings.relay.verify_tls,
             timeout=settings.relay.timeout_seconds,
             ca_file=settings.relay.ca_file,
-            tokens=oauth2.source_from_settings(settings.oauth2, settings.relay.auth),
+            tokens=oauth2_providers.source_from_settings(settings.oauth2, settings.relay.auth),
         )
     return FileTransport(settings.data_dir / "outbox")
