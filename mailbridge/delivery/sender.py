@@ -411,15 +411,7 @@ class Sender(BackgroundLoop):
                 done,
                 alert.attempts,
             )
-            inbound.audit(
-                session,
-                at=now,
-                actor="sender",
-                entity="alert",
-                entity_id=alert.id,
-                action=done,
-                detail={"attempts": alert.attempts},
-            )
+            _audit(session, alert, done, now, attempts=alert.attempts)
             return
         error = permanent or temporary or ""
         alert.last_error = error[:2000]
@@ -447,15 +439,7 @@ class Sender(BackgroundLoop):
             alert.role,
             reason,
         )
-        inbound.audit(
-            session,
-            at=now,
-            actor="sender",
-            entity="alert",
-            entity_id=alert.id,
-            action="failed",
-            detail={"error": alert.last_error, "reason": reason},
-        )
+        _audit(session, alert, "failed", now, error=alert.last_error, reason=reason)
         if self.on_give_up is not None and alert.event != "delivery_failed":
             self.on_give_up(session, alert, f"{reason}: {alert.last_error}")
 
@@ -466,3 +450,16 @@ class Sender(BackgroundLoop):
         # The exponent is capped: a local fault retries for ever, and 2 ** 1024 overflows.
         ceiling = min(relay.max_backoff_seconds, relay.backoff_seconds * 2 ** min(attempts - 1, 32))
         return float(ceiling / 2 + self.rng.uniform(0, ceiling / 2))
+
+
+def _audit(session: tx.Tx, alert: Alert, action: str, now: datetime, **detail: object) -> None:
+    """The audit row of an alert's final outcome (sent, written or failed), by the sender."""
+    inbound.audit(
+        session,
+        at=now,
+        actor="sender",
+        entity="alert",
+        entity_id=alert.id,
+        action=action,
+        detail=detail,
+    )
