@@ -40,36 +40,10 @@ def validate(settings: Settings) -> list[str]:
         local, at, domain = address.partition("@")
         if not (local and at and domain) or any(c.isspace() for c in address):
             problems.append(f"smtp.addresses: {address!r} is not an email address")
-    _at_least(
-        problems,
-        ("smtp.max_message_size", s.smtp.max_message_size, 1024),
-        ("smtp.max_recipients", s.smtp.max_recipients, 1),
-        ("smtp.idle_timeout", s.smtp.idle_timeout, 1),
-        ("smtp.max_commands", s.smtp.max_commands, 10),
-        ("smtp.max_connections", s.smtp.max_connections, 1),
-        ("smtp.max_connections_per_ip", s.smtp.max_connections_per_ip, 1),
-        ("smtp.max_header_bytes", s.smtp.max_header_bytes, 1024),
-        ("smtp.rate_limit_per_sender", s.smtp.rate_limit_per_sender, 0),
-        ("smtp.rate_limit_per_ip", s.smtp.rate_limit_per_ip, 0),
-        ("processing.max_attempts", s.processing.max_attempts, 1),
-        ("processing.lease_seconds", s.processing.lease_seconds, 1),
-        ("processing.retry_delay_seconds", s.processing.retry_delay_seconds, 0),
-        ("processing.batch_size", s.processing.batch_size, 1),
-        ("processing.worker_processes", s.processing.worker_processes, 0),
-        ("processing.backlog_minutes", s.processing.backlog_minutes, 1),
-        ("relay.max_attempts", s.relay.max_attempts, 1),
-        ("relay.batch_size", s.relay.batch_size, 1),
-    )
+    _at_least(problems, *_floors(s))
     _positive(problems, ("smtp.rate_window_seconds", s.smtp.rate_window_seconds))
     problems.extend(_validate_tls(s))
     problems.extend(_validate_oauth2(s))
-    _at_least(
-        problems,
-        ("reading.max_mime_depth", s.reading.max_mime_depth, 1),
-        ("reading.max_parts", s.reading.max_parts, 1),
-        ("reading.max_attachment_bytes", s.reading.max_attachment_bytes, 0),
-        ("reading.stale_episode_days", s.reading.stale_episode_days, 1),
-    )
     for authserv_id in s.trust.authserv_ids:
         if not authserv_id.strip() or any(c.isspace() or c in ";()" for c in authserv_id.strip()):
             problems.append(
@@ -133,16 +107,10 @@ def validate(settings: Settings) -> list[str]:
             f"imap.idle_seconds: must be above 0 and below 1740 (29 minutes), "
             f"got {s.imap.idle_seconds}"
         )
-    _at_least(
-        problems,
-        ("imap.batch_size", s.imap.batch_size, 1),
-        ("imap.fetch_attempts", s.imap.fetch_attempts, 1),
-    )
     if s.authorities.profiles_dir and not Path(s.authorities.profiles_dir).is_dir():
         problems.append(
             f"authorities.profiles_dir: {s.authorities.profiles_dir} is not a directory"
         )
-    _at_least(problems, ("authorities.max_profile_bytes", s.authorities.max_profile_bytes, 1))
     if s.retention.days < 30:
         problems.append(
             f"retention.days: must be at least 30 (a case must outlive its alerts), "
@@ -150,7 +118,6 @@ def validate(settings: Settings) -> list[str]:
         )
     if not -1 <= s.retention.hour <= 23:
         problems.append(f"retention.hour: must be 0-23, or -1 for never, got {s.retention.hour}")
-    _at_least(problems, ("retention.batch_size", s.retention.batch_size, 1))
     if s.imap.processed_folder.strip() == "":
         problems.append("imap.processed_folder: must name a folder")
     if s.imap.url:
@@ -183,6 +150,47 @@ def _positive(problems: list[str], *checks: tuple[str, float]) -> None:
     problems.extend(
         f"{key}: must be positive, got {number}" for key, number in checks if number <= 0
     )
+
+
+# The least value of each whole-number setting that must have one (0: may be switched off).
+_FLOORS: dict[str, int] = {
+    "smtp.max_message_size": 1024,
+    "smtp.max_recipients": 1,
+    "smtp.idle_timeout": 1,
+    "smtp.max_commands": 10,
+    "smtp.max_connections": 1,
+    "smtp.max_connections_per_ip": 1,
+    "smtp.max_header_bytes": 1024,
+    "smtp.rate_limit_per_sender": 0,
+    "smtp.rate_limit_per_ip": 0,
+    "processing.max_attempts": 1,
+    "processing.lease_seconds": 1,
+    "processing.retry_delay_seconds": 0,
+    "processing.batch_size": 1,
+    "processing.worker_processes": 0,
+    "processing.backlog_minutes": 1,
+    "relay.max_attempts": 1,
+    "relay.batch_size": 1,
+    "reading.max_mime_depth": 1,
+    "reading.max_parts": 1,
+    "reading.max_attachment_bytes": 0,
+    "reading.stale_episode_days": 1,
+    "imap.batch_size": 1,
+    "imap.fetch_attempts": 1,
+    "authorities.max_profile_bytes": 1,
+    "retention.batch_size": 1,
+    "web.session_hours": 1,
+    "web.idle_minutes": 1,
+}
+
+
+def _floors(s: Settings) -> list[tuple[str, int, int]]:
+    """(key, value, floor) of every setting in ``_FLOORS``."""
+    out = []
+    for key, low in _FLOORS.items():
+        section, name = key.split(".")
+        out.append((key, getattr(getattr(s, section), name), low))
+    return out
 
 
 def _at_least(problems: list[str], *checks: tuple[str, int, int]) -> None:
@@ -223,11 +231,6 @@ def _validate_web(s: Settings) -> list[str]:
     same_as_http = (w.host, w.port) == (s.http.host, s.http.port)
     if w.enabled and w.port != 0 and s.http.enabled and same_as_http:
         problems.append(f"web.port: {w.port} is the /metrics endpoint's port (http.port)")
-    _at_least(
-        problems,
-        ("web.session_hours", w.session_hours, 1),
-        ("web.idle_minutes", w.idle_minutes, 1),
-    )
     if w.cookie_secure not in ("auto", "always", "never"):
         problems.append(
             f"web.cookie_secure: must be auto, always or never, got {w.cookie_secure!r}"
