@@ -23,7 +23,12 @@ from mailbridge.alerts.facts import (
     read_stored,
 )
 from mailbridge.alerts.profiles import load_profile
-from mailbridge.alerts.recipients import passed_to, placed, tell_duty_of_profile, widen
+from mailbridge.alerts.recipients import (
+    passed_to,
+    routing_event,
+    tell_duty_of_profile,
+    widen,
+)
 from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
 from mailbridge.alerts.rows import Rows
 from mailbridge.directory.records import ChildRecord
@@ -89,17 +94,8 @@ class Notifier:
         sender = (read.from_addr or message.mail_from or "").lower() or None
         known = bool(child and sender and sender in {c.lower() for c in child.carer_emails})
         verified = bool(trust and trust.verified)
-        routed_event = placed(
-            event_for_child(
-                event,
-                message.received_at,
-                child,
-                episode.allocations,
-                risk=episode.risk_level,
-                sender_known=known,
-                sender_verified=verified,
-            ),
-            episode,
+        routed_event = routing_event(
+            event, message.received_at, child, episode, sender_known=known, sender_verified=verified
         )
         recipients = list(self.routing.route(routed_event).recipients)
         repeat_note = None
@@ -229,29 +225,21 @@ class Notifier:
     ) -> list[Recipient]:
         """An escalation, reminder or overdue notice: the roles the timer names, no tree."""
         child = _child_of(session, episode)
-        event = placed(
-            event_for_child(
-                row.kind,
-                now,
-                child,
-                episode.allocations,
-                risk=episode.risk_level,
-                sender_known=episode.sender_known,
-                sender_verified=bool(episode.sender_verified),
-            ),
+        event = routing_event(
+            row.kind,
+            now,
+            child,
             episode,
+            sender_known=episode.sender_known,
+            sender_verified=bool(episode.sender_verified),
         )
         recipients = resolve_roles(self.routing, event, roles, f"timer {row.kind}")
-        facts = replace(
-            self._episode_facts(
-                row.kind, episode, child, now=now, note="; ".join(filter(None, (row.note, late)))
-            ),
-            reminder=self._reminder(session, episode, now),
+        facts = self._episode_facts(
+            row.kind, episode, child, now=now, note="; ".join(filter(None, (row.note, late)))
         )
-        facts = outside_facts(facts, episode, child, self.routing)
         self.rows.routed(
             session,
-            facts,
+            self._for_staff(session, facts, episode, child, now),
             recipients,
             event_key=f"due:{row.key}",
             episode_id=episode.id,
@@ -318,11 +306,9 @@ class Notifier:
                 ),
                 note=note,
             )
-        facts = replace(facts, reminder=self._reminder(session, episode, now))
-        facts = outside_facts(facts, episode, child, self.routing)
         self.rows.routed(
             session,
-            facts,
+            self._for_staff(session, facts, episode, child, now),
             recipients,
             event_key=key,
             episode_id=episode.id,
@@ -488,6 +474,19 @@ class Notifier:
         return episode_facts(
             event, episode, child, now=now, note=note, checks_senders=self.checks_senders
         )
+
+    def _for_staff(
+        self,
+        session: tx.Tx,
+        facts: AlertFacts,
+        episode: Episode,
+        child: ChildRecord | None,
+        now: datetime,
+    ) -> AlertFacts:
+        """A staff alert's facts with what the host authority and police need, and the
+        footer's acknowledgement line."""
+        facts = outside_facts(facts, episode, child, self.routing)
+        return replace(facts, reminder=self._reminder(session, episode, now))
 
     def _reminder(self, session: tx.Tx, episode: Episode, now: datetime) -> str | None:
         """The footer's acknowledgement line for a staff alert about ``episode`` (None: void)."""

@@ -1,6 +1,6 @@
-"""Who an alert goes to, beyond what the routing tree says: the placement authority an episode
-opened under, people added to a routed list without doubles, the duty desk told of a withheld
-police profile, and how a receipt names who was told.
+"""Who an alert goes to, beyond what the routing tree says: the routing event of an episode
+(with the placement authority it opened under), people added to a routed list without doubles,
+the duty desk told of a withheld police profile, and how a receipt names who was told.
 
 Pure: routing values in, recipients out (docs/out-of-area.md, docs/alerts.md).
 """
@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from datetime import datetime
 
 from mailbridge.alerts.profiles import Profile
-from mailbridge.routing.rules import DUTY, Event, Recipient, Routing
+from mailbridge.directory.records import ChildRecord
+from mailbridge.routing.rules import DUTY, Event, Recipient, Routing, event_for_child
 from mailbridge.store.models import Episode
 
 # How a receipt names who was told, by role.
@@ -79,3 +81,28 @@ def tell_duty_of_profile(
             )
         )
     return out
+
+
+def routing_event(
+    kind: str,
+    at: datetime,
+    child: ChildRecord | None,
+    episode: Episode,
+    *,
+    sender_known: bool,
+    sender_verified: bool,
+) -> Event:
+    """The routing event of ``episode`` at ``at``: its child's staff, its risk, and the
+    placement authority it opened under."""
+    return placed(
+        event_for_child(
+            kind,
+            at,
+            child,
+            episode.allocations,
+            risk=episode.risk_level,
+            sender_known=sender_known,
+            sender_verified=sender_verified,
+        ),
+        episode,
+    )
