@@ -4,8 +4,9 @@
     .venv/bin/python scripts/settings_table.py          # print the table
     .venv/bin/python scripts/settings_table.py --write  # rewrite it in README.md
 
-The keys, defaults and environment overrides come from mailbridge/settings/config.py, the words
-from mailbridge/settings/reference.py; tests/test_docs.py fails when README.md is out of date.
+The keys, defaults and environment overrides come from mailbridge/settings/sections.py and
+config.py, the words from mailbridge/settings/reference.py; tests/test_docs.py fails when
+README.md is out of date.
 """
 
 from __future__ import annotations

@@ -3,28 +3,41 @@
 Runs inside the transaction that records the event, so an event and its alerts commit
 together or not at all (invariant 4). The unique (event_key, recipient) key makes a
 replay harmless.
+
+What an alert shows is gathered in facts.py, who gets it beyond the routing tree is decided in
+recipients.py, and rows.py renders and writes the rows.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from mailbridge.alerts.profiles import Profile, load_profile
+from mailbridge.alerts.facts import (
+    episode_facts,
+    message_facts,
+    outside_facts,
+    provenance,
+    read_stored,
+)
+from mailbridge.alerts.profiles import load_profile
+from mailbridge.alerts.recipients import (
+    passed_to,
+    routing_event,
+    tell_duty_of_profile,
+    widen,
+)
 from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
-from mailbridge.directory import records
+from mailbridge.alerts.rows import Rows
+from mailbridge.directory.records import ChildRecord
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.match import Match
-from mailbridge.reading.message import ReadMessage, read_message
+from mailbridge.reading.message import ReadMessage
 from mailbridge.reading.trust import NOT_CHECKED, Verdict
 from mailbridge.routing.rules import (
-    DUTY,
     POLICE,
-    Event,
     Recipient,
     Routing,
     event_for_child,
@@ -32,28 +45,9 @@ from mailbridge.routing.rules import (
 )
 from mailbridge.settings.config import Settings, load_routing_file
 from mailbridge.store import directory, episodes, outbox, triage, tx
-from mailbridge.store.models import QUEUED, Alert, DueAction, Episode, InboundMessage
+from mailbridge.store.models import Alert, DueAction, Episode, InboundMessage
 from mailbridge.timers.plan import acknowledge_reminder, repeat_missing, repeat_missing_note
 from mailbridge.timers.runner import episode_clock
-
-# What a timed alert says of the sender check of the report that opened the episode.
-EPISODE_VERIFIED = "the report that opened this episode was verified"
-EPISODE_UNVERIFIED = "the report that opened this episode was not verified"
-
-# Who gets the original message attached to a not-a-report or failed alert: the desks that
-# must act on it, not everyone on the list (a copy of a child's data is a copy to account for).
-ATTACH_ROLES = frozenset({"duty", "edt"})
-
-# How a receipt names who was told, by role.
-PASSED_TO = {
-    "social_worker": "the allocated social worker",
-    "iro": "the Independent Reviewing Officer",
-    "team_manager": "the team manager",
-    "duty": "the duty desk",
-    "edt": "the out-of-hours team",
-    "host_authority": "the council where the child is placed",
-    "police": "the police",
-}
 
 
 class Notifier:
@@ -68,6 +62,7 @@ class Notifier:
         # With no sender check configured there is nothing to report per alert: a warning on
         # every alert would soon be read past (docs/trust.md says how to turn the check on).
         self.checks_senders = bool(settings.trust.authserv_ids or settings.trust.dkim_verify)
+        self.rows = Rows(self.renderer, self.domain, self.routing.authorities)
 
     # -- events from the pipeline ----------------------------------------------------------
     def episode_event(
@@ -93,23 +88,14 @@ class Notifier:
         ``late_hours``: the message arrived that long after it was sent (processing.py's
         ``late_hours``); the alerts say so first, and the carer gets no receipt.
         """
-        child = directory.get_child(session, episode.child_id) if episode.child_id else None
+        child = _child_of(session, episode)
         # Who sent *this* message: an update or a return may come from someone other than the
         # carer who opened the episode, and must be vouched for (or not) on its own.
         sender = (read.from_addr or message.mail_from or "").lower() or None
         known = bool(child and sender and sender in {c.lower() for c in child.carer_emails})
         verified = bool(trust and trust.verified)
-        routed_event = self._placed(
-            event_for_child(
-                event,
-                message.received_at,
-                child,
-                episode.allocations,
-                risk=episode.risk_level,
-                sender_known=known,
-                sender_verified=verified,
-            ),
-            episode,
+        routed_event = routing_event(
+            event, message.received_at, child, episode, sender_known=known, sender_verified=verified
         )
         recipients = list(self.routing.route(routed_event).recipients)
         repeat_note = None
@@ -119,18 +105,16 @@ class Notifier:
             if count is not None:
                 # Repeat episodes should prompt a strategy discussion: say so, widen the list.
                 repeat_note = repeat_missing_note(count, self.routing)
-                have = {r.address.lower() for r in recipients}
-                recipients += [
-                    r
-                    for r in resolve_roles(
+                recipients = widen(
+                    recipients,
+                    resolve_roles(
                         self.routing,
                         routed_event,
                         self.routing.repeat_missing.add_roles,
                         "repeat missing",
-                    )
-                    if r.address.lower() not in have
-                ]
-        facts = self._facts(
+                    ),
+                )
+        facts = message_facts(
             event,
             episode=episode,
             message=message,
@@ -140,6 +124,7 @@ class Notifier:
             fields=fields,
             sender_known=known,
             trust=trust or NOT_CHECKED,
+            checks_senders=self.checks_senders,
         )
         if repeat_note:
             facts = replace(
@@ -157,15 +142,17 @@ class Notifier:
             facts = replace(
                 facts, note=f"LATE MAIL: {late}." + (f" {facts.note}" if facts.note else "")
             )
-        facts = self._outside_facts(facts, episode, child)
+        facts = outside_facts(facts, episode, child, self.routing)
         profile = None
         if child is not None and any(r.role == POLICE for r in recipients):
             profile = load_profile(self.settings, child.profile_file)
             if profile is not None:
                 facts = replace(facts, profile_note=profile.note)
                 if profile.withheld:
-                    recipients = self._tell_duty_of_profile(recipients, child.child_id, profile)
-        self._queue_routed(
+                    recipients = tell_duty_of_profile(
+                        recipients, self.routing, child.child_id, profile
+                    )
+        self.rows.routed(
             session,
             replace(facts, reminder=self._reminder(session, episode, message.received_at)),
             recipients,
@@ -204,7 +191,7 @@ class Notifier:
                 sender_verified=bool(trust and trust.verified),
             )
         )
-        facts = self._facts(
+        facts = message_facts(
             event,
             episode=None,
             message=message,
@@ -213,8 +200,9 @@ class Notifier:
             child=None,
             error=error,
             trust=trust,
+            checks_senders=self.checks_senders,
         )
-        self._queue_routed(
+        self.rows.routed(
             session,
             facts,
             routed.recipients,
@@ -236,30 +224,22 @@ class Notifier:
         now: datetime,
     ) -> list[Recipient]:
         """An escalation, reminder or overdue notice: the roles the timer names, no tree."""
-        child = directory.get_child(session, episode.child_id) if episode.child_id else None
-        event = self._placed(
-            event_for_child(
-                row.kind,
-                now,
-                child,
-                episode.allocations,
-                risk=episode.risk_level,
-                sender_known=episode.sender_known,
-                sender_verified=bool(episode.sender_verified),
-            ),
+        child = _child_of(session, episode)
+        event = routing_event(
+            row.kind,
+            now,
+            child,
             episode,
+            sender_known=episode.sender_known,
+            sender_verified=bool(episode.sender_verified),
         )
         recipients = resolve_roles(self.routing, event, roles, f"timer {row.kind}")
-        facts = replace(
-            self.episode_facts(
-                row.kind, episode, child, now=now, note="; ".join(filter(None, (row.note, late)))
-            ),
-            reminder=self._reminder(session, episode, now),
+        facts = self._episode_facts(
+            row.kind, episode, child, now=now, note="; ".join(filter(None, (row.note, late)))
         )
-        facts = self._outside_facts(facts, episode, child)
-        self._queue_routed(
+        self.rows.routed(
             session,
-            facts,
+            self._for_staff(session, facts, episode, child, now),
             recipients,
             event_key=f"due:{row.key}",
             episode_id=episode.id,
@@ -290,7 +270,7 @@ class Notifier:
         ``original`` (the report that opened the episode) the alert shows that report, as the
         alert it stands in for would have: what the sender wrote and when it was received.
         """
-        child = directory.get_child(session, episode.child_id) if episode.child_id else None
+        child = _child_of(session, episode)
         recipients: list[Recipient] = []
         if route_at is not None:
             routed = event_for_child(
@@ -303,30 +283,32 @@ class Notifier:
                 sender_verified=True,
             )
             recipients = list(self.routing.route(routed).recipients)
-        have = {r.address.lower() for r in recipients}
-        for role, address, name in told:
-            if address.lower() not in have and address.lower() not in self.own:
-                have.add(address.lower())
-                recipients.append(Recipient(role, address, name, "casework"))
-        facts = self.episode_facts(event, episode, child, now=now, note=note)
+        recipients = widen(
+            recipients,
+            (
+                Recipient(role, address, name, "casework")
+                for role, address, name in told
+                if address.lower() not in self.own
+            ),
+        )
+        facts = self._episode_facts(event, episode, child, now=now, note=note)
         if original is not None:
             facts = replace(
-                self._facts(
+                message_facts(
                     event,
                     episode=episode,
                     message=original,
-                    read=_read_stored(original),
+                    read=read_stored(original),
                     match=None,
                     child=child,
                     sender_known=episode.sender_known,
+                    checks_senders=self.checks_senders,
                 ),
                 note=note,
             )
-        facts = replace(facts, reminder=self._reminder(session, episode, now))
-        facts = self._outside_facts(facts, episode, child)
-        self._queue_routed(
+        self.rows.routed(
             session,
-            facts,
+            self._for_staff(session, facts, episode, child, now),
             recipients,
             event_key=key,
             episode_id=episode.id,
@@ -351,7 +333,9 @@ class Notifier:
         if not to or "@" not in to or to in self.own:
             return
         facts = replace(
-            self.episode_facts("command_answer", episode, None, now=message.received_at, note=None),
+            self._episode_facts(
+                "command_answer", episode, None, now=message.received_at, note=None
+            ),
             extra={"outcome": "not done" if refused else "done", "answer": text},
             inbound_id=message.id,
         )
@@ -367,44 +351,6 @@ class Notifier:
             in_reply_to=in_reply_to,
         )
 
-    def episode_facts(
-        self,
-        event: str,
-        episode: Episode,
-        child: records.ChildRecord | None,
-        *,
-        now: datetime,
-        note: str | None,
-    ) -> AlertFacts:
-        """The facts of an episode as it stands, for an alert that no new message caused."""
-        return AlertFacts(
-            event=event,
-            received_at=now,
-            reference=episode.reference,
-            child_id=episode.child_id,
-            child_first_name=child.first_name if child else None,
-            child_last_name=child.last_name if child else None,
-            child_name_given=episode.child_name_given,
-            child_date_of_birth=child.date_of_birth if child else None,
-            placement_name=child.placement_name if child else None,
-            risk_level=episode.risk_level,
-            last_seen_at=episode.last_seen_at,
-            last_seen_location=episode.last_seen_location,
-            police_reference=episode.police_reference,
-            returned_at=episode.returned_at,
-            returned_by=episode.returned_by,
-            reported_by=episode.reported_by,
-            sender_known=episode.sender_known,
-            sender_verified=bool(episode.sender_verified) if self.checks_senders else None,
-            sender_check=(
-                (EPISODE_VERIFIED if episode.sender_verified else EPISODE_UNVERIFIED)
-                if self.checks_senders
-                else None
-            ),
-            episode_status=episode.status,
-            note=note or None,
-        )
-
     def interview_incomplete(
         self,
         session: tx.Tx,
@@ -417,9 +363,9 @@ class Notifier:
         """An outcome missing a required part goes back to the worker, naming what is missing."""
         if not to or to in self.own:
             return
-        child = directory.get_child(session, episode.child_id) if episode.child_id else None
+        child = _child_of(session, episode)
         facts = replace(
-            self.episode_facts(
+            self._episode_facts(
                 "interview_incomplete", episode, child, now=message.received_at, note=None
             ),
             last_seen_text=episode.last_seen_text,
@@ -434,21 +380,16 @@ class Notifier:
             inbound_id=message.id,
         )
         rendered = self.renderer.render_alert(facts, role="interviewer", recipient_name=None)
-        self._insert(
+        self.rows.one(
             session,
-            [
-                self._row(
-                    event_key=f"msg:{message.id}:interview_incomplete",
-                    event="interview_incomplete",
-                    role="interviewer",
-                    address=to,
-                    rendered=rendered,
-                    recipient=None,
-                    episode_id=episode.id,
-                    inbound_id=message.id,
-                    now=message.received_at,
-                )
-            ],
+            event_key=f"msg:{message.id}:interview_incomplete",
+            event="interview_incomplete",
+            role="interviewer",
+            address=to,
+            rendered=rendered,
+            episode_id=episode.id,
+            inbound_id=message.id,
+            now=message.received_at,
         )
 
     def to_triage(self, session: tx.Tx, sender: str | None) -> bool:
@@ -484,7 +425,7 @@ class Notifier:
         )
         facts = AlertFacts(event=event, received_at=now, note=note, extra=dict(extra))
         before = outbox.count_for_key(session, key)
-        self._queue_routed(
+        self.rows.routed(
             session, facts, recipients, episode_id=None, inbound_id=None, now=now, event_key=key
         )
         return outbox.count_for_key(session, key) - before
@@ -508,96 +449,45 @@ class Notifier:
             },
         )
         rendered = self.renderer.render_alert(facts, role="fallback", recipient_name=None)
-        self._insert(
+        self.rows.one(
             session,
-            [
-                self._row(
-                    event_key=f"alert:{alert.id}:delivery_failed",
-                    event="delivery_failed",
-                    role="fallback",
-                    address=self.routing.fallback,
-                    rendered=rendered,
-                    recipient=None,
-                    episode_id=alert.episode_id,
-                    inbound_id=alert.inbound_id,
-                    now=now,
-                )
-            ],
+            event_key=f"alert:{alert.id}:delivery_failed",
+            event="delivery_failed",
+            role="fallback",
+            address=self.routing.fallback,
+            rendered=rendered,
+            episode_id=alert.episode_id,
+            inbound_id=alert.inbound_id,
+            now=now,
         )
-
-    # -- children placed in another council's area (docs/out-of-area.md) ---------------------
-    @staticmethod
-    def _placed(event: Event, episode: Episode) -> Event:
-        """Route by the placement authority the episode opened under, as with allocations."""
-        if episode.placement_authority:
-            return replace(event, placement_authority=episode.placement_authority)
-        return event
-
-    def _outside_facts(
-        self, facts: AlertFacts, episode: Episode, child: records.ChildRecord | None
-    ) -> AlertFacts:
-        """What the host authority and the police need beyond the episode's own facts."""
-        authorities = self.routing.authorities
-        given = episode.placement_authority or (child.placement_authority if child else None)
-        host = authorities.find(given)
-        own = authorities.own
-        interviewer = authorities.interviewer(given)
-        contacts: list[str] = []
-        held = (episode.allocations or {}).get("social_worker") or {}
-        if held.get("email"):
-            who = f"{held['name']}, allocated social worker" if held.get("name") else None
-            contacts.append(f"{who or 'Allocated social worker'}: {held['email']}")
-        for role, label in ((DUTY, "Duty desk"), ("edt", "Emergency duty team, out of hours")):
-            contact = self.routing.roles.get(role)
-            if contact is not None:
-                who = f"{contact.name}, out of hours" if contact.name and role != DUTY else None
-                contacts.append(f"{who or contact.name or label}: {contact.address}")
-        return replace(
-            facts,
-            date_of_birth=child.date_of_birth if child else None,
-            placement_postcode=child.placement_postcode if child else None,
-            placement_authority_name=host.name if host else given,
-            placing_council=own.name if own else None,
-            placing_contacts=tuple(contacts),
-            interview_by=(
-                f"{interviewer.name} ({'placing council' if interviewer.own else 'host authority'})"
-                if interviewer is not None
-                else None
-            ),
-        )
-
-    def _tell_duty_of_profile(
-        self, recipients: list[Recipient], child_id: str, profile: Profile
-    ) -> list[Recipient]:
-        """A withheld profile is a job for a person: duty is told why and what to do."""
-        note = (
-            f"The Philomena profile of child {child_id} was not sent to the police: "
-            f"{profile.withheld}. Send it to them by a secure route."
-        )
-        duty = self.routing.roles[DUTY]
-        out: list[Recipient] = []
-        told = False
-        for r in recipients:
-            if r.address.lower() == duty.address.lower():
-                out.append(replace(r, note="; ".join(filter(None, (r.note, note)))))
-                told = True
-            else:
-                out.append(r)
-        if not told:
-            out.append(
-                Recipient(
-                    DUTY,
-                    duty.address,
-                    duty.name,
-                    "profile withheld",
-                    note,
-                    (DUTY,),
-                    ("profile withheld",),
-                )
-            )
-        return out
 
     # -- pieces ----------------------------------------------------------------------------
+    def _episode_facts(
+        self,
+        event: str,
+        episode: Episode,
+        child: ChildRecord | None,
+        *,
+        now: datetime,
+        note: str | None,
+    ) -> AlertFacts:
+        return episode_facts(
+            event, episode, child, now=now, note=note, checks_senders=self.checks_senders
+        )
+
+    def _for_staff(
+        self,
+        session: tx.Tx,
+        facts: AlertFacts,
+        episode: Episode,
+        child: ChildRecord | None,
+        now: datetime,
+    ) -> AlertFacts:
+        """A staff alert's facts with what the host authority and police need, and the
+        footer's acknowledgement line."""
+        facts = outside_facts(facts, episode, child, self.routing)
+        return replace(facts, reminder=self._reminder(session, episode, now))
+
     def _reminder(self, session: tx.Tx, episode: Episode, now: datetime) -> str | None:
         """The footer's acknowledgement line for a staff alert about ``episode`` (None: void)."""
         if episode.status not in ("open", "returned"):
@@ -607,55 +497,6 @@ class Notifier:
         except ValueError:  # e.g. returned with no return time: say nothing rather than fail
             return None
         return acknowledge_reminder(clock, self.routing, now=now)
-
-    def _queue_routed(
-        self,
-        session: tx.Tx,
-        facts: AlertFacts,
-        recipients: Iterable[Recipient],
-        *,
-        episode_id: int | None,
-        inbound_id: int | None,
-        now: datetime,
-        attach_inbound: bool = False,
-        event_key: str | None = None,
-        profile: Profile | None = None,
-    ) -> None:
-        """One rendered row per recipient, keyed by the message and the event by default."""
-        rows = []
-        # The profile goes only to the police role, and only to an address the authorities
-        # file names: a fixed address or a role mistyped in a routing file never gets it.
-        allowed = self.routing.authorities.addresses()
-        for recipient in recipients:
-            rendered = self.renderer.render_alert(
-                facts, role=recipient.role, recipient_name=recipient.name, note=recipient.note
-            )
-            rows.append(
-                self._row(
-                    event_key=event_key or f"msg:{inbound_id}:{facts.event}",
-                    event=facts.event,
-                    role=recipient.role,
-                    address=recipient.address,
-                    rendered=rendered,
-                    recipient=recipient,
-                    episode_id=episode_id,
-                    inbound_id=inbound_id,
-                    now=now,
-                    attach_inbound=attach_inbound and recipient.role in ATTACH_ROLES,
-                )
-            )
-            if (
-                profile is not None
-                and profile.data is not None
-                and recipient.role == POLICE
-                and recipient.address.lower() in allowed
-            ):
-                rows[-1].update(
-                    attachment_name=profile.name,
-                    attachment_type=profile.content_type,
-                    attachment=profile.data,
-                )
-        self._insert(session, rows)
 
     def _receipt(
         self,
@@ -671,9 +512,7 @@ class Notifier:
         to = (read.reply_to or read.from_addr or message.mail_from or "").strip().lower()
         if not to or "@" not in to or to in self.own:
             return
-        roles = [r for recipient in recipients for r in (recipient.roles or (recipient.role,))]
-        passed = [PASSED_TO[r] for r in dict.fromkeys(roles) if r in PASSED_TO]
-        rendered = self.renderer.render_receipt(facts, passed_to=passed or ["the duty desk"])
+        rendered = self.renderer.render_receipt(facts, passed_to=passed_to(recipients))
         self._reply(
             session,
             event="receipt",
@@ -702,160 +541,19 @@ class Notifier:
         if in_reply_to:
             headers["In-Reply-To"] = f"<{in_reply_to}>"
             headers["References"] = f"<{in_reply_to}>"
-        self._insert(
+        self.rows.one(
             session,
-            [
-                self._row(
-                    event_key=f"msg:{message.id}:{event}",
-                    event=event,
-                    role=role,
-                    address=to,
-                    rendered=rendered,
-                    recipient=None,
-                    episode_id=episode.id,
-                    inbound_id=message.id,
-                    now=message.received_at,
-                    headers=headers,
-                )
-            ],
-        )
-
-    def _facts(
-        self,
-        event: str,
-        *,
-        episode: Episode | None,
-        message: InboundMessage,
-        read: ReadMessage | None,
-        match: Match | None,
-        child: records.ChildRecord | None,
-        fields: ReportFields | None = None,
-        sender_known: bool = False,
-        error: str | None = None,
-        trust: Verdict | None = None,
-    ) -> AlertFacts:
-        """The facts of the episode as it now stands, and of this message and its sender."""
-        e = episode
-        sender = (read.from_addr if read else None) or message.mail_from
-        limits = {"not_read": "; ".join(read.limits)} if read is not None and read.limits else {}
-        return AlertFacts(
+            event_key=f"msg:{message.id}:{event}",
             event=event,
-            reference=e.reference if e else None,
-            child_id=e.child_id if e else None,
-            child_first_name=child.first_name if child else None,
-            child_last_name=child.last_name if child else None,
-            child_name_given=e.child_name_given if e else None,
-            child_date_of_birth=child.date_of_birth if child else None,
-            placement_name=child.placement_name if child else None,
-            risk_level=e.risk_level if e else None,
-            risk_notes=e.risk_notes if e else None,
-            last_seen_at=e.last_seen_at if e else None,
-            last_seen_text=e.last_seen_text if e else None,
-            last_seen_location=e.last_seen_location if e else None,
-            police_reference=e.police_reference if e else None,
-            description=e.description if e else None,
-            clothing=e.clothing if e else None,
-            reported_by=sender,
-            reporter_name=fields.reporter_name if fields else None,
-            reporter_phone=fields.reporter_phone if fields else None,
-            sender_known=sender_known,
-            sender_verified=trust.verified if trust is not None and self.checks_senders else None,
-            sender_check=trust.reason if trust is not None and self.checks_senders else None,
-            returned_at=e.returned_at if e else None,
-            returned_by=e.returned_by if e else None,
-            safe_and_well=e.safe_and_well if e else None,
-            match_method=match.method if match else (e.match_method if e else None),
-            match_confidence=match.confidence if match else (e.match_confidence if e else None),
-            match_note=match.note if match else None,
-            carer_text=read.text if read else "",
-            subject_given=read.subject if read else "",
-            attachments=[(a.name, a.content_type, a.size) for a in read.attachments]
-            if read
-            else [],
-            received_at=message.received_at,
-            episode_status=e.status if e else None,
-            error=error,
-            message_id=message.message_id,
+            role=role,
+            address=to,
+            rendered=rendered,
+            episode_id=episode.id,
             inbound_id=message.id,
-            extra=limits,
+            now=message.received_at,
+            headers=headers,
         )
 
-    def _row(
-        self,
-        *,
-        event_key: str,
-        event: str,
-        role: str,
-        address: str,
-        rendered: Rendered,
-        recipient: Recipient | None,
-        episode_id: int | None,
-        inbound_id: int | None,
-        now: datetime,
-        headers: Mapping[str, str] | None = None,
-        attach_inbound: bool = False,
-    ) -> dict[str, Any]:
-        """One outbox row; its Message-ID is fixed now and kept across every resend."""
-        return {
-            "event_key": event_key,
-            "event": event,
-            "episode_id": episode_id,
-            "inbound_id": inbound_id,
-            "role": role,
-            "recipient": address.lower(),
-            "recipient_name": recipient.name if recipient else None,
-            "rule": ", ".join(recipient.rules or (recipient.rule,)) if recipient else None,
-            "note": recipient.note if recipient else None,
-            "message_id": f"mb.{uuid.uuid4().hex}@{self.domain}",
-            "subject": rendered.subject,
-            "body_text": rendered.text,
-            "body_html": rendered.html,
-            "headers": dict(headers or {}),
-            "attach_inbound": attach_inbound,
-            # One shape for every row of an executemany; the police row may fill these.
-            "attachment_name": None,
-            "attachment_type": None,
-            "attachment": None,
-            "status": QUEUED,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-
-    @staticmethod
-    def _insert(session: tx.Tx, rows: list[dict[str, Any]]) -> None:
-        """All rows of an event in one statement; a replayed event inserts nothing."""
-        outbox.insert_rows(session, rows)
-
-
-_SOURCE_LABELS = {
-    "last_seen": "last_seen_from",
-    "last_seen_location": "where_last_seen_from",
-    "returned_at": "returned_at_from",
-    "returned_by": "returned_by_from",
-    "safe_and_well": "safe_and_well_from",
-    "police_reference": "police_reference_from",
-    "risk_level": "risk_level_from",
-}
-
-
-def provenance(fields: ReportFields | None) -> dict[str, str]:
-    """Where each fact of this message came from, as alert "extra" rows (quoted, one line)."""
-    if fields is None:
-        return {}
-    return {
-        label: f"'{' '.join(fields.sources[name].split())[:200]}'"
-        for name, label in _SOURCE_LABELS.items()
-        if fields.sources.get(name)
-    }
-
-
-def _read_stored(message: InboundMessage) -> ReadMessage | None:
-    """The stored message read again (for a late alert that shows the report); None when its
-    raw bytes were purged or cannot be read: the alert then shows the episode's facts only."""
-    if not message.raw:
-        return None
-    try:
-        return read_message(message.raw)
-    except Exception:
-        return None
+def _child_of(session: tx.Tx, episode: Episode) -> ChildRecord | None:
+    """The directory record of the episode's child; None while it is unmatched."""
+    return directory.get_child(session, episode.child_id) if episode.child_id else None

@@ -20,7 +20,7 @@ import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailbridge.delivery.sender import relay_is_secure
+from mailbridge.delivery.transport import relay_is_secure
 from mailbridge.settings.config import Settings
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mailbridge.cli.common import Command, print_delivery, print_list, read_store
+from mailbridge.cli.common import Command, opened_store, print_delivery, print_list, read_store
 from mailbridge.delivery.sender import requeue_failed
-from mailbridge.runtime.serve import make_workers, open_store
+from mailbridge.runtime.serve import make_workers
 from mailbridge.settings.config import Settings
 from mailbridge.store import listings, tx
 from mailbridge.store.models import Alert
@@ -71,14 +71,13 @@ def _alert_line(a: dict[str, Any]) -> str:
 
 
 def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
-    engine = open_store(settings)
-    _worker, sender = make_workers(engine, settings)
-    if args.retry_failed:
-        with tx.write(engine) as t:
-            count = requeue_failed(t, now=sender.clock(), actor="cli")
-        print(f"requeued {count} failed alert(s)")
-    report = sender.deliver_once()
-    engine.dispose()
+    with opened_store(settings) as engine:
+        _worker, sender = make_workers(engine, settings)
+        if args.retry_failed:
+            with tx.write(engine) as t:
+                count = requeue_failed(t, now=sender.clock(), actor="cli")
+            print(f"requeued {count} failed alert(s)")
+        report = sender.deliver_once()
     print_delivery(report)
     return 0
 

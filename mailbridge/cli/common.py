@@ -9,7 +9,8 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -18,10 +19,8 @@ from mailbridge.clock import system_clock
 from mailbridge.delivery.sender import DeliveryReport
 from mailbridge.errors import InvalidRequestError
 from mailbridge.runtime.serve import make_workers, open_store
-from mailbridge.settings.config import (
-    Settings,
-    redact_url,
-)
+from mailbridge.settings.config import Settings
+from mailbridge.settings.sections import redact_url
 from mailbridge.store import tx
 
 log = logging.getLogger("mailbridge")
@@ -56,16 +55,22 @@ def print_list(
     return 0
 
 
+@contextmanager
+def opened_store(settings: Settings) -> Iterator[tx.Engine]:
+    """The store for one command, disposed however the command ends."""
+    engine = open_store(settings)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def read_store(settings: Settings, query: Callable[[tx.Tx], T]) -> T:
     """Open the store, run ``query`` in one read transaction, close the store again.
 
     ``query`` shapes what it reads into plain data before the transaction ends."""
-    engine = open_store(settings)
-    try:
-        with tx.read(engine) as t:
-            return query(t)
-    finally:
-        engine.dispose()
+    with opened_store(settings) as engine, tx.read(engine) as t:
+        return query(t)
 
 
 def safe_url(url: str) -> str:

@@ -9,14 +9,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from mailbridge.cli.common import Command, login_name, print_json, print_list, read_store
+from mailbridge.cli.common import (
+    Command,
+    login_name,
+    opened_store,
+    print_json,
+    print_list,
+    read_store,
+)
 from mailbridge.clock import system_clock
 from mailbridge.episodes import casework, decisions
 from mailbridge.episodes.absence import CODES as ABSENCE_CODES
 from mailbridge.episodes.absence import reclassify
 from mailbridge.episodes.timeline import find_episode, list_episodes, render_timeline
 from mailbridge.errors import NotFoundError
-from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import Settings
 from mailbridge.store import episodes as episode_store
 from mailbridge.store import tx
@@ -125,8 +131,7 @@ def _episode_line(e: dict[str, Any]) -> str:
 def cmd_episode(args: argparse.Namespace, settings: Settings) -> int:
     if args.episode_command != "show":
         return _operate(args, settings)
-    engine = open_store(settings)
-    try:
+    with opened_store(settings) as engine:
         if args.absence_type:
             with tx.write(engine) as t:
                 _set_absence_type(t, args)
@@ -135,8 +140,6 @@ def cmd_episode(args: argparse.Namespace, settings: Settings) -> int:
             found = episode_store.by_reference(t, args.reference)
             if data is not None and found is not None:
                 data["history"] = episode_store.history(t, found.id)
-    finally:
-        engine.dispose()
     if data is None:
         raise NotFoundError(f"no episode with reference {args.reference}")
     if args.json:
@@ -154,8 +157,7 @@ def _operate(args: argparse.Namespace, settings: Settings) -> int:
     def when(text: str | None) -> datetime | None:
         return decisions.parse_when(text, tz=settings.tz, now=now) if text else None
 
-    engine = open_store(settings)
-    try:
+    with opened_store(settings) as engine:
         ref = args.reference
         match args.episode_command:
             case "link":
@@ -187,8 +189,6 @@ def _operate(args: argparse.Namespace, settings: Settings) -> int:
                 )
             case _:
                 result = casework.confirm(engine, settings, ref, now=now, **common)
-    finally:
-        engine.dispose()
     if args.json:
         print_json(result.as_json())
     else:

@@ -12,7 +12,7 @@ from mailbridge.errors import InvalidRequestError, MailbridgeError
 from mailbridge.ingress.imap import client as imap_client
 from mailbridge.ingress.imap import commands as imap_ingress
 from mailbridge.intake import Intake
-from mailbridge.ops import oauth2
+from mailbridge.ops import oauth2_providers
 from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import Settings
 
@@ -53,7 +53,7 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
             lines = imap_ingress.check(
                 settings.imap,
                 engine,
-                tokens=oauth2.source_from_settings(settings.oauth2, settings.imap.auth),
+                tokens=oauth2_providers.source_from_settings(settings.oauth2, settings.imap.auth),
             )
         finally:
             if engine is not None:
@@ -98,7 +98,7 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
             since=since,
             folder=args.folder,
             progress=progress,
-            tokens=oauth2.source_from_settings(settings.oauth2, settings.imap.auth),
+            tokens=oauth2_providers.source_from_settings(settings.oauth2, settings.imap.auth),
         )
     except MailbridgeError:
         engine.dispose()

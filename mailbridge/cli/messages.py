@@ -10,6 +10,7 @@ from typing import Any
 
 from mailbridge.cli.common import (
     Command,
+    opened_store,
     print_delivery,
     print_list,
     process_pending,
@@ -18,7 +19,7 @@ from mailbridge.cli.common import (
 from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.runtime.serve import make_workers, open_store
+from mailbridge.runtime.serve import make_workers
 from mailbridge.settings.config import Settings
 from mailbridge.store import inbound as store
 from mailbridge.store import triage, tx
@@ -52,28 +53,27 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_inject(args: argparse.Namespace, settings: Settings) -> int:
-    engine = open_store(settings)
-    intake = Intake(engine)
-    stdin = sys.stdin.buffer.read() if "-" in args.files else None
-    stored = duplicates = 0
-    problems: list[str] = []
-    for path in args.files:
-        try:
-            for item in read_messages(path, stdin=stdin):
-                result = intake.accept(
-                    make_incoming(
-                        item.raw, source="inject", mail_from=None, rcpt_tos=[], peer=item.label
+    with opened_store(settings) as engine:
+        intake = Intake(engine)
+        stdin = sys.stdin.buffer.read() if "-" in args.files else None
+        stored = duplicates = 0
+        problems: list[str] = []
+        for path in args.files:
+            try:
+                for item in read_messages(path, stdin=stdin):
+                    result = intake.accept(
+                        make_incoming(
+                            item.raw, source="inject", mail_from=None, rcpt_tos=[], peer=item.label
+                        )
                     )
-                )
-                stored += 1
-                duplicates += result.duplicate_of is not None
-        except MailbridgeError as exc:
-            problems.append(str(exc))
-            print(f"mailbridge: error: {exc}", file=sys.stderr)
-    print(f"stored {stored} message(s), {duplicates} duplicate(s)")
-    if not args.no_process:
-        process_pending(engine, settings)
-    engine.dispose()
+                    stored += 1
+                    duplicates += result.duplicate_of is not None
+            except MailbridgeError as exc:
+                problems.append(str(exc))
+                print(f"mailbridge: error: {exc}", file=sys.stderr)
+        print(f"stored {stored} message(s), {duplicates} duplicate(s)")
+        if not args.no_process:
+            process_pending(engine, settings)
     return 1 if problems else 0
 
 
@@ -121,21 +121,20 @@ def _message_line(m: dict[str, Any]) -> str:
 
 
 def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
-    engine = open_store(settings)
-    worker, sender = make_workers(engine, settings)
-    worker.lanes = False  # what the command stored, in arrival order
-    with tx.write(engine) as t:
-        store.reset_for_reprocess(t, args.id, now=worker.clock(), actor="cli")
-        store.claim_one(
-            t,
-            args.id,
-            now=worker.clock(),
-            lease=timedelta(seconds=settings.processing.lease_seconds),
-        )
-    status = worker.process_one(args.id)
-    print(f"message {args.id}: {status or 'pending (will be retried)'}")
-    print_delivery(sender.deliver_due())
-    engine.dispose()
+    with opened_store(settings) as engine:
+        worker, sender = make_workers(engine, settings)
+        worker.lanes = False  # what the command stored, in arrival order
+        with tx.write(engine) as t:
+            store.reset_for_reprocess(t, args.id, now=worker.clock(), actor="cli")
+            store.claim_one(
+                t,
+                args.id,
+                now=worker.clock(),
+                lease=timedelta(seconds=settings.processing.lease_seconds),
+            )
+        status = worker.process_one(args.id)
+        print(f"message {args.id}: {status or 'pending (will be retried)'}")
+        print_delivery(sender.deliver_due())
     return 0
 
 

@@ -7,11 +7,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mailbridge.cli.common import Command, parse_day, print_json, print_list, read_store
+from mailbridge.cli.common import (
+    Command,
+    opened_store,
+    parse_day,
+    print_json,
+    print_list,
+    read_store,
+)
 from mailbridge.clock import system_clock
 from mailbridge.errors import InvalidRequestError
 from mailbridge.reports import retention, subject_access
-from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import Settings
 
 
@@ -54,8 +60,7 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
             raise InvalidRequestError(f"--before: {args.before} is in the future")
     else:
         cutoff = retention.cutoff_for(now, settings.retention.days)
-    engine = open_store(settings)
-    try:
+    with opened_store(settings) as engine:
         report = retention.purge(
             engine,
             cutoff=cutoff,
@@ -65,8 +70,6 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
             actor="cli",
             outbox=settings.data_dir / "outbox",
         )
-    finally:
-        engine.dispose()
     if args.json:
         print_json(report.as_json())
         return 0
@@ -86,8 +89,7 @@ def cmd_subject_access(args: argparse.Namespace, settings: Settings) -> int:
             empty="no match",
             jsonable=lambda m: m.as_json(),
         )
-    engine = open_store(settings)
-    try:
+    with opened_store(settings) as engine:
         summary = subject_access.export(
             engine,
             args.child_id.strip(),
@@ -95,8 +97,6 @@ def cmd_subject_access(args: argparse.Namespace, settings: Settings) -> int:
             requested_by=args.requested_by,
             now=system_clock(),
         )
-    finally:
-        engine.dispose()
     print(
         f"wrote {args.out}: {summary['counts']['episodes']} episode(s), "
         f"{summary['counts']['messages']} message(s), {summary['counts']['alerts']} alert(s); "

@@ -12,10 +12,11 @@ from typing import Any
 
 from mailbridge.cli.common import Command
 from mailbridge.delivery.graph import GraphTransport
-from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure, make_transport
+from mailbridge.delivery.transport import SmtpTransport, TemporaryFailure, make_transport
 from mailbridge.errors import InvalidRequestError, RelayError
 from mailbridge.ops import oauth2
-from mailbridge.settings.config import Settings, redact_url
+from mailbridge.settings.config import Settings
+from mailbridge.settings.sections import redact_url
 
 
 def add_parsers(sub: Any) -> None:

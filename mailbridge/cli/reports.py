@@ -10,6 +10,7 @@ from typing import Any
 
 from mailbridge.cli.common import (
     Command,
+    opened_store,
     parse_at,
     parse_day,
     print_delivery,
@@ -19,7 +20,7 @@ from mailbridge.cli.common import (
 from mailbridge.errors import FileAccessError, InvalidRequestError
 from mailbridge.reports import digest, ssda903
 from mailbridge.reports.report import build_report
-from mailbridge.runtime.serve import make_runner, make_workers, open_store
+from mailbridge.runtime.serve import make_runner, make_workers
 from mailbridge.settings.config import Settings
 from mailbridge.store import listings, tx
 
@@ -130,11 +131,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     start, end = parse_day("--from", args.start), parse_day("--to", args.end)
     if start > end:
         raise InvalidRequestError(f"--from {start} is after --to {end}")
-    engine = open_store(settings)
-    try:
+    with opened_store(settings) as engine:
         built = build_report(engine, settings, start, end, names=args.names)
-    finally:
-        engine.dispose()
     if args.format == "json" and not args.out:
         print_json(built.as_json())
         return 0
@@ -154,18 +152,17 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
-    engine = open_store(settings)
-    at = parse_at(args.at, settings.tz)
-    routing = make_runner(engine, settings).routing
-    outcomes: list[digest.Outcome] = []
-    if args.send:
-        outcomes = digest.run_due(engine, settings, routing, at)
-        _worker, sender = make_workers(engine, settings)
-        delivery = sender.deliver_due()
-    since = digest.in_use_since(engine)
-    with tx.read(engine) as t:
-        sent = listings.digests_sent(t)
-    engine.dispose()
+    with opened_store(settings) as engine:
+        at = parse_at(args.at, settings.tz)
+        routing = make_runner(engine, settings).routing
+        outcomes: list[digest.Outcome] = []
+        if args.send:
+            outcomes = digest.run_due(engine, settings, routing, at)
+            _worker, sender = make_workers(engine, settings)
+            delivery = sender.deliver_due()
+        since = digest.in_use_since(engine)
+        with tx.read(engine) as t:
+            sent = listings.digests_sent(t)
     due = digest.due_periods(settings, at, since)
     rows = []
     for kind in settings.digest.periods:

@@ -9,18 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from mailbridge.alerts.render import Renderer
-from mailbridge.cli.common import Command, print_json, safe_url
+from mailbridge.cli.common import Command, opened_store, print_json, safe_url
 from mailbridge.clock import system_clock
 from mailbridge.errors import ConfigError, DatabaseUnavailableError, MailbridgeError
 from mailbridge.ops import health
 from mailbridge.ops.metrics import read_only
 from mailbridge.routing.authorities import Authorities
-from mailbridge.runtime.serve import open_store, serve
-from mailbridge.settings.config import (
-    Settings,
-    load_routing_file,
-    tls_warnings,
-)
+from mailbridge.runtime.serve import serve
+from mailbridge.settings.config import Settings, load_routing_file
+from mailbridge.settings.validation import tls_warnings
 from mailbridge.store import db, tx
 from mailbridge.store.directory import placement_authorities
 
@@ -169,12 +166,8 @@ def _listener_security(settings: Settings) -> str:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """The queues at a glance; no names, addresses or bodies (health.py)."""
-    engine = open_store(settings)
-    try:
-        with tx.read(read_only(engine)) as t:
-            snap = health.snapshot(t, system_clock())
-    finally:
-        engine.dispose()
+    with opened_store(settings) as engine, tx.read(read_only(engine)) as t:
+        snap = health.snapshot(t, system_clock())
     if args.json:
         print_json(health.snapshot_json(snap))
     else:

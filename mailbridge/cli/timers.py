@@ -10,6 +10,7 @@ from typing import Any
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.cli.common import (
     Command,
+    opened_store,
     parse_at,
     print_delivery,
     print_json,
@@ -18,7 +19,7 @@ from mailbridge.cli.common import (
 )
 from mailbridge.clock import system_clock
 from mailbridge.runtime import triage
-from mailbridge.runtime.serve import make_runner, make_workers, open_store
+from mailbridge.runtime.serve import make_runner, make_workers
 from mailbridge.settings.config import Settings
 from mailbridge.store import listings
 from mailbridge.timers.runner import late_note_for
@@ -45,28 +46,27 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_due(args: argparse.Namespace, settings: Settings) -> int:
-    engine = open_store(settings)
-    at = parse_at(args.at, settings.tz)
-    runner = make_runner(engine, settings)
-    performed = []
-    if args.run:
-        performed = runner.run_due(at)
-        triage.summarise(engine, Notifier(settings, routing=runner.routing), settings, at)
-        _worker, sender = make_workers(engine, settings)
-        delivery = sender.deliver_due()
-    rows: list[dict[str, Any]] = [
-        {
-            "key": action.key,
-            "kind": action.kind,
-            "episode": reference,
-            "due_at": action.due_at.isoformat(),
-            "due": action.due_at <= at,
-            "late": late_note_for(action, at),
-            "roles": action.roles,
-        }
-        for action, reference in runner.upcoming()
-    ]
-    engine.dispose()
+    with opened_store(settings) as engine:
+        at = parse_at(args.at, settings.tz)
+        runner = make_runner(engine, settings)
+        performed = []
+        if args.run:
+            performed = runner.run_due(at)
+            triage.summarise(engine, Notifier(settings, routing=runner.routing), settings, at)
+            _worker, sender = make_workers(engine, settings)
+            delivery = sender.deliver_due()
+        rows: list[dict[str, Any]] = [
+            {
+                "key": action.key,
+                "kind": action.kind,
+                "episode": reference,
+                "due_at": action.due_at.isoformat(),
+                "due": action.due_at <= at,
+                "late": late_note_for(action, at),
+                "roles": action.roles,
+            }
+            for action, reference in runner.upcoming()
+        ]
     if args.json:
         print_json(
             {

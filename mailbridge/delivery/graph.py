@@ -33,10 +33,10 @@ from email.utils import getaddresses
 from io import BytesIO
 from urllib.parse import quote
 
-from mailbridge.delivery.sender import PermanentFailure, TemporaryFailure
-from mailbridge.ops import oauth2
+from mailbridge.delivery.transport import PermanentFailure, TemporaryFailure
+from mailbridge.ops import oauth2, oauth2_providers
 from mailbridge.ops.graph import GraphClient, GraphError
-from mailbridge.settings.config import GraphSettings, OAuth2Settings, graph_mailbox
+from mailbridge.settings.sections import GraphSettings, OAuth2Settings, graph_mailbox
 
 #: the application permission a sending app needs (Microsoft Graph, not Exchange Online)
 SEND_ROLE = "Mail.Send"
@@ -145,7 +145,7 @@ def make_graph_transport(
     return GraphTransport(
         graph_mailbox(url),
         graph,
-        oauth2.graph_source(settings),
+        oauth2_providers.graph_source(settings),
         ca_file=ca_file or settings.ca_file,
         timeout=timeout,
     )

@@ -6,45 +6,40 @@ which mail systems and people can recognise as one message (invariant 4).
 
 Claims follow the priority lanes (store/outbox.py, issue 18): lane 1 first, then by due time;
 every ``SHARE_EVERY``-th claim takes the oldest due rows of any lane, so none starves.
+
+The email is built by message.py and handed to a transport (transport.py: SMTP or .eml files;
+graph.py: Microsoft Graph).
 """
 
 from __future__ import annotations
 
-import email
-import errno
-import io
 import logging
-import os
 import random
 import re
-import smtplib
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.charset import QP, Charset
-from email.encoders import encode_base64
-from email.generator import BytesGenerator
-from email.header import Header
 from email.message import Message
-from email.mime.base import MIMEBase
-from email.mime.message import MIMEMessage
-from email.mime.multipart import MIMEMultipart
-from email.mime.nonmultipart import MIMENonMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
-from email.utils import format_datetime, formataddr
-from pathlib import Path
-from typing import NamedTuple, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import NamedTuple
 
 from mailbridge.clock import Clock, system_clock
+from mailbridge.delivery.message import build_email
 from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.delivery.reply_tokens import make_reply_address
-from mailbridge.ops import oauth2, tls
+from mailbridge.delivery.transport import (
+    Connection,
+    FileTransport,
+    LocalFailure,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+    make_transport,
+    relay_is_secure,
+)
 from mailbridge.ops.logs import log_context
 from mailbridge.runtime.loop import BackgroundLoop
-from mailbridge.settings.config import Settings, is_graph_url
+from mailbridge.settings.config import Settings
 from mailbridge.store import inbound, outbox, tx
 from mailbridge.store.models import (
     FAILED,
@@ -55,358 +50,6 @@ from mailbridge.store.models import (
 )
 
 log = logging.getLogger(__name__)
-_FILE_POLICY = compat32.clone(linesep="\r\n")
-# The text part in quoted-printable, not base64: an alert read as a raw file or mail source
-# still reads as text (the README shows one); the HTML part stays base64.
-_READABLE = Charset("utf-8")
-_READABLE.body_encoding = QP
-
-
-class TemporaryFailure(Exception):
-    """4xx, refused, timed out, disk full: worth trying again later."""
-
-
-class PermanentFailure(Exception):
-    """5xx: this recipient will not take this message."""
-
-
-class LocalFailure(TemporaryFailure):
-    """Our own side failed (the outbox disk is full or unwritable). The recipient was never
-    tried, so this never uses up relay.max_attempts: the alert waits, queued, for the disk."""
-
-
-class Connection(Protocol):
-    def send(self, message: Message, recipient: str) -> None: ...
-
-
-class Transport(Protocol):
-    def open(self) -> AbstractContextManager[Connection]: ...
-
-
-# -- transports ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RelayTarget:
-    host: str
-    port: int
-    implicit_tls: bool
-    starttls: bool
-    username: str | None
-    password: str | None
-
-
-def parse_relay_url(url: str) -> RelayTarget:
-    """`smtp://[user:pass@]host:port`, `smtps://…`, or `?starttls=1` (DESIGN.md contract)."""
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    implicit = parts.scheme == "smtps"
-    return RelayTarget(
-        host=parts.hostname or "localhost",
-        port=parts.port or (465 if implicit else 25),
-        implicit_tls=implicit,
-        starttls=query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes"),
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-    )
-
-
-class _SmtpConnection:
-    def __init__(self, client: smtplib.SMTP, sender: str) -> None:
-        self.client = client
-        self.sender = sender
-
-    def send(self, message: Message, recipient: str) -> None:
-        try:
-            refused = self.client.send_message(message, self.sender, [recipient])
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = exc.recipients.get(recipient, (550, b"refused"))
-            raise _classify(code, reply) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise TemporaryFailure(f"relay connection failed: {exc}") from exc
-        if refused:
-            code, reply = refused[recipient]
-            raise _classify(code, reply)
-
-
-def _classify(code: int, reply: bytes | str) -> Exception:
-    text = _text(reply)
-    if 500 <= code < 600:
-        return PermanentFailure(f"{code} {text}")
-    return TemporaryFailure(f"{code} {text}")
-
-
-class SmtpTransport:
-    """smtplib in the sender's thread: STARTTLS, SMTPS and AUTH, certificates verified.
-
-    With ``tokens`` (relay.auth = xoauth2) the login is AUTH XOAUTH2 for the URL's user, as
-    smtp.office365.com and smtp.gmail.com take it; a refused token is renewed once and retried.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        sender: str,
-        verify_tls: bool,
-        timeout: float,
-        ca_file: str = "",
-        tokens: oauth2.TokenSource | None = None,
-    ) -> None:
-        self.target = parse_relay_url(url)
-        self.tokens = tokens
-        self.sender = sender
-        self.timeout = timeout
-        self.context = tls.client_context(verify=verify_tls, ca_file=ca_file)
-        if not verify_tls:
-            log.warning(
-                "%s", tls.insecure_warning("relay.verify_tls", f"the relay {self.target.host}")
-            )
-        t = self.target
-        if not (t.implicit_tls or t.starttls) and not tls.is_loopback(t.host):
-            # Children's details, and the relay password if any, would cross in clear text.
-            log.warning(
-                "relay.url has no TLS (use smtps:// or ?starttls=1): alerts%s to %s travel in "
-                "clear text",
-                " and the relay password" if t.username else "",
-                t.host,
-            )
-
-    @contextmanager
-    def open(self) -> Iterator[Connection]:
-        t = self.target
-        try:
-            client: smtplib.SMTP
-            if t.implicit_tls:
-                client = smtplib.SMTP_SSL(
-                    t.host, t.port, timeout=self.timeout, context=self.context
-                )
-            else:
-                client = smtplib.SMTP(t.host, t.port, timeout=self.timeout)
-            client.ehlo()
-            if t.starttls:
-                client.starttls(context=self.context)
-                client.ehlo()
-            if self.tokens is not None:
-                if not (t.implicit_tls or t.starttls) and not tls.is_loopback(t.host):
-                    raise TemporaryFailure(
-                        f"relay {t.host}:{t.port} has no TLS: an OAuth2 token is never sent in "
-                        "clear text (use ?starttls=1 or smtps://)"
-                    )
-                self._xoauth2(client)
-            elif t.username:
-                client.login(t.username, t.password or "")
-        except TemporaryFailure:
-            client.close()  # the OAuth2 login failed; say why (the message) and hang up
-            raise
-        except smtplib.SMTPAuthenticationError as exc:
-            raise TemporaryFailure(f"relay refused our login: {exc.smtp_code}") from exc
-        except smtplib.SMTPResponseException as exc:
-            raise TemporaryFailure(f"relay answered {exc.smtp_code} on connect") from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise TemporaryFailure(f"cannot reach relay {t.host}:{t.port}: {exc}") from exc
-        try:
-            yield _SmtpConnection(client, self.sender)
-        finally:
-            try:
-                client.quit()
-            except (smtplib.SMTPException, OSError):
-                client.close()
-
-
-    def _xoauth2(self, client: smtplib.SMTP) -> None:
-        """AUTH XOAUTH2; TemporaryFailure says what to fix when no token is had or taken."""
-        assert self.tokens is not None
-        user = self.target.username or ""
-        refusal = ""
-
-        def login(token: str) -> None:
-            nonlocal refusal
-
-            def answer(challenge: bytes | None = None) -> str:
-                # The server's JSON error comes as a challenge; an empty reply ends the exchange.
-                return oauth2.xoauth2(user, token) if challenge is None else ""
-
-            try:
-                client.auth("XOAUTH2", answer)
-            except smtplib.SMTPAuthenticationError as exc:
-                refusal = f"{exc.smtp_code} {_text(exc.smtp_error)}"
-                raise oauth2.TokenRefused(refusal) from exc
-
-        try:
-            self.tokens.call(user, login)
-        except oauth2.OAuth2Error as exc:
-            raise TemporaryFailure(f"relay {user}: no OAuth2 token: {exc}") from exc
-        except oauth2.TokenRefused as exc:
-            advice = oauth2.refused_advice(self.tokens, user, "SMTP")
-            raise TemporaryFailure(
-                f"relay {self.target.host}:{self.target.port} refused a fresh OAuth2 token for "
-                f"{user} ({refusal}): {advice}"
-            ) from exc
-
-    def check(self) -> list[str]:
-        """Connect, secure and log in as the sender would, send nothing; one line per fact.
-
-        Raises TemporaryFailure whose message says in one line what is wrong.
-        """
-        t = self.target
-        security = "SMTPS" if t.implicit_tls else ("STARTTLS" if t.starttls else "NONE")
-        lines = [f"relay:      {t.host}:{t.port} ({security})"]
-        with self.open():
-            if self.tokens is not None:
-                lines.append(
-                    f"login:      XOAUTH2 as {t.username}: "
-                    + oauth2.describe(self.tokens, t.username or "")
-                )
-            elif t.username:
-                lines.append(f"login:      password as {t.username}")
-            else:
-                lines.append("login:      none (the relay takes mail without AUTH)")
-        return lines
-
-
-def _text(reply: bytes | str) -> str:
-    return (reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply).strip()
-
-
-class _FileConnection:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def send(self, message: Message, recipient: str) -> None:
-        name = str(message["Message-ID"]).strip("<>").replace("/", "_")
-        target = self.directory / f"{name}.eml"
-        tmp = self.directory / f".{name}.tmp"
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            buffer = io.BytesIO()
-            buffer.write(f"X-Mailbridge-Envelope-To: {recipient}\r\n".encode())
-            BytesGenerator(buffer, policy=_FILE_POLICY).flatten(message)
-            # Unbuffered: the one write reaches the file before the fsync, no flush needed.
-            with open(tmp, "wb", buffering=0) as fh:
-                rest = memoryview(buffer.getvalue())
-                while rest:  # a raw write may be short (a nearly full disk)
-                    written = fh.write(rest)
-                    if not written:
-                        raise OSError(errno.ENOSPC, "no progress writing the outbox file")
-                    rest = rest[written:]
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except OSError as exc:
-            # Cleanup must not mask the error: the unlink fails too when the outbox is a file.
-            with suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            # The reason comes first: the retry log line keeps only the text before a colon.
-            raise LocalFailure(
-                f"cannot write the outbox ({exc.strerror or exc}): {target}"
-            ) from exc
-
-
-class FileTransport:
-    """The embedded default: each alert becomes an .eml file in DATA_DIR/outbox/."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    @contextmanager
-    def open(self) -> Iterator[Connection]:
-        yield _FileConnection(self.directory)
-
-
-def relay_is_secure(settings: Settings) -> bool:
-    """An encrypted, verified hop to the relay. No relay (.eml files) is not a secure send."""
-    if not settings.relay.url:
-        return False
-    if is_graph_url(settings.relay.url):  # HTTPS, certificates always verified
-        return settings.graph.base_url.startswith("https://")
-    target = parse_relay_url(settings.relay.url)
-    return (target.implicit_tls or target.starttls) and settings.relay.verify_tls
-
-
-def make_transport(settings: Settings) -> Transport:
-    """SMTP relay, Microsoft Graph sendMail (``graph://mailbox``) or .eml files."""
-    from mailbridge.delivery import graph  # noqa: PLC0415 - graph imports this module
-
-    if is_graph_url(settings.relay.url):
-        return graph.make_graph_transport(
-            settings.relay.url,
-            settings.graph,
-            settings.oauth2,
-            timeout=settings.relay.timeout_seconds,
-            ca_file=settings.relay.ca_file,
-        )
-    if settings.relay.url:
-        return SmtpTransport(
-            settings.relay.url,
-            sender=settings.from_address,
-            verify_tls=settings.relay.verify_tls,
-            timeout=settings.relay.timeout_seconds,
-            ca_file=settings.relay.ca_file,
-            tokens=oauth2.source_from_settings(settings.oauth2, settings.relay.auth),
-        )
-    return FileTransport(settings.data_dir / "outbox")
-
-
-# -- building the email -------------------------------------------------------------------
-
-
-def _header(value: str) -> str:
-    """ASCII stays as it is; anything else is RFC 2047-encoded (names like Chloé in a note)."""
-    return value if value.isascii() else Header(value, "utf-8").encode()
-
-
-def build_email(
-    alert: Alert,
-    *,
-    sender: str,
-    reply_to: str,
-    original: bytes | None,
-    attachment: bool = True,
-) -> Message:
-    """The alert as a MIME message, built with the compat32 classes.
-
-    ``email.policy.default`` costs about 20 ms an alert to build and flatten here, more than
-    the relay round trip; the legacy classes do the same job in a fraction of that.
-    """
-    body = MIMEMultipart("alternative")
-    text = MIMENonMultipart("text", "plain")
-    text.set_payload(alert.body_text, _READABLE)
-    body.attach(text)
-    body.attach(MIMEText(alert.body_html, "html", "utf-8"))
-    msg: Message = body
-    if attachment and alert.attachment_name and alert.attachment is not None:
-        msg = MIMEMultipart("mixed")
-        msg.attach(body)
-        maintype, _, subtype = (alert.attachment_type or "application/octet-stream").partition("/")
-        part = MIMEBase(maintype, subtype or "octet-stream")
-        part.set_payload(alert.attachment)
-        encode_base64(part)
-        part.add_header("Content-Disposition", "attachment", filename=alert.attachment_name)
-        msg.attach(part)
-    if alert.attach_inbound and original is not None:
-        if msg is body:
-            msg = MIMEMultipart("mixed")
-            msg.attach(body)
-        # RFC 2046 5.2.1: a message/rfc822 part is never base64 (readers then cannot open it).
-        # Parsed with compat32, the original is written back (8bit) almost byte for byte.
-        inner = MIMEMessage(email.message_from_bytes(original, policy=compat32))
-        inner.add_header("Content-Disposition", "attachment", filename="original-message.eml")
-        msg.attach(inner)
-    msg["From"] = formataddr(("mailbridge", sender))
-    msg["To"] = alert.recipient
-    msg["Subject"] = _header(alert.subject)
-    msg["Message-ID"] = f"<{alert.message_id}>"
-    msg["Date"] = format_datetime(alert.created_at)
-    msg["Reply-To"] = reply_to
-    # RFC 3834: machine-sent; receipts say auto-replied (set in headers), alerts auto-generated.
-    headers = dict(alert.headers or {})
-    msg["Auto-Submitted"] = headers.pop("Auto-Submitted", "auto-generated")
-    for name, value in headers.items():
-        msg[name] = _header(value)
-    msg["X-Mailbridge-Alert"] = str(alert.id)
-    return msg
 
 
 # -- the sender ---------------------------------------------------------------------------
@@ -768,15 +411,7 @@ class Sender(BackgroundLoop):
                 done,
                 alert.attempts,
             )
-            inbound.audit(
-                session,
-                at=now,
-                actor="sender",
-                entity="alert",
-                entity_id=alert.id,
-                action=done,
-                detail={"attempts": alert.attempts},
-            )
+            _audit(session, alert, done, now, attempts=alert.attempts)
             return
         error = permanent or temporary or ""
         alert.last_error = error[:2000]
@@ -804,15 +439,7 @@ class Sender(BackgroundLoop):
             alert.role,
             reason,
         )
-        inbound.audit(
-            session,
-            at=now,
-            actor="sender",
-            entity="alert",
-            entity_id=alert.id,
-            action="failed",
-            detail={"error": alert.last_error, "reason": reason},
-        )
+        _audit(session, alert, "failed", now, error=alert.last_error, reason=reason)
         if self.on_give_up is not None and alert.event != "delivery_failed":
             self.on_give_up(session, alert, f"{reason}: {alert.last_error}")
 
@@ -823,3 +450,16 @@ class Sender(BackgroundLoop):
         # The exponent is capped: a local fault retries for ever, and 2 ** 1024 overflows.
         ceiling = min(relay.max_backoff_seconds, relay.backoff_seconds * 2 ** min(attempts - 1, 32))
         return float(ceiling / 2 + self.rng.uniform(0, ceiling / 2))
+
+
+def _audit(session: tx.Tx, alert: Alert, action: str, now: datetime, **detail: object) -> None:
+    """The audit row of an alert's final outcome (sent, written or failed), by the sender."""
+    inbound.audit(
+        session,
+        at=now,
+        actor="sender",
+        entity="alert",
+        entity_id=alert.id,
+        action=action,
+        detail=detail,
+    )

@@ -115,8 +115,9 @@ class Staff:
 
 
 @dataclass(frozen=True)
-class DirectoryRow:
-    line: int
+class ChildRecord:
+    """A child as matching and routing see it: plain data, detached from the session."""
+
     child_id: str
     first_name: str
     last_name: str
@@ -124,13 +125,28 @@ class DirectoryRow:
     placement_name: str | None
     placement_type: str | None
     carer_emails: tuple[str, ...]
-    social_worker: Staff | None
-    iro: Staff | None
-    team_manager: Staff | None
     attributes: dict[str, str] = field(default_factory=dict, hash=False)
     placement_authority: str | None = None
     placement_postcode: str | None = None
     profile_file: str | None = None
+
+    @property
+    def known_as(self) -> tuple[str, ...]:
+        """The optional ``known_as`` CSV column: names the child goes by, ';'-separated."""
+        raw = self.attributes.get(KNOWN_AS) or ""
+        return tuple(n.strip() for n in raw.split(";") if n.strip())
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectoryRow(ChildRecord):
+    """One valid row of the file: the child as matching sees it, plus the row's line and the
+    staff it names (which become allocations)."""
+
+    line: int
+    social_worker: Staff | None
+    iro: Staff | None
+    team_manager: Staff | None
 
     def staff(self, role: str) -> Staff | None:
         value: Staff | None = getattr(self, role)
@@ -454,30 +470,6 @@ class ImportReport:
             "rows_rejected": self.rows_rejected,
             "rejected": [{"line": e.line, "reason": e.reason} for e in self.rejected],
         }
-
-
-
-@dataclass(frozen=True)
-class ChildRecord:
-    """A child as matching and routing see it: plain data, detached from the session."""
-
-    child_id: str
-    first_name: str
-    last_name: str
-    date_of_birth: date | None
-    placement_name: str | None
-    placement_type: str | None
-    carer_emails: tuple[str, ...]
-    attributes: dict[str, str] = field(default_factory=dict, hash=False)
-    placement_authority: str | None = None
-    placement_postcode: str | None = None
-    profile_file: str | None = None
-
-    @property
-    def known_as(self) -> tuple[str, ...]:
-        """The optional ``known_as`` CSV column: names the child goes by, ';'-separated."""
-        raw = self.attributes.get(KNOWN_AS) or ""
-        return tuple(n.strip() for n in raw.split(";") if n.strip())
 
 
 

@@ -5,22 +5,28 @@ transaction, or a ``store.tx.Tx``, then it runs inside the caller's) and the set
 transaction: locks the episode row (SELECT ... FOR UPDATE, so two instances take turns), asks the
 pure ``episodes.decisions`` what changes (or raises ``CaseworkRefused`` with the reason), applies
 it, writes the history (``episode_changes``) and an audit row, re-plans the timers and queues the
-alerts through the outbox. It returns a ``Result``: what changed and who was told, which the CLI
-prints, the email commands answer with and the web app shows. docs/casework.md says what each
-operation changes.
+alerts through the outbox. It returns a ``Result`` (casework_result.py): what changed and who
+was told, which the CLI prints, the email commands answer with and the web app shows.
+docs/casework.md says what each operation changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Required, TypedDict, TypeVar, Unpack
+from typing import Any, TypeVar, Unpack
 
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.alerts.render import format_clock, format_local
-from mailbridge.clock import system_clock
 from mailbridge.episodes import decisions
+from mailbridge.episodes.casework_result import (
+    Asked,
+    FieldChange,
+    Request,
+    Result,
+    Told,
+    show_value,
+)
 from mailbridge.episodes.decisions import Change, Facts
 from mailbridge.errors import CaseworkRefused
 from mailbridge.routing.rules import Recipient
@@ -49,122 +55,6 @@ __all__ = [
 
 Store = tx.Engine | tx.Tx
 T = TypeVar("T")
-
-
-class Asked(TypedDict, total=False):
-    """The keyword arguments every operation takes, as the CLI, the web app and the email
-    commands pass them: who asks (``by``), an optional ``note``, through what (``source``),
-    when (``now``; None: the system clock) and the ``notifier`` to queue alerts with."""
-
-    by: Required[str]
-    note: str | None
-    source: str
-    now: datetime | None
-    notifier: Notifier | None
-
-
-@dataclass(frozen=True)
-class Request:
-    """Who asked for an operation, why, through what and when: one shape for all eight.
-
-    ``by`` and ``note`` are kept on one line each; an empty ``by`` is "unknown".
-    """
-
-    by: str
-    note: str | None
-    source: str
-    now: datetime
-
-    @classmethod
-    def of(cls, asked: Asked) -> Request:
-        return cls(
-            by=" ".join(asked["by"].split()) or "unknown",
-            note=" ".join((asked.get("note") or "").split()) or None,
-            source=asked.get("source", "cli"),
-            now=asked.get("now") or system_clock(),
-        )
-
-
-@dataclass(frozen=True)
-class FieldChange:
-    """One field of one episode changed: the values as stored (times in ISO 8601)."""
-
-    reference: str
-    field: str
-    old: Any
-    new: Any
-
-    def as_json(self) -> dict[str, Any]:
-        return {"reference": self.reference, "field": self.field, "old": self.old, "new": self.new}
-
-
-@dataclass(frozen=True)
-class Told:
-    """One person told of the change: an alert row queued in the outbox."""
-
-    reference: str
-    event: str
-    role: str
-    address: str
-    name: str | None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "reference": self.reference,
-            "event": self.event,
-            "role": self.role,
-            "address": self.address,
-            "name": self.name,
-        }
-
-    def __str__(self) -> str:
-        who = f"{self.name} <{self.address}>" if self.name else self.address
-        return f"{who} ({self.role.replace('_', ' ')})"
-
-
-@dataclass(frozen=True)
-class Result:
-    """What an operation did: the changes (oldest first) and who was told."""
-
-    operation: str
-    reference: str
-    by: str
-    at: datetime
-    summary: str
-    changes: tuple[FieldChange, ...]
-    told: tuple[Told, ...]
-    created: tuple[str, ...] = field(default=())  # new references (a split)
-
-    def lines(self) -> list[str]:
-        """The plain text the CLI prints and an email command answers with."""
-        out = [self.summary]
-        out += [
-            f"  {c.reference} {c.field}: {_show(c.old)} -> {_show(c.new)}" for c in self.changes
-        ]
-        if self.told:
-            out.append("told:")
-            out += [f"  {t} - {t.event} {t.reference}" for t in self.told]
-        else:
-            out.append("told: nobody")
-        return out
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "operation": self.operation,
-            "reference": self.reference,
-            "by": self.by,
-            "at": self.at.isoformat(),
-            "summary": self.summary,
-            "changes": [c.as_json() for c in self.changes],
-            "told": [t.as_json() for t in self.told],
-            "created": list(self.created),
-        }
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    return str(value)
 
 
 # -- the operations -----------------------------------------------------------------------
@@ -586,7 +476,7 @@ def _when(value: datetime | None, now: datetime, settings: Settings) -> str:
 def _plain(value: Any, settings: Settings) -> str:
     if isinstance(value, datetime):
         return format_local(value, settings.tz)
-    return _show(value)
+    return show_value(value)
 
 
 def _attach_child(w: _Work, ep: Episode) -> None:

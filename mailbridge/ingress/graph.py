@@ -34,7 +34,7 @@ from mailbridge.errors import MailbridgeError
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.ops import oauth2
 from mailbridge.ops.graph import GraphClient, GraphError, SyncStateGone
-from mailbridge.settings.config import GraphSettings
+from mailbridge.settings.sections import GraphSettings
 from mailbridge.store import advisory, tx
 from mailbridge.store import graph as graph_store
 

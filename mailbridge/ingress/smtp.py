@@ -24,7 +24,8 @@ from mailbridge.ingress.limits import ConnectionLimiter, RateLimiter
 from mailbridge.ingress.replies import ReplyTally, domains_of
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.ops import passwords, tls
-from mailbridge.settings.config import SmtpSettings, accepts_address
+from mailbridge.settings.config import accepts_address
+from mailbridge.settings.sections import SmtpSettings
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import requests
 
 from mailbridge.errors import MailbridgeError
 from mailbridge.ops import oauth2
-from mailbridge.settings.config import GraphSettings
+from mailbridge.settings.sections import GraphSettings
 
 log = logging.getLogger(__name__)
 

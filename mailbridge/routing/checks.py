@@ -84,6 +84,20 @@ def section(value: Any, label: str, known: Sequence[str], problems: list[str]) -
     return value
 
 
+def optional_bool(
+    value: dict[Any, Any], key: str, label: str, problems: list[str], *, words: bool = False
+) -> bool | None:
+    """``value[key]`` when it is true or false (``words``: the strings "true" and "false" too, as
+    labels often are); None when absent, and None with a problem for anything else."""
+    got = value.get(key)
+    if words and isinstance(got, str) and got.strip().lower() in ("true", "false"):
+        got = got.strip().lower() == "true"
+    if got is not None and not isinstance(got, bool):
+        problems.append(f"{label}.{key}: must be true or false, got {got!r}")
+        return None
+    return got
+
+
 def positive(value: Any, label: str, problems: list[str], *, whole: bool = False) -> bool:
     kinds: tuple[type, ...] = (int,) if whole else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds):

@@ -20,7 +20,15 @@ from mailbridge.routing.calendar import (
     parse_office_hours,
     parse_timezone,
 )
-from mailbridge.routing.checks import EMAIL, NAME, RISK_LEVELS, Ctx, notify_list, strings
+from mailbridge.routing.checks import (
+    EMAIL,
+    NAME,
+    RISK_LEVELS,
+    Ctx,
+    notify_list,
+    optional_bool,
+    strings,
+)
 from mailbridge.routing.rules import (
     AUTHORITY_ROLES,
     DIRECTORY_ROLES,
@@ -228,16 +236,8 @@ def _matchers(value: Any, label: str, ctx: Ctx) -> Matchers:
         for level in risk or ():
             if level not in RISK_LEVELS:
                 p.append(f"{label}.risk: unknown level {level!r} (known: {', '.join(RISK_LEVELS)})")
-    sender_known = value.get("sender_known")
-    if sender_known is not None and not isinstance(sender_known, bool):
-        p.append(f"{label}.sender_known: must be true or false, got {sender_known!r}")
-        sender_known = None
-    sender_verified = value.get("sender_verified")
-    if isinstance(sender_verified, str) and sender_verified.strip().lower() in ("true", "false"):
-        sender_verified = sender_verified.strip().lower() == "true"  # "true"/"false" as labels
-    if sender_verified is not None and not isinstance(sender_verified, bool):
-        p.append(f"{label}.sender_verified: must be true or false, got {sender_verified!r}")
-        sender_verified = None
+    sender_known = optional_bool(value, "sender_known", label, p)
+    sender_verified = optional_bool(value, "sender_verified", label, p, words=True)
     hours = value.get("hours")
     if hours is not None and hours not in HOURS:
         p.append(f"{label}.hours: must be office or out_of_hours, got {hours!r}")
@@ -258,10 +258,7 @@ def _matchers(value: Any, label: str, ctx: Ctx) -> Matchers:
                 values = strings(wanted, f"{label}.child.{attr}", p)
                 if values is not None:
                     child.append((attr, tuple(values)))
-    out_of_area = value.get("out_of_area")
-    if out_of_area is not None and not isinstance(out_of_area, bool):
-        p.append(f"{label}.out_of_area: must be true or false, got {out_of_area!r}")
-        out_of_area = None
+    out_of_area = optional_bool(value, "out_of_area", label, p)
     return Matchers(
         out_of_area=out_of_area,
         events=tuple(events) if events is not None else None,

@@ -25,7 +25,7 @@ from mailbridge.ingress.imap.watcher import Watcher
 from mailbridge.ingress.replies import ReplyTally, domains_of
 from mailbridge.ingress.smtp import Listener
 from mailbridge.intake import Intake, LaneFacts
-from mailbridge.ops import oauth2
+from mailbridge.ops import oauth2_providers
 from mailbridge.ops.http import HttpEndpoint, Probes, start_endpoint
 from mailbridge.ops.logs import NOISY
 from mailbridge.ops.metrics import ServiceMetrics
@@ -33,7 +33,8 @@ from mailbridge.reports import digest, retention
 from mailbridge.runtime import refusals, triage
 from mailbridge.runtime.worker import Worker, take_hint
 from mailbridge.runtime.workers import WorkerProcesses
-from mailbridge.settings.config import Settings, listener_warning
+from mailbridge.settings.config import Settings
+from mailbridge.settings.validation import listener_warning
 from mailbridge.store import db, service, tx
 from mailbridge.timers.runner import Runner
 
@@ -200,7 +201,7 @@ def start_watcher(
             clock=worker.clock,
             gave_up=worker.pipeline.gave_up,
             on_alert=sender.wake,
-            tokens=oauth2.source_from_settings(settings.oauth2, settings.imap.auth),
+            tokens=oauth2_providers.source_from_settings(settings.oauth2, settings.imap.auth),
         )
         watcher.start()
     except Exception as exc:
@@ -220,7 +221,7 @@ def start_graph_reader(
             engine,
             settings.graph,
             intake,
-            oauth2.graph_source(settings.oauth2),
+            oauth2_providers.graph_source(settings.oauth2),
             ca_file=settings.oauth2.ca_file,
         )
         reader.start()

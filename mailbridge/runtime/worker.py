@@ -25,7 +25,7 @@ from mailbridge.clock import Clock, system_clock
 from mailbridge.ops.logs import log_context
 from mailbridge.runtime.loop import BackgroundLoop
 from mailbridge.runtime.pipeline import Pipeline
-from mailbridge.settings.config import ProcessingSettings
+from mailbridge.settings.sections import ProcessingSettings
 from mailbridge.store import faults, inbound, outbox, tx
 from mailbridge.store.models import FAILED, InboundMessage
 

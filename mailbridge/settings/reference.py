@@ -1,8 +1,9 @@
 """The meaning of every setting, for the README's configuration reference.
 
-The keys, defaults and environment overrides come from the settings model (config.py); only
-the words live here. `python scripts/settings_table.py --write` regenerates the README table and
-a test fails when the README, this file and the model disagree (a new setting needs a meaning).
+The keys, defaults and environment overrides come from the settings model (sections.py, loaded
+by config.py); only the words live here. `python scripts/settings_table.py --write` regenerates
+the README table and a test fails when the README, this file and the model disagree (a new
+setting needs a meaning).
 """
 
 from __future__ import annotations

@@ -98,21 +98,18 @@ def add_account(
 
 
 def set_password(session: Session, username: str, password_hash: str, now: datetime) -> None:
-    done = session.execute(
-        update(WebUser)
-        .where(WebUser.username == username)
-        .values(password_hash=password_hash, updated_at=now)
-    )
-    if not done.rowcount:  # type: ignore[attr-defined]
-        raise NoSuchAccount(f"no web account named {username!r}")
+    _update_named(session, username, now, password_hash=password_hash)
 
 
 def set_totp(session: Session, username: str, secret: str | None, now: datetime) -> None:
     """Require a TOTP code at sign-in (``secret``), or stop requiring one (None)."""
+    _update_named(session, username, now, totp_secret=secret)
+
+
+def _update_named(session: Session, username: str, now: datetime, **values: object) -> None:
+    """Set ``values`` on the account named ``username``; NoSuchAccount when there is none."""
     done = session.execute(
-        update(WebUser)
-        .where(WebUser.username == username)
-        .values(totp_secret=secret, updated_at=now)
+        update(WebUser).where(WebUser.username == username).values(updated_at=now, **values)
     )
     if not done.rowcount:  # type: ignore[attr-defined]
         raise NoSuchAccount(f"no web account named {username!r}")

@@ -346,14 +346,22 @@ def finish(
     row.error = error
     row.lease_until = None
     row.finished_at = now
+    detail = {"reason": reason, "error": audit_error(error), "attempts": row.attempts}
+    _audit_message(session, row, status, now, actor, **detail)
+
+
+def _audit_message(
+    session: Session, row: InboundMessage, action: str, now: datetime, actor: str, **detail: Any
+) -> None:
+    """The audit row of a change to one stored message's state."""
     audit(
         session,
         at=now,
         actor=actor,
         entity="message",
         entity_id=row.id,
-        action=status,
-        detail={"reason": reason, "error": audit_error(error), "attempts": row.attempts},
+        action=action,
+        detail=detail,
     )
 
 
@@ -377,18 +385,15 @@ def record_failure(
     else:
         row.error = error
         row.lease_until = retry_at
-        audit(
+        _audit_message(
             session,
-            at=now,
-            actor="worker",
-            entity="message",
-            entity_id=row.id,
-            action="retry",
-            detail={
-                "error": audit_error(error),
-                "attempts": row.attempts,
-                "retry_at": retry_at.isoformat(),
-            },
+            row,
+            "retry",
+            now,
+            "worker",
+            error=audit_error(error),
+            attempts=row.attempts,
+            retry_at=retry_at.isoformat(),
         )
     return row
 
@@ -410,15 +415,7 @@ def reset_for_reprocess(session: Session, message_id: int, *, now: datetime, act
     row.reason = None
     row.error = None
     row.finished_at = None
-    audit(
-        session,
-        at=now,
-        actor=actor,
-        entity="message",
-        entity_id=row.id,
-        action="reprocess",
-        detail={"previous_status": previous},
-    )
+    _audit_message(session, row, "reprocess", now, actor, previous_status=previous)
 
 
 def list_messages(

@@ -109,62 +109,50 @@ def write_days(
     store it may only read, a lock it waited too long for), with a warning in the log.
     """
     try:
-        return _write_days(engine, tz=tz, version=version, days=days, consumed=consumed)
+        with Session(engine) as t, t.begin():
+            state = sql.insert_ignore(t, ReportDaysState, key=["id"])
+            t.execute(state.values(id=STATE_ID, tz=tz, version=0))
+            current = t.execute(
+                select(ReportDaysState.tz, ReportDaysState.version)
+                .where(ReportDaysState.id == STATE_ID)
+                .with_for_update()
+            ).one()
+            if int(current[1]) != version:
+                return False
+            if current[0] != tz:
+                t.execute(delete(ReportDay))
+            existing = set(
+                t.scalars(
+                    select(ReportDay.day).where(ReportDay.tz == tz, ReportDay.day.in_(list(days)))
+                )
+                if len(days) <= DELETE_CHUNK
+                else t.scalars(select(ReportDay.day).where(ReportDay.tz == tz))
+            )
+            fresh = [
+                {"tz": tz, "day": d, "episodes": n, "data": data}
+                for d, (n, data) in days.items()
+                if d not in existing
+            ]
+            if fresh:
+                t.execute(insert(ReportDay), fresh)
+            for d, (n, data) in days.items():
+                if d in existing:
+                    t.execute(
+                        update(ReportDay)
+                        .where(ReportDay.tz == tz, ReportDay.day == d)
+                        .values(episodes=n, data=data)
+                    )
+            ids = list(consumed)
+            for i in range(0, len(ids), DELETE_CHUNK):
+                t.execute(delete(ReportMark).where(ReportMark.id.in_(ids[i : i + DELETE_CHUNK])))
+            t.execute(
+                update(ReportDaysState)
+                .where(ReportDaysState.id == STATE_ID)
+                .values(tz=tz, version=version + 1)
+            )
     except SQLAlchemyError as exc:
         log.warning("report: the rolled-up days were not kept (%s)", type(exc).__name__)
         return False
-
-
-def _write_days(
-    engine: Engine,
-    *,
-    tz: str,
-    version: int,
-    days: dict[date, tuple[int, str]],
-    consumed: Sequence[int],
-) -> bool:
-    with Session(engine) as t, t.begin():
-        t.execute(
-            sql.insert_ignore(t, ReportDaysState, key=["id"]).values(id=STATE_ID, tz=tz, version=0)
-        )
-        current = t.execute(
-            select(ReportDaysState.tz, ReportDaysState.version)
-            .where(ReportDaysState.id == STATE_ID)
-            .with_for_update()
-        ).one()
-        if int(current[1]) != version:
-            return False
-        if current[0] != tz:
-            t.execute(delete(ReportDay))
-        existing = set(
-            t.scalars(
-                select(ReportDay.day).where(ReportDay.tz == tz, ReportDay.day.in_(list(days)))
-            )
-            if len(days) <= DELETE_CHUNK
-            else t.scalars(select(ReportDay.day).where(ReportDay.tz == tz))
-        )
-        fresh = [
-            {"tz": tz, "day": d, "episodes": n, "data": data}
-            for d, (n, data) in days.items()
-            if d not in existing
-        ]
-        if fresh:
-            t.execute(insert(ReportDay), fresh)
-        for d, (n, data) in days.items():
-            if d in existing:
-                t.execute(
-                    update(ReportDay)
-                    .where(ReportDay.tz == tz, ReportDay.day == d)
-                    .values(episodes=n, data=data)
-                )
-        ids = list(consumed)
-        for i in range(0, len(ids), DELETE_CHUNK):
-            t.execute(delete(ReportMark).where(ReportMark.id.in_(ids[i : i + DELETE_CHUNK])))
-        t.execute(
-            update(ReportDaysState)
-            .where(ReportDaysState.id == STATE_ID)
-            .values(tz=tz, version=version + 1)
-        )
     return True
 
 

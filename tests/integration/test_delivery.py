@@ -24,13 +24,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
-from mailbridge.delivery.sender import (
-    FileTransport,
-    RelayTarget,
-    Sender,
-    build_email,
-    parse_relay_url,
-)
+from mailbridge.delivery.message import build_email
+from mailbridge.delivery.sender import Sender
+from mailbridge.delivery.transport import FileTransport, RelayTarget, parse_relay_url
 from mailbridge.runtime.serve import make_workers
 from mailbridge.store.models import Alert, InboundMessage
 from tests.support.env import SettingsFactory

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from mailbridge.alerts.outbox import Notifier
-from mailbridge.delivery import sender as delivery
+from mailbridge.delivery import transport
 from mailbridge.episodes import processing
 from mailbridge.runtime.serve import make_workers
 from mailbridge.store import inbound
@@ -449,7 +449,8 @@ def test_connection_lost_mid_processing_leaves_it_pending_then_processed_once(
 
 
 class FullDisk:
-    """``open`` for delivery.py: while full, a write stores a little, then fails with ENOSPC."""
+    """``open`` for delivery/transport.py: while full, a write stores a little, then fails
+    with ENOSPC."""
 
     def __init__(self) -> None:
         self.full = True
@@ -490,10 +491,10 @@ def test_disk_full_keeps_alerts_queued_with_a_clear_error_until_space_returns(
     clock = FakeClock(RECEIVED + timedelta(seconds=1))
     settings = make_settings("[relay]\nmax_attempts = 3\nbackoff_seconds = 2\n")
     sender = queue_alerts(engine, settings, clock, report(1))
-    assert isinstance(sender.transport, delivery.FileTransport)
+    assert isinstance(sender.transport, transport.FileTransport)
     outbox = settings.data_dir / "outbox"
     disk = FullDisk()
-    monkeypatch.setattr(delivery, "open", disk, raising=False)
+    monkeypatch.setattr(transport, "open", disk, raising=False)
     queued = alerts(engine)
 
     # Full for longer than relay.max_attempts passes: a local fault must not use them up.

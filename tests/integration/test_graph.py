@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 
 from mailbridge.ingress.graph import GraphReader
 from mailbridge.intake import Intake
-from mailbridge.ops import oauth2
+from mailbridge.ops import oauth2, oauth2_providers
 from mailbridge.ops.graph import GraphError
 from mailbridge.runtime.serve import start_graph_reader
-from mailbridge.settings.config import GraphSettings, OAuth2Settings
+from mailbridge.settings.sections import GraphSettings, OAuth2Settings
 from mailbridge.store import graph as graph_store
 from tests.support.env import SettingsFactory
 from tests.support.graph_server import GraphServer
@@ -78,7 +78,7 @@ class Rig:
             self.engine,
             self.settings,
             Intake(self.engine),
-            oauth2.graph_source(self.oauth2),
+            oauth2_providers.graph_source(self.oauth2),
             sleep=self.waits.append,
         )
 

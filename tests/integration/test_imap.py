@@ -570,7 +570,7 @@ def test_imap_settings_are_checked_and_named_by_key(tmp_path: Path) -> None:
 
 def test_mailbox_from_the_url_and_the_password_file(tmp_path: Path) -> None:
     from mailbridge.ingress.imap.client import mailbox_from_settings, uid_set
-    from mailbridge.settings.config import ImapSettings
+    from mailbridge.settings.sections import ImapSettings
 
     box = mailbox_from_settings(
         ImapSettings(url="imaps://missing%40council.gov.uk:p%40ss%3Aw@imap.example/Reports%20In")

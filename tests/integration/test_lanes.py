@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.pipeline import Outcome
 from mailbridge.runtime.worker import Worker
-from mailbridge.settings.config import ProcessingSettings
+from mailbridge.settings.sections import ProcessingSettings
 from mailbridge.store import inbound, outbox
 from mailbridge.store.models import (
     PENDING,

@@ -20,7 +20,8 @@ from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.episodes.timeline import find_episode, list_episodes, render_timeline
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.worker import Worker
-from mailbridge.settings.config import ProcessingSettings, ServiceSettings, Settings
+from mailbridge.settings.config import Settings
+from mailbridge.settings.sections import ProcessingSettings, ServiceSettings
 from mailbridge.store import directory
 from mailbridge.store.models import Acknowledgement, Alert, AuditEntry, InboundMessage
 from tests.support.forms import FORM, filled

@@ -26,7 +26,8 @@ from mailbridge.intake import Intake, make_incoming
 from mailbridge.reading.loops import OwnMail, echo, relayed, without_own_forward
 from mailbridge.reading.message import read_message
 from mailbridge.runtime.worker import Worker
-from mailbridge.settings.config import ProcessingSettings, ServiceSettings, Settings, SmtpSettings
+from mailbridge.settings.config import Settings
+from mailbridge.settings.sections import ProcessingSettings, ServiceSettings, SmtpSettings
 from mailbridge.store import directory
 from mailbridge.store.models import Acknowledgement, Alert, EpisodeMessage, InboundMessage
 

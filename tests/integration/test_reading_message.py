@@ -33,7 +33,8 @@ from mailbridge.reading.message import (
     split_quoted,
 )
 from mailbridge.runtime.worker import Worker
-from mailbridge.settings.config import ProcessingSettings, ServiceSettings, Settings, SmtpSettings
+from mailbridge.settings.config import Settings
+from mailbridge.settings.sections import ProcessingSettings, ServiceSettings, SmtpSettings
 from mailbridge.store.models import EpisodeMessage, InboundMessage
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"

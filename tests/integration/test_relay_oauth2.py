@@ -25,8 +25,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
 from sqlalchemy import Engine
 
-from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure
-from mailbridge.ops import oauth2
+from mailbridge.delivery.transport import SmtpTransport, TemporaryFailure
+from mailbridge.ops import oauth2, oauth2_providers
 from tests.support.env import CliRunner, SettingsFactory
 from tests.support.oauth2_server import TENANT, App, OAuth2Server, serving
 from tests.support.relay import (
@@ -242,13 +242,14 @@ def test_the_command_provider_runs_a_real_script_without_a_shell(tmp_path: Path)
     quoted = f'"{script}"'
     now = [1000.0]
 
-    plain = oauth2.CommandProvider(quoted, clock=lambda: now[0])
+    plain = oauth2_providers.CommandProvider(quoted, clock=lambda: now[0])
     token = plain.fetch("a@council.example")
     assert token.value == "plain-a@council.example"
-    assert token.expires_at == 1000.0 + oauth2.COMMAND_TOKEN_SECONDS
+    assert token.expires_at == 1000.0 + oauth2_providers.COMMAND_TOKEN_SECONDS
 
     source = oauth2.TokenSource(
-        oauth2.CommandProvider(f"{quoted} json", clock=lambda: now[0]), clock=lambda: now[0]
+        oauth2_providers.CommandProvider(f"{quoted} json", clock=lambda: now[0]),
+        clock=lambda: now[0],
     )
     assert source.token("b@council.example").value == "tok-b@council.example"
     assert source.fetches == 1
@@ -261,7 +262,7 @@ def test_the_command_provider_runs_a_real_script_without_a_shell(tmp_path: Path)
     # An hour's token is kept until five minutes before it ends.
     hour = oauth2.TokenSource(plain, clock=lambda: now[0])
     hour.token("a@council.example")
-    now[0] += oauth2.COMMAND_TOKEN_SECONDS - oauth2.RENEW_MARGIN_SECONDS - 1
+    now[0] += oauth2_providers.COMMAND_TOKEN_SECONDS - oauth2.RENEW_MARGIN_SECONDS - 1
     hour.token("a@council.example")
     assert hour.fetches == 1
     now[0] += 1
@@ -269,17 +270,17 @@ def test_the_command_provider_runs_a_real_script_without_a_shell(tmp_path: Path)
     assert hour.fetches == 2
 
     with pytest.raises(oauth2.OAuth2Error) as caught:
-        oauth2.CommandProvider(f"{quoted} fail").fetch("c@council.example")
+        oauth2_providers.CommandProvider(f"{quoted} fail").fetch("c@council.example")
     assert str(caught.value) == (
         f"oauth2.token_command: {script} exited with 3: refresh token expired; run: helper "
         "--authorize"
     )
     with pytest.raises(oauth2.OAuth2Error, match="not found"):
-        oauth2.CommandProvider("/nonexistent/helper").fetch("c@council.example")
+        oauth2_providers.CommandProvider("/nonexistent/helper").fetch("c@council.example")
     with pytest.raises(oauth2.OAuth2Error, match=r"did not finish in 0\.2 s"):
-        oauth2.CommandProvider("sleep 5", timeout=0.2).fetch("c@council.example")
+        oauth2_providers.CommandProvider("sleep 5", timeout=0.2).fetch("c@council.example")
     # No shell: metacharacters are arguments, not commands.
-    echo = oauth2.CommandProvider("echo $HOME;id").fetch("d@council.example")
+    echo = oauth2_providers.CommandProvider("echo $HOME;id").fetch("d@council.example")
     assert echo.value == "$HOME;id"
 
 
@@ -318,7 +319,9 @@ def test_google_service_account_tokens_act_as_the_mailbox_user(
     server: OAuth2Server, tmp_path: Path
 ) -> None:
     key = server.add_service_account(["carers@council.example"])
-    provider = oauth2.GoogleProvider(oauth2.GoogleConfig(str(key), ca_file=str(server.ca_file)))
+    provider = oauth2_providers.GoogleProvider(
+        oauth2_providers.GoogleConfig(str(key), ca_file=str(server.ca_file))
+    )
     token = provider.fetch("carers@council.example")
     assert token.value and token.expires_at > 0
     assert token.roles == (oauth2.GOOGLE_SCOPE,)
@@ -328,8 +331,8 @@ def test_google_service_account_tokens_act_as_the_mailbox_user(
 
     undelegated = server.add_service_account(["carers@council.example"], delegation=False)
     with pytest.raises(oauth2.OAuth2Error) as caught:
-        oauth2.GoogleProvider(
-            oauth2.GoogleConfig(str(undelegated), ca_file=str(server.ca_file))
+        oauth2_providers.GoogleProvider(
+            oauth2_providers.GoogleConfig(str(undelegated), ca_file=str(server.ca_file))
         ).fetch("carers@council.example")
     assert "domain-wide delegation is not granted" in str(caught.value)
     assert "PRIVATE KEY" not in str(caught.value)
@@ -337,8 +340,8 @@ def test_google_service_account_tokens_act_as_the_mailbox_user(
 
 def test_msal_with_a_certificate_from_a_file(server: OAuth2Server) -> None:
     app, pem = server.add_certificate_app(SENDER)
-    provider = oauth2.MicrosoftProvider(
-        oauth2.MicrosoftConfig(
+    provider = oauth2_providers.MicrosoftProvider(
+        oauth2_providers.MicrosoftConfig(
             tenant_id=TENANT,
             client_id=app.client_id,
             certificate_file=str(pem),
@@ -369,7 +372,7 @@ def test_a_token_is_never_sent_to_a_relay_without_tls() -> None:
     controller.start()
     try:
         tokens = oauth2.TokenSource(
-            oauth2.CommandProvider("echo never-sent", clock=time.time)
+            oauth2_providers.CommandProvider("echo never-sent", clock=time.time)
         )
         transport = SmtpTransport(
             f"smtp://{urllib.parse.quote(SENDER)}@{address}:{port}",

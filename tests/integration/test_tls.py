@@ -12,10 +12,11 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailbridge.delivery.sender import SmtpTransport, TemporaryFailure, make_transport
+from mailbridge.delivery.transport import SmtpTransport, TemporaryFailure, make_transport
 from mailbridge.ingress.imap.client import tls_context as imap_tls_context
 from mailbridge.ops import tls
-from mailbridge.settings.config import ImapSettings, load_settings
+from mailbridge.settings.config import load_settings
+from mailbridge.settings.sections import ImapSettings
 from tests.support.tls import TlsSink
 
 

@@ -25,14 +25,13 @@ from mailbridge.errors import ConfigError
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.reading.trust import aligned, assess
 from mailbridge.runtime.worker import Worker
-from mailbridge.settings.config import (
+from mailbridge.settings.config import Settings, load_settings
+from mailbridge.settings.sections import (
     ProcessingSettings,
     RoutingSettings,
     ServiceSettings,
-    Settings,
     SmtpSettings,
     TrustSettings,
-    load_settings,
 )
 from mailbridge.store import directory
 from mailbridge.store.models import Alert, InboundMessage

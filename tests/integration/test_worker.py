@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.pipeline import Outcome
 from mailbridge.runtime.worker import Worker
-from mailbridge.settings.config import ProcessingSettings
+from mailbridge.settings.sections import ProcessingSettings
 from mailbridge.store import inbound
 from mailbridge.store.models import FAILED, PENDING, PROCESSED, InboundMessage
 from tests.support.env import sample_report

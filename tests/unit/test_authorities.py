@@ -12,7 +12,7 @@ import pytest
 
 from mailbridge.alerts.profiles import load_profile
 from mailbridge.alerts.render import AlertFacts, Renderer
-from mailbridge.delivery.sender import relay_is_secure
+from mailbridge.delivery.transport import relay_is_secure
 from mailbridge.directory.records import ChildRecord, parse_csv
 from mailbridge.errors import ConfigError
 from mailbridge.routing.authorities import Authorities, load_authorities

@@ -8,8 +8,8 @@ from email.mime.text import MIMEText
 import pytest
 
 from mailbridge.delivery.graph import mime_bytes, only_recipient
-from mailbridge.delivery.sender import PermanentFailure
-from mailbridge.settings.config import graph_mailbox, is_graph_url
+from mailbridge.delivery.transport import PermanentFailure
+from mailbridge.settings.sections import graph_mailbox, is_graph_url
 
 
 def test_graph_urls_name_the_sending_mailbox() -> None:

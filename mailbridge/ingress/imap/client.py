@@ -26,7 +26,7 @@ from imapclient.imapclient import _parse_untagged_response
 from mailbridge.errors import MailbridgeError
 from mailbridge.ops import oauth2, tls
 from mailbridge.ops import tls as tls_module
-from mailbridge.settings.config import ImapSettings
+from mailbridge.settings.sections import ImapSettings
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from mailbridge.ingress.imap.client import (
 )
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.ops import oauth2
-from mailbridge.settings.config import ImapSettings
+from mailbridge.settings.sections import ImapSettings
 from mailbridge.store import imap_state, tx
 
 

@@ -160,16 +160,13 @@ class Sync:
             self._move_committed(leftover)
         aside = [u for u in present if u in memory.set_aside]
         if aside and self.settings.failed_folder:
-            try:
-                move(self.client, aside, self.settings.failed_folder, self.caps)
-            except imaplib.IMAP4.abort:
-                raise
-            except imaplib.IMAP4.error as exc:
+            refused = self._move(aside, self.settings.failed_folder)
+            if refused:
                 log.warning(
                     "could not move %d unfetchable message(s) to %r: %s",
                     len(aside),
                     self.settings.failed_folder,
-                    describe(exc),
+                    refused,
                 )
 
     def drain(self) -> None:
@@ -417,21 +414,31 @@ class Sync:
         return new_last
 
     def _move_committed(self, uids: list[int]) -> None:
-        try:
-            move(self.client, uids, self.settings.processed_folder, self.caps)
-        except imaplib.IMAP4.abort:
-            raise
-        except imaplib.IMAP4.error as exc:
+        refused = self._move(uids, self.settings.processed_folder)
+        if refused:
             # Stored already; the sweep tries again later. Never fetched twice in this session.
             log.warning(
                 "could not move %d stored message(s) from %s to %r: %s; will retry",
                 len(uids),
                 self.w.mailbox.key,
                 self.settings.processed_folder,
-                describe(exc),
+                refused,
             )
             return
         self.w.memory.committed.difference_update(uids)
+
+    def _move(self, uids: list[int], folder: str, *, create: bool = False) -> str | None:
+        """Move ``uids`` to ``folder`` (``create``: make it first if absent); the server's
+        refusal, described, or None when moved. A dropped connection still raises."""
+        try:
+            if create:
+                ensure_folder(self.client, folder)
+            move(self.client, uids, folder, self.caps)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:
+            return describe(exc)
+        return None
 
     # -- setting aside a message the server will not deliver -----------------------------
     def set_aside(self, uid: int, error: str, *, probe: bool = True) -> None:
@@ -480,14 +487,12 @@ class Sync:
             )
         where = "left in the folder"
         if self.settings.failed_folder:
-            try:
-                ensure_folder(client, self.settings.failed_folder)
-                move(client, [uid], self.settings.failed_folder, self.caps)
-                where = f"moved to {self.settings.failed_folder!r}"
-            except imaplib.IMAP4.abort:
-                raise
-            except imaplib.IMAP4.error as exc:
-                where = f"left in the folder (moving it failed: {describe(exc)})"
+            refused = self._move([uid], self.settings.failed_folder, create=True)
+            where = (
+                f"left in the folder (moving it failed: {refused})"
+                if refused
+                else f"moved to {self.settings.failed_folder!r}"
+            )
         w.memory.set_aside.add(uid)
         w.memory.suspects.discard(uid)
         log.error(

@@ -38,7 +38,7 @@ from mailbridge.ingress.imap.leader import Leader, LockLost
 from mailbridge.ingress.imap.sync import Memory, Sync
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2, tls
-from mailbridge.settings.config import ImapSettings
+from mailbridge.settings.sections import ImapSettings
 from mailbridge.store import imap_state, tx
 from mailbridge.store.imap_state import GaveUp
 
