@@ -273,14 +273,9 @@ class Notifier:
         child = _child_of(session, episode)
         recipients: list[Recipient] = []
         if route_at is not None:
-            routed = event_for_child(
-                event,
-                route_at,
-                child,
-                episode.allocations,
-                risk=episode.risk_level,
-                sender_known=True,
-                sender_verified=True,
+            # the placement authority the episode opened under, as every other alert of it
+            routed = routing_event(
+                event, route_at, child, episode, sender_known=True, sender_verified=True
             )
             recipients = list(self.routing.route(routed).recipients)
         recipients = widen(

@@ -111,7 +111,7 @@ def test_missing_then_update_then_return_in_thread(world):
         world,
         mail(
             "Re: Missing: Jordan Carter (100231)",
-            "Jordan came home at 23:40, safe and well.",
+            "Jordan came home at 21:20, safe and well.",
             mid="m3@x",
             in_reply_to="m2@x",
         ),
@@ -330,7 +330,7 @@ def test_updates_reclassify_and_a_reply_to_a_returned_episode_reopens_nothing(wo
         "old": "M", "new": "A", "source": "report", "message": m2.id,
     }
 
-    run(world, mail("Re: Missing: Jordan Carter (100231)", "Jordan came home at 23:40.",
+    run(world, mail("Re: Missing: Jordan Carter (100231)", "Jordan came home at 21:20.",
                     mid="c3@x", in_reply_to="c2@x"))
     # After the return, "reclassify as missing" is about the record, not a child gone again.
     (m4,) = run(world, mail("Re: Missing: Jordan Carter (100231)",
@@ -352,7 +352,7 @@ def test_updates_reclassify_and_a_reply_to_a_returned_episode_reopens_nothing(wo
 
 def test_a_thank_you_in_a_returned_episodes_thread_opens_no_new_episode(world):
     run(world, mail("Missing: Jordan Carter (100231)", "Jordan has not come back.", mid="t1@x"))
-    run(world, mail("Re: Missing: Jordan Carter (100231)", "Jordan came home at 23:40.",
+    run(world, mail("Re: Missing: Jordan Carter (100231)", "Jordan came home at 21:20.",
                     mid="t2@x", in_reply_to="t1@x"))
     (m3,) = run(world, mail("Re: Missing: Jordan Carter (100231)",
                             "Thanks for letting us know.", mid="t3@x", in_reply_to="t2@x"))
