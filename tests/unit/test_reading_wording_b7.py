@@ -12,9 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mailbridge.reading import extract_fields, read_message
-from mailbridge.reading.classify import classify
-from tests.support.wording import LONDON, each, read
+from tests.support.wording import each, read
 
 
 @pytest.mark.parametrize("body", ["Dana climbed out of her bedroom window about 1am-ish.",
@@ -63,11 +61,9 @@ def test_a_table_heading_asserts_nothing() -> None:
 
 
 def _forward(body: str) -> tuple[str, datetime | None]:
-    raw = ("From: duty@agency.example\nTo: m@example.org\nSubject: Fwd: Dana\n"
-           "Date: Fri, 08 Jan 2027 08:15:00 +0000\n\n" + body).encode()
-    msg = read_message(raw)
-    fields = extract_fields(msg, tz=LONDON, received_at=datetime(2027, 1, 8, 8, 16, tzinfo=UTC))
-    return classify(msg, fields).kind, fields.returned_at
+    fields, cls = read(body, subject="Fwd: Dana", sender="duty@agency.example",
+                       sent="Fri, 08 Jan 2027 08:15:00 +0000")
+    return cls.kind, fields.returned_at
 
 
 def test_an_apple_mail_forward_is_read_as_the_report_it_passes_on() -> None:
