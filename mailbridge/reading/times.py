@@ -223,7 +223,7 @@ def parse_when(text: str, base: datetime) -> datetime | None:
     return read_when(text, base)[0]
 
 
-ROLL_BACK_LIMIT = timedelta(hours=18)  # how far "at 8.15" may reach back into the day before
+ROLL_BACK_LIMIT = timedelta(hours=20)  # how far "at 8.15" may reach back into the day before
 
 
 def read_when(text: str, base: datetime) -> tuple[datetime | None, str | None]:

@@ -33,6 +33,12 @@ def test_last_night_is_still_reached_back_to() -> None:
     assert fields.returned_at == datetime(2027, 1, 7, 23, 40, tzinfo=UTC)
 
 
+def test_last_night_s_sighting_in_an_afternoon_email_is_still_last_night() -> None:
+    fields, _cls = read("Dana has gone missing. Last seen in the garden at 21:50.",
+                        sent="Fri, 08 Jan 2027 16:35:00 +0000")
+    assert fields.last_seen_at == datetime(2027, 1, 7, 21, 50, tzinfo=UTC)
+
+
 def test_an_overnight_report_sent_in_the_morning_keeps_its_evening_time() -> None:
     fields, _cls = read("Dana went out at 8pm and has not come back.",
                         sent="Fri, 08 Jan 2027 07:30:00 +0000")
