@@ -70,22 +70,28 @@ def _initials_spans(text: str, children: Sequence[DirectoryChild]) -> list[tuple
 
 
 def _mention_spans(
-    text: str, children: Sequence[DirectoryChild], address: str
+    text: str, children: Sequence[DirectoryChild], address: str,
+    named_in_full: frozenset[str] = frozenset(),
 ) -> list[tuple[int, int, str]]:
     """(start, end, child_id) of every mention of a child in ``text``, in order.
 
     A full name (or known-as name with the surname) counts anywhere, as do initials with the
     date of birth; a first or known-as name alone counts when the sender is a carer of the
-    child's placement, and only where it is not part of another child's full name: "Oliver
-    Turner" at a home with two Olivers names one. Case is ignored ("lily is here with me").
+    child's placement or the email names the child in full somewhere, and only where it is not
+    part of another child's full name: "Oliver Turner" at a home with two Olivers names one.
+    Case is ignored ("lily is here with me").
     """
     haystack = _aligned_fold(text)
     found: list[tuple[int, int, str]] = []
     for c in children:
         found += [(s, e, c.child_id) for n in full_names(c) for s, e in _spans(haystack, n)]
     fulls = list(found)
+    named_in_full = named_in_full | {cid for _s, _e, cid in fulls}
     for c in children:
-        if not address or address not in {a.lower() for a in c.carer_emails}:
+        # a carer of the child's placement may use the first name alone; anyone may, once the
+        # email has given the child's full name ("Re: Dominik Nowak (Dom) ... Dom returned")
+        carer = bool(address) and address in {a.lower() for a in c.carer_emails}
+        if not carer and c.child_id not in named_in_full:
             continue
         found += [(s, e, c.child_id) for n in given_names(c) for s, e in _spans(haystack, n)
                   if not any(fs <= s and e <= fe for fs, fe, _cid in fulls)]
@@ -133,13 +139,14 @@ _ALL_OF_THEM = re.compile(
 
 
 def _segments(clause: str, named: Sequence[DirectoryChild], address: str,
-              has_current: bool = False) -> list[tuple[str, list[str]]]:
+              has_current: bool = False, named_in_full: frozenset[str] = frozenset(),
+              ) -> list[tuple[str, list[str]]]:
     """The clause cut where another child is named: [(text, the children named at its start)].
 
     Phone-typed text has no full stops ("ruby not back from school ... lily is here with me"),
     so a clause can hold two children's news; names said together stay one group.
     """
-    spans = _mention_spans(clause, named, address)
+    spans = _mention_spans(clause, named, address, named_in_full)
     groups: list[tuple[int, list[str]]] = []
     last_end = -1
     for s, e, cid in spans:
@@ -218,8 +225,11 @@ def _split(
     current: list[str] = []
     seen: set[str] = set()
     preamble: list[str] = []
+    haystack = _aligned_fold(text)
+    in_full = frozenset(c.child_id for c in named
+                        if any(_spans(haystack, n) for n in full_names(c)))
     for clause in clauses(text):
-        for piece, at_start in _segments(clause.text, named, address, bool(current)):
+        for piece, at_start in _segments(clause.text, named, address, bool(current), in_full):
             here = at_start
             seen.update(at_start)
             if _ALL_OF_THEM.search(piece) and not here and len(current) < 2:

@@ -125,8 +125,9 @@ _RETURN_CUES = re.compile(
     r"(?:she|he|they)'?(?:s|re)\s+back|"
     r"(?:'s|is|are|'re)\s+(?:just\s+)?after\s+(?:coming|getting|walking)\s+(?:back|home|in)|"
     # "He's in." (said of a child who was out), "came through the door at 10 past 11"
-    r"(?:she|he|they)(?:'s|'re|\s+is|\s+are)\s+in(?=\s*(?:[.!,]|$|now\b|safe\b))|"
-    r"c(?:a|o)me\s+(?:in\s+)?through\s+the\s+(?:front\s+|back\s+)?door|"
+    r"(?:(?:she|he|they)(?:'s|'re|\s+is|\s+are)|shes|hes|theyre)\s+in(?=\s*(?:[.!,]|$|now\b|"
+    r"safe\b))|"
+    r"c(?:a|o)me\s+(?:in\s+)?(?:through|to)\s+the\s+(?:front\s+|back\s+)?door|"
     # "Cal back at 00:15", "back around half 11": a clock time (intention words before it,
     # "due back at 9", "will be back at 10", are modifiers and take it back)
     r"(?<!\bthe\s)(?<!\bout\s)back\s+(?:at|about|around|approx\.?|just\s+(?:before|after))\s+"
@@ -140,6 +141,7 @@ _RETURN_CUES = re.compile(
 # still out now: these outweigh a return elsewhere for the same child
 _STILL_CUES = re.compile(
     r"\b(?:still\s+(?:missing|out|not\s+(?:back|home|returned|in)|away|awol|gone)|"
+    r"remain(?:s|ed)?\s+(?:missing|out|awol|unaccounted)|still\s+unaccounted|"
     r"still\s+(?:not|isn't|isnt|is\s+not|aren't|are\s+not)\s+(?:answering|responding|replying|"
     r"picking\s+up|contactable)|"
     # text-speak and "she's not in": "shes not bk", "school rang to say she's not in"
@@ -202,6 +204,9 @@ _UNSURE_RETURN = re.compile(
     r"\b(?:might|may|could|probably|possibly|maybe)\s+(?:well\s+)?(?:be\s+(?:back|home|in\b)|"
     r"have\s+(?:come\s+(?:back|home|in)|returned|got\s+(?:back|home|in)|been\s+back))|"
     # heard, not seen: "I think I heard him come in around 3 but his door's locked"
+    r"\bmust\s+have\s+(?:come|got|gotten|been|snuck|sneaked)\s+(?:in|back|home)|"
+    r"\b(?:i\s+think|i\s+believe|i\s+reckon|pretty\s+sure|i'm\s+not\s+sure\s+but)\s+(?:[\w'-]+\s+){0,2}"
+    r"(?:is|'s|has|are)\s+(?:now\s+)?(?:back|home|in\b)|"
     r"\bheard\s+(?:him|her|them|someone|the\s+(?:front\s+|back\s+)?door)\s+"
     r"(?:come|came|coming|get|got|getting|let\s+(?:himself|herself|themselves))\s*(?:in|back|home)?",
     re.IGNORECASE,
@@ -215,7 +220,11 @@ _NOT_BACK_YET = re.compile(
     r"(?:back|home)?|(?:staying|stopping|sleeping|stays|stopping\s+over)\s+(?:at\s+(?:mine|ours|"
     r"theirs|\w+'s)|with\s+(?:me|us|\w+))\s+(?:tonight|overnight|till|until|for\s+the\s+night)|"
     r"(?:i'm|i\s+am|we're|we\s+are)\s+(?:on\s+(?:my|our)\s+way\s+to\s+)?(?:collect(?:ing)?|"
-    r"pick(?:ing)?\s+(?:him|her|them)\s+up|fetch(?:ing)?|getting)\s+(?:him|her|them)?)",
+    r"pick(?:ing)?\s+(?:him|her|them)\s+up|fetch(?:ing)?|getting)\s+(?:him|her|them)?|"
+    # "they're keeping her at the station until I get there", "should have her home by midnight"
+    r"(?:keeping|holding|have\s+got|got)\s+(?:him|her|them)\s+at\s+(?:the\s+)?(?:police\s+)?"
+    r"station|should\s+have\s+(?:him|her|them)\s+(?:home|back)|until\s+(?:i|we)\s+get\s+there|"
+    r"(?:setting\s+off|on\s+(?:my|our)\s+way)\s+(?:now\s+)?to\s+(?:get|collect|fetch|pick))",
     re.IGNORECASE,
 )
 
@@ -259,7 +268,9 @@ _HISTORY = re.compile(
     r"\d+\s+times|no\s+episodes?|episodes?\s+(?:this|last)|times\s+(?:this|last)|"
     r"(?:\d+|one|two|three|four)\s+(?:missing\s+)?episodes?|return\s+interview\s+"
     r"(?:was\s+)?(?:done|completed|held|carried\s+out)|"
-    r"on\s+the\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|summary|"
+    r"on\s+the\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|summary|missing\s+episodes|"
+    r"since\s+the\s+last\s+(?:review|meeting|report)|raise\s+a\s+(?:concern|complaint)|"
+    r"make\s+a\s+complaint|complain(?:t|ing|ed)?\b|"
     r"(?:days?|weeks?|months?|years?|fortnight)\s+ago\b|before\s+christmas|over\s+the\s+summer|"
     r"historic(?:al|ally)?)\b",
     re.IGNORECASE,
@@ -267,7 +278,7 @@ _HISTORY = re.compile(
 _NEGATED_MISSING = re.compile(
     r"\b(?:not|never|no\s+longer|n't|nt)\s+(?:\w+\s+){0,3}(?:missing|run\s+(?:off|away)|"
     r"absconded|gone\s+missing|awol)|\bno\s+(?:missing\s+)?episodes?\b|\bnothing\s+to\s+report\b|"
-    r"\b(?:no\s+one|nobody|none\s+of\s+them|no\s+young\s+people?)\s+(?:is|are)\s+"
+    r"\b(?:no\s+one|nobody|none\s+of\s+them|no\s+young\s+(?:person|people))\s+(?:is|are)\s+"
     r"(?:currently\s+|now\s+)?(?:missing|out)\b",
     re.IGNORECASE,
 )
@@ -277,6 +288,11 @@ _QUESTION = re.compile(r"\?\s*$")
 _DAY_AHEAD = re.compile(r"\s*(?:next\s+\w+|at\s+the\s+weekend|(?:on\s+)?(?:mon|tues|wednes|thurs|"
                         r"fri|satur|sun)day|on\s+the\s+\d{1,2}(?:st|nd|rd|th)\b)", re.IGNORECASE)
 _DONE = re.compile(r"(?:came|come|returned|got|arrived|walked|turned|rolled)\b", re.IGNORECASE)
+
+
+# the writer passing it on, not someone else's word: "police told shes back", "101 updated"
+_WE_TOLD = re.compile(r"\b(?:police|officers|101|staff|i|we|i've|we've|have)\s+(?:been\s+|now\s+)?"
+                      r"(?:told|informed|updated)\b[^.!?\n]{0,60}$", re.IGNORECASE)
 
 
 def _modified(clause: str, start: int, end: int) -> str | None:
@@ -295,7 +311,8 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     if _HYPOTHETICAL_BEFORE.search(before) or re.search(r"\b(?:if|unless|in\s+case)\b",
                                                          clause[:start], re.IGNORECASE):
         return "hypothetical"
-    if _REPORTED_BEFORE.search(clause[:start]) or _THIRD_PARTY.search(clause[:start]):
+    if (_REPORTED_BEFORE.search(clause[:start]) and not _WE_TOLD.search(clause[:start])) or \
+            _THIRD_PARTY.search(clause[:start]):
         return "reported"
     after = clause[end : end + 20]
     if re.match(r"\s*(?:yet\b|by\s+\d|by\s+(?:ten|nine|eleven|midnight|\w+\s+o'?clock)|"
@@ -326,8 +343,8 @@ def _assertions(text: str) -> list[Assertion]:
         still = [m for m in _STILL_CUES.finditer(c) if not _history_or_question(c)]
         taken: list[tuple[int, int]] = []
         for m in still:
-            if re.search(r"\b(?:no\s+one|nobody|none\s+of\s+them)\s+$", c[max(0, m.start() - 20):
-                                                                          m.start()], re.I):
+            if re.search(r"\b(?:no\s+one|nobody|none\s+of\s+them|no\s+young\s+(?:person|people)|"
+                         r"no\s+child(?:ren)?)\s+$", c[max(0, m.start() - 24): m.start()], re.I):
                 continue  # "No one is currently missing"
             if _REPORTED_BEFORE.search(c[: m.start()]) and not re.search(
                     r"\b(?:still|not|never|no\s+sign)\b", m.group(0), re.IGNORECASE):
@@ -398,7 +415,10 @@ _FIRST_TIME = re.compile(r"\b(?:before|first\s+time|out\s+of\s+character|unlike\
 
 # the whole email is about an episode that is over: a return home interview's summary
 _PAST_EPISODE = re.compile(
-    r"\b(?:summary\s+of\s+the\s+return|return\s+(?:home\s+)?interview\s+(?:was\s+|has\s+been\s+)?"
+    r"\b(?:raise\s+a\s+(?:concern|complaint)|make\s+a\s+complaint|complaints?\s+about|"
+    r"missing\s+episodes\s+(?:for|from|in|summary)|(?:monthly|quarterly|weekly|q[1-4])\s+"
+    r"(?:missing\s+)?(?:episodes?\s+)?summary|summary\s+of\s+(?:missing|episodes)|"
+    r"summary\s+of\s+the\s+return|return\s+(?:home\s+)?interview\s+(?:was\s+|has\s+been\s+)?"
     r"(?:completed|done|held|carried\s+out)|(?:completed|did|held)\s+(?:the\s+|a\s+|her\s+|his\s+)?"
     r"return\s+(?:home\s+)?interview|return\s+(?:home\s+)?interview\s+(?:completed\s+)?with\s+"
     r"(?-i:[A-Z])\w+)",

@@ -59,7 +59,6 @@ from mailbridge.reading.phrases import (
 )
 from mailbridge.reading.police import find_police_reference
 from mailbridge.reading.times import (
-    DATE_SLACK_FUTURE,
     _dateparser_fallback,
     parse_date_only,
     parse_when,
@@ -363,8 +362,9 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     absence = _guard(lambda: _absence_type(text, fv("absence_type")), None)
 
     # --- no fact after the email, and no return before the last sighting
-    received = received_at if received_at.tzinfo else received_at.replace(tzinfo=UTC)
-    latest = max(received, base) + DATE_SLACK_FUTURE
+    # the receipt, exactly: a sender's clock ahead of ours (the Date header) is no licence for a
+    # time we have not reached yet
+    latest = received_at if received_at.tzinfo else received_at.replace(tzinfo=UTC)
     if last_seen_at is not None and last_seen_at > latest:
         doubts.append("last seen: a time later than the email was received")
         last_seen_at = None

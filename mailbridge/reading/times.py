@@ -99,6 +99,9 @@ def _year(token: str | None, base: datetime) -> int | None:
     return y
 
 
+_BIRTH_BEFORE = re.compile(r"(?:\bdob|\bd\.o\.b\.?|\bborn(?:\s+on)?|\bbirth)\W*$", re.IGNORECASE)
+
+
 def _find_date(text: str, base: datetime) -> tuple[date | None, bool, tuple[int, int] | None]:
     """(date, year_given, span) for the first absolute date in text."""
     for m in _ISO_DATE.finditer(text):
@@ -107,6 +110,8 @@ def _find_date(text: str, base: datetime) -> tuple[date | None, bool, tuple[int,
         except ValueError:
             continue
     for m in _NUM_DATE.finditer(text):
+        if _BIRTH_BEFORE.search(text[max(0, m.start() - 20) : m.start()]):
+            continue  # "KM dob 02/09/12 awol from 1400hrs": a birthday, not the day it happened
         sep, year_token = m.group(2), m.group(4)
         if sep != "/" and not year_token:
             continue  # "21.30" and "9-10" are times or ranges, not dates

@@ -1,5 +1,5 @@
-"""Every issue-13 corpus report (tests/fixtures/reports/c13_*, and held-out batches 4 to 8,
-c13b4_* to c13b8_*) through `mailbridge inject`. A batch still held out (scored once, its misses
+"""Every issue-13 corpus report (tests/fixtures/reports/c13_*, and held-out batches 4 to 9,
+c13b4_* to c13b9_*) through `mailbridge inject`. A batch still held out (scored once, its misses
 not yet read) is left to the accuracy scorer until its misses are fixed.
 
 Each report goes alone into a fresh database holding tests/fixtures/reports-directory.csv, as a
@@ -29,7 +29,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPORTS = FIXTURES / "reports"
 CORPUS = sorted([*REPORTS.glob("c13_*.eml"), *REPORTS.glob("c13b4_*.eml"),
                  *REPORTS.glob("c13b5_*.eml"), *REPORTS.glob("c13b6_*.eml"),
-                 *REPORTS.glob("c13b7_*.eml"), *REPORTS.glob("c13b8_*.eml")])
+                 *REPORTS.glob("c13b7_*.eml"), *REPORTS.glob("c13b8_*.eml"),
+                 *REPORTS.glob("c13b9_*.eml")])
 
 
 def _spec(path: Path) -> dict[str, Any]:
@@ -64,7 +65,22 @@ def test_the_corpus_is_big_enough() -> None:
     assert len(CORPUS) >= 80
 
 
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
+# Known gaps, each a failure we keep in sight (strict: fixing one turns its run red until it is
+# taken off this list). docs/reading.md, "Known weaknesses".
+KNOWN_GAPS = {
+    "c13b9_brooke_back_jordan_emergency_placement_out": "a child not in the directory, named "
+    "beside a known child in one email, gets no episode of their own (the known child's episode "
+    "is kept open with the conflict for staff to read)",
+}
+
+
+def _case(path: Path) -> Any:
+    gap = KNOWN_GAPS.get(path.stem)
+    marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
+    return pytest.param(path, id=path.stem, marks=marks)
+
+
+@pytest.mark.parametrize("path", [_case(p) for p in CORPUS])
 def test_report_through_inject(mailbridge: CliRunner, path: Path) -> None:
     spec = _spec(path)
     code, out, err = mailbridge("inject", str(path))
