@@ -258,7 +258,7 @@ def test_a_carer_forwarding_our_receipt_with_a_new_report_above_is_read(world):
         "From: Carer <oakview@homes.example>\r\nTo: missing@council.example\r\n"
         f"Subject: FW: {receipt['Subject']}\r\nMessage-ID: <r2@homes.example>\r\n"
         f"Date: {format_datetime(SENT)}\r\n\r\n"
-        "Jordan came back at 23:40, safe and well.\r\n\r\n"
+        "Jordan came back at 21:10, safe and well.\r\n\r\n"
         "---------- Forwarded message ---------\r\n"
         f"From: mailbridge <missing@council.example>\r\nDate: {receipt['Date']}\r\n"
         f"Subject: {receipt['Subject']}\r\nTo: oakview@homes.example\r\n\r\n"

@@ -25,10 +25,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
@@ -130,10 +131,13 @@ def report(child: Child, kind: str, tag: str, n: int) -> Report:
     """A carer's email about ``child``: 'missing' and 'update' read as missing or information
     about an open episode, 'returned' as the child's return (checked in the test)."""
     place = _PLACES[n % len(_PLACES)]
+    # clock times before the email (sent now), whatever the time of day the test runs
+    london = datetime.now(UTC).astimezone(ZoneInfo("Europe/London"))
+    seen, back = london - timedelta(hours=3), london - timedelta(hours=1)
     if kind == "missing":
         body = (
-            f"{child.name} ({child.child_id}) has not come home. Last seen at 19:00 near {place}, "
-            f"wearing {_CLOTHES[n % len(_CLOTHES)]}."
+            f"{child.name} ({child.child_id}) has not come home. Last seen at {seen:%H:%M} near "
+            f"{place}, wearing {_CLOTHES[n % len(_CLOTHES)]}."
         )
     elif kind == "update":
         body = (
@@ -141,7 +145,7 @@ def report(child: Child, kind: str, tag: str, n: int) -> Report:
             f"there is no news yet. Police informed, reference NC-20261126-{n % 10000:04d}."
         )
     elif kind == "returned":
-        body = f"{child.name} ({child.child_id}) returned home at 22:15. Safe and well."
+        body = f"{child.name} ({child.child_id}) returned home at {back:%H:%M}. Safe and well."
     else:
         raise ValueError(kind)
     mid = f"{kind}-{tag}-{n}@{child.carer.split('@')[1]}"
