@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mailbridge.episodes.processing import read
+from mailbridge.episodes.prepare import read
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.reading.message import read_message
 from mailbridge.runtime.serve import make_workers

@@ -13,7 +13,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailbridge.directory import records
-from mailbridge.episodes.processing import ReadingPipeline, late_hours
+from mailbridge.episodes.prepare import late_hours
+from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.worker import Worker
 from mailbridge.store import directory

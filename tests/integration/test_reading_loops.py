@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from mailbridge.delivery.sender import Sender
 from mailbridge.directory import records
-from mailbridge.episodes.processing import ReadingPipeline, own_mail
+from mailbridge.episodes.prepare import own_mail
+from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.episodes.timeline import list_episodes
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.reading.loops import OwnMail, echo, relayed, without_own_forward

@@ -23,6 +23,7 @@ PURE = (
     "mailbridge.routing",
     "mailbridge.episodes.machine",
     "mailbridge.episodes.decisions",
+    "mailbridge.episodes.prepare",
     "mailbridge.alerts.render",
     "mailbridge.timers.plan",
 )
