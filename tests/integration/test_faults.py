@@ -34,7 +34,7 @@ from sqlalchemy.pool import NullPool
 
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.delivery import transport
-from mailbridge.episodes import processing
+from mailbridge.episodes import prepare, processing
 from mailbridge.runtime.serve import make_workers
 from mailbridge.store import inbound
 from mailbridge.store.db import make_engine as db_engine
@@ -594,17 +594,21 @@ def test_a_stalled_relay_never_slows_the_listener(
 # -- a poison message ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stage", ["read_message", "find_thread"])
+# each stage patched in the module that calls it: the pure reading (episodes/prepare.py) and
+# the thread lookup inside the transaction (episodes/processing.py)
+@pytest.mark.parametrize("target", [(prepare, "read_message"), (processing, "find_thread")],
+                         ids=["read_message", "find_thread"])
 def test_a_message_that_crashes_the_reader_is_failed_told_and_passed(
     engine: Engine,
     make_settings: SettingsFactory,
     run_service: Any,
     monkeypatch: pytest.MonkeyPatch,
-    stage: str,
+    target: tuple[Any, str],
 ) -> None:
     """The crash comes in the pure reading (no transaction open) or inside the apply
     transaction (finding the thread): either way the poison is failed and the rest flow."""
-    real = getattr(processing, stage)
+    module, stage = target
+    real = getattr(module, stage)
     crashes: Counter[str] = Counter()
 
     def crashing(*args: Any) -> Any:
@@ -615,7 +619,7 @@ def test_a_message_that_crashes_the_reader_is_failed_told_and_passed(
             raise RecursionError("maximum recursion depth exceeded while reading MIME")
         return real(*args)
 
-    monkeypatch.setattr(processing, stage, crashing)
+    monkeypatch.setattr(module, stage, crashing)
     settings = make_settings(
         "[processing]\npoll_seconds = 0.1\nretry_delay_seconds = 1\nmax_attempts = 3\n"
     )
