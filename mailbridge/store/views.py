@@ -20,23 +20,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from mailbridge.store import episodes as episode_store
 from mailbridge.store.models import (
     FAILED,
     IGNORED,
     Acknowledgement,
-    Alert,
     Allocation,
-    AuditEntry,
     Child,
     DueAction,
     Episode,
-    EpisodeMessage,
     InboundMessage,
-    Interview,
     Placement,
 )
 from mailbridge.store.triage import PREFIX as TRIAGE_PREFIX
@@ -83,7 +78,7 @@ def allocated_children(session: Session, *, role: str, email: str | None) -> fro
     return frozenset(session.scalars(q))
 
 
-def _scoped(q: _Q, scope: Scope) -> _Q:
+def scoped(q: _Q, scope: Scope) -> _Q:
     if scope is None:
         return q
     if not scope:
@@ -207,7 +202,7 @@ def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow
     """
     # Core rows straight off the connection: no ORM result processing on the hot path.
     conn = session.connection()
-    rows = conn.execute(_scoped(_NOW_EPISODES, scope)).all()
+    rows = conn.execute(scoped(_NOW_EPISODES, scope)).all()
     acks: dict[int, list[Ack]] = {}
     ids = [r[0] for r in rows]
     for i in range(0, len(ids), _IDS_PER_QUERY):
@@ -259,7 +254,7 @@ def open_episodes(session: Session, *, today: date, scope: Scope) -> list[NowRow
     return out
 
 
-def _acks(session: Session, where: Any) -> dict[int, list[Ack]]:
+def acks_of(session: Session, where: Any) -> dict[int, list[Ack]]:
     """Acknowledgements of the episodes that ``where`` (a condition on Episode) selects."""
     q = (
         select(
@@ -278,7 +273,7 @@ def _acks(session: Session, where: Any) -> dict[int, list[Ack]]:
     return out
 
 
-def _next_actions(session: Session, where: Any) -> dict[int, NextAction]:
+def next_actions(session: Session, where: Any) -> dict[int, NextAction]:
     """The next pending escalation or reminder of each episode that ``where`` selects."""
     # Only the first of each episode comes back (a window function, on SQLite and PostgreSQL
     # alike): a third of the rows and their timestamps to convert, on the Now page's hot path.
@@ -397,396 +392,3 @@ def triage(session: Session, *, since: datetime, limit: int = 200) -> Triage:
         )
     ]
     return Triage(unmatched, to_confirm, not_reports, failed)
-
-
-# -- one episode --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EpisodeFacts:
-    id: int
-    reference: str
-    status: str
-    child_id: str | None
-    initials: str
-    age: int | None
-    placement: str | None
-    opened_at: datetime
-    last_seen_at: datetime | None
-    last_seen_text: str | None
-    last_seen_location: str | None
-    returned_at: datetime | None
-    returned_by: str | None
-    safe_and_well: bool | None
-    police_reference: str | None
-    risk_level: str | None
-    risk_notes: str | None
-    description: str | None
-    clothing: str | None
-    reported_by: str | None
-    reporter_name: str | None
-    reporter_phone: str | None
-    sender_known: bool
-    sender_verified: bool | None
-    child_name_given: str | None
-    match_method: str | None
-    absence_type: str
-    needs_confirmation: bool
-    confirmation_reason: str | None
-    allocations: dict[str, Any]
-    void_reason: str | None
-    merged_into: str | None
-
-
-@dataclass(frozen=True)
-class TimelineMessage:
-    inbound_id: int
-    event: str
-    at: datetime
-    received_at: datetime
-    mail_from: str | None
-    summary: dict[str, Any]
-    purged: bool
-
-
-@dataclass(frozen=True)
-class AlertLine:
-    id: int
-    event: str
-    role: str
-    recipient: str
-    status: str
-    created_at: datetime
-    sent_at: datetime | None
-    subject: str
-
-
-@dataclass(frozen=True)
-class Change:
-    at: datetime
-    actor: str
-    action: str
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class InterviewFacts:
-    due_at: datetime
-    status: str
-    overdue: bool
-    held_on: date | None
-    interviewer: str | None
-    reason_codes: tuple[str, ...]
-    reason_not_held: str | None
-    risks: str | None
-    actions: str | None
-    recorded_at: datetime | None
-
-
-@dataclass(frozen=True)
-class EpisodePage:
-    facts: EpisodeFacts
-    messages: list[TimelineMessage]
-    alerts: list[AlertLine]
-    acks: list[Ack]
-    changes: list[Change]
-    interview: InterviewFacts | None
-    next_action: NextAction | None
-    history: list[dict[str, Any]]  # casework: who changed what, old and new, and why
-
-
-def episode_page(session: Session, reference: str, *, today: date) -> EpisodePage | None:
-    """Everything the episode page shows, or None for an unknown reference."""
-    row = session.execute(
-        select(Episode, Child.first_name, Child.last_name, Child.date_of_birth, Placement.name)
-        .outerjoin(Child, Child.child_id == Episode.child_id)
-        .outerjoin(Placement, Placement.id == Child.placement_id)
-        .where(Episode.reference == reference.upper())
-    ).first()
-    if row is None:
-        return None
-    ep, first, last, born, placement = row
-    facts = EpisodeFacts(
-        id=ep.id,
-        reference=ep.reference,
-        status=ep.status,
-        child_id=ep.child_id,
-        initials=initials(first, last) if first is not None else "?",
-        age=age_on(born, today),
-        placement=placement,
-        opened_at=ep.opened_at,
-        last_seen_at=ep.last_seen_at,
-        last_seen_text=ep.last_seen_text,
-        last_seen_location=ep.last_seen_location,
-        returned_at=ep.returned_at,
-        returned_by=ep.returned_by,
-        safe_and_well=ep.safe_and_well,
-        police_reference=ep.police_reference,
-        risk_level=ep.risk_level,
-        risk_notes=ep.risk_notes,
-        description=ep.description,
-        clothing=ep.clothing,
-        reported_by=ep.reported_by,
-        reporter_name=ep.reporter_name,
-        reporter_phone=ep.reporter_phone,
-        sender_known=ep.sender_known,
-        sender_verified=ep.sender_verified,
-        child_name_given=ep.child_name_given,
-        match_method=ep.match_method,
-        absence_type=ep.absence_type,
-        needs_confirmation=bool(ep.needs_confirmation),
-        confirmation_reason=ep.confirmation_reason,
-        allocations=dict(ep.allocations or {}),
-        void_reason=ep.void_reason,
-        merged_into=ep.merged_into,
-    )
-    messages = [
-        TimelineMessage(iid, event, at, received, sender, dict(summary or {}), purged is not None)
-        for iid, event, at, received, sender, summary, purged in session.execute(
-            select(
-                EpisodeMessage.inbound_id,
-                EpisodeMessage.event,
-                EpisodeMessage.at,
-                InboundMessage.received_at,
-                InboundMessage.mail_from,
-                EpisodeMessage.summary,
-                InboundMessage.purged_at,
-            )
-            .join(InboundMessage, InboundMessage.id == EpisodeMessage.inbound_id)
-            .where(EpisodeMessage.episode_id == ep.id)
-            .order_by(EpisodeMessage.at, EpisodeMessage.id)
-        )
-    ]
-    alerts = [
-        AlertLine(*r)
-        for r in session.execute(
-            select(
-                Alert.id,
-                Alert.event,
-                Alert.role,
-                Alert.recipient,
-                Alert.status,
-                Alert.created_at,
-                Alert.sent_at,
-                Alert.subject,
-            )
-            .where(Alert.episode_id == ep.id)
-            .order_by(Alert.created_at, Alert.id)
-        )
-    ]
-    changes = [
-        Change(at, actor, action, dict(detail or {}))
-        for at, actor, action, detail in session.execute(
-            select(AuditEntry.at, AuditEntry.actor, AuditEntry.action, AuditEntry.detail)
-            .where(
-                AuditEntry.entity == "episode",
-                AuditEntry.entity_id == ep.reference,
-                AuditEntry.action.not_in(("viewed", "view_denied", "downloaded")),
-            )
-            .order_by(AuditEntry.at, AuditEntry.id)
-        )
-    ]
-    iv = session.scalars(select(Interview).where(Interview.episode_id == ep.id)).first()
-    interview = (
-        InterviewFacts(
-            iv.due_at,
-            iv.status,
-            iv.overdue,
-            iv.held_on,
-            iv.interviewer,
-            tuple(iv.reason_codes or ()),
-            iv.reason_not_held,
-            iv.risks,
-            iv.actions,
-            iv.recorded_at,
-        )
-        if iv is not None
-        else None
-    )
-    return EpisodePage(
-        facts=facts,
-        messages=messages,
-        alerts=alerts,
-        acks=_acks(session, Episode.id == ep.id).get(ep.id, []),
-        changes=changes,
-        interview=interview,
-        next_action=_next_actions(session, Episode.id == ep.id).get(ep.id),
-        history=episode_store.history(session, ep.id),
-    )
-
-
-def message_raw(session: Session, *, reference: str, inbound_id: int) -> bytes | None:
-    """The raw bytes of a message attached to the episode; None if not attached or purged."""
-    return session.execute(
-        select(InboundMessage.raw)
-        .join(EpisodeMessage, EpisodeMessage.inbound_id == InboundMessage.id)
-        .join(Episode, Episode.id == EpisodeMessage.episode_id)
-        .where(Episode.reference == reference.upper(), InboundMessage.id == inbound_id)
-    ).scalar()
-
-
-# -- interviews ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InterviewRow:
-    reference: str
-    child_id: str | None
-    initials: str
-    returned_at: datetime | None
-    due_at: datetime
-    status: str
-    overdue: bool
-    held_on: date | None
-    interviewer: str | None
-
-
-FINAL = ("completed", "declined")
-
-
-def interviews(
-    session: Session, *, now: datetime, scope: Scope, done_since: datetime
-) -> dict[str, list[InterviewRow]]:
-    """Return home interviews in three lists: due (not yet late), overdue, and done since."""
-    q = (
-        select(
-            Episode.reference,
-            Episode.child_id,
-            Child.first_name,
-            Child.last_name,
-            Episode.returned_at,
-            Interview.due_at,
-            Interview.status,
-            Interview.overdue,
-            Interview.held_on,
-            Interview.interviewer,
-            Interview.recorded_at,
-        )
-        .join(Episode, Episode.id == Interview.episode_id)
-        .outerjoin(Child, Child.child_id == Episode.child_id)
-        .where(
-            Episode.status != "void",
-            or_(
-                Interview.status.not_in(FINAL),
-                and_(Interview.status.in_(FINAL), Interview.recorded_at >= done_since),
-            ),
-        )
-        .order_by(Interview.due_at)
-    )
-    out: dict[str, list[InterviewRow]] = {"overdue": [], "due": [], "done": []}
-    for ref, cid, first, last, ret, due, status, overdue, held, who, _rec in session.execute(
-        _scoped(q, scope)
-    ):
-        row = InterviewRow(ref, cid, initials(first, last), ret, due, status, overdue, held, who)
-        if status in FINAL:
-            out["done"].append(row)
-        elif overdue or due <= now:
-            out["overdue"].append(row)
-        else:
-            out["due"].append(row)
-    return out
-
-
-# -- directory ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DirectoryChild:
-    child_id: str
-    first_name: str
-    last_name: str
-    date_of_birth: date | None
-    placement: str | None
-    social_worker: str | None
-
-
-def search_children(session: Session, text: str, *, limit: int = 50) -> list[DirectoryChild]:
-    """Children whose ID, names or placement contain ``text`` (case-insensitive)."""
-    needle = f"%{text.strip().lower()}%"
-    sw = (
-        select(Allocation.child_id, Allocation.name, Allocation.email)
-        .where(Allocation.role == "social_worker", Allocation.valid_to.is_(None))
-        .subquery()
-    )
-    q = (
-        select(
-            Child.child_id,
-            Child.first_name,
-            Child.last_name,
-            Child.date_of_birth,
-            Placement.name,
-            func.coalesce(sw.c.name, sw.c.email),
-        )
-        .outerjoin(Placement, Placement.id == Child.placement_id)
-        .outerjoin(sw, sw.c.child_id == Child.child_id)
-        .where(
-            or_(
-                func.lower(Child.child_id).like(needle),
-                func.lower(Child.first_name).like(needle),
-                func.lower(Child.last_name).like(needle),
-                func.lower(Placement.name).like(needle),
-            )
-        )
-        .order_by(Child.last_name, Child.first_name, Child.child_id)
-        .limit(limit)
-    )
-    return [DirectoryChild(*r) for r in session.execute(q)]
-
-
-def count_children(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(Child)) or 0)
-
-
-# -- audit --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuditLine:
-    id: int
-    at: datetime
-    actor: str
-    entity: str
-    entity_id: str
-    action: str
-    detail: dict[str, Any]
-
-
-def audit_lines(
-    session: Session,
-    *,
-    actor: str = "",
-    entity_id: str = "",
-    action: str = "",
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 500,
-) -> list[AuditLine]:
-    """The newest audit rows first, filtered by who, which record, what and when."""
-    q = select(
-        AuditEntry.id,
-        AuditEntry.at,
-        AuditEntry.actor,
-        AuditEntry.entity,
-        AuditEntry.entity_id,
-        AuditEntry.action,
-        AuditEntry.detail,
-    )
-    if actor:
-        q = q.where(func.lower(AuditEntry.actor).like(f"%{actor.lower()}%"))
-    if entity_id:
-        q = q.where(func.upper(AuditEntry.entity_id) == entity_id.strip().upper())
-    if action:
-        q = q.where(AuditEntry.action == action)
-    if since is not None:
-        q = q.where(AuditEntry.at >= since)
-    if until is not None:
-        q = q.where(AuditEntry.at < until)
-    q = q.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
-    return [
-        AuditLine(i, at, who, ent, eid, act, dict(detail or {}))
-        for i, at, who, ent, eid, act, detail in session.execute(q)
-    ]
-
-
-def audit_actions(session: Session) -> list[str]:
-    return sorted(a for a in session.scalars(select(AuditEntry.action).distinct()) if a)

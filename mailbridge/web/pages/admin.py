@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from mailbridge.directory import records
 from mailbridge.errors import InvalidRequestError, MailbridgeError
-from mailbridge.store import accounts, tx, views
+from mailbridge.store import accounts, registers, tx
 from mailbridge.store import directory as directory_store
 from mailbridge.web import auth
 from mailbridge.web.core import Ctx, WebApp, page, text
@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 async def directory_page(app: WebApp, ctx: Ctx) -> Response:
     query = text(ctx.form, "q")
 
-    def load() -> tuple[int, list[views.DirectoryChild]]:
+    def load() -> tuple[int, list[registers.DirectoryChild]]:
         with tx.write(app.engine) as s:
-            found = views.search_children(s, query) if query else []
+            found = registers.search_children(s, query) if query else []
             if query:
                 app.audit(
                     s,
@@ -43,7 +43,7 @@ async def directory_page(app: WebApp, ctx: Ctx) -> Response:
                     action="searched",
                     detail={"results": len(found)},
                 )
-            return views.count_children(s), found
+            return registers.count_children(s), found
 
     count, found = await run_in_threadpool(load)
     return app.render(
@@ -81,7 +81,7 @@ async def directory_upload(app: WebApp, ctx: Ctx) -> Response:
                 report = directory_store.import_directory(s, parsed, now=app.now(), actor=ctx.actor)
             else:
                 report = directory_store.preview_import(s, parsed, now=app.now(), actor=ctx.actor)
-            return views.count_children(s), report
+            return registers.count_children(s), report
 
     try:
         csv_text = await _csv_from(ctx.form)
@@ -123,9 +123,9 @@ async def audit_page(app: WebApp, ctx: Ctx) -> Response:
             return None
         return datetime(d.year, d.month, d.day, tzinfo=tz) + timedelta(days=plus)
 
-    def load() -> tuple[list[views.AuditLine], list[str]]:
+    def load() -> tuple[list[registers.AuditLine], list[str]]:
         with tx.read(app.engine) as s:
-            lines = views.audit_lines(
+            lines = registers.audit_lines(
                 s,
                 actor=filters["actor"],
                 entity_id=filters["entity_id"],
@@ -133,7 +133,7 @@ async def audit_page(app: WebApp, ctx: Ctx) -> Response:
                 since=day("from"),
                 until=day("to", 1),
             )
-            return lines, views.audit_actions(s)
+            return lines, registers.audit_actions(s)
 
     lines, actions = await run_in_threadpool(load)
     if q.get("format") == "csv":

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
 from mailbridge.episodes import staff
-from mailbridge.store import tx, views
+from mailbridge.store import episode_view, tx, views
 from mailbridge.web import auth, mail_view
 from mailbridge.web.core import Ctx, WebApp, access, act, page, text
 
@@ -72,13 +72,15 @@ async def episode_page(app: WebApp, ctx: Ctx) -> Response:
     if refused is not None:
         return refused
 
-    def load() -> tuple[views.EpisodePage | None, list[tuple[views.TimelineMessage, Any]]]:
+    def load() -> tuple[
+        episode_view.EpisodePage | None, list[tuple[episode_view.TimelineMessage, Any]]
+    ]:
         with tx.write(app.engine) as s:
-            data = views.episode_page(s, reference, today=app.today())
+            data = episode_view.episode_page(s, reference, today=app.today())
             app.audit(s, ctx, entity="episode", entity_id=reference, action="viewed", detail=None)
-            mails: list[tuple[views.TimelineMessage, Any]] = []
+            mails: list[tuple[episode_view.TimelineMessage, Any]] = []
             for m in data.messages if data else []:
-                raw = None if m.purged else views.message_raw(
+                raw = None if m.purged else episode_view.message_raw(
                     s, reference=reference, inbound_id=m.inbound_id
                 )
                 mails.append((m, mail_view.view(raw) if raw else None))
@@ -101,7 +103,7 @@ async def episode_page(app: WebApp, ctx: Ctx) -> Response:
     )
 
 
-def _can_ack(ctx: Ctx, data: views.EpisodePage) -> bool:
+def _can_ack(ctx: Ctx, data: episode_view.EpisodePage) -> bool:
     role = auth.ACK_ROLE.get(ctx.role)
     if role is None or data.facts.status != "open":
         return False
@@ -120,7 +122,7 @@ async def attachment_download(app: WebApp, ctx: Ctx) -> Response:
 
     def load() -> tuple[str, bytes] | None:
         with tx.write(app.engine) as s:
-            raw = views.message_raw(s, reference=reference, inbound_id=inbound_id)
+            raw = episode_view.message_raw(s, reference=reference, inbound_id=inbound_id)
             part = mail_view.attachment(raw, index) if raw else None
             if part is not None:
                 app.audit(
@@ -196,9 +198,9 @@ async def interview_outcome(app: WebApp, ctx: Ctx) -> Response:
     )
     if outcome.missing_parts:
 
-        def reload() -> tuple[views.EpisodePage | None, list[Any]]:
+        def reload() -> tuple[episode_view.EpisodePage | None, list[Any]]:
             with tx.read(app.engine) as s:
-                data = views.episode_page(s, reference, today=app.today())
+                data = episode_view.episode_page(s, reference, today=app.today())
                 return data, []
 
         data, _ = await run_in_threadpool(reload)

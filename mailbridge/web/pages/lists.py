@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from mailbridge.store import inbound as store
-from mailbridge.store import tx, views
+from mailbridge.store import registers, tx, views
 from mailbridge.web import auth
 from mailbridge.web.core import Ctx, WebApp, act, page
 
@@ -51,9 +51,9 @@ async def reprocess(app: WebApp, ctx: Ctx) -> Response:
 
 @page()
 async def interviews_page(app: WebApp, ctx: Ctx) -> Response:
-    def load() -> dict[str, list[views.InterviewRow]]:
+    def load() -> dict[str, list[registers.InterviewRow]]:
         with tx.read(app.engine) as s:
-            return views.interviews(
+            return registers.interviews(
                 s, now=app.now(), scope=ctx.scope, done_since=app.now() - timedelta(days=31)
             )
 
