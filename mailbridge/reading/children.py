@@ -29,6 +29,7 @@ from mailbridge.reading.match import (
     given_names,
     initials_dated,
     initials_with_dob,
+    may_name,
 )
 from mailbridge.reading.message import ReadMessage
 
@@ -82,12 +83,16 @@ def _mention_spans(
     Case is ignored ("lily is here with me").
     """
     haystack = _aligned_fold(text)
+    words = frozenset(haystack.split())
+    # every full name holds a given name: a child none of whose given names is in the text is
+    # not named by name (initials with a date of birth are looked for below, in all children)
+    candidates = [c for c in children if may_name(c, words, given=True)]
     found: list[tuple[int, int, str]] = []
-    for c in children:
+    for c in candidates:
         found += [(s, e, c.child_id) for n in full_names(c) for s, e in _spans(haystack, n)]
     fulls = list(found)
     named_in_full = named_in_full | {cid for _s, _e, cid in fulls}
-    for c in children:
+    for c in candidates:
         # a carer of the child's placement may use the first name alone; anyone may, once the
         # email has given the child's full name ("Re: Dominik Nowak (Dom) ... Dom returned")
         carer = bool(address) and address in {a.lower() for a in c.carer_emails}

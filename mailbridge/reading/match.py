@@ -6,6 +6,7 @@ which the duty desk sees at once.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -40,15 +41,30 @@ def known_as(child: DirectoryChild) -> tuple[str, ...]:
 
 def full_names(child: DirectoryChild) -> list[str]:
     """Folded full names: "first last" and each known-as name with the surname."""
-    out = [fold(f"{child.first_name} {child.last_name}")]
-    out += [fold(f"{n} {child.last_name}") for n in known_as(child) if len(n) > 1]
-    return [n for n in dict.fromkeys(out) if n]
+    return list(_folded(child.first_name, child.last_name, known_as(child))[0])
 
 
 def given_names(child: DirectoryChild) -> list[str]:
     """Folded names used alone at home: the first name and the known-as names."""
-    out = [fold(child.first_name)] + [fold(n) for n in known_as(child)]
-    return [n for n in dict.fromkeys(out) if len(n) > 1]
+    return list(_folded(child.first_name, child.last_name, known_as(child))[1])
+
+
+@functools.lru_cache(maxsize=100_000)
+def _folded(first: str, last: str, known: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """(full names, given names) folded once per name, not once per report: a directory of
+    thousands of children is matched against every report."""
+    full = [fold(f"{first} {last}")] + [fold(f"{n} {last}") for n in known if len(n) > 1]
+    given = [fold(first)] + [fold(n) for n in known]
+    return (tuple(n for n in dict.fromkeys(full) if n),
+            tuple(n for n in dict.fromkeys(given) if len(n) > 1))
+
+
+def may_name(child: DirectoryChild, words: frozenset[str], *, given: bool = False) -> bool:
+    """Whether every word of one of the child's full (or, with ``given``, given) names is among
+    ``words``, the folded words of a text: a set lookup that spares the text search for the
+    thousands of children a report does not name."""
+    full, alone = _folded(child.first_name, child.last_name, known_as(child))
+    return any(all(w in words for w in n.split()) for n in (alone if given else full))
 
 
 _INITIALS = re.compile(r"(?<![\w.])([A-Z])\.?\s?([A-Z])\.?(?![\w])")
@@ -136,7 +152,9 @@ def match_child(
         tokens.add(fields.child_id)
     ids = sorted(t for t in tokens if t in by_id)
     haystack = fold(f"{subject}\n{text}\n{fields.full_name or ''}")
-    named = [c for c in children if any(_has_words(haystack, n) for n in full_names(c))]
+    words = frozenset(haystack.split())
+    named = [c for c in children
+             if may_name(c, words) and any(_has_words(haystack, n) for n in full_names(c))]
 
     if len(ids) > 1:
         return Match(
