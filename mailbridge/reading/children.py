@@ -131,7 +131,7 @@ def children_named(
 # a piece naming no child that opens with a pronoun: "He is fine." after "Ellie still out."
 _PRONOUN_LEAD = re.compile(r"^\W*(he|him|his|she|her|hers)\b", re.IGNORECASE)
 _ANY_PRONOUN_LEAD = re.compile(
-    r"^\W*(?:(?:and|but|so|then|now)\s+)?(?:he|him|his|she|her|hers|they|them|their)\b",
+    r"^\W*(?:(?:and|but|so|then|now)\s+)?(?:he|she|they)\b",
     re.IGNORECASE)
 # a name as the object of a preposition names a child the clause is not about
 _OBJECT_BEFORE = re.compile(r"\b(?:with|about|against|than|like|over|to|for|by|behind|beside)\s+$",
@@ -168,7 +168,8 @@ def _segments(clause: str, named: Sequence[DirectoryChild], address: str,
     out: list[tuple[str, list[str]]] = []
     lead = clause[: groups[0][0]]
     if lead.strip() and _ANY_PRONOUN_LEAD.match(lead):
-        out.append((lead, []))  # "She came back with ...": the child last named
+        out.append((lead, []))  # "She came back with ...": the child last named (a subject
+        # pronoun; "Their dad dropped Lily back" is about Lily)
     elif lead.strip():
         # "Still nothing from Lily", "Police found Ruby at 9": the words before the clause's
         # first name are about that child, not the one named in an earlier sentence

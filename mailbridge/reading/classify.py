@@ -160,7 +160,8 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     if msg.forwarded:
         said = news_of(said, said_text, msg.added_text.replace("\u2019", "'"))
     still = [a for a in said if a.said == "still_missing"]
-    if not still and about_a_past_episode(said_text):
+    past_episode = not still and about_a_past_episode(said_text)
+    if past_episode:
         # "the return home interview completed with Jasmine ... returned by police at 3.40am on
         # the Saturday": the episode is over; its return is not news
         said = [a for a in said if a.said not in ("returned", "missing")]
@@ -175,9 +176,11 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
                        and not _SUBJECT_STILL.search(headline))
     head_still = bool(headline and _SUBJECT_STILL.search(headline))
     head_missing = bool(headline and _SUBJECT_MISSING.search(headline))
-    if not (returns or still or missing or hearsay or unsure) and denies_missing(said_text):
+    if past_episode or (not (returns or still or missing or hearsay or unsure)
+                        and denies_missing(said_text)):
         # "Monthly missing summary": the body says no child is missing; the subject is a title
         head_still = head_missing = False
+        head_return = head_return and not past_episode
     reads_like_report = bool(returns or still or missing or hearsay or unsure or head_return
                              or head_still or head_missing or fields.form_used)
 
@@ -231,6 +234,11 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         return Classification("missing", "a return reported second-hand", tuple(doubts),
                               hearsay[0].clause.text[:200])
     if still:
+        if hearsay or unsure or located:
+            # "KL's friend says she's on her way back now; we have not seen her": still out,
+            # and staff should know what is being said
+            doubts.append("someone says the child is back or on the way, but the writer has not "
+                          "seen the child")
         return Classification("missing", f"missing language: {still[0].cue[:40]!r}",
                               tuple(doubts))
     if missing:

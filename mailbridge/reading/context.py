@@ -116,7 +116,7 @@ _RETURN_CUES = re.compile(
     r"(?:police|officers|staff|we|i|\w+'s\s+\w+|(?:his|her|their)\s+\w+)\s+(?:have\s+|has\s+)?"
     r"(?:found|located|picked\s+(?:him|her|them)\s+up|brought\s+(?:him|her|them)\s+(?:back|home|in)|"
     r"dropped\s+(?:him|her|them)\s+(?:back|home|off)|returned\s+(?:him|her|them))|"
-    r"(?:police|officers|they)\s+(?:have\s+|has\s+)?dropped\s+(?-i:[A-Z][\w'-]+)\s+(?:off|back|home)|"
+    r"dropped\s+(?-i:[A-Z][\w'-]+)\s+(?:off|back|home)\b|"
     r"found\s+(?:safe|safe\s+and\s+well|at\s+(?:\w+'s|\w+\s+\w+'s|a\s+friend|the))|"
     r"located\s+(?:safe|at)|brought\s+(?:back|home)|dropped\s+(?:back|home)|"
     r"dropped\s+(?:him|her|them)\s+(?:back|home)|conveyed\s+(?:back|home)|"
@@ -224,7 +224,8 @@ _NOT_BACK_YET = re.compile(
     # "they're keeping her at the station until I get there", "should have her home by midnight"
     r"(?:keeping|holding|have\s+got|got)\s+(?:him|her|them)\s+at\s+(?:the\s+)?(?:police\s+)?"
     r"station|should\s+have\s+(?:him|her|them)\s+(?:home|back)|until\s+(?:i|we)\s+get\s+there|"
-    r"(?:setting\s+off|on\s+(?:my|our)\s+way)\s+(?:now\s+)?to\s+(?:get|collect|fetch|pick))",
+    r"(?:setting\s+off|on\s+(?:my|our)\s+way)\s+(?:now\s+)?to\s+(?:get|collect|fetch|pick)|"
+    r"on\s+(?:her|his|their)\s+way\s+(?:back|home))",
     re.IGNORECASE,
 )
 

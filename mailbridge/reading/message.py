@@ -41,7 +41,7 @@ from mailbridge.reading.headers import (
     decode_header_value,
 )
 from mailbridge.reading.html_text import html_to_text
-from mailbridge.reading.quoting import _split_forward, _tidy, split_quoted
+from mailbridge.reading.quoting import _split_forward, _tidy, split_quoted, unwrap
 
 __all__ = [
     "Attachment",
@@ -327,6 +327,7 @@ def _read_parsed(msg: Message, depth: int = 0, outer: _Parts | None = None) -> R
     else:
         text, quoted = split_quoted(body)
         added = text
+    text, added = unwrap(text), unwrap(added)
 
     if parts.attached_messages and (len(re.sub(r"\s", "", text)) < TRIVIAL_BODY
                                     or not assertions(text)):

@@ -250,7 +250,8 @@ def _safe_and_well(text: str) -> bool | None:
         m = re.search(r"\bboth\s+(?:are\s+|seem\s+|look\s+)?(?:fine|ok|okay|well|safe|alright)\b|"
                       r"\ball\s+(?:good|ok|okay|fine|well)\b|"
                       # a word on its own after the return: "door 10 past 11, fine, just sulking"
-                      r"(?:^|[,.;]\s*)(?:fine|unhurt|ok|okay)\s*(?=[,.;!]|$)", text,
+                      r"(?:^|[,.;]\s*)(?:fine|unhurt|ok|okay)\s*(?=[,.;!]|$|just\b|but\b|"
+                      r"apart\b|a\s+bit\b)", text,
                       re.IGNORECASE | re.MULTILINE)
     if m:
         before = text[max(0, m.start() - 20) : m.start()]

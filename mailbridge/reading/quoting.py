@@ -78,6 +78,30 @@ def split_quoted(text: str) -> tuple[str, str]:
     return _tidy("\n".join(new)), _tidy("\n".join(quoted))
 
 
+_WRAP_AT = 45  # a line at least this long that ends mid-sentence was wrapped by the mailer
+_LABEL_LINE = re.compile(r"^\s*[\w'()/&-][\w'()/&?. -]{0,45}:(?:\s|$)")
+_LIST_LINE = re.compile(r"^\s*(?:[-*\u2022>]\s|\d{1,2}[.)]\s|\[\d)|.*\s\|\s")
+
+
+def unwrap(text: str) -> str:
+    """Paragraphs a mailer hard-wrapped at 70-100 characters joined back into lines.
+
+    "returned to Harbour View\nat 03:20hrs by officers" is one sentence: read line by line, its
+    time is lost. A line is joined to the one before when that one is long and stops mid-sentence
+    and this one is not a form label, a list item or a table row.
+    """
+    out: list[str] = []
+    for line in text.split("\n"):
+        prev = out[-1].rstrip() if out else ""
+        if (len(prev) >= _WRAP_AT and line.strip() and not prev.endswith((".", "!", "?", ":", ";"))
+                and not _LABEL_LINE.match(line) and not _LIST_LINE.match(line)
+                and not _LIST_LINE.match(prev)):
+            out[-1] = f"{prev} {line.strip()}"
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def _tidy(text: str) -> str:
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
