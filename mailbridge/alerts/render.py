@@ -119,7 +119,6 @@ MATCH_LABELS = {
     "first_name_placement": "first name and placement",
     "initials_dob": "initials and date of birth",
     "dob_placement": "date of birth and placement",
-    "only_child_placement": "the only child at the sender's placement",
     "named_among_several": "named among several children in one email",
     "thread": "reply to an earlier report",
     "ambiguous": "ambiguous: more than one child fits",

@@ -109,7 +109,7 @@ def initials_with_dob(text: str, dob: date | None, children: Sequence[DirectoryC
 class Match:
     child_id: str | None
     method: str  # child_id, name_dob, full_name, initials_dob, first_name_placement, dob_placement,
-    # only_child_placement, ambiguous, none (processing adds named_among_several)
+    # ambiguous, none (processing adds named_among_several)
     confidence: float
     note: str
 
@@ -248,11 +248,6 @@ def _by_first_name_at_sender_placement(
             0.0,
             f"{len(candidates)} children at the sender's placement match the name given",
         )
-    if len(at_home) == 1 and not (fields.first_name or fields.full_name or fields.child_id):
-        # "shes back. came in at 10 to 1." from the carer of one child: no name, and only one
-        # child lives there
-        return Match(at_home[0].child_id, "only_child_placement", 0.6,
-                     "no name given, sent from a carer address of a placement with one child")
     if fields.date_of_birth is not None and not fields.first_name:
         # "Young person (DOB 19/12/2008) is back": no name, but the date of birth of one child
         # at the sender's own placement
