@@ -188,6 +188,10 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     if machine is not None:
         return machine
 
+    if past_episode:
+        # a question about procedure, a complaint, a summary, a note on an episode that is over
+        return Classification("not_a_report", "about no current episode (a summary, a question "
+                              "or an episode that is over)")
     doubts = list(fields.doubts)
     cue = returns[0].clause.text[:200] if returns else None
     if fields.form_report_type == "returned":

@@ -116,7 +116,8 @@ _RETURN_CUES = re.compile(
     r"(?:police|officers|staff|we|i|\w+'s\s+\w+|(?:his|her|their)\s+\w+)\s+(?:have\s+|has\s+)?"
     r"(?:found|located|picked\s+(?:him|her|them)\s+up|brought\s+(?:him|her|them)\s+(?:back|home|in)|"
     r"dropped\s+(?:him|her|them)\s+(?:back|home|off)|returned\s+(?:him|her|them))|"
-    r"dropped\s+(?-i:[A-Z][\w'-]+)\s+(?:off|back|home)\b|"
+    r"(?:dropped|brought)\s+(?-i:[A-Z][\w'-]+)\s+(?:off|back|home)\b|"
+    r"(?:rocked|showed|turned)\s+up\s+(?:back\s+)?(?:at|home|here)\b|"
     r"found\s+(?:safe|safe\s+and\s+well|at\s+(?:\w+'s|\w+\s+\w+'s|a\s+friend|the))|"
     r"located\s+(?:safe|at)|brought\s+(?:back|home)|dropped\s+(?:back|home)|"
     r"dropped\s+(?:him|her|them)\s+(?:back|home)|conveyed\s+(?:back|home)|"
@@ -288,6 +289,8 @@ _QUESTION = re.compile(r"\?\s*$")
 
 _DAY_AHEAD = re.compile(r"\s*(?:next\s+\w+|at\s+the\s+weekend|(?:on\s+)?(?:mon|tues|wednes|thurs|"
                         r"fri|satur|sun)day|on\s+the\s+\d{1,2}(?:st|nd|rd|th)\b)", re.IGNORECASE)
+_PAST_ACT = re.compile(r"(?:\w+\s+)*?(?:dropped|brought|came|returned|walked|found|located|"
+                       r"turned|rolled|arrived|got)\b", re.IGNORECASE)
 _DONE = re.compile(r"(?:came|come|returned|got|arrived|walked|turned|rolled)\b", re.IGNORECASE)
 
 
@@ -309,8 +312,11 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     # "messaged to say she is back", "rang to let us know": reporting, not an intention
     before = re.sub(r"\bto\s+(?:say|tell\s+\w+|let\s+\w+\s+know)\b", " ", before,
                     flags=re.IGNORECASE)
-    if _HYPOTHETICAL_BEFORE.search(before) or re.search(r"\b(?:if|unless|in\s+case)\b",
-                                                         clause[:start], re.IGNORECASE):
+    hypothetical = _HYPOTHETICAL_BEFORE.search(before)
+    if hypothetical and _PAST_ACT.match(clause[start:end]) and re.match(
+            r"(?:when|once|until|till|til)\b", hypothetical.group(0), re.IGNORECASE):
+        hypothetical = None  # "not until gone 11 when the police dropped her off": it happened
+    if hypothetical or re.search(r"\b(?:if|unless|in\s+case)\b", clause[:start], re.IGNORECASE):
         return "hypothetical"
     if (_REPORTED_BEFORE.search(clause[:start]) and not _WE_TOLD.search(clause[:start])) or \
             _THIRD_PARTY.search(clause[:start]):
@@ -416,7 +422,8 @@ _FIRST_TIME = re.compile(r"\b(?:before|first\s+time|out\s+of\s+character|unlike\
 
 # the whole email is about an episode that is over: a return home interview's summary
 _PAST_EPISODE = re.compile(
-    r"\b(?:raise\s+a\s+(?:concern|complaint)|make\s+a\s+complaint|complaints?\s+about|"
+    r"\b(?:quick\s+question|just\s+asking|asking\s+for\s+the\s+future|do\s+i\s+report|"
+    r"raise\s+a\s+(?:concern|complaint)|make\s+a\s+complaint|complaints?\s+about|"
     r"missing\s+episodes\s+(?:for|from|in|summary)|(?:monthly|quarterly|weekly|q[1-4])\s+"
     r"(?:missing\s+)?(?:episodes?\s+)?summary|summary\s+of\s+(?:missing|episodes)|"
     r"summary\s+of\s+the\s+return|return\s+(?:home\s+)?interview\s+(?:was\s+|has\s+been\s+)?"

@@ -244,7 +244,7 @@ def _safe_and_well(text: str) -> bool | None:
                   r"(?:(?:he|she|they)(?:'s|'re|\s+is|\s+are|\s+was|\s+seems|\s+looks)|hes|shes|"
                   r"theyre)\s+"
                   r"(?:absolutely\s+|totally\s+|completely\s+|perfectly\s+|all\s+|really\s+)?"
-                  r"(?:fine|ok|okay|alright|all\s+right|well)(?!\s+(?:known|aware|off))"
+                  r"(?:fine|ok|okay|alright|all\s+right|well|sound|grand)(?!\s+(?:known|aware|off))"
                   r")\b", text, re.IGNORECASE)
     if m is None:  # "Both fine.", "both are ok", "back 10.40 all good": said after a return
         m = re.search(r"\bboth\s+(?:are\s+|seem\s+|look\s+)?(?:fine|ok|okay|well|safe|alright)\b|"

@@ -60,7 +60,8 @@ _HAMPM = re.compile(r"(?<![\d:.])(\d{1,2})\s*(a\.?m\b\.?|p\.?m\b\.?)", re.IGNORE
 _HRS = re.compile(r"(?<![\d:.])([01]\d|2[0-3])([0-5]\d)\s*(?:hrs|hours|h)\b", re.IGNORECASE)
 # the 24-hour clock without "hrs" after a time word: "came home at 0230", "about 2130" (not
 # "since 2019", a year, nor "log 2204 of", a reference)
-_MILITARY = re.compile(r"\b(?:at|around|about|approx(?:imately|\.)?|gone|just\s+(?:after|before))"
+_MILITARY = re.compile(r"\b(?:at|around|about|approx(?:imately|\.)?|gone|just\s+(?:after|before)|"
+                       r"(?:walked|came|got)\s+in)"
                        r"\s+([01]\d|2[0-3])([0-5]\d)\b(?!\s*(?:of\b|[/:.]\d))", re.IGNORECASE)
 _MINWORDS = {"five": 5, "ten": 10, "quarter": 15, "twenty": 20, "twenty five": 25,
              "twenty-five": 25, "half": 30}
