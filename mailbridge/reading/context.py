@@ -289,8 +289,13 @@ _QUESTION = re.compile(r"\?\s*$")
 
 _DAY_AHEAD = re.compile(r"\s*(?:next\s+\w+|at\s+the\s+weekend|(?:on\s+)?(?:mon|tues|wednes|thurs|"
                         r"fri|satur|sun)day|on\s+the\s+\d{1,2}(?:st|nd|rd|th)\b)", re.IGNORECASE)
-_PAST_ACT = re.compile(r"(?:\w+\s+)*?(?:dropped|brought|came|returned|walked|found|located|"
-                       r"turned|rolled|arrived|got)\b", re.IGNORECASE)
+# a simple past act ("the police dropped her off"), not "have dropped" (done by some time ahead)
+_PAST_ACT = re.compile(r"(?:(?!ha(?:ve|s|d)\b)\w+\s+)*?(?:dropped|brought|came|returned|walked|"
+                       r"found|located|turned|rolled|arrived|got)\b", re.IGNORECASE)
+# words before "when" that put it ahead: "I'll let you know when ...", "call me when ..."
+_AHEAD = re.compile(r"\b(?:will|\w+'ll|shall|going\s+to|gonna|let\s+\w+\s+know|tell\s+\w+|"
+                    r"call\s+\w+|ring\s+\w+|text\s+\w+|email\s+\w+|contact\s+\w+|update\s+\w+|"
+                    r"wait(?:ing)?|please)\b", re.IGNORECASE)
 _DONE = re.compile(r"(?:came|come|returned|got|arrived|walked|turned|rolled)\b", re.IGNORECASE)
 
 
@@ -313,8 +318,9 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     before = re.sub(r"\bto\s+(?:say|tell\s+\w+|let\s+\w+\s+know)\b", " ", before,
                     flags=re.IGNORECASE)
     hypothetical = _HYPOTHETICAL_BEFORE.search(before)
-    if hypothetical and _PAST_ACT.match(clause[start:end]) and re.match(
-            r"(?:when|once|until|till|til)\b", hypothetical.group(0), re.IGNORECASE):
+    if (hypothetical and _PAST_ACT.match(clause[start:end])
+            and re.match(r"(?:when|until|till|til)\b", hypothetical.group(0), re.IGNORECASE)
+            and not _AHEAD.search(clause[:start])):
         hypothetical = None  # "not until gone 11 when the police dropped her off": it happened
     if hypothetical or re.search(r"\b(?:if|unless|in\s+case)\b", clause[:start], re.IGNORECASE):
         return "hypothetical"

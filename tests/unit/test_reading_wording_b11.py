@@ -48,3 +48,10 @@ def test_walked_in_with_the_24_hour_clock() -> None:
     fields, _cls = read("shes home. walked in 0105 on her own. all ok",
                         sent="Fri, 08 Jan 2027 01:12:00 +0000")
     assert fields.returned_at == datetime(2027, 1, 8, 1, 5, tzinfo=UTC)
+
+
+def test_a_return_still_ahead_after_when_is_no_return() -> None:
+    for body in ("I'll let you know when the police have dropped her back.",
+                 "Please ring when the police dropped her off.",
+                 "Call me once the police dropped her off."):
+        assert read(body)[1].kind != "returned", body
