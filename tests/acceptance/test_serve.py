@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from mailbridge.store import db
+from tests.support.e2e import wait_until_nothing_pending
 from tests.support.env import sample_report
 from tests.support.serve import ADDRESS, FAST_TOML, Serve, fetch, free_port
 
@@ -46,19 +47,6 @@ def store_url(database_url: str) -> str:
         finally:
             engine.dispose()
     return database_url
-
-
-def wait_until_nothing_pending(database_url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    pending = -1
-    while time.monotonic() < deadline:
-        pending = fetch(
-            database_url, "SELECT count(*) FROM inbound_messages WHERE status = 'pending'"
-        )[0][0]
-        if pending == 0:
-            return
-        time.sleep(0.25)
-    pytest.fail(f"{pending} message(s) still pending after {timeout} s")
 
 
 def send(port: int, raw: bytes) -> None:

@@ -41,6 +41,20 @@ def fetch(url: str, sql: str, **params: Any) -> list[Any]:
         eng.dispose()
 
 
+def wait_until_nothing_pending(database_url: str, timeout: float = 60) -> None:
+    """Wait until intake has processed every stored message (workers take them in any order)."""
+    deadline = time.monotonic() + timeout
+    pending = -1
+    while time.monotonic() < deadline:
+        pending = fetch(
+            database_url, "SELECT count(*) FROM inbound_messages WHERE status = 'pending'"
+        )[0][0]
+        if pending == 0:
+            return
+        time.sleep(0.25)
+    pytest.fail(f"{pending} message(s) still pending after {timeout} s")
+
+
 def mail(
     mid: str,
     subject: str,
