@@ -340,6 +340,39 @@ def _match_label(method: str | None) -> str:
 # -- the renderer -----------------------------------------------------------------------
 
 
+class _OnceTable:
+    """One event's facts table (``_facts.txt`` or ``_facts.html``), rendered at most once for
+    all of the event's recipients: the table shows the event's facts, never the recipient,
+    and it is the dearest part of an alert to render (a macro call per row)."""
+
+    def __init__(self, template: Any, context: Mapping[str, Any]) -> None:
+        self._template = template
+        self._context = context
+        self._out: str | None = None
+
+    def _render(self) -> str:
+        if self._out is None:
+            self._out = str(self._template.render(self._context))
+        return self._out
+
+    def __html__(self) -> str:  # the HTML table comes from an autoescaped template
+        return self._render()
+
+    def __str__(self) -> str:
+        return self._render()
+
+
+class _Batch:
+    """What the recipients of one event share: the recipient-free context, and per template
+    environment the facts tables and the subject (an override and its packaged fallback
+    never share a rendering)."""
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        self.base = base
+        self.tables: dict[tuple[int, str], _OnceTable] = {}
+        self.subjects: dict[tuple[int, str], str] = {}
+
+
 def packaged_dir() -> Path:
     return resource_path("templates") / "alerts"
 
@@ -408,6 +441,19 @@ class Renderer:
         name = role if role in ROLE_TEMPLATES else _template_event(facts.event)
         return self._render(name, context, subject)
 
+    def render_alerts(
+        self, facts: AlertFacts, recipients: Sequence[tuple[str, str | None, str | None]]
+    ) -> list[Rendered]:
+        """``render_alert`` for each (role, name, note) of one event, the same emails; the
+        facts table and the subject are rendered once for them all, not once each."""
+        batch = _Batch(self._context(facts))
+        out = []
+        for role, recipient_name, note in recipients:
+            context, subject = self._alert_context(facts, role, recipient_name, note, batch.base)
+            name = role if role in ROLE_TEMPLATES else _template_event(facts.event)
+            out.append(self._render(name, context, subject, batch))
+        return out
+
     def render_receipt(self, facts: AlertFacts, *, passed_to: list[str]) -> Rendered:
         """The carer's receipt. Initials appear only when the sender is on the child's record,
         so an unknown sender learns nothing from the directory."""
@@ -429,7 +475,11 @@ class Renderer:
             else:
                 context, subject = self._alert_context(facts, "duty", None, None)
             try:
-                self._render_with(self._env, event, context, subject)
+                # Through a batch, as alerts are rendered: a facts-table override that reads
+                # the recipient (which it is not given) is named here.
+                self._render_with(
+                    self._env, event, context, subject, _Batch(self._context(facts))
+                )
             except Exception as exc:  # report every broken set, not only the first
                 problems.append(f"{event}: {type(exc).__name__}: {one_line(exc)}")
         return problems
@@ -437,10 +487,14 @@ class Renderer:
     # -- internals --------------------------------------------------------------------
 
     def _render(
-        self, event: str, context: dict[str, Any], subject_context: dict[str, Any]
+        self,
+        event: str,
+        context: dict[str, Any],
+        subject_context: dict[str, Any],
+        batch: _Batch | None = None,
     ) -> Rendered:
         try:
-            return self._render_with(self._env, event, context, subject_context)
+            return self._render_with(self._env, event, context, subject_context, batch)
         except Exception as exc:
             if self._packaged is self._env:
                 raise
@@ -452,7 +506,7 @@ class Renderer:
                 event,
                 type(exc).__name__,
             )
-            return self._render_with(self._packaged, event, context, subject_context)
+            return self._render_with(self._packaged, event, context, subject_context, batch)
 
     def _render_with(
         self,
@@ -460,6 +514,7 @@ class Renderer:
         event: str,
         context: dict[str, Any],
         subject_context: dict[str, Any],
+        batch: _Batch | None = None,
     ) -> Rendered:
         def template(part: str) -> Any:
             try:
@@ -467,18 +522,36 @@ class Renderer:
             except TemplateNotFound:
                 return env.get_template(f"default.{part}")
 
-        subject = one_line(template("subject.txt").render(subject_context))
-        if len(subject) > MAX_SUBJECT:
-            subject = subject[: MAX_SUBJECT - 3].rstrip() + "..."
+        # The subject sees no recipient (_subject_context): one per event and environment.
+        key = (id(env), event)
+        subject = batch.subjects.get(key) if batch is not None else None
+        if subject is None:
+            subject = one_line(template("subject.txt").render(subject_context))
+            if len(subject) > MAX_SUBJECT:
+                subject = subject[: MAX_SUBJECT - 3].rstrip() + "..."
+            if batch is not None:
+                batch.subjects[key] = subject
         context = dict(context, subject=subject)
+        if batch is not None:
+            for part in ("txt", "html"):
+                table = batch.tables.get((id(env), part))
+                if table is None:
+                    table = _OnceTable(env.get_template(f"_facts.{part}"), batch.base)
+                    batch.tables[(id(env), part)] = table
+                context[f"facts_table_{part}"] = table
         text = template("txt").render(context)
         html = template("html").render(context)
         return Rendered(subject=subject, text=text, html=html)
 
     def _alert_context(
-        self, facts: AlertFacts, role: str, recipient_name: str | None, note: str | None
+        self,
+        facts: AlertFacts,
+        role: str,
+        recipient_name: str | None,
+        note: str | None,
+        base: Mapping[str, Any] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        context = self._context(facts)
+        context = dict(base) if base is not None else self._context(facts)
         context.update(
             role=role,
             role_label=ROLE_LABELS.get(role, one_line(role).replace("_", " ")),

@@ -50,10 +50,11 @@ class Rows:
         # The profile goes only to the police role, and only to an address the authorities
         # file names: a fixed address or a role mistyped in a routing file never gets it.
         allowed = self.authorities.addresses()
-        for recipient in recipients:
-            rendered = self.renderer.render_alert(
-                facts, role=recipient.role, recipient_name=recipient.name, note=recipient.note
-            )
+        recipients = list(recipients)
+        renders = self.renderer.render_alerts(
+            facts, [(r.role, r.name, r.note) for r in recipients]
+        )
+        for recipient, rendered in zip(recipients, renders, strict=True):
             rows.append(
                 self._row(
                     event_key=event_key or f"msg:{inbound_id}:{facts.event}",

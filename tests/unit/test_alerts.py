@@ -481,3 +481,54 @@ def test_delivery_failed_with_note_only(renderer: Renderer) -> None:
     for body in (out.text, out.html):
         assert "sw@council.example" in body and "550 no such user" in body
         assert "UNVERIFIED" not in body and "fallback address" in body
+
+
+# -- one event, many recipients ------------------------------------------------------
+
+
+RECIPIENTS = [
+    ("social_worker", "Sam Smith", None),
+    ("iro", "Ruth Okafor", "routing note for the IRO"),
+    ("apprentice", None, None),
+    ("team_manager", "Tess Manager", None),
+    ("edt", None, "out of hours"),
+    ("host_authority", "Leeds missing team", None),
+    ("police", None, None),
+]
+
+
+@pytest.mark.parametrize("event", [*EVENTS, "escalation"])
+def test_rendering_for_all_recipients_at_once_gives_each_one_their_own_email(
+    renderer: Renderer, event: str
+) -> None:
+    """The batch shares the facts table and the subject; every email is still exactly the
+    one rendered for that recipient alone."""
+    f = event_facts(event)
+    together = renderer.render_alerts(f, RECIPIENTS)
+    alone = [
+        renderer.render_alert(f, role=role, recipient_name=name, note=note)
+        for role, name, note in RECIPIENTS
+    ]
+    assert together == alone
+    # ...and the shared parts did not leak one recipient into another's email.
+    assert "Ruth Okafor" in together[1].html and "Ruth Okafor" not in together[0].html
+    assert "routing note for the IRO" not in together[3].text
+
+
+def test_a_facts_table_override_is_used_by_the_batch_and_named_when_it_needs_the_recipient(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "_facts.txt").write_text("OUR TABLE: {{ reference }}\n")
+    r = Renderer(tz=LONDON, override_dir=tmp_path)
+    together = r.render_alerts(facts(), RECIPIENTS[:2])
+    assert all("OUR TABLE: MB-2026-00042" in out.text for out in together)
+    assert r.check() == []
+    # The table is rendered once per event, so it is not given the recipient: an override
+    # that reads it falls back to the packaged table, and check-config names it.
+    (tmp_path / "_facts.txt").write_text("TABLE FOR {{ recipient_name }}\n")
+    r = Renderer(tz=LONDON, override_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="mailbridge.alerts.render"):
+        out = r.render_alerts(facts(), RECIPIENTS[:1])[0]
+    assert "TABLE FOR" not in out.text and "MB-2026-00042" in out.text
+    assert "override template for missing failed" in caplog.text
+    assert r.check() and r.check()[0].startswith("missing: UndefinedError")
