@@ -137,8 +137,10 @@ _ANY_PRONOUN_LEAD = re.compile(
 _OBJECT_BEFORE = re.compile(r"\b(?:with|about|against|than|like|over|to|for|by|behind|beside)\s+$",
                             re.IGNORECASE)
 
-# between two names said together: "Sam and Ellie", "Sam, Ellie & Jo", "Sam/Ellie"
-_TOGETHER = re.compile(r"^[\s,&+/]*(?:and|or|n|&)?[\s,&+/]*$", re.IGNORECASE)
+# between two names said together: "Sam and Ellie", "Sam, Ellie & Jo", "Sam/Ellie", and a
+# name given with its short form: "Callum (Cal) and Connor", 'Callum "Cal" and Connor'
+_TOGETHER = re.compile(r"^[\s,&+/()\"'“”]*(?:and|or|n|&)?[\s,&+/()\"'“”]*$",
+                       re.IGNORECASE)
 _ALL_OF_THEM = re.compile(
     r"\b(?:both|all\s+(?:three|of\s+them|the\s+children)|neither|none\s+of)\b", re.IGNORECASE)
 

@@ -111,7 +111,14 @@ _RETURN_CUES = re.compile(
     r"(?:his|her|their)\s+room|bed)|at\s+(?:placement|the\s+home|home))|home\s+safe|"
     r"returned(?:\s+(?:home|safe|safely|to\s+\w+|at|around|about|this|last|just|earlier|late|"
     r"by\s+(?:the\s+)?police))?|"
-    r"came\s+(?:back|home|in\b)|come\s+back\s+(?:home|safe)|walked\s+(?:back\s+)?in|"
+    # "come back home" only after its subject: "she's come back safe", "he come back home";
+    # "Dana, come back home now" and "please come back home" ask for a return
+    r"came\s+(?:back|home|in\b)|(?:(?:she|he|they|(?-i:[A-Z][\w'-]+))\s+|'s\s+|'ve\s+)"
+    r"come\s+back\s+(?:home|safe)|walked\s+(?:back\s+)?in|"
+    # dialect past with the bare verb, said of a child with a time: "Jazz come back in about
+    # ten to eleven last neet", "she come home at 2"
+    r"(?:(?-i:[A-Z][\w'-]+)|she|he|they)\s+come\s+(?:back|home|in)\b(?:\s+in\b)?(?=\s+(?:at|"
+    r"about|around|aboot|just|last|this|\d|half|hauf|quarter|ten|twenty|five|midnight)\b)|"
     r"turned\s+up|rolled\s+in|got\s+(?:back|home|in\b)|arrived\s+(?:back|home)|"
     r"(?:police|officers|staff|we|i|\w+'s\s+\w+|(?:his|her|their)\s+\w+)\s+(?:have\s+|has\s+)?"
     r"(?:found|located|picked\s+(?:him|her|them)\s+up|brought\s+(?:him|her|them)\s+(?:back|home|in)|"
@@ -208,8 +215,12 @@ _UNSURE_RETURN = re.compile(
     r"\bmust\s+have\s+(?:come|got|gotten|been|snuck|sneaked)\s+(?:in|back|home)|"
     r"\b(?:i\s+think|i\s+believe|i\s+reckon|pretty\s+sure|i'm\s+not\s+sure\s+but)\s+(?:[\w'-]+\s+){0,2}"
     r"(?:is|'s|has|are)\s+(?:now\s+)?(?:back|home|in\b)|"
-    r"\bheard\s+(?:him|her|them|someone|the\s+(?:front\s+|back\s+)?door)\s+"
-    r"(?:come|came|coming|get|got|getting|let\s+(?:himself|herself|themselves))\s*(?:in|back|home)?",
+    r"\bheard\s+(?:him|her|them|someone|the\s+(?:front\s+|back\s+)?door|(?-i:[A-Z][\w'-]+))\s+"
+    r"(?:come|came|coming|get|got|getting|let\s+(?:himself|herself|themselves))\s*(?:in|back|home)?|"
+    # somebody's guess at a sighting: "she thinks she saw Kenzie go in our front door"
+    r"\b(?:thinks?|thought|reckons?|believes?)\s+(?:\w+\s+){0,2}(?:saw|seen|spotted)\s+"
+    r"(?:him|her|them|(?-i:[A-Z][\w'-]+))\s+(?:come|came|go|went|get|got|walk|walked|let)\s+"
+    r"(?:in|back|home|into|through|up)",
     re.IGNORECASE,
 )
 
@@ -243,8 +254,13 @@ _HYPOTHETICAL_BEFORE = re.compile(
     r"(?:\bdue|\bmeant|\bsupposed|\bexpected|\bexpect|\bshould|\bwould|\b\w+'d|\bwill|\b\w+'ll|"
     r"\bgoing\s+to|\bgonna|\bif|\bwhen|\bonce|\buntil|\btill|\btil|\bunless|\bhope|\bhoping|"
     r"\bpromised|\bagreed|\bplanned|\bplans|\bwants?|\bwanted|\basked|\bwaiting\s+for|"
-    r"\bwait\s+for|\bcould|\bmight|\bmay|\bin\s+case|\bpray|\bto\s+be|\bto|\bwhether|"
-    r"\bask(?:ed)?\s+(?:him|her|them)\s+to|\bmake\s+sure|\bensure)\s+(?:[\w']+\s+){0,4}$",
+    r"\bwait\s+for|\bcould|\bmight|\bmay|\bin\s+case|\bpray|\bto\s+be|\bwhether|"
+    # "to" before a plan ("to come home by 10"), not before the writer's own report: "we write
+    # to confirm that Tayla returned", "to let you know he came in at 9"
+    r"\bto(?!\s+(?:confirm|inform|advise|notify|update|report|say|tell|let\s+(?:you|\w+)\s+know)\b)|"
+    r"\bask(?:ed)?\s+(?:him|her|them)\s+to|\bmake\s+sure|\bensure|"
+    # a request to the child: "Dana, come back home now", "come home please"
+    r"(?:^|[,:;!]\s*)(?:please\s+)?come)\s+(?:[\w']+\s+){0,4}$",
     re.IGNORECASE,
 )
 # someone else's words: "her friend said she's back", "told her sister she was coming back"
@@ -435,7 +451,13 @@ _PAST_EPISODE = re.compile(
     r"summary\s+of\s+the\s+return|return\s+(?:home\s+)?interview\s+(?:was\s+|has\s+been\s+)?"
     r"(?:completed|done|held|carried\s+out)|(?:completed|did|held)\s+(?:the\s+|a\s+|her\s+|his\s+)?"
     r"return\s+(?:home\s+)?interview|return\s+(?:home\s+)?interview\s+(?:completed\s+)?with\s+"
-    r"(?-i:[A-Z])\w+)",
+    r"(?-i:[A-Z])\w+|"
+    # thanks for the help with an episode: "thank you to the team who helped on Saturday night
+    # when Freya went missing"; news already had: "as you know she came home on Sunday"
+    r"thank(?:s|\s+you)\b[^.!?\n]{0,80}\b(?:help|helped|helping|support|supported)\b[^.!?\n]{0,60}"
+    r"\b(?:when|while|during)\b|"
+    r"as\s+you\s+(?:know|are\s+aware),?\s+(?:[\w']+\s+){0,2}(?:came|come|got|was|were|is|'s)\s+"
+    r"(?:back|home))",
     re.IGNORECASE,
 )
 

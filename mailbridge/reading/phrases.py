@@ -240,6 +240,9 @@ def _safe_and_well(text: str) -> bool | None:
                   r"no\s+(?:injuries|marks)|"
                   r"seems?\s+(?:fine|well|ok)|otherwise\s+(?:fine|ok|well)|not\s+a\s+mark\s+on\s+"
                   r"(?:him|her|them)|(?:she|he)'s\s+grand|"
+                  # dialect and idiom: "she were reet as rain, nowt wrong wi' her"
+                  r"(?:right|reet)\s+as\s+rain|(?:nowt|nothing)\s+wrong\s+wi(?:th|')?\s+"
+                  r"(?:him|her|them)|"
                   # "He's fine", "she is absolutely fine", "they're ok": said of a child back
                   r"(?:(?:he|she|they)(?:'s|'re|\s+is|\s+are|\s+was|\s+seems|\s+looks)|hes|shes|"
                   r"theyre)\s+"

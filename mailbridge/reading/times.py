@@ -270,9 +270,16 @@ def _ago(low: str, base: datetime) -> datetime | None:
     return (base - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
 
 
+# Scots and northern spellings of the words times are built from: "aboot hauf eleven", "last
+# neet", "the nicht"
+_DIALECT = re.compile(r"\b(?:aboot|abaht|hauf|neet|nicht|roond)\b")
+_DIALECT_WORDS = {"aboot": "about", "abaht": "about", "hauf": "half", "neet": "night",
+                  "nicht": "night", "roond": "round"}
+
+
 def _parse_when(text: str, base: datetime) -> datetime | None:
     tz = base.tzinfo
-    low = text.lower()
+    low = _DIALECT.sub(lambda m: _DIALECT_WORDS[m.group(0)], text.lower())
     if (ago := _ago(low, base)) is not None:
         return ago
     day, year_given, span = _find_date(low, base)
