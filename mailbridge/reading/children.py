@@ -182,6 +182,12 @@ def _segments(clause: str, named: Sequence[DirectoryChild], address: str,
     return out
 
 
+# a child said to be where they should be, in a report about another child
+_PRESENT = re.compile(
+    r"\b(?:is|are|'s|'re|was|were)\s+(?:both\s+|all\s+|still\s+|safely\s+)?(?:in\s+(?:their|his|her)\s+"
+    r"(?:own\s+)?(?:rooms?|beds?)|accounted\s+for|in\s+bed|asleep|in\s+the\s+(?:home|house|building)|"
+    r"here\s+with\s+(?:me|us))\b", re.IGNORECASE)
+
 _RETURN_WORDS = re.compile(r"\b(?:back|home|came\s+in|walked\s+in|returned|found|turned\s+up)\b",
                            re.IGNORECASE)
 
@@ -295,9 +301,10 @@ def read_each_child(
             own = replace(msg, text=texts[child.child_id], subject=subject)
             fields = extract_fields(own, tz=tz, received_at=received_at)
             cls = classify(own, fields)
-            if cls.kind not in REPORT_KINDS or (cls.kind == "info"
-                                                and not fields.has_report_facts()):
-                continue  # named, but nothing reported about this child
+            if cls.kind not in REPORT_KINDS or (cls.kind == "info" and (
+                    not fields.has_report_facts() or _PRESENT.search(own.text))):
+                continue  # named, but nothing reported about this child ("Con and Liyah are
+                # both in their rooms": the police reference after it is the other child's)
             shared = {n: getattr(whole, n) for n in _SHARED
                       if getattr(fields, n) is None and getattr(whole, n) is not None}
             fields = replace(fields, child_id=child.child_id, **shared)

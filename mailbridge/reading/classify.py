@@ -246,6 +246,11 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         return Classification("missing", f"missing language: {still[0].cue[:40]!r}",
                               tuple(doubts))
     if missing:
+        if located:
+            # "her friend's mum says Mira is at theirs and she'll drop her back in the
+            # morning": still missing, and staff should know where she is said to be
+            doubts.append("the child is said to be found or somewhere known, but is not back "
+                          f"at the placement ({located[0].cue[:60]!r})")
         return Classification("missing", f"missing language: {missing[0].cue[:40]!r}",
                               tuple(doubts))
     if head_still or head_missing:

@@ -227,7 +227,8 @@ _UNSURE_RETURN = re.compile(
 # found, but not back at the placement yet: "she's staying at mine tonight and I'll bring her back
 # in the morning", "police have got him at the station, I'm collecting him"
 _NOT_BACK_YET = re.compile(
-    r"\b(?:(?:i'll|i\s+will|we'll|we\s+will|they'll|they\s+will|police\s+will|(?:i'm|i\s+am|we're|"
+    r"\b(?:(?:i'll|i\s+will|we'll|we\s+will|they'll|they\s+will|police\s+will|she'll|he'll|"
+    r"she\s+will|he\s+will|(?:i'm|i\s+am|we're|"
     r"we\s+are)\s+going\s+to)\s+(?:bring|take|drop|run|fetch|collect|get)\s+(?:him|her|them)\s*"
     r"(?:back|home)?|(?:staying|stopping|sleeping|stays|stopping\s+over)\s+(?:at\s+(?:mine|ours|"
     r"theirs|\w+'s)|with\s+(?:me|us|\w+))\s+(?:tonight|overnight|till|until|for\s+the\s+night)|"
@@ -237,6 +238,10 @@ _NOT_BACK_YET = re.compile(
     r"(?:keeping|holding|have\s+got|got)\s+(?:him|her|them)\s+at\s+(?:the\s+)?(?:police\s+)?"
     r"station|should\s+have\s+(?:him|her|them)\s+(?:home|back)|until\s+(?:i|we)\s+get\s+there|"
     r"(?:setting\s+off|on\s+(?:my|our)\s+way)\s+(?:now\s+)?to\s+(?:get|collect|fetch|pick)|"
+    # "two of us are driving over now to collect her", "she is at the police station there"
+    r"(?:driving|going|heading|travelling|coming)\s+(?:over\s+|down\s+|up\s+|out\s+)?(?:now\s+)?"
+    r"to\s+(?:get|collect|fetch|pick)|(?:she|he|they)\s*(?:is|are|'s|'re)\s+(?:still\s+)?(?:at|in)\s+"
+    r"(?:the\s+|a\s+)?(?:police\s+station|station|custody|hospital|a\s*&\s*e)\b|"
     r"on\s+(?:her|his|their)\s+way\s+(?:back|home))",
     re.IGNORECASE,
 )
@@ -320,6 +325,12 @@ _WE_TOLD = re.compile(r"\b(?:police|officers|101|staff|i|we|i've|we've|have)\s+(
                       r"(?:told|informed|updated)\b[^.!?\n]{0,60}$", re.IGNORECASE)
 
 
+# where a new subject and its verb start: "... and she is", "... but he has"
+_OWN_CLAUSE = re.compile(r"\b(?:and|but)\s+(?=(?:she|he|they|we|i)(?:\s*$|\s+(?:is|are|was|were|"
+                         r"has|have|had|isn't|aren't|wasn't|hasn't|haven't|still|'s|'re)\b))",
+                         re.IGNORECASE)
+
+
 def _modified(clause: str, start: int, end: int) -> str | None:
     """Why a cue at [start, end) of ``clause`` does not hold now, or None when it does."""
     before = clause[max(0, start - 60) : start]
@@ -333,7 +344,9 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     # "messaged to say she is back", "rang to let us know": reporting, not an intention
     before = re.sub(r"\bto\s+(?:say|tell\s+\w+|let\s+\w+\s+know)\b", " ", before,
                     flags=re.IGNORECASE)
-    hypothetical = _HYPOTHETICAL_BEFORE.search(before)
+    # a plan's words reach no further than its own clause: in "we haven't spoken to Mira and
+    # she is not answering", "to" is about speaking, and "she is not answering" is now
+    hypothetical = _HYPOTHETICAL_BEFORE.search(_OWN_CLAUSE.split(before)[-1])
     if (hypothetical and _PAST_ACT.match(clause[start:end])
             and re.match(r"(?:when|until|till|til)\b", hypothetical.group(0), re.IGNORECASE)
             and not _AHEAD.search(clause[:start])):
@@ -456,6 +469,9 @@ _PAST_EPISODE = re.compile(
     # when Freya went missing"; news already had: "as you know she came home on Sunday"
     r"thank(?:s|\s+you)\b[^.!?\n]{0,80}\b(?:help|helped|helping|support|supported)\b[^.!?\n]{0,60}"
     r"\b(?:when|while|during)\b|"
+    # a worker's note on a visit: "we talked about his missing episode of 18/04"
+    r"(?:talked|spoke|chatted)\s+(?:with\s+\w+\s+)?"
+    r"about\s+(?:his|her|their|the)\s+(?:last\s+|recent\s+)?missing\s+episode|"
     r"as\s+you\s+(?:know|are\s+aware),?\s+(?:[\w']+\s+){0,2}(?:came|come|got|was|were|is|'s)\s+"
     r"(?:back|home))",
     re.IGNORECASE,

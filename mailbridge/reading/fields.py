@@ -39,6 +39,7 @@ from mailbridge.reading.names import (
     _name_from_subject,
     _name_from_text,
     _phone,
+    _reporter_from_last_lines,
     _reporter_from_signoff,
 )
 from mailbridge.reading.phrases import (
@@ -341,6 +342,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         reporter_name = _display_name(msg.forwarded_from.split("<", 1)[0])
     if reporter_name is None:
         reporter_name = _guard(lambda: _reporter_from_signoff(free), None)
+    if reporter_name is None:
+        reporter_name = _guard(lambda: _reporter_from_last_lines(free), None)
     if reporter_name is None:
         reporter_name = _display_name(msg.from_name)
     phone_value = fv("reporter_phone")

@@ -178,6 +178,40 @@ def _reporter_from_signoff(text: str) -> str | None:
     return None
 
 
+# words that make a closing line a place, a team or a job, not a person: "Glenview Children's
+# Home", "Team Leader, Ashgrove", "Cedar Lodge Nights"
+_NOT_A_PERSON = frozenset({
+    "house", "home", "homes", "team", "staff", "night", "nights", "day", "days", "duty", "office",
+    "fostering", "foster", "care", "carers", "council", "services", "service", "support", "lodge",
+    "court", "view", "lane", "manager", "leader", "worker", "officer", "ltd", "limited", "agency",
+    "children's", "childrens", "residential", "unit", "shift", "north", "south", "east", "west",
+    "social", "placement", "placements", "hall", "farm", "road", "street", "close", "the", "and",
+    "of"})
+
+
+def _reporter_from_last_lines(text: str) -> str | None:
+    """A name signed with no closing word: the first line of the email's last short block
+    ("Nick Osei" above "Glenview Children's Home"), when it is two or three capitalised words
+    that name no place, team or job."""
+    lines = [line.strip() for line in text[:MAX_SCAN].rstrip().split("\n")]
+    block: list[str] = []
+    for line in reversed(lines):
+        if not line:
+            break
+        block.insert(0, line)
+    if not 1 <= len(block) <= 3 or len(lines) <= len(block):
+        return None
+    # "Handover completed by: Wes Okonjo", "Written by Ann Lee"
+    line = re.sub(r"^[\w ]{0,25}?\b(?:completed|written|reported|prepared|signed|submitted)\s+by"
+                  r"\s*:?\s*", "", block[0], flags=re.IGNORECASE)
+    name = _clean_reporter(line)
+    if name is None or not 2 <= len(name.split()) <= 3:
+        return None
+    if any(w.lower().strip(".'") in _NOT_A_PERSON for w in name.split()):
+        return None
+    return name
+
+
 def _clean_reporter(value: str) -> str | None:
     value = re.sub(r"\s*[\(,].*$", "", value.strip())
     words = value.split()

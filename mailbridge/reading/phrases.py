@@ -67,7 +67,7 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
     for p in (
         r"\blast\s+seen\b|\blast\s+saw\b|\bmissing\s+since\b|\bnobody\s+has\s+seen\s+\w+\s+since\b|"
         r"\blast\s+time\s+(?:anyone|anybody|someone|we|i|staff|they)\s+(?:saw|had\s+seen|spoke)\b|"
-        r"\bwent\s+missing\s+(?:from\s+\w+\s+)?(?=at\b|around\b|about\b|after\b|\d)|"
+        r"\bwent\s+(?:missing|awol|a\.w\.o\.l\.?)\s+(?:from\s+\w+\s+)?(?=at\b|around\b|about\b|after\b|\d)|"
         r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b|\blost\s+sight\s+of\b",
         # a later sighting beats when the child left: "went out at 6, was seen in town at 9"
         r"(?<!\bnot\s)(?<!\bnever\s)\b(?:was|were)\s+(?:then\s+|also\s+|last\s+)?(?:seen|spotted)\b"
@@ -76,6 +76,8 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"\b(?:left|walked\s+out\s+of|ran\s+(?:out\s+of|off\s+from|away\s+from)|went\s+out\s+of|"
         r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"
         r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+out\b|"
+        # ESOL present for past: "Tayla go out at 14:05", "She is go out yesterday"
+        r"\b(?:she|he|is|(?-i:[A-Z][\w'-]+))\s+go\s+out\b|"
         r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|"
         # not "it's now gone 11": past the hour
         r"gone(?!\s+(?:\d|half\b|quarter\b|midnight\b|one\b|two\b|three\b|four\b|five\b|six\b|"
@@ -137,7 +139,7 @@ def _risk_level(value: str) -> RiskLevel | None:
 _RISK_FREE = re.compile(
     r"\b(high|medium|low)[\s-]+risk\b|\brisk\s*(?:level|assessment|rating)?\s*"
     r"(?:is|was|:|-|=|of)?\s*(?:(?:has\s+been\s+|have\s+been\s+|is\s+|was\s+|been\s+)?"
-    r"(?:assessed|graded|rated)\s+(?:as\s+)?)?(?:a\s+)?"
+    r"(?:assessed|graded|rated)\s+(?:by\s+(?:[\w'-]+\s+){1,5}?)?(?:as\s+)?)?(?:a\s+)?"
     r"(high|medium|low)\b",
     re.IGNORECASE,
 )

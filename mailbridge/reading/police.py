@@ -32,6 +32,10 @@ _GAVE = re.compile(
     r"[:\-]?\s*([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})|"
     r"\b(?:they|police|the\s+police|officers?)\s+gave\s+(?:me|us)\s+(?:the|a)\s+"
     r"(?:number|ref(?:erence)?|log(?:\s+number)?)\s*(?:of|:)?\s*([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})|"
+    # "Police gave us 58821 as the reference"
+    r"\b(?:they|police|the\s+police|officers?)\s+(?:gave|give|have\s+given)\s+(?:me|us)\s+"
+    r"([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})\s+as\s+(?:the|a|our)\s+(?:ref(?:erence)?|log|incident|"
+    r"crime)\b|"
     # "I am call police ..., they say number is 0345"
     r"\b(?:they|police|the\s+police|officers?)\s+(?:say|said|told\s+(?:me|us))\s+(?:the\s+)?"
     r"(?:number|ref(?:erence)?|log(?:\s+number)?)\s+(?:is|was)\s*:?\s*([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})",
@@ -109,7 +113,7 @@ def _find(text: str, ignore: set[str]) -> str | None:
         candidates.append((m.start(), f"CAD {m.group(1)}"))
     m = _GAVE.search(text)
     if m:
-        value = (m.group(1) or m.group(2) or m.group(3)).rstrip(".-/")
+        value = (m.group(1) or m.group(2) or m.group(3) or m.group(4)).rstrip(".-/")
         if _acceptable(value) and value not in ignore:
             candidates.append((m.start(), value.upper()))
     for m in _LONG.finditer(text):

@@ -66,7 +66,7 @@ _MILITARY = re.compile(r"\b(?:at|around|about|approx(?:imately|\.)?|gone|just\s+
 _MINWORDS = {"five": 5, "ten": 10, "quarter": 15, "twenty": 20, "twenty five": 25,
              "twenty-five": 25, "half": 30}
 _HALF = re.compile(
-    rf"\b(half|quarter|five|ten|twenty(?:[\s-]five)?|\d{{1,2}}(?:\s*min(?:ute)?s)?)\s+(past|to|after)"
+    rf"\b(half|quarter|(?:five|ten|twenty(?:[\s-]five)?|\d{{1,2}})(?:\s*min(?:ute)?s)?)\s+(past|to|after)"
     rf"\s+(midnight|noon|midday|{_NUM[1:-1]})\b",
     re.IGNORECASE)
 # British "half eight" is 8:30 ("half an hour" and "half past" are not)
@@ -164,7 +164,9 @@ def _find_clock(text: str) -> _Clock | None:
     if m := _HRS.search(text) or _MILITARY.search(text):
         found.append((m.start(1), _Clock(int(m.group(1)), int(m.group(2)), True)))
     if m := _HALF.search(text):
+        # "ten minutes to nine" is "ten to nine"
         word = " ".join(m.group(1).lower().replace("-", " ").split())
+        word = re.sub(r"\s*min(?:ute)?s$", "", word)
         mins = _MINWORDS.get(word) or int(re.sub(r"\D", "", word) or 0)
         target = m.group(3).lower()
         explicit = target in {"midnight", "noon", "midday"}
@@ -280,14 +282,14 @@ _DIALECT_WORDS = {"aboot": "about", "abaht": "about", "hauf": "half", "neet": "n
 def _parse_when(text: str, base: datetime) -> datetime | None:
     tz = base.tzinfo
     low = _DIALECT.sub(lambda m: _DIALECT_WORDS[m.group(0)], text.lower())
-    if (ago := _ago(low, base)) is not None:
-        return ago
     day, year_given, span = _find_date(low, base)
     rest = _blank(low, span)
     m4 = _HOUR_4.match(rest)
     clock = _Clock(int(m4.group(1)), int(m4.group(2)), True) if m4 else _find_clock(rest)
     if clock is None:
-        return None
+        # "10 mins ago": only when no clock time is written beside it ("walked in 5 mins ago
+        # about 10 past 9" is 21:10, the time the writer gives)
+        return _ago(low, base)
     period_m = _PERIOD.search(rest)
     period = period_m.group(1).lower() if period_m else ""
     hint: str | None = None
