@@ -357,6 +357,14 @@ MEANINGS.update(
             "the folder read (a well-known name or a top-level display name) and where stored "
             "mail is moved (created if absent)"
         ),
+        "graph.failed_folder": (
+            "where a message goes whose MIME Graph will not hand over (a top-level folder, "
+            "created if absent); empty: it stays in the folder read"
+        ),
+        "graph.fetch_attempts": (
+            "rounds in which a message's MIME may fail before it is set aside: a placeholder "
+            "is stored and the duty desk told (the other messages are stored meanwhile)"
+        ),
         "graph.base_url": (
             "Graph's address; request timeout; retry backoff after a failed round; how often "
             "a standby instance tries for the mailbox's lock (PostgreSQL)"

@@ -338,11 +338,20 @@ def _validate_oauth2(s: Settings) -> list[str]:
         if s.oauth2.provider != "microsoft":
             problems.append("oauth2.provider: graph.mailbox needs provider microsoft")
         _positive(problems, *_reader_numbers("graph", s.graph))
-        _at_least(problems, ("graph.batch_size", s.graph.batch_size, 1))
+        _at_least(
+            problems,
+            ("graph.batch_size", s.graph.batch_size, 1),
+            ("graph.fetch_attempts", s.graph.fetch_attempts, 1),
+        )
         if not s.graph.processed_folder.strip():
             problems.append("graph.processed_folder: must name a folder")
         elif s.graph.processed_folder.lower() == s.graph.folder.lower():
             problems.append("graph.processed_folder: must differ from graph.folder")
+        failed_folder = s.graph.failed_folder.strip().lower()
+        if failed_folder and failed_folder == s.graph.folder.lower():
+            problems.append("graph.failed_folder: must differ from graph.folder")
+        elif failed_folder and failed_folder == s.graph.processed_folder.lower():
+            problems.append("graph.failed_folder: must differ from graph.processed_folder")
         users.append("graph")
     if not users:
         return problems
