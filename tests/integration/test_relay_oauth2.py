@@ -356,6 +356,83 @@ def test_msal_with_a_certificate_from_a_file(server: OAuth2Server) -> None:
     assert claims["appid"] == app.client_id
 
 
+def _certificate_toml(server: OAuth2Server, app: App, pem: Path, relay_url: str) -> str:
+    return f"""\
+[relay]
+url = "{relay_url}"
+auth = "xoauth2"
+ca_file = "{server.ca_file}"
+timeout_seconds = 5
+
+[oauth2]
+provider = "microsoft"
+tenant_id = "{TENANT}"
+client_id = "{app.client_id}"
+certificate_file = "{pem}"
+authority = "{server.authority}"
+validate_authority = false
+ca_file = "{server.ca_file}"
+"""
+
+
+def test_a_malformed_certificate_file_is_reported_as_such_in_one_line(
+    server: OAuth2Server,
+    relay: OAuthRelay,
+    toml_cli: Callable[[str], CliRunner],
+) -> None:
+    app, pem = server.add_certificate_app(SENDER)
+    good = pem.read_text(encoding="utf-8")
+    run = toml_cli(_certificate_toml(server, app, pem, relay.url()))
+    code, _out, err = run("relay", "check")
+    assert code == 0, err
+    # The key's base64 cut short: the file is named, the tenant is not blamed.
+    start = good.index("\n", good.index("BEGIN PRIVATE KEY")) + 1
+    pem.write_text(good[:start] + good[start + 40 :], encoding="utf-8")
+    code, _out, err = run("relay", "check")
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert f"oauth2.certificate_file {pem}: the private key is not a valid PEM key" in err
+    assert "tenant" not in err and "Traceback" not in err
+    # The certificate of another app's key.
+    _other, other_pem = server.add_certificate_app(SENDER)
+    other = other_pem.read_text(encoding="utf-8")
+    cert = other[other.index("-----BEGIN CERTIFICATE") :]
+    pem.write_text(good[: good.index("-----BEGIN CERTIFICATE")] + cert, encoding="utf-8")
+    code, _out, err = run("relay", "check")
+    assert code == 1 and err.count("\n") == 1, err
+    assert "the certificate is not the private key's" in err
+
+
+def test_a_key_msal_cannot_sign_with_is_a_named_error(
+    server: OAuth2Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An injected fault: a damaged key that got past our own check (switched off here) fails
+    inside MSAL's token request; that is an OAuth2Error naming the file, not a ValueError."""
+    app, pem = server.add_certificate_app(SENDER)
+    good = pem.read_text(encoding="utf-8")
+    start = good.index("\n", good.index("BEGIN PRIVATE KEY")) + 1
+    pem.write_text(good[:start] + good[start + 40 :], encoding="utf-8")
+    monkeypatch.setattr(oauth2_providers, "check_certificate", lambda pem, path: None)
+    provider = oauth2_providers.MicrosoftProvider(
+        oauth2_providers.MicrosoftConfig(
+            tenant_id=TENANT,
+            client_id=app.client_id,
+            certificate_file=str(pem),
+            authority=server.authority,
+            ca_file=str(server.ca_file),
+            validate_authority=False,
+        )
+    )
+    with pytest.raises(oauth2.OAuth2Error) as caught:
+        provider.fetch(SENDER)
+    message = str(caught.value)
+    assert message.startswith(f"oauth2.certificate_file {pem}: MSAL could not use it to sign in")
+    assert "\n" not in message and "tenant" not in message and "PRIVATE KEY" not in message
+    # Fixed on disk: the next fetch reads the file again and signs in.
+    pem.write_text(good, encoding="utf-8")
+    assert "SMTP.SendAsApp" in provider.fetch(SENDER).roles
+
+
 def test_a_token_is_never_sent_to_a_relay_without_tls() -> None:
     """Over the network (not loopback) a relay URL without TLS gets no token: a clear error."""
     # This machine's own address on its outward interface (a UDP "connect" sends nothing).
