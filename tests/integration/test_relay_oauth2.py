@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import json
 import socket
 import ssl
@@ -434,32 +433,38 @@ def test_a_key_msal_cannot_sign_with_is_a_named_error(
 
 
 def test_a_token_is_never_sent_to_a_relay_without_tls() -> None:
-    """Over the network (not loopback) a relay URL without TLS gets no token: a clear error."""
-    # This machine's own address on its outward interface (a UDP "connect" sends nothing).
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(("192.0.2.1", 9))
-            address = probe.getsockname()[0]
-    except OSError:
-        pytest.skip("this machine has no network interface besides loopback")
-    if ipaddress.ip_address(address).is_loopback:
-        pytest.skip("this machine has no network interface besides loopback")
+    """A relay URL without TLS to a host not known to be loopback gets no token: a clear error.
+
+    All traffic stays on 127.0.0.1. The relay is named ``127.1``, which the resolver turns into
+    127.0.0.1 but which is no loopback address by its spelling (as ``smtp.council.example``
+    would not be), so the transport must treat it as a host across the network.
+    """
     port = free_port()
-    controller = Controller(SinkHandler(), hostname="0.0.0.0", port=port)
+    controller = Controller(SinkHandler(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
         tokens = oauth2.TokenSource(
             oauth2_providers.CommandProvider("echo never-sent", clock=time.time)
         )
-        transport = SmtpTransport(
-            f"smtp://{urllib.parse.quote(SENDER)}@{address}:{port}",
-            sender=SENDER,
-            verify_tls=True,
-            timeout=5,
-            tokens=tokens,
-        )
-        with pytest.raises(TemporaryFailure, match="never sent in clear text"):
-            transport.check()
+
+        def transport(host: str) -> SmtpTransport:
+            return SmtpTransport(
+                f"smtp://{urllib.parse.quote(SENDER)}@{host}:{port}",
+                sender=SENDER,
+                verify_tls=True,
+                timeout=5,
+                tokens=tokens,
+            )
+
+        assert socket.getaddrinfo("127.1", port)[0][4][0] == "127.0.0.1"
+        # The connection and EHLO succeed; then no token is fetched, let alone sent.
+        with pytest.raises(TemporaryFailure, match="has no TLS: an OAuth2 token is never sent"):
+            transport("127.1").check()
         assert tokens.fetches == 0
+        # The same relay by its loopback address: clear text is no exposure there, so the
+        # token is fetched and offered (this relay takes no AUTH, so it is refused).
+        with pytest.raises(TemporaryFailure, match="refused a fresh OAuth2 token"):
+            transport("127.0.0.1").check()
+        assert tokens.fetches == 2  # the first, and one renewal after the refusal
     finally:
         controller.stop()
