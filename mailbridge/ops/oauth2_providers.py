@@ -160,10 +160,17 @@ _AADSTS = {
         "the certificate was not accepted: upload its public part to the app registration "
         "(Certificates & secrets)"
     ),
-    70011: "the scope {scope} is not valid for this app",
+    70011: (
+        "the scope {scope} is not valid for this app: fix the scope (oauth2.scope; empty means "
+        "https://outlook.office365.com/.default)"
+    ),
+    1002012: (
+        "the scope {scope} is not valid for app-only sign-in: fix the scope, it must end in "
+        "/.default (oauth2.scope; empty means https://outlook.office365.com/.default)"
+    ),
     500011: (
-        "the resource for scope {scope} does not exist in tenant {tenant} "
-        "(Office 365 Exchange Online): wrong scope, or Exchange Online is not licensed"
+        "the resource for scope {scope} does not exist in tenant {tenant}: fix the scope "
+        "(oauth2.scope), or Exchange Online is not licensed in the tenant"
     ),
     65001: (
         "admin consent is missing: grant admin consent for the app's permissions "
@@ -321,7 +328,13 @@ class MicrosoftProvider:
             )
         value = str(result["access_token"])
         expires_in = float(result.get("expires_in") or 3600)
-        return Token(value, started + expires_in, token_roles(value))
+        audience = unverified_claims(value).get("aud")
+        return Token(
+            value,
+            started + expires_in,
+            token_roles(value),
+            audience=audience if isinstance(audience, str) else "",
+        )
 
 
 def check_certificate(pem: str, path: str) -> None:

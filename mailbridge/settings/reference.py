@@ -333,8 +333,8 @@ MEANINGS.update(
             "provider, warned by `check-config`"
         ),
         "oauth2.scope": (
-            "empty: `https://outlook.office365.com/.default` (microsoft), "
-            "`https://mail.google.com/` (google)"
+            "empty: `https://outlook.office365.com/.default` (microsoft; a scope given must end "
+            "in `/.default`), `https://mail.google.com/` (google)"
         ),
         "oauth2.ca_file": (
             "extra CAs for the token endpoint (a TLS-inspecting proxy); seconds to wait for "

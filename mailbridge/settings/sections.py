@@ -188,7 +188,8 @@ class OAuth2Settings:
     authority: str = "https://login.microsoftonline.com"
     # false only for a test provider that is not Microsoft's: MSAL then trusts the authority.
     validate_authority: bool = True
-    # empty: https://outlook.office365.com/.default (microsoft), https://mail.google.com/ (google).
+    # empty: https://outlook.office365.com/.default (microsoft; a scope given must end in
+    # /.default), https://mail.google.com/ (google).
     scope: str = ""
     # A PEM bundle of extra CAs for the token endpoint (a TLS-inspecting proxy); empty: none.
     ca_file: str = ""

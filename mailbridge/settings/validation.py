@@ -383,6 +383,12 @@ def _validate_oauth2(s: Settings) -> list[str]:
             file_problem("client_secret_file", o.client_secret_file)
         else:
             file_problem("certificate_file", o.certificate_file)
+        if o.scope.strip() and not o.scope.strip().endswith("/.default"):
+            # Entra ID's client-credentials grant answers AADSTS1002012 to anything else.
+            problems.append(
+                f"oauth2.scope: provider microsoft needs a scope ending in /.default "
+                f"(https://outlook.office365.com/.default, the default when empty), got {o.scope!r}"
+            )
     elif o.provider == "google":
         file_problem("service_account_file", o.service_account_file)
     else:

@@ -194,6 +194,70 @@ def test_relay_check_says_ok_or_names_the_missing_role(
     assert "no OAuth2 token: Microsoft Entra ID: tenant contoso not found" in err
 
 
+def test_relay_check_names_the_scope_the_app_or_the_secret_in_one_line(
+    server: OAuth2Server,
+    relay: OAuthRelay,
+    tmp_path: Path,
+    toml_cli: Callable[[str], CliRunner],
+) -> None:
+    app = server.add_secret_app(SENDER, roles=("SMTP.SendAsApp", "Mail.Send"))
+    good = oauth2_toml(server, app, tmp_path, relay.url())
+
+    def check(toml: str) -> str:
+        code, _out, err = toml_cli(toml)("relay", "check")
+        assert code == 1
+        assert err.count("\n") == 1, err
+        assert (app.secret or "?") not in err
+        return err
+
+    # The Graph scope for SMTP: Entra ID issues a token for Graph (with the app's Graph role
+    # only), the relay refuses it, and the advice is the scope, not a permission.
+    graph_scope = good + 'scope = "https://graph.microsoft.com/.default"\n'
+    err = check(graph_scope)
+    assert "the token is for https://graph.microsoft.com, not Exchange Online: fix the scope" in err
+    assert "add the application permission" not in err
+    # An Application (client) ID the tenant does not know.
+    err = check(good.replace(app.client_id, "0badc0ffee"))
+    assert "AADSTS700016: application 0badc0ffee is not registered in tenant" in err
+    # A secret that is not the app's (its ID copied instead of its Value, say).
+    (tmp_path / "client-secret").write_text("the-secret-id-not-its-value\n", encoding="utf-8")
+    err = check(good)
+    assert "AADSTS7000215: the client secret is wrong" in err
+    assert "the-secret-id-not-its-value" not in err
+
+
+def test_a_scope_without_default_is_refused_by_check_config_and_by_entra_id(
+    server: OAuth2Server,
+    relay: OAuthRelay,
+    tmp_path: Path,
+    toml_cli: Callable[[str], CliRunner],
+) -> None:
+    app = server.add_secret_app(SENDER, roles=("SMTP.SendAsApp",))
+    bare = "https://outlook.office365.com"
+    toml = oauth2_toml(server, app, tmp_path, relay.url()) + f'scope = "{bare}"\n'
+    code, _out, err = toml_cli(toml)("check-config")
+    assert code == 2
+    assert "oauth2.scope: provider microsoft needs a scope ending in /.default" in err
+    # Past check-config (an older config, a hand-built provider), Entra ID answers 1002012.
+    provider = oauth2_providers.MicrosoftProvider(
+        oauth2_providers.MicrosoftConfig(
+            tenant_id=TENANT,
+            client_id=app.client_id,
+            client_secret_file=str(tmp_path / "client-secret"),
+            authority=server.authority,
+            ca_file=str(server.ca_file),
+            validate_authority=False,
+            scope=bare,
+        )
+    )
+    with pytest.raises(oauth2.OAuth2Error) as caught:
+        provider.fetch(SENDER)
+    assert str(caught.value).startswith(
+        f"Microsoft Entra ID: AADSTS1002012: the scope {bare} is not valid for app-only sign-in: "
+        "fix the scope"
+    )
+
+
 def test_check_config_names_the_oauth2_keys_at_fault(
     server: OAuth2Server,
     relay: OAuthRelay,
