@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from mailbridge.delivery.transport import SmtpTransport, TemporaryFailure
 from mailbridge.ops import oauth2, oauth2_providers
 from tests.support.env import CliRunner, SettingsFactory
+from tests.support.log_scan import leaks, run_debug, token_forms
 from tests.support.oauth2_server import TENANT, App, OAuth2Server, serving
 from tests.support.relay import (
     RECEIVED,
@@ -162,6 +163,39 @@ def test_alerts_are_sent_with_xoauth2_and_an_expired_token_is_renewed_once(
     assert relay.handler.refusals == 1
     assert server.issued(app.client_id) == 2
     assert app.secret and not any(app.secret.encode() in r.content for r in relay.handler.received)
+
+
+def test_no_token_or_secret_is_logged_at_debug_when_alerts_are_sent(  # noqa: PLR0917 - fixtures
+    server: OAuth2Server,
+    relay: OAuthRelay,
+    world: Engine,
+    make_settings: SettingsFactory,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """`relay check` and `deliver` in a process of their own, every logger at DEBUG."""
+    app = server.add_secret_app(SENDER, roles=("SMTP.SendAsApp",))
+    toml = oauth2_toml(server, app, tmp_path, relay.url())
+    queue_alerts(world, make_settings(toml), FakeClock(RECEIVED), report(1))
+    queued = len(alerts(world))
+    assert queued > 0
+    config = tmp_path / "debug.toml"
+    config.write_text(toml, encoding="utf-8")
+    outputs = []
+    for args in (("relay", "check"), ("deliver",)):
+        done = run_debug(config, database_url, tmp_path / "data", *args)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(done.stdout + done.stderr)
+    text = "\n".join(outputs)
+    assert f"alerts: {queued} sent" in text
+    assert len(relay.handler.received) == queued and set(relay.handler.logins) == {SENDER}
+    for logger in ("msal.", "urllib3.", "mailbridge.ops.oauth2"):
+        assert f"DEBUG {logger}" in text, (logger, text[-3000:])
+    issued = [t for t, i in server.state.tokens.items() if i.client_id == app.client_id]
+    assert len(issued) == 2  # one per process
+    secrets = [form for token in issued for form in token_forms(token, SENDER)]
+    assert app.secret
+    assert leaks(text, [*secrets, app.secret]) == []
 
 
 def test_relay_check_says_ok_or_names_the_missing_role(
