@@ -22,7 +22,10 @@ def add_parsers(sub: Any) -> None:
     imap = sub.add_parser("imap", help="the watched IMAP mailbox (imap.url)")
     imapsub = imap.add_subparsers(dest="imap_command", metavar="ACTION", required=True)
     imapsub.add_parser(
-        "check", help="connect and log in; report capabilities (IDLE, MOVE) and the folders"
+        "check",
+        help="connect and log in (password, or XOAUTH2/OAUTHBEARER with a token from "
+        "[oauth2]); report capabilities (IDLE, MOVE), the token and the folders; a refused "
+        "login in one line naming what to fix (tenant, app, consent, scope, mailbox permission)",
     )
     backfill = imapsub.add_parser(
         "backfill",

@@ -39,11 +39,13 @@ def _oauth2_line(settings: Settings) -> str:
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    sub.add_parser(
-        "serve",
-        help="run the SMTP listener, the IMAP watcher (imap.url), the processing worker, the "
-        "sender, the timers and digests, and /metrics and /healthz ([http])",
+    serve_help = (
+        "run the SMTP listener, the IMAP watcher (imap.url; password or XOAUTH2), the "
+        "Microsoft Graph reader (graph.mailbox), the processing worker, the sender (SMTP "
+        "relay, password or XOAUTH2, or Graph sendMail for graph://), the timers and digests, "
+        "and /metrics and /healthz ([http])"
     )
+    sub.add_parser("serve", help=serve_help, description=serve_help[0].upper() + serve_help[1:])
 
     sub.add_parser("check-config", help="validate the settings; name every key at fault")
 

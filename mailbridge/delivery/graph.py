@@ -122,7 +122,7 @@ class GraphTransport:
         """`relay check`: a token with Mail.Send for the mailbox; sends nothing.
 
         Graph has no way to test send rights without sending, so the mailbox permission and
-        the access policy are proved by the first alert (or `relay check --send-to`).
+        the access policy are proved by the first alert.
         """
         tokens = self.client.tokens
         try:

@@ -18,15 +18,29 @@ back in the next delta as ``@removed`` and are skipped. ``429`` and ``503`` are 
 (``Retry-After``); ``410`` (the sync state is gone) drops the link and reads the whole folder
 again, intake's dedupe doing the work. A refused token (401) is renewed once and retried.
 
+A message whose ``$value`` Graph will not hand over (a 4xx or 5xx for that message, or an empty
+body) does not hold up the others: the round stores and moves the rest, and keeps its delta link
+where it was, so the next round sees the message again. After ``graph.fetch_attempts`` rounds
+it is set aside as the IMAP watcher sets one aside: a failed placeholder is stored (the duty
+desk is told), and the message moves to ``graph.failed_folder`` if one is set. A round in which
+Graph handed over nothing and refused several messages is Graph's trouble, not theirs: it
+counts against none of them and is retried with back-off. Graph out of reach, throttling past
+``graph.max_retry_after_seconds`` and a refused token end the round and count against nobody;
+a ``404`` (the message left the folder meanwhile) is skipped.
+
 On PostgreSQL one of several ``serve`` processes reads a mailbox (an advisory lock, see
 store/graph.py); the others stand by.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
 from urllib.parse import quote
 
 from mailbridge.clock import Clock, system_clock
@@ -37,6 +51,7 @@ from mailbridge.ops.graph import GraphClient, GraphError, SyncStateGone
 from mailbridge.settings.sections import GraphSettings
 from mailbridge.store import advisory, tx
 from mailbridge.store import graph as graph_store
+from mailbridge.store.imap_state import GaveUp
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +69,17 @@ class GraphReader:
         ca_file: str = "",
         clock: Clock = system_clock,
         sleep: Callable[[float], None] | None = None,
+        gave_up: GaveUp | None = None,
+        on_alert: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.intake = intake
         self.clock = clock
+        # Called in the transaction that stores a set-aside message's placeholder (the duty
+        # desk's alert), then on_alert() wakes the sender.
+        self.gave_up = gave_up
+        self.on_alert = on_alert
         self._stop = threading.Event()
         self.client = GraphClient(settings, tokens, ca_file=ca_file, sleep=sleep or self._wait)
         self.key = f"graph:{settings.mailbox}/{settings.folder}"
@@ -67,6 +88,13 @@ class GraphReader:
         self.rounds = 0  # delta rounds completed
         self._thread: threading.Thread | None = None
         self._processed_id = ""
+        self._failed_id = ""
+        # Rounds in which a message's $value failed, by message id; and the messages set aside
+        # (a placeholder stored), not fetched again by this process.
+        self.fetch_failures: dict[str, int] = {}
+        self.set_aside: set[str] = set()
+        # The last round left a message to try again: wait before the next.
+        self.retrying = False
 
     # -- one round ---------------------------------------------------------------------------
     def run_once(self) -> int:
@@ -78,6 +106,7 @@ class GraphReader:
         link = graph_store.load_delta(self.engine, self.key) or start
         committed = 0
         resynced = False
+        failed: dict[str, str] = {}  # message id -> why its $value failed, in this round
         while not self._stop.is_set():
             try:
                 page = self.client.json("GET", link)
@@ -97,17 +126,25 @@ class GraphReader:
             ids = [
                 str(item["id"])
                 for item in page.get("value", [])
-                if isinstance(item, dict) and "id" in item and "@removed" not in item
+                if isinstance(item, dict)
+                and "id" in item
+                and "@removed" not in item
+                and str(item["id"]) not in self.set_aside
             ]
             for chunk in _chunks(ids, self.settings.batch_size):
-                committed += self._store_and_move(chunk)
+                stored, refused = self._store_and_move(chunk)
+                committed += stored
+                failed.update(refused)
             if "@odata.nextLink" in page:
                 link = str(page["@odata.nextLink"])
                 continue
             if "@odata.deltaLink" in page:
-                graph_store.save_delta(
-                    self.engine, self.key, str(page["@odata.deltaLink"]), self.clock()
-                )
+                self.retrying = bool(failed) and not self._settle(failed, committed)
+                if not self.retrying:
+                    graph_store.save_delta(
+                        self.engine, self.key, str(page["@odata.deltaLink"]), self.clock()
+                    )
+                # else: the link stays where it was, so the next round sees the message again.
                 self.rounds += 1
                 return committed
             raise GraphError(
@@ -115,35 +152,155 @@ class GraphReader:
             )
         return committed
 
-    def _store_and_move(self, ids: list[str]) -> int:
+    def _store_and_move(self, ids: list[str]) -> tuple[int, dict[str, str]]:
+        """Fetch, commit, then move ``ids``; (messages committed, {id: error} of those whose
+        $value Graph would not hand over)."""
         items = []
+        fetched: list[str] = []
+        failed: dict[str, str] = {}
         for message_id in ids:
             path = f"/users/{self.user}/messages/{message_id}/$value"
-            response = self.client.request("GET", path)
+            try:
+                response = self.client.request("GET", path)
+            except SyncStateGone:
+                raise
+            except GraphError as exc:
+                if exc.status == 404:
+                    log.info(
+                        "Graph message %s left %s before it was read; skipped", message_id, self.key
+                    )
+                    continue
+                if exc.status < 400:
+                    raise  # Graph out of reach, or throttling: the round is tried again later
+                failed[message_id] = _first_line(exc)
+                continue
+            if not response.content:
+                failed[message_id] = "Microsoft Graph returned an empty message"
+                continue
             items.append(
                 make_incoming(
                     response.content,
                     source="graph",
                     mail_from=None,
                     rcpt_tos=[],
-                    peer=f"graph {self.settings.mailbox} {message_id}"[:255],
+                    peer=self._peer(message_id),
                 )
             )
+            fetched.append(message_id)
+        if not items:
+            return 0, failed
         # The commit; only then do the messages leave the folder.
         self.intake.accept_many(items)
         self.stored += len(items)
-        for message_id in ids:
+        for message_id in fetched:
+            self.fetch_failures.pop(message_id, None)
             try:
-                self.client.request(
-                    "POST",
-                    f"/users/{self.user}/messages/{message_id}/move",
-                    {"destinationId": self._processed_id},
-                )
+                self._move(message_id, self._processed_id)
             except GraphError as exc:
                 if exc.status != 404:
                     raise
                 # Already gone (moved by someone, or by us before a crash): nothing to do.
-        return len(items)
+        return len(items), failed
+
+    def _move(self, message_id: str, folder_id: str) -> None:
+        self.client.request(
+            "POST", f"/users/{self.user}/messages/{message_id}/move", {"destinationId": folder_id}
+        )
+
+    def _peer(self, message_id: str) -> str:
+        return f"graph {self.settings.mailbox} {message_id}"[:255]
+
+    # -- a message Graph will not hand over ----------------------------------------------------
+    def _settle(self, failed: dict[str, str], committed: int) -> bool:
+        """Count this round's failures; set aside those out of attempts. True: none is left to
+        try again (the delta link may move on)."""
+        if not committed and len(failed) > 1:
+            # Nothing came through and several were refused: Graph is unwell, not the messages.
+            raise GraphError(
+                f"Microsoft Graph handed over none of {len(failed)} new messages in {self.key} "
+                f"({next(iter(failed.values()))}); not counted against them"
+            )
+        left = False
+        for message_id, error in failed.items():
+            count = self.fetch_failures.get(message_id, 0) + 1
+            self.fetch_failures[message_id] = count
+            if count >= self.settings.fetch_attempts:
+                self.set_aside_message(message_id, error)
+            else:
+                log.warning(
+                    "Graph message %s in %s: %s (attempt %d of %d); the others were stored, "
+                    "this one is tried again in the next round",
+                    message_id,
+                    self.key,
+                    error,
+                    count,
+                    self.settings.fetch_attempts,
+                )
+                left = True
+        return not left
+
+    def set_aside_message(self, message_id: str, error: str) -> None:
+        """Store a failed placeholder (the duty desk is alerted), then move the message to
+        graph.failed_folder if one is set."""
+        facts = self._facts(message_id)
+        now = self.clock()
+        raw = placeholder_message(self.settings, message_id, error=error, facts=facts, now=now)
+        incoming = make_incoming(
+            raw,
+            source="graph",
+            mail_from=None,
+            rcpt_tos=[],
+            peer=self._peer(message_id),
+            clock=lambda: now,
+        )
+        note = f"Graph message {message_id} in {self.key} could not be fetched: {error}"
+        with tx.write(self.engine) as t:
+            result, alerted = graph_store.store_unfetchable(
+                t, incoming, note=note, now=now, gave_up=self.gave_up
+            )
+        where = "left in the folder"
+        if self.settings.failed_folder:
+            try:
+                if not self._failed_id:
+                    self._failed_id = self._folder_id(self.settings.failed_folder)
+                self._move(message_id, self._failed_id)
+                where = f"moved to {self.settings.failed_folder!r}"
+            except (GraphError, oauth2.TokenRefused) as exc:
+                where = f"left in the folder (moving it failed: {_first_line(exc)})"
+        self.set_aside.add(message_id)
+        self.fetch_failures.pop(message_id, None)
+        log.error(
+            "Graph message %s in %s could not be fetched in %d round(s): %s; stored a placeholder "
+            "as message id=%s (failed%s); the message is %s",
+            message_id,
+            self.key,
+            self.settings.fetch_attempts,
+            error,
+            result.id,
+            ", duty desk alerted"
+            if alerted
+            else ("" if result.duplicate_of is None else ", already reported"),
+            where,
+        )
+        if alerted and self.on_alert is not None:
+            self.on_alert()
+
+    def _facts(self, message_id: str) -> dict[str, str]:
+        """Sender and arrival time for the placeholder, if Graph gives them; {} otherwise."""
+        facts: dict[str, str] = {}
+        try:
+            found = self.client.json(
+                "GET",
+                f"/users/{self.user}/messages/{message_id}?$select=from,receivedDateTime",
+            )
+            sender = (found.get("from") or {}).get("emailAddress") or {}
+            if sender.get("address"):
+                facts["From"] = str(sender["address"])
+            if found.get("receivedDateTime"):
+                facts["Arrived"] = str(found["receivedDateTime"])
+        except Exception as exc:  # the placeholder is stored without them
+            log.debug("no sender or arrival time for Graph message %s: %s", message_id, exc)
+        return facts
 
     def _folder_id(self, name: str) -> str:
         """The id of a top-level folder by display name, created if absent."""
@@ -214,14 +371,50 @@ class GraphReader:
                 advisory.check(conn)  # still holding the lock's connection
             committed = self.run_once()
             yield committed
-            if not committed:
+            if not committed or self.retrying:
                 self._stop.wait(self.settings.poll_seconds)
+
+
+def placeholder_message(
+    settings: GraphSettings, message_id: str, *, error: str, facts: dict[str, str], now: datetime
+) -> bytes:
+    """What is stored in place of a message whose MIME Graph would not hand over.
+
+    The Message-ID is fixed per mailbox folder and Graph message id, so setting the same
+    message aside again (after a restart and a resync) is a duplicate, not a second alert.
+    """
+    key = f"{settings.mailbox}/{settings.folder}"
+    tag = hashlib.sha256(key.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(message_id.encode()).hexdigest()[:24]
+    msg = EmailMessage()
+    msg["From"] = "mailbridge Graph reader <mailbridge@localhost>"
+    msg["Subject"] = f"Microsoft 365 message could not be fetched (in {settings.folder})"
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = f"<graph-unfetchable.{digest}.{tag}@mailbridge.invalid>"
+    msg["Auto-Submitted"] = "auto-generated"
+    lines = [
+        "Microsoft Graph would not hand over this message whole, so mailbridge could not read it.",
+        "A person must open the mailbox and read it there.",
+        "",
+        f"Mailbox:     {settings.mailbox}",
+        f"Folder:      {settings.folder}",
+    ]
+    if settings.failed_folder:
+        lines.append(f"Moved to:    {settings.failed_folder} (unless the move failed)")
+    lines += [f"Graph id:    {message_id}", f"Error:       {error}"]
+    lines += [f"{name + ':':<12} {value}" for name, value in facts.items()]
+    msg.set_content("\n".join(lines) + "\n")
+    return msg.as_bytes()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _describe(exc: BaseException, tokens: oauth2.TokenSource, mailbox: str) -> str:
     if isinstance(exc, oauth2.TokenRefused):
         return "a fresh token was refused: " + oauth2.refused_advice(tokens, mailbox, "Graph")
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return _first_line(exc)
 
 
 def _chunks(ids: list[str], size: int) -> Iterator[list[str]]:

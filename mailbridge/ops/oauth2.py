@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 
@@ -64,6 +65,8 @@ class Token:
     expires_at: float
     # The app roles (Microsoft) or scopes the token carries, when it says; for diagnostics.
     roles: tuple[str, ...] = ()
+    # The resource the token is for (a JWT's ``aud``), when it says; for diagnostics.
+    audience: str = ""
 
 
 class Provider(Protocol):
@@ -156,12 +159,44 @@ _ROLE = {
 }
 
 
+# A Microsoft token's ``aud`` for each resource: the resource's app ID, or its URI in any
+# cloud (outlook.office365.com, outlook.office365.us, partner.outlook.cn; graph.microsoft.com,
+# graph.microsoft.us, microsoftgraph.chinacloudapi.cn).
+EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+
+
+def _audience_fits(service: str, audience: str) -> bool:
+    host = urlsplit(audience).hostname or ""
+    if service.startswith("Graph"):
+        return audience == GRAPH_APP_ID or "graph" in host
+    return audience == EXCHANGE_APP_ID or host.startswith(("outlook.", "partner.outlook."))
+
+
+def wrong_audience(service: str, audience: str) -> str:
+    """The "fix the scope" advice for a Microsoft token issued for another resource."""
+    if service.startswith("Graph"):
+        return (
+            f"the token is for {audience}, not Microsoft Graph: fix the scope (Graph needs "
+            "https://graph.microsoft.com/.default) (docs/m365.md)"
+        )
+    return (
+        f"the token is for {audience}, not Exchange Online: fix the scope (oauth2.scope must be "
+        "https://outlook.office365.com/.default, or empty for that default) (docs/m365.md)"
+    )
+
+
 def refused_advice(tokens: TokenSource, user: str, service: str) -> str:
     """What to fix when ``service`` (IMAP, SMTP, Graph or GraphSend) refused a fresh token."""
     name = tokens.provider.name
     cached = tokens.cached(user)
     roles = cached.roles if cached is not None else ()
     if name == "microsoft":
+        audience = cached.audience if cached is not None else ""
+        if audience and not _audience_fits(service, audience):
+            # Checked first: a token for another resource carries that resource's roles, and
+            # "add the permission" would send IT to fix what is not broken.
+            return wrong_audience(service, audience)
         role = _ROLE[service]
         if role not in roles:
             api = "Microsoft Graph" if service.startswith("Graph") else "Office 365 Exchange Online"

@@ -160,10 +160,17 @@ _AADSTS = {
         "the certificate was not accepted: upload its public part to the app registration "
         "(Certificates & secrets)"
     ),
-    70011: "the scope {scope} is not valid for this app",
+    70011: (
+        "the scope {scope} is not valid for this app: fix the scope (oauth2.scope; empty means "
+        "https://outlook.office365.com/.default)"
+    ),
+    1002012: (
+        "the scope {scope} is not valid for app-only sign-in: fix the scope, it must end in "
+        "/.default (oauth2.scope; empty means https://outlook.office365.com/.default)"
+    ),
     500011: (
-        "the resource for scope {scope} does not exist in tenant {tenant} "
-        "(Office 365 Exchange Online): wrong scope, or Exchange Online is not licensed"
+        "the resource for scope {scope} does not exist in tenant {tenant}: fix the scope "
+        "(oauth2.scope), or Exchange Online is not licensed in the tenant"
     ),
     65001: (
         "admin consent is missing: grant admin consent for the app's permissions "
@@ -224,16 +231,18 @@ class MicrosoftProvider:
         c = self.config
         if c.certificate_file:
             pem = _read_secret(c.certificate_file, "certificate_file")
-            if "PRIVATE KEY-----" not in pem or "BEGIN CERTIFICATE" not in pem:
-                raise OAuth2Error(
-                    f"oauth2.certificate_file {c.certificate_file}: needs the private key and "
-                    "the certificate, both PEM, in one file"
-                )
-            # MSAL computes the SHA-256 thumbprint from the public certificate.
+            check_certificate(pem, c.certificate_file)
+            # MSAL (1.35 and later) computes the SHA-256 thumbprint from the public certificate.
             return {"private_key": pem, "public_certificate": pem}
         if c.client_secret_file:
             return _read_secret(c.client_secret_file, "client_secret_file").strip()
         raise OAuth2Error("oauth2: provider microsoft needs client_secret_file or certificate_file")
+
+    def _credential_setting(self) -> str:
+        c = self.config
+        if c.certificate_file:
+            return f"oauth2.certificate_file {c.certificate_file}"
+        return f"oauth2.client_secret_file {c.client_secret_file}"
 
     def _application(self) -> Any:
         import msal  # noqa: PLC0415 - only this provider needs it; every CLI start would pay
@@ -242,20 +251,27 @@ class MicrosoftProvider:
             if self._app is None:
                 c = self.config
                 authority = f"{c.authority.rstrip('/')}/{c.tenant_id}"
+                # Read and checked first, so that a bad file is never taken for a bad tenant.
+                credential = self._credential()
                 try:
                     self._app = msal.ConfidentialClientApplication(
                         c.client_id,
-                        client_credential=self._credential(),
+                        client_credential=credential,
                         authority=authority,
                         validate_authority=c.validate_authority,
                         instance_discovery=None if c.validate_authority else False,
                         http_client=http_session(c.ca_file, c.timeout_seconds),
                     )
                 except ValueError as exc:
+                    if _is_credential_error(exc):
+                        # A key or certificate that passed our checks but not MSAL's.
+                        raise OAuth2Error(
+                            f"{self._credential_setting()}: MSAL refused it ({_first_line(exc)})"
+                        ) from exc
                     # Tenant discovery failed: MSAL says so in a ValueError.
                     raise OAuth2Error(
-                        f"Microsoft Entra ID: tenant {c.tenant_id} not found at {c.authority}: "
-                        "check oauth2.tenant_id (the Directory (tenant) ID)"
+                        f"Microsoft Entra ID: tenant {c.tenant_id} not found at "
+                        f"{c.authority}: check oauth2.tenant_id (the Directory (tenant) ID)"
                     ) from exc
                 except OSError as exc:
                     raise OAuth2Error(
@@ -264,6 +280,7 @@ class MicrosoftProvider:
             return self._app
 
     def fetch(self, user: str) -> Token:
+        import jwt  # noqa: PLC0415 - as in _application (MSAL signs its assertion with PyJWT)
         import msal.exceptions  # noqa: PLC0415 - as in _application
 
         c = self.config
@@ -286,6 +303,15 @@ class MicrosoftProvider:
             raise OAuth2Error(
                 f"Microsoft Entra ID: the token endpoint failed ({str(exc).splitlines()[0][:80]})"
             ) from exc
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            # MSAL signs the certificate assertion here (with PyJWT): a key it cannot sign with
+            # says so in one of these. Name the file; the next fetch reads it again.
+            with self._lock:
+                self._app = None
+            raise OAuth2Error(
+                f"{self._credential_setting()}: MSAL could not use it to sign in "
+                f"({type(exc).__name__}: {_first_line(exc)})"
+            ) from exc
         if not isinstance(result, dict) or "access_token" not in result:
             # Start afresh next time: the secret or certificate file is read again (an operator
             # may have fixed it), and MSAL's replay of an identical failed request for 60 s
@@ -302,7 +328,69 @@ class MicrosoftProvider:
             )
         value = str(result["access_token"])
         expires_in = float(result.get("expires_in") or 3600)
-        return Token(value, started + expires_in, token_roles(value))
+        audience = unverified_claims(value).get("aud")
+        return Token(
+            value,
+            started + expires_in,
+            token_roles(value),
+            audience=audience if isinstance(audience, str) else "",
+        )
+
+
+def check_certificate(pem: str, path: str) -> None:
+    """An OAuth2Error in one line unless ``pem`` holds an unencrypted RSA private key and the
+    X.509 certificate of that key, both PEM (what Entra ID takes for an app's certificate)."""
+    from cryptography import x509  # noqa: PLC0415 - as msal: only this provider needs it
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
+    where = f"oauth2.certificate_file {path}"
+    if "PRIVATE KEY-----" not in pem or "BEGIN CERTIFICATE" not in pem:
+        raise OAuth2Error(
+            f"{where}: needs the private key and the certificate, both PEM, in one file"
+        )
+    data = pem.encode("utf-8")
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError as exc:  # a key under a passphrase
+        raise OAuth2Error(
+            f"{where}: the private key is encrypted; export it without a passphrase "
+            "(keep the file readable by mailbridge only)"
+        ) from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise OAuth2Error(f"{where}: the private key is not a valid PEM key") from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise OAuth2Error(
+            f"{where}: the private key is {type(key).__name__.removesuffix('PrivateKey')}, "
+            "not RSA; Microsoft Entra ID takes RSA certificates"
+        )
+    try:
+        certificate = x509.load_pem_x509_certificate(data)
+    except ValueError as exc:
+        raise OAuth2Error(f"{where}: the certificate is not a valid PEM certificate") from exc
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if certificate.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
+        raise OAuth2Error(
+            f"{where}: the certificate is not the private key's (the first certificate in the "
+            "file must be the one uploaded to the app registration)"
+        )
+
+
+def _is_credential_error(exc: ValueError) -> bool:
+    """MSAL's ValueError about the credential (thumbprint, certificate, key), as opposed to the
+    authority or tenant it could not discover."""
+    text = str(exc).lower()
+    return any(
+        word in text
+        for word in ("thumbprint", "client_credential", "certificate", "private key", "pfx")
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:160] if lines else type(exc).__name__
 
 
 # -- Google (google-auth) -----------------------------------------------------------------

@@ -211,9 +211,16 @@ def start_watcher(
 
 
 def start_graph_reader(
-    engine: tx.Engine, settings: Settings, intake: Intake
+    engine: tx.Engine,
+    settings: Settings,
+    intake: Intake,
+    worker: Worker | None = None,
+    sender: Sender | None = None,
 ) -> GraphReader | None:
-    """The Graph reader thread when graph.mailbox is set; a problem is logged, never fatal."""
+    """The Graph reader thread when graph.mailbox is set; a problem is logged, never fatal.
+
+    ``worker`` and ``sender``: the duty desk is told of a message set aside (serve passes both).
+    """
     if not settings.graph.mailbox:
         return None
     try:
@@ -223,6 +230,9 @@ def start_graph_reader(
             intake,
             oauth2_providers.graph_source(settings.oauth2),
             ca_file=settings.oauth2.ca_file,
+            clock=worker.clock if worker is not None else system_clock,
+            gave_up=worker.pipeline.gave_up if worker is not None else None,
+            on_alert=sender.wake if sender is not None else None,
         )
         reader.start()
     except MailbridgeError as exc:
@@ -391,7 +401,7 @@ async def serve(
         watcher = start_watcher(engine, settings, intake, worker, sender)
         if watcher is not None:
             parts.push_async_callback(blocking(watcher.stop))
-        graph_reader = start_graph_reader(engine, settings, intake)
+        graph_reader = start_graph_reader(engine, settings, intake, worker, sender)
         if graph_reader is not None:
             parts.push_async_callback(blocking(graph_reader.stop))
         try:

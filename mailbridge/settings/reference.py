@@ -333,8 +333,8 @@ MEANINGS.update(
             "provider, warned by `check-config`"
         ),
         "oauth2.scope": (
-            "empty: `https://outlook.office365.com/.default` (microsoft), "
-            "`https://mail.google.com/` (google)"
+            "empty: `https://outlook.office365.com/.default` (microsoft; a scope given must end "
+            "in `/.default`), `https://mail.google.com/` (google)"
         ),
         "oauth2.ca_file": (
             "extra CAs for the token endpoint (a TLS-inspecting proxy); seconds to wait for "
@@ -356,6 +356,14 @@ MEANINGS.update(
         "graph.processed_folder": (
             "the folder read (a well-known name or a top-level display name) and where stored "
             "mail is moved (created if absent)"
+        ),
+        "graph.failed_folder": (
+            "where a message goes whose MIME Graph will not hand over (a top-level folder, "
+            "created if absent); empty: it stays in the folder read"
+        ),
+        "graph.fetch_attempts": (
+            "rounds in which a message's MIME may fail before it is set aside: a placeholder "
+            "is stored and the duty desk told (the other messages are stored meanwhile)"
         ),
         "graph.base_url": (
             "Graph's address; request timeout; retry backoff after a failed round; how often "

@@ -145,11 +145,17 @@ class GraphSettings:
     folder: str = "inbox"
     # Stored messages are moved here (a top-level folder, created if absent).
     processed_folder: str = "Processed"
+    # Where a message goes whose MIME Graph will not hand over (after fetch_attempts rounds); a
+    # top-level folder, created if absent. Empty: it stays in the folder read.
+    failed_folder: str = ""
     base_url: str = "https://graph.microsoft.com/v1.0"
     # Delta rounds this often (a round also follows each stored batch at once).
     poll_seconds: float = 30.0
     # Messages fetched ($value) and committed per transaction.
     batch_size: int = 25
+    # Rounds in which a message's $value may fail before it is set aside (a placeholder stored,
+    # the duty desk told).
+    fetch_attempts: int = 3
     # Longest Retry-After (429, 503) waited out before the round is given up and retried later.
     max_retry_after_seconds: float = 120.0
     timeout_seconds: float = 60.0
@@ -182,7 +188,8 @@ class OAuth2Settings:
     authority: str = "https://login.microsoftonline.com"
     # false only for a test provider that is not Microsoft's: MSAL then trusts the authority.
     validate_authority: bool = True
-    # empty: https://outlook.office365.com/.default (microsoft), https://mail.google.com/ (google).
+    # empty: https://outlook.office365.com/.default (microsoft; a scope given must end in
+    # /.default), https://mail.google.com/ (google).
     scope: str = ""
     # A PEM bundle of extra CAs for the token endpoint (a TLS-inspecting proxy); empty: none.
     ca_file: str = ""

@@ -338,11 +338,20 @@ def _validate_oauth2(s: Settings) -> list[str]:
         if s.oauth2.provider != "microsoft":
             problems.append("oauth2.provider: graph.mailbox needs provider microsoft")
         _positive(problems, *_reader_numbers("graph", s.graph))
-        _at_least(problems, ("graph.batch_size", s.graph.batch_size, 1))
+        _at_least(
+            problems,
+            ("graph.batch_size", s.graph.batch_size, 1),
+            ("graph.fetch_attempts", s.graph.fetch_attempts, 1),
+        )
         if not s.graph.processed_folder.strip():
             problems.append("graph.processed_folder: must name a folder")
         elif s.graph.processed_folder.lower() == s.graph.folder.lower():
             problems.append("graph.processed_folder: must differ from graph.folder")
+        failed_folder = s.graph.failed_folder.strip().lower()
+        if failed_folder and failed_folder == s.graph.folder.lower():
+            problems.append("graph.failed_folder: must differ from graph.folder")
+        elif failed_folder and failed_folder == s.graph.processed_folder.lower():
+            problems.append("graph.failed_folder: must differ from graph.processed_folder")
         users.append("graph")
     if not users:
         return problems
@@ -374,6 +383,12 @@ def _validate_oauth2(s: Settings) -> list[str]:
             file_problem("client_secret_file", o.client_secret_file)
         else:
             file_problem("certificate_file", o.certificate_file)
+        if o.scope.strip() and not o.scope.strip().endswith("/.default"):
+            # Entra ID's client-credentials grant answers AADSTS1002012 to anything else.
+            problems.append(
+                f"oauth2.scope: provider microsoft needs a scope ending in /.default "
+                f"(https://outlook.office365.com/.default, the default when empty), got {o.scope!r}"
+            )
     elif o.provider == "google":
         file_problem("service_account_file", o.service_account_file)
     else:

@@ -1,4 +1,5 @@
-"""The Graph reader's state: the delta link per mailbox folder, and the one-reader lock.
+"""The Graph reader's state: the delta link per mailbox folder, the one-reader lock, and the
+placeholder stored for a message whose MIME Graph will not hand over.
 
 The delta link is saved only after a round's messages are committed and moved, so a crash
 replays the round from the previous link (intake records the repeats as duplicates). On
@@ -13,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from mailbridge.store import advisory
+from mailbridge.store import advisory, imap_state, inbound
 from mailbridge.store.models import GraphState
 
 
@@ -49,3 +50,18 @@ def try_lock(engine: Engine, mailbox: str) -> advisory.Lock | None:
     """PostgreSQL: the connection holding the mailbox's advisory lock, or None if another
     process holds it."""
     return advisory.try_lock(engine, lock_key(mailbox))
+
+
+def store_unfetchable(
+    session: Session,
+    incoming: inbound.Incoming,
+    *,
+    note: str,
+    now: datetime,
+    gave_up: imap_state.GaveUp | None,
+) -> tuple[inbound.Stored, bool]:
+    """The placeholder of a message set aside, stored as failed (the duty desk is told once),
+    as the IMAP watcher stores one; (its row, duty desk alerted)."""
+    return imap_state.store_unfetchable(
+        session, incoming, note=note, now=now, gave_up=gave_up, actor="graph"
+    )

@@ -84,18 +84,20 @@ def store_unfetchable(
     note: str,
     now: datetime,
     gave_up: GaveUp | None,
+    actor: str = "imap",
 ) -> tuple[inbound.Stored, bool]:
     """Store the placeholder of an unfetchable message as failed; (its row, duty desk alerted).
 
     A placeholder stored before (the same message set aside again after a restart) is a
-    duplicate: nothing more is done, so the duty desk hears of it once.
+    duplicate: nothing more is done, so the duty desk hears of it once. ``actor`` names the
+    reader in the audit trail (``imap``, or ``graph`` for the Graph reader).
     """
     result = inbound.insert_batch(session, [incoming])[0]
     if result.duplicate_of is not None:
         return result, False
     row = session.get(InboundMessage, result.id)
     assert row is not None
-    inbound.finish(session, row, status=FAILED, now=now, error=note, actor="imap")
+    inbound.finish(session, row, status=FAILED, now=now, error=note, actor=actor)
     if gave_up is None:
         return result, False
     with session.begin_nested():

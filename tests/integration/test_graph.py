@@ -3,7 +3,8 @@
 test's OAuth2 server.
 
 Pages and delta links, 429 with Retry-After, 410 resync, and the loss check: a failing $value, a
-failing move and a token endpoint outage mid-round lose and double nothing.
+failing move and a token endpoint outage mid-round lose and double nothing. A message whose
+$value keeps failing holds up no other, and is set aside with a placeholder and a duty alert.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from mailbridge.ingress.graph import GraphReader
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2, oauth2_providers
 from mailbridge.ops.graph import GraphError
-from mailbridge.runtime.serve import start_graph_reader
+from mailbridge.runtime.serve import make_workers, start_graph_reader
 from mailbridge.settings.sections import GraphSettings, OAuth2Settings
 from mailbridge.store import graph as graph_store
 from tests.support.env import SettingsFactory
@@ -73,14 +75,25 @@ class Rig:
         self.tag = uuid.uuid4().hex[:8]
         self.sent = 0
 
-    def reader(self) -> GraphReader:
+    def reader(self, **kwargs: Any) -> GraphReader:
         return GraphReader(
             self.engine,
             self.settings,
             Intake(self.engine),
             oauth2_providers.graph_source(self.oauth2),
             sleep=self.waits.append,
+            **kwargs,
         )
+
+    def set(self, **changes: Any) -> None:
+        self.settings = GraphSettings(**{**self.settings.__dict__, **changes})
+
+    def value_calls(self, message_id: str) -> int:
+        return sum(1 for m, p in self.graph.requests if m == "GET" and f"/{message_id}/$value" in p)
+
+    def query(self, sql: str, **params: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(sql), params).all())
 
     def deliver(self, count: int) -> list[str]:
         ids = [
@@ -151,16 +164,20 @@ def test_429_is_waited_out_for_retry_after_and_410_resyncs_without_doubling(rig:
 def test_failures_mid_round_lose_and_double_nothing(rig: Rig) -> None:
     ids = rig.deliver(8)
     reader = rig.reader()
-    # The third page's $value fails: the two pages before it (a batch each) are committed and
-    # moved, the rest waits in the folder.
+    # The fifth message's $value fails: the seven others are committed and moved, and the delta
+    # link stays where it was, so the next round sees the fifth again.
     rig.graph.fail_value.add(ids[4])
-    with pytest.raises(GraphError, match="500"):
-        reader.run_once()
-    assert (rig.originals(), rig.processed(), rig.inbox()) == (4, 4, 4)
+    assert reader.run_once() == 7
+    assert (rig.originals(), rig.processed(), rig.inbox()) == (7, 7, 1)
+    assert graph_store.load_delta(rig.engine, reader.key) is None
     rig.graph.fail_value.clear()
+    assert reader.run_once() == 1
+    assert (rig.originals(), rig.processed(), rig.inbox()) == (8, 8, 0)
+    assert reader.fetch_failures == {} and reader.set_aside == set()
     # A move fails after the commit (a crash between the two): that message stays in the
     # folder, committed.
-    rig.graph.fail_move.add(ids[6])
+    more = rig.deliver(4)
+    rig.graph.fail_move.add(more[2])
     with pytest.raises(GraphError, match="500"):
         reader.run_once()
     rig.graph.fail_move.clear()
@@ -170,8 +187,96 @@ def test_failures_mid_round_lose_and_double_nothing(rig: Rig) -> None:
     with pytest.raises(oauth2.OAuth2Error):
         reader.run_once()
     assert reader.run_once() >= 1
-    assert rig.originals() == 8  # each message once; a re-fetch is recorded as a duplicate
-    assert (rig.inbox(), rig.processed()) == (0, 8)
+    assert rig.originals() == 12  # each message once; a re-fetch is recorded as a duplicate
+    assert (rig.inbox(), rig.processed()) == (0, 12)
+
+
+def test_a_message_graph_will_not_hand_over_is_set_aside_and_holds_up_nothing(
+    rig: Rig, make_settings: SettingsFactory
+) -> None:
+    rig.set(fetch_attempts=2, failed_folder="Failed")
+    worker, _sender = make_workers(rig.engine, make_settings())
+    woken: list[bool] = []
+    reader = rig.reader(gave_up=worker.pipeline.gave_up, on_alert=lambda: woken.append(True))
+    ids = rig.deliver(6)
+    poison = ids[1]
+    rig.graph.fail_value.add(poison)  # as Exchange's ErrorMimeContentConversionFailed does
+    # Round 1: the five others are stored and moved; the link does not move past the poison.
+    assert reader.run_once() == 5
+    assert (rig.originals(), rig.inbox(), rig.processed()) == (5, 1, 5)
+    assert graph_store.load_delta(rig.engine, reader.key) is None and reader.retrying
+    assert woken == []
+    # Round 2: a message that came meanwhile is stored; the poison fails a second time and is
+    # set aside: a failed placeholder, the duty desk told, the message moved to Failed.
+    rig.deliver(1)
+    assert reader.run_once() == 1
+    assert (reader.retrying, reader.set_aside) == (False, {poison})
+    assert rig.value_calls(poison) == 2
+    assert (rig.inbox(), rig.processed(), rig.graph.in_folder(MAILBOX, "Failed")) == (0, 6, 1)
+    assert rig.originals() == 7  # six reports and the placeholder
+    rows = rig.query(
+        "SELECT id, message_id, status, error, raw FROM inbound_messages "
+        "WHERE message_id LIKE 'graph-unfetchable.%'"
+    )
+    assert len(rows) == 1
+    placeholder = rows[0]
+    assert placeholder.status == "failed"
+    assert "could not be fetched" in placeholder.error and "500" in placeholder.error
+    body = bytes(placeholder.raw).decode()
+    assert f"carer1.{rig.tag}@homes.example" in body  # the sender, from Graph's metadata
+    assert "Moved to:    Failed" in body and poison in body
+    alerts = rig.query("SELECT role, event FROM alerts WHERE inbound_id = :i", i=placeholder.id)
+    assert ("duty", "failed") in [tuple(a) for a in alerts]
+    assert woken == [True]
+    # The delta link moved on: the poison is not asked for again.
+    assert graph_store.load_delta(rig.engine, reader.key)
+    assert reader.run_once() == 0
+    assert rig.value_calls(poison) == 2
+
+
+def test_a_set_aside_message_left_in_place_alerts_once_across_restarts(
+    rig: Rig, make_settings: SettingsFactory
+) -> None:
+    rig.set(fetch_attempts=1)  # no failed_folder: the message stays in the folder read
+    worker, _sender = make_workers(rig.engine, make_settings())
+    ids = rig.deliver(3)
+    rig.graph.fail_value.add(ids[0])
+    first = rig.reader(gave_up=worker.pipeline.gave_up)
+    assert first.run_once() == 2
+    assert (rig.inbox(), rig.processed()) == (1, 2)
+    # A restart, then Graph loses the sync state: a new reader reads the folder again, finds
+    # the same message, sets it aside again; the placeholder is a duplicate, so no second alert.
+    link = graph_store.load_delta(rig.engine, first.key)
+    assert link is not None
+    rig.graph.gone_tokens.add(int(link.rsplit("=", 1)[1]))
+    second = rig.reader(gave_up=worker.pipeline.gave_up)
+    assert second.run_once() == 0
+    assert second.set_aside == {ids[0]}
+    placeholders = rig.query(
+        "SELECT id, duplicate_of FROM inbound_messages WHERE message_id LIKE 'graph-unfetchable.%'"
+        " ORDER BY id"
+    )
+    assert len(placeholders) == 2 and placeholders[1].duplicate_of == placeholders[0].id
+    alerts = rig.query(
+        "SELECT count(*) FROM alerts WHERE role = 'duty' AND event = 'failed' AND inbound_id IN "
+        "(SELECT id FROM inbound_messages WHERE message_id LIKE 'graph-unfetchable.%')"
+    )
+    assert alerts[0][0] == 1
+    assert rig.inbox() == 1  # still there for a person to read
+
+
+def test_graph_refusing_every_message_counts_against_none(rig: Rig) -> None:
+    rig.set(fetch_attempts=1)
+    ids = rig.deliver(3)
+    rig.graph.fail_value.update(ids)  # Graph itself is unwell: nothing is set aside
+    reader = rig.reader()
+    with pytest.raises(GraphError, match="handed over none of 3"):
+        reader.run_once()
+    assert reader.set_aside == set() and reader.fetch_failures == {}
+    assert rig.originals() == 0 and rig.inbox() == 3
+    rig.graph.fail_value.clear()
+    assert reader.run_once() == 3
+    assert (rig.originals(), rig.inbox(), rig.processed()) == (3, 0, 3)
 
 
 def test_a_token_without_mail_readwrite_is_refused_with_the_steps(rig: Rig) -> None:

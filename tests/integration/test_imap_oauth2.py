@@ -18,6 +18,7 @@ import pytest
 from imapclient import IMAPClient
 from sqlalchemy import Engine
 
+from mailbridge.ingress.imap import client as imap_client
 from mailbridge.ingress.imap import commands as imap_commands
 from mailbridge.ingress.imap.client import ImapAuthError
 from mailbridge.ingress.imap.watcher import Watcher
@@ -28,6 +29,7 @@ from mailbridge.settings.config import Settings
 from tests.support.dovecot_oauth2 import OAuth2Dovecot, running
 from tests.support.env import CliRunner, SettingsFactory
 from tests.support.imap import folder_count, imap_rows, imap_toml, report, scalar, wait_for
+from tests.support.log_scan import key_lines, leaks, run_debug, token_forms
 from tests.support.oauth2_server import TENANT, App, OAuth2Server, serving
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -192,6 +194,60 @@ def test_an_expired_token_is_renewed_once_and_the_login_retried(
     assert not [r for r in caplog.records if "unexpectedly" in r.getMessage()]
 
 
+def test_a_token_refused_at_login_is_renewed_and_taken_on_the_same_connection(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = rig.server.add_secret_app(rig.user)
+    tokens = rig.tokens(app)
+    settings = rig.settings()
+    imap_commands.check(settings.imap, rig.engine, tokens=tokens)
+    assert tokens.fetches == 1
+    # The server ends every token early (a restart drops Dovecot's cache of the answer); ours
+    # still looks good for an hour, so it is offered, refused, renewed and offered again.
+    rig.server.expire_all()
+    rig.dovecot.restart()
+    log_start = rig.dovecot.log.stat().st_size
+    asked_before = rig.server.state.introspections
+    mailbox = imap_client.mailbox_from_settings(settings.imap)
+    with caplog.at_level(logging.INFO, logger="mailbridge"):
+        connected = imap_client.connect(mailbox, settings.imap, tokens)
+        try:
+            assert connected.client.select_folder("INBOX")[b"EXISTS"] == 0
+        finally:
+            imap_client.close_quietly(connected.client)
+    assert tokens.fetches == 2 and rig.server.issued(app.client_id) == 2
+    assert "the server refused the OAuth2 token" in caplog.text
+    # Dovecot asked about two tokens (the ended one, then the new one) and logged one login:
+    # one connection, no failed session, no reconnect.
+    assert rig.server.state.introspections - asked_before == 2
+
+    def since_restart() -> str:
+        with rig.dovecot.log.open("rb") as f:
+            f.seek(log_start)
+            return f.read().decode(errors="replace")
+
+    wait_for(lambda: f"Login: user=<{rig.user}>" in since_restart(), 5, "Dovecot's login line")
+    log = since_restart()
+    assert log.count(f"Login: user=<{rig.user}>") == 1
+    assert "auth failed" not in log and "Aborted login" not in log
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+    # The watcher the same way: it reconnects after a restart, is refused once, renews and
+    # drains the folder without a single error line.
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mailbridge"):
+        watcher = rig.watcher(tokens)
+        wait_for(watcher.idling.is_set, 15, "the watcher to IDLE")
+        rig.server.expire_all()
+        rig.dovecot.restart()
+        rig.append(3)
+        wait_for(lambda: rig.count("Processed") == 3, 30, "three messages stored and moved")
+    assert rig.stored() == 3
+    assert rig.server.issued(app.client_id) == 3 and tokens.fetches == 3
+    assert "the server refused the OAuth2 token" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
 def test_a_revoked_app_gives_a_clear_error_and_loses_nothing(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -354,6 +410,45 @@ def test_nothing_is_lost_when_dovecot_and_the_token_endpoint_fail_mid_batch(
     )
     assert originals == total
     assert rig.server.issued(app.client_id) == 2
+
+
+def test_no_token_key_or_secret_is_logged_at_debug_in_an_xoauth2_session(
+    rig: Rig, database_url: str, tmp_path: Path
+) -> None:
+    """`imap check` then `imap backfill` in a process of their own, every logger at DEBUG."""
+    app, pem = rig.server.add_certificate_app(rig.user)
+    rig.append(2)
+    config = tmp_path / "mailbridge.toml"
+    config.write_text(
+        imap_toml(rig.dovecot.url(rig.user), auth="xoauth2")
+        + f"""[oauth2]
+provider = "microsoft"
+tenant_id = "{TENANT}"
+client_id = "{app.client_id}"
+certificate_file = "{pem}"
+authority = "{rig.server.authority}"
+validate_authority = false
+ca_file = "{rig.server.ca_file}"
+""",
+        encoding="utf-8",
+    )
+    outputs = []
+    for args in (("imap", "check"), ("imap", "backfill", "--no-process")):
+        done = run_debug(config, database_url, tmp_path / "data", *args)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(done.stdout + done.stderr)
+    text = "\n".join(outputs)
+    # It did log at DEBUG, MSAL's, urllib3's and imapclient's protocol lines included (the
+    # AUTHENTICATE among them), so the scan means something.
+    for logger in ("msal.", "urllib3.", "imapclient.imaplib", "mailbridge.ops.oauth2"):
+        assert f"DEBUG {logger}" in text, (logger, text[-3000:])
+    assert "AUTHENTICATE" in text
+    assert "stored 2 message(s)" in text
+    issued = [t for t, i in rig.server.state.tokens.items() if i.client_id == app.client_id]
+    assert len(issued) == 2  # one per process
+    secrets = [form for token in issued for form in token_forms(token, rig.user)]
+    secrets += key_lines(pem.read_text(encoding="utf-8"))
+    assert leaks(text, secrets) == []
 
 
 def unique_stored(engine: Engine) -> int:

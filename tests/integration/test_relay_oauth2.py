@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import json
 import socket
 import ssl
@@ -28,6 +27,7 @@ from sqlalchemy import Engine
 from mailbridge.delivery.transport import SmtpTransport, TemporaryFailure
 from mailbridge.ops import oauth2, oauth2_providers
 from tests.support.env import CliRunner, SettingsFactory
+from tests.support.log_scan import leaks, run_debug, token_forms
 from tests.support.oauth2_server import TENANT, App, OAuth2Server, serving
 from tests.support.relay import (
     RECEIVED,
@@ -165,6 +165,39 @@ def test_alerts_are_sent_with_xoauth2_and_an_expired_token_is_renewed_once(
     assert app.secret and not any(app.secret.encode() in r.content for r in relay.handler.received)
 
 
+def test_no_token_or_secret_is_logged_at_debug_when_alerts_are_sent(  # noqa: PLR0917 - fixtures
+    server: OAuth2Server,
+    relay: OAuthRelay,
+    world: Engine,
+    make_settings: SettingsFactory,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """`relay check` and `deliver` in a process of their own, every logger at DEBUG."""
+    app = server.add_secret_app(SENDER, roles=("SMTP.SendAsApp",))
+    toml = oauth2_toml(server, app, tmp_path, relay.url())
+    queue_alerts(world, make_settings(toml), FakeClock(RECEIVED), report(1))
+    queued = len(alerts(world))
+    assert queued > 0
+    config = tmp_path / "debug.toml"
+    config.write_text(toml, encoding="utf-8")
+    outputs = []
+    for args in (("relay", "check"), ("deliver",)):
+        done = run_debug(config, database_url, tmp_path / "data", *args)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(done.stdout + done.stderr)
+    text = "\n".join(outputs)
+    assert f"alerts: {queued} sent" in text
+    assert len(relay.handler.received) == queued and set(relay.handler.logins) == {SENDER}
+    for logger in ("msal.", "urllib3.", "mailbridge.ops.oauth2"):
+        assert f"DEBUG {logger}" in text, (logger, text[-3000:])
+    issued = [t for t, i in server.state.tokens.items() if i.client_id == app.client_id]
+    assert len(issued) == 2  # one per process
+    secrets = [form for token in issued for form in token_forms(token, SENDER)]
+    assert app.secret
+    assert leaks(text, [*secrets, app.secret]) == []
+
+
 def test_relay_check_says_ok_or_names_the_missing_role(
     server: OAuth2Server,
     relay: OAuthRelay,
@@ -193,6 +226,70 @@ def test_relay_check_says_ok_or_names_the_missing_role(
     code, out, err = toml_cli(wrong_tenant)("relay", "check")
     assert code == 1
     assert "no OAuth2 token: Microsoft Entra ID: tenant contoso not found" in err
+
+
+def test_relay_check_names_the_scope_the_app_or_the_secret_in_one_line(
+    server: OAuth2Server,
+    relay: OAuthRelay,
+    tmp_path: Path,
+    toml_cli: Callable[[str], CliRunner],
+) -> None:
+    app = server.add_secret_app(SENDER, roles=("SMTP.SendAsApp", "Mail.Send"))
+    good = oauth2_toml(server, app, tmp_path, relay.url())
+
+    def check(toml: str) -> str:
+        code, _out, err = toml_cli(toml)("relay", "check")
+        assert code == 1
+        assert err.count("\n") == 1, err
+        assert (app.secret or "?") not in err
+        return err
+
+    # The Graph scope for SMTP: Entra ID issues a token for Graph (with the app's Graph role
+    # only), the relay refuses it, and the advice is the scope, not a permission.
+    graph_scope = good + 'scope = "https://graph.microsoft.com/.default"\n'
+    err = check(graph_scope)
+    assert "the token is for https://graph.microsoft.com, not Exchange Online: fix the scope" in err
+    assert "add the application permission" not in err
+    # An Application (client) ID the tenant does not know.
+    err = check(good.replace(app.client_id, "0badc0ffee"))
+    assert "AADSTS700016: application 0badc0ffee is not registered in tenant" in err
+    # A secret that is not the app's (its ID copied instead of its Value, say).
+    (tmp_path / "client-secret").write_text("the-secret-id-not-its-value\n", encoding="utf-8")
+    err = check(good)
+    assert "AADSTS7000215: the client secret is wrong" in err
+    assert "the-secret-id-not-its-value" not in err
+
+
+def test_a_scope_without_default_is_refused_by_check_config_and_by_entra_id(
+    server: OAuth2Server,
+    relay: OAuthRelay,
+    tmp_path: Path,
+    toml_cli: Callable[[str], CliRunner],
+) -> None:
+    app = server.add_secret_app(SENDER, roles=("SMTP.SendAsApp",))
+    bare = "https://outlook.office365.com"
+    toml = oauth2_toml(server, app, tmp_path, relay.url()) + f'scope = "{bare}"\n'
+    code, _out, err = toml_cli(toml)("check-config")
+    assert code == 2
+    assert "oauth2.scope: provider microsoft needs a scope ending in /.default" in err
+    # Past check-config (an older config, a hand-built provider), Entra ID answers 1002012.
+    provider = oauth2_providers.MicrosoftProvider(
+        oauth2_providers.MicrosoftConfig(
+            tenant_id=TENANT,
+            client_id=app.client_id,
+            client_secret_file=str(tmp_path / "client-secret"),
+            authority=server.authority,
+            ca_file=str(server.ca_file),
+            validate_authority=False,
+            scope=bare,
+        )
+    )
+    with pytest.raises(oauth2.OAuth2Error) as caught:
+        provider.fetch(SENDER)
+    assert str(caught.value).startswith(
+        f"Microsoft Entra ID: AADSTS1002012: the scope {bare} is not valid for app-only sign-in: "
+        "fix the scope"
+    )
 
 
 def test_check_config_names_the_oauth2_keys_at_fault(
@@ -356,33 +453,116 @@ def test_msal_with_a_certificate_from_a_file(server: OAuth2Server) -> None:
     assert claims["appid"] == app.client_id
 
 
+def _certificate_toml(server: OAuth2Server, app: App, pem: Path, relay_url: str) -> str:
+    return f"""\
+[relay]
+url = "{relay_url}"
+auth = "xoauth2"
+ca_file = "{server.ca_file}"
+timeout_seconds = 5
+
+[oauth2]
+provider = "microsoft"
+tenant_id = "{TENANT}"
+client_id = "{app.client_id}"
+certificate_file = "{pem}"
+authority = "{server.authority}"
+validate_authority = false
+ca_file = "{server.ca_file}"
+"""
+
+
+def test_a_malformed_certificate_file_is_reported_as_such_in_one_line(
+    server: OAuth2Server,
+    relay: OAuthRelay,
+    toml_cli: Callable[[str], CliRunner],
+) -> None:
+    app, pem = server.add_certificate_app(SENDER)
+    good = pem.read_text(encoding="utf-8")
+    run = toml_cli(_certificate_toml(server, app, pem, relay.url()))
+    code, _out, err = run("relay", "check")
+    assert code == 0, err
+    # The key's base64 cut short: the file is named, the tenant is not blamed.
+    start = good.index("\n", good.index("BEGIN PRIVATE KEY")) + 1
+    pem.write_text(good[:start] + good[start + 40 :], encoding="utf-8")
+    code, _out, err = run("relay", "check")
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert f"oauth2.certificate_file {pem}: the private key is not a valid PEM key" in err
+    assert "tenant" not in err and "Traceback" not in err
+    # The certificate of another app's key.
+    _other, other_pem = server.add_certificate_app(SENDER)
+    other = other_pem.read_text(encoding="utf-8")
+    cert = other[other.index("-----BEGIN CERTIFICATE") :]
+    pem.write_text(good[: good.index("-----BEGIN CERTIFICATE")] + cert, encoding="utf-8")
+    code, _out, err = run("relay", "check")
+    assert code == 1 and err.count("\n") == 1, err
+    assert "the certificate is not the private key's" in err
+
+
+def test_a_key_msal_cannot_sign_with_is_a_named_error(
+    server: OAuth2Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An injected fault: a damaged key that got past our own check (switched off here) fails
+    inside MSAL's token request; that is an OAuth2Error naming the file, not a ValueError."""
+    app, pem = server.add_certificate_app(SENDER)
+    good = pem.read_text(encoding="utf-8")
+    start = good.index("\n", good.index("BEGIN PRIVATE KEY")) + 1
+    pem.write_text(good[:start] + good[start + 40 :], encoding="utf-8")
+    monkeypatch.setattr(oauth2_providers, "check_certificate", lambda pem, path: None)
+    provider = oauth2_providers.MicrosoftProvider(
+        oauth2_providers.MicrosoftConfig(
+            tenant_id=TENANT,
+            client_id=app.client_id,
+            certificate_file=str(pem),
+            authority=server.authority,
+            ca_file=str(server.ca_file),
+            validate_authority=False,
+        )
+    )
+    with pytest.raises(oauth2.OAuth2Error) as caught:
+        provider.fetch(SENDER)
+    message = str(caught.value)
+    assert message.startswith(f"oauth2.certificate_file {pem}: MSAL could not use it to sign in")
+    assert "\n" not in message and "tenant" not in message and "PRIVATE KEY" not in message
+    # Fixed on disk: the next fetch reads the file again and signs in.
+    pem.write_text(good, encoding="utf-8")
+    assert "SMTP.SendAsApp" in provider.fetch(SENDER).roles
+
+
 def test_a_token_is_never_sent_to_a_relay_without_tls() -> None:
-    """Over the network (not loopback) a relay URL without TLS gets no token: a clear error."""
-    # This machine's own address on its outward interface (a UDP "connect" sends nothing).
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(("192.0.2.1", 9))
-            address = probe.getsockname()[0]
-    except OSError:
-        pytest.skip("this machine has no network interface besides loopback")
-    if ipaddress.ip_address(address).is_loopback:
-        pytest.skip("this machine has no network interface besides loopback")
+    """A relay URL without TLS to a host not known to be loopback gets no token: a clear error.
+
+    All traffic stays on 127.0.0.1. The relay is named ``127.1``, which the resolver turns into
+    127.0.0.1 but which is no loopback address by its spelling (as ``smtp.council.example``
+    would not be), so the transport must treat it as a host across the network.
+    """
     port = free_port()
-    controller = Controller(SinkHandler(), hostname="0.0.0.0", port=port)
+    controller = Controller(SinkHandler(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
         tokens = oauth2.TokenSource(
             oauth2_providers.CommandProvider("echo never-sent", clock=time.time)
         )
-        transport = SmtpTransport(
-            f"smtp://{urllib.parse.quote(SENDER)}@{address}:{port}",
-            sender=SENDER,
-            verify_tls=True,
-            timeout=5,
-            tokens=tokens,
-        )
-        with pytest.raises(TemporaryFailure, match="never sent in clear text"):
-            transport.check()
+
+        def transport(host: str) -> SmtpTransport:
+            return SmtpTransport(
+                f"smtp://{urllib.parse.quote(SENDER)}@{host}:{port}",
+                sender=SENDER,
+                verify_tls=True,
+                timeout=5,
+                tokens=tokens,
+            )
+
+        assert socket.getaddrinfo("127.1", port)[0][4][0] == "127.0.0.1"
+        # The connection and EHLO succeed; then no token is fetched, let alone sent.
+        with pytest.raises(TemporaryFailure, match="has no TLS: an OAuth2 token is never sent"):
+            transport("127.1").check()
         assert tokens.fetches == 0
+        # The same relay by its loopback address: clear text is no exposure there, so the
+        # token is fetched and offered (this relay takes no AUTH, so it is refused).
+        with pytest.raises(TemporaryFailure, match="refused a fresh OAuth2 token"):
+            transport("127.0.0.1").check()
+        assert tokens.fetches == 2  # the first, and one renewal after the refusal
     finally:
         controller.stop()

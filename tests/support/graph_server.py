@@ -2,9 +2,10 @@
 
 Enough of ``/v1.0/users/{mailbox}`` for the Graph reader: ``mailFolders`` (list by display
 name, create), ``mailFolders/{folder}/messages/delta`` (pages with ``@odata.nextLink``, a final
-``@odata.deltaLink``, moved messages reported as ``@removed``), ``messages/{id}/$value`` (the
-MIME) and ``messages/{id}/move``; and ``sendMail`` with a base64 MIME body (``text/plain``),
-which sends to the MIME's To/Cc/Bcc as Graph does and answers ``202``. Bearer tokens are
+``@odata.deltaLink``, moved messages reported as ``@removed``), ``messages/{id}`` (sender and
+arrival time), ``messages/{id}/$value`` (the MIME) and ``messages/{id}/move``; and ``sendMail``
+with a base64 MIME body (``text/plain``), which sends to the MIME's To/Cc/Bcc as Graph does and
+answers ``202``. Bearer tokens are
 checked against the test's OAuth2 server (active, and the app role the call needs:
 Mail.ReadWrite, or Mail.Send for sendMail), 401 otherwise; a mailbox outside the app's access
 policy (``deny_send``) or a From that is not the mailbox gets Graph's ``403``. Faults on
@@ -22,7 +23,8 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import getaddresses, parseaddr
+from datetime import UTC
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -183,6 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"value": value})
         elif len(rest) == 4 and rest[0] == "mailFolders" and rest[2:] == ["messages", "delta"]:
             self._delta(box, parts.path, query)
+        elif len(rest) == 2 and rest[0] == "messages":
+            self._metadata(box, rest[1])
         elif len(rest) == 3 and rest[0] == "messages" and rest[2] == "$value":
             with self.graph.lock:
                 message = box.messages.get(rest[1])
@@ -195,6 +199,28 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, message.mime)
         else:
             self._error(400, "BadRequest", f"not served here: {parts.path}")
+
+    def _metadata(self, box: Mailbox, message_id: str) -> None:
+        """``GET /messages/{id}``: the sender and arrival time (``from``, ``receivedDateTime``),
+        read from the MIME's From and Date."""
+        with self.graph.lock:
+            message = box.messages.get(message_id)
+        if message is None:
+            self._error(404, "ErrorItemNotFound", "The specified object was not found.")
+            return
+        parsed = email.message_from_bytes(message.mime)
+        name, address = parseaddr(parsed.get("From", ""))
+        when = parsedate_to_datetime(parsed["Date"]) if parsed.get("Date") else None
+        self._send(
+            200,
+            {
+                "id": message.id,
+                "from": {"emailAddress": {"name": name, "address": address}},
+                "receivedDateTime": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                if when is not None
+                else None,
+            },
+        )
 
     def _delta(self, box: Mailbox, path: str, query: dict[str, list[str]]) -> None:
         g = self.graph

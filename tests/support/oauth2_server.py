@@ -6,8 +6,10 @@ where it matters like the two real providers:
 
 - Microsoft Entra ID: ``/{tenant}/v2.0/.well-known/openid-configuration`` and
   ``/{tenant}/oauth2/v2.0/token`` (what MSAL asks for once authority validation is off), error
-  bodies with ``error_codes`` (AADSTS numbers) as Entra ID sends them, and JWT access tokens
-  with the app's ``roles``;
+  bodies with ``error_codes`` (AADSTS numbers) as Entra ID sends them (700016 for an unknown
+  client, 7000215 for a wrong secret, 1002012 for a scope without ``/.default``, 500011 for an
+  unknown resource), and JWT access tokens whose ``aud`` is the scope's resource (Exchange
+  Online or Graph) and whose ``roles`` are the app's roles on that resource;
 - Google: ``/token``, the ``token_uri`` of a service account key file, taking the JWT bearer
   grant that google-auth signs with the key, ``sub`` = the mailbox user (domain-wide
   delegation);
@@ -103,6 +105,8 @@ class Issued:
     # the user's own.
     roles: tuple[str, ...] = ()
     delegated: bool = True
+    # The token's ``aud``: the resource it was asked for (Exchange Online unless said).
+    audience: str = "https://outlook.office365.com"
 
 
 @dataclass
@@ -192,6 +196,26 @@ JWSRegistry.max_header_length = 8192
 
 # Entra ID's AADSTS numbers for what authlib reports (what the real service sends).
 _AAD_CODES = {"invalid_client": [7000215], "unauthorized_client": [700016]}
+
+# The resources an app-only token may be for, and the app roles each one grants.
+EXCHANGE = "https://outlook.office365.com"
+GRAPH = "https://graph.microsoft.com"
+_EXCHANGE_ROLES = frozenset({"IMAP.AccessAsApp", "SMTP.SendAsApp"})
+
+
+def _roles_on(resource: str, roles: tuple[str, ...]) -> tuple[str, ...]:
+    """The app's roles that belong to ``resource`` (a token carries only those)."""
+    if resource == EXCHANGE:
+        return tuple(r for r in roles if r in _EXCHANGE_ROLES)
+    if resource == GRAPH:
+        return tuple(r for r in roles if r not in _EXCHANGE_ROLES)
+    return roles
+
+
+def _entra_error(error: str, code: int, description: str) -> Any:
+    return flask.jsonify(
+        error=error, error_description=f"AADSTS{code}: {description}", error_codes=[code]
+    ), 400
 
 
 class OAuth2Server:
@@ -410,13 +434,15 @@ ca_file = "{self.ca_file}"
     def _save_token(self, token: dict[str, Any], request: Any) -> None:
         client: App = request.client
         user = request.user if isinstance(request.user, str) else client.mailbox
+        claims = jwt.decode(token["access_token"], options={"verify_signature": False})
         with self._lock:
             self.state.tokens[token["access_token"]] = Issued(
                 client.client_id,
                 user,
                 time.time() + int(token["expires_in"]),
-                roles=client.roles,
+                roles=tuple(claims.get("roles", ())),
                 delegated=bool(client.email),
+                audience=str(claims["aud"]),
             )
 
     def _generate(
@@ -430,15 +456,22 @@ ca_file = "{self.ca_file}"
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
         lifetime = self.state.lifetime
+        # An app-only token is for the resource its scope names (``…/.default``); Google's and
+        # the tester's are the user's own, for Exchange Online as far as this server cares.
+        resource = EXCHANGE
+        if grant_type == "client_credentials" and scope and scope.endswith("/.default"):
+            resource = scope.split()[0].removesuffix("/.default")
         claims: dict[str, Any] = {
-            "aud": "https://outlook.office365.com",
+            "aud": resource,
             "iss": self.authority,
             "appid": client.client_id,
             "exp": int(time.time()) + lifetime,
             "jti": secrets.token_hex(8),
         }
-        if client.roles:
-            claims["roles"] = list(client.roles)
+        app_only = grant_type == "client_credentials"
+        roles = _roles_on(resource, client.roles) if app_only else client.roles
+        if roles:
+            claims["roles"] = list(roles)
         if user:
             claims["sub"] = user
         return {
@@ -477,11 +510,37 @@ ca_file = "{self.ca_file}"
                 return flask.jsonify(error="temporarily_unavailable"), 503
             asked = self._asking_client()
             if asked is not None and not asked.active:
-                return flask.jsonify(
-                    error="unauthorized_client",
-                    error_description=f"AADSTS7000112: Application {asked.client_id} is disabled.",
-                    error_codes=[7000112],
-                ), 400
+                return _entra_error(
+                    "unauthorized_client", 7000112, f"Application {asked.client_id} is disabled."
+                )
+            form = flask.request.form
+            if flask.request.path.endswith("/oauth2/v2.0/token"):
+                claimed = form.get("client_id") or ""
+                if asked is None and claimed:
+                    return _entra_error(
+                        "unauthorized_client",
+                        700016,
+                        f"Application with identifier '{claimed}' was not found in the "
+                        f"directory '{TENANT}'.",
+                    )
+                scopes = form.get("scope", "").split()
+                for scope in scopes:
+                    if not scope.endswith("/.default"):
+                        return _entra_error(
+                            "invalid_scope",
+                            1002012,
+                            f"The provided value for scope {scope} is not valid. Client "
+                            "credential flows must have a scope value with /.default suffixed "
+                            "to the resource identifier (application ID URI).",
+                        )
+                    resource = scope.removesuffix("/.default")
+                    if resource not in (EXCHANGE, GRAPH):
+                        return _entra_error(
+                            "invalid_resource",
+                            500011,
+                            f"The resource principal named {resource} was not found in the "
+                            f"tenant named {TENANT}.",
+                        )
             response = self.authorization.create_token_response()
             if response.status_code >= 400:
                 body = response.get_json(silent=True) or {}
@@ -507,7 +566,7 @@ ca_file = "{self.ca_file}"
                 live = (
                     issued is not None
                     and issued.active
-                    and (issued.delegated or role in issued.roles)
+                    and (issued.delegated or (role in issued.roles and issued.audience == EXCHANGE))
                     and issued.expires_at > time.time()
                     and state.apps[issued.client_id].active
                 )
