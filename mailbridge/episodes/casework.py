@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, TypeVar, Unpack
 
 from mailbridge.alerts.outbox import Notifier
-from mailbridge.alerts.render import format_clock, format_local
+from mailbridge.alerts.words import format_clock, format_local
 from mailbridge.episodes import decisions
 from mailbridge.episodes.casework_result import (
     Asked,

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from mailbridge.alerts.render import one_line
+from mailbridge.alerts.words import one_line
 from mailbridge.reports.report import build_report
 from mailbridge.resources import resource_path
 from mailbridge.routing.rules import Routing

@@ -13,7 +13,7 @@ from email.parser import BytesHeaderParser
 from email.policy import default
 
 from mailbridge.alerts.outbox import Notifier
-from mailbridge.alerts.render import one_line
+from mailbridge.alerts.words import one_line
 from mailbridge.settings.config import Settings
 from mailbridge.store import triage, tx
 from mailbridge.store.models import InboundMessage

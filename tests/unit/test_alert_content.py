@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge.alerts.render import AlertFacts, Renderer, age_on, born
+from mailbridge.alerts.render import AlertFacts, Renderer
+from mailbridge.alerts.words import age_on, born
 
 LONDON = ZoneInfo("Europe/London")
 RECEIVED = datetime(2026, 11, 26, 20, 4, 30, tzinfo=UTC)

@@ -11,15 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge.alerts.render import (
-    EVENTS,
-    AlertFacts,
-    Renderer,
-    format_local,
-    human_list,
-    initials,
-    one_line,
-)
+from mailbridge.alerts.render import EVENTS, AlertFacts, Renderer
+from mailbridge.alerts.words import format_local, human_list, initials, one_line
 
 LONDON = ZoneInfo("Europe/London")
 RECEIVED = datetime(2026, 11, 26, 20, 4, 30, tzinfo=UTC)  # GMT: local 20:04

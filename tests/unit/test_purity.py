@@ -25,6 +25,7 @@ PURE = (
     "mailbridge.episodes.decisions",
     "mailbridge.episodes.prepare",
     "mailbridge.alerts.render",
+    "mailbridge.alerts.words",
     "mailbridge.timers.plan",
 )
 
