@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import re
 from pathlib import Path
 
@@ -56,9 +57,14 @@ def _invocations() -> list[tuple[str, str]]:
     return found
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    return build_parser()  # read only: one parser serves every invocation checked
+
+
 def _check(words: str) -> list[str]:
     """What in one documented invocation the parser does not know."""
-    parser = build_parser()
+    parser = _parser()
     problems: list[str] = []
     tokens = re.split(r"\s+", re.sub(r"[\[\]{}()|]", " ", words).strip())
     skip_value = False
