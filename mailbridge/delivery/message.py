@@ -6,7 +6,6 @@ Auto-Submitted, X-Mailbridge-Alert).
 from __future__ import annotations
 
 import email
-import uuid
 from email.charset import QP, Charset
 from email.encoders import encode_base64
 from email.header import Header
@@ -27,14 +26,6 @@ _READABLE = Charset("utf-8")
 _READABLE.body_encoding = QP
 
 
-def _boundary() -> str:
-    """A fresh MIME boundary that no part can contain: quoted-printable writes "=" only before
-    two hex digits or a line end, base64 has no "_", and 128 random bits cannot be guessed by a
-    sender whose message is attached. Given up front, it spares the generator its own search
-    of every part for a collision (a regex compiled per message: a fifth of sending's CPU)."""
-    return f"=_mb_{uuid.uuid4().hex}"
-
-
 def _header(value: str) -> str:
     """ASCII stays as it is; anything else is RFC 2047-encoded (names like Chloé in a note)."""
     return value if value.isascii() else Header(value, "utf-8").encode()
@@ -53,14 +44,14 @@ def build_email(
     ``email.policy.default`` costs about 20 ms an alert to build and flatten here, more than
     the relay round trip; the legacy classes do the same job in a fraction of that.
     """
-    body = MIMEMultipart("alternative", boundary=_boundary())
+    body = MIMEMultipart("alternative")
     text = MIMENonMultipart("text", "plain")
     text.set_payload(alert.body_text, _READABLE)
     body.attach(text)
     body.attach(MIMEText(alert.body_html, "html", "utf-8"))
     msg: Message = body
     if attachment and alert.attachment_name and alert.attachment is not None:
-        msg = MIMEMultipart("mixed", boundary=_boundary())
+        msg = MIMEMultipart("mixed")
         msg.attach(body)
         maintype, _, subtype = (alert.attachment_type or "application/octet-stream").partition("/")
         part = MIMEBase(maintype, subtype or "octet-stream")
@@ -70,7 +61,7 @@ def build_email(
         msg.attach(part)
     if alert.attach_inbound and original is not None:
         if msg is body:
-            msg = MIMEMultipart("mixed", boundary=_boundary())
+            msg = MIMEMultipart("mixed")
             msg.attach(body)
         # RFC 2046 5.2.1: a message/rfc822 part is never base64 (readers then cannot open it).
         # Parsed with compat32, the original is written back (8bit) almost byte for byte.

@@ -557,24 +557,6 @@ def test_build_email_alert_is_auto_generated_with_a_stable_message_id() -> None:
     assert again["Message-ID"] == msg["Message-ID"] and again["Date"] == msg["Date"]
 
 
-def test_build_email_boundaries_cannot_be_forged_by_the_text_it_carries() -> None:
-    """We choose the boundary (the generator's own collision search is a fifth of sending's
-    CPU): a body that writes a line like ours still comes out as one text part."""
-    forged = "--=_mb_0123456789abcdef0123456789abcdef"
-    a = make_alert(body_text=f"before\n{forged}\nafter", body_html=f"<p>{forged}--</p>")
-    built = build_email(a, sender=ADDRESS, reply_to=ADDRESS, original=None)
-    msg = parse(built)
-    boundary = msg.get_boundary()
-    assert boundary is not None and boundary.startswith("=_mb_") and len(boundary) == 37
-    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
-    body = msg.get_body(("plain",))
-    assert body is not None and body.get_content() == f"before\n{forged}\nafter"
-    lines = built.as_bytes().splitlines()
-    assert lines.count(f"--{boundary}".encode()) == 2, "only the two parts' delimiters"
-    again = parse(build_email(a, sender=ADDRESS, reply_to=ADDRESS, original=None))
-    assert again.get_boundary() != boundary
-
-
 def test_build_email_receipt_is_auto_replied_once() -> None:
     a = make_alert(
         event="receipt",
