@@ -212,6 +212,20 @@ def _reporter_from_last_lines(text: str) -> str | None:
     return name
 
 
+_ROLE_WORDS = _NOT_A_PERSON | frozenset({
+    "rsw", "senior", "deputy", "carer", "sw", "keyworker", "key", "lead", "practitioner",
+    "coordinator", "co-ordinator", "assistant", "nurse", "warden", "host", "relief", "waking"})
+
+
+def name_without_role(value: str) -> str:
+    """"Marcia Thompson, Senior RSW" -> "Marcia Thompson": a form's "Reported by" often carries
+    the writer's job after a comma, a dash or in brackets; a name with no role is kept whole."""
+    m = re.match(r"\s*(?P<name>[^,(]+?)\s*(?:,|\(|\s[-–]\s)\s*(?P<role>.+)$", value)
+    if m and {w.lower().strip(".()'") for w in re.split(r"[\s/]+", m["role"])} & _ROLE_WORDS:
+        return m["name"]
+    return value.strip()
+
+
 def _clean_reporter(value: str) -> str | None:
     value = re.sub(r"\s*[\(,].*$", "", value.strip())
     words = value.split()
