@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import Engine, text
@@ -20,7 +21,7 @@ from sqlalchemy import Engine, text
 from mailbridge.ingress.graph import GraphReader
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2, oauth2_providers
-from mailbridge.ops.graph import GraphError
+from mailbridge.ops.graph import FolderNotFound, GraphError
 from mailbridge.runtime.serve import make_workers, start_graph_reader
 from mailbridge.settings.sections import GraphSettings, OAuth2Settings
 from mailbridge.store import graph as graph_store
@@ -96,9 +97,7 @@ class Rig:
             return list(conn.execute(text(sql), params).all())
 
     def deliver(self, count: int) -> list[str]:
-        ids = [
-            self.graph.deliver(MAILBOX, report(self.sent + n, self.tag)) for n in range(count)
-        ]
+        ids = [self.graph.deliver(MAILBOX, report(self.sent + n, self.tag)) for n in range(count)]
         self.sent += count
         return ids
 
@@ -330,3 +329,147 @@ poll_seconds = 0.2
     finally:
         reader.stop()
     assert rig.originals() == 4
+
+
+# -- folders named as a person types them ----------------------------------------------------
+
+
+def filters(rig: Rig) -> list[str]:
+    """The folder look-ups the reader made ($filter on mailFolders or childFolders)."""
+    return [p for m, p in rig.graph.requests if m == "GET" and "$filter=" in p]
+
+
+def test_a_display_name_is_resolved_and_the_move_goes_to_processed_by_name(rig: Rig) -> None:
+    rig.graph.make_folder(MAILBOX, "Missing reports")
+    rig.set(folder="Missing reports", processed_folder="Processed")
+    for n in range(3):
+        rig.graph.deliver(MAILBOX, report(n, rig.tag), folder="Missing reports")
+    rig.deliver(1)  # in the Inbox, which is not the folder read
+    reader = rig.reader()
+    assert reader.run_once() == 3
+    assert rig.graph.in_folder(MAILBOX, "Missing reports") == 0
+    assert (rig.processed(), rig.inbox(), rig.originals()) == (3, 1, 3)
+    # Looked up once each by display name, with Graph's $filter; Processed made at the top.
+    assert len(filters(rig)) == 2
+    assert any("displayName%20eq%20%27Missing%20reports%27" in p for p in filters(rig))
+    folder_id = reader.folders.cached("Missing reports")
+    assert folder_id and folder_id.startswith("AAMk")
+    delta = [p for m, p in rig.graph.requests if "/messages/delta" in p]
+    assert delta and all(f"/mailFolders/{folder_id}/" in unquote(p) for p in delta)
+    # The ids are cached: the next round looks nothing up.
+    rig.graph.deliver(MAILBOX, report(9, rig.tag), folder="Missing reports")
+    assert reader.run_once() == 1
+    assert len(filters(rig)) == 2 and rig.processed() == 4
+
+
+def test_a_nested_path_and_a_missing_last_level_made_under_its_parent(rig: Rig) -> None:
+    rig.graph.make_folder(MAILBOX, "Inbox/Missing reports")
+    rig.set(folder="Inbox/Missing reports", processed_folder="Inbox/Missing reports/Done")
+    for n in range(2):
+        rig.graph.deliver(MAILBOX, report(n, rig.tag), folder="Inbox/Missing reports")
+    rig.deliver(1)  # the Inbox itself is not read
+    reader = rig.reader()
+    assert reader.run_once() == 2
+    assert rig.graph.in_folder(MAILBOX, "Inbox/Missing reports/Done") == 2
+    assert rig.graph.in_folder(MAILBOX, "Inbox/Missing reports") == 0
+    assert rig.inbox() == 1
+    # "Inbox" is a well-known name: the path starts there, each level a childFolders look-up.
+    assert all(
+        "/mailFolders/inbox/childFolders?" in p or "/childFolders?" in p for p in filters(rig)
+    )
+    assert not any(p.split("?")[0].endswith("/mailFolders") for p in filters(rig))
+
+
+def test_well_known_names_pass_through_without_a_look_up(rig: Rig) -> None:
+    rig.set(folder="Inbox", processed_folder="archive")
+    rig.deliver(3)
+    reader = rig.reader()
+    assert reader.run_once() == 3
+    assert (rig.inbox(), rig.graph.in_folder(MAILBOX, "Archive"), rig.processed()) == (0, 3, 0)
+    assert filters(rig) == []
+    assert all(
+        "/mailFolders/inbox/messages/delta" in p for m, p in rig.graph.requests if "/delta" in p
+    )
+
+
+def test_a_folder_id_is_taken_as_it_is(rig: Rig) -> None:
+    folder_id = rig.graph.make_folder(MAILBOX, "Missing reports")
+    processed_id = rig.graph.make_folder(MAILBOX, "Processed")
+    rig.set(folder=folder_id, processed_folder=processed_id)
+    rig.graph.deliver(MAILBOX, report(0, rig.tag), folder="Missing reports")
+    assert rig.reader().run_once() == 1
+    assert rig.processed() == 1 and filters(rig) == []
+
+
+def test_a_missing_folder_is_one_line_and_nothing_is_lost(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.graph.make_folder(MAILBOX, "Missing reports")
+    rig.graph.deliver(MAILBOX, report(0, rig.tag), folder="Missing reports")
+    rig.set(folder="Missing reprots")  # a typo
+    reader = rig.reader()
+    with pytest.raises(FolderNotFound) as caught:
+        reader.run_once()
+    line = str(caught.value)
+    assert "\n" not in line
+    assert line.startswith("graph.folder: no folder 'Missing reprots' at the top of the mailbox")
+    assert MAILBOX in line
+    # A path whose upper level is missing: the folder stored into is not made out of nothing.
+    rig.set(folder="Missing reports", processed_folder="Casework/Processed")
+    with pytest.raises(FolderNotFound, match=r"graph.processed_folder: no folder 'Casework'"):
+        rig.reader().run_once()
+    assert rig.originals() == 0 and rig.graph.in_folder(MAILBOX, "Missing reports") == 1
+    assert rig.graph.in_folder(MAILBOX, "Casework") == 0
+    # In serve the thread logs the one line and keeps trying; once the folder is right, the
+    # message is stored.
+    rig.set(processed_folder="Processed")
+    rig.set(folder="Missing reprots")
+    caplog.set_level("ERROR", logger="mailbridge.ingress.graph")
+    reader = rig.reader()
+    reader.start()
+    try:
+        wait_for(
+            lambda: any("no folder 'Missing reprots'" in r.getMessage() for r in caplog.records),
+            15,
+            "the error line",
+        )
+    finally:
+        reader.stop()
+    assert rig.originals() == 0
+    rig.set(folder="Missing reports")
+    assert rig.reader().run_once() == 1
+    assert rig.processed() == 1
+
+
+def test_a_folder_made_again_is_looked_up_once_after_a_404(rig: Rig) -> None:
+    rig.graph.make_folder(MAILBOX, "Missing reports")
+    rig.set(folder="Missing reports", processed_folder="Processed")
+    reader = rig.reader()
+    rig.graph.deliver(MAILBOX, report(0, rig.tag), folder="Missing reports")
+    assert reader.run_once() == 1
+    old_processed = reader.folders.cached("Processed")
+    # Someone deletes Processed and makes it again: the cached id answers 404, the name is
+    # looked up once more, and the move goes to the new folder.
+    rig.graph.delete_folder(MAILBOX, "Processed")
+    rig.graph.make_folder(MAILBOX, "Processed")
+    rig.graph.deliver(MAILBOX, report(1, rig.tag), folder="Missing reports")
+    assert reader.run_once() == 1
+    assert reader.folders.cached("Processed") not in (None, old_processed)
+    assert rig.processed() == 1 and rig.graph.in_folder(MAILBOX, "Missing reports") == 0
+    # The folder read is made again (its stored delta link names the old id): looked up once
+    # more and read from the start, what was stored before recorded as duplicates.
+    old_folder = reader.folders.cached("Missing reports")
+    rig.graph.delete_folder(MAILBOX, "Missing reports")
+    rig.graph.make_folder(MAILBOX, "Missing reports")
+    rig.graph.deliver(MAILBOX, report(0, rig.tag), folder="Missing reports")  # a resend
+    rig.graph.deliver(MAILBOX, report(2, rig.tag), folder="Missing reports")
+    assert reader.run_once() == 2
+    assert reader.folders.cached("Missing reports") not in (None, old_folder)
+    assert rig.originals() == 3 and rig.rows() == 4  # the resend is a duplicate
+    assert rig.processed() == 3
+    # Deleted and not made again: FolderNotFound, one line, after the one look-up.
+    rig.graph.delete_folder(MAILBOX, "Missing reports")
+    before = len(filters(rig))
+    with pytest.raises(FolderNotFound, match=r"graph\.folder: no folder 'Missing reports'"):
+        reader.run_once()
+    assert len(filters(rig)) == before + 1
