@@ -54,8 +54,8 @@ from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.graph_folders import Folders
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.ops import oauth2
-from mailbridge.ops.graph import GraphClient, GraphError, SyncStateGone
+from mailbridge.ops import health, oauth2
+from mailbridge.ops.graph import FolderNotFound, GraphClient, GraphError, SyncStateGone
 from mailbridge.settings.sections import GraphSettings
 from mailbridge.store import advisory, tx
 from mailbridge.store import graph as graph_store
@@ -90,7 +90,7 @@ class GraphReader:
         self.on_alert = on_alert
         self._stop = threading.Event()
         self.client = GraphClient(settings, tokens, ca_file=ca_file, sleep=sleep or self._wait)
-        self.key = f"graph:{settings.mailbox}/{settings.folder}"
+        self.key = graph_store.state_key(settings.mailbox, settings.folder)
         self.user = quote(settings.mailbox)
         self.stored = 0  # messages committed (duplicates included)
         self.rounds = 0  # delta rounds completed
@@ -103,6 +103,11 @@ class GraphReader:
         self.set_aside: set[str] = set()
         # The last round left a message to try again: wait before the next.
         self.retrying = False
+        # What the reader is doing, for /healthz (see `state`); the last round and error are
+        # also kept in the store (graph_store.record) for `status` and the other instances.
+        self._phase = "starting"
+        self.last_round_at: datetime | None = None
+        self.last_error: str | None = None
 
     # -- one round ---------------------------------------------------------------------------
     def run_once(self) -> int:
@@ -367,6 +372,15 @@ class GraphReader:
     def _wait(self, seconds: float) -> None:
         self._stop.wait(seconds)
 
+    @property
+    def state(self) -> str:
+        """starting, standby (another instance holds the mailbox lock), reading (a round),
+        waiting (between rounds), backing off (after a failed round) or stopped."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return "stopped"
+        return self._phase
+
     def run(self) -> None:
         """(lock, rounds) until stop(); never raises."""
         failures = 0
@@ -376,6 +390,7 @@ class GraphReader:
                 if advisory.needed(self.engine):
                     conn = graph_store.try_lock(self.engine, self.key)
                     if conn is None:  # another instance reads this mailbox
+                        self._phase = "standby"
                         self._stop.wait(self.settings.lock_retry_seconds)
                         continue
                 for _ in self._rounds(conn):
@@ -386,17 +401,20 @@ class GraphReader:
                     self.settings.max_backoff_seconds,
                     self.settings.backoff_seconds * 2 ** min(failures - 1, 30),
                 )
+                line = _describe(exc, self.client.tokens, self.settings.mailbox)
                 log.error(
                     "Graph reader for %s: %s; attempt %d, retrying in %g s",
                     self.key,
-                    _describe(exc, self.client.tokens, self.settings.mailbox),
+                    line,
                     failures,
                     delay,
                 )
+                self._failed(line)
                 self._stop.wait(delay)
-            except Exception:  # a bug: say so, keep the thread
+            except Exception as exc:  # a bug: say so, keep the thread
                 failures += 1
                 log.exception("Graph reader for %s failed unexpectedly", self.key)
+                self._failed(f"unexpected {type(exc).__name__}")
                 self._stop.wait(self.settings.max_backoff_seconds)
             finally:
                 if conn is not None:
@@ -407,10 +425,85 @@ class GraphReader:
         while not self._stop.is_set():
             if conn is not None:
                 advisory.check(conn)  # still holding the lock's connection
+            self._phase = "reading"
             committed = self.run_once()
+            self.last_round_at = self.clock()
+            graph_store.record(self.engine, self.key, self.last_round_at)
             yield committed
             if not committed or self.retrying:
+                self._phase = "waiting"
                 self._stop.wait(self.settings.poll_seconds)
+
+    def _failed(self, line: str) -> None:
+        """A failed round, for /healthz and `status` (kept in the store if it answers)."""
+        self._phase = "backing off"
+        self.last_error = line
+        try:
+            graph_store.record(self.engine, self.key, self.clock(), error=line)
+        except Exception as exc:  # the database may be what failed
+            log.debug("Graph reader's error not recorded: %s", exc)
+
+
+READ_ROLE = "Mail.ReadWrite"
+
+
+def check(
+    settings: GraphSettings,
+    tokens: oauth2.TokenSource,
+    *,
+    ca_file: str = "",
+    engine: tx.Engine | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """`graph check`: a token with Mail.ReadWrite, the folders found by their names, and the
+    reader's state in the store. Reads, moves and creates nothing. One line on failure: a
+    GraphError (FolderNotFound for a folder), or the OAuth2 error of the token."""
+    client = GraphClient(settings, tokens, ca_file=ca_file)
+    mailbox = settings.mailbox
+    try:
+        token = tokens.token(mailbox)
+        lines = [
+            f"graph:      Microsoft Graph reader for {mailbox} ({client.base})",
+            f"login:      {oauth2.describe(tokens, mailbox)}",
+        ]
+        if token.roles and READ_ROLE not in token.roles:
+            raise GraphError(oauth2.refused_advice(tokens, mailbox, "Graph"))
+        folders = Folders(client, mailbox)
+        try:
+            folder_id = folders.id(settings.folder, setting="graph.folder")
+            found = client.json(
+                "GET",
+                f"/users/{quote(mailbox)}/mailFolders/{quote(folder_id, safe='')}"
+                "?$select=id,displayName,totalItemCount",
+            )
+            waiting = found.get("totalItemCount")
+            lines.append(
+                f"folder:     {settings.folder!r} found"
+                + (f", {waiting} message(s) in it" if isinstance(waiting, int) else "")
+            )
+            wanted = [("processed:  ", "processed_folder")]
+            if settings.failed_folder:
+                wanted.append(("failed:     ", "failed_folder"))
+            for label, setting in wanted:
+                name = getattr(settings, setting)
+                try:
+                    folders.id(name, setting=f"graph.{setting}")
+                    lines.append(f"{label}{name!r} found")
+                except FolderNotFound as exc:
+                    if not exc.parent_found:
+                        raise
+                    lines.append(f"{label}{name!r} not there yet; serve makes it when first used")
+        except oauth2.TokenRefused as exc:
+            raise GraphError(_describe(exc, tokens, mailbox)) from exc
+    finally:
+        client.close()
+    if engine is not None:
+        with tx.read(engine) as t:
+            status = health.graph_status(t, mailbox, settings.folder)
+        lines += health.graph_lines(  # the same lines as `mailbridge status`
+            settings.folder, status, now or system_clock()
+        )
+    return lines
 
 
 def placeholder_message(
