@@ -10,7 +10,8 @@ $value keeps failing holds up no other, and is set aside with a placeholder and 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -18,14 +19,17 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import Engine, text
 
+from mailbridge.clock import system_clock
 from mailbridge.ingress.graph import GraphReader
 from mailbridge.intake import Intake
-from mailbridge.ops import oauth2, oauth2_providers
+from mailbridge.ops import health, oauth2, oauth2_providers
 from mailbridge.ops.graph import FolderNotFound, GraphError
+from mailbridge.ops.http import Probes, check
 from mailbridge.runtime.serve import make_workers, start_graph_reader
 from mailbridge.settings.sections import GraphSettings, OAuth2Settings
 from mailbridge.store import graph as graph_store
-from tests.support.env import SettingsFactory
+from mailbridge.store import tx
+from tests.support.env import CliRunner, SettingsFactory
 from tests.support.graph_server import GraphServer
 from tests.support.imap import report, scalar, wait_for
 from tests.support.oauth2_server import TENANT, OAuth2Server, serving
@@ -473,3 +477,129 @@ def test_a_folder_made_again_is_looked_up_once_after_a_404(rig: Rig) -> None:
     with pytest.raises(FolderNotFound, match=r"graph\.folder: no folder 'Missing reports'"):
         reader.run_once()
     assert len(filters(rig)) == before + 1
+
+
+# -- graph check, /healthz and status ----------------------------------------------------------
+
+
+def reader_toml(rig: Rig, **graph: str) -> str:
+    table = {"mailbox": MAILBOX, "base_url": rig.graph.base_url, **graph}
+    lines = "".join(f'{key} = "{value}"\n' for key, value in table.items())
+    return f"[graph]\n{lines}\n" + rig.server.microsoft_toml(rig.app, rig.tmp_path / "secret-3")
+
+
+def test_graph_check_finds_the_folders_by_name_and_names_a_missing_one_in_one_line(
+    rig: Rig, toml_cli: Callable[[str], CliRunner]
+) -> None:
+    rig.graph.make_folder(MAILBOX, "Inbox/Missing reports")
+    rig.graph.deliver(MAILBOX, report(0, rig.tag), folder="Inbox/Missing reports")
+    good = reader_toml(
+        rig, folder="Inbox/Missing reports", processed_folder="Inbox/Missing reports/Processed"
+    )
+    code, out, err = toml_cli(good)("graph", "check")
+    assert code == 0, err
+    assert f"graph:      Microsoft Graph reader for {MAILBOX}" in out
+    assert "Mail.ReadWrite" in out
+    assert "folder:     'Inbox/Missing reports' found, 1 message(s) in it" in out
+    assert (
+        "processed:  'Inbox/Missing reports/Processed' not there yet; serve makes it when first "
+        "used" in out
+    )
+    assert "delta link saved never" in out and "graph last error: none" in out
+    assert out.rstrip().endswith("Graph OK")
+    # The check reads, moves and makes nothing.
+    assert rig.graph.in_folder(MAILBOX, "Inbox/Missing reports") == 1
+    assert not [p for m, p in rig.graph.requests if m == "POST"]
+    assert rig.rows() == 0
+
+    # A folder that is not there: one line naming the setting and the level, exit 1.
+    code, out, err = toml_cli(reader_toml(rig, folder="Inbox/Missing reprots"))("graph", "check")
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(
+        "mailbridge: error: graph.folder: no folder 'Missing reprots' in 'Inbox' of "
+        f"{MAILBOX} (looking for 'Inbox/Missing reprots')"
+    )
+    code, out, err = toml_cli(reader_toml(rig, folder="inbox", failed_folder="Casework/Failed"))(
+        "graph", "check"
+    )
+    assert code == 1 and err.count("\n") == 1, err
+    assert "graph.failed_folder: no folder 'Casework' at the top of the mailbox" in err
+    # No Mail.ReadWrite role: the step to take, in one line.
+    rig.app = rig.server.add_secret_app(MAILBOX, roles=("Mail.Send",))
+    code, out, err = toml_cli(reader_toml(rig))("graph", "check")
+    assert code == 1 and err.count("\n") == 1, err
+    assert "carries no Mail.ReadWrite role" in err
+    # No graph.mailbox: said so.
+    code, out, err = toml_cli("")("graph", "check")
+    assert code == 1 and "graph.mailbox is not set" in err
+
+
+def test_healthz_and_status_show_the_graph_readers_round_delta_link_and_last_error(
+    rig: Rig, make_settings: SettingsFactory
+) -> None:
+    rig.graph.make_folder(MAILBOX, "Missing reports")
+    rig.set(folder="Missing reports")
+    rig.graph.deliver(MAILBOX, report(0, rig.tag), folder="Missing reports")
+    where = (MAILBOX, "Missing reports")
+    reader = rig.reader()
+    probes = Probes(
+        rig.engine, lambda: True, lambda: "disabled", graph=where, graph_state=lambda: reader.state
+    )
+    healthy, body = check(probes)
+    assert healthy is False and body["graph"]["state"] == "stopped"  # not started: a dead thread
+    assert body["graph"]["last_round_at"] is None and body["graph"]["last_error"] is None
+    assert "graph" not in check(Probes(rig.engine, lambda: True, lambda: "disabled"))[1]
+
+    reader.start()
+    try:
+        wait_for(lambda: reader.rounds >= 1 and rig.processed() == 1, 15, "a round")
+        healthy, body = check(probes)
+    finally:
+        reader.stop()
+    part = body["graph"]
+    assert healthy is True and part["ok"] is True
+    assert part["state"] in ("reading", "waiting") and part["folder"] == "Missing reports"
+    assert part["last_round_at"] is not None and 0 <= part["last_round_age_seconds"] < 15
+    assert part["delta_link_saved_at"] is not None and 0 <= part["delta_link_age_seconds"] < 15
+    assert part["last_error"] is None
+
+    # The folder goes: the next rounds fail, and the line is kept for status and /healthz.
+    rig.graph.delete_folder(MAILBOX, "Missing reports")
+    second = rig.reader()
+    second.start()
+    try:
+        wait_for(lambda: second.last_error is not None, 15, "the failed round")
+        assert second.state in ("backing off", "reading")
+        healthy, body = check(
+            Probes(
+                rig.engine,
+                lambda: True,
+                lambda: "disabled",
+                graph=where,
+                graph_state=lambda: second.state,
+            )
+        )
+    finally:
+        second.stop()
+    assert healthy is True  # a mailbox in trouble does not take the listener out
+    assert body["graph"]["last_error"].startswith("graph.folder: no folder 'Missing reports'")
+    assert body["graph"]["last_error_at"] is not None
+
+    # `mailbridge status` and `status --json` from the store, in any instance.
+    settings = make_settings(reader_toml(rig, folder="Missing reports"))
+    graph = (settings.graph.mailbox, settings.graph.folder)
+    with tx.read(rig.engine) as t:
+        snap = health.snapshot(t, system_clock(), graph=graph)
+    data = health.snapshot_json(snap)["graph"]
+    assert data["folder"] == "Missing reports"
+    assert data["last_error"].startswith("graph.folder: no folder 'Missing reports'")
+    assert data["last_round_at"] >= part["last_round_at"]  # the first reader's last round
+    assert data["delta_link_age_seconds"] is not None
+    lines = health.snapshot_lines(snap, UTC)
+    assert lines[-2].startswith("graph:    folder 'Missing reports': last round ")
+    assert "delta link saved " in lines[-2] and "never" not in lines[-2]
+    assert lines[-1].startswith("graph last error (") and "no folder 'Missing reports'" in lines[-1]
+    with tx.read(rig.engine) as t:
+        plain = health.snapshot(t, system_clock())
+    assert health.snapshot_json(plain)["graph"] is None
+    assert not any(line.startswith("graph") for line in health.snapshot_lines(plain, UTC))
