@@ -9,6 +9,8 @@ $value keeps failing holds up no other, and is set aside with a placeholder and 
 
 from __future__ import annotations
 
+import json
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC
@@ -26,13 +28,15 @@ from mailbridge.ops import health, oauth2, oauth2_providers
 from mailbridge.ops.graph import FolderNotFound, GraphError
 from mailbridge.ops.http import Probes, check
 from mailbridge.runtime.serve import make_workers, start_graph_reader
+from mailbridge.settings.config import Settings
 from mailbridge.settings.sections import GraphSettings, OAuth2Settings
 from mailbridge.store import graph as graph_store
 from mailbridge.store import tx
-from tests.support.env import CliRunner, SettingsFactory
+from tests.support.env import CliRunner, RunningService, SettingsFactory
 from tests.support.graph_server import GraphServer
 from tests.support.imap import report, scalar, wait_for
 from tests.support.oauth2_server import TENANT, OAuth2Server, serving
+from tests.support.serve import free_port
 
 MAILBOX = "missing-reports@council.example"
 
@@ -603,3 +607,30 @@ def test_healthz_and_status_show_the_graph_readers_round_delta_link_and_last_err
         plain = health.snapshot(t, system_clock())
     assert health.snapshot_json(plain)["graph"] is None
     assert not any(line.startswith("graph") for line in health.snapshot_lines(plain, UTC))
+
+
+def test_serve_healthz_has_the_graph_part(
+    rig: Rig,
+    make_settings: SettingsFactory,
+    run_service: Callable[[Settings], RunningService],
+) -> None:
+    rig.graph.make_folder(MAILBOX, "Missing reports")
+    rig.graph.deliver(MAILBOX, report(0, rig.tag), folder="Missing reports")
+    port = free_port()
+    toml = reader_toml(rig, folder="Missing reports", poll_seconds="0.2")
+    settings = make_settings(toml, http_enabled="true", http_port=str(port))
+    run_service(settings)
+    wait_for(lambda: rig.processed() == 1, 20, "the message stored and moved by serve")
+
+    def graph_part() -> dict[str, Any] | None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
+            body = json.loads(resp.read())
+        part = body.get("graph")
+        return part if part and part["last_round_at"] else None
+
+    wait_for(lambda: graph_part() is not None, 20, "a round in /healthz")
+    part = graph_part()
+    assert part is not None
+    assert part["ok"] is True and part["state"] in ("reading", "waiting")
+    assert part["folder"] == "Missing reports" and part["last_error"] is None
+    assert part["delta_link_age_seconds"] is not None
