@@ -50,7 +50,9 @@ def add_parsers(sub: Any) -> None:
     sub.add_parser("check-config", help="validate the settings; name every key at fault")
 
     status = sub.add_parser(
-        "status", help="queues, the last message, the oldest undelivered alert, overdue interviews"
+        "status",
+        help="queues, the last message, the oldest undelivered alert, overdue interviews; the "
+        "Graph reader's last round, delta link and last error (graph.mailbox)",
     )
     status.add_argument("--json", action="store_true", help="JSON on stdout")
 
@@ -168,8 +170,9 @@ def _listener_security(settings: Settings) -> str:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """The queues at a glance; no names, addresses or bodies (health.py)."""
+    graph = (settings.graph.mailbox, settings.graph.folder) if settings.graph.mailbox else None
     with opened_store(settings) as engine, tx.read(read_only(engine)) as t:
-        snap = health.snapshot(t, system_clock())
+        snap = health.snapshot(t, system_clock(), graph=graph)
     if args.json:
         print_json(health.snapshot_json(snap))
     else:
