@@ -295,7 +295,9 @@ _THIRD_PARTY = re.compile(
 )
 # the clause is about the past or about episodes in general, not this one
 _HISTORY = re.compile(
-    r"\b(?:last\s+(?:month|year|week|time|spring|summer|autumn|winter|weekend)|"
+    # "last time" is history, but "last time we see her 3 oclock" is the last sighting
+    r"\b(?:last\s+(?:month|year|week|time(?!\s+(?:anyone|anybody|someone|we|i|staff|they)\s)|"
+    r"spring|summer|autumn|winter|weekend)|"
     r"(?:this|that)\s+month|(?:in|since)\s+(?:the\s+)?(?:spring|summer|autumn|winter|"
     r"january|february|march|april|may|june|july|august|september|october|november|december)|"
     r"previous(?:ly)?|in\s+the\s+past|used\s+to|history\s+of|"
@@ -443,6 +445,9 @@ def _assertions(text: str) -> list[Assertion]:
         still = [m for m in _STILL_CUES.finditer(c) if not _history_or_question(c)]
         taken: list[tuple[int, int]] = []
         for m in still:
+            if _BARE_GONE.match(m.group(0)) and _NEGATION_BEFORE.search(
+                    c[max(0, m.start() - 40): m.start()]):
+                continue  # "Josh hasn't gone missing since December": no absence now
             if re.search(r"\b(?:no\s+one|nobody|none\s+of\s+them|no\s+young\s+(?:person|people)|"
                          r"no\s+child(?:ren)?)\s+$", c[max(0, m.start() - 24): m.start()], re.I):
                 continue  # "No one is currently missing"
@@ -494,6 +499,12 @@ def _assertions(text: str) -> list[Assertion]:
         # and the time is the return's; alone, the writer's own return says nothing of the child
         out = sorted([*out, *own_moves], key=lambda a: a.start)
     return out
+
+
+# a still-missing cue with no negation of its own, which one before it takes back
+_BARE_GONE = re.compile(r"(?:gone|went)\s+missing|(?:is|are)\s+(?:currently\s+)?missing|"
+                        r"missing\s+again|(?:has|have|had)\s+(?:absconded|run\s+(?:away|off))",
+                        re.IGNORECASE)
 
 
 # the absence told as a story: "didn't come home last night", "never came back"

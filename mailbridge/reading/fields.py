@@ -48,6 +48,7 @@ from mailbridge.reading.names import (
     _reporter_from_last_lines,
     _reporter_from_signoff,
     name_without_role,
+    reporter_from_signature,
 )
 from mailbridge.reading.phrases import (
     _CONCERN,
@@ -324,9 +325,11 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     risk = _risk_level(risk_value) if risk_value else None
     risk_notes = fv("risk_notes")
     if risk is None:
-        m = _RISK_FREE.search(free)
+        # a forward: the forwarder's own words are the later grading ("now graded her high")
+        own = _nfc(msg.added_text) if msg.forwarded else ""
+        m = (_RISK_FREE.search(own) if own else None) or _RISK_FREE.search(free)
         if m:
-            risk = _risk_level(m.group(1) or m.group(2) or "")
+            risk = _risk_level(next((g for g in m.groups() if g), ""))
             sources["risk_level"] = sentence_of(free, m.start(), m.end())
     if risk_notes is None and risk_value:
         rest = re.sub(r"^\s*(?:high|medium|med|moderate|low|standard)\b\s*(?:risk)?\s*[-–:,.]*\s*",
@@ -351,6 +354,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         reporter_name = _display_name(msg.forwarded_from.split("<", 1)[0])
     if reporter_name is None:
         reporter_name = _guard(lambda: _reporter_from_signoff(free), None)
+    if reporter_name is None:
+        reporter_name = _guard(lambda: reporter_from_signature(msg.quoted_text), None)
     if reporter_name is None:
         reporter_name = _guard(lambda: _reporter_from_last_lines(free), None)
     if reporter_name is None:

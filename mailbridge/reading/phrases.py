@@ -66,7 +66,7 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         r"\blast\s+seen\b|\blast\s+saw\b|\bmissing\s+since\b|\bnobody\s+has\s+seen\s+\w+\s+since\b|"
-        r"\blast\s+time\s+(?:anyone|anybody|someone|we|i|staff|they)\s+(?:saw|had\s+seen|spoke)\b|"
+        r"\blast\s+time\s+(?:anyone|anybody|someone|we|i|staff|they)\s+(?:saw|see|seen|had\s+seen|spoke)\b|"
         r"\bwent\s+(?:missing|awol|a\.w\.o\.l\.?)\s+(?:from\s+\w+\s+)?(?=at\b|around\b|about\b|after\b|\d)|"
         r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b|\blost\s+sight\s+of\b",
         # a later sighting beats when the child left: "went out at 6, was seen in town at 9"
@@ -141,7 +141,10 @@ def _risk_level(value: str) -> RiskLevel | None:
 
 
 _RISK_FREE = re.compile(
-    r"\b(high|medium|low)[\s-]+risk\b|\brisk\s*(?:level|assessment|rating)?\s*"
+    # "graded him medium", "have graded her as high", "put her down as medium"
+    r"\b(?:graded|assessed|rated|classed|classified|put\s+(?:him|her|them)\s+down)\s+"
+    r"(?:(?:him|her|them)\s+)?(?:as\s+)?(?:a\s+)?(high|medium|low)\b|"
+    r"\b(high|medium|low)[\s-]+risk\b|\brisk\s*(?:level|assessment|rating|grading|grade)?\s*"
     r"(?:is|was|:|-|=|of)?\s*(?:(?:has\s+been\s+|have\s+been\s+|is\s+|was\s+|been\s+)?"
     r"(?:assessed|graded|rated)\s+(?:by\s+(?:[\w'-]+\s+){1,5}?)?(?:as\s+)?)?(?:a\s+)?"
     r"(high|medium|low)\b",
@@ -274,7 +277,9 @@ def _safe_and_well(text: str) -> bool | None:
     if m:
         before = text[max(0, m.start() - 20) : m.start()]
         return not re.search(r"\b(?:not|isn't|n't)\s+(?:\w+\s+)?$", before, re.IGNORECASE)
-    if re.search(r"\b(?:injur(?:ed|ies|y)|in\s+hospital|taken\s+to\s+(?:a&e|hospital)|"
+    if re.search(r"\b(?:injur(?:ed|ies|y)|in\s+hospital|taken\s+(?:\w+\s+)?to\s+(?:the\s+)?"
+                 r"(?:a&e|hospital|walk-in|minor\s+injur)|walk-in\s+centre|"
+                 r"(?:a|some)\s+(?:cut|cuts|bruises?|wound)\s+(?:on|to)\b|bruis(?:ed|ing)|"
                  r"assaulted|hurt|bleeding)\b", text, re.IGNORECASE):
         return False
     return None
