@@ -46,13 +46,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime
 from urllib.parse import quote
 
 from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.graph_folders import Folders
+from mailbridge.ingress.set_aside import Placeholder, SetAside, placeholder_bytes, set_aside
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.ops import health, oauth2
 from mailbridge.ops.graph import FolderNotFound, GraphClient, GraphError, SyncStateGone
@@ -300,46 +299,27 @@ class GraphReader:
     def set_aside_message(self, message_id: str, error: str) -> None:
         """Store a failed placeholder (the duty desk is alerted), then move the message to
         graph.failed_folder if one is set."""
-        facts = self._facts(message_id)
         now = self.clock()
-        raw = placeholder_message(self.settings, message_id, error=error, facts=facts, now=now)
-        incoming = make_incoming(
-            raw,
-            source="graph",
-            mail_from=None,
-            rcpt_tos=[],
-            peer=self._peer(message_id),
-            clock=lambda: now,
+        raw = placeholder_message(
+            self.settings, message_id, error=error, facts=self._facts(message_id), now=now
         )
-        note = f"Graph message {message_id} in {self.key} could not be fetched: {error}"
-        with tx.write(self.engine) as t:
-            result, alerted = graph_store.store_unfetchable(
-                t, incoming, note=note, now=now, gave_up=self.gave_up
-            )
-        where = "left in the folder"
-        if self.settings.failed_folder:
+
+        def move() -> str:
+            if not self.settings.failed_folder:
+                return "left in the folder"
             try:
                 self._move(message_id, "failed_folder", self._folder("failed_folder"))
-                where = f"moved to {self.settings.failed_folder!r}"
             except (GraphError, oauth2.TokenRefused) as exc:
-                where = f"left in the folder (moving it failed: {_first_line(exc)})"
+                return f"left in the folder (moving it failed: {_first_line(exc)})"
+            return f"moved to {self.settings.failed_folder!r}"
+
+        rounds = f"in {self.settings.fetch_attempts} round(s)"
+        item = SetAside("graph", f"Graph message {message_id}", self.key, rounds,
+                        self._peer(message_id), error)
+        set_aside(self.engine, item, raw, now=now, gave_up=self.gave_up, move=move,
+                  on_alert=self.on_alert, log=log)
         self.set_aside.add(message_id)
         self.fetch_failures.pop(message_id, None)
-        log.error(
-            "Graph message %s in %s could not be fetched in %d round(s): %s; stored a placeholder "
-            "as message id=%s (failed%s); the message is %s",
-            message_id,
-            self.key,
-            self.settings.fetch_attempts,
-            error,
-            result.id,
-            ", duty desk alerted"
-            if alerted
-            else ("" if result.duplicate_of is None else ", already reported"),
-            where,
-        )
-        if alerted and self.on_alert is not None:
-            self.on_alert()
 
     def _facts(self, message_id: str) -> dict[str, str]:
         """Sender and arrival time for the placeholder, if Graph gives them; {} otherwise."""
@@ -517,12 +497,6 @@ def placeholder_message(
     key = f"{settings.mailbox}/{settings.folder}"
     tag = hashlib.sha256(key.encode()).hexdigest()[:16]
     digest = hashlib.sha256(message_id.encode()).hexdigest()[:24]
-    msg = EmailMessage()
-    msg["From"] = "mailbridge Graph reader <mailbridge@localhost>"
-    msg["Subject"] = f"Microsoft 365 message could not be fetched (in {settings.folder})"
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = f"<graph-unfetchable.{digest}.{tag}@mailbridge.invalid>"
-    msg["Auto-Submitted"] = "auto-generated"
     lines = [
         "Microsoft Graph would not hand over this message whole, so mailbridge could not read it.",
         "A person must open the mailbox and read it there.",
@@ -533,9 +507,11 @@ def placeholder_message(
     if settings.failed_folder:
         lines.append(f"Moved to:    {settings.failed_folder} (unless the move failed)")
     lines += [f"Graph id:    {message_id}", f"Error:       {error}"]
-    lines += [f"{name + ':':<12} {value}" for name, value in facts.items()]
-    msg.set_content("\n".join(lines) + "\n")
-    return msg.as_bytes()
+    return placeholder_bytes(
+        Placeholder("mailbridge Graph reader",
+                    f"Microsoft 365 message could not be fetched (in {settings.folder})",
+                    f"<graph-unfetchable.{digest}.{tag}@mailbridge.invalid>", tuple(lines)),
+        facts=facts, now=now)
 
 
 def _first_line(exc: BaseException) -> str:

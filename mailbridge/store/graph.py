@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from mailbridge.store import advisory, imap_state, inbound, service
+from mailbridge.store import advisory, service
 from mailbridge.store.models import GraphState
 
 #: the service fact holding the reader's last round and last error (JSON)
@@ -112,18 +112,3 @@ def try_lock(engine: Engine, mailbox: str) -> advisory.Lock | None:
     """PostgreSQL: the connection holding the mailbox's advisory lock, or None if another
     process holds it."""
     return advisory.try_lock(engine, lock_key(mailbox))
-
-
-def store_unfetchable(
-    session: Session,
-    incoming: inbound.Incoming,
-    *,
-    note: str,
-    now: datetime,
-    gave_up: imap_state.GaveUp | None,
-) -> tuple[inbound.Stored, bool]:
-    """The placeholder of a message set aside, stored as failed (the duty desk is told once),
-    as the IMAP watcher stores one; (its row, duty desk alerted)."""
-    return imap_state.store_unfetchable(
-        session, incoming, note=note, now=now, gave_up=gave_up, actor="graph"
-    )

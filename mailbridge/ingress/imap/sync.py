@@ -29,11 +29,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 from mailbridge.ingress.imap.client import Mailbox, describe, ensure_folder, move
+from mailbridge.ingress.set_aside import Placeholder, SetAside, placeholder_bytes, set_aside
 from mailbridge.intake import make_incoming
 from mailbridge.store import imap_state, tx
 
@@ -92,13 +91,7 @@ def placeholder_message(
     again (after a restart) is a duplicate, not a second alert.
     """
     tag = hashlib.sha256(mailbox.key.encode()).hexdigest()[:16]
-    msg = EmailMessage()
-    msg["From"] = "mailbridge IMAP watcher <mailbridge@localhost>"
-    msg["Subject"] = f"IMAP message could not be fetched (UID {uid} in {mailbox.folder})"
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = f"<imap-unfetchable.{uidvalidity}.{uid}.{tag}@mailbridge.invalid>"
-    msg["Auto-Submitted"] = "auto-generated"
-    lines = [
+    lines = (
         "The mail server would not deliver this message whole, so mailbridge could not read it.",
         "A person must open the mailbox and read it there.",
         "",
@@ -106,10 +99,12 @@ def placeholder_message(
         f"Folder:      {mailbox.folder}",
         f"UID:         {uid} (UIDVALIDITY {uidvalidity})",
         f"Error:       {error}",
-    ]
-    lines += [f"{name + ':':<12} {value}" for name, value in facts.items()]
-    msg.set_content("\n".join(lines) + "\n")
-    return msg.as_bytes()
+    )
+    return placeholder_bytes(
+        Placeholder("mailbridge IMAP watcher",
+                    f"IMAP message could not be fetched (UID {uid} in {mailbox.folder})",
+                    f"<imap-unfetchable.{uidvalidity}.{uid}.{tag}@mailbridge.invalid>", lines),
+        facts=facts, now=now)
 
 
 @dataclass
@@ -472,41 +467,19 @@ class Sync:
         raw = placeholder_message(
             w.mailbox, self.uidvalidity, uid, error=error, facts=facts, now=now
         )
-        incoming = make_incoming(
-            raw,
-            source="imap",
-            mail_from=None,
-            rcpt_tos=[],
-            peer=w.mailbox.peer(self.uidvalidity, uid),
-            clock=lambda: now,
-        )
-        note = f"IMAP UID {uid} in {w.mailbox.key} could not be fetched: {error}"
-        with tx.write(w.engine) as t:
-            result, alerted = imap_state.store_unfetchable(
-                t, incoming, note=note, now=now, gave_up=w.gave_up
-            )
-        where = "left in the folder"
-        if self.settings.failed_folder:
+
+        def move() -> str:
+            if not self.settings.failed_folder:
+                return "left in the folder"
             refused = self._move([uid], self.settings.failed_folder, create=True)
-            where = (
-                f"left in the folder (moving it failed: {refused})"
-                if refused
-                else f"moved to {self.settings.failed_folder!r}"
-            )
+            if refused:
+                return f"left in the folder (moving it failed: {refused})"
+            return f"moved to {self.settings.failed_folder!r}"
+
+        item = SetAside("imap", f"IMAP message UID {uid}", w.mailbox.key,
+                        f"after {self.settings.fetch_attempts} attempt(s)",
+                        w.mailbox.peer(self.uidvalidity, uid), error)
+        set_aside(w.engine, item, raw, now=now, gave_up=w.gave_up, move=move,
+                  on_alert=w.on_alert, log=log)
         w.memory.set_aside.add(uid)
         w.memory.suspects.discard(uid)
-        log.error(
-            "IMAP message UID %d in %s could not be fetched after %d attempt(s): %s; stored a "
-            "placeholder as message id=%s (failed%s); the message is %s",
-            uid,
-            w.mailbox.key,
-            self.settings.fetch_attempts,
-            error,
-            result.id,
-            ", duty desk alerted"
-            if alerted
-            else ("" if result.duplicate_of is None else ", already reported"),
-            where,
-        )
-        if alerted and w.on_alert is not None:
-            w.on_alert()
