@@ -77,6 +77,12 @@ _SUBJECT_MISSING = re.compile(r"\b(?:missing|absconded|awol|absent|ran\s+away|ru
                               r"gone\s+again)\b", re.IGNORECASE)
 
 
+# the footer of a mailing sent to many: "You are receiving this because you are on the ... list"
+_NEWSLETTER = re.compile(r"\byou\s+(?:are\s+)?receiv(?:e|ing)\s+this\s+(?:email\s+|newsletter\s+)?"
+                         r"because\b|\bunsubscribe\b|\bmailing\s+list\b|\bview\s+(?:this\s+email\s+)?"
+                         r"in\s+(?:your\s+)?browser\b", re.IGNORECASE)
+
+
 # A reply's subject repeats the thread's; a forward's passes on a report, so it still counts.
 _REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|antw|vs)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 
@@ -198,6 +204,9 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         # a question about procedure, a complaint, a summary, a note on an episode that is over
         return Classification("not_a_report", "about no current episode (a summary, a question "
                               "or an episode that is over)")
+    if not (still or returns or hearsay or unsure or located) and _NEWSLETTER.search(text):
+        # a newsletter sent without list headers: "MISSING FROM CARE: WHAT TO DO" is a heading
+        return Classification("not_a_report", "a newsletter (its footer says it went to a list)")
     doubts = list(fields.doubts)
     cue = returns[0].clause.text[:200] if returns else None
     if fields.form_report_type == "returned":

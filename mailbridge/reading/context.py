@@ -551,6 +551,14 @@ _FIRST_TIME = re.compile(r"\b(?:before|first\s+time|out\s+of\s+character|unlike\
 # the whole email is about an episode that is over: a return home interview's summary
 _PAST_EPISODE = re.compile(
     r"\b(?:quick\s+question|just\s+asking|asking\s+for\s+the\s+future|do\s+i\s+report|"
+    # a carer asking about procedure: "Can I ask what I'm supposed to do if she is late back?"
+    r"what\s+(?:i'm|i\s+am|am\s+i|we're|we\s+are|are\s+we)\s+(?:supposed|meant|expected)\s+to\s+do\s+"
+    r"(?:if|when|in\s+case)\b|"
+    r"(?:do|should)\s+(?:i|we)\s+(?:ring|call|phone)\s+(?:101|999|the\s+police)\s+(?:straight\s+away|"
+    r"or\s+wait)|"
+    # a return home interview written up: "I completed Dominik's return home interview today"
+    r"(?:completed|did|done|held|carried\s+out)\s+(?:[\w'’]+\s+)?return\s+(?:home\s+)?interview|"
+    r"rhi\s+(?:was\s+|has\s+been\s+)?(?:completed|done|held)|"
     r"raise\s+a\s+(?:concern|complaint)|make\s+a\s+complaint|complaints?\s+about|"
     r"missing\s+episodes\s+(?:for|from|in|summary)|(?:monthly|quarterly|weekly|q[1-4])\s+"
     r"(?:missing\s+)?(?:episodes?\s+)?summary|summary\s+of\s+(?:missing|episodes)|"

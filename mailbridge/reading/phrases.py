@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from mailbridge.reading.context import Assertion
@@ -51,12 +51,52 @@ def _time_near(
         clause = clause[: max(0, stop - start)]
         sentence = sentence[: max(0, stop - s_left)]
     dropped: str | None = None
+    # "Mo went missing on Sat night. He was last seen at 23:15": a sentence with a time but no
+    # day takes the day the sentences just before it named
+    anchor = "" if _DAY_WORDS.search(sentence) else _day_before(text, s_left)
     for candidate in (clause, sentence):
-        when, why = read_when(candidate, base)
+        when, why = read_when(f"{anchor} {candidate}" if anchor else candidate, base)
+        if (when is not None and when.hour < 6 and re.search(r"night|evening", anchor, re.I)
+                and not re.search(r"last\s+night", anchor, re.I)
+                and when + timedelta(days=1) <= base):
+            when += timedelta(days=1)  # "missing yesterday evening ... back at 02:40": next day
+        if when is None and anchor:
+            when, why = read_when(candidate, base)
         dropped = dropped or why
         if when is not None:
             return when, " ".join(sentence.split()), None
     return None, " ".join(sentence.split()), dropped
+
+
+# words that name the day a time is on
+_DAY_WORDS = re.compile(
+    r"\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|(?:mon|tues?|weds?|thu(?:rs?)?|fri|sat|sun)"
+    r"\.?\s+(?:night|morning|afternoon|evening|eve)|today|tonight|"
+    r"yesterday(?:\s+(?:morning|afternoon|evening))?|last\s+night|"
+    r"this\s+(?:morning|afternoon|evening)|the\s+\d{1,2}(?:st|nd|rd|th)\b|\d{1,2}(?:st|nd|rd|th)?\s+"
+    r"(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*|\d{1,2}/\d{1,2}(?:/\d{2,4})?"
+    r"|\d{4}-\d\d-\d\d)", re.IGNORECASE)
+
+
+def _day_before(text: str, start: int) -> str:
+    """The day named beside the absence in the 400 characters before ``start`` (at most two
+    paragraphs back): "went missing on Sat night", "on the 14th (Monday) ... went missing";
+    a day said of something else ("came to us yesterday", "DOB 11/03/2010") is not taken."""
+    window = text[max(0, start - 400) : start]
+    window = "\n\n".join(window.split("\n\n")[-2:])
+    for m in reversed(list(_DAY_WORDS.finditer(window))):
+        if re.search(r"\b(?:dob|d\.o\.b|born|birth)\W*$", window[max(0, m.start() - 15): m.start()],
+                     re.IGNORECASE):
+            continue
+        near = window[max(0, m.start() - 40) : m.end() + 40]
+        if _ABSENCE_NEAR.search(near):
+            return m.group(0)
+    return ""
+
+
+_ABSENCE_NEAR = re.compile(r"\b(?:missing|went\s+out|gone\s+out|left|ran\s+off|run\s+off|"
+                           r"absconded|awol|did(?:\s+not|n't)\s+come|not\s+come|located|found|"
+                           r"returned|came\s+back|(?:last\s+)?seen)\b", re.IGNORECASE)
 
 
 _NEG = re.compile(r"(?:\bnot|n't|\bnever|\bno longer|\byet to|\bfailed to|\bdue to)\s+(?:\w+\s+)?$",

@@ -43,7 +43,7 @@ _WORDNUM = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "sev
 _NUM = r"(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 _WEEKDAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4,
              "saturday": 5, "sunday": 6, "mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3,
-             "thur": 3, "thurs": 3, "fri": 4, "sat": 5, "sun": 6}
+             "thur": 3, "thurs": 3, "fri": 4, "sat": 5, "sun": 6, "weds": 2}
 
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _NUM_DATE = re.compile(r"(?<![\d/.:])(\d{1,2})([/.-])(\d{1,2})(?:\2(\d{4}|\d{2}))?(?![\d/:]|\.\d)")
@@ -53,7 +53,13 @@ _MDY_WORDS = re.compile(
     rf"\b{_MONTH}\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}}))?", re.IGNORECASE)
 _WEEKDAY = re.compile(
     r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-    r"(?:mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)(?=\.?\s+\d))\b", re.IGNORECASE)
+    # an abbreviation only before a date or a part of the day: "Sat night", "Weds 2nd"
+    r"(?:mon|tues?|weds?|thu(?:rs?)?|fri|sat|sun)(?=\.?\s+(?:\d|night|morning|afternoon|evening|"
+    r"eve)\b))\b", re.IGNORECASE)
+# "on the 14th", a day of this month (or last month's, when that is still to come)
+_ORDINAL_DAY = re.compile(r"\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b(?!\s+(?:of\s+)?(?:time|floor|"
+                          r"birthday|episode|missing|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|"
+                          r"dec))", re.IGNORECASE)
 _HHMM = re.compile(r"(?<![\d/])([01]?\d|2[0-3])[:.]([0-5]\d)(?![\d/])\s*(a\.?m\b\.?|p\.?m\b\.?)?",
                    re.IGNORECASE)
 _HAMPM = re.compile(r"(?<![\d:.])(\d{1,2})\s*(a\.?m\b\.?|p\.?m\b\.?)", re.IGNORECASE)
@@ -130,6 +136,16 @@ def _find_date(text: str, base: datetime) -> tuple[date | None, bool, tuple[int,
                 return date(y, mo, int(m.group(day_group))), bool(m.group(3)), m.span()
             except ValueError:
                 continue
+    for m in _ORDINAL_DAY.finditer(text):
+        d = int(m.group(1))
+        month_start = base.date().replace(day=1)
+        for first in (month_start, (month_start - timedelta(days=1)).replace(day=1)):
+            try:
+                found = first.replace(day=d)
+            except ValueError:
+                continue
+            if found <= base.date():
+                return found, False, m.span()
     return None, False, None
 
 
@@ -279,6 +295,9 @@ _DIALECT_WORDS = {"aboot": "about", "abaht": "about", "hauf": "half", "neet": "n
                   "nicht": "night", "roond": "round"}
 
 
+_NEXT_DAY = re.compile(r"\b(?:the\s+)?(?:next|following)\s+(?:morning|day|afternoon)\b")
+
+
 def _parse_when(text: str, base: datetime) -> datetime | None:
     tz = base.tzinfo
     low = _DIALECT.sub(lambda m: _DIALECT_WORDS[m.group(0)], text.lower())
@@ -326,6 +345,10 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
         else:
             day = base_day
             implied_day = True
+    if not implied_day and day < base_day and _NEXT_DAY.search(rest):
+        # "went missing on the 14th ... came back the next morning about 9"
+        day = day + timedelta(days=1)
+        hint = hint or ("am" if "morning" in rest else None)
 
     hour, minute = clock.hour, clock.minute
     if not clock.explicit:
