@@ -184,7 +184,7 @@ def _segments(clause: str, named: Sequence[DirectoryChild], address: str,
 
 # a child said to be where they should be, in a report about another child
 _PRESENT = re.compile(
-    r"\b(?:is|are|'s|'re|was|were|has\s+been|have\s+been)\s+(?:both\s+|all\s+|still\s+|safely\s+)?"
+    r"(?:\b(?:is|are|was|were|has\s+been|have\s+been)|'s|'re|'s\s+been|'ve\s+been)\s+(?:both\s+|all\s+|still\s+|safely\s+)?"
     r"(?:in\s+(?:their|his|her)\s+(?:own\s+)?(?:rooms?|beds?)|accounted\s+for|in\s+bed|asleep|"
     r"in\s+the\s+(?:home|house|building)|(?:here\s+|at\s+home\s+)?with\s+(?:me|us)(?:\s+in\s+the\s+"
     r"car)?(?:\s+the\s+whole\s+time|\s+all\s+(?:night|evening|day))?(?=\s*(?:[.!,]|$))|"

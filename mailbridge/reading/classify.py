@@ -77,6 +77,11 @@ _SUBJECT_MISSING = re.compile(r"\b(?:missing|absconded|awol|absent|ran\s+away|ru
                               r"gone\s+again)\b", re.IGNORECASE)
 
 
+# a message about a search, not a planned stay: the police, a report, a missing child
+_SEARCH_CONTEXT = re.compile(r"\b(?:police|officers?|missing|reported|ref(?:erence)?|log|cad|"
+                             r"located|found)\b", re.IGNORECASE)
+
+
 # the footer of a mailing sent to many: "You are receiving this because you are on the ... list"
 _NEWSLETTER = re.compile(r"\byou\s+(?:are\s+)?receiv(?:e|ing)\s+this\s+(?:email\s+|newsletter\s+)?"
                          r"because\b|\bunsubscribe\b|\bmailing\s+list\b|\bview\s+(?:this\s+email\s+)?"
@@ -233,7 +238,9 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
                               f"{still[0].cue[:30]!r}", tuple(doubts), cue)
     if returns and unsure:
         doubts.append("the writer is not sure the child is back")
-    if returns and located:
+    if returns and located and located[-1].start > returns[-1].start:
+        # "police have found her and are bringing her home" (not "... bringing her back.
+        # Brooke is home now, came in with the officer at 10.45": the return is the later news)
         doubts.append("the child has been found but may not be back at the placement yet "
                       f"({located[0].cue[:60]!r})")
     if returns and doubts:
@@ -268,6 +275,12 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
                           f"at the placement ({located[0].cue[:60]!r})")
         return Classification("missing", f"missing language: {missing[0].cue[:40]!r}",
                               tuple(doubts))
+    if located and _SEARCH_CONTEXT.search(text) and not denies_missing(said_text):
+        # "Police have her ... they are bringing her back": found, not back at the placement
+        doubts.append("the child is said to be found or on the way, but is not back at the "
+                      f"placement ({located[0].cue[:60]!r})")
+        return Classification("missing", "found or on the way, not back yet", tuple(doubts),
+                              located[0].clause.text[:200])
     if head_still or head_missing:
         return Classification("missing", "missing language in the subject", tuple(doubts))
     if head_return:

@@ -118,7 +118,8 @@ _RETURN_CUES = re.compile(
     # dialect past with the bare verb, said of a child with a time: "Jazz come back in about
     # ten to eleven last neet", "she come home at 2"
     r"(?:(?-i:[A-Z][\w'-]+)|she|he|they)\s+come\s+(?:back|home|in)\b(?:\s+in\b)?(?=\s+(?:at|"
-    r"about|around|aboot|just|last|this|\d|half|hauf|quarter|ten|twenty|five|midnight)\b)|"
+    r"about|around|aboot|just|last|this|yesterday|today|\d|half|hauf|quarter|ten|twenty|five|"
+    r"midnight)\b)|"
     r"turned\s+up|rolled\s+in|got\s+(?:back|home|in\b)|arrived\s+(?:back|home)|"
     r"(?:police|officers|staff|we|i|\w+'s\s+\w+|(?:his|her|their)\s+\w+)\s+(?:have\s+|has\s+)?"
     r"(?:found|located|picked\s+(?:him|her|them)\s+up|brought\s+(?:him|her|them)\s+(?:back|home|in)|"
@@ -143,7 +144,7 @@ _RETURN_CUES = re.compile(
     r"(?<!\bthe\s)(?<!\bout\s)back\s+(?:at|about|around|approx\.?|just\s+(?:before|after))\s+"
     r"(?:\d|half\b|quarter\b|ten\b|twenty\b|five\b|midnight\b)|"
     # phone shorthand with a clock time and nothing between: "harv back 10.40 all good"
-    r"(?<!\bthe\s)(?<!\bout\s)back\s+\d{1,2}[.:]\d\d\b"
+    r"(?<!\bthe\s)(?<!\bout\s)back\s+(?:\d{1,2}[.:]\d\d|[01]\d[0-5]\d|2[0-3][0-5]\d)\b"
     r")",
     re.IGNORECASE,
 )
@@ -173,6 +174,7 @@ _STILL_CUES = re.compile(
     r"(?:has|have)\s*(?:not|n't)\s+(?:yet\s+)?(?:returned|come\s+(?:back|home|in)|been\s+(?:seen|found)|"
     r"got\s+(?:back|home)|turned\s+up)|hasnt\s+(?:returned|come)|"
     r"(?:is|are|was|were)\s*(?:not|n't)\s+(?:yet\s+)?(?:back|home|in\b|returned)|isnt\s+(?:back|home)|"
+    r"(?:isn't|isnt|is\s+not|aren't|are\s+not|not)\s+here\s+yet|"
     r"not\s+(?:back|home|in)\s+(?:yet|since)|not\s+yet\s+(?:back|home|returned|in\b)|"
     # "and not come back", ESOL "she is not come to home"
     r"(?<![\w'])not\s+(?:yet\s+)?(?:come|came)\s+(?:to\s+)?(?:back|home|in\b)|"
@@ -251,9 +253,21 @@ _NOT_BACK_YET = re.compile(
     r"station|should\s+have\s+(?:him|her|them)\s+(?:home|back)|until\s+(?:i|we)\s+get\s+there|"
     r"(?:setting\s+off|on\s+(?:my|our)\s+way)\s+(?:now\s+)?to\s+(?:get|collect|fetch|pick)|"
     # "two of us are driving over now to collect her", "she is at the police station there"
-    r"(?:driving|going|heading|travelling|coming)\s+(?:over\s+|down\s+|up\s+|out\s+)?(?:now\s+)?"
-    r"to\s+(?:get|collect|fetch|pick)|(?:she|he|they)\s*(?:is|are|'s|'re)\s+(?:still\s+)?(?:at|in)\s+"
-    r"(?:the\s+|a\s+)?(?:police\s+station|station|custody|hospital|a\s*&\s*e)\b|"
+    r"(?:driving|going|heading|travelling|coming|nipping|popping)\s+(?:over\s+|down\s+|up\s+|out\s+|"
+    r"round\s+|across\s+)?(?:now\s+)?"
+    r"to\s+(?:get|collect|fetch|pick)|(?:she|he|they)\s*(?:is|are|'s|'re)\s+(?:still\s+|currently\s+|"
+    r"now\s+)?(?:at|in)\s+(?:the\s+|a\s+)?(?:(?-i:[A-Z][\w'-]+)\s+)?(?:police\s+station|station|"
+    r"custody|hospital|a\s*&\s*e)\b|"
+    # "awaiting collection", "on their way to collect her", "dropped him at the station in
+    # Carlisle", "getting the train back", "given a lift to the railway station"
+    r"await(?:ing)?\s+collection|waiting\s+to\s+be\s+(?:collected|picked\s+up)|"
+    # "Police have her", "they are bringing her back to Ashgrove"
+    r"(?:police|officers|they)\s+(?:have|'ve\s+got|have\s+got)\s+(?:him|her|them)\b(?!\s+(?:back|home))|"
+    r"(?:are|is|'re|'s)\s+(?:now\s+)?bringing\s+(?:him|her|them)\s+(?:back|home)|"
+    r"on\s+(?:their|our|my)\s+way\s+to\s+(?:collect|get|fetch|pick)|"
+    r"(?:dropped|left|given\s+a\s+lift\s+to|took)\s+(?:(?:him|her|them)\s+)?(?:at|to)\s+the\s+"
+    r"(?:railway\s+|train\s+|bus\s+|coach\s+)?station|getting\s+(?:the|a)\s+(?:train|bus|coach)\s+"
+    r"(?:back|home)|"
     r"on\s+(?:her|his|their)\s+way\s+(?:back|home))",
     re.IGNORECASE,
 )
@@ -354,6 +368,10 @@ _THING_BEFORE = re.compile(
 _ROUTINE_AFTER = re.compile(r"\s*(?:home\s+|back\s+|in\s+)?from\s+(?:school|college|work|nursery|"
                             r"contact|football|training|practice|(?:his|her|their)\s+(?:job|"
                             r"shift))\b", re.IGNORECASE)
+# "rang me back", "texted us back", "get back to me": a call returned, not a child
+_CALLED_BEFORE = re.compile(r"\b(?:rang|rung|ring|rings|call(?:ed|s)?|phoned?|text(?:ed|s)?|"
+                            r"messaged|wrote|emailed|got|get)\s+(?:me|us|him|her|them|you)\s*$",
+                            re.IGNORECASE)
 # a coming back the writer could make: "got back", "came in", "arrived home", "walked in"
 _OWN_MOVE = re.compile(r"(?:got|came|arrived|walked|get)\b", re.IGNORECASE)
 _WITH_CHILD = re.compile(r"\s*(?:back\s+|home\s+|in\s+)?with\s+(?:him|her|them|(?-i:[A-Z]))",
@@ -387,6 +405,14 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     before = clause[max(0, start - 60) : start]
     if re.match(r"\s*in\s+(?:contact|touch)\b", clause[end:], re.IGNORECASE):
         return "contact"  # "Chantelle is back in contact": heard from, not back
+    if re.match(r"missing\s+(?:children|child|persons?|people|from\s+care)(?:'s)?\s+(?:team|"
+                r"service|unit|officer|co-?ordinator|inbox|mailbox|address|hub)\b", clause[start:],
+                re.IGNORECASE):
+        return "label"  # "Dear Missing Children Team": whom the email is to
+    if re.search(r"\bas\s+(?:normal|usual)\s+(?:and\s+)?$", before, re.IGNORECASE):
+        return "routine"  # "Tia got off as normal and is home": not a return from missing
+    if re.match(r"back\b", clause[start:end], re.IGNORECASE) and _CALLED_BEFORE.search(before):
+        return "callback"  # "he rang me back at 7.20": a phone call, not a return
     if _DONE.match(clause[start:end]) and _ROUTINE_AFTER.match(clause[end:]):
         return "routine"  # "came in from school at 4 as normal": a day's routine, not a return
     if _COPULA.match(clause[start:end]) and _THING_BEFORE.search(before):

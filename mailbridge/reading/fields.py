@@ -47,6 +47,8 @@ from mailbridge.reading.names import (
     _phone,
     _reporter_from_last_lines,
     _reporter_from_signoff,
+    first_name_signed,
+    is_team_name,
     name_without_role,
     reporter_from_signature,
 )
@@ -73,6 +75,7 @@ from mailbridge.reading.times import (
     parse_when,
     read_when,
     reference_time,
+    said_as_daypart,
 )
 
 __all__ = [
@@ -230,7 +233,9 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     returns = [a for a in said if a.said == "returned"]
     # "found him at the park but he would not get in the car ... still out": a return that the
     # same words take back, or that the writer is not sure of, gives no return time
-    contested = any(a.said in ("still_missing", "located", "unsure_return") for a in said)
+    located = [a.start for a in said if a.said == "located"]
+    contested = any(a.said in ("still_missing", "unsure_return") for a in said) or bool(
+        located and (not returns or max(located) > returns[-1].start))
 
     # --- last seen
     last_seen_at: datetime | None = None
@@ -285,7 +290,11 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
                 doubts.append(f"return time: {why}")
             if when is not None:
                 times.append((when, sentence))
-                break
+                if not said_as_daypart(sentence):
+                    break
+                # "came home in the early hours ... brought him back at about 4.20am": a clock
+                # time said later beats a part of the day
+        times.sort(key=lambda t: said_as_daypart(t[1]))
         if times:
             returned_at, sources["returned_at"] = times[0]
     returned_by = fv("returned_by")
@@ -320,6 +329,12 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         police = find_police_reference(subject, ignore=police_ignore)
         if police is not None:
             sources["police_reference"] = subject
+    if police is None and msg.quoted_text:
+        # a reply: "same log number", "police aware" over the report it answers, whose
+        # reference is this episode's
+        police = find_police_reference(_nfc(msg.quoted_text)[:20_000], ignore=police_ignore)
+        if police is not None:
+            sources["police_reference"] = "the earlier message quoted below the reply"
 
     risk_value = fv("risk_level")
     risk = _risk_level(risk_value) if risk_value else None
@@ -358,6 +373,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         reporter_name = _guard(lambda: reporter_from_signature(msg.quoted_text), None)
     if reporter_name is None:
         reporter_name = _guard(lambda: _reporter_from_last_lines(free), None)
+    if reporter_name is None and (not msg.from_name or is_team_name(msg.from_name)):
+        reporter_name = _guard(lambda: first_name_signed(free), None)
     if reporter_name is None:
         reporter_name = _display_name(msg.from_name)
     phone_value = fv("reporter_phone")

@@ -185,6 +185,32 @@ def _reporter_from_signoff(text: str) -> str | None:
     return None
 
 
+def is_team_name(name: str | None) -> bool:
+    """"Ashgrove Nights", "Willow Court Support": a shared mailbox's name, not a person's."""
+    words = [w.lower().strip(".'") for w in (name or "").split()]
+    return any(w in _ROLE_WORDS for w in words)
+
+
+def first_name_signed(text: str) -> str | None:
+    """A first name alone on the email's last line ("Dev", "Tina"), for mail from a shared
+    mailbox whose own name is a team's: the person on shift who wrote it."""
+    lines = [line.strip() for line in text[:MAX_SCAN].rstrip().split("\n")]
+    while lines and (not lines[-1] or _DEVICE_LINE.match(lines[-1])):
+        lines.pop()
+    if len(lines) < 3 or lines[-2]:
+        return None  # the name stands apart, below a blank line
+    last = lines[-1].rstrip(".,!")
+    if (re.fullmatch(r"[A-Z][a-z'’-]{1,14}", last) and last.lower() not in _ROLE_WORDS
+            and not _SIGNOFF.match(last) and last.lower() not in _NOT_NAMES):
+        return last
+    return None
+
+
+_NOT_NAMES = frozenset({"thanks", "thank", "regards", "cheers", "best", "ta", "thx", "sorry",
+                        "urgent", "update", "police", "monday", "tuesday", "wednesday",
+                        "thursday", "friday", "saturday", "sunday", "today", "tonight", "x", "xx"})
+
+
 def reporter_from_signature(quoted: str) -> str | None:
     """The name at the top of a "-- " signature block, which reading set apart from the new
     text with the quotes: "--" then "Priya Sandhu" then "Supervising Social Worker (Duty)"."""
@@ -218,6 +244,9 @@ def _person_in(line: str, *, alone: bool = False) -> str | None:
     """A person's name in one signature line, beside a role or a place, else None. A single
     word counts after a closing word (``alone``) or with a role in brackets ("Tom (waking
     nights)"); otherwise a name is two or three capitalised words."""
+    # a police officer signs with rank and collar number: "PC 2231 Hannah Lowe"
+    line = re.sub(r"^\s*(?:PCSO|PC|DC|DS|DI|Sgt\.?|Sergeant|Insp\.?|Inspector|Constable)\s+"
+                  r"(?:\d{2,6}\s+)?(?=[A-Z])", "", line)
     role = re.search(r"\(([^()]{1,40})\)", line)
     with_role = bool(role and {w.lower().strip(".'") for w in role.group(1).split()} & _ROLE_WORDS)
     line = re.sub(r"\s*\([^()]*\)", "", line)
@@ -276,7 +305,7 @@ def _reporter_from_last_lines(text: str) -> str | None:
 _ROLE_WORDS = _NOT_A_PERSON | frozenset({
     "rsw", "senior", "deputy", "carer", "sw", "keyworker", "key", "lead", "practitioner",
     "coordinator", "co-ordinator", "assistant", "nurse", "warden", "host", "relief", "waking",
-    "res"})
+    "res", "rcw", "csw", "tsw", "pcso"})
 
 
 def name_without_role(value: str) -> str:

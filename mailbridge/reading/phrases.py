@@ -122,6 +122,8 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+(?:back\s+)?out\b|"
         # ESOL present for past: "Tayla go out at 14:05", "She is go out yesterday"
         r"\b(?:she|he|is|(?-i:[A-Z][\w'-]+))\s+go\s+out\b|"
+        # "mum say Oliwia leave mum house at 19:00"; "went off with some boys at about half 4"
+        r"\b(?:she|he|(?-i:[A-Z][\w'-]+))\s+leave\s+(?!it\b)|\bwent\s+off\s+(?:with|on|in)\b|"
         r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|"
         # not "it's now gone 11": past the hour
         r"gone(?!\s+(?:\d|half\b|quarter\b|midnight\b|one\b|two\b|three\b|four\b|five\b|six\b|"
@@ -184,6 +186,8 @@ _RISK_FREE = re.compile(
     # "graded him medium", "have graded her as high", "put her down as medium"
     r"\b(?:graded|assessed|rated|classed|classified|put\s+(?:him|her|them)\s+down)\s+"
     r"(?:(?:him|her|them)\s+)?(?:as\s+)?(?:a\s+)?(high|medium|low)\b|"
+    # "MFH risk: Med" (a police form's shorthand)
+    r"\brisk\s*[:\-=]\s*(med)\b|"
     r"\b(high|medium|low)[\s-]+risk\b|\brisk\s*(?:level|assessment|rating|grading|grade)?\s*"
     r"(?:is|was|:|-|=|of)?\s*(?:(?:has\s+been\s+|have\s+been\s+|is\s+|was\s+|been\s+)?"
     r"(?:assessed|graded|rated)\s+(?:by\s+(?:[\w'-]+\s+){1,5}?)?(?:as\s+)?)?(?:a\s+)?"
@@ -225,7 +229,7 @@ def _last_seen_free(
     first_sentence: str | None = None
     dropped: str | None = None
     for rx in _LAST_SEEN:
-        found: list[tuple[datetime, str]] = []
+        found: list[tuple[datetime, str, bool]] = []
         for m in list(rx.finditer(text))[:10]:
             s_left, s_right = _sentence_around(text, m.start(), m.end())
             if _HISTORY_NEAR.search(text[max(s_left, m.start() - 40) : min(s_right, m.end() + 60)]):
@@ -235,11 +239,13 @@ def _last_seen_free(
             first_sentence = first_sentence or sentence[:300] or None
             dropped = dropped or why
             if when is not None:
-                found.append((when, sentence[:300]))
+                found.append((when, sentence[:300], m.group(0).lower().startswith("gone")))
         if found:
             # "She left here about 4 ... Mia's mum says Lily left theirs at 7": the last sighting
-            # of equal standing is the last seen
-            when, sentence = max(found, key=lambda f: f[0])
+            # of equal standing is the last seen ("checked at 21:50 and she was gone" is when
+            # she was missed, not seen)
+            seen = [f for f in found if not f[2]] or found
+            when, sentence, _missed = max(seen, key=lambda f: f[0])
             return when, sentence, None
     return None, first_sentence, dropped
 
@@ -311,6 +317,7 @@ def _safe_and_well(text: str) -> bool | None:
         m = re.search(r"\bboth\s+(?:are\s+|seem\s+|look\s+)?(?:fine|ok|okay|well|safe|alright)\b|"
                       r"\ball\s+(?:good|ok|okay|fine|well)\b|"
                       # a word on its own after the return: "door 10 past 11, fine, just sulking"
+                      r"\bbut\s+(?:ok|okay|fine|well|alright)\b|"
                       r"(?:^|[,.;]\s*)(?:fine|unhurt|ok|okay)\s*(?=[,.;!]|$|just\b|but\b|"
                       r"apart\b|a\s+bit\b)", text,
                       re.IGNORECASE | re.MULTILINE)

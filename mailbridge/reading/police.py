@@ -54,12 +54,13 @@ _CAD = re.compile(
 _PR = re.compile(r"\b(PR[/ -]?\d{2}/\d{3,9})\b", re.IGNORECASE)
 _LABELLED = re.compile(
     r"(?P<pre>\b(?:child|children|childs|child's|young person'?s?|yp|id|mosaic|lcs)\s+)?"
-    r"\b(?P<label>police\s+(?:log\s+|incident\s+|crime\s+|case\s+|occurrence\s+)?"
-    r"(?:ref(?:erence)?|number|no|log|incident)|"
+    # common slips in the label too: "Poilce refrence"
+    r"\b(?P<label>(?:police|poilce|polcie|polce|plice)\s+(?:log\s+|incident\s+|crime\s+|case\s+|"
+    r"occurrence\s+)?(?:ref(?:erence|rence|erance|ernce)?|number|no|log|incident)|"
     r"crime\s*(?:ref(?:erence)?|number|no)|incident\s*(?:ref(?:erence)?|number|no|log)|"
     r"occurrence\s*(?:ref(?:erence)?|number|no)|log\s*(?:number|no)|"
     r"ref(?:erence)?\s*(?:number|no)|reference|ref|log|incident|occurrence|storm|niche)"
-    r"\.?\s*(?:number|no\.?|num|#)?\s*(?:is|was|=)?\s*[:#.\-–]?\s*"
+    r"\.?\s*(?:number|no\.?|num|#)?\s*(?:is\s+still|still\s+is|remains|is|was|=)?\s*[:#.\-–]?\s*"
     r"(?P<value>[A-Z]{0,4}[/-]?[0-9][A-Z0-9]*(?:[/-][A-Z0-9]+){0,4})",
     re.IGNORECASE,
 )
@@ -147,6 +148,11 @@ def _find(text: str, ignore: set[str]) -> str | None:
         if label.endswith("log") and re.match(r"\s*(?:of|dated|on)\s", text[m.end() : m.end() + 8]):
             continue  # handled by _LOG
         value = value.upper() if re.search(r"[a-z]", value) else value
+        spaced = re.match(r"(?:[ \t]\d{2,6}){1,3}\b", text[m.end() : m.end() + 24])
+        if value.isdigit() and spaced:
+            joined = value + re.sub(r"\s", "", spaced.group(0))
+            if 10 <= len(joined) <= 18:
+                value = joined  # "2600 0621 554", a force number copied in groups
         of_date = re.match(rf"\s+(?:of|dated)\s+({_DATE})", text[m.end() : m.end() + 20])
         if of_date and value.isdigit():  # "police ref 4471 of 29/11/2026" is a control-room log
             value = f"log {value} of {_full_year(of_date.group(1))}"

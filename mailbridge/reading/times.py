@@ -67,7 +67,7 @@ _HRS = re.compile(r"(?<![\d:.])([01]\d|2[0-3])([0-5]\d)\s*(?:hrs|hours|h)\b", re
 # the 24-hour clock without "hrs" after a time word: "came home at 0230", "about 2130" (not
 # "since 2019", a year, nor "log 2204 of", a reference)
 _MILITARY = re.compile(r"\b(?:at|around|about|approx(?:imately|\.)?|gone|just\s+(?:after|before)|"
-                       r"(?:walked|came|got)\s+in)"
+                       r"(?:walked|came|got)\s+in|back)"
                        r"\s+([01]\d|2[0-3])([0-5]\d)\b(?!\s*(?:of\b|[/:.]\d))", re.IGNORECASE)
 _MINWORDS = {"five": 5, "ten": 10, "quarter": 15, "twenty": 20, "twenty five": 25,
              "twenty-five": 25, "half": 30}
@@ -248,6 +248,13 @@ def parse_when(text: str, base: datetime) -> datetime | None:
 
 
 ROLL_BACK_LIMIT = timedelta(hours=20)  # how far "at 8.15" may reach back into the day before
+
+
+def said_as_daypart(text: str) -> bool:
+    """A time said only as a part of the day ("in the early hours"), with no clock time: a
+    clock time said of the same event elsewhere is the better one."""
+    return bool(_DAYPART.search(text)) and not re.search(
+        r"\d|\b(?:half|quarter|o'?\s?clock|midnight|noon)\b", text, re.IGNORECASE)
 
 
 def read_when(text: str, base: datetime) -> tuple[datetime | None, str | None]:
