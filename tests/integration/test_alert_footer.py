@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from mailbridge.delivery.sender import UNTOKENED_ROLES
-from mailbridge.runtime.serve import make_runner
+from mailbridge.runtime.serve import make_runner, make_workers
 from mailbridge.store.models import Alert
 from tests.support.env import SettingsFactory
 from tests.support.relay import (
@@ -26,6 +26,7 @@ from tests.support.relay import (
     import_fixture_directory,
     queue_alerts,
     report,
+    store,
 )
 
 COMMANDS = (
@@ -38,6 +39,10 @@ COMMANDS = (
 AT_FIRST = (
     "Reply to this email to acknowledge it. If nobody does, the team manager is told at "
     "Thu 26 Nov 2026 12:00 GMT, then the duty desk is told at Thu 26 Nov 2026 13:00 GMT."
+)
+BACK = (
+    "Reply to this email to acknowledge it. The child is back, so nobody else is told if nobody "
+    "does."
 )
 AFTER_STEP_1 = (
     "Reply to this email to acknowledge it. If nobody does, the duty desk is told at "
@@ -84,6 +89,21 @@ def test_every_staff_alert_says_how_to_acknowledge_who_is_told_and_when(
     escalated = [a for a in staff_alerts(engine) if a.id not in {f.id for f in first}]
     assert [a.role for a in escalated] == ["team_manager"]
     assert footer(escalated[0].body_text) == [AFTER_STEP_1, COMMANDS]
+
+    # The child comes back: the RETURNED alerts say nobody else will be told.
+    clock.advance(minutes=70)
+    store(
+        engine,
+        report(2, body="Jordan Carter (100231) returned home at 12:05. He is safe and well."),
+        clock(),
+    )
+    worker, _sender = make_workers(engine, settings, clock=clock)
+    assert worker.run_once() == 1
+    known = {f.id for f in first} | {e.id for e in escalated}
+    back = [a for a in staff_alerts(engine) if a.id not in known]
+    assert back and {a.event for a in back} == {"returned"}
+    for alert in back:
+        assert footer(alert.body_text) == [BACK, COMMANDS], alert.role
 
     # The receipt to the carer asks for nothing of the kind.
     receipts = [a for a in alerts(engine) if a.role == "reporter"]
