@@ -14,6 +14,7 @@ from mailbridge.cli import (
     alerts,
     directory,
     episodes,
+    graph,
     imap,
     messages,
     privacy,
@@ -36,6 +37,7 @@ GROUPS = (
     service, directory, messages, episodes, reports, alerts, timers, routes, privacy, imap, smtp,
     users,
     relay,
+    graph,
 )
 _COMMANDS: dict[str, Command] = {
     name: cmd for group in GROUPS for name, cmd in group.COMMANDS.items()

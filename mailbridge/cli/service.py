@@ -80,10 +80,12 @@ def add_parsers(sub: Any) -> None:
 
     status = sub.add_parser(
         "status",
-        help="queues, the last message, the oldest undelivered alert, overdue interviews",
+        help="queues, the last message, the oldest undelivered alert, overdue interviews; the "
+        "Graph reader's last round, delta link and last error (graph.mailbox)",
         description="One picture of the service from the store, on any host: queues, the last "
-        "message, the oldest undelivered alert, overdue interviews, and the SMTP replies of "
-        "the last 24 hours.",
+        "message, the oldest undelivered alert, overdue interviews, the SMTP replies of the "
+        "last 24 hours, and with graph.mailbox set the Graph reader's last round, delta link "
+        "and last error.",
     )
     status.add_argument("--json", action="store_true", help="JSON on stdout")
 
@@ -213,8 +215,9 @@ def _listener_security(settings: Settings) -> str:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """The queues at a glance; no names, addresses or bodies (health.py)."""
+    graph = (settings.graph.mailbox, settings.graph.folder) if settings.graph.mailbox else None
     with opened_store(settings) as engine, tx.read(read_only(engine)) as t:
-        snap = health.snapshot(t, system_clock())
+        snap = health.snapshot(t, system_clock(), graph=graph)
     if args.json:
         print_json(health.snapshot_json(snap))
     else:

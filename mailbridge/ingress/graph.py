@@ -28,6 +28,13 @@ counts against none of them and is retried with back-off. Graph out of reach, th
 ``graph.max_retry_after_seconds`` and a refused token end the round and count against nobody;
 a ``404`` (the message left the folder meanwhile) is skipped.
 
+The folders are named in the settings as a person sees them (a well-known name, a display name
+or a path such as ``Inbox/Missing reports``) and turned into ids by ``graph_folders.Folders``;
+a name that leads to no folder is ``FolderNotFound``, one line, before anything is read. A
+``404`` on a folder's cached id (the folder deleted and made again) makes the reader look the
+name up once more: the folder read is then read from the start (intake's dedupe), and a move
+is tried again under the folder's new id.
+
 On PostgreSQL one of several ``serve`` processes reads a mailbox (an advisory lock, see
 store/graph.py); the others stand by.
 """
@@ -45,9 +52,10 @@ from urllib.parse import quote
 
 from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import MailbridgeError
+from mailbridge.ingress.graph_folders import Folders
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.ops import oauth2
-from mailbridge.ops.graph import GraphClient, GraphError, SyncStateGone
+from mailbridge.ops import health, oauth2
+from mailbridge.ops.graph import FolderNotFound, GraphClient, GraphError, SyncStateGone
 from mailbridge.settings.sections import GraphSettings
 from mailbridge.store import advisory, tx
 from mailbridge.store import graph as graph_store
@@ -82,30 +90,34 @@ class GraphReader:
         self.on_alert = on_alert
         self._stop = threading.Event()
         self.client = GraphClient(settings, tokens, ca_file=ca_file, sleep=sleep or self._wait)
-        self.key = f"graph:{settings.mailbox}/{settings.folder}"
+        self.key = graph_store.state_key(settings.mailbox, settings.folder)
         self.user = quote(settings.mailbox)
         self.stored = 0  # messages committed (duplicates included)
         self.rounds = 0  # delta rounds completed
         self._thread: threading.Thread | None = None
+        self.folders = Folders(self.client, settings.mailbox)
         self._processed_id = ""
-        self._failed_id = ""
         # Rounds in which a message's $value failed, by message id; and the messages set aside
         # (a placeholder stored), not fetched again by this process.
         self.fetch_failures: dict[str, int] = {}
         self.set_aside: set[str] = set()
         # The last round left a message to try again: wait before the next.
         self.retrying = False
+        # What the reader is doing, for /healthz (see `state`); the last round and error are
+        # also kept in the store (graph_store.record) for `status` and the other instances.
+        self._phase = "starting"
+        self.last_round_at: datetime | None = None
+        self.last_error: str | None = None
 
     # -- one round ---------------------------------------------------------------------------
     def run_once(self) -> int:
         """One delta round to the delta link; returns the messages committed."""
-        folder = f"/users/{self.user}/mailFolders/{quote(self.settings.folder)}"
+        folder_id = self.folders.id(self.settings.folder, setting="graph.folder")
         if not self._processed_id:
-            self._processed_id = self._folder_id(self.settings.processed_folder)
-        start = f"{folder}/messages/delta?$select=id"
-        link = graph_store.load_delta(self.engine, self.key) or start
+            self._processed_id = self._folder("processed_folder")
+        link = graph_store.load_delta(self.engine, self.key) or self._start(folder_id)
         committed = 0
-        resynced = False
+        resynced = looked_again = False
         failed: dict[str, str] = {}  # message id -> why its $value failed, in this round
         while not self._stop.is_set():
             try:
@@ -121,7 +133,26 @@ class GraphReader:
                     self.key,
                 )
                 graph_store.clear_delta(self.engine, self.key)
-                link, resynced = start, True
+                link, resynced = self._start(folder_id), True
+                continue
+            except GraphError as exc:
+                if exc.status != 404 or looked_again:
+                    raise
+                # The folder is gone under its id (deleted and made again, or another folder
+                # renamed to the name): look the name up once more; FolderNotFound if none.
+                looked_again = True
+                fresh = self.folders.refresh(self.settings.folder, setting="graph.folder")
+                if fresh == folder_id:
+                    raise
+                log.warning(
+                    "Graph folder %r of %s has a new id: reading it from the start; what was "
+                    "stored before is recorded as duplicates",
+                    self.settings.folder,
+                    self.settings.mailbox,
+                )
+                graph_store.clear_delta(self.engine, self.key)
+                folder_id = fresh
+                link = self._start(folder_id)
                 continue
             ids = [
                 str(item["id"])
@@ -194,15 +225,42 @@ class GraphReader:
         self.stored += len(items)
         for message_id in fetched:
             self.fetch_failures.pop(message_id, None)
+            self._processed_id = self._move(message_id, "processed_folder", self._processed_id)
+        return len(items), failed
+
+    def _start(self, folder_id: str) -> str:
+        folder = quote(folder_id, safe="")
+        return f"/users/{self.user}/mailFolders/{folder}/messages/delta?$select=id"
+
+    def _folder(self, setting: str) -> str:
+        """The id of graph.processed_folder or graph.failed_folder, created if only its last
+        level is missing."""
+        name = getattr(self.settings, setting)
+        return self.folders.id(name, setting=f"graph.{setting}", create=True)
+
+    def _move(self, message_id: str, setting: str, folder_id: str) -> str:
+        """Move a message to graph.<setting> (id ``folder_id``); the folder's id after it.
+
+        A 404 is the message already gone (moved by someone, or by us before a crash), or the
+        folder gone under its cached id: the name is looked up once more, and if it now has
+        another id (the folder made again) the move is tried there."""
+        try:
+            self._post_move(message_id, folder_id)
+            return folder_id
+        except GraphError as exc:
+            if exc.status != 404:
+                raise
+        name = getattr(self.settings, setting)
+        fresh = self.folders.refresh(name, setting=f"graph.{setting}", create=True)
+        if fresh != folder_id:
             try:
-                self._move(message_id, self._processed_id)
+                self._post_move(message_id, fresh)
             except GraphError as exc:
                 if exc.status != 404:
                     raise
-                # Already gone (moved by someone, or by us before a crash): nothing to do.
-        return len(items), failed
+        return fresh
 
-    def _move(self, message_id: str, folder_id: str) -> None:
+    def _post_move(self, message_id: str, folder_id: str) -> None:
         self.client.request(
             "POST", f"/users/{self.user}/messages/{message_id}/move", {"destinationId": folder_id}
         )
@@ -261,9 +319,7 @@ class GraphReader:
         where = "left in the folder"
         if self.settings.failed_folder:
             try:
-                if not self._failed_id:
-                    self._failed_id = self._folder_id(self.settings.failed_folder)
-                self._move(message_id, self._failed_id)
+                self._move(message_id, "failed_folder", self._folder("failed_folder"))
                 where = f"moved to {self.settings.failed_folder!r}"
             except (GraphError, oauth2.TokenRefused) as exc:
                 where = f"left in the folder (moving it failed: {_first_line(exc)})"
@@ -302,19 +358,6 @@ class GraphReader:
             log.debug("no sender or arrival time for Graph message %s: %s", message_id, exc)
         return facts
 
-    def _folder_id(self, name: str) -> str:
-        """The id of a top-level folder by display name, created if absent."""
-        escaped = name.replace("'", "''")
-        found = self.client.json(
-            "GET", f"/users/{self.user}/mailFolders?$filter=displayName eq '{escaped}'"
-        )
-        for folder in found.get("value", []):
-            if isinstance(folder, dict) and folder.get("displayName") == name:
-                return str(folder["id"])
-        created = self.client.json("POST", f"/users/{self.user}/mailFolders", {"displayName": name})
-        log.info("created folder %r in %s for stored messages", name, self.settings.mailbox)
-        return str(created["id"])
-
     # -- the thread --------------------------------------------------------------------------
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="graph-reader", daemon=True)
@@ -329,6 +372,15 @@ class GraphReader:
     def _wait(self, seconds: float) -> None:
         self._stop.wait(seconds)
 
+    @property
+    def state(self) -> str:
+        """starting, standby (another instance holds the mailbox lock), reading (a round),
+        waiting (between rounds), backing off (after a failed round) or stopped."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return "stopped"
+        return self._phase
+
     def run(self) -> None:
         """(lock, rounds) until stop(); never raises."""
         failures = 0
@@ -338,6 +390,7 @@ class GraphReader:
                 if advisory.needed(self.engine):
                     conn = graph_store.try_lock(self.engine, self.key)
                     if conn is None:  # another instance reads this mailbox
+                        self._phase = "standby"
                         self._stop.wait(self.settings.lock_retry_seconds)
                         continue
                 for _ in self._rounds(conn):
@@ -348,17 +401,20 @@ class GraphReader:
                     self.settings.max_backoff_seconds,
                     self.settings.backoff_seconds * 2 ** min(failures - 1, 30),
                 )
+                line = _describe(exc, self.client.tokens, self.settings.mailbox)
                 log.error(
                     "Graph reader for %s: %s; attempt %d, retrying in %g s",
                     self.key,
-                    _describe(exc, self.client.tokens, self.settings.mailbox),
+                    line,
                     failures,
                     delay,
                 )
+                self._failed(line)
                 self._stop.wait(delay)
-            except Exception:  # a bug: say so, keep the thread
+            except Exception as exc:  # a bug: say so, keep the thread
                 failures += 1
                 log.exception("Graph reader for %s failed unexpectedly", self.key)
+                self._failed(f"unexpected {type(exc).__name__}")
                 self._stop.wait(self.settings.max_backoff_seconds)
             finally:
                 if conn is not None:
@@ -369,10 +425,85 @@ class GraphReader:
         while not self._stop.is_set():
             if conn is not None:
                 advisory.check(conn)  # still holding the lock's connection
+            self._phase = "reading"
             committed = self.run_once()
+            self.last_round_at = self.clock()
+            graph_store.record(self.engine, self.key, self.last_round_at)
             yield committed
             if not committed or self.retrying:
+                self._phase = "waiting"
                 self._stop.wait(self.settings.poll_seconds)
+
+    def _failed(self, line: str) -> None:
+        """A failed round, for /healthz and `status` (kept in the store if it answers)."""
+        self._phase = "backing off"
+        self.last_error = line
+        try:
+            graph_store.record(self.engine, self.key, self.clock(), error=line)
+        except Exception as exc:  # the database may be what failed
+            log.debug("Graph reader's error not recorded: %s", exc)
+
+
+READ_ROLE = "Mail.ReadWrite"
+
+
+def check(
+    settings: GraphSettings,
+    tokens: oauth2.TokenSource,
+    *,
+    ca_file: str = "",
+    engine: tx.Engine | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """`graph check`: a token with Mail.ReadWrite, the folders found by their names, and the
+    reader's state in the store. Reads, moves and creates nothing. One line on failure: a
+    GraphError (FolderNotFound for a folder), or the OAuth2 error of the token."""
+    client = GraphClient(settings, tokens, ca_file=ca_file)
+    mailbox = settings.mailbox
+    try:
+        token = tokens.token(mailbox)
+        lines = [
+            f"graph:      Microsoft Graph reader for {mailbox} ({client.base})",
+            f"login:      {oauth2.describe(tokens, mailbox)}",
+        ]
+        if token.roles and READ_ROLE not in token.roles:
+            raise GraphError(oauth2.refused_advice(tokens, mailbox, "Graph"))
+        folders = Folders(client, mailbox)
+        try:
+            folder_id = folders.id(settings.folder, setting="graph.folder")
+            found = client.json(
+                "GET",
+                f"/users/{quote(mailbox)}/mailFolders/{quote(folder_id, safe='')}"
+                "?$select=id,displayName,totalItemCount",
+            )
+            waiting = found.get("totalItemCount")
+            lines.append(
+                f"folder:     {settings.folder!r} found"
+                + (f", {waiting} message(s) in it" if isinstance(waiting, int) else "")
+            )
+            wanted = [("processed:  ", "processed_folder")]
+            if settings.failed_folder:
+                wanted.append(("failed:     ", "failed_folder"))
+            for label, setting in wanted:
+                name = getattr(settings, setting)
+                try:
+                    folders.id(name, setting=f"graph.{setting}")
+                    lines.append(f"{label}{name!r} found")
+                except FolderNotFound as exc:
+                    if not exc.parent_found:
+                        raise
+                    lines.append(f"{label}{name!r} not there yet; serve makes it when first used")
+        except oauth2.TokenRefused as exc:
+            raise GraphError(_describe(exc, tokens, mailbox)) from exc
+    finally:
+        client.close()
+    if engine is not None:
+        with tx.read(engine) as t:
+            status = health.graph_status(t, mailbox, settings.folder)
+        lines += health.graph_lines(  # the same lines as `mailbridge status`
+            settings.folder, status, now or system_clock()
+        )
+    return lines
 
 
 def placeholder_message(

@@ -4,7 +4,8 @@ requests with an app-only bearer token from ``ops.oauth2`` (renewed once when re
 ``Retry-After`` of ``429``/``503``/``504`` waited out up to ``graph.max_retry_after_seconds``, and
 Graph's ``{"error": {"code", "message"}}`` turned into one line that names the mailbox and never
 a token. ``410`` (a delta link whose sync state is gone) is its own error, so the reader can
-start the folder again.
+start the folder again; so is a folder setting that names no folder of the mailbox
+(``FolderNotFound``, raised by ``ingress/graph_folders.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ class GraphError(MailbridgeError):
 
 class SyncStateGone(GraphError):
     """410 Gone: the delta link is no longer valid (the reader reads the folder again)."""
+
+
+class FolderNotFound(GraphError):
+    """A folder named in graph.folder, graph.processed_folder or graph.failed_folder is not in
+    the mailbox; the message names the setting, the mailbox and the level that is missing.
+    ``parent_found``: every level above the missing one exists (a folder the reader may create).
+    """
+
+    def __init__(self, message: str, *, parent_found: bool = False) -> None:
+        super().__init__(message, 404)
+        self.parent_found = parent_found
 
 
 class GraphClient:

@@ -4,9 +4,11 @@ A stdlib WSGI server on its own daemon threads, so a slow scrape never touches t
 listener's event loop. /metrics is prometheus_client's own WSGI app over the service's
 registry. /healthz answers 200 when this instance can do its job (the database answers and
 the listener accepts connections) and 503 otherwise, with the parts as JSON. The IMAP state
-is reported, but only a watcher thread that has died makes the instance unhealthy: a mailbox
-that is down, or held by another instance, is no reason to take this listener out of a load
-balancer.
+is reported, and the Graph reader's when graph.mailbox is set (its state here, and from the
+store its last completed round, the age of its delta link and its last error, as `mailbridge
+status` shows them: ops/health.py); but only a reader thread that has died makes the instance
+unhealthy: a mailbox that is down, or held by another instance, is no reason to take this
+listener out of a load balancer.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -23,6 +26,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import make_wsgi_app
 
 from mailbridge import __version__
+from mailbridge.clock import Clock, system_clock
+from mailbridge.ops import health
 from mailbridge.ops.metrics import read_only
 from mailbridge.store import health as figures
 from mailbridge.store import tx
@@ -40,15 +45,27 @@ class Probes:
     engine: tx.Engine
     listener_up: Callable[[], bool]
     imap_state: Callable[[], str]
+    # The Graph reader: its (mailbox, folder) when graph.mailbox is set, and its thread's state.
+    graph: tuple[str, str] | None = None
+    graph_state: Callable[[], str] | None = None
+    clock: Clock = system_clock
 
 
 def check(probes: Probes) -> tuple[bool, dict[str, Any]]:
     """(healthy, the JSON body of /healthz)."""
     database: dict[str, Any] = {"ok": True}
     database_ok = True
+    now: datetime = probes.clock()
+    graph: dict[str, Any] | None = None
+    if probes.graph is not None:
+        state = probes.graph_state() if probes.graph_state is not None else "stopped"
+        graph = health.reader_part(state)
     try:
         with tx.read(read_only(probes.engine)) as t:
             figures.ping(t)
+            if graph is not None and probes.graph is not None:
+                status = health.graph_status(t, *probes.graph)
+                graph.update(health.graph_json(probes.graph[1], status, now))
     except Exception as exc:
         database_ok = False
         database = {"ok": False, "error": type(exc).__name__}
@@ -56,10 +73,8 @@ def check(probes: Probes) -> tuple[bool, dict[str, Any]]:
         listening = bool(probes.listener_up())
     except Exception:
         listening = False
-    state = probes.imap_state()
-    imap_ok = state != "stopped"
-    imap = {"state": state, "ok": imap_ok}
-    healthy = database_ok and listening and imap_ok
+    imap = health.reader_part(probes.imap_state())
+    healthy = database_ok and listening and imap["ok"] and (graph is None or graph["ok"])
     body = {
         "status": "ok" if healthy else "unhealthy",
         "version": __version__,
@@ -67,6 +82,8 @@ def check(probes: Probes) -> tuple[bool, dict[str, Any]]:
         "listener": {"ok": listening},
         "imap": imap,
     }
+    if graph is not None:
+        body["graph"] = graph
     return healthy, body
 
 

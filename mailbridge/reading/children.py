@@ -184,9 +184,12 @@ def _segments(clause: str, named: Sequence[DirectoryChild], address: str,
 
 # a child said to be where they should be, in a report about another child
 _PRESENT = re.compile(
-    r"\b(?:is|are|'s|'re|was|were)\s+(?:both\s+|all\s+|still\s+|safely\s+)?(?:in\s+(?:their|his|her)\s+"
-    r"(?:own\s+)?(?:rooms?|beds?)|accounted\s+for|in\s+bed|asleep|in\s+the\s+(?:home|house|building)|"
-    r"here\s+with\s+(?:me|us))\b", re.IGNORECASE)
+    r"\b(?:is|are|'s|'re|was|were|has\s+been|have\s+been)\s+(?:both\s+|all\s+|still\s+|safely\s+)?"
+    r"(?:in\s+(?:their|his|her)\s+(?:own\s+)?(?:rooms?|beds?)|accounted\s+for|in\s+bed|asleep|"
+    r"in\s+the\s+(?:home|house|building)|(?:here\s+|at\s+home\s+)?with\s+(?:me|us)(?:\s+in\s+the\s+"
+    r"car)?(?:\s+the\s+whole\s+time|\s+all\s+(?:night|evening|day))?(?=\s*(?:[.!,]|$))|"
+    r"(?:at\s+)?home\s+with\s+(?:me|us)\b|here\s+with\s+(?:me|us)\b|"
+    r"in\s+all\s+(?:night|evening|day)\b)", re.IGNORECASE | re.MULTILINE)
 
 _RETURN_WORDS = re.compile(r"\b(?:back|home|came\s+in|walked\s+in|returned|found|turned\s+up)\b",
                            re.IGNORECASE)

@@ -16,7 +16,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from mailbridge.reading.context import about_a_past_episode, assertions, denies_missing, news_of
+from mailbridge.reading.context import (
+    about_a_past_episode,
+    assertions,
+    denies_missing,
+    news_of,
+    without_told_absence,
+)
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.form import form_part_of_lines, without_form_furniture
 from mailbridge.reading.message import ReadMessage
@@ -156,7 +162,7 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     text = msg.text[:20_000].replace("\u2019", "'").replace("\u2018", "'")
     # The form's labels and instructions are the form talking, not the carer.
     said_text = without_form_furniture(text)
-    said = assertions(said_text)
+    said = without_told_absence(assertions(said_text))
     if msg.forwarded:
         said = news_of(said, said_text, msg.added_text.replace("\u2019", "'"))
     still = [a for a in said if a.said == "still_missing"]

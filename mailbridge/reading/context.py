@@ -127,6 +127,8 @@ _RETURN_CUES = re.compile(
     r"(?:rocked|showed|turned)\s+up\s+(?:back\s+)?(?:at|home|here)\b|"
     r"found\s+(?:safe|safe\s+and\s+well|at\s+(?:\w+'s|\w+\s+\w+'s|a\s+friend|the))|"
     r"located\s+(?:safe|at)|brought\s+(?:back|home)|dropped\s+(?:back|home)|"
+    # the subject left out, as on a phone: "Found her at the station and brought her home"
+    r"brought\s+(?:him|her|them)\s+(?:back|home)\b|"
     r"dropped\s+(?:him|her|them)\s+(?:back|home)|conveyed\s+(?:back|home)|"
     r"arriv(?:ed|ing)\s+(?:back\s+|home\s+)?(?:at\s+)?\d|"
     r"safe\s+(?:and|&|n)\s+well|safe\s+and\s+sound|no\s+longer\s+missing|"
@@ -158,6 +160,7 @@ _STILL_CUES = re.compile(
     # gone again after a return: "came back for his charger and left again", "went out again"
     r"(?:left|went\s+(?:out|off)|gone\s+(?:out|off)|took\s+off|ran\s+(?:off|away|out)|"
     r"run\s+(?:off|away)|walked\s+out|climbed\s+out|absconded|disappeared)\s+again|"
+    r"(?:went|gone|headed|snuck|slipped)\s+(?:straight\s+|right\s+)?back\s+out\b|"
     r"refus(?:es|ed|ing)\s+to\s+(?:come|go|return|be\s+brought)\s*(?:home|back)?|"
     r"(?:won't|wont|will\s+not|wouldn't|would\s+not)\s+(?:come|return|go)\s+(?:home|back)|"
     r"not\s+been\s+slept\s+in|"
@@ -213,14 +216,23 @@ _UNSURE_RETURN = re.compile(
     r"have\s+(?:come\s+(?:back|home|in)|returned|got\s+(?:back|home|in)|been\s+back))|"
     # heard, not seen: "I think I heard him come in around 3 but his door's locked"
     r"\bmust\s+have\s+(?:come|got|gotten|been|snuck|sneaked)\s+(?:in|back|home)|"
-    r"\b(?:i\s+think|i\s+believe|i\s+reckon|pretty\s+sure|i'm\s+not\s+sure\s+but)\s+(?:[\w'-]+\s+){0,2}"
-    r"(?:is|'s|has|are)\s+(?:now\s+)?(?:back|home|in\b)|"
+    r"\b(?:i\s+think|i\s+believe|i\s+reckon|pretty\s+sure|i'm\s+not\s+sure\s+but)\s+"
+    r"(?:(?:[\w'-]+\s+){0,2}(?:is|has|are|have)\s+|[\w-]+(?:'s|'ve|'re)\s+|(?:[\w'-]+\s+){0,2}"
+    r"(?:is|'s|has|are)\s+)(?:now\s+)?(?:back|home|in\b|(?:come|got|gotten)\s+(?:back|home|in)\b)|"
     r"\bheard\s+(?:him|her|them|someone|the\s+(?:front\s+|back\s+)?door|(?-i:[A-Z][\w'-]+))\s+"
     r"(?:come|came|coming|get|got|getting|let\s+(?:himself|herself|themselves))\s*(?:in|back|home)?|"
     # somebody's guess at a sighting: "she thinks she saw Kenzie go in our front door"
     r"\b(?:thinks?|thought|reckons?|believes?)\s+(?:\w+\s+){0,2}(?:saw|seen|spotted)\s+"
     r"(?:him|her|them|(?-i:[A-Z][\w'-]+))\s+(?:come|came|go|went|get|got|walk|walked|let)\s+"
     r"(?:in|back|home|into|through|up)",
+    re.IGNORECASE,
+)
+
+# the writer's doubt is in the words themselves: "I can't say he's back for definite"
+_DOUBTED_RETURN = re.compile(
+    r"\b(?:can'?t|cannot|can\s+not|couldn'?t)\s+(?:say|be\s+sure|tell|confirm|swear)\s+"
+    r"(?:for\s+(?:sure|certain|definite)\s+)?(?:if\s+|whether\s+|that\s+)?(?:[\w-]+\s*)"
+    r"(?:'s|is|has|'ve|have)\s+(?:definitely\s+|actually\s+)?(?:back|home|in\b|come|returned)",
     re.IGNORECASE,
 )
 
@@ -283,7 +295,9 @@ _THIRD_PARTY = re.compile(
 )
 # the clause is about the past or about episodes in general, not this one
 _HISTORY = re.compile(
-    r"\b(?:last\s+(?:month|year|week|time|spring|summer|autumn|winter|weekend)|"
+    # "last time" is history, but "last time we see her 3 oclock" is the last sighting
+    r"\b(?:last\s+(?:month|year|week|time(?!\s+(?:anyone|anybody|someone|we|i|staff|they)\s)|"
+    r"spring|summer|autumn|winter|weekend)|"
     r"(?:this|that)\s+month|(?:in|since)\s+(?:the\s+)?(?:spring|summer|autumn|winter|"
     r"january|february|march|april|may|june|july|august|september|october|november|december)|"
     r"previous(?:ly)?|in\s+the\s+past|used\s+to|history\s+of|"
@@ -331,9 +345,54 @@ _OWN_CLAUSE = re.compile(r"\b(?:and|but)\s+(?=(?:she|he|they|we|i)(?:\s*$|\s+(?:
                          re.IGNORECASE)
 
 
+# a return cue that is a copula ("is back"), whose subject may be a thing, not the child
+_COPULA = re.compile(r"(?:is|are|was|were|'s|'re)\b", re.IGNORECASE)
+_THING_BEFORE = re.compile(
+    r"(?:\b(?:his|her|their|my|our|the|a)|(?-i:[A-Z][\w-]*)'s)\s+(?!(?:young|child|lad|girl|boy|"
+    r"kid|yp|son|daughter|grandson|granddaughter|foster)\b)[a-z]+\s*$", re.IGNORECASE)
+# where a child comes in from on an ordinary day: not a return from missing
+_ROUTINE_AFTER = re.compile(r"\s*(?:home\s+|back\s+|in\s+)?from\s+(?:school|college|work|nursery|"
+                            r"contact|football|training|practice|(?:his|her|their)\s+(?:job|"
+                            r"shift))\b", re.IGNORECASE)
+# a coming back the writer could make: "got back", "came in", "arrived home", "walked in"
+_OWN_MOVE = re.compile(r"(?:got|came|arrived|walked|get)\b", re.IGNORECASE)
+_WITH_CHILD = re.compile(r"\s*(?:back\s+|home\s+|in\s+)?with\s+(?:him|her|them|(?-i:[A-Z]))",
+                         re.IGNORECASE)
+_FETCHED = re.compile(r"\b(?:collected|fetched|picked\s+(?:him|her|them)\s+up|picked\s+up|brought|"
+                      r"found|got)\s+(?:him|her|them|(?-i:[A-Z][\w'-]+))", re.IGNORECASE)
+_WRITER_JUST_BEFORE = re.compile(r"(?<!\band\s)\b(?:i|we)\s+(?:then\s+|just\s+|finally\s+|"
+                                 r"eventually\s+|only\s+)?$", re.IGNORECASE)
+_WRITER_OUT = re.compile(r"\W*(?:i|we)(?:'ve|'d|\s+have|\s+had)?\s+(?:been|went|drove|walked|"
+                         r"looked|searched|was|were)\b", re.IGNORECASE)
+_SOMEONE = re.compile(r"\b(?:he|she|they)\b|(?-i:\b(?!I\b)[A-Z][\w'-]+)", re.IGNORECASE)
+
+
+def _own_move(clause: str, start: int, end: int) -> bool:
+    """"(I got back at 10.50)", "I've been round the estate, got back home at 10": the writer's
+    own coming back, told while looking for the child, is not the child's return ("I collected
+    her and we got home at 8.40" is)."""
+    if not _OWN_MOVE.match(clause[start:end]) or _WITH_CHILD.match(clause[end:]):
+        return False
+    before = clause[:start]
+    if _FETCHED.search(before):
+        return False
+    if _WRITER_JUST_BEFORE.search(before):
+        return True
+    out = _WRITER_OUT.match(before)  # "I've been back and forth to the park ..., got back"
+    return bool(out) and not _SOMEONE.search(before[out.end():])
+
+
 def _modified(clause: str, start: int, end: int) -> str | None:
     """Why a cue at [start, end) of ``clause`` does not hold now, or None when it does."""
     before = clause[max(0, start - 60) : start]
+    if re.match(r"\s*in\s+(?:contact|touch)\b", clause[end:], re.IGNORECASE):
+        return "contact"  # "Chantelle is back in contact": heard from, not back
+    if _DONE.match(clause[start:end]) and _ROUTINE_AFTER.match(clause[end:]):
+        return "routine"  # "came in from school at 4 as normal": a day's routine, not a return
+    if _COPULA.match(clause[start:end]) and _THING_BEFORE.search(before):
+        return "thing"  # "Jay's bike is back in the garage", "her phone is back on"
+    if _own_move(clause, start, end):
+        return "self"
     if re.search(r"/\s*$", before) or re.match(r"\s*/", clause[end:]):
         return "label"  # a table's or form's heading: "Last seen / returned"
     if re.match(r"'s\s+(?-i:Home)", clause[start:end]) or re.search(
@@ -380,11 +439,15 @@ def assertions(text: str) -> list[Assertion]:
 
 def _assertions(text: str) -> list[Assertion]:
     out: list[Assertion] = []
+    own_moves: list[Assertion] = []
     for clause in clauses(text):
         c = clause.text
         still = [m for m in _STILL_CUES.finditer(c) if not _history_or_question(c)]
         taken: list[tuple[int, int]] = []
         for m in still:
+            if _BARE_GONE.match(m.group(0)) and _NEGATION_BEFORE.search(
+                    c[max(0, m.start() - 40): m.start()]):
+                continue  # "Josh hasn't gone missing since December": no absence now
             if re.search(r"\b(?:no\s+one|nobody|none\s+of\s+them|no\s+young\s+(?:person|people)|"
                          r"no\s+child(?:ren)?)\s+$", c[max(0, m.start() - 24): m.start()], re.I):
                 continue  # "No one is currently missing"
@@ -409,6 +472,8 @@ def _assertions(text: str) -> list[Assertion]:
             why = _modified(c, m.start(), m.end())
             if why is None:
                 out.append(_at("returned", m, clause))
+            elif why == "self":
+                own_moves.append(_at("returned", m, clause))
             elif why == "reported" and not _NEGATION_BEFORE.search(c[max(0, m.start() - 60):
                                                                      m.start()]):
                 out.append(_at("reported_return", m, clause))
@@ -420,6 +485,8 @@ def _assertions(text: str) -> list[Assertion]:
             if not _NEGATION_BEFORE.search(c[max(0, m.start() - 60): m.start()]) and not (
                     re.search(r"\b(?:if|unless|in\s+case|when)\b", c[: m.start()], re.IGNORECASE)):
                 out.append(_at("unsure_return", m, clause))
+        for m in _DOUBTED_RETURN.finditer(c):  # the doubt is in the words: no negation check
+            out.append(_at("unsure_return", m, clause))
         if not still and not _NEGATED_MISSING.search(c) and not _history_or_question(c):
             for m in _MISSING_CUES.finditer(c):
                 why = _modified(c, m.start(), m.end())
@@ -427,7 +494,33 @@ def _assertions(text: str) -> list[Assertion]:
                 if why in (None, "reported") or past_plan:
                     out.append(_at("missing", m, clause))
                     break
+    if own_moves and any(a.said == "returned" for a in out):
+        # "I brought her home and we got in at half 8": the writer came back with the child,
+        # and the time is the return's; alone, the writer's own return says nothing of the child
+        out = sorted([*out, *own_moves], key=lambda a: a.start)
     return out
+
+
+# a still-missing cue with no negation of its own, which one before it takes back
+_BARE_GONE = re.compile(r"(?:gone|went)\s+missing|(?:is|are)\s+(?:currently\s+)?missing|"
+                        r"missing\s+again|(?:has|have|had)\s+(?:absconded|run\s+(?:away|off))",
+                        re.IGNORECASE)
+
+
+# the absence told as a story: "didn't come home last night", "never came back"
+_TOLD_PAST = re.compile(r"(?:did(?:\s+not|n't|nt)|never)\s+(?:come|came|return|get|turn)",
+                        re.IGNORECASE)
+
+
+def without_told_absence(said: list[Assertion]) -> list[Assertion]:
+    """"didn't come home last night. She came home at 11 this morning": an absence told in the
+    simple past before the return that ended it is the story, not news that contradicts it."""
+    returns = [a.start for a in said if a.said == "returned"]
+    still = [a for a in said if a.said == "still_missing"]
+    if not returns or not still or not all(
+            _TOLD_PAST.match(a.cue) and a.start < returns[0] for a in still):
+        return said
+    return [a for a in said if a.said != "still_missing"]
 
 
 def news_of(said: list[Assertion], text: str, note: str) -> list[Assertion]:

@@ -24,7 +24,13 @@ from mailbridge.reading.absence_type import (
     absence_type_of,
     without_absence_type,
 )
-from mailbridge.reading.context import Assertion, assertions, news_of, sentence_of
+from mailbridge.reading.context import (
+    Assertion,
+    assertions,
+    news_of,
+    sentence_of,
+    without_told_absence,
+)
 from mailbridge.reading.form import (
     RETURN_FACTS,
     form_sections,
@@ -41,6 +47,8 @@ from mailbridge.reading.names import (
     _phone,
     _reporter_from_last_lines,
     _reporter_from_signoff,
+    name_without_role,
+    reporter_from_signature,
 )
 from mailbridge.reading.phrases import (
     _CONCERN,
@@ -216,13 +224,13 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         dob_text = m.group(1) if m else None
     dob = parse_date_only(dob_text, base) if dob_text else None
 
-    said: list[Assertion] = _guard(lambda: assertions(free), [])
+    said: list[Assertion] = _guard(lambda: without_told_absence(assertions(free)), [])
     if msg.forwarded:
         said = _guard(lambda: news_of(said, free, _nfc(msg.added_text).replace("’", "'")), said)
     returns = [a for a in said if a.said == "returned"]
     # "found him at the park but he would not get in the car ... still out": a return that the
-    # same words take back gives no return time
-    contested = any(a.said in ("still_missing", "located") for a in said)
+    # same words take back, or that the writer is not sure of, gives no return time
+    contested = any(a.said in ("still_missing", "located", "unsure_return") for a in said)
 
     # --- last seen
     last_seen_at: datetime | None = None
@@ -317,9 +325,11 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     risk = _risk_level(risk_value) if risk_value else None
     risk_notes = fv("risk_notes")
     if risk is None:
-        m = _RISK_FREE.search(free)
+        # a forward: the forwarder's own words are the later grading ("now graded her high")
+        own = _nfc(msg.added_text) if msg.forwarded else ""
+        m = (_RISK_FREE.search(own) if own else None) or _RISK_FREE.search(free)
         if m:
-            risk = _risk_level(m.group(1) or m.group(2) or "")
+            risk = _risk_level(next((g for g in m.groups() if g), ""))
             sources["risk_level"] = sentence_of(free, m.start(), m.end())
     if risk_notes is None and risk_value:
         rest = re.sub(r"^\s*(?:high|medium|med|moderate|low|standard)\b\s*(?:risk)?\s*[-–:,.]*\s*",
@@ -337,11 +347,15 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     description = fv("description") or _guard(lambda: _sentences_matching(free, _DESC, 2), None)
 
     reporter_name = fv("reporter_name")
+    if reporter_name is not None:
+        reporter_name = name_without_role(reporter_name) or None
     if reporter_name is None and msg.forwarded and msg.forwarded_from:
         # a forward's reporter is the carer who wrote it, not the agency that passed it on
         reporter_name = _display_name(msg.forwarded_from.split("<", 1)[0])
     if reporter_name is None:
         reporter_name = _guard(lambda: _reporter_from_signoff(free), None)
+    if reporter_name is None:
+        reporter_name = _guard(lambda: reporter_from_signature(msg.quoted_text), None)
     if reporter_name is None:
         reporter_name = _guard(lambda: _reporter_from_last_lines(free), None)
     if reporter_name is None:

@@ -154,27 +154,87 @@ def _phone(text: str) -> str | None:
 _SIGNOFF = re.compile(
     r"^\s*(?:many\s+thanks|thanks(?:\s+again)?|thank\s+you|kind\s+regards|best\s+regards|"
     r"warm\s+regards|regards|best\s+wishes|best|cheers|yours\s+sincerely|yours\s+faithfully|"
-    r"thx|ta|speak\s+soon|with\s+thanks)\s*[,.!]*\s*(?P<same>[^\W\d_][\w'’ -]{0,40})?$",
+    r"thx|ta|speak\s+soon|with\s+thanks)\s*[,.!]*\s*"
+    r"(?P<same>[^\W\d_][\w'’ -]{0,40}(?:\s*\([^()\n]{0,40}\))?)?$",
     re.IGNORECASE | re.MULTILINE,
 )
 
 
 def _reporter_from_signoff(text: str) -> str | None:
+    """The name on or after a closing word ("Thanks, Bev (night staff)", "Regards" over a role
+    line and then "Liam Ferris", "Kind regards," over a "--" separator)."""
     lines = text[:MAX_SCAN].split("\n")
     for i, line in enumerate(lines):
         m = _SIGNOFF.match(line)
         if not m:
             continue
         if m.group("same"):
-            name = _clean_reporter(m.group("same"))
+            name = _person_in(m.group("same"), alone=True)
             if name:
                 return name
-        for nxt in lines[i + 1 : i + 3]:
-            if nxt.strip():
-                name = _clean_reporter(nxt.strip())
-                if name:
-                    return name
+        tried = 0
+        for nxt in lines[i + 1 : i + 7]:
+            if not nxt.strip() or _SIG_SEPARATOR.match(nxt):
+                continue
+            name = _person_in(nxt.strip(), alone=True)
+            if name:
+                return name
+            tried += 1
+            if tried == 2:
                 break
+    return None
+
+
+def reporter_from_signature(quoted: str) -> str | None:
+    """The name at the top of a "-- " signature block, which reading set apart from the new
+    text with the quotes: "--" then "Priya Sandhu" then "Supervising Social Worker (Duty)"."""
+    lines = quoted[:MAX_SCAN].split("\n")
+    if not lines or not _SIG_SEPARATOR.match(lines[0]):
+        return None
+    for line in [x.strip() for x in lines[1:6] if x.strip()][:3]:
+        name = _person_in(line)
+        if name is not None:
+            return name
+    return None
+
+
+_SIG_SEPARATOR = re.compile(r"^\s*(?:--\s*|—|_{3,}|-{3,})\s*$")
+# the phone's own line under a message: "Sent from my iPhone", "Get Outlook for Android"
+_DEVICE_LINE = re.compile(r"^\s*(?:sent\s+from\s+my\b|sent\s+from\s+(?:outlook|mail)\s+for\b|"
+                          r"get\s+outlook\s+for\b|sent\s+via\b)", re.IGNORECASE)
+# where a signature line puts a role beside the name: "Senior RSW - Darren Kellett",
+# "Support Worker: Aisha Begum", "Res Support Worker | Glenview"
+_SIG_PIECES = re.compile(r"\s*(?:\||\s[-–—]\s|:|,|\t)\s*")
+
+
+# words of a job, not a place, that may follow a first name: "Agnieszka night worker"
+_JOB_WORDS = frozenset({
+    "night", "nights", "day", "days", "worker", "staff", "carer", "rsw", "manager", "support",
+    "waking", "relief", "duty", "senior", "deputy", "officer", "key", "keyworker", "team",
+    "leader", "lead", "residential", "sw"})
+
+
+def _person_in(line: str, *, alone: bool = False) -> str | None:
+    """A person's name in one signature line, beside a role or a place, else None. A single
+    word counts after a closing word (``alone``) or with a role in brackets ("Tom (waking
+    nights)"); otherwise a name is two or three capitalised words."""
+    role = re.search(r"\(([^()]{1,40})\)", line)
+    with_role = bool(role and {w.lower().strip(".'") for w in role.group(1).split()} & _ROLE_WORDS)
+    line = re.sub(r"\s*\([^()]*\)", "", line)
+    for piece in _SIG_PIECES.split(line):
+        words = piece.split()
+        if (len(words) >= 2 and words[0][:1].isupper() and words[0].isalpha()
+                and words[0].lower() not in _ROLE_WORDS
+                and all(w.lower() in _JOB_WORDS for w in words[1:])):
+            words, with_role = words[:1], True  # "Agnieszka night worker"
+        name = _clean_reporter(" ".join(words))
+        if name is None:
+            continue
+        words = [w.lower().strip(".'") for w in name.split()]
+        if any(w in _ROLE_WORDS for w in words):
+            continue
+        if len(words) >= 2 or alone or with_role:
+            return name
     return None
 
 
@@ -190,26 +250,42 @@ _NOT_A_PERSON = frozenset({
 
 
 def _reporter_from_last_lines(text: str) -> str | None:
-    """A name signed with no closing word: the first line of the email's last short block
-    ("Nick Osei" above "Glenview Children's Home"), when it is two or three capitalised words
-    that name no place, team or job."""
+    """A name signed with no closing word, in the email's last short block (the phone's "Sent
+    from my iPhone" left out): "Nick Osei" above "Glenview Children's Home", "Sean McCarthy
+    (RSW)" below "Nights - Ashgrove", "Support Worker: Aisha Begum"."""
     lines = [line.strip() for line in text[:MAX_SCAN].rstrip().split("\n")]
+    while lines and (not lines[-1] or _DEVICE_LINE.match(lines[-1])):
+        lines.pop()
     block: list[str] = []
     for line in reversed(lines):
         if not line:
             break
         block.insert(0, line)
-    if not 1 <= len(block) <= 3 or len(lines) <= len(block):
+    if not block or len(lines) < 2 or (len(block) > 3 and len(lines) > len(block)):
         return None
-    # "Handover completed by: Wes Okonjo", "Written by Ann Lee"
-    line = re.sub(r"^[\w ]{0,25}?\b(?:completed|written|reported|prepared|signed|submitted)\s+by"
-                  r"\s*:?\s*", "", block[0], flags=re.IGNORECASE)
-    name = _clean_reporter(line)
-    if name is None or not 2 <= len(name.split()) <= 3:
-        return None
-    if any(w.lower().strip(".'") in _NOT_A_PERSON for w in name.split()):
-        return None
-    return name
+    for signed in block[-3:]:
+        # "Handover completed by: Wes Okonjo", "Written by Ann Lee"
+        line = re.sub(r"^[\w ]{0,25}?\b(?:completed|written|reported|prepared|signed|submitted)"
+                      r"\s+by\s*:?\s*", "", signed, flags=re.IGNORECASE)
+        name = _person_in(line)
+        if name is not None and len(name.split()) <= 3:
+            return name
+    return None
+
+
+_ROLE_WORDS = _NOT_A_PERSON | frozenset({
+    "rsw", "senior", "deputy", "carer", "sw", "keyworker", "key", "lead", "practitioner",
+    "coordinator", "co-ordinator", "assistant", "nurse", "warden", "host", "relief", "waking",
+    "res"})
+
+
+def name_without_role(value: str) -> str:
+    """"Marcia Thompson, Senior RSW" -> "Marcia Thompson": a form's "Reported by" often carries
+    the writer's job after a comma, a dash or in brackets; a name with no role is kept whole."""
+    m = re.match(r"\s*(?P<name>[^,(]+?)\s*(?:,|\(|\s[-–]\s)\s*(?P<role>.+)$", value)
+    if m and {w.lower().strip(".()'") for w in re.split(r"[\s/]+", m["role"])} & _ROLE_WORDS:
+        return m["name"]
+    return value.strip()
 
 
 def _clean_reporter(value: str) -> str | None:

@@ -66,16 +66,20 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         r"\blast\s+seen\b|\blast\s+saw\b|\bmissing\s+since\b|\bnobody\s+has\s+seen\s+\w+\s+since\b|"
-        r"\blast\s+time\s+(?:anyone|anybody|someone|we|i|staff|they)\s+(?:saw|had\s+seen|spoke)\b|"
+        r"\blast\s+time\s+(?:anyone|anybody|someone|we|i|staff|they)\s+(?:saw|see|seen|had\s+seen|spoke)\b|"
         r"\bwent\s+(?:missing|awol|a\.w\.o\.l\.?)\s+(?:from\s+\w+\s+)?(?=at\b|around\b|about\b|after\b|\d)|"
         r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b|\blost\s+sight\s+of\b",
         # a later sighting beats when the child left: "went out at 6, was seen in town at 9"
         r"(?<!\bnot\s)(?<!\bnever\s)\b(?:was|were)\s+(?:then\s+|also\s+|last\s+)?(?:seen|spotted)\b"
-        r"(?!\s+(?:since|by\s+(?:a\s+)?(?:doctor|gp|nurse)))|\bspotted\s+(?:him|her|them)\b",
+        r"(?!\s+(?:since|by\s+(?:a\s+)?(?:doctor|gp|nurse)))|\bspotted\s+(?:him|her|them)\b|"
+        # a sighting told with the child as object: "Jamie saw Shannon at 16:45 today"
+        r"(?<!\bnot\s)(?<!\bnever\s)(?<!n't\s)\b(?:saw|spotted|seen)\s+(?:him|her|them|"
+        r"(?-i:[A-Z][\w'-]+))(?=\s+(?:at|around|about|just|outside|in|on|near|by|walking|"
+        r"getting|going)\b)",
         r"\bwent\s+(?:up\s+)?to\s+(?:bed|(?:his|her|their)\s+room|sleep)\b",
         r"\b(?:left|walked\s+out\s+of|ran\s+(?:out\s+of|off\s+from|away\s+from)|went\s+out\s+of|"
         r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"
-        r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+out\b|"
+        r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+(?:back\s+)?out\b|"
         # ESOL present for past: "Tayla go out at 14:05", "She is go out yesterday"
         r"\b(?:she|he|is|(?-i:[A-Z][\w'-]+))\s+go\s+out\b|"
         r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|"
@@ -137,7 +141,10 @@ def _risk_level(value: str) -> RiskLevel | None:
 
 
 _RISK_FREE = re.compile(
-    r"\b(high|medium|low)[\s-]+risk\b|\brisk\s*(?:level|assessment|rating)?\s*"
+    # "graded him medium", "have graded her as high", "put her down as medium"
+    r"\b(?:graded|assessed|rated|classed|classified|put\s+(?:him|her|them)\s+down)\s+"
+    r"(?:(?:him|her|them)\s+)?(?:as\s+)?(?:a\s+)?(high|medium|low)\b|"
+    r"\b(high|medium|low)[\s-]+risk\b|\brisk\s*(?:level|assessment|rating|grading|grade)?\s*"
     r"(?:is|was|:|-|=|of)?\s*(?:(?:has\s+been\s+|have\s+been\s+|is\s+|was\s+|been\s+)?"
     r"(?:assessed|graded|rated)\s+(?:by\s+(?:[\w'-]+\s+){1,5}?)?(?:as\s+)?)?(?:a\s+)?"
     r"(high|medium|low)\b",
@@ -178,6 +185,7 @@ def _last_seen_free(
     first_sentence: str | None = None
     dropped: str | None = None
     for rx in _LAST_SEEN:
+        found: list[tuple[datetime, str]] = []
         for m in list(rx.finditer(text))[:10]:
             s_left, s_right = _sentence_around(text, m.start(), m.end())
             if _HISTORY_NEAR.search(text[max(s_left, m.start() - 40) : min(s_right, m.end() + 60)]):
@@ -187,7 +195,12 @@ def _last_seen_free(
             first_sentence = first_sentence or sentence[:300] or None
             dropped = dropped or why
             if when is not None:
-                return when, sentence[:300], None
+                found.append((when, sentence[:300]))
+        if found:
+            # "She left here about 4 ... Mia's mum says Lily left theirs at 7": the last sighting
+            # of equal standing is the last seen
+            when, sentence = max(found, key=lambda f: f[0])
+            return when, sentence, None
     return None, first_sentence, dropped
 
 
@@ -249,7 +262,10 @@ def _safe_and_well(text: str) -> bool | None:
                   r"(?:(?:he|she|they)(?:'s|'re|\s+is|\s+are|\s+was|\s+seems|\s+looks)|hes|shes|"
                   r"theyre)\s+"
                   r"(?:absolutely\s+|totally\s+|completely\s+|perfectly\s+|all\s+|really\s+)?"
-                  r"(?:fine|ok|okay|alright|all\s+right|well|sound|grand)(?!\s+(?:known|aware|off))"
+                  r"(?:fine|ok|okay|alright|all\s+right|well|sound|grand|"
+                  # "she's safe," said of a child back (not "safe at her friend's": located)
+                  r"safe(?!\s+(?:at|with|in|there|where|somewhere|for\s+now)\b))"
+                  r"(?!\s+(?:known|aware|off))"
                   r")\b", text, re.IGNORECASE)
     if m is None:  # "Both fine.", "both are ok", "back 10.40 all good": said after a return
         m = re.search(r"\bboth\s+(?:are\s+|seem\s+|look\s+)?(?:fine|ok|okay|well|safe|alright)\b|"
@@ -261,7 +277,9 @@ def _safe_and_well(text: str) -> bool | None:
     if m:
         before = text[max(0, m.start() - 20) : m.start()]
         return not re.search(r"\b(?:not|isn't|n't)\s+(?:\w+\s+)?$", before, re.IGNORECASE)
-    if re.search(r"\b(?:injur(?:ed|ies|y)|in\s+hospital|taken\s+to\s+(?:a&e|hospital)|"
+    if re.search(r"\b(?:injur(?:ed|ies|y)|in\s+hospital|taken\s+(?:\w+\s+)?to\s+(?:the\s+)?"
+                 r"(?:a&e|hospital|walk-in|minor\s+injur)|walk-in\s+centre|"
+                 r"(?:a|some)\s+(?:cut|cuts|bruises?|wound)\s+(?:on|to)\b|bruis(?:ed|ing)|"
                  r"assaulted|hurt|bleeding)\b", text, re.IGNORECASE):
         return False
     return None

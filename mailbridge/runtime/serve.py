@@ -382,8 +382,16 @@ async def serve(
                 loop.add_signal_handler(sig, stopping.set)
 
         watcher: Watcher | None = None
+        graph_reader: GraphReader | None = None
         probes = Probes(
-            engine, listener_probe(loop, listener), lambda: imap_state(settings, watcher)
+            engine,
+            listener_probe(loop, listener),
+            lambda: imap_state(settings, watcher),
+            graph=(settings.graph.mailbox, settings.graph.folder)
+            if settings.graph.mailbox
+            else None,
+            graph_state=lambda: graph_reader.state if graph_reader is not None else "stopped",
+            clock=worker.clock,
         )
         http = start_http(settings, engine, worker, sender, probes, tally=tally)
         if http is not None:

@@ -350,16 +350,19 @@ MEANINGS.update(
             "([docs/m365.md](docs/m365.md#tenants-that-switched-imap-off-altogether-the-graph-reader))"
         ),
         "graph.folder": (
-            "the folder read (a well-known name or a top-level display name) and where stored "
-            "mail is moved (created if absent)"
+            "the folder read: a well-known name (`inbox`, `archive`...), a display name as "
+            "Outlook shows it, or a path of them (`Inbox/Missing reports`), or a folder id "
+            "([docs/m365.md](docs/m365.md#naming-the-folders)); one that is not there is "
+            "named by `graph check`"
         ),
         "graph.processed_folder": (
-            "the folder read (a well-known name or a top-level display name) and where stored "
-            "mail is moved (created if absent)"
+            "where stored mail is moved, named as `graph.folder` is (`Processed`, "
+            "`Missing reports/Processed`); its last level is created if absent"
         ),
         "graph.failed_folder": (
-            "where a message goes whose MIME Graph will not hand over (a top-level folder, "
-            "created if absent); empty: it stays in the folder read"
+            "where a message goes whose MIME Graph will not hand over, named as "
+            "`graph.folder` is (its last level created if absent); empty: it stays in the "
+            "folder read"
         ),
         "graph.fetch_attempts": (
             "rounds in which a message's MIME may fail before it is set aside: a placeholder "

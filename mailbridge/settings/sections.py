@@ -141,12 +141,13 @@ class GraphSettings:
     # The mailbox (user principal name) read through Graph; empty: no Graph reader. Its token
     # comes from [oauth2] (provider microsoft, application permission Mail.ReadWrite).
     mailbox: str = ""
-    # A well-known folder name (inbox) or the display name of a top-level folder.
+    # The folder read: a well-known folder name (inbox, archive...), a display name, a path of
+    # display names ("Inbox/Missing reports"), or a folder id (ingress/graph_folders.py).
     folder: str = "inbox"
-    # Stored messages are moved here (a top-level folder, created if absent).
+    # Stored messages are moved here, named the same ways; its last level created if absent.
     processed_folder: str = "Processed"
-    # Where a message goes whose MIME Graph will not hand over (after fetch_attempts rounds); a
-    # top-level folder, created if absent. Empty: it stays in the folder read.
+    # Where a message goes whose MIME Graph will not hand over (after fetch_attempts rounds),
+    # named the same ways, its last level created if absent. Empty: it stays in the folder read.
     failed_folder: str = ""
     base_url: str = "https://graph.microsoft.com/v1.0"
     # Delta rounds this often (a round also follows each stored batch at once).

@@ -281,6 +281,38 @@ def _validate_tls(s: Settings) -> list[str]:
 
 OAUTH2_PROVIDERS = ("microsoft", "google", "command")
 
+
+def _graph_folders(folder: str, processed: str, failed: str) -> list[str]:
+    """The three Graph folders: paths of display names ("Inbox/Missing reports") with no
+    empty level, the processed and failed folders apart from the one read and each other."""
+    problems = []
+    names = {
+        "graph.folder": folder,
+        "graph.processed_folder": processed,
+        "graph.failed_folder": failed,
+    }
+    for key, name in names.items():
+        if name.strip() and any(not part.strip() for part in name.split("/")):
+            problems.append(
+                f"{key}: {name!r} has an empty level; write a path as 'Inbox/Missing reports'"
+            )
+
+    def same(a: str, b: str) -> bool:
+        return [p.strip().lower() for p in a.split("/")] == [
+            p.strip().lower() for p in b.split("/")
+        ]
+
+    if not processed.strip():
+        problems.append("graph.processed_folder: must name a folder")
+    elif same(processed, folder):
+        problems.append("graph.processed_folder: must differ from graph.folder")
+    if failed.strip() and same(failed, folder):
+        problems.append("graph.failed_folder: must differ from graph.folder")
+    elif failed.strip() and same(failed, processed):
+        problems.append("graph.failed_folder: must differ from graph.processed_folder")
+    return problems
+
+
 def _validate_graph_send(s: Settings) -> list[str]:
     """relay.url = graph://MAILBOX: Graph sendMail as that mailbox, with a microsoft token."""
     parts = urlsplit(s.relay.url)
@@ -343,15 +375,9 @@ def _validate_oauth2(s: Settings) -> list[str]:
             ("graph.batch_size", s.graph.batch_size, 1),
             ("graph.fetch_attempts", s.graph.fetch_attempts, 1),
         )
-        if not s.graph.processed_folder.strip():
-            problems.append("graph.processed_folder: must name a folder")
-        elif s.graph.processed_folder.lower() == s.graph.folder.lower():
-            problems.append("graph.processed_folder: must differ from graph.folder")
-        failed_folder = s.graph.failed_folder.strip().lower()
-        if failed_folder and failed_folder == s.graph.folder.lower():
-            problems.append("graph.failed_folder: must differ from graph.folder")
-        elif failed_folder and failed_folder == s.graph.processed_folder.lower():
-            problems.append("graph.failed_folder: must differ from graph.processed_folder")
+        problems.extend(
+            _graph_folders(s.graph.folder, s.graph.processed_folder, s.graph.failed_folder)
+        )
         users.append("graph")
     if not users:
         return problems

@@ -194,6 +194,25 @@ def test_the_graph_reader_needs_microsoft_and_sound_folders(files: dict[str, str
     assert "graph.fetch_attempts: must be at least 1, got 0" in found
     same = problems(settings(graph={**graph, "failed_folder": "processed"}, **microsoft(files)))
     assert "graph.failed_folder: must differ from graph.processed_folder" in same
+    # Paths of display names: compared level by level, regardless of case and spaces; an empty
+    # level is refused.
+    paths = {**graph, "folder": "Inbox/Missing reports", "processed_folder": "Done"}
+    assert problems(settings(graph=paths, **microsoft(files))) == []
+    found = problems(
+        settings(
+            graph={
+                **paths,
+                "processed_folder": "inbox / missing reports",
+                "failed_folder": "Missing reports//Failed",
+            },
+            **microsoft(files),
+        )
+    )
+    assert "graph.processed_folder: must differ from graph.folder" in found
+    assert (
+        "graph.failed_folder: 'Missing reports//Failed' has an empty level; write a path as "
+        "'Inbox/Missing reports'"
+    ) in found
 
 
 def test_switching_authority_validation_off_is_warned(files: dict[str, str]) -> None:
