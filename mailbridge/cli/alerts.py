@@ -16,7 +16,13 @@ from mailbridge.store.models import Alert
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    alerts = sub.add_parser("alerts", help="list alert rows (the outbox)")
+    alerts = sub.add_parser(
+        "alerts",
+        help="list alert rows (the outbox)",
+        description="List the alert rows of the outbox, oldest first: each recipient's email, its "
+        "status (queued, sent to the relay, written to an .eml file when no relay is set, or "
+        "failed), attempts and last error.",
+    )
     alerts.add_argument("--json", action="store_true", help="print a JSON array on stdout")
     alerts.add_argument(
         "--status",
@@ -25,7 +31,10 @@ def add_parsers(sub: Any) -> None:
     )
 
     deliver = sub.add_parser(
-        "deliver", help="run one delivery pass over queued alerts that are due"
+        "deliver",
+        help="run one delivery pass over queued alerts that are due",
+        description="Send the queued alerts that are due, once, as `serve`'s sender would: to "
+        "relay.url, or to .eml files in DATA_DIR/outbox when no relay is set.",
     )
     deliver.add_argument(
         "--retry-failed",

@@ -26,14 +26,29 @@ from mailbridge.store.directory import describe_child, import_directory
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    directory = sub.add_parser("directory", help="children, placements, carers and allocations")
+    directory = sub.add_parser(
+        "directory",
+        help="children, placements, carers and allocations",
+        description="The directory mailbridge matches reports against: children, their "
+        "placements and carers' addresses, and the staff allocated to each.",
+    )
     dirsub = directory.add_subparsers(dest="directory_command", metavar="ACTION", required=True)
     dir_import = dirsub.add_parser(
-        "import", help="import a directory CSV (its columns: README, 'The directory')"
+        "import",
+        help="import a directory CSV (its columns: README, 'The directory')",
+        description="Import a directory CSV exported from the case management system (columns: "
+        "README, 'The directory'). Dates of birth may be ISO (2012-03-14) or UK day-first "
+        "(14/03/2012). Every row is checked first; a rejected row is named by its line and "
+        "reason, and the good rows are imported in one transaction.",
     )
-    dir_import.add_argument("file", metavar="FILE.csv")
-    dir_show = dirsub.add_parser("show", help="one child, with current and past allocations")
-    dir_show.add_argument("child_id", metavar="CHILD_ID")
+    dir_import.add_argument("file", metavar="FILE.csv", help="the CSV file (UTF-8)")
+    dir_show = dirsub.add_parser(
+        "show",
+        help="one child, with current and past allocations",
+        description="Show one child of the directory: date of birth, placement, carer emails, "
+        "and current and past allocations.",
+    )
+    dir_show.add_argument("child_id", metavar="CHILD_ID", help="the child's ID in the directory")
     dir_show.add_argument("--json", action="store_true", help="JSON on stdout")
 
 

@@ -30,7 +30,12 @@ from mailbridge.store import tx
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    episodes = sub.add_parser("episodes", help="list missing episodes")
+    episodes = sub.add_parser(
+        "episodes",
+        help="list missing episodes",
+        description="List the missing episodes: reference, status, child, when opened, when "
+        "last seen and how many messages. `mailbridge episode REF` shows one in full.",
+    )
     episodes.add_argument("--json", action="store_true", help="print a JSON array on stdout")
     episodes.add_argument("--open", action="store_true", help="only episodes still open")
 

@@ -17,7 +17,12 @@ from mailbridge.settings.config import Settings
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    graph = sub.add_parser("graph", help="the mailbox read through Microsoft Graph (graph.mailbox)")
+    graph = sub.add_parser(
+        "graph",
+        help="the mailbox read through Microsoft Graph (graph.mailbox)",
+        description="The shared mailbox `serve` reads through Microsoft Graph where IMAP is off "
+        "(graph.mailbox, docs/m365.md): check the token, the permission and the folders.",
+    )
     graphsub = graph.add_subparsers(dest="graph_command", metavar="ACTION", required=True)
     graphsub.add_parser(
         "check",
@@ -25,6 +30,11 @@ def add_parsers(sub: Any) -> None:
         "graph.processed_folder and graph.failed_folder by their names; show the reader's last "
         "round, delta link and last error; one line naming what is wrong (a folder not found, "
         "the tenant, app, consent or mailbox permission)",
+        description="Get a token as the Graph reader would and check its Mail.ReadWrite role; "
+        "find graph.folder, graph.processed_folder and graph.failed_folder by their names; show "
+        "the reader's last round, delta link and last error. Nothing is read or moved. A "
+        "problem is one line naming what is wrong (a folder not found, the tenant, app, "
+        "consent or mailbox permission).",
     )
 
 

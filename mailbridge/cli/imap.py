@@ -19,17 +19,28 @@ from mailbridge.settings.config import Settings
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    imap = sub.add_parser("imap", help="the watched IMAP mailbox (imap.url)")
+    imap = sub.add_parser(
+        "imap",
+        help="the watched IMAP mailbox (imap.url)",
+        description="The shared mailbox `serve` watches (imap.url, docs/imap.md): check the "
+        "login, or store the mail already there.",
+    )
     imapsub = imap.add_subparsers(dest="imap_command", metavar="ACTION", required=True)
     imapsub.add_parser(
         "check",
         help="connect and log in (password, or XOAUTH2/OAUTHBEARER with a token from "
         "[oauth2]); report capabilities (IDLE, MOVE), the token and the folders; a refused "
         "login in one line naming what to fix (tenant, app, consent, scope, mailbox permission)",
+        description="Connect to imap.url and log in as `serve` would (password, or XOAUTH2/"
+        "OAUTHBEARER with a token from [oauth2]); report the server's capabilities (IDLE, "
+        "MOVE), the token and the folders. A refused login is one line naming what to fix "
+        "(tenant, app, consent, scope, mailbox permission). Nothing is read or moved.",
     )
     backfill = imapsub.add_parser(
         "backfill",
         help="store the mail already in the folder (read-only; safe to re-run), then process it",
+        description="Store the mail already in the watched folder (or --folder), without moving "
+        "or flagging it, then process it. Safe to re-run: mail already stored is a duplicate.",
     )
     backfill.add_argument(
         "--since", metavar="DATE", help="only mail that arrived on or after DATE (YYYY-MM-DD)"

@@ -29,12 +29,24 @@ from mailbridge.store.models import InboundMessage
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
     inject = sub.add_parser(
-        "inject", help="store .eml or mbox files (or - for stdin), then process what is pending"
+        "inject",
+        help="store .eml or mbox files (or - for stdin), then process what is pending",
+        description="Store .eml or mbox files (or - for stdin) as if they had arrived by SMTP, "
+        "process what is pending and deliver the alerts. With no relay.url the alerts are "
+        "written to DATA_DIR/outbox (status `written`); it warns when the store's `serve` "
+        "has a relay and this command has none.",
     )
-    inject.add_argument("files", nargs="+", metavar="FILE")
+    inject.add_argument(
+        "files", nargs="+", metavar="FILE", help=".eml or mbox files; - reads stdin"
+    )
     inject.add_argument("--no-process", action="store_true", help="only store")
 
-    messages = sub.add_parser("messages", help="list stored inbound messages")
+    messages = sub.add_parser(
+        "messages",
+        help="list stored inbound messages",
+        description="List the stored inbound messages, oldest first: status (pending, "
+        "processed, ignored, failed), source, reason and episode.",
+    )
     messages.add_argument("--json", action="store_true", help="print a JSON array on stdout")
     messages.add_argument(
         "--status",
@@ -48,8 +60,13 @@ def add_parsers(sub: Any) -> None:
         help="only the triage list: non-reports from unknown senders, summarised hourly",
     )
 
-    reprocess = sub.add_parser("reprocess", help="run one stored message through processing again")
-    reprocess.add_argument("id", type=int)
+    reprocess = sub.add_parser(
+        "reprocess",
+        help="run one stored message through processing again",
+        description="Run one stored message through processing again (after a directory or "
+        "rule fix); its new alerts are delivered before the command ends.",
+    )
+    reprocess.add_argument("id", type=int, help="the message number (`mailbridge messages`)")
 
 
 def cmd_inject(args: argparse.Namespace, settings: Settings) -> int:

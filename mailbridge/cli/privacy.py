@@ -24,7 +24,11 @@ from mailbridge.settings.config import Settings
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
     purge = sub.add_parser(
-        "purge", help="retention: purge raw mail and free text older than retention.days"
+        "purge",
+        help="retention: purge raw mail and free text older than retention.days",
+        description="Purge raw mail and free-text details older than retention.days "
+        "(docs/privacy.md); the facts the statistics and the SSDA903 return need are kept. "
+        "`serve` does this daily at retention.hour.",
     )
     purge.add_argument("--dry-run", action="store_true", help="only count what would be purged")
     purge.add_argument(
@@ -34,17 +38,29 @@ def add_parsers(sub: Any) -> None:
     )
     purge.add_argument("--json", action="store_true", help="the counts as JSON on stdout")
 
-    sar = sub.add_parser("subject-access", help="find and export everything held about a child")
+    sar = sub.add_parser(
+        "subject-access",
+        help="find and export everything held about a child",
+        description="Answer a subject-access request (docs/privacy.md): find a child, then "
+        "export everything held about them.",
+    )
     sarsub = sar.add_subparsers(dest="sar_command", metavar="ACTION", required=True)
     sar_search = sarsub.add_parser(
-        "search", help="children by id, name (partial), date of birth, carer email or police ref"
+        "search",
+        help="children by id, name (partial), date of birth, carer email or police ref",
+        description="Find children by id, name (partial), date of birth, carer email or "
+        "police reference.",
     )
-    sar_search.add_argument("term")
+    sar_search.add_argument("term", help="what to look for")
     sar_search.add_argument("--json", action="store_true", help="JSON on stdout")
     sar_export = sarsub.add_parser(
-        "export", help="write a zip of everything held about one child (special-category data)"
+        "export",
+        help="write a zip of everything held about one child (special-category data)",
+        description="Write a zip of everything held about one child: directory record, "
+        "episodes, messages, alerts and audit rows. It holds special-category data; the "
+        "export is audited.",
     )
-    sar_export.add_argument("child_id", metavar="CHILD_ID")
+    sar_export.add_argument("child_id", metavar="CHILD_ID", help="the child's ID in the directory")
     sar_export.add_argument("--out", required=True, metavar="PATH", help="the .zip to write")
     sar_export.add_argument(
         "--requested-by", required=True, metavar="WHO", help="who asked, for the audit log"

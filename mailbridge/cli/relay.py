@@ -22,13 +22,19 @@ from mailbridge.settings.sections import redact_url
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
     relay = sub.add_parser(
-        "relay", help="the outbound relay (relay.url): SMTP, or Microsoft Graph sendMail"
+        "relay",
+        help="the outbound relay (relay.url): SMTP, or Microsoft Graph sendMail",
+        description="The relay alerts are sent through (relay.url): SMTP, or Microsoft Graph "
+        "sendMail for graph://. With none, alerts are written to DATA_DIR/outbox.",
     )
     relaysub = relay.add_subparsers(dest="relay_command", metavar="ACTION", required=True)
     relaysub.add_parser(
         "check",
         help="connect, secure and log in (password or XOAUTH2) as the sender would; for "
         "graph://, get a token and check its Mail.Send role",
+        description="Connect to relay.url, secure the connection and log in (password or "
+        "XOAUTH2) as the sender would, and send nothing; for graph://, get a token and check "
+        "its Mail.Send role. A refusal is one line naming what to fix.",
     )
 
 

@@ -27,12 +27,19 @@ from mailbridge.store import listings, tx
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    export = sub.add_parser("export", help="returns for the Department for Education")
+    export = sub.add_parser(
+        "export",
+        help="returns for the Department for Education",
+        description="Statutory returns for the Department for Education.",
+    )
     exportsub = export.add_subparsers(dest="export_command", metavar="RETURN", required=True)
     ssda = exportsub.add_parser(
         "ssda903",
         help="the SSDA903 Missing table (CHILD,DOB,MISSING,MIS_START,MIS_END) as CSV, "
         "after checking every rule",
+        description="Write the SSDA903 Missing table (CHILD,DOB,MISSING,MIS_START,MIS_END) of "
+        "one collection year as CSV, after checking every rule; the episodes left out are "
+        "listed with the reason (docs/ssda903.md).",
     )
     ssda.add_argument(
         "--year",
@@ -52,7 +59,10 @@ def add_parsers(sub: Any) -> None:
     )
 
     dig = sub.add_parser(
-        "digest", help="the weekly/monthly statistics digest: what is due; --send queues it"
+        "digest",
+        help="the weekly/monthly statistics digest: what is due; --send queues it",
+        description="The statistics digest (digest.periods): for each period, whether it is "
+        "due, sent, or not due and why; --send queues the due ones and delivers them.",
     )
     dig.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
     dig.add_argument("--send", action="store_true", help="queue the due digests, then deliver")
@@ -61,6 +71,9 @@ def add_parsers(sub: Any) -> None:
     report = sub.add_parser(
         "report",
         help="figures for a period (episodes that started in it) as HTML, CSV or JSON",
+        description="The figures for a period, counting the episodes that started in it, as "
+        "HTML (the managers' report, docs/report.md), CSV or JSON. Children are pseudonyms "
+        "unless --names is given.",
     )
     report.add_argument(
         "--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first day (local)"

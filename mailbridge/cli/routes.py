@@ -21,10 +21,18 @@ from mailbridge.store.directory import current_allocations, get_child
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    routes = sub.add_parser("routes", help="routing rules (config/routing.yaml)")
+    routes = sub.add_parser(
+        "routes",
+        help="routing rules (config/routing.yaml)",
+        description="The routing rules: who is alerted for each event (routing.file, "
+        "docs/routing.md).",
+    )
     routesub = routes.add_subparsers(dest="routes_command", metavar="ACTION", required=True)
     rtest = routesub.add_parser(
-        "test", help="dry run: who would be alerted for an event, and by which rule"
+        "test",
+        help="dry run: who would be alerted for an event, and by which rule",
+        description="A dry run of the routing rules: who would be alerted for an event about a "
+        "child at a given time, and by which rule. Nothing is stored or sent.",
     )
     rtest.add_argument(
         "--event", required=True, help=f"{', '.join(KNOWN_EVENTS)}, or a name under events:"

@@ -37,29 +37,74 @@ def _oauth2_line(settings: Settings) -> str:
     return f"command ({o.token_command.split()[0] if o.token_command.split() else ''})"
 
 
+# Every part runtime/serve.py starts (tests/unit/test_cli_help.py holds the two together).
+SERVE_DESCRIPTION = """\
+Run mailbridge until SIGTERM or Ctrl-C. One process runs:
+
+  SMTP listener     takes reports for smtp.addresses on smtp.host:smtp.port
+                    (STARTTLS and AUTH if set); each reply code is counted
+  IMAP watcher      reads the shared mailbox at imap.url (IDLE or polling; password
+                    or XOAUTH2), if set
+  Graph reader      reads graph.mailbox through Microsoft Graph, if set
+  workers           read each stored message and decide episodes and alerts
+                    (processing.worker_processes processes; 0: a thread)
+  sender            delivers alerts through relay.url (SMTP, password or XOAUTH2, or
+                    Graph sendMail for graph://), else writes them to DATA_DIR/outbox
+  timers            every processing.timer_seconds: escalations, reminders,
+                    interview deadlines, the SMTP refusal notice, triage summaries
+  digests           the weekly/monthly statistics digest (digest.periods)
+  purge             retention, daily at retention.hour
+  /metrics /healthz Prometheus figures and health, if [http] is enabled
+  web app           the staff web app, if [web] is enabled
+
+Stopping: the listener stops taking mail, messages in flight are committed, the
+worker and sender finish what they hold, and it exits 0.
+"""
+
+
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    serve_help = (
-        "run the SMTP listener, the IMAP watcher (imap.url; password or XOAUTH2), the "
-        "Microsoft Graph reader (graph.mailbox), the processing worker, the sender (SMTP "
-        "relay, password or XOAUTH2, or Graph sendMail for graph://), the timers and digests, "
-        "and /metrics and /healthz ([http])"
+    sub.add_parser(
+        "serve",
+        help="run the service: SMTP listener, mailbox readers, workers, sender, timers, web app",
+        description=SERVE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub.add_parser("serve", help=serve_help, description=serve_help[0].upper() + serve_help[1:])
 
-    sub.add_parser("check-config", help="validate the settings; name every key at fault")
+    sub.add_parser(
+        "check-config",
+        help="validate the settings; name every key at fault",
+        description="Validate the settings, the routing file and the authorities file; name "
+        "every key at fault and exit non-zero. `serve` refuses to start on the same errors.",
+    )
 
     status = sub.add_parser(
         "status",
         help="queues, the last message, the oldest undelivered alert, overdue interviews; the "
         "Graph reader's last round, delta link and last error (graph.mailbox)",
+        description="One picture of the service from the store, on any host: queues, the last "
+        "message, the oldest undelivered alert, overdue interviews, the SMTP replies of the "
+        "last 24 hours, and with graph.mailbox set the Graph reader's last round, delta link "
+        "and last error.",
     )
     status.add_argument("--json", action="store_true", help="JSON on stdout")
 
-    dbp = sub.add_parser("db", help="database schema")
+    dbp = sub.add_parser(
+        "db",
+        help="database schema",
+        description="The database schema (Alembic migrations).",
+    )
     dbsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    dbsub.add_parser("upgrade", help="apply migrations to head")
-    dbsub.add_parser("current", help="show the schema revision and the head")
+    dbsub.add_parser(
+        "upgrade",
+        help="apply migrations to head",
+        description="Apply the migrations up to head; safe to run again.",
+    )
+    dbsub.add_parser(
+        "current",
+        help="show the schema revision and the head",
+        description="Show the database's schema revision and the code's head.",
+    )
 
 
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:

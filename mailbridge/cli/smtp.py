@@ -14,11 +14,18 @@ from mailbridge.ops import passwords
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    smtp = sub.add_parser("smtp", help="the SMTP listener (STARTTLS, AUTH: docs/tls.md)")
+    smtp = sub.add_parser(
+        "smtp",
+        help="the SMTP listener (STARTTLS, AUTH: docs/tls.md)",
+        description="The SMTP listener `serve` runs: tools for its STARTTLS and AUTH settings "
+        "(docs/tls.md).",
+    )
     smtpsub = smtp.add_subparsers(dest="smtp_command", metavar="ACTION", required=True)
     hashpw = smtpsub.add_parser(
         "hash-password",
         help="print a salted scrypt hash for smtp.auth_file (password from the terminal or stdin)",
+        description="Print a salted scrypt hash of a password for smtp.auth_file; the password "
+        "is read from the terminal (or stdin), never from the command line.",
     )
     hashpw.add_argument("--user", help="print USER:HASH, a whole auth_file line")
 

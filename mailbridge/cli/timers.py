@@ -28,7 +28,10 @@ from mailbridge.timers.runner import late_note_for
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
     due = sub.add_parser(
-        "due", help="escalations, reminders and interview deadlines pending; --run performs them"
+        "due",
+        help="escalations, reminders and interview deadlines pending; --run performs them",
+        description="List the escalations, reminders and interview deadlines pending, and when "
+        "each is due (docs/clocks.md); --run performs what is due, as `serve`'s timers do.",
     )
     due.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
     due.add_argument(
@@ -38,7 +41,12 @@ def add_parsers(sub: Any) -> None:
     )
     due.add_argument("--json", action="store_true", help="the actions as JSON on stdout")
 
-    interviews = sub.add_parser("interviews", help="return home interviews owed and recorded")
+    interviews = sub.add_parser(
+        "interviews",
+        help="return home interviews owed and recorded",
+        description="Return home interviews: owed after each return, their deadline, and those "
+        "recorded.",
+    )
     which = interviews.add_mutually_exclusive_group()
     which.add_argument("--due", action="store_true", help="only those not yet done")
     which.add_argument("--overdue", action="store_true", help="only those past their deadline")

@@ -35,9 +35,19 @@ ADVISED_PASSWORD = 12
 
 def add_parsers(sub: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
-    users = sub.add_parser("users", help="local accounts for the web app (docs/web.md)")
+    users = sub.add_parser(
+        "users",
+        help="local accounts for the web app (docs/web.md)",
+        description="Local accounts for the staff web app (docs/web.md): add, list, set a "
+        "password, require an authenticator code, disable or enable.",
+    )
     usub = users.add_subparsers(dest="users_command", required=True)
-    add = usub.add_parser("add", help="add an account; the password is read from stdin")
+    add = usub.add_parser(
+        "add",
+        help="add an account; the password is read from stdin",
+        description="Add an account with a role; the password is read from stdin (or none, "
+        "with --no-password, for OpenID Connect sign-in only).",
+    )
     add.add_argument("name", help="the username to sign in with")
     add.add_argument(
         "--role", required=True, choices=auth.ROLES, help="what the account may see and do"
@@ -49,17 +59,36 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="no local password: the person signs in through OpenID Connect only",
     )
-    pw = usub.add_parser("password", help="set a new password, read from stdin")
-    pw.add_argument("name")
-    for verb in ("disable", "enable"):
-        p = usub.add_parser(verb, help=f"{verb} an account ({verb} ends its sessions)")
-        p.add_argument("name")
-    totp = usub.add_parser(
-        "totp", help="require a code from an authenticator app at sign-in (prints the secret)"
+    pw = usub.add_parser(
+        "password",
+        help="set a new password, read from stdin",
+        description="Set an account's new password, read from stdin.",
     )
-    totp.add_argument("name")
+    pw.add_argument("name", help="the username")
+    for verb in ("disable", "enable"):
+        p = usub.add_parser(
+            verb,
+            help=f"{verb} an account ({verb} ends its sessions)",
+            description=(
+                "Disable an account: it can no longer sign in, and its sessions end."
+                if verb == "disable"
+                else "Enable a disabled account again."
+            ),
+        )
+        p.add_argument("name", help="the username")
+    totp = usub.add_parser(
+        "totp",
+        help="require a code from an authenticator app at sign-in (prints the secret)",
+        description="Require a code from an authenticator app at sign-in: prints the secret "
+        "to enter in the app; --off stops requiring it.",
+    )
+    totp.add_argument("name", help="the username")
     totp.add_argument("--off", action="store_true", help="stop requiring a code")
-    ls = usub.add_parser("list", help="the accounts")
+    ls = usub.add_parser(
+        "list",
+        help="the accounts",
+        description="List the accounts: username, role, email, and (disabled) if disabled.",
+    )
     ls.add_argument("--json", action="store_true", help="JSON on stdout")
 
 

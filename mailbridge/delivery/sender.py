@@ -95,13 +95,20 @@ SHARE_EVERY = 4
 _ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
 # Relay commands one alert may take (connect, EHLO, MAIL, RCPT, DATA, the end of data), each
 # allowed relay.timeout_seconds: the claim lease, renewed while a pass still has rows to send.
-_COMMANDS_PER_ALERT = 6
+# The docs give it as "6 × relay.timeout_seconds (3 minutes by default)" (tests/unit/test_docs.py).
+COMMANDS_PER_ALERT = 6
 # Roles whose replies are not acknowledgements: the carer's replies to a receipt are updates.
 # Nor are replies from outside the council (host authority, police): their "thanks" must
 # never stop our own staff's escalation clock.
 # Roles whose attachment (a child's Philomena profile) crosses only a verified TLS relay.
 SECURE_ATTACHMENT_ROLES = frozenset({"police"})
 UNTOKENED_ROLES = frozenset({"reporter", "fallback", "interviewer", "host_authority", "police"})
+
+
+def alert_lease(timeout_seconds: float) -> timedelta:
+    """How long a claimed alert is held before another pass may take it: one alert's relay
+    commands, each allowed ``relay.timeout_seconds``."""
+    return timedelta(seconds=timeout_seconds * COMMANDS_PER_ALERT)
 
 
 def requeue_failed(session: tx.Tx, *, now: datetime, actor: str) -> int:
@@ -245,7 +252,7 @@ class Sender(BackgroundLoop):
         return Outcome(alert_id)
 
     def _lease(self) -> timedelta:
-        return timedelta(seconds=self.settings.relay.timeout_seconds * _COMMANDS_PER_ALERT)
+        return alert_lease(self.settings.relay.timeout_seconds)
 
     def _renew(self, claimed: list[int]) -> None:
         """Keep the claim on this pass's rows that are still ours (queued, at our lease: those

@@ -36,8 +36,15 @@ def without_addresses(reply: str) -> str:
 
 
 def reply_code(reply: str) -> str | None:
-    found = _CODE.match(reply)
-    return found.group(1) if found else None
+    """The code of a whole reply, or None. A multi-line reply ("250-mx", "250-SIZE ...",
+    "250 HELP") is one reply: only its last line ("250 " or a bare "250") has the code, so a
+    continuation line ("250-...", as aiosmtpd pushes each EHLO line) gives None."""
+    lines = reply.rstrip("\r\n").splitlines()
+    last = lines[-1] if lines else ""
+    found = _CODE.match(last + " " if len(last) == 3 else last)
+    if found is None or last[3:4] == "-":
+        return None
+    return found.group(1)
 
 
 def domains_of(addresses: Iterable[str]) -> frozenset[str]:
@@ -61,7 +68,8 @@ class ReplyTally:
         return address.rpartition("@")[2].strip(" <>").lower() in self.own_domains
 
     def reply(self, reply: str, *, own_domain: bool, peer: str | None) -> None:
-        """Count one reply; log it when it is a refusal (4xx or 5xx), addresses hashed."""
+        """Count one reply (a multi-line reply once, at its last line); log it when it is a
+        refusal (4xx or 5xx), addresses hashed."""
         code = reply_code(reply)
         if code is None:
             return

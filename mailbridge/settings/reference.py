@@ -190,7 +190,7 @@ MEANINGS: dict[str, str] = {
     "relay.ca_file": ("PEM file of extra CAs (a private CA) trusted besides the system's"),
     "relay.timeout_seconds": (
         "seconds to wait for the relay on connect and on each command. A claimed alert is "
-        "leased for 4 × this before another pass may take it."
+        "leased for 6 × this (3 minutes by default) before another pass may take it."
     ),
     "relay.max_attempts": (
         "tries per alert before it is marked `failed` and the routing `fallback` is told (at "

@@ -385,7 +385,7 @@ def acknowledge_reminder(clock: EpisodeClock, routing: Routing, *, now: datetime
     """
     ack = "Reply to this email to acknowledge it"
     if clock.status != OPEN:
-        return f"{ack}."
+        return f"{ack}. The child is back, so nobody else is told if nobody does."
     if clock.acknowledged_at is not None:
         return f"{ack}; it has been acknowledged, so the escalation has stopped."
     now = _aware(now, "now")

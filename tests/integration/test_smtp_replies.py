@@ -163,6 +163,42 @@ def test_a_long_line_over_the_size_limit_is_552_not_500(svc):
     assert b"500" not in replies
 
 
+def test_a_multi_line_ehlo_reply_counts_once(engine, make_settings, run_service):
+    """smtplib against the real listener: its EHLO reply has several "250-" lines and a last
+    "250 " line, and is one reply."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        http_port = int(sock.getsockname()[1])
+    svc = run_service(make_settings("", http_enabled="true", http_port=str(http_port)))
+    with smtplib.SMTP(svc.host, svc.port, timeout=30) as c:
+        code, features = c.ehlo()
+        assert code == 250 and len(features.splitlines()) >= 3  # a multi-line reply
+        c.sendmail("carer@homes.example", [ADDR], sample_report(1))
+
+    def counts() -> dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        return {
+            s.labels["code"]: s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "mailbridge_smtp_replies_total"
+        }
+
+    wait_until(lambda: counts().get("221", 0) >= 1)
+    # 220 greeting; 250 for EHLO, MAIL, RCPT and the end of DATA; 354; 221 for QUIT.
+    assert counts() == {"220": 1, "250": 4, "354": 1, "221": 1}
+
+
+def test_a_reply_code_is_read_from_the_last_line_only():
+    tally = ReplyTally([], clock=lambda: T0)
+    for line in ("250-mx.council.example", "250-SIZE 26214400", "250-8BITMIME", "250 HELP"):
+        tally.reply(line, own_domain=False, peer=None)
+    tally.reply("250-first\r\n250 last\r\n", own_domain=False, peer=None)
+    tally.reply("221", own_domain=False, peer=None)
+    assert tally.totals() == {"250": 2, "221": 1}
+
+
 def test_replies_total_counts_every_code_of_this_process():
     tally = ReplyTally(["council.example"], clock=lambda: T0)
     for reply in ("250 2.0.0 OK", "250 OK", "550 5.1.1 <a@b.example>: no", "451 4.3.0 later"):
@@ -239,4 +275,6 @@ def test_metrics_of_a_running_serve_count_each_reply_code(engine, make_settings,
     wait_until(lambda: counts().get("221", 0) >= 2)
     got = counts()
     assert (got["550"], got["552"], got["354"]) == (1, 1, 2)
-    assert got["250"] >= 6  # EHLO x3, MAIL x2, RCPT x1+1, DATA x1
+    # EHLO x3 (each once, however many lines), MAIL x3, RCPT x2, end of DATA x1
+    assert got["250"] == 9, got
+    assert (got["220"], got["221"]) == (2, 2)

@@ -40,9 +40,7 @@ class Step:
 def walkthrough(readme: Path, start: str = "## Walkthrough") -> list[Step]:
     lines = readme.read_text(encoding="utf-8").splitlines()
     begin = next(i for i, line in enumerate(lines) if line.startswith(start))
-    end = next(
-        (i for i in range(begin + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-    )
+    end = next((i for i in range(begin + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
     steps: list[Step] = []
     section = ""
     i = begin
@@ -69,6 +67,38 @@ def walkthrough(readme: Path, start: str = "## Walkthrough") -> list[Step]:
             steps.append(Step("patch", "\n".join(body) + "\n", i + 2, section=section))
         i = j + 1
     return steps
+
+
+@dataclass
+class Block:
+    """One ``console`` block anywhere in the README, its indentation removed."""
+
+    line: int  # the README line of its first command (1-based)
+    steps: list[Step]
+    heading: str  # the ## heading it is under
+
+
+def console_blocks(readme: Path) -> list[Block]:
+    """Every ``console`` block of the README, indented ones (inside a list item) too."""
+    lines = readme.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    heading = ""
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("## "):
+            heading = lines[i][3:].strip()
+        fence = re.match(r"^( *)```console\s*$", lines[i])
+        if not fence:
+            i += 1
+            continue
+        indent = len(fence.group(1))
+        j = i + 1
+        while j < len(lines) and not lines[j].strip().startswith("```"):
+            j += 1
+        body = [line[indent:] if line[:indent].isspace() else line for line in lines[i + 1 : j]]
+        blocks.append(Block(i + 2, _commands(body, i + 2, heading), heading))
+        i = j + 1
+    return blocks
 
 
 def _commands(body: list[str], first_line: int, section: str) -> list[Step]:

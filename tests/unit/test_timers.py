@@ -652,4 +652,7 @@ def test_the_acknowledgement_reminder_names_who_is_told_and_when():
     acked = EpisodeClock(REF, "open", opened, acknowledged_at=opened + MIN)
     assert acknowledge_reminder(acked, r, now=opened).endswith("the escalation has stopped.")
     back = EpisodeClock(REF, "returned", opened, returned_at=opened + HOUR)
-    assert acknowledge_reminder(back, r, now=opened) == "Reply to this email to acknowledge it."
+    assert acknowledge_reminder(back, r, now=opened) == (
+        "Reply to this email to acknowledge it. The child is back, so nobody else is told if "
+        "nobody does."
+    )
