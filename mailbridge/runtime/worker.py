@@ -194,6 +194,7 @@ class Worker(BackgroundLoop):
                 row = inbound.lock_for_processing(session, message_id)
                 if row is None:
                     return None
+                outbox.write_lane(session, inbound_id=row.id, lane=row.lane)
                 outcome = self.pipeline.process(session, row, prepared)
                 outbox.inherit_lane(session, inbound_id=row.id, lane=row.lane)
                 now = self.clock()
