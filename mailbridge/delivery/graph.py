@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email.generator import BytesGenerator
 from email.message import Message
-from email.policy import compat32
 from email.utils import getaddresses
 from io import BytesIO
 from urllib.parse import quote
 
+from mailbridge.delivery.message import POLICY
 from mailbridge.delivery.transport import PermanentFailure, TemporaryFailure
 from mailbridge.ops import oauth2, oauth2_providers
 from mailbridge.ops.graph import GraphClient, GraphError
@@ -41,7 +41,7 @@ from mailbridge.settings.sections import GraphSettings, OAuth2Settings, graph_ma
 #: the application permission a sending app needs (Microsoft Graph, not Exchange Online)
 SEND_ROLE = "Mail.Send"
 
-_POLICY = compat32.clone(linesep="\r\n")  # as the .eml files: byte for byte
+_POLICY = POLICY.clone(linesep="\r\n")  # as the .eml files: byte for byte
 _PERMANENT = (400, 413)
 
 

@@ -19,17 +19,17 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from email.generator import BytesGenerator
 from email.message import Message
-from email.policy import compat32
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from mailbridge.delivery.message import POLICY
 from mailbridge.ops import oauth2, oauth2_providers, tls
 from mailbridge.settings.config import Settings
 from mailbridge.settings.sections import is_graph_url
 
 log = logging.getLogger(__name__)
-_FILE_POLICY = compat32.clone(linesep="\r\n")
+_FILE_POLICY = POLICY.clone(linesep="\r\n")
 
 
 class TemporaryFailure(Exception):

@@ -16,6 +16,8 @@ import email.utils
 import re
 from dataclasses import dataclass
 
+from mailbridge.reading.headers import READ_POLICY
+
 MAX_DEPTH = 20  # MIME nesting we follow by default; deeper is hostile
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def _boundary_re(stack: list[_Open]) -> re.Pattern[bytes]:
 def _entity_type(block: bytes, digest_child: bool) -> tuple[str, bytes | None]:
     """(content type, boundary) of one header block, read by the parser the reader uses."""
     try:
-        head = email.message_from_bytes(block + b"\n", policy=email.policy.default)
+        head = email.message_from_bytes(block + b"\n", policy=READ_POLICY)
         if digest_child:
             head.set_default_type("message/rfc822")
         ctype = str(head.get_content_type()).lower()

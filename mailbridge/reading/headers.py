@@ -1,5 +1,8 @@
 """Bytes and header values to text that never raises: charsets (cp1252 for iso-8859-1, mojibake
 overruled), RFC 2047 and 8-bit headers, addresses, dates and Message-IDs.
+
+``READ_POLICY`` is ``email.policy.default`` for the reader's parsers, except that a header value
+read twice is parsed once (the stdlib parses it again at every access).
 """
 
 
@@ -13,9 +16,44 @@ import email.utils
 import re
 from datetime import UTC, datetime
 from email.message import Message
+from email.policy import EmailPolicy
+from typing import Any
 
 MAX_HEADERS = 300
 MAX_HEADER_LEN = 4000
+
+# ---------------------------------------------------------------------------------------------
+# the parsing policy
+
+_PARSED: dict[tuple[str, str], Any] = {}  # (name, value) -> the header object parsed from it
+_PARSED_MAX = 512  # entries kept before the cache starts again
+_PARSED_LONGEST = 2000  # a longer value is parsed every time, never kept
+
+
+class _ReadPolicy(EmailPolicy):
+    """``email.policy.default`` whose fetched header values are parsed once per (name, value).
+
+    Reading one part asks for its Content-Type about five times (type, charset, filename,
+    report-type, the skeleton map), and the stdlib builds a new parsed header at each ask. The
+    parsed headers are immutable, so the same value gives the same object back. Only fetching
+    is cached: setting and folding headers are the stdlib's own.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name") or len(value) > _PARSED_LONGEST:
+            return super().header_fetch_parse(name, value)
+        key = (name, value)
+        header = _PARSED.get(key)
+        if header is None:
+            header = super().header_fetch_parse(name, value)
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[key] = header
+        return header
+
+
+#: ``email.policy.default`` (the same settings) with each fetched header value parsed once
+READ_POLICY = _ReadPolicy()
 
 # ---------------------------------------------------------------------------------------------
 # bytes and headers

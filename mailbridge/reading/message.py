@@ -30,6 +30,7 @@ from email.message import Message
 from mailbridge.reading.bounded import UNREAD_TYPE, ReadLimits, _bounded_copy
 from mailbridge.reading.context import assertions
 from mailbridge.reading.headers import (
+    READ_POLICY,
     _address,
     _addresses,
     _first,
@@ -391,7 +392,7 @@ def read_message(raw: bytes, limits: ReadLimits | None = None) -> ReadMessage:
 def _read_bounded(raw: bytes, limits: ReadLimits) -> ReadMessage:
     msg: Message
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        msg = email.message_from_bytes(raw, policy=READ_POLICY)
     except Exception as exc:
         try:
             msg = email.message_from_bytes(raw)  # compat32: the most forgiving policy

@@ -169,7 +169,7 @@ class Worker(BackgroundLoop):
         try:
             self._give_way()
             with tx.write(self.engine) as session:
-                row = inbound.lock_for_processing(session, message_id)
+                row = inbound.lock_for_processing(session, message_id, with_raw=True)
                 if row is None:
                     return None  # done elsewhere (a claim after a lease ran out)
                 raw, received_at = row.raw or b"", row.received_at
@@ -194,6 +194,7 @@ class Worker(BackgroundLoop):
                 row = inbound.lock_for_processing(session, message_id)
                 if row is None:
                     return None
+                outbox.write_lane(session, inbound_id=row.id, lane=row.lane)
                 outcome = self.pipeline.process(session, row, prepared)
                 outbox.inherit_lane(session, inbound_id=row.id, lane=row.lane)
                 now = self.clock()

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, insert, select
+from sqlalchemy import Text, bindparam, cast, insert, select
 from sqlalchemy.orm import Session
 
 from mailbridge.directory.records import (
@@ -235,8 +235,11 @@ def load_snapshot(session: Session) -> list[ChildRecord]:
     return [_record(r) for r in session.execute(_SNAPSHOT)]
 
 
+_ONE_CHILD = _SNAPSHOT.where(Child.child_id == bindparam("child_id"))
+
+
 def get_child(session: Session, child_id: str) -> ChildRecord | None:
-    row = session.execute(_SNAPSHOT.where(Child.child_id == child_id)).first()
+    row = session.execute(_ONE_CHILD, {"child_id": child_id}).first()
     return _record(row) if row is not None else None
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session, undefer
 
 from mailbridge.episodes.machine import OPEN
@@ -318,6 +318,9 @@ def audit(
     )
 
 
+_LOCKED = "mailbridge.locked_episodes"  # session.info key: episodes this transaction locked
+
+
 def get(session: Session, episode_id: int) -> Episode | None:
     """One episode by id (the transaction's copy when it already holds it); None when none."""
     return session.get(Episode, episode_id)
@@ -352,14 +355,25 @@ def with_reference(session: Session, reference: str) -> Episode | None:
     return session.scalars(select(Episode).where(Episode.reference == reference)).first()
 
 
+# Built once (each processed message runs them): a statement object keeps its cache key.
+_APPLIED_TO = (
+    select(Episode.reference)
+    .join(EpisodeMessage, EpisodeMessage.episode_id == Episode.id)
+    .where(EpisodeMessage.inbound_id == bindparam("inbound_id"))
+    .limit(1)
+)
+_OPEN_OF_CHILD = (
+    select(Episode)
+    .where(Episode.child_id == bindparam("child_id"), Episode.status == OPEN)
+    .order_by(Episode.id.desc())
+    .limit(1)
+    .with_for_update()
+)
+
+
 def applied_to(session: Session, inbound_id: int) -> str | None:
     """The reference of an episode that already took in the message ``inbound_id``, if any."""
-    return session.scalars(
-        select(Episode.reference)
-        .join(EpisodeMessage, EpisodeMessage.episode_id == Episode.id)
-        .where(EpisodeMessage.inbound_id == inbound_id)
-        .limit(1)
-    ).first()
+    return session.scalars(_APPLIED_TO, {"inbound_id": inbound_id}).first()
 
 
 def lock_open_of_child(session: Session, child_id: str) -> Episode | None:
@@ -373,13 +387,12 @@ def lock_open_of_child(session: Session, child_id: str) -> Episode | None:
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
             {"key": f"mailbridge.child:{child_id}"},
         )
-    return session.scalars(
-        select(Episode)
-        .where(Episode.child_id == child_id, Episode.status == OPEN)
-        .order_by(Episode.id.desc())
-        .limit(1)
-        .with_for_update()
-    ).first()
+    episode = session.scalars(_OPEN_OF_CHILD, {"child_id": child_id}).first()
+    if episode is not None:
+        # The transaction keeps what it locked: the session holds its objects weakly, so the
+        # caller's later ``get`` of this episode would otherwise read the row again.
+        session.info.setdefault(_LOCKED, []).append(episode)
+    return episode
 
 
 def open_unmatched_from(session: Session, sender: str) -> list[Episode]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, func, insert, or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, text, update
+from sqlalchemy.orm import Session, undefer
 
 from mailbridge.errors import InvalidRequestError, NotFoundError, StorageError
 from mailbridge.reading.lanes import HeaderFacts
@@ -314,8 +314,21 @@ def release(session: Session, ids: Sequence[int]) -> None:
     )
 
 
-def lock_for_processing(session: Session, message_id: int) -> InboundMessage | None:
-    """The row, locked for this transaction, if it still needs processing.
+# Built once: a statement object caches its own cache key, so each execution skips building
+# and keying it (hot: twice per processed message).
+_LOCK_PENDING = (
+    select(InboundMessage)
+    .where(InboundMessage.id == bindparam("message_id"), InboundMessage.status == PENDING)
+    .with_for_update()
+)
+_LOCK_PENDING_RAW = _LOCK_PENDING.options(undefer(InboundMessage.raw))
+
+
+def lock_for_processing(
+    session: Session, message_id: int, *, with_raw: bool = False
+) -> InboundMessage | None:
+    """The row, locked for this transaction, if it still needs processing (``with_raw``: its
+    raw bytes loaded in the same query rather than on first access).
 
     This waits for a lock rather than skipping the row: the caller holds the claim, so a lock
     is someone passing by. Another instance's claim locks rows it then finds taken (its
@@ -323,11 +336,8 @@ def lock_for_processing(session: Session, message_id: int) -> InboundMessage | N
     its lease ran out. If a worker whose lease had run out is processing it, the wait ends
     with its commit, and the row is no longer pending.
     """
-    row = session.execute(
-        select(InboundMessage)
-        .where(InboundMessage.id == message_id, InboundMessage.status == PENDING)
-        .with_for_update()
-    ).scalar_one_or_none()
+    query = _LOCK_PENDING_RAW if with_raw else _LOCK_PENDING
+    row = session.execute(query, {"message_id": message_id}).scalar_one_or_none()
     return row
 
 

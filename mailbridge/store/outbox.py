@@ -3,7 +3,9 @@
 The sender (delivery/sender.py) claims due rows lane first (1, 2, 3), then by due time, with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so instances never take the same row; every few claims
 it takes the oldest due rows of any lane (``by_lane=False``) so no lane starves. An alert's lane
-is its message's lane (``inherit_lane``, in the transaction that wrote the rows).
+is its message's lane: declared with ``write_lane`` before the rows are written, which then
+carry it from their INSERT (``inherit_lane`` has nothing left to do), or set afterwards by
+``inherit_lane``'s UPDATE, in the transaction that wrote the rows.
 ``alerts/outbox.py`` writes the rows through ``insert_rows`` (idempotent per event and
 recipient) and counts an event's rows with ``count_for_key``.
 """
@@ -22,11 +24,24 @@ from mailbridge.store.models import FAILED, QUEUED, Alert, Episode, InboundMessa
 from mailbridge.store.sql import insert_ignore
 
 DEFAULT_LANE = 2
+_WRITE_LANE = "mailbridge.write_lane"  # session.info key: (inbound id, lane) for insert_rows
+
+
+def write_lane(session: Session, *, inbound_id: int, lane: int) -> None:
+    """The rows this transaction writes for message ``inbound_id`` get ``lane`` as they are
+    inserted, so ``inherit_lane`` need not UPDATE them afterwards (one statement a message)."""
+    session.info[_WRITE_LANE] = (inbound_id, lane)
 
 
 def inherit_lane(session: Session, *, inbound_id: int, lane: int) -> None:
-    """The queued alerts of a message take its lane (a no-op for the default lane)."""
-    if lane == DEFAULT_LANE:
+    """The queued alerts of a message take its lane (a no-op for the default lane).
+
+    Also a no-op when ``write_lane`` declared this lane for this transaction: its rows were
+    inserted with it, and a row of the message written before this transaction was written
+    by an earlier processing of it, which gave it the same lane (a stored message's lane is
+    fixed at intake).
+    """
+    if lane == DEFAULT_LANE or session.info.get(_WRITE_LANE) == (inbound_id, lane):
         return
     session.execute(
         update(Alert)
@@ -145,6 +160,11 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     replayed event inserts nothing."""
     if not rows:
         return
+    declared = session.info.get(_WRITE_LANE)
+    if declared is not None:
+        inbound_id, lane = declared
+        rows = [{**r, "lane": lane if r.get("inbound_id") == inbound_id else DEFAULT_LANE}
+                for r in rows]
     # executemany of one cached statement; a multi-row VALUES would be compiled every time.
     session.execute(insert_ignore(session, Alert, key=["event_key", "recipient"]), list(rows))
 

@@ -19,12 +19,24 @@ from sqlalchemy.orm import Session
 T = TypeVar("T")
 
 
+# (dialect, table, key) -> the statement: built once, it keeps its own cache key, so an
+# executemany of it (an event's alert rows) is neither rebuilt nor keyed again. Statements are
+# immutable: a caller's ``.values(...)`` makes a new one.
+_IGNORING: dict[tuple[str, Any, tuple[str, ...] | None], Any] = {}
+
+
 def insert_ignore(session: Session, target: Any, *, key: Sequence[str] | None = None) -> Any:
     """An INSERT into ``target`` (a model or Table) that does nothing on a conflict of ``key``
     (the columns of a unique constraint; None: any conflict)."""
     table: Table | Any = getattr(target, "__table__", target)
-    make = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    return make(table).on_conflict_do_nothing(index_elements=list(key) if key else None)
+    dialect = session.get_bind().dialect.name
+    cache_key = (dialect, table, tuple(key) if key else None)
+    statement = _IGNORING.get(cache_key)
+    if statement is None:
+        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = make(table).on_conflict_do_nothing(index_elements=list(key) if key else None)
+        _IGNORING[cache_key] = statement
+    return statement
 
 
 def claim(session: Session, query: Select[T], *, limit: int) -> list[T]:

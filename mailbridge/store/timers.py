@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -31,15 +31,21 @@ CANCELLED = "cancelled"
 Conflict = OperationalError
 
 
+# Built once (each report replans its episode): a statement object keeps its cache key.
+_FIRST_ACK = select(func.min(Acknowledgement.at)).where(
+    Acknowledgement.episode_id == bindparam("episode_id")
+)
+_INTERVIEW = select(Interview).where(Interview.episode_id == bindparam("episode_id"))
+_ACTIONS = select(DueAction).where(DueAction.episode_id == bindparam("episode_id"))
+
+
 def first_acknowledged(session: Session, episode_id: int) -> datetime | None:
     """When anyone first acknowledged the episode; None: nobody yet."""
-    return session.scalar(
-        select(func.min(Acknowledgement.at)).where(Acknowledgement.episode_id == episode_id)
-    )
+    return session.scalar(_FIRST_ACK, {"episode_id": episode_id})
 
 
 def interview_of(session: Session, episode_id: int) -> Interview | None:
-    return session.scalar(select(Interview).where(Interview.episode_id == episode_id))
+    return session.scalar(_INTERVIEW, {"episode_id": episode_id})
 
 
 def add_interview(session: Session, **values: Any) -> Interview:
@@ -57,7 +63,7 @@ def match_plan(
     pending rest (at ``now``). Rows already done or cancelled stay as they are."""
     rows = {
         r.key: r
-        for r in session.scalars(select(DueAction).where(DueAction.episode_id == episode_id))
+        for r in session.scalars(_ACTIONS, {"episode_id": episode_id})
     }
     for key, action in wanted.items():
         row = rows.get(key)

@@ -557,6 +557,49 @@ def test_build_email_alert_is_auto_generated_with_a_stable_message_id() -> None:
     assert again["Message-ID"] == msg["Message-ID"] and again["Date"] == msg["Date"]
 
 
+def test_build_email_headers_are_written_exactly_as_compat32_writes_them() -> None:
+    """The policy's fast path for headers that need no folding changes no byte: every header,
+    plain, long, 8-bit, with tabs or odd spaces, folds as compat32 folds it, and a whole alert
+    (with a police profile and the original attached) flattens to compat32's bytes."""
+    import random
+    from email.generator import BytesGenerator
+    from email.policy import compat32
+    from io import BytesIO
+
+    from mailbridge.delivery.message import POLICY
+
+    rng = random.Random(18)
+    alphabet = "ab =;,?\t\"()<>@:.-_xyz0123é"
+    values = ["", " ", "a", "a  b", " a", "a ", "a\tb", "a\r\n b", "x" * 76, "x" * 200,
+              "=?utf-8?q?Chlo=C3=A9?=", "Chloé", "word " * 30]
+    values += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 90)))
+               for _ in range(3000)]
+    names = ["To", "Subject", "X-Mailbridge-Alert", "A" * 40]
+    for linesep in ("\n", "\r\n"):
+        fast, slow = POLICY.clone(linesep=linesep), compat32.clone(linesep=linesep)
+        for name in names:
+            for value in values:
+                assert fast.fold_binary(name, value) == slow.fold_binary(name, value), value
+                assert fast.fold(name, value) == slow.fold(name, value), value
+    original = (
+        b"From: Sue <sue.carter@example.org>\r\nSubject: Jordan  missing\tagain\r\n"
+        b"X-Long: " + b"word " * 40 + b"\r\n\r\nJordan went out.\r\n"
+    )
+    a = make_alert(
+        subject="[MB-2026-00001] MISSING: Chloé " + "x" * 90,
+        headers={"In-Reply-To": "<a@b>", "X-Note": "two  spaces"},
+        attach_inbound=True,
+        attachment_name="profile.pdf",
+        attachment_type="application/pdf",
+        attachment=b"%PDF-1.4",
+    )
+    msg = build_email(a, sender="missing@council.example", reply_to=ADDRESS, original=original)
+    fast_bytes, slow_bytes = BytesIO(), BytesIO()
+    BytesGenerator(fast_bytes).flatten(msg, linesep="\r\n")  # the policy build_email set
+    BytesGenerator(slow_bytes, policy=compat32).flatten(msg, linesep="\r\n")  # same boundaries
+    assert fast_bytes.getvalue() == slow_bytes.getvalue()
+
+
 def test_build_email_receipt_is_auto_replied_once() -> None:
     a = make_alert(
         event="receipt",

@@ -338,3 +338,34 @@ def wait_for(predicate: Any, what: str, timeout: float = 60) -> Any:
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_processed_message_s_alerts_carry_its_lane(
+    engine: Engine, make_settings: SettingsFactory
+) -> None:
+    """Through the real pipeline: the alerts a message causes are written in its lane (a
+    known carer's report in lane 1, a replayed old message in lane 3), and no other alert
+    moves."""
+    from mailbridge.runtime.serve import make_workers
+
+    seed_directory_and_episodes(engine)
+    with Session(engine) as s, s.begin():
+        other = add_alert(s, 999, 2, NOW)
+    report = store(engine, mail(1, sender=CARER, subject="Jordan Carter missing",
+                                extra="X-Note: Jordan has not come home\r\n"))
+    old = store(engine, mail(2, subject="Jordan Carter missing", date=NOW - timedelta(days=3)))
+    assert (lane(engine, report), lane(engine, old)) == (1, 3)
+    worker, _ = make_workers(engine, make_settings(), clock=clock)
+    for message_id in (report, old):
+        assert worker.process_one(message_id) is not None
+    with Session(engine) as s:
+        lanes = {
+            (inbound_id, alert_lane)
+            for inbound_id, alert_lane in s.execute(select(Alert.inbound_id, Alert.lane))
+        }
+    assert (report, 1) in lanes and (old, 3) in lanes, lanes
+    assert {alert_lane for i, alert_lane in lanes if i == report} == {1}
+    assert {alert_lane for i, alert_lane in lanes if i == old} == {3}
+    assert {alert_lane for i, alert_lane in lanes if i not in (report, old)} == {2}
+    with Session(engine) as s:
+        assert s.get(Alert, other).lane == 2  # type: ignore[union-attr]
