@@ -397,7 +397,7 @@ def _own_move(clause: str, start: int, end: int) -> bool:
     if _WRITER_JUST_BEFORE.search(before):
         return True
     out = _WRITER_OUT.match(before)  # "I've been back and forth to the park ..., got back"
-    return bool(out) and not _SOMEONE.search(before[out.end():])
+    return out is not None and not _SOMEONE.search(before[out.end():])
 
 
 def _modified(clause: str, start: int, end: int) -> str | None:
