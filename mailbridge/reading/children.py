@@ -189,8 +189,13 @@ _PRESENT = re.compile(
     r"in\s+the\s+(?:home|house|building)|(?:here\s+|at\s+home\s+)?with\s+(?:me|us)(?:\s+in\s+the\s+"
     r"car)?(?:\s+the\s+whole\s+time|\s+all\s+(?:night|evening|day))?(?=\s*(?:[.!,]|$))|"
     r"(?:at\s+)?home\s+with\s+(?:me|us)\b|here\s+with\s+(?:me|us)\b|"
-    r"in\s+all\s+(?:night|evening|day)\b)", re.IGNORECASE | re.MULTILINE)
+    r"in\s+all\s+(?:night|evening|day)\b|(?:in|back)\s+and\s+settled\b|settled\s+(?:in\s+bed|"
+    r"and\s+asleep)\b)|\b(?:in|back)\s+and\s+settled\b", re.IGNORECASE | re.MULTILINE)
 
+# a child's own clauses that report an absence or a return (not "Ruby is in bed")
+_REPORTED_ON = re.compile(r"\b(?:missing|not\s+back|hasn't|has\s+not|not\s+come|out\b|gone|left|"
+                          r"ran|back\b|returned|came\s+(?:in|home|back)|walked\s+in|found|"
+                          r"located|police|last\s+seen)", re.IGNORECASE)
 _RETURN_WORDS = re.compile(r"\b(?:back|home|came\s+in|walked\s+in|returned|found|turned\s+up)\b",
                            re.IGNORECASE)
 
@@ -235,7 +240,8 @@ def _pronoun_owner(
 
 def _split(
     text: str, named: Sequence[DirectoryChild], sender: str | None
-) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+) -> tuple[dict[str, list[str]], dict[str, list[str]], int]:
+    """({child_id: the preamble's clauses, then the child's own}, doubts, the preamble's length)."""
     address = (sender or "").lower()
     parts: dict[str, list[str]] = {c.child_id: [] for c in named}
     doubts: dict[str, list[str]] = {}
@@ -266,14 +272,14 @@ def _split(
                 continue
             for cid in current:
                 parts[cid].append(piece.strip())
-    return {cid: [*preamble, *lines] for cid, lines in parts.items()}, doubts
+    return {cid: [*preamble, *lines] for cid, lines in parts.items()}, doubts, len(preamble)
 
 
 def split_by_child(
     text: str, named: Sequence[DirectoryChild], sender: str | None
 ) -> dict[str, str]:
     """{child_id: the clauses about that child}, joined by new lines."""
-    parts, _doubts = _split(text, named, sender)
+    parts, _doubts, _preamble = _split(text, named, sender)
     return {cid: "\n".join(lines) for cid, lines in parts.items()}
 
 
@@ -295,7 +301,7 @@ def read_each_child(
         named = children_named(msg.subject, msg.text, whole, sender, children)
         if len(named) < 2:
             return None
-        split, doubts = _split(msg.text, named, sender)
+        split, doubts, preamble = _split(msg.text, named, sender)
         texts = {cid: "\n".join(lines) for cid, lines in split.items()}
         out: list[ChildReading] = []
         for child in named:
@@ -304,8 +310,10 @@ def read_each_child(
             own = replace(msg, text=texts[child.child_id], subject=subject)
             fields = extract_fields(own, tz=tz, received_at=received_at)
             cls = classify(own, fields)
+            own_words = "\n".join(split[child.child_id][preamble:])
             if cls.kind not in REPORT_KINDS or (cls.kind == "info" and (
-                    not fields.has_report_facts() or _PRESENT.search(own.text))):
+                    not fields.has_report_facts() or _PRESENT.search(own.text))) or (
+                    _PRESENT.search(own_words) and not _REPORTED_ON.search(own_words)):
                 continue  # named, but nothing reported about this child ("Con and Liyah are
                 # both in their rooms": the police reference after it is the other child's)
             shared = {n: getattr(whole, n) for n in _SHARED

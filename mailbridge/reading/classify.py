@@ -82,6 +82,13 @@ _SEARCH_CONTEXT = re.compile(r"\b(?:police|officers?|missing|reported|ref(?:eren
                              r"located|found)\b", re.IGNORECASE)
 
 
+# the writer's own word that there is no absence (not "no longer missing", a return)
+_SAYS_NOT_MISSING = re.compile(
+    r"\b(?:is|was|'s|are|were)\s+not\s+missing\b(?!\s+(?:now|any\s*more|anymore))|"
+    r"\b(?:not|ain't|aint|am\s+not|i'm\s+not)\s+reporting\s+(?:\w+\s+){0,2}(?:as\s+)?missing\b|"
+    r"\bnot\s+a\s+missing\s+(?:episode|report|person)\b", re.IGNORECASE)
+
+
 # the footer of a mailing sent to many: "You are receiving this because you are on the ... list"
 _NEWSLETTER = re.compile(r"\byou\s+(?:are\s+)?receiv(?:e|ing)\s+this\s+(?:email\s+|newsletter\s+)?"
                          r"because\b|\bunsubscribe\b|\bmailing\s+list\b|\bview\s+(?:this\s+email\s+)?"
@@ -209,6 +216,10 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         # a question about procedure, a complaint, a summary, a note on an episode that is over
         return Classification("not_a_report", "about no current episode (a summary, a question "
                               "or an episode that is over)")
+    if not still and _SAYS_NOT_MISSING.search(said_text):
+        # "came in at 21:55, before curfew, so she is not missing", "I ain't reporting Kemar
+        # missing, I just want it wrote down": the writer says there is no absence
+        return Classification("not_a_report", "the writer says the child is not missing")
     if not (still or returns or hearsay or unsure or located) and _NEWSLETTER.search(text):
         # a newsletter sent without list headers: "MISSING FROM CARE: WHAT TO DO" is a heading
         return Classification("not_a_report", "a newsletter (its footer says it went to a list)")

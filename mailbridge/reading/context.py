@@ -138,7 +138,9 @@ _RETURN_CUES = re.compile(
     # "He's in." (said of a child who was out), "came through the door at 10 past 11"
     r"(?:(?:she|he|they)(?:'s|'re|\s+is|\s+are)|shes|hes|theyre)\s+in(?=\s*(?:[.!,]|$|now\b|"
     r"safe\b))|"
-    r"c(?:a|o)me\s+(?:in\s+)?(?:through|to)\s+the\s+(?:front\s+|back\s+)?door|"
+    r"c(?:a|o)me\s+(?:in\s+(?:through\s+|at\s+)?|through\s+|to\s+)the\s+(?:front\s+|back\s+)?door|"
+    # ESOL "Oliwia is come back to the home"
+    r"(?:is|has)\s+come\s+back\b|"
     # "Cal back at 00:15", "back around half 11": a clock time (intention words before it,
     # "due back at 9", "will be back at 10", are modifiers and take it back)
     r"(?<!\bthe\s)(?<!\bout\s)back\s+(?:at|about|around|approx\.?|just\s+(?:before|after))\s+"
@@ -208,7 +210,10 @@ _MISSING_CUES = re.compile(
     r"(?:bedroom\s+|bathroom\s+)?window|"
     # past intention: "was due back at 9", "was meant to be home by 10" (a curfew passed)
     r"(?:was|were)\s+(?:due|meant|supposed|expected)\s+(?:to\s+(?:be|come|get)\s+)?"
-    r"(?:back|home|in))\b",
+    r"(?:back|home|in)|"
+    # "Kayden was last seen leaving at 8.15", "last seen about 9 at the chippy"
+    r"(?:was|were)\s+last\s+seen|last\s+seen\s+(?=(?:at|about|around|by|on|in|leaving|walking|"
+    r"heading|getting|near|outside|\d)\b))\b",
     re.IGNORECASE,
 )
 
@@ -368,6 +373,15 @@ _THING_BEFORE = re.compile(
 _ROUTINE_AFTER = re.compile(r"\s*(?:home\s+|back\s+|in\s+)?from\s+(?:school|college|work|nursery|"
                             r"contact|football|training|practice|(?:his|her|their)\s+(?:job|"
                             r"shift))\b", re.IGNORECASE)
+# "missing" in the name of a team, a course or a paper, not said of a child
+_MISSING_AS_NAME = re.compile(
+    r"missing\s+(?:from\s+(?:care|home)\s+|children(?:'s)?\s+|child(?:'s)?\s+|persons?\s+|people\s+)?"
+    r"(?:and\s+[\w-]+(?:\s+[\w-]+){0,4}\s+)?(?:team|service|unit|officer|co-?ordinator|inbox|"
+    r"mailbox|address|hub|training|course|session|policy|protocol|procedure|summary|newsletter|"
+    r"panel|meeting|return\s+form)\b", re.IGNORECASE)
+# "missing the oat milk", "missing her mum", "missing school": the verb, of a thing or a person
+_MISS_A_THING = re.compile(r"missing\s+(?:the|a|an|his|her|their|my|our|your|some|school|lessons?|"
+                           r"class|college|work|breakfast|lunch|tea|dinner)\b", re.IGNORECASE)
 # "rang me back", "texted us back", "get back to me": a call returned, not a child
 _CALLED_BEFORE = re.compile(r"\b(?:rang|rung|ring|rings|call(?:ed|s)?|phoned?|text(?:ed|s)?|"
                             r"messaged|wrote|emailed|got|get)\s+(?:me|us|him|her|them|you)\s*$",
@@ -405,10 +419,10 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     before = clause[max(0, start - 60) : start]
     if re.match(r"\s*in\s+(?:contact|touch)\b", clause[end:], re.IGNORECASE):
         return "contact"  # "Chantelle is back in contact": heard from, not back
-    if re.match(r"missing\s+(?:children|child|persons?|people|from\s+care)(?:'s)?\s+(?:team|"
-                r"service|unit|officer|co-?ordinator|inbox|mailbox|address|hub)\b", clause[start:],
-                re.IGNORECASE):
-        return "label"  # "Dear Missing Children Team": whom the email is to
+    if _MISSING_AS_NAME.match(clause[start:]):
+        return "label"  # "Dear Missing Children Team", "missing from care training": a name
+    if _MISS_A_THING.match(clause[start:]):
+        return "verb"  # "the delivery came, missing the oat milk again": to miss a thing
     if re.search(r"\bas\s+(?:normal|usual)\s+(?:and\s+)?$", before, re.IGNORECASE):
         return "routine"  # "Tia got off as normal and is home": not a return from missing
     if re.match(r"back\b", clause[start:end], re.IGNORECASE) and _CALLED_BEFORE.search(before):
@@ -585,6 +599,9 @@ _PAST_EPISODE = re.compile(
     # a return home interview written up: "I completed Dominik's return home interview today"
     r"(?:completed|did|done|held|carried\s+out)\s+(?:[\w'’]+\s+)?return\s+(?:home\s+)?interview|"
     r"rhi\s+(?:was\s+|has\s+been\s+)?(?:completed|done|held)|"
+    # a month's summary of closed episodes: "October missing from care summary ... All episodes
+    # are closed"
+    r"all\s+(?:the\s+)?episodes\s+(?:are|were|have\s+been)\s+closed|"
     r"raise\s+a\s+(?:concern|complaint)|make\s+a\s+complaint|complaints?\s+about|"
     r"missing\s+episodes\s+(?:for|from|in|summary)|(?:monthly|quarterly|weekly|q[1-4])\s+"
     r"(?:missing\s+)?(?:episodes?\s+)?summary|summary\s+of\s+(?:missing|episodes)|"

@@ -189,6 +189,7 @@ _RISK_FREE = re.compile(
     # "MFH risk: Med" (a police form's shorthand)
     r"\brisk\s*[:\-=]\s*(med)\b|"
     r"\b(high|medium|low)[\s-]+risk\b|\brisk\s*(?:level|assessment|rating|grading|grade)?\s*"
+    r"(?:(?:per|in|on|from)\s+(?:his|her|their|the)\s+(?:plan|risk\s+assessment)\s*)?"
     r"(?:is|was|:|-|=|of)?\s*(?:(?:has\s+been\s+|have\s+been\s+|is\s+|was\s+|been\s+)?"
     r"(?:assessed|graded|rated)\s+(?:by\s+(?:[\w'-]+\s+){1,5}?)?(?:as\s+)?)?(?:a\s+)?"
     r"(high|medium|low)\b",

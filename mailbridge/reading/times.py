@@ -297,9 +297,11 @@ def _ago(low: str, base: datetime) -> datetime | None:
 
 # Scots and northern spellings of the words times are built from: "aboot hauf eleven", "last
 # neet", "the nicht"
-_DIALECT = re.compile(r"\b(?:aboot|abaht|hauf|neet|nicht|roond)\b")
+_DIALECT = re.compile(r"\b(?:aboot|abaht|hauf|the\s+neet|the\s+nicht|neet|nicht|roond|"
+                      r"today\s+morning|(?<=\d\s)the\s+night)\b")
 _DIALECT_WORDS = {"aboot": "about", "abaht": "about", "hauf": "half", "neet": "night",
-                  "nicht": "night", "roond": "round"}
+                  "nicht": "night", "roond": "round", "the neet": "tonight", "the nicht": "tonight",
+                  "today morning": "this morning", "the night": "tonight"}
 
 
 _NEXT_DAY = re.compile(r"\b(?:the\s+)?(?:next|following)\s+(?:morning|day|afternoon)\b")
@@ -307,7 +309,7 @@ _NEXT_DAY = re.compile(r"\b(?:the\s+)?(?:next|following)\s+(?:morning|day|aftern
 
 def _parse_when(text: str, base: datetime) -> datetime | None:
     tz = base.tzinfo
-    low = _DIALECT.sub(lambda m: _DIALECT_WORDS[m.group(0)], text.lower())
+    low = _DIALECT.sub(lambda m: _DIALECT_WORDS[" ".join(m.group(0).split())], text.lower())
     day, year_given, span = _find_date(low, base)
     rest = _blank(low, span)
     m4 = _HOUR_4.match(rest)
