@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mailbridge.reading.context import (
+    _MISSING_AS_NAME,
     about_a_past_episode,
     assertions,
     denies_missing,
@@ -199,7 +200,7 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     head_return = bool(headline and _SUBJECT_RETURN.search(headline)
                        and not _SUBJECT_STILL.search(headline))
     head_still = bool(headline and _SUBJECT_STILL.search(headline))
-    head_missing = bool(headline and _SUBJECT_MISSING.search(headline))
+    head_missing = bool(headline and _SUBJECT_MISSING.search(_MISSING_AS_NAME.sub("", headline)))
     if past_episode or (not (returns or still or missing or hearsay or unsure)
                         and denies_missing(said_text)):
         # "Monthly missing summary": the body says no child is missing; the subject is a title

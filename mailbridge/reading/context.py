@@ -237,6 +237,9 @@ _UNSURE_RETURN = re.compile(
 
 # the writer's doubt is in the words themselves: "I can't say he's back for definite"
 _DOUBTED_RETURN = re.compile(
+    # "I cannae say for sure it's him that's come in"
+    r"\b(?:can'?t|cannot|cannae|canna|couldn'?t)\s+(?:say|be\s+sure|tell|confirm)\b[^.!?\n]{0,40}?"
+    r"\b(?:back|home|come\s+in|came\s+in)\b|"
     r"\b(?:can'?t|cannot|can\s+not|couldn'?t)\s+(?:say|be\s+sure|tell|confirm|swear)\s+"
     r"(?:for\s+(?:sure|certain|definite)\s+)?(?:if\s+|whether\s+|that\s+)?(?:[\w-]+\s*)"
     r"(?:'s|is|has|'ve|have)\s+(?:definitely\s+|actually\s+)?(?:back|home|in\b|come|returned)",
@@ -441,8 +444,9 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     if _NEGATION_BEFORE.search(before):
         return "negated"
     # "messaged to say she is back", "rang to let us know": reporting, not an intention
-    before = re.sub(r"\bto\s+(?:say|tell\s+\w+|let\s+\w+\s+know)\b", " ", before,
-                    flags=re.IGNORECASE)
+    before = re.sub(r"\b(?:(?:has|have|had)\s+)?(?:asked|wants|wanted)\s+(?:me|us)\s+to\s+(?:let\s+"
+                    r"\w+\s+know|tell\s+\w+|say|pass\s+(?:it\s+)?on)\b|\bto\s+(?:say|tell\s+\w+|"
+                    r"let\s+\w+\s+know)\b", " ", before, flags=re.IGNORECASE)
     # a plan's words reach no further than its own clause: in "we haven't spoken to Mira and
     # she is not answering", "to" is about speaking, and "she is not answering" is now
     hypothetical = _HYPOTHETICAL_BEFORE.search(_OWN_CLAUSE.split(before)[-1])
@@ -596,6 +600,9 @@ _PAST_EPISODE = re.compile(
     r"(?:if|when|in\s+case)\b|"
     r"(?:do|should)\s+(?:i|we)\s+(?:ring|call|phone)\s+(?:101|999|the\s+police)\s+(?:straight\s+away|"
     r"or\s+wait)|"
+    # "do I have to ring the police if Ruby is late back?", "should I have reported it?"
+    r"(?:do|should|must)\s+(?:i|we)\s+(?:have\s+to\s+)?(?:ring|call|phone|report|tell)\b[^.?!\n]{0,60}"
+    r"\bif\b[^.?!\n]{0,60}\?|should\s+(?:i|we)\s+have\s+(?:reported|rung|called|phoned)\b|"
     # a return home interview written up: "I completed Dominik's return home interview today"
     r"(?:completed|did|done|held|carried\s+out)\s+(?:[\w'’]+\s+)?return\s+(?:home\s+)?interview|"
     r"rhi\s+(?:was\s+|has\s+been\s+)?(?:completed|done|held)|"

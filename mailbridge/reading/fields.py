@@ -284,7 +284,11 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         times: list[tuple[datetime, str]] = []
         # the time the child was back at the placement: "dropped him back at twenty to ten"
         # and "arriving 02:25" beat "found at 21:10" and "located at 01:40"
-        for a in sorted(returns[:10], key=lambda r: bool(_FOUND_CUE.search(r.cue))):
+        # "has asked me to let you know that Reece returned to placement at 19:40. He was
+        # dropped back by police": the time may be in the words passed on
+        passed_on = [a for a in said if a.said == "reported_return"] if returns else []
+        for a in sorted([*returns[:10], *passed_on[:5]],
+                        key=lambda r: (r.said != "returned", bool(_FOUND_CUE.search(r.cue)))):
             when, sentence, why = _time_near(free, a.start, a.end, base)
             if why:
                 doubts.append(f"return time: {why}")

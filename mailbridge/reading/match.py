@@ -210,14 +210,41 @@ def match_child(
         by_initials = list(dated.values())
     if len(by_initials) == 1:
         return Match(by_initials[0].child_id, "initials_dob", 0.9, "initials and date of birth")
-    found = _by_first_name_at_sender_placement(haystack, fields, sender, children)
+    found = _by_first_name_at_sender_placement(haystack, fields, sender, children,
+                                               f"{subject}\n{text}")
     if found is NO_MATCH and forwarded_from and forwarded_from.lower() != (sender or "").lower():
-        return _by_first_name_at_sender_placement(haystack, fields, forwarded_from, children)
+        return _by_first_name_at_sender_placement(haystack, fields, forwarded_from, children,
+                                                  f"{subject}\n{text}")
     return found
 
 
+def _one_letter_off(text: str, at_home: Sequence[DirectoryChild]) -> DirectoryChild | None:
+    """The one child at the sender's placement whose given name (five letters or more) a
+    capitalised word of the email misses by one letter after the first ("Jasmin" for Jasmine,
+    "Kennzie" for Kenzie), when no word is any child's name there and no other child's name is
+    as close ("place" is not "Grace")."""
+    names = {n: c for c in at_home for n in given_names(c) if len(n) >= 5 and " " not in n}
+    words = {fold(w) for w in re.findall(r"\b[A-Z][a-z'’-]{3,}\b", text[:20_000])}
+    hits = {c.child_id: c for w in words if w not in names
+            for n, c in names.items() if w[0] == n[0] and _one_edit(w, n)}
+    return next(iter(hits.values())) if len(hits) == 1 else None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """One letter added, dropped, changed, or two neighbours swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
 def _by_first_name_at_sender_placement(
-    haystack: str, fields: ReportFields, sender: str | None, children: Sequence[DirectoryChild]
+    haystack: str, fields: ReportFields, sender: str | None, children: Sequence[DirectoryChild],
+    text: str = "",
 ) -> Match:
     if not sender:
         return NO_MATCH
@@ -233,6 +260,12 @@ def _by_first_name_at_sender_placement(
         if (first and first in given_names(c)) or any(_has_words(haystack, n)
                                                       for n in given_names(c))
     ]
+    typo = _one_letter_off(text, at_home)
+    if len(candidates) == 1 and typo is not None and typo.child_id != candidates[0].child_id:
+        # "Kennzie came in at twenty to one ... Ethan was asleep": the name one letter off may
+        # be the child the email is about, not the sibling named right
+        return Match(None, "ambiguous", 0.0, f"{candidates[0].first_name} is named, and a name "
+                     f"one letter off {typo.first_name}'s")
     if len(candidates) == 1:
         child = candidates[0]
         return Match(
@@ -248,6 +281,10 @@ def _by_first_name_at_sender_placement(
             0.0,
             f"{len(candidates)} children at the sender's placement match the name given",
         )
+    if typo is not None:
+        return Match(typo.child_id, "first_name_typo", 0.6,
+                     "a first name one letter off, sent from a carer address of the child's "
+                     "placement")
     if fields.date_of_birth is not None and not fields.first_name:
         # "Young person (DOB 19/12/2008) is back": no name, but the date of birth of one child
         # at the sender's own placement

@@ -192,17 +192,26 @@ def is_team_name(name: str | None) -> bool:
 
 
 def first_name_signed(text: str) -> str | None:
-    """A first name alone on the email's last line ("Dev", "Tina"), for mail from a shared
-    mailbox whose own name is a team's: the person on shift who wrote it."""
+    """A first name alone at the foot of the email ("Dev", or "Dev" over "Night waking staff"),
+    for mail from a shared mailbox whose own name is a team's: the person on shift who wrote it."""
     lines = [line.strip() for line in text[:MAX_SCAN].rstrip().split("\n")]
     while lines and (not lines[-1] or _DEVICE_LINE.match(lines[-1])):
         lines.pop()
-    if len(lines) < 3 or lines[-2]:
-        return None  # the name stands apart, below a blank line
-    last = lines[-1].rstrip(".,!")
-    if (re.fullmatch(r"[A-Z][a-z'’-]{1,14}", last) and last.lower() not in _ROLE_WORDS
-            and not _SIGNOFF.match(last) and last.lower() not in _NOT_NAMES):
-        return last
+    block: list[str] = []
+    for line in reversed(lines):
+        if not line:
+            break
+        block.insert(0, line)
+    if not 1 <= len(block) <= 2 or len(lines) <= len(block):
+        return None
+    if len(block) == 2 and not ({w.lower().strip(".,") for w in re.split(r"[\s,/-]+", block[1])}
+                                & (_ROLE_WORDS | _JOB_WORDS)):
+        return None  # the line under the name must be a role ("Night waking staff")
+    name = block[0].rstrip(".,!")
+    if (re.fullmatch(r"[A-Z][a-z'’]{1,14}(?:-[A-Z][a-z]{1,14})?", name)
+            and name.lower() not in _ROLE_WORDS and not _SIGNOFF.match(name)
+            and name.lower() not in _NOT_NAMES):
+        return name
     return None
 
 
@@ -319,6 +328,7 @@ def name_without_role(value: str) -> str:
 
 def _clean_reporter(value: str) -> str | None:
     value = re.sub(r"\s*[\(,].*$", "", value.strip())
+    value = re.sub(r"^(?:mrs|mr|ms|miss|mx|dr)\.?\s+(?=\S+\s+\S)", "", value, flags=re.IGNORECASE)
     words = value.split()
     if not 1 <= len(words) <= 4 or not all(w[:1].isupper() for w in words):
         return None

@@ -85,6 +85,8 @@ def _day_before(text: str, start: int) -> str:
     window = text[max(0, start - 400) : start]
     window = "\n\n".join(window.split("\n\n")[-2:])
     for m in reversed(list(_DAY_WORDS.finditer(window))):
+        if _RELATIVE_DAY.match(m.group(0)):
+            continue  # "yesterday", "tonight": the sentence's own reading counts from the email
         if re.search(r"\b(?:dob|d\.o\.b|born|birth)\W*$", window[max(0, m.start() - 15): m.start()],
                      re.IGNORECASE):
             continue
@@ -94,6 +96,7 @@ def _day_before(text: str, start: int) -> str:
     return ""
 
 
+_RELATIVE_DAY = re.compile(r"(?:today|tonight|yesterday|last\s+night|this\s+)", re.IGNORECASE)
 _ABSENCE_NEAR = re.compile(r"\b(?:missing|went\s+out|gone\s+out|left|ran\s+off|run\s+off|"
                            r"absconded|awol|did(?:\s+not|n't)\s+come|not\s+come|located|found|"
                            r"returned|came\s+back|(?:last\s+)?seen)\b", re.IGNORECASE)
@@ -119,7 +122,7 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"\bwent\s+(?:up\s+)?to\s+(?:bed|(?:his|her|their)\s+room|sleep)\b",
         r"\b(?:left|walked\s+out\s+of|ran\s+(?:out\s+of|off\s+from|away\s+from)|went\s+out\s+of|"
         r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"
-        r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+(?:back\s+)?out\b|"
+        r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+(?:back\s+)?(?:out|oot)\b|"
         # ESOL present for past: "Tayla go out at 14:05", "She is go out yesterday"
         r"\b(?:she|he|is|(?-i:[A-Z][\w'-]+))\s+go\s+out\b|"
         # "mum say Oliwia leave mum house at 19:00"; "went off with some boys at about half 4"
@@ -128,7 +131,8 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         # not "it's now gone 11": past the hour
         r"gone(?!\s+(?:\d|half\b|quarter\b|midnight\b|one\b|two\b|three\b|four\b|five\b|six\b|"
         r"seven\b|eight\b|nine\b|ten\b|eleven\b|twelve\b)))\b|"
-        r"\b(?:saw|watched|seen)\s+(?:him|her|them)\s+(?:leave|walk|go|head|run)\b",
+        r"\b(?:saw|watched|seen)\s+(?:him|her|them|(?-i:[A-Z][\w'-]+))\s+(?:leave|walk|go|head|run|"
+        r"get)\b",
         r"\bwent\s+(?:out\s+)?to\s+(?:the\s+|a\s+|his\s+|her\s+|their\s+)?\w+|"
         r"\b(?:has\s+not|hasn't|hasnt|didn't|didnt|did\s+not|failed\s+to|not)\s+"
         r"(?:returned|come\s+(?:to\s+)?(?:back|home)|came\s+(?:back|home)|return(?:ed)?)\b",
@@ -184,8 +188,8 @@ def _risk_level(value: str) -> RiskLevel | None:
 
 _RISK_FREE = re.compile(
     # "graded him medium", "have graded her as high", "put her down as medium"
-    r"\b(?:graded|assessed|rated|classed|classified|put\s+(?:him|her|them)\s+down)\s+"
-    r"(?:(?:him|her|them)\s+)?(?:as\s+)?(?:a\s+)?(high|medium|low)\b|"
+    r"\b(?:graded?|assess(?:ed)?|rated?|classed|classified|put\s+(?:him|her|them)\s+down)\s+"
+    r"(?:(?:him|her|them|it)\s+)?(?:as\s+)?(?:a\s+)?(high|medium|low)\b|"
     # "MFH risk: Med" (a police form's shorthand)
     r"\brisk\s*[:\-=]\s*(med)\b|"
     r"\b(high|medium|low)[\s-]+risk\b|\brisk\s*(?:level|assessment|rating|grading|grade)?\s*"

@@ -148,7 +148,7 @@ def _children_read(msg: ReadMessage, fields: Any, kind: str, received: datetime)
     """{child_id or "?": kind} for each child the message reports on."""
     each = read_each_child(msg, fields, sender=msg.from_addr, children=corpus_children(),
                            tz=LONDON, received_at=received)
-    if each is not None:
+    if each:  # as processing does: no child reported on among several is the one-child path
         return {r.child_id: r.classification.kind for r in each}
     if kind not in ("missing", "returned", "info"):
         return {}
