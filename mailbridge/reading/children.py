@@ -24,6 +24,8 @@ from mailbridge.reading.classify import Classification, classify
 from mailbridge.reading.context import clauses
 from mailbridge.reading.fields import ReportFields, extract_fields
 from mailbridge.reading.match import (
+    PRESENT,
+    REPORTED_ON,
     DirectoryChild,
     full_names,
     given_names,
@@ -183,19 +185,6 @@ def _segments(clause: str, named: Sequence[DirectoryChild], address: str,
 
 
 # a child said to be where they should be, in a report about another child
-_PRESENT = re.compile(
-    r"(?:\b(?:is|are|was|were|has\s+been|have\s+been)|'s|'re|'s\s+been|'ve\s+been)\s+(?:both\s+|all\s+|still\s+|safely\s+)?"
-    r"(?:in\s+(?:their|his|her)\s+(?:own\s+)?(?:rooms?|beds?)|accounted\s+for|in\s+bed|asleep|"
-    r"in\s+the\s+(?:home|house|building)|(?:here\s+|at\s+home\s+)?with\s+(?:me|us)(?:\s+in\s+the\s+"
-    r"car)?(?:\s+the\s+whole\s+time|\s+all\s+(?:night|evening|day))?(?=\s*(?:[.!,]|$))|"
-    r"(?:at\s+)?home\s+with\s+(?:me|us)\b|here\s+with\s+(?:me|us)\b|"
-    r"in\s+all\s+(?:night|evening|day)\b|(?:in|back)\s+and\s+settled\b|settled\s+(?:in\s+bed|"
-    r"and\s+asleep)\b)|\b(?:in|back)\s+and\s+settled\b", re.IGNORECASE | re.MULTILINE)
-
-# a child's own clauses that report an absence or a return (not "Ruby is in bed")
-_REPORTED_ON = re.compile(r"\b(?:missing|not\s+back|hasn't|has\s+not|not\s+come|out\b|gone|left|"
-                          r"ran|back\b|returned|came\s+(?:in|home|back)|walked\s+in|found|"
-                          r"located|police|last\s+seen)", re.IGNORECASE)
 _RETURN_WORDS = re.compile(r"\b(?:back|home|came\s+in|walked\s+in|returned|found|turned\s+up)\b",
                            re.IGNORECASE)
 
@@ -312,8 +301,8 @@ def read_each_child(
             cls = classify(own, fields)
             own_words = "\n".join(split[child.child_id][preamble:])
             if cls.kind not in REPORT_KINDS or (cls.kind == "info" and (
-                    not fields.has_report_facts() or _PRESENT.search(own.text))) or (
-                    _PRESENT.search(own_words) and not _REPORTED_ON.search(own_words)):
+                    not fields.has_report_facts() or PRESENT.search(own.text))) or (
+                    PRESENT.search(own_words) and not REPORTED_ON.search(own_words)):
                 continue  # named, but nothing reported about this child ("Con and Liyah are
                 # both in their rooms": the police reference after it is the other child's)
             shared = {n: getattr(whole, n) for n in _SHARED

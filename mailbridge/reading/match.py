@@ -218,6 +218,34 @@ def match_child(
     return found
 
 
+# a child said only to be where they should be: "Ruby is in bed", "KL was in all night"
+PRESENT = re.compile(
+    r"(?:\b(?:is|are|was|were|has\s+been|have\s+been)|'s|'re|'s\s+been|'ve\s+been)\s+(?:both\s+|all\s+|still\s+|safely\s+)?"
+    r"(?:in\s+(?:their|his|her)\s+(?:own\s+)?(?:rooms?|beds?)|accounted\s+for|in\s+bed|asleep|"
+    r"in\s+the\s+(?:home|house|building)|(?:here\s+|at\s+home\s+)?with\s+(?:me|us)(?:\s+in\s+the\s+"
+    r"car)?(?:\s+the\s+whole\s+time|\s+all\s+(?:night|evening|day))?(?=\s*(?:[.!,]|$))|"
+    r"(?:at\s+)?home\s+with\s+(?:me|us)\b|here\s+with\s+(?:me|us)\b|"
+    r"in\s+all\s+(?:night|evening|day)\b|(?:in|back)\s+and\s+settled\b|settled\s+(?:in\s+bed|"
+    r"and\s+asleep)\b)|\b(?:in|back)\s+and\s+settled\b", re.IGNORECASE | re.MULTILINE)
+
+# a child's own clauses that report an absence or a return (not "Ruby is in bed")
+REPORTED_ON = re.compile(r"\b(?:missing|not\s+back|hasn't|has\s+not|not\s+come|out\b|gone|left|"
+                          r"ran|back\b|returned|came\s+(?:in|home|back)|walked\s+in|found|"
+                          r"located|police|last\s+seen)", re.IGNORECASE)
+
+def _only_said_to_be_home(text: str, child: DirectoryChild) -> bool:
+    """Every sentence that names the child says only where they are ("KL was in all night and
+    is fine"): the email is about someone else."""
+    if not text:
+        return False
+    names = [re.escape(n) for n in given_names(child)]
+    if not names:
+        return False
+    said = [s for s in re.split(r"(?<=[.!?])\s+|\n+", text[:20_000])
+            if re.search(rf"\b(?:{'|'.join(names)})\b", fold(s))]
+    return bool(said) and all(PRESENT.search(s) and not REPORTED_ON.search(s) for s in said)
+
+
 def _one_letter_off(text: str, at_home: Sequence[DirectoryChild]) -> DirectoryChild | None:
     """The one child at the sender's placement whose given name (five letters or more) a
     capitalised word of the email misses by one letter after the first ("Jasmin" for Jasmine,
@@ -257,8 +285,9 @@ def _by_first_name_at_sender_placement(
     candidates = [
         c
         for c in at_home
-        if (first and first in given_names(c)) or any(_has_words(haystack, n)
-                                                      for n in given_names(c))
+        if ((first and first in given_names(c)) or any(_has_words(haystack, n)
+                                                       for n in given_names(c)))
+        and not _only_said_to_be_home(text, c)
     ]
     typo = _one_letter_off(text, at_home)
     if len(candidates) == 1 and typo is not None and typo.child_id != candidates[0].child_id:

@@ -556,7 +556,9 @@ def test_healthz_and_status_show_the_graph_readers_round_delta_link_and_last_err
 
     reader.start()
     try:
-        wait_for(lambda: reader.rounds >= 1 and rig.processed() == 1, 15, "a round")
+        # the round's time is recorded just after the round counts: wait for it to be seen
+        wait_for(lambda: reader.rounds >= 1 and rig.processed() == 1
+                 and check(probes)[1]["graph"]["last_round_at"] is not None, 15, "a round")
         healthy, body = check(probes)
     finally:
         reader.stop()

@@ -164,9 +164,11 @@ SCENARIOS: list[Any] = [
             processed("form_missing", "missing"),
             processed("outlook_reply_still_missing", "update"),
         ),
-        (jordan("form_missing", "outlook_reply_still_missing"),),
+        (jordan("form_missing", "outlook_reply_still_missing",
+                last_seen_at="2026-11-27T11:00:00+00:00"),),
         carers=True,
-        why="'came back' is only in the quoted original: the episode stays open",
+        why="'came back' is only in the quoted original: the episode stays open; the friend's "
+        "sighting at 11 this morning is the newer last seen",
     ),
     Scenario(
         "jordan_crime_ref_in_reply_to_an_alert_not_in_this_database",

@@ -111,3 +111,19 @@ def test_a_first_name_one_letter_off_matches_only_when_nothing_else_does() -> No
     assert match("She left the place at 7 and hasn't come back.") is None
     assert match("Barcus went out at 7 and hasn't come back.") is None
     assert DANA.child_id == "11"
+
+
+def test_both_back_and_a_child_only_said_to_be_home() -> None:
+    got = each("both back now. Dana came in 11.20 and Marcus about 20 mins after her. both fine",
+               sent="Mon, 16 Feb 2026 00:05:00 +0000")
+    assert got == {"11": "returned", "12": "returned"}
+    body = ("A new young person, Precious, went out at 9pm last night and has not come back. "
+            "Dana was in all night and is fine.")
+    fields, _cls = read(body, subject="New young person not returned")
+    assert match_child(subject="New young person not returned", text=body, fields=fields,
+                       sender=HOME, children=OAK, forwarded_from=None).child_id is None
+    # named in a report of her own absence, she is the one
+    body = "Dana went out at 9pm last night and has not come back. Marcus is in bed."
+    fields, _cls = read(body, subject="not back")
+    assert match_child(subject="not back", text=body, fields=fields, sender=HOME, children=OAK,
+                       forwarded_from=None).child_id == "11"
