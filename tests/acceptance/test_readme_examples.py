@@ -11,9 +11,10 @@ defaults (SQLite in ``var/``, alerts to ``var/outbox/``, no MAILBRIDGE_* variabl
 stderr together. ``.venv/bin/mailbridge`` is a two-line stand-in for what ``scripts/serve``
 installs (the walkthrough test runs the real install), running this checkout's code with this
 interpreter. Before each block, ``var/`` is emptied and the block's setup makes what its prose
-describes (the example directory imported, a ``bad.csv`` with a bad date and a bad address, a
-``report.eml`` with the form's MISSING part filled in, ...); the commands and the output are the
-README's.
+describes (the example directory imported, messages stored before); the files the commands
+read are the ones the README names, shipped in docs/examples/ (a ``bad.csv`` with a bad date and
+a bad address, a ``short.csv``, a ``report.eml`` with the form's MISSING part filled in, checked to
+be the shipped form whole); the commands and the output are the README's.
 
 The clock: each block runs under libfaketime from Thu 26 Nov 2026 09:25:00 UTC (in office
 hours), the morning the samples show, and takes seconds, so dates and times compare exactly.
@@ -117,22 +118,16 @@ def _directory(c: Checkout) -> None:
 
 
 def _bad_csv(c: Checkout) -> None:
-    """After the example directory: a bad date (line 2), a bad address (line 3), and a good new
-    child at a known placement with no IRO on record (line 4)."""
+    """docs/examples/bad.csv follows the example directory: a bad date (line 2), a bad address
+    (line 3), and a good new child at a known placement with no IRO on record (line 4)."""
     _directory(c)
-    c.write(
-        "bad.csv",
-        HEADER + f"100300,Ava,Stone,2012-02-30,Oakview House,oakview@homes.example,{STAFF},"
-        "Ruth Okafor,ruth.okafor@council.example,tm.north@council.example,Children's home,North\n"
-        + f"100301,Ben,Stone,2012-02-03,Oakview House,not-an-address,{STAFF},"
-        "Ruth Okafor,ruth.okafor@council.example,tm.north@council.example,Children's home,North\n"
-        + f"100302,Cal,Stone,2012-02-04,Oakview House,oakview@homes.example,{STAFF},,,"
-        "tm.north@council.example,Children's home,North\n",
-    )
+    text = (c.root / "docs/examples/bad.csv").read_text(encoding="utf-8")
+    assert text.startswith(HEADER) and "2012-02-30" in text and "not-an-address" in text
 
 
 def _short_csv(c: Checkout) -> None:
-    c.write("short.csv", "child_id,first_name\n100231,Jordan\n")
+    """docs/examples/short.csv: a header of two columns, one row."""
+    assert (c.root / "docs/examples/short.csv").read_text(encoding="utf-8").count("\n") == 2
 
 
 def _new_social_worker(c: Checkout) -> None:
@@ -161,34 +156,44 @@ FILLED = {
 }
 
 
-def _form_report(c: Checkout, name: str = "report.eml", message_id: str = "form-1") -> None:
-    """The shipped form with its MISSING part filled in, from the home's address."""
-    form = (c.root / "templates/carer-report-form.txt").read_text(encoding="utf-8")
+def form_report(form: str, message_id: str = "form-1") -> str:
+    """The shipped form whole, its MISSING part filled in, sent from the home's address: what
+    docs/examples/report.eml holds."""
     missing, sep, rest = form.partition("--- RETURN")
     filled = "\n".join(
         f"{line} {FILLED[line]}" if line in FILLED else line for line in missing.splitlines()
     )
-    c.write(
-        name,
+    return (
         "From: Oakview House <oakview@homes.example>\nTo: missing@localhost\n"
         f"Subject: Missing child report\nMessage-ID: <{message_id}@homes.example>\n"
         "Date: Thu, 26 Nov 2026 09:20:00 +0000\nContent-Type: text/plain; charset=utf-8\n\n"
         + filled
         + "\n"
         + sep
-        + rest,
+        + rest
     )
+
+
+def _form_report(c: Checkout, name: str, message_id: str) -> None:
+    form = (c.root / "templates/carer-report-form.txt").read_text(encoding="utf-8")
+    c.write(name, form_report(form, message_id))
+
+
+def test_the_example_report_is_the_shipped_form_filled_in() -> None:
+    """docs/examples/report.eml is the form as templates/ ships it today, whole."""
+    form = (ROOT / "templates/carer-report-form.txt").read_text(encoding="utf-8")
+    assert (ROOT / "docs/examples/report.eml").read_text(encoding="utf-8") == form_report(form)
 
 
 def _report_eml(c: Checkout) -> None:
     _directory(c)
-    _form_report(c)
 
 
 def _four_messages(c: Checkout) -> None:
     """Message 1 a report, 2 its duplicate, 3 another report, 4 an out-of-office reply."""
     _report_eml(c)
-    c.setup(".venv/bin/mailbridge inject report.eml && .venv/bin/mailbridge inject report.eml")
+    c.setup(".venv/bin/mailbridge inject docs/examples/report.eml"
+            " && .venv/bin/mailbridge inject docs/examples/report.eml")
     _form_report(c, "second.eml", "form-2")
     c.write(
         "ooo.eml",
@@ -202,10 +207,10 @@ def _four_messages(c: Checkout) -> None:
 
 # The first command of each block -> what its prose says is there before it.
 SETUPS: dict[str, Callable[[Checkout], None]] = {
-    ".venv/bin/mailbridge directory import bad.csv": _bad_csv,
-    ".venv/bin/mailbridge directory import short.csv": _short_csv,
+    ".venv/bin/mailbridge directory import docs/examples/bad.csv": _bad_csv,
+    ".venv/bin/mailbridge directory import docs/examples/short.csv": _short_csv,
     ".venv/bin/mailbridge directory show 100231": _new_social_worker,
-    ".venv/bin/mailbridge inject report.eml": _report_eml,
+    ".venv/bin/mailbridge inject docs/examples/report.eml": _report_eml,
     ".venv/bin/mailbridge reprocess 1": _four_messages,
 }
 
@@ -235,7 +240,7 @@ def _refused(expected: list[str]) -> bool:
 
 @pytest.mark.parametrize("block", _blocks(), ids=lambda b: f"line{b.line}")
 def test_the_block_prints_what_the_readme_shows(checkout: Checkout, block: Block) -> None:
-    for leftover in ("var", "bad.csv", "short.csv", "report.eml"):
+    for leftover in ("var", "second.eml", "ooo.eml", "directory-new.csv"):
         path = checkout.root / leftover
         if path.is_dir():
             subprocess.run(["rm", "-rf", str(path)], check=True)
