@@ -238,6 +238,11 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
                           "is still missing")
             return Classification("missing", "form: return, but still-missing language",
                                   tuple(doubts), cue or "the form's RETURN part")
+        if any("return" in d for d in doubts):
+            # "Date and time returned: 19:30" in a form sent at 18:50, or before the last
+            # sighting: the time cannot be right, so the return is not taken as read
+            return Classification("missing", "form: return part filled in, its time in doubt",
+                                  tuple(doubts), cue or "the form's RETURN part")
         return Classification("returned", "form: return part filled in", tuple(doubts), cue)
     if fields.form_report_type == "missing":
         if returns:

@@ -206,6 +206,7 @@ _STILL_CUES = re.compile(
 _MISSING_CUES = re.compile(
     r"\b(?:missing|absconded|awol|a\.w\.o\.l|absent\s+without|ran\s+(?:away|off)|run\s+(?:away|off)|"
     r"runaway|left\s+(?:without\s+permission|the\s+(?:house|home|building|placement|unit))|"
+    r"left\s+(?:the\s+)?(?:school\s+)?(?:site|premises|grounds)\b|"
     r"went\s+out\s+and\s+(?:has|did)|unauthorised\s+absence|unauthorized\s+absence|"
     r"absent\s+from\s+placement|away\s+from\s+placement|"
     r"(?:not|isn't|isnt|aren't|is\s+not|are\s+not)\s+answering|"
@@ -321,7 +322,7 @@ _THIRD_PARTY = re.compile(
 # the clause is about the past or about episodes in general, not this one
 _HISTORY = re.compile(
     # "last time" is history, but "last time we see her 3 oclock" is the last sighting
-    r"\b(?:last\s+(?:month|year|week|time(?!\s+(?:anyone|anybody|someone|we|i|staff|they)\s)|"
+    r"\b(?:(?<!day\s)last\s+(?:month|year|week|time(?!\s+(?:anyone|anybody|someone|we|i|staff|they)\s)|"
     r"spring|summer|autumn|winter|weekend)|"
     r"(?:this|that)\s+month|(?:in|since)\s+(?:the\s+)?(?:spring|summer|autumn|winter|"
     r"january|february|march|april|may|june|july|august|september|october|november|december)|"
@@ -392,6 +393,10 @@ _MISS_A_THING = re.compile(r"missing\s+(?:the|a|an|his|her|their|my|our|your|som
 _CALLED_BEFORE = re.compile(r"\b(?:rang|rung|ring|rings|call(?:ed|s)?|phoned?|text(?:ed|s)?|"
                             r"messaged|wrote|emailed|got|get)\s+(?:me|us|him|her|them|you)\s*$",
                             re.IGNORECASE)
+# a planned outing the child came back from: "came back with staff at 11.45pm from the party"
+_OUTING_AFTER = re.compile(r"(?:[^.!?\n]|\.(?=\d)){0,40}?\bfrom\s+(?:the|a|an|their|his|her)\s+"
+                           r"(?:[\w-]+\s+){0,2}(?:party|trip|outing|activity|event|cinema|match|holiday|visit|"
+                           r"day\s+out|club|appointment|residential)\b", re.IGNORECASE)
 # a coming back the writer could make: "got back", "came in", "arrived home", "walked in"
 _OWN_MOVE = re.compile(r"(?:got|came|arrived|walked|get)\b", re.IGNORECASE)
 _WITH_CHILD = re.compile(r"\s*(?:back\s+|home\s+|in\s+)?with\s+(?:him|her|them|(?-i:[A-Z]))",
@@ -433,6 +438,12 @@ def _modified(clause: str, start: int, end: int) -> str | None:
         return "routine"  # "Tia got off as normal and is home": not a return from missing
     if re.match(r"back\b", clause[start:end], re.IGNORECASE) and _CALLED_BEFORE.search(before):
         return "callback"  # "he rang me back at 7.20": a phone call, not a return
+    if _DONE.match(clause[start:end]) and _OUTING_AFTER.match(clause[end:]):
+        return "routine"  # "came back with staff at 11.45pm from the family party"
+    if re.match(r"(?:.*\b)?(?:found|located)$", clause[start:end], re.IGNORECASE) and re.match(
+            r"\s+(?:his|her|their|the)\s+(?:bed|room|door|window|phone|bag|coat|bike|note)\b",
+            clause[end:], re.IGNORECASE):
+        return "thing"  # "I found his bed empty at 7": found a thing, not the child
     if _DONE.match(clause[start:end]) and _ROUTINE_AFTER.match(clause[end:]):
         return "routine"  # "came in from school at 4 as normal": a day's routine, not a return
     if _COPULA.match(clause[start:end]) and _THING_BEFORE.search(before):
@@ -559,13 +570,25 @@ _TOLD_PAST = re.compile(r"(?:did(?:\s+not|n't|nt)|never)\s+(?:come|came|return|g
                         re.IGNORECASE)
 
 
+# told as background after the news: "He'd gone out yesterday about 6 ... and didn't come home",
+# "didn't come back for her 9 o'clock curfew, which is why I rang"
+_BACKGROUND = re.compile(r"\b(?:had|'d)\s+(?:gone|left|been)\b|\bfor\s+(?:his|her|their)\s+"
+                         r"(?:[\w']+\s+){0,2}curfew\b|\bwhich\s+is\s+why\b", re.IGNORECASE)
+# the absence found before the return: "I found his bed empty at 7" (he came home at 9.05)
+_FOUND_GONE = re.compile(r"\b(?:found|noticed|discovered|saw)\s+(?:that\s+)?(?:his|her|their)\s+"
+                         r"(?:bed|room)\s+(?:was\s+)?empty\b", re.IGNORECASE)
+
+
 def without_told_absence(said: list[Assertion]) -> list[Assertion]:
     """"didn't come home last night. She came home at 11 this morning": an absence told in the
     simple past before the return that ended it is the story, not news that contradicts it."""
     returns = [a.start for a in said if a.said == "returned"]
     still = [a for a in said if a.said == "still_missing"]
     if not returns or not still or not all(
-            _TOLD_PAST.match(a.cue) and a.start < returns[0] for a in still):
+            (_TOLD_PAST.match(a.cue)
+             and (a.start < returns[0] or _BACKGROUND.search(a.clause.text)))
+            or (_FOUND_GONE.search(a.clause.text) and a.start < returns[-1])
+            for a in still):
         return said
     return [a for a in said if a.said != "still_missing"]
 

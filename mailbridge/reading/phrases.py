@@ -278,7 +278,7 @@ def _other_time(sentence: str, base: datetime, chosen: datetime) -> str | None:
     return " and ".join(t.astimezone(tz).strftime("%H:%M") for t in sorted(found))
 
 
-_HISTORY_NEAR = re.compile(r"\b(?:last\s+(?:month|year|week|"
+_HISTORY_NEAR = re.compile(r"\b(?:(?<!day\s)last\s+(?:month|year|week|"
                            r"time(?!\s+(?:anyone|anybody|someone|we|i|staff|they)\s))|in\s+the\s+past|previously|"
                            r"used\s+to|since\s+the\s+\w+|twice|both\s+times)\b", re.IGNORECASE)
 

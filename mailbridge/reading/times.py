@@ -310,6 +310,8 @@ _NEXT_DAY = re.compile(r"\b(?:the\s+)?(?:next|following)\s+(?:morning|day|aftern
 def _parse_when(text: str, base: datetime) -> datetime | None:
     tz = base.tzinfo
     low = _DIALECT.sub(lambda m: _DIALECT_WORDS[" ".join(m.group(0).split())], text.lower())
+    # "since last Monday - a week today": the weekday says the day, "today" only repeats it
+    low = re.sub(r"\ba\s+week\s+(?:ago\s+)?(?:today|tonight)\b", " ", low)
     day, year_given, span = _find_date(low, base)
     rest = _blank(low, span)
     m4 = _HOUR_4.match(rest)
@@ -350,6 +352,11 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
             wanted = _WEEKDAYS[wm.group(1).lower()[:5].rstrip(".")] if wm.group(1).lower()[
                 :5].rstrip(".") in _WEEKDAYS else _WEEKDAYS[wm.group(1).lower()[:3]]
             back = (base_day.weekday() - wanted) % 7
+            if re.search(r"\blast\s+week\b", rest):
+                # "Thursday last week": that day of the calendar week before this one
+                back = base_day.weekday() + 7 - wanted
+            elif back == 0 and re.search(r"\blast\s+" + re.escape(wm.group(1).lower()), rest):
+                back = 7  # "last Monday", written on a Monday: a week ago
             day = base_day - timedelta(days=back)
         else:
             day = base_day
@@ -367,7 +374,8 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
             hour = hour + 12 if hour < 12 else hour
         elif hint == "night":
             if hour == 12:  # "midnight-ish at 12 last night" is the start of the next day
-                hour, day = 0, day + timedelta(days=1) if "last night" in rest else day
+                hour, day = 0, (day + timedelta(days=1) if "last night" in rest or evening_gone
+                                else day)
             elif hour <= 5:
                 # "last night at 2" is the small hours of the following day
                 day = day + timedelta(days=1) if "last night" in rest or evening_gone else day
