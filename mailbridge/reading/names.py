@@ -191,9 +191,9 @@ def is_team_name(name: str | None) -> bool:
     return any(w in _ROLE_WORDS for w in words)
 
 
-def first_name_signed(text: str) -> str | None:
-    """A first name alone at the foot of the email ("Dev", or "Dev" over "Night waking staff"),
-    for mail from a shared mailbox whose own name is a team's: the person on shift who wrote it."""
+def _last_block(text: str) -> tuple[list[str], list[str]]:
+    """(the email's lines, its last block of non-blank lines), the phone's own "Sent from my
+    iPhone" left out: where a signature is."""
     lines = [line.strip() for line in text[:MAX_SCAN].rstrip().split("\n")]
     while lines and (not lines[-1] or _DEVICE_LINE.match(lines[-1])):
         lines.pop()
@@ -202,6 +202,13 @@ def first_name_signed(text: str) -> str | None:
         if not line:
             break
         block.insert(0, line)
+    return lines, block
+
+
+def first_name_signed(text: str) -> str | None:
+    """A first name alone at the foot of the email ("Dev", or "Dev" over "Night waking staff"),
+    for mail from a shared mailbox whose own name is a team's: the person on shift who wrote it."""
+    lines, block = _last_block(text)
     if not 1 <= len(block) <= 2 or len(lines) <= len(block):
         return None
     if len(block) == 2 and not ({w.lower().strip(".,") for w in re.split(r"[\s,/-]+", block[1])}
@@ -291,14 +298,7 @@ def _reporter_from_last_lines(text: str) -> str | None:
     """A name signed with no closing word, in the email's last short block (the phone's "Sent
     from my iPhone" left out): "Nick Osei" above "Glenview Children's Home", "Sean McCarthy
     (RSW)" below "Nights - Ashgrove", "Support Worker: Aisha Begum"."""
-    lines = [line.strip() for line in text[:MAX_SCAN].rstrip().split("\n")]
-    while lines and (not lines[-1] or _DEVICE_LINE.match(lines[-1])):
-        lines.pop()
-    block: list[str] = []
-    for line in reversed(lines):
-        if not line:
-            break
-        block.insert(0, line)
+    lines, block = _last_block(text)
     if not block or len(lines) < 2 or (len(block) > 3 and len(lines) > len(block)):
         return None
     for signed in block[-3:]:
