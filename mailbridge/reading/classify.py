@@ -87,7 +87,8 @@ _SEARCH_CONTEXT = re.compile(r"\b(?:police|officers?|missing|reported|ref(?:eren
 _SAYS_NOT_MISSING = re.compile(
     r"\b(?:is|was|'s|are|were)\s+not\s+missing\b(?!\s+(?:now|any\s*more|anymore))|"
     r"\b(?:not|ain't|aint|am\s+not|i'm\s+not)\s+reporting\s+(?:\w+\s+){0,2}(?:as\s+)?missing\b|"
-    r"\bnot\s+a\s+missing\s+(?:episode|report|person)\b", re.IGNORECASE)
+    r"\bnot\s+a\s+missing\s+(?:episode|report|person)\b|"
+    r"(?:^|[.!?]\s+)no\s+(?:more\s+)?missing\s+episodes?\s+since\b", re.IGNORECASE | re.MULTILINE)
 
 
 # the footer of a mailing sent to many: "You are receiving this because you are on the ... list"

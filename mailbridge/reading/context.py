@@ -405,9 +405,12 @@ _FETCHED = re.compile(r"\b(?:collected|fetched|picked\s+(?:him|her|them)\s+up|pi
                       r"found|got)\s+(?:him|her|them|(?-i:[A-Z][\w'-]+))", re.IGNORECASE)
 _WRITER_JUST_BEFORE = re.compile(r"(?<!\band\s)\b(?:i|we)\s+(?:then\s+|just\s+|finally\s+|"
                                  r"eventually\s+|only\s+)?$", re.IGNORECASE)
-_WRITER_OUT = re.compile(r"\W*(?:i|we)(?:'ve|'d|\s+have|\s+had)?\s+(?:been|went|drove|walked|"
-                         r"looked|searched|was|were)\b", re.IGNORECASE)
-_SOMEONE = re.compile(r"\b(?:he|she|they)\b|(?-i:\b(?!I\b)[A-Z][\w'-]+)", re.IGNORECASE)
+_WRITER_OUT = re.compile(r"(?:^|[,;:])\W*\b(?:i|we)(?:'ve|'d|\s+have|\s+had)?\s+(?:been|went|"
+                         r"drove|walked|looked|searched|was|were)\b", re.IGNORECASE)
+# another subject between the writer and the verb: a pronoun or a name (not a place or a day
+# after a preposition: "we went to my sister's in Whitby on Tuesday and came back Thursday")
+_SOMEONE = re.compile(r"\b(?:he|she|they)\b|(?<!\bin\s)(?<!\bat\s)(?<!\bto\s)(?<!\bon\s)(?<!\bby\s)"
+                      r"(?<!\bfrom\s)(?<!\bnear\s)(?-i:\b(?!I\b)[A-Z][\w'-]+)", re.IGNORECASE)
 
 
 def _own_move(clause: str, start: int, end: int) -> bool:
@@ -421,8 +424,10 @@ def _own_move(clause: str, start: int, end: int) -> bool:
         return False
     if _WRITER_JUST_BEFORE.search(before):
         return True
-    out = _WRITER_OUT.match(before)  # "I've been back and forth to the park ..., got back"
-    return out is not None and not _SOMEONE.search(before[out.end():])
+    # "I've been back and forth to the park ..., got back"; "Maisie has had a good half-term, we
+    # went to my sister's ... and came back Thursday"
+    starts = list(_WRITER_OUT.finditer(before))
+    return bool(starts) and not _SOMEONE.search(before[starts[-1].end():])
 
 
 def _modified(clause: str, start: int, end: int) -> str | None:

@@ -572,19 +572,16 @@ def test_healthz_and_status_show_the_graph_readers_round_delta_link_and_last_err
     # The folder goes: the next rounds fail, and the line is kept for status and /healthz.
     rig.graph.delete_folder(MAILBOX, "Missing reports")
     second = rig.reader()
+    failing = Probes(
+        rig.engine, lambda: True, lambda: "disabled", graph=where, graph_state=lambda: second.state
+    )
     second.start()
     try:
-        wait_for(lambda: second.last_error is not None, 15, "the failed round")
+        # the error is recorded in the store just after the round fails: wait for it there
+        wait_for(lambda: second.last_error is not None
+                 and check(failing)[1]["graph"]["last_error"] is not None, 15, "the failed round")
         assert second.state in ("backing off", "reading")
-        healthy, body = check(
-            Probes(
-                rig.engine,
-                lambda: True,
-                lambda: "disabled",
-                graph=where,
-                graph_state=lambda: second.state,
-            )
-        )
+        healthy, body = check(failing)
     finally:
         second.stop()
     assert healthy is True  # a mailbox in trouble does not take the listener out

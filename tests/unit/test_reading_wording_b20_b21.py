@@ -58,3 +58,13 @@ def test_outings_things_and_sites() -> None:
     assert cls.kind != "returned"
     _fields, cls = read("Dana left the school site at 11:20 and is not answering her phone.")
     assert cls.kind == "missing"
+
+
+def test_a_family_trip_and_no_episodes_since_are_no_report() -> None:
+    _fields, cls = read("A half-term update: Dana has had a good week, we went to my sister's in "
+                        "Whitby on Tuesday and came back Thursday. No missing episodes since the "
+                        "summer.")
+    assert cls.kind == "not_a_report"
+    # the child's own return after the writer's trip is still a return
+    _fields, cls = read("We went to the park to look for her, and Dana came back at 9.")
+    assert cls.kind == "returned"
