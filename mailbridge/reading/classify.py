@@ -92,9 +92,12 @@ _SAYS_NOT_MISSING = re.compile(
 
 
 # the footer of a mailing sent to many: "You are receiving this because you are on the ... list"
-_NEWSLETTER = re.compile(r"\byou\s+(?:are\s+)?receiv(?:e|ing)\s+this\s+(?:email\s+|newsletter\s+)?"
-                         r"because\b|\bunsubscribe\b|\bmailing\s+list\b|\bview\s+(?:this\s+email\s+)?"
-                         r"in\s+(?:your\s+)?browser\b", re.IGNORECASE)
+# (that says it went to a list); "unsubscribe" or "mailing list" alone only where nothing is
+# said of an absence
+_NEWSLETTER_SENT = re.compile(r"\byou\s+(?:are\s+)?receiv(?:e|ing)\s+this\s+(?:email\s+|"
+                              r"newsletter\s+)?because\b|\bview\s+(?:this\s+email\s+)?in\s+(?:your\s+)?"
+                              r"browser\b", re.IGNORECASE)
+_NEWSLETTER = re.compile(r"\bunsubscribe\b|\bmailing\s+list\b", re.IGNORECASE)
 
 
 # A reply's subject repeats the thread's; a forward's passes on a report, so it still counts.
@@ -218,11 +221,13 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         # a question about procedure, a complaint, a summary, a note on an episode that is over
         return Classification("not_a_report", "about no current episode (a summary, a question "
                               "or an episode that is over)")
-    if not still and _SAYS_NOT_MISSING.search(said_text):
+    if not (still or missing) and _SAYS_NOT_MISSING.search(said_text):
         # "came in at 21:55, before curfew, so she is not missing", "I ain't reporting Kemar
-        # missing, I just want it wrote down": the writer says there is no absence
+        # missing, I just want it wrote down": the writer says there is no absence (with any
+        # word of an absence beside it, it may be another child's: the safe state stands)
         return Classification("not_a_report", "the writer says the child is not missing")
-    if not (still or returns or hearsay or unsure or located) and _NEWSLETTER.search(text):
+    if not (still or returns or hearsay or unsure or located) and (
+            _NEWSLETTER_SENT.search(text) or (not missing and _NEWSLETTER.search(text))):
         # a newsletter sent without list headers: "MISSING FROM CARE: WHAT TO DO" is a heading
         return Classification("not_a_report", "a newsletter (its footer says it went to a list)")
     doubts = list(fields.doubts)

@@ -127,3 +127,12 @@ def test_both_back_and_a_child_only_said_to_be_home() -> None:
     fields, _cls = read(body, subject="not back")
     assert match_child(subject="not back", text=body, fields=fields, sender=HOME, children=OAK,
                        forwarded_from=None).child_id == "11"
+
+
+def test_a_denial_or_a_footer_beside_an_absence_leaves_the_report() -> None:
+    for body in ("Dana went out at 8 and is not answering her phone. Marcus is not missing, he "
+                 "is in bed.",
+                 "Dana went missing from the park at 8.\n\nOak Fostering | unsubscribe from our "
+                 "mailing list"):
+        _fields, cls = read(body)
+        assert cls.kind == "missing", body
