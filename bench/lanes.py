@@ -201,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([*command, "db", "upgrade"], env=env, cwd=tmp, check=True)
     subprocess.run(
         [*command, "directory", "import", str(DIRECTORY_CSV)],
-        env=env, cwd=tmp, capture_output=True, check=True,
+        env=env,
+        cwd=tmp,
+        capture_output=True,
+        check=True,
     )
     db = create_engine(url)
     log = open(tmp / "serve.err", "wb")  # noqa: SIM115 - closed after serve exits
@@ -220,9 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def count_rows() -> int:
             with db.connect() as conn:
-                return int(
-                    conn.execute(text("SELECT count(*) FROM inbound_messages")).scalar_one()
-                )
+                return int(conn.execute(text("SELECT count(*) FROM inbound_messages")).scalar_one())
 
         stored = [0]
         junk_done = threading.Event()
@@ -310,6 +311,11 @@ def main(argv: list[str] | None = None) -> int:
             f"were stored and {load_finished_then} finished"
         )
         p99 = percentile(latencies, 99)
+        slowest = sorted(range(len(latencies)), key=lambda i: -latencies[i])[:3]
+        print(
+            "slowest: "
+            + ", ".join(f"report #{i} (of {len(latencies)}) {latencies[i]:.0f} ms" for i in slowest)
+        )
         print(
             f"carer's report -> social worker's alert over {len(latencies)} reports: "
             f"p50={percentile(latencies, 50):.0f} ms p99={p99:.0f} ms max={max(latencies):.0f} ms"
