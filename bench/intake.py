@@ -192,7 +192,9 @@ def bench_mailbridge(
     config = workdir / "mailbridge.toml"
     # A load test sends far more than any carer: the per-sender/per-IP rate limit is off.
     config.write_text(
-        "[smtp]\nrate_limit_per_sender = 0\nrate_limit_per_ip = 0\n", encoding="utf-8"
+        "[smtp]\nrate_limit_per_sender = 0\nrate_limit_per_ip = 0\n"
+        f"[processing]\nworker_processes = {args.workers}\n",
+        encoding="utf-8",
     )
     db_path = workdir / "data" / "mailbridge.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
@@ -248,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--per-connection", type=int, default=100, help="messages per SMTP connection (100)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="serve's processing.worker_processes (1)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     parser.add_argument("--serve-sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -260,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     mean = sum(len(m) for m in messages) / len(messages)
     print(
         f"{args.n} messages of ~{mean:.0f} bytes, {args.concurrency} connections, "
-        f"{args.per_connection} messages per connection"
+        f"{args.per_connection} messages per connection; serve with worker_processes = "
+        f"{args.workers}; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
 
     sink_s, sink_load = bench_sink(messages, args)

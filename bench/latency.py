@@ -53,6 +53,7 @@ class SinkHandler:
 
     def __init__(self) -> None:
         self.arrivals: dict[str, float] = {}
+        self.times: dict[str, int] = {}  # how many times each Message-ID came
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -64,6 +65,7 @@ class SinkHandler:
     def record(self, mid: str, at: float) -> None:
         with self.lock:
             self.arrivals.setdefault(mid, at)  # a resend keeps the first arrival
+            self.times[mid] = self.times.get(mid, 0) + 1
 
 
 def free_port() -> int:
@@ -266,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="steady reports per second")
     parser.add_argument("--burst", type=int, default=200, help="reports sent as fast as possible")
     parser.add_argument("--clients", type=int, default=4, help="SMTP clients in the burst")
+    parser.add_argument("--workers", type=int, default=1, help="processing.worker_processes (1)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
 
@@ -277,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     config = tmp / "mailbridge.toml"
     # A load test sends far more than any carer: the per-sender/per-IP rate limit is off.
     config.write_text(
-        "[smtp]\nrate_limit_per_sender = 0\nrate_limit_per_ip = 0\n", encoding="utf-8"
+        "[smtp]\nrate_limit_per_sender = 0\nrate_limit_per_ip = 0\n"
+        f"[processing]\nworker_processes = {args.workers}\n",
+        encoding="utf-8",
     )
     port = free_port()
     env = serve_env(f"sqlite:///{db_path}", tmp / "data", port, sink.port)
@@ -298,8 +303,9 @@ def main(argv: list[str] | None = None) -> int:
         wait_listening(proc, port, tmp / "serve.err", 30)
         run = str(int(time.time()))
         print(
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: mailbridge serve on SQLite ({tmp}); "
-            "relay: aiosmtpd sink in this process"
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: mailbridge serve on SQLite ({tmp}), "
+            f"worker_processes={args.workers}; relay: aiosmtpd sink in this process; "
+            f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
 
         warm: dict[str, float] = {}
@@ -327,7 +333,37 @@ def main(argv: list[str] | None = None) -> int:
         not_sent = [s for rows in table.values() for _, s in rows if s != "sent"]
         summarise("steady", steady_acks, table, handler)
         summarise("burst", burst_acks, table, handler)
-        print(f"alert rows not sent: {len(not_sent)}")
+        first = min(burst_acks.values())
+        last = max(handler.arrivals[a] for mid in burst_acks for a, _ in table[mid])
+        print(
+            f"burst end to end: {len(burst_acks)} reports from the first 250 to the last alert "
+            f"at the sink in {last - first:.2f} s = {len(burst_acks) / (last - first):.1f} "
+            "reports/s (target >= 100)"
+        )
+        # Nothing lost or doubled: every report stored once, every alert row sent and at the
+        # sink exactly once, nothing at the sink that is not an alert row.
+        sent = len(warm) + len(steady_acks) + len(burst_acks)
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+        try:
+            rows, distinct = conn.execute(
+                "SELECT count(*), count(DISTINCT message_id) FROM inbound_messages"
+            ).fetchone()
+        finally:
+            conn.close()
+        alert_ids = {a for rs in table.values() for a, _ in rs}
+        doubled = [m for m, c in handler.times.items() if c > 1]
+        stray = set(handler.times) - alert_ids
+        missing = alert_ids - set(handler.times)
+        ok = rows == distinct == sent and not not_sent and not doubled and not stray and not missing
+        print(
+            f"alert rows not sent: {len(not_sent)}; stored {rows} rows ({distinct} distinct) "
+            f"for {sent} reports sent; {len(alert_ids)} alert rows, {len(missing)} missing at "
+            f"the sink, {len(doubled)} doubled, {len(stray)} unknown: "
+            f"{'nothing lost or doubled' if ok else 'LOST OR DOUBLED'}"
+        )
+        print(f"after: load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        if not ok:
+            return 1
     finally:
         stop_serve(proc)
         log.close()

@@ -88,7 +88,7 @@ def percentile(values: list[float], p: float) -> float:
 class Setup:
     """One store, one sink, ``count`` instances; started, measured, stopped."""
 
-    def __init__(self, name: str, root: Path, url: str, count: int) -> None:
+    def __init__(self, name: str, root: Path, url: str, count: int, workers: int = 1) -> None:
         self.name = name
         self.root = root
         self.url = url
@@ -96,7 +96,14 @@ class Setup:
         secret = root / "reply-secret"
         secret.write_text(uuid.uuid4().hex * 2 + "\n", encoding="utf-8")
         self.instances = [
-            Instance(root, f"i{n}", url, relay_url=self.sink.url, reply_secret_file=secret)
+            Instance(
+                root,
+                f"i{n}",
+                url,
+                relay_url=self.sink.url,
+                reply_secret_file=secret,
+                sections={"processing": {"worker_processes": workers}},
+            )
             for n in range(count)
         ]
         self.store = Store(url)
@@ -150,6 +157,29 @@ class Setup:
             percentile(latencies, 99),
         )
 
+    def check(self, sent: int) -> bool:
+        """Nothing lost or doubled: ``sent`` reports stored once each, every alert row sent and
+        at the sink exactly once, nothing at the sink that is not an alert row."""
+        stored, distinct = self.store.rows(
+            "SELECT count(*), count(DISTINCT message_id) FROM inbound_messages"
+        )[0]
+        alerts = {
+            r.message_id: r.status for r in self.store.rows("SELECT message_id, status FROM alerts")
+        }
+        at_sink = self.sink.by_message_id()
+        unsent = [m for m, status in alerts.items() if status != "sent"]
+        missing = [m for m in alerts if at_sink.get(m, 0) == 0]
+        doubled = [m for m, c in at_sink.items() if c > 1]
+        stray = [m for m in at_sink if m not in alerts]
+        ok = stored == distinct == sent and not (unsent or missing or doubled or stray)
+        print(
+            f"{self.name}: stored {stored} rows ({distinct} distinct) for {sent} reports sent; "
+            f"{len(alerts)} alert rows, {len(unsent)} not sent, {len(missing)} missing at the "
+            f"sink, {len(doubled)} doubled, {len(stray)} unknown: "
+            f"{'nothing lost or doubled' if ok else 'LOST OR DOUBLED'}"
+        )
+        return ok
+
     def stop(self) -> None:
         for inst in self.instances:
             try:
@@ -166,7 +196,7 @@ def run(
     name: str, url: str, count: int, root: Path, *, args: argparse.Namespace, csv_path: Path
 ) -> Result:
     root.mkdir(parents=True)
-    setup = Setup(name, root, url, count)
+    setup = Setup(name, root, url, count, args.workers)
     try:
         setup.start(csv_path)
         children = make_children(args.children)
@@ -185,6 +215,8 @@ def run(
         setup.run_phase(batch(6), 2, 0.05)  # warm-up, not counted
         burst = setup.run_phase(batch(args.reports), args.clients, 0.0)
         paced = setup.run_phase(batch(args.paced), 1, 1 / args.rate)
+        if not setup.check(6 + args.reports + args.paced):
+            raise SystemExit(f"{name}: something was lost or doubled")
         return Result(name, burst, paced)
     finally:
         setup.stop()
@@ -221,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paced", type=int, default=100, help="reports in the paced phase")
     parser.add_argument("--rate", type=float, default=10.0, help="paced reports per second")
     parser.add_argument("--children", type=int, default=200, help="children in the directory")
+    parser.add_argument("--workers", type=int, default=1, help="processing.worker_processes (1)")
+    parser.add_argument("--only-one", action="store_true", help="skip (c), two instances")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
 
@@ -236,10 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         ("(a) SQLite, 1 instance", f"sqlite:///{tmp / 'a' / 'mailbridge.db'}", 1)
     ]
     if args.pg_url:
-        setups += [
-            ("(b) PostgreSQL, 1 instance", args.pg_url, 1),
-            ("(c) PostgreSQL, 2 instances", args.pg_url, 2),
-        ]
+        setups += [("(b) PostgreSQL, 1 instance", args.pg_url, 1)]
+        if not args.only_one:
+            setups += [("(c) PostgreSQL, 2 instances", args.pg_url, 2)]
     else:
         print("no --pg-url (or MAILBRIDGE_BENCH_DATABASE_URL): only (a) runs")
     results: list[Result] = []
