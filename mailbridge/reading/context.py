@@ -136,7 +136,7 @@ _RETURN_CUES = re.compile(
     r"(?:she|he|they)'?(?:s|re)\s+back|"
     # "both back now", "all three back safe" (not "both back in bed")
     r"(?:both|all\s+(?:three|four|of\s+them))\s+(?:are\s+|now\s+|safely\s+)?(?:back|home)\b"
-    r"(?!\s+(?:in|to)\s+bed)|"
+    r"(?!\s+(?:in|to)\s+bed|\s+(?:at|to|in)\s+(?:school|college|work|class|nursery))|"
     r"(?:'s|is|are|'re)\s+(?:just\s+)?after\s+(?:coming|getting|walking)\s+(?:back|home|in)|"
     # "He's in." (said of a child who was out), "came through the door at 10 past 11"
     r"(?:(?:she|he|they)(?:'s|'re|\s+is|\s+are)|shes|hes|theyre)\s+in(?=\s*(?:[.!,]|$|now\b|"

@@ -136,3 +136,8 @@ def test_a_denial_or_a_footer_beside_an_absence_leaves_the_report() -> None:
                  "mailing list"):
         _fields, cls = read(body)
         assert cls.kind == "missing", body
+
+
+def test_both_back_at_school_is_no_return() -> None:
+    _fields, cls = read("They are both back at school on Monday after half term.")
+    assert cls.kind != "returned"
