@@ -577,8 +577,12 @@ _TOLD_PAST = re.compile(r"(?:did(?:\s+not|n't|nt)|never)\s+(?:come|came|return|g
 
 # told as background after the news: "He'd gone out yesterday about 6 ... and didn't come home",
 # "didn't come back for her 9 o'clock curfew, which is why I rang"
-_BACKGROUND = re.compile(r"\b(?:had|'d)\s+(?:gone|left|been)\b|\bfor\s+(?:his|her|their)\s+"
-                         r"(?:[\w']+\s+){0,2}curfew\b|\bwhich\s+is\s+why\b", re.IGNORECASE)
+# (the past perfect only of the day before: "later she'd gone off and didn't come back" after the
+# return is a new absence)
+_BACKGROUND = re.compile(r"\b(?:had|'d)\s+(?:gone|left|been)\b(?=[^.!?\n]*\b(?:yesterday|"
+                         r"last\s+night|the\s+night\s+before)\b)|\bfor\s+(?:his|her|their)\s+(?:[\w']+\s+){0,2}"
+                         r"curfew\b|\bwhich\s+is\s+why\b", re.IGNORECASE)
+_AFTERWARDS = re.compile(r"\b(?:again|then|later|afterwards|after\s+that)\b", re.IGNORECASE)
 # the absence found before the return: "I found his bed empty at 7" (he came home at 9.05)
 _FOUND_GONE = re.compile(r"\b(?:found|noticed|discovered|saw)\s+(?:that\s+)?(?:his|her|their)\s+"
                          r"(?:bed|room)\s+(?:was\s+)?empty\b", re.IGNORECASE)
@@ -591,7 +595,8 @@ def without_told_absence(said: list[Assertion]) -> list[Assertion]:
     still = [a for a in said if a.said == "still_missing"]
     if not returns or not still or not all(
             (_TOLD_PAST.match(a.cue)
-             and (a.start < returns[0] or _BACKGROUND.search(a.clause.text)))
+             and (a.start < returns[0] or (_BACKGROUND.search(a.clause.text)
+                                           and not _AFTERWARDS.search(a.clause.text))))
             or (_FOUND_GONE.search(a.clause.text) and a.start < returns[-1])
             for a in still):
         return said
