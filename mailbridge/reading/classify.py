@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mailbridge.reading.context import (
-    _MISSING_AS_NAME,
     about_a_past_episode,
     assertions,
     denies_missing,
     news_of,
     without_told_absence,
 )
+from mailbridge.reading.cues import MISSING_AS_NAME
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.form import form_part_of_lines, without_form_furniture
 from mailbridge.reading.message import ReadMessage
@@ -204,7 +204,7 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     head_return = bool(headline and _SUBJECT_RETURN.search(headline)
                        and not _SUBJECT_STILL.search(headline))
     head_still = bool(headline and _SUBJECT_STILL.search(headline))
-    head_missing = bool(headline and _SUBJECT_MISSING.search(_MISSING_AS_NAME.sub("", headline)))
+    head_missing = bool(headline and _SUBJECT_MISSING.search(MISSING_AS_NAME.sub("", headline)))
     if past_episode or (not (returns or still or missing or hearsay or unsure)
                         and denies_missing(said_text)):
         # "Monthly missing summary": the body says no child is missing; the subject is a title

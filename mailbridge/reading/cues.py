@@ -1,0 +1,325 @@
+"""The cue vocabularies of reading/context.py: carers' words for a child being back, still out
+or missing, and the modifiers around them (negation, intention, reported speech, history, the
+writer's own movements).
+
+Kept apart from the logic that applies them so that a new wording is one line here and the
+rules stay readable. Pure: compiled regular expressions only.
+"""
+
+from __future__ import annotations
+
+import re
+
+_W = r"(?:\w+\s+)"  # one word, for gaps
+_PRON = r"(?:he|she|they|him|her|them|(?-i:[A-Z][\w'-]+))"
+
+RETURN_CUES = re.compile(
+    r"\b(?:"
+    r"(?:has|have|had)\s+(?:now\s+|just\s+|finally\s+)?(?:returned|come\s+(?:back|home|in)|"
+    r"turned\s+up|been\s+(?:found|located|traced|returned|brought\s+(?:back|home)))|"
+    r"(?:is|are|was|were|'s|'re)\s+(?:now\s+|finally\s+|safely\s+)?(?:back|home\s+(?:safe|now)|"
+    r"home\s*(?:[,.!]|$)|found|located|traced|safe\s+and\s+well\s+(?:at|in)\s+home)|"
+    r"(?:now|finally|safely)\s+(?:back|home)|back\s+(?:home|safe|in\s+(?:placement|the\s+house|"
+    r"(?:his|her|their)\s+room|bed)|at\s+(?:placement|the\s+home|home))|home\s+safe|"
+    r"returned(?:\s+(?:home|safe|safely|to\s+\w+|at|around|about|this|last|just|earlier|late|"
+    r"by\s+(?:the\s+)?police))?|"
+    # "come back home" only after its subject: "she's come back safe", "he come back home";
+    # "Dana, come back home now" and "please come back home" ask for a return
+    r"came\s+(?:back|home|in\b)|(?:(?:she|he|they|(?-i:[A-Z][\w'-]+))\s+|'s\s+|'ve\s+)"
+    r"come\s+back\s+(?:home|safe)|walked\s+(?:back\s+)?in|"
+    # dialect past with the bare verb, said of a child with a time: "Jazz come back in about
+    # ten to eleven last neet", "she come home at 2"
+    r"(?:(?-i:[A-Z][\w'-]+)|she|he|they)\s+come\s+(?:back|home|in)\b(?:\s+in\b)?(?=\s+(?:at|"
+    r"about|around|aboot|just|last|this|yesterday|today|\d|half|hauf|quarter|ten|twenty|five|"
+    r"midnight)\b)|"
+    r"turned\s+up|rolled\s+in|got\s+(?:back|home|in\b)|arrived\s+(?:back|home)|"
+    r"(?:police|officers|staff|we|i|\w+'s\s+\w+|(?:his|her|their)\s+\w+)\s+(?:have\s+|has\s+)?"
+    r"(?:found|located|picked\s+(?:him|her|them)\s+up|brought\s+(?:him|her|them)\s+(?:back|home|in)|"
+    r"dropped\s+(?:him|her|them)\s+(?:back|home|off)|returned\s+(?:him|her|them))|"
+    r"(?:dropped|brought)\s+(?-i:[A-Z][\w'-]+)\s+(?:off|back|home)\b|"
+    r"(?:rocked|showed|turned)\s+up\s+(?:back\s+)?(?:at|home|here)\b|"
+    r"found\s+(?:safe|safe\s+and\s+well|at\s+(?:\w+'s|\w+\s+\w+'s|a\s+friend|the))|"
+    r"located\s+(?:safe|at)|brought\s+(?:back|home)|dropped\s+(?:back|home)|"
+    # the subject left out, as on a phone: "Found her at the station and brought her home"
+    r"brought\s+(?:him|her|them)\s+(?:back|home)\b|"
+    r"dropped\s+(?:him|her|them)\s+(?:back|home)|conveyed\s+(?:back|home)|"
+    r"arriv(?:ed|ing)\s+(?:back\s+|home\s+)?(?:at\s+)?\d|"
+    r"safe\s+(?:and|&|n)\s+well|safe\s+and\s+sound|no\s+longer\s+missing|"
+    r"(?:she|he|they)'?(?:s|re)\s+back|"
+    # "both back now", "all three back safe" (not "both back in bed")
+    r"(?:both|all\s+(?:three|four|of\s+them))\s+(?:are\s+|now\s+|safely\s+)?(?:back|home)\b"
+    r"(?!\s+(?:in|to)\s+bed|\s+(?:at|to|in)\s+(?:school|college|work|class|nursery))|"
+    r"(?:'s|is|are|'re)\s+(?:just\s+)?after\s+(?:coming|getting|walking)\s+(?:back|home|in)|"
+    # "He's in." (said of a child who was out), "came through the door at 10 past 11"
+    r"(?:(?:she|he|they)(?:'s|'re|\s+is|\s+are)|shes|hes|theyre)\s+in(?=\s*(?:[.!,]|$|now\b|"
+    r"safe\b))|"
+    r"c(?:a|o)me\s+(?:in\s+(?:through\s+|at\s+)?|through\s+|to\s+)the\s+(?:front\s+|back\s+)?door|"
+    # ESOL "Oliwia is come back to the home"
+    r"(?:is|has)\s+come\s+back\b|"
+    # "Cal back at 00:15", "back around half 11": a clock time (intention words before it,
+    # "due back at 9", "will be back at 10", are modifiers and take it back)
+    r"(?<!\bthe\s)(?<!\bout\s)back\s+(?:at|about|around|approx\.?|just\s+(?:before|after))\s+"
+    r"(?:\d|half\b|quarter\b|ten\b|twenty\b|five\b|midnight\b)|"
+    # phone shorthand with a clock time and nothing between: "harv back 10.40 all good"
+    r"(?<!\bthe\s)(?<!\bout\s)back\s+(?:\d{1,2}[.:]\d\d|[01]\d[0-5]\d|2[0-3][0-5]\d)\b"
+    r")",
+    re.IGNORECASE,
+)
+
+# still out now: these outweigh a return elsewhere for the same child
+STILL_CUES = re.compile(
+    r"\b(?:still\s+(?:missing|out|not\s+(?:back|home|returned|in)|away|awol|gone)|"
+    r"remain(?:s|ed)?\s+(?:missing|out|awol|unaccounted)|still\s+unaccounted|"
+    r"still\s+(?:not|isn't|isnt|is\s+not|aren't|are\s+not)\s+(?:answering|responding|replying|"
+    r"picking\s+up|contactable)|"
+    # text-speak and "she's not in": "shes not bk", "school rang to say she's not in"
+    r"(?:shes|hes|theyre|'s|'re)\s+not\s+(?:back|bk|bck|home|in)\b|not\s+b(?:a?c)?k\b|"
+    r"(?:neither|none)\s+(?:of\s+them\s+)?(?:has|have|had)\s+(?:yet\s+)?(?:returned|come|been)|"
+    # gone again after a return: "came back for his charger and left again", "went out again"
+    r"(?:left|went\s+(?:out|off)|gone\s+(?:out|off)|took\s+off|ran\s+(?:off|away|out)|"
+    r"run\s+(?:off|away)|walked\s+out|climbed\s+out|absconded|disappeared)\s+again|"
+    r"(?:went|gone|headed|snuck|slipped)\s+(?:straight\s+|right\s+)?back\s+out\b|"
+    r"refus(?:es|ed|ing)\s+to\s+(?:come|go|return|be\s+brought)\s*(?:home|back)?|"
+    r"(?:won't|wont|will\s+not|wouldn't|would\s+not)\s+(?:come|return|go)\s+(?:home|back)|"
+    r"not\s+been\s+slept\s+in|"
+    # "she's not come home" ('s = has), "he's not been seen"
+    r"(?:'s|'ve)\s+not\s+(?:yet\s+)?(?:returned|come\s+(?:back|home|in)|been\s+(?:seen|found|back)|"
+    r"got\s+(?:back|home)|turned\s+up)|"
+    # no one has seen or heard from the child: "we have not seen or spoken to her"
+    r"(?:have|has|had)\s*(?:not|n't)\s+(?:seen|heard\s+from|spoken\s+to)\s+(?:or\s+\w+\s+"
+    r"(?:to|from)?\s*)?(?:him|her|them)\b|(?<![\w'])gone\s+(?:again|awol)\b|"
+    r"(?:has|have)\s*(?:not|n't)\s+(?:yet\s+)?(?:returned|come\s+(?:back|home|in)|been\s+(?:seen|found)|"
+    r"got\s+(?:back|home)|turned\s+up)|hasnt\s+(?:returned|come)|"
+    r"(?:is|are|was|were)\s*(?:not|n't)\s+(?:yet\s+)?(?:back|home|in\b|returned)|isnt\s+(?:back|home)|"
+    r"(?:isn't|isnt|is\s+not|aren't|are\s+not|not)\s+here\s+yet|"
+    r"not\s+(?:back|home|in)\s+(?:yet|since)|not\s+yet\s+(?:back|home|returned|in\b)|"
+    # "and not come back", ESOL "she is not come to home"
+    r"(?<![\w'])not\s+(?:yet\s+)?(?:come|came)\s+(?:to\s+)?(?:back|home|in\b)|"
+    # nothing heard from the child: "still nothing from Lily", "no word from him"
+    r"still\s+(?:nothing|no\s+(?:word|news|contact|sign))\b|"
+    r"(?:nothing|no\s+(?:word|news|contact))\s+(?:yet\s+)?(?:from|of)\s+" + _PRON + r"|"
+    r"not\s+heard\s+(?:anything\s+)?from\s+" + _PRON + r"|heard\s+nothing\s+from\s+" + _PRON + r"|"
+    r"(?<!\bif\s)(?<!\bhas\s)(?<!\bis\s)\bnot\s+(?:returned|back|home)\b|out\s+all\s+night|"
+    r"not\s+(?:been\s+)?seen\s+(?:\w+\s+)?since|(?:he|she|they)\s+(?:was|were|had)\s+gone\b|"
+    r"(?:had|has|have)\s+gone\s+(?:out\s+)?(?:missing|awol|again|off)|"
+    r"no\s+sign\s+of|never\s+(?:came|come|got|returned|arrived|did)|"
+    r"did(?:\s+not|n't)\s+(?:come|return|get\s+(?:back|home|in)|turn\s+up)|"
+    r"didnt\s+(?:come|return)|"
+    r"failed\s+to\s+(?:return|come)|missing\s+(?:again|still)|(?:is|are)\s+(?:currently\s+)?missing|"
+    r"gone\s+missing|has\s+gone\s+(?:again|awol|off)|whereabouts\s+(?:are\s+|is\s+)?unknown|"
+    r"(?:has|have|had)\s+(?:absconded|run\s+(?:away|off)|gone\s+out\s+and\s+not)|"
+    r"can(?:'t|not)\s+(?:find|locate|reach|contact)|"
+    r"not\s+(?:in\s+)?(?:(?:his|her|their)\s+)?(?:room|bed)|bed\s+(?:was\s+|is\s+)?empty"
+    r")",
+    re.IGNORECASE,
+)
+
+# a report of a child gone, weaker than "still": "was missing" in a return is history
+MISSING_CUES = re.compile(
+    r"\b(?:missing|absconded|awol|a\.w\.o\.l|absent\s+without|ran\s+(?:away|off)|run\s+(?:away|off)|"
+    r"runaway|left\s+(?:without\s+permission|the\s+(?:house|home|building|placement|unit))|"
+    r"left\s+(?:the\s+)?(?:school\s+)?(?:site|premises|grounds)\b|"
+    r"went\s+out\s+and\s+(?:has|did)|unauthorised\s+absence|unauthorized\s+absence|"
+    r"absent\s+from\s+placement|away\s+from\s+placement|"
+    r"(?:not|isn't|isnt|aren't|is\s+not|are\s+not)\s+answering|"
+    r"(?:went|gone|got|climbed|jumped|snuck|sneaked)\s+out\s+(?:of\s+)?(?:his|her|their|the)\s+"
+    r"(?:bedroom\s+|bathroom\s+)?window|"
+    # past intention: "was due back at 9", "was meant to be home by 10" (a curfew passed)
+    r"(?:was|were)\s+(?:due|meant|supposed|expected)\s+(?:to\s+(?:be|come|get)\s+)?"
+    r"(?:back|home|in)|"
+    # "Kayden was last seen leaving at 8.15", "last seen about 9 at the chippy"
+    r"(?:was|were)\s+last\s+seen|last\s+seen\s+(?=(?:at|about|around|by|on|in|leaving|walking|"
+    r"heading|getting|near|outside|\d)\b))\b",
+    re.IGNORECASE,
+)
+
+# the writer is not sure: "might be back", "may have come in", "could have returned"
+UNSURE_RETURN = re.compile(
+    r"\b(?:might|may|could|probably|possibly|maybe)\s+(?:well\s+)?(?:be\s+(?:back|home|in\b)|"
+    r"have\s+(?:come\s+(?:back|home|in)|returned|got\s+(?:back|home|in)|been\s+back))|"
+    # heard, not seen: "I think I heard him come in around 3 but his door's locked"
+    r"\bmust\s+have\s+(?:come|got|gotten|been|snuck|sneaked)\s+(?:in|back|home)|"
+    r"\b(?:i\s+think|i\s+believe|i\s+reckon|pretty\s+sure|i'm\s+not\s+sure\s+but)\s+"
+    r"(?:(?:[\w'-]+\s+){0,2}(?:is|has|are|have)\s+|[\w-]+(?:'s|'ve|'re)\s+|(?:[\w'-]+\s+){0,2}"
+    r"(?:is|'s|has|are)\s+)(?:now\s+)?(?:back|home|in\b|(?:come|got|gotten)\s+(?:back|home|in)\b)|"
+    r"\bheard\s+(?:him|her|them|someone|the\s+(?:front\s+|back\s+)?door|(?-i:[A-Z][\w'-]+))\s+"
+    r"(?:come|came|coming|get|got|getting|let\s+(?:himself|herself|themselves))\s*(?:in|back|home)?|"
+    # somebody's guess at a sighting: "she thinks she saw Kenzie go in our front door"
+    r"\b(?:thinks?|thought|reckons?|believes?)\s+(?:\w+\s+){0,2}(?:saw|seen|spotted)\s+"
+    r"(?:him|her|them|(?-i:[A-Z][\w'-]+))\s+(?:come|came|go|went|get|got|walk|walked|let)\s+"
+    r"(?:in|back|home|into|through|up)",
+    re.IGNORECASE,
+)
+
+# the writer's doubt is in the words themselves: "I can't say he's back for definite"
+DOUBTED_RETURN = re.compile(
+    # "I cannae say for sure it's him that's come in"
+    r"\b(?:can'?t|cannot|cannae|canna|couldn'?t)\s+(?:say|be\s+sure|tell|confirm)\b[^.!?\n]{0,40}?"
+    r"\b(?:back|home|come\s+in|came\s+in)\b|"
+    r"\b(?:can'?t|cannot|can\s+not|couldn'?t)\s+(?:say|be\s+sure|tell|confirm|swear)\s+"
+    r"(?:for\s+(?:sure|certain|definite)\s+)?(?:if\s+|whether\s+|that\s+)?(?:[\w-]+\s*)"
+    r"(?:'s|is|has|'ve|have)\s+(?:definitely\s+|actually\s+)?(?:back|home|in\b|come|returned)",
+    re.IGNORECASE,
+)
+
+# found, but not back at the placement yet: "she's staying at mine tonight and I'll bring her back
+# in the morning", "police have got him at the station, I'm collecting him"
+NOT_BACK_YET = re.compile(
+    r"\b(?:(?:i'll|i\s+will|we'll|we\s+will|they'll|they\s+will|police\s+will|she'll|he'll|"
+    r"she\s+will|he\s+will|(?:i'm|i\s+am|we're|"
+    r"we\s+are)\s+going\s+to)\s+(?:bring|take|drop|run|fetch|collect|get)\s+(?:him|her|them)\s*"
+    r"(?:back|home)?|(?:staying|stopping|sleeping|stays|stopping\s+over)\s+(?:at\s+(?:mine|ours|"
+    r"theirs|\w+'s)|with\s+(?:me|us|\w+))\s+(?:tonight|overnight|till|until|for\s+the\s+night)|"
+    r"(?:i'm|i\s+am|we're|we\s+are)\s+(?:on\s+(?:my|our)\s+way\s+to\s+)?(?:collect(?:ing)?|"
+    r"pick(?:ing)?\s+(?:him|her|them)\s+up|fetch(?:ing)?|getting)\s+(?:him|her|them)?|"
+    # "they're keeping her at the station until I get there", "should have her home by midnight"
+    r"(?:keeping|holding|have\s+got|got)\s+(?:him|her|them)\s+at\s+(?:the\s+)?(?:police\s+)?"
+    r"station|should\s+have\s+(?:him|her|them)\s+(?:home|back)|until\s+(?:i|we)\s+get\s+there|"
+    r"(?:setting\s+off|on\s+(?:my|our)\s+way)\s+(?:now\s+)?to\s+(?:get|collect|fetch|pick)|"
+    # "two of us are driving over now to collect her", "she is at the police station there"
+    r"(?:driving|going|heading|travelling|coming|nipping|popping)\s+(?:over\s+|down\s+|up\s+|out\s+|"
+    r"round\s+|across\s+)?(?:now\s+)?"
+    r"to\s+(?:get|collect|fetch|pick)|(?:she|he|they)\s*(?:is|are|'s|'re)\s+(?:still\s+|currently\s+|"
+    r"now\s+)?(?:at|in)\s+(?:the\s+|a\s+)?(?:(?-i:[A-Z][\w'-]+)\s+)?(?:police\s+station|station|"
+    r"custody|hospital|a\s*&\s*e)\b|"
+    # "awaiting collection", "on their way to collect her", "dropped him at the station in
+    # Carlisle", "getting the train back", "given a lift to the railway station"
+    r"await(?:ing)?\s+collection|waiting\s+to\s+be\s+(?:collected|picked\s+up)|"
+    # "Police have her", "they are bringing her back to Ashgrove"
+    r"(?:police|officers|they)\s+(?:have|'ve\s+got|have\s+got)\s+(?:him|her|them)\b(?!\s+(?:back|home))|"
+    r"(?:are|is|'re|'s)\s+(?:now\s+)?bringing\s+(?:him|her|them)\s+(?:back|home)|"
+    r"on\s+(?:their|our|my)\s+way\s+to\s+(?:collect|get|fetch|pick)|"
+    r"(?:dropped|left|given\s+a\s+lift\s+to|took)\s+(?:(?:him|her|them)\s+)?(?:at|to)\s+the\s+"
+    r"(?:railway\s+|train\s+|bus\s+|coach\s+)?station|getting\s+(?:the|a)\s+(?:train|bus|coach)\s+"
+    r"(?:back|home)|"
+    r"on\s+(?:her|his|their)\s+way\s+(?:back|home))",
+    re.IGNORECASE,
+)
+
+# -- modifiers -----------------------------------------------------------------------------------
+
+# in the few words before a cue: negation
+NEGATION_BEFORE = re.compile(
+    r"(?:\bnot|n't|\bnever|\bno|\bnor|\bwithout|\bhasnt|\bisnt|\bdidnt|\bwasnt|\bnobody|"
+    r"\bno\s+one|\bneither)\s+(?:[\w']+\s+){0,3}$",
+    re.IGNORECASE,
+)
+# intention, condition, expectation, a question, a wish: about a return that has not happened
+HYPOTHETICAL_BEFORE = re.compile(
+    r"(?:\bdue|\bmeant|\bsupposed|\bexpected|\bexpect|\bshould|\bwould|\b\w+'d|\bwill|\b\w+'ll|"
+    r"\bgoing\s+to|\bgonna|\bif|\bwhen|\bonce|\buntil|\btill|\btil|\bunless|\bhope|\bhoping|"
+    r"\bpromised|\bagreed|\bplanned|\bplans|\bwants?|\bwanted|\basked|\bwaiting\s+for|"
+    r"\bwait\s+for|\bcould|\bmight|\bmay|\bin\s+case|\bpray|\bto\s+be|\bwhether|"
+    # "to" before a plan ("to come home by 10"), not before the writer's own report: "we write
+    # to confirm that Tayla returned", "to let you know he came in at 9"
+    r"\bto(?!\s+(?:confirm|inform|advise|notify|update|report|say|tell|let\s+(?:you|\w+)\s+know)\b)|"
+    r"\bask(?:ed)?\s+(?:him|her|them)\s+to|\bmake\s+sure|\bensure|"
+    # a request to the child: "Dana, come back home now", "come home please"
+    r"(?:^|[,:;!]\s*)(?:please\s+)?come)\s+(?:[\w']+\s+){0,4}$",
+    re.IGNORECASE,
+)
+# someone else's words: "her friend said she's back", "told her sister she was coming back"
+REPORTED_BEFORE = re.compile(
+    r"\b(?:said|says|saying|told|tells|reckons?|thinks?|thought|claims?|claimed|"
+    r"apparently|heard|rumour|believes?|believed|texted\s+(?:to\s+)?say|messaged\s+(?:to\s+)?say)\b"
+    r"[^.!?\n]{0,60}$",
+    re.IGNORECASE,
+)
+# someone other than the writer got in touch to say it: "her friend's mum has messaged to say"
+THIRD_PARTY = re.compile(
+    r"\b(?!i\b|we\b|just\b)\w+(?:'s\s+\w+)?\s+(?:has\s+|have\s+|had\s+)?(?:messaged|texted|rang|"
+    r"phoned|called|emailed|rung)\s+(?:\w+\s+)?to\s+(?:say|tell|let)\b",
+    re.IGNORECASE,
+)
+# the clause is about the past or about episodes in general, not this one
+HISTORY = re.compile(
+    # "last time" is history, but "last time we see her 3 oclock" is the last sighting
+    r"\b(?:(?<!day\s)last\s+(?:month|year|week|time(?!\s+(?:anyone|anybody|someone|we|i|staff|they)\s)|"
+    r"spring|summer|autumn|winter|weekend)|"
+    r"(?:this|that)\s+month|(?:in|since)\s+(?:the\s+)?(?:spring|summer|autumn|winter|"
+    r"january|february|march|april|may|june|july|august|september|october|november|december)|"
+    r"previous(?:ly)?|in\s+the\s+past|used\s+to|history\s+of|"
+    r"twice|three\s+times|several\s+times|both\s+times|each\s+time|every\s+time|"
+    r"\d+\s+times|no\s+episodes?|episodes?\s+(?:this|last)|times\s+(?:this|last)|"
+    r"(?:\d+|one|two|three|four)\s+(?:missing\s+)?episodes?|return\s+interview\s+"
+    r"(?:was\s+)?(?:done|completed|held|carried\s+out)|"
+    r"on\s+the\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|summary|missing\s+episodes|"
+    r"since\s+the\s+last\s+(?:review|meeting|report)|raise\s+a\s+(?:concern|complaint)|"
+    r"make\s+a\s+complaint|complain(?:t|ing|ed)?\b|"
+    r"(?:days?|weeks?|months?|years?|fortnight)\s+ago\b|before\s+christmas|over\s+the\s+summer|"
+    r"historic(?:al|ally)?)\b",
+    re.IGNORECASE,
+)
+NEGATED_MISSING = re.compile(
+    r"\b(?:not|never|no\s+longer|n't|nt)\s+(?:\w+\s+){0,3}(?:missing|run\s+(?:off|away)|"
+    r"absconded|gone\s+missing|awol)|\bno\s+(?:missing\s+)?episodes?\b|\bnothing\s+to\s+report\b|"
+    r"\b(?:no\s+one|nobody|none\s+of\s+them|no\s+young\s+(?:person|people))\s+(?:is|are)\s+"
+    r"(?:currently\s+|now\s+)?(?:missing|out)\b",
+    re.IGNORECASE,
+)
+QUESTION = re.compile(r"\?\s*$")
+
+
+DAY_AHEAD = re.compile(r"\s*(?:next\s+\w+|at\s+the\s+weekend|(?:on\s+)?(?:mon|tues|wednes|thurs|"
+                        r"fri|satur|sun)day|on\s+the\s+\d{1,2}(?:st|nd|rd|th)\b)", re.IGNORECASE)
+# a simple past act ("the police dropped her off"), not "have dropped" (done by some time ahead)
+PAST_ACT = re.compile(r"(?:(?!ha(?:ve|s|d)\b)\w+\s+)*?(?:dropped|brought|came|returned|walked|"
+                       r"found|located|turned|rolled|arrived|got)\b", re.IGNORECASE)
+# words before "when" that put it ahead: "I'll let you know when ...", "call me when ..."
+AHEAD = re.compile(r"\b(?:will|\w+'ll|shall|going\s+to|gonna|let\s+\w+\s+know|tell\s+\w+|"
+                    r"call\s+\w+|ring\s+\w+|text\s+\w+|email\s+\w+|contact\s+\w+|update\s+\w+|"
+                    r"wait(?:ing)?|please)\b", re.IGNORECASE)
+DONE = re.compile(r"(?:came|come|returned|got|arrived|walked|turned|rolled)\b", re.IGNORECASE)
+
+
+# the writer passing it on, not someone else's word: "police told shes back", "101 updated"
+WE_TOLD = re.compile(r"\b(?:police|officers|101|staff|i|we|i've|we've|have)\s+(?:been\s+|now\s+)?"
+                      r"(?:told|informed|updated)\b[^.!?\n]{0,60}$", re.IGNORECASE)
+
+
+# where a new subject and its verb start: "... and she is", "... but he has"
+OWN_CLAUSE = re.compile(r"\b(?:and|but)\s+(?=(?:she|he|they|we|i)(?:\s*$|\s+(?:is|are|was|were|"
+                         r"has|have|had|isn't|aren't|wasn't|hasn't|haven't|still|'s|'re)\b))",
+                         re.IGNORECASE)
+
+
+# a return cue that is a copula ("is back"), whose subject may be a thing, not the child
+COPULA = re.compile(r"(?:is|are|was|were|'s|'re)\b", re.IGNORECASE)
+THING_BEFORE = re.compile(
+    r"(?:\b(?:his|her|their|my|our|the|a)|(?-i:[A-Z][\w-]*)'s)\s+(?!(?:young|child|lad|girl|boy|"
+    r"kid|yp|son|daughter|grandson|granddaughter|foster)\b)[a-z]+\s*$", re.IGNORECASE)
+# where a child comes in from on an ordinary day: not a return from missing
+ROUTINE_AFTER = re.compile(r"\s*(?:home\s+|back\s+|in\s+)?from\s+(?:school|college|work|nursery|"
+                            r"contact|football|training|practice|(?:his|her|their)\s+(?:job|"
+                            r"shift))\b", re.IGNORECASE)
+# "missing" in the name of a team, a course or a paper, not said of a child
+MISSING_AS_NAME = re.compile(
+    r"missing\s+(?:from\s+(?:care|home)\s+|children(?:'s)?\s+|child(?:'s)?\s+|persons?\s+|people\s+)?"
+    r"(?:and\s+[\w-]+(?:\s+[\w-]+){0,4}\s+)?(?:team|service|unit|officer|co-?ordinator|inbox|"
+    r"mailbox|address|hub|training|course|session|policy|protocol|procedure|summary|newsletter|"
+    r"panel|meeting|return\s+form)\b", re.IGNORECASE)
+# "missing the oat milk", "missing her mum", "missing school": the verb, of a thing or a person
+MISS_A_THING = re.compile(r"missing\s+(?:the|a|an|his|her|their|my|our|your|some|school|lessons?|"
+                           r"class|college|work|breakfast|lunch|tea|dinner)\b", re.IGNORECASE)
+# "rang me back", "texted us back", "get back to me": a call returned, not a child
+CALLED_BEFORE = re.compile(r"\b(?:rang|rung|ring|rings|call(?:ed|s)?|phoned?|text(?:ed|s)?|"
+                            r"messaged|wrote|emailed|got|get)\s+(?:me|us|him|her|them|you)\s*$",
+                            re.IGNORECASE)
+# a planned outing the child came back from: "came back with staff at 11.45pm from the party"
+OUTING_AFTER = re.compile(r"(?:[^.!?\n]|\.(?=\d)){0,40}?\bfrom\s+(?:the|a|an|their|his|her)\s+"
+                           r"(?:[\w-]+\s+){0,2}(?:party|trip|outing|activity|event|cinema|match|holiday|visit|"
+                           r"day\s+out|club|appointment|residential)\b", re.IGNORECASE)
+# a coming back the writer could make: "got back", "came in", "arrived home", "walked in"
+OWN_MOVE = re.compile(r"(?:got|came|arrived|walked|get)\b", re.IGNORECASE)
+WITH_CHILD = re.compile(r"\s*(?:back\s+|home\s+|in\s+)?with\s+(?:him|her|them|(?-i:[A-Z]))",
+                         re.IGNORECASE)
+FETCHED = re.compile(r"\b(?:collected|fetched|picked\s+(?:him|her|them)\s+up|picked\s+up|brought|"
+                      r"found|got)\s+(?:him|her|them|(?-i:[A-Z][\w'-]+))", re.IGNORECASE)
+WRITER_JUST_BEFORE = re.compile(r"(?<!\band\s)\b(?:i|we)\s+(?:then\s+|just\s+|finally\s+|"
+                                 r"eventually\s+|only\s+)?$", re.IGNORECASE)
+WRITER_OUT = re.compile(r"(?:^|[,;:])\W*\b(?:i|we)(?:'ve|'d|\s+have|\s+had)?\s+(?:been|went|"
+                         r"drove|walked|looked|searched|was|were)\b", re.IGNORECASE)
+# another subject between the writer and the verb: a pronoun or a name (not a place or a day
+# after a preposition: "we went to my sister's in Whitby on Tuesday and came back Thursday")
+SOMEONE = re.compile(r"\b(?:he|she|they)\b|(?<!\bin\s)(?<!\bat\s)(?<!\bto\s)(?<!\bon\s)(?<!\bby\s)"
+                      r"(?<!\bfrom\s)(?<!\bnear\s)(?-i:\b(?!I\b)[A-Z][\w'-]+)", re.IGNORECASE)
