@@ -32,12 +32,19 @@ from mailbridge.reading.match import (
     initials_dated,
     initials_with_dob,
     may_name,
+    writes_for_placement,
 )
 from mailbridge.reading.message import ReadMessage
 
 __all__ = ["ChildReading", "children_named", "gender_of", "read_each_child", "split_by_child"]
 
 REPORT_KINDS = ("missing", "returned", "info")
+# a sibling said only to be home, with no time and nothing else ("Logan is home." under a
+# report of his brother missing): where the child is, not news of a return; if that child was
+# in fact out, the episode stays open (the safe state) for staff to close
+_BARE_HOME = re.compile(r"\W*(?:[\w'-]+\s+){1,3}(?:is|'s)\s+(?:at\s+)?home\s*[.!]?\W*",
+                        re.IGNORECASE)
+
 # facts about the whole message that a child's own clauses may not repeat
 _SHARED = ("police_reference", "reporter_name", "reporter_phone", "placement")
 
@@ -97,7 +104,7 @@ def _mention_spans(
     for c in candidates:
         # a carer of the child's placement may use the first name alone; anyone may, once the
         # email has given the child's full name ("Re: Dominik Nowak (Dom) ... Dom returned")
-        carer = bool(address) and address in {a.lower() for a in c.carer_emails}
+        carer = writes_for_placement(c, address)
         if not carer and c.child_id not in named_in_full:
             continue
         found += [(s, e, c.child_id) for n in given_names(c) for s, e in _spans(haystack, n)
@@ -302,7 +309,8 @@ def read_each_child(
             own_words = "\n".join(split[child.child_id][preamble:])
             if cls.kind not in REPORT_KINDS or (cls.kind == "info" and (
                     not fields.has_report_facts() or PRESENT.search(own.text))) or (
-                    PRESENT.search(own_words) and not REPORTED_ON.search(own_words)):
+                    PRESENT.search(own_words) and not REPORTED_ON.search(own_words)) or (
+                    _BARE_HOME.fullmatch(own_words)):
                 continue  # named, but nothing reported about this child ("Con and Liyah are
                 # both in their rooms": the police reference after it is the other child's)
             shared = {n: getattr(whole, n) for n in _SHARED

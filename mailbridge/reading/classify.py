@@ -83,6 +83,11 @@ _SEARCH_CONTEXT = re.compile(r"\b(?:police|officers?|missing|reported|ref(?:eren
                              r"located|found)\b", re.IGNORECASE)
 
 
+# a new absence after a return: "gone again", "missing again", "went back out"
+_GONE_AGAIN = re.compile(r"\bagain\b|\b(?:went|gone|snuck|sneaked|slipped)\s+back\s+out\b",
+                         re.IGNORECASE)
+
+
 # the writer's own word that there is no absence (not "no longer missing", a return)
 _SAYS_NOT_MISSING = re.compile(
     r"\b(?:is|was|'s|are|were)\s+not\s+missing\b(?!\s+(?:now|any\s*more|anymore))|"
@@ -255,6 +260,12 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
             doubts.append("the form reports the child missing but the email may say the child "
                           "is back")
         return Classification("missing", "form: missing part filled in", tuple(doubts), cue)
+    again = [a for a in still if _GONE_AGAIN.search(a.cue)]
+    if returns and again and all(r.start < again[0].start for r in returns):
+        # "The police brought her home yesterday morning ... Tonight she's gone again": the
+        # return is the story of the last absence, and the news is that the child is out
+        return Classification("missing", f"gone again after a return: {again[0].cue[:30]!r}",
+                              tuple(doubts))
     if returns and still:
         doubts.append("the email says the child is back and also that the child is still out")
         return Classification("missing", f"conflict: {returns[0].cue[:30]!r} and "

@@ -18,6 +18,7 @@ from typing import Literal
 
 from mailbridge.reading.cues import (
     AHEAD,
+    AS_PLANNED_AFTER,
     CALLED_BEFORE,
     COPULA,
     DAY_AHEAD,
@@ -41,6 +42,7 @@ from mailbridge.reading.cues import (
     RETURN_CUES,
     ROUTINE_AFTER,
     SOMEONE,
+    SPEECH_VERB,
     STILL_CUES,
     THING_BEFORE,
     THIRD_PARTY,
@@ -149,6 +151,15 @@ def _own_move(clause: str, start: int, end: int) -> bool:
     return bool(starts) and not SOMEONE.search(before[starts[-1].end():])
 
 
+def _in_quoted_speech(clause: str, start: int) -> bool:
+    """The cue stands inside a quotation opened after a verb of speech in its clause."""
+    before = clause[:start]
+    opened = max(before.rfind("\u201c"), before.rfind('"') if before.count('"') % 2 else -1)
+    if opened < 0 or "\u201d" in before[opened:]:
+        return False
+    return SPEECH_VERB.search(before[:opened]) is not None
+
+
 def _modified(clause: str, start: int, end: int) -> str | None:
     """Why a cue at [start, end) of ``clause`` does not hold now, or None when it does."""
     before = clause[max(0, start - 60) : start]
@@ -162,6 +173,10 @@ def _modified(clause: str, start: int, end: int) -> str | None:
         return "routine"  # "Tia got off as normal and is home": not a return from missing
     if re.match(r"back\b", clause[start:end], re.IGNORECASE) and CALLED_BEFORE.search(before):
         return "callback"  # "he rang me back at 7.20": a phone call, not a return
+    if AS_PLANNED_AFTER.match(clause[end:]):
+        return "routine"  # "came home at 7 on his own, like he was supposed to"
+    if _in_quoted_speech(clause, start):
+        return "reported"  # 'told his key worker he would run off "and not come back"'
     if DONE.match(clause[start:end]) and OUTING_AFTER.match(clause[end:]):
         return "routine"  # "came back with staff at 11.45pm from the family party"
     if re.match(r"(?:.*\b)?(?:found|located)$", clause[start:end], re.IGNORECASE) and re.match(
@@ -224,7 +239,10 @@ def _assertions(text: str) -> list[Assertion]:
     own_moves: list[Assertion] = []
     for clause in clauses(text):
         c = clause.text
-        still = [m for m in STILL_CUES.finditer(c) if not _history_or_question(c)]
+        # 'he said he will run off "and not come back this time"': the words of someone else,
+        # quoted, are no absence now (the clause's other cues still count)
+        still = [m for m in STILL_CUES.finditer(c)
+                 if not _history_or_question(c) and not _in_quoted_speech(c, m.start())]
         taken: list[tuple[int, int]] = []
         for m in still:
             if _BARE_GONE.match(m.group(0)) and NEGATION_BEFORE.search(

@@ -43,6 +43,8 @@ RETURN_CUES = re.compile(
     # the subject left out, as on a phone: "Found her at the station and brought her home"
     r"brought\s+(?:him|her|them)\s+(?:back|home)\b|"
     r"dropped\s+(?:him|her|them)\s+(?:back|home)|conveyed\s+(?:back|home)|"
+    # "Police dropped him at the door at 03:35"
+    r"dropped\s+(?:him|her|them)\s+(?:off\s+)?at\s+(?:the|our)\s+(?:front\s+)?door\b|"
     r"arriv(?:ed|ing)\s+(?:back\s+|home\s+)?(?:at\s+)?\d|"
     r"safe\s+(?:and|&|n)\s+well|safe\s+and\s+sound|no\s+longer\s+missing|"
     r"(?:she|he|they)'?(?:s|re)\s+back|"
@@ -323,3 +325,17 @@ WRITER_OUT = re.compile(r"(?:^|[,;:])\W*\b(?:i|we)(?:'ve|'d|\s+have|\s+had)?\s+(
 # after a preposition: "we went to my sister's in Whitby on Tuesday and came back Thursday")
 SOMEONE = re.compile(r"\b(?:he|she|they)\b|(?<!\bin\s)(?<!\bat\s)(?<!\bto\s)(?<!\bon\s)(?<!\bby\s)"
                       r"(?<!\bfrom\s)(?<!\bnear\s)(?-i:\b(?!I\b)[A-Z][\w'-]+)", re.IGNORECASE)
+
+# a coming home as planned, said after the cue: "Jenson came home at 7 on his own, like he was
+# supposed to" (a sibling who was never missing), "got back from contact as arranged"
+AS_PLANNED_AFTER = re.compile(
+    r"[^.!?\n;]{0,60}?\b(?:(?:like|as)\s+(?:he|she|they|\w+)\s+(?:was|were|is|are)\s+"
+    r"(?:supposed|meant|told|asked|due)\s+to\b|as\s+(?:planned|arranged|agreed)\b)",
+    re.IGNORECASE,
+)
+# words that put what follows in someone's mouth, however far before the opening quote:
+# 'Brad told his key worker this afternoon that he is going to run off ... "and not come back"'
+SPEECH_VERB = re.compile(
+    r"\b(?:said|says|saying|told|tells|texted|messaged|shouted|screamed|threatened|wrote|"
+    r"posted|announced|warned)\b", re.IGNORECASE)
+

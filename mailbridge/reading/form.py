@@ -356,8 +356,8 @@ def parse_form_lines(text: str) -> dict[str, tuple[str, str]]:
                     i += 1
                 value = " ".join(extra)
             value = value.strip().strip("[]_").strip()
-            if is_blank(value):
-                continue
+            if is_blank(value) or (name in RETURN_FACTS and _NOT_BACK_ANSWER.match(value)):
+                continue  # "Date and time returned: not returned yet" answers nothing
             source = " ".join(line.split())[:300]
             if name in out:
                 if name in _JOINED:  # "Date last seen: 26/11" then "Time last seen: 21:30"
@@ -368,6 +368,15 @@ def parse_form_lines(text: str) -> dict[str, tuple[str, str]]:
     except Exception:  # a reader must never raise; what was read so far is kept
         return out
     return out
+
+
+# an answer to a return label that says there is no return yet, or that the writer cannot say
+_NOT_BACK_ANSWER = re.compile(
+    r"\s*(?:not\s+(?:yet\s+)?(?:returned|back|home|known)|still\s+(?:missing|out|awol)|missing|"
+    r"awol|no(?:t)?\s+yet|don'?t\s+know|dont\s+know|do\s+not\s+know|not\s+sure|unsure|pending|"
+    r"awaiting|n/?k|\?+)(?![a-z])[^.\n]{0,40}$",
+    re.IGNORECASE,
+)
 
 
 # The shipped form's two parts: "--- MISSING ----" and "--- RETURN (when the child is back) ---".

@@ -278,6 +278,11 @@ def _by_first_name_at_sender_placement(
         return NO_MATCH
     address = sender.lower()
     placements = {c.placement_name for c in children if address in _lower(c.carer_emails)}
+    via = "a carer address of the child's placement"
+    if not placements:
+        # a member of a home's staff writing from their own address at the home's domain
+        placements = {c.placement_name for c in children if writes_for_placement(c, address)}
+        via = "the domain of the child's placement's addresses"
     if not placements:
         return NO_MATCH
     at_home = [c for c in children if c.placement_name in placements]
@@ -301,7 +306,7 @@ def _by_first_name_at_sender_placement(
             child.child_id,
             "first_name_placement",
             0.7,
-            "first name, sent from a carer address of the child's placement",
+            f"first name, sent from {via}",
         )
     if len(candidates) > 1:
         return Match(
@@ -312,17 +317,42 @@ def _by_first_name_at_sender_placement(
         )
     if typo is not None:
         return Match(typo.child_id, "first_name_typo", 0.6,
-                     "a first name one letter off, sent from a carer address of the child's "
-                     "placement")
+                     f"a first name one letter off, sent from {via}")
     if fields.date_of_birth is not None and not fields.first_name:
         # "Young person (DOB 19/12/2008) is back": no name, but the date of birth of one child
         # at the sender's own placement
         born = [c for c in at_home if c.date_of_birth == fields.date_of_birth]
         if len(born) == 1:
             return Match(born[0].child_id, "dob_placement", 0.7,
-                         "date of birth, sent from a carer address of the child's placement")
+                         f"date of birth, sent from {via}")
     return NO_MATCH
 
 
 def _lower(values: Iterable[str]) -> set[str]:
     return {v.lower() for v in values}
+
+
+# Mailboxes anyone can have: a domain here says nothing about where the sender works. The
+# example.com/.net/.org names stand for such personal mailboxes in examples and test reports.
+_PUBLIC_DOMAINS = frozenset({
+    "gmail.com", "googlemail.com", "hotmail.com", "hotmail.co.uk", "outlook.com", "live.com",
+    "live.co.uk", "msn.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "icloud.com", "me.com",
+    "mac.com", "aol.com", "aol.co.uk", "btinternet.com", "btopenworld.com", "sky.com",
+    "virginmedia.com", "ntlworld.com", "talktalk.net", "tiscali.co.uk", "blueyonder.co.uk",
+    "protonmail.com", "proton.me", "gmx.com", "gmx.co.uk", "mail.com", "zoho.com", "yandex.com",
+    "example.com", "example.net", "example.org",
+})
+
+
+def writes_for_placement(child: DirectoryChild, address: str) -> bool:
+    """The sender is a carer of the child's placement, or writes from that placement's own
+    domain (a home's staff member from their own address: "m.zielinski@westburycourt..." when
+    the home's addresses are office@ and nights@ there). Never for a public mailbox domain."""
+    address = address.strip().lower()
+    if not address or "@" not in address:
+        return False
+    emails = _lower(child.carer_emails)
+    if address in emails:
+        return True
+    domain = address.rpartition("@")[2]
+    return domain not in _PUBLIC_DOMAINS and any(e.rpartition("@")[2] == domain for e in emails)

@@ -195,14 +195,31 @@ def _last_block(text: str) -> tuple[list[str], list[str]]:
     """(the email's lines, its last block of non-blank lines), the phone's own "Sent from my
     iPhone" left out: where a signature is."""
     lines = [line.strip() for line in text[:MAX_SCAN].rstrip().split("\n")]
-    while lines and (not lines[-1] or _DEVICE_LINE.match(lines[-1])):
-        lines.pop()
-    block: list[str] = []
-    for line in reversed(lines):
-        if not line:
-            break
-        block.insert(0, line)
+    for _ in range(4):
+        while lines and (not lines[-1] or _DEVICE_LINE.match(lines[-1])):
+            lines.pop()
+        block: list[str] = []
+        for line in reversed(lines):
+            if not line:
+                break
+            block.insert(0, line)
+        if len(block) < len(lines) and _LEGAL_FOOTER.search(" ".join(block)):
+            # a disclaimer under the signature ("This email and any files transmitted with it
+            # are confidential ..."): the name is in the block above it
+            del lines[len(lines) - len(block):]
+            continue
+        break
     return lines, block
+
+
+# the firm's small print under a signature
+_LEGAL_FOOTER = re.compile(
+    r"\b(?:confidential(?:ity)?|intended\s+(?:solely|only)\s+for|privileged|if\s+you\s+have\s+"
+    r"received\s+this|disclaimer|views\s+(?:or\s+opinions\s+)?expressed|registered\s+(?:in\s+"
+    r"england|office|company|charity|with\s+ofsted)|company\s+(?:registration|no\.?|number)|"
+    r"think\s+before\s+you\s+print|scanned\s+for\s+viruses)\b",
+    re.IGNORECASE,
+)
 
 
 def first_name_signed(text: str) -> str | None:

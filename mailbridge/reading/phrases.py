@@ -86,6 +86,12 @@ def _day_before(text: str, start: int) -> str:
     window = "\n\n".join(window.split("\n\n")[-2:])
     for m in reversed(list(_DAY_WORDS.finditer(window))):
         if _RELATIVE_DAY.match(m.group(0)):
+            if re.match(r"(?:today|tonight|this\s)", m.group(0), re.IGNORECASE) and (
+                    _ABSENCE_NEAR.search(window[max(0, m.start() - 40) : m.end() + 40])
+                    or re.search(r"\bgone\s+again\b", window[m.end() : m.end() + 40], re.I)):
+                # "You'll have had my email on Tuesday night ... Tonight she's gone again. She
+                # went back out at about quarter to 9": today's absence, not Tuesday's
+                return ""
             continue  # "yesterday", "tonight": the sentence's own reading counts from the email
         if re.search(r"\b(?:dob|d\.o\.b|born|birth)\W*$", window[max(0, m.start() - 15): m.start()],
                      re.IGNORECASE):
@@ -239,6 +245,8 @@ def _last_seen_free(
             s_left, s_right = _sentence_around(text, m.start(), m.end())
             if _HISTORY_NEAR.search(text[max(s_left, m.start() - 40) : min(s_right, m.end() + 60)]):
                 continue  # "went missing last month": not this episode's sighting
+            if _REFUTED.search(text[s_left : s_right + 250]):
+                continue  # "said he'd seen Kieran ... checked and it wasn't him"
             stop = next((r.start for r in returns if r.start >= m.end()), None)
             when, sentence, why = _time_near(text, m.start(), m.end(), base, stop)
             first_sentence = first_sentence or sentence[:300] or None
@@ -253,6 +261,13 @@ def _last_seen_free(
             when, sentence, _missed = max(seen, key=lambda f: f[0])
             return when, sentence, None
     return None, first_sentence, dropped
+
+
+# a sighting taken back: "Staff went straight out and checked and it wasn't him"
+_REFUTED = re.compile(r"\b(?:it\s+)?(?:was(?:n't|n’t|nt|\s+not)\s+(?:him|her|them)\b|"
+                      r"turned\s+out\s+not\s+to\s+be\s+(?:him|her|them)\b|(?:was|were)\s+someone\s+else\b|"
+                      r"false\s+alarm\b|mistaken\s+identity\b|not\s+(?:him|her)\s+after\s+all\b)",
+                      re.IGNORECASE)
 
 
 _ALTERNATIVE = re.compile(r"\s(?:but|or|although|though|whereas)\s|;", re.IGNORECASE)

@@ -20,7 +20,7 @@ _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|
 _LOG_DATE = (rf"(?:{_DATE}|\d{{1,2}}/\d{{1,2}}(?![/\d])|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}"
              rf"(?:\s+\d{{4}})?)")
 _LOG = re.compile(
-    rf"\blog\s*(?:no\.?|number|num|ref(?:erence)?|#)?\s*(?:is\s+|was\s+)?[:.]?\s*(\d{{1,6}})\s*"
+    rf"\blog\s*(?:no\.?|number|num|ref(?:erence)?|#)?\s*(?:is\s+|was\s+)?[:.,]?\s*(\d{{1,6}})\s*"
     rf"(?:of|dated|on)\s+"
     rf"({_LOG_DATE})\b",
     re.IGNORECASE,

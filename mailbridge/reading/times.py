@@ -326,7 +326,8 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
     if "morning" in period or period in ("breakfast", "early hours"):
         hint = "am"
     elif period in {"after school", "dinner", "tea time", "teatime", "supper"} or (
-            "afternoon" in period):
+            "afternoon" in period or "evening" in period):
+        # "quarter to six this evening" is 17:45; only "night" reaches into the small hours
         hint = "pm"
     elif period:
         hint = "night"
