@@ -39,6 +39,8 @@ MATCH_LABELS = {
     "first_name_placement": "first name and placement",
     "initials_dob": "initials and date of birth",
     "dob_placement": "date of birth and placement",
+    "initials_placement": "initials and placement",
+    "first_name_typo": "a first name one letter off, and placement",
     "named_among_several": "named among several children in one email",
     "thread": "reply to an earlier report",
     "ambiguous": "ambiguous: more than one child fits",

@@ -23,7 +23,7 @@ from mailbridge.reading.context import (
     news_of,
     without_told_absence,
 )
-from mailbridge.reading.cues import MISSING_AS_NAME
+from mailbridge.reading.cues import MISSING_AS_NAME, REPORTED_BEFORE
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.form import form_part_of_lines, without_form_furniture
 from mailbridge.reading.message import ReadMessage
@@ -93,6 +93,9 @@ _SAYS_NOT_MISSING = re.compile(
     r"\b(?:is|was|'s|are|were)\s+not\s+missing\b(?!\s+(?:now|any\s*more|anymore))|"
     r"\b(?:not|ain't|aint|am\s+not|i'm\s+not)\s+reporting\s+(?:\w+\s+){0,2}(?:as\s+)?missing\b|"
     r"\bnot\s+a\s+missing\s+(?:episode|report|person)\b|"
+    # not "she hasn't been missing long": that is a report
+    r"\b(?:has|have)(?:\s+not|n't|nt)\s+been\s+missing\b(?!\s+(?:long|for|since|very|that|more|"
+    r"over|much|until|till))|\bwas\s+never\s+missing\b|"
     r"(?:^|[.!?]\s+)no\s+(?:more\s+)?missing\s+episodes?\s+since\b", re.IGNORECASE | re.MULTILINE)
 
 
@@ -226,7 +229,12 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         # a question about procedure, a complaint, a summary, a note on an episode that is over
         return Classification("not_a_report", "about no current episode (a summary, a question "
                               "or an episode that is over)")
-    if not (still or missing) and _SAYS_NOT_MISSING.search(said_text):
+    # "He said someone had rung in to say she was missing ... Ava has NOT been missing at any
+    # point": a second-hand word of an absence that the writer denies is no absence
+    second_hand = bool(missing) and all(
+        REPORTED_BEFORE.search(a.clause.text[: max(0, a.start - a.clause.start)])
+        for a in missing)
+    if not still and (not missing or second_hand) and _SAYS_NOT_MISSING.search(said_text):
         # "came in at 21:55, before curfew, so she is not missing", "I ain't reporting Kemar
         # missing, I just want it wrote down": the writer says there is no absence (with any
         # word of an absence beside it, it may be another child's: the safe state stands)

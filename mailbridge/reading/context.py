@@ -173,6 +173,13 @@ def _modified(clause: str, start: int, end: int) -> str | None:
         return "routine"  # "Tia got off as normal and is home": not a return from missing
     if re.match(r"back\b", clause[start:end], re.IGNORECASE) and CALLED_BEFORE.search(before):
         return "callback"  # "he rang me back at 7.20": a phone call, not a return
+    if re.search(r"\bclocks?\s+(?:went|go|goes|going|have\s+gone|had\s+gone|will\s+go|"
+                 r"changed?)\s+$", before, re.IGNORECASE):
+        return "thing"  # "the clocks went back at 2 tonight"
+    if re.search(r"\b(?:a|an|another|some)\s+(?:girl|boy|lad|lass|young\s+(?:person|man|woman|"
+                 r"lad)|kid|child|teenager|teen|man|woman|person)\b[^,.;!?]{0,40}$|"
+                 r"\b(?:someone|somebody)\b[^,.;!?]{0,30}$", before, re.IGNORECASE):
+        return "other"  # "a girl matching her description came in, bought a drink": not her
     if AS_PLANNED_AFTER.match(clause[end:]):
         return "routine"  # "came home at 7 on his own, like he was supposed to"
     if _in_quoted_speech(clause, start):
@@ -219,7 +226,7 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     if DAY_AHEAD.match(after) and not DONE.match(clause[start:end]):
         # "she's back Sunday", "back home on the 31st": a plan; "came back on the 3rd": done
         return "hypothetical"
-    if HISTORY.search(clause):
+    if HISTORY.search(_near(clause, start, end)):
         return "history"
     if QUESTION.search(clause):
         return "question"
@@ -242,7 +249,8 @@ def _assertions(text: str) -> list[Assertion]:
         # 'he said he will run off "and not come back this time"': the words of someone else,
         # quoted, are no absence now (the clause's other cues still count)
         still = [m for m in STILL_CUES.finditer(c)
-                 if not _history_or_question(c) and not _in_quoted_speech(c, m.start())]
+                 if not _history_or_question(c, m.start(), m.end())
+                 and not _in_quoted_speech(c, m.start())]
         taken: list[tuple[int, int]] = []
         for m in still:
             if _BARE_GONE.match(m.group(0)) and NEGATION_BEFORE.search(
@@ -287,8 +295,10 @@ def _assertions(text: str) -> list[Assertion]:
                 out.append(_at("unsure_return", m, clause))
         for m in DOUBTED_RETURN.finditer(c):  # the doubt is in the words: no negation check
             out.append(_at("unsure_return", m, clause))
-        if not still and not NEGATED_MISSING.search(c) and not _history_or_question(c):
+        if not still and not NEGATED_MISSING.search(c):
             for m in MISSING_CUES.finditer(c):
+                if _history_or_question(c, m.start(), m.end()):
+                    continue
                 why = _modified(c, m.start(), m.end())
                 past_plan = why == "hypothetical" and re.match(r"(?:was|were)\s", m.group(0), re.I)
                 if why in (None, "reported") or past_plan:
@@ -428,5 +438,14 @@ def _at(said: Said, m: re.Match[str], clause: Clause) -> Assertion:
     return Assertion(said, m.group(0), clause, clause.start + m.start(), clause.start + m.end())
 
 
-def _history_or_question(clause: str) -> bool:
-    return bool(HISTORY.search(clause) or QUESTION.search(clause))
+def _history_or_question(clause: str, start: int, end: int) -> bool:
+    return bool(HISTORY.search(_near(clause, start, end)) or QUESTION.search(clause))
+
+
+def _near(clause: str, start: int, end: int) -> str:
+    """The words around a cue that may put it in the past: the whole clause, or, in a long run
+    typed without stops ("he has not come home ... ive rang his phone about 20 times"), the 80
+    characters either side, so one history word does not take back every cue in the message."""
+    if len(clause) <= 200:
+        return clause
+    return clause[max(0, start - 80) : end + 80]

@@ -56,6 +56,9 @@ RETURN_CUES = re.compile(
     r"(?:(?:she|he|they)(?:'s|'re|\s+is|\s+are)|shes|hes|theyre)\s+in(?=\s*(?:[.!,]|$|now\b|"
     r"safe\b))|"
     r"c(?:a|o)me\s+(?:in\s+(?:through\s+|at\s+)?|through\s+|to\s+)the\s+(?:front\s+|back\s+)?door|"
+    # a phone's telegraph: "Rhys home 5.20", "Cal back 00:15", "KJ in 11pm"
+    r"(?-i:[A-Z][\w'-]+)\s+(?:home|back|in)\s+(?:about\s+|around\s+|approx\.?\s+)?"
+    r"\d{1,2}(?:[.:]\d\d\b|\s*(?:am|pm)\b)|"
     # ESOL "Oliwia is come back to the home"
     r"(?:is|has)\s+come\s+back\b|"
     # "Cal back at 00:15", "back around half 11": a clock time (intention words before it,
@@ -126,6 +129,9 @@ MISSING_CUES = re.compile(
     r"(?:not|isn't|isnt|aren't|is\s+not|are\s+not)\s+answering|"
     r"(?:went|gone|got|climbed|jumped|snuck|sneaked)\s+out\s+(?:of\s+)?(?:his|her|their|the)\s+"
     r"(?:bedroom\s+|bathroom\s+)?window|"
+    # "the window was wide open and they have gone out over the flat roof"
+    r"(?:gone|went|got|climbed|jumped|snuck|sneaked)\s+out\s+(?:over|across|onto|through|via)\s+"
+    r"(?:the\s+)?(?:\w+\s+)?(?:roof|fence|wall|gate|window)|"
     # past intention: "was due back at 9", "was meant to be home by 10" (a curfew passed)
     r"(?:was|were)\s+(?:due|meant|supposed|expected)\s+(?:to\s+(?:be|come|get)\s+)?"
     r"(?:back|home|in)|"

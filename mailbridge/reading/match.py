@@ -105,11 +105,28 @@ def initials_with_dob(text: str, dob: date | None, children: Sequence[DirectoryC
     return out
 
 
+# two capitals that are a word of the trade, not a child: "SW and EDT informed", "YP"
+_NOT_INITIALS = frozenset({"SW", "YP", "PC", "DC", "DS", "DI", "GP", "MP", "TV", "UK", "AM", "PM",
+                           "ID", "OK", "RE", "FW", "CC", "NB", "PS", "SS", "TM", "IT", "HR", "KS",
+                           "LA", "CP", "CE", "AE", "BT", "NI", "SG", "RM", "SM", "CT", "NA", "TL"})
+
+
+def _initials_at_home(text: str, at_home: Sequence[DirectoryChild]) -> list[DirectoryChild]:
+    """The children of the sender's placement whose initials the text writes ("JW", "K.M.")."""
+    pairs = {(m.group(1), m.group(2)) for m in _INITIALS.finditer(text[:20_000])
+             if m.group(1) + m.group(2) not in _NOT_INITIALS}
+    if not pairs:
+        return []
+    return [c for c in at_home if c.first_name and c.last_name and any(
+        a == fold(c.first_name)[:1].upper() and b == fold(c.last_name)[:1].upper()
+        for a, b in pairs)]
+
+
 @dataclass(frozen=True)
 class Match:
     child_id: str | None
     method: str  # child_id, name_dob, full_name, initials_dob, first_name_placement, dob_placement,
-    # ambiguous, none (processing adds named_among_several)
+    # initials_placement, ambiguous, none (processing adds named_among_several)
     confidence: float
     note: str
 
@@ -315,6 +332,11 @@ def _by_first_name_at_sender_placement(
             0.0,
             f"{len(candidates)} children at the sender's placement match the name given",
         )
+    by_initials = _initials_at_home(text, at_home)
+    if len(by_initials) == 1:
+        # "JW came back to Larkspur at about 10.30": homes write initials for the children
+        return Match(by_initials[0].child_id, "initials_placement", 0.65,
+                     f"initials, sent from {via}")
     if typo is not None:
         return Match(typo.child_id, "first_name_typo", 0.6,
                      f"a first name one letter off, sent from {via}")

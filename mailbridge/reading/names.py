@@ -361,4 +361,6 @@ def _display_name(name: str | None) -> str | None:
     if "," in name:  # "Carter, Sue" from Outlook address books
         last, _, first = name.partition(",")
         name = f"{first.strip()} {last.strip()}"
+    if name.islower() and re.fullmatch(r"[a-z'-]+(?:\s+[a-z'-]+){1,3}", name):
+        name = name.title()  # "brenda shipley", as a phone's mail app was set up
     return _clean_reporter(name)

@@ -46,6 +46,9 @@ def _time_near(
     clause = text[start : m.start() if m else len(text)]
     # a few words of context before the trigger count too ("Last night at 10 Jo went to bed")
     s_left, s_right = _sentence_around(text, start, end)
+    if s_right - s_left > 300:
+        # a message typed without stops is one "sentence": the words near the trigger only
+        s_left, s_right = max(s_left, start - 120), min(s_right, end + 120)
     sentence = text[s_left:s_right]
     if stop is not None and stop >= end:
         clause = clause[: max(0, stop - start)]
@@ -115,7 +118,8 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         r"\blast\s+seen\b|\blast\s+saw\b|\bmissing\s+since\b|\bnobody\s+has\s+seen\s+\w+\s+since\b|"
-        r"\blast\s+time\s+(?:anyone|anybody|someone|we|i|staff|they)\s+(?:saw|see|seen|had\s+seen|spoke)\b|"
+        r"\blast\s+time\s+(?:anyone|anybody|someone|we|i|staff|they)\s+(?:actually\s+|really\s+|"
+        r"properly\s+)?(?:saw|see|seen|had\s+seen|spoke)\b|"
         r"\bwent\s+(?:missing|awol|a\.w\.o\.l\.?)\s+(?:from\s+\w+\s+)?(?=at\b|around\b|about\b|after\b|\d)|"
         r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b|\blost\s+sight\s+of\b",
         # a later sighting beats when the child left: "went out at 6, was seen in town at 9"
@@ -198,6 +202,11 @@ _RISK_FREE = re.compile(
     r"(?:(?:him|her|them|it)\s+)?(?:as\s+)?(?:a\s+)?(high|medium|low)\b|"
     # "MFH risk: Med" (a police form's shorthand)
     r"\brisk\s*[:\-=]\s*(med)\b|"
+    # "risk level has been raised to HIGH", "risk level is now high", "risk now medium"
+    r"\brisk\s*(?:level|rating|grading|grade)?\s+(?:has\s+been\s+|have\s+been\s+|was\s+|is\s+|"
+    r"now\s+)?(?:now\s+)?(?:raised|increased|upgraded|escalated|lowered|reduced|downgraded|changed|"
+    r"moved|gone\s+(?:up|down))\s+to\s+(?:a\s+)?(high|medium|low)\b|"
+    r"\brisk\s*(?:level|rating|grading|grade)?\s+(?:is\s+)?now\s+(high|medium|low)\b|"
     r"\b(high|medium|low)[\s-]+risk\b|\brisk\s*(?:level|assessment|rating|grading|grade)?\s*"
     r"(?:(?:per|in|on|from)\s+(?:his|her|their|the)\s+(?:plan|risk\s+assessment)\s*)?"
     r"(?:is|was|:|-|=|of)?\s*(?:(?:has\s+been\s+|have\s+been\s+|is\s+|was\s+|been\s+)?"
