@@ -303,7 +303,9 @@ def read_each_child(
         for child in named:
             in_subject = _mentions(msg.subject, named, (sender or "").lower())
             subject = msg.subject if not in_subject or child.child_id in in_subject else ""
-            own = replace(msg, text=texts[child.child_id], subject=subject)
+            # the quoted earlier message is the thread's, not this child's: its police reference
+            # comes back below as a shared fact, for a child the new words report on
+            own = replace(msg, text=texts[child.child_id], subject=subject, quoted_text="")
             fields = extract_fields(own, tz=tz, received_at=received_at)
             cls = classify(own, fields)
             own_words = "\n".join(split[child.child_id][preamble:])

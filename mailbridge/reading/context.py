@@ -335,16 +335,28 @@ _FOUND_GONE = re.compile(r"\b(?:found|noticed|discovered|saw)\s+(?:that\s+)?(?:h
                          r"(?:bed|room)\s+(?:was\s+)?empty\b", re.IGNORECASE)
 
 
+# a deadline after "not back": "not back by curfew", "hadn't come in by 10pm"
+_BY_A_TIME = re.compile(r"\s*(?:by|before)\s+(?:(?:his|her|their|the)\s+)?(?:curfew|\d|half\b|"
+                        r"quarter\b|ten\b|eleven\b|midnight\b|bedtime\b)", re.IGNORECASE)
+_CLOCK = re.compile(r"\b\d{1,2}[:.]\d\d\b|\b\d{1,2}\s*(?:am|pm)\b|\bmidnight\b", re.IGNORECASE)
+
+
 def without_told_absence(said: list[Assertion]) -> list[Assertion]:
     """"didn't come home last night. She came home at 11 this morning": an absence told in the
     simple past before the return that ended it is the story, not news that contradicts it."""
     returns = [a.start for a in said if a.said == "returned"]
+    # a return told with its clock time: "Returned 00:35 by taxi"
+    timed = [a.start for a in said if a.said == "returned" and _CLOCK.search(a.clause.text)]
     still = [a for a in said if a.said == "still_missing"]
     if not returns or not still or not all(
             (_TOLD_PAST.match(a.cue)
              and (a.start < returns[0] or (_BACKGROUND.search(a.clause.text)
                                            and not _AFTERWARDS.search(a.clause.text))))
             or (_FOUND_GONE.search(a.clause.text) and a.start < returns[-1])
+            # "not back by curfew (22:00), reported missing 22:20 ... Returned 00:35": when the
+            # child was missed, before a return told with its time
+            or (_BY_A_TIME.match(a.clause.text[a.end - a.clause.start:])
+                and any(t > a.end for t in timed))
             for a in still):
         return said
     return [a for a in said if a.said != "still_missing"]

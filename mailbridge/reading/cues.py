@@ -335,7 +335,7 @@ SOMEONE = re.compile(r"\b(?:he|she|they)\b|(?<!\bin\s)(?<!\bat\s)(?<!\bto\s)(?<!
 # a coming home as planned, said after the cue: "Jenson came home at 7 on his own, like he was
 # supposed to" (a sibling who was never missing), "got back from contact as arranged"
 AS_PLANNED_AFTER = re.compile(
-    r"[^.!?\n;]{0,60}?\b(?:(?:like|as)\s+(?:he|she|they|\w+)\s+(?:was|were|is|are)\s+"
+    r"(?:[^.!?\n;]|\.(?=\d)){0,60}?\b(?:(?:like|as)\s+(?:he|she|they|\w+)\s+(?:was|were|is|are)\s+"
     r"(?:supposed|meant|told|asked|due)\s+to\b|as\s+(?:planned|arranged|agreed)\b)",
     re.IGNORECASE,
 )

@@ -238,6 +238,7 @@ def match_child(
 # a child said only to be where they should be: "Ruby is in bed", "KL was in all night"
 PRESENT = re.compile(
     r"(?:\b(?:is|are|was|were|has\s+been|have\s+been)|'s|'re|'s\s+been|'ve\s+been)\s+(?:both\s+|all\s+|still\s+|safely\s+)?"
+    r"(?:(?:fine|ok|okay|well|safe|settled|calm)\s+and\s+)?"
     r"(?:in\s+(?:their|his|her)\s+(?:own\s+)?(?:rooms?|beds?)|accounted\s+for|in\s+bed|asleep|"
     r"in\s+the\s+(?:home|house|building)|(?:here\s+|at\s+home\s+)?with\s+(?:me|us)(?:\s+in\s+the\s+"
     r"car)?(?:\s+the\s+whole\s+time|\s+all\s+(?:night|evening|day))?(?=\s*(?:[.!,]|$))|"

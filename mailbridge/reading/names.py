@@ -226,6 +226,9 @@ def first_name_signed(text: str) -> str | None:
     """A first name alone at the foot of the email ("Dev", or "Dev" over "Night waking staff"),
     for mail from a shared mailbox whose own name is a team's: the person on shift who wrote it."""
     lines, block = _last_block(text)
+    dashed = _NAME_DASH_ROLE.match(block[-1]) if block else None
+    if dashed and len(lines) > 1:
+        return dashed.group(1)  # "Jo - nights" as the email's last line
     if not 1 <= len(block) <= 2 or len(lines) <= len(block):
         return None
     if len(block) == 2 and not ({w.lower().strip(".,") for w in re.split(r"[\s,/-]+", block[1])}
@@ -238,6 +241,16 @@ def first_name_signed(text: str) -> str | None:
         return name
     return None
 
+
+# a contact line at the foot of a signature: a phone number, an address, a web page
+_CONTACT_LINE = re.compile(
+    r"^\s*(?:(?:tel|telephone|phone|mob|mobile|m|t|direct|office|fax|out\s+of\s+hours|ooh)\b\.?\s*"
+    r"[:.]?\s*)?(?:\+?[\d ()-]{9,}|[\w.+-]+@[\w.-]+|(?:https?://|www\.)\S+)(?:\s*[|,]\s*.{0,60})?$",
+    re.IGNORECASE)
+
+_NAME_DASH_ROLE = re.compile(r"^([A-Z][a-z'’]{1,14})\s*(?:-|–|,|/)\s*((?:waking\s+|sleep-?in\s+)?"
+                             r"(?:nights?|night\s+staff|days?|rsw|staff|duty|on\s+shift|"
+                             r"night\s+worker|support\s+worker|carer))\.?$", re.IGNORECASE)
 
 _NOT_NAMES = frozenset({"thanks", "thank", "regards", "cheers", "best", "ta", "thx", "sorry",
                         "urgent", "update", "police", "monday", "tuesday", "wednesday",
@@ -316,6 +329,8 @@ def _reporter_from_last_lines(text: str) -> str | None:
     from my iPhone" left out): "Nick Osei" above "Glenview Children's Home", "Sean McCarthy
     (RSW)" below "Nights - Ashgrove", "Support Worker: Aisha Begum"."""
     lines, block = _last_block(text)
+    while len(block) > 1 and _CONTACT_LINE.match(block[-1]):
+        block = block[:-1]  # "01632 960 418", "Tel: ...", an address under the name
     if not block or len(lines) < 2 or (len(block) > 3 and len(lines) > len(block)):
         return None
     for signed in block[-3:]:

@@ -46,18 +46,23 @@ def _time_near(
     clause = text[start : m.start() if m else len(text)]
     # a few words of context before the trigger count too ("Last night at 10 Jo went to bed")
     s_left, s_right = _sentence_around(text, start, end)
-    if s_right - s_left > 300:
-        # a message typed without stops is one "sentence": the words near the trigger only
-        s_left, s_right = max(s_left, start - 120), min(s_right, end + 120)
+    # a message typed without stops is one "sentence": the words near the trigger first, then
+    # a little further (the nearest time before the trigger is the one its story tells)
+    windows = [(max(s_left, start - 80), min(s_right, end + 120)),
+               (max(s_left, start - 160), min(s_right, end + 160))] \
+        if s_right - s_left > 250 else [(s_left, s_right)]
+    s_left, s_right = windows[-1]
     sentence = text[s_left:s_right]
+    near = [text[a:b] for a, b in windows[:-1]]
     if stop is not None and stop >= end:
         clause = clause[: max(0, stop - start)]
         sentence = sentence[: max(0, stop - s_left)]
+        near = [w[: max(0, stop - a)] for w, (a, _b) in zip(near, windows, strict=False)]
     dropped: str | None = None
     # "Mo went missing on Sat night. He was last seen at 23:15": a sentence with a time but no
     # day takes the day the sentences just before it named
     anchor = "" if _DAY_WORDS.search(sentence) else _day_before(text, s_left)
-    for candidate in (clause, sentence):
+    for candidate in (clause, *near, sentence):
         when, why = read_when(f"{anchor} {candidate}" if anchor else candidate, base)
         if (when is not None and when.hour < 6 and re.search(r"night|evening", anchor, re.I)
                 and not re.search(r"last\s+night", anchor, re.I)
@@ -123,6 +128,9 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"\bwent\s+(?:missing|awol|a\.w\.o\.l\.?)\s+(?:from\s+\w+\s+)?(?=at\b|around\b|about\b|after\b|\d)|"
         r"\bnot\s+(?:been\s+)?seen\s+(?:\w+\s+)?since\b|\blost\s+sight\s+of\b",
         # a later sighting beats when the child left: "went out at 6, was seen in town at 9"
+        # a check that found the child there: "Dean checked on him at 00:50 and he was in bed"
+        r"\b(?:checked|looked\s+in)\s+on\s+(?:him|her|them)\b(?=[^.!?\n]{0,50}\b(?:in\s+bed|asleep|"
+        r"in\s+(?:his|her|their)\s+(?:room|bed)|was\s+there|were\s+there|fine)\b)|"
         r"(?<!\bnot\s)(?<!\bnever\s)\b(?:was|were)\s+(?:then\s+|also\s+|last\s+)?(?:seen|spotted)\b"
         r"(?!\s+(?:since|by\s+(?:a\s+)?(?:doctor|gp|nurse)))|\bspotted\s+(?:him|her|them)\b|"
         # a sighting told with the child as object: "Jamie saw Shannon at 16:45 today"
@@ -143,7 +151,7 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"seven\b|eight\b|nine\b|ten\b|eleven\b|twelve\b)))\b|"
         r"\b(?:saw|watched|seen)\s+(?:him|her|them|(?-i:[A-Z][\w'-]+))\s+(?:leave|walk|go|head|run|"
         r"get)\b",
-        r"\bwent\s+(?:out\s+)?to\s+(?:the\s+|a\s+|his\s+|her\s+|their\s+)?\w+|"
+        r"\bwent\s+(?:out\s+)?(?:in)?to\s+(?:the\s+|a\s+|his\s+|her\s+|their\s+)?\w+|"
         r"\b(?:has\s+not|hasn't|hasnt|didn't|didnt|did\s+not|failed\s+to|not)\s+"
         r"(?:returned|come\s+(?:to\s+)?(?:back|home)|came\s+(?:back|home)|return(?:ed)?)\b",
         # least trusted: the time a child was due back is when they were missed, not seen
@@ -254,7 +262,9 @@ def _last_seen_free(
             s_left, s_right = _sentence_around(text, m.start(), m.end())
             if _HISTORY_NEAR.search(text[max(s_left, m.start() - 40) : min(s_right, m.end() + 60)]):
                 continue  # "went missing last month": not this episode's sighting
-            if _REFUTED.search(text[s_left : s_right + 250]):
+            if re.search(r"\b(?:seen|saw|spotted)\b", m.group(0), re.IGNORECASE) and \
+                    _REFUTED.search(text[s_left : _sentence_around(text, s_right + 1,
+                                                                   s_right + 1)[1]]):
                 continue  # "said he'd seen Kieran ... checked and it wasn't him"
             stop = next((r.start for r in returns if r.start >= m.end()), None)
             when, sentence, why = _time_near(text, m.start(), m.end(), base, stop)

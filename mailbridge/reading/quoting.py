@@ -15,6 +15,7 @@ from dataclasses import dataclass
 _ON_WROTE = re.compile(
     r"^\s*(?:On|Le|Am|El)\b.{0,300}\b(?:wrote|a écrit|schrieb|escribió)\s*:\s*$", re.IGNORECASE
 )
+_QUOTING = re.compile(r"^\s*(?:Quoting|Zitat von|Citando)\s.{1,200}:\s*$", re.IGNORECASE)
 _ORIGINAL = re.compile(r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.IGNORECASE)
 _FWD_MARK = re.compile(
     r"^\s*(?:-{2,}\s*Forwarded message\s*-{2,}|Begin forwarded message\s*:|"
@@ -52,6 +53,8 @@ def _quote_start(lines: list[str], i: int) -> bool:
         return True
     if _ON_WROTE.match(line):
         return True
+    if _QUOTING.match(line) and any(x.lstrip().startswith(">") for x in lines[i + 1 : i + 3]):
+        return True  # Horde and Roundcube: "Quoting Meadowbank House <duty@...>:" over "> "
     if i + 1 < len(lines) and re.match(r"^\s*On\b", line, re.IGNORECASE) and "wrote" not in line:
         joined = line.rstrip() + " " + lines[i + 1].strip()
         if len(joined) < 300 and _ON_WROTE.match(joined):

@@ -36,7 +36,8 @@ CORPUS = sorted([*REPORTS.glob("c13_*.eml"), *REPORTS.glob("c13b4_*.eml"),
                  *REPORTS.glob("c13b15_*.eml"), *REPORTS.glob("c13b16_*.eml"),
                  *REPORTS.glob("c13b17_*.eml"), *REPORTS.glob("c13b18_*.eml"),
                  *REPORTS.glob("c13b19_*.eml"), *REPORTS.glob("c13b20_*.eml"),
-                 *REPORTS.glob("c13b21_*.eml")])
+                 *REPORTS.glob("c13b21_*.eml"), *REPORTS.glob("c13b22_*.eml"),
+                 *REPORTS.glob("c13b23_*.eml")])
 
 
 def _spec(path: Path) -> dict[str, Any]:

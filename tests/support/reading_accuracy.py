@@ -56,6 +56,9 @@ class Check:
         return bool(_instant(self.expected) == _instant(self.actual))
 
 
+# What only a return says: in an email about several children, the returned child's own.
+_RETURN_FACTS = ("returned_at", "returned_by", "safe_and_well")
+
 # Kinds the reader gives mail that no person wrote as a report (reading/classify.py).
 MACHINE_KINDS = ("auto_reply", "bounce", "list")
 
@@ -169,11 +172,19 @@ def score(path: Path) -> Result:
                     known_misses=list(spec.get("known_misses", [])),
                     held_out=int(spec.get("held_out") or 0))
     result.checks.append(Check("kind", spec["kind"], kind))
+    # An email about several children is recorded child by child (processing narrows the
+    # reading to each): the return facts are those of the one child who came back, and the
+    # flag is raised when any child's own reading has a doubt, as the episodes would show.
+    each = read_each_child(msg, fields, sender=msg.from_addr, children=corpus_children(),
+                           tz=LONDON, received_at=received)
+    back = [r for r in each or [] if r.classification.kind == "returned"]
     for name, expected in spec.get("fields", {}).items():
-        result.checks.append(Check(name, expected, _plain(getattr(fields, name, "<not read>"))))
+        source = back[0].fields if len(back) == 1 and name in _RETURN_FACTS else fields
+        result.checks.append(Check(name, expected, _plain(getattr(source, name, "<not read>"))))
     result.checks.extend(_message_checks(msg, spec.get("message", {})))
     if "needs_confirmation" in spec:
-        doubted = bool(fields.doubts or classification.doubts)
+        doubted = (any(r.fields.doubts or r.classification.doubts for r in each) if each
+                   else bool(fields.doubts or classification.doubts))
         result.checks.append(Check("needs_confirmation", spec["needs_confirmation"], doubted))
     if "children" in spec:
         got = _children_read(msg, fields, kind, received)
