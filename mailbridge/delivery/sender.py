@@ -40,7 +40,7 @@ from mailbridge.delivery.transport import (
 from mailbridge.ops.logs import log_context
 from mailbridge.runtime.loop import BackgroundLoop
 from mailbridge.settings.config import Settings
-from mailbridge.store import inbound, outbox, tx
+from mailbridge.store import outbox, tx
 from mailbridge.store.models import (
     FAILED,
     QUEUED,
@@ -461,12 +461,4 @@ class Sender(BackgroundLoop):
 
 def _audit(session: tx.Tx, alert: Alert, action: str, now: datetime, **detail: object) -> None:
     """The audit row of an alert's final outcome (sent, written or failed), by the sender."""
-    inbound.audit(
-        session,
-        at=now,
-        actor="sender",
-        entity="alert",
-        entity_id=alert.id,
-        action=action,
-        detail=detail,
-    )
+    outbox.audit(session, alert, action, actor="sender", at=now, detail=detail)

@@ -166,13 +166,12 @@ def apply(
             "not_read": list(reading.message.limits),
         },
     )
-    inbound.audit(
+    episode_rows.audit(
         session,
-        at=now,
+        episode,
+        decision.event,
         actor="worker",
-        entity="episode",
-        entity_id=episode.reference,
-        action=decision.event,
+        at=now,
         detail={
             "message": message.id,
             "action": decision.action,
@@ -208,13 +207,12 @@ def _reclassify_from_report(
             message=message.id,
         )
     elif code != episode.absence_type:
-        inbound.audit(
+        episode_rows.audit(
             session,
-            at=message.received_at,
+            episode,
+            "absence_type_not_applied",
             actor=sender or "unknown",
-            entity="episode",
-            entity_id=episode.reference,
-            action="absence_type_not_applied",
+            at=message.received_at,
             detail={
                 "asked": code,
                 "kept": episode.absence_type,

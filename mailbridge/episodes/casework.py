@@ -12,9 +12,10 @@ docs/casework.md says what each operation changes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, Unpack
+from typing import Any, Concatenate, ParamSpec, Unpack, cast
 
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.alerts.words import format_clock, format_local
@@ -54,259 +55,7 @@ __all__ = [
 ]
 
 Store = tx.Engine | tx.Tx
-T = TypeVar("T")
-
-
-# -- the operations -----------------------------------------------------------------------
-
-
-def link(
-    store: Store,
-    settings: Settings,
-    reference: str,
-    child_id: str,
-    **asked: Unpack[Asked],
-) -> Result:
-    """Give an unmatched episode its child; the child's staff get the MISSING alert, late."""
-
-    def work(w: _Work) -> Result:
-        ep = w.lock(reference)
-        known = directory.get_child(w.session, child_id.strip()) is not None
-        changes = decisions.link(_facts(ep), child_id, known_child=known)
-        w.apply(ep, "link", changes)
-        _attach_child(w, ep)
-        when = format_local(ep.opened_at, settings.tz)
-        w.tell(
-            ep,
-            "missing",
-            route_at=ep.opened_at,
-            original=episode_store.first_message(w.session, ep.id),
-            text=f"Matched late by {w.by}: reported missing at {when}, matched to child "
-            f"{ep.child_id} only now. The clocks run from the original report.",
-        )
-        return w.result(ep, f"{ep.reference} linked to child {ep.child_id} by {w.by}")
-
-    return _run(store, settings, "link", work, asked)
-
-
-def split(
-    store: Store,
-    settings: Settings,
-    reference: str,
-    child_ids: Sequence[str],
-    **asked: Unpack[Asked],
-) -> Result:
-    """One episode per child, each with every message; each child's staff are alerted."""
-
-    def work(w: _Work) -> Result:
-        ep = w.lock(reference)
-        ids = [c.strip() for c in child_ids]
-        unknown = [c for c in ids if c and directory.get_child(w.session, c) is None]
-        plan = decisions.split(_facts(ep), ids, unknown=unknown)
-        if plan.changes:
-            w.apply(ep, "split", plan.changes)
-            _attach_child(w, ep)
-            w.tell(
-                ep,
-                _alert_event(ep),
-                route_at=ep.opened_at,
-                original=episode_store.first_message(w.session, ep.id),
-                text=f"Split by {w.by}: this report was about several children; "
-                f"this episode is now child {ep.child_id}'s alone.",
-            )
-        created: list[Episode] = []
-        for child in plan.new_children:
-            new = _copy(w, ep, child)
-            created.append(new)
-            w.apply(
-                new,
-                "split",
-                (Change("child_id", None, child),),
-                operation_note=f"split from {ep.reference}",
-            )
-            w.tell(
-                new,
-                _alert_event(new),
-                route_at=ep.opened_at,
-                original=episode_store.first_message(w.session, new.id),
-                text=f"Split by {w.by} from {ep.reference}, which reported several "
-                f"children: this is child {child}'s episode.",
-            )
-        refs = [n.reference for n in created]
-        w.apply(ep, "split", (Change("split_into", None, refs),))
-        return w.result(
-            ep,
-            f"{ep.reference} split by {w.by}: {ep.reference} child {ep.child_id}, "
-            + ", ".join(f"{n.reference} child {n.child_id}" for n in created),
-            created=tuple(refs),
-        )
-
-    return _run(store, settings, "split", work, asked)
-
-
-def merge(
-    store: Store,
-    settings: Settings,
-    reference: str,
-    into: str,
-    **asked: Unpack[Asked],
-) -> Result:
-    """Two episodes of one absence become one: the earlier survives, the later points to it."""
-
-    def work(w: _Work) -> Result:
-        eps = episode_store.lock_many(w.session, [reference, into])
-        gone, survivor = (eps.get(r.strip().upper()) for r in (reference, into))
-        if gone is None or survivor is None:
-            missing = reference if gone is None else into
-            raise CaseworkRefused(f"no episode with reference {missing.strip().upper()}")
-        plan = decisions.merge(_facts(gone), _facts(survivor))
-        w.apply(gone, "merge", plan.gone)
-        moved = episode_store.attach_messages(w.session, gone.id, survivor.id, move=True)
-        w.apply(survivor, "merge", (Change("merged", None, gone.reference), *plan.survivor))
-        w.tell(
-            survivor,
-            "merged",
-            also=episode_store.told_before(w.session, gone.id),
-            text=f"{gone.reference} merged into {survivor.reference} by {w.by}: one "
-            f"absence, one record. {moved} message(s) moved; {gone.reference} is void "
-            "and points here.",
-        )
-        return w.result(survivor, f"{gone.reference} merged into {survivor.reference} by {w.by}")
-
-    return _run(store, settings, "merge", work, asked)
-
-
-def void(
-    store: Store,
-    settings: Settings,
-    reference: str,
-    reason: str,
-    **asked: Unpack[Asked],
-) -> Result:
-    """Not a missing episode: timers cancelled, out of the figures and the return, still listed."""
-
-    def work(w: _Work) -> Result:
-        ep = w.lock(reference)
-        changes = decisions.void(_facts(ep), reason)
-        w.apply(ep, "void", changes)
-        w.tell(
-            ep,
-            "void",
-            text=f"Voided by {w.by}: {ep.void_reason}. No more reminders; it is out of "
-            "the figures and the SSDA903 return.",
-        )
-        return w.result(ep, f"{ep.reference} void by {w.by}: {ep.void_reason}")
-
-    return _run(store, settings, "void", work, asked)
-
-
-def returned(
-    store: Store,
-    settings: Settings,
-    reference: str,
-    at: datetime,
-    **asked: Unpack[Asked],
-) -> Result:
-    """Close an open episode at ``at``: routed as a carer's return; the interview clock starts."""
-
-    def work(w: _Work) -> Result:
-        ep = w.lock(reference)
-        changes = decisions.returned(_facts(ep), at, by=w.by, now=w.now)
-        w.apply(ep, "returned", changes)
-        when = _when(ep.returned_at, w.now, settings)
-        w.tell(
-            ep,
-            "returned",
-            route_at=w.now,
-            text=f"Recorded as returned at {when} by {w.by}. The return home interview "
-            "clock has started.",
-        )
-        return w.result(ep, f"{ep.reference} closed at {when} by {w.by}")
-
-    return _run(store, settings, "returned", work, asked)
-
-
-def reopen(
-    store: Store,
-    settings: Settings,
-    reference: str,
-    reason: str,
-    **asked: Unpack[Asked],
-) -> Result:
-    """Returned or void back to open, with a reason; the clocks are planned again."""
-
-    def work(w: _Work) -> Result:
-        ep = w.lock(reference)
-        changes = decisions.reopen(_facts(ep), reason)
-        w.apply(ep, "reopen", changes, operation_note=" ".join(reason.split()))
-        w.tell(
-            ep,
-            "reopened",
-            text=f"Reopened by {w.by}: {' '.join(reason.split())}. The child is treated "
-            "as missing again and the reminders resume.",
-        )
-        return w.result(ep, f"{ep.reference} reopened by {w.by}")
-
-    return _run(store, settings, "reopen", work, asked)
-
-
-def correct(
-    store: Store,
-    settings: Settings,
-    reference: str,
-    *,
-    last_seen_at: datetime | None = None,
-    returned_at: datetime | None = None,
-    police_reference: str | None = None,
-    risk_level: str | None = None,
-    absence_type: str | None = None,
-    **asked: Unpack[Asked],
-) -> Result:
-    """Fix last seen, return time, police reference, risk or absence type; old values kept."""
-
-    def work(w: _Work) -> Result:
-        ep = w.lock(reference)
-        changes = decisions.correct(
-            _facts(ep),
-            now=w.now,
-            last_seen_at=last_seen_at,
-            returned_at=returned_at,
-            police_reference=police_reference,
-            risk_level=risk_level,
-            absence_type=absence_type,
-        )
-        w.apply(ep, "correct", changes)
-        what = "; ".join(
-            f"{c.field.replace('_', ' ')} {_plain(c.old, settings)} -> {_plain(c.new, settings)}"
-            for c in changes
-        )
-        w.tell(ep, "corrected", text=f"Corrected by {w.by}: {what}.")
-        return w.result(ep, f"{ep.reference} corrected by {w.by}")
-
-    return _run(store, settings, "correct", work, asked)
-
-
-def confirm(
-    store: Store,
-    settings: Settings,
-    reference: str,
-    **asked: Unpack[Asked],
-) -> Result:
-    """A person checked what the reading was unsure of: needs_confirmation is cleared."""
-
-    def work(w: _Work) -> Result:
-        ep = w.lock(reference)
-        facts = _facts(ep)
-        changes = decisions.confirm(facts)
-        w.apply(ep, "confirm", changes)
-        w.tell(
-            ep,
-            "confirmed",
-            text=f"Confirmed by {w.by}: {facts.confirmation_reason or 'the reading'} was checked.",
-        )
-        return w.result(ep, f"{ep.reference} confirmed by {w.by}")
-
-    return _run(store, settings, "confirm", work, asked)
+P = ParamSpec("P")
 
 
 # -- the glue ------------------------------------------------------------------------------
@@ -316,9 +65,15 @@ class _Work:
     """One operation's transaction: the session, who, when, and what it has done so far."""
 
     def __init__(
-        self, session: tx.Tx, notifier: Notifier, operation: str, request: Request
+        self,
+        session: tx.Tx,
+        settings: Settings,
+        notifier: Notifier,
+        operation: str,
+        request: Request,
     ) -> None:
         self.session = session
+        self.settings = settings
         self.notifier = notifier
         self.operation = operation
         self.by = request.by
@@ -336,12 +91,7 @@ class _Work:
         return ep
 
     def apply(
-        self,
-        ep: Episode,
-        operation: str,
-        changes: Sequence[Change],
-        *,
-        operation_note: str | None = None,
+        self, ep: Episode, changes: Sequence[Change], *, operation_note: str | None = None
     ) -> None:
         """Set the fields, keep each change in the history, audit it, re-plan the timers."""
         note = "; ".join(filter(None, (operation_note, self.note))) or None
@@ -353,7 +103,7 @@ class _Work:
                 ep,
                 at=self.now,
                 actor=self.by,
-                operation=operation,
+                operation=self.operation,
                 field=change.field,
                 old=change.old,
                 new=change.new,
@@ -367,7 +117,7 @@ class _Work:
         episode_store.audit(
             self.session,
             ep,
-            f"casework_{operation}",
+            f"casework_{self.operation}",
             actor=self.by,
             at=self.now,
             detail={
@@ -383,9 +133,6 @@ class _Work:
                 "source": self.source,
             },
         )
-        self.replan(ep)
-
-    def replan(self, ep: Episode) -> None:
         episode_store.send_changes(self.session)
         replan(self.session, ep, self.notifier.routing, self.now)
 
@@ -428,16 +175,207 @@ class _Work:
         )
 
 
-def _run(
-    store: Store, settings: Settings, operation: str, work: Callable[[_Work], T], asked: Asked
-) -> T:
-    """Run ``work`` in the caller's transaction (a Tx) or in one of its own (an Engine)."""
-    notifier = asked.get("notifier") or Notifier(settings)
-    request = Request.of(asked)
-    if isinstance(store, tx.Tx):
-        return work(_Work(store, notifier, operation, request))
-    with tx.write(store) as session:
-        return work(_Work(session, notifier, operation, request))
+def _operation(
+    work: Callable[Concatenate[_Work, P], Result],
+) -> Callable[Concatenate[Store, Settings, P], Result]:
+    """``work(w, ...)`` as the public operation ``name(store, settings, ..., **asked)``.
+
+    The operation is named after ``work``. It runs in the caller's transaction (a Tx) or in
+    one of its own (an Engine). ``work`` declares ``**asked`` only so that the operation's
+    signature has it; what it asks for is read here, into ``w``.
+    """
+    operation = work.__name__
+
+    @functools.wraps(work)
+    def run(store: Store, settings: Settings, /, *args: P.args, **kwargs: P.kwargs) -> Result:
+        asked = cast(Asked, kwargs)
+        notifier = asked.get("notifier") or Notifier(settings)
+        request = Request.of(asked)
+        if isinstance(store, tx.Tx):
+            return work(_Work(store, settings, notifier, operation, request), *args, **kwargs)
+        with tx.write(store) as session:
+            return work(_Work(session, settings, notifier, operation, request), *args, **kwargs)
+
+    return run
+
+
+# -- the operations -----------------------------------------------------------------------
+
+
+@_operation
+def link(w: _Work, reference: str, child_id: str, **asked: Unpack[Asked]) -> Result:
+    """Give an unmatched episode its child; the child's staff get the MISSING alert, late."""
+    ep = w.lock(reference)
+    known = directory.get_child(w.session, child_id.strip()) is not None
+    w.apply(ep, decisions.link(_facts(ep), child_id, known_child=known))
+    _attach_child(w, ep)
+    when = format_local(ep.opened_at, w.settings.tz)
+    w.tell(
+        ep,
+        "missing",
+        route_at=ep.opened_at,
+        original=episode_store.first_message(w.session, ep.id),
+        text=f"Matched late by {w.by}: reported missing at {when}, matched to child "
+        f"{ep.child_id} only now. The clocks run from the original report.",
+    )
+    return w.result(ep, f"{ep.reference} linked to child {ep.child_id} by {w.by}")
+
+
+@_operation
+def split(w: _Work, reference: str, child_ids: Sequence[str], **asked: Unpack[Asked]) -> Result:
+    """One episode per child, each with every message; each child's staff are alerted."""
+    ep = w.lock(reference)
+    ids = [c.strip() for c in child_ids]
+    unknown = [c for c in ids if c and directory.get_child(w.session, c) is None]
+    plan = decisions.split(_facts(ep), ids, unknown=unknown)
+    if plan.changes:
+        w.apply(ep, plan.changes)
+        _attach_child(w, ep)
+        w.tell(
+            ep,
+            _alert_event(ep),
+            route_at=ep.opened_at,
+            original=episode_store.first_message(w.session, ep.id),
+            text=f"Split by {w.by}: this report was about several children; "
+            f"this episode is now child {ep.child_id}'s alone.",
+        )
+    created: list[Episode] = []
+    for child in plan.new_children:
+        new = _copy(w, ep, child)
+        created.append(new)
+        w.apply(
+            new, (Change("child_id", None, child),), operation_note=f"split from {ep.reference}"
+        )
+        w.tell(
+            new,
+            _alert_event(new),
+            route_at=ep.opened_at,
+            original=episode_store.first_message(w.session, new.id),
+            text=f"Split by {w.by} from {ep.reference}, which reported several "
+            f"children: this is child {child}'s episode.",
+        )
+    refs = [n.reference for n in created]
+    w.apply(ep, (Change("split_into", None, refs),))
+    return w.result(
+        ep,
+        f"{ep.reference} split by {w.by}: {ep.reference} child {ep.child_id}, "
+        + ", ".join(f"{n.reference} child {n.child_id}" for n in created),
+        created=tuple(refs),
+    )
+
+
+@_operation
+def merge(w: _Work, reference: str, into: str, **asked: Unpack[Asked]) -> Result:
+    """Two episodes of one absence become one: the earlier survives, the later points to it."""
+    eps = episode_store.lock_many(w.session, [reference, into])
+    gone, survivor = (eps.get(r.strip().upper()) for r in (reference, into))
+    if gone is None or survivor is None:
+        missing = reference if gone is None else into
+        raise CaseworkRefused(f"no episode with reference {missing.strip().upper()}")
+    plan = decisions.merge(_facts(gone), _facts(survivor))
+    w.apply(gone, plan.gone)
+    moved = episode_store.attach_messages(w.session, gone.id, survivor.id, move=True)
+    w.apply(survivor, (Change("merged", None, gone.reference), *plan.survivor))
+    w.tell(
+        survivor,
+        "merged",
+        also=episode_store.told_before(w.session, gone.id),
+        text=f"{gone.reference} merged into {survivor.reference} by {w.by}: one "
+        f"absence, one record. {moved} message(s) moved; {gone.reference} is void "
+        "and points here.",
+    )
+    return w.result(survivor, f"{gone.reference} merged into {survivor.reference} by {w.by}")
+
+
+@_operation
+def void(w: _Work, reference: str, reason: str, **asked: Unpack[Asked]) -> Result:
+    """Not a missing episode: timers cancelled, out of the figures and the return, still listed."""
+    ep = w.lock(reference)
+    w.apply(ep, decisions.void(_facts(ep), reason))
+    w.tell(
+        ep,
+        "void",
+        text=f"Voided by {w.by}: {ep.void_reason}. No more reminders; it is out of "
+        "the figures and the SSDA903 return.",
+    )
+    return w.result(ep, f"{ep.reference} void by {w.by}: {ep.void_reason}")
+
+
+@_operation
+def returned(w: _Work, reference: str, at: datetime, **asked: Unpack[Asked]) -> Result:
+    """Close an open episode at ``at``: routed as a carer's return; the interview clock starts."""
+    ep = w.lock(reference)
+    w.apply(ep, decisions.returned(_facts(ep), at, by=w.by, now=w.now))
+    when = _when(ep.returned_at, w.now, w.settings)
+    w.tell(
+        ep,
+        "returned",
+        route_at=w.now,
+        text=f"Recorded as returned at {when} by {w.by}. The return home interview "
+        "clock has started.",
+    )
+    return w.result(ep, f"{ep.reference} closed at {when} by {w.by}")
+
+
+@_operation
+def reopen(w: _Work, reference: str, reason: str, **asked: Unpack[Asked]) -> Result:
+    """Returned or void back to open, with a reason; the clocks are planned again."""
+    ep = w.lock(reference)
+    said = " ".join(reason.split())
+    w.apply(ep, decisions.reopen(_facts(ep), reason), operation_note=said)
+    w.tell(
+        ep,
+        "reopened",
+        text=f"Reopened by {w.by}: {said}. The child is treated "
+        "as missing again and the reminders resume.",
+    )
+    return w.result(ep, f"{ep.reference} reopened by {w.by}")
+
+
+@_operation
+def correct(
+    w: _Work,
+    reference: str,
+    *,
+    last_seen_at: datetime | None = None,
+    returned_at: datetime | None = None,
+    police_reference: str | None = None,
+    risk_level: str | None = None,
+    absence_type: str | None = None,
+    **asked: Unpack[Asked],
+) -> Result:
+    """Fix last seen, return time, police reference, risk or absence type; old values kept."""
+    ep = w.lock(reference)
+    changes = decisions.correct(
+        _facts(ep),
+        now=w.now,
+        last_seen_at=last_seen_at,
+        returned_at=returned_at,
+        police_reference=police_reference,
+        risk_level=risk_level,
+        absence_type=absence_type,
+    )
+    w.apply(ep, changes)
+    what = "; ".join(
+        f"{c.field.replace('_', ' ')} {_plain(c.old, w.settings)} -> {_plain(c.new, w.settings)}"
+        for c in changes
+    )
+    w.tell(ep, "corrected", text=f"Corrected by {w.by}: {what}.")
+    return w.result(ep, f"{ep.reference} corrected by {w.by}")
+
+
+@_operation
+def confirm(w: _Work, reference: str, **asked: Unpack[Asked]) -> Result:
+    """A person checked what the reading was unsure of: needs_confirmation is cleared."""
+    ep = w.lock(reference)
+    facts = _facts(ep)
+    w.apply(ep, decisions.confirm(facts))
+    w.tell(
+        ep,
+        "confirmed",
+        text=f"Confirmed by {w.by}: {facts.confirmation_reason or 'the reading'} was checked.",
+    )
+    return w.result(ep, f"{ep.reference} confirmed by {w.by}")
 
 
 def _facts(ep: Episode) -> Facts:
@@ -492,7 +430,7 @@ def _attach_child(w: _Work, ep: Episode) -> None:
 
 def _copy(w: _Work, ep: Episode, child_id: str) -> Episode:
     """A new episode for one child of a split: the same facts and the same messages."""
-    year = ep.opened_at.astimezone(w.notifier.settings.tz).year
+    year = ep.opened_at.astimezone(w.settings.tz).year
     new = episode_store.add(
         w.session,
         reference=episode_store.next_reference(w.session, year),

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from urllib.parse import quote
@@ -51,6 +50,7 @@ from urllib.parse import quote
 from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.graph_folders import Folders
+from mailbridge.ingress.mailbox_thread import MailboxThread
 from mailbridge.ingress.set_aside import Placeholder, SetAside, placeholder_bytes, set_aside
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.ops import health, oauth2
@@ -63,7 +63,7 @@ from mailbridge.store.imap_state import GaveUp
 log = logging.getLogger(__name__)
 
 
-class GraphReader:
+class GraphReader(MailboxThread):
     """One thread that keeps one Graph mailbox folder drained into the store."""
 
     def __init__(
@@ -79,21 +79,12 @@ class GraphReader:
         gave_up: GaveUp | None = None,
         on_alert: Callable[[], None] | None = None,
     ) -> None:
-        self.engine = engine
+        super().__init__(engine, intake, clock=clock, gave_up=gave_up, on_alert=on_alert)
         self.settings = settings
-        self.intake = intake
-        self.clock = clock
-        # Called in the transaction that stores a set-aside message's placeholder (the duty
-        # desk's alert), then on_alert() wakes the sender.
-        self.gave_up = gave_up
-        self.on_alert = on_alert
-        self._stop = threading.Event()
-        self.client = GraphClient(settings, tokens, ca_file=ca_file, sleep=sleep or self._wait)
+        self.client = GraphClient(settings, tokens, ca_file=ca_file, sleep=sleep or self.wait)
         self.key = graph_store.state_key(settings.mailbox, settings.folder)
         self.user = quote(settings.mailbox)
-        self.stored = 0  # messages committed (duplicates included)
         self.rounds = 0  # delta rounds completed
-        self._thread: threading.Thread | None = None
         self.folders = Folders(self.client, settings.mailbox)
         self._processed_id = ""
         # Rounds in which a message's $value failed, by message id; and the messages set aside
@@ -102,9 +93,8 @@ class GraphReader:
         self.set_aside: set[str] = set()
         # The last round left a message to try again: wait before the next.
         self.retrying = False
-        # What the reader is doing, for /healthz (see `state`); the last round and error are
-        # also kept in the store (graph_store.record) for `status` and the other instances.
-        self._phase = "starting"
+        # The last round and error, for /healthz (see `state`); also kept in the store
+        # (graph_store.record) for `status` and the other instances.
         self.last_round_at: datetime | None = None
         self.last_error: str | None = None
 
@@ -340,8 +330,7 @@ class GraphReader:
 
     # -- the thread --------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="graph-reader", daemon=True)
-        self._thread.start()
+        self.start_thread("graph-reader")
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()
@@ -349,17 +338,11 @@ class GraphReader:
             self._thread.join(timeout)
         self.client.close()
 
-    def _wait(self, seconds: float) -> None:
-        self._stop.wait(seconds)
-
     @property
     def state(self) -> str:
         """starting, standby (another instance holds the mailbox lock), reading (a round),
         waiting (between rounds), backing off (after a failed round) or stopped."""
-        thread = self._thread
-        if thread is None or not thread.is_alive():
-            return "stopped"
-        return self._phase
+        return super().state
 
     def run(self) -> None:
         """(lock, rounds) until stop(); never raises."""

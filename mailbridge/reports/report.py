@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from mailbridge.errors import MailbridgeError
 from mailbridge.reports import stats
-from mailbridge.reports.stats import Figures, RepeatChild
+from mailbridge.reports.figures import WEEKDAYS, Figures, RepeatChild
 from mailbridge.resources import resource_path
 from mailbridge.routing.authorities import Authorities
 from mailbridge.routing.reason_codes import DEFAULT_REASON_CODES
@@ -183,7 +183,7 @@ class Report:
             yield "out_of_area", host, n
         for hour, n in enumerate(f.by_hour):
             yield "hour", f"{hour:02d}", n
-        for day, n in zip(stats.WEEKDAYS, f.by_weekday, strict=True):
+        for day, n in zip(WEEKDAYS, f.by_weekday, strict=True):
             yield "weekday", day, n
         for month, n in f.by_month:
             yield "month", month, n
@@ -241,7 +241,7 @@ class Report:
         data["by_host_authority"] = [
             {"authority": host, "episodes": n} for host, n in f.by_host_authority
         ]
-        data["by_weekday"] = dict(zip(stats.WEEKDAYS, f.by_weekday, strict=True))
+        data["by_weekday"] = dict(zip(WEEKDAYS, f.by_weekday, strict=True))
         data["by_month"] = dict(f.by_month)
         data["reasons"] = [
             {"code": code, "label": self.label(code), "interviews": n} for code, n in f.reasons
@@ -299,7 +299,7 @@ class Report:
         return (
             _environment()
             .get_template("report.html")
-            .render(r=self, f=self.figures, weekdays=stats.WEEKDAYS, charts=self.charts())
+            .render(r=self, f=self.figures, weekdays=WEEKDAYS, charts=self.charts())
         )
 
     def headline(self) -> list[tuple[str, str]]:

@@ -17,47 +17,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from mailbridge.reports import daily
-from mailbridge.reports.figures import (
-    ACK_ROLES,
-    AGE_BANDS,
-    DURATION_BANDS,
-    ESCALATIONS,
-    INTERVIEW_STATUSES,
-    WEEKDAYS,
-    AckRole,
-    Failed,
-    Figures,
-    Interviews,
-    Period,
-    RepeatChild,
-    Spread,
-    Unmatched,
-    make_period,
-    period_bounds,
-)
+from mailbridge.reports.figures import Figures, make_period, period_bounds
 from mailbridge.routing.authorities import Authorities
 from mailbridge.store import figures as stored
 from mailbridge.store import reporting, rollups, tx
 
-__all__ = [
-    "ACK_ROLES",
-    "AGE_BANDS",
-    "DURATION_BANDS",
-    "ESCALATIONS",
-    "INTERVIEW_STATUSES",
-    "WEEKDAYS",
-    "AckRole",
-    "Failed",
-    "Figures",
-    "Interviews",
-    "Period",
-    "RepeatChild",
-    "Spread",
-    "Unmatched",
-    "compute",
-    "count_episodes",
-    "period_bounds",
-]
+__all__ = ["compute", "count_episodes"]
 
 
 def compute(

@@ -143,16 +143,25 @@ def requeue_failed(session: Session, *, now: datetime, actor: str) -> int:
         alert.status = QUEUED
         alert.attempts = 0
         alert.next_attempt_at = now
-        inbound.audit(
-            session,
-            at=now,
-            actor=actor,
-            entity="alert",
-            entity_id=alert.id,
-            action="requeue",
-            detail={"last_error": alert.last_error},
+        audit(
+            session, alert, "requeue", actor=actor, at=now, detail={"last_error": alert.last_error}
         )
     return len(rows)
+
+
+def audit(
+    session: Session, alert: Alert, action: str, *, actor: str, at: datetime, detail: dict[str, Any]
+) -> None:
+    """One audit row about the alert (entity ``alert``, its id)."""
+    inbound.audit(
+        session,
+        at=at,
+        actor=actor,
+        entity="alert",
+        entity_id=alert.id,
+        action=action,
+        detail=detail,
+    )
 
 
 def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:

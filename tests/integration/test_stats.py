@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from mailbridge.episodes import casework
 from mailbridge.reports import stats
+from mailbridge.reports.figures import Spread
 from mailbridge.store.models import Episode, UTCDateTime
 from mailbridge.store.sqltime import SqlTime, transitions
 from tests.support.report_data import END, EXPECTED, NOW, START, seed
@@ -113,7 +114,7 @@ def test_an_empty_period_gives_zeros_not_errors(engine: Engine) -> None:
     seed(engine)
     f = stats.compute(engine, start=date(2020, 1, 1), end=date(2020, 1, 31), tz=LONDON, now=NOW)
     assert (f.episodes, f.children, f.episodes_per_child) == (0, 0, None)
-    assert f.duration == stats.Spread(0, None, None)
+    assert f.duration == Spread(0, None, None)
     assert f.by_month == [("2020-01", 0)]
     assert f.reasons == [] and f.acks == [] and f.repeat_children == []
     assert f.interviews.owed == 0

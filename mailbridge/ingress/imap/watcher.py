@@ -36,6 +36,7 @@ from mailbridge.ingress.imap.client import (
 )
 from mailbridge.ingress.imap.leader import Leader, LockLost
 from mailbridge.ingress.imap.sync import Memory, Sync
+from mailbridge.ingress.mailbox_thread import MailboxThread
 from mailbridge.intake import Intake
 from mailbridge.ops import oauth2, tls
 from mailbridge.settings.sections import ImapSettings
@@ -51,7 +52,7 @@ _LOUD_ATTEMPTS = 3
 _QUIET_LOG_SECONDS = 60.0
 
 
-class Watcher:
+class Watcher(MailboxThread):
     """One thread that keeps one mailbox folder drained into the inbound."""
 
     def __init__(
@@ -66,21 +67,14 @@ class Watcher:
         name: str = "imap-watcher",
         tokens: oauth2.TokenSource | None = None,
     ) -> None:
-        self.engine = engine
+        super().__init__(engine, intake, clock=clock, gave_up=gave_up, on_alert=on_alert)
         # OAuth2 (imap.auth = "xoauth2"): tokens kept across reconnects; None: the password.
         self.tokens = tokens
         self.settings = settings
-        self.intake = intake
-        self.clock = clock
-        self.gave_up = gave_up
-        self.on_alert = on_alert
         self.mailbox = mailbox_from_settings(settings)
         self.name = name
         # For callers and tests: set while an IDLE (or a poll wait) is in progress.
         self.idling = threading.Event()
-        self.stored = 0  # messages committed by this watcher (duplicates included)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._client: Any = None
         self._failures = 0
         self._last_loud = 0.0
@@ -96,13 +90,10 @@ class Watcher:
             on_standby=self._standby,
         )
         self._sync: Sync | None = None
-        # What the watcher is doing, for /healthz and /metrics (see `state`).
-        self._phase = "starting"
 
     # -- thread control ------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
-        self._thread.start()
+        self.start_thread(self.name)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Finish the batch in hand, end IDLE, log out."""
@@ -121,13 +112,6 @@ class Watcher:
             if thread.is_alive():
                 log.warning("IMAP watcher for %s did not stop in time", self.mailbox.key)
 
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def wait(self, seconds: float) -> None:
-        """Sleep, but wake at once on stop()."""
-        self._stop.wait(seconds)
-
     def _standby(self) -> None:
         self._phase = "standby"
 
@@ -136,12 +120,8 @@ class Watcher:
         """starting, standby (another instance holds the mailbox lock), connecting,
         connected (fetching), idle (IDLE or a poll wait), disconnected (backing off) or
         stopped."""
-        thread = self._thread
-        if thread is None or not thread.is_alive():
-            return "stopped"
-        if self.idling.is_set():
-            return "idle"
-        return self._phase
+        state = super().state
+        return "idle" if state != "stopped" and self.idling.is_set() else state
 
     def run(self) -> None:
         """The thread: (lock, connect, watch) until stop(); never raises."""
