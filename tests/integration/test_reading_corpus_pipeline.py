@@ -78,10 +78,6 @@ KNOWN_GAPS = {
     "c13b9_brooke_back_jordan_emergency_placement_out": "a child not in the directory, named "
     "beside a known child in one email, gets no episode of their own (the known child's episode "
     "is kept open with the conflict for staff to read)",
-    "c13b16_rhi_request_amira": "a social worker's request for a return home interview, which "
-    "tells the return again, opens an episode for a child who is back (open, flagged: 'return "
-    "not confirmed'): a false missing for staff to void; the request is not yet told apart from "
-    "a return report",
     "c13b16_staff_reply_to_alert_chan": "a social worker's reply under the alert's subject "
     "('RE: MISSING: ...'), sent to the shared address without the alert's reply token, opens a "
     "missing episode (a duplicate for staff to merge or void), not no report",
