@@ -198,3 +198,14 @@ def test_a_siblings_police_reference_quoted_below_a_reply_is_not_their_news() ->
     got = read_each_child(msg, fields, sender="oakhouse@example.org", children=OAK, tz=LONDON,
                           received_at=received)
     assert {r.child_id: r.classification.kind for r in got or []} == {"11": "returned"}
+
+
+def test_news_told_again_in_a_request_is_no_report() -> None:
+    _fields, cls = read("Please could you book Dana's return home interview. She went missing on "
+                        "Friday night and came back on Saturday at about 2pm; the home reported "
+                        "both at the time.", sender="sw@council.example")
+    assert cls.kind == "not_a_report"
+    # a return report that asks for the interview is still a return
+    _fields, cls = read("Dana came back at 9.15pm, safe and well. Please can you request the "
+                        "return home interview.")
+    assert cls.kind == "returned"
