@@ -62,6 +62,14 @@ def read(
         msg = loops.without_own_forward(msg, own)
     fields = extract_fields(msg, tz=tz, received_at=received_at)
     cls = classify(msg, fields)
+    if own is not None and cls.kind == "info" and loops.answers_own(msg, own):
+        # "Thanks - I'm aware, I'll ring the home" under our alert, its token lost: the facts
+        # are our own alert's, quoted, and its subject; the new words alone say nothing
+        bare = replace(msg, subject="", text=msg.added_text, quoted_text="")
+        if classify(bare, extract_fields(bare, tz=tz, received_at=received_at)).kind == \
+                "not_a_report":
+            cls = replace(cls, kind="not_a_report",
+                          reason="a reply to our own mail that adds no news of the child")
     in_thread = cls.kind
     if fields.absence_type is not None:
         bare = replace(msg, subject="", text=without_absence_type(msg.text))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 from mailbridge.reading.message import ReadMessage
 
-__all__ = ["Loop", "OwnMail", "echo", "relayed", "without_own_forward"]
+__all__ = ["Loop", "OwnMail", "answers_own", "echo", "relayed", "without_own_forward"]
 
 ALERT_HEADER = "x-mailbridge-alert"
 _REFERENCE = re.compile(r"\bMB-\d{4}-\d{5,}\b", re.IGNORECASE)
@@ -113,6 +113,23 @@ def relayed(msg: ReadMessage, own: OwnMail) -> Loop | None:
     if answers and not _subject_added(msg.subject) and not _typed_in_quote(msg.quoted_text):
         return Loop("answers our own mail with nothing added")
     return None
+
+
+def answers_own(msg: ReadMessage, own: OwnMail) -> bool:
+    """The message is a reply to mail we sent: our Message-ID in In-Reply-To or References, or
+    the quoted part's header ("From: Missing Children <missing@...>", "On ..., <missing@...>
+    wrote:") names our own address. An alert answered without its Reply-To token says so."""
+    if any(own.is_own_message_id(r) for r in [msg.in_reply_to, *msg.references] if r):
+        return True
+    head = msg.quoted_text[:1500]
+    for line in head.splitlines()[:12]:
+        if _QUOTE_HEAD.match(line) and any(own.is_own_address(a) for a in _ADDRESS.findall(line)):
+            return True
+    return False
+
+
+# the first line of a quoted message's header, as mail programs write it
+_QUOTE_HEAD = re.compile(r"^\s*>?\s*(?:\*?From\*?\s*:|On\s.{0,200}wrote\s*:?\s*$)", re.IGNORECASE)
 
 
 def _typed_in_quote(quoted: str) -> bool:
