@@ -4,6 +4,7 @@ the lines the CLI prints. Pure: the store applies and reads them (``store.direct
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import re
@@ -130,9 +131,10 @@ class ChildRecord:
     placement_postcode: str | None = None
     profile_file: str | None = None
 
-    @property
+    @functools.cached_property
     def known_as(self) -> tuple[str, ...]:
-        """The optional ``known_as`` CSV column: names the child goes by, ';'-separated."""
+        """The optional ``known_as`` CSV column: names the child goes by, ';'-separated (read
+        once per record: matching asks for it for every child on every report)."""
         raw = self.attributes.get(KNOWN_AS) or ""
         return tuple(n.strip() for n in raw.split(";") if n.strip())
 

@@ -62,11 +62,16 @@ class ChildReading:
 def _aligned_fold(text: str) -> str:
     """``fold`` that keeps every character's place: one character in, one out, so a name found
     in the folded text is at the same offsets in the carer's text."""
+    if text.isascii():  # most mail: the same, a hundred times faster
+        return _NOT_WORD_ASCII.sub(" ", text.lower())
     out = []
     for ch in text:
         base = unicodedata.normalize("NFKD", ch)[:1].casefold() or " "
         out.append(base if len(base) == 1 and (base.isalnum() or base == "_") else " ")
     return "".join(out)
+
+
+_NOT_WORD_ASCII = re.compile(r"[^a-z0-9_]")
 
 
 def _spans(haystack: str, name: str) -> list[tuple[int, int]]:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from mailbridge.directory import records as directory
 from mailbridge.reading import classify, extract_fields, read_message
-from mailbridge.reading.children import read_each_child
+from mailbridge.reading.children import ChildReading, read_each_child
 from mailbridge.reading.match import match_child
 from mailbridge.reading.message import ReadMessage
 
@@ -147,10 +147,9 @@ def corpus_children() -> list[directory.ChildRecord]:
     return _CHILDREN
 
 
-def _children_read(msg: ReadMessage, fields: Any, kind: str, received: datetime) -> dict[str, str]:
+def _children_read(msg: ReadMessage, fields: Any, kind: str,
+                   each: list[ChildReading] | None) -> dict[str, str]:
     """{child_id or "?": kind} for each child the message reports on."""
-    each = read_each_child(msg, fields, sender=msg.from_addr, children=corpus_children(),
-                           tz=LONDON, received_at=received)
     if each:  # as processing does: no child reported on among several is the one-child path
         return {r.child_id: r.classification.kind for r in each}
     if kind not in ("missing", "returned", "info"):
@@ -187,7 +186,7 @@ def score(path: Path) -> Result:
                    else bool(fields.doubts or classification.doubts))
         result.checks.append(Check("needs_confirmation", spec["needs_confirmation"], doubted))
     if "children" in spec:
-        got = _children_read(msg, fields, kind, received)
+        got = _children_read(msg, fields, kind, each)
         want = {c["child_id"]: c["kind"] for c in spec["children"]}
         for cid, k in want.items():
             result.checks.append(Check(f"child {cid}", k, got.pop(cid, None)))

@@ -38,7 +38,9 @@ def test_fixture(path: Path) -> None:
 
 
 def test_accuracy_table_renders(capsys: pytest.CaptureFixture[str]) -> None:
-    rendered = table([_score(p) for p in FIXTURE_FILES])
+    # a slice, not all: under xdist the worker that runs this would read every fixture again
+    # (`python -m tests.support.reading_accuracy` prints the whole table)
+    rendered = table([_score(p) for p in FIXTURE_FILES[::40]])
     assert "| **all** |" in rendered
     print(rendered)
 
