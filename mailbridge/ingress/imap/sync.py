@@ -31,9 +31,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mailbridge.ingress.imap.client import Mailbox, describe, ensure_folder, move
+from mailbridge.ingress.imap.client import (
+    Mailbox,
+    describe,
+    ensure_folder,
+    fetch_set,
+    move,
+    uid_set,
+)
+from mailbridge.ingress.imap.order import LaneQueue, worth_ordering
 from mailbridge.ingress.set_aside import Placeholder, SetAside, placeholder_bytes, set_aside
-from mailbridge.intake import make_incoming
+from mailbridge.intake import fetched_header_facts, make_incoming
+from mailbridge.reading import lanes
 from mailbridge.store import imap_state, tx
 
 if TYPE_CHECKING:
@@ -46,6 +55,11 @@ _MOVE_GROUP = 500
 # A batch stops at this many bytes too (by RFC822.SIZE), so big attachments cannot exhaust memory;
 # a single larger message travels alone.
 _MAX_BATCH_BYTES = 32 * 1024 * 1024
+# The cheap header facts a lane is decided from (intake reads the same ones: intake.py), asked
+# for this many UIDs per command when a backlog is ordered by lane (order.py).
+_HEADER_ITEM = b"BODY.PEEK[HEADER.FIELDS (FROM DATE MESSAGE-ID IN-REPLY-TO REFERENCES SUBJECT)]"
+_HEADER_GROUP = 5000
+_HEADER_FAILURES = 2
 
 
 @dataclass
@@ -63,6 +77,9 @@ class Memory:
     suspects: set[int] = field(default_factory=set)
     #: set aside for good (a placeholder is stored)
     set_aside: set[int] = field(default_factory=set)
+    #: header fetches for the lane order that cost the connection; at _HEADER_FAILURES, UID
+    #: order until the folder is drained (a message that breaks them must not stop the drain)
+    header_failures: int = 0
 
     def begin(self, uidvalidity: int) -> None:
         """A session selected the folder: forget everything if UIDVALIDITY changed."""
@@ -74,6 +91,7 @@ class Memory:
         self.fetch_errors.clear()
         self.suspects.clear()
         self.set_aside.clear()
+        self.header_failures = 0
 
 
 def placeholder_message(
@@ -129,6 +147,8 @@ class Sync:
         self.last_uid = last_uid
         self.settings = watcher.settings
         self._to_move: list[int] = []
+        # Stored and moved in this pass: gone from the folder, though the pass's search saw them.
+        self._moved: set[int] = set()
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-commit")
 
     def close(self) -> None:
@@ -165,7 +185,12 @@ class Sync:
                 )
 
     def drain(self) -> None:
-        """Store and move every new message, batch by batch, until a search finds none."""
+        """Store and move every new message, batch by batch, until a search finds none.
+
+        More new UIDs than one batch: their header facts first, then lane 1 first (order.py),
+        with a look for newer mail before each batch. Otherwise, or when the server will not
+        give the headers, in UID order as before.
+        """
         w = self.w
         while not w.stopping():
             present = self._search()
@@ -174,44 +199,29 @@ class Sync:
                 w.memory.fetch_failures.pop(uid, None)
                 w.memory.fetch_errors.pop(uid, None)
             w.memory.suspects &= here
+            self._moved.clear()  # this pass's search no longer holds what earlier passes moved
             todo = [
                 u
                 for u in present
                 if u > self.last_uid and u not in w.memory.committed and u not in w.memory.set_aside
             ]
             if not todo:
+                w.memory.header_failures = 0  # the next backlog may try the headers again
                 return
-            sizes = self._sizes(todo)
-            retry_later = False
-            # Pipelined: batch k commits on the committer thread while batch k+1 is fetched.
-            # Batches still commit one at a time and in UID order.
-            pending: Pending | None = None
-            try:
-                for chunk in self._chunks(todo, sizes):
-                    if w.stopping():
-                        break
-                    fetched = self._fetch_batch(chunk)
-                    if fetched is None:
-                        continue
-                    good, bad = fetched
-                    if pending is not None:
-                        self._finish(pending)
-                        pending = None
-                    if good:
-                        pending = self._submit(good, present)
-                    retry_later |= self._handle_bad(bad)
-                    if len(self._to_move) >= _MOVE_GROUP:
-                        self._flush_moves()
-                if pending is not None:
-                    self._finish(pending)
-                    pending = None
-            except BaseException:
-                if pending is not None:
-                    with suppress(Exception):
-                        self._finish(pending)  # a batch that did commit is recorded as such
-                self._flush_moves(quiet=True)
-                raise
-            self._flush_moves()
+            queue: LaneQueue | None = None
+            sizes: dict[int, int] = {}
+            if worth_ordering(len(todo), self.settings.batch_size) and (
+                w.memory.header_failures < _HEADER_FAILURES
+            ):
+                queue = LaneQueue()
+                if not self._queue_by_lane(queue, todo, sizes):
+                    queue = None
+            if queue is None:
+                sizes = self._sizes(todo)
+                batches = self._chunks(todo, sizes)
+            else:
+                batches = self._lane_batches(queue, sizes, present)
+            retry_later = self._store(batches, present)
             if w.stopping():
                 return
             if retry_later:
@@ -219,6 +229,154 @@ class Sync:
                 w.wait(
                     min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * worst)
                 )
+
+    def _store(self, batches: Iterator[list[int]], present: list[int]) -> bool:
+        """Fetch, commit and move the batches; True if some fetch is to be retried later."""
+        w = self.w
+        retry_later = False
+        # Pipelined: batch k commits on the committer thread while batch k+1 is fetched.
+        # Batches still commit one at a time, in the order given.
+        pending: Pending | None = None
+        try:
+            for chunk in batches:
+                if w.stopping():
+                    break
+                fetched = self._fetch_batch(chunk)
+                if fetched is None:
+                    continue
+                good, bad = fetched
+                if pending is not None:
+                    self._finish(pending)
+                    pending = None
+                if good:
+                    pending = self._submit(good, present)
+                retry_later |= self._handle_bad(bad)
+                if len(self._to_move) >= _MOVE_GROUP:
+                    self._flush_moves()
+            if pending is not None:
+                self._finish(pending)
+                pending = None
+        except BaseException:
+            if pending is not None:
+                with suppress(Exception):
+                    self._finish(pending)  # a batch that did commit is recorded as such
+            self._flush_moves(quiet=True)
+            raise
+        self._flush_moves()
+        return retry_later
+
+    # -- lane order (issue 18) -------------------------------------------------------------
+    def _queue_by_lane(self, queue: LaneQueue, uids: list[int], sizes: dict[int, int]) -> bool:
+        """Queue ``uids`` by lane from their header facts (and note their sizes); False when the
+        server refused the header fetch (then the caller keeps UID order)."""
+        w = self.w
+        suspects = [u for u in uids if u in w.memory.suspects]
+        asked = [u for u in uids if u not in w.memory.suspects]
+        heads: dict[int, tuple[bytes | None, int]] = {}
+        try:
+            for start in range(0, len(asked), _HEADER_GROUP):
+                heads.update(self._headers(uid_set(asked[start : start + _HEADER_GROUP])))
+        except (imaplib.IMAP4.abort, OSError, EOFError):
+            # Never loop on a header fetch that costs the connection: UID order after a few.
+            w.memory.header_failures += 1
+            raise
+        except imaplib.IMAP4.error as exc:
+            log.info(
+                "IMAP folder %s: no header facts (%s); fetching in UID order",
+                w.mailbox.key,
+                describe(exc),
+            )
+            return False
+        lane_of = self._lanes({u: heads[u][0] for u in asked if u in heads})
+        lane_of.update({u: lanes.NEW for u in uids if u not in lane_of})  # unread: lane 2
+        sizes.update({u: size for u, (_, size) in heads.items() if u in lane_of})
+        queue.add({u: lane_of[u] for u in uids})
+        if suspects:
+            log.debug("%d suspect UID(s) queued in lane 2 without headers", len(suspects))
+        log.info(
+            "IMAP folder %s: %d new message(s), fetching lane 1 first (lanes 1/2/3: %s)",
+            w.mailbox.key,
+            len(uids),
+            "/".join(str(n) for n in queue.waiting().values()),
+        )
+        return True
+
+    def _headers(self, which: str) -> dict[int, tuple[bytes | None, int]]:
+        """(header facts block, RFC822.SIZE) by UID, in one UID FETCH of the set ``which``."""
+        data = fetch_set(self.client, which, [b"RFC822.SIZE", _HEADER_ITEM])
+        found: dict[int, tuple[bytes | None, int]] = {}
+        for uid, values in data.items():
+            if b"RFC822.SIZE" not in values:
+                continue  # an unsolicited FETCH (a flag change), not an answer
+            head: bytes | None = None
+            for key, value in values.items():
+                if bytes(key).upper().startswith(b"BODY[HEADER.FIELDS") and isinstance(
+                    value, bytes | bytearray
+                ):
+                    head = bytes(value)
+            found[int(uid)] = (head, int(values.get(b"RFC822.SIZE") or 0))
+        return found
+
+    def _lanes(self, heads: dict[int, bytes | None]) -> dict[int, int]:
+        """Each UID's lane, decided as intake will decide it (the same facts and cached sets)."""
+        facts = self.w.intake.lane_facts
+        try:
+            with tx.read(self.w.engine) as t:
+                facts.refresh(t)
+        except tx.DatabaseError as exc:  # a lane only orders the work: the old sets will do
+            log.debug("lane facts not refreshed: %s", type(exc).__name__)
+        now = self.w.clock()
+        return {
+            uid: facts.decide(fetched_header_facts(head), now) if head is not None else lanes.NEW
+            for uid, head in heads.items()
+        }
+
+    def _lane_batches(
+        self, queue: LaneQueue, sizes: dict[int, int], present: list[int]
+    ) -> Iterator[list[int]]:
+        """Batches from the queue, highest lane first; before each, newer mail is looked for
+        and queued by its lane, so a report APPENDed mid-drain goes ahead of the backlog."""
+        w = self.w
+        seen = max(present) if present else 0
+        while True:
+            seen = self._queue_newer(queue, sizes, present, seen)
+            lane = queue.next_lane()
+            if lane is None:
+                return
+            taken = queue.take(lane, self.settings.batch_size)
+            if lane == lanes.PRIORITY:
+                log.info("IMAP folder %s: fetching %d lane-1 message(s)", w.mailbox.key, len(taken))
+            yield from self._chunks(taken, sizes)
+
+    def _queue_newer(
+        self, queue: LaneQueue, sizes: dict[int, int], present: list[int], seen: int
+    ) -> int:
+        """Queue the mail that arrived above UID ``seen``, by lane; the new highest UID seen.
+
+        One round trip: ``UID FETCH seen+1:*`` with the header facts (the server answers for
+        the highest UID even when it is below ``seen + 1``: filtered out).
+        """
+        if self.w.stopping():
+            return seen
+        try:
+            heads = self._headers(f"{seen + 1}:*")
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error:
+            return seen
+        memory = self.w.memory
+        fresh = {
+            u: h
+            for u, (h, _) in heads.items()
+            if u > seen and u not in memory.committed and u not in memory.set_aside
+        }
+        if not fresh:
+            return seen
+        lane_of = self._lanes(fresh)
+        queue.add(lane_of)
+        sizes.update({u: heads[u][1] for u in fresh})
+        present.extend(sorted(fresh))  # still ascending: all above the old highest
+        return max(fresh)
 
     def _sizes(self, uids: list[int]) -> dict[int, int]:
         """RFC822.SIZE by UID (cheap: servers keep it in their index); {} if refused."""
@@ -403,7 +561,11 @@ class Sync:
         for uid in present:
             if uid <= self.last_uid:
                 continue
-            if uid not in self.w.memory.committed and uid not in committing:
+            if (
+                uid not in self.w.memory.committed
+                and uid not in committing
+                and uid not in self._moved
+            ):
                 break
             new_last = uid
         return new_last
@@ -421,6 +583,7 @@ class Sync:
             )
             return
         self.w.memory.committed.difference_update(uids)
+        self._moved.update(uids)
 
     def _move(self, uids: list[int], folder: str, *, create: bool = False) -> str | None:
         """Move ``uids`` to ``folder`` (``create``: make it first if absent); the server's
