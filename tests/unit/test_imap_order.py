@@ -87,7 +87,7 @@ def test_header_facts_fetched_alone_give_the_lane_intake_gives_the_whole_message
         facts.carers, facts.live = frozenset(carers), frozenset(live)
         at = now + timedelta(hours=date_shift)
         item = make_incoming(
-            whole, source="imap", mail_from=None, rcpt_tos=[], peer=None, clock=lambda at=at: at
+            whole, source="imap", mail_from=None, rcpt_tos=[], peer=None, clock=lambda: at  # noqa: B023
         )
         assert facts.decide(fetched_header_facts(HEAD), at) == facts.lane(item) == lane
     assert fetched_header_facts(b"\xff\xfe garbage").sender is None

@@ -126,6 +126,16 @@ def placeholder_message(
 
 
 @dataclass
+class Lanes:
+    """One pass's lane order: the queue, the sizes, the pass's UIDs and the highest seen."""
+
+    queue: LaneQueue
+    sizes: dict[int, int]
+    present: list[int]  # the pass's search, and the newer UIDs found since (ascending)
+    seen: int
+
+
+@dataclass
 class Pending:
     """A batch handed to the committer: its future, its UIDs, the last_uid it records."""
 
@@ -216,12 +226,14 @@ class Sync:
                 queue = LaneQueue()
                 if not self._queue_by_lane(queue, todo, sizes):
                     queue = None
+            lanes_: Lanes | None = None
             if queue is None:
                 sizes = self._sizes(todo)
                 batches = self._chunks(todo, sizes)
             else:
-                batches = self._lane_batches(queue, sizes, present)
-            retry_later = self._store(batches, present)
+                lanes_ = Lanes(queue, sizes, present, max(present))
+                batches = self._lane_batches(lanes_)
+            retry_later = self._store(batches, present, lanes_)
             if w.stopping():
                 return
             if retry_later:
@@ -230,8 +242,14 @@ class Sync:
                     min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * worst)
                 )
 
-    def _store(self, batches: Iterator[list[int]], present: list[int]) -> bool:
-        """Fetch, commit and move the batches; True if some fetch is to be retried later."""
+    def _store(
+        self, batches: Iterator[list[int]], present: list[int], lanes_: Lanes | None = None
+    ) -> bool:
+        """Fetch, commit and move the batches; True if some fetch is to be retried later.
+
+        With ``lanes_``, lane-1 mail that arrived while a batch was fetched is fetched and
+        committed before that batch is handed to the committer: it waits for one commit at most.
+        """
         w = self.w
         retry_later = False
         # Pipelined: batch k commits on the committer thread while batch k+1 is fetched.
@@ -248,6 +266,14 @@ class Sync:
                 if pending is not None:
                     self._finish(pending)
                     pending = None
+                if lanes_ is not None:
+                    for urgent in self._urgent_batches(lanes_):
+                        ahead = self._fetch_batch(urgent)
+                        if ahead is None:
+                            continue
+                        if ahead[0]:
+                            self._finish(self._submit(ahead[0], present))
+                        retry_later |= self._handle_bad(ahead[1])
                 if good:
                     pending = self._submit(good, present)
                 retry_later |= self._handle_bad(bad)
@@ -331,39 +357,48 @@ class Sync:
             for uid, head in heads.items()
         }
 
-    def _lane_batches(
-        self, queue: LaneQueue, sizes: dict[int, int], present: list[int]
-    ) -> Iterator[list[int]]:
+    def _lane_batches(self, state: Lanes) -> Iterator[list[int]]:
         """Batches from the queue, highest lane first; before each, newer mail is looked for
         and queued by its lane, so a report APPENDed mid-drain goes ahead of the backlog."""
-        w = self.w
-        seen = max(present) if present else 0
         while True:
-            seen = self._queue_newer(queue, sizes, present, seen)
-            lane = queue.next_lane()
+            self._queue_newer(state)
+            lane = state.queue.next_lane()
             if lane is None:
                 return
-            taken = queue.take(lane, self.settings.batch_size)
-            if lane == lanes.PRIORITY:
-                log.info("IMAP folder %s: fetching %d lane-1 message(s)", w.mailbox.key, len(taken))
-            yield from self._chunks(taken, sizes)
+            yield from self._take(state, lane)
 
-    def _queue_newer(
-        self, queue: LaneQueue, sizes: dict[int, int], present: list[int], seen: int
-    ) -> int:
-        """Queue the mail that arrived above UID ``seen``, by lane; the new highest UID seen.
+    def _urgent_batches(self, state: Lanes) -> Iterator[list[int]]:
+        """The lane-1 mail waiting now, newer mail looked for first."""
+        self._queue_newer(state)
+        while state.queue.waiting()[lanes.PRIORITY]:
+            yield from self._take(state, lanes.PRIORITY)
 
-        One round trip: ``UID FETCH seen+1:*`` with the header facts (the server answers for
-        the highest UID even when it is below ``seen + 1``: filtered out).
+    def _take(self, state: Lanes, lane: int) -> Iterator[list[int]]:
+        taken = state.queue.take(lane, self.settings.batch_size)
+        if lane == lanes.PRIORITY:
+            log.info(
+                "IMAP folder %s: fetching %d lane-1 message(s)", self.w.mailbox.key, len(taken)
+            )
+        yield from self._chunks(taken, state.sizes)
+
+    def _queue_newer(self, state: Lanes) -> None:
+        """Queue, by lane, the mail that arrived above the highest UID seen.
+
+        Two round trips: NOOP, so the server shows this session what other sessions APPENDed
+        (Dovecot does so only between commands: without it a message is seen a batch late),
+        then ``UID FETCH seen+1:*`` with the header facts (the server answers for the highest
+        UID even when it is below ``seen + 1``: filtered out).
         """
         if self.w.stopping():
-            return seen
+            return
+        seen = state.seen
         try:
+            self.client.noop()
             heads = self._headers(f"{seen + 1}:*")
         except imaplib.IMAP4.abort:
             raise
         except imaplib.IMAP4.error:
-            return seen
+            return
         memory = self.w.memory
         fresh = {
             u: h
@@ -371,12 +406,11 @@ class Sync:
             if u > seen and u not in memory.committed and u not in memory.set_aside
         }
         if not fresh:
-            return seen
-        lane_of = self._lanes(fresh)
-        queue.add(lane_of)
-        sizes.update({u: heads[u][1] for u in fresh})
-        present.extend(sorted(fresh))  # still ascending: all above the old highest
-        return max(fresh)
+            return
+        state.queue.add(self._lanes(fresh))
+        state.sizes.update({u: heads[u][1] for u in fresh})
+        state.present.extend(sorted(fresh))  # still ascending: all above the old highest
+        state.seen = max(fresh)
 
     def _sizes(self, uids: list[int]) -> dict[int, int]:
         """RFC822.SIZE by UID (cheap: servers keep it in their index); {} if refused."""
