@@ -60,6 +60,10 @@ _MAX_BATCH_BYTES = 32 * 1024 * 1024
 _HEADER_ITEM = b"BODY.PEEK[HEADER.FIELDS (FROM DATE MESSAGE-ID IN-REPLY-TO REFERENCES SUBJECT)]"
 _HEADER_GROUP = 5000
 _HEADER_FAILURES = 2
+# While a backlog is fetched by lane, lanes 2 and 3 go in batches of at most this many: lane-1
+# mail found mid-drain waits for the commit in progress, and on SQLite so do the worker and the
+# sender (that commit holds the write lock), so a shorter commit is a shorter wait for both.
+_LOWER_LANE_BATCH = 50
 
 
 @dataclass
@@ -374,7 +378,11 @@ class Sync:
             yield from self._take(state, lanes.PRIORITY)
 
     def _take(self, state: Lanes, lane: int) -> Iterator[list[int]]:
-        taken = state.queue.take(lane, self.settings.batch_size)
+        """The lane's next batch; below lane 1, at most _LOWER_LANE_BATCH messages."""
+        limit = self.settings.batch_size
+        if lane != lanes.PRIORITY:
+            limit = min(limit, _LOWER_LANE_BATCH)
+        taken = state.queue.take(lane, limit)
         if lane == lanes.PRIORITY:
             log.info(
                 "IMAP folder %s: fetching %d lane-1 message(s)", self.w.mailbox.key, len(taken)
