@@ -17,8 +17,9 @@ With ``--backlog N`` (and ``--junk 0``) the load is an IMAP backlog instead: a D
 own (tests/support/dovecot.py) holds N messages from strangers, sent a week before, before
 serve starts (a weekend outage), and serve drains them with its IMAP watcher. The reports go
 to serve's SMTP listener (``--report-via smtp``, latency from the 250) or are APPENDed to the
-same folder (``--report-via imap``, latency from the APPEND's OK; the watcher takes a folder
-in UID order, so such a report also waits for the intake of the backlog ahead of it).
+same folder (``--report-via imap``, latency from the APPEND's OK; the watcher fetches a backlog
+lane 1 first and looks for newer mail before each batch, so such a report waits for the commit
+in progress, not for the backlog: docs/imap.md).
 
 Throughout, the resident memory (VmRSS from /proc) of serve, and of serve with its worker
 processes, is sampled every 0.2 s; the peaks are printed (target for serve: under 300 MB).

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -94,6 +94,13 @@ def header_facts(
     )
 
 
+def fetched_header_facts(head: bytes) -> lanes.HeaderFacts:
+    """The lane's facts of a header block fetched alone (the IMAP watcher's
+    ``BODY.PEEK[HEADER.FIELDS (...)]``): the same facts ``make_incoming`` gives the whole
+    message read from a mailbox, which has no envelope."""
+    return header_facts(_header_block(head), mail_from=None, rcpt_tos=())
+
+
 def make_incoming(
     raw: bytes,
     *,
@@ -158,12 +165,16 @@ class LaneFacts:
         self.carers, self.live, self._loaded_at = frozenset(carers), frozenset(live), now
 
     def lane(self, item: Incoming) -> int:
-        facts = item.facts
-        if facts is None:
+        if item.facts is None:
             return lanes.NEW
+        return self.decide(item.facts, item.received_at)
+
+    def decide(self, facts: lanes.HeaderFacts, received_at: datetime) -> int:
+        """The lane of a message with these facts arriving at ``received_at``; intake's rule,
+        and the IMAP watcher's when it orders a backlog before fetching it."""
         return lanes.decide(
             facts,
-            received_at=item.received_at,
+            received_at=received_at,
             backlog_after=self.backlog_after,
             known_senders=self.carers,
             live_references=self.live,

@@ -27,6 +27,7 @@ PURE = (
     "mailbridge.alerts.render",
     "mailbridge.alerts.words",
     "mailbridge.timers.plan",
+    "mailbridge.ingress.imap.order",
 )
 
 #: top-level modules whose import means I/O

@@ -4,6 +4,7 @@
   OAUTHBEARER) and the shared commands (capabilities, folders, MOVE);
 - ``sync``: fetch, store, then move (exactly once; DESIGN invariant 1), and setting aside a
   message the server will not deliver;
+- ``order``: pure; the lane order in which a large set of new UIDs is fetched (issue 18);
 - ``leader``: one watcher per mailbox folder across ``serve`` processes (PostgreSQL lock);
 - ``watcher``: the thread that ties them: sessions, IDLE or polling, reconnects with backoff;
 - ``commands``: ``imap check`` and ``imap backfill``.

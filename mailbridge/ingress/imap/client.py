@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import LoginError
 from imapclient.imapclient import _parse_untagged_response
+from imapclient.response_parser import parse_fetch_response
 
 from mailbridge.errors import MailbridgeError
 from mailbridge.ops import oauth2, tls
@@ -303,6 +304,21 @@ def uid_set(uids: Sequence[int]) -> str:
         if uid is not None:
             start = prev = uid
     return ",".join(parts)
+
+
+def fetch_set(client: Any, which: str, items: Sequence[bytes]) -> dict[int, dict[bytes, Any]]:
+    """``UID FETCH which (items)`` for a UID set such as ``1:4999`` or ``5001:*``, which
+    imapclient's ``fetch`` will not take (it keeps only the UIDs it was given one by one).
+
+    Every FETCH response comes back keyed by UID, unsolicited ones (a flag change) included:
+    the caller keeps those that carry what it asked for.
+    """
+    names = b" ".join(bytes(i).upper() for i in items)
+    tag = client._imap._command("UID", "FETCH", which, b"(" + names + b")")
+    typ, data = client._imap._command_complete("FETCH", tag)
+    client._checkok("fetch", typ, data)
+    typ, data = client._imap._untagged_response(typ, data, "FETCH")
+    return dict(parse_fetch_response(data, client.normalise_times, True))
 
 
 def move(client: Any, uids: Sequence[int], folder: str, caps: frozenset[bytes]) -> None:

@@ -31,9 +31,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mailbridge.ingress.imap.client import Mailbox, describe, ensure_folder, move
+from mailbridge.ingress.imap.client import (
+    Mailbox,
+    describe,
+    ensure_folder,
+    fetch_set,
+    move,
+    uid_set,
+)
+from mailbridge.ingress.imap.order import LaneQueue, worth_ordering
 from mailbridge.ingress.set_aside import Placeholder, SetAside, placeholder_bytes, set_aside
-from mailbridge.intake import make_incoming
+from mailbridge.intake import fetched_header_facts, make_incoming
+from mailbridge.reading import lanes
 from mailbridge.store import imap_state, tx
 
 if TYPE_CHECKING:
@@ -46,6 +55,15 @@ _MOVE_GROUP = 500
 # A batch stops at this many bytes too (by RFC822.SIZE), so big attachments cannot exhaust memory;
 # a single larger message travels alone.
 _MAX_BATCH_BYTES = 32 * 1024 * 1024
+# The cheap header facts a lane is decided from (intake reads the same ones: intake.py), asked
+# for this many UIDs per command when a backlog is ordered by lane (order.py).
+_HEADER_ITEM = b"BODY.PEEK[HEADER.FIELDS (FROM DATE MESSAGE-ID IN-REPLY-TO REFERENCES SUBJECT)]"
+_HEADER_GROUP = 5000
+_HEADER_FAILURES = 2
+# While a backlog is fetched by lane, lanes 2 and 3 go in batches of at most this many: lane-1
+# mail found mid-drain waits for the commit in progress, and on SQLite so do the worker and the
+# sender (that commit holds the write lock), so a shorter commit is a shorter wait for both.
+_LOWER_LANE_BATCH = 50
 
 
 @dataclass
@@ -63,6 +81,9 @@ class Memory:
     suspects: set[int] = field(default_factory=set)
     #: set aside for good (a placeholder is stored)
     set_aside: set[int] = field(default_factory=set)
+    #: header fetches for the lane order that cost the connection; at _HEADER_FAILURES, UID
+    #: order until the folder is drained (a message that breaks them must not stop the drain)
+    header_failures: int = 0
 
     def begin(self, uidvalidity: int) -> None:
         """A session selected the folder: forget everything if UIDVALIDITY changed."""
@@ -74,6 +95,7 @@ class Memory:
         self.fetch_errors.clear()
         self.suspects.clear()
         self.set_aside.clear()
+        self.header_failures = 0
 
 
 def placeholder_message(
@@ -108,6 +130,16 @@ def placeholder_message(
 
 
 @dataclass
+class Lanes:
+    """One pass's lane order: the queue, the sizes, the pass's UIDs and the highest seen."""
+
+    queue: LaneQueue
+    sizes: dict[int, int]
+    present: list[int]  # the pass's search, and the newer UIDs found since (ascending)
+    seen: int
+
+
+@dataclass
 class Pending:
     """A batch handed to the committer: its future, its UIDs, the last_uid it records."""
 
@@ -129,6 +161,8 @@ class Sync:
         self.last_uid = last_uid
         self.settings = watcher.settings
         self._to_move: list[int] = []
+        # Stored and moved in this pass: gone from the folder, though the pass's search saw them.
+        self._moved: set[int] = set()
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-commit")
 
     def close(self) -> None:
@@ -165,7 +199,12 @@ class Sync:
                 )
 
     def drain(self) -> None:
-        """Store and move every new message, batch by batch, until a search finds none."""
+        """Store and move every new message, batch by batch, until a search finds none.
+
+        More new UIDs than one batch: their header facts first, then lane 1 first (order.py),
+        with a look for newer mail before each batch. Otherwise, or when the server will not
+        give the headers, in UID order as before.
+        """
         w = self.w
         while not w.stopping():
             present = self._search()
@@ -174,44 +213,31 @@ class Sync:
                 w.memory.fetch_failures.pop(uid, None)
                 w.memory.fetch_errors.pop(uid, None)
             w.memory.suspects &= here
+            self._moved.clear()  # this pass's search no longer holds what earlier passes moved
             todo = [
                 u
                 for u in present
                 if u > self.last_uid and u not in w.memory.committed and u not in w.memory.set_aside
             ]
             if not todo:
+                w.memory.header_failures = 0  # the next backlog may try the headers again
                 return
-            sizes = self._sizes(todo)
-            retry_later = False
-            # Pipelined: batch k commits on the committer thread while batch k+1 is fetched.
-            # Batches still commit one at a time and in UID order.
-            pending: Pending | None = None
-            try:
-                for chunk in self._chunks(todo, sizes):
-                    if w.stopping():
-                        break
-                    fetched = self._fetch_batch(chunk)
-                    if fetched is None:
-                        continue
-                    good, bad = fetched
-                    if pending is not None:
-                        self._finish(pending)
-                        pending = None
-                    if good:
-                        pending = self._submit(good, present)
-                    retry_later |= self._handle_bad(bad)
-                    if len(self._to_move) >= _MOVE_GROUP:
-                        self._flush_moves()
-                if pending is not None:
-                    self._finish(pending)
-                    pending = None
-            except BaseException:
-                if pending is not None:
-                    with suppress(Exception):
-                        self._finish(pending)  # a batch that did commit is recorded as such
-                self._flush_moves(quiet=True)
-                raise
-            self._flush_moves()
+            queue: LaneQueue | None = None
+            sizes: dict[int, int] = {}
+            if worth_ordering(len(todo), self.settings.batch_size) and (
+                w.memory.header_failures < _HEADER_FAILURES
+            ):
+                queue = LaneQueue()
+                if not self._queue_by_lane(queue, todo, sizes):
+                    queue = None
+            lanes_: Lanes | None = None
+            if queue is None:
+                sizes = self._sizes(todo)
+                batches = self._chunks(todo, sizes)
+            else:
+                lanes_ = Lanes(queue, sizes, present, max(present))
+                batches = self._lane_batches(lanes_)
+            retry_later = self._store(batches, present, lanes_)
             if w.stopping():
                 return
             if retry_later:
@@ -219,6 +245,180 @@ class Sync:
                 w.wait(
                     min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * worst)
                 )
+
+    def _store(
+        self, batches: Iterator[list[int]], present: list[int], lanes_: Lanes | None = None
+    ) -> bool:
+        """Fetch, commit and move the batches; True if some fetch is to be retried later.
+
+        With ``lanes_``, lane-1 mail that arrived while a batch was fetched is fetched and
+        committed before that batch is handed to the committer: it waits for one commit at most.
+        """
+        w = self.w
+        retry_later = False
+        # Pipelined: batch k commits on the committer thread while batch k+1 is fetched.
+        # Batches still commit one at a time, in the order given.
+        pending: Pending | None = None
+        try:
+            for chunk in batches:
+                if w.stopping():
+                    break
+                fetched = self._fetch_batch(chunk)
+                if fetched is None:
+                    continue
+                good, bad = fetched
+                if pending is not None:
+                    self._finish(pending)
+                    pending = None
+                if lanes_ is not None:
+                    for urgent in self._urgent_batches(lanes_):
+                        ahead = self._fetch_batch(urgent)
+                        if ahead is None:
+                            continue
+                        if ahead[0]:
+                            self._finish(self._submit(ahead[0], present))
+                        retry_later |= self._handle_bad(ahead[1])
+                if good:
+                    pending = self._submit(good, present)
+                retry_later |= self._handle_bad(bad)
+                if len(self._to_move) >= _MOVE_GROUP:
+                    self._flush_moves()
+            if pending is not None:
+                self._finish(pending)
+                pending = None
+        except BaseException:
+            if pending is not None:
+                with suppress(Exception):
+                    self._finish(pending)  # a batch that did commit is recorded as such
+            self._flush_moves(quiet=True)
+            raise
+        self._flush_moves()
+        return retry_later
+
+    # -- lane order (issue 18) -------------------------------------------------------------
+    def _queue_by_lane(self, queue: LaneQueue, uids: list[int], sizes: dict[int, int]) -> bool:
+        """Queue ``uids`` by lane from their header facts (and note their sizes); False when the
+        server refused the header fetch (then the caller keeps UID order)."""
+        w = self.w
+        suspects = [u for u in uids if u in w.memory.suspects]
+        asked = [u for u in uids if u not in w.memory.suspects]
+        heads: dict[int, tuple[bytes | None, int]] = {}
+        try:
+            for start in range(0, len(asked), _HEADER_GROUP):
+                heads.update(self._headers(uid_set(asked[start : start + _HEADER_GROUP])))
+        except (imaplib.IMAP4.abort, OSError, EOFError):
+            # Never loop on a header fetch that costs the connection: UID order after a few.
+            w.memory.header_failures += 1
+            raise
+        except imaplib.IMAP4.error as exc:
+            log.info(
+                "IMAP folder %s: no header facts (%s); fetching in UID order",
+                w.mailbox.key,
+                describe(exc),
+            )
+            return False
+        lane_of = self._lanes({u: heads[u][0] for u in asked if u in heads})
+        lane_of.update({u: lanes.NEW for u in uids if u not in lane_of})  # unread: lane 2
+        sizes.update({u: size for u, (_, size) in heads.items() if u in lane_of})
+        queue.add({u: lane_of[u] for u in uids})
+        if suspects:
+            log.debug("%d suspect UID(s) queued in lane 2 without headers", len(suspects))
+        log.info(
+            "IMAP folder %s: %d new message(s), fetching lane 1 first (lanes 1/2/3: %s)",
+            w.mailbox.key,
+            len(uids),
+            "/".join(str(n) for n in queue.waiting().values()),
+        )
+        return True
+
+    def _headers(self, which: str) -> dict[int, tuple[bytes | None, int]]:
+        """(header facts block, RFC822.SIZE) by UID, in one UID FETCH of the set ``which``."""
+        data = fetch_set(self.client, which, [b"RFC822.SIZE", _HEADER_ITEM])
+        found: dict[int, tuple[bytes | None, int]] = {}
+        for uid, values in data.items():
+            if b"RFC822.SIZE" not in values:
+                continue  # an unsolicited FETCH (a flag change), not an answer
+            head: bytes | None = None
+            for key, value in values.items():
+                if bytes(key).upper().startswith(b"BODY[HEADER.FIELDS") and isinstance(
+                    value, bytes | bytearray
+                ):
+                    head = bytes(value)
+            found[int(uid)] = (head, int(values.get(b"RFC822.SIZE") or 0))
+        return found
+
+    def _lanes(self, heads: dict[int, bytes | None]) -> dict[int, int]:
+        """Each UID's lane, decided as intake will decide it (the same facts and cached sets)."""
+        facts = self.w.intake.lane_facts
+        try:
+            with tx.read(self.w.engine) as t:
+                facts.refresh(t)
+        except tx.DatabaseError as exc:  # a lane only orders the work: the old sets will do
+            log.debug("lane facts not refreshed: %s", type(exc).__name__)
+        now = self.w.clock()
+        return {
+            uid: facts.decide(fetched_header_facts(head), now) if head is not None else lanes.NEW
+            for uid, head in heads.items()
+        }
+
+    def _lane_batches(self, state: Lanes) -> Iterator[list[int]]:
+        """Batches from the queue, highest lane first; before each, newer mail is looked for
+        and queued by its lane, so a report APPENDed mid-drain goes ahead of the backlog."""
+        while True:
+            self._queue_newer(state)
+            lane = state.queue.next_lane()
+            if lane is None:
+                return
+            yield from self._take(state, lane)
+
+    def _urgent_batches(self, state: Lanes) -> Iterator[list[int]]:
+        """The lane-1 mail waiting now, newer mail looked for first."""
+        self._queue_newer(state)
+        while state.queue.waiting()[lanes.PRIORITY]:
+            yield from self._take(state, lanes.PRIORITY)
+
+    def _take(self, state: Lanes, lane: int) -> Iterator[list[int]]:
+        """The lane's next batch; below lane 1, at most _LOWER_LANE_BATCH messages."""
+        limit = self.settings.batch_size
+        if lane != lanes.PRIORITY:
+            limit = min(limit, _LOWER_LANE_BATCH)
+        taken = state.queue.take(lane, limit)
+        if lane == lanes.PRIORITY:
+            log.info(
+                "IMAP folder %s: fetching %d lane-1 message(s)", self.w.mailbox.key, len(taken)
+            )
+        yield from self._chunks(taken, state.sizes)
+
+    def _queue_newer(self, state: Lanes) -> None:
+        """Queue, by lane, the mail that arrived above the highest UID seen.
+
+        Two round trips: NOOP, so the server shows this session what other sessions APPENDed
+        (Dovecot does so only between commands: without it a message is seen a batch late),
+        then ``UID FETCH seen+1:*`` with the header facts (the server answers for the highest
+        UID even when it is below ``seen + 1``: filtered out).
+        """
+        if self.w.stopping():
+            return
+        seen = state.seen
+        try:
+            self.client.noop()
+            heads = self._headers(f"{seen + 1}:*")
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error:
+            return
+        memory = self.w.memory
+        fresh = {
+            u: h
+            for u, (h, _) in heads.items()
+            if u > seen and u not in memory.committed and u not in memory.set_aside
+        }
+        if not fresh:
+            return
+        state.queue.add(self._lanes(fresh))
+        state.sizes.update({u: heads[u][1] for u in fresh})
+        state.present.extend(sorted(fresh))  # still ascending: all above the old highest
+        state.seen = max(fresh)
 
     def _sizes(self, uids: list[int]) -> dict[int, int]:
         """RFC822.SIZE by UID (cheap: servers keep it in their index); {} if refused."""
@@ -403,7 +603,11 @@ class Sync:
         for uid in present:
             if uid <= self.last_uid:
                 continue
-            if uid not in self.w.memory.committed and uid not in committing:
+            if (
+                uid not in self.w.memory.committed
+                and uid not in committing
+                and uid not in self._moved
+            ):
                 break
             new_last = uid
         return new_last
@@ -421,6 +625,7 @@ class Sync:
             )
             return
         self.w.memory.committed.difference_update(uids)
+        self._moved.update(uids)
 
     def _move(self, uids: list[int], folder: str, *, create: bool = False) -> str | None:
         """Move ``uids`` to ``folder`` (``create``: make it first if absent); the server's
