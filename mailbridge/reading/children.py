@@ -308,12 +308,16 @@ def read_each_child(
         for child in named:
             in_subject = _mentions(msg.subject, named, (sender or "").lower())
             subject = msg.subject if not in_subject or child.child_id in in_subject else ""
+            own_words = "\n".join(split[child.child_id][preamble:])
+            if not in_subject and not REPORTED_ON.search(own_words):
+                # "Night handover - 2 YP missing ... Kacper in by 10, asleep by 11": a subject
+                # that names nobody is not news of a child whose own words report nothing
+                subject = ""
             # the quoted earlier message is the thread's, not this child's: its police reference
             # comes back below as a shared fact, for a child the new words report on
             own = replace(msg, text=texts[child.child_id], subject=subject, quoted_text="")
             fields = extract_fields(own, tz=tz, received_at=received_at)
             cls = classify(own, fields)
-            own_words = "\n".join(split[child.child_id][preamble:])
             if cls.kind not in REPORT_KINDS or (cls.kind == "info" and (
                     not fields.has_report_facts() or PRESENT.search(own.text))) or (
                     PRESENT.search(own_words) and not REPORTED_ON.search(own_words)) or (

@@ -30,8 +30,12 @@ _GAVE = re.compile(
     r"\b(?:the\s+)?(?:number|ref(?:erence)?|log(?:\s+number)?)\s+(?:that\s+)?(?:they|police|the\s+police|"
     r"the\s+officers?|he|she|101|999)\s+(?:gave|give|have\s+given)\s+(?:me|us)\s*(?:is|was|:)?\s*"
     r"[:\-]?\s*([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})|"
-    r"\b(?:they|police|the\s+police|officers?)\s+(?:gave|give)\s+(?:me|us)\s+(?:(?:the|a)\s+"
-    r"(?:number|ref(?:erence)?|log(?:\s+number)?)|number)\s*(?:of|:)?\s*"
+    r"\b(?:they|police|polis|the\s+police|the\s+polis|officers?)\s+(?:gave|give)\s+(?:me|us)\s+"
+    r"(?:(?:the|a)\s+(?:number|ref(?:erence)?|log(?:\s+number)?)|number)\s*(?:of|:|,)?\s*"
+    r"([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})|"
+    # "I've phoned the polis, the number is PS-20270101-0157" (polis: Scots for the police)
+    r"\b(?:phoned|rang|rung|called|contacted|reported\s+(?:it\s+|him\s+|her\s+)?to)\s+the\s+"
+    r"(?:police|polis)\b[^.\n]{0,40}?\b(?:the\s+)?(?:number|ref(?:erence)?|log)\s+(?:is|was)\s*:?\s*"
     r"([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})|"
     # "Police gave us 58821 as the reference"
     r"\b(?:they|police|the\s+police|officers?)\s+(?:gave|give|have\s+given)\s+(?:me|us)\s+"
@@ -44,7 +48,7 @@ _GAVE = re.compile(
 )
 # Force incident numbers: 11 or more digits, in a sentence that speaks of the police.
 _LONG = re.compile(r"(?<![\d+/-])([1-9]\d{10,17})(?![\d/-])")
-_POLICE_WORD = re.compile(r"\b(?:police|incident|log|officers?|101|999|reported|cad)\b",
+_POLICE_WORD = re.compile(r"\b(?:police|polis|incident|log|officers?|101|999|reported|cad)\b",
                           re.IGNORECASE)
 _CAD = re.compile(
     r"\bCAD\s*(?:no\.?|number|ref(?:erence)?|#)?\s*(?:is\s+|was\s+)?[:.]?\s*"
@@ -55,12 +59,12 @@ _PR = re.compile(r"\b(PR[/ -]?\d{2}/\d{3,9})\b", re.IGNORECASE)
 _LABELLED = re.compile(
     r"(?P<pre>\b(?:child|children|childs|child's|young person'?s?|yp|id|mosaic|lcs)\s+)?"
     # common slips in the label too: "Poilce refrence"
-    r"\b(?P<label>(?:police|poilce|polcie|polce|plice)\s+(?:log\s+|incident\s+|crime\s+|case\s+|"
+    r"\b(?P<label>(?:police|poilce|polcie|polce|plice|polis)\s+(?:log\s+|incident\s+|crime\s+|case\s+|"
     r"occurrence\s+)?(?:ref(?:erence|rence|erance|ernce)?|number|no|log|incident)|"
     r"crime\s*(?:ref(?:erence)?|number|no)|incident\s*(?:ref(?:erence)?|number|no|log)|"
     r"occurrence\s*(?:ref(?:erence)?|number|no)|log\s*(?:number|no)|"
     r"ref(?:erence)?\s*(?:number|no)|reference|ref|log|incident|occurrence|storm|niche)"
-    r"\.?\s*(?:number|no\.?|num|#)?\s*(?:is\s+still|still\s+is|remains|is|was|=)?\s*[:#.\-–]?\s*"
+    r"\.?\s*(?:number|no\.?|num|#)?\s*(?:is\s+still|still\s+is|remains|is|was|=)?\s*[:#.\-–,]?\s*"
     r"(?P<value>[A-Z]{0,4}[/-]?[0-9][A-Z0-9]*(?:[/-][A-Z0-9]+){0,4})",
     re.IGNORECASE,
 )

@@ -56,6 +56,7 @@ class Check:
         return bool(_instant(self.expected) == _instant(self.actual))
 
 
+REPORT_KINDS = ("missing", "returned", "info")
 # What only a return says: in an email about several children, the returned child's own.
 _RETURN_FACTS = ("returned_at", "returned_by", "safe_and_well")
 
@@ -182,8 +183,9 @@ def score(path: Path) -> Result:
         result.checks.append(Check(name, expected, _plain(getattr(source, name, "<not read>"))))
     result.checks.extend(_message_checks(msg, spec.get("message", {})))
     if "needs_confirmation" in spec:
+        # a message that is no report opens nothing, so nothing is flagged
         doubted = (any(r.fields.doubts or r.classification.doubts for r in each) if each
-                   else bool(fields.doubts or classification.doubts))
+                   else bool(fields.doubts or classification.doubts)) and kind in REPORT_KINDS
         result.checks.append(Check("needs_confirmation", spec["needs_confirmation"], doubted))
     if "children" in spec:
         got = _children_read(msg, fields, kind, each)
