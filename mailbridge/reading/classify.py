@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mailbridge.reading.context import (
+    Assertion,
     about_a_past_episode,
     assertions,
     denies_missing,
@@ -81,6 +82,38 @@ _SUBJECT_MISSING = re.compile(r"\b(?:missing|absconded|awol|absent|ran\s+away|ru
 # a message about a search, not a planned stay: the police, a report, a missing child
 _SEARCH_CONTEXT = re.compile(r"\b(?:police|officers?|missing|reported|ref(?:erence)?|log|cad|"
                              r"located|found)\b", re.IGNORECASE)
+
+
+_NOT_A_PERSON_WORD = frozenset({
+    "i", "he", "she", "they", "we", "police", "staff", "mum", "dad", "nan", "gran", "grandad",
+    "sister", "brother", "auntie", "aunt", "uncle", "officers", "then", "and", "but", "so", "it",
+    "she's", "he's", "they've", "eventually", "finally", "later", "today", "tonight", "yesterday",
+    "this", "at", "about", "around", "just"})
+
+
+def _someone_else(a: Assertion, fields: ReportFields, text: str) -> str | None:
+    """The name before a return cue when it is a person's and not the child's: "Rory came home".
+
+    Only when the reading knows the child's name; a nickname or initials the reading did not
+    see ("KJ came home") is all capitals and is not taken for another person."""
+    child = {n.lower() for n in (fields.first_name, *(fields.full_name or "").split()) if n}
+    if not child:
+        return None
+    before = a.clause.text[: max(0, a.start - a.clause.start)]
+    m = re.search(r"(?<![\w'])([A-Z][a-z][\w'-]*)\s+(?:has\s+|had\s+|just\s+|finally\s+)?$",
+                  before)
+    if m is None:
+        return None
+    name = m.group(1)
+    word = name.lower()
+    if word in child or word in _NOT_A_PERSON_WORD or word.endswith("'s") or any(
+            c.startswith(word) or word.startswith(c) for c in child):
+        return None
+    # only a person the email introduces as someone else: "his friend Rory", "Rory's mum"
+    other = re.compile(rf"\b(?:friend|mate|pal|brother|sister|cousin|boyfriend|girlfriend|"
+                       rf"neighbour)(?:'s)?\s+{re.escape(name)}\b|\b{re.escape(name)}'s\s+(?:mum|dad|"
+                       rf"mother|father|nan|gran|parents|family|house)\b")
+    return name if other.search(text) else None
 
 
 # a new absence after a return: "gone again", "missing again", "went back out"
@@ -203,6 +236,11 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         # the Saturday": the episode is over; its return is not news
         said = [a for a in said if a.said not in ("returned", "missing")]
     returns = [a for a in said if a.said == "returned"]
+    # "Rory came home on his own at half 7 and says he and Cian went separate ways": a return
+    # said of someone the email names who is not the child it reports on
+    others = [(a, name) for a in returns
+              if (name := _someone_else(a, fields, said_text)) is not None]
+    returns = [a for a in returns if all(a is not o for o, _n in others)]
     missing = [a for a in said if a.said == "missing"]
     hearsay = [a for a in said if a.said == "reported_return"]
     unsure = [a for a in said if a.said == "unsure_return"]
@@ -244,6 +282,9 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         # a newsletter sent without list headers: "MISSING FROM CARE: WHAT TO DO" is a heading
         return Classification("not_a_report", "a newsletter (its footer says it went to a list)")
     doubts = list(fields.doubts)
+    if others and not returns:
+        name = others[0][1]
+        doubts.append(f"the email says {name} came back, and {name} is not the child it is about")
     cue = returns[0].clause.text[:200] if returns else None
     if fields.form_report_type == "returned":
         # both parts sent at once: "did not come back" in the MISSING part's notes is the

@@ -32,11 +32,11 @@ _GAVE = re.compile(
     r"[:\-]?\s*([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})|"
     r"\b(?:they|police|polis|the\s+police|the\s+polis|officers?)\s+(?:gave|give)\s+(?:me|us)\s+"
     r"(?:(?:the|a)\s+(?:number|ref(?:erence)?|log(?:\s+number)?)|number)\s*(?:of|:|,)?\s*"
-    r"([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})|"
+    r"([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20}+)(?!\s*(?:of|dated|on)\s+\d)|"
     # "I've phoned the polis, the number is PS-20270101-0157" (polis: Scots for the police)
     r"\b(?:phoned|rang|rung|called|contacted|reported\s+(?:it\s+|him\s+|her\s+)?to)\s+the\s+"
-    r"(?:police|polis)\b[^.\n]{0,40}?\b(?:the\s+)?(?:number|ref(?:erence)?|log)\s+(?:is|was)\s*:?\s*"
-    r"([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})|"
+    r"(?:police|polis)\b[^.\n]{0,40}?\b(?:the\s+)?(?<!log\s)(?:number|ref(?:erence)?)\s+(?:is|was)\s*:?\s*"
+    r"([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20}+)(?!\s*(?:of|dated|on)\s+\d)|"
     # "Police gave us 58821 as the reference"
     r"\b(?:they|police|the\s+police|officers?)\s+(?:gave|give|have\s+given)\s+(?:me|us)\s+"
     r"([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})\s+as\s+(?:the|a|our)\s+(?:ref(?:erence)?|log|incident|"
@@ -119,7 +119,7 @@ def _find(text: str, ignore: set[str]) -> str | None:
         candidates.append((m.start(), f"CAD {m.group(1)}"))
     m = _GAVE.search(text)
     if m:
-        value = (m.group(1) or m.group(2) or m.group(3) or m.group(4)).rstrip(".-/")
+        value = next(g for g in m.groups() if g).rstrip(".-/")
         if _acceptable(value) and value not in ignore:
             candidates.append((m.start(), value.upper()))
     for m in _LONG.finditer(text):
