@@ -13,7 +13,7 @@ Pure and total: every function returns something for any text and never raises.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from mailbridge.reading.cues import (
@@ -41,6 +41,7 @@ from mailbridge.reading.cues import (
     REPORTED_BEFORE,
     RETURN_CUES,
     ROUTINE_AFTER,
+    SEEN_HOME,
     SOMEONE,
     SPEECH_VERB,
     STILL_CUES,
@@ -304,6 +305,11 @@ def _assertions(text: str) -> list[Assertion]:
                 if why in (None, "reported") or past_plan:
                     out.append(_at("missing", m, clause))
                     break
+    if any(a.said == "reported_return" for a in out) and not any(
+            a.said in ("still_missing", "unsure_return") for a in out) and SEEN_HOME.search(text):
+        # "Aye he's in his bed. He says he came in at five to three": the writer has the child
+        # in front of them, so what the child says of the return is the return
+        out = [replace(a, said="returned") if a.said == "reported_return" else a for a in out]
     if own_moves and any(a.said == "returned" for a in out):
         # "I brought her home and we got in at half 8": the writer came back with the child,
         # and the time is the return's; alone, the writer's own return says nothing of the child

@@ -352,4 +352,11 @@ AS_PLANNED_AFTER = re.compile(
 SPEECH_VERB = re.compile(
     r"\b(?:said|says|saying|told|tells|texted|messaged|shouted|screamed|threatened|wrote|"
     r"posted|announced|warned)\b", re.IGNORECASE)
+# the writer sees the child home now: "Aye he's in his bed", "she's asleep upstairs"
+SEEN_HOME = re.compile(
+    r"\b(?:he|she|they)(?:'s|'re|\s+is|\s+are)\s+(?:now\s+|safely\s+|fast\s+)?(?:in\s+(?:his|her|their)"
+    r"\s+(?:own\s+)?(?:bed|room)|asleep(?:\s+upstairs)?|upstairs\s+(?:in\s+bed|asleep)|"
+    r"here\s+(?:with\s+(?:me|us)|now))\b(?!\s+(?:at|round|over|in|with|on)\b)",
+    re.IGNORECASE,
+)
 

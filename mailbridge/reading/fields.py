@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -133,6 +133,10 @@ class ReportFields:
         who = self.child_id or self.full_name
         return bool(who and (self.last_seen_at or self.last_seen_location or self.clothing
                              or self.returned_at))
+
+
+# how far before the email a last sighting may be and still be read as one
+_TOO_LONG_AGO = timedelta(days=365)
 
 
 def _guard(fn: Callable[[], T], default: T) -> T:
@@ -261,6 +265,12 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
             sources["last_seen"] = found_text
         if why:
             doubts.append(f"last seen: {why}")
+    if last_seen_at is not None and last_seen_at < base - _TOO_LONG_AGO:
+        # a date of birth or an old episode's date taken for the sighting: no fact
+        doubts.append(f"last seen: a time ({last_seen_at:%d/%m/%Y %H:%M}) more than a year "
+                      "before the email")
+        last_seen_at = None
+        sources.pop("last_seen", None)
     seen_at = last_seen_at
     if seen_at is not None and sources.get("last_seen"):
         other = _guard(lambda: _other_time(sources["last_seen"], base, seen_at), None)
@@ -381,6 +391,12 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         reporter_name = _guard(lambda: first_name_signed(free), None)
     if reporter_name is None:
         reporter_name = _display_name(msg.from_name)
+    elif " " not in reporter_name.strip() and not msg.forwarded:
+        # "Thanks, Alison" from "Alison Colquhoun": the same person, named in full
+        shown = _display_name(msg.from_name)
+        if (shown and not is_team_name(shown) and len(shown.split()) >= 2
+                and shown.split()[0].casefold() == reporter_name.strip().casefold()):
+            reporter_name = shown
     phone_value = fv("reporter_phone")
     reporter_phone = (_phone(phone_value) or phone_value) if phone_value else _phone(free)
 

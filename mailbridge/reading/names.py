@@ -154,7 +154,8 @@ def _phone(text: str) -> str | None:
 _SIGNOFF = re.compile(
     r"^\s*(?:many\s+thanks|thanks(?:\s+again)?|thank\s+you|kind\s+regards|best\s+regards|"
     r"warm\s+regards|regards|best\s+wishes|best|cheers|yours\s+sincerely|yours\s+faithfully|"
-    r"thx|ta|speak\s+soon|with\s+thanks)\s*[,.!]*\s*"
+    r"thx|ta|speak\s+soon|with\s+thanks|take\s+care|merry\s+christmas|happy\s+christmas|"
+    r"happy\s+new\s+year|season'?s\s+greetings|have\s+a\s+(?:good|nice|lovely)\s+\w+)\s*[,.!]*\s*"
     r"(?P<same>[^\W\d_][\w'’ -]{0,40}(?:\s*\([^()\n]{0,40}\))?)?$",
     re.IGNORECASE | re.MULTILINE,
 )

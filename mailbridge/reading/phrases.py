@@ -61,7 +61,7 @@ def _time_near(
     dropped: str | None = None
     # "Mo went missing on Sat night. He was last seen at 23:15": a sentence with a time but no
     # day takes the day the sentences just before it named
-    anchor = "" if _DAY_WORDS.search(sentence) else _day_before(text, s_left)
+    anchor = "" if _DAY_WORDS.search(sentence) else _day_before(text, s_left, base.year)
     for candidate in (clause, *near, sentence):
         when, why = read_when(f"{anchor} {candidate}" if anchor else candidate, base)
         if (when is not None and when.hour < 6 and re.search(r"night|evening", anchor, re.I)
@@ -86,7 +86,7 @@ _DAY_WORDS = re.compile(
     r"|\d{4}-\d\d-\d\d)", re.IGNORECASE)
 
 
-def _day_before(text: str, start: int) -> str:
+def _day_before(text: str, start: int, base_year: int | None = None) -> str:
     """The day named beside the absence in the 400 characters before ``start`` (at most two
     paragraphs back): "went missing on Sat night", "on the 14th (Monday) ... went missing";
     a day said of something else ("came to us yesterday", "DOB 11/03/2010") is not taken."""
@@ -104,6 +104,9 @@ def _day_before(text: str, start: int) -> str:
         if re.search(r"\b(?:dob|d\.o\.b|born|birth)\W*$", window[max(0, m.start() - 15): m.start()],
                      re.IGNORECASE):
             continue
+        year = re.search(r"\b((?:19|20)\d\d)\b", m.group(0))
+        if year and base_year is not None and int(year.group(1)) < base_year - 1:
+            continue  # "Shanice Okwuosa (02/09/2011) ... missing": a date of birth
         near = window[max(0, m.start() - 40) : m.end() + 40]
         if _ABSENCE_NEAR.search(near):
             return m.group(0)

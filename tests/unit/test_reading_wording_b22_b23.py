@@ -209,3 +209,43 @@ def test_news_told_again_in_a_request_is_no_report() -> None:
     _fields, cls = read("Dana came back at 9.15pm, safe and well. Please can you request the "
                         "return home interview.")
     assert cls.kind == "returned"
+
+
+def test_what_the_child_says_counts_when_the_writer_sees_them_home() -> None:
+    fields, cls = read("Aye she's in her bed. She says she came in at twenty past two. She's fine.",
+                       subject="Re: Dana not back", sent="Fri, 08 Jan 2027 09:00:00 +0000")
+    assert cls.kind == "returned"
+    assert fields.returned_at == datetime(2027, 1, 8, 2, 20, tzinfo=UTC)
+    # asleep somewhere else is not home
+    _fields, cls = read("Her friend's mum says Dana came in to theirs at 2. She's asleep at "
+                        "theirs now.", subject="Re: Dana not back")
+    assert cls.kind != "returned"
+
+
+def test_an_old_date_is_never_the_day_of_a_sighting() -> None:
+    fields, _cls = read("Dana Hughes (01/04/2010) and Priya Shah (17/02/2011) are both missing. "
+                        "They were last seen by staff at 20:40 by the shop.",
+                        sent="Thu, 07 Jan 2027 23:00:00 +0000")
+    assert fields.last_seen_at == datetime(2027, 1, 7, 20, 40, tzinfo=UTC)
+
+
+def test_a_seasons_greeting_is_no_name_and_a_first_name_takes_the_senders_surname() -> None:
+    fields, _cls = read("Dana came back at ten to three, police brought her. She is ok.\n\n"
+                        "Merry Christmas\nKim", sender="Kim Osei <kim.osei@example.org>")
+    assert fields.reporter_name == "Kim Osei"
+
+
+def test_a_reply_naming_a_friend_who_came_home_keeps_the_child_missing() -> None:
+    _fields, cls = read("Dana went to the fair with her friend Rory at 2. She was supposed to be "
+                        "home by 8. Rory came home on his own at half 7 and says they split up.",
+                        sent="Thu, 07 Jan 2027 22:00:00 +0000")
+    assert cls.kind == "missing" and cls.doubts
+
+
+def test_police_in_scots_and_a_reference_after_a_comma() -> None:
+    fields, _cls = read("Dana's no back. I phoned the polis and the number is PS-20270107-0157.")
+    assert fields.police_reference == "PS-20270107-0157"
+    fields, _cls = read("Dana has not come home. Police gave me an occurrence number, 2700438817.")
+    assert fields.police_reference == "2700438817"
+    fields, _cls = read("Dana not back. They gave me a log number, 1377 of 07/01/27.")
+    assert fields.police_reference == "log 1377 of 07/01/2027"
