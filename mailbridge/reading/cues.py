@@ -43,6 +43,11 @@ RETURN_CUES = re.compile(
     # the subject left out, as on a phone: "Found her at the station and brought her home"
     r"brought\s+(?:him|her|them)\s+(?:back|home)\b|"
     r"dropped\s+(?:him|her|them)\s+(?:back|home)|conveyed\s+(?:back|home)|"
+    # "Tiernan rang the doorbell at ten past 1" (not "Police knocked on the door")
+    r"(?:\b(?:he|she|they)|(?-i:\b(?!(?:Police|Officers?|Staff|Someone|Somebody|Nobody|Mum|Dad|"
+    r"The|They|We|I)\b)[A-Z][a-z][\w'-]+))\s+"
+    r"(?:rang|rung|knocked\s+(?:on|at)|banged\s+on|buzzed)\s+(?:the\s+)?(?:front\s+)?"
+    r"(?:door\s*bell|bell|door|buzzer|intercom)\b|"
     # "The polis picked him up ... and had him hame by half ten"
     r"had\s+(?:him|her|them)\s+(?:back\s+)?(?:home|hame|back)\s+(?:by|at|for|about|around)\b|"
     # "I collected Kayla from her mother and we are home since 12.40"

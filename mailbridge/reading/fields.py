@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -133,6 +134,32 @@ class ReportFields:
         who = self.child_id or self.full_name
         return bool(who and (self.last_seen_at or self.last_seen_location or self.clothing
                              or self.returned_at))
+
+
+# how a child arrives back, in the sentence after "X is back"
+_ARRIVAL = re.compile(
+    r"\b(?:dropped|brought|bring|brings|drove|driven|arrived|arriving|walked\s+in|came\s+in|"
+    r"came\s+through|got\s+in|got\s+out\s+of|taxi)\b", re.IGNORECASE)
+_NEXT_SENTENCE = re.compile(r"(?:[.!?](?=\s|$)|\n)\s*")
+
+
+def _arrival_after(text: str, end: int, base: datetime) -> tuple[datetime | None, str, str | None]:
+    """The time in the one sentence after a return that tells how the child arrived."""
+    stop = _NEXT_SENTENCE.search(text, end)
+    if stop is None:
+        return None, "", None
+    start = stop.end()
+    nxt = _NEXT_SENTENCE.search(text, start)
+    sentence = text[start : nxt.start() if nxt else len(text)]
+    if not _ARRIVAL.search(sentence) or _NOT_THE_CHILD.search(sentence):
+        return None, "", None
+    when, why = read_when(sentence, base)
+    return when, " ".join(sentence.split()), why
+
+
+# a sentence about someone else's arrival: "Police arrived at 2 to take a statement"
+_NOT_THE_CHILD = re.compile(r"\b(?:police|officers?|staff|i|we)\s+(?:arrived|came\s+in|got\s+in)\b",
+                            re.IGNORECASE)
 
 
 # how far before the email a last sighting may be and still be read as one
@@ -308,6 +335,15 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
                     break
                 # "came home in the early hours ... brought him back at about 4.20am": a clock
                 # time said later beats a part of the day
+        if not times and returns:
+            # "Kane's back. A taxi dropped him at the front at 1.10": no time beside any
+            # return, so the arrival told in the sentence after the first one
+            when, sentence, why = _guard(partial(_arrival_after, free, returns[0].end, base),
+                                         (None, "", None))
+            if why:
+                doubts.append(f"return time: {why}")
+            if when is not None:
+                times.append((when, sentence))
         times.sort(key=lambda t: said_as_daypart(t[1]))
         if times:
             returned_at, sources["returned_at"] = times[0]

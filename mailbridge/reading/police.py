@@ -29,7 +29,7 @@ _LOG = re.compile(
 _GAVE = re.compile(
     r"\b(?:the\s+)?(?:number|ref(?:erence)?|log(?:\s+number)?)\s+(?:that\s+)?(?:they|police|the\s+police|"
     r"the\s+officers?|he|she|101|999)\s+(?:gave|give|have\s+given)\s+(?:me|us)\s*(?:is|was|:)?\s*"
-    r"[:\-]?\s*([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})|"
+    r"[:\-]?\s*([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20}+)(?!\s*(?:of|dated|on)\s+\d)|"
     r"\b(?:they|police|polis|the\s+police|the\s+polis|officers?)\s+(?:gave|give)\s+(?:me|us)\s+"
     r"(?:(?:the|a)\s+(?:number|ref(?:erence)?|log(?:\s+number)?)|number)\s*(?:of|:|,)?\s*"
     r"([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20}+)(?!\s*(?:of|dated|on)\s+\d)|"
@@ -43,7 +43,7 @@ _GAVE = re.compile(
     r"crime)\b|"
     # "I am call police ..., they say number is 0345"
     r"\b(?:they|police|the\s+police|officers?)\s+(?:say|said|told\s+(?:me|us))\s+(?:the\s+)?"
-    r"(?:number|ref(?:erence)?|log(?:\s+number)?)\s+(?:is|was)\s*:?\s*([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20})",
+    r"(?:number|ref(?:erence)?|log(?:\s+number)?)\s+(?:is|was)\s*:?\s*([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20}+)(?!\s*(?:of|dated|on)\s+\d)",
     re.IGNORECASE,
 )
 # Force incident numbers: 11 or more digits, in a sentence that speaks of the police.

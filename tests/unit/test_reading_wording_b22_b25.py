@@ -1,9 +1,10 @@
-"""Classes of carers' wording the held-out batches 22 and 23 showed the reader missing (issue 13).
+"""Classes of carers' wording the held-out batches 22 to 25 showed the reader missing (issue 13).
 
-Batch 22 was a realistic month; batch 23 the hard, safety-relevant days. Their first scores were
-86.2% (0 unsafe) and 83.9% (1 unsafe: a missing report that also said a sibling "came home at
-7 ... like he was supposed to" was read as a return). Two missing reports typed without stops,
-or told as "gone out over the flat roof", read as no report at all. Examples are our own.
+Batches 22, 24 and 25 were realistic months (first scores 86.2%, 85.6% and 93.6%); batch 23 the
+hard, safety-relevant days (83.9%). Unsafe at first score: batch 23, a missing report that also
+said a sibling "came home at 7 ... like he was supposed to"; batch 25, a friend who "came home on
+his own" read as the child's return. Two missing reports typed without stops, or told as "gone
+out over the flat roof", read as no report at all. Examples are our own.
 """
 
 from __future__ import annotations
@@ -249,3 +250,17 @@ def test_police_in_scots_and_a_reference_after_a_comma() -> None:
     assert fields.police_reference == "2700438817"
     fields, _cls = read("Dana not back. They gave me a log number, 1377 of 07/01/27.")
     assert fields.police_reference == "log 1377 of 07/01/2027"
+
+
+def test_the_arrival_told_after_the_return_gives_its_time() -> None:
+    fields, cls = read("Dana's back. A taxi dropped her at the front at 1.10, she won't say whose "
+                       "it was. She's fine.", sent="Fri, 08 Jan 2027 02:00:00 +0000")
+    assert cls.kind == "returned"
+    assert fields.returned_at == datetime(2027, 1, 8, 1, 10, tzinfo=UTC)
+    fields, cls = read("Dana rang the doorbell at ten past 1, she walked back on her own.",
+                       sent="Fri, 08 Jan 2027 02:00:00 +0000")
+    assert cls.kind == "returned"
+    assert fields.returned_at == datetime(2027, 1, 8, 1, 10, tzinfo=UTC)
+    _fields, cls = read("Dana is still out. Police knocked on the door at 2 to ask for a photo.",
+                        sent="Fri, 08 Jan 2027 02:30:00 +0000")
+    assert cls.kind == "missing"
