@@ -4,7 +4,6 @@ dates and times, who is asking."""
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import json
 import logging
@@ -25,7 +24,6 @@ from mailbridge.store import tx
 
 log = logging.getLogger("mailbridge")
 
-Command = Callable[[argparse.Namespace, Settings], int]
 T = TypeVar("T")
 
 

@@ -5,37 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from mailbridge.cli.common import Command
+from mailbridge.cli.parsers import command
 from mailbridge.errors import InvalidRequestError, MailbridgeError
 from mailbridge.ingress import graph as graph_ingress
 from mailbridge.ops import oauth2_providers
 from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import Settings
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    graph = sub.add_parser(
-        "graph",
-        help="the mailbox read through Microsoft Graph (graph.mailbox)",
-        description="The shared mailbox `serve` reads through Microsoft Graph where IMAP is off "
-        "(graph.mailbox, docs/m365.md): check the token, the permission and the folders.",
-    )
-    graphsub = graph.add_subparsers(dest="graph_command", metavar="ACTION", required=True)
-    graphsub.add_parser(
-        "check",
-        help="get a token and check its Mail.ReadWrite role; find graph.folder, "
-        "graph.processed_folder and graph.failed_folder by their names; show the reader's last "
-        "round, delta link and last error; one line naming what is wrong (a folder not found, "
-        "the tenant, app, consent or mailbox permission)",
-        description="Get a token as the Graph reader would and check its Mail.ReadWrite role; "
-        "find graph.folder, graph.processed_folder and graph.failed_folder by their names; show "
-        "the reader's last round, delta link and last error. Nothing is read or moved. A "
-        "problem is one line naming what is wrong (a folder not found, the tenant, app, "
-        "consent or mailbox permission).",
-    )
 
 
 def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
@@ -64,6 +40,27 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: dict[str, Command] = {
-    "graph": cmd_graph,
-}
+PARSERS = (
+    command(
+        "graph",
+        "the mailbox read through Microsoft Graph (graph.mailbox)",
+        "The shared mailbox `serve` reads through Microsoft Graph where IMAP is off "
+        "(graph.mailbox, docs/m365.md): check the token, the permission and the folders.",
+        dest="graph_command",
+        actions=(
+            command(
+                "check",
+                "get a token and check its Mail.ReadWrite role; find graph.folder, "
+                "graph.processed_folder and graph.failed_folder by their names; show the "
+                "reader's last round, delta link and last error; one line naming what is wrong "
+                "(a folder not found, the tenant, app, consent or mailbox permission)",
+                "Get a token as the Graph reader would and check its Mail.ReadWrite role; "
+                "find graph.folder, graph.processed_folder and graph.failed_folder by their "
+                "names; show the reader's last round, delta link and last error. Nothing is read "
+                "or moved. A problem is one line naming what is wrong (a folder not found, the "
+                "tenant, app, consent or mailbox permission).",
+            ),
+        ),
+        run=cmd_graph,
+    ),
+)
