@@ -4,13 +4,12 @@ would use it, reading and moving nothing."""
 from __future__ import annotations
 
 import argparse
-import sys
 
+from mailbridge.cli.common import check_with_store
 from mailbridge.cli.parsers import command
-from mailbridge.errors import InvalidRequestError, MailbridgeError
+from mailbridge.errors import InvalidRequestError
 from mailbridge.ingress import graph as graph_ingress
 from mailbridge.ops import oauth2_providers
-from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import Settings
 
 
@@ -20,24 +19,16 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidRequestError(
             "graph.mailbox is not set ([graph] mailbox in the config): no Graph reader"
         )
-    try:
-        engine = open_store(settings)
-    except MailbridgeError as exc:
-        print(f"mailbridge: warning: {exc}; checking Microsoft Graph only", file=sys.stderr)
-        engine = None
-    try:
-        lines = graph_ingress.check(
+    return check_with_store(
+        settings,
+        "Graph",
+        lambda engine: graph_ingress.check(
             settings.graph,
             oauth2_providers.graph_source(settings.oauth2),
             ca_file=settings.oauth2.ca_file,
             engine=engine,
-        )
-    finally:
-        if engine is not None:
-            engine.dispose()
-    print("\n".join(lines))
-    print("Graph OK")
-    return 0
+        ),
+    )
 
 
 PARSERS = (

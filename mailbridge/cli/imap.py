@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mailbridge.cli.common import parse_day, process_pending
+from mailbridge.cli.common import check_with_store, parse_day, process_pending
 from mailbridge.cli.parsers import arg, command, flag
 from mailbridge.errors import InvalidRequestError, MailbridgeError
 from mailbridge.ingress.imap import client as imap_client
@@ -24,23 +24,15 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
             "imap.url is not set ([imap] url in the config, or MAILBRIDGE_IMAP_URL)"
         )
     if args.imap_command == "check":
-        try:
-            engine = open_store(settings)
-        except MailbridgeError as exc:
-            print(f"mailbridge: warning: {exc}; checking IMAP only", file=sys.stderr)
-            engine = None
-        try:
-            lines = imap_ingress.check(
+        return check_with_store(
+            settings,
+            "IMAP",
+            lambda engine: imap_ingress.check(
                 settings.imap,
                 engine,
                 tokens=oauth2_providers.source_from_settings(settings.oauth2, settings.imap.auth),
-            )
-        finally:
-            if engine is not None:
-                engine.dispose()
-        print("\n".join(lines))
-        print("IMAP OK")
-        return 0
+            ),
+        )
     since = None
     if args.since:
         since = parse_day("--since", args.since)

@@ -65,6 +65,11 @@ def json_flag(help_text: str = "JSON on stdout") -> Arg:
     return flag("--json", help_text)
 
 
+def as_of() -> Arg:
+    """--at for the commands that act as of a time (parse_at reads it)."""
+    return arg("--at", help="as of this time (ISO, local zone if none given); default now")
+
+
 def one_of(*args: Arg) -> OneOf:
     return OneOf(args)
 

@@ -15,7 +15,7 @@ from mailbridge.cli.common import (
     print_json,
     read_store,
 )
-from mailbridge.cli.parsers import arg, command, flag, json_flag
+from mailbridge.cli.parsers import arg, as_of, command, flag, json_flag
 from mailbridge.errors import FileAccessError, InvalidRequestError
 from mailbridge.reports import digest, ssda903
 from mailbridge.reports.report import build_report
@@ -200,7 +200,7 @@ PARSERS = (
         "the weekly/monthly statistics digest: what is due; --send queues it",
         "The statistics digest (digest.periods): for each period, whether it is "
         "due, sent, or not due and why; --send queues the due ones and delivers them.",
-        arg("--at", help="as of this time (ISO, local zone if none given); default now"),
+        as_of(),
         flag("--send", "queue the due digests, then deliver"),
         json_flag("each period's state as JSON on stdout"),
         run=cmd_digest,

@@ -16,7 +16,7 @@ from mailbridge.cli.common import (
     print_list,
     read_store,
 )
-from mailbridge.cli.parsers import arg, command, flag, json_flag, one_of
+from mailbridge.cli.parsers import as_of, command, flag, json_flag, one_of
 from mailbridge.clock import system_clock
 from mailbridge.runtime import triage
 from mailbridge.runtime.serve import make_runner, make_workers
@@ -120,7 +120,7 @@ PARSERS = (
         "escalations, reminders and interview deadlines pending; --run performs them",
         "List the escalations, reminders and interview deadlines pending, and when "
         "each is due (docs/clocks.md); --run performs what is due, as `serve`'s timers do.",
-        arg("--at", help="as of this time (ISO, local zone if none given); default now"),
+        as_of(),
         flag("--run", "perform what is due (and the triage summaries), then deliver"),
         json_flag("the actions as JSON on stdout"),
         run=cmd_due,
