@@ -164,6 +164,21 @@ class WebApp:
     ) -> HTMLResponse:
         return HTMLResponse(self.html(request, name, **values), status_code=status)
 
+    def error(
+        self,
+        request: Request,
+        status: int,
+        title: str,
+        message: str,
+        *,
+        who: accounts.SignedIn | None = None,
+        back: str | None = None,
+    ) -> HTMLResponse:
+        """The error page: what went wrong and, with ``back``, the page to go back to."""
+        return self.render(
+            request, "error.html", status, who=who, title=title, message=message, back=back
+        )
+
     def html(self, request: Request, name: str, **values: Any) -> str:
         """The page as text; safe to call from the thread pool (the Now page renders there)."""
         values.setdefault("now", self.now())
@@ -296,13 +311,12 @@ def page(
                     return response
                 if who.account.role not in roles:
                     await run_in_threadpool(app.note_refusal, request, who, "role_denied", None)
-                    return app.render(
+                    return app.error(
                         request,
-                        "error.html",
                         403,
+                        "You cannot see this page",
+                        "Your role does not give access to this page.",
                         who=who,
-                        title="You cannot see this page",
-                        message="Your role does not give access to this page.",
                     )
                 form = None
                 if request.method == "POST":
@@ -311,13 +325,12 @@ def page(
                         await run_in_threadpool(
                             app.note_refusal, request, who, "csrf_refused", None
                         )
-                        return app.render(
+                        return app.error(
                             request,
-                            "error.html",
                             403,
+                            "This form has expired",
+                            "Go back, reload the page and try again.",
                             who=who,
-                            title="This form has expired",
-                            message="Go back, reload the page and try again.",
                         )
                 return await fn(app, Ctx(request, who, form, scope))
 
@@ -354,15 +367,7 @@ async def act(
     try:
         await run_in_threadpool(run)
     except MailbridgeError as exc:
-        return app.render(
-            ctx.request,
-            "error.html",
-            409,
-            who=ctx.who,
-            title="Not done",
-            message=str(exc),
-            back=back,
-        )
+        return app.error(ctx.request, 409, "Not done", str(exc), who=ctx.who, back=back)
     return RedirectResponse(done, status_code=303)
 
 
@@ -384,13 +389,12 @@ def denied(app: WebApp, ctx: Ctx, reference: str, what: str) -> Response:
 
     note()
     log.warning("web: %s denied %s of %s", ctx.actor, what, reference.upper())
-    return app.render(
+    return app.error(
         ctx.request,
-        "error.html",
         403,
+        "You cannot see this episode",
+        "This child is not allocated to you. The attempt has been recorded.",
         who=ctx.who,
-        title="You cannot see this episode",
-        message="This child is not allocated to you. The attempt has been recorded.",
     )
 
 
@@ -403,13 +407,12 @@ async def access(app: WebApp, ctx: Ctx, reference: str, what: str) -> Response |
 
     found = await run_in_threadpool(look)
     if found is None:
-        return app.render(
+        return app.error(
             ctx.request,
-            "error.html",
             404,
+            "Episode not found",
+            f"There is no episode {reference.upper()}.",
             who=ctx.who,
-            title="Episode not found",
-            message=f"There is no episode {reference.upper()}.",
         )
     if not allowed(ctx, found[1]):
         return await run_in_threadpool(denied, app, ctx, reference, what)

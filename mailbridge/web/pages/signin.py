@@ -8,6 +8,7 @@ with that email (or username) gets a session.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -29,33 +30,36 @@ async def login_page(app: WebApp, request: Request) -> Response:
     if who is not None and request.method == "GET":
         return RedirectResponse("/episodes", status_code=303)
     if request.method == "GET":
-        return app.render(request, "login.html", csrf=auth.login_token(app.login_key), error=None)
+        return _login_form(app, request, None, 200)
     form = await request.form(max_files=0, max_fields=10)
     username = text(form, "username")
     password = form.get("password")
     if not auth.login_token_ok(app.login_key, text(form, "csrf_token")):
-        return app.render(
-            request,
-            "login.html",
-            403,
-            csrf=auth.login_token(app.login_key),
-            error="The sign-in form had expired. Please try again.",
-        )
+        return _login_form(app, request, "The sign-in form had expired. Please try again.", 403)
     account = await run_in_threadpool(
         _check_login, app, username, password if isinstance(password, str) else ""
     )
     if account is None:
-        return app.render(
-            request,
-            "login.html",
-            401,
-            csrf=auth.login_token(app.login_key),
-            error="The username or password is not right.",
-            username=username,
+        return _login_form(
+            app, request, "The username or password is not right.", 401, username=username
         )
     if account.has_totp:
         return _code_form(app, request, account.id, None, 200)
     return await run_in_threadpool(app.start_session, request, account, "password")
+
+
+def _login_form(
+    app: WebApp, request: Request, error: str | None, status: int, **values: Any
+) -> Response:
+    """The first step, with a fresh login token: the form anew, or again with what was wrong."""
+    return app.render(
+        request,
+        "login.html",
+        status,
+        csrf=auth.login_token(app.login_key),
+        error=error,
+        **values,
+    )
 
 
 def _code_form(
@@ -76,13 +80,7 @@ async def login_code(app: WebApp, request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=10)
     account_id = auth.pending_account(app.login_key, text(form, "pending"))
     if not auth.login_token_ok(app.login_key, text(form, "csrf_token")) or account_id is None:
-        return app.render(
-            request,
-            "login.html",
-            403,
-            csrf=auth.login_token(app.login_key),
-            error="The sign-in took too long. Please start again.",
-        )
+        return _login_form(app, request, "The sign-in took too long. Please start again.", 403)
     account = await run_in_threadpool(_check_code, app, account_id, text(form, "code"))
     if account is None:
         return _code_form(app, request, account_id, "The code is not right.", 401)
@@ -160,9 +158,7 @@ async def oidc_callback(app: WebApp, request: Request) -> Response:
     try:
         claims = await app.oidc.claims(request)
     except MailbridgeError as exc:
-        return app.render(
-            request, "error.html", 400, title="Sign-in did not complete", message=str(exc)
-        )
+        return app.error(request, 400, "Sign-in did not complete", str(exc))
 
     def find() -> accounts.Account | None:
         with tx.write(app.engine) as s:
@@ -188,13 +184,11 @@ async def oidc_callback(app: WebApp, request: Request) -> Response:
 
     account = await run_in_threadpool(find)
     if account is None:
-        return app.render(
+        return app.error(
             request,
-            "error.html",
             403,
-            title="No mailbridge account",
-            message="Your organisation signed you in, but there is no active mailbridge "
+            "No mailbridge account",
+            "Your organisation signed you in, but there is no active mailbridge "
             "account for you. Ask an administrator to add one with your email address.",
         )
     return await run_in_threadpool(app.start_session, request, account, "oidc")
-
