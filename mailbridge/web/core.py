@@ -192,6 +192,27 @@ class WebApp:
     def audit(self, session: tx.Tx, ctx: Ctx | None, **kw: Any) -> None:
         store.audit(session, at=self.now(), actor=ctx.actor if ctx else kw.pop("actor"), **kw)
 
+    def sign_in_audit(
+        self,
+        session: tx.Tx,
+        actor: str,
+        action: str,
+        detail: dict[str, Any] | None,
+        *,
+        entity_id: str | None = None,
+    ) -> None:
+        """An audit line of signing in, before there is a session: the account (or the name
+        given) is both who acted and what it was about, unless ``entity_id`` says otherwise."""
+        store.audit(
+            session,
+            at=self.now(),
+            actor=actor,
+            entity="web_user",
+            entity_id=actor if entity_id is None else entity_id,
+            action=action,
+            detail=detail,
+        )
+
     def note_refusal(
         self, request: Request, who: accounts.SignedIn, action: str, what: str | None
     ) -> None:
@@ -258,15 +279,7 @@ class WebApp:
                 now=self.now(),
                 lifetime=timedelta(hours=self.web.session_hours),
             )
-            store.audit(
-                s,
-                at=self.now(),
-                actor=account.username,
-                entity="web_user",
-                entity_id=account.username,
-                action="signed_in",
-                detail={"method": method},
-            )
+            self.sign_in_audit(s, account.username, "signed_in", {"method": method})
         nxt = request.cookies.get(NEXT_COOKIE, "")
         target = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/episodes"
         response = RedirectResponse(target, status_code=303)

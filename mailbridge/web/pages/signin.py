@@ -16,7 +16,6 @@ from starlette.responses import RedirectResponse, Response
 
 from mailbridge.errors import MailbridgeError
 from mailbridge.store import accounts, tx
-from mailbridge.store import inbound as store
 from mailbridge.web import auth
 from mailbridge.web.core import SESSION_COOKIE, Ctx, WebApp, page, text
 
@@ -30,49 +29,45 @@ async def login_page(app: WebApp, request: Request) -> Response:
     if who is not None and request.method == "GET":
         return RedirectResponse("/episodes", status_code=303)
     if request.method == "GET":
-        return _login_form(app, request, None, 200)
+        return _form(app, request, "login.html", 200, None)
     form = await request.form(max_files=0, max_fields=10)
     username = text(form, "username")
     password = form.get("password")
     if not auth.login_token_ok(app.login_key, text(form, "csrf_token")):
-        return _login_form(app, request, "The sign-in form had expired. Please try again.", 403)
+        return _form(
+            app, request, "login.html", 403, "The sign-in form had expired. Please try again."
+        )
     account = await run_in_threadpool(
         _check_login, app, username, password if isinstance(password, str) else ""
     )
     if account is None:
-        return _login_form(
-            app, request, "The username or password is not right.", 401, username=username
+        return _form(
+            app,
+            request,
+            "login.html",
+            401,
+            "The username or password is not right.",
+            username=username,
         )
     if account.has_totp:
         return _code_form(app, request, account.id, None, 200)
     return await run_in_threadpool(app.start_session, request, account, "password")
 
 
-def _login_form(
-    app: WebApp, request: Request, error: str | None, status: int, **values: Any
+def _form(
+    app: WebApp, request: Request, name: str, status: int, error: str | None, **values: Any
 ) -> Response:
-    """The first step, with a fresh login token: the form anew, or again with what was wrong."""
+    """A sign-in step's form with a fresh login token: anew, or again with what was wrong."""
     return app.render(
-        request,
-        "login.html",
-        status,
-        csrf=auth.login_token(app.login_key),
-        error=error,
-        **values,
+        request, name, status, csrf=auth.login_token(app.login_key), error=error, **values
     )
 
 
 def _code_form(
     app: WebApp, request: Request, account_id: int, error: str | None, status: int
 ) -> Response:
-    return app.render(
-        request,
-        "login_code.html",
-        status,
-        csrf=auth.login_token(app.login_key),
-        pending=auth.pending_token(app.login_key, account_id),
-        error=error,
-    )
+    pending = auth.pending_token(app.login_key, account_id)
+    return _form(app, request, "login_code.html", status, error, pending=pending)
 
 
 async def login_code(app: WebApp, request: Request) -> Response:
@@ -80,7 +75,9 @@ async def login_code(app: WebApp, request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=10)
     account_id = auth.pending_account(app.login_key, text(form, "pending"))
     if not auth.login_token_ok(app.login_key, text(form, "csrf_token")) or account_id is None:
-        return _login_form(app, request, "The sign-in took too long. Please start again.", 403)
+        return _form(
+            app, request, "login.html", 403, "The sign-in took too long. Please start again."
+        )
     account = await run_in_threadpool(_check_code, app, account_id, text(form, "code"))
     if account is None:
         return _code_form(app, request, account_id, "The code is not right.", 401)
@@ -97,15 +94,7 @@ def _check_code(app: WebApp, account_id: int, code: str) -> accounts.Account | N
             return None
         ok = auth.totp_ok(secret, code, app.now())
         if not ok:
-            store.audit(
-                s,
-                at=app.now(),
-                actor=account.username,
-                entity="web_user",
-                entity_id=account.username,
-                action="sign_in_failed",
-                detail={"step": "totp"},
-            )
+            app.sign_in_audit(s, account.username, "sign_in_failed", {"step": "totp"})
         return account if ok else None
 
 
@@ -117,14 +106,12 @@ def _check_login(app: WebApp, username: str, password: str) -> accounts.Account 
         ok = checked.ok and account is not None and account.active
         if ok and checked.rehash and account is not None:
             accounts.set_password(s, account.username, checked.rehash, app.now())
-        store.audit(
+        app.sign_in_audit(
             s,
-            at=app.now(),
-            actor=username[:120] or "-",
-            entity="web_user",
+            username[:120] or "-",
+            "sign_in_failed" if not ok else "password_ok",
+            None,
             entity_id=username[:80] or "-",
-            action="sign_in_failed" if not ok else "password_ok",
-            detail=None,
         )
         return account if ok else None
 
@@ -170,14 +157,12 @@ async def oidc_callback(app: WebApp, request: Request) -> Response:
             if account is None and name:
                 account = accounts.account_by_name(s, name)
             if account is None or not account.active:
-                store.audit(
+                app.sign_in_audit(
                     s,
-                    at=app.now(),
-                    actor=(email or name or str(claims.get("sub")))[:120],
-                    entity="web_user",
+                    (email or name or str(claims.get("sub")))[:120],
+                    "sign_in_refused",
+                    {"method": "oidc", "reason": "no active account"},
                     entity_id=(email or name or "-")[:80],
-                    action="sign_in_refused",
-                    detail={"method": "oidc", "reason": "no active account"},
                 )
                 return None
             return account
