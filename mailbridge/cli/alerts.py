@@ -6,41 +6,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mailbridge.cli.common import Command, opened_store, print_delivery, print_list, read_store
+from mailbridge.cli.common import opened_store, print_delivery, print_list, read_store
+from mailbridge.cli.parsers import arg, command, flag, json_flag
 from mailbridge.delivery.sender import requeue_failed
 from mailbridge.runtime.serve import make_workers
 from mailbridge.settings.config import Settings
 from mailbridge.store import listings, tx
 from mailbridge.store.models import Alert
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    alerts = sub.add_parser(
-        "alerts",
-        help="list alert rows (the outbox)",
-        description="List the alert rows of the outbox, oldest first: each recipient's email, its "
-        "status (queued, sent to the relay, written to an .eml file when no relay is set, or "
-        "failed), attempts and last error.",
-    )
-    alerts.add_argument("--json", action="store_true", help="print a JSON array on stdout")
-    alerts.add_argument(
-        "--status",
-        choices=["queued", "sent", "written", "failed"],
-        help="only rows in this state (written: to an .eml file, no relay)",
-    )
-
-    deliver = sub.add_parser(
-        "deliver",
-        help="run one delivery pass over queued alerts that are due",
-        description="Send the queued alerts that are due, once, as `serve`'s sender would: to "
-        "relay.url, or to .eml files in DATA_DIR/outbox when no relay is set.",
-    )
-    deliver.add_argument(
-        "--retry-failed",
-        action="store_true",
-        help="first put failed alerts back in the queue (e.g. after a long relay outage)",
-    )
 
 
 def alert_json(row: Alert, reference: str | None) -> dict[str, Any]:
@@ -91,7 +63,30 @@ def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: dict[str, Command] = {
-    "alerts": cmd_alerts,
-    "deliver": cmd_deliver,
-}
+PARSERS = (
+    command(
+        "alerts",
+        "list alert rows (the outbox)",
+        "List the alert rows of the outbox, oldest first: each recipient's email, its "
+        "status (queued, sent to the relay, written to an .eml file when no relay is set, or "
+        "failed), attempts and last error.",
+        json_flag("print a JSON array on stdout"),
+        arg(
+            "--status",
+            choices=["queued", "sent", "written", "failed"],
+            help="only rows in this state (written: to an .eml file, no relay)",
+        ),
+        run=cmd_alerts,
+    ),
+    command(
+        "deliver",
+        "run one delivery pass over queued alerts that are due",
+        "Send the queued alerts that are due, once, as `serve`'s sender would: to "
+        "relay.url, or to .eml files in DATA_DIR/outbox when no relay is set.",
+        flag(
+            "--retry-failed",
+            "first put failed alerts back in the queue (e.g. after a long relay outage)",
+        ),
+        run=cmd_deliver,
+    ),
+)

@@ -4,7 +4,6 @@ dates and times, who is asking."""
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import json
 import logging
@@ -17,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from mailbridge.clock import system_clock
 from mailbridge.delivery.sender import DeliveryReport
-from mailbridge.errors import InvalidRequestError
+from mailbridge.errors import InvalidRequestError, MailbridgeError
 from mailbridge.runtime.serve import make_workers, open_store
 from mailbridge.settings.config import Settings
 from mailbridge.settings.sections import redact_url
@@ -25,7 +24,6 @@ from mailbridge.store import tx
 
 log = logging.getLogger("mailbridge")
 
-Command = Callable[[argparse.Namespace, Settings], int]
 T = TypeVar("T")
 
 
@@ -111,6 +109,27 @@ def process_pending(engine: tx.Engine, settings: Settings) -> None:
     worker.lanes = False  # what the command stored, in arrival order
     print(f"processed {worker.run_once()} message(s)")
     print_delivery(sender.deliver_due())
+
+
+def check_with_store(
+    settings: Settings, what: str, check: Callable[[tx.Engine | None], list[str]]
+) -> int:
+    """A `... check` command: ``check`` is given the store when it opens (to show what the
+    service recorded), else None with a warning, since the check itself needs no database.
+    Prints its lines, then "<what> OK"; a failure is raised, one line naming what is wrong."""
+    try:
+        engine = open_store(settings)
+    except MailbridgeError as exc:
+        print(f"mailbridge: warning: {exc}; checking {what} only", file=sys.stderr)
+        engine = None
+    try:
+        lines = check(engine)
+    finally:
+        if engine is not None:
+            engine.dispose()
+    print("\n".join(lines))
+    print(f"{what} OK")
+    return 0
 
 
 def print_delivery(report: DeliveryReport) -> None:

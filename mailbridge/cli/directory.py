@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from mailbridge.cli.common import Command, print_json, read_store
+from mailbridge.cli.common import print_json, read_store
+from mailbridge.cli.parsers import arg, command, json_flag
 from mailbridge.clock import system_clock
 from mailbridge.directory.records import (
     ParsedDirectory,
@@ -22,34 +22,6 @@ from mailbridge.settings.config import (
 )
 from mailbridge.store import tx
 from mailbridge.store.directory import describe_child, import_directory
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    directory = sub.add_parser(
-        "directory",
-        help="children, placements, carers and allocations",
-        description="The directory mailbridge matches reports against: children, their "
-        "placements and carers' addresses, and the staff allocated to each.",
-    )
-    dirsub = directory.add_subparsers(dest="directory_command", metavar="ACTION", required=True)
-    dir_import = dirsub.add_parser(
-        "import",
-        help="import a directory CSV (its columns: README, 'The directory')",
-        description="Import a directory CSV exported from the case management system (columns: "
-        "README, 'The directory'). Dates of birth may be ISO (2012-03-14) or UK day-first "
-        "(14/03/2012). Every row is checked first; a rejected row is named by its line and "
-        "reason, and the good rows are imported in one transaction.",
-    )
-    dir_import.add_argument("file", metavar="FILE.csv", help="the CSV file (UTF-8)")
-    dir_show = dirsub.add_parser(
-        "show",
-        help="one child, with current and past allocations",
-        description="Show one child of the directory: date of birth, placement, carer emails, "
-        "and current and past allocations.",
-    )
-    dir_show.add_argument("child_id", metavar="CHILD_ID", help="the child's ID in the directory")
-    dir_show.add_argument("--json", action="store_true", help="JSON on stdout")
 
 
 def cmd_directory(args: argparse.Namespace, settings: Settings) -> int:
@@ -101,6 +73,32 @@ def _warn_unknown_authorities(parsed: ParsedDirectory, settings: Settings) -> No
         print(f"mailbridge: warning: {problem}", file=sys.stderr)
 
 
-COMMANDS: dict[str, Command] = {
-    "directory": cmd_directory,
-}
+PARSERS = (
+    command(
+        "directory",
+        "children, placements, carers and allocations",
+        "The directory mailbridge matches reports against: children, their "
+        "placements and carers' addresses, and the staff allocated to each.",
+        dest="directory_command",
+        actions=(
+            command(
+                "import",
+                "import a directory CSV (its columns: README, 'The directory')",
+                "Import a directory CSV exported from the case management system (columns: "
+                "README, 'The directory'). Dates of birth may be ISO (2012-03-14) or UK day-first "
+                "(14/03/2012). Every row is checked first; a rejected row is named by its line and "
+                "reason, and the good rows are imported in one transaction.",
+                arg("file", metavar="FILE.csv", help="the CSV file (UTF-8)"),
+            ),
+            command(
+                "show",
+                "one child, with current and past allocations",
+                "Show one child of the directory: date of birth, placement, carer emails, "
+                "and current and past allocations.",
+                arg("child_id", metavar="CHILD_ID", help="the child's ID in the directory"),
+                json_flag(),
+            ),
+        ),
+        run=cmd_directory,
+    ),
+)

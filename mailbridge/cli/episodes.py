@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from mailbridge.cli.common import (
-    Command,
     login_name,
     opened_store,
     print_json,
     print_list,
     read_store,
 )
+from mailbridge.cli.parsers import Arg, Cmd, arg, command, flag, json_flag
 from mailbridge.clock import system_clock
 from mailbridge.episodes import casework, decisions
 from mailbridge.episodes.absence import CODES as ABSENCE_CODES
@@ -26,70 +26,6 @@ from mailbridge.errors import NotFoundError
 from mailbridge.settings.config import Settings
 from mailbridge.store import episodes as episode_store
 from mailbridge.store import tx
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    episodes = sub.add_parser(
-        "episodes",
-        help="list missing episodes",
-        description="List the missing episodes: reference, status, child, when opened, when "
-        "last seen and how many messages. `mailbridge episode REF` shows one in full.",
-    )
-    episodes.add_argument("--json", action="store_true", help="print a JSON array on stdout")
-    episodes.add_argument("--open", action="store_true", help="only episodes still open")
-
-    episode = sub.add_parser(
-        "episode",
-        help="one episode: show it, or link, split, merge, void, close, reopen, correct, "
-        "confirm it (docs/casework.md)",
-        description="`mailbridge episode REF` is `mailbridge episode show REF`.",
-    )
-    # `episode REF` must keep working beside `episode link REF ...`: see _EpisodeParser.
-    episode.__class__ = _EpisodeParser
-    ops = episode.add_subparsers(
-        dest="episode_command",
-        metavar="OPERATION",
-        required=True,
-        parser_class=argparse.ArgumentParser,
-    )
-    show = _operation(ops, "show", "the episode, its timeline and its history of changes")
-    show.add_argument(
-        "--absence-type",
-        type=str.upper,
-        choices=["M", "A"],
-        help="set the SSDA903 code: M missing, A away from placement without authorisation "
-        "(audited)",
-    )
-    _operation(ops, "link", "give an unmatched episode its child; the child's staff are alerted")
-    ops.choices["link"].add_argument("--child", required=True, metavar="ID", help="child ID")
-    split = _operation(ops, "split", "an episode about several children: one per child")
-    split.add_argument(
-        "--child", action="append", required=True, metavar="ID", help="each child, twice or more"
-    )
-    merge = _operation(ops, "merge", "two episodes of one absence become one")
-    merge.add_argument(
-        "--into", required=True, metavar="REF", help="the earlier episode, which survives"
-    )
-    void = _operation(
-        ops, "void", "not a missing episode: timers off, out of the figures and the return"
-    )
-    void.add_argument("--reason", required=True, help="e.g. duplicate, test, not one of ours")
-    returned = _operation(ops, "returned", "close it: the return-interview clock starts")
-    returned.add_argument(
-        "--at", required=True, metavar="WHEN", help="14:30 (today, else yesterday), now, or ISO"
-    )
-    reopen = _operation(ops, "reopen", "returned or void back to open")
-    reopen.add_argument("--reason", required=True, help="why it is open again, for the history")
-    correct = _operation(ops, "correct", "fix facts; the old values are kept in the history")
-    correct.add_argument("--last-seen", metavar="WHEN", help="when the child was last seen")
-    correct.add_argument("--returned-at", metavar="WHEN", help="when a returned child came back")
-    correct.add_argument("--police-ref", metavar="TEXT", help="the police reference")
-    correct.add_argument("--risk", type=str.lower, choices=decisions.RISKS, help="risk level")
-    correct.add_argument(
-        "--absence-type", type=str.upper, choices=["M", "A"], help="SSDA903: M missing, A away"
-    )
-    _operation(ops, "confirm", "a person checked what the reading was unsure of")
 
 
 class _EpisodeParser(argparse.ArgumentParser):
@@ -103,21 +39,6 @@ class _EpisodeParser(argparse.ArgumentParser):
         if first is not None and first not in OPERATIONS:
             items = ["show", *items]
         return super().parse_known_args(items, namespace)
-
-
-OPERATIONS = ("show", "link", "split", "merge", "void", "returned", "reopen", "correct", "confirm")
-
-
-def _operation(ops: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = ops.add_parser(name, help=help_text, description=help_text)
-    parser.add_argument("reference", metavar="REF", help="e.g. MB-2026-00042")
-    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
-    parser.add_argument(
-        "--by", metavar="WHO", help="who made the change, for the history (default: your login)"
-    )
-    if name != "show":
-        parser.add_argument("--note", metavar="TEXT", help="why, kept with the change")
-    return parser
 
 
 def cmd_episodes(args: argparse.Namespace, settings: Settings) -> int:
@@ -222,7 +143,114 @@ def _set_absence_type(t: tx.Tx, args: argparse.Namespace) -> None:
         )
 
 
-COMMANDS: dict[str, Command] = {
-    "episodes": cmd_episodes,
-    "episode": cmd_episode,
-}
+def _operation(name: str, help_text: str, *args: Arg) -> Cmd:
+    """An OPERATION on one episode: REF, --json and --by, and (but for show) --note."""
+    common = [
+        arg("reference", metavar="REF", help="e.g. MB-2026-00042"),
+        json_flag("print JSON on stdout"),
+        arg(
+            "--by",
+            metavar="WHO",
+            help="who made the change, for the history (default: your login)",
+        ),
+    ]
+    if name != "show":
+        common.append(arg("--note", metavar="TEXT", help="why, kept with the change"))
+    return command(name, help_text, help_text, *common, *args)
+
+
+ABSENCE_TYPE = {"type": str.upper, "choices": ["M", "A"]}
+
+EPISODE = command(
+    "episode",
+    "one episode: show it, or link, split, merge, void, close, reopen, correct, "
+    "confirm it (docs/casework.md)",
+    "`mailbridge episode REF` is `mailbridge episode show REF`.",
+    # `episode REF` must keep working beside `episode link REF ...`: see _EpisodeParser.
+    parser_class=_EpisodeParser,
+    dest="episode_command",
+    metavar="OPERATION",
+    actions=(
+        _operation(
+            "show",
+            "the episode, its timeline and its history of changes",
+            arg(
+                "--absence-type",
+                **ABSENCE_TYPE,
+                help="set the SSDA903 code: M missing, A away from placement without "
+                "authorisation (audited)",
+            ),
+        ),
+        _operation(
+            "link",
+            "give an unmatched episode its child; the child's staff are alerted",
+            arg("--child", required=True, metavar="ID", help="child ID"),
+        ),
+        _operation(
+            "split",
+            "an episode about several children: one per child",
+            arg(
+                "--child",
+                action="append",
+                required=True,
+                metavar="ID",
+                help="each child, twice or more",
+            ),
+        ),
+        _operation(
+            "merge",
+            "two episodes of one absence become one",
+            arg(
+                "--into",
+                required=True,
+                metavar="REF",
+                help="the earlier episode, which survives",
+            ),
+        ),
+        _operation(
+            "void",
+            "not a missing episode: timers off, out of the figures and the return",
+            arg("--reason", required=True, help="e.g. duplicate, test, not one of ours"),
+        ),
+        _operation(
+            "returned",
+            "close it: the return-interview clock starts",
+            arg(
+                "--at",
+                required=True,
+                metavar="WHEN",
+                help="14:30 (today, else yesterday), now, or ISO",
+            ),
+        ),
+        _operation(
+            "reopen",
+            "returned or void back to open",
+            arg("--reason", required=True, help="why it is open again, for the history"),
+        ),
+        _operation(
+            "correct",
+            "fix facts; the old values are kept in the history",
+            arg("--last-seen", metavar="WHEN", help="when the child was last seen"),
+            arg("--returned-at", metavar="WHEN", help="when a returned child came back"),
+            arg("--police-ref", metavar="TEXT", help="the police reference"),
+            arg("--risk", type=str.lower, choices=decisions.RISKS, help="risk level"),
+            arg("--absence-type", **ABSENCE_TYPE, help="SSDA903: M missing, A away"),
+        ),
+        _operation("confirm", "a person checked what the reading was unsure of"),
+    ),
+    run=cmd_episode,
+)
+OPERATIONS = tuple(op.name for op in EPISODE.actions)
+
+PARSERS = (
+    command(
+        "episodes",
+        "list missing episodes",
+        "List the missing episodes: reference, status, child, when opened, when "
+        "last seen and how many messages. `mailbridge episode REF` shows one in full.",
+        json_flag("print a JSON array on stdout"),
+        flag("--open", "only episodes still open"),
+        run=cmd_episodes,
+    ),
+    EPISODE,
+)

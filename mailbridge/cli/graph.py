@@ -4,38 +4,13 @@ would use it, reading and moving nothing."""
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any
 
-from mailbridge.cli.common import Command
-from mailbridge.errors import InvalidRequestError, MailbridgeError
+from mailbridge.cli.common import check_with_store
+from mailbridge.cli.parsers import command
+from mailbridge.errors import InvalidRequestError
 from mailbridge.ingress import graph as graph_ingress
 from mailbridge.ops import oauth2_providers
-from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import Settings
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    graph = sub.add_parser(
-        "graph",
-        help="the mailbox read through Microsoft Graph (graph.mailbox)",
-        description="The shared mailbox `serve` reads through Microsoft Graph where IMAP is off "
-        "(graph.mailbox, docs/m365.md): check the token, the permission and the folders.",
-    )
-    graphsub = graph.add_subparsers(dest="graph_command", metavar="ACTION", required=True)
-    graphsub.add_parser(
-        "check",
-        help="get a token and check its Mail.ReadWrite role; find graph.folder, "
-        "graph.processed_folder and graph.failed_folder by their names; show the reader's last "
-        "round, delta link and last error; one line naming what is wrong (a folder not found, "
-        "the tenant, app, consent or mailbox permission)",
-        description="Get a token as the Graph reader would and check its Mail.ReadWrite role; "
-        "find graph.folder, graph.processed_folder and graph.failed_folder by their names; show "
-        "the reader's last round, delta link and last error. Nothing is read or moved. A "
-        "problem is one line naming what is wrong (a folder not found, the tenant, app, "
-        "consent or mailbox permission).",
-    )
 
 
 def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
@@ -44,26 +19,39 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidRequestError(
             "graph.mailbox is not set ([graph] mailbox in the config): no Graph reader"
         )
-    try:
-        engine = open_store(settings)
-    except MailbridgeError as exc:
-        print(f"mailbridge: warning: {exc}; checking Microsoft Graph only", file=sys.stderr)
-        engine = None
-    try:
-        lines = graph_ingress.check(
+    return check_with_store(
+        settings,
+        "Graph",
+        lambda engine: graph_ingress.check(
             settings.graph,
             oauth2_providers.graph_source(settings.oauth2),
             ca_file=settings.oauth2.ca_file,
             engine=engine,
-        )
-    finally:
-        if engine is not None:
-            engine.dispose()
-    print("\n".join(lines))
-    print("Graph OK")
-    return 0
+        ),
+    )
 
 
-COMMANDS: dict[str, Command] = {
-    "graph": cmd_graph,
-}
+PARSERS = (
+    command(
+        "graph",
+        "the mailbox read through Microsoft Graph (graph.mailbox)",
+        "The shared mailbox `serve` reads through Microsoft Graph where IMAP is off "
+        "(graph.mailbox, docs/m365.md): check the token, the permission and the folders.",
+        dest="graph_command",
+        actions=(
+            command(
+                "check",
+                "get a token and check its Mail.ReadWrite role; find graph.folder, "
+                "graph.processed_folder and graph.failed_folder by their names; show the "
+                "reader's last round, delta link and last error; one line naming what is wrong "
+                "(a folder not found, the tenant, app, consent or mailbox permission)",
+                "Get a token as the Graph reader would and check its Mail.ReadWrite role; "
+                "find graph.folder, graph.processed_folder and graph.failed_folder by their "
+                "names; show the reader's last round, delta link and last error. Nothing is read "
+                "or moved. A problem is one line naming what is wrong (a folder not found, the "
+                "tenant, app, consent or mailbox permission).",
+            ),
+        ),
+        run=cmd_graph,
+    ),
+)

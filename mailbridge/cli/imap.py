@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from mailbridge.cli.common import Command, parse_day, process_pending
+from mailbridge.cli.common import check_with_store, parse_day, process_pending
+from mailbridge.cli.parsers import arg, command, flag
 from mailbridge.errors import InvalidRequestError, MailbridgeError
 from mailbridge.ingress.imap import client as imap_client
 from mailbridge.ingress.imap import commands as imap_ingress
@@ -17,40 +17,6 @@ from mailbridge.runtime.serve import open_store
 from mailbridge.settings.config import Settings
 
 
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    imap = sub.add_parser(
-        "imap",
-        help="the watched IMAP mailbox (imap.url)",
-        description="The shared mailbox `serve` watches (imap.url, docs/imap.md): check the "
-        "login, or store the mail already there.",
-    )
-    imapsub = imap.add_subparsers(dest="imap_command", metavar="ACTION", required=True)
-    imapsub.add_parser(
-        "check",
-        help="connect and log in (password, or XOAUTH2/OAUTHBEARER with a token from "
-        "[oauth2]); report capabilities (IDLE, MOVE), the token and the folders; a refused "
-        "login in one line naming what to fix (tenant, app, consent, scope, mailbox permission)",
-        description="Connect to imap.url and log in as `serve` would (password, or XOAUTH2/"
-        "OAUTHBEARER with a token from [oauth2]); report the server's capabilities (IDLE, "
-        "MOVE), the token and the folders. A refused login is one line naming what to fix "
-        "(tenant, app, consent, scope, mailbox permission). Nothing is read or moved.",
-    )
-    backfill = imapsub.add_parser(
-        "backfill",
-        help="store the mail already in the folder (read-only; safe to re-run), then process it",
-        description="Store the mail already in the watched folder (or --folder), without moving "
-        "or flagging it, then process it. Safe to re-run: mail already stored is a duplicate.",
-    )
-    backfill.add_argument(
-        "--since", metavar="DATE", help="only mail that arrived on or after DATE (YYYY-MM-DD)"
-    )
-    backfill.add_argument(
-        "--folder", help="another folder than the watched one (e.g. Processed after a restore)"
-    )
-    backfill.add_argument("--no-process", action="store_true", help="only store")
-
-
 def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
     """`imap check` exits 1 naming the account on any failure; `imap backfill` stores the folder."""
     if not settings.imap.url:
@@ -58,23 +24,15 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
             "imap.url is not set ([imap] url in the config, or MAILBRIDGE_IMAP_URL)"
         )
     if args.imap_command == "check":
-        try:
-            engine = open_store(settings)
-        except MailbridgeError as exc:
-            print(f"mailbridge: warning: {exc}; checking IMAP only", file=sys.stderr)
-            engine = None
-        try:
-            lines = imap_ingress.check(
+        return check_with_store(
+            settings,
+            "IMAP",
+            lambda engine: imap_ingress.check(
                 settings.imap,
                 engine,
                 tokens=oauth2_providers.source_from_settings(settings.oauth2, settings.imap.auth),
-            )
-        finally:
-            if engine is not None:
-                engine.dispose()
-        print("\n".join(lines))
-        print("IMAP OK")
-        return 0
+            ),
+        )
     since = None
     if args.since:
         since = parse_day("--since", args.since)
@@ -131,6 +89,44 @@ def cmd_imap(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.unfetchable else 0
 
 
-COMMANDS: dict[str, Command] = {
-    "imap": cmd_imap,
-}
+PARSERS = (
+    command(
+        "imap",
+        "the watched IMAP mailbox (imap.url)",
+        "The shared mailbox `serve` watches (imap.url, docs/imap.md): check the "
+        "login, or store the mail already there.",
+        dest="imap_command",
+        actions=(
+            command(
+                "check",
+                "connect and log in (password, or XOAUTH2/OAUTHBEARER with a token from "
+                "[oauth2]); report capabilities (IDLE, MOVE), the token and the folders; a "
+                "refused login in one line naming what to fix (tenant, app, consent, scope, "
+                "mailbox permission)",
+                "Connect to imap.url and log in as `serve` would (password, or XOAUTH2/"
+                "OAUTHBEARER with a token from [oauth2]); report the server's capabilities (IDLE, "
+                "MOVE), the token and the folders. A refused login is one line naming what to fix "
+                "(tenant, app, consent, scope, mailbox permission). Nothing is read or moved.",
+            ),
+            command(
+                "backfill",
+                "store the mail already in the folder (read-only; safe to re-run), then process "
+                "it",
+                "Store the mail already in the watched folder (or --folder), without moving "
+                "or flagging it, then process it. Safe to re-run: mail already stored is a "
+                "duplicate.",
+                arg(
+                    "--since",
+                    metavar="DATE",
+                    help="only mail that arrived on or after DATE (YYYY-MM-DD)",
+                ),
+                arg(
+                    "--folder",
+                    help="another folder than the watched one (e.g. Processed after a restore)",
+                ),
+                flag("--no-process", "only store"),
+            ),
+        ),
+        run=cmd_imap,
+    ),
+)

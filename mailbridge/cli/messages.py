@@ -9,13 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 from mailbridge.cli.common import (
-    Command,
     opened_store,
     print_delivery,
     print_list,
     process_pending,
     read_store,
 )
+from mailbridge.cli.parsers import arg, command, flag, json_flag
 from mailbridge.errors import MailbridgeError
 from mailbridge.ingress.files import read_messages
 from mailbridge.intake import Intake, make_incoming
@@ -24,49 +24,6 @@ from mailbridge.settings.config import Settings
 from mailbridge.store import inbound as store
 from mailbridge.store import triage, tx
 from mailbridge.store.models import InboundMessage
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    inject = sub.add_parser(
-        "inject",
-        help="store .eml or mbox files (or - for stdin), then process what is pending",
-        description="Store .eml or mbox files (or - for stdin) as if they had arrived by SMTP, "
-        "process what is pending and deliver the alerts. With no relay.url the alerts are "
-        "written to DATA_DIR/outbox (status `written`); it warns when the store's `serve` "
-        "has a relay and this command has none.",
-    )
-    inject.add_argument(
-        "files", nargs="+", metavar="FILE", help=".eml or mbox files; - reads stdin"
-    )
-    inject.add_argument("--no-process", action="store_true", help="only store")
-
-    messages = sub.add_parser(
-        "messages",
-        help="list stored inbound messages",
-        description="List the stored inbound messages, oldest first: status (pending, "
-        "processed, ignored, failed), source, reason and episode.",
-    )
-    messages.add_argument("--json", action="store_true", help="print a JSON array on stdout")
-    messages.add_argument(
-        "--status",
-        choices=["pending", "processed", "ignored", "failed"],
-        help="only messages in this state",
-    )
-    messages.add_argument("--limit", type=int, help="list at most this many (oldest first)")
-    messages.add_argument(
-        "--triage",
-        action="store_true",
-        help="only the triage list: non-reports from unknown senders, summarised hourly",
-    )
-
-    reprocess = sub.add_parser(
-        "reprocess",
-        help="run one stored message through processing again",
-        description="Run one stored message through processing again (after a directory or "
-        "rule fix); its new alerts are delivered before the command ends.",
-    )
-    reprocess.add_argument("id", type=int, help="the message number (`mailbridge messages`)")
 
 
 def cmd_inject(args: argparse.Namespace, settings: Settings) -> int:
@@ -155,8 +112,42 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: dict[str, Command] = {
-    "inject": cmd_inject,
-    "messages": cmd_messages,
-    "reprocess": cmd_reprocess,
-}
+PARSERS = (
+    command(
+        "inject",
+        "store .eml or mbox files (or - for stdin), then process what is pending",
+        "Store .eml or mbox files (or - for stdin) as if they had arrived by SMTP, "
+        "process what is pending and deliver the alerts. With no relay.url the alerts are "
+        "written to DATA_DIR/outbox (status `written`); it warns when the store's `serve` "
+        "has a relay and this command has none.",
+        arg("files", nargs="+", metavar="FILE", help=".eml or mbox files; - reads stdin"),
+        flag("--no-process", "only store"),
+        run=cmd_inject,
+    ),
+    command(
+        "messages",
+        "list stored inbound messages",
+        "List the stored inbound messages, oldest first: status (pending, "
+        "processed, ignored, failed), source, reason and episode.",
+        json_flag("print a JSON array on stdout"),
+        arg(
+            "--status",
+            choices=["pending", "processed", "ignored", "failed"],
+            help="only messages in this state",
+        ),
+        arg("--limit", type=int, help="list at most this many (oldest first)"),
+        flag(
+            "--triage",
+            "only the triage list: non-reports from unknown senders, summarised hourly",
+        ),
+        run=cmd_messages,
+    ),
+    command(
+        "reprocess",
+        "run one stored message through processing again",
+        "Run one stored message through processing again (after a directory or "
+        "rule fix); its new alerts are delivered before the command ends.",
+        arg("id", type=int, help="the message number (`mailbridge messages`)"),
+        run=cmd_reprocess,
+    ),
+)

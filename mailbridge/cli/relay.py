@@ -8,34 +8,14 @@ an IT person can set up relay.auth = xoauth2 without waiting for an alert to fai
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from mailbridge.cli.common import Command
+from mailbridge.cli.parsers import command
 from mailbridge.delivery.graph import GraphTransport
 from mailbridge.delivery.transport import SmtpTransport, TemporaryFailure, make_transport
 from mailbridge.errors import InvalidRequestError, RelayError
 from mailbridge.ops import oauth2
 from mailbridge.settings.config import Settings
 from mailbridge.settings.sections import redact_url
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    relay = sub.add_parser(
-        "relay",
-        help="the outbound relay (relay.url): SMTP, or Microsoft Graph sendMail",
-        description="The relay alerts are sent through (relay.url): SMTP, or Microsoft Graph "
-        "sendMail for graph://. With none, alerts are written to DATA_DIR/outbox.",
-    )
-    relaysub = relay.add_subparsers(dest="relay_command", metavar="ACTION", required=True)
-    relaysub.add_parser(
-        "check",
-        help="connect, secure and log in (password or XOAUTH2) as the sender would; for "
-        "graph://, get a token and check its Mail.Send role",
-        description="Connect to relay.url, secure the connection and log in (password or "
-        "XOAUTH2) as the sender would, and send nothing; for graph://, get a token and check "
-        "its Mail.Send role. A refusal is one line naming what to fix.",
-    )
 
 
 def cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
@@ -59,6 +39,23 @@ def cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: dict[str, Command] = {
-    "relay": cmd_relay,
-}
+PARSERS = (
+    command(
+        "relay",
+        "the outbound relay (relay.url): SMTP, or Microsoft Graph sendMail",
+        "The relay alerts are sent through (relay.url): SMTP, or Microsoft Graph "
+        "sendMail for graph://. With none, alerts are written to DATA_DIR/outbox.",
+        dest="relay_command",
+        actions=(
+            command(
+                "check",
+                "connect, secure and log in (password or XOAUTH2) as the sender would; for "
+                "graph://, get a token and check its Mail.Send role",
+                "Connect to relay.url, secure the connection and log in (password or "
+                "XOAUTH2) as the sender would, and send nothing; for graph://, get a token and "
+                "check its Mail.Send role. A refusal is one line naming what to fix.",
+            ),
+        ),
+        run=cmd_relay,
+    ),
+)

@@ -6,10 +6,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from mailbridge.cli.common import (
-    Command,
     opened_store,
     parse_at,
     parse_day,
@@ -17,79 +15,13 @@ from mailbridge.cli.common import (
     print_json,
     read_store,
 )
+from mailbridge.cli.parsers import arg, as_of, command, flag, json_flag
 from mailbridge.errors import FileAccessError, InvalidRequestError
 from mailbridge.reports import digest, ssda903
 from mailbridge.reports.report import build_report
 from mailbridge.runtime.serve import make_runner, make_workers
 from mailbridge.settings.config import Settings
 from mailbridge.store import listings, tx
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    export = sub.add_parser(
-        "export",
-        help="returns for the Department for Education",
-        description="Statutory returns for the Department for Education.",
-    )
-    exportsub = export.add_subparsers(dest="export_command", metavar="RETURN", required=True)
-    ssda = exportsub.add_parser(
-        "ssda903",
-        help="the SSDA903 Missing table (CHILD,DOB,MISSING,MIS_START,MIS_END) as CSV, "
-        "after checking every rule",
-        description="Write the SSDA903 Missing table (CHILD,DOB,MISSING,MIS_START,MIS_END) of "
-        "one collection year as CSV, after checking every rule; the episodes left out are "
-        "listed with the reason (docs/ssda903.md).",
-    )
-    ssda.add_argument(
-        "--year",
-        required=True,
-        help="collection year: 2026 or 2026-27 means 1 April 2026 to 31 March 2027",
-    )
-    ssda.add_argument(
-        "--out",
-        metavar="PATH",
-        help="write the file here (atomically), and the episodes left out to PATH-excluded.csv "
-        "beside it; default: stdout",
-    )
-    ssda.add_argument(
-        "--strict",
-        action="store_true",
-        help="all or nothing: if any episode breaks a rule, write nothing and exit 1",
-    )
-
-    dig = sub.add_parser(
-        "digest",
-        help="the weekly/monthly statistics digest: what is due; --send queues it",
-        description="The statistics digest (digest.periods): for each period, whether it is "
-        "due, sent, or not due and why; --send queues the due ones and delivers them.",
-    )
-    dig.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
-    dig.add_argument("--send", action="store_true", help="queue the due digests, then deliver")
-    dig.add_argument("--json", action="store_true", help="each period's state as JSON on stdout")
-
-    report = sub.add_parser(
-        "report",
-        help="figures for a period (episodes that started in it) as HTML, CSV or JSON",
-        description="The figures for a period, counting the episodes that started in it, as "
-        "HTML (the managers' report, docs/report.md), CSV or JSON. Children are pseudonyms "
-        "unless --names is given.",
-    )
-    report.add_argument(
-        "--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first day (local)"
-    )
-    report.add_argument(
-        "--to", dest="end", required=True, metavar="YYYY-MM-DD", help="last day (local), included"
-    )
-    report.add_argument(
-        "--format", choices=["html", "csv", "json"], default="html", help="default: html"
-    )
-    report.add_argument("--out", metavar="PATH", help="write to this file; default stdout")
-    report.add_argument(
-        "--names",
-        action="store_true",
-        help="show children's names and IDs (default: pseudonyms such as 'Child 1')",
-    )
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -229,8 +161,70 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: dict[str, Command] = {
-    "export": cmd_export,
-    "digest": cmd_digest,
-    "report": cmd_report,
-}
+PARSERS = (
+    command(
+        "export",
+        "returns for the Department for Education",
+        "Statutory returns for the Department for Education.",
+        dest="export_command",
+        metavar="RETURN",
+        actions=(
+            command(
+                "ssda903",
+                "the SSDA903 Missing table (CHILD,DOB,MISSING,MIS_START,MIS_END) as CSV, "
+                "after checking every rule",
+                "Write the SSDA903 Missing table (CHILD,DOB,MISSING,MIS_START,MIS_END) of "
+                "one collection year as CSV, after checking every rule; the episodes left out "
+                "are listed with the reason (docs/ssda903.md).",
+                arg(
+                    "--year",
+                    required=True,
+                    help="collection year: 2026 or 2026-27 means 1 April 2026 to 31 March 2027",
+                ),
+                arg(
+                    "--out",
+                    metavar="PATH",
+                    help="write the file here (atomically), and the episodes left out to "
+                    "PATH-excluded.csv beside it; default: stdout",
+                ),
+                flag(
+                    "--strict",
+                    "all or nothing: if any episode breaks a rule, write nothing and exit 1",
+                ),
+            ),
+        ),
+        run=cmd_export,
+    ),
+    command(
+        "digest",
+        "the weekly/monthly statistics digest: what is due; --send queues it",
+        "The statistics digest (digest.periods): for each period, whether it is "
+        "due, sent, or not due and why; --send queues the due ones and delivers them.",
+        as_of(),
+        flag("--send", "queue the due digests, then deliver"),
+        json_flag("each period's state as JSON on stdout"),
+        run=cmd_digest,
+    ),
+    command(
+        "report",
+        "figures for a period (episodes that started in it) as HTML, CSV or JSON",
+        "The figures for a period, counting the episodes that started in it, as "
+        "HTML (the managers' report, docs/report.md), CSV or JSON. Children are pseudonyms "
+        "unless --names is given.",
+        arg("--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first day (local)"),
+        arg(
+            "--to",
+            dest="end",
+            required=True,
+            metavar="YYYY-MM-DD",
+            help="last day (local), included",
+        ),
+        arg("--format", choices=["html", "csv", "json"], default="html", help="default: html"),
+        arg("--out", metavar="PATH", help="write to this file; default stdout"),
+        flag(
+            "--names",
+            "show children's names and IDs (default: pseudonyms such as 'Child 1')",
+        ),
+        run=cmd_report,
+    ),
+)

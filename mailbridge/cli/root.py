@@ -26,7 +26,7 @@ from mailbridge.cli import (
     timers,
     users,
 )
-from mailbridge.cli.common import Command
+from mailbridge.cli.parsers import Command, add, handlers
 from mailbridge.errors import ConfigError, MailbridgeError
 from mailbridge.ops.logs import FORMATS, parse_levels, setup_logging
 from mailbridge.settings.config import (
@@ -39,9 +39,7 @@ GROUPS = (
     relay,
     graph,
 )
-_COMMANDS: dict[str, Command] = {
-    name: cmd for group in GROUPS for name, cmd in group.COMMANDS.items()
-}
+_COMMANDS: dict[str, Command] = handlers([group.PARSERS for group in GROUPS])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in GROUPS:
-        group.add_parsers(sub)
+        for cmd in group.PARSERS:
+            add(sub, cmd)
     return parser
 
 

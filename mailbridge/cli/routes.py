@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from typing import Any
 
-from mailbridge.cli.common import Command, parse_at, print_json, read_store
+from mailbridge.cli.common import parse_at, print_json, read_store
+from mailbridge.cli.parsers import OneOf, arg, command, json_flag, one_of
 from mailbridge.directory.records import ChildRecord
 from mailbridge.errors import InvalidRequestError, NotFoundError
 from mailbridge.routing.explain import routed_json, routed_lines
@@ -17,68 +17,6 @@ from mailbridge.settings.config import (
 )
 from mailbridge.store import tx
 from mailbridge.store.directory import current_allocations, get_child
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    routes = sub.add_parser(
-        "routes",
-        help="routing rules (config/routing.yaml)",
-        description="The routing rules: who is alerted for each event (routing.file, "
-        "docs/routing.md).",
-    )
-    routesub = routes.add_subparsers(dest="routes_command", metavar="ACTION", required=True)
-    rtest = routesub.add_parser(
-        "test",
-        help="dry run: who would be alerted for an event, and by which rule",
-        description="A dry run of the routing rules: who would be alerted for an event about a "
-        "child at a given time, and by which rule. Nothing is stored or sent.",
-    )
-    rtest.add_argument(
-        "--event", required=True, help=f"{', '.join(KNOWN_EVENTS)}, or a name under events:"
-    )
-    rtest.add_argument(
-        "--child",
-        metavar="CHILD_ID",
-        help="from the directory (needed for missing/update/returned)",
-    )
-    rtest.add_argument("--risk", choices=["high", "medium", "low"], help="default: not stated")
-    rtest.add_argument(
-        "--placement-authority",
-        metavar="CODE",
-        help="the child's placement authority (a code in the authorities file), instead of "
-        "the directory's; with no --child, a made-up child placed there",
-    )
-    rtest.add_argument(
-        "--at",
-        metavar="WHEN",
-        help="ISO time, e.g. 2026-11-28T23:00 (no offset: the routing zone); default: now",
-    )
-    _either(
-        rtest,
-        ("--sender-known", "the sender is a carer on record (the default when --child is given)"),
-        ("--sender-unknown", "the sender is not a carer on record for the child"),
-        default=None,
-    )
-    _either(
-        rtest,
-        ("--sender-verified", "the sender check passed (docs/trust.md); default: not verified"),
-        ("--sender-unverified", "the sender check did not pass (the default)"),
-        default=False,
-    )
-    rtest.add_argument("--json", action="store_true", help="JSON on stdout")
-
-
-def _either(
-    parser: Any, yes: tuple[str, str], no: tuple[str, str], *, default: bool | None
-) -> None:
-    """Two exclusive options that set one flag (named after the first) True or False."""
-    group = parser.add_mutually_exclusive_group()
-    dest = yes[0].removeprefix("--").replace("-", "_")
-    group.add_argument(
-        yes[0], dest=dest, action="store_const", const=True, default=default, help=yes[1]
-    )
-    group.add_argument(no[0], dest=dest, action="store_const", const=False, help=no[1])
 
 
 def _child(
@@ -145,6 +83,69 @@ def cmd_routes(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: dict[str, Command] = {
-    "routes": cmd_routes,
-}
+def _either(yes: tuple[str, str], no: tuple[str, str], *, default: bool | None) -> OneOf:
+    """Two exclusive options that set one flag (named after the first) True or False."""
+    dest = yes[0].removeprefix("--").replace("-", "_")
+    return one_of(
+        arg(yes[0], dest=dest, action="store_const", const=True, default=default, help=yes[1]),
+        arg(no[0], dest=dest, action="store_const", const=False, help=no[1]),
+    )
+
+
+PARSERS = (
+    command(
+        "routes",
+        "routing rules (config/routing.yaml)",
+        "The routing rules: who is alerted for each event (routing.file, docs/routing.md).",
+        dest="routes_command",
+        actions=(
+            command(
+                "test",
+                "dry run: who would be alerted for an event, and by which rule",
+                "A dry run of the routing rules: who would be alerted for an event about a "
+                "child at a given time, and by which rule. Nothing is stored or sent.",
+                arg(
+                    "--event",
+                    required=True,
+                    help=f"{', '.join(KNOWN_EVENTS)}, or a name under events:",
+                ),
+                arg(
+                    "--child",
+                    metavar="CHILD_ID",
+                    help="from the directory (needed for missing/update/returned)",
+                ),
+                arg("--risk", choices=["high", "medium", "low"], help="default: not stated"),
+                arg(
+                    "--placement-authority",
+                    metavar="CODE",
+                    help="the child's placement authority (a code in the authorities file), "
+                    "instead of the directory's; with no --child, a made-up child placed there",
+                ),
+                arg(
+                    "--at",
+                    metavar="WHEN",
+                    help="ISO time, e.g. 2026-11-28T23:00 (no offset: the routing zone); "
+                    "default: now",
+                ),
+                _either(
+                    (
+                        "--sender-known",
+                        "the sender is a carer on record (the default when --child is given)",
+                    ),
+                    ("--sender-unknown", "the sender is not a carer on record for the child"),
+                    default=None,
+                ),
+                _either(
+                    (
+                        "--sender-verified",
+                        "the sender check passed (docs/trust.md); default: not verified",
+                    ),
+                    ("--sender-unverified", "the sender check did not pass (the default)"),
+                    default=False,
+                ),
+                json_flag(),
+            ),
+        ),
+        run=cmd_routes,
+    ),
+)

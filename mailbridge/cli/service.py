@@ -6,10 +6,10 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
 
 from mailbridge.alerts.render import Renderer
-from mailbridge.cli.common import Command, opened_store, print_json, safe_url
+from mailbridge.cli.common import opened_store, print_json, safe_url
+from mailbridge.cli.parsers import command, json_flag
 from mailbridge.clock import system_clock
 from mailbridge.errors import ConfigError, DatabaseUnavailableError, MailbridgeError
 from mailbridge.ops import health
@@ -60,51 +60,6 @@ Run mailbridge until SIGTERM or Ctrl-C. One process runs:
 Stopping: the listener stops taking mail, messages in flight are committed, the
 worker and sender finish what they hold, and it exits 0.
 """
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    sub.add_parser(
-        "serve",
-        help="run the service: SMTP listener, mailbox readers, workers, sender, timers, web app",
-        description=SERVE_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-    sub.add_parser(
-        "check-config",
-        help="validate the settings; name every key at fault",
-        description="Validate the settings, the routing file and the authorities file; name "
-        "every key at fault and exit non-zero. `serve` refuses to start on the same errors.",
-    )
-
-    status = sub.add_parser(
-        "status",
-        help="queues, the last message, the oldest undelivered alert, overdue interviews; the "
-        "Graph reader's last round, delta link and last error (graph.mailbox)",
-        description="One picture of the service from the store, on any host: queues, the last "
-        "message, the oldest undelivered alert, overdue interviews, the SMTP replies of the "
-        "last 24 hours, and with graph.mailbox set the Graph reader's last round, delta link "
-        "and last error.",
-    )
-    status.add_argument("--json", action="store_true", help="JSON on stdout")
-
-    dbp = sub.add_parser(
-        "db",
-        help="database schema",
-        description="The database schema (Alembic migrations).",
-    )
-    dbsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    dbsub.add_parser(
-        "upgrade",
-        help="apply migrations to head",
-        description="Apply the migrations up to head; safe to run again.",
-    )
-    dbsub.add_parser(
-        "current",
-        help="show the schema revision and the head",
-        description="Show the database's schema revision and the code's head.",
-    )
 
 
 def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -251,9 +206,49 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: dict[str, Command] = {
-    "serve": cmd_serve,
-    "check-config": cmd_check_config,
-    "status": cmd_status,
-    "db": cmd_db,
-}
+PARSERS = (
+    command(
+        "serve",
+        "run the service: SMTP listener, mailbox readers, workers, sender, timers, web app",
+        SERVE_DESCRIPTION,
+        run=cmd_serve,
+        extra={"formatter_class": argparse.RawDescriptionHelpFormatter},
+    ),
+    command(
+        "check-config",
+        "validate the settings; name every key at fault",
+        "Validate the settings, the routing file and the authorities file; name "
+        "every key at fault and exit non-zero. `serve` refuses to start on the same errors.",
+        run=cmd_check_config,
+    ),
+    command(
+        "status",
+        "queues, the last message, the oldest undelivered alert, overdue interviews; the "
+        "Graph reader's last round, delta link and last error (graph.mailbox)",
+        "One picture of the service from the store, on any host: queues, the last "
+        "message, the oldest undelivered alert, overdue interviews, the SMTP replies of the "
+        "last 24 hours, and with graph.mailbox set the Graph reader's last round, delta link "
+        "and last error.",
+        json_flag(),
+        run=cmd_status,
+    ),
+    command(
+        "db",
+        "database schema",
+        "The database schema (Alembic migrations).",
+        dest="db_command",
+        actions=(
+            command(
+                "upgrade",
+                "apply migrations to head",
+                "Apply the migrations up to head; safe to run again.",
+            ),
+            command(
+                "current",
+                "show the schema revision and the head",
+                "Show the database's schema revision and the code's head.",
+            ),
+        ),
+        run=cmd_db,
+    ),
+)

@@ -6,28 +6,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any
 
-from mailbridge.cli.common import Command
+from mailbridge.cli.parsers import arg, command
 from mailbridge.ops import passwords
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    smtp = sub.add_parser(
-        "smtp",
-        help="the SMTP listener (STARTTLS, AUTH: docs/tls.md)",
-        description="The SMTP listener `serve` runs: tools for its STARTTLS and AUTH settings "
-        "(docs/tls.md).",
-    )
-    smtpsub = smtp.add_subparsers(dest="smtp_command", metavar="ACTION", required=True)
-    hashpw = smtpsub.add_parser(
-        "hash-password",
-        help="print a salted scrypt hash for smtp.auth_file (password from the terminal or stdin)",
-        description="Print a salted scrypt hash of a password for smtp.auth_file; the password "
-        "is read from the terminal (or stdin), never from the command line.",
-    )
-    hashpw.add_argument("--user", help="print USER:HASH, a whole auth_file line")
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:
@@ -50,4 +31,23 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Command] = {}  # hash-password needs no settings: main runs it first
+# hash-password needs no settings: main runs it first, so the group has no handler here.
+PARSERS = (
+    command(
+        "smtp",
+        "the SMTP listener (STARTTLS, AUTH: docs/tls.md)",
+        "The SMTP listener `serve` runs: tools for its STARTTLS and AUTH settings "
+        "(docs/tls.md).",
+        dest="smtp_command",
+        actions=(
+            command(
+                "hash-password",
+                "print a salted scrypt hash for smtp.auth_file (password from the terminal or "
+                "stdin)",
+                "Print a salted scrypt hash of a password for smtp.auth_file; the password "
+                "is read from the terminal (or stdin), never from the command line.",
+                arg("--user", help="print USER:HASH, a whole auth_file line"),
+            ),
+        ),
+    ),
+)

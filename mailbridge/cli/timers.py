@@ -9,7 +9,6 @@ from typing import Any
 
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.cli.common import (
-    Command,
     opened_store,
     parse_at,
     print_delivery,
@@ -17,40 +16,13 @@ from mailbridge.cli.common import (
     print_list,
     read_store,
 )
+from mailbridge.cli.parsers import as_of, command, flag, json_flag, one_of
 from mailbridge.clock import system_clock
 from mailbridge.runtime import triage
 from mailbridge.runtime.serve import make_runner, make_workers
 from mailbridge.settings.config import Settings
 from mailbridge.store import listings
 from mailbridge.timers.runner import late_note_for
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    due = sub.add_parser(
-        "due",
-        help="escalations, reminders and interview deadlines pending; --run performs them",
-        description="List the escalations, reminders and interview deadlines pending, and when "
-        "each is due (docs/clocks.md); --run performs what is due, as `serve`'s timers do.",
-    )
-    due.add_argument("--at", help="as of this time (ISO, local zone if none given); default now")
-    due.add_argument(
-        "--run",
-        action="store_true",
-        help="perform what is due (and the triage summaries), then deliver",
-    )
-    due.add_argument("--json", action="store_true", help="the actions as JSON on stdout")
-
-    interviews = sub.add_parser(
-        "interviews",
-        help="return home interviews owed and recorded",
-        description="Return home interviews: owed after each return, their deadline, and those "
-        "recorded.",
-    )
-    which = interviews.add_mutually_exclusive_group()
-    which.add_argument("--due", action="store_true", help="only those not yet done")
-    which.add_argument("--overdue", action="store_true", help="only those past their deadline")
-    interviews.add_argument("--json", action="store_true", help="the interviews as JSON on stdout")
 
 
 def cmd_due(args: argparse.Namespace, settings: Settings) -> int:
@@ -142,7 +114,27 @@ def _interview_line(d: dict[str, Any]) -> str:
     )
 
 
-COMMANDS: dict[str, Command] = {
-    "due": cmd_due,
-    "interviews": cmd_interviews,
-}
+PARSERS = (
+    command(
+        "due",
+        "escalations, reminders and interview deadlines pending; --run performs them",
+        "List the escalations, reminders and interview deadlines pending, and when "
+        "each is due (docs/clocks.md); --run performs what is due, as `serve`'s timers do.",
+        as_of(),
+        flag("--run", "perform what is due (and the triage summaries), then deliver"),
+        json_flag("the actions as JSON on stdout"),
+        run=cmd_due,
+    ),
+    command(
+        "interviews",
+        "return home interviews owed and recorded",
+        "Return home interviews: owed after each return, their deadline, and those "
+        "recorded.",
+        one_of(
+            flag("--due", "only those not yet done"),
+            flag("--overdue", "only those past their deadline"),
+        ),
+        json_flag("the interviews as JSON on stdout"),
+        run=cmd_interviews,
+    ),
+)

@@ -20,7 +20,7 @@ import json
 import sys
 from typing import Any
 
-from mailbridge.cli.common import Command
+from mailbridge.cli.parsers import arg, command, flag, json_flag
 from mailbridge.clock import system_clock
 from mailbridge.errors import InvalidRequestError
 from mailbridge.runtime.serve import open_store
@@ -31,65 +31,7 @@ from mailbridge.web import auth
 
 MIN_PASSWORD = 1
 ADVISED_PASSWORD = 12
-
-
-def add_parsers(sub: Any) -> None:
-    """Add this group's commands to the top-level subparsers."""
-    users = sub.add_parser(
-        "users",
-        help="local accounts for the web app (docs/web.md)",
-        description="Local accounts for the staff web app (docs/web.md): add, list, set a "
-        "password, require an authenticator code, disable or enable.",
-    )
-    usub = users.add_subparsers(dest="users_command", required=True)
-    add = usub.add_parser(
-        "add",
-        help="add an account; the password is read from stdin",
-        description="Add an account with a role; the password is read from stdin (or none, "
-        "with --no-password, for OpenID Connect sign-in only).",
-    )
-    add.add_argument("name", help="the username to sign in with")
-    add.add_argument(
-        "--role", required=True, choices=auth.ROLES, help="what the account may see and do"
-    )
-    add.add_argument("--email", help="their work address (social workers: as in the directory)")
-    add.add_argument("--name", dest="display_name", help="the name shown on pages")
-    add.add_argument(
-        "--no-password",
-        action="store_true",
-        help="no local password: the person signs in through OpenID Connect only",
-    )
-    pw = usub.add_parser(
-        "password",
-        help="set a new password, read from stdin",
-        description="Set an account's new password, read from stdin.",
-    )
-    pw.add_argument("name", help="the username")
-    for verb in ("disable", "enable"):
-        p = usub.add_parser(
-            verb,
-            help=f"{verb} an account ({verb} ends its sessions)",
-            description=(
-                "Disable an account: it can no longer sign in, and its sessions end."
-                if verb == "disable"
-                else "Enable a disabled account again."
-            ),
-        )
-        p.add_argument("name", help="the username")
-    totp = usub.add_parser(
-        "totp",
-        help="require a code from an authenticator app at sign-in (prints the secret)",
-        description="Require a code from an authenticator app at sign-in: prints the secret "
-        "to enter in the app; --off stops requiring it.",
-    )
-    totp.add_argument("name", help="the username")
-    totp.add_argument("--off", action="store_true", help="stop requiring a code")
-    ls = usub.add_parser(
-        "list",
-        help="the accounts",
-        description="List the accounts: username, role, email, and (disabled) if disabled.",
-    )
-    ls.add_argument("--json", action="store_true", help="JSON on stdout")
+USERNAME = arg("name", help="the username")
 
 
 def read_password() -> str:
@@ -201,4 +143,67 @@ def _json(a: accounts.Account) -> dict[str, Any]:
     }
 
 
-COMMANDS: dict[str, Command] = {"users": run}
+PARSERS = (
+    command(
+        "users",
+        "local accounts for the web app (docs/web.md)",
+        "Local accounts for the staff web app (docs/web.md): add, list, set a "
+        "password, require an authenticator code, disable or enable.",
+        dest="users_command",
+        metavar=None,
+        actions=(
+            command(
+                "add",
+                "add an account; the password is read from stdin",
+                "Add an account with a role; the password is read from stdin (or none, "
+                "with --no-password, for OpenID Connect sign-in only).",
+                arg("name", help="the username to sign in with"),
+                arg(
+                    "--role",
+                    required=True,
+                    choices=auth.ROLES,
+                    help="what the account may see and do",
+                ),
+                arg("--email", help="their work address (social workers: as in the directory)"),
+                arg("--name", dest="display_name", help="the name shown on pages"),
+                flag(
+                    "--no-password",
+                    "no local password: the person signs in through OpenID Connect only",
+                ),
+            ),
+            command(
+                "password",
+                "set a new password, read from stdin",
+                "Set an account's new password, read from stdin.",
+                USERNAME,
+            ),
+            command(
+                "disable",
+                "disable an account (disable ends its sessions)",
+                "Disable an account: it can no longer sign in, and its sessions end.",
+                USERNAME,
+            ),
+            command(
+                "enable",
+                "enable an account (enable ends its sessions)",
+                "Enable a disabled account again.",
+                USERNAME,
+            ),
+            command(
+                "totp",
+                "require a code from an authenticator app at sign-in (prints the secret)",
+                "Require a code from an authenticator app at sign-in: prints the secret "
+                "to enter in the app; --off stops requiring it.",
+                USERNAME,
+                flag("--off", "stop requiring a code"),
+            ),
+            command(
+                "list",
+                "the accounts",
+                "List the accounts: username, role, email, and (disabled) if disabled.",
+                json_flag(),
+            ),
+        ),
+        run=run,
+    ),
+)

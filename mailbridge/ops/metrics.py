@@ -165,19 +165,21 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.processing_seconds = Histogram(
+        self.processing_seconds = self._since_receipt(
             "mailbridge_processing_seconds",
             "From a message's receipt to its terminal status, by status (this instance)",
-            ["status"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
+            "status",
         )
-        self.time_to_alert_seconds = Histogram(
+        self.time_to_alert_seconds = self._since_receipt(
             "mailbridge_time_to_alert_seconds",
             "From the receipt of the message behind an alert to the alert sent, by event",
-            ["event"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
+            "event",
+        )
+
+    def _since_receipt(self, name: str, documentation: str, label: str) -> Histogram:
+        """A histogram of seconds from a message's receipt, in the latency buckets."""
+        return Histogram(
+            name, documentation, [label], buckets=_LATENCY_BUCKETS, registry=self.registry
         )
 
     def watch_database(
@@ -189,9 +191,12 @@ class ServiceMetrics:
         self.registry.register(RepliesCollector(totals))
 
     def processed(self, received_at: datetime, finished_at: datetime, status: str) -> None:
-        seconds = max(0.0, (finished_at - received_at).total_seconds())
-        self.processing_seconds.labels(status=status).observe(seconds)
+        _observe(self.processing_seconds.labels(status=status), received_at, finished_at)
 
     def alert_sent(self, received_at: datetime, sent_at: datetime, event: str) -> None:
-        seconds = max(0.0, (sent_at - received_at).total_seconds())
-        self.time_to_alert_seconds.labels(event=event).observe(seconds)
+        _observe(self.time_to_alert_seconds.labels(event=event), received_at, sent_at)
+
+
+def _observe(histogram: Histogram, start: datetime, end: datetime) -> None:
+    """The seconds from start to end, observed as 0 rather than negative."""
+    histogram.observe(max(0.0, (end - start).total_seconds()))

@@ -164,6 +164,21 @@ class WebApp:
     ) -> HTMLResponse:
         return HTMLResponse(self.html(request, name, **values), status_code=status)
 
+    def error(
+        self,
+        request: Request,
+        status: int,
+        title: str,
+        message: str,
+        *,
+        who: accounts.SignedIn | None = None,
+        back: str | None = None,
+    ) -> HTMLResponse:
+        """The error page: what went wrong and, with ``back``, the page to go back to."""
+        return self.render(
+            request, "error.html", status, who=who, title=title, message=message, back=back
+        )
+
     def html(self, request: Request, name: str, **values: Any) -> str:
         """The page as text; safe to call from the thread pool (the Now page renders there)."""
         values.setdefault("now", self.now())
@@ -176,6 +191,27 @@ class WebApp:
 
     def audit(self, session: tx.Tx, ctx: Ctx | None, **kw: Any) -> None:
         store.audit(session, at=self.now(), actor=ctx.actor if ctx else kw.pop("actor"), **kw)
+
+    def sign_in_audit(
+        self,
+        session: tx.Tx,
+        actor: str,
+        action: str,
+        detail: dict[str, Any] | None,
+        *,
+        entity_id: str | None = None,
+    ) -> None:
+        """An audit line of signing in, before there is a session: the account (or the name
+        given) is both who acted and what it was about, unless ``entity_id`` says otherwise."""
+        store.audit(
+            session,
+            at=self.now(),
+            actor=actor,
+            entity="web_user",
+            entity_id=actor if entity_id is None else entity_id,
+            action=action,
+            detail=detail,
+        )
 
     def note_refusal(
         self, request: Request, who: accounts.SignedIn, action: str, what: str | None
@@ -243,15 +279,7 @@ class WebApp:
                 now=self.now(),
                 lifetime=timedelta(hours=self.web.session_hours),
             )
-            store.audit(
-                s,
-                at=self.now(),
-                actor=account.username,
-                entity="web_user",
-                entity_id=account.username,
-                action="signed_in",
-                detail={"method": method},
-            )
+            self.sign_in_audit(s, account.username, "signed_in", {"method": method})
         nxt = request.cookies.get(NEXT_COOKIE, "")
         target = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/episodes"
         response = RedirectResponse(target, status_code=303)
@@ -296,13 +324,12 @@ def page(
                     return response
                 if who.account.role not in roles:
                     await run_in_threadpool(app.note_refusal, request, who, "role_denied", None)
-                    return app.render(
+                    return app.error(
                         request,
-                        "error.html",
                         403,
+                        "You cannot see this page",
+                        "Your role does not give access to this page.",
                         who=who,
-                        title="You cannot see this page",
-                        message="Your role does not give access to this page.",
                     )
                 form = None
                 if request.method == "POST":
@@ -311,13 +338,12 @@ def page(
                         await run_in_threadpool(
                             app.note_refusal, request, who, "csrf_refused", None
                         )
-                        return app.render(
+                        return app.error(
                             request,
-                            "error.html",
                             403,
+                            "This form has expired",
+                            "Go back, reload the page and try again.",
                             who=who,
-                            title="This form has expired",
-                            message="Go back, reload the page and try again.",
                         )
                 return await fn(app, Ctx(request, who, form, scope))
 
@@ -354,15 +380,7 @@ async def act(
     try:
         await run_in_threadpool(run)
     except MailbridgeError as exc:
-        return app.render(
-            ctx.request,
-            "error.html",
-            409,
-            who=ctx.who,
-            title="Not done",
-            message=str(exc),
-            back=back,
-        )
+        return app.error(ctx.request, 409, "Not done", str(exc), who=ctx.who, back=back)
     return RedirectResponse(done, status_code=303)
 
 
@@ -384,13 +402,12 @@ def denied(app: WebApp, ctx: Ctx, reference: str, what: str) -> Response:
 
     note()
     log.warning("web: %s denied %s of %s", ctx.actor, what, reference.upper())
-    return app.render(
+    return app.error(
         ctx.request,
-        "error.html",
         403,
+        "You cannot see this episode",
+        "This child is not allocated to you. The attempt has been recorded.",
         who=ctx.who,
-        title="You cannot see this episode",
-        message="This child is not allocated to you. The attempt has been recorded.",
     )
 
 
@@ -403,13 +420,12 @@ async def access(app: WebApp, ctx: Ctx, reference: str, what: str) -> Response |
 
     found = await run_in_threadpool(look)
     if found is None:
-        return app.render(
+        return app.error(
             ctx.request,
-            "error.html",
             404,
+            "Episode not found",
+            f"There is no episode {reference.upper()}.",
             who=ctx.who,
-            title="Episode not found",
-            message=f"There is no episode {reference.upper()}.",
         )
     if not allowed(ctx, found[1]):
         return await run_in_threadpool(denied, app, ctx, reference, what)

@@ -87,9 +87,7 @@ async def directory_upload(app: WebApp, ctx: Ctx) -> Response:
         csv_text = await _csv_from(ctx.form)
         count, report = await run_in_threadpool(run)
     except MailbridgeError as exc:
-        return app.render(
-            ctx.request, "error.html", 400, who=ctx.who, title="Not imported", message=str(exc)
-        )
+        return app.error(ctx.request, 400, "Not imported", str(exc), who=ctx.who)
     return app.render(
         ctx.request,
         "directory.html",

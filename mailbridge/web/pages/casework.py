@@ -83,13 +83,12 @@ async def casework_action(app: WebApp, ctx: Ctx) -> Response:
         return Response("not found", status_code=404)
     if ctx.role not in CASEWORK_ROLES.get(op, auth.CAN_CASEWORK):
         await run_in_threadpool(app.note_refusal, ctx.request, ctx.who, "role_denied", op)
-        return app.render(
+        return app.error(
             ctx.request,
-            "error.html",
             403,
+            "Your role cannot do this",
+            f"The {ctx.role.replace('_', ' ')} role cannot {op} an episode.",
             who=ctx.who,
-            title="Your role cannot do this",
-            message=f"The {ctx.role.replace('_', ' ')} role cannot {op} an episode.",
         )
     refused = await access(app, ctx, reference, op)
     if refused is not None:

@@ -77,9 +77,7 @@ async def ssda903_page(app: WebApp, ctx: Ctx) -> Response:
     try:
         year = ssda903.parse_year(ctx.request.query_params.get("year", ""))
     except (MailbridgeError, ValueError) as exc:
-        return app.render(
-            ctx.request, "error.html", 400, who=ctx.who, title="Not a year", message=str(exc)
-        )
+        return app.error(ctx.request, 400, "Not a year", str(exc), who=ctx.who)
 
     def load() -> tuple[list[ssda903.MissingRow], list[ssda903.Violation]]:
         with tx.read(app.engine) as s:

@@ -8,6 +8,7 @@ with that email (or username) gets a session.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -15,7 +16,6 @@ from starlette.responses import RedirectResponse, Response
 
 from mailbridge.errors import MailbridgeError
 from mailbridge.store import accounts, tx
-from mailbridge.store import inbound as store
 from mailbridge.web import auth
 from mailbridge.web.core import SESSION_COOKIE, Ctx, WebApp, page, text
 
@@ -29,28 +29,24 @@ async def login_page(app: WebApp, request: Request) -> Response:
     if who is not None and request.method == "GET":
         return RedirectResponse("/episodes", status_code=303)
     if request.method == "GET":
-        return app.render(request, "login.html", csrf=auth.login_token(app.login_key), error=None)
+        return _form(app, request, "login.html", 200, None)
     form = await request.form(max_files=0, max_fields=10)
     username = text(form, "username")
     password = form.get("password")
     if not auth.login_token_ok(app.login_key, text(form, "csrf_token")):
-        return app.render(
-            request,
-            "login.html",
-            403,
-            csrf=auth.login_token(app.login_key),
-            error="The sign-in form had expired. Please try again.",
+        return _form(
+            app, request, "login.html", 403, "The sign-in form had expired. Please try again."
         )
     account = await run_in_threadpool(
         _check_login, app, username, password if isinstance(password, str) else ""
     )
     if account is None:
-        return app.render(
+        return _form(
+            app,
             request,
             "login.html",
             401,
-            csrf=auth.login_token(app.login_key),
-            error="The username or password is not right.",
+            "The username or password is not right.",
             username=username,
         )
     if account.has_totp:
@@ -58,17 +54,20 @@ async def login_page(app: WebApp, request: Request) -> Response:
     return await run_in_threadpool(app.start_session, request, account, "password")
 
 
+def _form(
+    app: WebApp, request: Request, name: str, status: int, error: str | None, **values: Any
+) -> Response:
+    """A sign-in step's form with a fresh login token: anew, or again with what was wrong."""
+    return app.render(
+        request, name, status, csrf=auth.login_token(app.login_key), error=error, **values
+    )
+
+
 def _code_form(
     app: WebApp, request: Request, account_id: int, error: str | None, status: int
 ) -> Response:
-    return app.render(
-        request,
-        "login_code.html",
-        status,
-        csrf=auth.login_token(app.login_key),
-        pending=auth.pending_token(app.login_key, account_id),
-        error=error,
-    )
+    pending = auth.pending_token(app.login_key, account_id)
+    return _form(app, request, "login_code.html", status, error, pending=pending)
 
 
 async def login_code(app: WebApp, request: Request) -> Response:
@@ -76,12 +75,8 @@ async def login_code(app: WebApp, request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=10)
     account_id = auth.pending_account(app.login_key, text(form, "pending"))
     if not auth.login_token_ok(app.login_key, text(form, "csrf_token")) or account_id is None:
-        return app.render(
-            request,
-            "login.html",
-            403,
-            csrf=auth.login_token(app.login_key),
-            error="The sign-in took too long. Please start again.",
+        return _form(
+            app, request, "login.html", 403, "The sign-in took too long. Please start again."
         )
     account = await run_in_threadpool(_check_code, app, account_id, text(form, "code"))
     if account is None:
@@ -99,15 +94,7 @@ def _check_code(app: WebApp, account_id: int, code: str) -> accounts.Account | N
             return None
         ok = auth.totp_ok(secret, code, app.now())
         if not ok:
-            store.audit(
-                s,
-                at=app.now(),
-                actor=account.username,
-                entity="web_user",
-                entity_id=account.username,
-                action="sign_in_failed",
-                detail={"step": "totp"},
-            )
+            app.sign_in_audit(s, account.username, "sign_in_failed", {"step": "totp"})
         return account if ok else None
 
 
@@ -119,14 +106,12 @@ def _check_login(app: WebApp, username: str, password: str) -> accounts.Account 
         ok = checked.ok and account is not None and account.active
         if ok and checked.rehash and account is not None:
             accounts.set_password(s, account.username, checked.rehash, app.now())
-        store.audit(
+        app.sign_in_audit(
             s,
-            at=app.now(),
-            actor=username[:120] or "-",
-            entity="web_user",
+            username[:120] or "-",
+            "sign_in_failed" if not ok else "password_ok",
+            None,
             entity_id=username[:80] or "-",
-            action="sign_in_failed" if not ok else "password_ok",
-            detail=None,
         )
         return account if ok else None
 
@@ -160,9 +145,7 @@ async def oidc_callback(app: WebApp, request: Request) -> Response:
     try:
         claims = await app.oidc.claims(request)
     except MailbridgeError as exc:
-        return app.render(
-            request, "error.html", 400, title="Sign-in did not complete", message=str(exc)
-        )
+        return app.error(request, 400, "Sign-in did not complete", str(exc))
 
     def find() -> accounts.Account | None:
         with tx.write(app.engine) as s:
@@ -174,27 +157,23 @@ async def oidc_callback(app: WebApp, request: Request) -> Response:
             if account is None and name:
                 account = accounts.account_by_name(s, name)
             if account is None or not account.active:
-                store.audit(
+                app.sign_in_audit(
                     s,
-                    at=app.now(),
-                    actor=(email or name or str(claims.get("sub")))[:120],
-                    entity="web_user",
+                    (email or name or str(claims.get("sub")))[:120],
+                    "sign_in_refused",
+                    {"method": "oidc", "reason": "no active account"},
                     entity_id=(email or name or "-")[:80],
-                    action="sign_in_refused",
-                    detail={"method": "oidc", "reason": "no active account"},
                 )
                 return None
             return account
 
     account = await run_in_threadpool(find)
     if account is None:
-        return app.render(
+        return app.error(
             request,
-            "error.html",
             403,
-            title="No mailbridge account",
-            message="Your organisation signed you in, but there is no active mailbridge "
+            "No mailbridge account",
+            "Your organisation signed you in, but there is no active mailbridge "
             "account for you. Ask an administrator to add one with your email address.",
         )
     return await run_in_threadpool(app.start_session, request, account, "oidc")
-
