@@ -338,8 +338,9 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         if not times and returns:
             # "Kane's back. A taxi dropped him at the front at 1.10": no time beside any
             # return, so the arrival told in the sentence after the first one
+            nothing: tuple[datetime | None, str, str | None] = (None, "", None)
             when, sentence, why = _guard(partial(_arrival_after, free, returns[0].end, base),
-                                         (None, "", None))
+                                         nothing)
             if why:
                 doubts.append(f"return time: {why}")
             if when is not None:
