@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.env import CliRunner, cli_runner
+from tests.support.env import BACKENDS, CliRunner, cli_runner, from_template, plain_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPORTS = FIXTURES / "reports"
@@ -59,20 +59,37 @@ COUNCIL_ADDRESSES = ("missingchildren@council.example", "missing@council.example
                      "missing.children@council.example", "missing@council.example.gov.uk")
 
 
+@pytest.fixture(params=BACKENDS)
+def corpus_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> str:
+    """A database of its own for each report, copied from one migrated and loaded with the
+    corpus directory once per worker (`db upgrade` and `directory import`, run for real)."""
+
+    def prepare(url: str) -> None:
+        home = tmp_path / "template"
+        home.mkdir()
+        runner = plain_cli(url, home, monkeypatch, capsys)
+        assert runner("db", "upgrade")[0] == 0
+        code, _out, err = runner("directory", "import", str(FIXTURES / "reports-directory.csv"))
+        assert code == 0, err
+
+    return from_template(str(request.param), tmp_path, "corpus", prepare)
+
+
 @pytest.fixture
 def mailbridge(
-    database_url: str,
+    corpus_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> CliRunner:
     # the corpus's council: the shared addresses its carers write to, and its alerts come from
     monkeypatch.setenv("MAILBRIDGE_ADDRESSES", ",".join(COUNCIL_ADDRESSES))
-    runner = cli_runner(database_url, tmp_path, monkeypatch, capsys, received_at)
-    assert runner("db", "upgrade")[0] == 0
-    code, _out, err = runner("directory", "import", str(FIXTURES / "reports-directory.csv"))
-    assert code == 0, err
-    return runner
+    return cli_runner(corpus_url, tmp_path, monkeypatch, capsys, received_at)
 
 
 def test_the_corpus_is_big_enough() -> None:

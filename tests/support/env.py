@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import shutil
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -71,6 +72,52 @@ def reset_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+# Per worker: the prepared copy each template-made database starts from (see from_template).
+_TEMPLATES: dict[tuple[str, str], str] = {}
+
+
+def from_template(backend: str, tmp_path: Path, name: str,
+                  prepare: Callable[[str], None]) -> str:
+    """A fresh database that starts as a copy of one ``prepare`` built once per worker.
+
+    The corpus tests need the same migrated, directory-loaded database for each of a thousand
+    reports; migrating and importing again for each one was most of their time. SQLite copies the
+    template's file; PostgreSQL makes the database ``WITH TEMPLATE`` (a file copy in the server).
+    Each test still gets a database of its own, as a fresh install has.
+    """
+    key = (backend, name)
+    if backend == "sqlite":
+        if key not in _TEMPLATES:
+            home = tmp_path.parent / f"template-{name}"
+            home.mkdir(exist_ok=True)
+            template = home / "template.db"
+            prepare(f"sqlite:///{template}")
+            _TEMPLATES[key] = str(template)
+        target = tmp_path / "mailbridge.db"
+        shutil.copyfile(_TEMPLATES[key], target)
+        return f"sqlite:///{target}"
+    base = make_url(PG_URL)
+    template_name = f"{base.database}_{name}_template"
+    case_name = f"{base.database}_{name}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if key not in _TEMPLATES:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{template_name}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{template_name}"'))
+                prepare(base.set(database=template_name).render_as_string(hide_password=False))
+                _TEMPLATES[key] = template_name
+            # a template must have no sessions: the prepare step's pool may still hold one
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :n AND pid <> pg_backend_pid()"),
+                         {"n": template_name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{case_name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{case_name}" TEMPLATE "{template_name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=case_name).render_as_string(hide_password=False)
 
 
 SettingsFactory = Callable[..., Settings]
