@@ -363,7 +363,7 @@ _PUBLIC_DOMAINS = frozenset({
     "mac.com", "aol.com", "aol.co.uk", "btinternet.com", "btopenworld.com", "sky.com",
     "virginmedia.com", "ntlworld.com", "talktalk.net", "tiscali.co.uk", "blueyonder.co.uk",
     "protonmail.com", "proton.me", "gmx.com", "gmx.co.uk", "mail.com", "zoho.com", "yandex.com",
-    "example.com", "example.net", "example.org",
+    "example.com", "example.net", "example.org", "example.co.uk", "example.org.uk",
 })
 
 
