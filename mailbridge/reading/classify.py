@@ -129,6 +129,8 @@ _SAYS_NOT_MISSING = re.compile(
     # not "she hasn't been missing long": that is a report
     r"\b(?:has|have)(?:\s+not|n't|nt)\s+been\s+missing\b(?!\s+(?:long|for|since|very|that|more|"
     r"over|much|until|till))|\bwas\s+never\s+missing\b|"
+    # "Reggie was never reported missing", "the police were not contacted" (for information)
+    r"\b(?:was|were|has\s+been|have\s+been)\s+(?:never|not)\s+reported\s+(?:as\s+)?missing\b|"
     r"(?:^|[.!?]\s+)no\s+(?:more\s+)?missing\s+episodes?\s+since\b", re.IGNORECASE | re.MULTILINE)
 
 

@@ -152,6 +152,12 @@ def _own_move(clause: str, start: int, end: int) -> bool:
     return bool(starts) and not SOMEONE.search(before[starts[-1].end():])
 
 
+# another person who was not in: "she went to her mum's but mum wasn't in"
+_SOMEONE_ELSE_OUT = re.compile(
+    r"\b(?:mum|dad|mother|father|nan|nana|gran|grandma|grandad|auntie|aunt|uncle|friend|mate|"
+    r"nobody|no\s+one|no-one)\s+$", re.IGNORECASE)
+
+
 def _in_quoted_speech(clause: str, start: int) -> bool:
     """The cue stands inside a quotation opened after a verb of speech in its clause."""
     before = clause[:start]
@@ -251,7 +257,8 @@ def _assertions(text: str) -> list[Assertion]:
         # quoted, are no absence now (the clause's other cues still count)
         still = [m for m in STILL_CUES.finditer(c)
                  if not _history_or_question(c, m.start(), m.end())
-                 and not _in_quoted_speech(c, m.start())]
+                 and not _in_quoted_speech(c, m.start())
+                 and not _SOMEONE_ELSE_OUT.search(c[max(0, m.start() - 30): m.start()])]
         taken: list[tuple[int, int]] = []
         for m in still:
             if _BARE_GONE.match(m.group(0)) and NEGATION_BEFORE.search(

@@ -264,3 +264,28 @@ def test_the_arrival_told_after_the_return_gives_its_time() -> None:
     _fields, cls = read("Dana is still out. Police knocked on the door at 2 to ask for a photo.",
                         sent="Fri, 08 Jan 2027 02:30:00 +0000")
     assert cls.kind == "missing"
+
+
+def test_batches_26_and_27_classes() -> None:
+    fields, cls = read("hello again its dana's nan. police brought dana home at 20 past 12 she is "
+                       "ok just cold", subject="Re: dana", sent="Fri, 08 Jan 2027 01:00:00 +0000")
+    assert cls.kind == "returned"
+    assert fields.returned_at == datetime(2027, 1, 8, 0, 20, tzinfo=UTC)
+    _fields, cls = read("Dana has gone out without permission, over the back gate at half 12.",
+                        sent="Fri, 08 Jan 2027 01:00:00 +0000")
+    assert cls.kind == "missing"
+    fields, _cls = read("Dana is still not back. I spoke to her carer and we agreed the risk as "
+                        "MEDIUM.")
+    assert fields.risk_level == "medium"
+    fields, _cls = read("Dana Hughes's risk level for missing episodes has been raised to HIGH.")
+    assert fields.risk_level == "high"
+    # someone else who was not in is not the child
+    _fields, cls = read("Dana is home. She walked in at twenty past 3. She'd been to her old house "
+                        "but her mum wasn't in so she sat in the park.",
+                        sent="Thu, 07 Jan 2027 16:00:00 +0000")
+    assert cls.kind == "returned" and not cls.doubts
+    # the writer's word that the child was never reported missing
+    _fields, cls = read("For information only. Dana's carer rang at 20:55 because Dana was late "
+                        "back; she rang back at 21:20 to say Dana had walked in. Dana was never "
+                        "reported missing.")
+    assert cls.kind == "not_a_report"
