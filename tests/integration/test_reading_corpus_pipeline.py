@@ -100,6 +100,10 @@ def test_the_corpus_is_big_enough() -> None:
 # Known gaps, each a failure we keep in sight (strict: fixing one turns its run red until it is
 # taken off this list). docs/reading.md, "Known weaknesses".
 KNOWN_GAPS = {
+    "c13b26_lowther_tilly_neighbour_saw_bus_update": "an update from a carer's husband, from his "
+    "own address, naming the child by first name only and outside the episode's thread (no "
+    "In-Reply-To): no child matched and no missing words, so it is stored as not a report; in "
+    "the thread it would update the episode",
     "c13b9_brooke_back_jordan_emergency_placement_out": "a child not in the directory, named "
     "beside a known child in one email, gets no episode of their own (the known child's episode "
     "is kept open with the conflict for staff to read)",
