@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import ADDRESS, DIRECTORY_CSV, report
 
 from mailbridge.delivery.sender import Sender
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.serve import make_workers
 from mailbridge.settings.config import load_settings
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = db.make_engine(settings.database_url)
     db.upgrade(engine)
     with tx.write(engine) as t:
-        parsed = records.parse_csv(DIRECTORY_CSV.read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv(DIRECTORY_CSV.read_text(encoding="utf-8"))
         directory.import_directory(t, parsed, now=datetime.now(UTC), actor="bench")
     intake = Intake(engine)
     ids = [

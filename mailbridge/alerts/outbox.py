@@ -5,7 +5,9 @@ together or not at all (invariant 4). The unique (event_key, recipient) key make
 replay harmless.
 
 What an alert shows is gathered in facts.py, who gets it beyond the routing tree is decided in
-recipients.py, and rows.py renders and writes the rows.
+recipients.py, and rows.py renders and writes the rows. Answers to one message (the carer's
+receipt, a staff command's answer, an interview outcome sent back) are in answers.py
+(``Notifier.answers``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from mailbridge.alerts.answers import Answers
 from mailbridge.alerts.facts import (
     episode_facts,
     message_facts,
@@ -24,12 +27,11 @@ from mailbridge.alerts.facts import (
 )
 from mailbridge.alerts.profiles import load_profile
 from mailbridge.alerts.recipients import (
-    passed_to,
     routing_event,
     tell_duty_of_profile,
     widen,
 )
-from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
+from mailbridge.alerts.render import AlertFacts, Renderer
 from mailbridge.alerts.rows import Rows
 from mailbridge.directory.records import ChildRecord
 from mailbridge.reading.fields import ReportFields
@@ -63,6 +65,10 @@ class Notifier:
         # every alert would soon be read past (docs/trust.md says how to turn the check on).
         self.checks_senders = bool(settings.trust.authserv_ids or settings.trust.dkim_verify)
         self.rows = Rows(self.renderer, self.domain, self.routing.authorities)
+        # the receipt, a command's answer, an interview outcome sent back (answers.py)
+        self.answers = Answers(
+            self.renderer, self.rows, self.own, checks_senders=self.checks_senders
+        )
 
     # -- events from the pipeline ----------------------------------------------------------
     def episode_event(
@@ -162,7 +168,7 @@ class Notifier:
             profile=profile,
         )
         if late_hours is None:  # a receipt days later would only confuse the carer
-            self._receipt(
+            self.answers.receipt(
                 session,
                 facts,
                 read=read,
@@ -312,81 +318,6 @@ class Notifier:
         )
         return recipients
 
-    def command_answer(
-        self,
-        session: tx.Tx,
-        *,
-        episode: Episode,
-        message: InboundMessage,
-        to: str,
-        role: str,
-        refused: bool,
-        text: str,
-        in_reply_to: str | None,
-    ) -> None:
-        """The answer to a staff email command: what changed and who was told, or why not."""
-        if not to or "@" not in to or to in self.own:
-            return
-        facts = replace(
-            self._episode_facts(
-                "command_answer", episode, None, now=message.received_at, note=None
-            ),
-            extra={"outcome": "not done" if refused else "done", "answer": text},
-            inbound_id=message.id,
-        )
-        rendered = self.renderer.render_alert(facts, role=role, recipient_name=None)
-        self._reply(
-            session,
-            event="command_answer",
-            role=role,
-            to=to,
-            rendered=rendered,
-            message=message,
-            episode=episode,
-            in_reply_to=in_reply_to,
-        )
-
-    def interview_incomplete(
-        self,
-        session: tx.Tx,
-        *,
-        episode: Episode,
-        message: InboundMessage,
-        to: str,
-        missing: str,
-    ) -> None:
-        """An outcome missing a required part goes back to the worker, naming what is missing."""
-        if not to or to in self.own:
-            return
-        child = _child_of(session, episode)
-        facts = replace(
-            self._episode_facts(
-                "interview_incomplete", episode, child, now=message.received_at, note=None
-            ),
-            last_seen_text=episode.last_seen_text,
-            safe_and_well=episode.safe_and_well,
-            # The worker who sent the outcome; staff, so no carer or sender check applies.
-            reported_by=to,
-            sender_known=True,
-            sender_verified=None,
-            sender_check=None,
-            extra={"missing_parts": missing},
-            message_id=message.message_id,
-            inbound_id=message.id,
-        )
-        rendered = self.renderer.render_alert(facts, role="interviewer", recipient_name=None)
-        self.rows.one(
-            session,
-            event_key=f"msg:{message.id}:interview_incomplete",
-            event="interview_incomplete",
-            role="interviewer",
-            address=to,
-            rendered=rendered,
-            episode_id=episode.id,
-            inbound_id=message.id,
-            now=message.received_at,
-        )
-
     def to_triage(self, session: tx.Tx, sender: str | None) -> bool:
         """True when a non-report from ``sender`` waits for the triage summary instead of an
         alert now: the summary is on and the sender is neither a carer nor staff (a carer on
@@ -493,61 +424,6 @@ class Notifier:
             return None
         return acknowledge_reminder(clock, self.routing, now=now)
 
-    def _receipt(
-        self,
-        session: tx.Tx,
-        facts: AlertFacts,
-        *,
-        read: ReadMessage,
-        message: InboundMessage,
-        episode: Episode,
-        recipients: Iterable[Recipient],
-    ) -> None:
-        """One receipt per report, to whoever sent it, known or not (never to ourselves)."""
-        to = (read.reply_to or read.from_addr or message.mail_from or "").strip().lower()
-        if not to or "@" not in to or to in self.own:
-            return
-        rendered = self.renderer.render_receipt(facts, passed_to=passed_to(recipients))
-        self._reply(
-            session,
-            event="receipt",
-            role="reporter",
-            to=to,
-            rendered=rendered,
-            message=message,
-            episode=episode,
-            in_reply_to=read.message_id,
-        )
-
-    def _reply(
-        self,
-        session: tx.Tx,
-        *,
-        event: str,
-        role: str,
-        to: str,
-        rendered: Rendered,
-        message: InboundMessage,
-        episode: Episode,
-        in_reply_to: str | None,
-    ) -> None:
-        """An automatic answer to one message, threaded under it (a receipt, a command's)."""
-        headers = {"Auto-Submitted": "auto-replied"}
-        if in_reply_to:
-            headers["In-Reply-To"] = f"<{in_reply_to}>"
-            headers["References"] = f"<{in_reply_to}>"
-        self.rows.one(
-            session,
-            event_key=f"msg:{message.id}:{event}",
-            event=event,
-            role=role,
-            address=to,
-            rendered=rendered,
-            episode_id=episode.id,
-            inbound_id=message.id,
-            now=message.received_at,
-            headers=headers,
-        )
 
 def _child_of(session: tx.Tx, episode: Episode) -> ChildRecord | None:
     """The directory record of the episode's child; None while it is unmatched."""

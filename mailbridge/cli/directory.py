@@ -8,10 +8,10 @@ import sys
 from mailbridge.cli.common import print_json, read_store
 from mailbridge.cli.parsers import arg, command, json_flag
 from mailbridge.clock import system_clock
+from mailbridge.directory.csv_file import read_directory_file
 from mailbridge.directory.records import (
     ParsedDirectory,
     child_lines,
-    read_directory_file,
     report_lines,
 )
 from mailbridge.errors import ConfigError, NotFoundError, StorageError

@@ -190,7 +190,7 @@ class ReplyHandler:
 
         def answer(about: Episode, lines: list[str], *, refused: bool = True) -> None:
             """Answer the command by email: what changed and who was told, or why not."""
-            self.notifier.command_answer(
+            self.notifier.answers.command_answer(
                 session,
                 episode=about,
                 message=message,
@@ -314,7 +314,7 @@ class ReplyHandler:
         if outcome.missing_parts:
             interview.sent_back += 1
             missing = ", ".join(outcome.missing_parts)
-            self.notifier.interview_incomplete(
+            self.notifier.answers.interview_incomplete(
                 session, episode=episode, message=message, to=sender, missing=missing
             )
             self._link(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.delivery.reply_tokens import make_reply_address
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.store import directory
 from mailbridge.store.models import Alert, Episode, InboundMessage
 
@@ -120,7 +120,7 @@ def the_report() -> str:
 
 def start(engine: Engine, make_settings: Any, run_service: Any) -> Mailroom:
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=datetime.now(UTC), actor="test")
     settings = make_settings(
         "[processing]\npoll_seconds = 0.2\ntimer_seconds = 3600\n", addresses=BASE

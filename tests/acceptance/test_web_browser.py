@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.store import accounts, directory
 from mailbridge.store.models import Interview
 from mailbridge.web import auth
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def _setup(engine: Any, users: list[tuple[str, str, str | None]]) -> None:
     now = datetime.now(UTC)
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text("utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text("utf-8"))
         directory.import_directory(s, parsed, now=now, actor="test")
         for name, role, email in users:
             accounts.add_account(

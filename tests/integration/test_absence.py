@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.delivery.reply_tokens import make_reply_address
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.store import directory
 from mailbridge.store.models import Acknowledgement, Alert, AuditEntry, Episode, InboundMessage
 from tests.support.env import CliRunner, SettingsFactory, plain_cli
@@ -52,7 +52,7 @@ def test_a_staff_reply_over_smtp_acknowledges_and_sets_away(
     engine: Engine, make_settings: SettingsFactory, run_service: Any
 ) -> None:
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=datetime.now(UTC), actor="test")
     settings = make_settings("[processing]\npoll_seconds = 0.2\ntimer_seconds = 3600\n")
     svc = run_service(settings)

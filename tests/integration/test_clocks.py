@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.delivery.reply_tokens import make_reply_address
 from mailbridge.delivery.sender import Sender
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.store import directory
 from mailbridge.store.models import (
     Acknowledgement,
@@ -43,7 +43,7 @@ def partial_missing(text: str) -> str:
 @pytest.fixture
 def story(engine, make_settings) -> Story:
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0, actor="test")
     return Story(engine, make_settings())
 
@@ -269,7 +269,7 @@ def test_the_story_over_smtp_escalation_then_acknowledgement(
     from mailbridge.cli import main
 
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0, actor="test")
     settings = make_settings("[processing]\npoll_seconds = 0.2\ntimer_seconds = 3600\n",
                              addresses=BASE)

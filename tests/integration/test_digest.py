@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, undefer
 
 from mailbridge.alerts.outbox import Notifier
 from mailbridge.delivery.sender import Sender
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.reports import digest
@@ -144,7 +144,7 @@ class Service:
 @pytest.fixture
 def service(engine: Any, make_settings: Any, tmp_path: Path) -> Service:
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=REPORTED, actor="test")
     settings = settings_with(
         make_settings,

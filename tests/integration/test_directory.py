@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailbridge.cli import main
-from mailbridge.directory import records
-from mailbridge.directory.records import REQUIRED_COLUMNS, RowError, Staff, parse_csv
+from mailbridge.directory import csv_file, records
+from mailbridge.directory.csv_file import REQUIRED_COLUMNS, parse_csv
+from mailbridge.directory.records import RowError, Staff
 from mailbridge.errors import MailbridgeError
 from mailbridge.store.directory import (
     allocation_history,
@@ -165,7 +166,7 @@ def test_undecodable_file_is_fatal_and_says_nothing_was_imported(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes((HEADER + "\n" + CHLOE).encode("latin-1"))
     with pytest.raises(MailbridgeError) as err:
-        records.read_directory_file(path)
+        csv_file.read_directory_file(path)
     assert "line 2: the file is not UTF-8" in str(err.value)
     assert "nothing imported" in str(err.value)
 

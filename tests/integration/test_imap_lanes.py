@@ -218,7 +218,7 @@ def _spy_headers(monkeypatch: pytest.MonkeyPatch, refuse: bool = False) -> list[
             raise imaplib.IMAP4.error("FETCH BODY.PEEK[HEADER.FIELDS] refused (test)")
         return real(client, which, items)
 
-    monkeypatch.setattr("mailbridge.ingress.imap.sync.fetch_set", spy)
+    monkeypatch.setattr("mailbridge.ingress.imap.backlog.fetch_set", spy)
     return calls
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.episodes.prepare import late_hours
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.intake import Intake, make_incoming
@@ -47,7 +47,7 @@ def deliver(engine: Engine, settings: Any, raw: bytes) -> tuple[InboundMessage, 
 
 def setup(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=RECEIVED, actor="test")
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailbridge.delivery.sender import Sender
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.reports.report import build_report
 from mailbridge.store import directory
 from mailbridge.store.models import QUEUED, Alert
@@ -94,7 +94,7 @@ def directory_csv(tmp_path: Path, *, jordan: str = "NVALE", chloe: str = "WEST")
 
 def import_directory(engine: Engine, path: Path) -> None:
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv(path.read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv(path.read_text(encoding="utf-8"))
         assert not parsed.errors, parsed.errors
         directory.import_directory(s, parsed, now=datetime.now(UTC), actor="test")
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.episodes.timeline import find_episode, list_episodes
 from mailbridge.intake import Intake, make_incoming
@@ -32,7 +32,7 @@ RECEIVED = SENT + timedelta(minutes=2)
 @pytest.fixture
 def world(engine):
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=SENT, actor="test")
     return engine
 

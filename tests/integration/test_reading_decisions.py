@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailbridge.delivery.reply_secret import reply_secret
 from mailbridge.delivery.reply_tokens import make_reply_address
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.episodes.timeline import find_episode, list_episodes, render_timeline
 from mailbridge.intake import Intake, make_incoming
@@ -36,7 +36,7 @@ T0 = datetime(2026, 12, 1, 22, 5, tzinfo=UTC)
 @pytest.fixture
 def world(engine: Engine) -> Engine:
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv(DIRECTORY.read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv(DIRECTORY.read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0 - timedelta(days=30), actor="test")
     return engine
 

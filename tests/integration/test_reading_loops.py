@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailbridge.delivery.sender import Sender
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.episodes.prepare import own_mail
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.episodes.timeline import list_episodes
@@ -157,7 +157,7 @@ def test_own_mail_markers_come_from_the_settings() -> None:
 @pytest.fixture
 def world(engine, tmp_path: Path):
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=SENT, actor="test")
     settings = Settings(
         service=ServiceSettings(data_dir=str(tmp_path)),

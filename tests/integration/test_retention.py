@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.episodes.timeline import find_episode
 from mailbridge.reports import retention
 from mailbridge.store import directory
@@ -51,7 +51,7 @@ FACTS = (
 @pytest.fixture
 def story(engine: Any, make_settings: Any) -> Story:
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0, actor="test")
     # Non-reports alerted one by one (the triage summary has its own tests).
     return Story(engine, make_settings("[processing]\ntriage_summary_minutes = 0\n"))

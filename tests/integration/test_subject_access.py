@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbridge.cli import main
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.reports import retention
 from mailbridge.reports.subject_access import search
 from mailbridge.store import directory
@@ -29,7 +29,7 @@ from tests.support.story import FIXTURES, T0, Story
 @pytest.fixture
 def story(engine: Any, make_settings: Any, monkeypatch: pytest.MonkeyPatch) -> Story:
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=T0, actor="test")
     st = Story(engine, make_settings())
     # The CLI reads the same store.

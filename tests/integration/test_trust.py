@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.episodes.timeline import list_episodes
 from mailbridge.errors import ConfigError
@@ -252,7 +252,7 @@ CHECKS = "checks@council.example"
 @pytest.fixture
 def world(engine, tmp_path: Path):
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=SENT, actor="test")
     shipped = (ROOT / "config" / "routing.yaml").read_text(encoding="utf-8")
     copy_route = (

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mailbridge.directory import csv_file
 from mailbridge.directory import records as directory
 from mailbridge.reading import classify, extract_fields, read_message
 from mailbridge.reading.children import ChildReading, read_each_child
@@ -138,7 +139,7 @@ _CHILDREN: list[directory.ChildRecord] = []
 def corpus_children() -> list[directory.ChildRecord]:
     """The corpus directory as matching sees it (parsed once)."""
     if not _CHILDREN:
-        parsed = directory.read_directory_file(DIRECTORY)
+        parsed = csv_file.read_directory_file(DIRECTORY)
         _CHILDREN.extend(
             directory.ChildRecord(r.child_id, r.first_name, r.last_name, r.date_of_birth,
                                   r.placement_name, r.placement_type, r.carer_emails,

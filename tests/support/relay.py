@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from mailbridge.delivery.sender import (
     Sender,
 )
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.serve import make_workers
 from mailbridge.store import directory
@@ -182,7 +182,7 @@ class FakeClock:
 
 def import_fixture_directory(engine: Engine, now: datetime = RECEIVED) -> None:
     with Session(engine) as s, s.begin():
-        parsed = records.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
+        parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text(encoding="utf-8"))
         directory.import_directory(s, parsed, now=now, actor="test")
 
 

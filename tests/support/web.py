@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailbridge.alerts.outbox import Notifier
-from mailbridge.directory import records
+from mailbridge.directory import csv_file
 from mailbridge.episodes.processing import ReadingPipeline
 from mailbridge.intake import Intake, make_incoming
 from mailbridge.runtime.worker import Worker
@@ -71,7 +71,7 @@ class World:
         )
         self.n = 0
         with Session(engine) as s, s.begin():
-            parsed = records.parse_csv((FIXTURES / "directory.csv").read_text("utf-8"))
+            parsed = csv_file.parse_csv((FIXTURES / "directory.csv").read_text("utf-8"))
             directory.import_directory(s, parsed, now=T0, actor="test")
 
     def send_raw(self, raw: bytes, *, sender: str = CARER) -> InboundMessage:

@@ -13,7 +13,8 @@ import pytest
 from mailbridge.alerts.profiles import load_profile
 from mailbridge.alerts.render import AlertFacts, Renderer
 from mailbridge.delivery.transport import relay_is_secure
-from mailbridge.directory.records import ChildRecord, parse_csv
+from mailbridge.directory.csv_file import parse_csv
+from mailbridge.directory.records import ChildRecord
 from mailbridge.errors import ConfigError
 from mailbridge.routing.authorities import Authorities, load_authorities
 from mailbridge.routing.loading import load_routing

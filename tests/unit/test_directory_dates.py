@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from mailbridge.directory.records import RowError, parse_birth_date, parse_csv
+from mailbridge.directory.csv_file import parse_birth_date, parse_csv
+from mailbridge.directory.records import RowError
 
 TODAY = date(2026, 11, 26)
 HEADER = (

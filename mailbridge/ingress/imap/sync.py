@@ -16,33 +16,26 @@ A crash before 2 commits leaves the message in the folder: it is fetched again. 
 change resets ``last_uid`` to 0: a full rescan, with intake's dedupe doing the work.
 
 A message the server will not hand over whole (after ``imap.fetch_attempts``) is set aside: a
-failed placeholder is stored, the duty desk is told, and the message moves to the failed folder.
+failed placeholder is stored, the duty desk is told, and the message moves to the failed folder
+(unfetchable.py). A backlog larger than one batch is taken lane 1 first (backlog.py); either way
+the batches go through the same fetch, commit and move here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import imaplib
 import logging
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mailbridge.ingress.imap.client import (
-    Mailbox,
-    describe,
-    ensure_folder,
-    fetch_set,
-    move,
-    uid_set,
-)
-from mailbridge.ingress.imap.order import LaneQueue, worth_ordering
-from mailbridge.ingress.set_aside import Placeholder, SetAside, placeholder_bytes, set_aside
-from mailbridge.intake import fetched_header_facts, make_incoming
-from mailbridge.reading import lanes
+from mailbridge.ingress.imap.backlog import HEADER_FAILURES, Backlog
+from mailbridge.ingress.imap.client import describe, ensure_folder, move
+from mailbridge.ingress.imap.order import worth_ordering
+from mailbridge.ingress.imap.unfetchable import set_aside_unfetchable
+from mailbridge.intake import make_incoming
 from mailbridge.store import imap_state, tx
 
 if TYPE_CHECKING:
@@ -55,15 +48,6 @@ _MOVE_GROUP = 500
 # A batch stops at this many bytes too (by RFC822.SIZE), so big attachments cannot exhaust memory;
 # a single larger message travels alone.
 _MAX_BATCH_BYTES = 32 * 1024 * 1024
-# The cheap header facts a lane is decided from (intake reads the same ones: intake.py), asked
-# for this many UIDs per command when a backlog is ordered by lane (order.py).
-_HEADER_ITEM = b"BODY.PEEK[HEADER.FIELDS (FROM DATE MESSAGE-ID IN-REPLY-TO REFERENCES SUBJECT)]"
-_HEADER_GROUP = 5000
-_HEADER_FAILURES = 2
-# While a backlog is fetched by lane, lanes 2 and 3 go in batches of at most this many: lane-1
-# mail found mid-drain waits for the commit in progress, and on SQLite so do the worker and the
-# sender (that commit holds the write lock), so a shorter commit is a shorter wait for both.
-_LOWER_LANE_BATCH = 50
 
 
 @dataclass
@@ -81,7 +65,7 @@ class Memory:
     suspects: set[int] = field(default_factory=set)
     #: set aside for good (a placeholder is stored)
     set_aside: set[int] = field(default_factory=set)
-    #: header fetches for the lane order that cost the connection; at _HEADER_FAILURES, UID
+    #: header fetches for the lane order that cost the connection; at HEADER_FAILURES, UID
     #: order until the folder is drained (a message that breaks them must not stop the drain)
     header_failures: int = 0
 
@@ -96,47 +80,6 @@ class Memory:
         self.suspects.clear()
         self.set_aside.clear()
         self.header_failures = 0
-
-
-def placeholder_message(
-    mailbox: Mailbox,
-    uidvalidity: int,
-    uid: int,
-    *,
-    error: str,
-    facts: dict[str, str],
-    now: datetime,
-) -> bytes:
-    """What is stored in place of a message the server would not hand over whole.
-
-    The Message-ID is fixed per mailbox, UIDVALIDITY and UID, so setting the same message aside
-    again (after a restart) is a duplicate, not a second alert.
-    """
-    tag = hashlib.sha256(mailbox.key.encode()).hexdigest()[:16]
-    lines = (
-        "The mail server would not deliver this message whole, so mailbridge could not read it.",
-        "A person must open the mailbox and read it there.",
-        "",
-        f"Account:     {mailbox.account}",
-        f"Folder:      {mailbox.folder}",
-        f"UID:         {uid} (UIDVALIDITY {uidvalidity})",
-        f"Error:       {error}",
-    )
-    return placeholder_bytes(
-        Placeholder("mailbridge IMAP watcher",
-                    f"IMAP message could not be fetched (UID {uid} in {mailbox.folder})",
-                    f"<imap-unfetchable.{uidvalidity}.{uid}.{tag}@mailbridge.invalid>", lines),
-        facts=facts, now=now)
-
-
-@dataclass
-class Lanes:
-    """One pass's lane order: the queue, the sizes, the pass's UIDs and the highest seen."""
-
-    queue: LaneQueue
-    sizes: dict[int, int]
-    present: list[int]  # the pass's search, and the newer UIDs found since (ascending)
-    seen: int
 
 
 @dataclass
@@ -189,7 +132,7 @@ class Sync:
             self._move_committed(leftover)
         aside = [u for u in present if u in memory.set_aside]
         if aside and self.settings.failed_folder:
-            refused = self._move(aside, self.settings.failed_folder)
+            refused = self.move_to(aside, self.settings.failed_folder)
             if refused:
                 log.warning(
                     "could not move %d unfetchable message(s) to %r: %s",
@@ -201,7 +144,7 @@ class Sync:
     def drain(self) -> None:
         """Store and move every new message, batch by batch, until a search finds none.
 
-        More new UIDs than one batch: their header facts first, then lane 1 first (order.py),
+        More new UIDs than one batch: their header facts first, then lane 1 first (backlog.py),
         with a look for newer mail before each batch. Otherwise, or when the server will not
         give the headers, in UID order as before.
         """
@@ -222,22 +165,18 @@ class Sync:
             if not todo:
                 w.memory.header_failures = 0  # the next backlog may try the headers again
                 return
-            queue: LaneQueue | None = None
-            sizes: dict[int, int] = {}
+            backlog: Backlog | None = None
             if worth_ordering(len(todo), self.settings.batch_size) and (
-                w.memory.header_failures < _HEADER_FAILURES
+                w.memory.header_failures < HEADER_FAILURES
             ):
-                queue = LaneQueue()
-                if not self._queue_by_lane(queue, todo, sizes):
-                    queue = None
-            lanes_: Lanes | None = None
-            if queue is None:
-                sizes = self._sizes(todo)
-                batches = self._chunks(todo, sizes)
+                backlog = Backlog(w, self.client, present, self._chunks)
+                if not backlog.queue_by_lane(todo):
+                    backlog = None
+            if backlog is None:
+                batches = self._chunks(todo, self._sizes(todo))
             else:
-                lanes_ = Lanes(queue, sizes, present, max(present))
-                batches = self._lane_batches(lanes_)
-            retry_later = self._store(batches, present, lanes_)
+                batches = backlog.batches()
+            retry_later = self._store(batches, present, backlog)
             if w.stopping():
                 return
             if retry_later:
@@ -247,11 +186,11 @@ class Sync:
                 )
 
     def _store(
-        self, batches: Iterator[list[int]], present: list[int], lanes_: Lanes | None = None
+        self, batches: Iterator[list[int]], present: list[int], backlog: Backlog | None = None
     ) -> bool:
         """Fetch, commit and move the batches; True if some fetch is to be retried later.
 
-        With ``lanes_``, lane-1 mail that arrived while a batch was fetched is fetched and
+        With ``backlog``, lane-1 mail that arrived while a batch was fetched is fetched and
         committed before that batch is handed to the committer: it waits for one commit at most.
         """
         w = self.w
@@ -270,8 +209,8 @@ class Sync:
                 if pending is not None:
                     self._finish(pending)
                     pending = None
-                if lanes_ is not None:
-                    for urgent in self._urgent_batches(lanes_):
+                if backlog is not None:
+                    for urgent in backlog.urgent_batches():
                         ahead = self._fetch_batch(urgent)
                         if ahead is None:
                             continue
@@ -294,131 +233,6 @@ class Sync:
             raise
         self._flush_moves()
         return retry_later
-
-    # -- lane order (issue 18) -------------------------------------------------------------
-    def _queue_by_lane(self, queue: LaneQueue, uids: list[int], sizes: dict[int, int]) -> bool:
-        """Queue ``uids`` by lane from their header facts (and note their sizes); False when the
-        server refused the header fetch (then the caller keeps UID order)."""
-        w = self.w
-        suspects = [u for u in uids if u in w.memory.suspects]
-        asked = [u for u in uids if u not in w.memory.suspects]
-        heads: dict[int, tuple[bytes | None, int]] = {}
-        try:
-            for start in range(0, len(asked), _HEADER_GROUP):
-                heads.update(self._headers(uid_set(asked[start : start + _HEADER_GROUP])))
-        except (imaplib.IMAP4.abort, OSError, EOFError):
-            # Never loop on a header fetch that costs the connection: UID order after a few.
-            w.memory.header_failures += 1
-            raise
-        except imaplib.IMAP4.error as exc:
-            log.info(
-                "IMAP folder %s: no header facts (%s); fetching in UID order",
-                w.mailbox.key,
-                describe(exc),
-            )
-            return False
-        lane_of = self._lanes({u: heads[u][0] for u in asked if u in heads})
-        lane_of.update({u: lanes.NEW for u in uids if u not in lane_of})  # unread: lane 2
-        sizes.update({u: size for u, (_, size) in heads.items() if u in lane_of})
-        queue.add({u: lane_of[u] for u in uids})
-        if suspects:
-            log.debug("%d suspect UID(s) queued in lane 2 without headers", len(suspects))
-        log.info(
-            "IMAP folder %s: %d new message(s), fetching lane 1 first (lanes 1/2/3: %s)",
-            w.mailbox.key,
-            len(uids),
-            "/".join(str(n) for n in queue.waiting().values()),
-        )
-        return True
-
-    def _headers(self, which: str) -> dict[int, tuple[bytes | None, int]]:
-        """(header facts block, RFC822.SIZE) by UID, in one UID FETCH of the set ``which``."""
-        data = fetch_set(self.client, which, [b"RFC822.SIZE", _HEADER_ITEM])
-        found: dict[int, tuple[bytes | None, int]] = {}
-        for uid, values in data.items():
-            if b"RFC822.SIZE" not in values:
-                continue  # an unsolicited FETCH (a flag change), not an answer
-            head: bytes | None = None
-            for key, value in values.items():
-                if bytes(key).upper().startswith(b"BODY[HEADER.FIELDS") and isinstance(
-                    value, bytes | bytearray
-                ):
-                    head = bytes(value)
-            found[int(uid)] = (head, int(values.get(b"RFC822.SIZE") or 0))
-        return found
-
-    def _lanes(self, heads: dict[int, bytes | None]) -> dict[int, int]:
-        """Each UID's lane, decided as intake will decide it (the same facts and cached sets)."""
-        facts = self.w.intake.lane_facts
-        try:
-            with tx.read(self.w.engine) as t:
-                facts.refresh(t)
-        except tx.DatabaseError as exc:  # a lane only orders the work: the old sets will do
-            log.debug("lane facts not refreshed: %s", type(exc).__name__)
-        now = self.w.clock()
-        return {
-            uid: facts.decide(fetched_header_facts(head), now) if head is not None else lanes.NEW
-            for uid, head in heads.items()
-        }
-
-    def _lane_batches(self, state: Lanes) -> Iterator[list[int]]:
-        """Batches from the queue, highest lane first; before each, newer mail is looked for
-        and queued by its lane, so a report APPENDed mid-drain goes ahead of the backlog."""
-        while True:
-            self._queue_newer(state)
-            lane = state.queue.next_lane()
-            if lane is None:
-                return
-            yield from self._take(state, lane)
-
-    def _urgent_batches(self, state: Lanes) -> Iterator[list[int]]:
-        """The lane-1 mail waiting now, newer mail looked for first."""
-        self._queue_newer(state)
-        while state.queue.waiting()[lanes.PRIORITY]:
-            yield from self._take(state, lanes.PRIORITY)
-
-    def _take(self, state: Lanes, lane: int) -> Iterator[list[int]]:
-        """The lane's next batch; below lane 1, at most _LOWER_LANE_BATCH messages."""
-        limit = self.settings.batch_size
-        if lane != lanes.PRIORITY:
-            limit = min(limit, _LOWER_LANE_BATCH)
-        taken = state.queue.take(lane, limit)
-        if lane == lanes.PRIORITY:
-            log.info(
-                "IMAP folder %s: fetching %d lane-1 message(s)", self.w.mailbox.key, len(taken)
-            )
-        yield from self._chunks(taken, state.sizes)
-
-    def _queue_newer(self, state: Lanes) -> None:
-        """Queue, by lane, the mail that arrived above the highest UID seen.
-
-        Two round trips: NOOP, so the server shows this session what other sessions APPENDed
-        (Dovecot does so only between commands: without it a message is seen a batch late),
-        then ``UID FETCH seen+1:*`` with the header facts (the server answers for the highest
-        UID even when it is below ``seen + 1``: filtered out).
-        """
-        if self.w.stopping():
-            return
-        seen = state.seen
-        try:
-            self.client.noop()
-            heads = self._headers(f"{seen + 1}:*")
-        except imaplib.IMAP4.abort:
-            raise
-        except imaplib.IMAP4.error:
-            return
-        memory = self.w.memory
-        fresh = {
-            u: h
-            for u, (h, _) in heads.items()
-            if u > seen and u not in memory.committed and u not in memory.set_aside
-        }
-        if not fresh:
-            return
-        state.queue.add(self._lanes(fresh))
-        state.sizes.update({u: heads[u][1] for u in fresh})
-        state.present.extend(sorted(fresh))  # still ascending: all above the old highest
-        state.seen = max(fresh)
 
     def _sizes(self, uids: list[int]) -> dict[int, int]:
         """RFC822.SIZE by UID (cheap: servers keep it in their index); {} if refused."""
@@ -522,7 +336,7 @@ class Sync:
         if len(chunk) == 1 and failures.get(chunk[0], 0) >= self.settings.fetch_attempts:
             # Its fetches cost the connection each time: set it aside without another try.
             uid = chunk[0]
-            self.set_aside(uid, self._error(uid), probe=False)
+            set_aside_unfetchable(self, uid, self._error(uid), probe=False)
             return None
         bodies = self._fetch(chunk)
         good = [(uid, body) for uid, body in bodies.items() if body is not None]
@@ -581,7 +395,7 @@ class Sync:
             count = w.memory.fetch_failures.get(uid, 0) + 1
             w.memory.fetch_failures[uid] = count
             if count >= self.settings.fetch_attempts:
-                self.set_aside(uid, self._error(uid))
+                set_aside_unfetchable(self, uid, self._error(uid))
             else:
                 log.warning(
                     "IMAP message UID %d in %s: %s (attempt %d of %d); trying again",
@@ -613,7 +427,7 @@ class Sync:
         return new_last
 
     def _move_committed(self, uids: list[int]) -> None:
-        refused = self._move(uids, self.settings.processed_folder)
+        refused = self.move_to(uids, self.settings.processed_folder)
         if refused:
             # Stored already; the sweep tries again later. Never fetched twice in this session.
             log.warning(
@@ -627,7 +441,7 @@ class Sync:
         self.w.memory.committed.difference_update(uids)
         self._moved.update(uids)
 
-    def _move(self, uids: list[int], folder: str, *, create: bool = False) -> str | None:
+    def move_to(self, uids: list[int], folder: str, *, create: bool = False) -> str | None:
         """Move ``uids`` to ``folder`` (``create``: make it first if absent); the server's
         refusal, described, or None when moved. A dropped connection still raises."""
         try:
@@ -639,52 +453,3 @@ class Sync:
         except imaplib.IMAP4.error as exc:
             return describe(exc)
         return None
-
-    # -- setting aside a message the server will not deliver -----------------------------
-    def set_aside(self, uid: int, error: str, *, probe: bool = True) -> None:
-        """Store a failed placeholder (the duty desk is alerted), then move the message aside.
-
-        ``probe``: ask for the envelope for the placeholder; not when fetching the message
-        cost the connection (the envelope may well do the same).
-        """
-        w, client = self.w, self.client
-        facts: dict[str, str] = {}
-        try:
-            if not probe:
-                raise LookupError("not probed")
-            data = client.fetch([uid], [b"INTERNALDATE", b"RFC822.SIZE", b"ENVELOPE"]).get(uid, {})
-            if b"INTERNALDATE" in data:
-                facts["Arrived"] = str(data[b"INTERNALDATE"])
-            if b"RFC822.SIZE" in data:
-                facts["Size"] = f"{data[b'RFC822.SIZE']} bytes"
-            envelope = data.get(b"ENVELOPE")
-            if envelope is not None and envelope.from_:
-                sender = envelope.from_[0]
-                mailbox_b, host_b = sender.mailbox or b"", sender.host or b""
-                facts["From"] = (
-                    f"{mailbox_b.decode(errors='replace')}@{host_b.decode(errors='replace')}"
-                )
-        except imaplib.IMAP4.abort:
-            raise
-        except Exception as exc:
-            log.debug("no envelope for UID %d: %s", uid, describe(exc))
-        now = w.clock()
-        raw = placeholder_message(
-            w.mailbox, self.uidvalidity, uid, error=error, facts=facts, now=now
-        )
-
-        def move() -> str:
-            if not self.settings.failed_folder:
-                return "left in the folder"
-            refused = self._move([uid], self.settings.failed_folder, create=True)
-            if refused:
-                return f"left in the folder (moving it failed: {refused})"
-            return f"moved to {self.settings.failed_folder!r}"
-
-        item = SetAside("imap", f"IMAP message UID {uid}", w.mailbox.key,
-                        f"after {self.settings.fetch_attempts} attempt(s)",
-                        w.mailbox.peer(self.uidvalidity, uid), error)
-        set_aside(w.engine, item, raw, now=now, gave_up=w.gave_up, move=move,
-                  on_alert=w.on_alert, log=log)
-        w.memory.set_aside.add(uid)
-        w.memory.suspects.discard(uid)

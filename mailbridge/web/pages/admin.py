@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
-from mailbridge.directory import records
+from mailbridge.directory import csv_file, records
 from mailbridge.errors import InvalidRequestError, MailbridgeError
 from mailbridge.store import accounts, registers, tx
 from mailbridge.store import directory as directory_store
@@ -65,7 +65,7 @@ async def _csv_from(form: FormData | None) -> str:
     upload = form.get("file")
     if isinstance(upload, UploadFile):
         data = await upload.read()
-        return records.decode_csv(data) if data else ""
+        return csv_file.decode_csv(data) if data else ""
     return text(form, "csv_text")
 
 
@@ -75,7 +75,7 @@ async def directory_upload(app: WebApp, ctx: Ctx) -> Response:
     csv_text = ""
 
     def run() -> tuple[int, records.ImportReport]:
-        parsed = records.parse_csv(csv_text)  # a bad file is a 400 with its reason, not a 500
+        parsed = csv_file.parse_csv(csv_text)  # a bad file is a 400 with its reason, not a 500
         with tx.write(app.engine) as s:
             if apply:
                 report = directory_store.import_directory(s, parsed, now=app.now(), actor=ctx.actor)
