@@ -363,8 +363,9 @@ SPEECH_VERB = re.compile(
     r"posted|announced|warned)\b", re.IGNORECASE)
 # the writer sees the child home now: "Aye he's in his bed", "she's asleep upstairs"
 SEEN_HOME = re.compile(
-    r"\b(?:he|she|they)(?:'s|'re|\s+is|\s+are)\s+(?:now\s+|safely\s+|fast\s+)?(?:in\s+(?:his|her|their)"
-    r"\s+(?:own\s+)?(?:bed|room)|asleep(?:\s+upstairs)?|upstairs\s+(?:in\s+bed|asleep)|"
+    # (not "she's asleep" alone: "her friend's mum says she's back at theirs, she's asleep")
+    r"\b(?:he|she|they)(?:'s|'re|\s+is|\s+are)\s+(?:now\s+|safely\s+)?(?:in\s+(?:his|her|their)"
+    r"\s+(?:own\s+)?(?:bed|room)|(?:asleep\s+)?upstairs\s+(?:in\s+(?:his|her|their\s+)?bed|asleep)|"
     r"here\s+(?:with\s+(?:me|us)|now))\b(?!\s+(?:at|round|over|in|with|on)\b)",
     re.IGNORECASE,
 )

@@ -289,3 +289,9 @@ def test_batches_26_and_27_classes() -> None:
                         "back; she rang back at 21:20 to say Dana had walked in. Dana was never "
                         "reported missing.")
     assert cls.kind == "not_a_report"
+
+
+def test_asleep_somewhere_the_writer_cannot_see_is_no_return() -> None:
+    _fields, cls = read("Her friend's mum says Dana is back at theirs. She's asleep.",
+                        subject="Re: Dana not back")
+    assert cls.kind != "returned"
