@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
 
 from mailbridge.alerts.facts import episode_facts
 from mailbridge.alerts.recipients import passed_to
 from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
 from mailbridge.alerts.rows import Rows
-from mailbridge.directory.records import ChildRecord
 from mailbridge.reading.message import ReadMessage
 from mailbridge.routing.rules import Recipient
 from mailbridge.store import directory, tx
@@ -53,7 +51,8 @@ class Answers:
         if not to or "@" not in to or to in self.own:
             return
         facts = replace(
-            self._facts("command_answer", episode, None, now=message.received_at, note=None),
+            episode_facts("command_answer", episode, None, now=message.received_at, note=None,
+                          checks_senders=self.checks_senders),
             extra={"outcome": "not done" if refused else "done", "answer": text},
             inbound_id=message.id,
         )
@@ -81,10 +80,10 @@ class Answers:
         """An outcome missing a required part goes back to the worker, naming what is missing."""
         if not to or to in self.own:
             return
-        # the episode's child, as the Notifier looks it up (None while unmatched)
-        child = directory.get_child(session, episode.child_id) if episode.child_id else None
+        child = directory.child_of_episode(session, episode)
         facts = replace(
-            self._facts("interview_incomplete", episode, child, now=message.received_at, note=None),
+            episode_facts("interview_incomplete", episode, child, now=message.received_at,
+                          note=None, checks_senders=self.checks_senders),
             last_seen_text=episode.last_seen_text,
             safe_and_well=episode.safe_and_well,
             # The worker who sent the outcome; staff, so no carer or sender check applies.
@@ -163,17 +162,4 @@ class Answers:
             inbound_id=message.id,
             now=message.received_at,
             headers=headers,
-        )
-
-    def _facts(
-        self,
-        event: str,
-        episode: Episode,
-        child: ChildRecord | None,
-        *,
-        now: datetime,
-        note: str | None,
-    ) -> AlertFacts:
-        return episode_facts(
-            event, episode, child, now=now, note=note, checks_senders=self.checks_senders
         )

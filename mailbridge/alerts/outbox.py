@@ -94,7 +94,7 @@ class Notifier:
         ``late_hours``: the message arrived that long after it was sent (processing.py's
         ``late_hours``); the alerts say so first, and the carer gets no receipt.
         """
-        child = _child_of(session, episode)
+        child = directory.child_of_episode(session, episode)
         # Who sent *this* message: an update or a return may come from someone other than the
         # carer who opened the episode, and must be vouched for (or not) on its own.
         sender = (read.from_addr or message.mail_from or "").lower() or None
@@ -230,7 +230,7 @@ class Notifier:
         now: datetime,
     ) -> list[Recipient]:
         """An escalation, reminder or overdue notice: the roles the timer names, no tree."""
-        child = _child_of(session, episode)
+        child = directory.child_of_episode(session, episode)
         event = routing_event(
             row.kind,
             now,
@@ -240,8 +240,9 @@ class Notifier:
             sender_verified=bool(episode.sender_verified),
         )
         recipients = resolve_roles(self.routing, event, roles, f"timer {row.kind}")
-        facts = self._episode_facts(
-            row.kind, episode, child, now=now, note="; ".join(filter(None, (row.note, late)))
+        facts = episode_facts(
+            row.kind, episode, child, now=now, note="; ".join(filter(None, (row.note, late))),
+            checks_senders=self.checks_senders,
         )
         self.rows.routed(
             session,
@@ -276,7 +277,7 @@ class Notifier:
         ``original`` (the report that opened the episode) the alert shows that report, as the
         alert it stands in for would have: what the sender wrote and when it was received.
         """
-        child = _child_of(session, episode)
+        child = directory.child_of_episode(session, episode)
         recipients: list[Recipient] = []
         if route_at is not None:
             # the placement authority the episode opened under, as every other alert of it
@@ -292,7 +293,8 @@ class Notifier:
                 if address.lower() not in self.own
             ),
         )
-        facts = self._episode_facts(event, episode, child, now=now, note=note)
+        facts = episode_facts(event, episode, child, now=now, note=note,
+                              checks_senders=self.checks_senders)
         if original is not None:
             facts = replace(
                 message_facts(
@@ -388,18 +390,6 @@ class Notifier:
         )
 
     # -- pieces ----------------------------------------------------------------------------
-    def _episode_facts(
-        self,
-        event: str,
-        episode: Episode,
-        child: ChildRecord | None,
-        *,
-        now: datetime,
-        note: str | None,
-    ) -> AlertFacts:
-        return episode_facts(
-            event, episode, child, now=now, note=note, checks_senders=self.checks_senders
-        )
 
     def _for_staff(
         self,
@@ -423,8 +413,3 @@ class Notifier:
         except ValueError:  # e.g. returned with no return time: say nothing rather than fail
             return None
         return acknowledge_reminder(clock, self.routing, now=now)
-
-
-def _child_of(session: tx.Tx, episode: Episode) -> ChildRecord | None:
-    """The directory record of the episode's child; None while it is unmatched."""
-    return directory.get_child(session, episode.child_id) if episode.child_id else None

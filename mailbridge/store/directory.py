@@ -21,7 +21,7 @@ from mailbridge.directory.records import (
     normalise_address,
 )
 from mailbridge.store import inbound
-from mailbridge.store.models import Allocation, Child, Placement
+from mailbridge.store.models import Allocation, Child, Episode, Placement
 
 _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
 
@@ -241,6 +241,11 @@ _ONE_CHILD = _SNAPSHOT.where(Child.child_id == bindparam("child_id"))
 def get_child(session: Session, child_id: str) -> ChildRecord | None:
     row = session.execute(_ONE_CHILD, {"child_id": child_id}).first()
     return _record(row) if row is not None else None
+
+
+def child_of_episode(session: Session, episode: Episode) -> ChildRecord | None:
+    """The directory record of the episode's child; None while the episode is unmatched."""
+    return get_child(session, episode.child_id) if episode.child_id else None
 
 
 def current_allocations(session: Session, child_id: str) -> dict[str, dict[str, str | None]]:
