@@ -183,6 +183,12 @@ def _modified(clause: str, start: int, end: int) -> str | None:
     if re.search(r"\bclocks?\s+(?:went|go|goes|going|have\s+gone|had\s+gone|will\s+go|"
                  r"changed?)\s+$", before, re.IGNORECASE):
         return "thing"  # "the clocks went back at 2 tonight"
+    if re.search(r"\bwithout\s+(?:him|her|them)(?=\s*(?:[.,;:!?)]|$|\s(?:and|but|so|as|who|"
+                 r"because)\b))", clause[end:], re.IGNORECASE) or re.search(
+            r"(?<!\band\s)(?<!&\s)\b(?:his|her|their|the\s+other)\s+(?:little\s+|big\s+|older\s+|younger\s+)?(?:sister|"
+            r"brother|friend|mate|cousin|boyfriend|girlfriend|pal|girl|boy|lad)s?\s+(?:has\s+|had\s+|"
+            r"just\s+)?$", before, re.IGNORECASE):
+        return "other"  # "Her sister came back at 23:10 without her": someone else's return
     if re.search(r"\b(?:a|an|another|some)\s+(?:girl|boy|lad|lass|young\s+(?:person|man|woman|"
                  r"lad)|kid|child|teenager|teen|man|woman|person)\b[^,.;!?]{0,40}$|"
                  r"\b(?:someone|somebody)\b[^,.;!?]{0,30}$", before, re.IGNORECASE):

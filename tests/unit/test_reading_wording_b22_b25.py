@@ -295,3 +295,18 @@ def test_asleep_somewhere_the_writer_cannot_see_is_no_return() -> None:
     _fields, cls = read("Her friend's mum says Dana is back at theirs. She's asleep.",
                         subject="Re: Dana not back")
     assert cls.kind != "returned"
+
+
+def test_someone_elses_return_never_ends_the_story_of_the_absence() -> None:
+    # "not back by curfew" before a timed return is the story only when the return is the
+    # child's: another person's return leaves the child missing
+    _fields, cls = read("Dana went out at 7 with her sister. Dana was not back by curfew (22:00). "
+                        "Her sister came back at 23:10 without her.",
+                        sent="Thu, 07 Jan 2027 23:30:00 +0000")
+    assert cls.kind == "missing"
+    _fields, cls = read("Dana and her sister came back at 23:10.", sent="Thu, 07 Jan 2027 23:30:00 "
+                        "+0000")
+    assert cls.kind == "returned"
+    _fields, cls = read("Dana came home at 11 without her phone.", sent="Thu, 07 Jan 2027 23:30:00 "
+                        "+0000")
+    assert cls.kind == "returned"
