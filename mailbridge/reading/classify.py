@@ -127,10 +127,11 @@ _SAYS_NOT_MISSING = re.compile(
     r"\b(?:not|ain't|aint|am\s+not|i'm\s+not)\s+reporting\s+(?:\w+\s+){0,2}(?:as\s+)?missing\b|"
     r"\bnot\s+a\s+missing\s+(?:episode|report|person)\b|"
     # not "she hasn't been missing long": that is a report
+    # ("she has not been missing before": a first time, which is a report)
     r"\b(?:has|have)(?:\s+not|n't|nt)\s+been\s+missing\b(?!\s+(?:long|for|since|very|that|more|"
-    r"over|much|until|till))|\bwas\s+never\s+missing\b|"
-    # "Reggie was never reported missing", "the police were not contacted" (for information)
-    r"\b(?:was|were|has\s+been|have\s+been)\s+(?:never|not)\s+reported\s+(?:as\s+)?missing\b|"
+    r"over|much|until|till|before|previously|in\s+the\s+past))|\bwas\s+never\s+missing\b|"
+    # "Reggie was never reported missing" (for information; not "not reported missing yet")
+    r"\b(?:was|were|has\s+been|have\s+been)\s+never\s+reported\s+(?:as\s+)?missing\b|"
     r"(?:^|[.!?]\s+)no\s+(?:more\s+)?missing\s+episodes?\s+since\b", re.IGNORECASE | re.MULTILINE)
 
 

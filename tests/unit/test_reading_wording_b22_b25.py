@@ -310,3 +310,8 @@ def test_someone_elses_return_never_ends_the_story_of_the_absence() -> None:
     _fields, cls = read("Dana came home at 11 without her phone.", sent="Thu, 07 Jan 2027 23:30:00 "
                         "+0000")
     assert cls.kind == "returned"
+
+
+def test_not_missing_before_is_no_denial() -> None:
+    _fields, cls = read("Dana went out at 9. She has not been missing before, so I am worried.")
+    assert cls.reason != "the writer says the child is not missing"
