@@ -52,6 +52,7 @@ from mailbridge.reading.names import (
     is_team_name,
     name_without_role,
     reporter_from_signature,
+    signed_in_full,
 )
 from mailbridge.reading.phrases import (
     _CONCERN,
@@ -428,12 +429,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         reporter_name = _guard(lambda: first_name_signed(free), None)
     if reporter_name is None:
         reporter_name = _display_name(msg.from_name)
-    elif " " not in reporter_name.strip() and not msg.forwarded:
-        # "Thanks, Alison" from "Alison Colquhoun": the same person, named in full
-        shown = _display_name(msg.from_name)
-        if (shown and not is_team_name(shown) and len(shown.split()) >= 2
-                and shown.split()[0].casefold() == reporter_name.strip().casefold()):
-            reporter_name = shown
+    elif not msg.forwarded:
+        reporter_name = signed_in_full(reporter_name, free, msg.from_name, msg.from_addr)
     phone_value = fv("reporter_phone")
     reporter_phone = (_phone(phone_value) or phone_value) if phone_value else _phone(free)
 

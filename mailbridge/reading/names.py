@@ -243,6 +243,41 @@ def first_name_signed(text: str) -> str | None:
     return None
 
 
+def signed_in_full(first: str, text: str, from_name: str | None, from_addr: str | None) -> str:
+    """A first name signed alone ("Nathan", "Des"), named in full where the email itself says
+    who that is: the sender's display name ("Thanks, Alison" from "Alison Colquhoun"), the
+    signature block under it ("Nathan" over "Nathan Coupe / Shift Leader"), or the sender's own
+    address (``des.mulcahy@…``). A different first name never widens; nor does a team's name."""
+    key = first.strip().casefold()
+    if not key or " " in key:
+        return first
+    shown = _display_name(from_name)
+    if (shown and not is_team_name(shown) and len(shown.split()) >= 2
+            and shown.split()[0].casefold() == key):
+        return shown
+    lines = [line.strip() for line in text[:MAX_SCAN].split("\n")]
+    signed = [i for i, line in enumerate(lines) if line.rstrip(".,!").casefold() == key]
+    if signed:
+        following = [line for line in lines[signed[-1] + 1 :] if line][:3]
+        for line in following:
+            m = _FULL_NAME_LINE.fullmatch(line)
+            if m and m.group(1).casefold() == key and not is_team_name(line):
+                return line
+    local = (from_addr or "").partition("@")[0].casefold()
+    parts = re.split(r"[._]", local)
+    if (len(parts) == 2 and parts[0] == key and re.fullmatch(r"[a-z][a-z'-]{1,24}", parts[1])
+            and parts[1].rstrip("-") == parts[1]):
+        return f"{first.strip()} {parts[1].title()}"
+    return first
+
+
+# "Nathan Coupe", "Stacey-Jo Fenwick", "Anwen ap Rhys": a name alone on a signature line
+_FULL_NAME_LINE = re.compile(
+    r"([A-Z][a-z'’]{1,14}(?:-[A-Z][a-z]{1,14})?)\s+(?:(?:van|de|ap|le|la|o')\s*)?"
+    r"[A-Z][A-Za-z'’]{1,24}(?:-[A-Z][a-z]{1,24})?"
+)
+
+
 # a contact line at the foot of a signature: a phone number, an address, a web page
 _CONTACT_LINE = re.compile(
     r"^\s*(?:(?:tel|telephone|phone|mob|mobile|m|t|direct|office|fax|out\s+of\s+hours|ooh)\b\.?\s*"
