@@ -194,6 +194,22 @@ _CHAT_STAMP = re.compile(
 )
 
 
+def _after_midnight(
+    returned_at: datetime, last_seen_at: datetime, latest: datetime, tz: ZoneInfo
+) -> datetime:
+    """"Went out at 22:10 last night ... came back at 02:20": a return in the small hours read on
+    the evening's day is the next morning, when that is within 12 hours of the sighting and not
+    after the email. Anything else stays before the sighting (a conflict, never a return)."""
+    back, seen = returned_at.astimezone(tz), last_seen_at.astimezone(tz)
+    if back.hour >= 6 or seen.hour < 18:
+        return returned_at
+    rolled = datetime.combine(back.date() + timedelta(days=1), back.time(),
+                              tzinfo=tz)
+    if last_seen_at < rolled <= latest and rolled - last_seen_at <= timedelta(hours=12):
+        return rolled
+    return returned_at
+
+
 def extract_fields(msg: ReadMessage, *, tz: ZoneInfo, received_at: datetime) -> ReportFields:
     """Read every field we know from the form and the free text of ``msg``; never raises."""
     try:
@@ -459,6 +475,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     if returned_at is not None and returned_at > latest:
         doubts.append("return time: a time later than the email was received")
         returned_at = None
+    if returned_at is not None and last_seen_at is not None and returned_at < last_seen_at:
+        returned_at = _after_midnight(returned_at, last_seen_at, latest, tz)
     if returned_at is not None and last_seen_at is not None and returned_at < last_seen_at:
         doubts.append("the return time given is before the last sighting")
         returned_at = None

@@ -218,7 +218,8 @@ _LEGAL_FOOTER = re.compile(
     r"\b(?:confidential(?:ity)?|intended\s+(?:solely|only)\s+for|privileged|if\s+you\s+have\s+"
     r"received\s+this|disclaimer|views\s+(?:or\s+opinions\s+)?expressed|registered\s+(?:in\s+"
     r"england|office|company|charity|with\s+ofsted)|company\s+(?:registration|no\.?|number)|"
-    r"think\s+before\s+you\s+print|scanned\s+for\s+viruses)\b",
+    r"think\s+before\s+you\s+print|scanned\s+for\s+viruses|intended\s+recipient|"
+    r"official[\s-]+sensitive|monitor(?:s|ed)?\s+(?:all\s+)?e-?mail)\b",
     re.IGNORECASE,
 )
 

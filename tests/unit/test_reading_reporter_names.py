@@ -43,3 +43,32 @@ def test_a_first_name_is_not_widened_to_someone_else(
 ) -> None:
     first = "Nathan" if "Nathan" in text else "Des"
     assert signed_in_full(first, text, from_name, from_addr) == first
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "OFFICIAL-SENSITIVE. This e-mail is intended for the addressee(s) only. If you are not "
+        "the intended recipient, please notify the sender immediately and delete it.",
+        "The council may monitor e-mail traffic for compliance purposes.",
+    ],
+)
+def test_a_council_disclaimer_under_the_signature_is_not_the_signature(footer: str) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from mailbridge.reading import read_message
+    from mailbridge.reading.fields import extract_fields
+
+    raw = (
+        "From: Emergency Duty Team <edt@council.example>\nTo: missing@council.example\n"
+        "Subject: EDT call\nDate: Sun, 01 Nov 2026 01:40:00 +0000\n\n"
+        "Call from the carer at 01:20: Precious has not come home, last seen 13:00 yesterday.\n\n"
+        f"Rosalie Dunmore\nEDT Social Worker\n\n{footer}\n"
+    ).encode()
+    fields = extract_fields(
+        read_message(raw),
+        tz=ZoneInfo("Europe/London"),
+        received_at=datetime(2026, 11, 1, 1, 41, tzinfo=UTC),
+    )
+    assert fields.reporter_name == "Rosalie Dunmore"
