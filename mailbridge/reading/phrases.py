@@ -134,6 +134,10 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         # a check that found the child there: "Dean checked on him at 00:50 and he was in bed"
         r"\b(?:checked|looked\s+in)\s+on\s+(?:him|her|them)\b(?=[^.!?\n]{0,50}\b(?:in\s+bed|asleep|"
         r"in\s+(?:his|her|their)\s+(?:room|bed)|was\s+there|were\s+there|fine)\b)|"
+        # "At the 10pm room check Marcus was in his room" (not "At the 11pm check his room was
+        # empty"): the last time staff saw the child
+        r"\bat\s+the\s+[\w:.]+\s+(?:room\s+|bed\s+|night\s+|welfare\s+)?checks?\b(?=[^.!?\n]{0,60}"
+        r"\b(?:was|were)\s+(?:in\s+(?:his|her|their)\s+(?:room|bed)|in\s+bed|asleep|there)\b)|"
         r"(?<!\bnot\s)(?<!\bnever\s)\b(?:was|were)\s+(?:then\s+|also\s+|last\s+)?(?:seen|spotted)\b"
         r"(?!\s+(?:since|by\s+(?:a\s+)?(?:doctor|gp|nurse)))|\bspotted\s+(?:him|her|them)\b|"
         # a sighting told with the child as object: "Jamie saw Shannon at 16:45 today"
@@ -148,6 +152,9 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"\b(?:she|he|is|(?-i:[A-Z][\w'-]+))\s+go\s+out\b|"
         # "mum say Oliwia leave mum house at 19:00"; "went off with some boys at about half 4"
         r"\b(?:she|he|(?-i:[A-Z][\w'-]+))\s+leave\s+(?!it\b)|\bwent\s+off\s+(?:with|on|in)\b|"
+        # slang and the signing-out book: "did a runner", "did one", "legged it", "signed out at 2"
+        r"\bdid\s+a\s+(?:runner|bunk|legger)\b|\bdid\s+one\b(?!\s+of)|\blegged\s+it\b|"
+        r"\btook\s+off\b|\bsigned\s+(?:(?:him|her|them)sel(?:f|ves)\s+)?out\b(?!\s+(?:of|by|for))|"
         r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|"
         # not "it's now gone 11": past the hour
         r"gone(?!\s+(?:\d|half\b|quarter\b|midnight\b|one\b|two\b|three\b|four\b|five\b|six\b|"
