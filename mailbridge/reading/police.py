@@ -19,6 +19,8 @@ _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|
 # "26/11/2026", "03/02" (the control room's day, year understood), "5th June", "4 December 2026"
 _LOG_DATE = (rf"(?:{_DATE}|\d{{1,2}}/\d{{1,2}}(?![/\d])|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}"
              rf"(?:\s+\d{{4}})?)")
+# "18Dec", "11JUL27": a control room's day run into the number
+_MONTH_ABBR = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
 _LOG = re.compile(
     rf"\blog\s*(?:no\.?|number|num|ref(?:erence)?|#)?\s*(?:is\s+|was\s+)?[:.,]?\s*(\d{{1,6}})\s*"
     rf"(?:of|dated|on)\s+"
@@ -52,9 +54,14 @@ _POLICE_WORD = re.compile(r"\b(?:police|polis|incident|log|officers?|101|999|rep
                           re.IGNORECASE)
 _CAD = re.compile(
     r"\bCAD\s*(?:no\.?|number|ref(?:erence)?|#)?\s*(?:is\s+|was\s+)?[:.]?\s*"
-    r"(\d{2,8}(?:/\d{2,8})*)",
+    rf"(\d{{2,8}}(?:/\d{{2,8}})*(?:{_MONTH_ABBR}(?:\d{{2}}|\d{{4}})?\b)?)"
+    # "CAD 5521 of 12/03/2027": the control room's day, kept as for a log
+    rf"(?:\s+(?:of|dated)\s+({_DATE}))?",
     re.IGNORECASE,
 )
+# the day a number was given, written after it: "1903 11NOV27", "0611 22/01/27"
+_DAY_AFTER = re.compile(rf"[ \t]+(\d{{1,2}}{_MONTH_ABBR}(?:\d{{2}}|\d{{4}})|{_DATE})\b",
+                        re.IGNORECASE)
 _PR = re.compile(r"\b(PR[/ -]?\d{2}/\d{3,9})\b", re.IGNORECASE)
 _LABELLED = re.compile(
     r"(?P<pre>\b(?:child|children|childs|child's|young person'?s?|yp|id|mosaic|lcs)\s+)?"
@@ -116,7 +123,8 @@ def _find(text: str, ignore: set[str]) -> str | None:
         candidates.append((m.start(), f"log {m.group(1)} of {_full_year(m.group(2))}"))
     m = _CAD.search(text)
     if m:
-        candidates.append((m.start(), f"CAD {m.group(1)}"))
+        day = f" of {_full_year(m.group(2))}" if m.group(2) else ""
+        candidates.append((m.start(), f"CAD {m.group(1)}{day}"))
     m = _GAVE.search(text)
     if m:
         value = next(g for g in m.groups() if g).rstrip(".-/")
@@ -162,6 +170,8 @@ def _find(text: str, ignore: set[str]) -> str | None:
             value = f"log {value} of {_full_year(of_date.group(1))}"
         elif label.startswith(("log", "police log")):
             value = f"log {value}"
+        elif value.isdigit() and (day := _DAY_AFTER.match(text, m.end())):
+            value = f"{value} {day.group(1)}"  # the number means nothing without its day
         candidates.append((m.start(), value))
         break
     if not candidates:

@@ -65,3 +65,23 @@ def test_any_force_incident_number(number: int) -> None:
 def test_a_uk_phone_number_is_never_a_reference(digits: str) -> None:
     for phone in (f"0{digits}", f"+44{digits}"):
         assert find_police_reference(f"Police informed. Ring me on {phone} tonight") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        # the control room's day written after the number stays with it
+        ("we reported both to police (ref 1903 11NOV27).", "1903 11NOV27"),
+        ("Police incident 0611 22/01/27.", "0611 22/01/27"),
+        ("I rang 101 at 6.15 and was given CAD 5521 of 12/03/2027.", "CAD 5521 of 12/03/2027"),
+        ("The reference they gave me is CAD 2231/18Dec.", "CAD 2231/18Dec"),
+        ("Police: Informed 15:00 - ref CAD 2207/11JUL27", "CAD 2207/11JUL27"),
+        ("CAD 5521 of 12/03/27 given", "CAD 5521 of 12/03/2027"),
+        # no day after it: the number alone, and a CAD number before a word is not run on
+        ("Police incident 0611. She was seen at 22:01.", "0611"),
+        ("CAD 4512 and the officer will call", "CAD 4512"),
+        ("Police ref 4471 14 officers searched", "4471"),
+    ],
+)
+def test_a_reference_keeps_the_day_written_after_it(text: str, want: str) -> None:
+    assert find_police_reference(text) == want
