@@ -350,8 +350,8 @@ def _returned_by(text: str) -> str | None:
 
 
 def _safe_and_well(text: str) -> bool | None:
-    m = re.search(r"\b(?:safe\s*(?:and|&|n)\s*(?:well|sound)|unharmed|unhurt|"
-                  r"no\s+(?:injuries|marks)|"
+    m = re.search(r"\b(?:safe\s*(?:and|&|n)\s*(?:well|sound)|s\s?&\s?w\b|unharmed|unhurt|"
+                  r"(?:no|nee|nae)\s+(?:injuries|marks)|"
                   r"seems?\s+(?:fine|well|ok)|otherwise\s+(?:fine|ok|well)|not\s+a\s+mark\s+on\s+"
                   r"(?:him|her|them)|(?:she|he)'s\s+grand|"
                   # dialect and idiom: "she were reet as rain, nowt wrong wi' her"
@@ -370,7 +370,7 @@ def _safe_and_well(text: str) -> bool | None:
         m = re.search(r"\bboth\s+(?:are\s+|seem\s+|look\s+)?(?:fine|ok|okay|well|safe|alright)\b|"
                       r"\ball\s+(?:good|ok|okay|fine|well)\b|"
                       # a word on its own after the return: "door 10 past 11, fine, just sulking"
-                      r"\bbut\s+(?:ok|okay|fine|well|alright)\b|"
+                      r"\bbut\s+(?:ok|okay|fine|well|alright|safe(?!\s+(?:at|with|in|there)\b))\b|"
                       r"(?:^|[,.;]\s*)(?:fine|unhurt|ok|okay)\s*(?=[,.;!]|$|just\b|but\b|"
                       r"apart\b|a\s+bit\b)", text,
                       re.IGNORECASE | re.MULTILINE)
