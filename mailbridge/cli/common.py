@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from mailbridge.clock import system_clock
+from mailbridge.clock import iso_in_zone, system_clock
 from mailbridge.delivery.sender import DeliveryReport
 from mailbridge.errors import InvalidRequestError, MailbridgeError
 from mailbridge.runtime.serve import make_workers, open_store
@@ -86,13 +86,10 @@ def parse_at(value: str | None, tz: ZoneInfo) -> datetime:
     """``--at``: an ISO time, read in the service's zone when it names none; default now."""
     if not value:
         return system_clock()
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidRequestError(
-            f"--at: not an ISO time: {value!r} (e.g. 2026-11-28T23:00)"
-        ) from None
-    return at.replace(tzinfo=tz) if at.tzinfo is None else at
+    at = iso_in_zone(value, tz)
+    if at is None:
+        raise InvalidRequestError(f"--at: not an ISO time: {value!r} (e.g. 2026-11-28T23:00)")
+    return at
 
 
 def login_name() -> str:

@@ -21,6 +21,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from mailbridge.clock import iso_in_zone
 from mailbridge.errors import CaseworkRefused
 
 OPEN: Final = "open"
@@ -320,10 +321,7 @@ def parse_when(text: str, *, tz: ZoneInfo, now: datetime) -> datetime:
         local = now.astimezone(tz)
         at = datetime.combine(local.date(), time(hour, minute), tzinfo=tz)
         return at - timedelta(days=1) if at > local else at
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        raise CaseworkRefused(
-            f"not a time: {value!r} (e.g. 14:30, now, or 2026-11-28T23:00)"
-        ) from None
-    return at.replace(tzinfo=tz) if at.tzinfo is None else at
+    typed = iso_in_zone(value, tz)
+    if typed is None:
+        raise CaseworkRefused(f"not a time: {value!r} (e.g. 14:30, now, or 2026-11-28T23:00)")
+    return typed
