@@ -206,6 +206,15 @@ def machine_classification(
     return _machine(msg, reads_like_report)
 
 
+_UNSURE_IF_MISSING = re.compile(
+    r"\b(?:not\s+sure|unsure|don'?t\s+know|do\s+not\s+know)\b[^.!?\n]{0,80}?\b(?:if|whether)\s+"
+    r"(?:this|it|he|she|they)"
+    r"\s+(?:even\s+|really\s+|actually\s+)?(?:counts?|is|are|classes|qualifies|would\s+count)\s+"
+    r"(?:as\s+)?(?:a\s+|being\s+)?(?:missing|absent|a\s+missing)",
+    re.IGNORECASE,
+)
+
+
 def classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     """Classify one message; never raises (falls back to "not_a_report" with the error)."""
     try:
@@ -285,6 +294,10 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         # a newsletter sent without list headers: "MISSING FROM CARE: WHAT TO DO" is a heading
         return Classification("not_a_report", "a newsletter (its footer says it went to a list)")
     doubts = list(fields.doubts)
+    if _UNSURE_IF_MISSING.search(said_text):
+        # "I'm not sure if this even counts as missing because he's 17": the safe state is a
+        # report, and the writer's own doubt goes to staff to settle
+        doubts.append("the writer is not sure this counts as missing")
     if others and not returns:
         name = others[0][1]
         doubts.append(f"the email says {name} came back, and {name} is not the child it is about")

@@ -185,8 +185,11 @@ def _modified(clause: str, start: int, end: int) -> str | None:
         return "thing"  # "the clocks went back at 2 tonight"
     if re.search(r"\bwithout\s+(?:him|her|them)(?=\s*(?:[.,;:!?)]|$|\s(?:and|but|so|as|who|"
                  r"because)\b))", clause[end:], re.IGNORECASE) or re.search(
-            r"(?<!\band\s)(?<!&\s)\b(?:his|her|their|the\s+other)\s+(?:little\s+|big\s+|older\s+|younger\s+)?(?:sister|"
-            r"brother|friend|mate|cousin|boyfriend|girlfriend|pal|girl|boy|lad)s?\s+(?:has\s+|had\s+|"
+            r"(?<!\band\s)(?<!&\s)\b(?:his|her|their|the\s+other|(?-i:[A-Z])[\w-]+['’]s)\s+"
+            r"(?:little\s+|big\s+|older\s+|younger\s+)?(?:sister|"
+            r"brother|friend|mate|cousin|boyfriend|girlfriend|pal|girl|boy|lad)s?\s+"
+            # "his brother mason came back at half 4": the relation, then their name
+            r"(?:(?!(?:and|&|has|had|just|who|was|is)\b)[A-Za-z][\w'-]+\s+)?(?:has\s+|had\s+|"
             r"just\s+)?$", before, re.IGNORECASE):
         return "other"  # "Her sister came back at 23:10 without her": someone else's return
     if re.search(r"\b(?:a|an|another|some)\s+(?:girl|boy|lad|lass|young\s+(?:person|man|woman|"
@@ -424,6 +427,8 @@ _PAST_EPISODE = re.compile(
     # are closed"
     r"all\s+(?:the\s+)?episodes\s+(?:are|were|have\s+been)\s+closed|"
     r"raise\s+a\s+(?:concern|complaint)|make\s+a\s+complaint|complaints?\s+about|"
+    # (not "No previous missing episodes from this placement": history told beside a report)
+    r"(?<!previous\s)(?<!prior\s)(?<!earlier\s)(?<!other\s)(?<!past\s)"
     r"missing\s+episodes\s+(?:for|from|in|summary)|(?:monthly|quarterly|weekly|q[1-4])\s+"
     r"(?:missing\s+)?(?:episodes?\s+)?summary|summary\s+of\s+(?:missing|episodes)|"
     r"summary\s+of\s+the\s+return|return\s+(?:home\s+)?interview\s+(?:was\s+|has\s+been\s+)?"
@@ -435,6 +440,11 @@ _PAST_EPISODE = re.compile(
     # asks for the interview is still a return report)
     r"(?:staff|we|they|the\s+home|the\s+carers?)\s+(?:reported|emailed|notified\s+you\s+of)\s+"
     r"(?:both|it|them|this|each)\s+at\s+the\s+time|"
+    # "We received the notification that Reuben returned to Larkfield House on 27/01": news the
+    # council already had
+    r"\b(?:received|had|got)\s+(?:the|your|a)\s+(?:notification|notice|referral)\s+(?:that|of)\s+"
+    r"[^.!?\n]{0,40}?\b(?:returned|came\s+back|(?:was|is|had\s+been)\s+(?:back|home)|"
+    r"(?:his|her|their|the)\s+return)\b|"
     # thanks for the help with an episode: "thank you to the team who helped on Saturday night
     # when Freya went missing"; news already had: "as you know she came home on Sunday"
     r"thank(?:s|\s+you)\b[^.!?\n]{0,80}\b(?:help|helped|helping|support|supported)\b[^.!?\n]{0,60}"
@@ -451,9 +461,28 @@ _PAST_EPISODE = re.compile(
 def about_a_past_episode(text: str) -> bool:
     """True for a return interview's summary and the like: its return words are history."""
     try:
-        return bool(_PAST_EPISODE.search(text[:MAX_TEXT]))
+        text = text[:MAX_TEXT]
+        return bool(_PAST_EPISODE.search(text)
+                    or (_RHI_ASKED.search(text) and _TOLD_AT_THE_TIME.search(text)))
     except Exception:
         return False
+
+
+# A request for a return home interview that says someone else reported the return when it
+# happened ("I understand Roisin reported it to EDT at the time"): the news is old. Both are
+# needed: a live return report may say "staff reported it to the police at the time" too.
+_RHI_ASKED = re.compile(
+    r"\b(?:arrange[ds]?|arranging|book(?:ed)?|request(?:ed|ing)?|set\s+up|organise[ds]?)\s+"
+    r"(?:a\s+|an\s+|the\s+|his\s+|her\s+|their\s+)?(?:return\s+(?:home\s+)?interview|rhi)\b|"
+    r"\b(?:return\s+(?:home\s+)?interview|rhi)\s+(?:to\s+)?be\s+(?:arranged|booked|set\s+up)|"
+    r"^\s*(?:subject:\s*)?rhi\s+request\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+_TOLD_AT_THE_TIME = re.compile(
+    r"(?<!\bI\s)(?<!\bi\s)(?<!\bwe\s)(?<!\bWe\s)\breported\s+(?:it|this|both|them|each|"
+    r"the\s+return)\s+(?:to\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?\s+)?at\s+the\s+time(?=\s*[.,;!]|\s*$)",
+    re.MULTILINE,
+)
 
 
 def denies_missing(text: str) -> bool:

@@ -245,7 +245,8 @@ HYPOTHETICAL_BEFORE = re.compile(
 )
 # someone else's words: "her friend said she's back", "told her sister she was coming back"
 REPORTED_BEFORE = re.compile(
-    r"\b(?:said|says|saying|told|tells|reckons?|thinks?|thought|claims?|claimed|"
+    r"\b(?:said|says|saying|told|tells|reckons?|thinks?|thought|claims?|claimed|claiming|"
+    r"stat(?:es|ed|ing)|alleg(?:es|ed|ing)|insists?|insisted|insisting|"
     r"apparently|heard|rumour|believes?|believed|texted\s+(?:to\s+)?say|messaged\s+(?:to\s+)?say)\b"
     r"[^.!?\n]{0,60}$",
     re.IGNORECASE,

@@ -22,7 +22,8 @@ _LOG_DATE = (rf"(?:{_DATE}|\d{{1,2}}/\d{{1,2}}(?![/\d])|\d{{1,2}}(?:st|nd|rd|th)
 # "18Dec", "11JUL27": a control room's day run into the number
 _MONTH_ABBR = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
 _LOG = re.compile(
-    rf"\blog\s*(?:no\.?|number|num|ref(?:erence)?|#)?\s*(?:is\s+|was\s+)?[:.,]?\s*(\d{{1,6}})\s*"
+    rf"\blog\s*(?:no\.?|number|num|ref(?:erence)?|#)?\s*(?:is\s+still\s+|still\s+is\s+|remains\s+|is\s+|"
+    rf"was\s+)?[:.,]?\s*(\d{{1,6}})\s*"
     rf"(?:of|dated|on)\s+"
     rf"({_LOG_DATE})\b",
     re.IGNORECASE,
@@ -170,8 +171,8 @@ def _find(text: str, ignore: set[str]) -> str | None:
             value = f"log {value} of {_full_year(of_date.group(1))}"
         elif label.startswith(("log", "police log")):
             value = f"log {value}"
-        elif value.isdigit() and (day := _DAY_AFTER.match(text, m.end())):
-            value = f"{value} {day.group(1)}"  # the number means nothing without its day
+        elif value.isdigit() and (after := _DAY_AFTER.match(text, m.end())):
+            value = f"{value} {after.group(1)}"  # the number means nothing without its day
         candidates.append((m.start(), value))
         break
     if not candidates:

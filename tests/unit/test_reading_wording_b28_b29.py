@@ -1,0 +1,117 @@
+"""Classes of wording found in held-out batches 28 and 29, each with our own examples: a
+claim passed on by the police ("stating that she returned to her mother's"), history beside a
+report ("No previous missing episodes from this placement"), a request for a return interview
+that tells old news, a brother named by the relation and his name, a writer unsure whether it
+counts as missing, and "Police log is still ..."."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mailbridge.reading import read_message
+from mailbridge.reading.classify import Classification, classify
+from mailbridge.reading.fields import ReportFields, extract_fields
+from mailbridge.reading.police import find_police_reference
+
+LONDON = ZoneInfo("Europe/London")
+RECEIVED = datetime(2027, 5, 16, 12, 17, tzinfo=UTC)
+
+
+def read(body: str, subject: str = "Dana") -> tuple[ReportFields, Classification]:
+    raw = (
+        "From: Oak House <oakhouse@example.org>\nTo: missing@council.example\n"
+        f"Subject: {subject}\nDate: Sun, 16 May 2027 13:15:40 +0100\n\n{body}\n"
+    ).encode()
+    msg = read_message(raw)
+    fields = extract_fields(msg, tz=LONDON, received_at=RECEIVED)
+    return fields, classify(msg, fields)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "The mother has called again stating that Dana returned to her address at 12:30 today. "
+        "Officers have not yet been able to attend to verify this.",
+        "Her dad is claiming she came back to his flat at 12:30, we have not seen her.",
+        "A friend alleges that Dana came home at 12:30 but nobody here has seen her.",
+    ],
+)
+def test_a_claim_passed_on_is_no_return(body: str) -> None:
+    fields, cls = read(body)
+    assert cls.kind == "missing" and cls.doubts
+    assert fields.returned_at is None
+
+
+def test_history_told_beside_a_report_does_not_take_it_back() -> None:
+    _fields, cls = read(
+        "Call received 00:50 from the foster carer re Dana, age 13. Dana left the house after "
+        "an argument at approx 22:30 on Friday 07/05. Police informed, incident number 0612. "
+        "No previous missing episodes from this placement."
+    )
+    assert cls.kind == "missing"
+    _fields, cls = read("Our missing episodes for May: Dana 2, both closed.", "May summary")
+    assert cls.kind == "not_a_report"
+
+
+@pytest.mark.parametrize(
+    ("body", "subject"),
+    [
+        (
+            "Please can a return home interview be arranged for Dana. Dana came back to her "
+            "foster carer Roisin on Sunday afternoon; I understand Roisin reported it to EDT at "
+            "the time.",
+            "RHI request - Dana",
+        ),
+        (
+            "We received the notification that Dana returned to Oak House on 27/01/2027. Our "
+            "worker offered a return home interview twice but Dana declined.",
+            "RHI request - Dana",
+        ),
+    ],
+)
+def test_a_request_for_an_interview_that_tells_old_news_is_no_report(
+    body: str, subject: str
+) -> None:
+    assert read(body, subject)[1].kind == "not_a_report"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Dana came back at 12:30 and I reported it to the police at the time.",
+        "Dana has come back. I reported it to 101 at the time she left and have now told them "
+        "she is back.",
+        "Dana came back at 12:30, staff reported it to the police at the time.",
+    ],
+)
+def test_a_live_return_that_says_it_was_reported_is_still_a_return(body: str) -> None:
+    assert read(body)[1].kind == "returned"
+
+
+def test_her_brother_by_name_coming_back_is_not_her_return() -> None:
+    fields, cls = read(
+        "dana hasnt come back from the rec she went out at 10 with her bike. her brother mason "
+        "came back at 12 and said dana went off with some older lads"
+    )
+    assert cls.kind == "missing" and fields.returned_at is None
+    fields, cls = read("Dana's brother Mason came back at 12:00 without her. Dana still out.")
+    assert cls.kind == "missing" and fields.returned_at is None
+
+
+def test_a_writer_unsure_it_counts_as_missing_is_a_report_to_confirm() -> None:
+    _fields, cls = read(
+        "I'm not sure if this is the right address or if this even counts as missing because "
+        "she's 17. Dana left here on Friday at 8 to go to college and hasn't been back since.",
+        "Dana - not been back since Friday",
+    )
+    assert cls.kind == "missing"
+    assert "the writer is not sure this counts as missing" in cls.doubts
+
+
+def test_a_log_that_is_still_the_same() -> None:
+    assert find_police_reference("Police log is still 1876 of 26/01/27.") == (
+        "log 1876 of 26/01/2027"
+    )
