@@ -115,3 +115,11 @@ def test_a_log_that_is_still_the_same() -> None:
     assert find_police_reference("Police log is still 1876 of 26/01/27.") == (
         "log 1876 of 26/01/2027"
     )
+
+
+def test_not_seen_by_name_nor_spoken_to_is_still_out() -> None:
+    _fields, cls = read(
+        "Update - Dana's friend messaged me at 11.15 to say Dana is at her house and she'll come "
+        "home in the morning. We haven't seen Dana or spoken to her ourselves."
+    )
+    assert cls.kind == "missing"
