@@ -72,6 +72,8 @@ _SUBJECT_RETURN = re.compile(
     r"is\s+home|located)\s*[!.]*\s*$|^\s*return\b(?=\s*(?:[:\-–]|notification|report|of|$))",
     re.IGNORECASE,
 )
+_CALLED_BACK = re.compile(r"\b(?:rang|rung|ring|call(?:ed)?|phoned?|text(?:ed)?|messaged|emailed|"
+                          r"got|get)\s+(?:me|us|him|her|them|you)\s+back\b", re.IGNORECASE)
 _SUBJECT_STILL = re.compile(r"\b(?:not|n't|never|no\s+sign)\s+(?:\w+\s+)?(?:back|home|returned)\b|"
                             r"\bnot\s+(?:come\s+|got\s+)?in\s*[!.]*\s*$|"
                             r"\bstill\s+(?:out|missing)\b", re.IGNORECASE)
@@ -259,6 +261,8 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     located = [a for a in said if a.said == "located"]
     # "Re: Missing: J.C." is the thread's headline, not news: in a reply only new words count.
     headline = "" if _REPLY_SUBJECT.match(subject) else _strip_subject(subject)
+    # "Complaint - nobody rang us back": a call returned, not a child
+    headline = _CALLED_BACK.sub(" ", headline)
     head_return = bool(headline and _SUBJECT_RETURN.search(headline)
                        and not _SUBJECT_STILL.search(headline))
     head_still = bool(headline and _SUBJECT_STILL.search(headline))

@@ -440,6 +440,11 @@ _PAST_EPISODE = re.compile(
     # asks for the interview is still a return report)
     r"(?:staff|we|they|the\s+home|the\s+carers?)\s+(?:reported|emailed|notified\s+you\s+of)\s+"
     r"(?:both|it|them|this|each)\s+at\s+the\s+time|"
+    # a request for the paperwork of episodes already over: "Please can you send us the missing
+    # notifications for Macy (returned 05/11) so we can allocate the return home interviews?"
+    r"\b(?:send|forward|resend|re-send)\s+(?:us|me)\s+(?:the\s+|a\s+|any\s+)?(?:missing\s+|return\s+|"
+    r"rhi\s+)?(?:notifications?|paperwork|referrals?)\b|allocate\s+the\s+return\s+(?:home\s+)?"
+    r"interviews?\b|"
     # "We received the notification that Reuben returned to Larkfield House on 27/01": news the
     # council already had
     r"\b(?:received|had|got)\s+(?:the|your|a)\s+(?:notification|notice|referral)\s+(?:that|of)\s+"

@@ -220,7 +220,17 @@ NOT_BACK_YET = re.compile(
     r"(?:dropped|left|given\s+a\s+lift\s+to|took)\s+(?:(?:him|her|them)\s+)?(?:at|to)\s+the\s+"
     r"(?:railway\s+|train\s+|bus\s+|coach\s+)?station|getting\s+(?:the|a)\s+(?:train|bus|coach)\s+"
     r"(?:back|home)|"
-    r"on\s+(?:her|his|their)\s+way\s+(?:back|home))",
+    r"on\s+(?:her|his|their)\s+way\s+(?:back|home)|"
+    # back, but with a parent or a relative and staying there: "shes keeping him there today",
+    # "officers have returned her home to mum. Mum is happy for her to stay there tonight",
+    # "paige is home now with me ... she doesnt want to go back to that foster placement"
+    r"(?:keeping|keep|kept)\s+(?:him|her|them)\s+(?:there|at\s+(?:hers|his|theirs|[\w-]+'s)|with\s+"
+    r"(?:her|him|them))|happy\s+for\s+(?:him|her|them)\s+to\s+(?:stay|stop)|"
+    r"(?:doesn't|doesnt|does\s+not|won't|wont|will\s+not|refus\w*\s+to|don't|dont)\s+(?:want\s+to\s+)?"
+    r"go(?:ing)?\s+back\s+to\s+(?:th(?:at|e)|her|his|their)\s+(?:\w+\s+)?(?:foster|placement|home|"
+    r"carers?|unit|house)|"
+    r"(?:returned|took|taken|brought|dropped)\s+(?:him|her|them)\s+(?:home\s+)?to\s+(?:his\s+|her\s+|"
+    r"their\s+)?(?:mum|mam|mom|mother|dad|father|nan|nana|gran|grandma|grandad|aunt|auntie|uncle)\b)",
     re.IGNORECASE,
 )
 
@@ -250,7 +260,11 @@ HYPOTHETICAL_BEFORE = re.compile(
 REPORTED_BEFORE = re.compile(
     r"\b(?:said|says|saying|told|tells|reckons?|thinks?|thought|claims?|claimed|claiming|"
     r"stat(?:es|ed|ing)|alleg(?:es|ed|ing)|insists?|insisted|insisting|"
-    r"apparently|heard|rumour|believes?|believed|texted\s+(?:to\s+)?say|messaged\s+(?:to\s+)?say)\b"
+    r"apparently|heard|rumour|believes?|believed|"
+    r"(?:texted|messaged)\s+(?:to\s+)?say|"
+    # a text or a message from someone (a call is how a carer tells an agency: not second-hand)
+    r"(?:texted|messaged)\s+(?:me|us)\s+(?:to\s+)?(?:say|tell)|"
+    r"let\s+(?:me|us)\s+know)\b"
     r"[^.!?\n]{0,60}$",
     re.IGNORECASE,
 )
@@ -326,7 +340,7 @@ MISSING_AS_NAME = re.compile(
     r"missing\s+(?:from\s+(?:care|home)\s+|children(?:'s)?\s+|child(?:'s)?\s+|persons?\s+|people\s+)?"
     r"(?:and\s+[\w-]+(?:\s+[\w-]+){0,4}\s+)?(?:team|service|unit|officer|co-?ordinator|inbox|"
     r"mailbox|address|hub|training|course|session|policy|protocol|procedure|summary|newsletter|"
-    r"panel|meeting|return\s+form)\b", re.IGNORECASE)
+    r"panel|meeting|return\s+form|notifications|paperwork)\b", re.IGNORECASE)
 # "missing the oat milk", "missing her mum", "missing school": the verb, of a thing or a person
 MISS_A_THING = re.compile(r"missing\s+(?:the|a|an|his|her|their|my|our|your|some|school|lessons?|"
                            r"class|college|work|breakfast|lunch|tea|dinner)\b", re.IGNORECASE)

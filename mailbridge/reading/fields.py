@@ -210,6 +210,21 @@ def _after_midnight(
     return returned_at
 
 
+def _in_the_evening(
+    returned_at: datetime, last_seen_at: datetime, latest: datetime, said: str | None
+) -> datetime:
+    """"Went out about half 7 tonight ... dropped her back at 11.50", sent at 00:35: a clock
+    time with no am or pm that reads before the sighting is the evening's, when that falls
+    between the sighting and the email. A time said as morning stays (a conflict)."""
+    if returned_at.hour >= 12 or (said and _MORNING_SAID.search(said)):
+        return returned_at
+    later = returned_at + timedelta(hours=12)
+    return later if last_seen_at < later <= latest else returned_at
+
+
+_MORNING_SAID = re.compile(r"\d\s*(?:am|a\.m\.?)|\bmorning\b|\bbreakfast\b", re.IGNORECASE)
+
+
 def extract_fields(msg: ReadMessage, *, tz: ZoneInfo, received_at: datetime) -> ReportFields:
     """Read every field we know from the form and the free text of ``msg``; never raises."""
     try:
@@ -477,6 +492,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         returned_at = None
     if returned_at is not None and last_seen_at is not None and returned_at < last_seen_at:
         returned_at = _after_midnight(returned_at, last_seen_at, latest, tz)
+    if returned_at is not None and last_seen_at is not None and returned_at < last_seen_at:
+        returned_at = _in_the_evening(returned_at, last_seen_at, latest, sources.get("returned_at"))
     if returned_at is not None and last_seen_at is not None and returned_at < last_seen_at:
         doubts.append("the return time given is before the last sighting")
         returned_at = None

@@ -60,3 +60,23 @@ def test_back_and_gone_again_the_same_day_stays_missing() -> None:
         datetime(2027, 2, 7, 10, 1, tzinfo=UTC),
     )
     assert kind == "missing" and fields.returned_at is None
+
+
+def test_a_return_with_no_am_or_pm_is_the_evenings_when_only_that_fits() -> None:
+    fields, kind = read(
+        "Dana went out about half 7 tonight (Friday) to the youth club and did not come home. "
+        "Her friend's mum dropped her back at 11.50, she's safe and well and in bed.",
+        "Sat, 13 Mar 2027 00:35:00 +0000",
+        datetime(2027, 3, 13, 0, 36, tzinfo=UTC),
+    )
+    assert kind == "returned"
+    assert fields.returned_at == datetime(2027, 3, 12, 23, 50, tzinfo=UTC)
+
+
+def test_a_return_said_as_morning_before_the_sighting_stays_a_conflict() -> None:
+    fields, kind = read(
+        "Dana went out about half 7 tonight (Friday). She came back at 11.50 this morning.",
+        "Sat, 13 Mar 2027 00:35:00 +0000",
+        datetime(2027, 3, 13, 0, 36, tzinfo=UTC),
+    )
+    assert kind == "missing" and fields.returned_at is None

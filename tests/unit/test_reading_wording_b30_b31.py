@@ -1,0 +1,86 @@
+"""Classes of wording found in held-out batches 30 and 31, each with our own examples: a child
+'back' with a parent or relative who is keeping them there (not back at the placement), a
+mother's own word that the child is home with her, and a text or message from someone else
+saying the child is back. Each is the safe state (missing, with the reason to confirm); a
+return to the placement after a find at a relative's, or an agreed stay, is still a return."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mailbridge.reading import read_message
+from mailbridge.reading.classify import Classification, classify
+from mailbridge.reading.fields import extract_fields
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def read(body: str, sender: str = "Oak House <oakhouse@example.org>") -> Classification:
+    raw = (
+        f"From: {sender}\nTo: missing@council.example\nSubject: Dana\n"
+        f"Date: Sun, 11 Apr 2027 16:40:00 +0100\n\n{body}\n"
+    ).encode()
+    msg = read_message(raw)
+    fields = extract_fields(msg, tz=LONDON, received_at=datetime(2027, 4, 11, 15, 41, tzinfo=UTC))
+    return classify(msg, fields)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Dana was located at her mother's address at 15:30 today and officers have returned her "
+        "home to mum. Mum is happy for her to stay there tonight.",
+        "her mum rang me at 7 this morning shes at hers she turned up there in the night "
+        "sometime. shes keeping her there today and will send her to school from hers",
+        "hi this is danas mum. dana is home now with me shes safe. she doesnt want to go back to "
+        "that foster placement",
+        "Her boyfriend has just messaged me to say she is back at the house now and asleep. I am "
+        "at work until 6 so I can't check.",
+        "Dana's friend texted us to say Dana came home at 2.",
+    ],
+)
+def test_back_with_family_or_on_someone_elses_word_is_the_safe_state(body: str) -> None:
+    cls = read(body)
+    assert cls.kind == "missing"
+    assert cls.doubts
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Police found Dana at her nan's at 13:30 and dropped her back here at 14:15. She's fine.",
+        "Gary (Dana's foster carer) has just rung me to say Dana came home at 3.35pm. She is safe "
+        "and well.",
+        "Dana came back at 3pm, she says she was at her mum's all night. She is fine.",
+    ],
+)
+def test_back_at_the_placement_is_still_a_return(body: str) -> None:
+    assert read(body).kind == "returned"
+
+
+def test_a_complaint_that_nobody_rang_back_is_no_return() -> None:
+    raw = (
+        b"From: Kath <kath@example.com>\nTo: missing@council.example\n"
+        b"Subject: Complaint - nobody rang us back\nDate: Mon, 22 Nov 2027 09:05:44 +0000\n\n"
+        b"We sent an email on Saturday night about our foster son and got an automatic reply. "
+        b"Nobody rang us back at all over the weekend.\n"
+    )
+    msg = read_message(raw)
+    fields = extract_fields(msg, tz=LONDON, received_at=datetime(2027, 11, 22, 9, 6, tzinfo=UTC))
+    assert classify(msg, fields).kind == "not_a_report"
+
+
+def test_a_request_for_the_notifications_of_returns_is_no_report() -> None:
+    raw = (
+        b"From: RHI Service <referrals@rhi.example>\nTo: missing@council.example\n"
+        b"Subject: Return home interviews - missing notifications\n"
+        b"Date: Mon, 15 Nov 2027 11:00:31 +0000\n\n"
+        b"Please can you send us the missing notifications for Dana (returned 05/11) and Sam "
+        b"(returned 07/11) so we can allocate the return home interviews?\n"
+    )
+    msg = read_message(raw)
+    fields = extract_fields(msg, tz=LONDON, received_at=datetime(2027, 11, 15, 11, 1, tzinfo=UTC))
+    assert classify(msg, fields).kind == "not_a_report"
