@@ -32,6 +32,7 @@ from mailbridge.reading.match import (
     initials_dated,
     initials_with_dob,
     may_name,
+    shared_domains,
     writes_for_placement,
 )
 from mailbridge.reading.message import ReadMessage
@@ -106,10 +107,11 @@ def _mention_spans(
         found += [(s, e, c.child_id) for n in full_names(c) for s, e in _spans(haystack, n)]
     fulls = list(found)
     named_in_full = named_in_full | {cid for _s, _e, cid in fulls}
+    shared = shared_domains(children)
     for c in candidates:
         # a carer of the child's placement may use the first name alone; anyone may, once the
         # email has given the child's full name ("Re: Dominik Nowak (Dom) ... Dom returned")
-        carer = writes_for_placement(c, address)
+        carer = writes_for_placement(c, address, shared)
         if not carer and c.child_id not in named_in_full:
             continue
         found += [(s, e, c.child_id) for n in given_names(c) for s, e in _spans(haystack, n)

@@ -468,7 +468,8 @@ def about_a_past_episode(text: str) -> bool:
     try:
         text = text[:MAX_TEXT]
         return bool(_PAST_EPISODE.search(text)
-                    or (_RHI_ASKED.search(text) and _TOLD_AT_THE_TIME.search(text)))
+                    or (_RHI_ASKED.search(text) and (_TOLD_AT_THE_TIME.search(text)
+                                                     or _AN_ABSENCE_OVER.search(text))))
     except Exception:
         return False
 
@@ -477,11 +478,17 @@ def about_a_past_episode(text: str) -> bool:
 # happened ("I understand Roisin reported it to EDT at the time"): the news is old. Both are
 # needed: a live return report may say "staff reported it to the police at the time" too.
 _RHI_ASKED = re.compile(
-    r"\b(?:arrange[ds]?|arranging|book(?:ed)?|request(?:ed|ing)?|set\s+up|organise[ds]?)\s+"
+    r"\b(?:arrange[ds]?|arranging|book(?:ed)?|request(?:ed|ing)?|set\s+up|organise[ds]?|allocate[ds]?)\s+"
     r"(?:a\s+|an\s+|the\s+|his\s+|her\s+|their\s+)?(?:return\s+(?:home\s+)?interview|rhi)\b|"
     r"\b(?:return\s+(?:home\s+)?interview|rhi)\s+(?:to\s+)?be\s+(?:arranged|booked|set\s+up)|"
     r"^\s*(?:subject:\s*)?rhi\s+request\b",
     re.IGNORECASE | re.MULTILINE,
+)
+# "He was missing from Moorside over New Year (back on the 1st)": an absence told as over
+_AN_ABSENCE_OVER = re.compile(
+    r"\bwas\s+missing\s+(?:from\s+[\w' -]{1,30}?\s+)?(?:over|on|last|during|at\s+the\s+weekend)\b"
+    r"[^.!?\n]{0,60}?\b(?:back|returned|came\s+(?:back|home))\s+(?:on|at|by)\b",
+    re.IGNORECASE,
 )
 _TOLD_AT_THE_TIME = re.compile(
     r"(?<!\bI\s)(?<!\bi\s)(?<!\bwe\s)(?<!\bWe\s)\breported\s+(?:it|this|both|them|each|"

@@ -108,7 +108,7 @@ STILL_CUES = re.compile(
     r"got\s+(?:back|home)|turned\s+up)|"
     # no one has seen or heard from the child: "we have not seen or spoken to her"
     r"(?:have|has|had)\s*(?:not|n't)\s+(?:seen|heard\s+from|spoken\s+to)\s+(?:or\s+\w+\s+"
-    r"(?:to|from)?\s*)?(?:him|her|them)\b|(?<![\w'])gone\s+(?:again|awol)\b|"
+    r"(?:to|from)?\s*)?(?:him|her|them|(?-i:[A-Z])[\w'-]+(?=\s+(?:ourselves|myself|yet|since|at\s+all)\b))\b|(?<![\w'])gone\s+(?:again|awol)\b|"
     # "We haven't seen Demi or spoken to her ourselves"
     r"(?:have|has|had)\s*(?:not|n't)\s+seen\s+(?-i:[A-Z])[\w'-]+\s+or\s+(?:spoken\s+to|heard\s+from)\s+"
     r"(?:him|her|them)\b|"
@@ -221,6 +221,9 @@ NOT_BACK_YET = re.compile(
     r"(?:railway\s+|train\s+|bus\s+|coach\s+)?station|getting\s+(?:the|a)\s+(?:train|bus|coach)\s+"
     r"(?:back|home)|"
     r"on\s+(?:her|his|their)\s+way\s+(?:back|home)|"
+    # a return still to come: "will be conveyed back to Calder View by our officers, ETA 17:30"
+    r"(?:will|'ll|is\s+going\s+to|are\s+going\s+to)\s+be\s+(?:conveyed|taken|brought|driven|returned|"
+    r"dropped|transported|escorted)\s+(?:back|home)\b|"
     # back, but with a parent or a relative and staying there: "shes keeping him there today",
     # "officers have returned her home to mum. Mum is happy for her to stay there tonight",
     # "paige is home now with me ... she doesnt want to go back to that foster placement"
@@ -271,7 +274,13 @@ REPORTED_BEFORE = re.compile(
 # someone other than the writer got in touch to say it: "her friend's mum has messaged to say"
 THIRD_PARTY = re.compile(
     r"\b(?!i\b|we\b|just\b)\w+(?:'s\s+\w+)?\s+(?:has\s+|have\s+|had\s+)?(?:messaged|texted|rang|"
-    r"phoned|called|emailed|rung)\s+(?:\w+\s+)?to\s+(?:say|tell|let)\b",
+    r"phoned|called|emailed|rung)\s+(?:\w+\s+)?to\s+(?:say|tell|let)\b|"
+    # family or friends passing it on: "Her mum rang the home at 7.45 this morning to say" (a
+    # carer ringing an agency is the carer's own word: "Gary has just rung me to say")
+    r"\b(?:mum|mam|mom|mother|dad|father|nan|nana|gran|granny|grandma|grandad|aunt|auntie|uncle|"
+    r"friend|girlfriend|boyfriend|brother|sister|cousin|neighbour)(?:'s\s+\w+)?\s+(?:has\s+|had\s+)?"
+    r"(?:just\s+)?(?:messaged|texted|rang|phoned|called|emailed|rung)\s+(?:[\w.:]+\s+){0,6}?to\s+"
+    r"(?:say|tell|let)\b",
     re.IGNORECASE,
 )
 # the clause is about the past or about episodes in general, not this one

@@ -299,7 +299,9 @@ def _by_first_name_at_sender_placement(
     via = "a carer address of the child's placement"
     if not placements:
         # a member of a home's staff writing from their own address at the home's domain
-        placements = {c.placement_name for c in children if writes_for_placement(c, address)}
+        shared = shared_domains(children)
+        placements = {c.placement_name for c in children
+                      if writes_for_placement(c, address, shared)}
         via = "the domain of the child's placement's addresses"
     if not placements:
         return NO_MATCH
@@ -367,10 +369,14 @@ _PUBLIC_DOMAINS = frozenset({
 })
 
 
-def writes_for_placement(child: DirectoryChild, address: str) -> bool:
+def writes_for_placement(
+    child: DirectoryChild, address: str, shared: frozenset[str] = frozenset()
+) -> bool:
     """The sender is a carer of the child's placement, or writes from that placement's own
     domain (a home's staff member from their own address: "m.zielinski@westburycourt..." when
-    the home's addresses are office@ and nights@ there). Never for a public mailbox domain."""
+    the home's addresses are office@ and nights@ there). Never for a public mailbox domain, nor
+    for a domain ``shared`` by several placements (a council's own homes write from the
+    council's domain, and so does its duty team: ``shared_domains``)."""
     address = address.strip().lower()
     if not address or "@" not in address:
         return False
@@ -378,4 +384,18 @@ def writes_for_placement(child: DirectoryChild, address: str) -> bool:
     if address in emails:
         return True
     domain = address.rpartition("@")[2]
-    return domain not in _PUBLIC_DOMAINS and any(e.rpartition("@")[2] == domain for e in emails)
+    return (domain not in _PUBLIC_DOMAINS and domain not in shared
+            and any(e.rpartition("@")[2] == domain for e in emails))
+
+
+def shared_domains(children: Sequence[DirectoryChild]) -> frozenset[str]:
+    """The domains of carer addresses that more than one placement uses: no home's own."""
+    seen: dict[str, str] = {}
+    shared: set[str] = set()
+    for c in children:
+        place = c.placement_name or ""
+        for e in c.carer_emails:
+            domain = e.strip().lower().rpartition("@")[2]
+            if seen.setdefault(domain, place) != place:
+                shared.add(domain)
+    return frozenset(shared)

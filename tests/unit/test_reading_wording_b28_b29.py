@@ -123,3 +123,12 @@ def test_not_seen_by_name_nor_spoken_to_is_still_out() -> None:
         "home in the morning. We haven't seen Dana or spoken to her ourselves."
     )
     assert cls.kind == "missing"
+
+
+def test_a_request_to_allocate_an_interview_after_an_absence_that_is_over() -> None:
+    _fields, cls = read(
+        "Could you allocate a return home interview for Dana please? She was missing from Oak "
+        "House over New Year (back on the 1st).",
+        "RHI request - Dana",
+    )
+    assert cls.kind == "not_a_report"

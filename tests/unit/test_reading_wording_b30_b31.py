@@ -84,3 +84,42 @@ def test_a_request_for_the_notifications_of_returns_is_no_report() -> None:
     msg = read_message(raw)
     fields = extract_fields(msg, tz=LONDON, received_at=datetime(2027, 11, 15, 11, 1, tzinfo=UTC))
     assert classify(msg, fields).kind == "not_a_report"
+
+
+def test_a_return_still_to_come_or_family_passing_it_on_is_not_back() -> None:
+    assert read(
+        "Dana has been located by BTP at the station at 14:50 today. She is safe and well and "
+        "will be conveyed back to Oak House by our officers this afternoon, ETA around 17:30."
+    ).kind == "missing"
+    cls = read(
+        "Her mum rang the home at 7.45 this morning to say Dana turned up at hers late last "
+        "night and stayed over. We have not seen or spoken to Dana ourselves."
+    )
+    assert cls.kind == "missing" and cls.doubts
+
+
+def test_a_shared_council_domain_is_no_homes_own() -> None:
+    from dataclasses import dataclass
+    from datetime import date
+
+    from mailbridge.reading.match import shared_domains, writes_for_placement
+
+    @dataclass(frozen=True)
+    class Child:
+        child_id: str
+        first_name: str
+        last_name: str
+        date_of_birth: date | None
+        placement_name: str | None
+        carer_emails: tuple[str, ...]
+
+    moorside = Child("1", "Tyler", "A", None, "Moorside", ("moorside@council.example",))
+    beech = Child("2", "Kian", "L", None, "Beechfield", ("beechfield@council.example",))
+    westbury = Child("3", "Dana", "H", None, "Westbury Court", ("office@westbury.example",))
+    shared = shared_domains([moorside, beech, westbury])
+    assert shared == frozenset({"council.example"})
+    # the duty team at the council's domain is no carer of a council home
+    assert not writes_for_placement(moorside, "edt@council.example", shared)
+    assert writes_for_placement(moorside, "moorside@council.example", shared)
+    # a home's own domain still counts for its staff's own addresses
+    assert writes_for_placement(westbury, "m.zielinski@westbury.example", shared)
