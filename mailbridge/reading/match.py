@@ -64,7 +64,7 @@ def may_name(child: DirectoryChild, words: frozenset[str], *, given: bool = Fals
     ``words``, the folded words of a text: a set lookup that spares the text search for the
     thousands of children a report does not name."""
     full, alone = _name_words(child.first_name, child.last_name, known_as(child))
-    return any(n <= words for n in (alone if given else full))
+    return any(name <= words for name in (alone if given else full))
 
 
 @functools.lru_cache(maxsize=100_000)
