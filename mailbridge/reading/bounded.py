@@ -55,6 +55,13 @@ def _boundary_re(stack: list[_Open]) -> re.Pattern[bytes]:
     return re.compile(rb"^--(" + alternatives + rb")(--)?[ \t]*\r?$", re.MULTILINE)
 
 
+# Only a multipart or message/* type steers the map. Their type token is "multipart" or
+# "message" in any case, never split (unfolding keeps the space of a folded line), and
+# "Message-ID" is another token: a header block without either word is a leaf, and is not parsed.
+_NESTING = re.compile(rb"multipart|message(?!-id\b)", re.IGNORECASE)
+_LEAF: tuple[str, bytes | None] = ("text/plain", None)
+
+
 def _entity_type(block: bytes, digest_child: bool) -> tuple[str, bytes | None]:
     """(content type, boundary) of one header block, read by the parser the reader uses."""
     try:
@@ -119,7 +126,8 @@ def _bounded_copy(raw: bytes, limits: ReadLimits) -> tuple[bytes, list[str]]:
             block_end = head.end() if head is not None else pos
             key = (data[pos:block_end], digest_child)
             if key not in types_seen:  # hostile mail repeats one header block many times
-                types_seen[key] = _entity_type(*key)
+                types_seen[key] = (_entity_type(*key) if digest_child or _NESTING.search(key[0])
+                                   else _LEAF)
             ctype, boundary = types_seen[key]
             blank = _BLANK.match(data, block_end)
             body = blank.end() if blank is not None else block_end

@@ -13,6 +13,7 @@ placement (the same trust as single-child matching in match.py). Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -77,8 +78,15 @@ _NOT_WORD_ASCII = re.compile(r"[^a-z0-9_]")
 
 def _spans(haystack: str, name: str) -> list[tuple[int, int]]:
     """Where the folded ``name`` occurs as whole words in the aligned-folded ``haystack``."""
+    pattern = _name_pattern(name)
+    return [m.span() for m in pattern.finditer(haystack)] if pattern is not None else []
+
+
+@functools.lru_cache(maxsize=20_000)
+def _name_pattern(name: str) -> re.Pattern[str] | None:
+    """A folded name as whole words, compiled once per name, not once per report."""
     words = r"\s+".join(re.escape(w) for w in name.split())
-    return [m.span() for m in re.finditer(rf"(?<!\w){words}(?!\w)", haystack)] if words else []
+    return re.compile(rf"(?<!\w){words}(?!\w)") if words else None
 
 
 def _initials_spans(text: str, children: Sequence[DirectoryChild]) -> list[tuple[int, int, str]]:

@@ -12,6 +12,7 @@ Pure and total: every function returns something for any text and never raises.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -251,10 +252,18 @@ def _modified(clause: str, start: int, end: int) -> str | None:
 
 def assertions(text: str) -> list[Assertion]:
     """Every cue that holds now, clause by clause, in text order."""
+    return list(_assertions_of(text))
+
+
+# The fields and the classification of one message each ask what its words assert, most often of
+# the same text: it is read once. The answer depends on the text alone and is immutable (frozen
+# dataclasses in a tuple), so a cache changes nothing but the time; it is bounded by count.
+@functools.lru_cache(maxsize=64)
+def _assertions_of(text: str) -> tuple[Assertion, ...]:
     try:
-        return _assertions(text)
+        return tuple(_assertions(text))
     except Exception:  # rules over hostile text must not raise
-        return []
+        return ()
 
 
 def _assertions(text: str) -> list[Assertion]:

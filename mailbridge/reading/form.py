@@ -7,6 +7,7 @@ rendered as "label: value", and carers' own variants ("D.O.B", "Name of young pe
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -258,16 +259,31 @@ FORM_FIELDS: Mapping[str, tuple[str, ...]] = {
 
 def normalise_label(label: str) -> str:
     """Lower-case, strip accents and punctuation: "D.O.B." and "dob" are the same label."""
+    # the same few labels and reason-code synonyms come back for every line and every report:
+    # short ones are normalised once (the answer depends on the label alone)
+    return _normalised(label) if len(label) <= 200 else _normalise(label)
+
+
+_POSSESSIVE = re.compile(r"'s\b")
+_BRACKETED = re.compile(r"\([^)]*\)")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_SPELT_OUT = re.compile(r"(?:[a-z] )+[a-z]")
+
+
+def _normalise(label: str) -> str:
     text = unicodedata.normalize("NFKD", label)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     text = text.replace("&", " and ").replace("’", "'")
-    text = re.sub(r"'s\b", "s", text)
-    text = re.sub(r"\([^)]*\)", " ", text) if re.sub(r"\([^)]*\)", "", text).strip() else text
-    text = re.sub(r"[^a-z0-9]+", " ", text).strip()
+    text = _POSSESSIVE.sub("s", text)
+    text = _BRACKETED.sub(" ", text) if _BRACKETED.sub("", text).strip() else text
+    text = _NOT_ALNUM.sub(" ", text).strip()
     # "d o b" (from "D.O.B") -> "dob"
-    if re.fullmatch(r"(?:[a-z] )+[a-z]", text):
+    if _SPELT_OUT.fullmatch(text):
         text = text.replace(" ", "")
     return text
+
+
+_normalised = functools.lru_cache(maxsize=4096)(_normalise)
 
 
 LABELS: Mapping[str, str] = {

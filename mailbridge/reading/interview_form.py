@@ -20,6 +20,7 @@ Pure: no I/O, no clock (``today`` is passed in). ``parse_interview_outcome`` nev
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -339,12 +340,18 @@ def _codes_in(item: str, table: list[tuple[str, str]]) -> list[str]:
     found: list[str] = []
     taken = key
     for synonym, code in table:
-        pattern = rf"(?<![a-z0-9]){re.escape(synonym)}(?![a-z0-9])"
-        if re.search(pattern, taken):
+        pattern = _as_words(synonym)
+        if pattern.search(taken):
             if code not in found:
                 found.append(code)
-            taken = re.sub(pattern, " ", taken)
+            taken = pattern.sub(" ", taken)
     return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _as_words(synonym: str) -> re.Pattern[str]:
+    """A synonym as whole words, compiled once (the table is searched for every item)."""
+    return re.compile(rf"(?<![a-z0-9]){re.escape(synonym)}(?![a-z0-9])")
 
 
 def match_reason_codes(
