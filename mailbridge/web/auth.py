@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -48,9 +49,16 @@ CAN_AUDIT = frozenset({"manager", "admin"})
 CAN_USERS = frozenset({"admin"})
 
 _HASHER = PasswordHasher()
-# A hash of a random password: checking it costs what a real check costs, so an unknown
-# username takes as long to refuse as a wrong password.
-_DUMMY = _HASHER.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy() -> str:
+    """A hash of a random password: checking it costs what a real check costs, so an unknown
+    username takes as long to refuse as a wrong password. Made on first use, not at import
+    (every CLI start and test process imports this module)."""
+    return _HASHER.hash(secrets.token_hex(16))
+
+
 LOGIN_TOKEN_SECONDS = 3600
 
 
@@ -67,7 +75,7 @@ class Checked:
 def check_password(password: str, stored: str | None) -> Checked:
     """Constant work whatever the account: an absent hash is checked against a dummy."""
     try:
-        _HASHER.verify(stored or _DUMMY, password)
+        _HASHER.verify(stored or _dummy(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return Checked(False)
     if stored is None:
