@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from mailbridge.alerts.alert_facts import AlertFacts
 from mailbridge.alerts.facts import episode_facts
 from mailbridge.alerts.recipients import passed_to
-from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
+from mailbridge.alerts.render import Rendered, Renderer
 from mailbridge.alerts.rows import Rows
 from mailbridge.reading.message import ReadMessage
 from mailbridge.routing.rules import Recipient

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from mailbridge.alerts.render import AlertFacts
+from mailbridge.alerts.alert_facts import AlertFacts
 from mailbridge.directory.records import ChildRecord
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.match import Match

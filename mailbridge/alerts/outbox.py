@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from mailbridge.alerts.alert_facts import AlertFacts
 from mailbridge.alerts.answers import Answers
 from mailbridge.alerts.facts import (
     episode_facts,
@@ -31,7 +32,7 @@ from mailbridge.alerts.recipients import (
     tell_duty_of_profile,
     widen,
 )
-from mailbridge.alerts.render import AlertFacts, Renderer
+from mailbridge.alerts.render import Renderer
 from mailbridge.alerts.rows import Rows
 from mailbridge.directory.records import ChildRecord
 from mailbridge.reading.fields import ReportFields

@@ -1,9 +1,11 @@
 """Alert and receipt emails rendered from plain facts with Jinja2 templates: pure, no I/O but
 reading the templates.
 
-The caller (delivery/processing) builds one ``AlertFacts`` per event, then asks a ``Renderer``
-for a ``Rendered`` (subject, text, HTML) per recipient. Sending, headers and the outbox are not
-this module's job.
+The caller (delivery/processing) builds one ``AlertFacts`` per event (``alert_facts.py``), then
+asks a ``Renderer`` for a ``Rendered`` (subject, text, HTML) per recipient. Sending, headers and
+the outbox are not this module's job, nor what a template sees of the facts: that is
+``template_context.py`` (the body's context, and the subject's restricted one). This module
+loads the templates, picks the set, renders and falls back.
 
 Templates live in ``templates/alerts/`` as ``<event>.subject.txt``, ``<event>.txt`` and
 ``<event>.html``. An event without its own set (escalation, reminder, ...) uses ``default.*``,
@@ -19,9 +21,10 @@ Safety:
   passed to templates as data; nothing a carer writes is compiled as a template.
 - HTML templates are autoescaped; the carer's text is shown inside ``<blockquote>``, escaped,
   with newlines as ``<br>``. The environment is sandboxed (immutable) as well.
-- Subject templates see a restricted context: reference, event, initials, child ID, risk level,
-  sender address, message number; never a full name nor the carer's text. Every value and the
-  rendered subject are folded onto one line, so CR/LF cannot inject headers.
+- Subject templates see a restricted context (``template_context.subject_context``):
+  reference, event, initials, child ID, risk level, sender address, message number; never a
+  full name nor the carer's text. Every value and the rendered subject are folded onto one
+  line, so CR/LF cannot inject headers.
 
 Extra keys read by the shipped templates (all optional, ``AlertFacts.extra``):
 
@@ -38,12 +41,11 @@ never the carer's own words.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,14 +61,17 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from mailbridge.alerts.alert_facts import AlertFacts
+from mailbridge.alerts.template_context import (
+    ROLE_TEMPLATES,
+    alert_context,
+    facts_context,
+    receipt_context,
+)
 from mailbridge.alerts.words import (
-    NOT_STATED,
-    born,
     format_clock,
     format_local,
     html_lines,
-    human_list,
-    initials,
     match_label,
     not_stated,
     one_line,
@@ -77,7 +82,7 @@ from mailbridge.alerts.words import (
 )
 from mailbridge.resources import resource_path
 
-__all__ = ["EVENTS", "AlertFacts", "Rendered", "Renderer"]
+__all__ = ["EVENTS", "Rendered", "Renderer"]
 
 log = logging.getLogger(__name__)
 
@@ -94,88 +99,9 @@ EVENTS = (
     "triage_summary",
     "interview_incomplete",
 )
-# Roles outside the council: one template set each, for every event (docs/out-of-area.md).
-ROLE_TEMPLATES = ("host_authority", "police")
 PARTS = ("subject.txt", "txt", "html")
 MAX_SUBJECT = 200
 _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-
-ROLE_LABELS = {
-    "social_worker": "allocated social worker",
-    "iro": "independent reviewing officer (IRO)",
-    "apprentice": "missing-children apprentice",
-    "team_manager": "team manager",
-    "duty": "duty desk",
-    "edt": "emergency duty team",
-    "reporter": "person who made the report",
-    "address": "named recipient",
-    "fallback": "fallback address for undelivered alerts",
-    "host_authority": "missing-children contact of the area where the child is placed",
-    "police": "police force for the area where the child is placed",
-}
-
-
-# -- the data -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class AlertFacts:
-    """Everything an alert or receipt may show, as plain values. None means "not stated".
-
-    Datetimes should be aware (UTC); a naive one is read as UTC. ``attachments`` are
-    ``(name, content_type, size)``; ``carer_text`` is the carer's new text, shown quoted.
-    """
-
-    event: str
-    received_at: datetime
-    reference: str | None = None
-    child_id: str | None = None
-    child_first_name: str | None = None
-    child_last_name: str | None = None
-    child_name_given: str | None = None  # the name as the carer wrote it (unmatched reports)
-    child_date_of_birth: date | None = None  # from the directory; the age is worked out from it
-    placement_name: str | None = None
-    risk_level: str | None = None
-    risk_notes: str | None = None
-    last_seen_at: datetime | None = None
-    last_seen_text: str | None = None
-    last_seen_location: str | None = None
-    police_reference: str | None = None
-    description: str | None = None
-    clothing: str | None = None
-    reported_by: str | None = None  # the sender's address
-    reporter_name: str | None = None
-    reporter_phone: str | None = None
-    sender_known: bool = False
-    # The sender check (docs/trust.md): True verified, False not verified, None not applicable.
-    sender_verified: bool | None = None
-    sender_check: str | None = None  # why, e.g. "dmarc=pass reported by mx.council.example"
-    returned_at: datetime | None = None
-    returned_by: str | None = None
-    safe_and_well: bool | None = None
-    match_method: str | None = None
-    match_confidence: float | None = None
-    match_note: str | None = None
-    carer_text: str = ""
-    subject_given: str = ""
-    attachments: Sequence[tuple[str | None, str, int]] = field(default=(), hash=False)
-    episode_status: str | None = None
-    note: str | None = None  # e.g. the routing note "no IRO on record: duty alerted instead"
-    error: str | None = None  # why processing (or delivery) failed
-    message_id: str | None = None  # Message-ID of the carer's message
-    inbound_id: int | None = None  # the stored message's row id ("message 17")
-    extra: Mapping[str, str] = field(default_factory=dict, hash=False)
-    # The footer's reminder to staff: how to acknowledge and who is told, when, if nobody does
-    # (timers.plan.acknowledge_reminder); None on mail that is not a staff alert.
-    reminder: str | None = None
-    # For a child placed in another council's area (host_authority and police alerts).
-    date_of_birth: date | None = None
-    placement_postcode: str | None = None
-    placement_authority_name: str | None = None  # the host authority
-    placing_council: str | None = None  # this council, the authorities file's own entry
-    placing_contacts: Sequence[str] = field(default=(), hash=False)  # who to call here
-    interview_by: str | None = None  # who holds the return home interview
-    profile_note: str | None = None  # the Philomena profile: attached, or why not
 
 
 @dataclass(frozen=True)
@@ -183,33 +109,6 @@ class Rendered:
     subject: str
     text: str
     html: str
-
-
-# -- lines made of the facts ------------------------------------------------------------
-
-
-def reporter_line(facts: AlertFacts) -> str | None:
-    """Who sent this and how to call them, on one line: name, phone, address, standing."""
-    if not (facts.reported_by or facts.reporter_name or facts.reporter_phone):
-        return None
-    parts = [one_line(facts.reporter_name)] if facts.reporter_name else []
-    parts.append(f"phone {one_line(facts.reporter_phone) or NOT_STATED}")
-    if facts.reported_by:
-        standing = "known carer" if facts.sender_known else "SENDER UNVERIFIED"
-        parts.append(f"{one_line(facts.reported_by)} ({standing})")
-    return ", ".join(parts)
-
-
-def identifiers_line(facts: AlertFacts) -> str | None:
-    """The internal identifiers, for the footer: message number, Message-ID, match confidence."""
-    parts = []
-    if facts.inbound_id is not None:
-        parts.append(f"message {facts.inbound_id}")
-    if facts.message_id:
-        parts.append(f"Message-ID <{one_line(facts.message_id).strip('<>')}>")
-    if facts.match_confidence is not None:
-        parts.append(f"match confidence {percent(facts.match_confidence)}")
-    return " · ".join(parts) or None
 
 
 # -- the renderer -----------------------------------------------------------------------
@@ -312,7 +211,7 @@ class Renderer:
         note: str | None = None,
     ) -> Rendered:
         """The alert for one recipient. ``note`` (e.g. ``Recipient.note``) joins ``facts.note``."""
-        context, subject = self._alert_context(facts, role, recipient_name, note)
+        context, subject = alert_context(facts, self.tz, role, recipient_name, note)
         name = role if role in ROLE_TEMPLATES else _template_event(facts.event)
         return self._render(name, context, subject)
 
@@ -321,10 +220,12 @@ class Renderer:
     ) -> list[Rendered]:
         """``render_alert`` for each (role, name, note) of one event, the same emails; the
         facts table and the subject are rendered once for them all, not once each."""
-        batch = _Batch(self._context(facts))
+        batch = _Batch(facts_context(facts, self.tz))
         out = []
         for role, recipient_name, note in recipients:
-            context, subject = self._alert_context(facts, role, recipient_name, note, batch.base)
+            context, subject = alert_context(
+                facts, self.tz, role, recipient_name, note, base=batch.base
+            )
             name = role if role in ROLE_TEMPLATES else _template_event(facts.event)
             out.append(self._render(name, context, subject, batch))
         return out
@@ -332,7 +233,7 @@ class Renderer:
     def render_receipt(self, facts: AlertFacts, *, passed_to: list[str]) -> Rendered:
         """The carer's receipt. Initials appear only when the sender is on the child's record,
         so an unknown sender learns nothing from the directory."""
-        context, subject = self._receipt_context(facts, passed_to)
+        context, subject = receipt_context(facts, self.tz, passed_to)
         return self._render("receipt", context, subject)
 
     def check(self) -> list[str]:
@@ -343,17 +244,17 @@ class Renderer:
         for event in (*EVENTS, "receipt", *ROLE_TEMPLATES):
             facts = AlertFacts(event=event, received_at=now)
             if event == "receipt":
-                context, subject = self._receipt_context(facts, ["the duty desk"])
+                context, subject = receipt_context(facts, self.tz, ["the duty desk"])
             elif event in ROLE_TEMPLATES:
                 facts = AlertFacts(event="missing", received_at=now)
-                context, subject = self._alert_context(facts, event, None, None)
+                context, subject = alert_context(facts, self.tz, event, None, None)
             else:
-                context, subject = self._alert_context(facts, "duty", None, None)
+                context, subject = alert_context(facts, self.tz, "duty", None, None)
             try:
                 # Through a batch, as alerts are rendered: a facts-table override that reads
                 # the recipient (which it is not given) is named here.
                 self._render_with(
-                    self._env, event, context, subject, _Batch(self._context(facts))
+                    self._env, event, context, subject, _Batch(facts_context(facts, self.tz))
                 )
             except Exception as exc:  # report every broken set, not only the first
                 problems.append(f"{event}: {type(exc).__name__}: {one_line(exc)}")
@@ -397,7 +298,7 @@ class Renderer:
             except TemplateNotFound:
                 return env.get_template(f"default.{part}")
 
-        # The subject sees no recipient (_subject_context): one per event and environment.
+        # The subject sees no recipient (subject_context): one per event and environment.
         key = (id(env), event)
         subject = batch.subjects.get(key) if batch is not None else None
         if subject is None:
@@ -418,63 +319,6 @@ class Renderer:
         html = template("html").render(context)
         return Rendered(subject=subject, text=text, html=html)
 
-    def _alert_context(
-        self,
-        facts: AlertFacts,
-        role: str,
-        recipient_name: str | None,
-        note: str | None,
-        base: Mapping[str, Any] | None = None,
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        context = dict(base) if base is not None else self._context(facts)
-        context.update(
-            role=role,
-            role_label=ROLE_LABELS.get(role, one_line(role).replace("_", " ")),
-            recipient_name=recipient_name,
-            # An outside body sees only its own routing note, never our internal ones.
-            notes=[
-                n
-                for n in ((note,) if role in ROLE_TEMPLATES else (facts.note, note))
-                if n and n.strip()
-            ],
-        )
-        return context, _subject_context(facts)
-
-    def _receipt_context(
-        self, facts: AlertFacts, passed_to: Sequence[str]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        context = self._context(facts)
-        known_child = bool(context["child_initials"]) and facts.sender_known
-        context.update(
-            role="reporter",
-            role_label=ROLE_LABELS["reporter"],
-            recipient_name=facts.reporter_name,
-            notes=[],
-            about=context["child_initials"] if known_child else "the child you named",
-            passed_to=human_list(passed_to) or "the duty desk",
-        )
-        subject = _subject_context(facts)
-        if not known_child:
-            subject["child_initials"] = ""
-        return context, subject
-
-    def _context(self, facts: AlertFacts) -> dict[str, Any]:
-        ctx: dict[str, Any] = {f.name: getattr(facts, f.name) for f in dataclasses.fields(facts)}
-        ctx["attachments"] = [
-            {"name": n or "(no name)", "content_type": c, "size": s}
-            for n, c, s in facts.attachments
-        ]
-        ctx["extra"] = dict(facts.extra)
-        ctx["child_initials"] = initials(facts.child_first_name, facts.child_last_name)
-        full = " ".join(n for n in (facts.child_first_name, facts.child_last_name) if n)
-        ctx["child_name"] = full or None
-        ctx["event_label"] = _event_label(facts.event)
-        ctx["timezone"] = str(self.tz.key)
-        ctx["child_born"] = born(facts.child_date_of_birth, facts.received_at, self.tz)
-        ctx["reporter"] = reporter_line(facts)
-        ctx["identifiers"] = identifiers_line(facts)
-        return ctx
-
 
 def _override_root(override_dir: Path | None) -> Path | None:
     if override_dir is None:
@@ -486,24 +330,3 @@ def _override_root(override_dir: Path | None) -> Path | None:
 def _template_event(event: str) -> str:
     """Only a plain name picks a template set; anything else renders as default."""
     return event if _EVENT_NAME.match(event) and event not in ("receipt", "default") else "default"
-
-
-def _event_label(event: str) -> str:
-    return one_line(event).replace("_", " ").upper() or "ALERT"
-
-
-def _subject_context(facts: AlertFacts) -> dict[str, Any]:
-    """What a subject may say: no full name, no carer text; every value on one line."""
-    return {
-        "event": one_line(facts.event),
-        "event_label": _event_label(facts.event),
-        "reference": one_line(facts.reference) or None,
-        "child_initials": initials(facts.child_first_name, facts.child_last_name),
-        "child_id": one_line(facts.child_id) or None,
-        "risk_level": one_line(facts.risk_level).lower() or None,
-        "sender": one_line(facts.reported_by) or None,
-        "message": facts.inbound_id
-        if facts.inbound_id is not None
-        else (one_line(facts.message_id) or None),
-        "extra": {k: one_line(v) for k, v in facts.extra.items()},
-    }

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from mailbridge.alerts.alert_facts import AlertFacts
 from mailbridge.alerts.profiles import Profile
-from mailbridge.alerts.render import AlertFacts, Rendered, Renderer
+from mailbridge.alerts.render import Rendered, Renderer
 from mailbridge.routing.authorities import Authorities
 from mailbridge.routing.rules import POLICE, Recipient
 from mailbridge.store import outbox, tx

@@ -8,7 +8,7 @@ import argparse
 from mailbridge.cli.common import check_with_store
 from mailbridge.cli.parsers import command
 from mailbridge.errors import InvalidRequestError
-from mailbridge.ingress import graph as graph_ingress
+from mailbridge.ingress import graph_check
 from mailbridge.ops import oauth2_providers
 from mailbridge.settings.config import Settings
 
@@ -22,7 +22,7 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     return check_with_store(
         settings,
         "Graph",
-        lambda engine: graph_ingress.check(
+        lambda engine: graph_check.check(
             settings.graph,
             oauth2_providers.graph_source(settings.oauth2),
             ca_file=settings.oauth2.ca_file,

@@ -37,11 +37,14 @@ is tried again under the folder's new id.
 
 On PostgreSQL one of several ``serve`` processes reads a mailbox (an advisory lock, see
 store/graph.py); the others stand by.
+
+This module is the reader's thread and its rounds. ``graph check`` is ``graph_check.py``, the
+placeholder stored for a message set aside is ``graph_placeholder.py``, and the one line that
+tells a failure (here and in the check) is ``graph_failure.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -49,12 +52,14 @@ from urllib.parse import quote
 
 from mailbridge.clock import Clock, system_clock
 from mailbridge.errors import MailbridgeError
+from mailbridge.ingress.graph_failure import describe, first_line
 from mailbridge.ingress.graph_folders import Folders
+from mailbridge.ingress.graph_placeholder import placeholder_message
 from mailbridge.ingress.mailbox_thread import MailboxThread
-from mailbridge.ingress.set_aside import Placeholder, SetAside, placeholder_bytes, set_aside
+from mailbridge.ingress.set_aside import SetAside, set_aside
 from mailbridge.intake import Intake, make_incoming
-from mailbridge.ops import health, oauth2
-from mailbridge.ops.graph import FolderNotFound, GraphClient, GraphError, SyncStateGone
+from mailbridge.ops import oauth2
+from mailbridge.ops.graph import GraphClient, GraphError, SyncStateGone
 from mailbridge.settings.sections import GraphSettings
 from mailbridge.store import advisory, tx
 from mailbridge.store import graph as graph_store
@@ -192,7 +197,7 @@ class GraphReader(MailboxThread):
                     continue
                 if exc.status < 400:
                     raise  # Graph out of reach, or throttling: the round is tried again later
-                failed[message_id] = _first_line(exc)
+                failed[message_id] = first_line(exc)
                 continue
             if not response.content:
                 failed[message_id] = "Microsoft Graph returned an empty message"
@@ -300,7 +305,7 @@ class GraphReader(MailboxThread):
             try:
                 self._move(message_id, "failed_folder", self._folder("failed_folder"))
             except (GraphError, oauth2.TokenRefused) as exc:
-                return f"left in the folder (moving it failed: {_first_line(exc)})"
+                return f"left in the folder (moving it failed: {first_line(exc)})"
             return f"moved to {self.settings.failed_folder!r}"
 
         rounds = f"in {self.settings.fetch_attempts} round(s)"
@@ -364,7 +369,7 @@ class GraphReader(MailboxThread):
                     self.settings.max_backoff_seconds,
                     self.settings.backoff_seconds * 2 ** min(failures - 1, 30),
                 )
-                line = _describe(exc, self.client.tokens, self.settings.mailbox)
+                line = describe(exc, self.client.tokens, self.settings.mailbox)
                 log.error(
                     "Graph reader for %s: %s; attempt %d, retrying in %g s",
                     self.key,
@@ -405,106 +410,6 @@ class GraphReader(MailboxThread):
             graph_store.record(self.engine, self.key, self.clock(), error=line)
         except Exception as exc:  # the database may be what failed
             log.debug("Graph reader's error not recorded: %s", exc)
-
-
-READ_ROLE = "Mail.ReadWrite"
-
-
-def check(
-    settings: GraphSettings,
-    tokens: oauth2.TokenSource,
-    *,
-    ca_file: str = "",
-    engine: tx.Engine | None = None,
-    now: datetime | None = None,
-) -> list[str]:
-    """`graph check`: a token with Mail.ReadWrite, the folders found by their names, and the
-    reader's state in the store. Reads, moves and creates nothing. One line on failure: a
-    GraphError (FolderNotFound for a folder), or the OAuth2 error of the token."""
-    client = GraphClient(settings, tokens, ca_file=ca_file)
-    mailbox = settings.mailbox
-    try:
-        token = tokens.token(mailbox)
-        lines = [
-            f"graph:      Microsoft Graph reader for {mailbox} ({client.base})",
-            f"login:      {oauth2.describe(tokens, mailbox)}",
-        ]
-        if token.roles and READ_ROLE not in token.roles:
-            raise GraphError(oauth2.refused_advice(tokens, mailbox, "Graph"))
-        folders = Folders(client, mailbox)
-        try:
-            folder_id = folders.id(settings.folder, setting="graph.folder")
-            found = client.json(
-                "GET",
-                f"/users/{quote(mailbox)}/mailFolders/{quote(folder_id, safe='')}"
-                "?$select=id,displayName,totalItemCount",
-            )
-            waiting = found.get("totalItemCount")
-            lines.append(
-                f"folder:     {settings.folder!r} found"
-                + (f", {waiting} message(s) in it" if isinstance(waiting, int) else "")
-            )
-            wanted = [("processed:  ", "processed_folder")]
-            if settings.failed_folder:
-                wanted.append(("failed:     ", "failed_folder"))
-            for label, setting in wanted:
-                name = getattr(settings, setting)
-                try:
-                    folders.id(name, setting=f"graph.{setting}")
-                    lines.append(f"{label}{name!r} found")
-                except FolderNotFound as exc:
-                    if not exc.parent_found:
-                        raise
-                    lines.append(f"{label}{name!r} not there yet; serve makes it when first used")
-        except oauth2.TokenRefused as exc:
-            raise GraphError(_describe(exc, tokens, mailbox)) from exc
-    finally:
-        client.close()
-    if engine is not None:
-        with tx.read(engine) as t:
-            status = health.graph_status(t, mailbox, settings.folder)
-        lines += health.graph_lines(  # the same lines as `mailbridge status`
-            settings.folder, status, now or system_clock()
-        )
-    return lines
-
-
-def placeholder_message(
-    settings: GraphSettings, message_id: str, *, error: str, facts: dict[str, str], now: datetime
-) -> bytes:
-    """What is stored in place of a message whose MIME Graph would not hand over.
-
-    The Message-ID is fixed per mailbox folder and Graph message id, so setting the same
-    message aside again (after a restart and a resync) is a duplicate, not a second alert.
-    """
-    key = f"{settings.mailbox}/{settings.folder}"
-    tag = hashlib.sha256(key.encode()).hexdigest()[:16]
-    digest = hashlib.sha256(message_id.encode()).hexdigest()[:24]
-    lines = [
-        "Microsoft Graph would not hand over this message whole, so mailbridge could not read it.",
-        "A person must open the mailbox and read it there.",
-        "",
-        f"Mailbox:     {settings.mailbox}",
-        f"Folder:      {settings.folder}",
-    ]
-    if settings.failed_folder:
-        lines.append(f"Moved to:    {settings.failed_folder} (unless the move failed)")
-    lines += [f"Graph id:    {message_id}", f"Error:       {error}"]
-    return placeholder_bytes(
-        Placeholder("mailbridge Graph reader",
-                    f"Microsoft 365 message could not be fetched (in {settings.folder})",
-                    f"<graph-unfetchable.{digest}.{tag}@mailbridge.invalid>", tuple(lines)),
-        facts=facts, now=now)
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def _describe(exc: BaseException, tokens: oauth2.TokenSource, mailbox: str) -> str:
-    if isinstance(exc, oauth2.TokenRefused):
-        return "a fresh token was refused: " + oauth2.refused_advice(tokens, mailbox, "Graph")
-    return _first_line(exc)
 
 
 def _chunks(ids: list[str], size: int) -> Iterator[list[str]]:

@@ -6,17 +6,21 @@ wins where both answer. Times are read in the council's zone against the email's
 (or the receipt time when that header is missing or implausible) and stored in UTC. We use our
 own rules for relative phrases because dateparser reads "last night around 10" as 10:00; it is
 only a pinned fallback for odd absolute dates in form values. Nothing here raises.
+
+This module reads who the child is, who reported, police, risk and description, and puts the
+facts together; when and where the child was last seen and when they came back are read by
+``seen_and_returned.py``, called here in turn (the order the form's answers are looked up in
+is the order of ``sources``). Every rule runs through ``rule_guard.guard``.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from functools import partial
-from typing import Literal, TypeVar
+from datetime import UTC, date, datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from mailbridge.reading.absence_type import (
@@ -61,23 +65,17 @@ from mailbridge.reading.phrases import (
     _RISK_FREE,
     MAX_SCAN,
     RiskLevel,
-    _last_seen_free,
-    _location_after,
-    _other_time,
-    _returned_by,
     _risk_level,
-    _safe_and_well,
     _sentences_matching,
-    _time_near,
 )
 from mailbridge.reading.police import find_police_reference
+from mailbridge.reading.rule_guard import guard as _guard
+from mailbridge.reading.seen_and_returned import last_seen, settle_times, the_return
 from mailbridge.reading.times import (
-    _dateparser_fallback,
     parse_date_only,
     parse_when,
     read_when,
     reference_time,
-    said_as_daypart,
 )
 
 __all__ = [
@@ -91,8 +89,6 @@ __all__ = [
     "reference_time",
     "without_absence_type",
 ]
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -137,52 +133,12 @@ class ReportFields:
                              or self.returned_at))
 
 
-# how a child arrives back, in the sentence after "X is back"
-_ARRIVAL = re.compile(
-    r"\b(?:dropped|brought|bring|brings|drove|driven|arrived|arriving|walked\s+in|came\s+in|"
-    r"came\s+through|got\s+in|got\s+out\s+of|taxi)\b", re.IGNORECASE)
-_NEXT_SENTENCE = re.compile(r"(?:[.!?](?=\s|$)|\n)\s*")
-
-
-def _arrival_after(text: str, end: int, base: datetime) -> tuple[datetime | None, str, str | None]:
-    """The time in the one sentence after a return that tells how the child arrived."""
-    stop = _NEXT_SENTENCE.search(text, end)
-    if stop is None:
-        return None, "", None
-    start = stop.end()
-    nxt = _NEXT_SENTENCE.search(text, start)
-    sentence = text[start : nxt.start() if nxt else len(text)]
-    if not _ARRIVAL.search(sentence) or _NOT_THE_CHILD.search(sentence):
-        return None, "", None
-    when, why = read_when(sentence, base)
-    return when, " ".join(sentence.split()), why
-
-
-# a sentence about someone else's arrival: "Police arrived at 2 to take a statement"
-_NOT_THE_CHILD = re.compile(r"\b(?:police|officers?|staff|i|we)\s+(?:arrived|came\s+in|got\s+in)\b",
-                            re.IGNORECASE)
-
-
-# how far before the email a last sighting may be and still be read as one
-_TOO_LONG_AGO = timedelta(days=365)
-
-
-def _guard(fn: Callable[[], T], default: T) -> T:
-    try:
-        return fn()
-    except Exception:  # one bad rule must not lose the other fields
-        return default
-
-
 def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
 # ---------------------------------------------------------------------------------------------
 # the reader
-
-
-_FOUND_CUE = re.compile(r"\b(?:found|located|traced|picked\s+\w+\s+up)\b", re.IGNORECASE)
 
 
 # a pasted text or WhatsApp line's own stamp, "[22:40] Gary: ..." or "16/01/2027, 22:40 - Gary:
@@ -192,37 +148,6 @@ _CHAT_STAMP = re.compile(
     r"(?:\d{1,2}/\d{1,2}/\d{2,4},?\s*)\d{1,2}:\d\d\s*(?:[ap]m)?\s+-)[ \t]*",
     re.IGNORECASE,
 )
-
-
-def _after_midnight(
-    returned_at: datetime, last_seen_at: datetime, latest: datetime, tz: ZoneInfo
-) -> datetime:
-    """"Went out at 22:10 last night ... came back at 02:20": a return in the small hours read on
-    the evening's day is the next morning, when that is within 12 hours of the sighting and not
-    after the email. Anything else stays before the sighting (a conflict, never a return)."""
-    back, seen = returned_at.astimezone(tz), last_seen_at.astimezone(tz)
-    if back.hour >= 6 or seen.hour < 18:
-        return returned_at
-    rolled = datetime.combine(back.date() + timedelta(days=1), back.time(),
-                              tzinfo=tz)
-    if last_seen_at < rolled <= latest and rolled - last_seen_at <= timedelta(hours=12):
-        return rolled
-    return returned_at
-
-
-def _in_the_evening(
-    returned_at: datetime, last_seen_at: datetime, latest: datetime, said: str | None
-) -> datetime:
-    """"Went out about half 7 tonight ... dropped her back at 11.50", sent at 00:35: a clock
-    time with no am or pm that reads before the sighting is the evening's, when that falls
-    between the sighting and the email. A time said as morning stays (a conflict)."""
-    if returned_at.hour >= 12 or (said and _MORNING_SAID.search(said)):
-        return returned_at
-    later = returned_at + timedelta(hours=12)
-    return later if last_seen_at < later <= latest else returned_at
-
-
-_MORNING_SAID = re.compile(r"\d\s*(?:am|a\.m\.?)|\bmorning\b|\bbreakfast\b", re.IGNORECASE)
 
 
 def extract_fields(msg: ReadMessage, *, tz: ZoneInfo, received_at: datetime) -> ReportFields:
@@ -301,98 +226,13 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
         located and (not returns or max(located) > returns[-1].start))
 
     # --- last seen
-    last_seen_at: datetime | None = None
-    last_seen_text: str | None = None
-    location = fv("last_seen_location")
-    seen_value = fv("last_seen")
-    if seen_value:
-        last_seen_text = seen_value
-        last_seen_at, why = read_when(seen_value, base)
-        if last_seen_at is None and why is None:
-            last_seen_at = _dateparser_fallback(seen_value, base)
-        if why:
-            doubts.append(f"last seen: {why}")
-        if location is None:
-            location = _guard(lambda: _location_after(seen_value), None)
-    if last_seen_at is None and seen_value is None:
-        # the state machine and staff want the earliest fact: first trigger with a time wins
-        no_time: tuple[datetime | None, str | None, str | None] = (None, None, None)
-        last_seen_at, found_text, why = _guard(
-            lambda: _last_seen_free(free, base, returns), no_time)
-        last_seen_text = last_seen_text or found_text
-        if found_text and last_seen_at is not None:
-            sources["last_seen"] = found_text
-        if why:
-            doubts.append(f"last seen: {why}")
-    if last_seen_at is not None and last_seen_at < base - _TOO_LONG_AGO:
-        # a date of birth or an old episode's date taken for the sighting: no fact
-        doubts.append(f"last seen: a time ({last_seen_at:%d/%m/%Y %H:%M}) more than a year "
-                      "before the email")
-        last_seen_at = None
-        sources.pop("last_seen", None)
-    seen_at = last_seen_at
-    if seen_at is not None and sources.get("last_seen"):
-        other = _guard(lambda: _other_time(sources["last_seen"], base, seen_at), None)
-        if other:
-            doubts.append(f"two possible last-seen times ({other}); the earlier one is shown")
-    if location is None:
-        m2 = re.search(r"\blast\s+(?:seen|saw)\b", free, re.IGNORECASE)
-        if m2:
-            location = _guard(lambda: _location_after(free[m2.end() : m2.end() + 300]), None)
+    last_seen_at, last_seen_text, location = last_seen(
+        fv, free, base, returns=returns, sources=sources, doubts=doubts)
 
     # --- returns
-    returned_at: datetime | None = None
-    rv = fv("returned_at")
-    if rv:
-        returned_at, why = read_when(rv, base)
-        if returned_at is None and why is None:
-            returned_at = _dateparser_fallback(rv, base)
-        if why:
-            doubts.append(f"return time: {why}")
-    if returned_at is None and rv is None and not contested:
-        times: list[tuple[datetime, str]] = []
-        # the time the child was back at the placement: "dropped him back at twenty to ten"
-        # and "arriving 02:25" beat "found at 21:10" and "located at 01:40"
-        # "has asked me to let you know that Reece returned to placement at 19:40. He was
-        # dropped back by police": the time may be in the words passed on
-        passed_on = [a for a in said if a.said == "reported_return"] if returns else []
-        for a in sorted([*returns[:10], *passed_on[:5]],
-                        key=lambda r: (r.said != "returned", bool(_FOUND_CUE.search(r.cue)))):
-            when, sentence, why = _time_near(free, a.start, a.end, base)
-            if why:
-                doubts.append(f"return time: {why}")
-            if when is not None:
-                times.append((when, sentence))
-                if not said_as_daypart(sentence):
-                    break
-                # "came home in the early hours ... brought him back at about 4.20am": a clock
-                # time said later beats a part of the day
-        if not times and returns:
-            # "Kane's back. A taxi dropped him at the front at 1.10": no time beside any
-            # return, so the arrival told in the sentence after the first one
-            nothing: tuple[datetime | None, str, str | None] = (None, "", None)
-            when, sentence, why = _guard(partial(_arrival_after, free, returns[0].end, base),
-                                         nothing)
-            if why:
-                doubts.append(f"return time: {why}")
-            if when is not None:
-                times.append((when, sentence))
-        times.sort(key=lambda t: said_as_daypart(t[1]))
-        if times:
-            returned_at, sources["returned_at"] = times[0]
-    returned_by = fv("returned_by")
-    if returned_by is None and returns:
-        returned_by = _guard(lambda: _returned_by(free), None)
-
-    safe: bool | None = None
-    sw = fv("safe_and_well")
-    if sw:
-        if re.match(r"\s*(?:y|yes|yeah|safe|true|ok|fine|well)\b", sw, re.IGNORECASE):
-            safe = True
-        elif re.match(r"\s*(?:n|no|not|false)\b", sw, re.IGNORECASE):
-            safe = False
-    if safe is None and (returns or rv):
-        safe = _guard(lambda: _safe_and_well(free), None)
+    returned_at, returned_by, safe = the_return(
+        fv, free, base, said=said, returns=returns, contested=contested, sources=sources,
+        doubts=doubts)
 
     # --- police, risk, description
     police_ignore = [child_id] if child_id else []
@@ -481,25 +321,8 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     absence = _guard(lambda: _absence_type(text, fv("absence_type")), None)
 
     # --- no fact after the email, and no return before the last sighting
-    # the receipt, exactly: a sender's clock ahead of ours (the Date header) is no licence for a
-    # time we have not reached yet
-    latest = received_at if received_at.tzinfo else received_at.replace(tzinfo=UTC)
-    if last_seen_at is not None and last_seen_at > latest:
-        doubts.append("last seen: a time later than the email was received")
-        last_seen_at = None
-    if returned_at is not None and returned_at > latest:
-        doubts.append("return time: a time later than the email was received")
-        returned_at = None
-    if returned_at is not None and last_seen_at is not None and returned_at < last_seen_at:
-        returned_at = _after_midnight(returned_at, last_seen_at, latest, tz)
-    if returned_at is not None and last_seen_at is not None and returned_at < last_seen_at:
-        returned_at = _in_the_evening(returned_at, last_seen_at, latest, sources.get("returned_at"))
-    if returned_at is not None and last_seen_at is not None and returned_at < last_seen_at:
-        doubts.append("the return time given is before the last sighting")
-        returned_at = None
-        sources.pop("returned_at", None)
-    if last_seen_at is None:
-        sources.pop("last_seen", None)
+    last_seen_at, returned_at = settle_times(
+        last_seen_at, returned_at, received_at=received_at, sources=sources, doubts=doubts, tz=tz)
     for name in ("returned_at", "returned_by", "safe_and_well"):
         if sections is not None and name in sources and name not in form:
             sources.pop(name)

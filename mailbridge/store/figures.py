@@ -5,8 +5,9 @@ the reference: ``reports/stats.compute(recompute=True)`` runs it, and the integr
 compare it with the daily rollups (``store/rollups.py``, ``reports/daily.py``) figure by figure.
 
 Each figure is a GROUP BY or a conditional sum, worked out by the database over temporary tables
-of the period's episodes; Python only reshapes the few aggregate rows that come back. One code
-path on SQLite and PostgreSQL (``sqltime`` hides the two date dialects).
+of the period's episodes (made and filled by ``store/scan_tables.py``); Python only reshapes the
+few aggregate rows that come back. One code path on SQLite and PostgreSQL (``sqltime`` hides the
+two date dialects).
 
 The read snapshot, and the figures that belong to no day of the period (who is missing now,
 the failed messages), are in ``store/reporting.py``.
@@ -17,24 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    and_,
-    case,
-    cast,
-    distinct,
-    func,
-    insert,
-    or_,
-    select,
-    true,
-)
+from sqlalchemy import String, and_, case, cast, distinct, func, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -47,7 +31,6 @@ from mailbridge.reports.figures import (
     ESCALATIONS,
     INTERVIEW_STATUSES,
     REPEAT_LIST,
-    UNMATCHED_METHODS,
     VOID,
     AckRole,
     Figures,
@@ -63,19 +46,10 @@ from mailbridge.reports.figures import (
     spread,
 )
 from mailbridge.routing.authorities import Authorities
-from mailbridge.store import reporting
-from mailbridge.store.models import (
-    Acknowledgement,
-    Alert,
-    BigId,
-    Child,
-    DueAction,
-    Episode,
-    Interview,
-    Placement,
-    UTCDateTime,
-)
+from mailbridge.store import reporting, scan_tables
+from mailbridge.store.models import Alert, DueAction, Episode, Interview, Placement
 from mailbridge.store.reporting import count_if as _count_if
+from mailbridge.store.scan_tables import ACKED, CHILD, DUR, EP
 from mailbridge.store.sqltime import SqlTime
 
 
@@ -136,54 +110,12 @@ def _spread(found: tuple[int, list[float | None]]) -> Spread:
     return spread(n, median, p90)
 
 
-_TEMP = MetaData()
-# The period's episodes with what every figure needs, computed once (local times included).
-_EP = Table(
-    "mb_report_ep",
-    _TEMP,
-    Column("id", BigId, primary_key=True, autoincrement=False),
-    Column("child_id", String(40)),
-    Column("first_unmatched", Integer),
-    Column("police", Integer),
-    Column("returned", Integer),
-    Column("secs", Float),
-    Column("start", UTCDateTime),
-    Column("local", BigInteger),  # local seconds of the start (sqltime)
-    Column("ymd", Integer),  # local date of the start, YYYYMMDD
-    prefixes=["TEMPORARY"],
-)
-# The valid durations (returned, not before the start), in seconds.
-_DUR = Table("mb_report_dur", _TEMP, Column("secs", Float), prefixes=["TEMPORARY"])
-# The period's matched children: episodes and first start, for the repeat and placement figures.
-_CHILD = Table(
-    "mb_report_child",
-    _TEMP,
-    Column("child_id", String(40), primary_key=True),
-    Column("n", Integer),
-    Column("first", UTCDateTime),
-    Column("dob", Integer),  # date of birth, YYYYMMDD
-    Column("placement_id", BigId),
-    prefixes=["TEMPORARY"],
-    # SQLite: the age figure looks children up by child_id, in one tree instead of two.
-    sqlite_with_rowid=False,
-)
-# Seconds from the first alert to the first acknowledgement, per acknowledged episode and role.
-_ACKED = Table(
-    "mb_report_acked",
-    _TEMP,
-    Column("role", String(40)),
-    Column("wait", Float),
-    prefixes=["TEMPORARY"],
-)
-
-
 class _Query:
     """The queries of one report, over temporary tables of the period's episodes.
 
     Each figure is a GROUP BY or a conditional sum over ``mb_report_ep``, which holds the
     period's episodes with their start in local seconds (see ``sqltime``) worked out once per
-    episode instead of once per query. Indexes on the temporary tables are made after they are
-    filled (one sort, not 100,000 inserts into a tree); the percentiles read them.
+    episode instead of once per query (``store/scan_tables.py`` makes and fills the tables).
     """
 
     def __init__(self, conn: Connection, st: SqlTime, period: Period, now: datetime) -> None:
@@ -191,109 +123,8 @@ class _Query:
         self.st = st
         self.period = period
         self.now = now
-        self.ep = _EP
-        self._fill_episodes()
-        self._fill_children()
-        self._fill_acked()
-
-    def _fill_episodes(self) -> None:
-        st, now = self.st, self.now
-        start = func.coalesce(Episode.last_seen_at, Episode.opened_at)
-        returned = and_(Episode.returned_at.is_not(None), Episode.returned_at <= now)
-        source = select(
-            Episode.id,
-            Episode.child_id,
-            case(
-                (
-                    or_(Episode.match_method.in_(UNMATCHED_METHODS), Episode.child_id.is_(None)),
-                    1,
-                ),
-                else_=0,
-            ),
-            case(
-                (and_(Episode.police_reference.is_not(None), Episode.police_reference != ""), 1),
-                else_=0,
-            ),
-            case((returned, 1), else_=0),
-            case((returned, st.seconds(Episode.returned_at) - st.seconds(start)), else_=None),
-            start,
-            st.local_seconds(start),
-            st.local_ymd(start),
-        ).where(
-            start >= self.period.start_utc,
-            start < self.period.end_utc,
-            # A void episode was never a missing episode (docs/casework.md): in no figure.
-            Episode.status != VOID,
-        )
-        _EP.create(self.conn)
-        self.conn.execute(insert(_EP).from_select([c.name for c in _EP.columns], source))
-        self._analyze(_EP)
-        # The valid durations, indexed for the percentiles. A table of their own: an index on
-        # mb_report_ep would be scanned in its order by the joins, jumping about the joined
-        # tables instead of reading them in episode order.
-        ep = _EP
-        valid = select(ep.c.secs).where(ep.c.returned == 1, ep.c.secs >= 0)
-        _DUR.create(self.conn)
-        self.conn.execute(insert(_DUR).from_select(["secs"], valid))
-        self.conn.exec_driver_sql(f"CREATE INDEX {_DUR.name}_secs ON {_DUR.name} (secs)")
-
-    def _fill_children(self) -> None:
-        """One GROUP BY child, with the child's birth date and placement (read per child).
-
-        The ages and placements then join this table, not ``children``: the directory is
-        read once per child, not once per episode.
-        """
-        ep = self.ep
-        per = (
-            select(ep.c.child_id, func.count().label("n"), func.min(ep.c.start).label("first"))
-            .where(ep.c.child_id.is_not(None))
-            .group_by(ep.c.child_id)
-            .subquery()
-        )
-        source = select(
-            per.c.child_id,
-            per.c.n,
-            per.c.first,
-            self.st.date_ymd(Child.date_of_birth),
-            Child.placement_id,
-        ).outerjoin(Child, Child.child_id == per.c.child_id)
-        _CHILD.create(self.conn)
-        columns = ["child_id", "n", "first", "dob", "placement_id"]
-        self.conn.execute(insert(_CHILD).from_select(columns, source))
-        self._analyze(_CHILD)
-
-    def _fill_acked(self) -> None:
-        """First alert to first acknowledgement, only for the pairs with an acknowledgement.
-
-        The acknowledgements (one per episode and role at most, fewer than the alerts) lead:
-        each finds its first alert through the alerts' episode index, instead of a GROUP BY
-        over every alert of the period.
-        """
-        ep, st = self.ep, self.st
-        ack = Acknowledgement
-        acked = (
-            select(ack.episode_id, ack.role, func.min(ack.at).label("at"))
-            .join(ep, ep.c.id == ack.episode_id)
-            .where(ack.role.in_(ACK_ROLES))
-            .group_by(ack.episode_id, ack.role)
-            .subquery()
-        )
-        source = (
-            select(acked.c.role, st.seconds(acked.c.at) - st.seconds(func.min(Alert.created_at)))
-            .select_from(acked)
-            .join(Alert, and_(Alert.episode_id == acked.c.episode_id, Alert.role == acked.c.role))
-            .group_by(acked.c.episode_id, acked.c.role, acked.c.at)
-        )
-        _ACKED.create(self.conn)
-        self.conn.execute(insert(_ACKED).from_select(["role", "wait"], source))
-        name = _ACKED.name
-        self.conn.exec_driver_sql(f"CREATE INDEX {name}_wait ON {name} (role, wait)")
-        self._analyze(_ACKED)
-
-    def _analyze(self, table: Table) -> None:
-        """PostgreSQL plans joins on a temporary table blind until it has statistics."""
-        if self.st.postgres:
-            self.conn.exec_driver_sql(f"ANALYZE {table.name}")
+        self.ep = EP
+        scan_tables.fill(conn, st, period, now)
 
     def figures(self, authorities: Authorities) -> Figures:
         ep = self.ep
@@ -315,7 +146,7 @@ class _Query:
             ).select_from(ep)
         ).one()
         episodes, n_returned, invalid, *bands, police, unmatched, later = (int(x) for x in row)
-        duration = _spread(percentiles(self.conn, _DUR.c.secs, true(), n_returned - invalid))
+        duration = _spread(percentiles(self.conn, DUR.c.secs, true(), n_returned - invalid))
         children, matched, two, three = self._repeat()
         hours, weekdays = self._clock()
         esc, escalated = self._escalations()
@@ -372,7 +203,7 @@ class _Query:
         return host_authorities(((str(g), int(n)) for g, n in rows), authorities)
 
     def _repeat(self) -> tuple[int, int, int, int]:
-        per = _CHILD
+        per = CHILD
         row = self.conn.execute(
             select(
                 func.count(),
@@ -385,7 +216,7 @@ class _Query:
         return children, matched, two, three
 
     def _repeat_children(self) -> tuple[list[RepeatChild], int]:
-        per = _CHILD
+        per = CHILD
         rows = self.conn.execute(
             select(per.c.child_id, per.c.n, func.count().over().label("total"))
             .where(per.c.n >= 2)
@@ -398,7 +229,7 @@ class _Query:
 
     def _who(self, episodes: int) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
         """Episodes by age band at start (per episode), and by placement (per child)."""
-        ep, per = self.ep, _CHILD
+        ep, per = self.ep, CHILD
         age = (ep.c.ymd - per.c.dob) // 10000
         dob = per.c.dob.is_not(None)
         # Conditional sums, no GROUP BY: one pass, no sort. Unmatched episodes have no row in
@@ -506,7 +337,7 @@ class _Query:
         return sorted(((str(c), int(n)) for c, n in rows), key=most_first)
 
     def _acks(self) -> list[AckRole]:
-        ep, k = self.ep, _ACKED
+        ep, k = self.ep, ACKED
         alerted = self.conn.execute(
             select(Alert.role, func.count(distinct(Alert.episode_id)))
             .join(ep, ep.c.id == Alert.episode_id)

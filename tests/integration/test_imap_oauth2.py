@@ -23,7 +23,7 @@ from mailbridge.ingress.imap import commands as imap_commands
 from mailbridge.ingress.imap.client import ImapAuthError
 from mailbridge.ingress.imap.watcher import Watcher
 from mailbridge.intake import Intake
-from mailbridge.ops import oauth2, oauth2_providers
+from mailbridge.ops import oauth2, oauth2_microsoft
 from mailbridge.runtime.serve import make_workers, start_watcher
 from mailbridge.settings.config import Settings
 from tests.support.dovecot_oauth2 import OAuth2Dovecot, running
@@ -67,7 +67,7 @@ def microsoft(
     secret = tmp_path / f"{app.client_id}.secret"
     if app.secret:
         secret.write_text(app.secret + "\n", encoding="utf-8")
-    config = oauth2_providers.MicrosoftConfig(
+    config = oauth2_microsoft.MicrosoftConfig(
         tenant_id=TENANT,
         client_id=app.client_id,
         client_secret_file=str(secret) if app.secret else "",
@@ -76,7 +76,7 @@ def microsoft(
         ca_file=str(server.ca_file),
         validate_authority=False,
     )
-    return oauth2.TokenSource(oauth2_providers.MicrosoftProvider(config))
+    return oauth2.TokenSource(oauth2_microsoft.MicrosoftProvider(config))
 
 
 def settings_for(make_settings: SettingsFactory, dovecot: OAuth2Dovecot, user: str) -> Settings:

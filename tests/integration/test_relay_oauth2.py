@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP, AuthResult
 from sqlalchemy import Engine
 
 from mailbridge.delivery.transport import SmtpTransport, TemporaryFailure
-from mailbridge.ops import oauth2, oauth2_providers
+from mailbridge.ops import oauth2, oauth2_command, oauth2_google, oauth2_microsoft
 from tests.support.env import CliRunner, SettingsFactory
 from tests.support.log_scan import leaks, run_debug, token_forms
 from tests.support.oauth2_server import TENANT, App, OAuth2Server, serving
@@ -273,8 +273,8 @@ def test_a_scope_without_default_is_refused_by_check_config_and_by_entra_id(
     assert code == 2
     assert "oauth2.scope: provider microsoft needs a scope ending in /.default" in err
     # Past check-config (an older config, a hand-built provider), Entra ID answers 1002012.
-    provider = oauth2_providers.MicrosoftProvider(
-        oauth2_providers.MicrosoftConfig(
+    provider = oauth2_microsoft.MicrosoftProvider(
+        oauth2_microsoft.MicrosoftConfig(
             tenant_id=TENANT,
             client_id=app.client_id,
             client_secret_file=str(tmp_path / "client-secret"),
@@ -339,13 +339,13 @@ def test_the_command_provider_runs_a_real_script_without_a_shell(tmp_path: Path)
     quoted = f'"{script}"'
     now = [1000.0]
 
-    plain = oauth2_providers.CommandProvider(quoted, clock=lambda: now[0])
+    plain = oauth2_command.CommandProvider(quoted, clock=lambda: now[0])
     token = plain.fetch("a@council.example")
     assert token.value == "plain-a@council.example"
-    assert token.expires_at == 1000.0 + oauth2_providers.COMMAND_TOKEN_SECONDS
+    assert token.expires_at == 1000.0 + oauth2_command.COMMAND_TOKEN_SECONDS
 
     source = oauth2.TokenSource(
-        oauth2_providers.CommandProvider(f"{quoted} json", clock=lambda: now[0]),
+        oauth2_command.CommandProvider(f"{quoted} json", clock=lambda: now[0]),
         clock=lambda: now[0],
     )
     assert source.token("b@council.example").value == "tok-b@council.example"
@@ -359,7 +359,7 @@ def test_the_command_provider_runs_a_real_script_without_a_shell(tmp_path: Path)
     # An hour's token is kept until five minutes before it ends.
     hour = oauth2.TokenSource(plain, clock=lambda: now[0])
     hour.token("a@council.example")
-    now[0] += oauth2_providers.COMMAND_TOKEN_SECONDS - oauth2.RENEW_MARGIN_SECONDS - 1
+    now[0] += oauth2_command.COMMAND_TOKEN_SECONDS - oauth2.RENEW_MARGIN_SECONDS - 1
     hour.token("a@council.example")
     assert hour.fetches == 1
     now[0] += 1
@@ -367,17 +367,17 @@ def test_the_command_provider_runs_a_real_script_without_a_shell(tmp_path: Path)
     assert hour.fetches == 2
 
     with pytest.raises(oauth2.OAuth2Error) as caught:
-        oauth2_providers.CommandProvider(f"{quoted} fail").fetch("c@council.example")
+        oauth2_command.CommandProvider(f"{quoted} fail").fetch("c@council.example")
     assert str(caught.value) == (
         f"oauth2.token_command: {script} exited with 3: refresh token expired; run: helper "
         "--authorize"
     )
     with pytest.raises(oauth2.OAuth2Error, match="not found"):
-        oauth2_providers.CommandProvider("/nonexistent/helper").fetch("c@council.example")
+        oauth2_command.CommandProvider("/nonexistent/helper").fetch("c@council.example")
     with pytest.raises(oauth2.OAuth2Error, match=r"did not finish in 0\.2 s"):
-        oauth2_providers.CommandProvider("sleep 5", timeout=0.2).fetch("c@council.example")
+        oauth2_command.CommandProvider("sleep 5", timeout=0.2).fetch("c@council.example")
     # No shell: metacharacters are arguments, not commands.
-    echo = oauth2_providers.CommandProvider("echo $HOME;id").fetch("d@council.example")
+    echo = oauth2_command.CommandProvider("echo $HOME;id").fetch("d@council.example")
     assert echo.value == "$HOME;id"
 
 
@@ -416,8 +416,8 @@ def test_google_service_account_tokens_act_as_the_mailbox_user(
     server: OAuth2Server, tmp_path: Path
 ) -> None:
     key = server.add_service_account(["carers@council.example"])
-    provider = oauth2_providers.GoogleProvider(
-        oauth2_providers.GoogleConfig(str(key), ca_file=str(server.ca_file))
+    provider = oauth2_google.GoogleProvider(
+        oauth2_google.GoogleConfig(str(key), ca_file=str(server.ca_file))
     )
     token = provider.fetch("carers@council.example")
     assert token.value and token.expires_at > 0
@@ -428,8 +428,8 @@ def test_google_service_account_tokens_act_as_the_mailbox_user(
 
     undelegated = server.add_service_account(["carers@council.example"], delegation=False)
     with pytest.raises(oauth2.OAuth2Error) as caught:
-        oauth2_providers.GoogleProvider(
-            oauth2_providers.GoogleConfig(str(undelegated), ca_file=str(server.ca_file))
+        oauth2_google.GoogleProvider(
+            oauth2_google.GoogleConfig(str(undelegated), ca_file=str(server.ca_file))
         ).fetch("carers@council.example")
     assert "domain-wide delegation is not granted" in str(caught.value)
     assert "PRIVATE KEY" not in str(caught.value)
@@ -437,8 +437,8 @@ def test_google_service_account_tokens_act_as_the_mailbox_user(
 
 def test_msal_with_a_certificate_from_a_file(server: OAuth2Server) -> None:
     app, pem = server.add_certificate_app(SENDER)
-    provider = oauth2_providers.MicrosoftProvider(
-        oauth2_providers.MicrosoftConfig(
+    provider = oauth2_microsoft.MicrosoftProvider(
+        oauth2_microsoft.MicrosoftConfig(
             tenant_id=TENANT,
             client_id=app.client_id,
             certificate_file=str(pem),
@@ -509,9 +509,9 @@ def test_a_key_msal_cannot_sign_with_is_a_named_error(
     good = pem.read_text(encoding="utf-8")
     start = good.index("\n", good.index("BEGIN PRIVATE KEY")) + 1
     pem.write_text(good[:start] + good[start + 40 :], encoding="utf-8")
-    monkeypatch.setattr(oauth2_providers, "check_certificate", lambda pem, path: None)
-    provider = oauth2_providers.MicrosoftProvider(
-        oauth2_providers.MicrosoftConfig(
+    monkeypatch.setattr(oauth2_microsoft, "check_certificate", lambda pem, path: None)
+    provider = oauth2_microsoft.MicrosoftProvider(
+        oauth2_microsoft.MicrosoftConfig(
             tenant_id=TENANT,
             client_id=app.client_id,
             certificate_file=str(pem),
@@ -542,7 +542,7 @@ def test_a_token_is_never_sent_to_a_relay_without_tls() -> None:
     controller.start()
     try:
         tokens = oauth2.TokenSource(
-            oauth2_providers.CommandProvider("echo never-sent", clock=time.time)
+            oauth2_command.CommandProvider("echo never-sent", clock=time.time)
         )
 
         def transport(host: str) -> SmtpTransport:

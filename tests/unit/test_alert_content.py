@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge.alerts.render import AlertFacts, Renderer
+from mailbridge.alerts.alert_facts import AlertFacts
+from mailbridge.alerts.render import Renderer
 from mailbridge.alerts.words import age_on, born
 
 LONDON = ZoneInfo("Europe/London")

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge.alerts.render import EVENTS, AlertFacts, Renderer
+from mailbridge.alerts.alert_facts import AlertFacts
+from mailbridge.alerts.render import EVENTS, Renderer
 from mailbridge.alerts.words import format_local, human_list, initials, one_line
 
 LONDON = ZoneInfo("Europe/London")

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from mailbridge.alerts.alert_facts import AlertFacts
 from mailbridge.alerts.profiles import load_profile
-from mailbridge.alerts.render import AlertFacts, Renderer
+from mailbridge.alerts.render import Renderer
 from mailbridge.delivery.transport import relay_is_secure
 from mailbridge.directory.csv_file import parse_csv
 from mailbridge.directory.records import ChildRecord

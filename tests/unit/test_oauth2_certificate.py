@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 from mailbridge.ops.oauth2 import OAuth2Error
-from mailbridge.ops.oauth2_providers import check_certificate
+from mailbridge.ops.oauth2_microsoft import check_certificate
 
 PATH = "/etc/mailbridge/m365.pem"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mailbridge.ops import oauth2
-from mailbridge.ops.oauth2_providers import MICROSOFT_SCOPE, explain_aad
+from mailbridge.ops.oauth2_microsoft import MICROSOFT_SCOPE, explain_aad
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "a1b2c3"

@@ -24,6 +24,8 @@ PURE = (
     "mailbridge.episodes.machine",
     "mailbridge.episodes.decisions",
     "mailbridge.episodes.prepare",
+    "mailbridge.alerts.alert_facts",
+    "mailbridge.alerts.template_context",
     "mailbridge.alerts.render",
     "mailbridge.alerts.words",
     "mailbridge.timers.plan",
