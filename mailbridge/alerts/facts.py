@@ -1,4 +1,4 @@
-"""The facts an alert shows (``render.AlertFacts``), gathered from an episode, a message and
+"""The facts an alert shows (``alert_facts.AlertFacts``), gathered from an episode, a message and
 the child's record.
 
 Plain values in, plain values out: the Notifier (outbox.py) looks the rows up and queues what is

@@ -17,8 +17,9 @@ one:
 tokens never appear in a log line or an error message: errors name the setting, the provider's
 error code and what to fix.
 
-The providers themselves, and the choice among them from the settings, are in
-oauth2_providers.py; this module is what every user of a token needs.
+The providers themselves are in oauth2_command.py, oauth2_microsoft.py and oauth2_google.py,
+and the choice among them from the settings in oauth2_providers.py; this module is what every
+user of a token needs.
 """
 
 from __future__ import annotations
