@@ -18,7 +18,6 @@ from typing import Literal
 
 from mailbridge.reading.context import (
     Assertion,
-    about_a_past_episode,
     assertions,
     denies_missing,
     news_of,
@@ -28,6 +27,7 @@ from mailbridge.reading.cues import MISSING_AS_NAME, REPORTED_BEFORE
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.form import form_part_of_lines, without_form_furniture
 from mailbridge.reading.message import ReadMessage
+from mailbridge.reading.past_episode import about_a_past_episode
 
 __all__ = ["Classification", "Kind", "classify", "machine_classification"]
 

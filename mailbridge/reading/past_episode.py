@@ -1,0 +1,103 @@
+"""Mail about an episode that is over: a return home interview written up or asked for, a
+summary of the month, a complaint, a question about procedure, thanks, the paperwork of returns.
+
+Exists apart from ``context.py`` (which reads what each clause asserts now) because this is a
+verdict on the whole email: its return and missing words are history, so classification sets
+them aside. Pure and total: never raises.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mailbridge.reading.context import MAX_TEXT
+
+__all__ = ["about_a_past_episode"]
+
+
+# the whole email is about an episode that is over: a return home interview's summary
+_PAST_EPISODE = re.compile(
+    r"\b(?:quick\s+question|just\s+asking|asking\s+for\s+the\s+future|do\s+i\s+report|"
+    # a carer asking about procedure: "Can I ask what I'm supposed to do if she is late back?"
+    r"what\s+(?:i'm|i\s+am|am\s+i|we're|we\s+are|are\s+we)\s+(?:supposed|meant|expected)\s+to\s+do\s+"
+    r"(?:if|when|in\s+case)\b|"
+    r"(?:do|should)\s+(?:i|we)\s+(?:ring|call|phone)\s+(?:101|999|the\s+police)\s+(?:straight\s+away|"
+    r"or\s+wait)|"
+    # "do I have to ring the police if Ruby is late back?", "should I have reported it?"
+    r"(?:do|should|must)\s+(?:i|we)\s+(?:have\s+to\s+)?(?:ring|call|phone|report|tell)\b[^.?!\n]{0,60}"
+    r"\bif\b[^.?!\n]{0,60}\?|should\s+(?:i|we)\s+have\s+(?:reported|rung|called|phoned)\b|"
+    # a return home interview written up: "I completed Dominik's return home interview today"
+    r"(?:completed|did|done|held|carried\s+out)\s+(?:[\w'’]+\s+)?return\s+(?:home\s+)?interview|"
+    r"rhi\s+(?:was\s+|has\s+been\s+)?(?:completed|done|held)|"
+    # a month's summary of closed episodes: "October missing from care summary ... All episodes
+    # are closed"
+    r"all\s+(?:the\s+)?episodes\s+(?:are|were|have\s+been)\s+closed|"
+    r"raise\s+a\s+(?:concern|complaint)|make\s+a\s+complaint|complaints?\s+about|"
+    # (not "No previous missing episodes from this placement": history told beside a report)
+    r"(?<!previous\s)(?<!prior\s)(?<!earlier\s)(?<!other\s)(?<!past\s)"
+    r"missing\s+episodes\s+(?:for|from|in|summary)|(?:monthly|quarterly|weekly|q[1-4])\s+"
+    r"(?:missing\s+)?(?:episodes?\s+)?summary|summary\s+of\s+(?:missing|episodes)|"
+    r"summary\s+of\s+the\s+return|return\s+(?:home\s+)?interview\s+(?:was\s+|has\s+been\s+)?"
+    r"(?:completed|done|held|carried\s+out)|(?:completed|did|held)\s+(?:the\s+|a\s+|her\s+|his\s+)?"
+    r"return\s+(?:home\s+)?interview|return\s+(?:home\s+)?interview\s+(?:completed\s+)?with\s+"
+    r"(?-i:[A-Z])\w+|"
+    # news told again in a request: "Please could you arrange a return home interview for
+    # Amira ... returned on Saturday; staff reported both at the time" (a return report that
+    # asks for the interview is still a return report)
+    r"(?:staff|we|they|the\s+home|the\s+carers?)\s+(?:reported|emailed|notified\s+you\s+of)\s+"
+    r"(?:both|it|them|this|each)\s+at\s+the\s+time|"
+    # a request for the paperwork of episodes already over: "Please can you send us the missing
+    # notifications for Macy (returned 05/11) so we can allocate the return home interviews?"
+    r"\b(?:send|forward|resend|re-send)\s+(?:us|me)\s+(?:the\s+|a\s+|any\s+)?(?:missing\s+|return\s+|"
+    r"rhi\s+)?(?:notifications?|paperwork|referrals?)\b|allocate\s+the\s+return\s+(?:home\s+)?"
+    r"interviews?\b|"
+    # "We received the notification that Reuben returned to Larkfield House on 27/01": news the
+    # council already had
+    r"\b(?:received|had|got)\s+(?:the|your|a)\s+(?:notification|notice|referral)\s+(?:that|of)\s+"
+    r"[^.!?\n]{0,40}?\b(?:returned|came\s+back|(?:was|is|had\s+been)\s+(?:back|home)|"
+    r"(?:his|her|their|the)\s+return)\b|"
+    # thanks for the help with an episode: "thank you to the team who helped on Saturday night
+    # when Freya went missing"; news already had: "as you know she came home on Sunday"
+    r"thank(?:s|\s+you)\b[^.!?\n]{0,80}\b(?:help|helped|helping|support|supported)\b[^.!?\n]{0,60}"
+    r"\b(?:when|while|during)\b|"
+    # a worker's note on a visit: "we talked about his missing episode of 18/04"
+    r"(?:talked|spoke|chatted)\s+(?:with\s+\w+\s+)?"
+    r"about\s+(?:his|her|their|the)\s+(?:last\s+|recent\s+)?missing\s+episode|"
+    r"as\s+you\s+(?:know|are\s+aware),?\s+(?:[\w']+\s+){0,2}(?:came|come|got|was|were|is|'s)\s+"
+    r"(?:back|home))",
+    re.IGNORECASE,
+)
+
+
+def about_a_past_episode(text: str) -> bool:
+    """True for a return interview's summary and the like: its return words are history."""
+    try:
+        text = text[:MAX_TEXT]
+        return bool(_PAST_EPISODE.search(text)
+                    or (_RHI_ASKED.search(text) and (_TOLD_AT_THE_TIME.search(text)
+                                                     or _AN_ABSENCE_OVER.search(text))))
+    except Exception:
+        return False
+
+
+# A request for a return home interview that says someone else reported the return when it
+# happened ("I understand Roisin reported it to EDT at the time"): the news is old. Both are
+# needed: a live return report may say "staff reported it to the police at the time" too.
+_RHI_ASKED = re.compile(
+    r"\b(?:arrange[ds]?|arranging|book(?:ed)?|request(?:ed|ing)?|set\s+up|organise[ds]?|allocate[ds]?)\s+"
+    r"(?:a\s+|an\s+|the\s+|his\s+|her\s+|their\s+)?(?:return\s+(?:home\s+)?interview|rhi)\b|"
+    r"\b(?:return\s+(?:home\s+)?interview|rhi)\s+(?:to\s+)?be\s+(?:arranged|booked|set\s+up)|"
+    r"^\s*(?:subject:\s*)?rhi\s+request\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+# "He was missing from Moorside over New Year (back on the 1st)": an absence told as over
+_AN_ABSENCE_OVER = re.compile(
+    r"\bwas\s+missing\s+(?:from\s+[\w' -]{1,30}?\s+)?(?:over|on|last|during|at\s+the\s+weekend)\b"
+    r"[^.!?\n]{0,60}?\b(?:back|returned|came\s+(?:back|home))\s+(?:on|at|by)\b",
+    re.IGNORECASE,
+)
+_TOLD_AT_THE_TIME = re.compile(
+    r"(?<!\bI\s)(?<!\bi\s)(?<!\bwe\s)(?<!\bWe\s)\breported\s+(?:it|this|both|them|each|"
+    r"the\s+return)\s+(?:to\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?\s+)?at\s+the\s+time(?=\s*[.,;!]|\s*$)",
+    re.MULTILINE,
+)
