@@ -12,7 +12,7 @@ import signal
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.utils import formatdate
 from pathlib import Path
@@ -62,25 +62,46 @@ def carer_report(tag: str, n: int) -> bytes:
     ).encode()
 
 
+COUNT_SQL = "SELECT count(*) FROM inbound_messages WHERE source = 'imap'"
+
+
 @contextmanager
-def writes_held(engine: Engine) -> Iterator[None]:
-    """Hold the database's write lock (an injected stall): the watcher's next commit waits, so
-    what is stored when the lock is taken is what was stored before the APPEND, whatever the
-    machine's load. Readers still read (WAL on SQLite; EXCLUSIVE mode on PostgreSQL)."""
+def writes_held_once_stored(engine: Engine, at_least: int, timeout: float) -> Iterator[int]:
+    """Hold the database's write lock (an injected stall) from the moment ``at_least`` IMAP
+    messages are stored, and yield how many were: the count is read under the lock, so it is
+    exact, and the watcher's next commit waits until the block ends, whatever the machine's
+    load (polling the count from outside let 350 of 400 go by on a loaded CI machine). The lock
+    is taken and let go between looks so the drain goes on. Readers still read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _write_lock(engine) as count:
+            stored = count()
+            if stored >= at_least:
+                yield stored
+                return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {at_least} stored")
+        time.sleep(0.005)
+
+
+@contextmanager
+def _write_lock(engine: Engine) -> Iterator[Callable[[], int]]:
+    """The write lock held (SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``LOCK TABLE ... EXCLUSIVE``),
+    and a way to count the stored IMAP messages inside it."""
     if engine.dialect.name == "sqlite":
         path = engine.url.database
         assert path
         conn = sqlite3.connect(path, isolation_level=None, timeout=30)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            yield
+            yield lambda: int(conn.execute(COUNT_SQL).fetchone()[0])
             conn.execute("ROLLBACK")
         finally:
             conn.close()
         return
     with engine.connect() as pg, pg.begin():
         pg.execute(text("LOCK TABLE inbound_messages IN EXCLUSIVE MODE"))
-        yield
+        yield lambda: int(pg.execute(text(COUNT_SQL)).scalar_one())
 
 
 def uid_of(peer: str) -> int:
@@ -114,12 +135,10 @@ def test_a_carers_report_behind_a_backlog_is_stored_and_processed_first(
     box.append([carer_report(tag, 0)])  # APPENDed last: the highest UID
     serve = serve_for(box, tmp_path, database_url, "serve", batch_size=25)
     import_directory(serve)
-    count_sql = "SELECT count(*) FROM inbound_messages WHERE source = 'imap'"
     try:
         serve.start()
-        wait_for(lambda: fetch(database_url, count_sql)[0][0] >= 50, 60, "50 stored")
-        with writes_held(box.engine):  # so the APPEND is mid-drain on a loaded machine too
-            at_append = fetch(database_url, count_sql)[0][0]
+        # so the APPEND is mid-drain on a loaded machine too
+        with writes_held_once_stored(box.engine, 25, 60) as at_append:
             box.append([carer_report(tag, 1)])  # APPENDed mid-drain
             time.sleep(0.3)
         wait_for(lambda: box.count("INBOX") == 0, 90, "the folder to drain")
