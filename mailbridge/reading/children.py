@@ -95,7 +95,7 @@ def _initials_spans(text: str, children: Sequence[DirectoryChild]) -> list[tuple
 
 def _mention_spans(
     text: str, children: Sequence[DirectoryChild], address: str,
-    named_in_full: frozenset[str] = frozenset(),
+    named_in_full: frozenset[str] = frozenset(), shared: frozenset[str] | None = None,
 ) -> list[tuple[int, int, str]]:
     """(start, end, child_id) of every mention of a child in ``text``, in order.
 
@@ -103,7 +103,9 @@ def _mention_spans(
     date of birth; a first or known-as name alone counts when the sender is a carer of the
     child's placement or the email names the child in full somewhere, and only where it is not
     part of another child's full name: "Oliver Turner" at a home with two Olivers names one.
-    Case is ignored ("lily is here with me").
+    Case is ignored ("lily is here with me"). ``shared`` is the directory's ``shared_domains``,
+    worked out from ``children`` when they are the whole directory; a caller passing only the
+    children already named passes the whole directory's.
     """
     haystack = _aligned_fold(text)
     words = frozenset(haystack.split())
@@ -115,7 +117,8 @@ def _mention_spans(
         found += [(s, e, c.child_id) for n in full_names(c) for s, e in _spans(haystack, n)]
     fulls = list(found)
     named_in_full = named_in_full | {cid for _s, _e, cid in fulls}
-    shared = shared_domains(children)
+    if shared is None:
+        shared = shared_domains(children)
     for c in candidates:
         # a carer of the child's placement may use the first name alone; anyone may, once the
         # email has given the child's full name ("Re: Dominik Nowak (Dom) ... Dom returned")
@@ -128,10 +131,13 @@ def _mention_spans(
     return sorted(set(found))
 
 
-def _mentions(text: str, children: Sequence[DirectoryChild], address: str) -> dict[str, int]:
+def _mentions(
+    text: str, children: Sequence[DirectoryChild], address: str,
+    shared: frozenset[str] | None = None,
+) -> dict[str, int]:
     """{child_id: first position} of the children ``text`` names."""
     out: dict[str, int] = {}
-    for s, _e, cid in _mention_spans(text, children, address):
+    for s, _e, cid in _mention_spans(text, children, address, shared=shared):
         out.setdefault(cid, s)
     return out
 
@@ -171,13 +177,14 @@ _ALL_OF_THEM = re.compile(
 
 def _segments(clause: str, named: Sequence[DirectoryChild], address: str,
               has_current: bool = False, named_in_full: frozenset[str] = frozenset(),
+              *, shared: frozenset[str],
               ) -> list[tuple[str, list[str]]]:
     """The clause cut where another child is named: [(text, the children named at its start)].
 
     Phone-typed text has no full stops ("ruby not back from school ... lily is here with me"),
     so a clause can hold two children's news; names said together stay one group.
     """
-    spans = _mention_spans(clause, named, address, named_in_full)
+    spans = _mention_spans(clause, named, address, named_in_full, shared)
     groups: list[tuple[int, list[str]]] = []
     last_end = -1
     for s, e, cid in spans:
@@ -250,10 +257,15 @@ def _pronoun_owner(
 
 
 def _split(
-    text: str, named: Sequence[DirectoryChild], sender: str | None
+    text: str, named: Sequence[DirectoryChild], sender: str | None,
+    shared: frozenset[str] | None = None,
 ) -> tuple[dict[str, list[str]], dict[str, list[str]], int]:
-    """({child_id: the preamble's clauses, then the child's own}, doubts, the preamble's length)."""
+    """({child_id: the preamble's clauses, then the child's own}, doubts, the preamble's length).
+
+    ``shared``: the whole directory's ``shared_domains``; without it, those of ``named``."""
     address = (sender or "").lower()
+    if shared is None:
+        shared = shared_domains(named)
     parts: dict[str, list[str]] = {c.child_id: [] for c in named}
     doubts: dict[str, list[str]] = {}
     current: list[str] = []
@@ -263,7 +275,8 @@ def _split(
     in_full = frozenset(c.child_id for c in named
                         if any(_spans(haystack, n) for n in full_names(c)))
     for clause in clauses(text):
-        for piece, at_start in _segments(clause.text, named, address, bool(current), in_full):
+        for piece, at_start in _segments(clause.text, named, address, bool(current), in_full,
+                                         shared=shared):
             here = at_start
             seen.update(at_start)
             if _ALL_OF_THEM.search(piece) and not here and len(current) < 2:
@@ -312,11 +325,13 @@ def read_each_child(
         named = children_named(msg.subject, msg.text, whole, sender, children)
         if len(named) < 2:
             return None
-        split, doubts, preamble = _split(msg.text, named, sender)
+        # the domains several placements share, of the whole directory (not of the few named)
+        domains = shared_domains(children)
+        split, doubts, preamble = _split(msg.text, named, sender, domains)
         texts = {cid: "\n".join(lines) for cid, lines in split.items()}
+        in_subject = _mentions(msg.subject, named, (sender or "").lower(), domains)
         out: list[ChildReading] = []
         for child in named:
-            in_subject = _mentions(msg.subject, named, (sender or "").lower())
             subject = msg.subject if not in_subject or child.child_id in in_subject else ""
             own_words = "\n".join(split[child.child_id][preamble:])
             if not in_subject and not REPORTED_ON.search(own_words):
