@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.match import fold, match_child
+from tests.support.carer_mail import DirectoryRow
 
-
-@dataclass(frozen=True)
-class C:
-    child_id: str
-    first_name: str
-    last_name: str
-    date_of_birth: date | None
-    placement_name: str | None
-    carer_emails: tuple[str, ...]
+C = DirectoryRow  # a directory child as the reader sees one
 
 
 KIDS = [

@@ -5,23 +5,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge.reading import read_message
-from mailbridge.reading.fields import extract_fields
-
-LONDON = ZoneInfo("Europe/London")
+from tests.support.carer_mail import read_carer_mail
 
 
 def last_seen(body: str) -> datetime | None:
-    raw = (
-        "From: Oak House <oakhouse@example.org>\nTo: missing@council.example\nSubject: Dana\n"
-        f"Date: Wed, 20 Jan 2027 23:20:00 +0000\n\n{body}\n"
-    ).encode()
-    received = datetime(2027, 1, 20, 23, 21, tzinfo=UTC)
-    return extract_fields(read_message(raw), tz=LONDON, received_at=received).last_seen_at
+    fields, _cls = read_carer_mail(
+        body,
+        sent="Wed, 20 Jan 2027 23:20:00 +0000",
+        received=datetime(2027, 1, 20, 23, 21, tzinfo=UTC),
+    )
+    return fields.last_seen_at
 
 
 @pytest.mark.parametrize(

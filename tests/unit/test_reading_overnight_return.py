@@ -5,23 +5,14 @@ missing (back and gone again)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
-from mailbridge.reading import read_message
-from mailbridge.reading.classify import classify
-from mailbridge.reading.fields import ReportFields, extract_fields
-
-LONDON = ZoneInfo("Europe/London")
+from mailbridge.reading.fields import ReportFields
+from tests.support.carer_mail import read_carer_mail
 
 
 def read(body: str, sent: str, received: datetime) -> tuple[ReportFields, str]:
-    raw = (
-        "From: Oak House <oakhouse@example.org>\nTo: missing@council.example\n"
-        f"Subject: Dana\nDate: {sent}\n\n{body}\n"
-    ).encode()
-    msg = read_message(raw)
-    fields = extract_fields(msg, tz=LONDON, received_at=received)
-    return fields, classify(msg, fields).kind
+    fields, cls = read_carer_mail(body, sent=sent, received=received)
+    return fields, cls.kind
 
 
 def test_back_in_the_small_hours_after_a_saturday_evening_is_sunday() -> None:

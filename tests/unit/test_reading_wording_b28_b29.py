@@ -7,27 +7,21 @@ counts as missing, and "Police log is still ..."."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge.reading import read_message
-from mailbridge.reading.classify import Classification, classify
-from mailbridge.reading.fields import ReportFields, extract_fields
+from mailbridge.reading.classify import Classification
+from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.police import find_police_reference
+from tests.support.carer_mail import read_carer_mail
 
-LONDON = ZoneInfo("Europe/London")
 RECEIVED = datetime(2027, 5, 16, 12, 17, tzinfo=UTC)
 
 
 def read(body: str, subject: str = "Dana") -> tuple[ReportFields, Classification]:
-    raw = (
-        "From: Oak House <oakhouse@example.org>\nTo: missing@council.example\n"
-        f"Subject: {subject}\nDate: Sun, 16 May 2027 13:15:40 +0100\n\n{body}\n"
-    ).encode()
-    msg = read_message(raw)
-    fields = extract_fields(msg, tz=LONDON, received_at=RECEIVED)
-    return fields, classify(msg, fields)
+    return read_carer_mail(
+        body, sent="Sun, 16 May 2027 13:15:40 +0100", received=RECEIVED, subject=subject
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,25 +7,23 @@ return to the placement after a find at a relative's, or an agreed stay, is stil
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge.reading import read_message
-from mailbridge.reading.classify import Classification, classify
-from mailbridge.reading.fields import extract_fields
-
-LONDON = ZoneInfo("Europe/London")
+from mailbridge.reading.classify import Classification
+from mailbridge.reading.match import shared_domains, writes_for_placement
+from tests.support.carer_mail import OAK_HOUSE, DirectoryRow, read_carer_mail
 
 
-def read(body: str, sender: str = "Oak House <oakhouse@example.org>") -> Classification:
-    raw = (
-        f"From: {sender}\nTo: missing@council.example\nSubject: Dana\n"
-        f"Date: Sun, 11 Apr 2027 16:40:00 +0100\n\n{body}\n"
-    ).encode()
-    msg = read_message(raw)
-    fields = extract_fields(msg, tz=LONDON, received_at=datetime(2027, 4, 11, 15, 41, tzinfo=UTC))
-    return classify(msg, fields)
+def read(
+    body: str,
+    sender: str = OAK_HOUSE,
+    *,
+    subject: str = "Dana",
+    sent: str = "Sun, 11 Apr 2027 16:40:00 +0100",
+    received: datetime = datetime(2027, 4, 11, 15, 41, tzinfo=UTC),
+) -> Classification:
+    return read_carer_mail(body, sent=sent, received=received, subject=subject, sender=sender)[1]
 
 
 @pytest.mark.parametrize(
@@ -62,28 +60,27 @@ def test_back_at_the_placement_is_still_a_return(body: str) -> None:
 
 
 def test_a_complaint_that_nobody_rang_back_is_no_return() -> None:
-    raw = (
-        b"From: Kath <kath@example.com>\nTo: missing@council.example\n"
-        b"Subject: Complaint - nobody rang us back\nDate: Mon, 22 Nov 2027 09:05:44 +0000\n\n"
-        b"We sent an email on Saturday night about our foster son and got an automatic reply. "
-        b"Nobody rang us back at all over the weekend.\n"
-    )
-    msg = read_message(raw)
-    fields = extract_fields(msg, tz=LONDON, received_at=datetime(2027, 11, 22, 9, 6, tzinfo=UTC))
-    assert classify(msg, fields).kind == "not_a_report"
+    kind = read(
+        "We sent an email on Saturday night about our foster son and got an automatic reply. "
+        "Nobody rang us back at all over the weekend.",
+        "Kath <kath@example.com>",
+        subject="Complaint - nobody rang us back",
+        sent="Mon, 22 Nov 2027 09:05:44 +0000",
+        received=datetime(2027, 11, 22, 9, 6, tzinfo=UTC),
+    ).kind
+    assert kind == "not_a_report"
 
 
 def test_a_request_for_the_notifications_of_returns_is_no_report() -> None:
-    raw = (
-        b"From: RHI Service <referrals@rhi.example>\nTo: missing@council.example\n"
-        b"Subject: Return home interviews - missing notifications\n"
-        b"Date: Mon, 15 Nov 2027 11:00:31 +0000\n\n"
-        b"Please can you send us the missing notifications for Dana (returned 05/11) and Sam "
-        b"(returned 07/11) so we can allocate the return home interviews?\n"
-    )
-    msg = read_message(raw)
-    fields = extract_fields(msg, tz=LONDON, received_at=datetime(2027, 11, 15, 11, 1, tzinfo=UTC))
-    assert classify(msg, fields).kind == "not_a_report"
+    kind = read(
+        "Please can you send us the missing notifications for Dana (returned 05/11) and Sam "
+        "(returned 07/11) so we can allocate the return home interviews?",
+        "RHI Service <referrals@rhi.example>",
+        subject="Return home interviews - missing notifications",
+        sent="Mon, 15 Nov 2027 11:00:31 +0000",
+        received=datetime(2027, 11, 15, 11, 1, tzinfo=UTC),
+    ).kind
+    assert kind == "not_a_report"
 
 
 def test_a_return_still_to_come_or_family_passing_it_on_is_not_back() -> None:
@@ -99,23 +96,9 @@ def test_a_return_still_to_come_or_family_passing_it_on_is_not_back() -> None:
 
 
 def test_a_shared_council_domain_is_no_homes_own() -> None:
-    from dataclasses import dataclass
-    from datetime import date
-
-    from mailbridge.reading.match import shared_domains, writes_for_placement
-
-    @dataclass(frozen=True)
-    class Child:
-        child_id: str
-        first_name: str
-        last_name: str
-        date_of_birth: date | None
-        placement_name: str | None
-        carer_emails: tuple[str, ...]
-
-    moorside = Child("1", "Tyler", "A", None, "Moorside", ("moorside@council.example",))
-    beech = Child("2", "Kian", "L", None, "Beechfield", ("beechfield@council.example",))
-    westbury = Child("3", "Dana", "H", None, "Westbury Court", ("office@westbury.example",))
+    moorside = DirectoryRow("1", "Tyler", "A", None, "Moorside", ("moorside@council.example",))
+    beech = DirectoryRow("2", "Kian", "L", None, "Beechfield", ("beechfield@council.example",))
+    westbury = DirectoryRow("3", "Dana", "H", None, "Westbury Court", ("office@westbury.example",))
     shared = shared_domains([moorside, beech, westbury])
     assert shared == frozenset({"council.example"})
     # the duty team at the council's domain is no carer of a council home
