@@ -244,7 +244,8 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     if msg.forwarded:
         said = news_of(said, said_text, msg.added_text.replace("\u2019", "'"))
     still = [a for a in said if a.said == "still_missing"]
-    past_episode = not still and about_a_past_episode(said_text)
+    past_episode = not still and about_a_past_episode(
+        said_text, [a for a in said if a.said == "missing"])
     if past_episode:
         # "the return home interview completed with Jasmine ... returned by police at 3.40am on
         # the Saturday": the episode is over; its return is not news

@@ -9,8 +9,9 @@ them aside. Pure and total: never raises.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from mailbridge.reading.context import MAX_TEXT
+from mailbridge.reading.context import MAX_TEXT, Assertion
 
 __all__ = ["about_a_past_episode"]
 
@@ -46,16 +47,6 @@ _PAST_EPISODE = re.compile(
     # asks for the interview is still a return report)
     r"(?:staff|we|they|the\s+home|the\s+carers?)\s+(?:reported|emailed|notified\s+you\s+of)\s+"
     r"(?:both|it|them|this|each)\s+at\s+the\s+time|"
-    # a request for the paperwork of episodes already over: "Please can you send us the missing
-    # notifications for Macy (returned 05/11) so we can allocate the return home interviews?"
-    r"\b(?:send|forward|resend|re-send)\s+(?:us|me)\s+(?:the\s+|a\s+|any\s+)?(?:missing\s+|return\s+|"
-    r"rhi\s+)?(?:notifications?|paperwork|referrals?)\b|allocate\s+the\s+return\s+(?:home\s+)?"
-    r"interviews?\b|"
-    # "We received the notification that Reuben returned to Larkfield House on 27/01": news the
-    # council already had
-    r"\b(?:received|had|got)\s+(?:the|your|a)\s+(?:notification|notice|referral)\s+(?:that|of)\s+"
-    r"[^.!?\n]{0,40}?\b(?:returned|came\s+back|(?:was|is|had\s+been)\s+(?:back|home)|"
-    r"(?:his|her|their|the)\s+return)\b|"
     # thanks for the help with an episode: "thank you to the team who helped on Saturday night
     # when Freya went missing"; news already had: "as you know she came home on Sunday"
     r"thank(?:s|\s+you)\b[^.!?\n]{0,80}\b(?:help|helped|helping|support|supported)\b[^.!?\n]{0,60}"
@@ -69,15 +60,44 @@ _PAST_EPISODE = re.compile(
 )
 
 
-def about_a_past_episode(text: str) -> bool:
-    """True for a return interview's summary and the like: its return words are history."""
+def about_a_past_episode(text: str, missing: Sequence[Assertion] = ()) -> bool:
+    """True for a return interview's summary and the like: its return words are history.
+
+    ``missing``: the email's missing cues (``context.assertions``). The old news of a return
+    (a request for an interview or for paperwork after a return someone reported, a notification
+    already had) is the verdict only while no absence is told as news: "Dana went missing at 9pm.
+    Please arrange a return home interview when she is back; her nan reported it at the time" is
+    a missing report.
+    """
     try:
         text = text[:MAX_TEXT]
-        return bool(_PAST_EPISODE.search(text)
-                    or (_RHI_ASKED.search(text) and (_TOLD_AT_THE_TIME.search(text)
-                                                     or _AN_ABSENCE_OVER.search(text))))
+        return bool(_PAST_EPISODE.search(text)) or _old_news_of_a_return(text, missing)
     except Exception:
         return False
+
+
+def _old_news_of_a_return(text: str, missing: Sequence[Assertion]) -> bool:
+    over = [m.span() for m in _AN_ABSENCE_OVER.finditer(text)]
+    if any(not any(s <= a.start < e for s, e in over) for a in missing):
+        return False  # an absence told now, not inside one told as over
+    return bool(_OLD_NEWS.search(text) or (
+        _RHI_ASKED.search(text) and (_TOLD_AT_THE_TIME.search(text) or over)))
+
+
+_OLD_NEWS = re.compile(
+    # a request for the paperwork of episodes already over: "Please can you send us the missing
+    # notifications for Macy (returned 05/11) so we can allocate the return home interviews?"
+    # (the returns named in the request: not "Dana went missing at 9pm. Please send me the
+    # missing referral form", a live report asking for a form)
+    r"\b(?:send|forward|resend|re-send)\s+(?:us|me)\s+(?:the\s+|a\s+|any\s+)?(?:missing\s+|return\s+|"
+    r"rhi\s+)?(?:notifications?|paperwork|referrals?)\b[^.!?\n]{0,80}?\((?:returned|back)\b|"
+    # "We received the notification that Reuben returned to Larkfield House on 27/01": news the
+    # council already had
+    r"\b(?:received|had|got)\s+(?:the|your|a)\s+(?:notification|notice|referral)\s+(?:that|of)\s+"
+    r"[^.!?\n]{0,40}?\b(?:returned|came\s+back|(?:was|is|had\s+been)\s+(?:back|home)|"
+    r"(?:his|her|their|the)\s+return)\b",
+    re.IGNORECASE,
+)
 
 
 # A request for a return home interview that says someone else reported the return when it

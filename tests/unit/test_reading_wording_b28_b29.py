@@ -126,3 +126,20 @@ def test_a_request_to_allocate_an_interview_after_an_absence_that_is_over() -> N
         "RHI request - Dana",
     )
     assert cls.kind == "not_a_report"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # found on review: the old-news rules set these live reports aside as no report
+        "Dana ran off at 9pm. Please arrange a return home interview for when she is back. Her "
+        "nan reported it to the police at the time.",
+        "Dana went missing at 9pm. Please arrange a return home interview when she is found; "
+        "she was missing last weekend as well and came back on Sunday.",
+        "Dana went missing at 9pm from the park. Please send me the missing referral form so I "
+        "can fill it in.",
+        "Dana went missing at 9pm. We got a notification that her phone was back on at 10.",
+    ],
+)
+def test_an_absence_told_as_news_is_never_old_news(body: str) -> None:
+    assert read(body)[1].kind == "missing"
