@@ -267,7 +267,9 @@ REPORTED_BEFORE = re.compile(
     r"(?:texted|messaged)\s+(?:to\s+)?say|"
     # a text or a message from someone (a call is how a carer tells an agency: not second-hand)
     r"(?:texted|messaged)\s+(?:me|us)\s+(?:to\s+)?(?:say|tell)|"
-    r"let\s+(?:me|us)\s+know)\b"
+    r"let\s+(?:me|us)\s+know|"
+    # "We received a notification from the school that she was back at her mum's"
+    r"(?:notification|notified|informed|word)\s+(?:(?:from|by)\s+[\w' -]{1,30}?\s+)?that)\b"
     r"[^.!?\n]{0,60}$",
     re.IGNORECASE,
 )

@@ -143,3 +143,12 @@ def test_a_request_to_allocate_an_interview_after_an_absence_that_is_over() -> N
 )
 def test_an_absence_told_as_news_is_never_old_news(body: str) -> None:
     assert read(body)[1].kind == "missing"
+
+
+def test_a_notification_from_someone_else_that_she_is_back_is_second_hand() -> None:
+    # found on review (it was read as a return, before this session too)
+    fields, cls = read(
+        "Dana went missing at 9pm. We received a notification from the school that she was back "
+        "at her mum's at 10 but we cannot confirm it."
+    )
+    assert cls.kind == "missing" and cls.doubts and fields.returned_at is None
