@@ -32,7 +32,7 @@ from mailbridge.reading.match import (
     given_names,
     initials_dated,
     initials_with_dob,
-    may_name,
+    named_candidates,
     shared_domains,
     writes_for_placement,
 )
@@ -111,7 +111,7 @@ def _mention_spans(
     words = frozenset(haystack.split())
     # every full name holds a given name: a child none of whose given names is in the text is
     # not named by name (initials with a date of birth are looked for below, in all children)
-    candidates = [c for c in children if may_name(c, words, given=True)]
+    candidates = named_candidates(children, words, given=True)
     found: list[tuple[int, int, str]] = []
     for c in candidates:
         found += [(s, e, c.child_id) for n in full_names(c) for s, e in _spans(haystack, n)]

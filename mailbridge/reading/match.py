@@ -59,6 +59,60 @@ def _folded(first: str, last: str, known: tuple[str, ...]) -> tuple[tuple[str, .
             tuple(n for n in dict.fromkeys(given) if len(n) > 1))
 
 
+def named_candidates(
+    children: Sequence[DirectoryChild], words: frozenset[str], *, given: bool = False
+) -> list[DirectoryChild]:
+    """The children, in directory order, for whom ``may_name`` holds: found through the
+    directory's word index (``_index``), so a report costs the words it holds, not a subset test
+    for each of thousands of children."""
+    index = _index(children)
+    table = index.given_word if given else index.full_word
+    hits = sorted({i for w in words & table.keys() for i in table[w]})
+    return [children[i] for i in hits if may_name(children[i], words, given=given)]
+
+
+@dataclass(frozen=True)
+class _DirectoryIndex:
+    """One directory's first word of every name -> the positions of the children who bear it,
+    and its ``shared_domains``. Holds the children themselves, so the ids that key the cache
+    stay theirs while the entry lives (the records are frozen: the index cannot go stale)."""
+
+    children: tuple[DirectoryChild, ...]
+    full_word: dict[str, tuple[int, ...]]
+    given_word: dict[str, tuple[int, ...]]
+    shared: frozenset[str]
+
+
+_INDEXES: dict[tuple[int, ...], _DirectoryIndex] = {}
+_INDEXES_KEPT = 4
+
+
+def _index(children: Sequence[DirectoryChild]) -> _DirectoryIndex:
+    """The index of ``children``, built once per directory snapshot (processing loads one per
+    report and reads it several times; the accuracy corpus reads one for every report)."""
+    key = tuple(map(id, children))
+    found = _INDEXES.get(key)
+    if found is not None:
+        return found
+    full: dict[str, list[int]] = {}
+    alone: dict[str, list[int]] = {}
+    for i, c in enumerate(children):
+        full_sets, given_sets = _name_words(c.first_name, c.last_name, known_as(c))
+        for table, sets in ((full, full_sets), (alone, given_sets)):
+            for first in {min(s) for s in sets if s}:
+                table.setdefault(first, []).append(i)
+    built = _DirectoryIndex(
+        tuple(children),
+        {w: tuple(v) for w, v in full.items()},
+        {w: tuple(v) for w, v in alone.items()},
+        _shared_domains(children),
+    )
+    while len(_INDEXES) >= _INDEXES_KEPT:
+        _INDEXES.pop(next(iter(_INDEXES)))
+    _INDEXES[key] = built
+    return built
+
+
 def may_name(child: DirectoryChild, words: frozenset[str], *, given: bool = False) -> bool:
     """Whether every word of one of the child's full (or, with ``given``, given) names is among
     ``words``, the folded words of a text: a set lookup that spares the text search for the
@@ -178,8 +232,8 @@ def match_child(
     ids = sorted(t for t in tokens if t in by_id)
     haystack = fold(f"{subject}\n{text}\n{fields.full_name or ''}")
     words = frozenset(haystack.split())
-    named = [c for c in children
-             if may_name(c, words) and any(_has_words(haystack, n) for n in full_names(c))]
+    named = [c for c in named_candidates(children, words)
+             if any(_has_words(haystack, n) for n in full_names(c))]
 
     if len(ids) > 1:
         return Match(
@@ -398,6 +452,10 @@ def writes_for_placement(
 
 def shared_domains(children: Sequence[DirectoryChild]) -> frozenset[str]:
     """The domains of carer addresses that more than one placement uses: no home's own."""
+    return _index(children).shared
+
+
+def _shared_domains(children: Sequence[DirectoryChild]) -> frozenset[str]:
     seen: dict[str, str] = {}
     shared: set[str] = set()
     for c in children:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from mailbridge.reading.fields import ReportFields
-from mailbridge.reading.match import fold, match_child
+from mailbridge.reading.match import fold, match_child, may_name, named_candidates, shared_domains
 from tests.support.carer_mail import DirectoryRow
 
 C = DirectoryRow  # a directory child as the reader sees one
@@ -90,3 +94,43 @@ def test_first_name_at_placement_with_two_named_children_is_ambiguous():
 def test_unknown_child_at_unknown_home():
     r = m(text="Kieran has run off again", sender="new.home@example.org")
     assert (r.child_id, r.method) == (None, "none")
+
+
+# -- the directory's word index finds exactly the children a subset test over all would -------
+
+_NAMES = ["Alex", "Sam", "Lee", "Mary Jane", "Kacey-Leigh", "Jo", "O'Brien", "Zoë", "KJ", "Ann"]
+
+
+@dataclass(frozen=True)
+class _KnownAs(DirectoryRow):
+    known_as: tuple[str, ...] = ()
+
+
+_children = st.lists(
+    st.builds(
+        lambda i, first, last, known, home: _KnownAs(
+            f"9{i:05d}", first, last, None, home, (f"{home.lower()}@x.example",), tuple(known)),
+        st.integers(0, 99_999), st.sampled_from(_NAMES), st.sampled_from(_NAMES),
+        st.lists(st.sampled_from(_NAMES), max_size=2), st.sampled_from(["Oak", "Elm", "Ash"]),
+    ),
+    max_size=12,
+)
+
+
+@given(_children, st.sets(st.sampled_from([fold(w) for n in _NAMES for w in n.split()]
+                                         + ["kacey-leigh", "o'brien", "other"])))
+def test_the_word_index_finds_what_a_test_of_every_child_finds(children, words):
+    words = frozenset(words)
+    for alone in (False, True):
+        assert named_candidates(children, words, given=alone) == [
+            c for c in children if may_name(c, words, given=alone)]
+
+
+def test_two_directories_of_one_size_never_share_an_index():
+    one = [C("1", "Alex", "Morgan", None, "Oak", ("oak@x.example",))]
+    two = [C("2", "Sam", "Lee", None, "Elm", ("shared@y.example",)),
+           C("3", "Jo", "Lee", None, "Ash", ("shared@y.example",))]
+    words = frozenset({"alex", "morgan", "sam", "lee"})
+    assert [c.child_id for c in named_candidates(one, words)] == ["1"]
+    assert [c.child_id for c in named_candidates(two[:1], words)] == ["2"]
+    assert shared_domains(one) == frozenset() and shared_domains(two) == {"y.example"}
