@@ -22,7 +22,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from mailbridge.reading.classify import Classification, classify
-from mailbridge.reading.context import clauses
+from mailbridge.reading.context import assertions, clauses
 from mailbridge.reading.fields import ReportFields, extract_fields
 from mailbridge.reading.match import (
     PRESENT,
@@ -285,7 +285,10 @@ def _split(
                 # "Sam is back. Ellie still out. He is fine.": he is Sam when the directory
                 # knows Sam is a boy and Ellie a girl
                 owner, doubt = _pronoun_owner(lead.group(1), current, named, seen)
-                if doubt and _RETURN_WORDS.search(piece):
+                # a doubt about whose return it is ("He came in at 9"), not whose absence ("He
+                # has not come back" keeps someone open whoever he is)
+                if doubt and _RETURN_WORDS.search(piece) and any(
+                        a.said != "still_missing" for a in assertions(piece)):
                     for cid in owner:
                         doubts.setdefault(cid, []).append(doubt)
                 here = owner

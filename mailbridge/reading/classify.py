@@ -96,13 +96,15 @@ _NOT_A_PERSON_WORD = frozenset({
 def _someone_else(a: Assertion, fields: ReportFields, text: str) -> str | None:
     """The name before a return cue when it is a person's and not the child's: "Rory came home".
 
-    Only when the reading knows the child's name; a nickname or initials the reading did not
-    see ("KJ came home") is all capitals and is not taken for another person."""
+    Only a name the email introduces as someone else's ("his friend Rory", "Rory's mum"), and
+    never one the reading knows as the child's; a nickname or initials the reading did not see
+    ("KJ came home") is all capitals and is not taken for another person. Setting a return
+    aside this way only ever keeps an episode open."""
     child = {n.lower() for n in (fields.first_name, *(fields.full_name or "").split()) if n}
-    if not child:
-        return None
     before = a.clause.text[: max(0, a.start - a.clause.start)]
-    m = re.search(r"(?<![\w'])([A-Z][a-z][\w'-]*)\s+(?:has\s+|had\s+|just\s+|finally\s+)?$",
+    # a name typed in lower case on a phone counts too ("jades mum says ... jade is home"): the
+    # email must still introduce it as someone else's, below
+    m = re.search(r"(?<![\w'])([A-Za-z][a-z][\w'-]*)\s+(?:has\s+|had\s+|just\s+|finally\s+)?$",
                   before)
     if m is None:
         return None
@@ -113,8 +115,9 @@ def _someone_else(a: Assertion, fields: ReportFields, text: str) -> str | None:
         return None
     # only a person the email introduces as someone else: "his friend Rory", "Rory's mum"
     other = re.compile(rf"\b(?:friend|mate|pal|brother|sister|cousin|boyfriend|girlfriend|"
-                       rf"neighbour)(?:'s)?\s+{re.escape(name)}\b|\b{re.escape(name)}'s\s+(?:mum|dad|"
-                       rf"mother|father|nan|gran|parents|family|house)\b")
+                       rf"neighbour)(?:'s)?\s+(?i:{re.escape(name)})(?:'?s)?\b|"
+                       rf"\b(?i:{re.escape(name)})'?s\s+(?:mum|dad|mother|father|nan|gran|parents|"
+                       rf"family|house)\b")
     return name if other.search(text) else None
 
 
@@ -258,6 +261,9 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
     returns = [a for a in returns if all(a is not o for o, _n in others)]
     missing = [a for a in said if a.said == "missing"]
     hearsay = [a for a in said if a.said == "reported_return"]
+    # "jades mum says they went out together at 7 and jade is home": her friend's return, told
+    others += [(a, name) for a in hearsay if (name := _someone_else(a, fields, said_text))]
+    hearsay = [a for a in hearsay if all(a is not o for o, _n in others)]
     unsure = [a for a in said if a.said == "unsure_return"]
     located = [a for a in said if a.said == "located"]
     # "Re: Missing: J.C." is the thread's headline, not news: in a reply only new words count.
@@ -303,7 +309,8 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         # "I'm not sure if this even counts as missing because he's 17": the safe state is a
         # report, and the writer's own doubt goes to staff to settle
         doubts.append("the writer is not sure this counts as missing")
-    if others and not returns:
+    if others and not returns and not still:
+        # (beside words that the child is still out, another's return is no doubt about theirs)
         name = others[0][1]
         doubts.append(f"the email says {name} came back, and {name} is not the child it is about")
     cue = returns[0].clause.text[:200] if returns else None

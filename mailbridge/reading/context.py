@@ -156,7 +156,11 @@ def _own_move(clause: str, start: int, end: int) -> bool:
 # another person who was not in: "she went to her mum's but mum wasn't in"
 _SOMEONE_ELSE_OUT = re.compile(
     r"\b(?:mum|dad|mother|father|nan|nana|gran|grandma|grandad|auntie|aunt|uncle|friend|mate|"
-    r"nobody|no\s+one|no-one)\s+$", re.IGNORECASE)
+    r"nobody|no\s+one|no-one)\s+$|"
+    # a thing, not a child: "Lounge fire door alarm went off again at 02:00"
+    r"\b(?:alarms?|bells?|sirens?|buzzers?|sensors?|detectors?|phones?|lights?|power|heating|"
+    r"boiler|fuses?|electrics?|wi-?fi|internet|router|tv|telly|car|engine|smoke)\s+$",
+    re.IGNORECASE)
 
 
 def _in_quoted_speech(clause: str, start: int) -> bool:
@@ -175,6 +179,10 @@ def _modified(clause: str, start: int, end: int) -> str | None:
         return "contact"  # "Chantelle is back in contact": heard from, not back
     if MISSING_AS_NAME.match(clause[start:]):
         return "label"  # "Dear Missing Children Team", "missing from care training": a name
+    if re.match(r"['’]s\b", clause[start:end]) and re.search(
+            r"\b(?:at|to|from|in|into|near|outside|round|around|by|leaving|left|of)\s+"
+            r"(?:(?-i:[A-Z])[\w'-]+\s+)?(?-i:[A-Z])[\w-]+$", before, re.IGNORECASE):
+        return "thing"  # "the interview is at Yvonne's home.": her house, not a return
     if MISS_A_THING.match(clause[start:]):
         return "verb"  # "the delivery came, missing the oat milk again": to miss a thing
     if re.search(r"\bas\s+(?:normal|usual)\s+(?:and\s+)?$", before, re.IGNORECASE):

@@ -32,9 +32,12 @@ RETURN_CUES = re.compile(
     r"(?:(?-i:[A-Z][\w'-]+)|she|he|they)\s+come\s+(?:back|home|in)\b(?:\s+in\b)?(?=\s+(?:at|"
     r"about|around|aboot|just|last|this|yesterday|today|\d|half|hauf|quarter|ten|twenty|five|"
     r"midnight)\b)|"
-    r"turned\s+up|rolled\s+in|got\s+(?:back|home|in\b)|arrived\s+(?:back|home)|"
+    # (not "got in a silver car with 2 older lads")
+    r"turned\s+up|rolled\s+in|got\s+(?:back|home|in\b(?!\s+(?:a|an|some|someone's|into|with|"
+    r"(?:the|his|her|their)\s+(?:car|van|taxi|cab|motor|vehicle|bus)s?)\b))|arrived\s+(?:back|home)|"
+    # (not "staff found the back gate open", "we found out")
     r"(?:police|officers|staff|we|i|\w+'s\s+\w+|(?:his|her|their)\s+\w+)\s+(?:have\s+|has\s+)?"
-    r"(?:found|located|picked\s+(?:him|her|them)\s+up|brought\s+(?:him|her|them)\s+(?:back|home|in)|"
+    r"(?:found(?!\s+(?:the|a|an|his|their|out|nothing|no|that|this|some)\b)|located|picked\s+(?:him|her|them)\s+up|brought\s+(?:him|her|them)\s+(?:back|home|in)|"
     r"dropped\s+(?:him|her|them)\s+(?:back|home|off)|returned\s+(?:him|her|them))|"
     r"(?:dropped|brought)\s+(?-i:[A-Z][\w'-]+)\s+(?:off|back|home)\b|"
     r"(?:rocked|showed|turned)\s+up\s+(?:back\s+)?(?:at|home|here)\b|"
@@ -133,6 +136,9 @@ STILL_CUES = re.compile(
     r"gone\s+missing|has\s+gone\s+(?:again|awol|off)|whereabouts\s+(?:are\s+|is\s+)?unknown|"
     r"(?:has|have|had)\s+(?:absconded|run\s+(?:away|off)|gone\s+out\s+and\s+not)|"
     r"can(?:'t|not)\s+(?:find|locate|reach|contact)|"
+    # "we don't actually know where he is or who with"
+    r"(?:don't|dont|do\s+not|doesn't|does\s+not)\s+(?:actually\s+|really\s+)?know\s+where\s+"
+    r"(?:he|she|they)\s+(?:is|are)\b|"
     r"not\s+(?:in\s+)?(?:(?:his|her|their)\s+)?(?:room|bed)|bed\s+(?:was\s+|is\s+)?empty"
     r")",
     re.IGNORECASE,
@@ -233,7 +239,20 @@ NOT_BACK_YET = re.compile(
     r"go(?:ing)?\s+back\s+to\s+(?:th(?:at|e)|her|his|their)\s+(?:\w+\s+)?(?:foster|placement|home|"
     r"carers?|unit|house)|"
     r"(?:returned|took|taken|brought|dropped)\s+(?:him|her|them)\s+(?:home\s+)?to\s+(?:his\s+|her\s+|"
-    r"their\s+)?(?:mum|mam|mom|mother|dad|father|nan|nana|gran|grandma|grandad|aunt|auntie|uncle)\b)",
+    r"their\s+)?(?:mum|mam|mom|mother|dad|father|nan|nana|gran|grandma|grandad|aunt|auntie|uncle)\b|"
+    # found by the police but held, or waiting to be fetched: "has been arrested ... and is
+    # currently in custody", "brought to Wolverhampton police station and is waiting in the front
+    # office for care home staff to collect her", "will not be returning to Larkrise House until"
+    r"(?:has|had|have)\s+been\s+arrested|(?:was|were|got)\s+arrested|"
+    r"(?:is|are|remains?|'s|'re)\s+(?:still\s+|currently\s+|now\s+)?(?:in\s+(?:police\s+)?custody|"
+    r"under\s+arrest)|"
+    r"(?:brought|taken|conveyed)\s+to\s+(?:the\s+|a\s+)?(?:(?-i:[A-Z][\w'-]+)\s+)?police\s+station|"
+    r"waiting\s+(?:[\w']+\s+){0,8}?for\s+(?:[\w']+\s+){0,4}?to\s+(?:collect|fetch|pick\s+up)\s+"
+    r"(?:him|her|them)\b|"
+    r"(?:will\s+not|won't|wont)\s+be\s+returning\s+to\s+\w[^.!?\n]{0,40}?\buntil\b|"
+    # the police found the child and left them there: "The police went round to her boyfriend's
+    # flat and she was there, they spoke to her. She has told them she isn't coming back today"
+    r"(?:police|officers|they)\s+(?:have\s+|had\s+)?(?:spoke|spoken)\s+(?:to|with)\s+(?:him|her|them)\b)",
     re.IGNORECASE,
 )
 
@@ -301,7 +320,10 @@ HISTORY = re.compile(
     r"since\s+the\s+last\s+(?:review|meeting|report)|raise\s+a\s+(?:concern|complaint)|"
     r"make\s+a\s+complaint|complain(?:t|ing|ed)?\b|"
     r"(?:days?|weeks?|months?|years?|fortnight)\s+ago\b|before\s+christmas|over\s+the\s+summer|"
-    r"historic(?:al|ally)?)\b",
+    r"historic(?:al|ally)?|"
+    # "the return home interview ... following her missing episode on Tuesday night"
+    r"(?:following|after)\s+(?:her|his|their|the)\s+(?:recent\s+|last\s+|latest\s+)?"
+    r"(?:missing\s+)?episode)\b",
     re.IGNORECASE,
 )
 NEGATED_MISSING = re.compile(

@@ -35,9 +35,14 @@ def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _time_near(
-    text: str, start: int, end: int, base: datetime, stop: int | None = None
+    text: str, start: int, end: int, base: datetime, stop: int | None = None, *,
+    words_before: bool = True,
 ) -> tuple[datetime | None, str, str | None]:
     """Read a time in the clause after a trigger phrase, else in its whole sentence.
+
+    ``words_before``: the trigger's clause with the words just before it comes next, for a
+    sighting ("at 3.20 he ran out"), not for when the child was missed ("when I went to shout
+    him in about 5 he was gone": the earlier "out in the garden at twenty to 5" is the sighting).
 
     ``stop`` cuts both short where another fact begins ("missing since Thursday, has come back
     at 6pm": 6pm is the return, not the last sighting).
@@ -62,7 +67,11 @@ def _time_near(
     # "Mo went missing on Sat night. He was last seen at 23:15": a sentence with a time but no
     # day takes the day the sentences just before it named
     anchor = "" if _DAY_WORDS.search(sentence) else _day_before(text, s_left, base.year)
-    for candidate in (clause, *near, sentence):
+    # the trigger's own clause with the words just before it: "I was talking to his teacher and
+    # at 3.20 he ran out the gate" (not the 3.15 earlier in the sentence)
+    own_left = max((c.end() for c in _CLAUSE_END.finditer(text, s_left, start)), default=s_left)
+    own = [text[own_left : start] + clause] if words_before else []
+    for candidate in (clause, *own, *near, sentence):
         when, why = read_when(f"{anchor} {candidate}" if anchor else candidate, base)
         if (when is not None and when.hour < 6 and re.search(r"night|evening", anchor, re.I)
                 and not re.search(r"last\s+night", anchor, re.I)
@@ -122,6 +131,7 @@ _ABSENCE_NEAR = re.compile(r"\b(?:missing|went\s+out|gone\s+out|left|ran\s+off|r
 _NEG = re.compile(r"(?:\bnot|n't|\bnever|\bno longer|\byet to|\bfailed to|\bdue to)\s+(?:\w+\s+)?$",
                   re.IGNORECASE)
 
+_TO_BED_PATTERN = r"\bwent\s+(?:up\s+)?to\s+(?:bed|(?:his|her|their)\s+room|sleep)\b"
 _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
@@ -144,7 +154,7 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"(?<!\bnot\s)(?<!\bnever\s)(?<!n't\s)\b(?:saw|spotted|seen)\s+(?:him|her|them|"
         r"(?-i:[A-Z][\w'-]+))(?=\s+(?:at|around|about|just|outside|in|on|near|by|walking|"
         r"getting|going)\b)",
-        r"\bwent\s+(?:up\s+)?to\s+(?:bed|(?:his|her|their)\s+room|sleep)\b",
+        _TO_BED_PATTERN,
         r"\b(?:left|walked\s+out\s+of|ran\s+(?:out\s+of|off\s+from|away\s+from)|went\s+out\s+of|"
         r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"
         r"property|premises|college|address)\b|\b(?:went|gone|popped|going)\s+(?:back\s+)?(?:out|oot)\b|"
@@ -155,8 +165,13 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         # slang and the signing-out book: "did a runner", "did one", "legged it", "signed out at 2"
         r"\bdid\s+a\s+(?:runner|bunk|legger)\b|\bdid\s+one\b(?!\s+of)|\blegged\s+it\b|"
         r"\btook\s+off\b|\bsigned\s+(?:(?:him|her|them)sel(?:f|ves)\s+)?out\b(?!\s+(?:of|by|for))|"
-        r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+out|climbed\s+out|"
+        # "at 3.20 he ran out the gate", "she walked off towards Pitsea", "has run off"
+        r"\bran\s+out\s+(?:of\s+)?(?:the\s+)?(?:(?:front|back|school|side)\s+)?(?:gates?|door)\b|"
+        r"\b(?:has|had|'s)\s+run\s+(?:off|away)\b|"
+        r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+(?:out|off)|climbed\s+out|"
         # not "it's now gone 11": past the hour
+        # (not "after the clocks had gone back")
+        r"(?<!clocks\shad\s)(?<!clocks\shave\s)(?<!clock\shad\s)(?<!clocks\s)"
         r"gone(?!\s+(?:\d|half\b|quarter\b|midnight\b|one\b|two\b|three\b|four\b|five\b|six\b|"
         r"seven\b|eight\b|nine\b|ten\b|eleven\b|twelve\b)))\b|"
         r"\b(?:saw|watched|seen)\s+(?:him|her|them|(?-i:[A-Z][\w'-]+))\s+(?:leave|walk|go|head|run|"
@@ -168,6 +183,8 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"\b(?:was|were)\s+due\s+(?:back|home|in)\b|\bcurfew\b",
     )
 )
+
+_TO_BED = next(rx for rx in _LAST_SEEN if rx.pattern == _TO_BED_PATTERN)
 
 _PREP = re.compile(r"\b(at|in|near|outside|on|by|around|from|walking\s+(?:towards|along|down|up)|"
                    r"heading\s+(?:towards|to|for))\s+", re.IGNORECASE)
@@ -280,12 +297,16 @@ def _last_seen_free(
                     _REFUTED.search(text[s_left : _sentence_around(text, s_right + 1,
                                                                    s_right + 1)[1]]):
                 continue  # "said he'd seen Kieran ... checked and it wasn't him"
+            if _TO_BED.search(m.group(0)) and any(r.end <= m.start() for r in returns):
+                continue  # "brought back at 01:35 ... had a sandwich and went to bed": after it
             stop = next((r.start for r in returns if r.start >= m.end()), None)
-            when, sentence, why = _time_near(text, m.start(), m.end(), base, stop)
+            missed = m.group(0).lower().startswith("gone")
+            when, sentence, why = _time_near(text, m.start(), m.end(), base, stop,
+                                             words_before=not missed)
             first_sentence = first_sentence or sentence[:300] or None
             dropped = dropped or why
             if when is not None:
-                found.append((when, sentence[:300], m.group(0).lower().startswith("gone")))
+                found.append((when, sentence[:300], missed))
         if found:
             # "She left here about 4 ... Mia's mum says Lily left theirs at 7": the last sighting
             # of equal standing is the last seen ("checked at 21:50 and she was gone" is when

@@ -38,7 +38,7 @@ _GAVE = re.compile(
     r"([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20}+)(?!\s*(?:of|dated|on)\s+\d)|"
     # "I've phoned the polis, the number is PS-20270101-0157" (polis: Scots for the police)
     r"\b(?:phoned|rang|rung|called|contacted|reported\s+(?:it\s+|him\s+|her\s+)?to)\s+the\s+"
-    r"(?:police|polis)\b[^.\n]{0,40}?\b(?:the\s+)?(?<!log\s)(?:number|ref(?:erence)?)\s+(?:is|was)\s*:?\s*"
+    r"(?:police|polis)\b[^.\n]{0,40}?\b(?:the\s+)?(?<!log\s)(?<!cad\s)(?:number|ref(?:erence)?)\s+(?:is|was)\s*:?\s*"
     r"([A-Z]{0,4}[/-]?\d[\dA-Z/-]{1,20}+)(?!\s*(?:of|dated|on)\s+\d)|"
     # "Police gave us 58821 as the reference"
     r"\b(?:they|police|the\s+police|officers?)\s+(?:gave|give|have\s+given)\s+(?:me|us)\s+"

@@ -397,7 +397,10 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
     elif "last night" in rest and hour < 6:
         day = day + timedelta(days=1)  # "1am last night" means early today
 
-    result = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+    # the hour the clocks go back happens twice: "01:50 - that's GMT", "01:35 NEW time" is the
+    # second (standard time); "BST", "old time" or nothing said, the first
+    fold = 1 if (said := _CLOCK_SAID.search(rest)) and said.group(1) else 0
+    result = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz, fold=fold)
     if result > base + DATE_SLACK_FUTURE:
         if implied_day:
             # "at 23:40" in mail sent at 00:10 is last night; "walked in at 7.45pm" in mail sent
@@ -414,6 +417,12 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
         elif _WEEKDAY.search(rest) and span is None and not re.search(r"\btoday\b", rest):
             result = result - timedelta(days=7)
     return result
+
+
+# which clock a time was told on, the first said: (GMT, new time) or (BST, old time)
+_CLOCK_SAID = re.compile(r"\b(?:(gmt|utc|new\s+time|winter\s+time|after\s+the\s+clocks?\s+"
+                         r"(?:had\s+|have\s+)?(?:gone|went)\s+back)|bst|old\s+time|summer\s+time|"
+                         r"before\s+the\s+clocks?\s+(?:had\s+|have\s+)?(?:gone|went)\s+back)\b")
 
 
 def _dateparser_fallback(text: str, base: datetime) -> datetime | None:
