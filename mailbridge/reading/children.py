@@ -164,7 +164,10 @@ _ANY_PRONOUN_LEAD = re.compile(
     r"^\W*(?:(?:and|but|so|then|now)\s+)?(?:he|she|they)\b",
     re.IGNORECASE)
 # a name as the object of a preposition names a child the clause is not about
-_OBJECT_BEFORE = re.compile(r"\b(?:with|about|against|than|like|over|to|for|by|behind|beside)\s+$",
+_OBJECT_BEFORE = re.compile(r"\b(?:with|about|against|than|like|over|to|for|by|behind|beside)\s+$|"
+                            # "given the information about the car from Moatasim": a source
+                            r"\b(?:information|info|details?|description|account|message|text)\s+"
+                            r"(?:[\w']+\s+){0,4}from\s+$",
                             re.IGNORECASE)
 
 # between two names said together: "Sam and Ellie", "Sam, Ellie & Jo", "Sam/Ellie", and a
@@ -191,7 +194,7 @@ def _segments(clause: str, named: Sequence[DirectoryChild], address: str,
         if groups and (s < last_end or _TOGETHER.match(clause[last_end:s])):
             if cid not in groups[-1][1]:
                 groups[-1][1].append(cid)
-        elif (groups or has_current) and _OBJECT_BEFORE.search(clause[max(0, s - 30) : s]):
+        elif (groups or has_current) and _OBJECT_BEFORE.search(clause[max(0, s - 60) : s]):
             pass  # "after a row with Sam", "while I was upstairs with Tia": not who it is about
         else:
             groups.append((s, [cid]))

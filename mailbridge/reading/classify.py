@@ -137,7 +137,11 @@ _SAYS_NOT_MISSING = re.compile(
     r"over|much|until|till|before|previously|in\s+the\s+past))|\bwas\s+never\s+missing\b|"
     # "Reggie was never reported missing" (for information; not "not reported missing yet")
     r"\b(?:was|were|has\s+been|have\s+been)\s+never\s+reported\s+(?:as\s+)?missing\b|"
-    r"(?:^|[.!?]\s+)no\s+(?:more\s+)?missing\s+episodes?\s+since\b", re.IGNORECASE | re.MULTILINE)
+    r"(?:^|[.!?]\s+)no\s+(?:more\s+)?missing\s+episodes?\s+since\b|"
+    # a handover's "Absent not missing - we knew where he was", "No missing reports tonight"
+    r"\babsent\s*(?:,|-|–|but)?\s*not\s+missing\b|"
+    r"(?:^|[.!?]\s+)no\s+missing\s+(?:reports?|episodes?)\s+(?:tonight|today|overnight|this\s+shift|"
+    r"last\s+night)\b", re.IGNORECASE | re.MULTILINE)
 
 
 # the footer of a mailing sent to many: "You are receiving this because you are on the ... list"
@@ -309,8 +313,11 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
         # "I'm not sure if this even counts as missing because he's 17": the safe state is a
         # report, and the writer's own doubt goes to staff to settle
         doubts.append("the writer is not sure this counts as missing")
-    if others and not returns and not still:
-        # (beside words that the child is still out, another's return is no doubt about theirs)
+    if others and not returns and not (still or head_still or head_missing) and not any(
+            re.search(r"missing", a.cue, re.IGNORECASE) for a in missing):
+        # (beside words that the child is out or missing, in the body or a new email's subject,
+        # another's return is no doubt about theirs; beside "she was supposed to be home by 8"
+        # alone, staff are told of it)
         name = others[0][1]
         doubts.append(f"the email says {name} came back, and {name} is not the child it is about")
     cue = returns[0].clause.text[:200] if returns else None

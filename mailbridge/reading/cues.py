@@ -115,7 +115,8 @@ STILL_CUES = re.compile(
     # "We haven't seen Demi or spoken to her ourselves"
     r"(?:have|has|had)\s*(?:not|n't)\s+seen\s+(?-i:[A-Z])[\w'-]+\s+or\s+(?:spoken\s+to|heard\s+from)\s+"
     r"(?:him|her|them)\b|"
-    r"(?:has|have)\s*(?:not|n't)\s+(?:yet\s+)?(?:returned|come\s+(?:back|home|in)|been\s+(?:seen|found)|"
+    r"(?:has|have)\s*(?:not|n't)\s+(?:yet\s+)?(?:returned|come\s+(?:back|home|in)|been\s+(?:seen|found|"
+    r"returned)|"
     r"got\s+(?:back|home)|turned\s+up)|hasnt\s+(?:returned|come)|"
     r"(?:is|are|was|were)\s*(?:not|n't)\s+(?:yet\s+)?(?:back|home|in\b|returned)|isnt\s+(?:back|home)|"
     r"(?:isn't|isnt|is\s+not|aren't|are\s+not|not)\s+here\s+yet|"
@@ -127,7 +128,8 @@ STILL_CUES = re.compile(
     r"(?:nothing|no\s+(?:word|news|contact))\s+(?:yet\s+)?(?:from|of)\s+" + _PRON + r"|"
     r"not\s+heard\s+(?:anything\s+)?from\s+" + _PRON + r"|heard\s+nothing\s+from\s+" + _PRON + r"|"
     r"(?<!\bif\s)(?<!\bhas\s)(?<!\bis\s)\bnot\s+(?:returned|back|home)\b|out\s+all\s+night|"
-    r"not\s+(?:been\s+)?seen\s+(?:\w+\s+)?since|(?:he|she|they)\s+(?:was|were|had)\s+gone\b|"
+    r"not\s+(?:been\s+)?seen\s+(?:\w+\s+)?since|(?:he|she|they)\s+(?:was|were|had)\s+gone\b(?!\s+(?:up\s+)?(?:to\s+)?(?:bed|sleep|upstairs|"
+    r"(?:to\s+)?(?:her|his|their)\s+room))|"
     r"(?:had|has|have)\s+gone\s+(?:out\s+)?(?:missing|awol|again|off)|"
     r"no\s+sign\s+of|never\s+(?:came|come|got|returned|arrived|did)|"
     r"did(?:\s+not|n't)\s+(?:come|return|get\s+(?:back|home|in)|turn\s+up)|"
@@ -136,6 +138,9 @@ STILL_CUES = re.compile(
     r"gone\s+missing|has\s+gone\s+(?:again|awol|off)|whereabouts\s+(?:are\s+|is\s+)?unknown|"
     r"(?:has|have|had)\s+(?:absconded|run\s+(?:away|off)|gone\s+out\s+and\s+not)|"
     r"can(?:'t|not)\s+(?:find|locate|reach|contact)|"
+    # "... walk towards the main gate, which is the last time anyone has seen her"
+    r"(?:which|that)\s+is\s+the\s+last\s+time\s+(?:anyone|anybody|we|staff|i)\s+(?:has|have)\s+"
+    r"seen\s+(?:him|her|them)\b|"
     # "we don't actually know where he is or who with"
     r"(?:don't|dont|do\s+not|doesn't|does\s+not)\s+(?:actually\s+|really\s+)?know\s+where\s+"
     r"(?:he|she|they)\s+(?:is|are)\b|"
@@ -213,7 +218,8 @@ NOT_BACK_YET = re.compile(
     # "two of us are driving over now to collect her", "she is at the police station there"
     r"(?:driving|going|heading|travelling|coming|nipping|popping)\s+(?:over\s+|down\s+|up\s+|out\s+|"
     r"round\s+|across\s+)?(?:now\s+)?"
-    r"to\s+(?:get|collect|fetch|pick)|(?:she|he|they)\s*(?:is|are|'s|'re)\s+(?:still\s+|currently\s+|"
+    # (to fetch the child, not "said he was just going to get chips")
+    r"to\s+(?:get|collect|fetch|pick)\s+(?:(?:him|her|them|(?-i:[A-Z][\w'-]+))\b|up\b)|(?:she|he|they)\s*(?:is|are|'s|'re)\s+(?:still\s+|currently\s+|"
     r"now\s+)?(?:at|in)\s+(?:the\s+|a\s+)?(?:(?-i:[A-Z][\w'-]+)\s+)?(?:police\s+station|station|"
     r"custody|hospital|a\s*&\s*e)\b|"
     # "awaiting collection", "on their way to collect her", "dropped him at the station in
@@ -221,7 +227,7 @@ NOT_BACK_YET = re.compile(
     r"await(?:ing)?\s+collection|waiting\s+to\s+be\s+(?:collected|picked\s+up)|"
     # "Police have her", "they are bringing her back to Ashgrove"
     r"(?:police|officers|they)\s+(?:have|'ve\s+got|have\s+got)\s+(?:him|her|them)\b(?!\s+(?:back|home))|"
-    r"(?:are|is|'re|'s)\s+(?:now\s+)?bringing\s+(?:him|her|them)\s+(?:back|home)|"
+    r"(?:are|is|'re|'s|theyre|theyr)\s+(?:now\s+)?bringing\s+(?:him|her|them)\s+(?:back|home)|"
     r"on\s+(?:their|our|my)\s+way\s+to\s+(?:collect|get|fetch|pick)|"
     r"(?:dropped|left|given\s+a\s+lift\s+to|took)\s+(?:(?:him|her|them)\s+)?(?:at|to)\s+the\s+"
     r"(?:railway\s+|train\s+|bus\s+|coach\s+)?station|getting\s+(?:the|a)\s+(?:train|bus|coach)\s+"
@@ -252,7 +258,24 @@ NOT_BACK_YET = re.compile(
     r"(?:will\s+not|won't|wont)\s+be\s+returning\s+to\s+\w[^.!?\n]{0,40}?\buntil\b|"
     # the police found the child and left them there: "The police went round to her boyfriend's
     # flat and she was there, they spoke to her. She has told them she isn't coming back today"
-    r"(?:police|officers|they)\s+(?:have\s+|had\s+)?(?:spoke|spoken)\s+(?:to|with)\s+(?:him|her|them)\b)",
+    r"(?:police|officers|they)\s+(?:have\s+|had\s+)?(?:spoke|spoken)\s+(?:to|with)\s+(?:him|her|them)\b|"
+    # "Rahmat is with us at the BTP office at Victoria while arrangements are made", "Minh is
+    # currently with officers", "sending a worker to collect him and bring him back"
+    r"(?:is|are|'s|'re)\s+(?:currently\s+|still\s+|now\s+)?with\s+(?:us|officers|police|the\s+police|"
+    r"(?:my|our)\s+(?:officers|colleagues))\b|while\s+arrangements\s+are\s+(?:being\s+)?made|"
+    r"to\s+collect\s+(?:him|her|them)\s+and\s+(?:bring|take|drive)\s+(?:him|her|them)\s+(?:back|home)|"
+    # a relative or a friend's parent keeping the child: "she would keep Morwenna for the night and
+    # bring her home to us this morning", "Cerys remains at her mother's address at this time"
+    r"(?:would|will|'ll|'d|is\s+going\s+to|are\s+going\s+to)\s+keep\s+(?:him|her|them|"
+    r"(?-i:[A-Z][\w'-]+))\s+(?:for\s+the\s+night|overnight|tonight|there|until|till)\b|"
+    r"(?:would|'d)\s+bring\s+(?:him|her|them)\s+(?:home|back)\b|"
+    r"remains?\s+at\s+(?:her|his|their)\s+(?:mother|mum|mam|father|dad|nan|gran|grandmother|"
+    r"grandad|grandfather|aunt|auntie|uncle|sister|brother|cousin|friend|boyfriend|girlfriend)"
+    r"(?:'s)?\b|"
+    # someone's word of where the child is, which the writer cannot check: "someone saying he is
+    # Jaydon's cousin texted: 'jays with me at glasto' ... we can't confirm that this is true"
+    r"(?:can't|cannot|can\s+not|unable\s+to|couldn't|could\s+not)\s+confirm\s+(?:that\s+)?"
+    r"(?:this|it|that|any\s+of\s+this)\s+is\s+(?:true|right|correct)\b)",
     re.IGNORECASE,
 )
 
@@ -270,6 +293,8 @@ HYPOTHETICAL_BEFORE = re.compile(
     r"\bgoing\s+to|\bgonna|\bif|\bwhen|\bonce|\buntil|\btill|\btil|\bunless|\bhope|\bhoping|"
     r"\bpromised|\bagreed|\bplanned|\bplans|\bwants?|\bwanted|\basked|\bwaiting\s+for|"
     r"\bwait\s+for|\bcould|\bmight|\bmay|\bin\s+case|\bpray|\bto\s+be|\bwhether|"
+    # "I will let you know the moment he is home"
+    r"\bthe\s+(?:moment|minute|second|instant)|\bas\s+soon\s+as|"
     # "to" before a plan ("to come home by 10"), not before the writer's own report: "we write
     # to confirm that Tayla returned", "to let you know he came in at 9"
     r"\bto(?!\s+(?:confirm|inform|advise|notify|update|report|say|tell|let\s+(?:you|\w+)\s+know)\b)|"
@@ -307,7 +332,7 @@ THIRD_PARTY = re.compile(
 # the clause is about the past or about episodes in general, not this one
 HISTORY = re.compile(
     # "last time" is history, but "last time we see her 3 oclock" is the last sighting
-    r"\b(?:(?<!day\s)last\s+(?:month|year|week|time(?!\s+(?:anyone|anybody|someone|we|i|staff|they)\s)|"
+    r"\b(?:(?<=found\s)before\b|(?<=located\s)before\b|(?<!day\s)last\s+(?:month|year|week|time(?!\s+(?:anyone|anybody|someone|we|i|staff|they)\s)|"
     r"spring|summer|autumn|winter|weekend)|"
     r"(?:this|that)\s+month|(?:in|since)\s+(?:the\s+)?(?:spring|summer|autumn|winter|"
     r"january|february|march|april|may|june|july|august|september|october|november|december)|"
@@ -371,7 +396,7 @@ ROUTINE_AFTER = re.compile(r"\s*(?:home\s+|back\s+|in\s+)?from\s+(?:school|colle
 # "missing" in the name of a team, a course or a paper, not said of a child
 MISSING_AS_NAME = re.compile(
     r"missing\s+(?:from\s+(?:care|home)\s+|children(?:'s)?\s+|child(?:'s)?\s+|persons?\s+|people\s+)?"
-    r"(?:and\s+[\w-]+(?:\s+[\w-]+){0,4}\s+)?(?:team|service|unit|officer|co-?ordinator|inbox|"
+    r"(?:(?:and|&)\s+[\w-]+(?:\s+[\w-]+){0,4}\s+)?(?:team|service|unit|officer|co-?ordinator|inbox|"
     r"mailbox|address|hub|training|course|session|policy|protocol|procedure|summary|newsletter|"
     r"panel|meeting|return\s+form|notifications|paperwork)\b", re.IGNORECASE)
 # "missing the oat milk", "missing her mum", "missing school": the verb, of a thing or a person

@@ -219,7 +219,9 @@ _LEGAL_FOOTER = re.compile(
     r"received\s+this|disclaimer|views\s+(?:or\s+opinions\s+)?expressed|registered\s+(?:in\s+"
     r"england|office|company|charity|with\s+ofsted)|company\s+(?:registration|no\.?|number)|"
     r"think\s+before\s+you\s+print|scanned\s+for\s+viruses|intended\s+recipient|"
-    r"official[\s-]+sensitive|monitor(?:s|ed)?\s+(?:all\s+)?e-?mail)\b",
+    r"official[\s-]+sensitive|monitor(?:s|ed)?\s+(?:all\s+)?e-?mail|"
+    # "OFFICIAL. This email is intended for the named recipient only."
+    r"intended\s+for\s+the\s+(?:named\s+)?(?:recipient|addressee)s?)\b",
     re.IGNORECASE,
 )
 
@@ -282,7 +284,7 @@ _FULL_NAME_LINE = re.compile(
 # a contact line at the foot of a signature: a phone number, an address, a web page
 _CONTACT_LINE = re.compile(
     r"^\s*(?:(?:tel|telephone|phone|mob|mobile|m|t|direct|office|fax|out\s+of\s+hours|ooh)\b\.?\s*"
-    r"[:.]?\s*)?(?:\+?[\d ()-]{9,}|[\w.+-]+@[\w.-]+|(?:https?://|www\.)\S+)(?:\s*[|,]\s*.{0,60})?$",
+    r"[:.]?\s*)?(?:\+?[\d ()-]{9,}|[\w.+-]+@[\w.-]+|(?:https?://|www\.)\S+)(?:\s*[|,]\s*.{0,60})?\.?$",
     re.IGNORECASE)
 
 _NAME_DASH_ROLE = re.compile(r"^([A-Z][a-z'’]{1,14})\s*(?:-|–|,|/)\s*((?:waking\s+|sleep-?in\s+)?"
@@ -328,8 +330,8 @@ def _person_in(line: str, *, alone: bool = False) -> str | None:
     word counts after a closing word (``alone``) or with a role in brackets ("Tom (waking
     nights)"); otherwise a name is two or three capitalised words."""
     # a police officer signs with rank and collar number: "PC 2231 Hannah Lowe"
-    line = re.sub(r"^\s*(?:PCSO|PC|DC|DS|DI|Sgt\.?|Sergeant|Insp\.?|Inspector|Constable)\s+"
-                  r"(?:\d{2,6}\s+)?(?=[A-Z])", "", line)
+    line = re.sub(r"^\s*(?:A/|T/)?(?:PCSO|PC|PS|DC|DS|DI|DCI|Sgt\.?|Sergeant|Insp\.?|Inspector|"
+                  r"Constable)\s+(?:\d{2,6}\s+)?(?=[A-Z])", "", line)
     role = re.search(r"\(([^()]{1,40})\)", line)
     with_role = bool(role and {w.lower().strip(".'") for w in role.group(1).split()} & _ROLE_WORDS)
     line = re.sub(r"\s*\([^()]*\)", "", line)
@@ -386,11 +388,19 @@ _ROLE_WORDS = _NOT_A_PERSON | frozenset({
     "res", "rcw", "csw", "tsw", "pcso"})
 
 
+# a kinship carer's relation to the child, written beside the name: "Brenda Allonby (nana)"
+_KIN_WORDS = frozenset({
+    "nan", "nana", "nanna", "gran", "granny", "grandma", "grandmother", "grandad", "grandpa",
+    "grandfather", "grandparent", "grandparents", "aunt", "auntie", "aunty", "uncle", "mum",
+    "dad", "mother", "father", "stepmum", "stepdad", "sister", "brother", "cousin", "kinship"})
+
+
 def name_without_role(value: str) -> str:
     """"Marcia Thompson, Senior RSW" -> "Marcia Thompson": a form's "Reported by" often carries
     the writer's job after a comma, a dash or in brackets; a name with no role is kept whole."""
     m = re.match(r"\s*(?P<name>[^,(]+?)\s*(?:,|\(|\s[-–]\s)\s*(?P<role>.+)$", value)
-    if m and {w.lower().strip(".()'") for w in re.split(r"[\s/]+", m["role"])} & _ROLE_WORDS:
+    if m and {w.lower().strip(".()'") for w in re.split(r"[\s/]+", m["role"])} & (
+            _ROLE_WORDS | _KIN_WORDS):
         return m["name"]
     return value.strip()
 

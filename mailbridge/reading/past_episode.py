@@ -95,7 +95,11 @@ _OLD_NEWS = re.compile(
     # council already had
     r"\b(?:received|had|got)\s+(?:the|your|a)\s+(?:notification|notice|referral)\s+(?:that|of)\s+"
     r"[^.!?\n]{0,40}?\b(?:returned|came\s+back|(?:was|is|had\s+been)\s+(?:back|home)|"
-    r"(?:his|her|their|the)\s+return)\b",
+    r"(?:his|her|their|the)\s+return)\b|"
+    # a police review after the return: "The episode has now been reviewed and graded HIGH risk"
+    # (beside an absence told now, "Tia went missing at 9pm", this is not the verdict: above)
+    r"\b(?:the|this|that)\s+(?:missing\s+)?episode\s+has\s+(?:now\s+)?been\s+(?:reviewed|graded|"
+    r"closed)\b",
     re.IGNORECASE,
 )
 
@@ -107,13 +111,22 @@ _RHI_ASKED = re.compile(
     r"\b(?:arrange[ds]?|arranging|book(?:ed)?|request(?:ed|ing)?|set\s+up|organise[ds]?|allocate[ds]?)\s+"
     r"(?:a\s+|an\s+|the\s+|his\s+|her\s+|their\s+)?(?:return\s+(?:home\s+)?interview|rhi)\b|"
     r"\b(?:return\s+(?:home\s+)?interview|rhi)\s+(?:to\s+)?be\s+(?:arranged|booked|set\s+up)|"
+    # "The RHI for this episode has been booked for Thursday"
+    r"\b(?:return\s+(?:home\s+)?interview|rhi)\s+(?:for\s+(?:this|that|the)\s+episode\s+)?"
+    r"(?:has\s+(?:now\s+)?been|is)\s+(?:arranged|booked|set\s+up)|"
     r"^\s*(?:subject:\s*)?rhi\s+request\b",
     re.IGNORECASE | re.MULTILINE,
 )
 # "He was missing from Moorside over New Year (back on the 1st)": an absence told as over
 _AN_ABSENCE_OVER = re.compile(
-    r"\bwas\s+missing\s+(?:from\s+[\w' -]{1,30}?\s+)?(?:over|on|last|during|at\s+the\s+weekend)\b"
-    r"[^.!?\n]{0,60}?\b(?:back|returned|came\s+(?:back|home))\s+(?:on|at|by)\b",
+    r"\bwas\s+missing\s+(?:from\s+[\w' -]{1,30}?\s+)?(?:over|overnight|on|last|during|"
+    r"at\s+the\s+weekend)\b"
+    r"[^.!?\n]{0,60}?\b(?:back|returned|came\s+(?:back|home))\s+(?:home\s+)?(?:on|at|by)\b|"
+    # "Episode: 16/01/2029 - 17/01/2029": an episode with its end
+    r"\bepisode\s*:?\s*\d{1,2}/\d{1,2}(?:/\d{2,4})?\s*(?:-|–|to)\s*\d{1,2}/\d{1,2}|"
+    # "No further police action on the missing episode itself."
+    r"\bno\s+further\s+(?:police\s+)?action\s+(?:on|regarding|in\s+relation\s+to)\s+(?:the\s+)?"
+    r"missing\s+episode",
     re.IGNORECASE,
 )
 _TOLD_AT_THE_TIME = re.compile(

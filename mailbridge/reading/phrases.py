@@ -71,7 +71,13 @@ def _time_near(
     # at 3.20 he ran out the gate" (not the 3.15 earlier in the sentence)
     own_left = max((c.end() for c in _CLAUSE_END.finditer(text, s_left, start)), default=s_left)
     own = [text[own_left : start] + clause] if words_before else []
-    for candidate in (clause, *own, *near, sentence):
+    # "Ellis left the house at half past four. That was the last time I saw him.": the sentence
+    # before tells the time
+    before = []
+    if _THAT_WAS_THE_LAST.match(text, s_left) and s_left > 0:
+        p_left, _p_right = _sentence_around(text, max(0, s_left - 2), max(0, s_left - 2))
+        before = [text[p_left:s_left]]
+    for candidate in (clause, *own, *near, sentence, *before):
         when, why = read_when(f"{anchor} {candidate}" if anchor else candidate, base)
         if (when is not None and when.hour < 6 and re.search(r"night|evening", anchor, re.I)
                 and not re.search(r"last\s+night", anchor, re.I)
@@ -84,6 +90,9 @@ def _time_near(
             return when, " ".join(sentence.split()), None
     return None, " ".join(sentence.split()), dropped
 
+
+_THAT_WAS_THE_LAST = re.compile(r"\s*(?:that|this|which)\s+(?:was|is|'s)\s+the\s+last\s+time\b",
+                                re.IGNORECASE)
 
 # words that name the day a time is on
 _DAY_WORDS = re.compile(
@@ -320,7 +329,11 @@ def _last_seen_free(
 # a sighting taken back: "Staff went straight out and checked and it wasn't him"
 _REFUTED = re.compile(r"\b(?:it\s+)?(?:was(?:n't|n’t|nt|\s+not)\s+(?:him|her|them)\b|"
                       r"turned\s+out\s+not\s+to\s+be\s+(?:him|her|them)\b|(?:was|were)\s+someone\s+else\b|"
-                      r"false\s+alarm\b|mistaken\s+identity\b|not\s+(?:him|her)\s+after\s+all\b)",
+                      r"false\s+alarm\b|mistaken\s+identity\b|not\s+(?:him|her)\s+after\s+all\b|"
+                      # "I cannot say for certain that it was Ellis": no sighting to go on
+                      r"(?:cannot|can't|can\s+not|couldn't|could\s+not)\s+(?:say|be)\s+(?:for\s+)?"
+                      r"(?:certain|sure)\s+(?:that\s+)?it\s+was\b|"
+                      r"not\s+(?:certain|sure)\s+(?:that\s+|if\s+)?it\s+was\b)",
                       re.IGNORECASE)
 
 
