@@ -179,6 +179,9 @@ def _modified(clause: str, start: int, end: int) -> str | None:
         return "contact"  # "Chantelle is back in contact": heard from, not back
     if MISSING_AS_NAME.match(clause[start:]):
         return "label"  # "Dear Missing Children Team", "missing from care training": a name
+    if re.match(r"missing\s+(?:log|register|records?)\b", clause[start:], re.IGNORECASE) and (
+            re.search(r"\b(?:the|our|your)\s+$", before, re.IGNORECASE)):
+        return "label"  # "For the missing log:" (not "shes missing log number 2234")
     if re.match(r"['’]s\b", clause[start:end]) and re.search(
             r"\b(?:at|to|from|in|into|near|outside|round|around|by|leaving|left|of)\s+"
             r"(?:(?-i:[A-Z])[\w'-]+\s+)?(?-i:[A-Z])[\w-]+$", before, re.IGNORECASE):
@@ -320,9 +323,16 @@ def _assertions(text: str) -> list[Assertion]:
                                                                      m.start()]):
                 out.append(_at("reported_return", m, clause))
         for m in NOT_BACK_YET.finditer(c):
-            if not NEGATION_BEFORE.search(c[max(0, m.start() - 60): m.start()]):
-                out.append(_at("located", m, clause))
-                break
+            if NEGATION_BEFORE.search(c[max(0, m.start() - 60): m.start()]):
+                continue
+            if _AFTER_A_RETURN_ONLY.search(m.group(0)) and (
+                    any(a.said == "returned" for a in out) or HISTORY.search(_near(c, m.start(),
+                                                                                   m.end()))):
+                # "Dana returned at 22:10. Officers have spoken with her", "She was arrested last
+                # month": a check after the return, or history; not a find that keeps her out
+                continue
+            out.append(_at("located", m, clause))
+            break
         for m in UNSURE_RETURN.finditer(c):
             if not NEGATION_BEFORE.search(c[max(0, m.start() - 60): m.start()]) and not (
                     re.search(r"\b(?:if|unless|in\s+case|when)\b", c[: m.start()], re.IGNORECASE)):
@@ -445,7 +455,22 @@ def _at(said: Said, m: re.Match[str], clause: Clause) -> Assertion:
 
 
 def _history_or_question(clause: str, start: int, end: int) -> bool:
-    return bool(HISTORY.search(_near(clause, start, end)) or QUESTION.search(clause))
+    """An absence cue said of the past or asked about. Not when its own words say it is now:
+    "Following her missing episode last week, Dana has gone missing again tonight"."""
+    if QUESTION.search(clause):
+        return True
+    if _NOW_AFTER.match(clause, end):
+        return False
+    return bool(HISTORY.search(_near(clause, start, end)))
+
+
+# found-not-back cues that say so only before any return is told: the police speaking to the
+# child, an arrest
+_AFTER_A_RETURN_ONLY = re.compile(r"\b(?:spoke|spoken|arrested)\b", re.IGNORECASE)
+
+# the words right after an absence cue that put it now ("gone missing again tonight")
+_NOW_AFTER = re.compile(r"\W{0,3}(?:[\w']+\s+){0,2}?(?:tonight|today|this\s+(?:morning|"
+                        r"afternoon|evening)|right\s+now|now|at\s+the\s+moment)\b", re.IGNORECASE)
 
 
 def _near(clause: str, start: int, end: int) -> str:

@@ -143,7 +143,7 @@ STILL_CUES = re.compile(
     r"seen\s+(?:him|her|them)\b|"
     # "we don't actually know where he is or who with"
     r"(?:don't|dont|do\s+not|doesn't|does\s+not)\s+(?:actually\s+|really\s+)?know\s+where\s+"
-    r"(?:he|she|they)\s+(?:is|are)\b|"
+    r"(?:he|she|they)\s+(?:is|are)\b(?!\s+(?:going|planning|staying|spending|off\s+to)\b)|"
     r"not\s+(?:in\s+)?(?:(?:his|her|their)\s+)?(?:room|bed)|bed\s+(?:was\s+|is\s+)?empty"
     r")",
     re.IGNORECASE,
@@ -219,7 +219,8 @@ NOT_BACK_YET = re.compile(
     r"(?:driving|going|heading|travelling|coming|nipping|popping)\s+(?:over\s+|down\s+|up\s+|out\s+|"
     r"round\s+|across\s+)?(?:now\s+)?"
     # (to fetch the child, not "said he was just going to get chips")
-    r"to\s+(?:get|collect|fetch|pick)\s+(?:(?:him|her|them|(?-i:[A-Z][\w'-]+))\b|up\b)|(?:she|he|they)\s*(?:is|are|'s|'re)\s+(?:still\s+|currently\s+|"
+    r"to\s+(?:get|collect|fetch|pick)\b(?!\s+(?:chips|food|some|a|an|his\s+(?:things|stuff|phone|bag)|"
+    r"her\s+(?:things|stuff|phone|bag)|the\s+(?:bus|train|shopping))\b)|(?:she|he|they)\s*(?:is|are|'s|'re)\s+(?:still\s+|currently\s+|"
     r"now\s+)?(?:at|in)\s+(?:the\s+|a\s+)?(?:(?-i:[A-Z][\w'-]+)\s+)?(?:police\s+station|station|"
     r"custody|hospital|a\s*&\s*e)\b|"
     # "awaiting collection", "on their way to collect her", "dropped him at the station in
@@ -261,8 +262,10 @@ NOT_BACK_YET = re.compile(
     r"(?:police|officers|they)\s+(?:have\s+|had\s+)?(?:spoke|spoken)\s+(?:to|with)\s+(?:him|her|them)\b|"
     # "Rahmat is with us at the BTP office at Victoria while arrangements are made", "Minh is
     # currently with officers", "sending a worker to collect him and bring him back"
-    r"(?:is|are|'s|'re)\s+(?:currently\s+|still\s+|now\s+)?with\s+(?:us|officers|police|the\s+police|"
-    r"(?:my|our)\s+(?:officers|colleagues))\b|while\s+arrangements\s+are\s+(?:being\s+)?made|"
+    # ("she's with us now" from a carer is home: "us" only at a police office or station)
+    r"(?:is|are|'s|'re)\s+(?:currently\s+|still\s+|now\s+)?with\s+(?:officers|police|the\s+police|"
+    r"(?:my|our)\s+(?:officers|colleagues)|us\s+at\s+(?:the\s+)?(?:[\w-]+\s+){0,2}(?:office|station|"
+    r"custody))\b|while\s+arrangements\s+are\s+(?:being\s+)?made|"
     r"to\s+collect\s+(?:him|her|them)\s+and\s+(?:bring|take|drive)\s+(?:him|her|them)\s+(?:back|home)|"
     # a relative or a friend's parent keeping the child: "she would keep Morwenna for the night and
     # bring her home to us this morning", "Cerys remains at her mother's address at this time"
@@ -274,8 +277,9 @@ NOT_BACK_YET = re.compile(
     r"(?:'s)?\b|"
     # someone's word of where the child is, which the writer cannot check: "someone saying he is
     # Jaydon's cousin texted: 'jays with me at glasto' ... we can't confirm that this is true"
-    r"(?:can't|cannot|can\s+not|unable\s+to|couldn't|could\s+not)\s+confirm\s+(?:that\s+)?"
-    r"(?:this|it|that|any\s+of\s+this)\s+is\s+(?:true|right|correct)\b)",
+    r"(?:can't|cannot|can\s+not|unable\s+to|couldn't|could\s+not|(?:have\s+not|haven't|not)\s+been\s+"
+    r"able\s+to)\s+confirm\s+(?:that\s+)?(?:this|it|that|any\s+of\s+this)(?:\s+is\s+(?:true|right|"
+    r"correct))?\b)",
     re.IGNORECASE,
 )
 
@@ -345,10 +349,7 @@ HISTORY = re.compile(
     r"since\s+the\s+last\s+(?:review|meeting|report)|raise\s+a\s+(?:concern|complaint)|"
     r"make\s+a\s+complaint|complain(?:t|ing|ed)?\b|"
     r"(?:days?|weeks?|months?|years?|fortnight)\s+ago\b|before\s+christmas|over\s+the\s+summer|"
-    r"historic(?:al|ally)?|"
-    # "the return home interview ... following her missing episode on Tuesday night"
-    r"(?:following|after)\s+(?:her|his|their|the)\s+(?:recent\s+|last\s+|latest\s+)?"
-    r"(?:missing\s+)?episode)\b",
+    r"historic(?:al|ally)?)\b",
     re.IGNORECASE,
 )
 NEGATED_MISSING = re.compile(

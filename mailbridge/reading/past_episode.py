@@ -112,8 +112,10 @@ _RHI_ASKED = re.compile(
     r"(?:a\s+|an\s+|the\s+|his\s+|her\s+|their\s+)?(?:return\s+(?:home\s+)?interview|rhi)\b|"
     r"\b(?:return\s+(?:home\s+)?interview|rhi)\s+(?:to\s+)?be\s+(?:arranged|booked|set\s+up)|"
     # "The RHI for this episode has been booked for Thursday"
-    r"\b(?:return\s+(?:home\s+)?interview|rhi)\s+(?:for\s+(?:this|that|the)\s+episode\s+)?"
-    r"(?:has\s+(?:now\s+)?been|is)\s+(?:arranged|booked|set\s+up)|"
+    # "the return home interview for Blessing, following her missing episode on Tuesday night,
+    # has been booked"
+    r"\b(?:return\s+(?:home\s+)?interview|rhi)\b[^.!?\n]{0,120}?\b(?:has\s+(?:now\s+)?been|is)\s+"
+    r"(?:arranged|booked|set\s+up)|"
     r"^\s*(?:subject:\s*)?rhi\s+request\b",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -122,6 +124,9 @@ _AN_ABSENCE_OVER = re.compile(
     r"\bwas\s+missing\s+(?:from\s+[\w' -]{1,30}?\s+)?(?:over|overnight|on|last|during|"
     r"at\s+the\s+weekend)\b"
     r"[^.!?\n]{0,60}?\b(?:back|returned|came\s+(?:back|home))\s+(?:home\s+)?(?:on|at|by)\b|"
+    # "following her missing episode on Tuesday night" (an interview's occasion)
+    r"\b(?:following|after)\s+(?:her|his|their)\s+(?:recent\s+|last\s+)?missing\s+episode\s+"
+    r"(?:on|last|of)\b|"
     # "Episode: 16/01/2029 - 17/01/2029": an episode with its end
     r"\bepisode\s*:?\s*\d{1,2}/\d{1,2}(?:/\d{2,4})?\s*(?:-|–|to)\s*\d{1,2}/\d{1,2}|"
     # "No further police action on the missing episode itself."
