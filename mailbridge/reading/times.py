@@ -270,7 +270,9 @@ def read_when(text: str, base: datetime) -> tuple[datetime | None, str | None]:
         result = _parse_when(text, base)
     except Exception:  # rules over hostile text must not raise
         return None, None
-    if result is not None and result > base + DATE_SLACK_FUTURE:
+    # compared as instants: in the hour the clocks go back, "01:50 GMT" (fold=1) is after an
+    # email sent at 01:55 BST, which a wall-clock comparison in one zone would not see
+    if result is not None and result.astimezone(UTC) > base.astimezone(UTC) + DATE_SLACK_FUTURE:
         local = result.strftime("%d/%m %H:%M")
         return None, f"a time ({local}) later than the email was sent"
     return result, None

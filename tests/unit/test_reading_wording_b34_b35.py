@@ -16,7 +16,7 @@ import pytest
 from mailbridge.reading.classify import Classification
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.police import find_police_reference
-from mailbridge.reading.times import parse_when
+from mailbridge.reading.times import parse_when, read_when
 from tests.support.carer_mail import LONDON, OAK_HOUSE, read_carer_mail
 
 SENT = "Sat, 18 Mar 2028 23:40:00 +0000"
@@ -174,3 +174,15 @@ def test_the_sighting_is_the_time_told_with_it(body: str, hour: int, minute: int
     assert fields.last_seen_at is not None
     local = fields.last_seen_at.astimezone(LONDON)
     assert (local.hour, local.minute) == (hour, minute)
+
+
+def test_a_gmt_time_after_an_email_sent_in_the_first_hour_is_no_fact() -> None:
+    # sent at 01:55 BST (00:55 UTC) on the night the clocks go back: "01:50 GMT" is 01:50 UTC,
+    # nearly an hour after the email, though its wall clock reads earlier
+    base = datetime(2028, 10, 29, 1, 55, tzinfo=LONDON)
+    assert base.utcoffset() is not None and base.utcoffset().total_seconds() == 3600
+    when, why = read_when("came in at 01:50 GMT", base)
+    assert when is None and why is not None
+    when, _why = read_when("came in at 01:50 BST", base)
+    # (a time in the repeated hour never compares equal across zones: PEP 495)
+    assert when is not None and when.astimezone(UTC) == datetime(2028, 10, 29, 0, 50, tzinfo=UTC)
