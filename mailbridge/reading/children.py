@@ -28,6 +28,7 @@ from mailbridge.reading.match import (
     PRESENT,
     REPORTED_ON,
     DirectoryChild,
+    fold,
     full_names,
     given_names,
     initials_dated,
@@ -89,6 +90,21 @@ def _name_pattern(name: str) -> re.Pattern[str] | None:
     return re.compile(rf"(?<!\w){words}(?!\w)") if words else None
 
 
+def _sibling_spans(haystack: str, given: str, last: str) -> list[tuple[int, int]]:
+    """Where ``given`` stands first in "given and <name> last" in the aligned-folded haystack."""
+    pattern = _sibling_pattern(given, last)
+    return [(m.start(), m.start() + len(given)) for m in pattern.finditer(haystack)] \
+        if pattern is not None else []
+
+
+@functools.lru_cache(maxsize=20_000)
+def _sibling_pattern(given: str, last: str) -> re.Pattern[str] | None:
+    if not given.strip() or not last.strip():
+        return None
+    return re.compile(
+        rf"(?<!\w){re.escape(given)}\s+(?:and|&)\s+[a-z][\w'-]*\s+{re.escape(last)}(?!\w)")
+
+
 def _initials_spans(text: str, children: Sequence[DirectoryChild]) -> list[tuple[int, int, str]]:
     return [(start, end, c.child_id) for start, end, c in initials_dated(text, children)]
 
@@ -115,6 +131,9 @@ def _mention_spans(
     found: list[tuple[int, int, str]] = []
     for c in candidates:
         found += [(s, e, c.child_id) for n in full_names(c) for s, e in _spans(haystack, n)]
+        # siblings named with one surname: "Kacey and Mason Rapley" names Kacey Rapley in full
+        found += [(s, e, c.child_id) for g in given_names(c)
+                  for s, e in _sibling_spans(haystack, g, fold(c.last_name))]
     fulls = list(found)
     named_in_full = named_in_full | {cid for _s, _e, cid in fulls}
     if shared is None:
@@ -261,11 +280,13 @@ def _pronoun_owner(
 
 def _split(
     text: str, named: Sequence[DirectoryChild], sender: str | None,
-    shared: frozenset[str] | None = None,
+    shared: frozenset[str] | None = None, subject: str = "",
 ) -> tuple[dict[str, list[str]], dict[str, list[str]], int]:
     """({child_id: the preamble's clauses, then the child's own}, doubts, the preamble's length).
 
-    ``shared``: the whole directory's ``shared_domains``; without it, those of ``named``."""
+    ``shared``: the whole directory's ``shared_domains``; without it, those of ``named``.
+    ``subject``: a child it names in full ("Re: Kacey and Mason Rapley not home") may be named by
+    first name alone in the body, whoever writes."""
     address = (sender or "").lower()
     if shared is None:
         shared = shared_domains(named)
@@ -275,8 +296,11 @@ def _split(
     seen: set[str] = set()
     preamble: list[str] = []
     haystack = _aligned_fold(text)
+    headline = _aligned_fold(subject)
     in_full = frozenset(c.child_id for c in named
-                        if any(_spans(haystack, n) for n in full_names(c)))
+                        if any(_spans(haystack, n) or _spans(headline, n) for n in full_names(c))
+                        or any(_sibling_spans(h, g, fold(c.last_name)) for h in (haystack, headline)
+                               for g in given_names(c)))
     for clause in clauses(text):
         for piece, at_start in _segments(clause.text, named, address, bool(current), in_full,
                                          shared=shared):
@@ -333,7 +357,7 @@ def read_each_child(
             return None
         # the domains several placements share, of the whole directory (not of the few named)
         domains = shared_domains(children)
-        split, doubts, preamble = _split(msg.text, named, sender, domains)
+        split, doubts, preamble = _split(msg.text, named, sender, domains, msg.subject)
         texts = {cid: "\n".join(lines) for cid, lines in split.items()}
         in_subject = _mentions(msg.subject, named, (sender or "").lower(), domains)
         out: list[ChildReading] = []

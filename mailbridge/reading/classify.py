@@ -23,7 +23,7 @@ from mailbridge.reading.context import (
     news_of,
     without_told_absence,
 )
-from mailbridge.reading.cues import MISSING_AS_NAME, REPORTED_BEFORE
+from mailbridge.reading.cues import FIND_ONLY, MISSING_AS_NAME, REPORTED_BEFORE
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.form import form_part_of_lines, without_form_furniture
 from mailbridge.reading.message import ReadMessage
@@ -340,6 +340,11 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
                                   tuple(doubts), cue or "the form's RETURN part")
         return Classification("returned", "form: return part filled in", tuple(doubts), cue)
     if fields.form_report_type == "missing":
+        # "Risk notes: went missing 31/03 and came back at 2am": the form's history of the child,
+        # not news of this absence
+        history = " ".join((fields.risk_notes or "").split())
+        returns = [a for a in returns
+                   if not (history and " ".join(a.clause.text.split()).rstrip(".") in history)]
         if returns:
             doubts.append("the form reports the child missing but the email may say the child "
                           "is back")
@@ -356,7 +361,10 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
                               f"{still[0].cue[:30]!r}", tuple(doubts), cue)
     if returns and unsure:
         doubts.append("the writer is not sure the child is back")
-    if returns and located and located[-1].start > returns[-1].start:
+    back = [r for r in returns if not FIND_ONLY.search(r.cue)]
+    if returns and located and (not back or located[-1].start > back[-1].start):
+        # (a find told again after "he is currently with officers at that address" does not put
+        # the child back: only a return to the placement after it does)
         # "police have found her and are bringing her home" (not "... bringing her back.
         # Brooke is home now, came in with the officer at 10.45": the return is the later news)
         doubts.append("the child has been found but may not be back at the placement yet "

@@ -159,7 +159,10 @@ _SOMEONE_ELSE_OUT = re.compile(
     r"nobody|no\s+one|no-one)\s+$|"
     # a thing, not a child: "Lounge fire door alarm went off again at 02:00"
     r"\b(?:alarms?|bells?|sirens?|buzzers?|sensors?|detectors?|phones?|lights?|power|heating|"
-    r"boiler|fuses?|electrics?|wi-?fi|internet|router|tv|telly|car|engine|smoke)\s+$",
+    r"boiler|fuses?|electrics?|wi-?fi|internet|router|tv|telly|car|engine|smoke|"
+    # "his bike has gone missing"
+    r"bikes?|scooter|wallet|purse|bag|money|keys|coat|jacket|trainers|laptop|ipad|tablet|meds|"
+    r"medication|passport|charger)\s+$",
     re.IGNORECASE)
 
 

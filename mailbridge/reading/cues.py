@@ -62,7 +62,10 @@ RETURN_CUES = re.compile(
     # "Police dropped him at the door at 03:35"
     r"dropped\s+(?:him|her|them)\s+(?:off\s+)?at\s+(?:the|our)\s+(?:front\s+)?door\b|"
     r"arriv(?:ed|ing)\s+(?:back\s+|home\s+)?(?:at\s+)?\d|"
-    r"safe\s+(?:and|&|n)\s+well|safe\s+and\s+sound|no\s+longer\s+missing|"
+    # (not "a safe and well check will be completed on return": the police's procedure)
+    r"safe\s+(?:and|&|n)\s+well(?!\s+(?:check|visit|interview|conversation|chat)s?\s+(?:will|would|"
+    r"should|is\s+to|are\s+to|to\s+be|once|on\s+(?:her|his|their)?\s*return)\b)|"
+    r"safe\s+and\s+sound|no\s+longer\s+missing|"
     r"(?:she|he|they)'?(?:s|re)\s+back|"
     # "both back now", "all three back safe" (not "both back in bed")
     r"(?:both|all\s+(?:three|four|of\s+them))\s+(?:are\s+|now\s+|safely\s+)?(?:back|home)\b"
@@ -100,7 +103,8 @@ STILL_CUES = re.compile(
     r"(?:left|went\s+(?:out|off)|gone\s+(?:out|off)|took\s+off|ran\s+(?:off|away|out)|"
     r"run\s+(?:off|away)|walked\s+out|climbed\s+out|absconded|disappeared)\s+again|"
     r"(?:went|gone|headed|snuck|slipped)\s+(?:straight\s+|right\s+)?back\s+out\b|"
-    r"refus(?:es|ed|ing)\s+to\s+(?:come|go|return|be\s+brought)\s*(?:home|back)?|"
+    # (not "she refused to go to A&E")
+    r"refus(?:es|ed|ing)\s+to\s+(?:(?:come|go|be\s+brought)\s+(?:home|back|in)\b|return\b|come\b(?!\s+to\b))|"
     r"(?:won't|wont|will\s+not|wouldn't|would\s+not)\s+(?:come|return|go)\s+(?:home|back)|"
     r"not\s+been\s+slept\s+in|"
     # "Tre did not sleep in the house last night"
@@ -260,12 +264,27 @@ NOT_BACK_YET = re.compile(
     # the police found the child and left them there: "The police went round to her boyfriend's
     # flat and she was there, they spoke to her. She has told them she isn't coming back today"
     r"(?:police|officers|they)\s+(?:have\s+|had\s+)?(?:spoke|spoken)\s+(?:to|with)\s+(?:him|her|them)\b|"
+    # an officer's own words: "I attended an address in Tankerton and spoke with Oliwia"
+    r"(?:attended|went\s+to)\s+[^.!?\n]{0,60}?\band\s+(?:spoke|spoken)\s+(?:to|with)\s+(?:him|her|them|"
+    r"(?-i:[A-Z][\w'-]+))\b|"
+    # "As she is 16 ... she has been left at that address", "does not want to return to Canterbury
+    # tonight", "He is saying he does not want to go back there"
+    r"(?:has\s+been|was|been)\s+left\s+at\s+(?:that|the|this|her|his|their)\s+(?:address|house|flat)\b|"
+    r"(?:doesn't|doesnt|does\s+not|won't|wont|will\s+not|don't|dont)\s+want\s+to\s+(?:return|go\s+back|"
+    r"come\s+back)\s+(?:there\b|(?:to\s+[\w' -]{1,30}?\s+)?(?:tonight|today)\b)|"
+    # "Jerome told officers that Rhys is staying at their aunt's flat"
+    r"(?:told\s+(?:officers|police|us|me|staff)|says|said|saying|claims?|claimed)\s+(?:that\s+)?"
+    r"[\w'-]+\s+(?:is|'s)\s+staying\s+(?:at|with)\s+(?:his|her|their|a|an|the)\s+(?:[\w']+\s+){0,2}?"
+    r"(?:aunt|auntie|aunty|uncle|nan|nana|gran|grandma|grandmother|grandad|grandfather|mum|mother|"
+    r"dad|father|cousin|sister|brother|friend|mate|boyfriend|girlfriend)(?:'s|s)?\b|"
     # "Rahmat is with us at the BTP office at Victoria while arrangements are made", "Minh is
     # currently with officers", "sending a worker to collect him and bring him back"
     # ("she's with us now" from a carer is home: "us" only at a police office or station)
-    r"(?:is|are|'s|'re)\s+(?:currently\s+|still\s+|now\s+)?with\s+(?:officers|police|the\s+police|"
+    r"(?:is|are|'s|'re)\s+(?:currently\s+|still\s+|now\s+)?with\s+(?:(?:(?-i:[A-Z]{2,5})\s+)?officers|police|the\s+police|"
     r"(?:my|our)\s+(?:officers|colleagues)|us\s+at\s+(?:the\s+)?(?:[\w-]+\s+){0,2}(?:office|station|"
     r"custody))\b|while\s+arrangements\s+are\s+(?:being\s+)?made|"
+    # "arrangements are being made to convey him back to his foster carers"
+    r"arrangements\s+are\s+(?:being\s+)?made\s+to\s+(?:convey|bring|take|return|collect|drive)\b|"
     r"to\s+collect\s+(?:him|her|them)\s+and\s+(?:bring|take|drive)\s+(?:him|her|them)\s+(?:back|home)|"
     # a relative or a friend's parent keeping the child: "she would keep Morwenna for the night and
     # bring her home to us this morning", "Cerys remains at her mother's address at this time"
@@ -282,6 +301,11 @@ NOT_BACK_YET = re.compile(
     r"correct))?\b)",
     re.IGNORECASE,
 )
+
+# a return cue that tells only a find ("Officers have located Reuben", "was found"), not the child
+# back at the placement: a find does not outweigh "he is currently with officers" told before it
+FIND_ONLY = re.compile(r"^(?!.*\b(?:back|home|brought|dropped|returned|in)\b).*\b(?:found|located|"
+                       r"traced|picked\s+\w+\s+up)\b", re.IGNORECASE)
 
 # -- modifiers -----------------------------------------------------------------------------------
 

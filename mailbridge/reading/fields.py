@@ -36,6 +36,7 @@ from mailbridge.reading.context import (
     sentence_of,
     without_told_absence,
 )
+from mailbridge.reading.cues import FIND_ONLY
 from mailbridge.reading.form import (
     RETURN_FACTS,
     form_sections,
@@ -219,11 +220,16 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     if msg.forwarded:
         said = _guard(lambda: news_of(said, free, _nfc(msg.added_text).replace("’", "'")), said)
     returns = [a for a in said if a.said == "returned"]
+    history = " ".join((fv("risk_notes") or "").split())
+    if history:
+        # "Risk notes: went missing 31/03 and came back at 2am": the child's past, not this return
+        returns = [a for a in returns if " ".join(a.clause.text.split()).rstrip(".") not in history]
     # "found him at the park but he would not get in the car ... still out": a return that the
     # same words take back, or that the writer is not sure of, gives no return time
     located = [a.start for a in said if a.said == "located"]
+    back = [a for a in returns if not FIND_ONLY.search(a.cue)]  # a find alone is not back
     contested = any(a.said in ("still_missing", "unsure_return") for a in said) or bool(
-        located and (not returns or max(located) > returns[-1].start))
+        located and (not back or max(located) > back[-1].start))
 
     # --- last seen
     last_seen_at, last_seen_text, location = last_seen(

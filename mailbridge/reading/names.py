@@ -283,7 +283,8 @@ _FULL_NAME_LINE = re.compile(
 
 # a contact line at the foot of a signature: a phone number, an address, a web page
 _CONTACT_LINE = re.compile(
-    r"^\s*(?:(?:tel|telephone|phone|mob|mobile|m|t|direct|office|fax|out\s+of\s+hours|ooh)\b\.?\s*"
+    r"^\s*(?:(?:tel|telephone|phone|mob|mobile|m|t|direct|office|fax|out\s+of\s+hours|ooh|"
+    r"(?:24\s*(?:hr|hour)\s+|duty\s+|on-?call\s+|help)?line|switchboard)\b\.?\s*"
     r"[:.]?\s*)?(?:\+?[\d ()-]{9,}|[\w.+-]+@[\w.-]+|(?:https?://|www\.)\S+)(?:\s*[|,]\s*.{0,60})?\.?$",
     re.IGNORECASE)
 

@@ -39,6 +39,10 @@ _PAST_EPISODE = re.compile(
     r"missing\s+episodes\s+(?:for|from|in|summary)|(?:monthly|quarterly|weekly|q[1-4])\s+"
     r"(?:missing\s+)?(?:episodes?\s+)?summary|summary\s+of\s+(?:missing|episodes)|"
     r"summary\s+of\s+the\s+return|return\s+(?:home\s+)?interview\s+(?:was\s+|has\s+been\s+)?"
+    r"(?:completed|done|held|carried\s+out)|"
+    # "Return home interview for Tyreece ... following his missing episode on 1st-2nd December was
+    # completed today"
+    r"return\s+(?:home\s+)?interview\b[^.!?\n]{0,120}?\b(?:was|has\s+(?:now\s+)?been)\s+"
     r"(?:completed|done|held|carried\s+out)|(?:completed|did|held)\s+(?:the\s+|a\s+|her\s+|his\s+)?"
     r"return\s+(?:home\s+)?interview|return\s+(?:home\s+)?interview\s+(?:completed\s+)?with\s+"
     r"(?-i:[A-Z])\w+|"
@@ -71,9 +75,40 @@ def about_a_past_episode(text: str, missing: Sequence[Assertion] = ()) -> bool:
     """
     try:
         text = text[:MAX_TEXT]
-        return bool(_PAST_EPISODE.search(text)) or _old_news_of_a_return(text, missing)
+        if any(_TOLD_NOW.search(_around(a)) for a in missing):
+            return False  # "Dana went missing at 9pm tonight. Her RHI was completed on Monday."
+        m = _PAST_EPISODE.search(text)
+        if m is not None and any(_told_before(a, m.start(), text) for a in missing):
+            return False  # "Dana ran off at 9pm. The RHI was completed last week."
+        return m is not None or _old_news_of_a_return(text, missing)
     except Exception:
         return False
+
+
+def _told_before(a: Assertion, past_at: int, text: str) -> bool:
+    """An absence with its clock time, told before the words of a past episode and not as the
+    story of one (its return in the same sentence, "his missing episode on 3rd February")."""
+    return (a.start < past_at and bool(_CLOCK.search(a.clause.text))
+            and not _A_RETURN.search(a.clause.text)
+            and not re.match(r"\s*episodes?\b", text[a.end:]))
+
+
+def _around(a: Assertion) -> str:
+    """The words of the cue's clause near the cue: what they say of when is said of it."""
+    at = a.start - a.clause.start
+    # (only just before it: "I completed her RHI today following her missing episode" is not)
+    return a.clause.text[max(0, at - 12): at + len(a.cue) + 30]
+
+
+# an absence told as now, whatever else the email says of past episodes (not "today's meeting")
+_TOLD_NOW = re.compile(r"\b(?:tonight|today(?!['’]s)|this\s+(?:morning|afternoon|evening)|"
+                       r"just\s+now|right\s+now|at\s+the\s+moment|currently)\b", re.IGNORECASE)
+# the same sentence tells the return: the absence is the story of an episode that is over
+_A_RETURN = re.compile(r"\b(?:returned|came\s+(?:back|home)|back\s+(?:about|at|around|by)|"
+                       r"brought\s+back)\b", re.IGNORECASE)
+# a clock time in the sentence of an absence told before any word of a past episode
+_CLOCK = re.compile(r"\b\d{1,2}(?:[.:]\d\d)?\s*(?:am|pm)\b|\b\d{1,2}[.:]\d\d\b|"
+                    r"\b(?:half|quarter)\s+(?:past|to)\s+\w+|\bmidnight\b", re.IGNORECASE)
 
 
 def _old_news_of_a_return(text: str, missing: Sequence[Assertion]) -> bool:

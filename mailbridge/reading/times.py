@@ -379,6 +379,10 @@ def _parse_when(text: str, base: datetime) -> datetime | None:
             if hour == 12:  # "midnight-ish at 12 last night" is the start of the next day
                 hour, day = 0, (day + timedelta(days=1) if "last night" in rest or evening_gone
                                 else day)
+            elif hour in (4, 5) and re.search(r"\btonight\b", rest) and datetime(
+                    day.year, day.month, day.day, hour + 12, minute, tzinfo=tz) <= base + \
+                    DATE_SLACK_FUTURE:
+                hour += 12  # "went out about 5 o'clock tonight": the evening, not 05:00
             elif hour <= 5:
                 # "last night at 2" is the small hours of the following day
                 day = day + timedelta(days=1) if "last night" in rest or evening_gone else day
