@@ -235,6 +235,19 @@ def _segments(clause: str, named: Sequence[DirectoryChild], address: str,
     return out
 
 
+# a thread's subject that says its children are missing ("Re: Alfie and Lexi missing")
+_THREAD_SAYS_MISSING = re.compile(r"\s*(?:re|aw|sv)\s*:.*?(?<!not\s)(?<!no\s)\b(?:missing|"
+                                  r"not\s+(?:back|home|returned)|awol|absconded)\b", re.IGNORECASE)
+
+
+def _out_or_back(words: str) -> bool:
+    """The child's own words say they are elsewhere ("Alfie is NOT with her", "Alfie got on the
+    bus to Watton"), not that they are home ("Both children are having their tea")."""
+    return bool(re.search(r"\b(?:not\s+with|got\s+(?:on|in(?:to)?)|went|gone|left|ran|took\s+off|"
+                          r"walked\s+off|still\s+out)\b", words, re.IGNORECASE)
+                and not PRESENT.search(words))
+
+
 # a child said to be where they should be, in a report about another child
 _RETURN_WORDS = re.compile(r"\b(?:back|home|came\s+in|walked\s+in|returned|found|turned\s+up)\b",
                            re.IGNORECASE)
@@ -373,6 +386,14 @@ def read_each_child(
             own = replace(msg, text=texts[child.child_id], subject=subject, quoted_text="")
             fields = extract_fields(own, tz=tz, received_at=received_at)
             cls = classify(own, fields)
+            if (cls.kind in ("info", "not_a_report") and child.child_id in in_subject
+                    and _THREAD_SAYS_MISSING.match(msg.subject) and _out_or_back(own_words)
+                    and not _RETURN_WORDS.search(own_words)):
+                # "Re: URGENT Alfie and Lexi Quadling missing": "Lexi has just come back ...
+                # Alfie is NOT with her": the thread's child with no return of their own is still
+                # out (the safe state), whatever else this reply says of the other
+                cls = Classification("missing", "still missing: the thread says so and this "
+                                     "reply tells no return of this child", cls.doubts)
             if cls.kind not in REPORT_KINDS or (cls.kind == "info" and (
                     not fields.has_report_facts() or PRESENT.search(own.text))) or (
                     PRESENT.search(own_words) and not REPORTED_ON.search(own_words)) or (

@@ -182,6 +182,11 @@ def _modified(clause: str, start: int, end: int) -> str | None:
         return "contact"  # "Chantelle is back in contact": heard from, not back
     if MISSING_AS_NAME.match(clause[start:]):
         return "label"  # "Dear Missing Children Team", "missing from care training": a name
+    if re.search(r"\b(?:is|are|was|were)\s+(?:now\s+)?being\s+$", before, re.IGNORECASE):
+        return "hypothetical"  # "He is being conveyed back to the home address": not there yet
+    if re.match(r"[^.!?\n]{0,30}?\bthrough\s+(?:the\s+)?reception\b|\s+(?:to|at)\s+"
+                r"(?:school|college)\b", clause[end:], re.IGNORECASE):
+        return "routine"  # "He came in on his own through reception" (a school's)
     if re.match(r"missing\s+(?:log|register|records?)\b", clause[start:], re.IGNORECASE) and (
             re.search(r"\b(?:the|our|your)\s+$", before, re.IGNORECASE)):
         return "label"  # "For the missing log:" (not "shes missing log number 2234")

@@ -30,8 +30,12 @@ RETURN_CUES = re.compile(
     # dialect past with the bare verb, said of a child with a time: "Jazz come back in about
     # ten to eleven last neet", "she come home at 2"
     r"(?:(?-i:[A-Z][\w'-]+)|she|he|they)\s+come\s+(?:back|home|in)\b(?:\s+in\b)?(?=\s+(?:at|"
-    r"about|around|aboot|just|last|this|yesterday|today|\d|half|hauf|quarter|ten|twenty|five|"
+    r"about|around|aboot|just|last|this|yesterday|today|now|\d|half|hauf|quarter|ten|twenty|five|"
     r"midnight)\b)|"
+    # ESOL present for past: "Jolene come home now, 00.10. Police bring her"
+    r"(?:police|officers)\s+bring\s+(?:him|her|them)\b(?!\s+(?:to\s+(?:the\s+)?(?:station|custody)))|"
+    # a driver's account: "he dropped him off at Willowmere Lodge at 00:35"
+    r"dropped\s+(?:him|her|them)\s+off\s+at\s+(?-i:[A-Z])[\w'-]+\s+(?-i:[A-Z])[\w'-]+|"
     # (not "got in a silver car with 2 older lads")
     r"turned\s+up|rolled\s+in|got\s+(?:back|home|in\b(?!\s+(?:a|an|some|someone's|into|with|"
     r"(?:the|his|her|their)\s+(?:car|van|taxi|cab|motor|vehicle|bus)s?)\b))|arrived\s+(?:back|home)|"
@@ -208,10 +212,11 @@ DOUBTED_RETURN = re.compile(
 # found, but not back at the placement yet: "she's staying at mine tonight and I'll bring her back
 # in the morning", "police have got him at the station, I'm collecting him"
 NOT_BACK_YET = re.compile(
-    r"\b(?:(?:i'll|i\s+will|we'll|we\s+will|they'll|they\s+will|police\s+will|she'll|he'll|"
+    r"\b(?:(?:i'll|ill|i\s+will|we'll|we\s+will|they'll|they\s+will|police\s+will|she'll|he'll|"
     r"she\s+will|he\s+will|(?:i'm|i\s+am|we're|"
     r"we\s+are)\s+going\s+to)\s+(?:bring|take|drop|run|fetch|collect|get)\s+(?:him|her|them)\s*"
-    r"(?:back|home)?|(?:staying|stopping|sleeping|stays|stopping\s+over)\s+(?:at\s+(?:mine|ours|"
+    # (not "I'll take her in to school for 2nd lesson": she is home)
+    r"(?:back|home)?(?!\s*(?:in\s*)?to\s+(?:school|college|work|lessons?|the\s+(?:doctor|gp|dentist)))|(?:staying|stopping|sleeping|stays|stopping\s+over)\s+(?:at\s+(?:mine|ours|"
     r"theirs|\w+'s)|with\s+(?:me|us|\w+))\s+(?:tonight|overnight|till|until|for\s+the\s+night)|"
     r"(?:i'm|i\s+am|we're|we\s+are)\s+(?:on\s+(?:my|our)\s+way\s+to\s+)?(?:collect(?:ing)?|"
     r"pick(?:ing)?\s+(?:him|her|them)\s+up|fetch(?:ing)?|getting)\s+(?:him|her|them)?|"
@@ -286,6 +291,15 @@ NOT_BACK_YET = re.compile(
     # "arrangements are being made to convey him back to his foster carers"
     r"arrangements\s+are\s+(?:being\s+)?made\s+to\s+(?:convey|bring|take|return|collect|drive)\b|"
     r"to\s+collect\s+(?:him|her|them)\s+and\s+(?:bring|take|drive)\s+(?:him|her|them)\s+(?:back|home)|"
+    # turned up somewhere else and staying: "hes turned up at mine this afternoon ... hes staying
+    # here tonight"; in the police's hands on the way: "He is being conveyed back to the home
+    # address by officers"; at school, not home: "Harley arrived at Breydon Academy at 12:30"
+    # (not "at ours", "at our door": a carer's own home is the placement)
+    r"turned\s+up\s+(?:at|on)\s+(?:mine|hers|his|theirs|(?:her|his|their)\s+(?:house|flat|door|"
+    r"doorstep)|[\w-]+'s)|staying\s+(?:here|there)\s+(?:tonight|overnight|till|until)\b|"
+    r"(?:is|are)\s+(?:now\s+)?being\s+(?:conveyed|taken|brought|driven|returned|escorted|transported)\s+"
+    r"(?:back|home)\b|"
+    r"arrived\s+(?:at|in)\s+(?:school|college|(?-i:[A-Z][\w'-]+)\s+(?-i:Academy|School|College|High))\b|"
     # a relative or a friend's parent keeping the child: "she would keep Morwenna for the night and
     # bring her home to us this morning", "Cerys remains at her mother's address at this time"
     r"(?:would|will|'ll|'d|is\s+going\s+to|are\s+going\s+to)\s+keep\s+(?:him|her|them|"

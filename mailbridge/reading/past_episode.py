@@ -27,6 +27,8 @@ _PAST_EPISODE = re.compile(
     # "do I have to ring the police if Ruby is late back?", "should I have reported it?"
     r"(?:do|should|must)\s+(?:i|we)\s+(?:have\s+to\s+)?(?:ring|call|phone|report|tell)\b[^.?!\n]{0,60}"
     r"\bif\b[^.?!\n]{0,60}\?|should\s+(?:i|we)\s+have\s+(?:reported|rung|called|phoned)\b|"
+    # a school asking about procedure: "I would like to check the correct procedure for our staff"
+    r"(?:check|confirm|clarify|ask\s+about)\s+(?:the\s+)?(?:correct\s+|right\s+)?procedure\b|"
     # a return home interview written up: "I completed Dominik's return home interview today"
     r"(?:completed|did|done|held|carried\s+out)\s+(?:[\w'’]+\s+)?return\s+(?:home\s+)?interview|"
     r"rhi\s+(?:was\s+|has\s+been\s+)?(?:completed|done|held)|"

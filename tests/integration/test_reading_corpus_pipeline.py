@@ -1,5 +1,5 @@
-"""Every issue-13 corpus report (tests/fixtures/reports/c13_*, and held-out batches 4 to 39,
-c13b4_* to c13b39_*) through `mailbridge inject`. A batch still held out (scored once, its misses
+"""Every issue-13 corpus report (tests/fixtures/reports/c13_*, and held-out batches 4 to 41,
+c13b4_* to c13b41_*) through `mailbridge inject`. A batch still held out (scored once, its misses
 not yet read) is left to the accuracy scorer until its misses are fixed.
 
 Each report goes alone into a fresh database holding tests/fixtures/reports-directory.csv, as a
@@ -28,7 +28,7 @@ from tests.support.env import BACKENDS, CliRunner, cli_runner, from_template, pl
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPORTS = FIXTURES / "reports"
 # the batches whose misses have been read (a batch still held out joins once it is scored)
-LAST_BATCH_READ = 39
+LAST_BATCH_READ = 41
 CORPUS = sorted([*REPORTS.glob("c13_*.eml"),
                  *(p for n in range(4, LAST_BATCH_READ + 1)
                    for p in REPORTS.glob(f"c13b{n}_*.eml"))])
@@ -112,6 +112,11 @@ KNOWN_GAPS = {
     "in the directory, in an EDT handover beside our children: no unmatched episode of his own",
     "c13b33_oddie_yardley_wrekin_grange_nights": "a girl from a sister home, not in the "
     "directory, missing beside our children: no unmatched episode of her own",
+    # not a safety gap: its writer called an agency's request for phone numbers, sent while the
+    # child was out, `info`; it tells no news and is stored as not a report (in the episode's
+    # thread it would attach to the episode)
+    "c13b40_gaukroger_teigan_contact_numbers_request": "a request for contact numbers while the "
+    "child is out: stored as not a report, so no episode in a fresh database",
 }
 
 
