@@ -243,7 +243,10 @@ _THREAD_SAYS_MISSING = re.compile(r"\s*(?:re|aw|sv)\s*:.*?(?<!not\s)(?<!no\s)\b(
 def _out_or_back(words: str) -> bool:
     """The child's own words say they are elsewhere ("Alfie is NOT with her", "Alfie got on the
     bus to Watton"), not that they are home ("Both children are having their tea")."""
-    return bool(re.search(r"\b(?:not\s+with|got\s+(?:on|in(?:to)?)|went|gone|left|ran|took\s+off|"
+    # (not "Alfie went to bed at 10")
+    return bool(re.search(r"\b(?:not\s+with|got\s+(?:on|in(?:to)?)\s+(?:a|the)\b|"
+                          r"went\s+(?:off|out|away)|gone\s+(?:off|out|again)|left\s+(?:with|on|in)|"
+                          r"ran\s+off|took\s+off|"
                           r"walked\s+off|still\s+out)\b", words, re.IGNORECASE)
                 and not PRESENT.search(words))
 

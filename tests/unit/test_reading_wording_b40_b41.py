@@ -106,3 +106,9 @@ def test_a_school_asking_about_procedure_is_no_report() -> None:
     _fields, cls = read("Dana went missing at 9pm, not back yet. I would like to check the correct "
                         "procedure for calling the police.")
     assert cls.kind == "missing"
+
+
+def test_a_sibling_gone_to_bed_is_not_read_as_still_out() -> None:
+    got = _each("Re: Alfie and Lexi Quadling missing",
+                "Lexi came back at 9. Alfie went to bed at 10.")
+    assert got.get("2") != "missing"
