@@ -23,11 +23,12 @@ from mailbridge.reading.context import (
     news_of,
     without_told_absence,
 )
-from mailbridge.reading.cues import FIND_ONLY, MISSING_AS_NAME, REPORTED_BEFORE
+from mailbridge.reading.cues import MISSING_AS_NAME, REPORTED_BEFORE
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.form import form_part_of_lines, without_form_furniture
 from mailbridge.reading.message import ReadMessage
 from mailbridge.reading.past_episode import about_a_past_episode
+from mailbridge.reading.seen_and_returned import held_after_return, outside_history
 
 __all__ = ["Classification", "Kind", "classify", "machine_classification"]
 
@@ -340,12 +341,7 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
                                   tuple(doubts), cue or "the form's RETURN part")
         return Classification("returned", "form: return part filled in", tuple(doubts), cue)
     if fields.form_report_type == "missing":
-        # "Risk notes: went missing 31/03 and came back at 2am": the form's history of the child,
-        # not news of this absence
-        history = " ".join((fields.risk_notes or "").split())
-        returns = [a for a in returns
-                   if not (history and " ".join(a.clause.text.split()).rstrip(".") in history)]
-        if returns:
+        if outside_history(returns, fields.risk_notes):
             doubts.append("the form reports the child missing but the email may say the child "
                           "is back")
         return Classification("missing", "form: missing part filled in", tuple(doubts), cue)
@@ -361,12 +357,7 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
                               f"{still[0].cue[:30]!r}", tuple(doubts), cue)
     if returns and unsure:
         doubts.append("the writer is not sure the child is back")
-    back = [r for r in returns if not FIND_ONLY.search(r.cue)]
-    if returns and located and (not back or located[-1].start > back[-1].start):
-        # (a find told again after "he is currently with officers at that address" does not put
-        # the child back: only a return to the placement after it does)
-        # "police have found her and are bringing her home" (not "... bringing her back.
-        # Brooke is home now, came in with the officer at 10.45": the return is the later news)
+    if returns and held_after_return(returns, located):
         doubts.append("the child has been found but may not be back at the placement yet "
                       f"({located[0].cue[:60]!r})")
     if returns and doubts:

@@ -36,7 +36,6 @@ from mailbridge.reading.context import (
     sentence_of,
     without_told_absence,
 )
-from mailbridge.reading.cues import FIND_ONLY
 from mailbridge.reading.form import (
     RETURN_FACTS,
     form_sections,
@@ -71,7 +70,13 @@ from mailbridge.reading.phrases import (
 )
 from mailbridge.reading.police import find_police_reference
 from mailbridge.reading.rule_guard import guard as _guard
-from mailbridge.reading.seen_and_returned import last_seen, settle_times, the_return
+from mailbridge.reading.seen_and_returned import (
+    held_after_return,
+    last_seen,
+    outside_history,
+    settle_times,
+    the_return,
+)
 from mailbridge.reading.times import (
     parse_date_only,
     parse_when,
@@ -219,17 +224,11 @@ def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFie
     said: list[Assertion] = _guard(lambda: without_told_absence(assertions(free)), [])
     if msg.forwarded:
         said = _guard(lambda: news_of(said, free, _nfc(msg.added_text).replace("’", "'")), said)
-    returns = [a for a in said if a.said == "returned"]
-    history = " ".join((fv("risk_notes") or "").split())
-    if history:
-        # "Risk notes: went missing 31/03 and came back at 2am": the child's past, not this return
-        returns = [a for a in returns if " ".join(a.clause.text.split()).rstrip(".") not in history]
+    returns = outside_history([a for a in said if a.said == "returned"], fv("risk_notes"))
     # "found him at the park but he would not get in the car ... still out": a return that the
     # same words take back, or that the writer is not sure of, gives no return time
-    located = [a.start for a in said if a.said == "located"]
-    back = [a for a in returns if not FIND_ONLY.search(a.cue)]  # a find alone is not back
-    contested = any(a.said in ("still_missing", "unsure_return") for a in said) or bool(
-        located and (not back or max(located) > back[-1].start))
+    contested = any(a.said in ("still_missing", "unsure_return") for a in said) or (
+        held_after_return(returns, [a for a in said if a.said == "located"]))
 
     # --- last seen
     last_seen_at, last_seen_text, location = last_seen(

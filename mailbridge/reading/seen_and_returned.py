@@ -15,12 +15,13 @@ Pure: plain text in, plain values out; nothing here raises past :func:`~rule_gua
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
 from mailbridge.reading.context import Assertion
+from mailbridge.reading.cues import FIND_ONLY
 from mailbridge.reading.phrases import (
     _last_seen_free,
     _location_after,
@@ -59,6 +60,24 @@ def _arrival_after(text: str, end: int, base: datetime) -> tuple[datetime | None
 # a sentence about someone else's arrival: "Police arrived at 2 to take a statement"
 _NOT_THE_CHILD = re.compile(r"\b(?:police|officers?|staff|i|we)\s+(?:arrived|came\s+in|got\s+in)\b",
                             re.IGNORECASE)
+
+
+def outside_history(returns: list[Assertion], risk_notes: str | None) -> list[Assertion]:
+    """The returns not told in the form's risk notes: "Risk notes: went missing 31/03 and came
+    back at 2am" is the child's past, not this return."""
+    history = " ".join((risk_notes or "").split())
+    if not history:
+        return returns
+    return [a for a in returns if " ".join(a.clause.text.split()).rstrip(".") not in history]
+
+
+def held_after_return(returns: Sequence[Assertion], located: Sequence[Assertion]) -> bool:
+    """Found or held, not back, told after the last return to the placement: "police have found
+    her and are bringing her home". A find alone is no return to the placement, so "Officers have
+    located Reuben ... He is currently with officers ... Reuben was found at this address" is
+    still held; "... bringing her back. Brooke is home now" is back (the later news)."""
+    back = [a for a in returns if not FIND_ONLY.search(a.cue)]
+    return bool(located) and (not back or max(a.start for a in located) > back[-1].start)
 
 
 # how far before the email a last sighting may be and still be read as one
