@@ -9,6 +9,7 @@ from mailbridge.directory.records import ChildRecord
 from mailbridge.reading import extract_fields, read_message
 from mailbridge.reading.children import read_each_child, split_by_child
 from mailbridge.reading.match import match_child
+from tests.support.carer_mail import read_children
 
 LONDON = ZoneInfo("Europe/London")
 HOME = "fern@example.net"
@@ -27,13 +28,9 @@ DIRECTORY = [SAM, ELLIE, KJ]
 
 
 def each(body: str, sender: str = HOME) -> dict[str, str]:
-    raw = (f"From: {sender}\nTo: m@example.org\nSubject: update\n"
-           f"Date: Sat, 05 Dec 2026 19:15:00 +0000\n\n{body}\n").encode()
-    msg = read_message(raw)
-    received = datetime(2026, 12, 5, 19, 16, tzinfo=UTC)
-    whole = extract_fields(msg, tz=LONDON, received_at=received)
-    got = read_each_child(msg, whole, sender=sender, children=DIRECTORY, tz=LONDON,
-                          received_at=received)
+    got = read_children(body, sent="Sat, 05 Dec 2026 19:15:00 +0000", subject="update",
+                        received=datetime(2026, 12, 5, 19, 16, tzinfo=UTC), children=DIRECTORY,
+                        sender=sender)
     assert got is not None
     return {r.child_id: r.classification.kind for r in got}
 
@@ -106,13 +103,9 @@ def test_gone_again_after_a_return_is_still_missing() -> None:
 
 
 def _doubts(body: str) -> dict[str, tuple[str, ...]]:
-    raw = (f"From: {HOME}\nTo: m@example.org\nSubject: Night handover\n"
-           f"Date: Sat, 05 Dec 2026 07:15:00 +0000\n\n{body}\n").encode()
-    msg = read_message(raw)
-    received = datetime(2026, 12, 5, 7, 16, tzinfo=UTC)
-    whole = extract_fields(msg, tz=LONDON, received_at=received)
-    got = read_each_child(msg, whole, sender=HOME, children=DIRECTORY, tz=LONDON,
-                          received_at=received) or []
+    got = read_children(body, sent="Sat, 05 Dec 2026 07:15:00 +0000", subject="Night handover",
+                        received=datetime(2026, 12, 5, 7, 16, tzinfo=UTC), children=DIRECTORY,
+                        sender=HOME) or []
     return {r.child_id: r.classification.doubts + r.fields.doubts for r in got}
 
 

@@ -15,12 +15,10 @@ from datetime import UTC, datetime
 import pytest
 
 from mailbridge.directory.records import ChildRecord
-from mailbridge.reading import extract_fields, read_message
-from mailbridge.reading.children import read_each_child
 from mailbridge.reading.classify import Classification
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.names import reporter_from_signature
-from tests.support.carer_mail import LONDON, OAK_HOUSE, read_carer_mail
+from tests.support.carer_mail import OAK_HOUSE, read_carer_mail, read_children
 
 SENT = "Wed, 10 Apr 2030 21:40:00 +0100"
 RECEIVED = datetime(2030, 4, 10, 20, 41, tzinfo=UTC)
@@ -116,13 +114,11 @@ def test_siblings_named_with_one_surname_are_each_read() -> None:
     home = "tina.youngman@mailbox.example"
     kacey = ChildRecord("1", "Kacey", "Rapley", None, "Youngman", "Foster placement", (home,))
     mason = ChildRecord("2", "Mason", "Rapley", None, "Youngman", "Foster placement", (home,))
-    raw = ("From: Steve <steve.y@mailbox.example>\nTo: m@example.org\n"
-           "Subject: Re: Kacey and Mason Rapley not home\nDate: " + SENT + "\n\n"
-           "Steve here (Tina's husband). Mason has just walked in at quarter to 9 on his own. He "
-           "says Kacey went off with her mate earlier on.\n\nKacey is still out.\n").encode()
-    msg = read_message(raw)
-    whole = extract_fields(msg, tz=LONDON, received_at=RECEIVED)
-    got = read_each_child(msg, whole, sender=msg.from_addr, children=[kacey, mason], tz=LONDON,
-                          received_at=RECEIVED)
+    got = read_children(
+        "Steve here (Tina's husband). Mason has just walked in at quarter to 9 on his own. He "
+        "says Kacey went off with her mate earlier on.\n\nKacey is still out.",
+        sent=SENT, received=RECEIVED, children=[kacey, mason],
+        subject="Re: Kacey and Mason Rapley not home",
+        sender="Steve <steve.y@mailbox.example>")
     assert got is not None
     assert {r.child_id: r.classification.kind for r in got} == {"1": "missing", "2": "returned"}

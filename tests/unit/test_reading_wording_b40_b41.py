@@ -13,11 +13,9 @@ from datetime import UTC, datetime
 import pytest
 
 from mailbridge.directory.records import ChildRecord
-from mailbridge.reading import extract_fields, read_message
-from mailbridge.reading.children import read_each_child
 from mailbridge.reading.classify import Classification
 from mailbridge.reading.fields import ReportFields
-from tests.support.carer_mail import LONDON, OAK_HOUSE, read_carer_mail
+from tests.support.carer_mail import OAK_HOUSE, read_carer_mail, read_children
 
 SENT = "Mon, 17 Feb 2031 14:05:00 +0000"
 RECEIVED = datetime(2031, 2, 17, 14, 6, tzinfo=UTC)
@@ -63,12 +61,8 @@ def _each(subject: str, body: str) -> dict[str, str]:
     home = "karen.shreeve@example.net"
     lexi = ChildRecord("1", "Lexi", "Quadling", None, "Shreeve", "Foster placement", (home,))
     alfie = ChildRecord("2", "Alfie", "Quadling", None, "Shreeve", "Foster placement", (home,))
-    raw = (f"From: {home}\nTo: m@example.org\nSubject: {subject}\nDate: {SENT}\n\n"
-           f"{body}\n").encode()
-    msg = read_message(raw)
-    whole = extract_fields(msg, tz=LONDON, received_at=RECEIVED)
-    got = read_each_child(msg, whole, sender=home, children=[lexi, alfie], tz=LONDON,
-                          received_at=RECEIVED) or []
+    got = read_children(body, sent=SENT, received=RECEIVED, children=[lexi, alfie],
+                        subject=subject, sender=home) or []
     return {r.child_id: r.classification.kind for r in got}
 
 
