@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from mailbridge.errors import StorageError
@@ -306,9 +306,12 @@ def test_two_instances_storing_the_same_messages_in_opposite_orders_do_not_deadl
     (PostgreSQL aborts one: a 451 or a failed IMAP batch). Each round must store both."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE); the race is PostgreSQL's")
+    # The two batches connect under a name of their own, so only their waits are counted: a
+    # process an earlier test left behind on the same database may be waiting on a lock too.
+    batches = create_engine(engine.url, connect_args={"application_name": "opposite-orders"})
     waiting = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'opposite-orders' AND wait_event_type = 'Lock'"
     )
     for round_ in range(8):
         x, y = (incoming(sample_report(100 * round_ + n)) for n in (1, 2))
@@ -318,7 +321,7 @@ def test_two_instances_storing_the_same_messages_in_opposite_orders_do_not_deadl
             batch: list[inbound.Incoming], errors: list[BaseException] = errors
         ) -> None:
             try:
-                Intake(engine).accept_many(batch)
+                Intake(batches).accept_many(batch)
             except BaseException as exc:
                 errors.append(exc)
 
@@ -333,7 +336,7 @@ def test_two_instances_storing_the_same_messages_in_opposite_orders_do_not_deadl
             deadline = time.monotonic() + 10
             with engine.connect() as conn:
                 while conn.execute(waiting).scalar() != 2:
-                    assert time.monotonic() < deadline, "the two batches never queued up"
+                    assert time.monotonic() < deadline, f"the two batches never queued up {errors}"
                     time.sleep(0.01)
             blocker.rollback()
         for t in threads:
@@ -349,6 +352,7 @@ def test_two_instances_storing_the_same_messages_in_opposite_orders_do_not_deadl
             )
         assert len(stored) == 4
         assert sum(r.duplicate_of is None for r in stored) == 2
+    batches.dispose()
 
 
 def test_a_message_id_with_control_characters_is_still_stored(engine):
