@@ -23,7 +23,7 @@ from mailbridge.reading.context import (
     news_of,
     without_told_absence,
 )
-from mailbridge.reading.cues import MISSING_AS_NAME, REPORTED_BEFORE
+from mailbridge.reading.cues import FIND_ONLY, MISSING_AS_NAME, REPORTED_BEFORE
 from mailbridge.reading.fields import ReportFields
 from mailbridge.reading.form import form_part_of_lines, without_form_furniture
 from mailbridge.reading.message import ReadMessage
@@ -141,6 +141,9 @@ _SAYS_NOT_MISSING = re.compile(
     r"(?:^|[.!?]\s+)no\s+(?:more\s+)?missing\s+episodes?\s+since\b|"
     # a handover's "Absent not missing - we knew where he was", "No missing reports tonight"
     r"\babsent\s*(?:,|-|–|but)?\s*not\s+missing\b|"
+    # a home's protocol: "we treat that as \"late\" rather than missing"
+    r"\bas\s+['\"\u201c]?late['\"\u201d]?\s+(?:rather\s+than|instead\s+of|and\s+not|not)\s+"
+    r"(?:as\s+)?missing\b|"
     r"(?:^|[.!?]\s+)no\s+missing\s+(?:reports?|episodes?)\s+(?:tonight|today|overnight|this\s+shift|"
     r"last\s+night)\b", re.IGNORECASE | re.MULTILINE)
 
@@ -357,6 +360,11 @@ def _classify(msg: ReadMessage, fields: ReportFields) -> Classification:
                               f"{still[0].cue[:30]!r}", tuple(doubts), cue)
     if returns and unsure:
         doubts.append("the writer is not sure the child is back")
+    if returns and all(FIND_ONLY.search(a.cue) for a in returns) and not located:
+        # "Officers have located Reece at a friend's flat", "Police found her at her mum's at
+        # 2am", and nothing says the child is back: a find is where, not a return
+        doubts.append("the child has been found, but the email does not say they are back at "
+                      f"the placement ({returns[0].cue[:60]!r})")
     if returns and held_after_return(returns, located):
         doubts.append("the child has been found but may not be back at the placement yet "
                       f"({located[0].cue[:60]!r})")

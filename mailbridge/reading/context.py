@@ -200,6 +200,11 @@ def _modified(clause: str, start: int, end: int) -> str | None:
         return "routine"  # "Tia got off as normal and is home": not a return from missing
     if re.match(r"back\b", clause[start:end], re.IGNORECASE) and CALLED_BEFORE.search(before):
         return "callback"  # "he rang me back at 7.20": a phone call, not a return
+    if re.search(r"\bback$", clause[start:end], re.IGNORECASE) and re.match(
+            r"\s+to\s+(?:me|us|you)\b", clause[end:], re.IGNORECASE) and re.search(
+            r"\b(?:nobody|no\s+one|anyone|anybody|team|duty|worker|manager|office|council)\b",
+            before, re.IGNORECASE):
+        return "callback"  # "nobody from the duty team has come back to me yet": an answer
     if re.search(r"\bclocks?\s+(?:went|go|goes|going|have\s+gone|had\s+gone|will\s+go|"
                  r"changed?)\s+$", before, re.IGNORECASE):
         return "thing"  # "the clocks went back at 2 tonight"
@@ -353,7 +358,12 @@ def _assertions(text: str) -> list[Assertion]:
                     continue
                 why = _modified(c, m.start(), m.end())
                 past_plan = why == "hypothetical" and re.match(r"(?:was|were)\s", m.group(0), re.I)
-                if why in (None, "reported") or past_plan:
+                # "she will report Ellie-May missing to Essex Police straight away": the report
+                # is about to be made, so the absence is now (not "if she is not back, report")
+                reporting = why == "hypothetical" and _ABOUT_TO_REPORT.search(
+                    c[max(0, m.start() - 60): m.start()]) and not re.search(
+                    r"\b(?:if|unless|in\s+case|when|should|whether)\b", c[: m.start()], re.I)
+                if why in (None, "reported") or past_plan or reporting:
                     out.append(_at("missing", m, clause))
                     break
     if any(a.said == "reported_return" for a in out) and not any(
@@ -367,6 +377,9 @@ def _assertions(text: str) -> list[Assertion]:
         out = sorted([*out, *own_moves], key=lambda a: a.start)
     return out
 
+
+_ABOUT_TO_REPORT = re.compile(r"\b(?:will|'ll|going\s+to|about\s+to)\s+(?:now\s+)?report\s+"
+                              r"(?:[\w'-]+\s+){0,2}?(?:as\s+)?$", re.IGNORECASE)
 
 # a still-missing cue with no negation of its own, which one before it takes back
 _BARE_GONE = re.compile(r"(?:gone|went)\s+missing|(?:is|are)\s+(?:currently\s+)?missing|"

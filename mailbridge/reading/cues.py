@@ -49,6 +49,18 @@ RETURN_CUES = re.compile(
     r"located\s+(?:safe|at)|brought\s+(?:back|home)|dropped\s+(?:back|home)|"
     # the subject left out, as on a phone: "Found her at the station and brought her home"
     r"brought\s+(?:him|her|them)\s+(?:back|home)\b|"
+    # "Officers took her back to her lodgings", "walked back with her", "my sister picked her
+    # up" (not "took her back to the station")
+    r"(?:took|taken|drove|driven|walked|escorted|accompanied|ran|gave)\s+(?:him|her|them)\s+"
+    r"(?:a\s+lift\s+)?(?:back|home)\b(?!\s+to\s+(?:the\s+)?(?:police\s+)?(?:station|custody|cells?|"
+    r"hospital|a\s*&\s*e|a\s+and\s+e)\b)|"
+    r"walked\s+(?:back|home)\s+with\s+(?:her|him|them|me|us|staff)\b(?!\s+(?:towards|into|"
+    r"to\s+(?!(?:the\s+)?(?:house|home|here|us|placement)\b)))|"
+    r"(?:she|he|they)\s+(?:was|were)\s+(?:back|home)\s+(?:at|by|for|about|around)\s+(?=\d|about|"
+    r"around|half|quarter|ten|twenty|five|midnight)|"
+    r"(?:my|our)\s+(?:\w+\s+)?(?:sister|brother|husband|wife|partner|son|daughter|mum|mam|dad|"
+    r"colleague|manager)\s+(?:has\s+|had\s+)?(?:picked\s+(?:him|her|them)\s+up|collected\s+(?:him|"
+    r"her|them)|fetched\s+(?:him|her|them))|"
     r"dropped\s+(?:him|her|them)\s+(?:back|home)|conveyed\s+(?:back|home)|"
     # "Tiernan rang the doorbell at ten past 1" (not "Police knocked on the door")
     r"(?:\b(?:he|she|they)|(?-i:\b(?!(?:Police|Officers?|Staff|Someone|Somebody|Nobody|Mum|Dad|"
@@ -165,7 +177,12 @@ MISSING_CUES = re.compile(
     r"(?:gone|went|go)\s+out\s+without\s+(?:permission|asking|telling\s+(?:anyone|anybody|us|me))|"
     r"went\s+out\s+and\s+(?:has|did)|unauthorised\s+absence|unauthorized\s+absence|"
     r"absent\s+from\s+placement|away\s+from\s+placement|"
-    r"(?:not|isn't|isnt|aren't|is\s+not|are\s+not)\s+answering|"
+    r"(?:not|isn't|isnt|aren't|is\s+not|are\s+not)\s+(?:answering|picking\s+up)|"
+    # "says lacey went off with some lads in a car"
+    r"went\s+off\s+with\s+(?:some|a|an|two|three|four|a\s+group|older|(?-i:[A-Z])[\w'-]+)\b|"
+    # a school's "please let us know as soon as she is found": the child is out now
+    r"(?:let|tell|inform)\s+(?:us|me)\s+(?:know\s+)?(?:as\s+soon\s+as|once|when)\s+(?:she|he|"
+    r"they|(?-i:[A-Z])[\w'-]+)\s+(?:is|are|has\s+been|have\s+been|'s)\s+(?:found|located|traced)\b|"
     r"(?:went|gone|got|climbed|jumped|snuck|sneaked)\s+out\s+(?:of\s+)?(?:his|her|their|the)\s+"
     r"(?:bedroom\s+|bathroom\s+)?window|"
     # "the window was wide open and they have gone out over the flat roof"
@@ -200,6 +217,13 @@ UNSURE_RETURN = re.compile(
 
 # the writer's doubt is in the words themselves: "I can't say he's back for definite"
 DOUBTED_RETURN = re.compile(
+    # "As of sending this I have NOT had confirmation that he is back at Fernlea"
+    r"\b(?:no|not\s+(?:yet\s+)?(?:had|got|received|been\s+given)|n't\s+(?:yet\s+)?(?:had|got|"
+    r"received|been\s+given)|without|awaiting|await|waiting\s+(?:for|on)|yet\s+to\s+(?:have|get|"
+    r"receive|hear))\s+(?:any\s+)?(?:\w+\s+)?confirmation\b[^.!?\n]{0,50}?\b(?:back|home|"
+    r"returned|come\s+in|came\s+in)\b|"
+    r"\b(?:not|n't)\s+(?:yet\s+)?(?:been\s+)?confirmed\s+(?:yet\s+)?(?:that\s+|whether\s+|if\s+)"
+    r"[^.!?\n]{0,40}?\b(?:back|home|returned)\b|"
     # "I cannae say for sure it's him that's come in"
     r"\b(?:can'?t|cannot|cannae|canna|couldn'?t)\s+(?:say|be\s+sure|tell|confirm)\b[^.!?\n]{0,40}?"
     r"\b(?:back|home|come\s+in|came\s+in)\b|"
@@ -212,6 +236,12 @@ DOUBTED_RETURN = re.compile(
 # found, but not back at the placement yet: "she's staying at mine tonight and I'll bring her back
 # in the morning", "police have got him at the station, I'm collecting him"
 NOT_BACK_YET = re.compile(
+    # out and not coming back: "she says she is not going back to her foster carers", "He is
+    # refusing to go with them" (police who have found him)
+    r"\b(?:(?:is|'s|are|'re)\s+not\s+going\s+(?:back|home)\s+to\s+(?:her|his|their|the)\s+"
+    r"(?:foster\s+)?(?:carers?|placement|home|unit|house|foster\s+(?:home|family|mum|dad|parents))\b|"
+    r"(?:is|'s|are|'re)\s+(?:still\s+)?refusing\s+to\s+(?:go|come|leave)\s+with\s+(?:them|the\s+"
+    r"officers|officers|police|staff|us)\b)|"
     r"\b(?:(?:i'll|ill|i\s+will|we'll|we\s+will|they'll|they\s+will|police\s+will|she'll|he'll|"
     r"she\s+will|he\s+will|(?:i'm|i\s+am|we're|"
     r"we\s+are)\s+going\s+to)\s+(?:bring|take|drop|run|fetch|collect|get)\s+(?:him|her|them)\s*"
@@ -318,7 +348,8 @@ NOT_BACK_YET = re.compile(
 
 # a return cue that tells only a find ("Officers have located Reuben", "was found"), not the child
 # back at the placement: a find does not outweigh "he is currently with officers" told before it
-FIND_ONLY = re.compile(r"^(?!.*\b(?:back|home|brought|dropped|returned|in)\b).*\b(?:found|located|"
+FIND_ONLY = re.compile(r"^(?!(?:my|our)\b)(?!.*\b(?:back|home|brought|dropped|returned|in)\b)"
+                       r".*\b(?:found|located|"
                        r"traced|picked\s+\w+\s+up)\b", re.IGNORECASE)
 
 # -- modifiers -----------------------------------------------------------------------------------
@@ -391,6 +422,8 @@ HISTORY = re.compile(
     re.IGNORECASE,
 )
 NEGATED_MISSING = re.compile(
+    # "we treat that as \"late\" rather than missing"
+    r"\b(?:rather\s+than|instead\s+of)\s+['\"\u201c]?(?:as\s+)?missing\b|"
     r"\b(?:not|never|no\s+longer|n't|nt)\s+(?:\w+\s+){0,3}(?:missing|run\s+(?:off|away)|"
     r"absconded|gone\s+missing|awol)|\bno\s+(?:missing\s+)?episodes?\b|\bnothing\s+to\s+report\b|"
     r"\b(?:no\s+one|nobody|none\s+of\s+them|no\s+young\s+(?:person|people))\s+(?:is|are)\s+"

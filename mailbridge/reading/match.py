@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from email.utils import parseaddr
 from typing import Protocol
 
 from mailbridge.reading.fields import ReportFields
@@ -356,7 +357,8 @@ def _by_first_name_at_sender_placement(
 ) -> Match:
     if not sender:
         return NO_MATCH
-    address = sender.lower()
+    # a forward's author as its header wrote it: "Sharon Hume <sharon.hume@mailbox.example>"
+    address = (parseaddr(sender)[1] or sender).lower()
     placements = {c.placement_name for c in children if address in _lower(c.carer_emails)}
     via = "a carer address of the child's placement"
     if not placements:

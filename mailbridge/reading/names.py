@@ -204,9 +204,11 @@ def _last_block(text: str) -> tuple[list[str], list[str]]:
             if not line:
                 break
             block.insert(0, line)
-        if len(block) < len(lines) and _LEGAL_FOOTER.search(" ".join(block)):
+        if len(block) < len(lines) and (_LEGAL_FOOTER.search(" ".join(block))
+                                        or all(_CONTACT_LINE.match(line) for line in block)):
             # a disclaimer under the signature ("This email and any files transmitted with it
-            # are confidential ..."): the name is in the block above it
+            # are confidential ..."), or the contact lines set apart below it ("Email: ..."):
+            # the name is in the block above
             del lines[len(lines) - len(block):]
             continue
         break
@@ -283,7 +285,7 @@ _FULL_NAME_LINE = re.compile(
 
 # a contact line at the foot of a signature: a phone number, an address, a web page
 _CONTACT_LINE = re.compile(
-    r"^\s*(?:(?:tel|telephone|phone|mob|mobile|m|t|direct|office|fax|out\s+of\s+hours|ooh|"
+    r"^\s*(?:(?:tel|telephone|phone|mob|mobile|m|t|e|e-?mail|direct|office|fax|out\s+of\s+hours|ooh|"
     r"(?:24\s*(?:hr|hour)\s+|duty\s+|on-?call\s+|help)?line|switchboard)\b\.?\s*"
     r"[:.]?\s*)?(?:\+?[\d ()-]{9,}|[\w.+-]+@[\w.-]+|(?:https?://|www\.)\S+)(?:\s*[|,]\s*.{0,60})?\.?$",
     re.IGNORECASE)
@@ -371,9 +373,12 @@ def _reporter_from_last_lines(text: str) -> str | None:
     lines, block = _last_block(text)
     while len(block) > 1 and _CONTACT_LINE.match(block[-1]):
         block = block[:-1]  # "01632 960 418", "Tel: ...", an address under the name
-    if not block or len(lines) < 2 or (len(block) > 3 and len(lines) > len(block)):
+    # a signature of short lines may run to five: "DC Aaron Fletcher / Missing Persons Unit /
+    # Central South BCU / Metropolitan Police Service"
+    card = 3 < len(block) <= 5 and all(len(line) <= 45 for line in block)
+    if not block or len(lines) < 2 or (len(block) > 3 and len(lines) > len(block) and not card):
         return None
-    for signed in block[-3:]:
+    for signed in block if card else block[-3:]:
         # "Handover completed by: Wes Okonjo", "Written by Ann Lee"
         line = re.sub(r"^[\w ]{0,25}?\b(?:completed|written|reported|prepared|signed|submitted)"
                       r"\s+by\s*:?\s*", "", signed, flags=re.IGNORECASE)
@@ -408,7 +413,9 @@ def name_without_role(value: str) -> str:
 
 def _clean_reporter(value: str) -> str | None:
     value = re.sub(r"\s*[\(,].*$", "", value.strip())
-    value = re.sub(r"^(?:mrs|mr|ms|miss|mx|dr)\.?\s+(?=\S+\s+\S)", "", value, flags=re.IGNORECASE)
+    # a title, or a police rank before the name: "DC Aaron Fletcher", "PS 1234 Jo Hart"
+    value = re.sub(r"^(?:mrs|mr|ms|miss|mx|dr|pc|dc|ds|ps|di|dci|sgt|insp|det|pcso)\.?\s+"
+                   r"(?:\d{2,6}\s+)?(?=\S+\s+\S)", "", value, flags=re.IGNORECASE)
     words = value.split()
     if not 1 <= len(words) <= 4 or not all(w[:1].isupper() for w in words):
         return None

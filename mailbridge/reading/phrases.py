@@ -36,7 +36,7 @@ def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _time_near(
     text: str, start: int, end: int, base: datetime, stop: int | None = None, *,
-    words_before: bool = True,
+    words_before: bool = True, calls: bool = True,
 ) -> tuple[datetime | None, str, str | None]:
     """Read a time in the clause after a trigger phrase, else in its whole sentence.
 
@@ -46,6 +46,9 @@ def _time_near(
 
     ``stop`` cuts both short where another fact begins ("missing since Thursday, has come back
     at 6pm": 6pm is the return, not the last sighting).
+
+    ``calls``: whether the time of a call may be read; not for a sighting ("Her mum rang me at 6
+    to say ... Demi was seen getting into a car this afternoon": 6 is when the mum rang).
     """
     m = _CLAUSE_END.search(text, end)
     clause = text[start : m.start() if m else len(text)]
@@ -77,7 +80,8 @@ def _time_near(
     if _THAT_WAS_THE_LAST.match(text, s_left) and s_left > 0:
         p_left, _p_right = _sentence_around(text, max(0, s_left - 2), max(0, s_left - 2))
         before = [text[p_left:s_left]]
-    for candidate in (clause, *own, *near, sentence, *before):
+    for words in (clause, *own, *near, sentence, *before):
+        candidate = words if calls else _CALL_TIME.sub(lambda c: " " * len(c.group(0)), words)
         when, why = read_when(f"{anchor} {candidate}" if anchor else candidate, base)
         if (when is not None and when.hour < 6 and re.search(r"night|evening", anchor, re.I)
                 and not re.search(r"last\s+night", anchor, re.I)
@@ -90,6 +94,13 @@ def _time_near(
             return when, " ".join(sentence.split()), None
     return None, " ".join(sentence.split()), dropped
 
+
+# when someone rang, texted or reported: "rang me at 6", "I rang 101 at 20:50", "reported her to
+# the police at 7.10"
+_CALL_TIME = re.compile(
+    r"\b(?:rang|rung|called|phoned|texted|messaged|emailed|contacted|reported\s+(?:[\w']+\s+){0,3}?"
+    r"to\s+(?:the\s+)?(?:police|101))\b(?:\s+[\w']+){0,3}?\s+at\s+(?:about\s+|around\s+|approx\w*\s+)?"
+    r"\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm|hrs)?", re.IGNORECASE)
 
 _THAT_WAS_THE_LAST = re.compile(r"\s*(?:that|this|which)\s+(?:was|is|'s)\s+the\s+last\s+time\b",
                                 re.IGNORECASE)
@@ -161,8 +172,8 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         r"(?!\s+(?:since|by\s+(?:a\s+)?(?:doctor|gp|nurse)))|\bspotted\s+(?:him|her|them)\b|"
         # a sighting told with the child as object: "Jamie saw Shannon at 16:45 today"
         r"(?<!\bnot\s)(?<!\bnever\s)(?<!n't\s)\b(?:saw|spotted|seen)\s+(?:him|her|them|"
-        r"(?-i:[A-Z][\w'-]+))(?=\s+(?:at|around|about|just|outside|in|on|near|by|walking|"
-        r"getting|going)\b)",
+        r"(?-i:[A-Z][\w'-]+))(?:\s+(?:myself|ourselves|too|again|briefly))?(?=\s+(?:at|around|"
+        r"about|just|outside|in|on|near|by|walking|getting|going)\b)",
         _TO_BED_PATTERN,
         r"\b(?:left|walked\s+out\s+of|ran\s+(?:out\s+of|off\s+from|away\s+from)|went\s+out\s+of|"
         r"absconded\s+from|stormed\s+out\s+of)\s+(?:the\s+)?(?:house|home|placement|school|unit|"
@@ -194,6 +205,10 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
 )
 
 _TO_BED = next(rx for rx in _LAST_SEEN if rx.pattern == _TO_BED_PATTERN)
+# "last seen" and a later sighting are of equal standing ("I last saw her at 2 ... my neighbour
+# saw Macy at about half past eight": the later is the last sighting); the rest in order of trust
+_TIERS: tuple[tuple[re.Pattern[str], ...], ...] = ((_LAST_SEEN[0], _LAST_SEEN[1]),
+                                                   *((rx,) for rx in _LAST_SEEN[2:]))
 
 _PREP = re.compile(r"\b(at|in|near|outside|on|by|around|from|walking\s+(?:towards|along|down|up)|"
                    r"heading\s+(?:towards|to|for))\s+", re.IGNORECASE)
@@ -296,9 +311,9 @@ def _last_seen_free(
     """
     first_sentence: str | None = None
     dropped: str | None = None
-    for rx in _LAST_SEEN:
+    for tier in _TIERS:
         found: list[tuple[datetime, str, bool]] = []
-        for m in list(rx.finditer(text))[:10]:
+        for m in [m for rx in tier for m in list(rx.finditer(text))[:10]]:
             s_left, s_right = _sentence_around(text, m.start(), m.end())
             if _HISTORY_NEAR.search(text[max(s_left, m.start() - 40) : min(s_right, m.end() + 60)]):
                 continue  # "went missing last month": not this episode's sighting
@@ -311,7 +326,7 @@ def _last_seen_free(
             stop = next((r.start for r in returns if r.start >= m.end()), None)
             missed = m.group(0).lower().startswith("gone")
             when, sentence, why = _time_near(text, m.start(), m.end(), base, stop,
-                                             words_before=not missed)
+                                             words_before=not missed, calls=False)
             first_sentence = first_sentence or sentence[:300] or None
             dropped = dropped or why
             if when is not None:

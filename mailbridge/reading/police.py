@@ -65,7 +65,9 @@ _DAY_AFTER = re.compile(rf"[ \t]+(\d{{1,2}}{_MONTH_ABBR}(?:\d{{2}}|\d{{4}})|{_DA
                         re.IGNORECASE)
 _PR = re.compile(r"\b(PR[/ -]?\d{2}/\d{3,9})\b", re.IGNORECASE)
 _LABELLED = re.compile(
-    r"(?P<pre>\b(?:child|children|childs|child's|young person'?s?|yp|id|mosaic|lcs)\s+)?"
+    r"(?P<pre>\b(?:child|children|childs|child's|young person'?s?|yp|id|mosaic|lcs|"
+    # the council's own number for the child: "Placing authority ref: 204353", "(LA ref 204353)"
+    r"authority|authority's|la|la's|council|council's|agency|agency's|ofsted)\s+)?"
     # common slips in the label too: "Poilce refrence"
     r"\b(?P<label>(?:police|poilce|polcie|polce|plice|polis)\s+(?:log\s+|incident\s+|crime\s+|case\s+|"
     r"occurrence\s+)?(?:ref(?:erence|rence|erance|ernce)?|number|no|log|incident)|"

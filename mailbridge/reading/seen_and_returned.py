@@ -240,11 +240,12 @@ def settle_times(
 def _after_midnight(
     returned_at: datetime, last_seen_at: datetime, latest: datetime, tz: ZoneInfo
 ) -> datetime:
-    """"Went out at 22:10 last night ... came back at 02:20": a return in the small hours read on
-    the evening's day is the next morning, when that is within 12 hours of the sighting and not
+    """"Went out at 22:10 last night ... came back at 02:20", "last seen 16:00 yesterday, Friday
+    ... came back home at 00:50": a return in the small hours read on the day of an afternoon or
+    evening sighting is the next morning, when that is within 12 hours of the sighting and not
     after the email. Anything else stays before the sighting (a conflict, never a return)."""
     back, seen = returned_at.astimezone(tz), last_seen_at.astimezone(tz)
-    if back.hour >= 6 or seen.hour < 18:
+    if back.hour >= 6 or seen.hour < 12:
         return returned_at
     rolled = datetime.combine(back.date() + timedelta(days=1), back.time(),
                               tzinfo=tz)
@@ -265,4 +266,6 @@ def _in_the_evening(
     return later if last_seen_at < later <= latest else returned_at
 
 
-_MORNING_SAID = re.compile(r"\d\s*(?:am|a\.m\.?)|\bmorning\b|\bbreakfast\b", re.IGNORECASE)
+# (a 24-hour time with its leading zero, "02:00", "0200hrs", is the small hours too)
+_MORNING_SAID = re.compile(r"\d\s*(?:am|a\.m\.?)|\bmorning\b|\bbreakfast\b|\b0\d[:.]\d\d\b|"
+                           r"\b0\d{3}\s*hrs\b", re.IGNORECASE)

@@ -72,8 +72,8 @@ def test_dsn_and_mailer_daemon_are_bounces() -> None:
         "Jordan is back",
         "Jordan is back home, safe and well",
         "Jordan has come back",
-        "Police found him safe at 2am",
-        "She was located by police in Leicester",
+        "Police found him safe at 2am and brought him home",
+        "She was located by police in Leicester and is back with us now",
         "Jordan, who was missing since Tuesday, has come back home",
         "He was missing last night but is now back",
         "Jordan turned up at 3am",
@@ -103,6 +103,20 @@ def test_returned(text: str) -> None:
     ],
 )
 def test_missing(text: str) -> None:
+    assert kind(text) == "missing"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Police found him safe at 2am",
+        "She was located by police in Leicester",
+    ],
+)
+def test_a_find_alone_is_no_return(text: str) -> None:
+    """Found is where the child is, not back at the placement: the safe state, to confirm
+    (these were read as returns until batch 42's "Officers have located Reece at a friend's
+    flat ... refusing to go with them")."""
     assert kind(text) == "missing"
 
 
