@@ -2,12 +2,13 @@
 why (``Asked``, ``Request``), and what it did (``Result``: the field changes and who was told).
 
 The CLI prints ``Result.lines()``, an email command answers with them and the web app shows
-them; ``Result.as_json()`` is the CLI's --json. casework.py runs the operations.
+them; ``Result.as_json()`` is the CLI's --json (a change and a person told: their fields, by
+name). casework.py runs the operations.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Required, TypedDict
 
@@ -59,7 +60,7 @@ class FieldChange:
     new: Any
 
     def as_json(self) -> dict[str, Any]:
-        return {"reference": self.reference, "field": self.field, "old": self.old, "new": self.new}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,7 @@ class Told:
     name: str | None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "reference": self.reference,
-            "event": self.event,
-            "role": self.role,
-            "address": self.address,
-            "name": self.name,
-        }
+        return asdict(self)
 
     def __str__(self) -> str:
         who = f"{self.name} <{self.address}>" if self.name else self.address

@@ -3,9 +3,10 @@ CSRF and access checks, and the one way an action runs.
 
 ``page(roles)`` wraps a handler: no session sends the person to ``/login``; a role outside
 ``roles`` gets 403 and an audit line; a POST without the session's CSRF token gets 403. A page
-that shows one child's episode calls ``access`` first, which answers 404 or 403 (with a
-``view_denied`` audit line) for a child outside the person's scope. The database work runs in
-Starlette's thread pool through ``store.tx`` and the named queries of ``store/`` (no SQL here).
+that shows one child's episode calls ``access`` first (``for_episode`` does it for the episode
+in the path), which answers 404 or 403 (with a ``view_denied`` audit line) for a child outside
+the person's scope. The database work runs in Starlette's thread pool through ``store.tx`` and
+the named queries of ``store/`` (no SQL here).
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class Ctx:
 
 
 Handler = Callable[["WebApp", Ctx], Awaitable[Response]]
+# A handler of the episode in the path, given its reference (upper case).
+EpisodeHandler = Callable[["WebApp", Ctx, str], Awaitable[Response]]
 
 
 def _duration(delta: timedelta) -> str:
@@ -430,4 +433,23 @@ async def access(app: WebApp, ctx: Ctx, reference: str, what: str) -> Response |
     if not allowed(ctx, found[1]):
         return await run_in_threadpool(denied, app, ctx, reference, what)
     return None
+
+
+def for_episode(
+    what: str, roles: frozenset[str] | tuple[str, ...] = auth.ROLES
+) -> Callable[[EpisodeHandler], Callable[[WebApp], Callable[[Request], Awaitable[Response]]]]:
+    """``page(roles)`` for the episode of the path's ``{ref}``: the handler runs only once
+    ``access`` lets the person ``what`` it (else its 404 or 403), and gets the reference."""
+
+    def wrap(fn: EpisodeHandler) -> Callable[[WebApp], Callable[[Request], Awaitable[Response]]]:
+        async def checked(app: WebApp, ctx: Ctx) -> Response:
+            reference = ctx.request.path_params["ref"].upper()
+            refused = await access(app, ctx, reference, what)
+            if refused is not None:
+                return refused
+            return await fn(app, ctx, reference)
+
+        return page(roles)(checked)
+
+    return wrap
 

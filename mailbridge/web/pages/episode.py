@@ -2,8 +2,8 @@
 and the return interview outcome.
 
 Every view of an episode and every download is an audit line; a person outside the child's
-scope gets 403 (``core.access``). Acknowledging and recording an outcome call
-``episodes.staff``, never SQL.
+scope gets 403 (``core.access``, which ``core.for_episode`` runs before each handler here).
+Acknowledging and recording an outcome call ``episodes.staff``, never SQL.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, Response
 from mailbridge.episodes import staff
 from mailbridge.store import episode_view, tx, views
 from mailbridge.web import auth, mail_view
-from mailbridge.web.core import Ctx, WebApp, access, act, page, text
+from mailbridge.web.core import Ctx, WebApp, act, for_episode, page, text
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,8 @@ def _etags(header: str) -> list[str]:
     return [t.strip().removeprefix("W/") for t in header.split(",")]
 
 
-@page()
-async def episode_page(app: WebApp, ctx: Ctx) -> Response:
-    reference = ctx.request.path_params["ref"].upper()
-    refused = await access(app, ctx, reference, "view")
-    if refused is not None:
-        return refused
-
+@for_episode("view")
+async def episode_page(app: WebApp, ctx: Ctx, reference: str) -> Response:
     def load() -> tuple[
         episode_view.EpisodePage | None, list[tuple[episode_view.TimelineMessage, Any]]
     ]:
@@ -111,12 +106,8 @@ def _can_ack(ctx: Ctx, data: episode_view.EpisodePage) -> bool:
     return not any(a.role == role and a.address.lower() == me for a in data.acks)
 
 
-@page()
-async def attachment_download(app: WebApp, ctx: Ctx) -> Response:
-    reference = ctx.request.path_params["ref"].upper()
-    refused = await access(app, ctx, reference, "attachment")
-    if refused is not None:
-        return refused
+@for_episode("attachment")
+async def attachment_download(app: WebApp, ctx: Ctx, reference: str) -> Response:
     inbound_id = int(ctx.request.path_params["msg"])
     index = int(ctx.request.path_params["n"])
 
@@ -150,13 +141,8 @@ async def attachment_download(app: WebApp, ctx: Ctx) -> Response:
     )
 
 
-@page(tuple(auth.ACK_ROLE))
-async def acknowledge(app: WebApp, ctx: Ctx) -> Response:
-    reference = ctx.request.path_params["ref"].upper()
-    refused = await access(app, ctx, reference, "acknowledge")
-    if refused is not None:
-        return refused
-
+@for_episode("acknowledge", tuple(auth.ACK_ROLE))
+async def acknowledge(app: WebApp, ctx: Ctx, reference: str) -> Response:
     return await act(
         app,
         ctx,
@@ -173,12 +159,8 @@ async def acknowledge(app: WebApp, ctx: Ctx) -> Response:
     )
 
 
-@page(auth.CAN_INTERVIEW)
-async def interview_outcome(app: WebApp, ctx: Ctx) -> Response:
-    reference = ctx.request.path_params["ref"].upper()
-    refused = await access(app, ctx, reference, "interview")
-    if refused is not None:
-        return refused
+@for_episode("interview", auth.CAN_INTERVIEW)
+async def interview_outcome(app: WebApp, ctx: Ctx, reference: str) -> Response:
     form = staff.InterviewForm(
         result=text(ctx.form, "result"),
         held_on=text(ctx.form, "held_on"),
