@@ -14,6 +14,7 @@ placement (the same trust as single-child matching in match.py). Pure: no I/O.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ from mailbridge.reading.match import (
     writes_for_placement,
 )
 from mailbridge.reading.message import ReadMessage
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ChildReading", "children_named", "gender_of", "read_each_child", "split_by_child"]
 
@@ -412,5 +415,7 @@ def read_each_child(
                               doubts=(*cls.doubts, *doubts[child.child_id]))
             out.append(ChildReading(child.child_id, own.text, fields, cls))
         return out
-    except Exception:  # a reader must never raise: fall back to the one-child path
+    except Exception:  # a reader must never raise: fall back to the one-child path, said aloud
+        log.exception("reading each child of an email about several failed; it is read as "
+                      "about one child")
         return None

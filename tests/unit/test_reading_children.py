@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from mailbridge.directory.records import ChildRecord
-from mailbridge.reading import extract_fields, read_message
+from mailbridge.reading import children, extract_fields, read_message
 from mailbridge.reading.children import read_each_child, split_by_child
 from mailbridge.reading.match import match_child
 from tests.support.carer_mail import read_children
@@ -116,3 +119,20 @@ def test_a_pronoun_keeping_a_child_open_raises_no_doubt_of_whose_it_is() -> None
     assert still == {"1": ()}
     back = _doubts("Ellie\nSettled by 22:00.\n\nSam\nWent out at 21:00. He came in at 01:10.")
     assert any("may not mean" in d for d in back["1"])
+
+
+def test_a_failure_reading_each_child_is_logged_not_silent(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A fault in splitting the email by child falls back to the one-child reading (a reader
+    never raises), and says so in the log for IT to see."""
+    def broken(*_a: object, **_k: object) -> object:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(children, "_split", broken)
+    with caplog.at_level(logging.ERROR, logger="mailbridge.reading.children"):
+        got = read_children("Sam and Ellie are not back from contact.",
+                            sent="Sat, 05 Dec 2026 19:15:00 +0000", subject="update",
+                            received=datetime(2026, 12, 5, 19, 16, tzinfo=UTC),
+                            children=DIRECTORY, sender=HOME)
+    assert got is None
+    assert any("read as about one child" in r.getMessage() and r.exc_info for r in caplog.records)
