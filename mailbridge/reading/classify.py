@@ -84,7 +84,11 @@ _SUBJECT_MISSING = re.compile(r"\b(?:missing|absconded|awol|absent|ran\s+away|ru
 
 # a message about a search, not a planned stay: the police, a report, a missing child
 _SEARCH_CONTEXT = re.compile(r"\b(?:police|officers?|missing|reported|ref(?:erence)?|log|cad|"
-                             r"located|found)\b", re.IGNORECASE)
+                             r"located|found|"
+                             # a friend's mum: "Skye says she doesn't want to go back to Tracy's
+                             # tonight ... she can stop on our sofa"
+                             r"(?:doesn't|does\s+not|don't|won't|will\s+not|not)\s+(?:want\s+to\s+)?"
+                             r"(?:go|going|come|coming)\s+(?:back|home))\b", re.IGNORECASE)
 
 
 _NOT_A_PERSON_WORD = frozenset({

@@ -306,6 +306,14 @@ def _assertions(text: str) -> list[Assertion]:
             if _BARE_GONE.match(m.group(0)) and NEGATION_BEFORE.search(
                     c[max(0, m.start() - 40): m.start()]):
                 continue  # "Josh hasn't gone missing since December": no absence now
+            if re.match(r"(?:wasn't|weren't|wasnt|werent|was\s+not|were\s+not|hadn't|had\s+not|"
+                        r"didn't|did\s+not)\b", m.group(0), re.I) and re.search(
+                    r"\b(?:when|once|after|as)\s+(?:he|she|they|(?-i:[A-Z])[\w'-]+)\s+$",
+                    c[max(0, m.start() - 30): m.start()], re.I):
+                continue  # "When they weren't back by half 4 I rang round": the story told
+            if re.search(r"\babout\s+(?:him|her|them|(?-i:[A-Z])[\w'-]+)\s+$",
+                         c[max(0, m.start() - 30): m.start()], re.I):
+                continue  # "my mum emailed you earlier about him not coming back": the topic
             if re.search(r"\b(?:no\s+one|nobody|none\s+of\s+them|no\s+young\s+(?:person|people)|"
                          r"no\s+child(?:ren)?)\s+$", c[max(0, m.start() - 24): m.start()], re.I):
                 continue  # "No one is currently missing"

@@ -122,6 +122,11 @@ STILL_CUES = re.compile(
     # (not "she refused to go to A&E")
     r"refus(?:es|ed|ing)\s+to\s+(?:(?:come|go|be\s+brought)\s+(?:home|back|in)\b|return\b|come\b(?!\s+to\b))|"
     r"(?:won't|wont|will\s+not|wouldn't|would\s+not)\s+(?:come|return|go)\s+(?:home|back)|"
+    # "she is not coming home tonight", "says she isn't coming back" (not a visit agreed)
+    r"(?:(?:is|are|'s|'re)\s+not|isn't|isnt|aren't|arent|not)\s+coming\s+(?:back|home)\b"
+    r"(?!\s+(?:to|for|in\s+to|into)\s+(?:school|college|work|lessons?|class|the\s+(?:meeting|"
+    r"appointment)))(?![^.!?\n]{0,60}\b(?:as\s+agreed|agreed|arranged|planned|with\s+permission|approved|"
+    r"respite|contact\s+visit|holiday|trip|for\s+(?:tea|dinner|lunch))\b)|"
     r"not\s+been\s+slept\s+in|"
     # "Tre did not sleep in the house last night"
     r"did(?:\s+not|n't|nt)\s+sleep\s+(?:in|at)\s+(?:the\s+house|home|the\s+home|placement|"
@@ -171,7 +176,14 @@ STILL_CUES = re.compile(
 
 # a report of a child gone, weaker than "still": "was missing" in a return is history
 MISSING_CUES = re.compile(
-    r"\b(?:missing|absconded|awol|a\.w\.o\.l|absent\s+without|ran\s+(?:away|off)|run\s+(?:away|off)|"
+    # "Absconsion during transfer", "took herself off again", "lost sight of him at 14:12"
+    r"\b(?:abscon(?:sion|ding|dment)|(?:took|taken|take)\s+(?:herself|himself|themselves)\s+off|"
+    r"lost\s+sight\s+of\s+(?:him|her|them|(?-i:[A-Z])[\w'-]+)|"
+    # "I reported her to GMP at 23:40", "On the 23:30 check her room was empty"
+    r"reported\s+(?:him|her|them|(?-i:[A-Z])[\w'-]+)\s+(?:as\s+)?(?:missing\s+)?to\s+(?:the\s+)?"
+    r"(?:police|101|999|(?-i:[A-Z]{2,5})\b|[\w-]+\s+(?:police|constabulary))|"
+    r"(?:room|bed)\s+(?:was|is)\s+empty|"
+    r"missing|absconded|awol|a\.w\.o\.l|absent\s+without|ran\s+(?:away|off)|run\s+(?:away|off)|"
     r"runaway|left\s+(?:without\s+permission|the\s+(?:house|home|building|placement|unit))|"
     r"left\s+(?:the\s+)?(?:school\s+)?(?:site|premises|grounds)\b|"
     r"(?:gone|went|go)\s+out\s+without\s+(?:permission|asking|telling\s+(?:anyone|anybody|us|me))|"
@@ -241,7 +253,15 @@ NOT_BACK_YET = re.compile(
     r"\b(?:(?:is|'s|are|'re)\s+not\s+going\s+(?:back|home)\s+to\s+(?:her|his|their|the)\s+"
     r"(?:foster\s+)?(?:carers?|placement|home|unit|house|foster\s+(?:home|family|mum|dad|parents))\b|"
     r"(?:is|'s|are|'re)\s+(?:still\s+)?refusing\s+to\s+(?:go|come|leave)\s+with\s+(?:them|the\s+"
-    r"officers|officers|police|staff|us)\b)|"
+    r"officers|officers|police|staff|us)\b|"
+    # a nan's "he is not going back" and "he can stop on my settee tonight"; a hospital's "is
+    # being kept for observation", "not medically fit for discharge"
+    r"(?:is|'s|are|'re)\s+not\s+going\s+back\b(?!\s+(?:to|in\s+to|into)\s+(?:school|college|work|"
+    r"lessons?|class))|"
+    r"(?:stop|stay|sleep|kip)\s+(?:on|at|in)\s+(?:my|our)\s+(?:settee|sofa|couch|floor|house|flat|"
+    r"place|spare\s+room)\s+(?:tonight|overnight)|"
+    r"(?:being\s+)?kept\s+(?:in\s+)?for\s+observation|not\s+(?:yet\s+)?(?:medically\s+)?fit\s+for\s+"
+    r"discharge)|"
     r"\b(?:(?:i'll|ill|i\s+will|we'll|we\s+will|they'll|they\s+will|police\s+will|she'll|he'll|"
     r"she\s+will|he\s+will|(?:i'm|i\s+am|we're|"
     r"we\s+are)\s+going\s+to)\s+(?:bring|take|drop|run|fetch|collect|get)\s+(?:him|her|them)\s*"
@@ -316,7 +336,7 @@ NOT_BACK_YET = re.compile(
     # currently with officers", "sending a worker to collect him and bring him back"
     # ("she's with us now" from a carer is home: "us" only at a police office or station)
     r"(?:is|are|'s|'re)\s+(?:currently\s+|still\s+|now\s+)?with\s+(?:(?:(?-i:[A-Z]{2,5})\s+)?officers|police|the\s+police|"
-    r"(?:my|our)\s+(?:officers|colleagues)|us\s+at\s+(?:the\s+)?(?:[\w-]+\s+){0,2}(?:office|station|"
+    r"(?:my|our)\s+(?:officers|colleagues)|us\s+(?:at|in)\s+(?:the\s+)?(?:[\w-]+\s+){0,2}(?:office|station|"
     r"custody))\b|while\s+arrangements\s+are\s+(?:being\s+)?made|"
     # "arrangements are being made to convey him back to his foster carers"
     r"arrangements\s+are\s+(?:being\s+)?made\s+to\s+(?:convey|bring|take|return|collect|drive)\b|"
@@ -476,7 +496,10 @@ MISS_A_THING = re.compile(r"missing\s+(?:the|a|an|his|her|their|my|our|your|some
                            r"class|college|work|breakfast|lunch|tea|dinner)\b", re.IGNORECASE)
 # "rang me back", "texted us back", "get back to me": a call returned, not a child
 CALLED_BEFORE = re.compile(r"\b(?:rang|rung|ring|rings|call(?:ed|s)?|phoned?|text(?:ed|s)?|"
-                            r"messaged|wrote|emailed|got|get)\s+(?:me|us|him|her|them|you)\s*$",
+                            r"messaged|wrote|emailed|got|get)\s+(?:me|us|him|her|them|you)\s*$|"
+                            # "I have rung Bryony back at 00:40 - no change": a call to a carer
+                            r"\b(?:rang|rung|call(?:ed)?|phoned|texted|messaged|emailed)\s+"
+                            r"(?-i:[A-Z][\w'-]+)\s*$",
                             re.IGNORECASE)
 # a planned outing the child came back from: "came back with staff at 11.45pm from the party"
 OUTING_AFTER = re.compile(r"(?:[^.!?\n]|\.(?=\d)){0,40}?\bfrom\s+(?:the|a|an|their|his|her)\s+"

@@ -15,11 +15,12 @@ is the order of ``sources``). Every rule runs through ``rule_guard.guard``.
 
 from __future__ import annotations
 
+import email.utils
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -164,8 +165,64 @@ def extract_fields(msg: ReadMessage, *, tz: ZoneInfo, received_at: datetime) -> 
         return ReportFields()
 
 
+def _forward_base(msg: ReadMessage, base: datetime, tz: ZoneInfo) -> datetime:
+    """When the forwarded message was written, if that is within three days before ``base`` and
+    the forwarder's own words tell no time of their own (a note with news later than the
+    forward, "she came in at 22:45", keeps ``base``); else ``base``."""
+    if re.search(r"\d{1,2}[:.]\d{2}|\d\s*(?:am|pm)\b", msg.added_text, re.IGNORECASE):
+        return base
+    when = _written_time(msg.forwarded_sent or "")
+    if when is None:
+        return base
+    when = when.replace(tzinfo=tz) if when.tzinfo is None else when.astimezone(tz)
+    return when if base - timedelta(days=3) <= when <= base else base
+
+
+_MONTH_NUMBER = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_WRITTEN_DMY = re.compile(r"(?:[a-z]+,?\s+)?(\d{1,2})\s+([a-z]{3})[a-z]*,?\s+(\d{4})(?:\s+at)?\s+"
+                          r"(\d{1,2})[:.](\d{2})(?::\d{2})?\s*([ap]\.?m\.?)?", re.IGNORECASE)
+_WRITTEN_MDY = re.compile(r"(?:[a-z]+,?\s+)?([a-z]{3})[a-z]*\s+(\d{1,2}),?\s+(\d{4})(?:\s+at)?\s+"
+                          r"(\d{1,2})[:.](\d{2})(?::\d{2})?\s*([ap]\.?m\.?)?", re.IGNORECASE)
+_WRITTEN_NUMERIC = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2})[:.](\d{2})(?::\d{2})?\s*"
+                              r"([ap]\.?m\.?)?", re.IGNORECASE)
+
+
+def _written_time(sent: str) -> datetime | None:
+    """A forward's "Sent:"/"Date:" line as a time: RFC 5322, "Fri, 22 Aug 2031 at 18:02",
+    "21 November 2032 22:16", "Wednesday, March 8, 2028 9:31 PM", "22/05/2027 22:08" (day
+    first, as in the UK); None for anything else."""
+    for rx, order in ((_WRITTEN_DMY, "dmy"), (_WRITTEN_MDY, "mdy"), (_WRITTEN_NUMERIC, "num")):
+        m = rx.search(sent)
+        if not m:
+            continue
+        if not m.group(6) and rx is _WRITTEN_DMY and re.search(r"[+-]\d{4}\b", sent):
+            break  # "Fri, 22 Aug 2031 18:02:00 +0100": RFC 5322, with its zone
+        a, b, year, hour, minute, half = m.groups()
+        if order == "num":
+            day, month = int(a), int(b)
+        else:
+            day, name = (int(a), b) if order == "dmy" else (int(b), a)
+            month = _MONTH_NUMBER.get(name[:3].lower(), 0)
+        h = int(hour)
+        if half:
+            h = h % 12 + (12 if half.lower().startswith("p") else 0)
+        try:
+            return datetime(int(year), month, day, h, int(minute))
+        except ValueError:
+            return None
+    try:  # (it reads "9:31 PM" as 09:31, so only after the written forms)
+        return email.utils.parsedate_to_datetime(sent)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
 def _extract(msg: ReadMessage, tz: ZoneInfo, received_at: datetime) -> ReportFields:
     base = reference_time(msg.date, received_at, tz)
+    if msg.forwarded and msg.forwarded_sent:
+        # a forward's report says "tonight" of the night it was written ("Sent: 21 November
+        # 2032 22:16", forwarded the next morning): its own time is the "now" of its words
+        base = _guard(lambda: _forward_base(msg, base, tz), base)
     text = _nfc(msg.text[:MAX_SCAN]).replace("’", "'").replace("‘", "'")
     subject = _nfc(msg.subject[:1000]).replace("’", "'")
     # The form's labels and instructions are the form talking: free-text rules read the rest.

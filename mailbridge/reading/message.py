@@ -85,6 +85,9 @@ class ReadMessage:
     quoted_text: str = ""
     forwarded: bool = False
     forwarded_from: str | None = None
+    # when the forwarded message was sent, as its header wrote it ("21 November 2032 22:16"):
+    # its "tonight" is that night, not the night it was forwarded
+    forwarded_sent: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
     content_type: str = "text/plain"
     report_type: str | None = None
@@ -316,10 +319,12 @@ def _read_parsed(msg: Message, depth: int = 0, outer: _Parts | None = None) -> R
 
     forwarded = False
     forwarded_from: str | None = None
+    forwarded_sent: str | None = None
     fwd = _split_forward(body, subject)
     if fwd is not None:
         forwarded = True
         forwarded_from = fwd.sender
+        forwarded_sent = fwd.sent
         note_new, note_quoted = split_quoted(fwd.note)
         body_new, body_quoted = split_quoted(fwd.body)
         text = _tidy(f"{body_new}\n\n{note_new}")
@@ -337,6 +342,8 @@ def _read_parsed(msg: Message, depth: int = 0, outer: _Parts | None = None) -> R
         inner = parts.attached_messages[0]
         forwarded = True
         forwarded_from = forwarded_from or inner.from_addr
+        if forwarded_sent is None and inner.date is not None:
+            forwarded_sent = email.utils.format_datetime(inner.date)
         text = _tidy(f"{inner.text}\n\n{text}")
         quoted = _tidy(f"{quoted}\n\n{inner.quoted_text}")
 
@@ -357,6 +364,7 @@ def _read_parsed(msg: Message, depth: int = 0, outer: _Parts | None = None) -> R
         quoted_text=quoted,
         forwarded=forwarded,
         forwarded_from=forwarded_from,
+        forwarded_sent=forwarded_sent,
         attachments=parts.attachments,
         content_type=ctype,
         report_type=str(report_type).lower() if isinstance(report_type, str) else None,

@@ -188,7 +188,7 @@ _LAST_SEEN: tuple[re.Pattern[str], ...] = tuple(
         # "at 3.20 he ran out the gate", "she walked off towards Pitsea", "has run off"
         r"\bran\s+out\s+(?:of\s+)?(?:the\s+)?(?:(?:front|back|school|side)\s+)?(?:gates?|door)\b|"
         r"\b(?:has|had|'s)\s+run\s+(?:off|away)\b|"
-        r"\b(?:left|absconded|ran\s+off|stormed\s+out|walked\s+(?:out|off)|climbed\s+out|"
+        r"\b(?:left|absconded|ran\s+off|(?:stormed|slammed)\s+out|walked\s+(?:out|off)|climbed\s+out|"
         # not "it's now gone 11": past the hour
         # (not "after the clocks had gone back")
         r"(?<!clocks\shad\s)(?<!clocks\shave\s)(?<!clock\shad\s)(?<!clocks\s)"

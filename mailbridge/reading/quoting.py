@@ -115,6 +115,7 @@ class _Forward:
     note: str
     body: str
     sender: str | None
+    sent: str | None = None  # its "Sent:" or "Date:" line, as written
 
 
 def _split_forward(text: str, subject: str) -> _Forward | None:
@@ -139,6 +140,7 @@ def _split_forward(text: str, subject: str) -> _Forward | None:
                 return None  # a forward inside quoted text is old news, not this report
             continue
         sender: str | None = None
+        sent: str | None = None
         j = start
         while j < len(lines) and not lines[j].strip():
             j += 1
@@ -151,6 +153,8 @@ def _split_forward(text: str, subject: str) -> _Forward | None:
             if h:
                 if h.group(1).lower() == "from" and sender is None:
                     sender = h.group(2).strip() or None
+                if h.group(1).lower() in ("sent", "date") and sent is None:
+                    sent = h.group(2).strip() or None
                 j += 1
             elif not lines[j].strip() and j + 1 < len(lines) and _HEADER_LINE.match(lines[j + 1]):
                 j += 1
@@ -158,5 +162,5 @@ def _split_forward(text: str, subject: str) -> _Forward | None:
                 break
         note = "\n".join(lines[:i])
         body = "\n".join(lines[j:])
-        return _Forward(note=note, body=body, sender=sender)
+        return _Forward(note=note, body=body, sender=sender, sent=sent)
     return None
