@@ -31,6 +31,9 @@ _PAST_EPISODE = re.compile(
     r"(?:check|confirm|clarify|ask\s+about)\s+(?:the\s+)?(?:correct\s+|right\s+)?procedure\b|"
     # a return home interview written up: "I completed Dominik's return home interview today"
     r"(?:completed|did|done|held|carried\s+out)\s+(?:[\w'’]+\s+)?return\s+(?:home\s+)?interview|"
+    # "I met Ollie at Cedar Lodge this afternoon for his return home interview about ..."
+    r"(?:met|saw|visited|spoke\s+(?:to|with))\s+(?:[\w'’-]+\s+){1,6}?for\s+(?:his|her|their|the)\s+"
+    r"return\s+(?:home\s+)?interview|"
     r"rhi\s+(?:was\s+|has\s+been\s+)?(?:completed|done|held)|"
     # a month's summary of closed episodes: "October missing from care summary ... All episodes
     # are closed"

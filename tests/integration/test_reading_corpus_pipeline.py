@@ -28,7 +28,7 @@ from tests.support.env import BACKENDS, CliRunner, cli_runner, from_template, pl
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPORTS = FIXTURES / "reports"
 # the batches whose misses have been read (a batch still held out joins once it is scored)
-LAST_BATCH_READ = 43
+LAST_BATCH_READ = 45
 CORPUS = sorted([*REPORTS.glob("c13_*.eml"),
                  *(p for n in range(4, LAST_BATCH_READ + 1)
                    for p in REPORTS.glob(f"c13b{n}_*.eml"))])
@@ -117,6 +117,14 @@ KNOWN_GAPS = {
     # thread it would attach to the episode)
     "c13b40_gaukroger_teigan_contact_numbers_request": "a request for contact numbers while the "
     "child is out: stored as not a report, so no episode in a fresh database",
+    # not safety gaps: an agency's question while the child is out (its writer's `info`, stored
+    # as not a report), and a sister who was lost with her brother and is back ("Ellie found her
+    # own way back to the car ... Ellie is home with us now"), read as where she is, not news:
+    # her short absence gets no episode, her brother's is open
+    "c13b44_fairclough_elliemay_agency_query_info": "an agency's question while the child is "
+    "out: stored as not a report, so no episode in a fresh database",
+    "c13b44_howells_rhys_two_children_fireworks": "a sister lost with her brother and back "
+    "within the hour, told as 'home with us now': no episode of her own",
     # the safe direction: a false missing, which costs a phone call
     "c13b43_whitaker_callum_college_question_not_report": "a college's question about what to do "
     "if a learner does not turn up for an exam ('we can't reach them', 'counted as \"missing\"'), "

@@ -155,3 +155,16 @@ def test_a_forwarders_own_time_keeps_the_forwards_day() -> None:
 )
 def test_a_forwards_sent_line_is_read_as_written(written: str, expected: datetime | None) -> None:
     assert _written_time(written) == expected
+
+
+def test_a_return_interview_met_for_is_no_report() -> None:
+    _fields, cls = read("I met Dana at Cedar Lodge this afternoon for her return home interview "
+                        "about her missing episode on 13-14 November (she was away overnight and "
+                        "came back on her own the next morning). Nothing for the missing inbox.")
+    assert cls.kind == "not_a_report"
+
+
+def test_a_missing_report_that_mentions_an_old_interview_is_still_a_report() -> None:
+    _fields, cls = read("Dana went missing at 9pm tonight. I met Dana last week for her return "
+                        "home interview about her last episode.")
+    assert cls.kind == "missing"
