@@ -256,8 +256,9 @@ NOT_BACK_YET = re.compile(
     r"officers|officers|police|staff|us)\b|"
     # a nan's "he is not going back" and "he can stop on my settee tonight"; a hospital's "is
     # being kept for observation", "not medically fit for discharge"
-    r"(?:is|'s|are|'re)\s+not\s+going\s+back\b(?!\s+(?:to|in\s+to|into)\s+(?:school|college|work|"
-    r"lessons?|class))|"
+    # (bare, at the clause's end: not "she is not going back to her mum's this weekend")
+    r"(?:is|'s|are|'re)\s+not\s+going\s+back(?=\s*(?:[.,;!]|$|\s(?:there|tonight|ever|again|and|"
+    r"because)\b))|"
     r"(?:stop|stay|sleep|kip)\s+(?:on|at|in)\s+(?:my|our)\s+(?:settee|sofa|couch|floor|house|flat|"
     r"place|spare\s+room)\s+(?:tonight|overnight)|"
     r"(?:being\s+)?kept\s+(?:in\s+)?for\s+observation|not\s+(?:yet\s+)?(?:medically\s+)?fit\s+for\s+"

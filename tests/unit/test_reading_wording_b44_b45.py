@@ -90,6 +90,7 @@ def test_found_somewhere_else_is_the_safe_state(body: str) -> None:
         "hi its danas mum i no my mum emailed u earlier about her not coming back. shes back at my "
         "mums now i drove her round at 10.15 and watched her go in the door",
         "Dana came home at 10.15. She had been at a friend's playing games.",
+        "Dana came home at 10pm. She is not going back to her mum's this weekend.",
     ],
 )
 def test_the_story_of_a_return_is_a_return(body: str) -> None:
