@@ -177,7 +177,19 @@ def children_named(
     found = _mentions(whole, children, (sender or "").lower())
     for c in initials_with_dob(whole, fields.date_of_birth, children):
         found.setdefault(c.child_id, len(whole))
-    return [by_id[cid] for cid, _pos in sorted(found.items(), key=lambda f: (f[1], f[0]))]
+    named = [by_id[cid] for cid, _pos in sorted(found.items(), key=lambda f: (f[1], f[0]))]
+    if len(named) > 1:
+        # "PC 21907 Aisha Rahman" signing from aisha.rahman@...: the writer, not a child the
+        # email is about, when another child is named (a namesake in the directory)
+        named = [c for c in named if not _is_the_sender(c, sender)]
+    return named
+
+
+def _is_the_sender(child: DirectoryChild, sender: str | None) -> bool:
+    """The sender's address is the child's first and last name ("aisha.rahman@...")."""
+    local = (sender or "").lower().partition("@")[0]
+    words = {w for w in re.split(r"[._\-+]+", local) if w}
+    return bool(words) and words == {fold(child.first_name), fold(child.last_name)}
 
 
 # a piece naming no child that opens with a pronoun: "He is fine." after "Ellie still out."

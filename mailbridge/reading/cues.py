@@ -37,6 +37,8 @@ RETURN_CUES = re.compile(
     # a driver's account: "he dropped him off at Willowmere Lodge at 00:35"
     r"dropped\s+(?:him|her|them)\s+off\s+at\s+(?-i:[A-Z])[\w'-]+\s+(?-i:[A-Z])[\w'-]+|"
     # (not "got in a silver car with 2 older lads")
+    # "let himself in with his key" (a phone's "nathaniel home 3.10 this morning")
+    r"let\s+(?:himself|herself|themselves|themself)\s+in\b|"
     r"turned\s+up|rolled\s+in|got\s+(?:back|home|in\b(?!\s+(?:a|an|some|someone's|into|with|"
     r"(?:the|his|her|their)\s+(?:car|van|taxi|cab|motor|vehicle|bus)s?)\b))|arrived\s+(?:back|home)|"
     # (not "staff found the back gate open", "we found out")
@@ -122,6 +124,9 @@ STILL_CUES = re.compile(
     # (not "she refused to go to A&E")
     r"refus(?:es|ed|ing)\s+to\s+(?:(?:come|go|be\s+brought)\s+(?:home|back|in)\b|return\b|come\b(?!\s+to\b))|"
     r"(?:won't|wont|will\s+not|wouldn't|would\s+not)\s+(?:come|return|go)\s+(?:home|back)|"
+    # the child's own word from wherever they are: "She won't say where she is"
+    r"(?:won't|wont|will\s+not|wouldn't|would\s+not|refuses\s+to|refused\s+to)\s+(?:say|tell\s+(?:us|me|"
+    r"anyone))\s+where\s+(?:she|he|they)\s+(?:is|are)\b|"
     # "she is not coming home tonight", "says she isn't coming back" (not a visit agreed)
     r"(?:(?:is|are|'s|'re)\s+not|isn't|isnt|aren't|arent|not)\s+coming\s+(?:back|home)\b"
     r"(?!\s+(?:to|for|in\s+to|into)\s+(?:school|college|work|lessons?|class|the\s+(?:meeting|"
@@ -261,11 +266,13 @@ NOT_BACK_YET = re.compile(
     r"because)\b))|"
     r"(?:stop|stay|sleep|kip)\s+(?:on|at|in)\s+(?:my|our)\s+(?:settee|sofa|couch|floor|house|flat|"
     r"place|spare\s+room)\s+(?:tonight|overnight)|"
-    r"(?:being\s+)?kept\s+(?:in\s+)?for\s+observation|not\s+(?:yet\s+)?(?:medically\s+)?fit\s+for\s+"
-    r"discharge)|"
+    r"(?:being\s+)?kept\s+(?:in\s+)?(?:for|under)\s+observation|not\s+(?:yet\s+)?(?:medically\s+)?fit\s+"
+    r"(?:for\s+discharge|to\s+(?:leave|go\s+home|be\s+discharged)))|"
     r"\b(?:(?:i'll|ill|i\s+will|we'll|we\s+will|they'll|they\s+will|police\s+will|she'll|he'll|"
     r"she\s+will|he\s+will|(?:i'm|i\s+am|we're|"
-    r"we\s+are)\s+going\s+to)\s+(?:bring|take|drop|run|fetch|collect|get)\s+(?:him|her|them)\s*"
+    r"we\s+are)\s+going\s+to)\s+(?:bring|take|drop|run|fetch|collect|get)\s+(?:him|her|them)"
+    # (not "I'll collect her things from camp tomorrow")
+    r"(?!\s+(?:things|stuff|bags?|belongings|clothes|phone|case|suitcase|kit|medication)\b)\s*"
     # (not "I'll take her in to school for 2nd lesson": she is home)
     r"(?:back|home)?(?!\s*(?:in\s*)?to\s+(?:school|college|work|lessons?|the\s+(?:doctor|gp|dentist)))|(?:staying|stopping|sleeping|stays|stopping\s+over)\s+(?:at\s+(?:mine|ours|"
     r"theirs|\w+'s)|with\s+(?:me|us|\w+))\s+(?:tonight|overnight|till|until|for\s+the\s+night)|"

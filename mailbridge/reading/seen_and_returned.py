@@ -76,7 +76,10 @@ def held_after_return(returns: Sequence[Assertion], located: Sequence[Assertion]
     her and are bringing her home". A find alone is no return to the placement, so "Officers have
     located Reuben ... He is currently with officers ... Reuben was found at this address" is
     still held; "... bringing her back. Brooke is home now" is back (the later news)."""
-    back = [a for a in returns if not FIND_ONLY.search(a.cue)]
+    # ("He is safe and well" is how the child is, not where: "currently with officers ... He is
+    # safe and well" is still held)
+    back = [a for a in returns if not FIND_ONLY.search(a.cue)
+            and not re.match(r"safe\b", a.cue, re.IGNORECASE)]
     return bool(located) and (not back or max(a.start for a in located) > back[-1].start)
 
 

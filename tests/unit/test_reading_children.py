@@ -136,3 +136,14 @@ def test_a_failure_reading_each_child_is_logged_not_silent(
                             children=DIRECTORY, sender=HOME)
     assert got is None
     assert any("read as about one child" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_a_writer_who_shares_a_childs_name_is_not_a_child_the_email_is_about() -> None:
+    """A police officer signing "PC 21907 Ellie Okoro" from ellie.okoro@... beside a report about
+    Sam: the namesake in the directory is the writer, not a second child."""
+    got = read_children("Sam was located at the hospital this morning and is not back yet.\n\n"
+                        "PC 21907 Ellie Okoro", sent="Sat, 05 Dec 2026 19:15:00 +0000",
+                        subject="Samuel Okoro located",
+                        received=datetime(2026, 12, 5, 19, 16, tzinfo=UTC), children=DIRECTORY,
+                        sender="ellie.okoro@police.example")
+    assert got is None  # one child: the one-child reading
