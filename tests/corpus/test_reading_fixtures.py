@@ -10,14 +10,25 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from mailbridge.directory import csv_file
 from mailbridge.reading import classify, extract_fields, read_message
-from tests.support.reading_accuracy import FIXTURES, score, table
+from tests.support.reading_accuracy import DIRECTORY, FIXTURES, score, table
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 LONDON = ZoneInfo("Europe/London")
 FIXTURE_FILES = sorted(FIXTURES.glob("*.eml"))
 # Each fixture is read once per process: the table below adds up what the tests above read.
 _score = functools.cache(score)
+
+
+def test_the_fixture_directory_imports_cleanly() -> None:
+    """Every batch's writer appends children to one directory; two placements of one name with
+    different types (as two writers once did) would make `directory import` refuse the file,
+    and the pipeline test with it."""
+    parsed = csv_file.read_directory_file(DIRECTORY)
+    assert parsed.errors == ()
+    ids = [r.child_id for r in parsed.rows]
+    assert len(ids) == len(set(ids))
 
 
 def test_there_are_enough_fixtures() -> None:

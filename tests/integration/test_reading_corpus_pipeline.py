@@ -28,7 +28,7 @@ from tests.support.env import BACKENDS, CliRunner, cli_runner, from_template, pl
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REPORTS = FIXTURES / "reports"
 # the batches whose misses have been read (a batch still held out joins once it is scored)
-LAST_BATCH_READ = 45
+LAST_BATCH_READ = 47
 CORPUS = sorted([*REPORTS.glob("c13_*.eml"),
                  *(p for n in range(4, LAST_BATCH_READ + 1)
                    for p in REPORTS.glob(f"c13b{n}_*.eml"))])
@@ -123,6 +123,8 @@ KNOWN_GAPS = {
     # her short absence gets no episode, her brother's is open
     "c13b44_fairclough_elliemay_agency_query_info": "an agency's question while the child is "
     "out: stored as not a report, so no episode in a fresh database",
+    "c13b47_quinn_kayla_iro_strategy_question": "a reviewing officer's question while the child "
+    "is out: stored as not a report, so no episode in a fresh database",
     "c13b44_howells_rhys_two_children_fireworks": "a sister lost with her brother and back "
     "within the hour, told as 'home with us now': no episode of her own",
     # the safe direction: a false missing, which costs a phone call
