@@ -79,6 +79,7 @@ from mailbridge.reading.seen_and_returned import (
     the_return,
 )
 from mailbridge.reading.times import (
+    _MONTHS,
     parse_date_only,
     parse_when,
     read_when,
@@ -178,8 +179,6 @@ def _forward_base(msg: ReadMessage, base: datetime, tz: ZoneInfo) -> datetime:
     return when if base - timedelta(days=3) <= when <= base else base
 
 
-_MONTH_NUMBER = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 _WRITTEN_DMY = re.compile(r"(?:[a-z]+,?\s+)?(\d{1,2})\s+([a-z]{3})[a-z]*,?\s+(\d{4})(?:\s+at)?\s+"
                           r"(\d{1,2})[:.](\d{2})(?::\d{2})?\s*([ap]\.?m\.?)?", re.IGNORECASE)
 _WRITTEN_MDY = re.compile(r"(?:[a-z]+,?\s+)?([a-z]{3})[a-z]*\s+(\d{1,2}),?\s+(\d{4})(?:\s+at)?\s+"
@@ -203,7 +202,7 @@ def _written_time(sent: str) -> datetime | None:
             day, month = int(a), int(b)
         else:
             day, name = (int(a), b) if order == "dmy" else (int(b), a)
-            month = _MONTH_NUMBER.get(name[:3].lower(), 0)
+            month = _MONTHS.get(name[:3].lower(), 0)
         h = int(hour)
         if half:
             h = h % 12 + (12 if half.lower().startswith("p") else 0)
