@@ -333,10 +333,18 @@ def test_two_instances_storing_the_same_messages_in_opposite_orders_do_not_deadl
             ]
             for t in threads:
                 t.start()
-            deadline = time.monotonic() + 10
+            # generous: on a loaded CI machine the threads' first connections and intake's
+            # look-ups may take seconds before they reach the lock (10 s was not always enough)
+            deadline = time.monotonic() + 60
             with engine.connect() as conn:
                 while conn.execute(waiting).scalar() != 2:
-                    assert time.monotonic() < deadline, f"the two batches never queued up {errors}"
+                    if time.monotonic() > deadline:
+                        seen = conn.execute(text(
+                            "SELECT state, wait_event_type, wait_event, left(query, 80) "
+                            "FROM pg_stat_activity WHERE application_name = 'opposite-orders'"
+                        )).all()
+                        pytest.fail(f"round {round_}: the two batches never queued up: "
+                                    f"{errors} {seen}")
                     time.sleep(0.01)
             blocker.rollback()
         for t in threads:
